@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest'
+import { and, cmd, or, pipe, quote, script, userCommand, withSudo } from '../../src/remote/shell.js'
+
+describe('quote', () => {
+  it.each([
+    ['plain', 'plain'],
+    ['/srv/app/releases/1.2.3', '/srv/app/releases/1.2.3'],
+    ['', "''"],
+    ['two words', "'two words'"],
+    ["it's", `'it'\\''s'`],
+    ['$(id)', "'$(id)'"],
+    ['`id`', "'`id`'"],
+    ['a;b', "'a;b'"],
+    ['"q"', `'"q"'`],
+    ['line\nbreak', "'line\nbreak'"],
+    ['glob*', "'glob*'"],
+    ['ü', "'ü'"],
+  ])('%j -> %s', (input, expected) => {
+    expect(quote(input)).toBe(expected)
+  })
+})
+
+describe('commands as data', () => {
+  it('quotes every argument of cmd', () => {
+    expect(cmd('mkdir', '-p', '/srv/my app').text).toBe("mkdir -p '/srv/my app'")
+  })
+
+  it('passes script data as positional parameters, never inside the script', () => {
+    expect(script('echo "$1"', "x'; rm -rf /").text).toBe(`sh -c 'echo "$1"' sh 'x'\\''; rm -rf /'`)
+  })
+
+  it('runs user command lines through sh -c as one argument', () => {
+    expect(userCommand('node server.js > out').text).toBe("sh -c 'node server.js > out'")
+  })
+
+  it('joins with and, or, pipe in groups', () => {
+    const a = cmd('true')
+    const b = cmd('echo', 'x y')
+    expect(and(a, b).text).toBe("{ true; } && { echo 'x y'; }")
+    expect(or(a, b).text).toBe("{ true; } || { echo 'x y'; }")
+    expect(pipe(a, b).text).toBe("{ true; } | { echo 'x y'; }")
+  })
+
+  it('wraps in sudo -n only when asked', () => {
+    expect(withSudo(false, cmd('nginx', '-t')).text).toBe('nginx -t')
+    expect(withSudo(true, userCommand('nginx -t')).text).toBe(
+      `sudo -n sh -c 'sh -c '\\''nginx -t'\\'''`,
+    )
+  })
+
+  it('refuses an empty argv', () => {
+    expect(() => cmd()).toThrow('needs at least the program name')
+  })
+})

@@ -1,0 +1,85 @@
+/**
+ * `dry-run: true`: connect to every host, check what a deploy needs, and plan, changing nothing.
+ * Every host is checked even when others fail, so one run lists every problem.
+ */
+import { errorMessage, messageWithoutHost } from './errors.js'
+import type { HostAddress, Settings } from './inputs.js'
+import type { HostLogs } from './log.js'
+import { forEachParallel } from './parallel.js'
+import { planHost, type HostPlan } from './plan.js'
+import { preflightProblems } from './preflight.js'
+import { parseProbe, probeCommand } from './remote/probe.js'
+import { cmd, userCommand, withSudo } from './remote/shell.js'
+import { EMPTY_STATE, parseState } from './remote/state.js'
+import { RemoteHost, type SshOptions } from './ssh/connection.js'
+import { sshOptionsFrom } from './ssh/options.js'
+
+export interface HostCheck {
+  host: string
+  /** Absent when the host could not be reached. */
+  plan?: HostPlan
+  problems: string[]
+}
+
+export async function dryRun(
+  settings: Settings,
+  version: string,
+  logs: HostLogs,
+): Promise<HostCheck[]> {
+  const options = sshOptionsFrom(settings)
+  const jumpAddress = settings.ssh.proxyJump
+  let jumpHost: RemoteHost | undefined
+  if (jumpAddress) {
+    try {
+      jumpHost = await RemoteHost.connect(jumpAddress, options)
+    } catch (error) {
+      const problem = `jump host ${jumpAddress.label}: ${errorMessage(error)}`
+      return settings.hosts.map((h) => ({ host: h.label, problems: [problem] }))
+    }
+  }
+  try {
+    return await forEachParallel(settings.hosts, settings.ssh.maxParallel, (address) =>
+      checkHost(settings, version, address, options, jumpHost, logs).catch((error): HostCheck => ({
+        host: address.label,
+        problems: [messageWithoutHost(error)],
+      })),
+    )
+  } finally {
+    jumpHost?.dispose()
+  }
+}
+
+async function checkHost(
+  settings: Settings,
+  version: string,
+  address: HostAddress,
+  options: SshOptions,
+  via: RemoteHost | undefined,
+  logs: HostLogs,
+): Promise<HostCheck> {
+  const host = await RemoteHost.connect(address, options, { via, log: logs.sinkFor(address.label) })
+  try {
+    const probe = await host.exec(probeCommand(settings.app.deployPath), { step: 'probe' })
+    const facts = parseProbe(probe.stdout)
+    const nginxTest = await host.tryExec(
+      withSudo(settings.sudo, userCommand(settings.nginx.testCommand)),
+      { step: 'nginx test', timeoutMs: 30_000 },
+    )
+    const sudo = settings.sudo
+      ? await host.tryExec(cmd('sudo', '-n', 'true'), { step: 'sudo check', timeoutMs: 10_000 })
+      : undefined
+    const problems = preflightProblems(settings, address.user, facts, {
+      nginxTest: { command: settings.nginx.testCommand, ...nginxTest },
+      sudo: sudo && { command: 'sudo -n true', ...sudo },
+    })
+    let state = EMPTY_STATE
+    try {
+      state = parseState(facts.stateJson, `${settings.app.deployPath}/.deploy/state.json`)
+    } catch (error) {
+      problems.push(errorMessage(error))
+    }
+    return { host: host.name, plan: planHost(settings, host.name, state, version), problems }
+  } finally {
+    host.dispose()
+  }
+}

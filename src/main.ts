@@ -1,0 +1,109 @@
+/** Orchestration only: read inputs, run the phases, report. */
+import * as core from '@actions/core'
+import { dryRun } from './dry-run.js'
+import { errorMessage } from './errors.js'
+import { InputError, parseInputs, secretValues, type Settings } from './inputs.js'
+import { HostLogs } from './log.js'
+import { resolveVersion } from './plan.js'
+import { dryRunHostsOutput, dryRunSummary, planLines } from './report/dry-run.js'
+import { privateKeyProblem } from './ssh/private-key.js'
+
+/** Saved by the main step; the post step (same bundle) sees it and cleans up instead. */
+const POST_MARKER = 'isPost'
+
+export async function run(): Promise<void> {
+  if (core.getState(POST_MARKER) === 'true') return cleanup()
+  core.saveState(POST_MARKER, 'true')
+  try {
+    const settings = readSettings()
+    const version = resolveVersion(settings.app.version, process.env.GITHUB_SHA)
+    core.setOutput('version', version)
+    if (settings.ssh.insecureIgnoreHostKey) {
+      core.warning(
+        'insecure-ignore-host-key is true: host keys are NOT verified, so anyone on the network path ' +
+          'can impersonate your hosts and receive the release and its secrets. Set known-hosts instead.',
+      )
+    }
+    if (!settings.dryRun) {
+      throw new Error(
+        'This version of the action only implements dry-run: true; deploying is not built yet.',
+      )
+    }
+    await runDryRun(settings, version)
+  } catch (error) {
+    core.setOutput('status', 'failed')
+    core.setFailed(errorMessage(error))
+  }
+}
+
+/**
+ * Reads and validates every input before any host is contacted. Beyond the shape checks of
+ * parseInputs, the key is decoded (with its passphrase), so a wrong passphrase is an input problem.
+ */
+function readSettings(): Settings {
+  const get = (name: string) => core.getInput(name)
+  const keyProblem = () => privateKeyProblem(get('ssh-key'), get('ssh-key-passphrase'))
+  maskRawSecrets(get)
+  let settings: Settings
+  try {
+    settings = parseInputs(get)
+  } catch (error) {
+    if (!(error instanceof InputError) || error.problems.some((p) => p.includes("'ssh-key"))) {
+      throw error
+    }
+    const problem = keyProblem()
+    throw problem ? new InputError([...error.problems, problem]) : error
+  }
+  maskSecrets(secretValues(settings))
+  const problem = keyProblem()
+  if (problem) throw new InputError([problem])
+  return settings
+}
+
+/** Masks secrets as given, before parsing, so no message about a bad input can show them. */
+function maskRawSecrets(get: (name: string) => string): void {
+  const envValues = get('env')
+    .split('\n')
+    .filter((line) => line.includes('='))
+    .map((line) => line.slice(line.indexOf('=') + 1))
+  maskSecrets([get('ssh-key'), get('ssh-key-passphrase'), get('github-token'), ...envValues])
+}
+
+/**
+ * Masks every line of each value. Lines under 4 characters are left alone: masking `1` or `on`
+ * would star out digits and words in every log line, and such values are not secrets anyway.
+ */
+function maskSecrets(values: string[]): void {
+  values
+    .flatMap((value) => value.split('\n'))
+    .map((line) => line.trim())
+    .filter((line) => line.length >= 4)
+    .forEach((line) => core.setSecret(line))
+}
+
+async function runDryRun(settings: Settings, version: string): Promise<void> {
+  const logs = new HostLogs()
+  core.info(`Dry run: checking ${settings.hosts.length} host(s); nothing will be changed.`)
+  const checks = await dryRun(settings, version, logs)
+  logs.flush('checks')
+  for (const check of checks) {
+    core.startGroup(`plan: ${check.host}`)
+    planLines(check, settings.nginx.upstreamFile).forEach((line) => core.info(line))
+    core.endGroup()
+  }
+  core.setOutput('hosts', dryRunHostsOutput(checks))
+  await core.summary.addRaw(dryRunSummary(checks, version)).write()
+  const problems = checks.flatMap((c) => c.problems.map((p) => `[${c.host}] ${p}`))
+  if (problems.length > 0) {
+    core.setOutput('status', 'failed')
+    core.setFailed(`Dry run found ${problems.length} problem(s):\n${problems.join('\n')}`)
+    return
+  }
+  core.setOutput('status', 'planned')
+  core.info(`Dry run: all ${checks.length} host(s) are ready.`)
+}
+
+/** Post step: nothing is held across steps yet (the deploy lock dies with its SSH connection). */
+async function cleanup(): Promise<void> {
+  core.debug('post: nothing to clean up')
+}

@@ -1,0 +1,51 @@
+/** What a run will do on each host, decided from the settings and the host's state (pure). */
+import type { Settings } from './inputs.js'
+import type { HostState, Slot } from './remote/state.js'
+
+export interface HostPlan {
+  host: string
+  /** The slot serving now; null on a host that was never deployed to. */
+  liveSlot: Slot | null
+  liveVersion: string | null
+  /** The slot the new version starts on: the idle one (blue on a fresh host). */
+  targetSlot: Slot
+  targetPort: number
+  releaseDir: string
+}
+
+export function otherSlot(slot: Slot): Slot {
+  return slot === 'blue' ? 'green' : 'blue'
+}
+
+export function slotPort(settings: Settings, slot: Slot): number {
+  return slot === 'blue' ? settings.slots.bluePort : settings.slots.greenPort
+}
+
+/**
+ * The version to deploy: the `version` input, else the short commit SHA the workflow runs on.
+ */
+export function resolveVersion(input: string, commitSha: string | undefined): string {
+  if (input !== '') return input
+  if (commitSha && /^[0-9a-f]{7,}$/i.test(commitSha)) return commitSha.slice(0, 7)
+  throw new Error(
+    "Input 'version' is empty and GITHUB_SHA is not set: give a version (e.g. 'v1.2.3').",
+  )
+}
+
+export function planHost(
+  settings: Settings,
+  host: string,
+  state: HostState,
+  version: string,
+): HostPlan {
+  const liveSlot = state.liveSlot
+  const targetSlot = liveSlot === null ? 'blue' : otherSlot(liveSlot)
+  return {
+    host,
+    liveSlot,
+    liveVersion: liveSlot === null ? null : (state.slots[liveSlot]?.version ?? null),
+    targetSlot,
+    targetPort: slotPort(settings, targetSlot),
+    releaseDir: `${settings.app.deployPath}/releases/${version}`,
+  }
+}

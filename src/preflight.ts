@@ -1,0 +1,64 @@
+/** Checks that a host can take a deploy, from what the probe found (pure). */
+import { lastLines } from './errors.js'
+import type { Settings } from './inputs.js'
+import { slotPort } from './plan.js'
+import type { HostFacts } from './remote/probe.js'
+import { SLOTS } from './remote/state.js'
+
+/** Results of the commands run next to the probe. */
+export interface CommandCheck {
+  command: string
+  exitCode: number | null
+  stderr: string
+}
+
+const PACKAGE_OF: Record<string, string> = {
+  tar: 'tar',
+  flock: 'util-linux',
+  setsid: 'util-linux',
+  sha256sum: 'coreutils',
+  nginx: 'nginx',
+}
+
+/** Every problem that would stop a deploy on this host; empty when it is ready. */
+export function preflightProblems(
+  settings: Settings,
+  user: string,
+  facts: HostFacts,
+  checks: { nginxTest: CommandCheck; sudo?: CommandCheck },
+): string[] {
+  const problems = facts.missingTools.map(
+    (tool) => `'${tool}' is not installed (Debian/Ubuntu package: ${PACKAGE_OF[tool] ?? tool}).`,
+  )
+  if (!facts.writable) {
+    const path = settings.app.deployPath
+    const nearest =
+      facts.existingPath === path ? '' : ` (its nearest existing parent is ${facts.existingPath})`
+    problems.push(`deploy-path ${path} is not writable by ${user}${nearest}.`)
+  }
+  if (checks.sudo && checks.sudo.exitCode !== 0) {
+    problems.push(
+      `'sudo -n true' failed for ${user}: allow passwordless sudo for the nginx commands ` +
+        `(see README "Host setup").${tail(checks.sudo)}`,
+    )
+  }
+  if (checks.nginxTest.exitCode !== 0) {
+    problems.push(
+      `nginx-test-command '${checks.nginxTest.command}' failed (exit ${checks.nginxTest.exitCode}).${tail(checks.nginxTest)}`,
+    )
+  }
+  for (const slot of SLOTS) {
+    const port = slotPort(settings, slot)
+    if (facts.listeningPorts.has(port) && facts.slotPids[slot] === undefined) {
+      problems.push(
+        `${slot}-port ${port} is in use by a process that is not this app's ${slot} slot; free it or choose another port.`,
+      )
+    }
+  }
+  return problems
+}
+
+function tail(check: CommandCheck): string {
+  const text = lastLines(check.stderr, 5)
+  return text ? `\n${text}` : ''
+}

@@ -1,0 +1,87 @@
+/**
+ * What a host has and what it runs, gathered by one read-only command (for dry-run and for the
+ * checks before a deploy). The script is a literal; the deploy path reaches it as $1.
+ */
+import { script, type Shell } from './shell.js'
+
+export const REQUIRED_TOOLS = ['tar', 'flock', 'sha256sum', 'setsid', 'nginx'] as const
+
+export interface HostFacts {
+  /** Tools from REQUIRED_TOOLS that `command -v` did not find. */
+  missingTools: string[]
+  /** The deploy path, or its nearest existing parent when it does not exist yet. */
+  existingPath: string
+  writable: boolean
+  /** Pids of our slot processes that are alive, read from their pidfiles. */
+  slotPids: Partial<Record<'blue' | 'green', number>>
+  /** Ports something listens on (TCP, IPv4 or IPv6, any address). */
+  listeningPorts: Set<number>
+  /** The raw text of .deploy/state.json, or undefined when there is none. */
+  stateJson: string | undefined
+}
+
+const PROBE_SCRIPT = `
+deploy=$1
+for tool in ${REQUIRED_TOOLS.join(' ')}; do
+  command -v "$tool" >/dev/null 2>&1 || echo "missing=$tool"
+done
+p=$deploy
+while [ ! -e "$p" ]; do p=$(dirname "$p"); done
+echo "existing=$p"
+if [ -d "$p" ] && [ -w "$p" ]; then echo "writable=yes"; else echo "writable=no"; fi
+for slot in blue green; do
+  f="$deploy/.deploy/$slot.pid"
+  if [ -r "$f" ]; then
+    pid=$(cat "$f")
+    kill -0 "$pid" 2>/dev/null && echo "pid.$slot=$pid"
+  fi
+done
+echo "--- tcp"
+cat /proc/net/tcp /proc/net/tcp6 2>/dev/null
+if [ -r "$deploy/.deploy/state.json" ]; then
+  echo "--- state"
+  cat "$deploy/.deploy/state.json"
+fi
+exit 0
+`
+
+export function probeCommand(deployPath: string): Shell {
+  return script(PROBE_SCRIPT, deployPath)
+}
+
+const TCP_LISTEN = '0A'
+
+export function parseProbe(output: string): HostFacts {
+  const facts: HostFacts = {
+    missingTools: [],
+    existingPath: '',
+    writable: false,
+    slotPids: {},
+    listeningPorts: new Set(),
+    stateJson: undefined,
+  }
+  const [head = '', afterTcp = ''] = output.split('\n--- tcp\n')
+  const [tcp = '', state] = afterTcp.split('\n--- state\n')
+  for (const line of head.split('\n')) {
+    const [key = '', value = ''] = splitOnce(line, '=')
+    if (key === 'missing') facts.missingTools.push(value)
+    else if (key === 'existing') facts.existingPath = value
+    else if (key === 'writable') facts.writable = value === 'yes'
+    else if (key === 'pid.blue' || key === 'pid.green')
+      facts.slotPids[key.slice(4) as 'blue' | 'green'] = Number(value)
+  }
+  for (const line of tcp.split('\n')) {
+    // "  0: 0100007F:0BB9 00000000:0000 0A ...": local address, remote address, state.
+    const fields = line.trim().split(/\s+/)
+    if (fields[3] !== TCP_LISTEN) continue
+    const port = parseInt(fields[1]?.split(':')[1] ?? '', 16)
+    if (Number.isInteger(port)) facts.listeningPorts.add(port)
+  }
+  facts.stateJson = state
+  return facts
+}
+
+function splitOnce(text: string, separator: string): [string, string] {
+  const at = text.indexOf(separator)
+  return at < 0 ? [text, ''] : [text.slice(0, at), text.slice(at + 1)]
+}

@@ -1,0 +1,68 @@
+/**
+ * Remote commands as data. Every remote command the action runs is a `Shell` value built here:
+ * argv arrays are quoted in exactly one place (`quote`), and the combinators only join values that
+ * were already built, so raw input can never be pasted into a command string by accident.
+ */
+
+/** A POSIX sh command line, safe to send as-is. Build it with `cmd`, `script` and the combinators. */
+export class Shell {
+  private constructor(readonly text: string) {}
+
+  /** @internal Only this module creates Shell values. */
+  static of(text: string): Shell {
+    return new Shell(text)
+  }
+
+  toString(): string {
+    return this.text
+  }
+}
+
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/
+
+/** Quote one argument for POSIX sh: single quotes, with embedded quotes as '\''. */
+export function quote(arg: string): string {
+  if (SAFE_WORD.test(arg)) return arg
+  return `'${arg.replaceAll("'", `'\\''`)}'`
+}
+
+/** A simple command from an argv array; each argument is quoted. */
+export function cmd(...argv: string[]): Shell {
+  if (argv.length === 0) throw new Error('cmd() needs at least the program name')
+  return Shell.of(argv.map(quote).join(' '))
+}
+
+/**
+ * A shell script written in this code base (a literal), run by `sh -c` with its data passed as
+ * positional parameters ($1, $2, ...), never spliced into the script text.
+ */
+export function script(body: string, ...args: string[]): Shell {
+  return cmd('sh', '-c', body, 'sh', ...args)
+}
+
+/** A command string that came from the user (e.g. `start-command`), run by `sh -c`. */
+export function userCommand(commandLine: string): Shell {
+  return cmd('sh', '-c', commandLine)
+}
+
+const group = (c: Shell): string => `{ ${c.text}; }`
+
+/** `a && b && ...`: stops at the first failure. */
+export function and(...commands: Shell[]): Shell {
+  return Shell.of(commands.map(group).join(' && '))
+}
+
+/** `a || b || ...`: runs the next one only if the previous failed. */
+export function or(...commands: Shell[]): Shell {
+  return Shell.of(commands.map(group).join(' || '))
+}
+
+/** `a | b | ...` */
+export function pipe(...commands: Shell[]): Shell {
+  return Shell.of(commands.map(group).join(' | '))
+}
+
+/** Runs `command` as root through `sudo -n` (fails instead of prompting) when `useSudo` is set. */
+export function withSudo(useSudo: boolean, command: Shell): Shell {
+  return useSudo ? cmd('sudo', '-n', 'sh', '-c', command.text) : command
+}

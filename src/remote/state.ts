@@ -1,0 +1,68 @@
+/**
+ * `.deploy/state.json` on each host: both slots, the live one and the release history. Parsed
+ * strictly: a corrupt file stops the run with an explanation instead of being guessed at.
+ */
+import { z } from 'zod'
+
+export const SLOTS = ['blue', 'green'] as const
+export type Slot = (typeof SLOTS)[number]
+
+const slotState = z.object({
+  version: z.string(),
+  port: z.number().int(),
+  pid: z.number().int().nullable(),
+  startedAt: z.string(),
+})
+
+const release = z.object({
+  version: z.string(),
+  sha256: z.string(),
+  slot: z.enum(SLOTS),
+  deployedAt: z.string(),
+})
+
+const hostState = z.object({
+  schema: z.literal(1),
+  liveSlot: z.enum(SLOTS).nullable(),
+  slots: z.object({ blue: slotState.nullable(), green: slotState.nullable() }),
+  /** Newest first. */
+  history: z.array(release),
+})
+
+export type SlotState = z.infer<typeof slotState>
+export type HostState = z.infer<typeof hostState>
+
+/** The state of a host that was never deployed to. */
+export const EMPTY_STATE: HostState = {
+  schema: 1,
+  liveSlot: null,
+  slots: { blue: null, green: null },
+  history: [],
+}
+
+/** Parses state.json text; undefined (no file) is a fresh host. Throws an explanation if corrupt. */
+export function parseState(text: string | undefined, path: string): HostState {
+  if (text === undefined) return EMPTY_STATE
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (error) {
+    throw new Error(corrupt(path, `not valid JSON (${(error as Error).message})`), {
+      cause: error,
+    })
+  }
+  const parsed = hostState.safeParse(json)
+  if (!parsed.success) {
+    const where = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+    throw new Error(corrupt(path, where.join('; ')))
+  }
+  return parsed.data
+}
+
+function corrupt(path: string, reason: string): string {
+  return (
+    `${path} is corrupt: ${reason}. Nothing was changed. Repair or restore the file ` +
+    `(a copy of the last good one is ${path}.bak), or remove it to treat the host as new ` +
+    `(the running slots are then not known to the action).`
+  )
+}

@@ -1,0 +1,336 @@
+/**
+ * One SSH connection to one host: connect (strict host keys, optional jump host), run commands,
+ * upload files, and make HTTP requests to ports on the host through the SSH connection.
+ */
+import http from 'node:http'
+import { StringDecoder } from 'node:string_decoder'
+import type { Duplex } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { NodeSSH, type Config } from 'node-ssh'
+import type { ClientChannel } from 'ssh2'
+import { HostError, RemoteCommandError, errorMessage } from '../errors.js'
+import type { HostAddress } from '../inputs.js'
+import { cmd, type Shell } from '../remote/shell.js'
+import { endpoint } from './host-address.js'
+import {
+  keysForHost,
+  preferredHostKeyAlgorithms,
+  verifyHostKey,
+  type KnownHostEntry,
+} from './known-hosts.js'
+
+export interface SshOptions {
+  privateKey: string
+  passphrase: string
+  /** Entries to verify host keys against; `null` skips the check (insecure-ignore-host-key). */
+  knownHosts: KnownHostEntry[] | null
+  connectTimeoutMs: number
+  /** Interval of SSH keepalive probes; 3 missed probes drop the connection. */
+  keepaliveIntervalMs: number
+}
+
+export interface ExecOptions {
+  /** What this command does, for logs and errors ("probe", "extract release", ...). */
+  step: string
+  stdin?: string
+  /** Give up waiting (and close the channel) after this long. Default: no limit. */
+  timeoutMs?: number
+}
+
+export interface ExecResult {
+  /** `null` when the command was cut off (connection lost, timeout, killed by a signal). */
+  exitCode: number | null
+  stdout: string
+  stderr: string
+}
+
+export interface HttpResponse {
+  status: number
+  body: string
+}
+
+/** Receives each line of remote output, prefixed with the step. */
+export type LineSink = (line: string) => void
+
+const CONNECT_ATTEMPTS = 3
+const HTTP_BODY_LIMIT = 64 * 1024
+/** Errors where a second attempt may succeed: the host was busy or restarting, not misconfigured. */
+const TRANSIENT =
+  /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|Connection lost before handshake/
+
+export class RemoteHost {
+  private constructor(
+    readonly address: HostAddress,
+    private readonly ssh: NodeSSH,
+    private readonly log: LineSink,
+  ) {}
+
+  /** The host as the user wrote it, used in every message. */
+  get name(): string {
+    return this.address.label
+  }
+
+  /**
+   * Connects with retries (jittered backoff) for transient network errors only; host-key and
+   * authentication failures fail at once. `via` is an open connection to a jump host.
+   */
+  static async connect(
+    address: HostAddress,
+    options: SshOptions,
+    extra: { via?: RemoteHost; log?: LineSink } = {},
+  ): Promise<RemoteHost> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const ssh = await openSsh(address, options, extra.via)
+        return new RemoteHost(address, ssh, extra.log ?? (() => {}))
+      } catch (error) {
+        const retry = attempt < CONNECT_ATTEMPTS && TRANSIENT.test(errorMessage(error))
+        if (!retry) throw error
+        await sleep(250 * 2 ** attempt * (0.5 + Math.random()))
+      }
+    }
+  }
+
+  /** Runs a command; a non-zero exit throws a RemoteCommandError naming host, step and stderr. */
+  async exec(command: Shell, options: ExecOptions): Promise<ExecResult> {
+    const result = await this.tryExec(command, options)
+    if (result.exitCode !== 0) {
+      throw new RemoteCommandError(this.name, options.step, result.exitCode, result.stderr)
+    }
+    return result
+  }
+
+  /** Runs a command and returns its exit code instead of throwing. */
+  async tryExec(command: Shell, options: ExecOptions): Promise<ExecResult> {
+    const channel = await this.openExec(command, options.step)
+    return collect(channel, options, (line) => this.log(`${options.step}: ${line}`))
+  }
+
+  /**
+   * Starts a command and returns its open channel, for commands that must live as long as the
+   * connection (the deploy lock). Closing the channel or the connection ends them.
+   */
+  async openExec(command: Shell, step: string): Promise<ClientChannel> {
+    this.log(`${step}: $ ${command.text}`)
+    const client = this.client(step)
+    return new Promise((resolve, reject) => {
+      client.exec(command.text, (error, channel) =>
+        error ? reject(new HostError(this.name, step, error.message)) : resolve(channel),
+      )
+    })
+  }
+
+  /** Uploads a file over SFTP, then checks its sha256 on the host. */
+  async upload(localPath: string, remotePath: string, sha256: string, step: string) {
+    try {
+      await this.ssh.putFile(localPath, remotePath)
+    } catch (error) {
+      throw new HostError(this.name, step, `upload to ${remotePath} failed: ${errorMessage(error)}`)
+    }
+    const { stdout } = await this.exec(cmd('sha256sum', remotePath), { step })
+    const remoteSum = stdout.split(/\s/)[0]
+    if (remoteSum !== sha256) {
+      throw new HostError(
+        this.name,
+        step,
+        `checksum mismatch after upload of ${remotePath}: expected ${sha256}, host has ${remoteSum}`,
+      )
+    }
+  }
+
+  /**
+   * HTTP GET to 127.0.0.1:<port> on the host, carried inside the SSH connection (direct-tcpip), so
+   * the host needs no curl and the port needs no firewall opening.
+   */
+  async httpGet(port: number, path: string, timeoutMs: number): Promise<HttpResponse> {
+    const tunnel = await this.openTunnel(port)
+    return new Promise((resolve, reject) => {
+      // An SSH channel is not a net.Socket (no setTimeout), so the deadline is a plain timer.
+      const timer = setTimeout(
+        () => request.destroy(new Error(`no response from port ${port} within ${timeoutMs} ms`)),
+        timeoutMs,
+      )
+      const settle =
+        <T>(fn: (value: T) => void) =>
+        (value: T) => {
+          clearTimeout(timer)
+          fn(value)
+        }
+      const request = http.request(
+        {
+          method: 'GET',
+          path,
+          headers: { host: `127.0.0.1:${port}`, connection: 'close' },
+          // No `agent` key: with createConnection given, node then uses the tunnel directly.
+          createConnection: () => tunnel,
+        },
+        (response) => {
+          const decoder = new StringDecoder('utf8')
+          let body = ''
+          response.on('data', (chunk: Buffer) => {
+            if (body.length < HTTP_BODY_LIMIT) body += decoder.write(chunk)
+          })
+          response.on(
+            'end',
+            settle(() => resolve({ status: response.statusCode ?? 0, body })),
+          )
+          response.on('error', settle(reject))
+        },
+      )
+      request.on(
+        'error',
+        settle((error: Error) => {
+          tunnel.destroy()
+          reject(error)
+        }),
+      )
+      request.end()
+    })
+  }
+
+  /** A TCP stream to 127.0.0.1:<port> on the host, through the SSH connection. */
+  async openTunnel(port: number): Promise<Duplex> {
+    try {
+      return await this.ssh.forwardOut('127.0.0.1', 0, '127.0.0.1', port)
+    } catch (error) {
+      throw new Error(
+        `cannot open a tunnel to port ${port} on ${this.name}: ${errorMessage(error)}`,
+        { cause: error },
+      )
+    }
+  }
+
+  /** A TCP stream from the host to another address (used to reach hosts behind a jump host). */
+  async forwardTo(target: HostAddress): Promise<Duplex> {
+    try {
+      return await this.ssh.forwardOut('127.0.0.1', 0, target.host, target.port)
+    } catch (error) {
+      const reason = errorMessage(error)
+      throw new HostError(
+        target.label,
+        'connect',
+        `jump host ${this.name} cannot reach it: ${reason}`,
+      )
+    }
+  }
+
+  dispose(): void {
+    this.ssh.dispose()
+  }
+
+  private client(step: string) {
+    const client = this.ssh.connection
+    if (!client) throw new HostError(this.name, step, 'SSH connection is closed')
+    return client
+  }
+}
+
+async function openSsh(
+  target: HostAddress,
+  options: SshOptions,
+  via?: RemoteHost,
+): Promise<NodeSSH> {
+  let hostKeyProblem: string | undefined
+  const known = options.knownHosts
+  const config: Config = {
+    ...(via ? { sock: await via.forwardTo(target) } : { host: target.host }),
+    port: target.port,
+    username: target.user,
+    privateKey: options.privateKey,
+    passphrase: options.passphrase || undefined,
+    readyTimeout: options.connectTimeoutMs,
+    keepaliveInterval: options.keepaliveIntervalMs,
+    keepaliveCountMax: 3,
+    algorithms: known
+      ? { serverHostKey: preferredHostKeyAlgorithms(keysForHost(known, target.host, target.port)) }
+      : undefined,
+    hostVerifier: (key: Buffer) => {
+      if (!known) return true
+      const verdict = verifyHostKey(known, target.host, target.port, key)
+      if (!verdict.ok) hostKeyProblem = verdict.message
+      return verdict.ok
+    },
+  }
+  const ssh = new NodeSSH()
+  try {
+    await ssh.connect(config as Config)
+  } catch (error) {
+    ssh.dispose()
+    throw new HostError(
+      target.label,
+      'connect',
+      hostKeyProblem ?? describeConnectError(target, options, error),
+    )
+  }
+  // After `ready`, node-ssh stops listening for errors; without a listener a dropped connection
+  // would crash the process. Commands in flight see their channel close instead.
+  ssh.connection?.on('error', () => {})
+  return ssh
+}
+
+function describeConnectError(target: HostAddress, options: SshOptions, error: unknown): string {
+  const reason = errorMessage(error)
+  const where = `${target.user}@${endpoint(target)}`
+  if (/Timed out while waiting for handshake|ETIMEDOUT|No response from server/.test(reason)) {
+    return `no SSH answer from ${where} within ${options.connectTimeoutMs / 1000}s (connect-timeout); is the host up and port ${target.port} reachable?`
+  }
+  if (/All configured authentication methods failed/.test(reason)) {
+    return `${where} rejected the key (ssh-key): is its public key in ~${target.user}/.ssh/authorized_keys?`
+  }
+  return `cannot connect to ${where}: ${reason}`
+}
+
+function collect(channel: ClientChannel, options: ExecOptions, log: LineSink): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    const stdout = new OutputBuffer(log)
+    const stderr = new OutputBuffer(log)
+    let exitCode: number | null = null
+    const finish = () => {
+      clearTimeout(timer)
+      resolve({ exitCode, stdout: stdout.end(), stderr: stderr.end() })
+    }
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            // sshd keeps a session open until its command exits: kill the command, then stop waiting.
+            channel.signal('KILL')
+            channel.close()
+            stderr.push(Buffer.from(`\n(timed out after ${options.timeoutMs} ms)\n`))
+            exitCode = null
+            channel.removeAllListeners('close')
+            finish()
+          }, options.timeoutMs)
+    channel.on('data', (chunk: Buffer) => stdout.push(chunk))
+    channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk))
+    channel.on('exit', (code: number | null) => {
+      exitCode = code
+    })
+    channel.on('close', finish)
+    channel.end(options.stdin)
+  })
+}
+
+/** Collects a stream's output as text (multi-byte characters may span chunks) and logs lines. */
+class OutputBuffer {
+  private readonly decoder = new StringDecoder('utf8')
+  private text = ''
+  private pending = ''
+
+  constructor(private readonly log: LineSink) {}
+
+  push(chunk: Buffer): void {
+    const piece = this.decoder.write(chunk)
+    this.text += piece
+    const lines = (this.pending + piece).split('\n')
+    this.pending = lines.pop() ?? ''
+    lines.forEach((line) => this.log(line))
+  }
+
+  end(): string {
+    const rest = this.decoder.end()
+    this.text += rest
+    if (this.pending + rest) this.log(this.pending + rest)
+    return this.text
+  }
+}

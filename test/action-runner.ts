@@ -1,0 +1,99 @@
+/**
+ * Runs the built action (dist/index.js) the way the GitHub runner does: inputs as INPUT_* env
+ * vars (with action.yml defaults), GITHUB_OUTPUT / GITHUB_STATE / GITHUB_STEP_SUMMARY files, and
+ * the post step with the state the main step saved. The bundle runs from a copy in a folder with
+ * no node_modules above it, so a dependency missing from the bundle fails here as it would there.
+ */
+import { spawn } from 'node:child_process'
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { INPUT_DEFAULTS } from '../src/inputs.js'
+
+export interface StepResult {
+  exitCode: number | null
+  /** stdout and stderr, interleaved as printed. */
+  log: string
+  outputs: Record<string, string>
+  summary: string
+}
+
+export interface ActionRun {
+  main: StepResult
+  post: StepResult
+}
+
+const BUNDLE = resolve(import.meta.dirname, '../dist/index.js')
+
+/** Runs the main step, then the post step (as `post-if: always()` does). */
+export async function runAction(
+  inputs: Record<string, string>,
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<ActionRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'dzd-action-'))
+  copyFileSync(BUNDLE, join(dir, 'index.js'))
+  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    GITHUB_ACTIONS: 'true',
+    GITHUB_SHA: 'c0ffee1234567890c0ffee1234567890c0ffee12',
+    GITHUB_REPOSITORY: 'acme/shop',
+    GITHUB_RUN_ID: '4242',
+    GITHUB_SERVER_URL: 'https://github.com',
+    GITHUB_ACTOR: 'octocat',
+    RUNNER_TEMP: dir,
+    ...options.env,
+  }
+  for (const [name, value] of Object.entries({ ...runnerDefaults(), ...inputs })) {
+    env[`INPUT_${name.toUpperCase()}`] = value
+  }
+  const main = await step(dir, 'main', env, options.timeoutMs)
+  const state = parseFileCommands(readFileSync(join(dir, 'main.state'), 'utf8'))
+  const postEnv = { ...env }
+  for (const [name, value] of Object.entries(state)) postEnv[`STATE_${name}`] = value
+  const post = await step(dir, 'post', postEnv, options.timeoutMs)
+  return { main, post }
+}
+
+/** action.yml defaults, with `${{ ... }}` expressions (evaluated by the runner) left empty. */
+function runnerDefaults(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(INPUT_DEFAULTS).map(([k, v]) => [k, v.startsWith('${{') ? '' : v]),
+  )
+}
+
+async function step(
+  dir: string,
+  name: string,
+  baseEnv: Record<string, string>,
+  timeoutMs = 120_000,
+): Promise<StepResult> {
+  const files = { GITHUB_OUTPUT: 'output', GITHUB_STATE: 'state', GITHUB_STEP_SUMMARY: 'summary' }
+  const env = { ...baseEnv }
+  for (const [variable, suffix] of Object.entries(files)) {
+    env[variable] = join(dir, `${name}.${suffix}`)
+    writeFileSync(env[variable], '')
+  }
+  const child = spawn(process.execPath, [join(dir, 'index.js')], { cwd: dir, env })
+  let log = ''
+  child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()))
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  const exitCode = await new Promise<number | null>((done) => child.on('close', done))
+  clearTimeout(timer)
+  return {
+    exitCode,
+    log,
+    outputs: parseFileCommands(readFileSync(env.GITHUB_OUTPUT!, 'utf8')),
+    summary: readFileSync(env.GITHUB_STEP_SUMMARY!, 'utf8'),
+  }
+}
+
+/** Reads `name<<delimiter\nvalue\ndelimiter` records, as @actions/core writes them. */
+export function parseFileCommands(text: string): Record<string, string> {
+  const result: Record<string, string> = {}
+  const pattern = /^(.+?)<<(.+)\n([\s\S]*?)\n\2$/gm
+  for (const match of text.matchAll(pattern)) result[match[1]!] = match[3]!
+  return result
+}

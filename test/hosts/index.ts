@@ -1,0 +1,206 @@
+/**
+ * Throwaway "hosts" for integration tests: each host is a network namespace plus a private mount
+ * namespace (own /srv, /etc/nginx, nginx logs and state) running its own sshd and nginx. A lab's
+ * hosts share one Linux bridge in the root namespace on a free 10.213.X.0/24 (bridge .1, hosts
+ * .10, .11, ...), so they reach each other and the test process reaches them. Needs root.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { onProcessExit } from './cleanup.js'
+import { Host, prepareHost, type LabHost } from './host.js'
+import {
+  hashKnownHosts,
+  keygen,
+  makeClientKey,
+  type ClientKey,
+  type KeyOptions,
+  type KeyType,
+} from './keys.js'
+import {
+  blackhole,
+  createBridge,
+  createHostNetwork,
+  labIdsOnMachine,
+  names,
+  teardownNetwork,
+} from './net.js'
+import { ensurePackages, missingPackages } from './packages.js'
+
+export { ensurePackages, hashKnownHosts, makeClientKey, missingPackages }
+export type { ClientKey, KeyOptions, KeyType, LabHost }
+export type { RunResult } from './exec.js'
+export type { ShOptions } from './host.js'
+
+export interface Lab {
+  /** 6 hex digits; all of the lab's names (netns dzd-<id>-hostN, links dzd<id>*) derive from it. */
+  id: string
+  hosts: LabHost[]
+  /** e.g. '10.213.57.0/24' */
+  subnet: string
+  /** Address of the bridge (the test process's side), e.g. '10.213.57.1'. */
+  gateway: string
+  /** Address in the subnet where connections hang (SYNs are blackholed): for timeout tests. */
+  unusedAddress: string
+  /** Client private key (OpenSSH format, no passphrase), authorized for root on every host. */
+  privateKey: string
+  privateKeyPath: string
+  publicKey: string
+  /** '<address> <type> <base64>' per host, newline-terminated. */
+  knownHosts: string
+  /** File with {@link knownHosts}. */
+  knownHostsPath: string
+  /** Temp dir holding everything of the lab; removed by stop(). */
+  dir: string
+  /** Host by name; throws if there is none. */
+  host(name: string): LabHost
+  /** {@link makeClientKey} with the files in the lab dir. */
+  makeClientKey(opts?: Omit<KeyOptions, 'dir'>): Promise<ClientKey>
+  /** {@link knownHosts}, hashed by `ssh-keygen -H`. */
+  hashedKnownHosts(): Promise<string>
+  /** Kills the hosts and removes the netns, veths, bridge and temp dir. Idempotent. */
+  stop(): Promise<void>
+}
+
+export interface LabOptions {
+  /** Number of hosts, default 1. */
+  hosts?: number
+  /** Host key type(s) sshd offers (all three types are generated). Default 'ed25519'. */
+  hostKeyType?: KeyType | KeyType[]
+  /** Label for the lab's temp dir (/tmp/dzd-lab-<id>-<name>), handy when debugging. */
+  name?: string
+  /** Per-host readiness timeout, default 10 s. */
+  startTimeoutMs?: number
+}
+
+const LAB_DIR = /^dzd-lab-([0-9a-f]{6})(?:-|$)/
+
+/** Starts a lab: hosts host1..hostN, each with sshd on :22 and nginx on :80 answering /_lab/ping. */
+export async function startLab(opts: LabOptions = {}): Promise<Lab> {
+  const count = opts.hosts ?? 1
+  if (!Number.isInteger(count) || count < 1 || count > 200)
+    throw new Error(`bad host count ${count}`)
+  if (process.getuid?.() !== 0) {
+    throw new Error('test/hosts must run as root (it creates network and mount namespaces)')
+  }
+  await ensurePackages()
+  const { id, dir } = claimLabDir(opts.name)
+  const unregister = onProcessExit(() => destroyLab(id))
+  try {
+    const lab = await buildLab(id, dir, count, opts)
+    return { ...lab, stop: async () => (unregister(), destroyLab(id)) }
+  } catch (err) {
+    unregister()
+    destroyLab(id)
+    throw err
+  }
+}
+
+/** Creates /tmp/dzd-lab-<id>[-<name>] for a fresh random id (retrying on the rare id clash). */
+function claimLabDir(name?: string): { id: string; dir: string } {
+  const label = name ? `-${name.replace(/[^\w.-]+/g, '_')}` : ''
+  for (;;) {
+    const id = randomBytes(3).toString('hex')
+    const dir = join(tmpdir(), `dzd-lab-${id}${label}`)
+    if (labDirs(id).length > 0 || labIdsOnMachine().includes(id)) continue
+    mkdirSync(dir, { mode: 0o700 })
+    writeFileSync(join(dir, 'owner.pid'), String(process.pid))
+    if (labDirs(id).length === 1) return { id, dir }
+    rmSync(dir, { recursive: true, force: true }) // another process took the same id meanwhile
+  }
+}
+
+type LabParts = Omit<Lab, 'stop'>
+
+async function buildLab(
+  id: string,
+  dir: string,
+  count: number,
+  opts: LabOptions,
+): Promise<LabParts> {
+  const n = names(id)
+  const keyTypes = [opts.hostKeyType ?? 'ed25519'].flat()
+  const privateKeyPath = join(dir, 'id_ed25519')
+  const [prefix] = await Promise.all([
+    createBridge(n.bridge),
+    keygen(privateKeyPath, 'ed25519', `dzd-lab-${id}`),
+  ])
+  const unusedAddress = `${prefix}.250`
+  const publicKey = readFileSync(`${privateKeyPath}.pub`, 'utf8').trim()
+  const hostNames = Array.from({ length: count }, (_, i) => `host${i + 1}`)
+  const address = (i: number) => `${prefix}.${10 + i}`
+  const etcHosts = ['127.0.0.1 localhost', ...hostNames.map((h, i) => `${address(i)} ${h}`)]
+  const hosts = await Promise.all(
+    hostNames.map(async (name, i) => {
+      const spec = {
+        ...{ name, address: address(i), netns: n.netns(name), dir: join(dir, name) },
+        ...{ keyTypes, clientPublicKey: publicKey, startTimeoutMs: opts.startTimeoutMs },
+        etcHosts: `${etcHosts.join('\n')}\n`,
+      }
+      await createHostNetwork({ ...spec, veth: n.veth(i + 1), bridge: n.bridge, unusedAddress })
+      return new Host(spec, await prepareHost(spec))
+    }),
+  )
+  // Only now: adding ports changes the bridge's MAC, which flushes its neighbour entries.
+  await blackhole(unusedAddress, n.bridge)
+  await Promise.all(hosts.map((h) => h.start()))
+  const knownHosts = hosts.map((h) => `${h.knownHostsLine}\n`).join('')
+  const knownHostsPath = join(dir, 'known_hosts')
+  writeFileSync(knownHostsPath, knownHosts)
+  return {
+    id,
+    hosts,
+    subnet: `${prefix}.0/24`,
+    gateway: `${prefix}.1`,
+    unusedAddress,
+    privateKey: readFileSync(privateKeyPath, 'utf8'),
+    privateKeyPath,
+    publicKey,
+    knownHosts,
+    knownHostsPath,
+    dir,
+    host: (name) => hosts.find((h) => h.name === name) ?? missingHost(name),
+    makeClientKey: (o) => makeClientKey({ ...o, dir }),
+    hashedKnownHosts: () => hashKnownHosts(knownHosts),
+  }
+}
+
+const missingHost = (name: string): never => {
+  throw new Error(`no lab host named ${name}`)
+}
+
+/** Tears down lab `id` (sync so it also works in exit handlers). */
+function destroyLab(id: string): void {
+  teardownNetwork(id)
+  for (const d of labDirs(id)) rmSync(d, { recursive: true, force: true })
+}
+
+const labDirs = (id?: string) =>
+  readdirSync(tmpdir())
+    .filter((d) => LAB_DIR.test(d) && (!id || LAB_DIR.exec(d)?.[1] === id))
+    .map((d) => join(tmpdir(), d))
+
+/**
+ * Removes leftovers of crashed runs: namespaces, links and temp dirs of labs whose owner process
+ * (recorded in the lab dir) is gone. Labs of live processes are never touched. Returns the ids removed.
+ */
+export function gcLabs(): string[] {
+  const dirIds = labDirs().map((d) => LAB_DIR.exec(d.split('/').pop()!)![1])
+  const removed = [...new Set([...labIdsOnMachine(), ...dirIds])].filter((id) => !ownerAlive(id))
+  removed.forEach(destroyLab)
+  return removed
+}
+
+function ownerAlive(id: string): boolean {
+  const dir = labDirs(id)[0]
+  if (!dir) return false
+  try {
+    process.kill(Number(readFileSync(join(dir, 'owner.pid'), 'utf8')), 0)
+    return true
+  } catch (err) {
+    // No owner.pid yet: a lab being created right now, unless the dir is old.
+    const starting = (err as NodeJS.ErrnoException).code === 'ENOENT'
+    return starting && Date.now() - statSync(dir).mtimeMs < 60_000
+  }
+}

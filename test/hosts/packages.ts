@@ -1,0 +1,77 @@
+import { accessSync, constants, existsSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { HOST_ENV, run } from './exec.js'
+
+/** Binaries the lab needs, and the Debian/Ubuntu package providing each. */
+const REQUIRED: { bin: string; pkg: string }[] = [
+  { bin: 'sshd', pkg: 'openssh-server' },
+  { bin: 'ssh', pkg: 'openssh-client' },
+  { bin: 'ssh-keygen', pkg: 'openssh-client' },
+  { bin: 'nginx', pkg: 'nginx-light' },
+  { bin: 'ip', pkg: 'iproute2' },
+  { bin: 'nsenter', pkg: 'util-linux' },
+  { bin: 'unshare', pkg: 'util-linux' },
+]
+
+/** Absolute path of `bin` on the usual PATH (including sbin dirs), or undefined. */
+export function which(bin: string): string | undefined {
+  for (const dir of HOST_ENV.PATH!.split(':')) {
+    try {
+      accessSync(join(dir, bin), constants.X_OK)
+      return join(dir, bin)
+    } catch {
+      // not here
+    }
+  }
+  return undefined
+}
+
+/** Packages providing the binaries that are missing (empty when all is installed). */
+export function missingPackages(): string[] {
+  return [...new Set(REQUIRED.filter((r) => !which(r.bin)).map((r) => r.pkg))]
+}
+
+/**
+ * Makes sure sshd, ssh, nginx, ip, nsenter are installed: as root, installs the missing packages
+ * with apt-get (nginx-light, else nginx) without starting their system services; otherwise
+ * throws a message saying what to install.
+ */
+export function ensurePackages(): Promise<void> {
+  return (installing ??= install().finally(() => (installing = undefined)))
+}
+
+let installing: Promise<void> | undefined
+
+async function install(): Promise<void> {
+  let missing = missingPackages()
+  if (missing.length === 0) return
+  if (process.getuid?.() !== 0 || !which('apt-get')) {
+    throw new Error(
+      `test/hosts needs ${missing.join(', ')}; install them as root, e.g.\n` +
+        `  sudo apt-get update && sudo apt-get install -y ${missing.join(' ')}`,
+    )
+  }
+  const env = { ...HOST_ENV, DEBIAN_FRONTEND: 'noninteractive' }
+  const apt = (...args: string[]) =>
+    run(['apt-get', '-o', 'DPkg::Lock::Timeout=120', '-y', ...args], { env, timeoutMs: 600_000 })
+  await apt('update')
+  if (missing.includes('nginx-light')) {
+    const show = await run(['apt-cache', 'show', 'nginx-light'], { allowFail: true, env })
+    if (show.exitCode !== 0) missing = missing.map((p) => (p === 'nginx-light' ? 'nginx' : p))
+  }
+  await withoutServiceStarts(() => apt('install', '--no-install-recommends', ...missing))
+  const still = missingPackages()
+  if (still.length) throw new Error(`apt-get install did not provide: ${still.join(', ')}`)
+}
+
+/** Debian's policy-rc.d hook: keeps postinst scripts from starting a system-wide sshd/nginx. */
+async function withoutServiceStarts<T>(fn: () => Promise<T>): Promise<T> {
+  const policy = '/usr/sbin/policy-rc.d'
+  if (existsSync(policy)) return fn()
+  writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 })
+  try {
+    return await fn()
+  } finally {
+    rmSync(policy, { force: true })
+  }
+}
