@@ -1,11 +1,19 @@
 /** Orchestration only: read inputs, run the phases, report. */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import * as core from '@actions/core'
+import type { Strategy } from './deploy/context.js'
+import { runDeploy } from './deploy/run.js'
 import { dryRun } from './dry-run.js'
 import { errorMessage } from './errors.js'
 import { InputError, parseInputs, secretValues, type Settings } from './inputs.js'
 import { HostLogs } from './log.js'
 import { resolveVersion } from './plan.js'
 import { dryRunHostsOutput, dryRunSummary, planLines } from './report/dry-run.js'
+import { runOutputs } from './report/outputs.js'
+import { renderSummary } from './report/summary.js'
+import { blueGreen } from './strategies/blue-green.js'
 import { privateKeyProblem } from './ssh/private-key.js'
 
 /** Saved by the main step; the post step (same bundle) sees it and cleans up instead. */
@@ -24,12 +32,8 @@ export async function run(): Promise<void> {
           'can impersonate your hosts and receive the release and its secrets. Set known-hosts instead.',
       )
     }
-    if (!settings.dryRun) {
-      throw new Error(
-        'This version of the action only implements dry-run: true; deploying is not built yet.',
-      )
-    }
-    await runDryRun(settings, version)
+    if (settings.dryRun) await runDryRun(settings, version)
+    else await deploy(settings, version)
   } catch (error) {
     core.setOutput('status', 'failed')
     core.setFailed(errorMessage(error))
@@ -101,6 +105,40 @@ async function runDryRun(settings: Settings, version: string): Promise<void> {
   }
   core.setOutput('status', 'planned')
   core.info(`Dry run: all ${checks.length} host(s) are ready.`)
+}
+
+async function deploy(settings: Settings, version: string): Promise<void> {
+  const strategy = strategyFor(settings)
+  const runUrl = runUrlOf(process.env)
+  const report = await runDeploy(settings, version, strategy, new HostLogs(), {
+    workspace: process.env.GITHUB_WORKSPACE ?? process.cwd(),
+    tempDir: mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'deploy-')),
+    runUrl,
+    actor: process.env.GITHUB_ACTOR ?? '',
+  })
+  for (const [name, value] of Object.entries(runOutputs(report))) core.setOutput(name, value)
+  await core.summary.addRaw(renderSummary(report)).write()
+  if (report.status === 'failed') core.setFailed(report.error ?? 'deploy failed')
+  else core.info(`${report.status}: ${settings.app.name} ${version}`)
+}
+
+/** The strategy to run; asking for one that is not built yet fails before any host is touched. */
+function strategyFor(settings: Settings): Strategy {
+  if (settings.rollback.enabled) {
+    throw new Error('rollback is not built yet in this version of the action.')
+  }
+  if (settings.strategy !== 'blue-green') {
+    throw new Error(
+      `strategy '${settings.strategy}' is not built yet in this version of the action; use blue-green.`,
+    )
+  }
+  return blueGreen
+}
+
+function runUrlOf(env: NodeJS.ProcessEnv): string {
+  const { GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID } = env
+  if (!GITHUB_REPOSITORY || !GITHUB_RUN_ID) return ''
+  return `${GITHUB_SERVER_URL ?? 'https://github.com'}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}`
 }
 
 /** Post step: nothing is held across steps yet (the deploy lock dies with its SSH connection). */

@@ -49,3 +49,14 @@ export function planHost(
     releaseDir: `${settings.app.deployPath}/releases/${version}`,
   }
 }
+
+/**
+ * Releases to delete: all but the `keep` newest of the history, never one that a slot runs or
+ * ran last (live and previous). Directories the history does not know count as oldest.
+ */
+export function releasesToPrune(present: string[], state: HostState, keep: number): string[] {
+  const newestFirst = state.history.map((r) => r.version).filter((v) => present.includes(v))
+  const kept = new Set(newestFirst.slice(0, keep))
+  for (const slot of Object.values(state.slots)) if (slot) kept.add(slot.version)
+  return present.filter((version) => !kept.has(version))
+}

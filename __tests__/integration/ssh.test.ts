@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RemoteCommandError } from '../../src/errors.js'
 import type { HostAddress } from '../../src/inputs.js'
 import { cmd, script } from '../../src/remote/shell.js'
-import { RemoteHost, type SshOptions } from '../../src/ssh/connection.js'
+import { RemoteHost, type HttpResponse, type SshOptions } from '../../src/ssh/connection.js'
 import { parseKnownHosts } from '../../src/ssh/known-hosts.js'
 import { makeClientKey, startLab, type Lab } from '../../test/hosts/index.js'
 
@@ -161,18 +161,18 @@ CONF
 nginx -s reload`,
     )
     const host = await connect(lab1.address)
-    let response = { status: 0, body: '' }
+    let response: HttpResponse = { status: 0, body: '', headers: {} }
     for (let i = 0; i < 50 && response.status !== 200; i++) {
-      response = await host.httpGet(8089, '/hello', 2000).catch(() => response)
+      response = await host.httpGet({ port: 8089 }, '/hello', 2000).catch(() => response)
       await new Promise((r) => setTimeout(r, 100))
     }
-    expect(response).toEqual({ status: 200, body: 'hello through ssh' })
-    expect((await host.httpGet(8089, '/missing', 2000)).status).toBe(404)
+    expect(response).toMatchObject({ status: 200, body: 'hello through ssh' })
+    expect((await host.httpGet({ port: 8089 }, '/missing', 2000)).status).toBe(404)
   })
 
   it('fails clearly when nothing listens on the port', async () => {
     const host = await connect(lab.hosts[0]!.address)
-    await expect(host.httpGet(3999, '/health', 2000)).rejects.toThrow(
+    await expect(host.httpGet({ port: 3999 }, '/health', 2000)).rejects.toThrow(
       /cannot open a tunnel to port 3999 on .*: .*(refused|failure)/i,
     )
   })

@@ -47,7 +47,11 @@ export interface ExecResult {
 export interface HttpResponse {
   status: number
   body: string
+  headers: http.IncomingHttpHeaders
 }
+
+/** Where a tunnel leads on the host: a TCP port on 127.0.0.1, or a unix socket. */
+export type TunnelTarget = { port: number } | { socket: string }
 
 /** Receives each line of remote output, prefixed with the step. */
 export type LineSink = (line: string) => void
@@ -139,15 +143,16 @@ export class RemoteHost {
   }
 
   /**
-   * HTTP GET to 127.0.0.1:<port> on the host, carried inside the SSH connection (direct-tcpip), so
-   * the host needs no curl and the port needs no firewall opening.
+   * HTTP GET to a port (127.0.0.1) or unix socket on the host, carried inside the SSH connection,
+   * so the host needs no curl and the port needs no firewall opening.
    */
-  async httpGet(port: number, path: string, timeoutMs: number): Promise<HttpResponse> {
-    const tunnel = await this.openTunnel(port)
+  async httpGet(target: TunnelTarget, path: string, timeoutMs: number): Promise<HttpResponse> {
+    const tunnel = await this.openTunnel(target)
+    const where = 'port' in target ? `port ${target.port}` : target.socket
     return new Promise((resolve, reject) => {
       // An SSH channel is not a net.Socket (no setTimeout), so the deadline is a plain timer.
       const timer = setTimeout(
-        () => request.destroy(new Error(`no response from port ${port} within ${timeoutMs} ms`)),
+        () => request.destroy(new Error(`no response from ${where} within ${timeoutMs} ms`)),
         timeoutMs,
       )
       const settle =
@@ -160,7 +165,7 @@ export class RemoteHost {
         {
           method: 'GET',
           path,
-          headers: { host: `127.0.0.1:${port}`, connection: 'close' },
+          headers: { host: 'localhost', connection: 'close' },
           // No `agent` key: with createConnection given, node then uses the tunnel directly.
           createConnection: () => tunnel,
         },
@@ -172,7 +177,9 @@ export class RemoteHost {
           })
           response.on(
             'end',
-            settle(() => resolve({ status: response.statusCode ?? 0, body })),
+            settle(() =>
+              resolve({ status: response.statusCode ?? 0, body, headers: response.headers }),
+            ),
           )
           response.on('error', settle(reject))
         },
@@ -188,15 +195,17 @@ export class RemoteHost {
     })
   }
 
-  /** A TCP stream to 127.0.0.1:<port> on the host, through the SSH connection. */
-  async openTunnel(port: number): Promise<Duplex> {
+  /** A stream to 127.0.0.1:<port> or a unix socket on the host, through the SSH connection. */
+  async openTunnel(target: TunnelTarget): Promise<Duplex> {
     try {
-      return await this.ssh.forwardOut('127.0.0.1', 0, '127.0.0.1', port)
+      if ('port' in target)
+        return await this.ssh.forwardOut('127.0.0.1', 0, '127.0.0.1', target.port)
+      return await this.ssh.forwardOutStreamLocal(target.socket)
     } catch (error) {
-      throw new Error(
-        `cannot open a tunnel to port ${port} on ${this.name}: ${errorMessage(error)}`,
-        { cause: error },
-      )
+      const where = 'port' in target ? `port ${target.port}` : `socket ${target.socket}`
+      throw new Error(`cannot open a tunnel to ${where} on ${this.name}: ${errorMessage(error)}`, {
+        cause: error,
+      })
     }
   }
 

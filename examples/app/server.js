@@ -1,0 +1,258 @@
+// Sample app for the demo, the tests and the benchmarks. Plain Node, no dependencies.
+//
+// Env (set by the deploy tool): PORT, SLOT, APP_VERSION, RELEASE_DIR, DEPLOY_PATH, RELEASE_NODE.
+// A VERSION file in the working directory (the release dir) overrides APP_VERSION, so the release
+// content decides which version the app reports.
+//
+// Endpoints: GET /health, GET /version, GET /, GET /slow?ms=2000, POST /echo; anything else 404.
+// Every response carries X-App-Version and X-App-Slot.
+//
+// Test hooks, from env or from behaviour.json in the working directory (the file wins, key by key):
+//   bootDelayMs   (BOOT_DELAY_MS)    wait this long before listening
+//   crashAtBoot   (CRASH_AT_BOOT)    print a fatal line to stderr and exit 1 right away
+//   healthStatus  (HEALTH_STATUS)    /health always answers this status (e.g. 503)
+//   errorRate     (ERROR_RATE)       answer 500 for this share (0..1) of requests on errorPath
+//   errorPath     (ERROR_PATH)       the path errorRate applies to (default: every path but /health)
+//   ignoreSigterm (IGNORE_SIGTERM)   log SIGTERM and keep serving (to exercise stop-timeout/SIGKILL)
+//
+// SIGTERM / SIGINT: stop accepting, let in-flight requests (slow ones too) finish, close idle
+// keep-alive connections, exit 0. KEEP_ALIVE_TIMEOUT_MS (default 5000) sets the keep-alive timeout.
+import { existsSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+
+const MAX_SLOW_MS = 30_000
+const MAX_ECHO_BYTES = 1024 * 1024
+
+function log(message) {
+  process.stdout.write(`${new Date().toISOString()} [pid ${process.pid}] ${message}\n`)
+}
+
+function fatal(message) {
+  process.stderr.write(`fatal: ${message}\n`)
+  process.exit(1)
+}
+
+function readVersion() {
+  if (existsSync('VERSION')) {
+    const fromFile = readFileSync('VERSION', 'utf8').trim()
+    if (fromFile) return fromFile
+  }
+  return process.env.APP_VERSION || 'dev'
+}
+
+function envBool(value) {
+  return value !== undefined && /^(1|true|yes|on)$/i.test(value.trim())
+}
+
+function envNumber(value) {
+  if (value === undefined || value.trim() === '') return undefined
+  const n = Number(value)
+  return Number.isFinite(n) ? n : undefined
+}
+
+function readBehaviour() {
+  const env = process.env
+  const fromEnv = {
+    bootDelayMs: envNumber(env.BOOT_DELAY_MS),
+    crashAtBoot: envBool(env.CRASH_AT_BOOT),
+    healthStatus: envNumber(env.HEALTH_STATUS),
+    errorRate: envNumber(env.ERROR_RATE),
+    errorPath: env.ERROR_PATH || undefined,
+    ignoreSigterm: envBool(env.IGNORE_SIGTERM),
+  }
+  let fromFile = {}
+  if (existsSync('behaviour.json')) {
+    try {
+      fromFile = JSON.parse(readFileSync('behaviour.json', 'utf8'))
+    } catch (err) {
+      fatal(`behaviour.json is not valid JSON: ${err.message}`)
+    }
+    if (typeof fromFile !== 'object' || fromFile === null || Array.isArray(fromFile)) {
+      fatal('behaviour.json must hold a JSON object')
+    }
+  }
+  const merged = { ...fromEnv }
+  for (const [key, value] of Object.entries(fromFile)) {
+    if (value !== undefined && value !== null) merged[key] = value
+  }
+  return {
+    bootDelayMs: Math.max(0, Number(merged.bootDelayMs) || 0),
+    crashAtBoot: merged.crashAtBoot === true || merged.crashAtBoot === 'true',
+    healthStatus: Number(merged.healthStatus) || 200,
+    errorRate: Math.min(1, Math.max(0, Number(merged.errorRate) || 0)),
+    errorPath: typeof merged.errorPath === 'string' ? merged.errorPath : undefined,
+    ignoreSigterm: merged.ignoreSigterm === true || merged.ignoreSigterm === 'true',
+  }
+}
+
+const behaviour = readBehaviour()
+if (behaviour.crashAtBoot) {
+  process.stderr.write('fatal: crashing at boot as asked\n')
+  process.exit(1)
+}
+
+const version = readVersion()
+const slot = process.env.SLOT || 'none'
+const host = process.env.HOST || '127.0.0.1'
+const port = Number(process.env.PORT || 3000)
+if (!Number.isInteger(port) || port < 0 || port > 65535)
+  fatal(`PORT is not a port: ${process.env.PORT}`)
+
+let draining = false
+let inFlight = 0
+const connections = new Set()
+// Deterministic error injection: after n requests on the error path, exactly floor(n * rate) got 500.
+let errorPathRequests = 0
+let errorPathErrors = 0
+
+function send(res, status, body, contentType = 'text/plain; charset=utf-8') {
+  if (res.writableEnded || res.destroyed) return
+  const payload = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body)
+  if (typeof body === 'object' && !Buffer.isBuffer(body)) contentType = 'application/json'
+  if (draining) res.setHeader('Connection', 'close')
+  res.writeHead(status, {
+    'Content-Type': contentType,
+    'Content-Length': Buffer.byteLength(payload),
+  })
+  res.end(payload)
+}
+
+function injectError(path) {
+  if (behaviour.errorRate <= 0) return false
+  const applies = behaviour.errorPath ? path === behaviour.errorPath : path !== '/health'
+  if (!applies) return false
+  errorPathRequests += 1
+  if (Math.floor(errorPathRequests * behaviour.errorRate) > errorPathErrors) {
+    errorPathErrors += 1
+    return true
+  }
+  return false
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
+
+function info() {
+  return { version, slot, pid: process.pid }
+}
+
+function handle(req, res) {
+  const url = new URL(req.url ?? '/', 'http://localhost')
+  const path = url.pathname
+  const method = req.method ?? 'GET'
+  const isGet = method === 'GET' || method === 'HEAD'
+  res.setHeader('X-App-Version', version)
+  res.setHeader('X-App-Slot', slot)
+
+  if (injectError(path)) {
+    req.resume()
+    return send(res, 500, 'injected error\n')
+  }
+
+  if (isGet && path === '/health') {
+    return send(res, behaviour.healthStatus, behaviour.healthStatus < 400 ? 'ok' : 'unhealthy')
+  }
+  if (isGet && path === '/version') return send(res, 200, version)
+  if (isGet && path === '/') return send(res, 200, info())
+  if (isGet && path === '/slow') {
+    const asked = Number(url.searchParams.get('ms') ?? 2000)
+    const ms = Math.min(MAX_SLOW_MS, Math.max(0, Number.isFinite(asked) ? asked : 2000))
+    const timer = setTimeout(() => send(res, 200, { ...info(), sleptMs: ms }), ms)
+    res.once('close', () => clearTimeout(timer))
+    return undefined
+  }
+  if (method === 'POST' && path === '/echo') {
+    const chunks = []
+    let size = 0
+    req.on('data', (chunk) => {
+      size += chunk.length
+      if (size <= MAX_ECHO_BYTES) chunks.push(chunk)
+    })
+    req.on('end', () => {
+      if (size > MAX_ECHO_BYTES) return send(res, 413, 'body too large\n')
+      const type = req.headers['content-type'] || 'application/octet-stream'
+      return send(res, 200, Buffer.concat(chunks), type)
+    })
+    return undefined
+  }
+  req.resume()
+  return send(res, 404, 'not found\n')
+}
+
+const server = createServer((req, res) => {
+  inFlight += 1
+  let counted = true
+  const done = () => {
+    if (!counted) return
+    counted = false
+    inFlight -= 1
+    if (draining) maybeFinishDrain()
+  }
+  res.once('finish', done)
+  res.once('close', done)
+  try {
+    handle(req, res)
+  } catch (err) {
+    log(`error handling ${req.method} ${req.url}: ${err?.stack ?? err}`)
+    if (!res.headersSent) send(res, 500, 'internal error\n')
+    else res.destroy()
+  }
+})
+server.keepAliveTimeout = Number(process.env.KEEP_ALIVE_TIMEOUT_MS) || 5000
+
+server.on('connection', (socket) => {
+  connections.add(socket)
+  socket.once('close', () => connections.delete(socket))
+})
+
+server.on('error', (err) => fatal(`cannot listen on ${host}:${port}: ${err.message}`))
+
+function maybeFinishDrain() {
+  // Keep-alive connections that went idle after their last response: close them now.
+  server.closeIdleConnections()
+  if (inFlight === 0 && connections.size > 0) server.closeAllConnections()
+}
+
+function shutdown(signal) {
+  if (draining) {
+    log(`${signal}: already draining (${plural(inFlight, 'request')} in flight)`)
+    return
+  }
+  if (signal === 'SIGTERM' && behaviour.ignoreSigterm) {
+    log('SIGTERM: ignored as asked (ignoreSigterm)')
+    return
+  }
+  draining = true
+  log(
+    `${signal}: draining ${plural(connections.size, 'connection')} (${plural(inFlight, 'request')} in flight)`,
+  )
+  if (!server.listening) {
+    log('stopped before listening')
+    process.exit(0)
+  }
+  server.close(() => {
+    log('drained, exiting')
+    process.exit(0)
+  })
+  maybeFinishDrain()
+}
+
+process.on('SIGTERM', () => shutdown('SIGTERM'))
+process.on('SIGINT', () => shutdown('SIGINT'))
+
+function listen() {
+  if (draining) return
+  server.listen(port, host, () => {
+    const address = server.address()
+    const shown = typeof address === 'object' && address ? address.port : port
+    log(`listening on ${host}:${shown} as ${version} (${slot})`)
+  })
+}
+
+if (behaviour.bootDelayMs > 0) {
+  log(`booting ${version} (${slot}): waiting ${behaviour.bootDelayMs} ms before listening`)
+  setTimeout(listen, behaviour.bootDelayMs)
+} else {
+  listen()
+}

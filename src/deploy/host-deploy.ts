@@ -1,0 +1,391 @@
+/**
+ * One host's part of a deploy: every per-host step the strategies share (lock, state, ship,
+ * start, health, nginx switch, drain, stop, record). The strategies decide the order.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { HostError } from '../errors.js'
+import type { Settings } from '../inputs.js'
+import { VERIFY_HEADER, renderUpstream, upstreamOwnership } from '../nginx.js'
+import { planHost, releasesToPrune, slotPort, type HostPlan } from '../plan.js'
+import type { HostReport } from '../report/model.js'
+import { DRAIN_TIMED_OUT, waitForDrain } from '../remote/commands/drain.js'
+import {
+  readFileIfPresent,
+  renderEnvFile,
+  switchCurrent,
+  writeEnvFile,
+  writeFileAtomically,
+} from '../remote/commands/files.js'
+import {
+  installUpstream,
+  reloadNginx,
+  restoreUpstream,
+  type NginxCommands,
+} from '../remote/commands/nginx.js'
+import {
+  installRelease,
+  listReleases,
+  prepareLayout,
+  releaseChecksum,
+  removeReleases,
+} from '../remote/commands/release.js'
+import { startSlot, stopSlot, type SlotEnv } from '../remote/commands/slot.js'
+import { layout, type Layout } from '../remote/layout.js'
+import { cmd, script } from '../remote/shell.js'
+import { parseState, type HostState, type Slot } from '../remote/state.js'
+import type { RemoteHost } from '../ssh/connection.js'
+import type { ReleaseArchive } from '../release/index.js'
+import { waitHealthy } from './health.js'
+import { acquireLock, type HeldLock } from './lock.js'
+
+const VERIFY_TIMEOUT_MS = 10_000
+
+export class HostDeploy {
+  readonly layout: Layout
+  state!: HostState
+  plan!: HostPlan
+  /** Set once the new slot was started, so a failure knows to stop it. */
+  startedNewSlot = false
+  /** Set once the upstream file was touched, so a failure knows to restore it. */
+  touchedUpstream = false
+  readonly report: HostReport
+  private lock: HeldLock | undefined
+  private newPid: number | null = null
+  private stateBeforeRun!: HostState
+
+  constructor(
+    readonly host: RemoteHost,
+    private readonly settings: Settings,
+    readonly version: string,
+  ) {
+    this.layout = layout(settings.app.deployPath)
+    this.report = {
+      host: host.name,
+      outcome: 'failed',
+      liveSlot: null,
+      liveVersion: null,
+      previousSlot: null,
+      previousVersion: null,
+      phases: [],
+    }
+  }
+
+  get name(): string {
+    return this.host.name
+  }
+
+  async acquireLock(holder: string): Promise<void> {
+    this.lock = await acquireLock(this.host, this.layout, this.settings.lockTimeoutMs, holder)
+  }
+
+  async releaseLock(): Promise<void> {
+    await this.lock?.release()
+    this.lock = undefined
+  }
+
+  /** Reads state.json and plans this host's part; refuses a corrupt state or a hand-edited upstream. */
+  async readState(): Promise<void> {
+    const text = await this.read(this.layout.state, 'read state')
+    this.state = this.stateBeforeRun = parseState(text === '' ? undefined : text, this.layout.state)
+    this.plan = planHost(this.settings, this.name, this.state, this.version)
+    this.report.previousSlot = this.report.liveSlot = this.plan.liveSlot
+    this.report.previousVersion = this.report.liveVersion = this.plan.liveVersion
+    const upstream = await this.read(this.settings.nginx.upstreamFile, 'read upstream')
+    const ownership = upstreamOwnership(upstream)
+    if ((ownership === 'drifted' || ownership === 'foreign') && !this.settings.force) {
+      const what =
+        ownership === 'drifted'
+          ? 'was edited by hand since the last deploy (drift)'
+          : 'was not written by this action'
+      throw new HostError(
+        this.name,
+        'check upstream',
+        `${this.settings.nginx.upstreamFile} ${what}; nothing was changed. Move your changes to your site config, then rerun with force: true to let the action overwrite it.`,
+      )
+    }
+  }
+
+  /** Whether this host already serves this exact release (same version and checksum). */
+  isUnchanged(archive: ReleaseArchive): boolean {
+    const live = this.state.liveSlot
+    const latest = this.state.history[0]
+    return (
+      live !== null &&
+      this.state.slots[live]?.version === this.version &&
+      latest?.version === this.version &&
+      latest.sha256 === archive.sha256
+    )
+  }
+
+  /** Uploads and installs the release unless the host has it; refuses a changed release. */
+  async ship(archive: ReleaseArchive): Promise<'uploaded' | 'already there'> {
+    const l = this.layout
+    const { stdout } = await this.host.exec(releaseChecksum(l, this.version), { step: 'ship' })
+    const existing = stdout.trim()
+    if (existing === archive.sha256) return 'already there'
+    if (existing !== '') {
+      throw new HostError(
+        this.name,
+        'ship',
+        `release ${this.version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A deployed version must never change: give this build a new version.`,
+      )
+    }
+    await this.host.exec(prepareLayout(l), { step: 'ship' })
+    const upload = `${l.incoming}/${this.version}.${archive.sha256.slice(0, 12)}.tar.gz`
+    await this.host.upload(archive.path, upload, archive.sha256, 'ship')
+    await this.host.exec(installRelease(l, this.version, upload, archive.sha256), {
+      step: 'extract release',
+    })
+    return 'uploaded'
+  }
+
+  async writeEnv(): Promise<void> {
+    await this.host.exec(writeEnvFile(this.layout), {
+      step: 'write shared/.env',
+      stdin: renderEnvFile(this.settings.app.env),
+    })
+  }
+
+  /** Variables a command of this release gets (slot start, migrations). */
+  slotEnv(slot: Slot): SlotEnv {
+    return {
+      PORT: String(slotPort(this.settings, slot)),
+      SLOT: slot,
+      APP_VERSION: this.version,
+      RELEASE_DIR: this.layout.release(this.version),
+      DEPLOY_PATH: this.layout.root,
+      RELEASE_NODE: `${this.settings.app.name}_${slot}`,
+    }
+  }
+
+  /** Runs a one-off command (migrate, post-deploy) from the new release dir with its env. */
+  async runInRelease(command: string, step: string): Promise<void> {
+    const env = this.slotEnv(this.plan.targetSlot)
+    await this.host.exec(
+      script(
+        `cd "$1" || exit 1
+if [ -f "$2" ]; then set -a; . "$2"; set +a; fi
+command=$3; shift 3
+for kv in "$@"; do export "$kv"; done
+exec sh -c "$command"`,
+        env.RELEASE_DIR,
+        this.layout.sharedEnv,
+        command,
+        ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      ),
+      { step },
+    )
+  }
+
+  async startNewSlot(): Promise<void> {
+    const slot = this.plan.targetSlot
+    this.startedNewSlot = true
+    const { stdout } = await this.host.exec(
+      startSlot(
+        this.layout,
+        slot,
+        this.settings.app.startCommand,
+        this.slotEnv(slot),
+        this.stopTimeoutSeconds(),
+      ),
+      { step: `start ${slot}` },
+    )
+    this.newPid = Number(stdout.trim().split('\n').pop())
+  }
+
+  async waitHealthy(): Promise<void> {
+    const { targetSlot, targetPort } = this.plan
+    await waitHealthy(
+      this.host,
+      this.layout,
+      targetSlot,
+      targetPort,
+      this.settings.health,
+      this.version,
+    )
+  }
+
+  /** Stops the slot this run started (on failure before the switch). */
+  async stopNewSlot(): Promise<void> {
+    if (!this.startedNewSlot) return
+    await this.stopSlot(this.plan.targetSlot, this.version)
+    this.startedNewSlot = false
+  }
+
+  /** Step 1 of the switch: the new upstream file in place and the config tested (not yet live). */
+  async installUpstream(): Promise<void> {
+    this.touchedUpstream = true
+    const content = renderUpstream({
+      app: this.settings.app.name,
+      servers: [{ port: this.plan.targetPort }],
+      liveSlot: this.plan.targetSlot,
+      verifySocket: this.layout.verifySocket,
+    })
+    await this.host.exec(
+      installUpstream(this.layout, this.settings.nginx.upstreamFile, this.nginx()),
+      {
+        step: 'switch: install upstream and test nginx',
+        stdin: content,
+      },
+    )
+  }
+
+  /** Step 2: reload nginx, then check that requests through nginx reach the new slot. */
+  async reloadAndVerify(): Promise<void> {
+    await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
+    const expected = `127.0.0.1:${this.plan.targetPort}`
+    const deadline = Date.now() + VERIFY_TIMEOUT_MS
+    let last = ''
+    while (Date.now() < deadline) {
+      try {
+        const answer = await this.host.httpGet(
+          { socket: this.layout.verifySocket },
+          this.settings.health.path,
+          2000,
+        )
+        const upstream = String(answer.headers[VERIFY_HEADER] ?? '')
+        if (upstream === expected && answer.status >= 200 && answer.status <= 299) return
+        last = `nginx answered ${answer.status} from ${upstream || 'no upstream'}`
+      } catch (error) {
+        last = (error as Error).message
+      }
+      await sleep(100)
+    }
+    throw new HostError(
+      this.name,
+      'switch: verify',
+      `after the reload, requests through nginx did not reach ${expected} within ${VERIFY_TIMEOUT_MS / 1000}s (${last})`,
+    )
+  }
+
+  /** Puts the previous upstream file back and reloads nginx (after a failed switch). */
+  async restoreUpstream(reload: boolean): Promise<void> {
+    if (!this.touchedUpstream) return
+    await this.host.exec(restoreUpstream(this.layout, this.settings.nginx.upstreamFile), {
+      step: 'switch: restore upstream',
+    })
+    if (reload) await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
+    this.touchedUpstream = false
+  }
+
+  /** After the switch: `current` and state.json name the new release; the old slot is still up. */
+  async recordSwitch(archive: ReleaseArchive): Promise<void> {
+    const slot = this.plan.targetSlot
+    await this.host.exec(switchCurrent(this.layout, this.version), { step: 'record' })
+    const now = new Date().toISOString()
+    this.state = {
+      ...this.state,
+      liveSlot: slot,
+      slots: {
+        ...this.state.slots,
+        [slot]: {
+          version: this.version,
+          port: this.plan.targetPort,
+          pid: this.newPid,
+          startedAt: now,
+        },
+      },
+      history: [
+        { version: this.version, sha256: archive.sha256, slot, deployedAt: now },
+        ...this.state.history.filter((r) => r.version !== this.version),
+      ],
+    }
+    await this.writeState()
+    this.report.outcome = 'deployed'
+    this.report.liveSlot = slot
+    this.report.liveVersion = this.version
+  }
+
+  /** Undoes recordSwitch after a failed switch: the previous state and `current` come back. */
+  async revertRecord(): Promise<void> {
+    if (this.state === this.stateBeforeRun) return
+    this.state = this.stateBeforeRun
+    await this.writeState()
+    const previous = this.plan.liveVersion
+    await this.host.exec(
+      previous === null
+        ? cmd('rm', '-f', this.layout.current)
+        : switchCurrent(this.layout, previous),
+      { step: 'revert current' },
+    )
+    this.report.outcome = 'failed'
+    this.report.liveSlot = this.plan.liveSlot
+    this.report.liveVersion = this.plan.liveVersion
+  }
+
+  /** Waits for the old slot to drain (bounded by drain-timeout). Returns false on timeout. */
+  async drainOldSlot(): Promise<boolean> {
+    const old = this.plan.liveSlot
+    if (old === null || this.settings.slots.drainTimeoutMs === 0) return true
+    const result = await this.host.tryExec(
+      waitForDrain(slotPort(this.settings, old), this.settings.slots.drainTimeoutMs),
+      {
+        step: 'drain',
+      },
+    )
+    if (result.exitCode === 0) return true
+    if (result.exitCode === DRAIN_TIMED_OUT) return false
+    throw new HostError(
+      this.name,
+      'drain',
+      `drain check failed (exit ${result.exitCode}): ${result.stderr}`,
+    )
+  }
+
+  async stopOldSlot(): Promise<void> {
+    const old = this.plan.liveSlot
+    if (old === null) return
+    const previous = this.state.slots[old]
+    await this.stopSlot(old, previous?.version ?? this.version)
+    if (previous) {
+      this.state = {
+        ...this.state,
+        slots: { ...this.state.slots, [old]: { ...previous, pid: null } },
+      }
+      await this.writeState()
+    }
+  }
+
+  /** Removes releases beyond keep-releases (never the live or the previous one). */
+  async pruneReleases(): Promise<string[]> {
+    const { stdout } = await this.host.exec(listReleases(this.layout), { step: 'prune' })
+    const present = stdout.split('\n').filter((name) => name !== '' && !name.includes('.tmp.'))
+    const prune = releasesToPrune(present, this.state, this.settings.app.keepReleases)
+    if (prune.length > 0)
+      await this.host.exec(removeReleases(this.layout, prune), { step: 'prune' })
+    return prune
+  }
+
+  private async stopSlot(slot: Slot, version: string): Promise<void> {
+    await this.host.exec(
+      stopSlot(
+        this.layout,
+        slot,
+        this.settings.app.stopCommand,
+        this.layout.release(version),
+        this.stopTimeoutSeconds(),
+      ),
+      { step: `stop ${slot}` },
+    )
+  }
+
+  private async writeState(): Promise<void> {
+    await this.host.exec(writeFileAtomically(this.layout.state), {
+      step: 'write state',
+      stdin: `${JSON.stringify(this.state, null, 2)}\n`,
+    })
+  }
+
+  private async read(path: string, step: string): Promise<string> {
+    return (await this.host.exec(readFileIfPresent(path), { step })).stdout
+  }
+
+  private stopTimeoutSeconds(): number {
+    return Math.max(1, Math.ceil(this.settings.slots.stopTimeoutMs / 1000))
+  }
+
+  private nginx(): NginxCommands {
+    const { nginx, sudo } = this.settings
+    return { test: nginx.testCommand, reload: nginx.reloadCommand, sudo }
+  }
+}

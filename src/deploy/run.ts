@@ -1,0 +1,117 @@
+/**
+ * One deploy run, strategy-independent: build the release, connect, lock, read every host's
+ * state, hand over to the strategy, and always release the locks. Returns what happened.
+ */
+import * as core from '@actions/core'
+import { errorMessage } from '../errors.js'
+import type { Settings } from '../inputs.js'
+import type { HostLogs } from '../log.js'
+import { prepareRelease, runBuild, type ReleaseArchive } from '../release/index.js'
+import type { RunReport } from '../report/model.js'
+import { Fleet } from '../ssh/fleet.js'
+import { sshOptionsFrom } from '../ssh/options.js'
+import { bestEffort, onEachHost, type DeployContext, type Strategy } from './context.js'
+import { HostDeploy } from './host-deploy.js'
+import { lockHolder } from './lock.js'
+import { timed } from './timing.js'
+
+export interface RunEnvironment {
+  /** Workspace the build runs in and release-path is relative to. */
+  workspace: string
+  /** Scratch dir for the packed release. */
+  tempDir: string
+  runUrl: string
+  /** Who started the run (GITHUB_ACTOR), named in the lock. */
+  actor: string
+}
+
+export async function runDeploy(
+  settings: Settings,
+  version: string,
+  strategy: Strategy,
+  logs: HostLogs,
+  env: RunEnvironment,
+): Promise<RunReport> {
+  const report: RunReport = {
+    status: 'failed',
+    strategy: settings.strategy,
+    app: settings.app.name,
+    version,
+    previousVersion: null,
+    liveSlot: null,
+    previousSlot: null,
+    hosts: settings.hosts.map((h) => ({
+      host: h.label,
+      outcome: 'failed',
+      liveSlot: null,
+      liveVersion: null,
+      previousSlot: null,
+      previousVersion: null,
+      phases: [],
+    })),
+    phases: [],
+    startedAt: Date.now(),
+    endedAt: 0,
+    url: settings.github.url,
+    runUrl: env.runUrl,
+  }
+  let fleet: Fleet | undefined
+  let hosts: HostDeploy[] = []
+  const ctx = (archive: ReleaseArchive): DeployContext => ({
+    settings,
+    version,
+    archive,
+    hosts,
+    phases: report.phases,
+    logs,
+  })
+  try {
+    const archive = await timed(report.phases, 'build', () => buildRelease(settings, env))
+    fleet = await timed(report.phases, 'connect', () =>
+      Fleet.connect(settings.hosts, sshOptionsFrom(settings), {
+        maxParallel: settings.ssh.maxParallel,
+        proxyJump: settings.ssh.proxyJump,
+        logFor: (host) => logs.sinkFor(host),
+      }),
+    )
+    hosts = fleet.hosts.map((host) => new HostDeploy(host, settings, version))
+    report.hosts = hosts.map((h) => h.report)
+    const holder = lockHolder(env.runUrl, env.actor)
+    await timed(report.phases, 'lock', () =>
+      onEachHost(ctx(archive), 'lock', hosts, async (h) => {
+        await h.acquireLock(holder)
+        await h.readState()
+      }),
+    )
+    report.status = await strategy(ctx(archive))
+  } catch (error) {
+    report.status = 'failed'
+    report.error = errorMessage(error)
+  } finally {
+    await bestEffort(logs, 'release lock', hosts, (h) => h.releaseLock())
+    fleet?.dispose()
+    report.endedAt = Date.now()
+  }
+  const first = report.hosts[0]
+  report.previousVersion = first?.previousVersion ?? null
+  report.previousSlot = first?.previousSlot ?? null
+  report.liveSlot = first?.liveSlot ?? null
+  return report
+}
+
+async function buildRelease(settings: Settings, env: RunEnvironment): Promise<ReleaseArchive> {
+  if (settings.app.buildCommand) {
+    core.startGroup('build')
+    try {
+      await runBuild(settings.app.buildCommand, env.workspace)
+    } finally {
+      core.endGroup()
+    }
+  }
+  return prepareRelease({
+    releasePath: settings.app.releasePath,
+    artifactUrl: settings.app.artifactUrl,
+    cwd: env.workspace,
+    workDir: env.tempDir,
+  })
+}

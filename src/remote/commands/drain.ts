@@ -1,0 +1,30 @@
+/**
+ * Waits until nothing is connected to the old slot's port any more: nginx's old workers finish
+ * their in-flight requests (slow ones, websockets) and then close their upstream connections.
+ * Counting ESTABLISHED sockets to the port in /proc/net/tcp{,6} sees exactly that, per network
+ * namespace, with no tool beyond sh and grep.
+ */
+import { script, type Shell } from '../shell.js'
+
+export const DRAIN_TIMED_OUT = 4
+
+/** $1 port as 4 upper-case hex digits, $2 timeout in tenths of a second. */
+export function waitForDrain(port: number, timeoutMs: number): Shell {
+  return script(
+    `hex=$1; limit=$2; quiet=0; i=0
+while [ "$i" -lt "$limit" ]; do
+  if grep -q ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+    quiet=0
+  else
+    quiet=$((quiet + 1))
+    [ "$quiet" -ge 5 ] && exit 0
+  fi
+  sleep 0.1
+  i=$((i + 1))
+done
+grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null
+exit ${DRAIN_TIMED_OUT}`,
+    port.toString(16).toUpperCase().padStart(4, '0'),
+    String(Math.max(1, Math.ceil(timeoutMs / 100))),
+  )
+}

@@ -1,0 +1,51 @@
+/**
+ * Switching nginx on a host, in two steps so that several hosts switch together or not at all:
+ * `install` puts the new upstream file in place (old one kept as a backup) and tests the whole
+ * config; `reload` makes nginx use it. `restore` puts the backup back. nginx reads its files only
+ * on test and reload, so an installed but not yet reloaded file serves nothing.
+ */
+import type { Layout } from '../layout.js'
+import { script, userCommand, withSudo, type Shell } from '../shell.js'
+
+export interface NginxCommands {
+  test: string
+  reload: string
+  sudo: boolean
+}
+
+/** stdin: the new file. $1 upstream file, $2 backup path. Then runs the test command. */
+export function installUpstream(l: Layout, file: string, nginx: NginxCommands): Shell {
+  return script(
+    `set -e
+file=$1; backup=$2; shift 2
+if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
+cat > "$file.tmp.$$"
+chmod 644 "$file.tmp.$$"
+if ! mv -f "$file.tmp.$$" "$file" 2>/dev/null; then
+  cat "$file.tmp.$$" > "$file"
+  rm -f "$file.tmp.$$"
+fi
+"$@"`,
+    file,
+    l.upstreamBackup,
+    ...withSudoArgv(nginx.sudo, nginx.test),
+  )
+}
+
+/** Puts the backup back (or removes the file when there was none before). */
+export function restoreUpstream(l: Layout, file: string): Shell {
+  return script(`if [ -f "$2" ]; then cat "$2" > "$1"; else rm -f "$1"; fi`, file, l.upstreamBackup)
+}
+
+export function reloadNginx(nginx: NginxCommands): Shell {
+  return withSudo(nginx.sudo, userCommand(nginx.reload))
+}
+
+export function testNginx(nginx: NginxCommands): Shell {
+  return withSudo(nginx.sudo, userCommand(nginx.test))
+}
+
+/** argv that runs a user command line, through `sudo -n` when asked. */
+function withSudoArgv(sudo: boolean, commandLine: string): string[] {
+  return sudo ? ['sudo', '-n', 'sh', '-c', commandLine] : ['sh', '-c', commandLine]
+}

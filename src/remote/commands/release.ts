@@ -1,0 +1,50 @@
+/** Releases on the host: layout, presence check, install (extract to temp, then rename), prune. */
+import type { Layout } from '../layout.js'
+import { cmd, script, type Shell } from '../shell.js'
+
+export const CHECKSUM_FILE = '.release-sha256'
+
+export function prepareLayout(l: Layout): Shell {
+  return cmd('mkdir', '-p', l.releases, `${l.root}/shared`, l.logs, l.incoming)
+}
+
+/** Prints the checksum recorded for a release, or nothing when the release is not there. */
+export function releaseChecksum(l: Layout, version: string): Shell {
+  return script(
+    'if [ -d "$1" ]; then cat "$1/$2" 2>/dev/null || echo unknown; fi',
+    l.release(version),
+    CHECKSUM_FILE,
+  )
+}
+
+/**
+ * Extracts an uploaded archive into a temp dir next to the releases, records its checksum, then
+ * renames it into place, so `releases/<version>` is either complete or absent (a full disk or a
+ * dropped connection leaves no half release behind).
+ */
+export function installRelease(l: Layout, version: string, archive: string, sha256: string): Shell {
+  return script(
+    `set -e
+target=$1; archive=$2; sum=$3; sums=$4
+tmp="$target.tmp.$$"
+trap 'rm -rf "$tmp"; rm -f "$archive"' EXIT
+mkdir "$tmp"
+tar -xzf "$archive" -C "$tmp"
+printf '%s\\n' "$sum" > "$tmp/$sums"
+mv -T "$tmp" "$target"`,
+    l.release(version),
+    archive,
+    sha256,
+    CHECKSUM_FILE,
+  )
+}
+
+/** Removes the given releases (names only; the caller decides, never the live or previous one). */
+export function removeReleases(l: Layout, versions: string[]): Shell {
+  return cmd('rm', '-rf', '--', ...versions.map((v) => l.release(v)))
+}
+
+/** Lists release directories, one name per line. */
+export function listReleases(l: Layout): Shell {
+  return script('[ -d "$1" ] && ls -1 "$1" || true', l.releases)
+}

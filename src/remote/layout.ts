@@ -1,0 +1,42 @@
+/** Where things live under the deploy path on a host (DESIGN.md "On the host"). Pure. */
+import type { Slot } from './state.js'
+
+export interface Layout {
+  root: string
+  releases: string
+  /** Symlink to the live release. */
+  current: string
+  sharedEnv: string
+  logs: string
+  /** The action's own files: state, lock, pidfiles, uploads, backups. */
+  meta: string
+  state: string
+  lock: string
+  incoming: string
+  upstreamBackup: string
+  /** Unix socket of the verification server in the upstream file (see src/nginx.ts). */
+  verifySocket: string
+  release(version: string): string
+  slotLog(slot: Slot): string
+  pidfile(slot: Slot): string
+}
+
+export function layout(root: string): Layout {
+  const meta = `${root}/.deploy`
+  return {
+    root,
+    releases: `${root}/releases`,
+    current: `${root}/current`,
+    sharedEnv: `${root}/shared/.env`,
+    logs: `${root}/logs`,
+    meta,
+    state: `${meta}/state.json`,
+    lock: `${meta}/lock`,
+    incoming: `${meta}/incoming`,
+    upstreamBackup: `${meta}/upstream.bak`,
+    verifySocket: `${meta}/nginx.sock`,
+    release: (version) => `${root}/releases/${version}`,
+    slotLog: (slot) => `${root}/logs/${slot}.log`,
+    pidfile: (slot) => `${meta}/${slot}.pid`,
+  }
+}

@@ -1,0 +1,80 @@
+/** What a run did, as data: filled in by the strategies, rendered by the summary and outputs. */
+import type { Strategy } from '../inputs.js'
+import type { Slot } from '../remote/state.js'
+
+export type RunStatus = 'deployed' | 'rolled-back' | 'failed' | 'unchanged'
+
+/** Phases of a run, in the order they happen. */
+export type Phase =
+  | 'build'
+  | 'connect'
+  | 'lock'
+  | 'ship'
+  | 'migrate'
+  | 'start'
+  | 'health'
+  | 'smoke'
+  | 'switch'
+  | 'drain'
+  | 'stop-old'
+  | 'post-deploy'
+  | 'record'
+
+export interface PhaseTiming {
+  phase: Phase
+  /** Milliseconds since the epoch. */
+  startedAt: number
+  endedAt: number
+  /** Set when the phase failed. */
+  failed?: boolean
+}
+
+export type HostOutcome =
+  /** Switched to the new version. */
+  | 'deployed'
+  /** Already ran this version; nothing changed. */
+  | 'unchanged'
+  /** The run failed; this host still serves its previous version. */
+  | 'failed'
+  /** Switched, then switched back because the run failed later. */
+  | 'reverted'
+  | 'rolled-back'
+
+export interface HostReport {
+  host: string
+  outcome: HostOutcome
+  /** Slot serving after the run (null: nothing serves yet, e.g. a failed first deploy). */
+  liveSlot: Slot | null
+  liveVersion: string | null
+  /** Slot and version that served before the run. */
+  previousSlot: Slot | null
+  previousVersion: string | null
+  /** Per-host phases (ship, start, health, switch, drain, stop-old). */
+  phases: PhaseTiming[]
+  /** What went wrong on this host (remote text: escape before rendering). */
+  error?: string
+}
+
+export interface RunReport {
+  status: RunStatus
+  strategy: Strategy
+  app: string
+  version: string
+  /** Version that served before the run (the same on all hosts, else the first host's). */
+  previousVersion: string | null
+  liveSlot: Slot | null
+  previousSlot: Slot | null
+  hosts: HostReport[]
+  /** Run-wide phases (build, connect, lock, migrate, smoke, post-deploy ...). */
+  phases: PhaseTiming[]
+  startedAt: number
+  endedAt: number
+  /** The run's error, when status is failed. */
+  error?: string
+  /** `url` input, if any. */
+  url: string
+  /** GitHub Deployment id, if one was created. */
+  deploymentId?: number
+  /** Link to this workflow run, for the summary (may be ''). */
+  runUrl: string
+}

@@ -1,0 +1,67 @@
+/** The action's outputs for a run (pure): `main.ts` sets them with `core.setOutput`. */
+import type { Slot } from '../remote/state.js'
+import { plain, tail } from './markdown.js'
+import type { HostOutcome, HostReport, Phase, PhaseTiming, RunReport } from './model.js'
+
+/** Per-host error text in the `hosts` output is cut to its last this many characters. */
+export const OUTPUT_ERROR_CHARS = 2000
+
+/** One element of the `hosts` output (JSON). */
+export interface HostOutput {
+  host: string
+  outcome: HostOutcome
+  /** Slot and version serving after the run (null: nothing serves). */
+  slot: Slot | null
+  version: string | null
+  previousSlot: Slot | null
+  previousVersion: string | null
+  /** Seconds spent per phase (two decimals; a phase that ran more than once is summed). */
+  seconds: Partial<Record<Phase, number>>
+  /** Last {@link OUTPUT_ERROR_CHARS} characters of what went wrong, control characters removed. */
+  error?: string
+}
+
+/** Time per phase, summed over repeats, in order of first start; `failed` if any run failed. */
+export function phaseTotals(phases: PhaseTiming[]): Map<Phase, { ms: number; failed: boolean }> {
+  const totals = new Map<Phase, { ms: number; failed: boolean }>()
+  for (const p of [...phases].sort((a, b) => a.startedAt - b.startedAt)) {
+    const total = totals.get(p.phase) ?? { ms: 0, failed: false }
+    total.ms += Math.max(0, p.endedAt - p.startedAt)
+    total.failed ||= p.failed === true
+    totals.set(p.phase, total)
+  }
+  return totals
+}
+
+export function hostOutput(host: HostReport): HostOutput {
+  const seconds: Partial<Record<Phase, number>> = {}
+  for (const [phase, { ms }] of phaseTotals(host.phases)) seconds[phase] = Math.round(ms / 10) / 100
+  return {
+    host: host.host,
+    outcome: host.outcome,
+    slot: host.liveSlot,
+    version: host.liveVersion,
+    previousSlot: host.previousSlot,
+    previousVersion: host.previousVersion,
+    seconds,
+    ...(host.error === undefined ? {} : { error: tail(plain(host.error), OUTPUT_ERROR_CHARS) }),
+  }
+}
+
+/**
+ * Every output of the action, by name. `version` is the version live after the run, as action.yml
+ * promises: after a failed run that is the previous version (the table of hosts tells exactly).
+ */
+export function runOutputs(report: RunReport): Record<string, string> {
+  return {
+    status: report.status,
+    version: report.status === 'failed' ? (report.previousVersion ?? '') : report.version,
+    'previous-version': report.previousVersion ?? '',
+    'live-slot': report.liveSlot ?? '',
+    'previous-slot': report.previousSlot ?? '',
+    hosts: JSON.stringify(report.hosts.map(hostOutput)),
+    'duration-seconds': String(Math.max(0, Math.round((report.endedAt - report.startedAt) / 1000))),
+    'deployment-id': report.deploymentId === undefined ? '' : String(report.deploymentId),
+    url: report.url,
+  }
+}

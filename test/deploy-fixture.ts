@@ -1,0 +1,86 @@
+/** Helpers for end-to-end deploy tests: releases of the sample app, nginx sites, host state. */
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { Lab, LabHost } from './hosts/index.js'
+
+const SAMPLE_APP = resolve(import.meta.dirname, '../examples/app')
+
+/**
+ * A release directory of the sample app reporting `version`; `behaviour` goes into
+ * behaviour.json (e.g. `{ crashAtBoot: true }` or `{ healthStatus: 503 }`).
+ */
+export function makeRelease(version: string, behaviour?: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), `dzd-release-${version}-`))
+  copyFileSync(join(SAMPLE_APP, 'server.js'), join(dir, 'server.js'))
+  copyFileSync(join(SAMPLE_APP, 'package.json'), join(dir, 'package.json'))
+  writeFileSync(join(dir, 'VERSION'), `${version}\n`)
+  if (behaviour) writeFileSync(join(dir, 'behaviour.json'), JSON.stringify(behaviour))
+  return dir
+}
+
+/** The operator's site: port 80 proxies to the upstream the action owns. */
+export async function addSite(host: LabHost, app: string): Promise<void> {
+  await host.sh(`cat > /etc/nginx/sites-enabled/${app}.conf <<'CONF'
+server {
+  listen 80 default_server;
+  location / {
+    proxy_pass http://${app};
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_read_timeout 60s;
+  }
+}
+CONF
+nginx -t 2>&1 && nginx -s reload`)
+  // nginx -s reload only signals the master; wait until the new workers serve the site.
+  for (let i = 0; i < 50 && (await servedVersion(host)).startsWith('HTTP 404'); i++) {
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** What the site on port 80 of a host serves now: the sample app's version, or an error text. */
+export async function servedVersion(host: LabHost): Promise<string> {
+  try {
+    const response = await fetch(`http://${host.address}/version`, {
+      signal: AbortSignal.timeout(3000),
+    })
+    return response.ok ? (await response.text()).trim() : `HTTP ${response.status}`
+  } catch (error) {
+    return `error: ${(error as Error).message}`
+  }
+}
+
+/** Inputs for a deploy of `releasePath` to the given hosts of a lab. */
+export function deployInputs(
+  lab: Lab,
+  hosts: LabHost[],
+  releasePath: string,
+  overrides: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    hosts: hosts.map((h) => h.address).join('\n'),
+    'ssh-key': lab.privateKey,
+    'known-hosts': lab.knownHosts,
+    'app-name': 'shop',
+    'release-path': releasePath,
+    'start-command': 'exec node server.js',
+    'health-interval': '200ms',
+    'health-timeout': '15s',
+    'drain-timeout': '10s',
+    'stop-timeout': '5s',
+    ...overrides,
+  }
+}
+
+/** state.json of the app on a host, parsed. */
+export async function hostState(host: LabHost, app = 'shop'): Promise<Record<string, unknown>> {
+  const { stdout } = await host.sh(`cat /srv/${app}/.deploy/state.json`)
+  return JSON.parse(stdout) as Record<string, unknown>
+}
+
+/** Process ids listening on a port inside the host, '' when none. */
+export async function listening(host: LabHost, port: number): Promise<boolean> {
+  const { stdout } = await host.sh(`ss -Hltn 'sport = :${port}' | wc -l`)
+  return stdout.trim() !== '0'
+}
