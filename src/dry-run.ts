@@ -9,7 +9,8 @@ import { forEachParallel } from './parallel.js'
 import { planHost, type HostPlan } from './plan.js'
 import { preflightProblems } from './preflight.js'
 import { parseProbe, probeCommand } from './remote/probe.js'
-import { cmd, userCommand, withSudo } from './remote/shell.js'
+import { testNginx } from './remote/commands/nginx.js'
+import { cmd } from './remote/shell.js'
 import { EMPTY_STATE, parseState } from './remote/state.js'
 import { RemoteHost, type SshOptions } from './ssh/connection.js'
 import { sshOptionsFrom } from './ssh/options.js'
@@ -61,10 +62,11 @@ async function checkHost(
   try {
     const probe = await host.exec(probeCommand(settings.app.deployPath), { step: 'probe' })
     const facts = parseProbe(probe.stdout)
-    const nginxTest = await host.tryExec(
-      withSudo(settings.sudo, userCommand(settings.nginx.testCommand)),
-      { step: 'nginx test', timeoutMs: 30_000 },
-    )
+    const nginx = { test: settings.nginx.testCommand, sudo: settings.sudo }
+    const nginxTest = await host.tryExec(testNginx(nginx), {
+      step: 'nginx test',
+      timeoutMs: 30_000,
+    })
     const sudo = settings.sudo
       ? await host.tryExec(cmd('sudo', '-n', 'true'), { step: 'sudo check', timeoutMs: 10_000 })
       : undefined

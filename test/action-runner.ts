@@ -28,7 +28,12 @@ const BUNDLE = resolve(import.meta.dirname, '../dist/index.js')
 /** Runs the main step, then the post step (as `post-if: always()` does). */
 export async function runAction(
   inputs: Record<string, string>,
-  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+  options: {
+    env?: Record<string, string>
+    timeoutMs?: number
+    /** SIGKILL the main step after this long, as a runner that dies would. */
+    killAfterMs?: number
+  } = {},
 ): Promise<ActionRun> {
   const dir = mkdtempSync(join(tmpdir(), 'dzd-action-'))
   copyFileSync(BUNDLE, join(dir, 'index.js'))
@@ -48,7 +53,7 @@ export async function runAction(
   for (const [name, value] of Object.entries({ ...runnerDefaults(), ...inputs })) {
     env[`INPUT_${name.toUpperCase()}`] = value
   }
-  const main = await step(dir, 'main', env, options.timeoutMs)
+  const main = await step(dir, 'main', env, options.killAfterMs ?? options.timeoutMs)
   const state = parseFileCommands(readFileSync(join(dir, 'main.state'), 'utf8'))
   const postEnv = { ...env }
   for (const [name, value] of Object.entries(state)) postEnv[`STATE_${name}`] = value

@@ -80,3 +80,61 @@ describe('blue-green on one host', () => {
     expect(v3.main.summary).toContain('rollback')
   })
 })
+
+describe('blue-green on several hosts', () => {
+  it('moves three hosts together, with env, migrate, smoke, post-deploy, warm previous slot and pruning', async () => {
+    const hosts = lab.hosts
+    const inputs = (version: string, extra: Record<string, string> = {}) =>
+      deployInputs(lab, hosts, makeRelease(version), {
+        version,
+        'app-name': 'fleet',
+        'blue-port': '4001',
+        'green-port': '4002',
+        'keep-releases': '2',
+        env: 'GREETING=it\'s "quoted" $(not run)\nDATABASE_URL=postgres://db/fleet',
+        'migrate-command':
+          'echo "$APP_VERSION $SLOT $PORT $RELEASE_NODE $GREETING" >> "$DEPLOY_PATH/shared/migrations"',
+        'post-deploy-command': 'echo "contract $APP_VERSION" >> "$DEPLOY_PATH/shared/migrations"',
+        'smoke-command': `node -e "Promise.all(process.env.DEPLOY_PREVIEW_URLS.split(' ').map((u) => fetch(u + '/version').then((r) => r.text()))).then((v) => process.exit(v.every((t) => t.trim() === process.env.APP_VERSION) && v.length === 3 ? 0 : 1))"`,
+        ...extra,
+      })
+    for (const version of ['f1', 'f2', 'f3']) {
+      const run = await runAction(
+        inputs(version, version === 'f3' ? { 'keep-previous': 'warm' } : {}),
+      )
+      expect(errorLine(run.main.log)).toBe('')
+      expect(run.main.outputs.status).toBe('deployed')
+      const report = JSON.parse(run.main.outputs.hosts!) as { outcome: string; version: string }[]
+      expect(report.map((h) => [h.outcome, h.version])).toEqual(
+        hosts.map(() => ['deployed', version]),
+      )
+    }
+    for (const host of hosts) {
+      const { stdout } = await host.sh(
+        'ls /srv/fleet/releases; readlink /srv/fleet/current; cat /srv/fleet/shared/.env',
+      )
+      // keep-releases 2 keeps f3 and f2 (the previous one); f1 is pruned.
+      expect(stdout).toBe(
+        `f2\nf3\nreleases/f3\nGREETING='it'\\''s "quoted" $(not run)'\nDATABASE_URL=postgres://db/fleet\n`,
+      )
+      // keep-previous: warm leaves f2 running on green for an instant rollback.
+      expect(await listening(host, 4001)).toBe(true)
+      expect(await listening(host, 4002)).toBe(true)
+    }
+    const { stdout: migrations } = await hosts[0]!.sh('cat /srv/fleet/shared/migrations')
+    expect(migrations).toBe(
+      [
+        `f1 blue 4001 fleet_blue it's "quoted" $(not run)`,
+        'contract f1',
+        `f2 green 4002 fleet_green it's "quoted" $(not run)`,
+        'contract f2',
+        `f3 blue 4001 fleet_blue it's "quoted" $(not run)`,
+        'contract f3',
+        '',
+      ].join('\n'),
+    )
+    // Migrations run once per deploy, on the first host only.
+    const { stdout: others } = await hosts[1]!.sh('ls /srv/fleet/shared')
+    expect(others.trim()).toBe('')
+  })
+})

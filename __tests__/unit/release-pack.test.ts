@@ -35,6 +35,7 @@ function makeApp(root: string): void {
   mkdirSync(join(root, 'bin'), { recursive: true })
   mkdirSync(join(root, 'public/assets/css'), { recursive: true })
   mkdirSync(join(root, 'empty'))
+  mkdirSync(join(root, '@scope/pkg'), { recursive: true })
   mkdirSync(join(root, '.git/objects'), { recursive: true })
   mkdirSync(join(root, 'vendor/lib/.git'), { recursive: true })
   writeFileSync(join(root, 'server.js'), 'console.log("hi")\n')
@@ -49,6 +50,8 @@ function makeApp(root: string): void {
   writeFileSync(join(root, '.git/objects/ab'), 'blob')
   writeFileSync(join(root, 'vendor/lib/.git/HEAD'), 'nested repo\n')
   writeFileSync(join(root, 'vendor/lib/index.js'), 'module.exports = 1\n')
+  // npm tar's create() would read a top-level '@name' as an archive to append.
+  writeFileSync(join(root, '@scope/pkg/index.js'), 'export {}\n')
   writeFileSync(join(root, 'vendor/.git'), 'gitdir: ../.git/modules/vendor\n')
 }
 
@@ -105,6 +108,7 @@ describe('packDirectory', () => {
         expect.stringMatching(/^file \.env\.example 644 /),
         expect.stringMatching(/^file public\/assets\/css\/site\.css 644 /),
         expect.stringMatching(/^file vendor\/lib\/index\.js 644 /),
+        expect.stringMatching(/^file @scope\/pkg\/index\.js 644 /),
       ]),
     )
     expect(result.entries).toBe(expected.length)
@@ -129,7 +133,12 @@ describe('packDirectory', () => {
 
     const entries = await listArchive(archive)
     const paths = [...entries.keys()]
-    expect(paths[0]).toBe('.env.example')
+    expect(paths.slice(0, 4)).toEqual([
+      '.env.example',
+      '@scope/',
+      '@scope/pkg/',
+      '@scope/pkg/index.js',
+    ])
     expect(paths.every((p) => !p.startsWith('/') && !p.startsWith('./'))).toBe(true)
     expect(paths.indexOf('bin/')).toBeLessThan(paths.indexOf('bin/start'))
     for (const entry of entries.values()) {

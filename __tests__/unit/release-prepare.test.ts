@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import * as tar from 'tar'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { inspectArchive } from '../../src/release/archive.js'
 import { ARTIFACT_TOOL, cacheVersion } from '../../src/release/download.js'
@@ -13,7 +15,8 @@ import { formatBytes } from '../../src/release/prepare.js'
 let temp: string
 let workspace: string
 let workDir: string
-const savedEnv = { ...process.env }
+const ENV_KEYS = ['RUNNER_TEMP', 'RUNNER_TOOL_CACHE', 'TMPDIR'] as const
+const savedEnv = Object.fromEntries(ENV_KEYS.map((key) => [key, process.env[key]]))
 
 beforeEach(() => {
   temp = mkdtempSync(join(tmpdir(), 'release-prepare-'))
@@ -24,17 +27,21 @@ beforeEach(() => {
   process.env.RUNNER_TOOL_CACHE = join(temp, 'tool-cache')
 })
 afterEach(() => {
-  process.env = { ...savedEnv }
+  for (const key of ENV_KEYS) {
+    if (savedEnv[key] === undefined) delete process.env[key]
+    else process.env[key] = savedEnv[key]
+  }
   rmSync(temp, { recursive: true, force: true })
 })
 
 /** A .tgz made by the system tar from a small tree. */
 function systemTarball(path: string, options: { topDir?: string } = {}): void {
-  const src = mkdtempSync(join(temp, 'src-'))
+  const src = mkdtempSync(join(tmpdir(), 'release-src-'))
   const root = options.topDir === undefined ? src : join(src, options.topDir)
   mkdirSync(root, { recursive: true })
   writeFileSync(join(root, 'server.js'), 'console.log("from a tarball")\n')
   execFileSync('tar', ['-czf', path, '-C', src, '.'])
+  rmSync(src, { recursive: true, force: true })
 }
 
 function input(overrides: Partial<Parameters<typeof prepareRelease>[0]> = {}) {
@@ -101,7 +108,7 @@ describe('prepareRelease from release-path', () => {
   it('refuses a .tar.gz that is not gzip', async () => {
     writeFileSync(join(workspace, 'app.tar.gz'), 'just text\n')
     await expect(prepareRelease(input({ releasePath: 'app.tar.gz' }))).rejects.toThrow(
-      "release-path 'app.tar.gz' is not a gzip file (it starts with 'just text ...'); " +
+      "release-path 'app.tar.gz' is not a gzip file (it starts with 'just text'); " +
         'expected a gzip-compressed tar archive (.tar.gz or .tgz)',
     )
   })
@@ -131,11 +138,12 @@ describe('inspectArchive', () => {
   })
 
   it('refuses entries that would land outside the extraction directory', async () => {
+    // GNU tar strips '../' when creating; npm tar keeps it with preservePaths.
     const src = join(temp, 'evil/a')
     mkdirSync(src, { recursive: true })
     writeFileSync(join(temp, 'evil/outside'), 'x')
     const archive = join(temp, 'evil.tgz')
-    execFileSync('tar', ['-czf', archive, '-C', src, '../outside'])
+    await tar.create({ file: archive, gzip: true, cwd: src, preservePaths: true }, ['../outside'])
 
     await expect(inspectArchive(archive, "artifact-url 'u'")).rejects.toThrow(
       "artifact-url 'u' has an entry outside the directory it is extracted into: '../outside'",
@@ -151,10 +159,8 @@ describe('prepareRelease from artifact-url', () => {
 
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'release-url-'))
-    temp = dir
-    const file = join(dir, 'app.tar.gz')
-    systemTarball(file)
-    tarball = readFileSync(file)
+    systemTarball(join(dir, 'app.tar.gz'))
+    tarball = readFileSync(join(dir, 'app.tar.gz'))
     rmSync(dir, { recursive: true, force: true })
 
     server = createServer((req, res) => {
@@ -183,9 +189,7 @@ describe('prepareRelease from artifact-url', () => {
     const second = await prepareRelease(input({ artifactUrl: url, workDir: join(temp, 'w2') }))
 
     expect(requests.get('/app.tar.gz?build=1')).toBe(1)
-    const expectedSha = (await import('node:crypto')).createHash('sha256')
-    expectedSha.update(tarball)
-    const sha = expectedSha.digest('hex')
+    const sha = createHash('sha256').update(tarball).digest('hex')
     expect(first.sha256).toBe(sha)
     expect(second.sha256).toBe(sha)
     expect(first.source).toBe(`url ${url}`)
@@ -211,7 +215,7 @@ describe('prepareRelease from artifact-url', () => {
   it('refuses a download that is not gzip, and does not cache it', async () => {
     const url = `${base}/login.html`
     const message =
-      `artifact-url '${url}' is not a gzip file (it starts with '<!DOCTYPE html><p>...'); ` +
+      `artifact-url '${url}' is not a gzip file (it starts with '<!DOCTYPE html><p>sign in</p>'); ` +
       'expected a gzip-compressed tar archive (.tar.gz or .tgz)'
     await expect(prepareRelease(input({ artifactUrl: url }))).rejects.toThrow(message)
     await expect(prepareRelease(input({ artifactUrl: url }))).rejects.toThrow(message)
@@ -225,10 +229,10 @@ describe('prepareRelease from artifact-url', () => {
 
     const release = await prepareRelease(input({ artifactUrl: `${base}/app.tar.gz?env` }))
 
-    const base2 = join(temp, 'os-tmp', 'ssh-zero-downtime-deploy')
-    expect(process.env.RUNNER_TOOL_CACHE).toBe(join(base2, 'tool-cache'))
-    expect(process.env.RUNNER_TEMP).toBe(join(base2, 'temp'))
-    expect(existsSync(join(base2, 'tool-cache', ARTIFACT_TOOL))).toBe(true)
+    const fallback = join(temp, 'os-tmp', 'ssh-zero-downtime-deploy')
+    expect(process.env.RUNNER_TOOL_CACHE).toBe(join(fallback, 'tool-cache'))
+    expect(process.env.RUNNER_TEMP).toBe(join(fallback, 'temp'))
+    expect(existsSync(join(fallback, 'tool-cache', ARTIFACT_TOOL))).toBe(true)
     expect(existsSync(release.path)).toBe(true)
   })
 })

@@ -7,6 +7,9 @@ import * as core from '@actions/core'
 import { open } from 'node:fs/promises'
 import * as tar from 'tar'
 
+/** Bytes read to check the gzip magic and to show what the file is instead. */
+const HEAD_BYTES = 32
+
 export interface ArchiveFacts {
   /** Entries in the tar stream (directories, files, links). */
   entries: number
@@ -21,7 +24,7 @@ export interface ArchiveFacts {
  */
 export async function inspectArchive(path: string, what: string): Promise<ArchiveFacts> {
   const expected = 'expected a gzip-compressed tar archive (.tar.gz or .tgz)'
-  const head = await readHead(path, 16)
+  const head = await readHead(path, HEAD_BYTES)
   if (head.length === 0) throw new Error(`${what} is an empty file; ${expected}`)
   if (head[0] !== 0x1f || head[1] !== 0x8b) {
     throw new Error(
@@ -82,7 +85,9 @@ async function readHead(path: string, length: number): Promise<Buffer> {
 /** The first bytes as text when they are printable (an HTML page, JSON), else as hex. */
 function describeBytes(bytes: Buffer): string {
   const text = bytes.toString('latin1')
-  if (/^[\x20-\x7e\t\r\n]+$/.test(text)) return `'${text.replace(/\s+/g, ' ')}...'`
+  if (/^[\x20-\x7e\t\r\n]+$/.test(text)) {
+    return `'${text.replace(/\s+/g, ' ').trim()}${bytes.length === HEAD_BYTES ? '...' : ''}'`
+  }
   return bytes
     .subarray(0, 4)
     .toString('hex')

@@ -21,7 +21,7 @@
  */
 import * as core from '@actions/core'
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { createReadStream, createWriteStream } from 'node:fs'
 import { readdir, readlink, rename, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { pipeline } from 'node:stream/promises'
@@ -70,28 +70,50 @@ export async function packDirectory(
 
   const temp = `${output}.tmp-${process.pid}`
   try {
-    await tar.create(
-      {
-        file: temp,
-        cwd: root,
-        gzip: true,
-        portable: true,
-        noDirRecurse: true,
-        linkCache: new NoHardLinks(),
-        onWriteEntry: (entry) => {
-          const mtime = mtimes.get(entry.path)
-          if (mtime !== undefined) entry.mtime = mtime
-        },
-        onwarn: (_code, message) => core.warning(`Packing ${root}: ${message}`),
-      },
-      entries.map((entry) => entry.path),
-    )
+    await writeArchive(root, temp, entries, mtimes)
     await rename(temp, output)
   } catch (error) {
     await rm(temp, { force: true })
     throw error
   }
   return { entries: entries.length }
+}
+
+/**
+ * Streams the entries through npm tar's `Pack` into `file`. Not `tar.create`: it reads a name
+ * starting with `@` as another archive to append, which would break a top-level `@scope` dir.
+ */
+async function writeArchive(
+  root: string,
+  file: string,
+  entries: readonly Entry[],
+  mtimes: ReadonlyMap<string, Date>,
+): Promise<void> {
+  const pack = new tar.Pack({
+    cwd: root,
+    gzip: true,
+    portable: true,
+    noDirRecurse: true,
+    linkCache: new NoHardLinks(),
+    onWriteEntry: (entry) => {
+      const mtime = mtimes.get(entry.path)
+      if (mtime !== undefined) entry.mtime = mtime
+    },
+    onwarn: (_code, message) => core.warning(`Packing ${root}: ${message}`),
+  })
+  const stream = createWriteStream(file)
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on('error', reject)
+    stream.on('close', resolve)
+    pack.on('error', (error: unknown) => {
+      stream.destroy()
+      reject(error)
+    })
+  })
+  pack.pipe(stream)
+  for (const entry of entries) pack.add(entry.path)
+  pack.end()
+  await done
 }
 
 /**

@@ -41,7 +41,7 @@ export function reloadNginx(nginx: NginxCommands): Shell {
   return withSudo(nginx.sudo, userCommand(nginx.reload))
 }
 
-export function testNginx(nginx: NginxCommands): Shell {
+export function testNginx(nginx: Pick<NginxCommands, 'test' | 'sudo'>): Shell {
   return withSudo(nginx.sudo, userCommand(nginx.test))
 }
 
