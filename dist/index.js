@@ -62423,62 +62423,79 @@ function listReleases(l) {
     return script('[ -d "$1" ] && ls -1 "$1" || true', l.releases);
 }
 
+function slotEnvArgs(env) {
+    return Object.entries(env).map(([key, value]) => `${key}=${value}`);
+}
 /**
- * `alive PID`: the process exists and is not a zombie (a host whose pid 1 does not reap orphans
- * keeps dead slots as zombies, which `kill -0` still reports as running).
+ * Shell functions the slot scripts share. `alive PID`: the process exists and is not a zombie (a
+ * host whose pid 1 does not reap orphans keeps dead slots as zombies, which `kill -0` still
+ * reports as running). `load_env FILE KEY=VALUE...`: shared/.env, then the slot variables (which
+ * win). `stop_slot PIDFILE TIMEOUT STOPCMD`: `stop-command` when given (run in $RELEASE_DIR), else
+ * SIGTERM to the slot's process group; SIGKILL after TIMEOUT seconds.
  */
-const ALIVE_FN = `alive() {
+const FUNCTIONS = `alive() {
   kill -0 "$1" 2>/dev/null || return 1
   case "$(cat "/proc/$1/stat" 2>/dev/null)" in *") Z "*) return 1 ;; esac
   return 0
-}`;
-/**
- * Stops whatever still runs in the slot (a leftover of a cancelled run), then starts the command
- * from the release dir with shared/.env and the slot variables. Prints the new pid.
- */
-function startSlot(l, slot, startCommand, env, stopTimeoutSeconds) {
-    return script(`${ALIVE_FN}
-${STOP_BODY}
-cd "$release" || { echo "release dir $release is missing" >&2; exit 1; }
-if [ -f "$envfile" ]; then set -a; . "$envfile"; set +a; fi
-for kv in "$@"; do export "$kv"; done
-printf '%s === starting %s on port %s: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$APP_VERSION" "$PORT" "$command" >> "$log"
-setsid sh -c "$command" >> "$log" 2>&1 < /dev/null &
-echo $! > "$pidfile"
-echo $!`, l.pidfile(slot), String(stopTimeoutSeconds), '', env.RELEASE_DIR, l.slotLog(slot), l.sharedEnv, startCommand, ...Object.entries(env).map(([k, v]) => `${k}=${v}`));
 }
-/**
- * Stop sequence shared by start (clearing the slot) and stop: `stop-command` if given, else
- * SIGTERM to the slot's process group; SIGKILL after the timeout. $1 pidfile, $2 timeout seconds,
- * $3 stop command ('' = signals), $4 release dir (where the stop command runs).
- */
-const STOP_BODY = `pidfile=$1; timeout=$2; stopcmd=$3; release=$4
-shift 4
-if [ $# -gt 0 ]; then log=$1; envfile=$2; command=$3; shift 3; fi
-if [ -f "$pidfile" ]; then
-  pid=$(cat "$pidfile")
+load_env() {
+  if [ -f "$1" ]; then set -a; . "$1"; set +a; fi
+  shift
+  for kv in "$@"; do export "$kv"; done
+}
+stop_slot() {
+  [ -f "$1" ] || return 0
+  pid=$(cat "$1")
   if alive "$pid"; then
-    if [ -n "$stopcmd" ]; then
-      (cd "$release" 2>/dev/null; sh -c "$stopcmd") || echo "stop-command failed; sending SIGTERM" >&2
+    if [ -z "$3" ] || ! (cd "$RELEASE_DIR" 2>/dev/null && sh -c "$3"); then
+      [ -z "$3" ] || echo "stop-command failed; sending SIGTERM" >&2
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     fi
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     i=0
-    while alive "$pid" && [ "$i" -lt $((timeout * 10)) ]; do sleep 0.1; i=$((i + 1)); done
+    while alive "$pid" && [ "$i" -lt $(($2 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
     if alive "$pid"; then
-      echo "slot did not stop within \${timeout}s: SIGKILL" >&2
+      echo "slot did not stop within $2 s: SIGKILL" >&2
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
     fi
   fi
-  rm -f "$pidfile"
-fi`;
-/** Stops a slot; a slot that is not running is fine. */
-function stopSlot(l, slot, stopCommand, releaseDir, stopTimeoutSeconds) {
-    return script(`${ALIVE_FN}
-${STOP_BODY}`, l.pidfile(slot), String(stopTimeoutSeconds), stopCommand, releaseDir);
+  rm -f "$1"
+}`;
+/**
+ * Stops whatever still runs in the slot (a leftover of a cancelled run), then starts the command
+ * from the release dir. Prints the new pid.
+ */
+function startSlot(l, slot, startCommand, env, stopTimeoutSeconds) {
+    return script(`${FUNCTIONS}
+pidfile=$1; timeout=$2; log=$3; envfile=$4; command=$5
+shift 5
+stop_slot "$pidfile" "$timeout" ""
+load_env "$envfile" "$@"
+cd "$RELEASE_DIR" || { echo "release dir $RELEASE_DIR is missing" >&2; exit 1; }
+printf '%s === starting %s on port %s: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$APP_VERSION" "$PORT" "$command" >> "$log"
+setsid sh -c "$command" >> "$log" 2>&1 < /dev/null &
+echo $! > "$pidfile"
+echo $!`, l.pidfile(slot), String(stopTimeoutSeconds), l.slotLog(slot), l.sharedEnv, startCommand, ...slotEnvArgs(env));
+}
+/** Stops a slot (`env` is the slot's, for stop-command); a slot that is not running is fine. */
+function stopSlot(l, slot, stopCommand, env, stopTimeoutSeconds) {
+    return script(`${FUNCTIONS}
+pidfile=$1; timeout=$2; stopcmd=$3; envfile=$4
+shift 4
+load_env "$envfile" "$@"
+stop_slot "$pidfile" "$timeout" "$stopcmd"`, l.pidfile(slot), String(stopTimeoutSeconds), stopCommand, l.sharedEnv, ...slotEnvArgs(env));
+}
+/** Runs a one-off command (migrate, post-deploy) in the foreground from the release dir. */
+function runInRelease(l, command, env) {
+    return script(`${FUNCTIONS}
+envfile=$1; command=$2
+shift 2
+load_env "$envfile" "$@"
+cd "$RELEASE_DIR" || exit 1
+exec sh -c "$command"`, l.sharedEnv, command, ...slotEnvArgs(env));
 }
 /** Exits 0 while the slot's process runs; else prints the tail of its log and exits 3. */
 function checkSlotAlive(l, slot, logLines = 30) {
-    return script(`${ALIVE_FN}
+    return script(`${FUNCTIONS}
 if [ -f "$1" ] && alive "$(cat "$1")"; then exit 0; fi
 tail -n "$3" "$2" 2>/dev/null
 exit 3`, l.pidfile(slot), l.slotLog(slot), String(logLines));
@@ -68897,13 +68914,13 @@ class HostDeploy {
             stdin: renderEnvFile(this.settings.app.env),
         });
     }
-    /** Variables a command of this release gets (slot start, migrations). */
-    slotEnv(slot) {
+    /** Variables the commands of a slot get (start, stop, migrations). */
+    slotEnv(slot, version = this.version) {
         return {
             PORT: String(slotPort(this.settings, slot)),
             SLOT: slot,
-            APP_VERSION: this.version,
-            RELEASE_DIR: this.layout.release(this.version),
+            APP_VERSION: version,
+            RELEASE_DIR: this.layout.release(version),
             DEPLOY_PATH: this.layout.root,
             RELEASE_NODE: `${this.settings.app.name}_${slot}`,
         };
@@ -68911,11 +68928,7 @@ class HostDeploy {
     /** Runs a one-off command (migrate, post-deploy) from the new release dir with its env. */
     async runInRelease(command, step) {
         const env = this.slotEnv(this.plan.targetSlot);
-        await this.host.exec(script(`cd "$1" || exit 1
-if [ -f "$2" ]; then set -a; . "$2"; set +a; fi
-command=$3; shift 3
-for kv in "$@"; do export "$kv"; done
-exec sh -c "$command"`, env.RELEASE_DIR, this.layout.sharedEnv, command, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)), { step });
+        await this.host.exec(runInRelease(this.layout, command, env), { step });
     }
     async startNewSlot() {
         const slot = this.plan.targetSlot;
@@ -69059,7 +69072,12 @@ exec sh -c "$command"`, env.RELEASE_DIR, this.layout.sharedEnv, command, ...Obje
         return prune;
     }
     async stopSlot(slot, version) {
-        await this.host.exec(stopSlot(this.layout, slot, this.settings.app.stopCommand, this.layout.release(version), this.stopTimeoutSeconds()), { step: `stop ${slot}` });
+        const env = {
+            ...this.slotEnv(slot),
+            APP_VERSION: version,
+            RELEASE_DIR: this.layout.release(version),
+        };
+        await this.host.exec(stopSlot(this.layout, slot, this.settings.app.stopCommand, env, this.stopTimeoutSeconds()), { step: `stop ${slot}` });
     }
     async writeState() {
         await this.host.exec(writeFileAtomically(this.layout.state), {

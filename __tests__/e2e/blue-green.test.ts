@@ -95,6 +95,9 @@ describe('blue-green on several hosts', () => {
         'migrate-command':
           'echo "$APP_VERSION $SLOT $PORT $RELEASE_NODE $GREETING" >> "$DEPLOY_PATH/shared/migrations"',
         'post-deploy-command': 'echo "contract $APP_VERSION" >> "$DEPLOY_PATH/shared/migrations"',
+        'stop-command':
+          'echo "stop $APP_VERSION $SLOT $PORT" >> "$DEPLOY_PATH/shared/stops"; kill -TERM "$(cat "$DEPLOY_PATH/.deploy/$SLOT.pid")"',
+        'version-path': '/version',
         'smoke-command': `node -e "Promise.all(process.env.DEPLOY_PREVIEW_URLS.split(' ').map((u) => fetch(u + '/version').then((r) => r.text()))).then((v) => process.exit(v.every((t) => t.trim() === process.env.APP_VERSION) && v.length === 3 ? 0 : 1))"`,
         ...extra,
       })
@@ -133,8 +136,13 @@ describe('blue-green on several hosts', () => {
         '',
       ].join('\n'),
     )
+    // stop-command stopped f1 (blue) when f2 took over, with that slot's variables; f2 stays warm.
+    for (const host of hosts) {
+      const { stdout: stops } = await host.sh('cat /srv/fleet/shared/stops')
+      expect(stops).toBe('stop f1 blue 4001\n')
+    }
     // Migrations run once per deploy, on the first host only.
-    const { stdout: others } = await hosts[1]!.sh('ls /srv/fleet/shared')
-    expect(others.trim()).toBe('')
+    const { stdout: others } = await hosts[1]!.sh('ls -A /srv/fleet/shared')
+    expect(others).toBe('.env\n.env.bak\nstops\n')
   })
 })

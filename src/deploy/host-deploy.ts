@@ -29,9 +29,9 @@ import {
   releaseChecksum,
   removeReleases,
 } from '../remote/commands/release.js'
-import { startSlot, stopSlot, type SlotEnv } from '../remote/commands/slot.js'
+import { runInRelease, startSlot, stopSlot, type SlotEnv } from '../remote/commands/slot.js'
 import { layout, type Layout } from '../remote/layout.js'
-import { cmd, script } from '../remote/shell.js'
+import { cmd } from '../remote/shell.js'
 import { parseState, type HostState, type Slot } from '../remote/state.js'
 import type { RemoteHost } from '../ssh/connection.js'
 import type { ReleaseArchive } from '../release/index.js'
@@ -146,13 +146,13 @@ export class HostDeploy {
     })
   }
 
-  /** Variables a command of this release gets (slot start, migrations). */
-  slotEnv(slot: Slot): SlotEnv {
+  /** Variables the commands of a slot get (start, stop, migrations). */
+  slotEnv(slot: Slot, version = this.version): SlotEnv {
     return {
       PORT: String(slotPort(this.settings, slot)),
       SLOT: slot,
-      APP_VERSION: this.version,
-      RELEASE_DIR: this.layout.release(this.version),
+      APP_VERSION: version,
+      RELEASE_DIR: this.layout.release(version),
       DEPLOY_PATH: this.layout.root,
       RELEASE_NODE: `${this.settings.app.name}_${slot}`,
     }
@@ -161,20 +161,7 @@ export class HostDeploy {
   /** Runs a one-off command (migrate, post-deploy) from the new release dir with its env. */
   async runInRelease(command: string, step: string): Promise<void> {
     const env = this.slotEnv(this.plan.targetSlot)
-    await this.host.exec(
-      script(
-        `cd "$1" || exit 1
-if [ -f "$2" ]; then set -a; . "$2"; set +a; fi
-command=$3; shift 3
-for kv in "$@"; do export "$kv"; done
-exec sh -c "$command"`,
-        env.RELEASE_DIR,
-        this.layout.sharedEnv,
-        command,
-        ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      ),
-      { step },
-    )
+    await this.host.exec(runInRelease(this.layout, command, env), { step })
   }
 
   async startNewSlot(): Promise<void> {
@@ -357,14 +344,13 @@ exec sh -c "$command"`,
   }
 
   private async stopSlot(slot: Slot, version: string): Promise<void> {
+    const env = {
+      ...this.slotEnv(slot),
+      APP_VERSION: version,
+      RELEASE_DIR: this.layout.release(version),
+    }
     await this.host.exec(
-      stopSlot(
-        this.layout,
-        slot,
-        this.settings.app.stopCommand,
-        this.layout.release(version),
-        this.stopTimeoutSeconds(),
-      ),
+      stopSlot(this.layout, slot, this.settings.app.stopCommand, env, this.stopTimeoutSeconds()),
       { step: `stop ${slot}` },
     )
   }

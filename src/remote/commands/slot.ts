@@ -6,17 +6,7 @@ import type { Layout } from '../layout.js'
 import type { Slot } from '../state.js'
 import { script, type Shell } from '../shell.js'
 
-/**
- * `alive PID`: the process exists and is not a zombie (a host whose pid 1 does not reap orphans
- * keeps dead slots as zombies, which `kill -0` still reports as running).
- */
-const ALIVE_FN = `alive() {
-  kill -0 "$1" 2>/dev/null || return 1
-  case "$(cat "/proc/$1/stat" 2>/dev/null)" in *") Z "*) return 1 ;; esac
-  return 0
-}`
-
-/** Variables every slot gets, besides shared/.env. */
+/** Variables every command of a slot gets (start, stop, migrations), besides shared/.env. */
 export interface SlotEnv {
   PORT: string
   SLOT: Slot
@@ -26,9 +16,48 @@ export interface SlotEnv {
   RELEASE_NODE: string
 }
 
+export function slotEnvArgs(env: SlotEnv): string[] {
+  return Object.entries(env).map(([key, value]) => `${key}=${value}`)
+}
+
+/**
+ * Shell functions the slot scripts share. `alive PID`: the process exists and is not a zombie (a
+ * host whose pid 1 does not reap orphans keeps dead slots as zombies, which `kill -0` still
+ * reports as running). `load_env FILE KEY=VALUE...`: shared/.env, then the slot variables (which
+ * win). `stop_slot PIDFILE TIMEOUT STOPCMD`: `stop-command` when given (run in $RELEASE_DIR), else
+ * SIGTERM to the slot's process group; SIGKILL after TIMEOUT seconds.
+ */
+const FUNCTIONS = `alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  case "$(cat "/proc/$1/stat" 2>/dev/null)" in *") Z "*) return 1 ;; esac
+  return 0
+}
+load_env() {
+  if [ -f "$1" ]; then set -a; . "$1"; set +a; fi
+  shift
+  for kv in "$@"; do export "$kv"; done
+}
+stop_slot() {
+  [ -f "$1" ] || return 0
+  pid=$(cat "$1")
+  if alive "$pid"; then
+    if [ -z "$3" ] || ! (cd "$RELEASE_DIR" 2>/dev/null && sh -c "$3"); then
+      [ -z "$3" ] || echo "stop-command failed; sending SIGTERM" >&2
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    fi
+    i=0
+    while alive "$pid" && [ "$i" -lt $(($2 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
+    if alive "$pid"; then
+      echo "slot did not stop within $2 s: SIGKILL" >&2
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$1"
+}`
+
 /**
  * Stops whatever still runs in the slot (a leftover of a cancelled run), then starts the command
- * from the release dir with shared/.env and the slot variables. Prints the new pid.
+ * from the release dir. Prints the new pid.
  */
 export function startSlot(
   l: Layout,
@@ -38,73 +67,66 @@ export function startSlot(
   stopTimeoutSeconds: number,
 ): Shell {
   return script(
-    `${ALIVE_FN}
-${STOP_BODY}
-cd "$release" || { echo "release dir $release is missing" >&2; exit 1; }
-if [ -f "$envfile" ]; then set -a; . "$envfile"; set +a; fi
-for kv in "$@"; do export "$kv"; done
+    `${FUNCTIONS}
+pidfile=$1; timeout=$2; log=$3; envfile=$4; command=$5
+shift 5
+stop_slot "$pidfile" "$timeout" ""
+load_env "$envfile" "$@"
+cd "$RELEASE_DIR" || { echo "release dir $RELEASE_DIR is missing" >&2; exit 1; }
 printf '%s === starting %s on port %s: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$APP_VERSION" "$PORT" "$command" >> "$log"
 setsid sh -c "$command" >> "$log" 2>&1 < /dev/null &
 echo $! > "$pidfile"
 echo $!`,
     l.pidfile(slot),
     String(stopTimeoutSeconds),
-    '',
-    env.RELEASE_DIR,
     l.slotLog(slot),
     l.sharedEnv,
     startCommand,
-    ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    ...slotEnvArgs(env),
   )
 }
 
-/**
- * Stop sequence shared by start (clearing the slot) and stop: `stop-command` if given, else
- * SIGTERM to the slot's process group; SIGKILL after the timeout. $1 pidfile, $2 timeout seconds,
- * $3 stop command ('' = signals), $4 release dir (where the stop command runs).
- */
-const STOP_BODY = `pidfile=$1; timeout=$2; stopcmd=$3; release=$4
-shift 4
-if [ $# -gt 0 ]; then log=$1; envfile=$2; command=$3; shift 3; fi
-if [ -f "$pidfile" ]; then
-  pid=$(cat "$pidfile")
-  if alive "$pid"; then
-    if [ -n "$stopcmd" ]; then
-      (cd "$release" 2>/dev/null; sh -c "$stopcmd") || echo "stop-command failed; sending SIGTERM" >&2
-    fi
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    i=0
-    while alive "$pid" && [ "$i" -lt $((timeout * 10)) ]; do sleep 0.1; i=$((i + 1)); done
-    if alive "$pid"; then
-      echo "slot did not stop within \${timeout}s: SIGKILL" >&2
-      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -f "$pidfile"
-fi`
-
-/** Stops a slot; a slot that is not running is fine. */
+/** Stops a slot (`env` is the slot's, for stop-command); a slot that is not running is fine. */
 export function stopSlot(
   l: Layout,
   slot: Slot,
   stopCommand: string,
-  releaseDir: string,
+  env: SlotEnv,
   stopTimeoutSeconds: number,
 ): Shell {
   return script(
-    `${ALIVE_FN}
-${STOP_BODY}`,
+    `${FUNCTIONS}
+pidfile=$1; timeout=$2; stopcmd=$3; envfile=$4
+shift 4
+load_env "$envfile" "$@"
+stop_slot "$pidfile" "$timeout" "$stopcmd"`,
     l.pidfile(slot),
     String(stopTimeoutSeconds),
     stopCommand,
-    releaseDir,
+    l.sharedEnv,
+    ...slotEnvArgs(env),
+  )
+}
+
+/** Runs a one-off command (migrate, post-deploy) in the foreground from the release dir. */
+export function runInRelease(l: Layout, command: string, env: SlotEnv): Shell {
+  return script(
+    `${FUNCTIONS}
+envfile=$1; command=$2
+shift 2
+load_env "$envfile" "$@"
+cd "$RELEASE_DIR" || exit 1
+exec sh -c "$command"`,
+    l.sharedEnv,
+    command,
+    ...slotEnvArgs(env),
   )
 }
 
 /** Exits 0 while the slot's process runs; else prints the tail of its log and exits 3. */
 export function checkSlotAlive(l: Layout, slot: Slot, logLines = 30): Shell {
   return script(
-    `${ALIVE_FN}
+    `${FUNCTIONS}
 if [ -f "$1" ] && alive "$(cat "$1")"; then exit 0; fi
 tail -n "$3" "$2" 2>/dev/null
 exit 3`,
