@@ -1,0 +1,70 @@
+/** Remote commands are data: their exact text is asserted, hostile values stay quoted arguments. */
+import { describe, expect, it } from 'vitest'
+import { waitForDrain } from '../../src/remote/commands/drain.js'
+import { renderEnvFile, switchCurrent } from '../../src/remote/commands/files.js'
+import { holdLock } from '../../src/remote/commands/lock.js'
+import { installUpstream, reloadNginx } from '../../src/remote/commands/nginx.js'
+import { removeReleases } from '../../src/remote/commands/release.js'
+import { startSlot } from '../../src/remote/commands/slot.js'
+import { layout } from '../../src/remote/layout.js'
+
+const l = layout('/srv/shop')
+const hostile = `x'; touch /tmp/pwned; echo '$(id)`
+const quotedHostile = `'x'\\''; touch /tmp/pwned; echo '\\''$(id)'`
+
+/** The positional arguments after `sh -c '<script>' sh`. */
+function argsOf(text: string): string {
+  return text.slice(text.lastIndexOf("' sh ") + 5)
+}
+
+describe('remote commands', () => {
+  it('switches current with a relative symlink renamed into place', () => {
+    expect(switchCurrent(l, 'v2').text).toBe(
+      `sh -c 'ln -sfn "$2" "$1.tmp" && mv -T "$1.tmp" "$1"' sh /srv/shop/current releases/v2`,
+    )
+  })
+
+  it('writes shared/.env lines that sh reads back literally', () => {
+    expect(renderEnvFile({ A: 'plain', B: hostile, C: '' })).toBe(
+      `A=plain\nB=${quotedHostile}\nC=''\n`,
+    )
+  })
+
+  it('passes the lock holder as an argument', () => {
+    expect(argsOf(holdLock(l, 300, hostile).text)).toBe(
+      `/srv/shop/.deploy/lock 300 ${quotedHostile}`,
+    )
+  })
+
+  it('watches the slot port in hex, in tenths of a second', () => {
+    expect(argsOf(waitForDrain(3001, 30_000).text)).toBe('0BB9 300')
+  })
+
+  it('keeps user commands as single arguments, with sudo -n when asked', () => {
+    const nginx = { test: `nginx -t; ${hostile}`, reload: 'nginx -s reload', sudo: true }
+    expect(argsOf(installUpstream(l, '/etc/nginx/conf.d/shop.upstream.conf', nginx).text)).toBe(
+      `/etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak sudo -n sh -c 'nginx -t; x'\\''; touch /tmp/pwned; echo '\\''$(id)'`,
+    )
+    expect(reloadNginx(nginx).text).toBe(`sudo -n sh -c 'sh -c '\\''nginx -s reload'\\'''`)
+  })
+
+  it('starts a slot with the command and variables as arguments', () => {
+    const env = {
+      PORT: '3002',
+      SLOT: 'green' as const,
+      APP_VERSION: 'v2',
+      RELEASE_DIR: '/srv/shop/releases/v2',
+      DEPLOY_PATH: '/srv/shop',
+      RELEASE_NODE: 'shop_green',
+    }
+    expect(argsOf(startSlot(l, 'green', hostile, env, 10).text)).toBe(
+      `/srv/shop/.deploy/green.pid 10 /srv/shop/logs/green.log /srv/shop/shared/.env ${quotedHostile} PORT=3002 SLOT=green APP_VERSION=v2 RELEASE_DIR=/srv/shop/releases/v2 DEPLOY_PATH=/srv/shop RELEASE_NODE=shop_green`,
+    )
+  })
+
+  it('removes releases by full path, after --', () => {
+    expect(removeReleases(l, ['v1', 'v2']).text).toBe(
+      'rm -rf -- /srv/shop/releases/v1 /srv/shop/releases/v2',
+    )
+  })
+})

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest'
+import { renderUpstream, upstreamOwnership } from '../../src/nginx.js'
+
+const spec = {
+  app: 'shop-api',
+  servers: [{ port: 3002 }],
+  liveSlot: 'green',
+  verifySocket: '/srv/shop-api/.deploy/nginx.sock',
+}
+
+describe('renderUpstream', () => {
+  it('renders the upstream, the live-slot variable and the verification server', () => {
+    const text = renderUpstream(spec)
+    expect(text.split('\n').slice(0, 2)).toEqual([
+      '# Managed by ssh-zero-downtime-deploy for app shop-api. Do not edit: the next deploy',
+      '# refuses to overwrite a changed file unless its input force is true.',
+    ])
+    expect(text.split('\n')[2]).toMatch(/^# sha256:[0-9a-f]{64}$/)
+    expect(text.split('\n').slice(3).join('\n')).toBe(`upstream shop-api {
+    server 127.0.0.1:3002 max_fails=0;
+}
+map $host $shop_api_live_slot {
+    default green;
+}
+server {
+    listen unix:/srv/shop-api/.deploy/nginx.sock;
+    access_log off;
+    location / {
+        proxy_pass http://shop-api;
+        add_header X-Deploy-Upstream $upstream_addr always;
+    }
+}
+`)
+  })
+
+  it('renders weights and down servers', () => {
+    const text = renderUpstream({
+      ...spec,
+      servers: [
+        { port: 3001, weight: 90 },
+        { port: 3002, weight: 10, down: true },
+      ],
+    })
+    expect(text).toContain('    server 127.0.0.1:3001 weight=90 max_fails=0;\n')
+    expect(text).toContain('    server 127.0.0.1:3002 weight=10 max_fails=0 down;\n')
+  })
+})
+
+describe('upstreamOwnership', () => {
+  const ours = renderUpstream(spec)
+
+  it.each([
+    ['', 'absent'],
+    ['\n  \n', 'absent'],
+    [ours, 'ours'],
+    [ours.replace('max_fails=0', 'max_fails=3'), 'drifted'],
+    [ours + '# a comment added by hand\n', 'drifted'],
+    ['upstream shop-api { server 127.0.0.1:3001; }\n', 'foreign'],
+  ])('%#: %j is %s', (content, expected) => {
+    expect(upstreamOwnership(content)).toBe(expected)
+  })
+})
