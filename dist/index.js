@@ -62064,6 +62064,9 @@ async function openSsh(target, options, via) {
     // After `ready`, node-ssh stops listening for errors; without a listener a dropped connection
     // would crash the process. Commands in flight see their channel close instead.
     ssh.connection?.on('error', () => { });
+    // Commands are many small request/answer exchanges: without TCP_NODELAY, Nagle's algorithm
+    // and delayed ACKs add ~40 ms to each of them.
+    ssh.connection?.setNoDelay(true);
     return ssh;
 }
 function describeConnectError(target, options, error) {
@@ -62099,10 +62102,12 @@ function collect(channel, options, log) {
             }, options.timeoutMs);
         channel.on('data', (chunk) => stdout.push(chunk));
         channel.stderr.on('data', (chunk) => stderr.push(chunk));
-        channel.on('exit', (code) => {
-            exitCode = code;
+        // ssh2 emits 'exit' as soon as the packet arrives, possibly before these listeners exist
+        // (when the whole answer comes in one read); 'close' carries the same exit code.
+        channel.on('close', (code) => {
+            exitCode = typeof code === 'number' ? code : null;
+            finish();
         });
-        channel.on('close', finish);
         channel.end(options.stdin);
     });
 }
@@ -68787,18 +68792,28 @@ async function acquireLock(host, l, timeoutMs, holder) {
         let stdout = '';
         let stderr = '';
         let acquired = false;
-        const closed = new Promise((done) => channel.on('close', () => {
+        let toldWaiting = false;
+        // The exit code comes with 'close' (an 'exit' event may fire before listeners exist).
+        const closed = new Promise((done) => channel.on('close', (code) => {
             if (!acquired)
-                reject(new HostError(host.name, 'lock', 'connection closed while taking the lock'));
+                reject(new HostError(host.name, 'lock', lockFailure(code)));
             done();
         }));
+        const lockFailure = (code) => code === LOCK_TIMED_OUT
+            ? `another deploy holds the lock and did not finish within lock-timeout (${timeoutMs / 1000}s); ${stderr.trim()}`
+            : typeof code === 'number'
+                ? `could not take the lock ${l.lock} (exit ${code}): ${stderr.trim()}`
+                : 'connection closed while taking the lock';
+        channel.stderr.on('data', (chunk) => (stderr += chunk.toString()));
         channel.on('data', (chunk) => {
             stdout += chunk.toString();
-            const waiting = stdout.split('\n').find((line) => line.startsWith(LOCK_WAITING));
-            if (waiting && !stdout.includes(LOCK_ACQUIRED)) {
+            const lines = stdout.split('\n');
+            const waiting = lines.find((line) => line.startsWith(LOCK_WAITING));
+            if (waiting && !toldWaiting) {
+                toldWaiting = true;
                 info(`[${host.name}] waiting for the deploy lock, held by ${waiting.slice(LOCK_WAITING.length + 1)}`);
             }
-            if (!acquired && stdout.split('\n').includes(LOCK_ACQUIRED)) {
+            if (!acquired && lines.includes(LOCK_ACQUIRED)) {
                 acquired = true;
                 resolve({
                     release: async () => {
@@ -68807,15 +68822,6 @@ async function acquireLock(host, l, timeoutMs, holder) {
                     },
                 });
             }
-        });
-        channel.stderr.on('data', (chunk) => (stderr += chunk.toString()));
-        channel.on('exit', (code) => {
-            if (acquired)
-                return;
-            const detail = code === LOCK_TIMED_OUT
-                ? `another deploy holds the lock and did not finish within lock-timeout (${timeoutMs / 1000}s); ${stderr.trim()}`
-                : `could not take the lock ${l.lock} (exit ${code}): ${stderr.trim()}`;
-            reject(new HostError(host.name, 'lock', detail));
         });
     });
 }

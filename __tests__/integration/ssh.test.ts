@@ -117,6 +117,17 @@ describe('commands', () => {
     expect(result).toEqual({ exitCode: 3, stdout: 'from stdin', stderr: '' })
   })
 
+  it('never loses the exit code of a quick command (it can arrive with the channel confirmation)', async () => {
+    const host = await connect(lab.hosts[0]!.address)
+    // Rounds of 8 at once: sshd's default MaxSessions is 10.
+    for (let round = 0; round < 8; round++) {
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () => host.tryExec(script('exit 3'), { step: 'quick' })),
+      )
+      expect(results.map((r) => r.exitCode)).toEqual(results.map(() => 3))
+    }
+  })
+
   it('cuts off a command that outlives its timeout', async () => {
     const host = await connect(lab.hosts[0]!.address)
     const started = Date.now()

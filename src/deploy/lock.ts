@@ -27,22 +27,32 @@ export async function acquireLock(
     let stdout = ''
     let stderr = ''
     let acquired = false
+    let toldWaiting = false
+    // The exit code comes with 'close' (an 'exit' event may fire before listeners exist).
     const closed = new Promise<void>((done) =>
-      channel.on('close', () => {
-        if (!acquired)
-          reject(new HostError(host.name, 'lock', 'connection closed while taking the lock'))
+      channel.on('close', (code: number | null | undefined) => {
+        if (!acquired) reject(new HostError(host.name, 'lock', lockFailure(code)))
         done()
       }),
     )
+    const lockFailure = (code: number | null | undefined) =>
+      code === LOCK_TIMED_OUT
+        ? `another deploy holds the lock and did not finish within lock-timeout (${timeoutMs / 1000}s); ${stderr.trim()}`
+        : typeof code === 'number'
+          ? `could not take the lock ${l.lock} (exit ${code}): ${stderr.trim()}`
+          : 'connection closed while taking the lock'
+    channel.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
     channel.on('data', (chunk: Buffer) => {
       stdout += chunk.toString()
-      const waiting = stdout.split('\n').find((line) => line.startsWith(LOCK_WAITING))
-      if (waiting && !stdout.includes(LOCK_ACQUIRED)) {
+      const lines = stdout.split('\n')
+      const waiting = lines.find((line) => line.startsWith(LOCK_WAITING))
+      if (waiting && !toldWaiting) {
+        toldWaiting = true
         core.info(
           `[${host.name}] waiting for the deploy lock, held by ${waiting.slice(LOCK_WAITING.length + 1)}`,
         )
       }
-      if (!acquired && stdout.split('\n').includes(LOCK_ACQUIRED)) {
+      if (!acquired && lines.includes(LOCK_ACQUIRED)) {
         acquired = true
         resolve({
           release: async () => {
@@ -51,15 +61,6 @@ export async function acquireLock(
           },
         })
       }
-    })
-    channel.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    channel.on('exit', (code: number | null) => {
-      if (acquired) return
-      const detail =
-        code === LOCK_TIMED_OUT
-          ? `another deploy holds the lock and did not finish within lock-timeout (${timeoutMs / 1000}s); ${stderr.trim()}`
-          : `could not take the lock ${l.lock} (exit ${code}): ${stderr.trim()}`
-      reject(new HostError(host.name, 'lock', detail))
     })
   })
 }

@@ -274,6 +274,9 @@ async function openSsh(
   // After `ready`, node-ssh stops listening for errors; without a listener a dropped connection
   // would crash the process. Commands in flight see their channel close instead.
   ssh.connection?.on('error', () => {})
+  // Commands are many small request/answer exchanges: without TCP_NODELAY, Nagle's algorithm
+  // and delayed ACKs add ~40 ms to each of them.
+  ssh.connection?.setNoDelay(true)
   return ssh
 }
 
@@ -312,10 +315,12 @@ function collect(channel: ClientChannel, options: ExecOptions, log: LineSink): P
           }, options.timeoutMs)
     channel.on('data', (chunk: Buffer) => stdout.push(chunk))
     channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk))
-    channel.on('exit', (code: number | null) => {
-      exitCode = code
+    // ssh2 emits 'exit' as soon as the packet arrives, possibly before these listeners exist
+    // (when the whole answer comes in one read); 'close' carries the same exit code.
+    channel.on('close', (code: number | null | undefined) => {
+      exitCode = typeof code === 'number' ? code : null
+      finish()
     })
-    channel.on('close', finish)
     channel.end(options.stdin)
   })
 }

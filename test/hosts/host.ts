@@ -16,8 +16,11 @@ import { HOST_ENV, run, sleep, tail, type RunResult } from './exec.js'
 import { KEY_TYPES, keygen, publicKeyLine, type KeyType } from './keys.js'
 import { killNetns } from './net.js'
 
-/** Directories private to each host: bind-mounted from `<host.dir>/<same path>`. */
-export const PRIVATE_DIRS = ['srv', 'etc/nginx', 'var/log/nginx', 'var/lib/nginx'] as const
+/**
+ * Directories private to each host: bind-mounted from `<host.dir>/<same path>`. /root too, so SSH
+ * sessions start with a clean home like a new server's, not this machine's shell profile.
+ */
+export const PRIVATE_DIRS = ['srv', 'etc/nginx', 'var/log/nginx', 'var/lib/nginx', 'root'] as const
 
 /** Options of {@link LabHost.sh}. */
 export interface ShOptions {
