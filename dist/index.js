@@ -62136,12 +62136,14 @@ class OutputBuffer {
     }
 }
 
-/** Open connections to every host of a run (and to the jump host, when there is one). */
+/** Open connections to every host of a run, its load balancer and jump host, if any. */
 class Fleet {
     hosts;
+    loadBalancer;
     jumpHost;
-    constructor(hosts, jumpHost) {
+    constructor(hosts, loadBalancer, jumpHost) {
         this.hosts = hosts;
+        this.loadBalancer = loadBalancer;
         this.jumpHost = jumpHost;
     }
     /**
@@ -62153,8 +62155,9 @@ class Fleet {
             ? await RemoteHost.connect(settings.proxyJump, options)
             : undefined;
         const opened = new Map();
+        const all = settings.loadBalancer ? [...addresses, settings.loadBalancer] : addresses;
         try {
-            await forEachParallel(addresses, settings.maxParallel, async (address) => {
+            await forEachParallel(all, settings.maxParallel, async (address) => {
                 const log = settings.logFor(address.label);
                 opened.set(address, await RemoteHost.connect(address, options, { via, log }));
             });
@@ -62164,10 +62167,12 @@ class Fleet {
             via?.dispose();
             throw error;
         }
-        return new Fleet(addresses.map((a) => opened.get(a)), via);
+        const lb = settings.loadBalancer && opened.get(settings.loadBalancer);
+        return new Fleet(addresses.map((a) => opened.get(a)), lb, via);
     }
     dispose() {
         this.hosts.forEach((host) => host.dispose());
+        this.loadBalancer?.dispose();
         this.jumpHost?.dispose();
     }
 }
@@ -62235,17 +62240,20 @@ const MARKER = '# Managed by ssh-zero-downtime-deploy';
 function body(spec) {
     const servers = spec.servers.map((s) => {
         const weight = s.weight === undefined ? '' : ` weight=${s.weight}`;
-        return `    server 127.0.0.1:${s.port}${weight} max_fails=0${s.down ? ' down' : ''};\n`;
+        const host = s.host === undefined ? '127.0.0.1' : s.host.includes(':') ? `[${s.host}]` : s.host;
+        return `    server ${host}:${s.port}${weight} max_fails=0${s.down ? ' down' : ''};\n`;
     });
-    const variable = `$${spec.app.replaceAll('-', '_')}_live_slot`;
+    const variable = `$${spec.name.replaceAll('-', '_')}_live_slot`;
     return [
-        `upstream ${spec.app} {\n${servers.join('')}}\n`,
-        `map $host ${variable} {\n    default ${spec.liveSlot};\n}\n`,
+        `upstream ${spec.name} {\n${servers.join('')}}\n`,
+        spec.liveSlot === undefined
+            ? ''
+            : `map $host ${variable} {\n    default ${spec.liveSlot};\n}\n`,
         `server {\n`,
-        `    listen unix:${spec.verifySocket};\n`,
+        `    listen 127.0.0.1:${spec.verifyPort};\n`,
         `    access_log off;\n`,
         `    location / {\n`,
-        `        proxy_pass http://${spec.app};\n`,
+        `        proxy_pass http://${spec.name};\n`,
         `        add_header X-Deploy-Upstream $upstream_addr always;\n`,
         `    }\n`,
         `}\n`,
@@ -62256,7 +62264,7 @@ function checksum(text) {
 }
 function renderUpstream(spec) {
     const content = body(spec);
-    return (`${MARKER} for app ${spec.app}. Do not edit: the next deploy\n` +
+    return (`${MARKER} for upstream ${spec.name}. Do not edit: the next deploy\n` +
         `# refuses to overwrite a changed file unless its input force is true.\n` +
         `# sha256:${checksum(content)}\n` +
         content);
@@ -62311,6 +62319,32 @@ function releasesToPrune(present, state, keep) {
         if (slot)
             kept.add(slot.version);
     return present.filter((version) => !kept.has(version));
+}
+/** Hosts per batch for `batch-size` (a count, or a percentage of the fleet rounded up). */
+function batchSizeOf(amount, hostCount) {
+    const size = amount.kind === 'count' ? amount.value : Math.ceil((hostCount * amount.value) / 100);
+    return Math.max(1, Math.min(size, hostCount));
+}
+/** Consecutive batches of `size`, in host order. */
+function batches(items, size) {
+    const result = [];
+    for (let i = 0; i < items.length; i += size)
+        result.push(items.slice(i, i + size));
+    return result;
+}
+/**
+ * Rolling with a load balancer must leave it at least one server: a batch that would take every
+ * host out at once is refused before any host is touched.
+ */
+function rollingProblem(settings) {
+    const { rolling, hosts } = settings;
+    if (!rolling.loadBalancer)
+        return undefined;
+    const size = batchSizeOf(rolling.batchSize, hosts.length);
+    if (size < hosts.length)
+        return undefined;
+    return (`Input 'batch-size': ${size} of ${hosts.length} host(s) per batch would take every server out ` +
+        `of the load balancer at once; use a smaller batch-size (or more hosts).`);
 }
 
 /**
@@ -62368,8 +62402,14 @@ function writeEnvFile(l) {
     return writeFileAtomically(l.sharedEnv, ENV_FILE_MODE);
 }
 
+/**
+ * Switching nginx on a host, in two steps so that several hosts switch together or not at all:
+ * `install` puts the new upstream file in place (old one kept as a backup) and tests the whole
+ * config; `reload` makes nginx use it. `restore` puts the backup back. nginx reads its files only
+ * on test and reload, so an installed but not yet reloaded file serves nothing.
+ */
 /** stdin: the new file. $1 upstream file, $2 backup path. Then runs the test command. */
-function installUpstream(l, file, nginx) {
+function installUpstream(file, backup, nginx) {
     return script(`set -e
 file=$1; backup=$2; shift 2
 if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
@@ -62379,11 +62419,11 @@ if ! mv -f "$file.tmp.$$" "$file" 2>/dev/null; then
   cat "$file.tmp.$$" > "$file"
   rm -f "$file.tmp.$$"
 fi
-"$@"`, file, l.upstreamBackup, ...withSudoArgv(nginx.sudo, nginx.test));
+"$@"`, file, backup, ...withSudoArgv(nginx.sudo, nginx.test));
 }
 /** Puts the backup back (or removes the file when there was none before). */
-function restoreUpstream(l, file) {
-    return script(`if [ -f "$2" ]; then cat "$2" > "$1"; else rm -f "$1"; fi`, file, l.upstreamBackup);
+function restoreUpstream(file, backup) {
+    return script(`if [ -f "$2" ]; then cat "$2" > "$1"; else rm -f "$1"; fi`, file, backup);
 }
 function reloadNginx(nginx) {
     return withSudo(nginx.sudo, userCommand(nginx.reload));
@@ -62520,7 +62560,7 @@ function layout(root) {
         lock: `${meta}/lock`,
         incoming: `${meta}/incoming`,
         upstreamBackup: `${meta}/upstream.bak`,
-        verifySocket: `${meta}/nginx.sock`,
+        lbUpstreamBackup: `${meta}/lb-upstream.bak`,
         release: (version) => `${root}/releases/${version}`,
         slotLog: (slot) => `${root}/logs/${slot}.log`,
         pidfile: (slot) => `${meta}/${slot}.pid`,
@@ -68761,6 +68801,43 @@ async function probe(host, port, health, version) {
     }
 }
 
+/**
+ * After an nginx reload: ask nginx itself, through the verification server in the upstream file
+ * (a port on 127.0.0.1 reached over SSH), which upstream server answers, until the check passes.
+ */
+const VERIFY_TIMEOUT_MS = 10_000;
+/**
+ * Sends requests through nginx until `check` accepts one answer (returns undefined) or the
+ * timeout ends; `rounds` answers in a row must pass (to see round-robin spread requests).
+ */
+async function verifyThroughNginx(host, port, path, check, rounds = 1) {
+    const deadline = Date.now() + VERIFY_TIMEOUT_MS;
+    let passed = 0;
+    let last = '';
+    while (Date.now() < deadline) {
+        try {
+            const answer = await host.httpGet({ port }, path, 2000);
+            const problem = check({
+                status: answer.status,
+                upstream: String(answer.headers[VERIFY_HEADER] ?? ''),
+            });
+            if (problem === undefined && ++passed >= rounds)
+                return;
+            if (problem !== undefined) {
+                passed = 0;
+                last = problem;
+            }
+        }
+        catch (error) {
+            passed = 0;
+            last = errorMessage(error);
+        }
+        if (passed === 0)
+            await setTimeout$2(100);
+    }
+    throw new HostError(host.name, 'switch: verify', `after the reload, nginx did not send requests where expected within ${VERIFY_TIMEOUT_MS / 1000}s (${last})`);
+}
+
 const LOCK_ACQUIRED = 'LOCKED';
 const LOCK_WAITING = 'WAITING';
 const LOCK_TIMED_OUT = 75;
@@ -68830,7 +68907,6 @@ async function acquireLock(host, l, timeoutMs, holder) {
  * One host's part of a deploy: every per-host step the strategies share (lock, state, ship,
  * start, health, nginx switch, drain, stop, record). The strategies decide the order.
  */
-const VERIFY_TIMEOUT_MS = 10_000;
 class HostDeploy {
     host;
     settings;
@@ -68953,51 +69029,57 @@ class HostDeploy {
         await this.stopSlot(this.plan.targetSlot, this.version);
         this.startedNewSlot = false;
     }
-    /** Step 1 of the switch: the new upstream file in place and the config tested (not yet live). */
-    async installUpstream() {
+    /**
+     * Step 1 of a switch to `slot` (the new one, or the previous one when switching back): the
+     * upstream file in place and the nginx config tested, not yet live.
+     */
+    async installUpstream(slot = this.plan.targetSlot) {
         this.touchedUpstream = true;
         const content = renderUpstream({
-            app: this.settings.app.name,
-            servers: [{ port: this.plan.targetPort }],
-            liveSlot: this.plan.targetSlot,
-            verifySocket: this.layout.verifySocket,
+            name: this.settings.app.name,
+            servers: [{ port: slotPort(this.settings, slot) }],
+            liveSlot: slot,
+            verifyPort: this.settings.nginx.verifyPort,
         });
-        await this.host.exec(installUpstream(this.layout, this.settings.nginx.upstreamFile, this.nginx()), {
+        const { upstreamFile } = this.settings.nginx;
+        await this.host.exec(installUpstream(upstreamFile, this.layout.upstreamBackup, this.nginx()), {
             step: 'switch: install upstream and test nginx',
             stdin: content,
         });
     }
-    /** Step 2: reload nginx, then check that requests through nginx reach the new slot. */
-    async reloadAndVerify() {
+    /** Step 2: reload nginx, then check that requests through nginx reach the slot. */
+    async reloadAndVerify(slot = this.plan.targetSlot) {
         await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' });
-        const expected = `127.0.0.1:${this.plan.targetPort}`;
-        const deadline = Date.now() + VERIFY_TIMEOUT_MS;
-        let last = '';
-        while (Date.now() < deadline) {
-            try {
-                const answer = await this.host.httpGet({ socket: this.layout.verifySocket }, this.settings.health.path, 2000);
-                const upstream = String(answer.headers[VERIFY_HEADER] ?? '');
-                if (upstream === expected && answer.status >= 200 && answer.status <= 299)
-                    return;
-                last = `nginx answered ${answer.status} from ${upstream || 'no upstream'}`;
-            }
-            catch (error) {
-                last = error.message;
-            }
-            await setTimeout$2(100);
-        }
-        throw new HostError(this.name, 'switch: verify', `after the reload, requests through nginx did not reach ${expected} within ${VERIFY_TIMEOUT_MS / 1000}s (${last})`);
+        const expected = `127.0.0.1:${slotPort(this.settings, slot)}`;
+        await verifyThroughNginx(this.host, this.settings.nginx.verifyPort, this.settings.health.path, (answer) => answer.upstream === expected && answer.status >= 200 && answer.status <= 299
+            ? undefined
+            : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected}`);
     }
     /** Puts the previous upstream file back and reloads nginx (after a failed switch). */
     async restoreUpstream(reload) {
         if (!this.touchedUpstream)
             return;
-        await this.host.exec(restoreUpstream(this.layout, this.settings.nginx.upstreamFile), {
+        await this.host.exec(restoreUpstream(this.settings.nginx.upstreamFile, this.layout.upstreamBackup), {
             step: 'switch: restore upstream',
         });
         if (reload)
             await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' });
         this.touchedUpstream = false;
+    }
+    /**
+     * Rollback of a switched host while its previous slot still runs (rolling with on-failure
+     * rollback): nginx back to the previous slot, previous state and `current`, new slot stopped.
+     */
+    async switchBack() {
+        const previous = this.plan.liveSlot;
+        if (previous === null) {
+            throw new HostError(this.name, 'switch back', 'no previous version to switch back to (first deploy)');
+        }
+        await this.installUpstream(previous);
+        await this.reloadAndVerify(previous);
+        await this.revertRecord();
+        await this.stopNewSlot();
+        this.report.outcome = 'reverted';
     }
     /** After the switch: `current` and state.json name the new release; the old slot is still up. */
     async recordSwitch(archive) {
@@ -69043,11 +69125,17 @@ class HostDeploy {
     /** Waits for the old slot to drain (bounded by drain-timeout). Returns false on timeout. */
     async drainOldSlot() {
         const old = this.plan.liveSlot;
-        if (old === null || this.settings.slots.drainTimeoutMs === 0)
+        return old === null ? true : this.waitIdle(slotPort(this.settings, old));
+    }
+    /**
+     * Waits until no connection to `port` is open any more (in-flight requests finished), bounded
+     * by drain-timeout. Returns false on timeout.
+     */
+    async waitIdle(port) {
+        const timeoutMs = this.settings.slots.drainTimeoutMs;
+        if (timeoutMs === 0)
             return true;
-        const result = await this.host.tryExec(waitForDrain(slotPort(this.settings, old), this.settings.slots.drainTimeoutMs), {
-            step: 'drain',
-        });
+        const result = await this.host.tryExec(waitForDrain(port, timeoutMs), { step: 'drain' });
         if (result.exitCode === 0)
             return true;
         if (result.exitCode === DRAIN_TIMED_OUT)
@@ -69104,6 +69192,82 @@ class HostDeploy {
 }
 
 /**
+ * The load balancer of a rolling deploy: a host whose nginx balances over the app hosts through
+ * an upstream file the action owns (`server <app host>:<lb-backend-port>` lines). A batch is
+ * marked `down` there before it switches and put back after.
+ */
+class LoadBalancer {
+    host;
+    settings;
+    backends;
+    layout;
+    lock;
+    constructor(host, settings, 
+    /** The app hosts, in the order of the `hosts` input. */
+    backends) {
+        this.host = host;
+        this.settings = settings;
+        this.backends = backends;
+        this.layout = layout(settings.app.deployPath);
+    }
+    get name() {
+        return this.host.name;
+    }
+    /** Takes the deploy lock on the balancer too, and refuses a hand-edited upstream file. */
+    async prepare(holder) {
+        this.lock = await acquireLock(this.host, this.layout, this.settings.lockTimeoutMs, holder);
+        const file = this.settings.rolling.lbUpstreamFile;
+        const { stdout } = await this.host.exec(readFileIfPresent(file), { step: 'check lb upstream' });
+        const ownership = upstreamOwnership(stdout);
+        if ((ownership === 'drifted' || ownership === 'foreign') && !this.settings.force) {
+            throw new HostError(this.name, 'check lb upstream', `${file} was edited by hand or not written by this action; nothing was changed. Rerun with force: true to let the action own it.`);
+        }
+    }
+    async release() {
+        await this.lock?.release();
+        this.lock = undefined;
+    }
+    /**
+     * Serves traffic only from the app hosts not in `down`: writes the file, tests nginx, reloads,
+     * then checks through the balancer that no request goes to a host marked down. On failure the
+     * previous file comes back.
+     */
+    async route(down) {
+        const { lbUpstreamFile: file, lbBackendPort: port } = this.settings.rolling;
+        const nginx = {
+            test: this.settings.nginx.testCommand,
+            reload: this.settings.nginx.reloadCommand,
+            sudo: this.settings.sudo,
+        };
+        const content = renderUpstream({
+            name: `${this.settings.app.name}_lb`,
+            servers: this.backends.map((b) => ({ host: b.host, port, down: down.includes(b) })),
+            verifyPort: this.settings.nginx.verifyPort,
+        });
+        const step = down.length > 0 ? `take ${down.map((d) => d.label).join(', ')} out` : 'put all back';
+        try {
+            await this.host.exec(installUpstream(file, this.layout.lbUpstreamBackup, nginx), {
+                step: `load balancer: ${step}`,
+                stdin: content,
+            });
+            await this.host.exec(reloadNginx(nginx), { step: 'load balancer: reload nginx' });
+            const forbidden = new Set(down.map((d) => `${d.host}:${port}`));
+            const serving = this.backends.length - down.length;
+            await verifyThroughNginx(this.host, this.settings.nginx.verifyPort, this.settings.health.path, (answer) => forbidden.has(answer.upstream)
+                ? `a request still went to ${answer.upstream}, which is marked down`
+                : undefined, Math.max(1, 2 * serving));
+        }
+        catch (error) {
+            await this.host.tryExec(restoreUpstream(file, this.layout.lbUpstreamBackup), {
+                step: 'load balancer: restore',
+            });
+            await this.host.tryExec(reloadNginx(nginx), { step: 'load balancer: reload nginx' });
+            throw error;
+        }
+    }
+}
+
+/**
  * One deploy run, strategy-independent: build the release, connect, lock, read every host's
  * state, hand over to the strategy, and always release the locks. Returns what happened.
  */
@@ -69133,11 +69297,13 @@ async function runDeploy(settings, version, strategy, logs, env) {
     };
     let fleet;
     let hosts = [];
+    let loadBalancer;
     const ctx = (archive) => ({
         settings,
         version,
         archive,
         hosts,
+        loadBalancer,
         phases: report.phases,
         logs,
     });
@@ -69146,15 +69312,22 @@ async function runDeploy(settings, version, strategy, logs, env) {
         fleet = await timed(report.phases, 'connect', () => Fleet.connect(settings.hosts, sshOptionsFrom(settings), {
             maxParallel: settings.ssh.maxParallel,
             proxyJump: settings.ssh.proxyJump,
+            loadBalancer: settings.strategy === 'rolling' ? settings.rolling.loadBalancer : undefined,
             logFor: (host) => logs.sinkFor(host),
         }));
         hosts = fleet.hosts.map((host) => new HostDeploy(host, settings, version));
         report.hosts = hosts.map((h) => h.report);
+        if (fleet.loadBalancer) {
+            loadBalancer = new LoadBalancer(fleet.loadBalancer, settings, settings.hosts);
+        }
         const holder = lockHolder(env.runUrl, env.actor);
-        await timed(report.phases, 'lock', () => onEachHost(ctx(archive), 'lock', hosts, async (h) => {
-            await h.acquireLock(holder);
-            await h.readState();
-        }));
+        await timed(report.phases, 'lock', async () => {
+            await loadBalancer?.prepare(holder);
+            await onEachHost(ctx(archive), 'lock', hosts, async (h) => {
+                await h.acquireLock(holder);
+                await h.readState();
+            });
+        });
         report.status = await strategy(ctx(archive));
     }
     catch (error) {
@@ -69163,6 +69336,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
     }
     finally {
         await bestEffort(logs, 'release lock', hosts, (h) => h.releaseLock());
+        await loadBalancer?.release().catch(() => { });
         fleet?.dispose();
         report.endedAt = Date.now();
     }
@@ -69422,6 +69596,7 @@ const DEFAULTS = {
     'batch-size': '1',
     'load-balancer': '',
     'lb-upstream-file': '',
+    'lb-backend-port': '80',
     'on-failure': 'rollback',
     'canary-weight': '10,50,100',
     'canary-step-duration': '60s',
@@ -69444,6 +69619,7 @@ const DEFAULTS = {
     'nginx-upstream-file': '',
     'nginx-test-command': 'nginx -t',
     'nginx-reload-command': 'nginx -s reload',
+    'nginx-verify-port': '',
     sudo: 'false',
     force: 'false',
     // Lock, rollback, GitHub, misc
@@ -69510,6 +69686,7 @@ function parseInputs(get) {
     const batchSize = r.field('batch-size', amount, { kind: 'count', value: 1 });
     const loadBalancer = r.field('load-balancer', optional(hostAddress(defaults), undefined), undefined);
     const lbUpstreamFile = r.field('lb-upstream-file', optional(absolutePath('file'), `/etc/nginx/conf.d/${name}.lb.conf`), '');
+    const lbBackendPort = r.field('lb-backend-port', port, 80);
     const onFailure = r.field('on-failure', oneOf(ON_FAILURE), 'rollback');
     const canary = {
         weights: r.field('canary-weight', weights, [10, 50, 100]),
@@ -69539,6 +69716,7 @@ function parseInputs(get) {
         upstreamFile: r.field('nginx-upstream-file', optional(absolutePath('file'), `/etc/nginx/conf.d/${name}.upstream.conf`), ''),
         testCommand: r.text('nginx-test-command'),
         reloadCommand: r.text('nginx-reload-command'),
+        verifyPort: r.field('nginx-verify-port', optional(port, slots.greenPort + 1), slots.greenPort + 1),
     };
     const rollbackTo = r.field('rollback-to', optional(versionName, ''), '');
     const rollback = {
@@ -69576,7 +69754,7 @@ function parseInputs(get) {
             keepReleases,
         },
         strategy,
-        rolling: { batchSize, loadBalancer, lbUpstreamFile, onFailure },
+        rolling: { batchSize, loadBalancer, lbUpstreamFile, lbBackendPort, onFailure },
         canary,
         slots,
         health,
@@ -69640,6 +69818,12 @@ function checkCombinations(r, s) {
     if (s.slots.bluePort === s.slots.greenPort && r.valid('blue-port', 'green-port')) {
         r.report(`Input 'green-port': ${show(r.text('green-port'))} is the same port as 'blue-port' ` +
             `${show(r.text('blue-port'))} (expected two different ports, one per slot).`);
+    }
+    const { verifyPort } = s.nginx;
+    if ((verifyPort === s.slots.bluePort || verifyPort === s.slots.greenPort) &&
+        r.valid('nginx-verify-port', 'blue-port', 'green-port')) {
+        r.report(`Input 'nginx-verify-port': ${verifyPort} is also a slot port ('blue-port' or 'green-port') ` +
+            `(expected a third port, used by nginx to let the action verify a switch).`);
     }
     if (s.health.intervalMs >= s.health.timeoutMs && r.valid('health-interval', 'health-timeout')) {
         r.report(`Input 'health-interval': ${show(r.text('health-interval'))} is not shorter than ` +
@@ -70259,7 +70443,7 @@ function section(name, phases) {
     ];
 }
 /** Per phase over all hosts: earliest start to latest end, how many hosts ran it, how many failed. */
-function aggregated(hosts) {
+function aggregated(hosts, label = `all ${hosts.length} hosts`) {
     const spans = new Map();
     hosts.forEach((host, index) => {
         const failedHere = new Set();
@@ -70282,7 +70466,7 @@ function aggregated(hosts) {
     });
     if (spans.size === 0)
         return [];
-    const lines = [`  section all ${hosts.length} hosts`];
+    const lines = [`  section ${mermaidText(label)}`];
     const sorted = [...spans].sort(([, a], [, b]) => a.start - b.start);
     for (const [phase, span] of sorted) {
         const notes = [
@@ -70294,15 +70478,25 @@ function aggregated(hosts) {
     }
     return lines;
 }
+function sectionName(host) {
+    return host.batch === undefined ? host.host : `batch ${host.batch} · ${host.host}`;
+}
+/** Hosts grouped by rolling batch, in batch order (one group without a batch otherwise). */
+function byBatch(hosts) {
+    const groups = new Map();
+    for (const host of hosts)
+        groups.set(host.batch, [...(groups.get(host.batch) ?? []), host]);
+    return [...groups].sort(([a], [b]) => (a ?? 0) - (b ?? 0));
+}
 /**
  * A ```mermaid gantt block of the run's phases: run-wide phases in section `run`, then a section
  * per host, or for more than {@link MAX_HOST_SECTIONS} hosts one section spanning all of them.
  * Failed phases are `crit`. The axis shows the viewer's local clock time. '' when nothing was timed.
  */
 function renderGantt(report) {
-    const hostLines = report.hosts.length > MAX_HOST_SECTIONS
-        ? aggregated(report.hosts)
-        : report.hosts.flatMap((h) => section(h.host, h.phases));
+    const hostLines = report.hosts.length <= MAX_HOST_SECTIONS
+        ? report.hosts.flatMap((h) => section(sectionName(h), h.phases))
+        : byBatch(report.hosts).flatMap(([batch, hosts]) => aggregated(hosts, batch === undefined ? undefined : `batch ${batch} (${hosts.length} hosts)`));
     const lines = [...section('run', report.phases), ...hostLines];
     if (lines.length === 0)
         return '';
@@ -70459,7 +70653,7 @@ function hostRow(h) {
         : humanDuration(Math.max(...h.phases.map((p) => p.endedAt)) -
             Math.min(...h.phases.map((p) => p.startedAt)));
     return [
-        esc(h.host),
+        esc(h.batch === undefined ? h.host : `${h.host} (batch ${h.batch})`),
         esc(`${OUTCOME_ICON[h.outcome]} ${h.outcome}`),
         esc(h.liveSlot ?? '–'),
         esc(h.liveVersion ?? '–'),
@@ -70641,60 +70835,52 @@ async function runSmoke(command, urls, version) {
 }
 
 /**
- * Blue-green: the new version starts on every host's idle slot; only when every host is healthy
- * (and the smoke test passed) does nginx switch, on all hosts together or on none.
+ * The fleet-level steps every strategy is made of. Each runs on the hosts it is given, in
+ * parallel (bounded by max-parallel), timed per host, with a log group per phase and host.
  */
-async function blueGreen(ctx) {
-    const { settings, archive } = ctx;
-    const unchanged = ctx.hosts.filter((h) => h.isUnchanged(archive));
+/** Hosts that need this release; those already serving it are marked unchanged. */
+function hostsToDeploy(ctx) {
+    const unchanged = ctx.hosts.filter((h) => h.isUnchanged(ctx.archive));
     unchanged.forEach((h) => (h.report.outcome = 'unchanged'));
-    const hosts = ctx.hosts.filter((h) => !unchanged.includes(h));
-    if (hosts.length === 0) {
+    if (unchanged.length === ctx.hosts.length) {
         info(`Every host already serves ${ctx.version}: nothing to do.`);
-        return 'unchanged';
     }
+    return ctx.hosts.filter((h) => !unchanged.includes(h));
+}
+/** Upload and install the release, write shared/.env; then the expand migration, once. */
+async function shipAndMigrate(ctx, hosts) {
     await onEachHost(ctx, 'ship', hosts, async (h) => {
-        await h.ship(archive);
+        await h.ship(ctx.archive);
         await h.writeEnv();
     });
-    if (settings.app.migrateCommand) {
-        await timed(ctx.phases, 'migrate', () => hosts[0].runInRelease(settings.app.migrateCommand, 'migrate'));
-        ctx.logs.flush('migrate');
-    }
+    await runOnce(ctx, 'migrate', ctx.settings.app.migrateCommand, hosts);
+}
+/**
+ * Starts the new version on each host's idle slot, waits until all are healthy, runs the smoke
+ * test against them. On failure the new slots are stopped again.
+ */
+async function startNewSlots(ctx, hosts) {
     try {
         await onEachHost(ctx, 'start', hosts, (h) => h.startNewSlot());
         await onEachHost(ctx, 'health', hosts, (h) => h.waitHealthy());
-        if (settings.app.smokeCommand)
-            await smokeTest(ctx, hosts);
-        await switchTogether(ctx, hosts);
+        if (ctx.settings.app.smokeCommand) {
+            const targets = hosts.map((h) => ({ host: h.host, port: h.plan.targetPort }));
+            await timed(ctx.phases, 'smoke', () => withPreviewUrls(targets, (urls) => runSmoke(ctx.settings.app.smokeCommand, urls, ctx.version)));
+        }
     }
     catch (error) {
-        await bestEffort(ctx.logs, 'stop new slots', hosts, (h) => h.stopNewSlot());
+        await stopNewSlots(ctx, hosts);
         throw error;
     }
-    if (settings.slots.keepPrevious === 'stop') {
-        await onEachHost(ctx, 'drain', hosts, async (h) => {
-            if (!(await h.drainOldSlot())) {
-                warning(`[${h.name}] the old slot still had connections after drain-timeout; stopping it anyway`);
-            }
-        });
-        await onEachHost(ctx, 'stop-old', hosts, (h) => h.stopOldSlot());
-    }
-    if (settings.app.postDeployCommand) {
-        await timed(ctx.phases, 'post-deploy', () => hosts[0].runInRelease(settings.app.postDeployCommand, 'post-deploy'));
-        ctx.logs.flush('post-deploy');
-    }
-    await onEachHost(ctx, 'record', hosts, (h) => h.pruneReleases());
-    return 'deployed';
 }
-async function smokeTest(ctx, hosts) {
-    const targets = hosts.map((h) => ({ host: h.host, port: h.plan.targetPort }));
-    await timed(ctx.phases, 'smoke', () => withPreviewUrls(targets, (urls) => runSmoke(ctx.settings.app.smokeCommand, urls, ctx.version)));
+async function stopNewSlots(ctx, hosts) {
+    await bestEffort(ctx.logs, 'stop new slots', hosts, (h) => h.stopNewSlot());
 }
 /**
- * The switch, all hosts or none: install the new upstream file and test nginx everywhere; then
- * reload and verify everywhere; then record the release everywhere. A failure at any point puts
- * every host's previous upstream back (reloading where it was live) and its previous state.
+ * The switch, all given hosts or none: install the new upstream file and test nginx everywhere;
+ * then reload and verify everywhere; then record the release everywhere. A failure at any point
+ * puts every host's previous upstream back (reloading where it was live) and its previous state,
+ * and stops the new slots.
  */
 async function switchTogether(ctx, hosts) {
     let reloaded = false;
@@ -70709,8 +70895,116 @@ async function switchTogether(ctx, hosts) {
             await h.restoreUpstream(reloaded);
             await h.revertRecord();
         });
+        await stopNewSlots(ctx, hosts);
         throw error;
     }
+}
+/**
+ * After every host switched: wait for in-flight requests to the old slots, stop them (unless
+ * keep-previous is warm), run the contract step once, prune old releases.
+ */
+async function finish(ctx, hosts) {
+    if (ctx.settings.slots.keepPrevious === 'stop') {
+        await onEachHost(ctx, 'drain', hosts, async (h) => {
+            if (!(await h.drainOldSlot())) {
+                warning(`[${h.name}] the old slot still had connections after drain-timeout; stopping it anyway`);
+            }
+        });
+        await onEachHost(ctx, 'stop-old', hosts, (h) => h.stopOldSlot());
+    }
+    await runOnce(ctx, 'post-deploy', ctx.settings.app.postDeployCommand, hosts);
+    await onEachHost(ctx, 'record', hosts, (h) => h.pruneReleases());
+    return 'deployed';
+}
+/** migrate / post-deploy: once per run, on the first host, from the new release. */
+async function runOnce(ctx, phase, command, hosts) {
+    const first = hosts[0];
+    if (!command || !first)
+        return;
+    try {
+        await timed(ctx.phases, phase, () => first.runInRelease(command, phase));
+    }
+    finally {
+        ctx.logs.flush(phase);
+    }
+}
+
+async function blueGreen(ctx) {
+    const hosts = hostsToDeploy(ctx);
+    if (hosts.length === 0)
+        return 'unchanged';
+    await shipAndMigrate(ctx, hosts);
+    await startNewSlots(ctx, hosts);
+    await switchTogether(ctx, hosts);
+    return finish(ctx, hosts);
+}
+
+/**
+ * Rolling: hosts move in batches (`batch-size`), each batch doing the per-host blue-green swap.
+ * With a load balancer, a batch is taken out of it first and put back after. A failed batch stops
+ * the rollout; with `on-failure: rollback` the batches that already switched swap back to their
+ * previous slot, which is kept running until the whole rollout succeeded, so this is instant.
+ */
+async function rolling(ctx) {
+    const hosts = hostsToDeploy(ctx);
+    if (hosts.length === 0)
+        return 'unchanged';
+    const groups = batches(hosts, batchSizeOf(ctx.settings.rolling.batchSize, ctx.hosts.length));
+    await shipAndMigrate(ctx, hosts);
+    const switched = [];
+    try {
+        for (const [index, batch] of groups.entries()) {
+            batch.forEach((h) => (h.report.batch = index + 1));
+            info(`Batch ${index + 1} of ${groups.length}: ${batch.map((h) => h.name).join(', ')}`);
+            await switchBatch(ctx, batch);
+            switched.push(...batch);
+        }
+    }
+    catch (error) {
+        throw await afterFailedBatch(ctx, hosts, switched, error);
+    }
+    return finish(ctx, hosts);
+}
+async function switchBatch(ctx, batch) {
+    await startNewSlots(ctx, batch);
+    const lb = ctx.loadBalancer;
+    if (!lb)
+        return switchTogether(ctx, batch);
+    let failed = true;
+    try {
+        await timed(ctx.phases, 'lb-out', () => lb.route(batch.map((h) => h.host.address)));
+        const port = ctx.settings.rolling.lbBackendPort;
+        await onEachHost(ctx, 'drain', batch, async (h) => {
+            if (!(await h.waitIdle(port)))
+                warning(`[${h.name}] requests from the load balancer were still open after drain-timeout`);
+        });
+        await switchTogether(ctx, batch);
+        failed = false;
+    }
+    finally {
+        if (failed)
+            await stopNewSlots(ctx, batch);
+        const putBack = timed(ctx.phases, 'lb-in', () => lb.route([]));
+        // After a failure, the first error is the one to report; a put-back failure is a warning.
+        if (failed)
+            await putBack.catch((e) => warning(`[${lb.name}] ${errorMessage(e)}`));
+        else
+            await putBack;
+    }
+}
+/** Rolls the switched hosts back (or leaves them), and says exactly which host runs what. */
+async function afterFailedBatch(ctx, hosts, switched, error) {
+    const reason = errorMessage(error);
+    if (switched.length === 0)
+        return new Error(`${reason}\nNo batch had switched: every host serves its previous version.`);
+    if (ctx.settings.rolling.onFailure === 'rollback') {
+        await bestEffort(ctx.logs, 'roll back switched batches', switched, (h) => h.switchBack());
+    }
+    const lines = hosts.map((h) => `  ${h.name}: ${h.report.liveVersion ?? 'nothing'} (${h.report.outcome})`);
+    const what = ctx.settings.rolling.onFailure === 'rollback'
+        ? `The ${switched.length} host(s) that had switched were rolled back (on-failure: rollback).`
+        : `on-failure is stop: the fleet is left on mixed versions.`;
+    return new Error(`${reason}\n${what} Hosts now serve:\n${lines.join('\n')}`, { cause: error });
 }
 
 /**
@@ -70848,10 +71142,15 @@ function strategyFor(settings) {
     if (settings.rollback.enabled) {
         throw new Error('rollback is not built yet in this version of the action.');
     }
-    if (settings.strategy !== 'blue-green') {
-        throw new Error(`strategy '${settings.strategy}' is not built yet in this version of the action; use blue-green.`);
+    if (settings.strategy === 'blue-green')
+        return blueGreen;
+    if (settings.strategy === 'rolling') {
+        const problem = rollingProblem(settings);
+        if (problem)
+            throw new InputError([problem]);
+        return rolling;
     }
-    return blueGreen;
+    throw new Error(`strategy '${settings.strategy}' is not built yet in this version of the action; use blue-green or rolling.`);
 }
 function runUrlOf(env) {
     const { GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID } = env;

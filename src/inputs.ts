@@ -44,6 +44,7 @@ const DEFAULTS = {
   'batch-size': '1',
   'load-balancer': '',
   'lb-upstream-file': '',
+  'lb-backend-port': '80',
   'on-failure': 'rollback',
   'canary-weight': '10,50,100',
   'canary-step-duration': '60s',
@@ -66,6 +67,7 @@ const DEFAULTS = {
   'nginx-upstream-file': '',
   'nginx-test-command': 'nginx -t',
   'nginx-reload-command': 'nginx -s reload',
+  'nginx-verify-port': '',
   sudo: 'false',
   force: 'false',
   // Lock, rollback, GitHub, misc
@@ -191,6 +193,8 @@ export interface RollingSettings {
   loadBalancer: HostAddress | undefined
   /** Upstream file on the load balancer (`/etc/nginx/conf.d/<app>.lb.conf` by default). */
   lbUpstreamFile: string
+  /** Port of the app hosts' nginx that the load balancer sends traffic to. */
+  lbBackendPort: number
   /** After a failed batch: swap the switched batches back (`rollback`), or leave them (`stop`). */
   onFailure: OnFailure
 }
@@ -243,6 +247,11 @@ export interface NginxSettings {
   testCommand: string
   /** Command that reloads nginx gracefully. */
   reloadCommand: string
+  /**
+   * Port (on 127.0.0.1) of the small verification server in the upstream file, through which
+   * the action checks after a reload where nginx sends requests (`green-port` + 1 by default).
+   */
+  verifyPort: number
 }
 
 export interface RollbackSettings {
@@ -339,6 +348,7 @@ export function parseInputs(get: (name: string) => string): Settings {
     optional(absolutePath('file'), `/etc/nginx/conf.d/${name}.lb.conf`),
     '',
   )
+  const lbBackendPort = r.field('lb-backend-port', port, 80)
   const onFailure = r.field('on-failure', oneOf(ON_FAILURE), 'rollback')
   const canary: CanarySettings = {
     weights: r.field('canary-weight', weights, [10, 50, 100]),
@@ -374,6 +384,11 @@ export function parseInputs(get: (name: string) => string): Settings {
     ),
     testCommand: r.text('nginx-test-command'),
     reloadCommand: r.text('nginx-reload-command'),
+    verifyPort: r.field(
+      'nginx-verify-port',
+      optional(port, slots.greenPort + 1),
+      slots.greenPort + 1,
+    ),
   }
   const rollbackTo = r.field('rollback-to', optional(versionName, ''), '')
   const rollback: RollbackSettings = {
@@ -412,7 +427,7 @@ export function parseInputs(get: (name: string) => string): Settings {
       keepReleases,
     },
     strategy,
-    rolling: { batchSize, loadBalancer, lbUpstreamFile, onFailure },
+    rolling: { batchSize, loadBalancer, lbUpstreamFile, lbBackendPort, onFailure },
     canary,
     slots,
     health,
@@ -492,6 +507,16 @@ function checkCombinations(r: InputReader, s: Settings): void {
     r.report(
       `Input 'green-port': ${show(r.text('green-port'))} is the same port as 'blue-port' ` +
         `${show(r.text('blue-port'))} (expected two different ports, one per slot).`,
+    )
+  }
+  const { verifyPort } = s.nginx
+  if (
+    (verifyPort === s.slots.bluePort || verifyPort === s.slots.greenPort) &&
+    r.valid('nginx-verify-port', 'blue-port', 'green-port')
+  ) {
+    r.report(
+      `Input 'nginx-verify-port': ${verifyPort} is also a slot port ('blue-port' or 'green-port') ` +
+        `(expected a third port, used by nginx to let the action verify a switch).`,
     )
   }
   if (s.health.intervalMs >= s.health.timeoutMs && r.valid('health-interval', 'health-timeout')) {

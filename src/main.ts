@@ -9,11 +9,12 @@ import { dryRun } from './dry-run.js'
 import { errorMessage } from './errors.js'
 import { InputError, parseInputs, secretValues, type Settings } from './inputs.js'
 import { HostLogs } from './log.js'
-import { resolveVersion } from './plan.js'
+import { resolveVersion, rollingProblem } from './plan.js'
 import { dryRunHostsOutput, dryRunSummary, planLines } from './report/dry-run.js'
 import { runOutputs } from './report/outputs.js'
 import { renderSummary } from './report/summary.js'
 import { blueGreen } from './strategies/blue-green.js'
+import { rolling } from './strategies/rolling.js'
 import { privateKeyProblem } from './ssh/private-key.js'
 
 /** Saved by the main step; the post step (same bundle) sees it and cleans up instead. */
@@ -127,12 +128,15 @@ function strategyFor(settings: Settings): Strategy {
   if (settings.rollback.enabled) {
     throw new Error('rollback is not built yet in this version of the action.')
   }
-  if (settings.strategy !== 'blue-green') {
-    throw new Error(
-      `strategy '${settings.strategy}' is not built yet in this version of the action; use blue-green.`,
-    )
+  if (settings.strategy === 'blue-green') return blueGreen
+  if (settings.strategy === 'rolling') {
+    const problem = rollingProblem(settings)
+    if (problem) throw new InputError([problem])
+    return rolling
   }
-  return blueGreen
+  throw new Error(
+    `strategy '${settings.strategy}' is not built yet in this version of the action; use blue-green or rolling.`,
+  )
 }
 
 function runUrlOf(env: NodeJS.ProcessEnv): string {

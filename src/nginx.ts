@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto'
 
 export interface UpstreamServer {
+  /** Default 127.0.0.1 (a slot on this host); an app host for a load balancer. */
+  host?: string
   port: number
   /** nginx `weight` (canary); omitted when undefined. */
   weight?: number
@@ -14,15 +16,18 @@ export interface UpstreamServer {
 }
 
 export interface UpstreamSpec {
-  app: string
+  /** Name of the upstream group: the app name (the load balancer's is `<app>_lb`). */
+  name: string
   servers: UpstreamServer[]
-  /** Value of `$<app>_live_slot`. */
-  liveSlot: string
+  /** Value of `$<name>_live_slot`; no variable when undefined. */
+  liveSlot?: string
   /**
-   * Unix socket of a tiny server that proxies to the upstream and answers with the upstream
-   * address that served it, so the action can check that nginx really sends traffic to the new slot.
+   * Port (127.0.0.1) of a tiny server that proxies to the upstream and answers with the upstream
+   * address that served it, so the action can check that nginx really sends traffic to the new
+   * slot. A TCP port, not a unix socket: a socket file left behind by a crashed nginx would make
+   * nginx fail to start again.
    */
-  verifySocket: string
+  verifyPort: number
 }
 
 export const VERIFY_HEADER = 'x-deploy-upstream'
@@ -31,17 +36,20 @@ const MARKER = '# Managed by ssh-zero-downtime-deploy'
 function body(spec: UpstreamSpec): string {
   const servers = spec.servers.map((s) => {
     const weight = s.weight === undefined ? '' : ` weight=${s.weight}`
-    return `    server 127.0.0.1:${s.port}${weight} max_fails=0${s.down ? ' down' : ''};\n`
+    const host = s.host === undefined ? '127.0.0.1' : s.host.includes(':') ? `[${s.host}]` : s.host
+    return `    server ${host}:${s.port}${weight} max_fails=0${s.down ? ' down' : ''};\n`
   })
-  const variable = `$${spec.app.replaceAll('-', '_')}_live_slot`
+  const variable = `$${spec.name.replaceAll('-', '_')}_live_slot`
   return [
-    `upstream ${spec.app} {\n${servers.join('')}}\n`,
-    `map $host ${variable} {\n    default ${spec.liveSlot};\n}\n`,
+    `upstream ${spec.name} {\n${servers.join('')}}\n`,
+    spec.liveSlot === undefined
+      ? ''
+      : `map $host ${variable} {\n    default ${spec.liveSlot};\n}\n`,
     `server {\n`,
-    `    listen unix:${spec.verifySocket};\n`,
+    `    listen 127.0.0.1:${spec.verifyPort};\n`,
     `    access_log off;\n`,
     `    location / {\n`,
-    `        proxy_pass http://${spec.app};\n`,
+    `        proxy_pass http://${spec.name};\n`,
     `        add_header X-Deploy-Upstream $upstream_addr always;\n`,
     `    }\n`,
     `}\n`,
@@ -55,7 +63,7 @@ function checksum(text: string): string {
 export function renderUpstream(spec: UpstreamSpec): string {
   const content = body(spec)
   return (
-    `${MARKER} for app ${spec.app}. Do not edit: the next deploy\n` +
+    `${MARKER} for upstream ${spec.name}. Do not edit: the next deploy\n` +
     `# refuses to overwrite a changed file unless its input force is true.\n` +
     `# sha256:${checksum(content)}\n` +
     content

@@ -1,5 +1,5 @@
 /** What a run will do on each host, decided from the settings and the host's state (pure). */
-import type { Settings } from './inputs.js'
+import type { Amount, Settings } from './inputs.js'
 import type { HostState, Slot } from './remote/state.js'
 
 export interface HostPlan {
@@ -59,4 +59,32 @@ export function releasesToPrune(present: string[], state: HostState, keep: numbe
   const kept = new Set(newestFirst.slice(0, keep))
   for (const slot of Object.values(state.slots)) if (slot) kept.add(slot.version)
   return present.filter((version) => !kept.has(version))
+}
+
+/** Hosts per batch for `batch-size` (a count, or a percentage of the fleet rounded up). */
+export function batchSizeOf(amount: Amount, hostCount: number): number {
+  const size = amount.kind === 'count' ? amount.value : Math.ceil((hostCount * amount.value) / 100)
+  return Math.max(1, Math.min(size, hostCount))
+}
+
+/** Consecutive batches of `size`, in host order. */
+export function batches<T>(items: readonly T[], size: number): T[][] {
+  const result: T[][] = []
+  for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size))
+  return result
+}
+
+/**
+ * Rolling with a load balancer must leave it at least one server: a batch that would take every
+ * host out at once is refused before any host is touched.
+ */
+export function rollingProblem(settings: Settings): string | undefined {
+  const { rolling, hosts } = settings
+  if (!rolling.loadBalancer) return undefined
+  const size = batchSizeOf(rolling.batchSize, hosts.length)
+  if (size < hosts.length) return undefined
+  return (
+    `Input 'batch-size': ${size} of ${hosts.length} host(s) per batch would take every server out ` +
+    `of the load balancer at once; use a smaller batch-size (or more hosts).`
+  )
 }

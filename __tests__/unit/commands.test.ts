@@ -42,7 +42,9 @@ describe('remote commands', () => {
 
   it('keeps user commands as single arguments, with sudo -n when asked', () => {
     const nginx = { test: `nginx -t; ${hostile}`, reload: 'nginx -s reload', sudo: true }
-    expect(argsOf(installUpstream(l, '/etc/nginx/conf.d/shop.upstream.conf', nginx).text)).toBe(
+    expect(
+      argsOf(installUpstream('/etc/nginx/conf.d/shop.upstream.conf', l.upstreamBackup, nginx).text),
+    ).toBe(
       `/etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak sudo -n sh -c 'nginx -t; x'\\''; touch /tmp/pwned; echo '\\''$(id)'`,
     )
     expect(reloadNginx(nginx).text).toBe(`sudo -n sh -c 'sh -c '\\''nginx -s reload'\\'''`)

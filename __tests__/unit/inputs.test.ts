@@ -97,6 +97,7 @@ describe('parseInputs', () => {
         batchSize: { kind: 'count', value: 1 },
         loadBalancer: undefined,
         lbUpstreamFile: '/etc/nginx/conf.d/shop.lb.conf',
+        lbBackendPort: 80,
         onFailure: 'rollback',
       },
       canary: {
@@ -120,6 +121,7 @@ describe('parseInputs', () => {
         upstreamFile: '/etc/nginx/conf.d/shop.upstream.conf',
         testCommand: 'nginx -t',
         reloadCommand: 'nginx -s reload',
+        verifyPort: 3003,
       },
       sudo: false,
       force: false,
@@ -161,6 +163,8 @@ describe('parseInputs', () => {
       'batch-size': '50%',
       'load-balancer': 'lb.example.com:2022',
       'lb-upstream-file': '/etc/nginx/conf.d/lb.conf',
+      'lb-backend-port': '8080',
+      'nginx-verify-port': '9100',
       'on-failure': 'stop',
       'canary-weight': '5, 25, 100',
       'canary-step-duration': '2m30s',
@@ -230,6 +234,7 @@ describe('parseInputs', () => {
         batchSize: { kind: 'percent', value: 50 },
         loadBalancer: host('lb.example.com', 2022, 'app', 'lb.example.com:2022'),
         lbUpstreamFile: '/etc/nginx/conf.d/lb.conf',
+        lbBackendPort: 8080,
         onFailure: 'stop',
       },
       canary: {
@@ -258,6 +263,7 @@ describe('parseInputs', () => {
         upstreamFile: '/etc/nginx/shop.conf',
         testCommand: 'systemctl is-active nginx && nginx -t',
         reloadCommand: 'systemctl reload nginx',
+        verifyPort: 9100,
       },
       sudo: true,
       force: true,
@@ -618,6 +624,14 @@ const BAD_INPUTS: [Record<string, string>, string][] = [
   [
     { 'load-balancer': 'lb_1' },
     "Input 'load-balancer': 'lb_1' is not a valid host (expected [user@]host[:port] with a DNS name, an IPv4 address or an IPv6 address in brackets).",
+  ],
+  [
+    { 'nginx-verify-port': '3001' },
+    "Input 'nginx-verify-port': 3001 is also a slot port ('blue-port' or 'green-port') (expected a third port, used by nginx to let the action verify a switch).",
+  ],
+  [
+    { 'lb-backend-port': '0' },
+    "Input 'lb-backend-port': '0' is not a port (expected an integer 1-65535).",
   ],
   [
     { 'lb-upstream-file': 'lb.conf' },

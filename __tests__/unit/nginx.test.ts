@@ -2,17 +2,17 @@ import { describe, expect, it } from 'vitest'
 import { renderUpstream, upstreamOwnership } from '../../src/nginx.js'
 
 const spec = {
-  app: 'shop-api',
+  name: 'shop-api',
   servers: [{ port: 3002 }],
   liveSlot: 'green',
-  verifySocket: '/srv/shop-api/.deploy/nginx.sock',
+  verifyPort: 3003,
 }
 
 describe('renderUpstream', () => {
   it('renders the upstream, the live-slot variable and the verification server', () => {
     const text = renderUpstream(spec)
     expect(text.split('\n').slice(0, 2)).toEqual([
-      '# Managed by ssh-zero-downtime-deploy for app shop-api. Do not edit: the next deploy',
+      '# Managed by ssh-zero-downtime-deploy for upstream shop-api. Do not edit: the next deploy',
       '# refuses to overwrite a changed file unless its input force is true.',
     ])
     expect(text.split('\n')[2]).toMatch(/^# sha256:[0-9a-f]{64}$/)
@@ -23,7 +23,7 @@ map $host $shop_api_live_slot {
     default green;
 }
 server {
-    listen unix:/srv/shop-api/.deploy/nginx.sock;
+    listen 127.0.0.1:3003;
     access_log off;
     location / {
         proxy_pass http://shop-api;
@@ -58,5 +58,23 @@ describe('upstreamOwnership', () => {
     ['upstream shop-api { server 127.0.0.1:3001; }\n', 'foreign'],
   ])('%#: %j is %s', (content, expected) => {
     expect(upstreamOwnership(content)).toBe(expected)
+  })
+})
+
+describe('renderUpstream for a load balancer', () => {
+  it('lists app hosts (IPv6 in brackets), marks some down, and has no live-slot variable', () => {
+    const text = renderUpstream({
+      name: 'shop_lb',
+      servers: [
+        { host: 'web1.example.com', port: 80 },
+        { host: '2001:db8::2', port: 8080, down: true },
+      ],
+      verifyPort: 3003,
+    })
+    expect(text.split('\n').slice(3, 8).join('\n')).toBe(`upstream shop_lb {
+    server web1.example.com:80 max_fails=0;
+    server [2001:db8::2]:8080 max_fails=0 down;
+}
+server {`)
   })
 })

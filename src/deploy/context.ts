@@ -7,6 +7,7 @@ import { forEachParallel } from '../parallel.js'
 import type { ReleaseArchive } from '../release/index.js'
 import type { Phase, PhaseTiming, RunStatus } from '../report/model.js'
 import type { HostDeploy } from './host-deploy.js'
+import type { LoadBalancer } from './load-balancer.js'
 import { timed } from './timing.js'
 
 export interface DeployContext {
@@ -14,6 +15,8 @@ export interface DeployContext {
   version: string
   archive: ReleaseArchive
   hosts: HostDeploy[]
+  /** Rolling deploys with `load-balancer`: the balancer, connected and locked. */
+  loadBalancer?: LoadBalancer
   /** Run-wide phases (migrate, smoke, post-deploy). */
   phases: PhaseTiming[]
   logs: HostLogs

@@ -2,10 +2,9 @@
  * One host's part of a deploy: every per-host step the strategies share (lock, state, ship,
  * start, health, nginx switch, drain, stop, record). The strategies decide the order.
  */
-import { setTimeout as sleep } from 'node:timers/promises'
 import { HostError } from '../errors.js'
 import type { Settings } from '../inputs.js'
-import { VERIFY_HEADER, renderUpstream, upstreamOwnership } from '../nginx.js'
+import { renderUpstream, upstreamOwnership } from '../nginx.js'
 import { planHost, releasesToPrune, slotPort, type HostPlan } from '../plan.js'
 import type { HostReport } from '../report/model.js'
 import { DRAIN_TIMED_OUT, waitForDrain } from '../remote/commands/drain.js'
@@ -36,9 +35,8 @@ import { parseState, type HostState, type Slot } from '../remote/state.js'
 import type { RemoteHost } from '../ssh/connection.js'
 import type { ReleaseArchive } from '../release/index.js'
 import { waitHealthy } from './health.js'
+import { verifyThroughNginx } from './verify.js'
 import { acquireLock, type HeldLock } from './lock.js'
-
-const VERIFY_TIMEOUT_MS = 10_000
 
 export class HostDeploy {
   readonly layout: Layout
@@ -199,60 +197,71 @@ export class HostDeploy {
     this.startedNewSlot = false
   }
 
-  /** Step 1 of the switch: the new upstream file in place and the config tested (not yet live). */
-  async installUpstream(): Promise<void> {
+  /**
+   * Step 1 of a switch to `slot` (the new one, or the previous one when switching back): the
+   * upstream file in place and the nginx config tested, not yet live.
+   */
+  async installUpstream(slot: Slot = this.plan.targetSlot): Promise<void> {
     this.touchedUpstream = true
     const content = renderUpstream({
-      app: this.settings.app.name,
-      servers: [{ port: this.plan.targetPort }],
-      liveSlot: this.plan.targetSlot,
-      verifySocket: this.layout.verifySocket,
+      name: this.settings.app.name,
+      servers: [{ port: slotPort(this.settings, slot) }],
+      liveSlot: slot,
+      verifyPort: this.settings.nginx.verifyPort,
     })
-    await this.host.exec(
-      installUpstream(this.layout, this.settings.nginx.upstreamFile, this.nginx()),
-      {
-        step: 'switch: install upstream and test nginx',
-        stdin: content,
-      },
-    )
+    const { upstreamFile } = this.settings.nginx
+    await this.host.exec(installUpstream(upstreamFile, this.layout.upstreamBackup, this.nginx()), {
+      step: 'switch: install upstream and test nginx',
+      stdin: content,
+    })
   }
 
-  /** Step 2: reload nginx, then check that requests through nginx reach the new slot. */
-  async reloadAndVerify(): Promise<void> {
+  /** Step 2: reload nginx, then check that requests through nginx reach the slot. */
+  async reloadAndVerify(slot: Slot = this.plan.targetSlot): Promise<void> {
     await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
-    const expected = `127.0.0.1:${this.plan.targetPort}`
-    const deadline = Date.now() + VERIFY_TIMEOUT_MS
-    let last = ''
-    while (Date.now() < deadline) {
-      try {
-        const answer = await this.host.httpGet(
-          { socket: this.layout.verifySocket },
-          this.settings.health.path,
-          2000,
-        )
-        const upstream = String(answer.headers[VERIFY_HEADER] ?? '')
-        if (upstream === expected && answer.status >= 200 && answer.status <= 299) return
-        last = `nginx answered ${answer.status} from ${upstream || 'no upstream'}`
-      } catch (error) {
-        last = (error as Error).message
-      }
-      await sleep(100)
-    }
-    throw new HostError(
-      this.name,
-      'switch: verify',
-      `after the reload, requests through nginx did not reach ${expected} within ${VERIFY_TIMEOUT_MS / 1000}s (${last})`,
+    const expected = `127.0.0.1:${slotPort(this.settings, slot)}`
+    await verifyThroughNginx(
+      this.host,
+      this.settings.nginx.verifyPort,
+      this.settings.health.path,
+      (answer) =>
+        answer.upstream === expected && answer.status >= 200 && answer.status <= 299
+          ? undefined
+          : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected}`,
     )
   }
 
   /** Puts the previous upstream file back and reloads nginx (after a failed switch). */
   async restoreUpstream(reload: boolean): Promise<void> {
     if (!this.touchedUpstream) return
-    await this.host.exec(restoreUpstream(this.layout, this.settings.nginx.upstreamFile), {
-      step: 'switch: restore upstream',
-    })
+    await this.host.exec(
+      restoreUpstream(this.settings.nginx.upstreamFile, this.layout.upstreamBackup),
+      {
+        step: 'switch: restore upstream',
+      },
+    )
     if (reload) await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
     this.touchedUpstream = false
+  }
+
+  /**
+   * Rollback of a switched host while its previous slot still runs (rolling with on-failure
+   * rollback): nginx back to the previous slot, previous state and `current`, new slot stopped.
+   */
+  async switchBack(): Promise<void> {
+    const previous = this.plan.liveSlot
+    if (previous === null) {
+      throw new HostError(
+        this.name,
+        'switch back',
+        'no previous version to switch back to (first deploy)',
+      )
+    }
+    await this.installUpstream(previous)
+    await this.reloadAndVerify(previous)
+    await this.revertRecord()
+    await this.stopNewSlot()
+    this.report.outcome = 'reverted'
   }
 
   /** After the switch: `current` and state.json name the new release; the old slot is still up. */
@@ -303,13 +312,17 @@ export class HostDeploy {
   /** Waits for the old slot to drain (bounded by drain-timeout). Returns false on timeout. */
   async drainOldSlot(): Promise<boolean> {
     const old = this.plan.liveSlot
-    if (old === null || this.settings.slots.drainTimeoutMs === 0) return true
-    const result = await this.host.tryExec(
-      waitForDrain(slotPort(this.settings, old), this.settings.slots.drainTimeoutMs),
-      {
-        step: 'drain',
-      },
-    )
+    return old === null ? true : this.waitIdle(slotPort(this.settings, old))
+  }
+
+  /**
+   * Waits until no connection to `port` is open any more (in-flight requests finished), bounded
+   * by drain-timeout. Returns false on timeout.
+   */
+  async waitIdle(port: number): Promise<boolean> {
+    const timeoutMs = this.settings.slots.drainTimeoutMs
+    if (timeoutMs === 0) return true
+    const result = await this.host.tryExec(waitForDrain(port, timeoutMs), { step: 'drain' })
     if (result.exitCode === 0) return true
     if (result.exitCode === DRAIN_TIMED_OUT) return false
     throw new HostError(

@@ -12,6 +12,7 @@ import { Fleet } from '../ssh/fleet.js'
 import { sshOptionsFrom } from '../ssh/options.js'
 import { bestEffort, onEachHost, type DeployContext, type Strategy } from './context.js'
 import { HostDeploy } from './host-deploy.js'
+import { LoadBalancer } from './load-balancer.js'
 import { lockHolder } from './lock.js'
 import { timed } from './timing.js'
 
@@ -57,11 +58,13 @@ export async function runDeploy(
   }
   let fleet: Fleet | undefined
   let hosts: HostDeploy[] = []
+  let loadBalancer: LoadBalancer | undefined
   const ctx = (archive: ReleaseArchive): DeployContext => ({
     settings,
     version,
     archive,
     hosts,
+    loadBalancer,
     phases: report.phases,
     logs,
   })
@@ -71,24 +74,30 @@ export async function runDeploy(
       Fleet.connect(settings.hosts, sshOptionsFrom(settings), {
         maxParallel: settings.ssh.maxParallel,
         proxyJump: settings.ssh.proxyJump,
+        loadBalancer: settings.strategy === 'rolling' ? settings.rolling.loadBalancer : undefined,
         logFor: (host) => logs.sinkFor(host),
       }),
     )
     hosts = fleet.hosts.map((host) => new HostDeploy(host, settings, version))
     report.hosts = hosts.map((h) => h.report)
+    if (fleet.loadBalancer) {
+      loadBalancer = new LoadBalancer(fleet.loadBalancer, settings, settings.hosts)
+    }
     const holder = lockHolder(env.runUrl, env.actor)
-    await timed(report.phases, 'lock', () =>
-      onEachHost(ctx(archive), 'lock', hosts, async (h) => {
+    await timed(report.phases, 'lock', async () => {
+      await loadBalancer?.prepare(holder)
+      await onEachHost(ctx(archive), 'lock', hosts, async (h) => {
         await h.acquireLock(holder)
         await h.readState()
-      }),
-    )
+      })
+    })
     report.status = await strategy(ctx(archive))
   } catch (error) {
     report.status = 'failed'
     report.error = errorMessage(error)
   } finally {
     await bestEffort(logs, 'release lock', hosts, (h) => h.releaseLock())
+    await loadBalancer?.release().catch(() => {})
     fleet?.dispose()
     report.endedAt = Date.now()
   }

@@ -14,8 +14,8 @@ export interface Layout {
   lock: string
   incoming: string
   upstreamBackup: string
-  /** Unix socket of the verification server in the upstream file (see src/nginx.ts). */
-  verifySocket: string
+  /** The same for the upstream file on a load balancer. */
+  lbUpstreamBackup: string
   release(version: string): string
   slotLog(slot: Slot): string
   pidfile(slot: Slot): string
@@ -34,7 +34,7 @@ export function layout(root: string): Layout {
     lock: `${meta}/lock`,
     incoming: `${meta}/incoming`,
     upstreamBackup: `${meta}/upstream.bak`,
-    verifySocket: `${meta}/nginx.sock`,
+    lbUpstreamBackup: `${meta}/lb-upstream.bak`,
     release: (version) => `${root}/releases/${version}`,
     slotLog: (slot) => `${root}/logs/${slot}.log`,
     pidfile: (slot) => `${meta}/${slot}.pid`,

@@ -41,7 +41,7 @@ function section(name: string, phases: PhaseTiming[]): string[] {
 }
 
 /** Per phase over all hosts: earliest start to latest end, how many hosts ran it, how many failed. */
-function aggregated(hosts: HostReport[]): string[] {
+function aggregated(hosts: HostReport[], label = `all ${hosts.length} hosts`): string[] {
   const spans = new Map<Phase, { start: number; end: number; hosts: Set<number>; failed: number }>()
   hosts.forEach((host, index) => {
     const failedHere = new Set<Phase>()
@@ -63,7 +63,7 @@ function aggregated(hosts: HostReport[]): string[] {
     }
   })
   if (spans.size === 0) return []
-  const lines = [`  section all ${hosts.length} hosts`]
+  const lines = [`  section ${mermaidText(label)}`]
   const sorted = [...spans].sort(([, a], [, b]) => a.start - b.start)
   for (const [phase, span] of sorted) {
     const notes = [
@@ -76,6 +76,17 @@ function aggregated(hosts: HostReport[]): string[] {
   return lines
 }
 
+function sectionName(host: HostReport): string {
+  return host.batch === undefined ? host.host : `batch ${host.batch} · ${host.host}`
+}
+
+/** Hosts grouped by rolling batch, in batch order (one group without a batch otherwise). */
+function byBatch(hosts: HostReport[]): [number | undefined, HostReport[]][] {
+  const groups = new Map<number | undefined, HostReport[]>()
+  for (const host of hosts) groups.set(host.batch, [...(groups.get(host.batch) ?? []), host])
+  return [...groups].sort(([a], [b]) => (a ?? 0) - (b ?? 0))
+}
+
 /**
  * A ```mermaid gantt block of the run's phases: run-wide phases in section `run`, then a section
  * per host, or for more than {@link MAX_HOST_SECTIONS} hosts one section spanning all of them.
@@ -83,9 +94,14 @@ function aggregated(hosts: HostReport[]): string[] {
  */
 export function renderGantt(report: RunReport): string {
   const hostLines =
-    report.hosts.length > MAX_HOST_SECTIONS
-      ? aggregated(report.hosts)
-      : report.hosts.flatMap((h) => section(h.host, h.phases))
+    report.hosts.length <= MAX_HOST_SECTIONS
+      ? report.hosts.flatMap((h) => section(sectionName(h), h.phases))
+      : byBatch(report.hosts).flatMap(([batch, hosts]) =>
+          aggregated(
+            hosts,
+            batch === undefined ? undefined : `batch ${batch} (${hosts.length} hosts)`,
+          ),
+        )
   const lines = [...section('run', report.phases), ...hostLines]
   if (lines.length === 0) return ''
   return [

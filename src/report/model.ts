@@ -14,7 +14,9 @@ export type Phase =
   | 'start'
   | 'health'
   | 'smoke'
+  | 'lb-out'
   | 'switch'
+  | 'lb-in'
   | 'drain'
   | 'stop-old'
   | 'post-deploy'
@@ -42,6 +44,8 @@ export type HostOutcome =
 
 export interface HostReport {
   host: string
+  /** Rolling deploys: the batch (1-based) the host switched in. */
+  batch?: number
   outcome: HostOutcome
   /** Slot serving after the run (null: nothing serves yet, e.g. a failed first deploy). */
   liveSlot: Slot | null

@@ -171,7 +171,7 @@ export function hostRow(h: HostReport): string[] {
             Math.min(...h.phases.map((p) => p.startedAt)),
         )
   return [
-    esc(h.host),
+    esc(h.batch === undefined ? h.host : `${h.host} (batch ${h.batch})`),
     esc(`${OUTCOME_ICON[h.outcome]} ${h.outcome}`),
     esc(h.liveSlot ?? '–'),
     esc(h.liveVersion ?? '–'),

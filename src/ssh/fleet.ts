@@ -2,10 +2,11 @@ import type { HostAddress } from '../inputs.js'
 import { forEachParallel } from '../parallel.js'
 import { RemoteHost, type LineSink, type SshOptions } from './connection.js'
 
-/** Open connections to every host of a run (and to the jump host, when there is one). */
+/** Open connections to every host of a run, its load balancer and jump host, if any. */
 export class Fleet {
   private constructor(
     readonly hosts: RemoteHost[],
+    readonly loadBalancer: RemoteHost | undefined,
     private readonly jumpHost: RemoteHost | undefined,
   ) {}
 
@@ -16,14 +17,20 @@ export class Fleet {
   static async connect(
     addresses: readonly HostAddress[],
     options: SshOptions,
-    settings: { maxParallel: number; proxyJump?: HostAddress; logFor: (host: string) => LineSink },
+    settings: {
+      maxParallel: number
+      proxyJump?: HostAddress
+      loadBalancer?: HostAddress
+      logFor: (host: string) => LineSink
+    },
   ): Promise<Fleet> {
     const via = settings.proxyJump
       ? await RemoteHost.connect(settings.proxyJump, options)
       : undefined
     const opened = new Map<HostAddress, RemoteHost>()
+    const all = settings.loadBalancer ? [...addresses, settings.loadBalancer] : addresses
     try {
-      await forEachParallel(addresses, settings.maxParallel, async (address) => {
+      await forEachParallel(all, settings.maxParallel, async (address) => {
         const log = settings.logFor(address.label)
         opened.set(address, await RemoteHost.connect(address, options, { via, log }))
       })
@@ -32,14 +39,17 @@ export class Fleet {
       via?.dispose()
       throw error
     }
+    const lb = settings.loadBalancer && opened.get(settings.loadBalancer)
     return new Fleet(
       addresses.map((a) => opened.get(a) as RemoteHost),
+      lb,
       via,
     )
   }
 
   dispose(): void {
     this.hosts.forEach((host) => host.dispose())
+    this.loadBalancer?.dispose()
     this.jumpHost?.dispose()
   }
 }

@@ -252,15 +252,28 @@ function sshBanner(host: string, port = 22): Promise<boolean> {
   })
 }
 
-/** True when nginx answers GET /_lab/ping with 200 "ok". */
+/**
+ * True when nginx answers GET /_lab/ping with 200 "ok". Sent with `Host: _lab`, so it reaches the
+ * lab's own site even when a test's site on port 80 is the default server.
+ */
 function httpPing(host: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = get({ host, port: 80, path: '/_lab/ping', timeout: 1000, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8').on('data', (d: string) => (body += d))
-      res.on('end', () => resolve(res.statusCode === 200 && body === 'ok'))
-      res.on('error', () => resolve(false))
-    })
+    const req = get(
+      {
+        host,
+        port: 80,
+        path: '/_lab/ping',
+        headers: { host: '_lab' },
+        timeout: 1000,
+        agent: false,
+      },
+      (res) => {
+        let body = ''
+        res.setEncoding('utf8').on('data', (d: string) => (body += d))
+        res.on('end', () => resolve(res.statusCode === 200 && body === 'ok'))
+        res.on('error', () => resolve(false))
+      },
+    )
     req.once('error', () => resolve(false))
     req.once('timeout', () => req.destroy())
   })

@@ -4,7 +4,6 @@
  * config; `reload` makes nginx use it. `restore` puts the backup back. nginx reads its files only
  * on test and reload, so an installed but not yet reloaded file serves nothing.
  */
-import type { Layout } from '../layout.js'
 import { script, userCommand, withSudo, type Shell } from '../shell.js'
 
 export interface NginxCommands {
@@ -14,7 +13,7 @@ export interface NginxCommands {
 }
 
 /** stdin: the new file. $1 upstream file, $2 backup path. Then runs the test command. */
-export function installUpstream(l: Layout, file: string, nginx: NginxCommands): Shell {
+export function installUpstream(file: string, backup: string, nginx: NginxCommands): Shell {
   return script(
     `set -e
 file=$1; backup=$2; shift 2
@@ -27,14 +26,14 @@ if ! mv -f "$file.tmp.$$" "$file" 2>/dev/null; then
 fi
 "$@"`,
     file,
-    l.upstreamBackup,
+    backup,
     ...withSudoArgv(nginx.sudo, nginx.test),
   )
 }
 
 /** Puts the backup back (or removes the file when there was none before). */
-export function restoreUpstream(l: Layout, file: string): Shell {
-  return script(`if [ -f "$2" ]; then cat "$2" > "$1"; else rm -f "$1"; fi`, file, l.upstreamBackup)
+export function restoreUpstream(file: string, backup: string): Shell {
+  return script(`if [ -f "$2" ]; then cat "$2" > "$1"; else rm -f "$1"; fi`, file, backup)
 }
 
 export function reloadNginx(nginx: NginxCommands): Shell {

@@ -1,0 +1,114 @@
+/**
+ * The fleet-level steps every strategy is made of. Each runs on the hosts it is given, in
+ * parallel (bounded by max-parallel), timed per host, with a log group per phase and host.
+ */
+import * as core from '@actions/core'
+import type { RunStatus } from '../report/model.js'
+import { bestEffort, onEachHost, type DeployContext } from './context.js'
+import type { HostDeploy } from './host-deploy.js'
+import { runSmoke, withPreviewUrls } from './preview.js'
+import { timed } from './timing.js'
+
+/** Hosts that need this release; those already serving it are marked unchanged. */
+export function hostsToDeploy(ctx: DeployContext): HostDeploy[] {
+  const unchanged = ctx.hosts.filter((h) => h.isUnchanged(ctx.archive))
+  unchanged.forEach((h) => (h.report.outcome = 'unchanged'))
+  if (unchanged.length === ctx.hosts.length) {
+    core.info(`Every host already serves ${ctx.version}: nothing to do.`)
+  }
+  return ctx.hosts.filter((h) => !unchanged.includes(h))
+}
+
+/** Upload and install the release, write shared/.env; then the expand migration, once. */
+export async function shipAndMigrate(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
+  await onEachHost(ctx, 'ship', hosts, async (h) => {
+    await h.ship(ctx.archive)
+    await h.writeEnv()
+  })
+  await runOnce(ctx, 'migrate', ctx.settings.app.migrateCommand, hosts)
+}
+
+/**
+ * Starts the new version on each host's idle slot, waits until all are healthy, runs the smoke
+ * test against them. On failure the new slots are stopped again.
+ */
+export async function startNewSlots(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
+  try {
+    await onEachHost(ctx, 'start', hosts, (h) => h.startNewSlot())
+    await onEachHost(ctx, 'health', hosts, (h) => h.waitHealthy())
+    if (ctx.settings.app.smokeCommand) {
+      const targets = hosts.map((h) => ({ host: h.host, port: h.plan.targetPort }))
+      await timed(ctx.phases, 'smoke', () =>
+        withPreviewUrls(targets, (urls) =>
+          runSmoke(ctx.settings.app.smokeCommand, urls, ctx.version),
+        ),
+      )
+    }
+  } catch (error) {
+    await stopNewSlots(ctx, hosts)
+    throw error
+  }
+}
+
+export async function stopNewSlots(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
+  await bestEffort(ctx.logs, 'stop new slots', hosts, (h) => h.stopNewSlot())
+}
+
+/**
+ * The switch, all given hosts or none: install the new upstream file and test nginx everywhere;
+ * then reload and verify everywhere; then record the release everywhere. A failure at any point
+ * puts every host's previous upstream back (reloading where it was live) and its previous state,
+ * and stops the new slots.
+ */
+export async function switchTogether(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
+  let reloaded = false
+  try {
+    await onEachHost(ctx, 'switch', hosts, (h) => h.installUpstream())
+    reloaded = true
+    await onEachHost(ctx, 'switch', hosts, (h) => h.reloadAndVerify())
+    await onEachHost(ctx, 'switch', hosts, (h) => h.recordSwitch(ctx.archive))
+  } catch (error) {
+    await bestEffort(ctx.logs, 'revert switch', hosts, async (h) => {
+      await h.restoreUpstream(reloaded)
+      await h.revertRecord()
+    })
+    await stopNewSlots(ctx, hosts)
+    throw error
+  }
+}
+
+/**
+ * After every host switched: wait for in-flight requests to the old slots, stop them (unless
+ * keep-previous is warm), run the contract step once, prune old releases.
+ */
+export async function finish(ctx: DeployContext, hosts: HostDeploy[]): Promise<RunStatus> {
+  if (ctx.settings.slots.keepPrevious === 'stop') {
+    await onEachHost(ctx, 'drain', hosts, async (h) => {
+      if (!(await h.drainOldSlot())) {
+        core.warning(
+          `[${h.name}] the old slot still had connections after drain-timeout; stopping it anyway`,
+        )
+      }
+    })
+    await onEachHost(ctx, 'stop-old', hosts, (h) => h.stopOldSlot())
+  }
+  await runOnce(ctx, 'post-deploy', ctx.settings.app.postDeployCommand, hosts)
+  await onEachHost(ctx, 'record', hosts, (h) => h.pruneReleases())
+  return 'deployed'
+}
+
+/** migrate / post-deploy: once per run, on the first host, from the new release. */
+async function runOnce(
+  ctx: DeployContext,
+  phase: 'migrate' | 'post-deploy',
+  command: string,
+  hosts: HostDeploy[],
+): Promise<void> {
+  const first = hosts[0]
+  if (!command || !first) return
+  try {
+    await timed(ctx.phases, phase, () => first.runInRelease(command, phase))
+  } finally {
+    ctx.logs.flush(phase)
+  }
+}

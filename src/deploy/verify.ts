@@ -1,0 +1,55 @@
+/**
+ * After an nginx reload: ask nginx itself, through the verification server in the upstream file
+ * (a port on 127.0.0.1 reached over SSH), which upstream server answers, until the check passes.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { HostError, errorMessage } from '../errors.js'
+import { VERIFY_HEADER } from '../nginx.js'
+import type { RemoteHost } from '../ssh/connection.js'
+
+const VERIFY_TIMEOUT_MS = 10_000
+
+export interface VerifyAnswer {
+  status: number
+  /** `$upstream_addr` of the request: which server nginx sent it to. */
+  upstream: string
+}
+
+/**
+ * Sends requests through nginx until `check` accepts one answer (returns undefined) or the
+ * timeout ends; `rounds` answers in a row must pass (to see round-robin spread requests).
+ */
+export async function verifyThroughNginx(
+  host: RemoteHost,
+  port: number,
+  path: string,
+  check: (answer: VerifyAnswer) => string | undefined,
+  rounds = 1,
+): Promise<void> {
+  const deadline = Date.now() + VERIFY_TIMEOUT_MS
+  let passed = 0
+  let last = ''
+  while (Date.now() < deadline) {
+    try {
+      const answer = await host.httpGet({ port }, path, 2000)
+      const problem = check({
+        status: answer.status,
+        upstream: String(answer.headers[VERIFY_HEADER] ?? ''),
+      })
+      if (problem === undefined && ++passed >= rounds) return
+      if (problem !== undefined) {
+        passed = 0
+        last = problem
+      }
+    } catch (error) {
+      passed = 0
+      last = errorMessage(error)
+    }
+    if (passed === 0) await sleep(100)
+  }
+  throw new HostError(
+    host.name,
+    'switch: verify',
+    `after the reload, nginx did not send requests where expected within ${VERIFY_TIMEOUT_MS / 1000}s (${last})`,
+  )
+}

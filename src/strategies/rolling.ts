@@ -1,0 +1,88 @@
+/**
+ * Rolling: hosts move in batches (`batch-size`), each batch doing the per-host blue-green swap.
+ * With a load balancer, a batch is taken out of it first and put back after. A failed batch stops
+ * the rollout; with `on-failure: rollback` the batches that already switched swap back to their
+ * previous slot, which is kept running until the whole rollout succeeded, so this is instant.
+ */
+import * as core from '@actions/core'
+import { bestEffort, onEachHost, type DeployContext } from '../deploy/context.js'
+import type { HostDeploy } from '../deploy/host-deploy.js'
+import {
+  finish,
+  hostsToDeploy,
+  shipAndMigrate,
+  startNewSlots,
+  stopNewSlots,
+  switchTogether,
+} from '../deploy/steps.js'
+import { timed } from '../deploy/timing.js'
+import { errorMessage } from '../errors.js'
+import { batchSizeOf, batches } from '../plan.js'
+import type { RunStatus } from '../report/model.js'
+
+export async function rolling(ctx: DeployContext): Promise<RunStatus> {
+  const hosts = hostsToDeploy(ctx)
+  if (hosts.length === 0) return 'unchanged'
+  const groups = batches(hosts, batchSizeOf(ctx.settings.rolling.batchSize, ctx.hosts.length))
+  await shipAndMigrate(ctx, hosts)
+  const switched: HostDeploy[] = []
+  try {
+    for (const [index, batch] of groups.entries()) {
+      batch.forEach((h) => (h.report.batch = index + 1))
+      core.info(`Batch ${index + 1} of ${groups.length}: ${batch.map((h) => h.name).join(', ')}`)
+      await switchBatch(ctx, batch)
+      switched.push(...batch)
+    }
+  } catch (error) {
+    throw await afterFailedBatch(ctx, hosts, switched, error)
+  }
+  return finish(ctx, hosts)
+}
+
+async function switchBatch(ctx: DeployContext, batch: HostDeploy[]): Promise<void> {
+  await startNewSlots(ctx, batch)
+  const lb = ctx.loadBalancer
+  if (!lb) return switchTogether(ctx, batch)
+  let failed = true
+  try {
+    await timed(ctx.phases, 'lb-out', () => lb.route(batch.map((h) => h.host.address)))
+    const port = ctx.settings.rolling.lbBackendPort
+    await onEachHost(ctx, 'drain', batch, async (h) => {
+      if (!(await h.waitIdle(port)))
+        core.warning(
+          `[${h.name}] requests from the load balancer were still open after drain-timeout`,
+        )
+    })
+    await switchTogether(ctx, batch)
+    failed = false
+  } finally {
+    if (failed) await stopNewSlots(ctx, batch)
+    const putBack = timed(ctx.phases, 'lb-in', () => lb.route([]))
+    // After a failure, the first error is the one to report; a put-back failure is a warning.
+    if (failed) await putBack.catch((e: unknown) => core.warning(`[${lb.name}] ${errorMessage(e)}`))
+    else await putBack
+  }
+}
+
+/** Rolls the switched hosts back (or leaves them), and says exactly which host runs what. */
+async function afterFailedBatch(
+  ctx: DeployContext,
+  hosts: HostDeploy[],
+  switched: HostDeploy[],
+  error: unknown,
+): Promise<Error> {
+  const reason = errorMessage(error)
+  if (switched.length === 0)
+    return new Error(`${reason}\nNo batch had switched: every host serves its previous version.`)
+  if (ctx.settings.rolling.onFailure === 'rollback') {
+    await bestEffort(ctx.logs, 'roll back switched batches', switched, (h) => h.switchBack())
+  }
+  const lines = hosts.map(
+    (h) => `  ${h.name}: ${h.report.liveVersion ?? 'nothing'} (${h.report.outcome})`,
+  )
+  const what =
+    ctx.settings.rolling.onFailure === 'rollback'
+      ? `The ${switched.length} host(s) that had switched were rolled back (on-failure: rollback).`
+      : `on-failure is stop: the fleet is left on mixed versions.`
+  return new Error(`${reason}\n${what} Hosts now serve:\n${lines.join('\n')}`, { cause: error })
+}
