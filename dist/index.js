@@ -62354,7 +62354,11 @@ function rollingProblem(settings) {
  * namespace, with no tool beyond sh and grep.
  */
 const DRAIN_TIMED_OUT = 4;
-/** $1 port as 4 upper-case hex digits, $2 timeout in tenths of a second. */
+/**
+ * $1 port as 4 upper-case hex digits, $2 timeout in checks (one per 50 ms). Idle means no
+ * connection in 4 checks in a row (200 ms): an old worker that just read a request on a
+ * keep-alive connection opens its upstream connection well within that.
+ */
 function waitForDrain(port, timeoutMs) {
     return script(`hex=$1; limit=$2; quiet=0; i=0
 while [ "$i" -lt "$limit" ]; do
@@ -62362,13 +62366,13 @@ while [ "$i" -lt "$limit" ]; do
     quiet=0
   else
     quiet=$((quiet + 1))
-    [ "$quiet" -ge 5 ] && exit 0
+    [ "$quiet" -ge 4 ] && exit 0
   fi
-  sleep 0.1
+  sleep 0.05
   i=$((i + 1))
 done
 grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null
-exit ${DRAIN_TIMED_OUT}`, port.toString(16).toUpperCase().padStart(4, '0'), String(Math.max(1, Math.ceil(timeoutMs / 100))));
+exit ${DRAIN_TIMED_OUT}`, port.toString(16).toUpperCase().padStart(4, '0'), String(Math.max(1, Math.ceil(timeoutMs / 50))));
 }
 
 /** Writes stdin to `path` atomically, keeping the previous content as `path.bak`. */
@@ -62497,7 +62501,7 @@ stop_slot() {
       kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     fi
     i=0
-    while alive "$pid" && [ "$i" -lt $(($2 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
+    while alive "$pid" && [ "$i" -lt $(($2 * 20)) ]; do sleep 0.05; i=$((i + 1)); done
     if alive "$pid"; then
       echo "slot did not stop within $2 s: SIGKILL" >&2
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
@@ -68833,7 +68837,7 @@ async function verifyThroughNginx(host, port, path, check, rounds = 1) {
             last = errorMessage(error);
         }
         if (passed === 0)
-            await setTimeout$2(100);
+            await setTimeout$2(50);
     }
     throw new HostError(host.name, 'switch: verify', `after the reload, nginx did not send requests where expected within ${VERIFY_TIMEOUT_MS / 1000}s (${last})`);
 }

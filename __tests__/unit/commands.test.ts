@@ -36,8 +36,8 @@ describe('remote commands', () => {
     )
   })
 
-  it('watches the slot port in hex, in tenths of a second', () => {
-    expect(argsOf(waitForDrain(3001, 30_000).text)).toBe('0BB9 300')
+  it('watches the slot port in hex, checking every 50 ms', () => {
+    expect(argsOf(waitForDrain(3001, 30_000).text)).toBe('0BB9 600')
   })
 
   it('keeps user commands as single arguments, with sudo -n when asked', () => {

@@ -45,7 +45,7 @@ export async function verifyThroughNginx(
       passed = 0
       last = errorMessage(error)
     }
-    if (passed === 0) await sleep(100)
+    if (passed === 0) await sleep(50)
   }
   throw new HostError(
     host.name,

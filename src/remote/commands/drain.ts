@@ -8,7 +8,11 @@ import { script, type Shell } from '../shell.js'
 
 export const DRAIN_TIMED_OUT = 4
 
-/** $1 port as 4 upper-case hex digits, $2 timeout in tenths of a second. */
+/**
+ * $1 port as 4 upper-case hex digits, $2 timeout in checks (one per 50 ms). Idle means no
+ * connection in 4 checks in a row (200 ms): an old worker that just read a request on a
+ * keep-alive connection opens its upstream connection well within that.
+ */
 export function waitForDrain(port: number, timeoutMs: number): Shell {
   return script(
     `hex=$1; limit=$2; quiet=0; i=0
@@ -17,14 +21,14 @@ while [ "$i" -lt "$limit" ]; do
     quiet=0
   else
     quiet=$((quiet + 1))
-    [ "$quiet" -ge 5 ] && exit 0
+    [ "$quiet" -ge 4 ] && exit 0
   fi
-  sleep 0.1
+  sleep 0.05
   i=$((i + 1))
 done
 grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null
 exit ${DRAIN_TIMED_OUT}`,
     port.toString(16).toUpperCase().padStart(4, '0'),
-    String(Math.max(1, Math.ceil(timeoutMs / 100))),
+    String(Math.max(1, Math.ceil(timeoutMs / 50))),
   )
 }

@@ -46,7 +46,7 @@ stop_slot() {
       kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     fi
     i=0
-    while alive "$pid" && [ "$i" -lt $(($2 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
+    while alive "$pid" && [ "$i" -lt $(($2 * 20)) ]; do sleep 0.05; i=$((i + 1)); done
     if alive "$pid"; then
       echo "slot did not stop within $2 s: SIGKILL" >&2
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
