@@ -68925,8 +68925,12 @@ class HostDeploy {
     report;
     lock;
     newPid = null;
+    /** Checksum of the release this run switches to, for the history. */
+    releaseSha256 = '';
     stateBeforeRun;
-    constructor(host, settings, version) {
+    constructor(host, settings, 
+    /** The version this run moves the host to (a rollback sets it from the history). */
+    version) {
         this.host = host;
         this.settings = settings;
         this.version = version;
@@ -68967,6 +68971,52 @@ class HostDeploy {
             throw new HostError(this.name, 'check upstream', `${this.settings.nginx.upstreamFile} ${what}; nothing was changed. Move your changes to your site config, then rerun with force: true to let the action overwrite it.`);
         }
     }
+    /**
+     * Retargets this host at an earlier release from its history: `toVersion`, or the newest one
+     * that is not live. Returns false when the host already serves it.
+     */
+    planRollback(toVersion) {
+        const live = this.plan.liveVersion;
+        const known = [...new Set(this.state.history.map((r) => r.version))];
+        const target = toVersion
+            ? this.state.history.find((r) => r.version === toVersion)
+            : this.state.history.find((r) => r.version !== live);
+        if (!target) {
+            const detail = toVersion
+                ? `version ${toVersion} is not in this host's history; available: ${known.join(', ') || 'none'}`
+                : `nothing to roll back to: the history has ${known.length === 0 ? 'no release' : `only ${known.join(', ')}`}`;
+            throw new HostError(this.name, 'rollback', `${detail}. Nothing was changed.`);
+        }
+        this.version = target.version;
+        this.releaseSha256 = target.sha256;
+        this.plan = planHost(this.settings, this.name, this.state, target.version);
+        return target.version !== live;
+    }
+    /**
+     * For a rollback: when the idle slot still runs the target release (keep-previous: warm, or a
+     * rolling deploy that failed), it is used as it is; else the release is started there from
+     * releases/. Returns whether a slot was started (and so needs a health check).
+     */
+    async startUnlessWarm() {
+        const idle = this.state.slots[this.plan.targetSlot];
+        if (idle?.version === this.version && idle.pid !== null) {
+            const alive = await this.host.tryExec(checkSlotAlive(this.layout, this.plan.targetSlot), {
+                step: 'rollback: check warm slot',
+            });
+            if (alive.exitCode === 0) {
+                this.newPid = idle.pid;
+                return false;
+            }
+        }
+        const { stdout } = await this.host.exec(releaseChecksum(this.layout, this.version), {
+            step: 'rollback',
+        });
+        if (stdout.trim() === '') {
+            throw new HostError(this.name, 'rollback', `release ${this.version} is no longer in ${this.layout.releases} (pruned by keep-releases); deploy it again instead.`);
+        }
+        await this.startNewSlot();
+        return true;
+    }
     /** Whether this host already serves this exact release (same version and checksum). */
     isUnchanged(archive) {
         const live = this.state.liveSlot;
@@ -68981,6 +69031,7 @@ class HostDeploy {
         const l = this.layout;
         const { stdout } = await this.host.exec(releaseChecksum(l, this.version), { step: 'ship' });
         const existing = stdout.trim();
+        this.releaseSha256 = archive.sha256;
         if (existing === archive.sha256)
             return 'already there';
         if (existing !== '') {
@@ -69086,7 +69137,7 @@ class HostDeploy {
         this.report.outcome = 'reverted';
     }
     /** After the switch: `current` and state.json name the new release; the old slot is still up. */
-    async recordSwitch(archive) {
+    async recordSwitch() {
         const slot = this.plan.targetSlot;
         await this.host.exec(switchCurrent(this.layout, this.version), { step: 'record' });
         const now = new Date().toISOString();
@@ -69103,7 +69154,7 @@ class HostDeploy {
                 },
             },
             history: [
-                { version: this.version, sha256: archive.sha256, slot, deployedAt: now },
+                { version: this.version, sha256: this.releaseSha256, slot, deployedAt: now },
                 ...this.state.history.filter((r) => r.version !== this.version),
             ],
         };
@@ -69312,7 +69363,10 @@ async function runDeploy(settings, version, strategy, logs, env) {
         logs,
     });
     try {
-        const archive = await timed(report.phases, 'build', () => buildRelease(settings, env));
+        // A rollback switches to releases already on the hosts: nothing to build or ship.
+        const archive = settings.rollback.enabled
+            ? undefined
+            : await timed(report.phases, 'build', () => buildRelease(settings, env));
         fleet = await timed(report.phases, 'connect', () => Fleet.connect(settings.hosts, sshOptionsFrom(settings), {
             maxParallel: settings.ssh.maxParallel,
             proxyJump: settings.ssh.proxyJump,
@@ -69345,6 +69399,8 @@ async function runDeploy(settings, version, strategy, logs, env) {
         report.endedAt = Date.now();
     }
     const first = report.hosts[0];
+    if (settings.rollback.enabled)
+        report.version = hosts[0]?.version ?? version;
     report.previousVersion = first?.previousVersion ?? null;
     report.previousSlot = first?.previousSlot ?? null;
     report.liveSlot = first?.liveSlot ?? null;
@@ -70842,9 +70898,16 @@ async function runSmoke(command, urls, version) {
  * The fleet-level steps every strategy is made of. Each runs on the hosts it is given, in
  * parallel (bounded by max-parallel), timed per host, with a log group per phase and host.
  */
+/** The release a deploy ships (every strategy but rollback has one). */
+function releaseOf(ctx) {
+    if (!ctx.archive)
+        throw new Error('internal: this strategy needs a packed release');
+    return ctx.archive;
+}
 /** Hosts that need this release; those already serving it are marked unchanged. */
 function hostsToDeploy(ctx) {
-    const unchanged = ctx.hosts.filter((h) => h.isUnchanged(ctx.archive));
+    const archive = releaseOf(ctx);
+    const unchanged = ctx.hosts.filter((h) => h.isUnchanged(archive));
     unchanged.forEach((h) => (h.report.outcome = 'unchanged'));
     if (unchanged.length === ctx.hosts.length) {
         info(`Every host already serves ${ctx.version}: nothing to do.`);
@@ -70854,7 +70917,7 @@ function hostsToDeploy(ctx) {
 /** Upload and install the release, write shared/.env; then the expand migration, once. */
 async function shipAndMigrate(ctx, hosts) {
     await onEachHost(ctx, 'ship', hosts, async (h) => {
-        await h.ship(ctx.archive);
+        await h.ship(releaseOf(ctx));
         await h.writeEnv();
     });
     await runOnce(ctx, 'migrate', ctx.settings.app.migrateCommand, hosts);
@@ -70892,7 +70955,7 @@ async function switchTogether(ctx, hosts) {
         await onEachHost(ctx, 'switch', hosts, (h) => h.installUpstream());
         reloaded = true;
         await onEachHost(ctx, 'switch', hosts, (h) => h.reloadAndVerify());
-        await onEachHost(ctx, 'switch', hosts, (h) => h.recordSwitch(ctx.archive));
+        await onEachHost(ctx, 'switch', hosts, (h) => h.recordSwitch());
     }
     catch (error) {
         await bestEffort(ctx.logs, 'revert switch', hosts, async (h) => {
@@ -70907,7 +70970,7 @@ async function switchTogether(ctx, hosts) {
  * After every host switched: wait for in-flight requests to the old slots, stop them (unless
  * keep-previous is warm), run the contract step once, prune old releases.
  */
-async function finish(ctx, hosts) {
+async function finish(ctx, hosts, status = 'deployed') {
     if (ctx.settings.slots.keepPrevious === 'stop') {
         await onEachHost(ctx, 'drain', hosts, async (h) => {
             if (!(await h.drainOldSlot())) {
@@ -70916,9 +70979,12 @@ async function finish(ctx, hosts) {
         });
         await onEachHost(ctx, 'stop-old', hosts, (h) => h.stopOldSlot());
     }
-    await runOnce(ctx, 'post-deploy', ctx.settings.app.postDeployCommand, hosts);
+    // The contract step belongs to a forward deploy; a rollback must not drop what it needs.
+    if (status === 'deployed') {
+        await runOnce(ctx, 'post-deploy', ctx.settings.app.postDeployCommand, hosts);
+    }
     await onEachHost(ctx, 'record', hosts, (h) => h.pruneReleases());
-    return 'deployed';
+    return status;
 }
 /** migrate / post-deploy: once per run, on the first host, from the new release. */
 async function runOnce(ctx, phase, command, hosts) {
@@ -70941,6 +71007,34 @@ async function blueGreen(ctx) {
     await startNewSlots(ctx, hosts);
     await switchTogether(ctx, hosts);
     return finish(ctx, hosts);
+}
+
+async function rollback(ctx) {
+    const toVersion = ctx.settings.rollback.toVersion;
+    const hosts = [];
+    await onEachHost(ctx, 'start', ctx.hosts, async (h) => {
+        if (h.planRollback(toVersion))
+            hosts.push(h);
+        else
+            h.report.outcome = 'unchanged';
+    });
+    if (hosts.length === 0)
+        return 'unchanged';
+    const started = [];
+    try {
+        await onEachHost(ctx, 'start', hosts, async (h) => {
+            if (await h.startUnlessWarm())
+                started.push(h);
+        });
+        await onEachHost(ctx, 'health', started, (h) => h.waitHealthy());
+    }
+    catch (error) {
+        await stopNewSlots(ctx, hosts);
+        throw error;
+    }
+    await switchTogether(ctx, hosts);
+    hosts.forEach((h) => (h.report.outcome = 'rolled-back'));
+    return finish(ctx, hosts, 'rolled-back');
 }
 
 /**
@@ -71143,9 +71237,8 @@ async function deploy(settings, version) {
 }
 /** The strategy to run; asking for one that is not built yet fails before any host is touched. */
 function strategyFor(settings) {
-    if (settings.rollback.enabled) {
-        throw new Error('rollback is not built yet in this version of the action.');
-    }
+    if (settings.rollback.enabled)
+        return rollback;
     if (settings.strategy === 'blue-green')
         return blueGreen;
     if (settings.strategy === 'rolling') {

@@ -14,6 +14,7 @@ import { dryRunHostsOutput, dryRunSummary, planLines } from './report/dry-run.js
 import { runOutputs } from './report/outputs.js'
 import { renderSummary } from './report/summary.js'
 import { blueGreen } from './strategies/blue-green.js'
+import { rollback } from './strategies/rollback.js'
 import { rolling } from './strategies/rolling.js'
 import { privateKeyProblem } from './ssh/private-key.js'
 
@@ -125,9 +126,7 @@ async function deploy(settings: Settings, version: string): Promise<void> {
 
 /** The strategy to run; asking for one that is not built yet fails before any host is touched. */
 function strategyFor(settings: Settings): Strategy {
-  if (settings.rollback.enabled) {
-    throw new Error('rollback is not built yet in this version of the action.')
-  }
+  if (settings.rollback.enabled) return rollback
   if (settings.strategy === 'blue-green') return blueGreen
   if (settings.strategy === 'rolling') {
     const problem = rollingProblem(settings)

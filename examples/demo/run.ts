@@ -65,7 +65,7 @@ async function main(): Promise<number> {
   info(`${host.name} at ${bold(host.address)} (sshd on :22, nginx on :80)`)
 
   const demo: Demo = { lab, host, summary: '', failed: false }
-  const steps: Step[] = [deployFirstVersion, addNginxSite, deployUnderLoad]
+  const steps: Step[] = [deployFirstVersion, addNginxSite, deployUnderLoad, rollBackUnderLoad]
   try {
     for (const step of steps) {
       if (!(await step(demo))) break
@@ -79,7 +79,7 @@ async function main(): Promise<number> {
   }
   console.log()
   if (demo.failed) console.log(red(bold('demo FAILED')))
-  else console.log(green(bold('demo passed: v1 → v2 with zero failed requests')))
+  else console.log(green(bold('demo passed: v1 → v2 → rollback to v1, with zero failed requests')))
   return demo.failed ? 1 : 0
 }
 
@@ -104,15 +104,29 @@ const addNginxSite: Step = async (demo) => {
   return expectServed(demo, 'v1')
 }
 
-const deployUnderLoad: Step = async (demo) => {
-  heading('deploying shop v2 under load')
+const deployUnderLoad: Step = (demo) =>
+  underLoad(demo, 'deploying shop v2 under load', 'v2', () => deploy(demo, 'v2'))
+
+const rollBackUnderLoad: Step = (demo) =>
+  underLoad(demo, 'rolling back to v1 under load (rollback: true)', 'v1', () =>
+    run(demo, 'rollback', deployInputs(demo.lab, [demo.host], '.', { rollback: 'true' })),
+  )
+
+/** Runs `action` while bounded load goes through nginx; then `version` must be served. */
+async function underLoad(
+  demo: Demo,
+  title: string,
+  version: string,
+  action: () => Promise<boolean>,
+): Promise<boolean> {
+  heading(title)
   const url = `http://${demo.host.address}/`
   const load = startLoad({ urls: [url], slowClients: 1, slowMs: 2000, maxDurationMs: 60_000 })
   info(`load running against ${url} (keep-alive, new-connection and 2 s slow clients)`)
-  let deployed: boolean
+  let succeeded: boolean
   let report: LoadReport
   try {
-    deployed = await deploy(demo, 'v2')
+    succeeded = await action()
   } finally {
     report = await load.stop()
   }
@@ -123,30 +137,33 @@ const deployUnderLoad: Step = async (demo) => {
     demo.failed = true
     bad(`✗ ${report.failed} failed requests out of ${report.requests}`)
   }
-  return deployed && (await expectServed(demo, 'v2'))
+  return succeeded && (await expectServed(demo, version))
 }
 
-/** Runs the built action for `version`; on failure prints its log. */
-async function deploy(demo: Demo, version: string): Promise<boolean> {
+/** Deploys the sample app as `version` with the built action. */
+function deploy(demo: Demo, version: string): Promise<boolean> {
+  return run(demo, version, deployInputs(demo.lab, [demo.host], makeRelease(version), { version }))
+}
+
+/** Runs the built action; on failure prints its log. */
+async function run(demo: Demo, what: string, inputs: Record<string, string>): Promise<boolean> {
   const started = Date.now()
-  const run = await runAction(
-    deployInputs(demo.lab, [demo.host], makeRelease(version), { version }),
-  )
+  const result = await runAction(inputs)
   const seconds = ((Date.now() - started) / 1000).toFixed(1)
-  demo.summary = run.main.summary
-  const out = run.main.outputs
-  if (run.main.exitCode === 0 && run.post.exitCode === 0) {
+  demo.summary = result.main.summary
+  const out = result.main.outputs
+  if (result.main.exitCode === 0 && result.post.exitCode === 0) {
     const previous = out['previous-version']
       ? ` (was ${out['previous-slot']} = ${out['previous-version']})`
       : ''
     good(
-      `✓ ${out.status ?? 'deployed'} ${out.version ?? version} in ${seconds} s: live slot ${out['live-slot']}${previous}`,
+      `✓ ${out.status ?? 'deployed'} ${out.version ?? what} in ${seconds} s: live slot ${out['live-slot']}${previous}`,
     )
     return true
   }
   demo.failed = true
-  bad(`✗ the deploy of ${version} failed after ${seconds} s; the action's log:`)
-  printLog(run)
+  bad(`✗ ${what} failed after ${seconds} s; the action's log:`)
+  printLog(result)
   return false
 }
 

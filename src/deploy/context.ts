@@ -13,7 +13,8 @@ import { timed } from './timing.js'
 export interface DeployContext {
   settings: Settings
   version: string
-  archive: ReleaseArchive
+  /** The packed release; absent for a rollback, which ships nothing. */
+  archive?: ReleaseArchive
   hosts: HostDeploy[]
   /** Rolling deploys with `load-balancer`: the balancer, connected and locked. */
   loadBalancer?: LoadBalancer

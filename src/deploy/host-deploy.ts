@@ -28,7 +28,13 @@ import {
   releaseChecksum,
   removeReleases,
 } from '../remote/commands/release.js'
-import { runInRelease, startSlot, stopSlot, type SlotEnv } from '../remote/commands/slot.js'
+import {
+  checkSlotAlive,
+  runInRelease,
+  startSlot,
+  stopSlot,
+  type SlotEnv,
+} from '../remote/commands/slot.js'
 import { layout, type Layout } from '../remote/layout.js'
 import { cmd } from '../remote/shell.js'
 import { parseState, type HostState, type Slot } from '../remote/state.js'
@@ -49,12 +55,15 @@ export class HostDeploy {
   readonly report: HostReport
   private lock: HeldLock | undefined
   private newPid: number | null = null
+  /** Checksum of the release this run switches to, for the history. */
+  private releaseSha256 = ''
   private stateBeforeRun!: HostState
 
   constructor(
     readonly host: RemoteHost,
     private readonly settings: Settings,
-    readonly version: string,
+    /** The version this run moves the host to (a rollback sets it from the history). */
+    public version: string,
   ) {
     this.layout = layout(settings.app.deployPath)
     this.report = {
@@ -103,6 +112,58 @@ export class HostDeploy {
     }
   }
 
+  /**
+   * Retargets this host at an earlier release from its history: `toVersion`, or the newest one
+   * that is not live. Returns false when the host already serves it.
+   */
+  planRollback(toVersion: string): boolean {
+    const live = this.plan.liveVersion
+    const known = [...new Set(this.state.history.map((r) => r.version))]
+    const target = toVersion
+      ? this.state.history.find((r) => r.version === toVersion)
+      : this.state.history.find((r) => r.version !== live)
+    if (!target) {
+      const detail = toVersion
+        ? `version ${toVersion} is not in this host's history; available: ${known.join(', ') || 'none'}`
+        : `nothing to roll back to: the history has ${known.length === 0 ? 'no release' : `only ${known.join(', ')}`}`
+      throw new HostError(this.name, 'rollback', `${detail}. Nothing was changed.`)
+    }
+    this.version = target.version
+    this.releaseSha256 = target.sha256
+    this.plan = planHost(this.settings, this.name, this.state, target.version)
+    return target.version !== live
+  }
+
+  /**
+   * For a rollback: when the idle slot still runs the target release (keep-previous: warm, or a
+   * rolling deploy that failed), it is used as it is; else the release is started there from
+   * releases/. Returns whether a slot was started (and so needs a health check).
+   */
+  async startUnlessWarm(): Promise<boolean> {
+    const idle = this.state.slots[this.plan.targetSlot]
+    if (idle?.version === this.version && idle.pid !== null) {
+      const alive = await this.host.tryExec(checkSlotAlive(this.layout, this.plan.targetSlot), {
+        step: 'rollback: check warm slot',
+      })
+      if (alive.exitCode === 0) {
+        this.newPid = idle.pid
+        return false
+      }
+    }
+    const { stdout } = await this.host.exec(releaseChecksum(this.layout, this.version), {
+      step: 'rollback',
+    })
+    if (stdout.trim() === '') {
+      throw new HostError(
+        this.name,
+        'rollback',
+        `release ${this.version} is no longer in ${this.layout.releases} (pruned by keep-releases); deploy it again instead.`,
+      )
+    }
+    await this.startNewSlot()
+    return true
+  }
+
   /** Whether this host already serves this exact release (same version and checksum). */
   isUnchanged(archive: ReleaseArchive): boolean {
     const live = this.state.liveSlot
@@ -120,6 +181,7 @@ export class HostDeploy {
     const l = this.layout
     const { stdout } = await this.host.exec(releaseChecksum(l, this.version), { step: 'ship' })
     const existing = stdout.trim()
+    this.releaseSha256 = archive.sha256
     if (existing === archive.sha256) return 'already there'
     if (existing !== '') {
       throw new HostError(
@@ -265,7 +327,7 @@ export class HostDeploy {
   }
 
   /** After the switch: `current` and state.json name the new release; the old slot is still up. */
-  async recordSwitch(archive: ReleaseArchive): Promise<void> {
+  async recordSwitch(): Promise<void> {
     const slot = this.plan.targetSlot
     await this.host.exec(switchCurrent(this.layout, this.version), { step: 'record' })
     const now = new Date().toISOString()
@@ -282,7 +344,7 @@ export class HostDeploy {
         },
       },
       history: [
-        { version: this.version, sha256: archive.sha256, slot, deployedAt: now },
+        { version: this.version, sha256: this.releaseSha256, slot, deployedAt: now },
         ...this.state.history.filter((r) => r.version !== this.version),
       ],
     }

@@ -59,7 +59,7 @@ export async function runDeploy(
   let fleet: Fleet | undefined
   let hosts: HostDeploy[] = []
   let loadBalancer: LoadBalancer | undefined
-  const ctx = (archive: ReleaseArchive): DeployContext => ({
+  const ctx = (archive: ReleaseArchive | undefined): DeployContext => ({
     settings,
     version,
     archive,
@@ -69,7 +69,10 @@ export async function runDeploy(
     logs,
   })
   try {
-    const archive = await timed(report.phases, 'build', () => buildRelease(settings, env))
+    // A rollback switches to releases already on the hosts: nothing to build or ship.
+    const archive = settings.rollback.enabled
+      ? undefined
+      : await timed(report.phases, 'build', () => buildRelease(settings, env))
     fleet = await timed(report.phases, 'connect', () =>
       Fleet.connect(settings.hosts, sshOptionsFrom(settings), {
         maxParallel: settings.ssh.maxParallel,
@@ -102,6 +105,7 @@ export async function runDeploy(
     report.endedAt = Date.now()
   }
   const first = report.hosts[0]
+  if (settings.rollback.enabled) report.version = hosts[0]?.version ?? version
   report.previousVersion = first?.previousVersion ?? null
   report.previousSlot = first?.previousSlot ?? null
   report.liveSlot = first?.liveSlot ?? null

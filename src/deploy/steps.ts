@@ -3,15 +3,23 @@
  * parallel (bounded by max-parallel), timed per host, with a log group per phase and host.
  */
 import * as core from '@actions/core'
+import type { ReleaseArchive } from '../release/index.js'
 import type { RunStatus } from '../report/model.js'
 import { bestEffort, onEachHost, type DeployContext } from './context.js'
 import type { HostDeploy } from './host-deploy.js'
 import { runSmoke, withPreviewUrls } from './preview.js'
 import { timed } from './timing.js'
 
+/** The release a deploy ships (every strategy but rollback has one). */
+export function releaseOf(ctx: DeployContext): ReleaseArchive {
+  if (!ctx.archive) throw new Error('internal: this strategy needs a packed release')
+  return ctx.archive
+}
+
 /** Hosts that need this release; those already serving it are marked unchanged. */
 export function hostsToDeploy(ctx: DeployContext): HostDeploy[] {
-  const unchanged = ctx.hosts.filter((h) => h.isUnchanged(ctx.archive))
+  const archive = releaseOf(ctx)
+  const unchanged = ctx.hosts.filter((h) => h.isUnchanged(archive))
   unchanged.forEach((h) => (h.report.outcome = 'unchanged'))
   if (unchanged.length === ctx.hosts.length) {
     core.info(`Every host already serves ${ctx.version}: nothing to do.`)
@@ -22,7 +30,7 @@ export function hostsToDeploy(ctx: DeployContext): HostDeploy[] {
 /** Upload and install the release, write shared/.env; then the expand migration, once. */
 export async function shipAndMigrate(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
   await onEachHost(ctx, 'ship', hosts, async (h) => {
-    await h.ship(ctx.archive)
+    await h.ship(releaseOf(ctx))
     await h.writeEnv()
   })
   await runOnce(ctx, 'migrate', ctx.settings.app.migrateCommand, hosts)
@@ -66,7 +74,7 @@ export async function switchTogether(ctx: DeployContext, hosts: HostDeploy[]): P
     await onEachHost(ctx, 'switch', hosts, (h) => h.installUpstream())
     reloaded = true
     await onEachHost(ctx, 'switch', hosts, (h) => h.reloadAndVerify())
-    await onEachHost(ctx, 'switch', hosts, (h) => h.recordSwitch(ctx.archive))
+    await onEachHost(ctx, 'switch', hosts, (h) => h.recordSwitch())
   } catch (error) {
     await bestEffort(ctx.logs, 'revert switch', hosts, async (h) => {
       await h.restoreUpstream(reloaded)
@@ -81,7 +89,11 @@ export async function switchTogether(ctx: DeployContext, hosts: HostDeploy[]): P
  * After every host switched: wait for in-flight requests to the old slots, stop them (unless
  * keep-previous is warm), run the contract step once, prune old releases.
  */
-export async function finish(ctx: DeployContext, hosts: HostDeploy[]): Promise<RunStatus> {
+export async function finish(
+  ctx: DeployContext,
+  hosts: HostDeploy[],
+  status: RunStatus = 'deployed',
+): Promise<RunStatus> {
   if (ctx.settings.slots.keepPrevious === 'stop') {
     await onEachHost(ctx, 'drain', hosts, async (h) => {
       if (!(await h.drainOldSlot())) {
@@ -92,9 +104,12 @@ export async function finish(ctx: DeployContext, hosts: HostDeploy[]): Promise<R
     })
     await onEachHost(ctx, 'stop-old', hosts, (h) => h.stopOldSlot())
   }
-  await runOnce(ctx, 'post-deploy', ctx.settings.app.postDeployCommand, hosts)
+  // The contract step belongs to a forward deploy; a rollback must not drop what it needs.
+  if (status === 'deployed') {
+    await runOnce(ctx, 'post-deploy', ctx.settings.app.postDeployCommand, hosts)
+  }
   await onEachHost(ctx, 'record', hosts, (h) => h.pruneReleases())
-  return 'deployed'
+  return status
 }
 
 /** migrate / post-deploy: once per run, on the first host, from the new release. */
