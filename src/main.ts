@@ -4,13 +4,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as core from '@actions/core'
 import type { Strategy } from './deploy/context.js'
+import { Journal } from './deploy/journal.js'
 import { runDeploy } from './deploy/run.js'
+import { cleanup } from './cleanup.js'
 import { dryRun } from './dry-run.js'
 import { errorMessage } from './errors.js'
 import { InputError, parseInputs, secretValues, type Settings } from './inputs.js'
 import { HostLogs } from './log.js'
 import { resolveVersion, rollingProblem } from './plan.js'
 import { dryRunHostsOutput, dryRunSummary, planLines } from './report/dry-run.js'
+import { GitHubDeployment } from './report/deployments.js'
 import { runOutputs } from './report/outputs.js'
 import { renderSummary } from './report/summary.js'
 import { blueGreen } from './strategies/blue-green.js'
@@ -20,9 +23,11 @@ import { privateKeyProblem } from './ssh/private-key.js'
 
 /** Saved by the main step; the post step (same bundle) sees it and cleans up instead. */
 const POST_MARKER = 'isPost'
+/** The run's journal of half-done changes, for the post step. */
+const JOURNAL = 'journal'
 
 export async function run(): Promise<void> {
-  if (core.getState(POST_MARKER) === 'true') return cleanup()
+  if (core.getState(POST_MARKER) === 'true') return runPost()
   core.saveState(POST_MARKER, 'true')
   try {
     const settings = readSettings()
@@ -112,16 +117,48 @@ async function runDryRun(settings: Settings, version: string): Promise<void> {
 async function deploy(settings: Settings, version: string): Promise<void> {
   const strategy = strategyFor(settings)
   const runUrl = runUrlOf(process.env)
+  const deployment = await startDeployment(settings, version, runUrl)
   const report = await runDeploy(settings, version, strategy, new HostLogs(), {
     workspace: process.env.GITHUB_WORKSPACE ?? process.cwd(),
     tempDir: mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'deploy-')),
     runUrl,
     actor: process.env.GITHUB_ACTOR ?? '',
+    journal: new Journal((text) => core.saveState(JOURNAL, text)),
   })
+  if (deployment) {
+    report.deploymentId = deployment.id
+    const description = `${report.status}: ${settings.app.name} ${report.version} on ${report.hosts.length} host(s)`
+    await deployment
+      .finish(report.status === 'failed' ? 'failure' : 'success', description)
+      .catch((error: unknown) => core.warning(errorMessage(error)))
+  }
   for (const [name, value] of Object.entries(runOutputs(report))) core.setOutput(name, value)
   await core.summary.addRaw(renderSummary(report)).write()
   if (report.status === 'failed') core.setFailed(report.error ?? 'deploy failed')
-  else core.info(`${report.status}: ${settings.app.name} ${version}`)
+  else core.info(`${report.status}: ${settings.app.name} ${report.version}`)
+}
+
+/** With `environment` set: a GitHub Deployment, in progress until the run ends. */
+async function startDeployment(
+  settings: Settings,
+  version: string,
+  runUrl: string,
+): Promise<GitHubDeployment | undefined> {
+  const { environment, url, token } = settings.github
+  if (!environment) return undefined
+  const what = settings.rollback.enabled ? 'rollback' : `deploy ${version}`
+  return GitHubDeployment.start(
+    {
+      token,
+      apiUrl: process.env.GITHUB_API_URL ?? 'https://api.github.com',
+      repository: process.env.GITHUB_REPOSITORY ?? '',
+      ref: process.env.GITHUB_SHA ?? version,
+      environment,
+      url,
+      logUrl: runUrl,
+    },
+    { app: settings.app.name, version, description: `${what} of ${settings.app.name}` },
+  )
 }
 
 /** The strategy to run; asking for one that is not built yet fails before any host is touched. */
@@ -144,7 +181,13 @@ function runUrlOf(env: NodeJS.ProcessEnv): string {
   return `${GITHUB_SERVER_URL ?? 'https://github.com'}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}`
 }
 
-/** Post step: nothing is held across steps yet (the deploy lock dies with its SSH connection). */
-async function cleanup(): Promise<void> {
-  core.debug('post: nothing to clean up')
+/** Post step: repairs what a main step that died mid-run left half-done (see src/cleanup.ts). */
+async function runPost(): Promise<void> {
+  const journal = core.getState(JOURNAL)
+  if (!journal) return
+  try {
+    await cleanup(readSettings(), journal, runUrlOf(process.env))
+  } catch (error) {
+    core.setFailed(errorMessage(error))
+  }
 }

@@ -140,8 +140,8 @@ describe('failures before the switch leave the old version serving', () => {
   })
 })
 
-describe('the deploy lock', () => {
-  it('makes a second run wait, then fail naming the holder; a killed run frees it at once', async () => {
+describe('the deploy lock and the post step', () => {
+  it('makes a second run wait, then fail naming the holder; a killed run frees it at once and its post step stops its new slot', async () => {
     const slow = runAction(
       deployInputs(lab, [host], makeRelease('v2-slow', { bootDelayMs: 8000 }), {
         version: 'v2-slow',
@@ -157,11 +157,41 @@ describe('the deploy lock', () => {
 
     const killed = await slow
     expect(killed.main.exitCode).toBeNull()
+    // The post step stopped the slot the killed run had started; v1 never stopped serving.
+    expect(killed.post.log).toContain(
+      `post: [${host.address}] stopped the green slot the run had started`,
+    )
+    expect(killed.post.exitCode).toBe(0)
+    await expectV1StillServing()
     const started = Date.now()
     const next = await deploy('v2-after-kill', { 'lock-timeout': '0' })
     expect(errorLine(next.main.log)).toBe('')
     expect(next.main.outputs.status).toBe('deployed')
     expect(Date.now() - started).toBeLessThan(20_000)
     expect(await servedVersion(host)).toBe('v2-after-kill')
+  })
+
+  it('post step: a run killed during the switch gets nginx back on the live slot', async () => {
+    const before = await servedVersion(host)
+    const live = (await hostState(host)).liveSlot as string
+    const idle = live === 'blue' ? 'green' : 'blue'
+    // The first reload hangs after reloading (the marker file is used up): the run dies between
+    // reload and record. The post step's reload then returns at once.
+    await host.sh('touch /srv/hang-once')
+    const killed = await runAction(
+      deployInputs(lab, [host], makeRelease('v2-killed-switch'), {
+        version: 'v2-killed-switch',
+        'nginx-reload-command':
+          'nginx -s reload && if [ -f /srv/hang-once ]; then rm /srv/hang-once; sleep 30; fi',
+      }),
+      { killAfterMs: 3000 },
+    )
+    expect(killed.main.exitCode).toBeNull()
+    expect(killed.post.exitCode).toBe(0)
+    expect(killed.post.log).toContain(
+      `post: [${host.address}] nginx sends traffic to the live ${live} slot again; stopped the ${idle} slot the run had started`,
+    )
+    expect(await servedVersion(host)).toBe(before)
+    expect(await hostState(host)).toMatchObject({ liveSlot: live })
   })
 })

@@ -41,6 +41,7 @@ import { parseState, type HostState, type Slot } from '../remote/state.js'
 import type { RemoteHost } from '../ssh/connection.js'
 import type { ReleaseArchive } from '../release/index.js'
 import { waitHealthy } from './health.js'
+import type { Journal, JournalEntry } from './journal.js'
 import { verifyThroughNginx } from './verify.js'
 import { acquireLock, type HeldLock } from './lock.js'
 
@@ -49,9 +50,11 @@ export class HostDeploy {
   state!: HostState
   plan!: HostPlan
   /** Set once the new slot was started, so a failure knows to stop it. */
-  startedNewSlot = false
+  private startedNewSlot = false
   /** Set once the upstream file was touched, so a failure knows to restore it. */
-  touchedUpstream = false
+  private touchedUpstream = false
+  /** Set while state.json names this run's release as live. */
+  private recorded = false
   readonly report: HostReport
   private lock: HeldLock | undefined
   private newPid: number | null = null
@@ -62,6 +65,7 @@ export class HostDeploy {
   constructor(
     readonly host: RemoteHost,
     private readonly settings: Settings,
+    private readonly journal: Journal,
     /** The version this run moves the host to (a rollback sets it from the history). */
     public version: string,
   ) {
@@ -79,6 +83,14 @@ export class HostDeploy {
 
   get name(): string {
     return this.host.name
+  }
+
+  /** Tells the journal what the post step would have to repair if the run died now. */
+  private noteJournal(): void {
+    this.journal.set(this.name, {
+      startedSlot: this.startedNewSlot && !this.recorded ? this.plan.targetSlot : undefined,
+      upstreamTouched: this.touchedUpstream && !this.recorded,
+    })
   }
 
   async acquireLock(holder: string): Promise<void> {
@@ -164,6 +176,35 @@ export class HostDeploy {
     return true
   }
 
+  /**
+   * Post step after a main step that died mid-run: makes nginx and the slots agree with
+   * state.json again (nginx on the live slot, a slot the run had started stopped). Returns what
+   * it did, for the log.
+   */
+  async repair(entry: JournalEntry): Promise<string[]> {
+    const live = this.state.liveSlot
+    const done: string[] = []
+    if (entry.upstreamTouched) {
+      if (live === null) {
+        this.touchedUpstream = true
+        await this.restoreUpstream(true)
+        done.push('restored the upstream file from before the run')
+      } else {
+        await this.installUpstream(live)
+        await this.reloadAndVerify(live)
+        done.push(`nginx sends traffic to the live ${live} slot again`)
+      }
+    }
+    if (entry.startedSlot !== undefined && entry.startedSlot !== live) {
+      await this.stopSlot(
+        entry.startedSlot,
+        this.state.slots[entry.startedSlot]?.version ?? this.version,
+      )
+      done.push(`stopped the ${entry.startedSlot} slot the run had started`)
+    }
+    return done
+  }
+
   /** Whether this host already serves this exact release (same version and checksum). */
   isUnchanged(archive: ReleaseArchive): boolean {
     const live = this.state.liveSlot
@@ -227,6 +268,7 @@ export class HostDeploy {
   async startNewSlot(): Promise<void> {
     const slot = this.plan.targetSlot
     this.startedNewSlot = true
+    this.noteJournal()
     const { stdout } = await this.host.exec(
       startSlot(
         this.layout,
@@ -257,6 +299,7 @@ export class HostDeploy {
     if (!this.startedNewSlot) return
     await this.stopSlot(this.plan.targetSlot, this.version)
     this.startedNewSlot = false
+    this.noteJournal()
   }
 
   /**
@@ -265,6 +308,7 @@ export class HostDeploy {
    */
   async installUpstream(slot: Slot = this.plan.targetSlot): Promise<void> {
     this.touchedUpstream = true
+    this.noteJournal()
     const content = renderUpstream({
       name: this.settings.app.name,
       servers: [{ port: slotPort(this.settings, slot) }],
@@ -304,6 +348,7 @@ export class HostDeploy {
     )
     if (reload) await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
     this.touchedUpstream = false
+    this.noteJournal()
   }
 
   /**
@@ -323,6 +368,8 @@ export class HostDeploy {
     await this.reloadAndVerify(previous)
     await this.revertRecord()
     await this.stopNewSlot()
+    this.touchedUpstream = false
+    this.noteJournal()
     this.report.outcome = 'reverted'
   }
 
@@ -349,6 +396,8 @@ export class HostDeploy {
       ],
     }
     await this.writeState()
+    this.recorded = true
+    this.noteJournal()
     this.report.outcome = 'deployed'
     this.report.liveSlot = slot
     this.report.liveVersion = this.version
@@ -358,6 +407,8 @@ export class HostDeploy {
   async revertRecord(): Promise<void> {
     if (this.state === this.stateBeforeRun) return
     this.state = this.stateBeforeRun
+    this.recorded = false
+    this.noteJournal()
     await this.writeState()
     const previous = this.plan.liveVersion
     await this.host.exec(

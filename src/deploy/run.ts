@@ -12,6 +12,7 @@ import { Fleet } from '../ssh/fleet.js'
 import { sshOptionsFrom } from '../ssh/options.js'
 import { bestEffort, onEachHost, type DeployContext, type Strategy } from './context.js'
 import { HostDeploy } from './host-deploy.js'
+import type { Journal } from './journal.js'
 import { LoadBalancer } from './load-balancer.js'
 import { lockHolder } from './lock.js'
 import { timed } from './timing.js'
@@ -24,6 +25,8 @@ export interface RunEnvironment {
   runUrl: string
   /** Who started the run (GITHUB_ACTOR), named in the lock. */
   actor: string
+  /** Where the journal goes (core.saveState), for the post step. */
+  journal: Journal
 }
 
 export async function runDeploy(
@@ -81,7 +84,7 @@ export async function runDeploy(
         logFor: (host) => logs.sinkFor(host),
       }),
     )
-    hosts = fleet.hosts.map((host) => new HostDeploy(host, settings, version))
+    hosts = fleet.hosts.map((host) => new HostDeploy(host, settings, env.journal, version))
     report.hosts = hosts.map((h) => h.report)
     if (fleet.loadBalancer) {
       loadBalancer = new LoadBalancer(fleet.loadBalancer, settings, settings.hosts)
