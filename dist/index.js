@@ -68989,7 +68989,12 @@ class HostDeploy {
     /** Reads state.json and plans this host's part; refuses a corrupt state or a hand-edited upstream. */
     async readState() {
         const text = await this.read(this.layout.state, 'read state');
-        this.state = this.stateBeforeRun = parseState(text === '' ? undefined : text, this.layout.state);
+        try {
+            this.state = this.stateBeforeRun = parseState(text === '' ? undefined : text, this.layout.state);
+        }
+        catch (error) {
+            throw new HostError(this.name, 'read state', errorMessage(error));
+        }
         this.plan = planHost(this.settings, this.name, this.state, this.version);
         this.report.previousSlot = this.report.liveSlot = this.plan.liveSlot;
         this.report.previousVersion = this.report.liveVersion = this.plan.liveVersion;

@@ -2,7 +2,7 @@
  * One host's part of a deploy: every per-host step the strategies share (lock, state, ship,
  * start, health, nginx switch, drain, stop, record). The strategies decide the order.
  */
-import { HostError } from '../errors.js'
+import { HostError, errorMessage } from '../errors.js'
 import type { Settings } from '../inputs.js'
 import { renderUpstream, upstreamOwnership } from '../nginx.js'
 import { planHost, releasesToPrune, slotPort, type HostPlan } from '../plan.js'
@@ -105,7 +105,14 @@ export class HostDeploy {
   /** Reads state.json and plans this host's part; refuses a corrupt state or a hand-edited upstream. */
   async readState(): Promise<void> {
     const text = await this.read(this.layout.state, 'read state')
-    this.state = this.stateBeforeRun = parseState(text === '' ? undefined : text, this.layout.state)
+    try {
+      this.state = this.stateBeforeRun = parseState(
+        text === '' ? undefined : text,
+        this.layout.state,
+      )
+    } catch (error) {
+      throw new HostError(this.name, 'read state', errorMessage(error))
+    }
     this.plan = planHost(this.settings, this.name, this.state, this.version)
     this.report.previousSlot = this.report.liveSlot = this.plan.liveSlot
     this.report.previousVersion = this.report.liveVersion = this.plan.liveVersion
