@@ -62531,19 +62531,34 @@ stop_slot() {
 }`;
 /**
  * Stops whatever still runs in the slot (a leftover of a cancelled run), then starts the command
- * from the release dir. Prints the new pid.
+ * in `workdir` (the release dir; `current` for the reload strategy, so the app server finds new
+ * code there when it reloads). Prints the new pid.
  */
-function startSlot(l, slot, startCommand, env, stopTimeoutSeconds) {
+function startSlot(l, slot, startCommand, env, stopTimeoutSeconds, workdir = env.RELEASE_DIR) {
     return script(`${FUNCTIONS}
-pidfile=$1; timeout=$2; log=$3; envfile=$4; command=$5
-shift 5
+pidfile=$1; timeout=$2; log=$3; envfile=$4; command=$5; workdir=$6
+shift 6
 stop_slot "$pidfile" "$timeout" ""
 load_env "$envfile" "$@"
-cd "$RELEASE_DIR" || { echo "release dir $RELEASE_DIR is missing" >&2; exit 1; }
+cd "$workdir" || { echo "$workdir is missing" >&2; exit 1; }
 printf '%s === starting %s on port %s: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$APP_VERSION" "$PORT" "$command" >> "$log"
 setsid sh -c "$command" >> "$log" 2>&1 < /dev/null &
 echo $! > "$pidfile"
-echo $!`, l.pidfile(slot), String(stopTimeoutSeconds), l.slotLog(slot), l.sharedEnv, startCommand, ...slotEnvArgs(env));
+echo $!`, l.pidfile(slot), String(stopTimeoutSeconds), l.slotLog(slot), l.sharedEnv, startCommand, workdir, ...slotEnvArgs(env));
+}
+/**
+ * Runs `reload-command` for the slot (strategy reload), with the slot variables and SLOT_PID,
+ * the pid of the running app server, to send it its reload signal.
+ */
+function reloadSlot(l, slot, reloadCommand, env) {
+    return script(`${FUNCTIONS}
+pidfile=$1; envfile=$2; command=$3
+shift 3
+load_env "$envfile" "$@"
+SLOT_PID=$(cat "$pidfile") || exit 1
+export SLOT_PID
+cd "$RELEASE_DIR" || exit 1
+exec sh -c "$command"`, l.pidfile(slot), l.sharedEnv, reloadCommand, ...slotEnvArgs(env));
 }
 /** Stops a slot (`env` is the slot's, for stop-command); a slot that is not running is fine. */
 function stopSlot(l, slot, stopCommand, env, stopTimeoutSeconds) {
@@ -69129,11 +69144,55 @@ class HostDeploy {
         const env = this.slotEnv(this.plan.targetSlot);
         await this.host.exec(runInRelease(this.layout, command, env), { step });
     }
-    async startNewSlot() {
+    /**
+     * Strategy reload: one slot, the live one (blue on a fresh host), whose app server reloads
+     * its code itself. `current` moves to the new release; a running server gets `reload-command`,
+     * a stopped one is started from `current`; then the health check (with version-path, the new
+     * version must answer). On failure `current` moves back and the server reloads again.
+     */
+    async deployInPlace() {
+        const slot = this.plan.liveSlot ?? 'blue';
+        this.plan = { ...this.plan, targetSlot: slot, targetPort: slotPort(this.settings, slot) };
+        const previous = this.plan.liveVersion;
+        const running = (await this.host.tryExec(checkSlotAlive(this.layout, slot), { step: 'reload: check slot' }))
+            .exitCode === 0;
+        await this.host.exec(switchCurrent(this.layout, this.version), {
+            step: 'reload: switch current',
+        });
+        try {
+            if (running) {
+                this.newPid = this.state.slots[slot]?.pid ?? null;
+                await this.reloadSlot();
+            }
+            else {
+                await this.startNewSlot(this.layout.current);
+            }
+            await this.waitHealthy();
+            if (this.plan.liveSlot === null) {
+                await this.installUpstream(slot);
+                await this.reloadAndVerify(slot);
+            }
+        }
+        catch (error) {
+            if (previous !== null) {
+                await this.host.exec(switchCurrent(this.layout, previous), { step: 'reload: switch back' });
+                if (running)
+                    await this.reloadSlot();
+            }
+            if (!running)
+                await this.stopNewSlot();
+            throw error;
+        }
+    }
+    async reloadSlot() {
+        const slot = this.plan.targetSlot;
+        await this.host.exec(reloadSlot(this.layout, slot, this.settings.app.reloadCommand, this.slotEnv(slot)), { step: 'reload: reload-command' });
+    }
+    async startNewSlot(workdir) {
         const slot = this.plan.targetSlot;
         this.startedNewSlot = true;
         this.noteJournal();
-        const { stdout } = await this.host.exec(startSlot(this.layout, slot, this.settings.app.startCommand, this.slotEnv(slot), this.stopTimeoutSeconds()), { step: `start ${slot}` });
+        const { stdout } = await this.host.exec(startSlot(this.layout, slot, this.settings.app.startCommand, this.slotEnv(slot), this.stopTimeoutSeconds(), workdir), { step: `start ${slot}` });
         this.newPid = Number(stdout.trim().split('\n').pop());
     }
     async waitHealthy() {
@@ -76630,10 +76689,12 @@ async function switchTogether(ctx, hosts) {
 }
 /**
  * After every host switched: wait for in-flight requests to the old slots, stop them (unless
- * keep-previous is warm), run the contract step once, prune old releases.
+ * keep-previous is warm, or there is no old slot), run the contract step once, prune old releases.
  */
-async function finish(ctx, hosts, status = 'deployed') {
-    if (ctx.settings.slots.keepPrevious === 'stop') {
+async function finish(ctx, hosts, status = 'deployed', 
+/** false for the reload strategy: its one slot is the live one. */
+retireOld = true) {
+    if (retireOld && ctx.settings.slots.keepPrevious === 'stop') {
         await onEachHost(ctx, 'drain', hosts, async (h) => {
             if (!(await h.drainOldSlot())) {
                 warning(`[${h.name}] the old slot still had connections after drain-timeout; stopping it anyway`);
@@ -76697,6 +76758,24 @@ async function rollback(ctx) {
     await switchTogether(ctx, hosts);
     hosts.forEach((h) => (h.report.outcome = 'rolled-back'));
     return finish(ctx, hosts, 'rolled-back');
+}
+
+/**
+ * Reload (hot patching): for app servers that replace their workers gracefully themselves (puma
+ * phased restart, gunicorn HUP, unicorn USR2, an Erlang release upgrade). One slot and one port:
+ * ship, move `current`, run `reload-command`, health-check; on failure `current` moves back and
+ * the server reloads again. Hosts reload in parallel; a failed host does not undo the others.
+ */
+async function reload(ctx) {
+    const hosts = hostsToDeploy(ctx);
+    if (hosts.length === 0)
+        return 'unchanged';
+    await shipAndMigrate(ctx, hosts);
+    await onEachHost(ctx, 'switch', hosts, async (h) => {
+        await h.deployInPlace();
+        await h.recordSwitch();
+    });
+    return finish(ctx, hosts, 'deployed', false);
 }
 
 /**
@@ -76936,7 +77015,9 @@ function strategyFor(settings) {
             throw new InputError([problem]);
         return rolling;
     }
-    throw new Error(`strategy '${settings.strategy}' is not built yet in this version of the action; use blue-green or rolling.`);
+    if (settings.strategy === 'reload')
+        return reload;
+    throw new Error(`strategy '${settings.strategy}' is not built yet in this version of the action; use blue-green, rolling or reload.`);
 }
 function runUrlOf(env) {
     const { GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID } = env;

@@ -18,6 +18,7 @@ import { runOutputs } from './report/outputs.js'
 import { renderSummary } from './report/summary.js'
 import { blueGreen } from './strategies/blue-green.js'
 import { rollback } from './strategies/rollback.js'
+import { reload } from './strategies/reload.js'
 import { rolling } from './strategies/rolling.js'
 import { privateKeyProblem } from './ssh/private-key.js'
 
@@ -170,8 +171,9 @@ function strategyFor(settings: Settings): Strategy {
     if (problem) throw new InputError([problem])
     return rolling
   }
+  if (settings.strategy === 'reload') return reload
   throw new Error(
-    `strategy '${settings.strategy}' is not built yet in this version of the action; use blue-green or rolling.`,
+    `strategy '${settings.strategy}' is not built yet in this version of the action; use blue-green, rolling or reload.`,
   )
 }
 

@@ -13,6 +13,7 @@ const SAMPLE_APP = resolve(import.meta.dirname, '../examples/app')
 export function makeRelease(version: string, behaviour?: Record<string, unknown>): string {
   const dir = mkdtempSync(join(tmpdir(), `dzd-release-${version}-`))
   copyFileSync(join(SAMPLE_APP, 'server.js'), join(dir, 'server.js'))
+  copyFileSync(join(SAMPLE_APP, 'cluster.js'), join(dir, 'cluster.js'))
   copyFileSync(join(SAMPLE_APP, 'package.json'), join(dir, 'package.json'))
   writeFileSync(join(dir, 'VERSION'), `${version}\n`)
   if (behaviour) writeFileSync(join(dir, 'behaviour.json'), JSON.stringify(behaviour))

@@ -60,7 +60,7 @@ describe('remote commands', () => {
       RELEASE_NODE: 'shop_green',
     }
     expect(argsOf(startSlot(l, 'green', hostile, env, 10).text)).toBe(
-      `/srv/shop/.deploy/green.pid 10 /srv/shop/logs/green.log /srv/shop/shared/.env ${quotedHostile} PORT=3002 SLOT=green APP_VERSION=v2 RELEASE_DIR=/srv/shop/releases/v2 DEPLOY_PATH=/srv/shop RELEASE_NODE=shop_green`,
+      `/srv/shop/.deploy/green.pid 10 /srv/shop/logs/green.log /srv/shop/shared/.env ${quotedHostile} /srv/shop/releases/v2 PORT=3002 SLOT=green APP_VERSION=v2 RELEASE_DIR=/srv/shop/releases/v2 DEPLOY_PATH=/srv/shop RELEASE_NODE=shop_green`,
     )
   })
 

@@ -30,6 +30,7 @@ import {
 } from '../remote/commands/release.js'
 import {
   checkSlotAlive,
+  reloadSlot,
   runInRelease,
   startSlot,
   stopSlot,
@@ -272,7 +273,53 @@ export class HostDeploy {
     await this.host.exec(runInRelease(this.layout, command, env), { step })
   }
 
-  async startNewSlot(): Promise<void> {
+  /**
+   * Strategy reload: one slot, the live one (blue on a fresh host), whose app server reloads
+   * its code itself. `current` moves to the new release; a running server gets `reload-command`,
+   * a stopped one is started from `current`; then the health check (with version-path, the new
+   * version must answer). On failure `current` moves back and the server reloads again.
+   */
+  async deployInPlace(): Promise<void> {
+    const slot = this.plan.liveSlot ?? 'blue'
+    this.plan = { ...this.plan, targetSlot: slot, targetPort: slotPort(this.settings, slot) }
+    const previous = this.plan.liveVersion
+    const running =
+      (await this.host.tryExec(checkSlotAlive(this.layout, slot), { step: 'reload: check slot' }))
+        .exitCode === 0
+    await this.host.exec(switchCurrent(this.layout, this.version), {
+      step: 'reload: switch current',
+    })
+    try {
+      if (running) {
+        this.newPid = this.state.slots[slot]?.pid ?? null
+        await this.reloadSlot()
+      } else {
+        await this.startNewSlot(this.layout.current)
+      }
+      await this.waitHealthy()
+      if (this.plan.liveSlot === null) {
+        await this.installUpstream(slot)
+        await this.reloadAndVerify(slot)
+      }
+    } catch (error) {
+      if (previous !== null) {
+        await this.host.exec(switchCurrent(this.layout, previous), { step: 'reload: switch back' })
+        if (running) await this.reloadSlot()
+      }
+      if (!running) await this.stopNewSlot()
+      throw error
+    }
+  }
+
+  private async reloadSlot(): Promise<void> {
+    const slot = this.plan.targetSlot
+    await this.host.exec(
+      reloadSlot(this.layout, slot, this.settings.app.reloadCommand, this.slotEnv(slot)),
+      { step: 'reload: reload-command' },
+    )
+  }
+
+  async startNewSlot(workdir?: string): Promise<void> {
     const slot = this.plan.targetSlot
     this.startedNewSlot = true
     this.noteJournal()
@@ -283,6 +330,7 @@ export class HostDeploy {
         this.settings.app.startCommand,
         this.slotEnv(slot),
         this.stopTimeoutSeconds(),
+        workdir,
       ),
       { step: `start ${slot}` },
     )

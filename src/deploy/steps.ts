@@ -87,14 +87,16 @@ export async function switchTogether(ctx: DeployContext, hosts: HostDeploy[]): P
 
 /**
  * After every host switched: wait for in-flight requests to the old slots, stop them (unless
- * keep-previous is warm), run the contract step once, prune old releases.
+ * keep-previous is warm, or there is no old slot), run the contract step once, prune old releases.
  */
 export async function finish(
   ctx: DeployContext,
   hosts: HostDeploy[],
   status: RunStatus = 'deployed',
+  /** false for the reload strategy: its one slot is the live one. */
+  retireOld = true,
 ): Promise<RunStatus> {
-  if (ctx.settings.slots.keepPrevious === 'stop') {
+  if (retireOld && ctx.settings.slots.keepPrevious === 'stop') {
     await onEachHost(ctx, 'drain', hosts, async (h) => {
       if (!(await h.drainOldSlot())) {
         core.warning(

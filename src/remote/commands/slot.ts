@@ -57,7 +57,8 @@ stop_slot() {
 
 /**
  * Stops whatever still runs in the slot (a leftover of a cancelled run), then starts the command
- * from the release dir. Prints the new pid.
+ * in `workdir` (the release dir; `current` for the reload strategy, so the app server finds new
+ * code there when it reloads). Prints the new pid.
  */
 export function startSlot(
   l: Layout,
@@ -65,14 +66,15 @@ export function startSlot(
   startCommand: string,
   env: SlotEnv,
   stopTimeoutSeconds: number,
+  workdir = env.RELEASE_DIR,
 ): Shell {
   return script(
     `${FUNCTIONS}
-pidfile=$1; timeout=$2; log=$3; envfile=$4; command=$5
-shift 5
+pidfile=$1; timeout=$2; log=$3; envfile=$4; command=$5; workdir=$6
+shift 6
 stop_slot "$pidfile" "$timeout" ""
 load_env "$envfile" "$@"
-cd "$RELEASE_DIR" || { echo "release dir $RELEASE_DIR is missing" >&2; exit 1; }
+cd "$workdir" || { echo "$workdir is missing" >&2; exit 1; }
 printf '%s === starting %s on port %s: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$APP_VERSION" "$PORT" "$command" >> "$log"
 setsid sh -c "$command" >> "$log" 2>&1 < /dev/null &
 echo $! > "$pidfile"
@@ -82,6 +84,28 @@ echo $!`,
     l.slotLog(slot),
     l.sharedEnv,
     startCommand,
+    workdir,
+    ...slotEnvArgs(env),
+  )
+}
+
+/**
+ * Runs `reload-command` for the slot (strategy reload), with the slot variables and SLOT_PID,
+ * the pid of the running app server, to send it its reload signal.
+ */
+export function reloadSlot(l: Layout, slot: Slot, reloadCommand: string, env: SlotEnv): Shell {
+  return script(
+    `${FUNCTIONS}
+pidfile=$1; envfile=$2; command=$3
+shift 3
+load_env "$envfile" "$@"
+SLOT_PID=$(cat "$pidfile") || exit 1
+export SLOT_PID
+cd "$RELEASE_DIR" || exit 1
+exec sh -c "$command"`,
+    l.pidfile(slot),
+    l.sharedEnv,
+    reloadCommand,
     ...slotEnvArgs(env),
   )
 }

@@ -1,0 +1,88 @@
+/**
+ * strategy: reload end to end: a gunicorn-style master (examples/app/cluster.js) that replaces its
+ * workers on SIGHUP swaps code under load with zero failed requests, on one slot and one port;
+ * a release whose workers cannot start is rolled back (current moves back, reload again).
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { runAction } from '../../test/action-runner.js'
+import {
+  addSite,
+  deployInputs,
+  hostState,
+  makeRelease,
+  servedVersion,
+} from '../../test/deploy-fixture.js'
+import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
+import { formatLoadReport, startLoad } from '../../test/load.js'
+
+let lab: Lab
+let host: LabHost
+
+const errorLine = (log: string) => log.split('\n').find((l) => l.startsWith('::error::')) ?? ''
+const deploy = (
+  version: string,
+  behaviour?: Record<string, unknown>,
+  extra: Record<string, string> = {},
+) =>
+  runAction(
+    deployInputs(lab, [host], makeRelease(version, behaviour), {
+      version,
+      strategy: 'reload',
+      'start-command': 'exec node cluster.js',
+      'reload-command': 'kill -HUP "$SLOT_PID"',
+      'version-path': '/version',
+      ...extra,
+    }),
+  )
+
+beforeAll(async () => {
+  lab = await startLab({ hosts: 1, name: 'reload' })
+  host = lab.hosts[0]!
+})
+
+afterAll(async () => {
+  await lab?.stop()
+})
+
+it('reloads new code in place under load without one failed request', async () => {
+  const first = await deploy('r1')
+  expect(errorLine(first.main.log)).toBe('')
+  expect(first.main.outputs).toMatchObject({ status: 'deployed', 'live-slot': 'blue' })
+  await addSite(host, 'shop')
+  const pid = ((await hostState(host)).slots as { blue: { pid: number } }).blue.pid
+
+  const load = startLoad({
+    urls: [`http://${host.address}/`],
+    slowClients: 2,
+    maxDurationMs: 60_000,
+  })
+  await new Promise((r) => setTimeout(r, 500))
+  for (const version of ['r2', 'r3']) {
+    const run = await deploy(version)
+    expect(errorLine(run.main.log)).toBe('')
+    expect(run.main.outputs).toMatchObject({ status: 'deployed', 'live-slot': 'blue' })
+  }
+  await new Promise((r) => setTimeout(r, 500))
+  const report = await load.stop()
+  console.log(`reload under load: ${formatLoadReport(report)}`)
+  expect(report.failureSamples).toEqual([])
+  expect(report.failed).toBe(0)
+  expect(report.byVersion.r3).toBeGreaterThan(0)
+  expect(await servedVersion(host)).toBe('r3')
+  // The same master process served all three versions: no second slot, no restart.
+  expect(((await hostState(host)).slots as { blue: { pid: number } }).blue.pid).toBe(pid)
+  const { stdout } = await host.sh('ss -Hltn "sport = :3002" | wc -l; readlink /srv/shop/current')
+  expect(stdout).toBe('0\nreleases/r3\n')
+})
+
+it('moves current back and reloads again when the new workers never come up', async () => {
+  const run = await deploy('r4', { crashAtBoot: true }, { 'health-timeout': '3s' })
+  expect(run.main.exitCode).toBe(1)
+  expect(errorLine(run.main.log)).toContain(
+    `[${host.address}] health: blue slot (port 3001) not healthy`,
+  )
+  const { stdout } = await host.sh('readlink /srv/shop/current')
+  expect(stdout).toBe('releases/r3\n')
+  expect(await servedVersion(host)).toBe('r3')
+  expect(await hostState(host)).toMatchObject({ liveSlot: 'blue' })
+})
