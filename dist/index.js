@@ -35193,6 +35193,19 @@ function formatBytes(bytes) {
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
+/** A host's report before anything happened on it (a failure that stops the run leaves it so). */
+function emptyHostReport(host) {
+    return {
+        host,
+        outcome: 'failed',
+        liveSlot: null,
+        liveVersion: null,
+        previousSlot: null,
+        previousVersion: null,
+        phases: [],
+    };
+}
+
 /**
  * Runs `task` for every item, at most `maxParallel` at once, and waits for all of them. If any
  * failed, throws one MultiHostError naming every failure (not just the first).
@@ -68974,15 +68987,7 @@ class HostDeploy {
         this.journal = journal;
         this.version = version;
         this.layout = layout(settings.app.deployPath);
-        this.report = {
-            host: host.name,
-            outcome: 'failed',
-            liveSlot: null,
-            liveVersion: null,
-            previousSlot: null,
-            previousVersion: null,
-            phases: [],
-        };
+        this.report = emptyHostReport(host.name);
     }
     get name() {
         return this.host.name;
@@ -69466,15 +69471,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
         previousVersion: null,
         liveSlot: null,
         previousSlot: null,
-        hosts: settings.hosts.map((h) => ({
-            host: h.label,
-            outcome: 'failed',
-            liveSlot: null,
-            liveVersion: null,
-            previousSlot: null,
-            previousVersion: null,
-            phases: [],
-        })),
+        hosts: settings.hosts.map((h) => emptyHostReport(h.label)),
         phases: [],
         startedAt: Date.now(),
         endedAt: 0,

@@ -102,3 +102,8 @@ export function parseFileCommands(text: string): Record<string, string> {
   for (const match of text.matchAll(pattern)) result[match[1]!] = match[3]!
   return result
 }
+
+/** The first `::error::` line a step printed ('' when none): what the run page shows as its error. */
+export function errorLine(log: string): string {
+  return log.split('\n').find((line) => line.startsWith('::error::')) ?? ''
+}

@@ -34,9 +34,22 @@ server {
 }
 CONF
 nginx -t 2>&1 && nginx -s reload`)
-  // nginx -s reload only signals the master; wait until the new workers serve the site.
-  for (let i = 0; i < 50 && (await servedVersion(host)).startsWith('HTTP 404'); i++) {
-    await new Promise((r) => setTimeout(r, 100))
+  await waitUntilServing(`http://${host.address}/version`)
+}
+
+/**
+ * nginx -s reload only signals the master, and old workers may still answer for a moment: wait
+ * until 10 requests in a row, over at least 200 ms, succeed.
+ */
+export async function waitUntilServing(url: string): Promise<void> {
+  let inARow = 0
+  for (let i = 0; i < 200 && inARow < 10; i++) {
+    const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    )
+    inARow = ok ? inARow + 1 : 0
+    await new Promise((r) => setTimeout(r, ok ? 20 : 50))
   }
 }
 

@@ -3,7 +3,7 @@
  * version keeps serving, the new slot is stopped and the run fails naming host and step.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { runAction } from '../../test/action-runner.js'
+import { errorLine, runAction } from '../../test/action-runner.js'
 import {
   addSite,
   deployInputs,
@@ -17,7 +17,6 @@ import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
 let lab: Lab
 let host: LabHost
 
-const errorLine = (log: string) => log.split('\n').find((l) => l.startsWith('::error::')) ?? ''
 const deploy = (version: string, overrides: Record<string, string> = {}, behaviour?: object) =>
   runAction(
     deployInputs(lab, [host], makeRelease(version, behaviour as Record<string, unknown>), {

@@ -1,6 +1,6 @@
 /** Blue-green deploys end to end: the built bundle, run like the runner, against real hosts. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runAction } from '../../test/action-runner.js'
+import { errorLine, runAction } from '../../test/action-runner.js'
 import {
   addSite,
   deployInputs,
@@ -20,8 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await lab?.stop()
 })
-
-const errorLine = (log: string) => log.split('\n').find((l) => l.startsWith('::error::')) ?? ''
 
 describe('blue-green on one host', () => {
   it('deploys v1 to a fresh host, then v2 to green, v3 back to blue, then v3 again is unchanged', async () => {

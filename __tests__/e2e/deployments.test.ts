@@ -5,7 +5,7 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { runAction } from '../../test/action-runner.js'
+import { errorLine, runAction } from '../../test/action-runner.js'
 import { deployInputs, makeRelease } from '../../test/deploy-fixture.js'
 import { startLab, type Lab } from '../../test/hosts/index.js'
 
@@ -95,7 +95,7 @@ it('fails before touching any host when the token cannot create deployments', as
   requests.length = 0
   const run = await runAction(inputs('d2', 'read-only'), { env: { GITHUB_API_URL: apiUrl } })
   expect(run.main.exitCode).toBe(1)
-  const error = run.main.log.split('\n').find((l) => l.startsWith('::error::')) ?? ''
+  const error = errorLine(run.main.log)
   expect(error).toContain(
     "Could not create a GitHub Deployment for environment 'staging' (HTTP 403: Resource not accessible by integration). Give the job 'permissions: deployments: write'",
   )

@@ -1,6 +1,6 @@
 /** `dry-run: true` end to end: the built bundle, run like the GitHub runner, against real hosts. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runAction } from '../../test/action-runner.js'
+import { errorLine, runAction } from '../../test/action-runner.js'
 import { makeClientKey, startLab, type Lab } from '../../test/hosts/index.js'
 
 let lab: Lab
@@ -78,7 +78,7 @@ nginx -s reload`)
       )
       expect(main.exitCode).toBe(1)
       expect(main.outputs.status).toBe('failed')
-      const error = main.log.split('\n').find((l) => l.startsWith('::error::')) ?? ''
+      const error = errorLine(main.log)
       expect(error).toContain('Dry run found 3 problem(s)')
       expect(error).toContain(
         `[${one!.address}] blue-port 3001 is in use by a process that is not this app's blue slot`,
@@ -106,7 +106,7 @@ nginx -s reload`)
     )
     expect(main.exitCode).toBe(1)
     expect(Date.now() - started).toBeLessThan(5000)
-    const error = main.log.split('\n').find((l) => l.startsWith('::error::')) ?? ''
+    const error = errorLine(main.log)
     expect(error).toContain('Invalid inputs (3 problems)')
     expect(error).toContain("Input 'hosts'")
     expect(error).toContain("Input 'green-port'")

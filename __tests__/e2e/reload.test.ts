@@ -4,7 +4,7 @@
  * a release whose workers cannot start is rolled back (current moves back, reload again).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { runAction } from '../../test/action-runner.js'
+import { errorLine, runAction } from '../../test/action-runner.js'
 import {
   addSite,
   deployInputs,
@@ -18,7 +18,6 @@ import { formatLoadReport, startLoad } from '../../test/load.js'
 let lab: Lab
 let host: LabHost
 
-const errorLine = (log: string) => log.split('\n').find((l) => l.startsWith('::error::')) ?? ''
 const deploy = (
   version: string,
   behaviour?: Record<string, unknown>,

@@ -1,13 +1,12 @@
 /** Rollback end to end: warm (instant), cold (start from releases/), rollback-to, and refusals. */
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { runAction } from '../../test/action-runner.js'
+import { errorLine, runAction } from '../../test/action-runner.js'
 import { addSite, deployInputs, makeRelease, servedVersion } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
 
 let lab: Lab
 let host: LabHost
 
-const errorLine = (log: string) => log.split('\n').find((l) => l.startsWith('::error::')) ?? ''
 const deploy = (version: string, extra: Record<string, string> = {}) =>
   runAction(deployInputs(lab, [host], makeRelease(version), { version, ...extra }))
 /** A rollback run: no release-path, version or build; only what says where and how to switch. */

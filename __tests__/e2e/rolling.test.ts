@@ -4,16 +4,20 @@
  * request through the load balancer never fails.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runAction } from '../../test/action-runner.js'
-import { addSite, deployInputs, makeRelease, servedVersion } from '../../test/deploy-fixture.js'
+import { errorLine, runAction } from '../../test/action-runner.js'
+import {
+  addSite,
+  deployInputs,
+  makeRelease,
+  servedVersion,
+  waitUntilServing,
+} from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
 import { formatLoadReport, startLoad } from '../../test/load.js'
 
 let lab: Lab
 let apps: LabHost[]
 let lb: LabHost
-
-const errorLine = (log: string) => log.split('\n').find((l) => l.startsWith('::error::')) ?? ''
 
 function rollingInputs(version: string, extra: Record<string, string> = {}) {
   return deployInputs(lab, apps, makeRelease(version), {
@@ -50,15 +54,7 @@ server {
 }
 CONF
 nginx -s reload`)
-  // Wait until the balancer's new workers serve the site.
-  for (let i = 0; i < 50; i++) {
-    const status = await fetch(`http://${lb.address}/version`).then(
-      (r) => r.status,
-      () => 0,
-    )
-    if (status === 200) break
-    await new Promise((r) => setTimeout(r, 100))
-  }
+  await waitUntilServing(`http://${lb.address}/version`)
 })
 
 afterAll(async () => {

@@ -6,7 +6,7 @@ import { HostError, errorMessage } from '../errors.js'
 import type { Settings } from '../inputs.js'
 import { renderUpstream, upstreamOwnership } from '../nginx.js'
 import { planHost, releasesToPrune, slotPort, type HostPlan } from '../plan.js'
-import type { HostReport } from '../report/model.js'
+import { emptyHostReport, type HostReport } from '../report/model.js'
 import { DRAIN_TIMED_OUT, waitForDrain } from '../remote/commands/drain.js'
 import {
   readFileIfPresent,
@@ -71,15 +71,7 @@ export class HostDeploy {
     public version: string,
   ) {
     this.layout = layout(settings.app.deployPath)
-    this.report = {
-      host: host.name,
-      outcome: 'failed',
-      liveSlot: null,
-      liveVersion: null,
-      previousSlot: null,
-      previousVersion: null,
-      phases: [],
-    }
+    this.report = emptyHostReport(host.name)
   }
 
   get name(): string {

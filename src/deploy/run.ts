@@ -7,7 +7,7 @@ import { errorMessage } from '../errors.js'
 import type { Settings } from '../inputs.js'
 import type { HostLogs } from '../log.js'
 import { prepareRelease, runBuild, type ReleaseArchive } from '../release/index.js'
-import type { RunReport } from '../report/model.js'
+import { emptyHostReport, type RunReport } from '../report/model.js'
 import { Fleet } from '../ssh/fleet.js'
 import { sshOptionsFrom } from '../ssh/options.js'
 import { bestEffort, onEachHost, type DeployContext, type Strategy } from './context.js'
@@ -44,15 +44,7 @@ export async function runDeploy(
     previousVersion: null,
     liveSlot: null,
     previousSlot: null,
-    hosts: settings.hosts.map((h) => ({
-      host: h.label,
-      outcome: 'failed',
-      liveSlot: null,
-      liveVersion: null,
-      previousSlot: null,
-      previousVersion: null,
-      phases: [],
-    })),
+    hosts: settings.hosts.map((h) => emptyHostReport(h.label)),
     phases: [],
     startedAt: Date.now(),
     endedAt: 0,

@@ -82,3 +82,16 @@ export interface RunReport {
   /** Link to this workflow run, for the summary (may be ''). */
   runUrl: string
 }
+
+/** A host's report before anything happened on it (a failure that stops the run leaves it so). */
+export function emptyHostReport(host: string): HostReport {
+  return {
+    host,
+    outcome: 'failed',
+    liveSlot: null,
+    liveVersion: null,
+    previousSlot: null,
+    previousVersion: null,
+    phases: [],
+  }
+}
