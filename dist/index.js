@@ -69765,6 +69765,33 @@ async function checkHost(settings, version, address, options, via, logs) {
 }
 
 /**
+ * Remote output per host. Hosts work in parallel, so their lines are collected (and shown live only
+ * in debug logging) and then printed as one collapsible group per host and phase.
+ */
+class HostLogs {
+    lines = new Map();
+    sinkFor(host) {
+        return (line) => {
+            debug(`[${host}] ${line}`);
+            const list = this.lines.get(host) ?? [];
+            list.push(line);
+            this.lines.set(host, list);
+        };
+    }
+    /** Prints and forgets what each host logged since the last flush, one group per host. */
+    flush(phase, extra = () => []) {
+        const hosts = new Set([...this.lines.keys()]);
+        for (const host of hosts) {
+            startGroup(`${phase}: ${host}`);
+            for (const line of [...(this.lines.get(host) ?? []), ...extra(host)])
+                info(line);
+            endGroup();
+        }
+        this.lines.clear();
+    }
+}
+
+/**
  * Durations as operators write them in workflow files: `30s`, `2m`, `1h`, `500ms`, `1m30s`, or
  * plain seconds (`45`). Held in code as milliseconds.
  */
@@ -70457,33 +70484,6 @@ function isEncryptedKey(key) {
     const length = bytes.readUInt32BE(magic.length);
     const start = magic.length + 4;
     return bytes.toString('latin1', start, start + length) !== 'none';
-}
-
-/**
- * Remote output per host. Hosts work in parallel, so their lines are collected (and shown live only
- * in debug logging) and then printed as one collapsible group per host and phase.
- */
-class HostLogs {
-    lines = new Map();
-    sinkFor(host) {
-        return (line) => {
-            debug(`[${host}] ${line}`);
-            const list = this.lines.get(host) ?? [];
-            list.push(line);
-            this.lines.set(host, list);
-        };
-    }
-    /** Prints and forgets what each host logged since the last flush, one group per host. */
-    flush(phase, extra = () => []) {
-        const hosts = new Set([...this.lines.keys()]);
-        for (const host of hosts) {
-            startGroup(`${phase}: ${host}`);
-            for (const line of [...(this.lines.get(host) ?? []), ...extra(host)])
-                info(line);
-            endGroup();
-        }
-        this.lines.clear();
-    }
 }
 
 /** Markdown for the job summary. Text that came from hosts or inputs is escaped, never trusted. */
@@ -76866,33 +76866,7 @@ function privateKeyProblem(privateKey, passphrase) {
     return `Input 'ssh-key': not a private key ssh2 can read (${reason}). Expected an OpenSSH or PEM private key, e.g. the output of 'ssh-keygen -t ed25519'.`;
 }
 
-/** Orchestration only: read inputs, run the phases, report. */
-/** Saved by the main step; the post step (same bundle) sees it and cleans up instead. */
-const POST_MARKER = 'isPost';
-/** The run's journal of half-done changes, for the post step. */
-const JOURNAL = 'journal';
-async function run() {
-    if (getState(POST_MARKER) === 'true')
-        return runPost();
-    saveState(POST_MARKER, 'true');
-    try {
-        const settings = readSettings();
-        const version = resolveVersion(settings.app.version, process.env.GITHUB_SHA);
-        setOutput('version', version);
-        if (settings.ssh.insecureIgnoreHostKey) {
-            warning('insecure-ignore-host-key is true: host keys are NOT verified, so anyone on the network path ' +
-                'can impersonate your hosts and receive the release and its secrets. Set known-hosts instead.');
-        }
-        if (settings.dryRun)
-            await runDryRun(settings, version);
-        else
-            await deploy(settings, version);
-    }
-    catch (error) {
-        setOutput('status', 'failed');
-        setFailed(errorMessage(error));
-    }
-}
+/** Inputs from the runner: read, validated, and their secrets masked in the log. */
 /**
  * Reads and validates every input before any host is contacted. Beyond the shape checks of
  * parseInputs, the key is decoded (with its passphrase), so a wrong passphrase is an input problem.
@@ -76936,6 +76910,34 @@ function maskSecrets(values) {
         .map((line) => line.trim())
         .filter((line) => line.length >= 4)
         .forEach((line) => setSecret(line));
+}
+
+/** Orchestration only: read inputs, run the phases, report. */
+/** Saved by the main step; the post step (same bundle) sees it and cleans up instead. */
+const POST_MARKER = 'isPost';
+/** The run's journal of half-done changes, for the post step. */
+const JOURNAL = 'journal';
+async function run() {
+    if (getState(POST_MARKER) === 'true')
+        return runPost();
+    saveState(POST_MARKER, 'true');
+    try {
+        const settings = readSettings();
+        const version = resolveVersion(settings.app.version, process.env.GITHUB_SHA);
+        setOutput('version', version);
+        if (settings.ssh.insecureIgnoreHostKey) {
+            warning('insecure-ignore-host-key is true: host keys are NOT verified, so anyone on the network path ' +
+                'can impersonate your hosts and receive the release and its secrets. Set known-hosts instead.');
+        }
+        if (settings.dryRun)
+            await runDryRun(settings, version);
+        else
+            await deploy(settings, version);
+    }
+    catch (error) {
+        setOutput('status', 'failed');
+        setFailed(errorMessage(error));
+    }
 }
 async function runDryRun(settings, version) {
     const logs = new HostLogs();

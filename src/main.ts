@@ -9,8 +9,9 @@ import { runDeploy } from './deploy/run.js'
 import { cleanup } from './cleanup.js'
 import { dryRun } from './dry-run.js'
 import { errorMessage } from './errors.js'
-import { InputError, parseInputs, secretValues, type Settings } from './inputs.js'
+import type { Settings } from './inputs.js'
 import { HostLogs } from './log.js'
+import { InputError } from './inputs.js'
 import { resolveVersion, rollingProblem } from './plan.js'
 import { dryRunHostsOutput, dryRunSummary, planLines } from './report/dry-run.js'
 import { GitHubDeployment } from './report/deployments.js'
@@ -20,7 +21,7 @@ import { blueGreen } from './strategies/blue-green.js'
 import { rollback } from './strategies/rollback.js'
 import { reload } from './strategies/reload.js'
 import { rolling } from './strategies/rolling.js'
-import { privateKeyProblem } from './ssh/private-key.js'
+import { readSettings } from './settings.js'
 
 /** Saved by the main step; the post step (same bundle) sees it and cleans up instead. */
 const POST_MARKER = 'isPost'
@@ -46,51 +47,6 @@ export async function run(): Promise<void> {
     core.setOutput('status', 'failed')
     core.setFailed(errorMessage(error))
   }
-}
-
-/**
- * Reads and validates every input before any host is contacted. Beyond the shape checks of
- * parseInputs, the key is decoded (with its passphrase), so a wrong passphrase is an input problem.
- */
-function readSettings(): Settings {
-  const get = (name: string) => core.getInput(name)
-  const keyProblem = () => privateKeyProblem(get('ssh-key'), get('ssh-key-passphrase'))
-  maskRawSecrets(get)
-  let settings: Settings
-  try {
-    settings = parseInputs(get)
-  } catch (error) {
-    if (!(error instanceof InputError) || error.problems.some((p) => p.includes("'ssh-key"))) {
-      throw error
-    }
-    const problem = keyProblem()
-    throw problem ? new InputError([...error.problems, problem]) : error
-  }
-  maskSecrets(secretValues(settings))
-  const problem = keyProblem()
-  if (problem) throw new InputError([problem])
-  return settings
-}
-
-/** Masks secrets as given, before parsing, so no message about a bad input can show them. */
-function maskRawSecrets(get: (name: string) => string): void {
-  const envValues = get('env')
-    .split('\n')
-    .filter((line) => line.includes('='))
-    .map((line) => line.slice(line.indexOf('=') + 1))
-  maskSecrets([get('ssh-key'), get('ssh-key-passphrase'), get('github-token'), ...envValues])
-}
-
-/**
- * Masks every line of each value. Lines under 4 characters are left alone: masking `1` or `on`
- * would star out digits and words in every log line, and such values are not secrets anyway.
- */
-function maskSecrets(values: string[]): void {
-  values
-    .flatMap((value) => value.split('\n'))
-    .map((line) => line.trim())
-    .filter((line) => line.length >= 4)
-    .forEach((line) => core.setSecret(line))
 }
 
 async function runDryRun(settings: Settings, version: string): Promise<void> {

@@ -1,0 +1,49 @@
+/** Inputs from the runner: read, validated, and their secrets masked in the log. */
+import * as core from '@actions/core'
+import { InputError, parseInputs, secretValues, type Settings } from './inputs.js'
+import { privateKeyProblem } from './ssh/private-key.js'
+
+/**
+ * Reads and validates every input before any host is contacted. Beyond the shape checks of
+ * parseInputs, the key is decoded (with its passphrase), so a wrong passphrase is an input problem.
+ */
+export function readSettings(): Settings {
+  const get = (name: string) => core.getInput(name)
+  const keyProblem = () => privateKeyProblem(get('ssh-key'), get('ssh-key-passphrase'))
+  maskRawSecrets(get)
+  let settings: Settings
+  try {
+    settings = parseInputs(get)
+  } catch (error) {
+    if (!(error instanceof InputError) || error.problems.some((p) => p.includes("'ssh-key"))) {
+      throw error
+    }
+    const problem = keyProblem()
+    throw problem ? new InputError([...error.problems, problem]) : error
+  }
+  maskSecrets(secretValues(settings))
+  const problem = keyProblem()
+  if (problem) throw new InputError([problem])
+  return settings
+}
+
+/** Masks secrets as given, before parsing, so no message about a bad input can show them. */
+function maskRawSecrets(get: (name: string) => string): void {
+  const envValues = get('env')
+    .split('\n')
+    .filter((line) => line.includes('='))
+    .map((line) => line.slice(line.indexOf('=') + 1))
+  maskSecrets([get('ssh-key'), get('ssh-key-passphrase'), get('github-token'), ...envValues])
+}
+
+/**
+ * Masks every line of each value. Lines under 4 characters are left alone: masking `1` or `on`
+ * would star out digits and words in every log line, and such values are not secrets anyway.
+ */
+function maskSecrets(values: string[]): void {
+  values
+    .flatMap((value) => value.split('\n'))
+    .map((line) => line.trim())
+    .filter((line) => line.length >= 4)
+    .forEach((line) => core.setSecret(line))
+}
