@@ -61774,6 +61774,11 @@ function script(body, ...args) {
 function userCommand(commandLine) {
     return cmd('sh', '-c', commandLine);
 }
+const group = (c) => `{ ${c.text}; }`;
+/** `a && b && ...`: stops at the first failure. */
+function and(...commands) {
+    return Shell.of(commands.map(group).join(' && '));
+}
 /** Runs `command` as root through `sudo -n` (fails instead of prompting) when `useSudo` is set. */
 function withSudo(useSudo, command) {
     return useSudo ? cmd('sudo', '-n', 'sh', '-c', command.text) : command;
@@ -62421,6 +62426,20 @@ mv -f "$1.tmp.$$" "$1"`, path, mode);
 function readFileIfPresent(path) {
     return script('[ ! -f "$1" ] || cat "$1"', path);
 }
+/**
+ * Reads several files in one round trip: each one's content (nothing when it does not exist)
+ * followed by a NUL byte, which neither JSON nor an nginx config contains.
+ */
+function readFiles(paths) {
+    return script('for f in "$@"; do [ ! -f "$f" ] || cat "$f"; printf "\\0"; done', ...paths);
+}
+function splitFiles(output) {
+    return output.split('\0').slice(0, -1);
+}
+/** Writes state.json (stdin) and points `current` at `version`, in one round trip. */
+function recordRelease(l, version) {
+    return and(writeFileAtomically(l.state), switchCurrent(l, version));
+}
 /** Points `current` at a release: a new symlink renamed over the old one (atomic). */
 function switchCurrent(l, version) {
     return script('ln -sfn "$2" "$1.tmp" && mv -T "$1.tmp" "$1"', l.current, `releases/${version}`);
@@ -62474,8 +62493,9 @@ function withSudoArgv(sudo, commandLine) {
 }
 
 const CHECKSUM_FILE = '.release-sha256';
-function prepareLayout(l) {
-    return cmd('mkdir', '-p', l.releases, `${l.root}/shared`, l.logs, l.incoming);
+/** Creates the layout, then prints the checksum recorded for the release (see releaseChecksum). */
+function prepareLayout(l, version) {
+    return and(cmd('mkdir', '-p', l.releases, `${l.root}/shared`, l.logs, l.incoming), releaseChecksum(l, version));
 }
 /** Prints the checksum recorded for a release, or nothing when the release is not there. */
 function releaseChecksum(l, version) {
@@ -69008,7 +69028,8 @@ class HostDeploy {
     }
     /** Reads state.json and plans this host's part; refuses a corrupt state or a hand-edited upstream. */
     async readState() {
-        const text = await this.read(this.layout.state, 'read state');
+        const { stdout } = await this.host.exec(readFiles([this.layout.state, this.settings.nginx.upstreamFile]), { step: 'read state' });
+        const [text = '', upstream = ''] = splitFiles(stdout);
         try {
             this.state = this.stateBeforeRun = parseState(text === '' ? undefined : text, this.layout.state);
         }
@@ -69018,7 +69039,6 @@ class HostDeploy {
         this.plan = planHost(this.settings, this.name, this.state, this.version);
         this.report.previousSlot = this.report.liveSlot = this.plan.liveSlot;
         this.report.previousVersion = this.report.liveVersion = this.plan.liveVersion;
-        const upstream = await this.read(this.settings.nginx.upstreamFile, 'read upstream');
         const ownership = upstreamOwnership(upstream);
         if ((ownership === 'drifted' || ownership === 'foreign') && !this.settings.force) {
             const what = ownership === 'drifted'
@@ -69111,7 +69131,7 @@ class HostDeploy {
     /** Uploads and installs the release unless the host has it; refuses a changed release. */
     async ship(archive) {
         const l = this.layout;
-        const { stdout } = await this.host.exec(releaseChecksum(l, this.version), { step: 'ship' });
+        const { stdout } = await this.host.exec(prepareLayout(l, this.version), { step: 'ship' });
         const existing = stdout.trim();
         this.releaseSha256 = archive.sha256;
         if (existing === archive.sha256)
@@ -69119,7 +69139,6 @@ class HostDeploy {
         if (existing !== '') {
             throw new HostError(this.name, 'ship', `release ${this.version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A deployed version must never change: give this build a new version.`);
         }
-        await this.host.exec(prepareLayout(l), { step: 'ship' });
         const upload = `${l.incoming}/${this.version}.${archive.sha256.slice(0, 12)}.tar.gz`;
         await this.host.upload(archive.path, upload, archive.sha256, 'ship');
         await this.host.exec(installRelease(l, this.version, upload, archive.sha256), {
@@ -69271,7 +69290,6 @@ class HostDeploy {
     /** After the switch: `current` and state.json name the new release; the old slot is still up. */
     async recordSwitch() {
         const slot = this.plan.targetSlot;
-        await this.host.exec(switchCurrent(this.layout, this.version), { step: 'record' });
         const now = new Date().toISOString();
         this.state = {
             ...this.state,
@@ -69290,7 +69308,10 @@ class HostDeploy {
                 ...this.state.history.filter((r) => r.version !== this.version),
             ],
         };
-        await this.writeState();
+        await this.host.exec(recordRelease(this.layout, this.version), {
+            step: 'record',
+            stdin: this.stateText(),
+        });
         this.recorded = true;
         this.noteJournal();
         this.report.outcome = 'deployed';
@@ -69367,11 +69388,11 @@ class HostDeploy {
     async writeState() {
         await this.host.exec(writeFileAtomically(this.layout.state), {
             step: 'write state',
-            stdin: `${JSON.stringify(this.state, null, 2)}\n`,
+            stdin: this.stateText(),
         });
     }
-    async read(path, step) {
-        return (await this.host.exec(readFileIfPresent(path), { step })).stdout;
+    stateText() {
+        return `${JSON.stringify(this.state, null, 2)}\n`;
     }
     stopTimeoutSeconds() {
         return Math.max(1, Math.ceil(this.settings.slots.stopTimeoutMs / 1000));

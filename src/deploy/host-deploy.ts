@@ -9,7 +9,9 @@ import { planHost, releasesToPrune, slotPort, type HostPlan } from '../plan.js'
 import { emptyHostReport, type HostReport } from '../report/model.js'
 import { DRAIN_TIMED_OUT, waitForDrain } from '../remote/commands/drain.js'
 import {
-  readFileIfPresent,
+  readFiles,
+  recordRelease,
+  splitFiles,
   renderEnvFile,
   switchCurrent,
   writeEnvFile,
@@ -97,7 +99,11 @@ export class HostDeploy {
 
   /** Reads state.json and plans this host's part; refuses a corrupt state or a hand-edited upstream. */
   async readState(): Promise<void> {
-    const text = await this.read(this.layout.state, 'read state')
+    const { stdout } = await this.host.exec(
+      readFiles([this.layout.state, this.settings.nginx.upstreamFile]),
+      { step: 'read state' },
+    )
+    const [text = '', upstream = ''] = splitFiles(stdout)
     try {
       this.state = this.stateBeforeRun = parseState(
         text === '' ? undefined : text,
@@ -109,7 +115,6 @@ export class HostDeploy {
     this.plan = planHost(this.settings, this.name, this.state, this.version)
     this.report.previousSlot = this.report.liveSlot = this.plan.liveSlot
     this.report.previousVersion = this.report.liveVersion = this.plan.liveVersion
-    const upstream = await this.read(this.settings.nginx.upstreamFile, 'read upstream')
     const ownership = upstreamOwnership(upstream)
     if ((ownership === 'drifted' || ownership === 'foreign') && !this.settings.force) {
       const what =
@@ -220,7 +225,7 @@ export class HostDeploy {
   /** Uploads and installs the release unless the host has it; refuses a changed release. */
   async ship(archive: ReleaseArchive): Promise<'uploaded' | 'already there'> {
     const l = this.layout
-    const { stdout } = await this.host.exec(releaseChecksum(l, this.version), { step: 'ship' })
+    const { stdout } = await this.host.exec(prepareLayout(l, this.version), { step: 'ship' })
     const existing = stdout.trim()
     this.releaseSha256 = archive.sha256
     if (existing === archive.sha256) return 'already there'
@@ -231,7 +236,6 @@ export class HostDeploy {
         `release ${this.version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A deployed version must never change: give this build a new version.`,
       )
     }
-    await this.host.exec(prepareLayout(l), { step: 'ship' })
     const upload = `${l.incoming}/${this.version}.${archive.sha256.slice(0, 12)}.tar.gz`
     await this.host.upload(archive.path, upload, archive.sha256, 'ship')
     await this.host.exec(installRelease(l, this.version, upload, archive.sha256), {
@@ -423,7 +427,6 @@ export class HostDeploy {
   /** After the switch: `current` and state.json name the new release; the old slot is still up. */
   async recordSwitch(): Promise<void> {
     const slot = this.plan.targetSlot
-    await this.host.exec(switchCurrent(this.layout, this.version), { step: 'record' })
     const now = new Date().toISOString()
     this.state = {
       ...this.state,
@@ -442,7 +445,10 @@ export class HostDeploy {
         ...this.state.history.filter((r) => r.version !== this.version),
       ],
     }
-    await this.writeState()
+    await this.host.exec(recordRelease(this.layout, this.version), {
+      step: 'record',
+      stdin: this.stateText(),
+    })
     this.recorded = true
     this.noteJournal()
     this.report.outcome = 'deployed'
@@ -531,12 +537,12 @@ export class HostDeploy {
   private async writeState(): Promise<void> {
     await this.host.exec(writeFileAtomically(this.layout.state), {
       step: 'write state',
-      stdin: `${JSON.stringify(this.state, null, 2)}\n`,
+      stdin: this.stateText(),
     })
   }
 
-  private async read(path: string, step: string): Promise<string> {
-    return (await this.host.exec(readFileIfPresent(path), { step })).stdout
+  private stateText(): string {
+    return `${JSON.stringify(this.state, null, 2)}\n`
   }
 
   private stopTimeoutSeconds(): number {

@@ -1,6 +1,6 @@
 /** Small files the action owns on the host, each replaced atomically (temp file + rename). */
 import type { Layout } from '../layout.js'
-import { quote, script, type Shell } from '../shell.js'
+import { and, quote, script, type Shell } from '../shell.js'
 
 /** Writes stdin to `path` atomically, keeping the previous content as `path.bak`. */
 export function writeFileAtomically(path: string, mode = '644'): Shell {
@@ -19,6 +19,23 @@ mv -f "$1.tmp.$$" "$1"`,
 /** Reads a file, printing nothing when it does not exist. */
 export function readFileIfPresent(path: string): Shell {
   return script('[ ! -f "$1" ] || cat "$1"', path)
+}
+
+/**
+ * Reads several files in one round trip: each one's content (nothing when it does not exist)
+ * followed by a NUL byte, which neither JSON nor an nginx config contains.
+ */
+export function readFiles(paths: string[]): Shell {
+  return script('for f in "$@"; do [ ! -f "$f" ] || cat "$f"; printf "\\0"; done', ...paths)
+}
+
+export function splitFiles(output: string): string[] {
+  return output.split('\0').slice(0, -1)
+}
+
+/** Writes state.json (stdin) and points `current` at `version`, in one round trip. */
+export function recordRelease(l: Layout, version: string): Shell {
+  return and(writeFileAtomically(l.state), switchCurrent(l, version))
 }
 
 /** Points `current` at a release: a new symlink renamed over the old one (atomic). */

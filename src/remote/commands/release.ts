@@ -1,11 +1,15 @@
 /** Releases on the host: layout, presence check, install (extract to temp, then rename), prune. */
 import type { Layout } from '../layout.js'
-import { cmd, script, type Shell } from '../shell.js'
+import { and, cmd, script, type Shell } from '../shell.js'
 
 export const CHECKSUM_FILE = '.release-sha256'
 
-export function prepareLayout(l: Layout): Shell {
-  return cmd('mkdir', '-p', l.releases, `${l.root}/shared`, l.logs, l.incoming)
+/** Creates the layout, then prints the checksum recorded for the release (see releaseChecksum). */
+export function prepareLayout(l: Layout, version: string): Shell {
+  return and(
+    cmd('mkdir', '-p', l.releases, `${l.root}/shared`, l.logs, l.incoming),
+    releaseChecksum(l, version),
+  )
 }
 
 /** Prints the checksum recorded for a release, or nothing when the release is not there. */
