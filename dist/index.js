@@ -61997,12 +61997,12 @@ class RemoteHost {
         }
     }
     /**
-     * HTTP GET to a port (127.0.0.1) or unix socket on the host, carried inside the SSH connection,
+     * HTTP GET to a port on 127.0.0.1 of the host, carried inside the SSH connection,
      * so the host needs no curl and the port needs no firewall opening.
      */
-    async httpGet(target, path, timeoutMs) {
-        const tunnel = await this.openTunnel(target);
-        const where = 'port' in target ? `port ${target.port}` : target.socket;
+    async httpGet(port, path, timeoutMs) {
+        const tunnel = await this.openTunnel(port);
+        const where = `port ${port}`;
         return new Promise((resolve, reject) => {
             // An SSH channel is not a net.Socket (no setTimeout), so the deadline is a plain timer.
             const timer = setTimeout(() => request.destroy(new Error(`no response from ${where} within ${timeoutMs} ms`)), timeoutMs);
@@ -62033,18 +62033,13 @@ class RemoteHost {
             request.end();
         });
     }
-    /** A stream to 127.0.0.1:<port> or a unix socket on the host, through the SSH connection. */
-    async openTunnel(target) {
+    /** A TCP stream to 127.0.0.1:<port> on the host, through the SSH connection. */
+    async openTunnel(port) {
         try {
-            if ('port' in target)
-                return await this.ssh.forwardOut('127.0.0.1', 0, '127.0.0.1', target.port);
-            return await this.ssh.forwardOutStreamLocal(target.socket);
+            return await this.ssh.forwardOut('127.0.0.1', 0, '127.0.0.1', port);
         }
         catch (error) {
-            const where = 'port' in target ? `port ${target.port}` : `socket ${target.socket}`;
-            throw new Error(`cannot open a tunnel to ${where} on ${this.name}: ${errorMessage(error)}`, {
-                cause: error,
-            });
+            throw new Error(`cannot open a tunnel to port ${port} on ${this.name}: ${errorMessage(error)}`, { cause: error });
         }
     }
     /** A TCP stream from the host to another address (used to reach hosts behind a jump host). */
@@ -68854,13 +68849,13 @@ async function waitHealthy(host, l, slot, port, health, version) {
 async function probe(host, port, health, version) {
     try {
         const timeout = Math.min(REQUEST_TIMEOUT_MS, health.timeoutMs);
-        const answer = await host.httpGet({ port }, health.path, timeout);
+        const answer = await host.httpGet(port, health.path, timeout);
         if (answer.status < 200 || answer.status > 299) {
             return `GET ${health.path} answered ${answer.status}`;
         }
         if (health.versionPath === '')
             return undefined;
-        const versionAnswer = await host.httpGet({ port }, health.versionPath, timeout);
+        const versionAnswer = await host.httpGet(port, health.versionPath, timeout);
         if (versionAnswer.status >= 200 &&
             versionAnswer.status <= 299 &&
             versionAnswer.body.includes(version)) {
@@ -68888,7 +68883,7 @@ async function verifyThroughNginx(host, port, path, check, rounds = 1) {
     let last = '';
     while (Date.now() < deadline) {
         try {
-            const answer = await host.httpGet({ port }, path, 2000);
+            const answer = await host.httpGet(port, path, 2000);
             const problem = check({
                 status: answer.status,
                 upstream: String(answer.headers[VERIFY_HEADER] ?? ''),
@@ -76605,7 +76600,7 @@ async function withPreviewUrls(targets, work) {
 function listenFor(target) {
     const server = require$$0$4.createServer((socket) => {
         socket.on('error', () => socket.destroy());
-        target.host.openTunnel({ port: target.port }).then((tunnel) => {
+        target.host.openTunnel(target.port).then((tunnel) => {
             tunnel.on('error', () => socket.destroy());
             socket.on('close', () => tunnel.destroy());
             socket.pipe(tunnel).pipe(socket);

@@ -174,16 +174,16 @@ nginx -s reload`,
     const host = await connect(lab1.address)
     let response: HttpResponse = { status: 0, body: '', headers: {} }
     for (let i = 0; i < 50 && response.status !== 200; i++) {
-      response = await host.httpGet({ port: 8089 }, '/hello', 2000).catch(() => response)
+      response = await host.httpGet(8089, '/hello', 2000).catch(() => response)
       await new Promise((r) => setTimeout(r, 100))
     }
     expect(response).toMatchObject({ status: 200, body: 'hello through ssh' })
-    expect((await host.httpGet({ port: 8089 }, '/missing', 2000)).status).toBe(404)
+    expect((await host.httpGet(8089, '/missing', 2000)).status).toBe(404)
   })
 
   it('fails clearly when nothing listens on the port', async () => {
     const host = await connect(lab.hosts[0]!.address)
-    await expect(host.httpGet({ port: 3999 }, '/health', 2000)).rejects.toThrow(
+    await expect(host.httpGet(3999, '/health', 2000)).rejects.toThrow(
       /cannot open a tunnel to port 3999 on .*: .*(refused|failure)/i,
     )
   })

@@ -54,12 +54,12 @@ async function probe(
 ): Promise<string | undefined> {
   try {
     const timeout = Math.min(REQUEST_TIMEOUT_MS, health.timeoutMs)
-    const answer = await host.httpGet({ port }, health.path, timeout)
+    const answer = await host.httpGet(port, health.path, timeout)
     if (answer.status < 200 || answer.status > 299) {
       return `GET ${health.path} answered ${answer.status}`
     }
     if (health.versionPath === '') return undefined
-    const versionAnswer = await host.httpGet({ port }, health.versionPath, timeout)
+    const versionAnswer = await host.httpGet(port, health.versionPath, timeout)
     if (
       versionAnswer.status >= 200 &&
       versionAnswer.status <= 299 &&

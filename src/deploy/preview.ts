@@ -29,7 +29,7 @@ export async function withPreviewUrls<T>(
 function listenFor(target: PreviewTarget): Promise<net.Server> {
   const server = net.createServer((socket) => {
     socket.on('error', () => socket.destroy())
-    target.host.openTunnel({ port: target.port }).then(
+    target.host.openTunnel(target.port).then(
       (tunnel) => {
         tunnel.on('error', () => socket.destroy())
         socket.on('close', () => tunnel.destroy())

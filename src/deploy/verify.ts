@@ -31,7 +31,7 @@ export async function verifyThroughNginx(
   let last = ''
   while (Date.now() < deadline) {
     try {
-      const answer = await host.httpGet({ port }, path, 2000)
+      const answer = await host.httpGet(port, path, 2000)
       const problem = check({
         status: answer.status,
         upstream: String(answer.headers[VERIFY_HEADER] ?? ''),

@@ -50,9 +50,6 @@ export interface HttpResponse {
   headers: http.IncomingHttpHeaders
 }
 
-/** Where a tunnel leads on the host: a TCP port on 127.0.0.1, or a unix socket. */
-export type TunnelTarget = { port: number } | { socket: string }
-
 /** Receives each line of remote output, prefixed with the step. */
 export type LineSink = (line: string) => void
 
@@ -143,12 +140,12 @@ export class RemoteHost {
   }
 
   /**
-   * HTTP GET to a port (127.0.0.1) or unix socket on the host, carried inside the SSH connection,
+   * HTTP GET to a port on 127.0.0.1 of the host, carried inside the SSH connection,
    * so the host needs no curl and the port needs no firewall opening.
    */
-  async httpGet(target: TunnelTarget, path: string, timeoutMs: number): Promise<HttpResponse> {
-    const tunnel = await this.openTunnel(target)
-    const where = 'port' in target ? `port ${target.port}` : target.socket
+  async httpGet(port: number, path: string, timeoutMs: number): Promise<HttpResponse> {
+    const tunnel = await this.openTunnel(port)
+    const where = `port ${port}`
     return new Promise((resolve, reject) => {
       // An SSH channel is not a net.Socket (no setTimeout), so the deadline is a plain timer.
       const timer = setTimeout(
@@ -195,17 +192,15 @@ export class RemoteHost {
     })
   }
 
-  /** A stream to 127.0.0.1:<port> or a unix socket on the host, through the SSH connection. */
-  async openTunnel(target: TunnelTarget): Promise<Duplex> {
+  /** A TCP stream to 127.0.0.1:<port> on the host, through the SSH connection. */
+  async openTunnel(port: number): Promise<Duplex> {
     try {
-      if ('port' in target)
-        return await this.ssh.forwardOut('127.0.0.1', 0, '127.0.0.1', target.port)
-      return await this.ssh.forwardOutStreamLocal(target.socket)
+      return await this.ssh.forwardOut('127.0.0.1', 0, '127.0.0.1', port)
     } catch (error) {
-      const where = 'port' in target ? `port ${target.port}` : `socket ${target.socket}`
-      throw new Error(`cannot open a tunnel to ${where} on ${this.name}: ${errorMessage(error)}`, {
-        cause: error,
-      })
+      throw new Error(
+        `cannot open a tunnel to port ${port} on ${this.name}: ${errorMessage(error)}`,
+        { cause: error },
+      )
     }
   }
 
