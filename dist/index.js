@@ -61770,18 +61770,21 @@ function cmd(...argv) {
 function script(body, ...args) {
     return cmd('sh', '-c', body, 'sh', ...args);
 }
-/** A command string that came from the user (e.g. `start-command`), run by `sh -c`. */
-function userCommand(commandLine) {
-    return cmd('sh', '-c', commandLine);
+/**
+ * argv for a command line that came from the user (e.g. `nginx-test-command`): `sh -c` runs it,
+ * as root through `sudo -n` (fails instead of prompting) when `sudo` is set.
+ */
+function userCommandArgv(commandLine, sudo = false) {
+    return sudo ? ['sudo', '-n', 'sh', '-c', commandLine] : ['sh', '-c', commandLine];
+}
+/** A command line that came from the user, as a command (see userCommandArgv). */
+function userCommand(commandLine, sudo = false) {
+    return cmd(...userCommandArgv(commandLine, sudo));
 }
 const group = (c) => `{ ${c.text}; }`;
 /** `a && b && ...`: stops at the first failure. */
 function and(...commands) {
     return Shell.of(commands.map(group).join(' && '));
-}
-/** Runs `command` as root through `sudo -n` (fails instead of prompting) when `useSudo` is set. */
-function withSudo(useSudo, command) {
-    return useSudo ? cmd('sudo', '-n', 'sh', '-c', command.text) : command;
 }
 
 /** `host:port` as ssh shows it, with brackets for IPv6. */
@@ -62470,21 +62473,17 @@ if ! mv -f "$file.tmp.$$" "$file" 2>/dev/null; then
   cat "$file.tmp.$$" > "$file"
   rm -f "$file.tmp.$$"
 fi
-"$@"`, file, backup, ...withSudoArgv(nginx.sudo, nginx.test));
+"$@"`, file, backup, ...userCommandArgv(nginx.test, nginx.sudo));
 }
 /** Puts the backup back (or removes the file when there was none before). */
 function restoreUpstream(file, backup) {
     return script(`if [ -f "$2" ]; then cat "$2" > "$1"; else rm -f "$1"; fi`, file, backup);
 }
 function reloadNginx(nginx) {
-    return withSudo(nginx.sudo, userCommand(nginx.reload));
+    return userCommand(nginx.reload, nginx.sudo);
 }
 function testNginx(nginx) {
-    return withSudo(nginx.sudo, userCommand(nginx.test));
-}
-/** argv that runs a user command line, through `sudo -n` when asked. */
-function withSudoArgv(sudo, commandLine) {
-    return sudo ? ['sudo', '-n', 'sh', '-c', commandLine] : ['sh', '-c', commandLine];
+    return userCommand(nginx.test, nginx.sudo);
 }
 
 const CHECKSUM_FILE = '.release-sha256';

@@ -40,9 +40,17 @@ export function script(body: string, ...args: string[]): Shell {
   return cmd('sh', '-c', body, 'sh', ...args)
 }
 
-/** A command string that came from the user (e.g. `start-command`), run by `sh -c`. */
-export function userCommand(commandLine: string): Shell {
-  return cmd('sh', '-c', commandLine)
+/**
+ * argv for a command line that came from the user (e.g. `nginx-test-command`): `sh -c` runs it,
+ * as root through `sudo -n` (fails instead of prompting) when `sudo` is set.
+ */
+export function userCommandArgv(commandLine: string, sudo = false): string[] {
+  return sudo ? ['sudo', '-n', 'sh', '-c', commandLine] : ['sh', '-c', commandLine]
+}
+
+/** A command line that came from the user, as a command (see userCommandArgv). */
+export function userCommand(commandLine: string, sudo = false): Shell {
+  return cmd(...userCommandArgv(commandLine, sudo))
 }
 
 const group = (c: Shell): string => `{ ${c.text}; }`
@@ -50,19 +58,4 @@ const group = (c: Shell): string => `{ ${c.text}; }`
 /** `a && b && ...`: stops at the first failure. */
 export function and(...commands: Shell[]): Shell {
   return Shell.of(commands.map(group).join(' && '))
-}
-
-/** `a || b || ...`: runs the next one only if the previous failed. */
-export function or(...commands: Shell[]): Shell {
-  return Shell.of(commands.map(group).join(' || '))
-}
-
-/** `a | b | ...` */
-export function pipe(...commands: Shell[]): Shell {
-  return Shell.of(commands.map(group).join(' | '))
-}
-
-/** Runs `command` as root through `sudo -n` (fails instead of prompting) when `useSudo` is set. */
-export function withSudo(useSudo: boolean, command: Shell): Shell {
-  return useSudo ? cmd('sudo', '-n', 'sh', '-c', command.text) : command
 }

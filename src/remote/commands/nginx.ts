@@ -4,7 +4,7 @@
  * config; `reload` makes nginx use it. `restore` puts the backup back. nginx reads its files only
  * on test and reload, so an installed but not yet reloaded file serves nothing.
  */
-import { script, userCommand, withSudo, type Shell } from '../shell.js'
+import { script, userCommand, userCommandArgv, type Shell } from '../shell.js'
 
 export interface NginxCommands {
   test: string
@@ -27,7 +27,7 @@ fi
 "$@"`,
     file,
     backup,
-    ...withSudoArgv(nginx.sudo, nginx.test),
+    ...userCommandArgv(nginx.test, nginx.sudo),
   )
 }
 
@@ -37,14 +37,9 @@ export function restoreUpstream(file: string, backup: string): Shell {
 }
 
 export function reloadNginx(nginx: NginxCommands): Shell {
-  return withSudo(nginx.sudo, userCommand(nginx.reload))
+  return userCommand(nginx.reload, nginx.sudo)
 }
 
 export function testNginx(nginx: Pick<NginxCommands, 'test' | 'sudo'>): Shell {
-  return withSudo(nginx.sudo, userCommand(nginx.test))
-}
-
-/** argv that runs a user command line, through `sudo -n` when asked. */
-function withSudoArgv(sudo: boolean, commandLine: string): string[] {
-  return sudo ? ['sudo', '-n', 'sh', '-c', commandLine] : ['sh', '-c', commandLine]
+  return userCommand(nginx.test, nginx.sudo)
 }
