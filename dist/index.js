@@ -35206,6 +35206,79 @@ function emptyHostReport(host) {
     };
 }
 
+function otherSlot(slot) {
+    return slot === 'blue' ? 'green' : 'blue';
+}
+function slotPort(settings, slot) {
+    return slot === 'blue' ? settings.slots.bluePort : settings.slots.greenPort;
+}
+/**
+ * The version to deploy: the `version` input, else the short commit SHA the workflow runs on.
+ */
+function resolveVersion(input, commitSha) {
+    if (input !== '')
+        return input;
+    if (commitSha && /^[0-9a-f]{7,}$/i.test(commitSha))
+        return commitSha.slice(0, 7);
+    throw new Error("Input 'version' is empty and GITHUB_SHA is not set: give a version (e.g. 'v1.2.3').");
+}
+function planHost(settings, host, state, version) {
+    const liveSlot = state.liveSlot;
+    const targetSlot = liveSlot === null ? 'blue' : otherSlot(liveSlot);
+    return {
+        host,
+        liveSlot,
+        liveVersion: liveSlot === null ? null : (state.slots[liveSlot]?.version ?? null),
+        targetSlot,
+        targetPort: slotPort(settings, targetSlot),
+        releaseDir: `${settings.app.deployPath}/releases/${version}`,
+    };
+}
+/**
+ * Releases to delete: all but the `keep` newest of the history, never one that a slot runs or
+ * ran last (live and previous). Directories the history does not know count as oldest.
+ */
+function releasesToPrune(present, state, keep) {
+    const newestFirst = state.history.map((r) => r.version).filter((v) => present.includes(v));
+    const kept = new Set(newestFirst.slice(0, keep));
+    for (const slot of Object.values(state.slots))
+        if (slot)
+            kept.add(slot.version);
+    return present.filter((version) => !kept.has(version));
+}
+/** Hosts per batch for `batch-size` (a count, or a percentage of the fleet rounded up). */
+function batchSizeOf(amount, hostCount) {
+    const size = amount.kind === 'count' ? amount.value : Math.ceil((hostCount * amount.value) / 100);
+    return Math.max(1, Math.min(size, hostCount));
+}
+/** Consecutive batches of `size`, in host order. */
+function batches(items, size) {
+    const result = [];
+    for (let i = 0; i < items.length; i += size)
+        result.push(items.slice(i, i + size));
+    return result;
+}
+/** Whether the run moves hosts in batches behind `load-balancer` (rolling, or canary by hosts). */
+function usesLoadBalancer(settings) {
+    const batched = settings.strategy === 'rolling' ||
+        (settings.strategy === 'canary' && settings.canary.hosts !== undefined);
+    return batched && settings.rolling.loadBalancer !== undefined;
+}
+/**
+ * Batches behind a load balancer must leave it at least one server: a batch that would take
+ * every host out at once is refused before any host is touched.
+ */
+function rollingProblem(settings) {
+    const { rolling, hosts } = settings;
+    if (!usesLoadBalancer(settings))
+        return undefined;
+    const size = batchSizeOf(rolling.batchSize, hosts.length);
+    if (size < hosts.length)
+        return undefined;
+    return (`Input 'batch-size': ${size} of ${hosts.length} host(s) per batch would take every server out ` +
+        `of the load balancer at once; use a smaller batch-size (or more hosts).`);
+}
+
 /**
  * Runs `task` for every item, at most `maxParallel` at once, and waits for all of them. If any
  * failed, throws one MultiHostError naming every failure (not just the first).
@@ -62255,7 +62328,10 @@ async function onEachHost(ctx, phase, hosts, step) {
         ctx.logs.flush(phase);
     }
 }
-/** Cleanup on failure: tries every host, logs what could not be done, never throws. */
+/**
+ * Cleanup on failure: tries every host, logs what could not be done, never throws. Returns the
+ * hosts where it worked.
+ */
 async function bestEffort(logs, what, hosts, step) {
     const results = await Promise.allSettled(hosts.map(step));
     results.forEach((result, i) => {
@@ -62264,6 +62340,43 @@ async function bestEffort(logs, what, hosts, step) {
         }
     });
     logs.flush(what);
+    return hosts.filter((_, i) => results[i].status === 'fulfilled');
+}
+
+/** Parses the output of `accessLogSince`. */
+function parseLogReading(stdout) {
+    const lines = stdout.split('\n').filter((line) => line.trim() !== '');
+    if (lines[0] === 'missing')
+        return { missing: true };
+    const size = /^size (\d+)$/.exec(lines[0] ?? '');
+    if (!size)
+        throw new Error(`unexpected access log summary: ${JSON.stringify(stdout.slice(0, 200))}`);
+    const byUpstream = new Map();
+    for (const line of lines.slice(1)) {
+        const [upstream = '', requests = '', errors = ''] = line.trim().split(/\s+/);
+        byUpstream.set(upstream, { requests: Number(requests), errors: Number(errors) });
+    }
+    return { missing: false, size: Number(size[1]), byUpstream };
+}
+function addCounts(a, b) {
+    return { requests: a.requests + (b?.requests ?? 0), errors: a.errors + (b?.errors ?? 0) };
+}
+const NO_COUNTS = { requests: 0, errors: 0 };
+/** The 5xx share of the new version, judged once it had at least `minRequests` requests. */
+function judge(counts, settings) {
+    if (counts.requests < settings.minRequests)
+        return { verdict: 'not judged' };
+    const rate = counts.errors / counts.requests;
+    if (rate <= settings.maxErrorRate)
+        return { verdict: 'passed' };
+    return {
+        verdict: 'aborted',
+        reason: `the new version answered 5xx to ${formatRate(rate)} of ${counts.requests} requests ` +
+            `(${counts.errors}), above canary-max-error-rate ${formatRate(settings.maxErrorRate)}`,
+    };
+}
+function formatRate(rate) {
+    return `${Number((rate * 100).toFixed(2))}%`;
 }
 
 /**
@@ -62273,15 +62386,27 @@ async function bestEffort(logs, what, hosts, step) {
  */
 const VERIFY_HEADER = 'x-deploy-upstream';
 const MARKER = '# Managed by ssh-zero-downtime-deploy';
+/** The canary log line: `$msec|$status|$upstream_addr` (the address list may hold ", "). */
+const CANARY_LOG_FORMAT = "'$msec|$status|$upstream_addr'";
 function body(spec) {
     const servers = spec.servers.map((s) => {
         const weight = s.weight === undefined ? '' : ` weight=${s.weight}`;
         const host = s.host === undefined ? '127.0.0.1' : s.host.includes(':') ? `[${s.host}]` : s.host;
         return `    server ${host}:${s.port}${weight} max_fails=0${s.down ? ' down' : ''};\n`;
     });
-    const variable = `$${spec.name.replaceAll('-', '_')}_live_slot`;
+    const prefix = `$${spec.name.replaceAll('-', '_')}`;
+    const variable = `${prefix}_live_slot`;
+    const cookie = spec.stickyCookie;
+    const hash = cookie && spec.servers.length > 1 ? `    hash ${prefix}_canary_key consistent;\n` : '';
     return [
-        `upstream ${spec.name} {\n${servers.join('')}}\n`,
+        spec.canaryLogFormat ? `log_format ${spec.name}_canary ${CANARY_LOG_FORMAT};\n` : '',
+        cookie
+            ? // $request_id is the same in both maps for one request: the cookie a new visitor gets is
+                // the key its first request was routed by.
+                `map $cookie_${cookie} ${prefix}_canary_key {\n    "" $request_id;\n    default $cookie_${cookie};\n}\n` +
+                    `map $cookie_${cookie} ${prefix}_canary_cookie {\n    "" "${cookie}=$request_id; Path=/; HttpOnly; SameSite=Lax";\n    default "";\n}\n`
+            : '',
+        `upstream ${spec.name} {\n${hash}${servers.join('')}}\n`,
         spec.liveSlot === undefined
             ? ''
             : `map $host ${variable} {\n    default ${spec.liveSlot};\n}\n`,
@@ -62316,71 +62441,23 @@ function upstreamOwnership(content) {
     return recorded === checksum(rest) ? 'ours' : 'drifted';
 }
 
-function otherSlot(slot) {
-    return slot === 'blue' ? 'green' : 'blue';
-}
-function slotPort(settings, slot) {
-    return slot === 'blue' ? settings.slots.bluePort : settings.slots.greenPort;
-}
+/** Reading the canary access log (`log_format <app>_canary '$msec|$status|$upstream_addr'`). */
 /**
- * The version to deploy: the `version` input, else the short commit SHA the workflow runs on.
+ * $1 log file, $2 byte offset ('': only the size). Prints `missing` when the log cannot be read;
+ * else `size <bytes>`, then `<upstream> <requests> <5xx>` per upstream server for the lines between
+ * the offset and that size (a rotated log, smaller than the offset, is read from its start). A
+ * request nginx retried on another server counts for the last one, which gave the answer.
  */
-function resolveVersion(input, commitSha) {
-    if (input !== '')
-        return input;
-    if (commitSha && /^[0-9a-f]{7,}$/i.test(commitSha))
-        return commitSha.slice(0, 7);
-    throw new Error("Input 'version' is empty and GITHUB_SHA is not set: give a version (e.g. 'v1.2.3').");
-}
-function planHost(settings, host, state, version) {
-    const liveSlot = state.liveSlot;
-    const targetSlot = liveSlot === null ? 'blue' : otherSlot(liveSlot);
-    return {
-        host,
-        liveSlot,
-        liveVersion: liveSlot === null ? null : (state.slots[liveSlot]?.version ?? null),
-        targetSlot,
-        targetPort: slotPort(settings, targetSlot),
-        releaseDir: `${settings.app.deployPath}/releases/${version}`,
-    };
-}
-/**
- * Releases to delete: all but the `keep` newest of the history, never one that a slot runs or
- * ran last (live and previous). Directories the history does not know count as oldest.
- */
-function releasesToPrune(present, state, keep) {
-    const newestFirst = state.history.map((r) => r.version).filter((v) => present.includes(v));
-    const kept = new Set(newestFirst.slice(0, keep));
-    for (const slot of Object.values(state.slots))
-        if (slot)
-            kept.add(slot.version);
-    return present.filter((version) => !kept.has(version));
-}
-/** Hosts per batch for `batch-size` (a count, or a percentage of the fleet rounded up). */
-function batchSizeOf(amount, hostCount) {
-    const size = amount.kind === 'count' ? amount.value : Math.ceil((hostCount * amount.value) / 100);
-    return Math.max(1, Math.min(size, hostCount));
-}
-/** Consecutive batches of `size`, in host order. */
-function batches(items, size) {
-    const result = [];
-    for (let i = 0; i < items.length; i += size)
-        result.push(items.slice(i, i + size));
-    return result;
-}
-/**
- * Rolling with a load balancer must leave it at least one server: a batch that would take every
- * host out at once is refused before any host is touched.
- */
-function rollingProblem(settings) {
-    const { rolling, hosts } = settings;
-    if (!rolling.loadBalancer)
-        return undefined;
-    const size = batchSizeOf(rolling.batchSize, hosts.length);
-    if (size < hosts.length)
-        return undefined;
-    return (`Input 'batch-size': ${size} of ${hosts.length} host(s) per batch would take every server out ` +
-        `of the load balancer at once; use a smaller batch-size (or more hosts).`);
+function accessLogSince(file, offset) {
+    return script(`f=$1; off=$2
+[ -r "$f" ] || { echo missing; exit 0; }
+size=$(wc -c < "$f" | tr -d ' ')
+echo "size $size"
+[ -z "$off" ] && exit 0
+[ "$size" -lt "$off" ] && off=0
+tail -c +$((off + 1)) "$f" | head -c $((size - off)) | awk -F'|' 'NF >= 3 {
+  n = split($3, a, ", "); u = a[n]; c[u]++; if ($2 >= 500) e[u]++
+} END { for (u in c) print u, c[u], e[u] + 0 }'`, file, offset === undefined ? '' : String(offset));
 }
 
 /**
@@ -62462,11 +62539,16 @@ function writeEnvFile(l) {
  * config; `reload` makes nginx use it. `restore` puts the backup back. nginx reads its files only
  * on test and reload, so an installed but not yet reloaded file serves nothing.
  */
-/** stdin: the new file. $1 upstream file, $2 backup path. Then runs the test command. */
+/**
+ * stdin: the new file. $1 upstream file, $2 backup path ('' keeps the backup taken earlier in the
+ * run, so that a restore goes back to the file from before the run). Then runs the test command.
+ */
 function installUpstream(file, backup, nginx) {
     return script(`set -e
 file=$1; backup=$2; shift 2
-if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
+if [ -n "$backup" ]; then
+  if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
+fi
 cat > "$file.tmp.$$"
 chmod 644 "$file.tmp.$$"
 if ! mv -f "$file.tmp.$$" "$file" 2>/dev/null; then
@@ -62519,8 +62601,9 @@ function listReleases(l) {
     return script('[ -d "$1" ] && ls -1 "$1" || true', l.releases);
 }
 
-function slotEnvArgs(env) {
-    return Object.entries(env).map(([key, value]) => `${key}=${value}`);
+/** `KEY=value` arguments for load_env: the slot variables, then any extra ones. */
+function slotEnvArgs(env, extra = {}) {
+    return [...Object.entries(env), ...Object.entries(extra)].map(([key, value]) => `${key}=${value}`);
 }
 /**
  * Shell functions the slot scripts share. `alive PID`: the process exists and is not a zombie (a
@@ -62596,13 +62679,13 @@ load_env "$envfile" "$@"
 stop_slot "$pidfile" "$timeout" "$stopcmd"`, l.pidfile(slot), String(stopTimeoutSeconds), stopCommand, l.sharedEnv, ...slotEnvArgs(env));
 }
 /** Runs a one-off command (migrate, post-deploy) in the foreground from the release dir. */
-function runInRelease(l, command, env) {
+function runInRelease(l, command, env, extra = {}) {
     return script(`${FUNCTIONS}
 envfile=$1; command=$2
 shift 2
 load_env "$envfile" "$@"
 cd "$RELEASE_DIR" || exit 1
-exec sh -c "$command"`, l.sharedEnv, command, ...slotEnvArgs(env));
+exec sh -c "$command"`, l.sharedEnv, command, ...slotEnvArgs(env, extra));
 }
 /** Exits 0 while the slot's process runs; else prints the tail of its log and exits 3. */
 function checkSlotAlive(l, slot, logLines = 30) {
@@ -68831,11 +68914,7 @@ const REQUEST_TIMEOUT_MS = 5000;
 async function waitHealthy(host, l, slot, port, health, version) {
     const deadline = Date.now() + health.timeoutMs;
     for (;;) {
-        const alive = await host.tryExec(checkSlotAlive(l, slot), { step: 'health' });
-        if (alive.exitCode === SLOT_EXITED) {
-            throw new HostError(host.name, 'health', `the new version exited while booting on ${slot} (port ${port}); last lines of ${l.slotLog(slot)}:\n${alive.stdout.trimEnd()}`);
-        }
-        const problem = await probe(host, port, health, version);
+        const problem = await checkSlot(host, l, slot, port, health, version, 'while booting');
         if (problem === undefined)
             return;
         if (Date.now() + health.intervalMs > deadline) {
@@ -68843,6 +68922,19 @@ async function waitHealthy(host, l, slot, port, health, version) {
         }
         await setTimeout$2(health.intervalMs);
     }
+}
+/**
+ * One health check of a slot: what is wrong, or undefined when healthy. A slot whose process has
+ * exited fails at once (a HostError with the tail of its log), as there is nothing to wait for.
+ */
+async function checkSlot(host, l, slot, port, health, version, 
+/** When it would have exited, for the message: 'while booting'. */
+during) {
+    const alive = await host.tryExec(checkSlotAlive(l, slot), { step: 'health' });
+    if (alive.exitCode === SLOT_EXITED) {
+        throw new HostError(host.name, 'health', `the new version exited ${during} on ${slot} (port ${port}); last lines of ${l.slotLog(slot)}:\n${alive.stdout.trimEnd()}`);
+    }
+    return probe(host, port, health, version);
 }
 /** One round of checks; returns what is wrong, or undefined when healthy. */
 async function probe(host, port, health, version) {
@@ -68985,6 +69077,8 @@ class HostDeploy {
     startedNewSlot = false;
     /** Set once the upstream file was touched, so a failure knows to restore it. */
     touchedUpstream = false;
+    /** Set once the upstream file from before the run was backed up (the file a restore brings back). */
+    backedUpUpstream = false;
     /** Set while state.json names this run's release as live. */
     recorded = false;
     report;
@@ -69229,28 +69323,78 @@ class HostDeploy {
      * Step 1 of a switch to `slot` (the new one, or the previous one when switching back): the
      * upstream file in place and the nginx config tested, not yet live.
      */
-    async installUpstream(slot = this.plan.targetSlot) {
+    async installUpstream(slot = this.plan.targetSlot, canaryWeight) {
         this.touchedUpstream = true;
         this.noteJournal();
         const content = renderUpstream({
             name: this.settings.app.name,
-            servers: [{ port: slotPort(this.settings, slot) }],
-            liveSlot: slot,
+            servers: this.upstreamServers(slot, canaryWeight),
+            liveSlot: canaryWeight === undefined ? slot : (this.plan.liveSlot ?? slot),
             verifyPort: this.settings.nginx.verifyPort,
+            canaryLogFormat: true,
+            stickyCookie: this.settings.canary.stickyCookie || undefined,
         });
         const { upstreamFile } = this.settings.nginx;
-        await this.host.exec(installUpstream(upstreamFile, this.layout.upstreamBackup, this.nginx()), {
+        const backup = this.backedUpUpstream ? '' : this.layout.upstreamBackup;
+        await this.host.exec(installUpstream(upstreamFile, backup, this.nginx()), {
             step: 'switch: install upstream and test nginx',
             stdin: content,
         });
+        this.backedUpUpstream = true;
     }
-    /** Step 2: reload nginx, then check that requests through nginx reach the slot. */
-    async reloadAndVerify(slot = this.plan.targetSlot) {
+    /**
+     * `slot` alone; or, for a canary step, the live slot and the new one sharing the traffic by
+     * weight (the new one gets `canaryWeight` percent).
+     */
+    upstreamServers(slot, canaryWeight) {
+        const live = this.plan.liveSlot;
+        if (canaryWeight === undefined || live === null)
+            return [{ port: slotPort(this.settings, slot) }];
+        return [
+            { port: slotPort(this.settings, live), weight: 100 - canaryWeight },
+            { port: this.plan.targetPort, weight: canaryWeight },
+        ];
+    }
+    /**
+     * Step 2: reload nginx, then check that requests through nginx reach the slot (for a canary
+     * step: one of the two slots sharing the traffic).
+     */
+    async reloadAndVerify(slot = this.plan.targetSlot, canaryWeight) {
         await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' });
-        const expected = `127.0.0.1:${slotPort(this.settings, slot)}`;
-        await verifyThroughNginx(this.host, this.settings.nginx.verifyPort, this.settings.health.path, (answer) => answer.upstream === expected && answer.status >= 200 && answer.status <= 299
+        const expected = this.upstreamServers(slot, canaryWeight).map((s) => `127.0.0.1:${s.port}`);
+        await verifyThroughNginx(this.host, this.settings.nginx.verifyPort, this.settings.health.path, (answer) => expected.includes(answer.upstream) && answer.status >= 200 && answer.status <= 299
             ? undefined
-            : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected}`);
+            : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected.join(' or ')}`);
+    }
+    /** Canary abort: all traffic back on the live slot (the new one keeps running until stopped). */
+    async backToLiveSlot() {
+        const live = this.plan.liveSlot;
+        if (live === null)
+            return;
+        await this.installUpstream(live);
+        await this.reloadAndVerify(live);
+    }
+    /** One health check of the new slot during a canary bake: what is wrong, or undefined. */
+    async canaryHealthProblem() {
+        const { targetSlot, targetPort } = this.plan;
+        return checkSlot(this.host, this.layout, targetSlot, targetPort, this.settings.health, this.version, 'during the canary');
+    }
+    /**
+     * The canary access log from byte `offset` on (no offset: from its end): the new slot's requests
+     * and 5xx, and the offset to read from next time; null when the host has no readable log.
+     */
+    async canaryLog(offset) {
+        const { stdout } = await this.host.exec(accessLogSince(this.settings.canary.accessLog, offset), { step: 'canary: read access log' });
+        const reading = parseLogReading(stdout);
+        if (reading.missing)
+            return null;
+        const counts = addCounts(NO_COUNTS, reading.byUpstream.get(`127.0.0.1:${this.plan.targetPort}`));
+        return { counts, offset: reading.size };
+    }
+    /** canary-check-command, on this host from the new release; throws when it exits non-zero. */
+    async runCanaryCheck(weight) {
+        const env = this.slotEnv(this.plan.targetSlot);
+        await this.host.exec(runInRelease(this.layout, this.settings.canary.checkCommand, env, { CANARY_WEIGHT: weight }), { step: 'canary: canary-check-command' });
     }
     /** Puts the previous upstream file back and reloads nginx (after a failed switch). */
     async restoreUpstream(reload) {
@@ -69273,8 +69417,7 @@ class HostDeploy {
         if (previous === null) {
             throw new HostError(this.name, 'switch back', 'no previous version to switch back to (first deploy)');
         }
-        await this.installUpstream(previous);
-        await this.reloadAndVerify(previous);
+        await this.backToLiveSlot();
         await this.revertRecord();
         await this.stopNewSlot();
         this.touchedUpstream = false;
@@ -69488,6 +69631,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
         previousSlot: null,
         hosts: settings.hosts.map((h) => emptyHostReport(h.label)),
         phases: [],
+        canarySteps: [],
         startedAt: Date.now(),
         endedAt: 0,
         url: settings.github.url,
@@ -69503,6 +69647,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
         hosts,
         loadBalancer,
         phases: report.phases,
+        canarySteps: report.canarySteps,
         logs,
     });
     try {
@@ -69513,7 +69658,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
         fleet = await timed(report.phases, 'connect', () => Fleet.connect(settings.hosts, sshOptionsFrom(settings), {
             maxParallel: settings.ssh.maxParallel,
             proxyJump: settings.ssh.proxyJump,
-            loadBalancer: settings.strategy === 'rolling' ? settings.rolling.loadBalancer : undefined,
+            loadBalancer: usesLoadBalancer(settings) ? settings.rolling.loadBalancer : undefined,
             logFor: (host) => logs.sinkFor(host),
         }));
         hosts = fleet.hosts.map((host) => new HostDeploy(host, settings, env.journal, version));
@@ -69881,6 +70026,7 @@ const DEFAULTS$1 = {
     'canary-hosts': '',
     'canary-sticky-cookie': '',
     'canary-check-command': '',
+    'canary-access-log': '',
     // Slots and health
     'blue-port': '3001',
     'green-port': '3002',
@@ -69972,6 +70118,7 @@ function parseInputs(get) {
         hosts: r.field('canary-hosts', optional(amount, undefined), undefined),
         stickyCookie: r.field('canary-sticky-cookie', optional(cookieName, ''), ''),
         checkCommand: r.text('canary-check-command'),
+        accessLog: r.field('canary-access-log', optional(absolutePath('file'), `/var/log/nginx/${name}-canary.log`), ''),
     };
     // Slots and health
     const slots = {
@@ -70108,7 +70255,11 @@ function checkCombinations(r, s) {
     }
     const canaryHosts = s.canary.hosts;
     const hostCount = s.hosts.length;
-    if (canaryHosts?.kind === 'count' && canaryHosts.value >= hostCount && r.valid('hosts')) {
+    // A percentage is rounded up, as batch-size is.
+    const canaryCount = canaryHosts?.kind === 'percent'
+        ? Math.ceil((hostCount * canaryHosts.value) / 100)
+        : (canaryHosts?.value ?? 0);
+    if (canaryCount >= hostCount && r.valid('hosts')) {
         r.report(`Input 'canary-hosts': ${show(r.text('canary-hosts'))} is not fewer than the ${hostCount} ` +
             `host${hostCount === 1 ? '' : 's'} in 'hosts' (expected fewer hosts than 'hosts' lists, so ` +
             `that some stay on the old version during the bake).`);
@@ -76517,6 +76668,33 @@ function rollbackSection(r) {
         lines.push('', `This run: ${link(r.runUrl)}`);
     return lines;
 }
+const VERDICT_ICON = {
+    passed: '✅ passed',
+    'not judged': '➖ not judged',
+    aborted: '❌ aborted',
+    promoted: '🚀 promoted',
+};
+/** Strategy canary: a row per step, with what reached the new version and the verdict. */
+function canarySection(r) {
+    if (r.canarySteps.length === 0)
+        return [];
+    const rows = r.canarySteps.map((step) => [
+        esc(step.label),
+        step.counts === null ? '–' : step.counts.requests.toLocaleString('en-US'),
+        step.counts === null ? '–' : step.counts.errors.toLocaleString('en-US'),
+        step.counts === null || step.counts.requests === 0
+            ? '–'
+            : formatRate(step.counts.errors / step.counts.requests),
+        VERDICT_ICON[step.verdict],
+        esc(step.note ?? ''),
+    ]);
+    return [
+        '#### Canary',
+        '',
+        table(['Step', 'Requests to new version', '5xx', '5xx rate', 'Verdict', 'Note'], rows),
+        '',
+    ];
+}
 function render(r, parts, limits) {
     const leftOut = [];
     const hosts = hostsSection(r, parts, limits, leftOut);
@@ -76538,6 +76716,7 @@ function render(r, parts, limits) {
         ...stateLines(r, limits.runErrorChars),
         '',
         ...hosts,
+        ...canarySection(r),
         ...note,
         ...(gantt === '' ? [] : ['#### Timeline', '', gantt, '']),
         ...rollbackSection(r),
@@ -76744,6 +76923,248 @@ async function blueGreen(ctx) {
     return finish(ctx, hosts);
 }
 
+/**
+ * One canary step's bake: for canary-step-duration, the new slots of the given hosts are watched,
+ * every health-interval: a health check each (two failures in a row abort; one slow answer under
+ * load does not), and their requests and 5xx from the access logs, summed over the hosts (above
+ * canary-max-error-rate once canary-min-requests came in aborts at once). At the end,
+ * canary-check-command runs on each host. The step is recorded for the summary either way.
+ */
+const FAILED_CHECKS_TO_ABORT = 2;
+/** The bake found the new version wanting; `step` is already recorded. */
+class CanaryAborted extends Error {
+}
+/**
+ * `label` names the step in the log and summary; `weight` is the new version's share of the
+ * traffic in percent (CANARY_WEIGHT for canary-check-command).
+ */
+async function bake(ctx, hosts, label, weight) {
+    const step = { label, counts: null, verdict: 'not judged' };
+    ctx.canarySteps.push(step);
+    try {
+        await timed(ctx.phases, 'canary', () => watch(ctx, hosts, step, weight));
+    }
+    catch (error) {
+        step.verdict = 'aborted';
+        step.note ??= errorMessage(error);
+        throw error instanceof CanaryAborted
+            ? error
+            : new CanaryAborted(`canary step ${label}: ${errorMessage(error)}`, { cause: error });
+    }
+    finally {
+        ctx.logs.flush('canary');
+    }
+}
+async function watch(ctx, hosts, step, weight) {
+    const { canary, health } = ctx.settings;
+    const offsets = await logOffsets(ctx, hosts);
+    const failedChecks = new Map();
+    const deadline = Date.now() + canary.stepDurationMs;
+    let total = offsets.size === 0 ? null : NO_COUNTS;
+    info(`Canary ${step.label}: baking for ${canary.stepDurationMs / 1000}s`);
+    while (Date.now() < deadline) {
+        await setTimeout$2(Math.min(health.intervalMs, Math.max(0, deadline - Date.now())));
+        await forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (h) => {
+            const problem = await h.canaryHealthProblem();
+            const failures = problem === undefined ? 0 : (failedChecks.get(h) ?? 0) + 1;
+            failedChecks.set(h, failures);
+            if (problem !== undefined && failures >= FAILED_CHECKS_TO_ABORT) {
+                throw new HostError(h.name, 'canary', `health check failed ${failures} times in a row: ${problem}`);
+            }
+            const offset = offsets.get(h);
+            if (offset === undefined)
+                return;
+            const read = await h.canaryLog(offset);
+            if (read === null)
+                return;
+            offsets.set(h, read.offset);
+            total = addCounts(total ?? NO_COUNTS, read.counts);
+        });
+        step.counts = total;
+        const judged = total === null ? undefined : judge(total, canary);
+        if (judged?.verdict === 'aborted')
+            throw new CanaryAborted(`canary step ${step.label}: ${judged.reason}`);
+    }
+    if (canary.checkCommand) {
+        await forEachParallel(hosts, ctx.settings.ssh.maxParallel, (h) => h.runCanaryCheck(String(weight)));
+    }
+    step.counts = total;
+    if (total === null) {
+        step.note = `no access log at ${canary.accessLog} on any host: judged on health only`;
+        return;
+    }
+    const judged = judge(total, canary);
+    step.verdict = judged.verdict;
+    if (judged.verdict === 'not judged') {
+        step.note = `${total.requests} request(s), fewer than canary-min-requests (${canary.minRequests}): judged on health only`;
+    }
+}
+/** Where each host's access log ends now; hosts without a readable log are left out (warned). */
+async function logOffsets(ctx, hosts) {
+    const offsets = new Map();
+    await forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (h) => {
+        const read = await h.canaryLog();
+        if (read !== null)
+            offsets.set(h, read.offset);
+        else {
+            warning(`[${h.name}] canary: no readable access log at ${ctx.settings.canary.accessLog}, so its ` +
+                `5xx rate is not measured (health checks only). Add \`access_log ` +
+                `${ctx.settings.canary.accessLog} ${ctx.settings.app.name}_canary;\` to the site (README: Canary).`);
+        }
+    });
+    return offsets;
+}
+
+/**
+ * Rolling: hosts move in batches (`batch-size`), each batch doing the per-host blue-green swap.
+ * With a load balancer, a batch is taken out of it first and put back after. A failed batch stops
+ * the rollout; with `on-failure: rollback` the batches that already switched swap back to their
+ * previous slot, which is kept running until the whole rollout succeeded, so this is instant.
+ */
+async function rolling(ctx) {
+    const hosts = hostsToDeploy(ctx);
+    if (hosts.length === 0)
+        return 'unchanged';
+    return rollOut(ctx, hosts, batches(hosts, batchSizeOf(ctx.settings.rolling.batchSize, ctx.hosts.length)));
+}
+/**
+ * Ships to every host, then switches the groups one after the other. `bakeFirst` (canary by hosts)
+ * runs once the first group switched; when it throws, every switched host goes back whatever
+ * on-failure says, since the new version was found wanting.
+ */
+async function rollOut(ctx, hosts, groups, bakeFirst) {
+    await shipAndMigrate(ctx, hosts);
+    const switched = [];
+    // A bake that finds the new version wanting reverts the switched hosts whatever on-failure says.
+    let onFailure = ctx.settings.rolling.onFailure;
+    try {
+        for (const [index, batch] of groups.entries()) {
+            batch.forEach((h) => (h.report.batch = index + 1));
+            info(`Batch ${index + 1} of ${groups.length}: ${batch.map((h) => h.name).join(', ')}`);
+            await switchBatch(ctx, batch);
+            switched.push(...batch);
+            if (index === 0 && bakeFirst) {
+                onFailure = 'canary aborted';
+                await bakeFirst(batch);
+                onFailure = ctx.settings.rolling.onFailure;
+            }
+        }
+    }
+    catch (error) {
+        throw await afterFailedBatch(ctx, hosts, switched, error, onFailure);
+    }
+    return finish(ctx, hosts);
+}
+async function switchBatch(ctx, batch) {
+    await startNewSlots(ctx, batch);
+    const lb = ctx.loadBalancer;
+    if (!lb)
+        return switchTogether(ctx, batch);
+    let failed = true;
+    try {
+        await timed(ctx.phases, 'lb-out', () => lb.route(batch.map((h) => h.host.address)));
+        const port = ctx.settings.rolling.lbBackendPort;
+        await onEachHost(ctx, 'drain', batch, async (h) => {
+            if (!(await h.waitIdle(port)))
+                warning(`[${h.name}] requests from the load balancer were still open after drain-timeout`);
+        });
+        await switchTogether(ctx, batch);
+        failed = false;
+    }
+    finally {
+        if (failed)
+            await stopNewSlots(ctx, batch);
+        const putBack = timed(ctx.phases, 'lb-in', () => lb.route([]));
+        // After a failure, the first error is the one to report; a put-back failure is a warning.
+        if (failed)
+            await putBack.catch((e) => warning(`[${lb.name}] ${errorMessage(e)}`));
+        else
+            await putBack;
+    }
+}
+/** Rolls the switched hosts back (or leaves them), and says exactly which host runs what. */
+async function afterFailedBatch(ctx, hosts, switched, error, onFailure) {
+    const reason = errorMessage(error);
+    if (switched.length === 0)
+        return new Error(`${reason}\nNo batch had switched: every host serves its previous version.`);
+    if (onFailure !== 'stop') {
+        await bestEffort(ctx.logs, 'roll back switched batches', switched, (h) => h.switchBack());
+    }
+    const lines = hosts.map((h) => `  ${h.name}: ${h.report.liveVersion ?? 'nothing'} (${h.report.outcome})`);
+    const what = onFailure === 'stop'
+        ? `on-failure is stop: the fleet is left on mixed versions.`
+        : `The ${switched.length} host(s) that had switched were rolled back (${onFailure === 'rollback' ? 'on-failure: rollback' : onFailure}).`;
+    return new Error(`${reason}\n${what} Hosts now serve:\n${lines.join('\n')}`, { cause: error });
+}
+
+/**
+ * Canary: the new version takes a growing share of the traffic while the action watches it, and
+ * is promoted only when every step passed.
+ *
+ * By traffic (default): the new version starts on each host's idle slot; for each `canary-weight`
+ * step below 100, nginx on every host gets both slots with weights (the new one the step's
+ * percent), and the step bakes (src/deploy/canary-bake.ts). 100 is the promotion: the same
+ * all-or-nothing switch, drain and stop as blue-green. An abort puts all traffic back on the old
+ * slots and stops the new ones. Hosts that serve nothing yet (a first deploy) have nothing to
+ * share: they switch at the promotion.
+ *
+ * By hosts (`canary-hosts`): the first hosts switch fully (as a rolling batch), bake, and then the
+ * others follow in batches of `batch-size`; an abort switches the canary hosts back.
+ */
+async function canary(ctx) {
+    const hosts = hostsToDeploy(ctx);
+    if (hosts.length === 0)
+        return 'unchanged';
+    return ctx.settings.canary.hosts === undefined ? byTraffic(ctx, hosts) : byHosts(ctx, hosts);
+}
+async function byTraffic(ctx, hosts) {
+    await shipAndMigrate(ctx, hosts);
+    await startNewSlots(ctx, hosts);
+    const sharing = hosts.filter((h) => h.plan.liveSlot !== null);
+    if (sharing.length < hosts.length) {
+        const fresh = hosts.filter((h) => !sharing.includes(h)).map((h) => h.name);
+        info(`${fresh.join(', ')}: no previous version to share traffic with; switching at the promotion`);
+    }
+    try {
+        for (const weight of sharing.length === 0 ? [] : ctx.settings.canary.weights.slice(0, -1)) {
+            info(`Canary: ${weight}% of the traffic to ${ctx.version}`);
+            await onEachHost(ctx, 'switch', sharing, (h) => h.installUpstream(h.plan.targetSlot, weight));
+            await onEachHost(ctx, 'switch', sharing, (h) => h.reloadAndVerify(h.plan.targetSlot, weight));
+            await bake(ctx, sharing, `${weight}%`, weight);
+        }
+    }
+    catch (error) {
+        throw await abort(ctx, hosts, sharing, error);
+    }
+    await switchTogether(ctx, hosts);
+    ctx.canarySteps.push({ label: '100%', counts: null, verdict: 'promoted' });
+    return finish(ctx, hosts);
+}
+/**
+ * All traffic back to the old slots, then the new slots stopped, except where nginx could not be
+ * put back: there the new slot keeps running, so that nothing nginx sends to it fails.
+ */
+async function abort(ctx, hosts, sharing, error) {
+    const back = await bestEffort(ctx.logs, 'canary abort: traffic back to the old version', sharing, (h) => h.backToLiveSlot());
+    const stuck = sharing.filter((h) => !back.includes(h));
+    await stopNewSlots(ctx, hosts.filter((h) => !stuck.includes(h)));
+    const serving = [...new Set(sharing.map((h) => h.plan.liveVersion))].join(', ');
+    const outcome = stuck.length === 0
+        ? `All traffic is back on the previous version (${serving}); the new slots were stopped.`
+        : `nginx could not be put back on ${stuck.map((h) => h.name).join(', ')}: there the new version still takes its share and keeps running; fix nginx and run rollback (see the warnings).`;
+    return new Error(`Canary aborted: ${errorMessage(error)}\n${outcome}`, { cause: error });
+}
+async function byHosts(ctx, hosts) {
+    const amount = ctx.settings.canary.hosts;
+    const count = batchSizeOf(amount, ctx.hosts.length);
+    const first = hosts.slice(0, count);
+    const rest = batches(hosts.slice(count), batchSizeOf(ctx.settings.rolling.batchSize, ctx.hosts.length));
+    const share = Math.round((100 * first.length) / ctx.hosts.length);
+    const status = await rollOut(ctx, hosts, [first, ...rest], (group) => bake(ctx, group, `${group.length} of ${ctx.hosts.length} host(s)`, share));
+    ctx.canarySteps.push({ label: 'all hosts', counts: null, verdict: 'promoted' });
+    return status;
+}
+
 async function rollback(ctx) {
     const toVersion = ctx.settings.rollback.toVersion;
     const hosts = [];
@@ -76788,74 +77209,6 @@ async function reload(ctx) {
         await h.recordSwitch();
     });
     return finish(ctx, hosts, 'deployed', false);
-}
-
-/**
- * Rolling: hosts move in batches (`batch-size`), each batch doing the per-host blue-green swap.
- * With a load balancer, a batch is taken out of it first and put back after. A failed batch stops
- * the rollout; with `on-failure: rollback` the batches that already switched swap back to their
- * previous slot, which is kept running until the whole rollout succeeded, so this is instant.
- */
-async function rolling(ctx) {
-    const hosts = hostsToDeploy(ctx);
-    if (hosts.length === 0)
-        return 'unchanged';
-    const groups = batches(hosts, batchSizeOf(ctx.settings.rolling.batchSize, ctx.hosts.length));
-    await shipAndMigrate(ctx, hosts);
-    const switched = [];
-    try {
-        for (const [index, batch] of groups.entries()) {
-            batch.forEach((h) => (h.report.batch = index + 1));
-            info(`Batch ${index + 1} of ${groups.length}: ${batch.map((h) => h.name).join(', ')}`);
-            await switchBatch(ctx, batch);
-            switched.push(...batch);
-        }
-    }
-    catch (error) {
-        throw await afterFailedBatch(ctx, hosts, switched, error);
-    }
-    return finish(ctx, hosts);
-}
-async function switchBatch(ctx, batch) {
-    await startNewSlots(ctx, batch);
-    const lb = ctx.loadBalancer;
-    if (!lb)
-        return switchTogether(ctx, batch);
-    let failed = true;
-    try {
-        await timed(ctx.phases, 'lb-out', () => lb.route(batch.map((h) => h.host.address)));
-        const port = ctx.settings.rolling.lbBackendPort;
-        await onEachHost(ctx, 'drain', batch, async (h) => {
-            if (!(await h.waitIdle(port)))
-                warning(`[${h.name}] requests from the load balancer were still open after drain-timeout`);
-        });
-        await switchTogether(ctx, batch);
-        failed = false;
-    }
-    finally {
-        if (failed)
-            await stopNewSlots(ctx, batch);
-        const putBack = timed(ctx.phases, 'lb-in', () => lb.route([]));
-        // After a failure, the first error is the one to report; a put-back failure is a warning.
-        if (failed)
-            await putBack.catch((e) => warning(`[${lb.name}] ${errorMessage(e)}`));
-        else
-            await putBack;
-    }
-}
-/** Rolls the switched hosts back (or leaves them), and says exactly which host runs what. */
-async function afterFailedBatch(ctx, hosts, switched, error) {
-    const reason = errorMessage(error);
-    if (switched.length === 0)
-        return new Error(`${reason}\nNo batch had switched: every host serves its previous version.`);
-    if (ctx.settings.rolling.onFailure === 'rollback') {
-        await bestEffort(ctx.logs, 'roll back switched batches', switched, (h) => h.switchBack());
-    }
-    const lines = hosts.map((h) => `  ${h.name}: ${h.report.liveVersion ?? 'nothing'} (${h.report.outcome})`);
-    const what = ctx.settings.rolling.onFailure === 'rollback'
-        ? `The ${switched.length} host(s) that had switched were rolled back (on-failure: rollback).`
-        : `on-failure is stop: the fleet is left on mixed versions.`;
-    return new Error(`${reason}\n${what} Hosts now serve:\n${lines.join('\n')}`, { cause: error });
 }
 
 /**
@@ -77017,21 +77370,20 @@ async function startDeployment(settings, version, runUrl) {
         logUrl: runUrl,
     }, { app: settings.app.name, version, description: `${what} of ${settings.app.name}` });
 }
-/** The strategy to run; asking for one that is not built yet fails before any host is touched. */
+/** The strategy to run; a plan that cannot work fails before any host is touched. */
 function strategyFor(settings) {
     if (settings.rollback.enabled)
         return rollback;
-    if (settings.strategy === 'blue-green')
-        return blueGreen;
-    if (settings.strategy === 'rolling') {
-        const problem = rollingProblem(settings);
-        if (problem)
-            throw new InputError([problem]);
-        return rolling;
-    }
-    if (settings.strategy === 'reload')
-        return reload;
-    throw new Error(`strategy '${settings.strategy}' is not built yet in this version of the action; use blue-green, rolling or reload.`);
+    const problem = rollingProblem(settings);
+    if (problem)
+        throw new InputError([problem]);
+    const strategies = {
+        'blue-green': blueGreen,
+        rolling,
+        canary,
+        reload,
+    };
+    return strategies[settings.strategy];
 }
 function runUrlOf(env) {
     const { GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID } = env;

@@ -53,6 +53,7 @@ const DEFAULTS = {
   'canary-hosts': '',
   'canary-sticky-cookie': '',
   'canary-check-command': '',
+  'canary-access-log': '',
   // Slots and health
   'blue-port': '3001',
   'green-port': '3002',
@@ -212,8 +213,10 @@ export interface CanarySettings {
   hosts: Amount | undefined
   /** Cookie that keeps a user on one version during the bake; '' = none. */
   stickyCookie: string
-  /** Extra check run on the runner after each step; '' = none. */
+  /** Command run on each canary host (from the new release) after each step; '' = none. */
   checkCommand: string
+  /** nginx access log in the `<app>_canary` format, read for the new slot's 5xx rate. */
+  accessLog: string
 }
 
 export interface SlotSettings {
@@ -358,6 +361,11 @@ export function parseInputs(get: (name: string) => string): Settings {
     hosts: r.field('canary-hosts', optional(amount, undefined), undefined),
     stickyCookie: r.field('canary-sticky-cookie', optional(cookieName, ''), ''),
     checkCommand: r.text('canary-check-command'),
+    accessLog: r.field(
+      'canary-access-log',
+      optional(absolutePath('file'), `/var/log/nginx/${name}-canary.log`),
+      '',
+    ),
   }
 
   // Slots and health
@@ -528,7 +536,12 @@ function checkCombinations(r: InputReader, s: Settings): void {
   }
   const canaryHosts = s.canary.hosts
   const hostCount = s.hosts.length
-  if (canaryHosts?.kind === 'count' && canaryHosts.value >= hostCount && r.valid('hosts')) {
+  // A percentage is rounded up, as batch-size is.
+  const canaryCount =
+    canaryHosts?.kind === 'percent'
+      ? Math.ceil((hostCount * canaryHosts.value) / 100)
+      : (canaryHosts?.value ?? 0)
+  if (canaryCount >= hostCount && r.valid('hosts')) {
     r.report(
       `Input 'canary-hosts': ${show(r.text('canary-hosts'))} is not fewer than the ${hostCount} ` +
         `host${hostCount === 1 ? '' : 's'} in 'hosts' (expected fewer hosts than 'hosts' lists, so ` +

@@ -18,6 +18,7 @@ import { GitHubDeployment } from './report/deployments.js'
 import { runOutputs } from './report/outputs.js'
 import { renderSummary } from './report/summary.js'
 import { blueGreen } from './strategies/blue-green.js'
+import { canary } from './strategies/canary.js'
 import { rollback } from './strategies/rollback.js'
 import { reload } from './strategies/reload.js'
 import { rolling } from './strategies/rolling.js'
@@ -118,19 +119,18 @@ async function startDeployment(
   )
 }
 
-/** The strategy to run; asking for one that is not built yet fails before any host is touched. */
+/** The strategy to run; a plan that cannot work fails before any host is touched. */
 function strategyFor(settings: Settings): Strategy {
   if (settings.rollback.enabled) return rollback
-  if (settings.strategy === 'blue-green') return blueGreen
-  if (settings.strategy === 'rolling') {
-    const problem = rollingProblem(settings)
-    if (problem) throw new InputError([problem])
-    return rolling
+  const problem = rollingProblem(settings)
+  if (problem) throw new InputError([problem])
+  const strategies: Record<Settings['strategy'], Strategy> = {
+    'blue-green': blueGreen,
+    rolling,
+    canary,
+    reload,
   }
-  if (settings.strategy === 'reload') return reload
-  throw new Error(
-    `strategy '${settings.strategy}' is not built yet in this version of the action; use blue-green, rolling or reload.`,
-  )
+  return strategies[settings.strategy]
 }
 
 function runUrlOf(env: NodeJS.ProcessEnv): string {

@@ -28,10 +28,25 @@ export interface UpstreamSpec {
    * nginx fail to start again.
    */
   verifyPort: number
+  /**
+   * App hosts: define `log_format <name>_canary`, the access log format the canary reads (the
+   * operator's site writes it with `access_log <path> <name>_canary;`). Always rendered on app
+   * hosts, so that the site's line stays valid whatever the strategy.
+   */
+  canaryLogFormat?: boolean
+  /**
+   * Sticky canary: hash requests on this cookie (consistent hashing, so raising the new slot's
+   * weight only moves users to it, never back), and offer `$<name>_canary_cookie` for the site's
+   * `add_header Set-Cookie`, so a request without the cookie gets the key it was routed by.
+   */
+  stickyCookie?: string
 }
 
 export const VERIFY_HEADER = 'x-deploy-upstream'
 const MARKER = '# Managed by ssh-zero-downtime-deploy'
+
+/** The canary log line: `$msec|$status|$upstream_addr` (the address list may hold ", "). */
+export const CANARY_LOG_FORMAT = "'$msec|$status|$upstream_addr'"
 
 function body(spec: UpstreamSpec): string {
   const servers = spec.servers.map((s) => {
@@ -39,9 +54,20 @@ function body(spec: UpstreamSpec): string {
     const host = s.host === undefined ? '127.0.0.1' : s.host.includes(':') ? `[${s.host}]` : s.host
     return `    server ${host}:${s.port}${weight} max_fails=0${s.down ? ' down' : ''};\n`
   })
-  const variable = `$${spec.name.replaceAll('-', '_')}_live_slot`
+  const prefix = `$${spec.name.replaceAll('-', '_')}`
+  const variable = `${prefix}_live_slot`
+  const cookie = spec.stickyCookie
+  const hash =
+    cookie && spec.servers.length > 1 ? `    hash ${prefix}_canary_key consistent;\n` : ''
   return [
-    `upstream ${spec.name} {\n${servers.join('')}}\n`,
+    spec.canaryLogFormat ? `log_format ${spec.name}_canary ${CANARY_LOG_FORMAT};\n` : '',
+    cookie
+      ? // $request_id is the same in both maps for one request: the cookie a new visitor gets is
+        // the key its first request was routed by.
+        `map $cookie_${cookie} ${prefix}_canary_key {\n    "" $request_id;\n    default $cookie_${cookie};\n}\n` +
+        `map $cookie_${cookie} ${prefix}_canary_cookie {\n    "" "${cookie}=$request_id; Path=/; HttpOnly; SameSite=Lax";\n    default "";\n}\n`
+      : '',
+    `upstream ${spec.name} {\n${hash}${servers.join('')}}\n`,
     spec.liveSlot === undefined
       ? ''
       : `map $host ${variable} {\n    default ${spec.liveSlot};\n}\n`,

@@ -74,13 +74,21 @@ export function batches<T>(items: readonly T[], size: number): T[][] {
   return result
 }
 
+/** Whether the run moves hosts in batches behind `load-balancer` (rolling, or canary by hosts). */
+export function usesLoadBalancer(settings: Settings): boolean {
+  const batched =
+    settings.strategy === 'rolling' ||
+    (settings.strategy === 'canary' && settings.canary.hosts !== undefined)
+  return batched && settings.rolling.loadBalancer !== undefined
+}
+
 /**
- * Rolling with a load balancer must leave it at least one server: a batch that would take every
- * host out at once is refused before any host is touched.
+ * Batches behind a load balancer must leave it at least one server: a batch that would take
+ * every host out at once is refused before any host is touched.
  */
 export function rollingProblem(settings: Settings): string | undefined {
   const { rolling, hosts } = settings
-  if (!rolling.loadBalancer) return undefined
+  if (!usesLoadBalancer(settings)) return undefined
   const size = batchSizeOf(rolling.batchSize, hosts.length)
   if (size < hosts.length) return undefined
   return (

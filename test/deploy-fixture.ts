@@ -20,12 +20,27 @@ export function makeRelease(version: string, behaviour?: Record<string, unknown>
   return dir
 }
 
+export interface SiteOptions {
+  /** Write the canary access log (README: Canary) to /var/log/nginx/<app>-canary.log. */
+  canaryLog?: boolean
+  /** Hand out the sticky canary cookie (needs canary-sticky-cookie in every deploy). */
+  stickyCookie?: boolean
+}
+
 /** The operator's site: port 80 proxies to the upstream the action owns. */
-export async function addSite(host: LabHost, app: string): Promise<void> {
+export async function addSite(
+  host: LabHost,
+  app: string,
+  options: SiteOptions = {},
+): Promise<void> {
+  const log = options.canaryLog ? `access_log /var/log/nginx/${app}-canary.log ${app}_canary;` : ''
+  const cookie = options.stickyCookie ? `add_header Set-Cookie $${app}_canary_cookie;` : ''
   await host.sh(`cat > /etc/nginx/sites-enabled/${app}.conf <<'CONF'
 server {
   listen 80 default_server;
+  ${log}
   location / {
+    ${cookie}
     proxy_pass http://${app};
     proxy_http_version 1.1;
     proxy_set_header Connection "";

@@ -108,6 +108,7 @@ describe('parseInputs', () => {
         hosts: undefined,
         stickyCookie: '',
         checkCommand: '',
+        accessLog: '/var/log/nginx/shop-canary.log',
       },
       slots: {
         bluePort: 3001,
@@ -173,6 +174,7 @@ describe('parseInputs', () => {
       'canary-hosts': '1',
       'canary-sticky-cookie': 'shop_canary',
       'canary-check-command': './check.sh',
+      'canary-access-log': '/var/log/nginx/shop.upstream.log',
       'blue-port': '8001',
       'green-port': '8002',
       'health-path': '/healthz?full=1',
@@ -245,6 +247,7 @@ describe('parseInputs', () => {
         hosts: { kind: 'count', value: 1 },
         stickyCookie: 'shop_canary',
         checkCommand: './check.sh',
+        accessLog: '/var/log/nginx/shop.upstream.log',
       },
       slots: {
         bluePort: 8001,
@@ -360,6 +363,7 @@ describe('values', () => {
 
   it('reads counts, percentages and error rates', () => {
     const settings = parse({
+      hosts: 'web1 web2 web3 web4',
       'batch-size': '3',
       'canary-hosts': '25%',
       'canary-max-error-rate': '2',
@@ -680,6 +684,10 @@ const BAD_INPUTS: [Record<string, string>, string][] = [
   [
     { 'canary-hosts': '1' },
     "Input 'canary-hosts': '1' is not fewer than the 1 host in 'hosts' (expected fewer hosts than 'hosts' lists, so that some stay on the old version during the bake).",
+  ],
+  [
+    { hosts: 'web1 web2', 'canary-hosts': '60%' },
+    "Input 'canary-hosts': '60%' is not fewer than the 2 hosts in 'hosts' (expected fewer hosts than 'hosts' lists, so that some stay on the old version during the bake).",
   ],
   [
     { 'canary-hosts': '0%' },

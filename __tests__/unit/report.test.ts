@@ -49,6 +49,7 @@ function report(overrides: Partial<RunReport> = {}): RunReport {
     previousSlot: 'blue',
     hosts: [host('web1.example.com'), host('deploy@[2001:db8::1]:2222', {}, 2100)],
     phases: [phase('build', 0, 1500), phase('connect', 1500, 2000), phase('record', 19200, 19500)],
+    canarySteps: [],
     startedAt: T0,
     endedAt: T0 + 19_600,
     url: 'https://shop.example.com',

@@ -11,6 +11,7 @@
 //   bootDelayMs   (BOOT_DELAY_MS)    wait this long before listening
 //   crashAtBoot   (CRASH_AT_BOOT)    print a fatal line to stderr and exit 1 right away
 //   healthStatus  (HEALTH_STATUS)    /health always answers this status (e.g. 503)
+//   unhealthyAfterMs (UNHEALTHY_AFTER_MS) /health answers 503 once the process ran this long
 //   errorRate     (ERROR_RATE)       answer 500 for this share (0..1) of requests on errorPath
 //   errorPath     (ERROR_PATH)       the path errorRate applies to (default: every path but /health)
 //   ignoreSigterm (IGNORE_SIGTERM)   log SIGTERM and keep serving (to exercise stop-timeout/SIGKILL)
@@ -56,6 +57,7 @@ function readBehaviour() {
     bootDelayMs: envNumber(env.BOOT_DELAY_MS),
     crashAtBoot: envBool(env.CRASH_AT_BOOT),
     healthStatus: envNumber(env.HEALTH_STATUS),
+    unhealthyAfterMs: envNumber(env.UNHEALTHY_AFTER_MS),
     errorRate: envNumber(env.ERROR_RATE),
     errorPath: env.ERROR_PATH || undefined,
     ignoreSigterm: envBool(env.IGNORE_SIGTERM),
@@ -79,6 +81,7 @@ function readBehaviour() {
     bootDelayMs: Math.max(0, Number(merged.bootDelayMs) || 0),
     crashAtBoot: merged.crashAtBoot === true || merged.crashAtBoot === 'true',
     healthStatus: Number(merged.healthStatus) || 200,
+    unhealthyAfterMs: Number(merged.unhealthyAfterMs) || Infinity,
     errorRate: Math.min(1, Math.max(0, Number(merged.errorRate) || 0)),
     errorPath: typeof merged.errorPath === 'string' ? merged.errorPath : undefined,
     ignoreSigterm: merged.ignoreSigterm === true || merged.ignoreSigterm === 'true',
@@ -151,7 +154,8 @@ function handle(req, res) {
   }
 
   if (isGet && path === '/health') {
-    return send(res, behaviour.healthStatus, behaviour.healthStatus < 400 ? 'ok' : 'unhealthy')
+    const status = performance.now() >= behaviour.unhealthyAfterMs ? 503 : behaviour.healthStatus
+    return send(res, status, status < 400 ? 'ok' : 'unhealthy')
   }
   if (isGet && path === '/version') return send(res, 200, version)
   if (isGet && path === '/') return send(res, 200, info())

@@ -4,6 +4,7 @@ import { errorMessage, messageWithoutHost } from '../errors.js'
 import type { Settings } from '../inputs.js'
 import type { HostLogs } from '../log.js'
 import { forEachParallel } from '../parallel.js'
+import type { CanaryStep } from '../canary.js'
 import type { ReleaseArchive } from '../release/index.js'
 import type { Phase, PhaseTiming, RunStatus } from '../report/model.js'
 import type { HostDeploy } from './host-deploy.js'
@@ -18,8 +19,10 @@ export interface DeployContext {
   hosts: HostDeploy[]
   /** Rolling deploys with `load-balancer`: the balancer, connected and locked. */
   loadBalancer?: LoadBalancer
-  /** Run-wide phases (migrate, smoke, post-deploy). */
+  /** Run-wide phases (migrate, smoke, canary, post-deploy). */
   phases: PhaseTiming[]
+  /** Strategy canary records its steps here, for the summary. */
+  canarySteps: CanaryStep[]
   logs: HostLogs
 }
 
@@ -47,13 +50,16 @@ export async function onEachHost(
   }
 }
 
-/** Cleanup on failure: tries every host, logs what could not be done, never throws. */
+/**
+ * Cleanup on failure: tries every host, logs what could not be done, never throws. Returns the
+ * hosts where it worked.
+ */
 export async function bestEffort(
   logs: HostLogs,
   what: string,
   hosts: HostDeploy[],
   step: (host: HostDeploy) => Promise<unknown>,
-): Promise<void> {
+): Promise<HostDeploy[]> {
   const results = await Promise.allSettled(hosts.map(step))
   results.forEach((result, i) => {
     if (result.status === 'rejected') {
@@ -61,4 +67,5 @@ export async function bestEffort(
     }
   })
   logs.flush(what)
+  return hosts.filter((_, i) => results[i]!.status === 'fulfilled')
 }

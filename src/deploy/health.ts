@@ -24,15 +24,7 @@ export async function waitHealthy(
 ): Promise<void> {
   const deadline = Date.now() + health.timeoutMs
   for (;;) {
-    const alive = await host.tryExec(checkSlotAlive(l, slot), { step: 'health' })
-    if (alive.exitCode === SLOT_EXITED) {
-      throw new HostError(
-        host.name,
-        'health',
-        `the new version exited while booting on ${slot} (port ${port}); last lines of ${l.slotLog(slot)}:\n${alive.stdout.trimEnd()}`,
-      )
-    }
-    const problem = await probe(host, port, health, version)
+    const problem = await checkSlot(host, l, slot, port, health, version, 'while booting')
     if (problem === undefined) return
     if (Date.now() + health.intervalMs > deadline) {
       throw new HostError(
@@ -43,6 +35,31 @@ export async function waitHealthy(
     }
     await sleep(health.intervalMs)
   }
+}
+
+/**
+ * One health check of a slot: what is wrong, or undefined when healthy. A slot whose process has
+ * exited fails at once (a HostError with the tail of its log), as there is nothing to wait for.
+ */
+export async function checkSlot(
+  host: RemoteHost,
+  l: Layout,
+  slot: Slot,
+  port: number,
+  health: HealthSettings,
+  version: string,
+  /** When it would have exited, for the message: 'while booting'. */
+  during: string,
+): Promise<string | undefined> {
+  const alive = await host.tryExec(checkSlotAlive(l, slot), { step: 'health' })
+  if (alive.exitCode === SLOT_EXITED) {
+    throw new HostError(
+      host.name,
+      'health',
+      `the new version exited ${during} on ${slot} (port ${port}); last lines of ${l.slotLog(slot)}:\n${alive.stdout.trimEnd()}`,
+    )
+  }
+  return probe(host, port, health, version)
 }
 
 /** One round of checks; returns what is wrong, or undefined when healthy. */

@@ -4,9 +4,11 @@
  */
 import { HostError, errorMessage } from '../errors.js'
 import type { Settings } from '../inputs.js'
-import { renderUpstream, upstreamOwnership } from '../nginx.js'
+import { addCounts, NO_COUNTS, parseLogReading, type Counts } from '../canary.js'
+import { renderUpstream, upstreamOwnership, type UpstreamServer } from '../nginx.js'
 import { planHost, releasesToPrune, slotPort, type HostPlan } from '../plan.js'
 import { emptyHostReport, type HostReport } from '../report/model.js'
+import { accessLogSince } from '../remote/commands/canary.js'
 import { DRAIN_TIMED_OUT, waitForDrain } from '../remote/commands/drain.js'
 import {
   readFiles,
@@ -43,7 +45,7 @@ import { cmd } from '../remote/shell.js'
 import { parseState, type HostState, type Slot } from '../remote/state.js'
 import type { RemoteHost } from '../ssh/connection.js'
 import type { ReleaseArchive } from '../release/index.js'
-import { waitHealthy } from './health.js'
+import { checkSlot, waitHealthy } from './health.js'
 import type { Journal, JournalEntry } from './journal.js'
 import { verifyThroughNginx } from './verify.js'
 import { acquireLock, type HeldLock } from './lock.js'
@@ -56,6 +58,8 @@ export class HostDeploy {
   private startedNewSlot = false
   /** Set once the upstream file was touched, so a failure knows to restore it. */
   private touchedUpstream = false
+  /** Set once the upstream file from before the run was backed up (the file a restore brings back). */
+  private backedUpUpstream = false
   /** Set while state.json names this run's release as live. */
   private recorded = false
   readonly report: HostReport
@@ -357,34 +361,101 @@ export class HostDeploy {
    * Step 1 of a switch to `slot` (the new one, or the previous one when switching back): the
    * upstream file in place and the nginx config tested, not yet live.
    */
-  async installUpstream(slot: Slot = this.plan.targetSlot): Promise<void> {
+  async installUpstream(slot: Slot = this.plan.targetSlot, canaryWeight?: number): Promise<void> {
     this.touchedUpstream = true
     this.noteJournal()
     const content = renderUpstream({
       name: this.settings.app.name,
-      servers: [{ port: slotPort(this.settings, slot) }],
-      liveSlot: slot,
+      servers: this.upstreamServers(slot, canaryWeight),
+      liveSlot: canaryWeight === undefined ? slot : (this.plan.liveSlot ?? slot),
       verifyPort: this.settings.nginx.verifyPort,
+      canaryLogFormat: true,
+      stickyCookie: this.settings.canary.stickyCookie || undefined,
     })
     const { upstreamFile } = this.settings.nginx
-    await this.host.exec(installUpstream(upstreamFile, this.layout.upstreamBackup, this.nginx()), {
+    const backup = this.backedUpUpstream ? '' : this.layout.upstreamBackup
+    await this.host.exec(installUpstream(upstreamFile, backup, this.nginx()), {
       step: 'switch: install upstream and test nginx',
       stdin: content,
     })
+    this.backedUpUpstream = true
   }
 
-  /** Step 2: reload nginx, then check that requests through nginx reach the slot. */
-  async reloadAndVerify(slot: Slot = this.plan.targetSlot): Promise<void> {
+  /**
+   * `slot` alone; or, for a canary step, the live slot and the new one sharing the traffic by
+   * weight (the new one gets `canaryWeight` percent).
+   */
+  private upstreamServers(slot: Slot, canaryWeight?: number): UpstreamServer[] {
+    const live = this.plan.liveSlot
+    if (canaryWeight === undefined || live === null)
+      return [{ port: slotPort(this.settings, slot) }]
+    return [
+      { port: slotPort(this.settings, live), weight: 100 - canaryWeight },
+      { port: this.plan.targetPort, weight: canaryWeight },
+    ]
+  }
+
+  /**
+   * Step 2: reload nginx, then check that requests through nginx reach the slot (for a canary
+   * step: one of the two slots sharing the traffic).
+   */
+  async reloadAndVerify(slot: Slot = this.plan.targetSlot, canaryWeight?: number): Promise<void> {
     await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
-    const expected = `127.0.0.1:${slotPort(this.settings, slot)}`
+    const expected = this.upstreamServers(slot, canaryWeight).map((s) => `127.0.0.1:${s.port}`)
     await verifyThroughNginx(
       this.host,
       this.settings.nginx.verifyPort,
       this.settings.health.path,
       (answer) =>
-        answer.upstream === expected && answer.status >= 200 && answer.status <= 299
+        expected.includes(answer.upstream) && answer.status >= 200 && answer.status <= 299
           ? undefined
-          : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected}`,
+          : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected.join(' or ')}`,
+    )
+  }
+
+  /** Canary abort: all traffic back on the live slot (the new one keeps running until stopped). */
+  async backToLiveSlot(): Promise<void> {
+    const live = this.plan.liveSlot
+    if (live === null) return
+    await this.installUpstream(live)
+    await this.reloadAndVerify(live)
+  }
+
+  /** One health check of the new slot during a canary bake: what is wrong, or undefined. */
+  async canaryHealthProblem(): Promise<string | undefined> {
+    const { targetSlot, targetPort } = this.plan
+    return checkSlot(
+      this.host,
+      this.layout,
+      targetSlot,
+      targetPort,
+      this.settings.health,
+      this.version,
+      'during the canary',
+    )
+  }
+
+  /**
+   * The canary access log from byte `offset` on (no offset: from its end): the new slot's requests
+   * and 5xx, and the offset to read from next time; null when the host has no readable log.
+   */
+  async canaryLog(offset?: number): Promise<{ counts: Counts; offset: number } | null> {
+    const { stdout } = await this.host.exec(
+      accessLogSince(this.settings.canary.accessLog, offset),
+      { step: 'canary: read access log' },
+    )
+    const reading = parseLogReading(stdout)
+    if (reading.missing) return null
+    const counts = addCounts(NO_COUNTS, reading.byUpstream.get(`127.0.0.1:${this.plan.targetPort}`))
+    return { counts, offset: reading.size }
+  }
+
+  /** canary-check-command, on this host from the new release; throws when it exits non-zero. */
+  async runCanaryCheck(weight: string): Promise<void> {
+    const env = this.slotEnv(this.plan.targetSlot)
+    await this.host.exec(
+      runInRelease(this.layout, this.settings.canary.checkCommand, env, { CANARY_WEIGHT: weight }),
+      { step: 'canary: canary-check-command' },
     )
   }
 
@@ -415,8 +486,7 @@ export class HostDeploy {
         'no previous version to switch back to (first deploy)',
       )
     }
-    await this.installUpstream(previous)
-    await this.reloadAndVerify(previous)
+    await this.backToLiveSlot()
     await this.revertRecord()
     await this.stopNewSlot()
     this.touchedUpstream = false

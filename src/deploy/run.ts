@@ -8,6 +8,7 @@ import type { Settings } from '../inputs.js'
 import type { HostLogs } from '../log.js'
 import { prepareRelease, runBuild, type ReleaseArchive } from '../release/index.js'
 import { emptyHostReport, type RunReport } from '../report/model.js'
+import { usesLoadBalancer } from '../plan.js'
 import { Fleet } from '../ssh/fleet.js'
 import { sshOptionsFrom } from '../ssh/options.js'
 import { bestEffort, onEachHost, type DeployContext, type Strategy } from './context.js'
@@ -46,6 +47,7 @@ export async function runDeploy(
     previousSlot: null,
     hosts: settings.hosts.map((h) => emptyHostReport(h.label)),
     phases: [],
+    canarySteps: [],
     startedAt: Date.now(),
     endedAt: 0,
     url: settings.github.url,
@@ -61,6 +63,7 @@ export async function runDeploy(
     hosts,
     loadBalancer,
     phases: report.phases,
+    canarySteps: report.canarySteps,
     logs,
   })
   try {
@@ -72,7 +75,7 @@ export async function runDeploy(
       Fleet.connect(settings.hosts, sshOptionsFrom(settings), {
         maxParallel: settings.ssh.maxParallel,
         proxyJump: settings.ssh.proxyJump,
-        loadBalancer: settings.strategy === 'rolling' ? settings.rolling.loadBalancer : undefined,
+        loadBalancer: usesLoadBalancer(settings) ? settings.rolling.loadBalancer : undefined,
         logFor: (host) => logs.sinkFor(host),
       }),
     )

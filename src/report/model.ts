@@ -1,4 +1,5 @@
 /** What a run did, as data: filled in by the strategies, rendered by the summary and outputs. */
+import type { CanaryStep } from '../canary.js'
 import type { Strategy } from '../inputs.js'
 import type { Slot } from '../remote/state.js'
 
@@ -16,6 +17,7 @@ export type Phase =
   | 'smoke'
   | 'lb-out'
   | 'switch'
+  | 'canary'
   | 'lb-in'
   | 'drain'
   | 'stop-old'
@@ -69,8 +71,10 @@ export interface RunReport {
   liveSlot: Slot | null
   previousSlot: Slot | null
   hosts: HostReport[]
-  /** Run-wide phases (build, connect, lock, migrate, smoke, post-deploy ...). */
+  /** Run-wide phases (build, connect, lock, migrate, smoke, canary, post-deploy ...). */
   phases: PhaseTiming[]
+  /** Strategy canary: its steps, in order (empty for the other strategies). */
+  canarySteps: CanaryStep[]
   startedAt: number
   endedAt: number
   /** The run's error, when status is failed. */

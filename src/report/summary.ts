@@ -2,6 +2,7 @@
  * The job summary of a run (pure): outcome, hosts, timeline and how to roll back. Everything that
  * came from hosts or inputs is escaped, and the whole stays under GitHub's 1 MiB summary limit.
  */
+import { formatRate, type CanaryStep } from '../canary.js'
 import { renderGantt } from './gantt.js'
 import { cell, codeBlock, head, html, noMentions, plain, table, tail } from './markdown.js'
 import type { HostOutcome, HostReport, Phase, RunReport, RunStatus } from './model.js'
@@ -264,6 +265,34 @@ function rollbackSection(r: RunReport): string[] {
   return lines
 }
 
+const VERDICT_ICON: Record<CanaryStep['verdict'], string> = {
+  passed: '✅ passed',
+  'not judged': '➖ not judged',
+  aborted: '❌ aborted',
+  promoted: '🚀 promoted',
+}
+
+/** Strategy canary: a row per step, with what reached the new version and the verdict. */
+function canarySection(r: RunReport): string[] {
+  if (r.canarySteps.length === 0) return []
+  const rows = r.canarySteps.map((step) => [
+    esc(step.label),
+    step.counts === null ? '–' : step.counts.requests.toLocaleString('en-US'),
+    step.counts === null ? '–' : step.counts.errors.toLocaleString('en-US'),
+    step.counts === null || step.counts.requests === 0
+      ? '–'
+      : formatRate(step.counts.errors / step.counts.requests),
+    VERDICT_ICON[step.verdict],
+    esc(step.note ?? ''),
+  ])
+  return [
+    '#### Canary',
+    '',
+    table(['Step', 'Requests to new version', '5xx', '5xx rate', 'Verdict', 'Note'], rows),
+    '',
+  ]
+}
+
 function render(r: RunReport, parts: Parts, limits: Limits): string {
   const leftOut: string[] = []
   const hosts = hostsSection(r, parts, limits, leftOut)
@@ -285,6 +314,7 @@ function render(r: RunReport, parts: Parts, limits: Limits): string {
     ...stateLines(r, limits.runErrorChars),
     '',
     ...hosts,
+    ...canarySection(r),
     ...note,
     ...(gantt === '' ? [] : ['#### Timeline', '', gantt, '']),
     ...rollbackSection(r),

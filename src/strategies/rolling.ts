@@ -17,24 +17,49 @@ import {
 } from '../deploy/steps.js'
 import { timed } from '../deploy/timing.js'
 import { errorMessage } from '../errors.js'
+import type { OnFailure } from '../inputs.js'
 import { batchSizeOf, batches } from '../plan.js'
 import type { RunStatus } from '../report/model.js'
 
 export async function rolling(ctx: DeployContext): Promise<RunStatus> {
   const hosts = hostsToDeploy(ctx)
   if (hosts.length === 0) return 'unchanged'
-  const groups = batches(hosts, batchSizeOf(ctx.settings.rolling.batchSize, ctx.hosts.length))
+  return rollOut(
+    ctx,
+    hosts,
+    batches(hosts, batchSizeOf(ctx.settings.rolling.batchSize, ctx.hosts.length)),
+  )
+}
+
+/**
+ * Ships to every host, then switches the groups one after the other. `bakeFirst` (canary by hosts)
+ * runs once the first group switched; when it throws, every switched host goes back whatever
+ * on-failure says, since the new version was found wanting.
+ */
+export async function rollOut(
+  ctx: DeployContext,
+  hosts: HostDeploy[],
+  groups: HostDeploy[][],
+  bakeFirst?: (group: HostDeploy[]) => Promise<void>,
+): Promise<RunStatus> {
   await shipAndMigrate(ctx, hosts)
   const switched: HostDeploy[] = []
+  // A bake that finds the new version wanting reverts the switched hosts whatever on-failure says.
+  let onFailure: OnFailure | 'canary aborted' = ctx.settings.rolling.onFailure
   try {
     for (const [index, batch] of groups.entries()) {
       batch.forEach((h) => (h.report.batch = index + 1))
       core.info(`Batch ${index + 1} of ${groups.length}: ${batch.map((h) => h.name).join(', ')}`)
       await switchBatch(ctx, batch)
       switched.push(...batch)
+      if (index === 0 && bakeFirst) {
+        onFailure = 'canary aborted'
+        await bakeFirst(batch)
+        onFailure = ctx.settings.rolling.onFailure
+      }
     }
   } catch (error) {
-    throw await afterFailedBatch(ctx, hosts, switched, error)
+    throw await afterFailedBatch(ctx, hosts, switched, error, onFailure)
   }
   return finish(ctx, hosts)
 }
@@ -70,19 +95,20 @@ async function afterFailedBatch(
   hosts: HostDeploy[],
   switched: HostDeploy[],
   error: unknown,
+  onFailure: OnFailure | 'canary aborted',
 ): Promise<Error> {
   const reason = errorMessage(error)
   if (switched.length === 0)
     return new Error(`${reason}\nNo batch had switched: every host serves its previous version.`)
-  if (ctx.settings.rolling.onFailure === 'rollback') {
+  if (onFailure !== 'stop') {
     await bestEffort(ctx.logs, 'roll back switched batches', switched, (h) => h.switchBack())
   }
   const lines = hosts.map(
     (h) => `  ${h.name}: ${h.report.liveVersion ?? 'nothing'} (${h.report.outcome})`,
   )
   const what =
-    ctx.settings.rolling.onFailure === 'rollback'
-      ? `The ${switched.length} host(s) that had switched were rolled back (on-failure: rollback).`
-      : `on-failure is stop: the fleet is left on mixed versions.`
+    onFailure === 'stop'
+      ? `on-failure is stop: the fleet is left on mixed versions.`
+      : `The ${switched.length} host(s) that had switched were rolled back (${onFailure === 'rollback' ? 'on-failure: rollback' : onFailure}).`
   return new Error(`${reason}\n${what} Hosts now serve:\n${lines.join('\n')}`, { cause: error })
 }

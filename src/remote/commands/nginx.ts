@@ -12,12 +12,17 @@ export interface NginxCommands {
   sudo: boolean
 }
 
-/** stdin: the new file. $1 upstream file, $2 backup path. Then runs the test command. */
+/**
+ * stdin: the new file. $1 upstream file, $2 backup path ('' keeps the backup taken earlier in the
+ * run, so that a restore goes back to the file from before the run). Then runs the test command.
+ */
 export function installUpstream(file: string, backup: string, nginx: NginxCommands): Shell {
   return script(
     `set -e
 file=$1; backup=$2; shift 2
-if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
+if [ -n "$backup" ]; then
+  if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
+fi
 cat > "$file.tmp.$$"
 chmod 644 "$file.tmp.$$"
 if ! mv -f "$file.tmp.$$" "$file" 2>/dev/null; then

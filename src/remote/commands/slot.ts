@@ -16,8 +16,9 @@ export interface SlotEnv {
   RELEASE_NODE: string
 }
 
-export function slotEnvArgs(env: SlotEnv): string[] {
-  return Object.entries(env).map(([key, value]) => `${key}=${value}`)
+/** `KEY=value` arguments for load_env: the slot variables, then any extra ones. */
+export function slotEnvArgs(env: SlotEnv, extra: Record<string, string> = {}): string[] {
+  return [...Object.entries(env), ...Object.entries(extra)].map(([key, value]) => `${key}=${value}`)
 }
 
 /**
@@ -133,7 +134,12 @@ stop_slot "$pidfile" "$timeout" "$stopcmd"`,
 }
 
 /** Runs a one-off command (migrate, post-deploy) in the foreground from the release dir. */
-export function runInRelease(l: Layout, command: string, env: SlotEnv): Shell {
+export function runInRelease(
+  l: Layout,
+  command: string,
+  env: SlotEnv,
+  extra: Record<string, string> = {},
+): Shell {
   return script(
     `${FUNCTIONS}
 envfile=$1; command=$2
@@ -143,7 +149,7 @@ cd "$RELEASE_DIR" || exit 1
 exec sh -c "$command"`,
     l.sharedEnv,
     command,
-    ...slotEnvArgs(env),
+    ...slotEnvArgs(env, extra),
   )
 }
 

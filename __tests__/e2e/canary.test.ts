@@ -1,0 +1,315 @@
+/**
+ * strategy: canary on real test hosts with the built bundle: weighted steps under load, the
+ * traffic share at a step, aborts on 5xx and on failing health, canary by hosts, sticky cookies.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { errorLine, runAction, type ActionRun } from '../../test/action-runner.js'
+import {
+  addSite,
+  deployInputs,
+  hostState,
+  listening,
+  makeRelease,
+} from '../../test/deploy-fixture.js'
+import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
+import { formatLoadReport, startLoad, type LoadReport } from '../../test/load.js'
+
+let lab: Lab
+let hosts: LabHost[]
+const COOKIE = 'shop_session'
+
+beforeAll(async () => {
+  lab = await startLab({ hosts: 3, name: 'canary' })
+  hosts = lab.hosts
+  // Every deploy here sets the sticky cookie, so the site's add_header line always has its variable.
+  const first = await deploy(hosts, 'v1', {}, { strategy: 'blue-green' })
+  expect(first.main.outputs.status).toBe('deployed')
+  for (const host of hosts) await addSite(host, 'shop', { canaryLog: true, stickyCookie: true })
+})
+
+afterAll(async () => {
+  await lab?.stop()
+})
+
+function deploy(
+  on: LabHost[],
+  version: string,
+  behaviour?: Record<string, unknown>,
+  overrides: Record<string, string> = {},
+): Promise<ActionRun> {
+  return runAction(
+    deployInputs(lab, on, makeRelease(version, behaviour), {
+      version,
+      strategy: 'canary',
+      'canary-step-duration': '2s',
+      'canary-min-requests': '20',
+      'canary-sticky-cookie': COOKIE,
+      ...overrides,
+    }),
+  )
+}
+
+/** Runs a deploy under load on the given hosts; returns the run and the load report. */
+async function underLoad(
+  on: LabHost[],
+  run: () => Promise<ActionRun>,
+): Promise<{ run: ActionRun; load: LoadReport }> {
+  const load = startLoad({
+    urls: on.map((h) => `http://${h.address}/`),
+    keepAliveClients: 4,
+    newConnectionClients: 2,
+    slowClients: 1,
+    slowMs: 1000,
+    maxDurationMs: 90_000,
+  })
+  await new Promise((r) => setTimeout(r, 500))
+  const result = await run()
+  await new Promise((r) => setTimeout(r, 500))
+  const report = await load.stop()
+  console.log(`canary load: ${formatLoadReport(report)}`)
+  return { run: result, load: report }
+}
+
+/** The sample app's version in `/version` answers, for `count` requests (keep-alive, `parallel` at a time). */
+async function versionCounts(
+  host: LabHost,
+  count: number,
+  headers: Record<string, string> = {},
+): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {}
+  const one = async () => {
+    const response = await fetch(`http://${host.address}/version`, { headers })
+    const version = (await response.text()).trim()
+    counts[version] = (counts[version] ?? 0) + 1
+  }
+  for (let i = 0; i < count; i += 10) await Promise.all(Array.from({ length: 10 }, one))
+  return counts
+}
+
+/** Resolves once the host's upstream file gives the new slot `weight` (the step is live). */
+async function stepLive(host: LabHost, weight: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const { stdout } = await host.sh('cat /etc/nginx/conf.d/shop.upstream.conf', {
+      allowFail: true,
+    })
+    if (stdout.includes(` weight=${weight} `)) {
+      // The reload, its verification, and nginx's old workers closing their keep-alive connections.
+      await new Promise((r) => setTimeout(r, 1000))
+      return
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`the canary step ${weight}% never went live on ${host.name}`)
+}
+
+/**
+ * Every request gets `version`; state.json names it live; its slot listens and the other does not
+ * (a new slot the canary started is stopped again).
+ */
+async function expectServing(on: LabHost[], version: string): Promise<void> {
+  for (const host of on) {
+    expect(await versionCounts(host, 50)).toEqual({ [version]: 50 })
+    const state = (await hostState(host)) as {
+      liveSlot: 'blue' | 'green'
+      slots: Record<string, { version: string }>
+    }
+    expect(state.slots[state.liveSlot]?.version).toBe(version)
+    const [live, idle] = state.liveSlot === 'blue' ? [3001, 3002] : [3002, 3001]
+    expect(await listening(host, live)).toBe(true)
+    expect(await listening(host, idle)).toBe(false)
+  }
+}
+
+/** The run's error as the user reads it (the workflow command encodes %, CR and LF). */
+function errorOf(run: ActionRun): string {
+  return errorLine(run.main.log).replace(/%0A/g, '\n').replace(/%0D/g, '\r').replace(/%25/g, '%')
+}
+
+describe('by traffic', () => {
+  it('promotes through every step on two hosts under load with 0 failed requests', async () => {
+    const two = hosts.slice(0, 2)
+    const { run, load } = await underLoad(two, () => deploy(two, 'v2'))
+    expect(run.main.exitCode, run.main.log).toBe(0)
+    expect(run.main.outputs.status).toBe('deployed')
+    expect(load.failureSamples).toEqual([])
+    expect(load.failed).toBe(0)
+    expect(load.byVersion.v1).toBeGreaterThan(0)
+    expect(load.byVersion.v2).toBeGreaterThan(0)
+    // The summary's step table: both bakes saw requests and passed, then the promotion.
+    expect(run.main.summary).toMatch(/\| 10% \| \d+ \| 0 \| 0% \| ✅ passed \|/)
+    expect(run.main.summary).toMatch(/\| 50% \| \d+ \| 0 \| 0% \| ✅ passed \|/)
+    expect(run.main.summary).toContain('| 100% | – | – | – | 🚀 promoted |')
+    await expectServing(two, 'v2')
+  })
+
+  it('gives the new version its weight, within 5 points over 1,000 requests', async () => {
+    const host = hosts[0]!
+    const running = deploy(
+      [host],
+      'v3',
+      {},
+      {
+        'canary-weight': '20,100',
+        'canary-step-duration': '8s',
+      },
+    )
+    await stepLive(host, 20)
+    const counts = await versionCounts(host, 1000)
+    const run = await running
+    expect(run.main.outputs.status).toBe('deployed')
+    const share = (100 * (counts.v3 ?? 0)) / 1000
+    console.log(`canary share at 20%: ${share}% (${JSON.stringify(counts)})`)
+    expect(Math.abs(share - 20)).toBeLessThanOrEqual(5)
+    expect((counts.v2 ?? 0) + (counts.v3 ?? 0)).toBe(1000)
+  })
+
+  it('aborts at the first step when the new version answers 500, and the old one serves 100 %', async () => {
+    const two = hosts.slice(0, 2)
+    const before = await Promise.all(two.map((h) => hostState(h)))
+    const started = Date.now()
+    const { run } = await underLoad(two, () =>
+      deploy(two, 'v4', { errorRate: 0.5, errorPath: '/' }, { 'canary-step-duration': '20s' }),
+    )
+    expect(run.main.exitCode).toBe(1)
+    expect(run.main.outputs.status).toBe('failed')
+    // Judged as soon as canary-min-requests came in, long before the 20 s bake ended.
+    expect(Date.now() - started).toBeLessThan(15_000)
+    const error = errorOf(run)
+    expect(error).toContain('Canary aborted: canary step 10%: the new version answered 5xx to')
+    expect(error).toContain('above canary-max-error-rate 1%')
+    expect(error).toContain('All traffic is back on the previous version (v3, v2)')
+    expect(run.main.summary).toMatch(/\| 10% \| \d+ \| \d+ \| [\d.]+% \| ❌ aborted \|/)
+    expect(run.main.summary).not.toContain('| 50% |')
+    await expectServing([two[0]!], 'v3')
+    await expectServing([two[1]!], 'v2')
+    expect(await Promise.all(two.map((h) => hostState(h)))).toEqual(before)
+  })
+
+  it('aborts when health fails mid-bake', async () => {
+    const host = hosts[0]!
+    const run = await deploy(
+      [host],
+      'v5',
+      { unhealthyAfterMs: 2500 },
+      {
+        'canary-step-duration': '20s',
+      },
+    )
+    expect(run.main.outputs.status).toBe('failed')
+    expect(errorOf(run)).toContain(
+      `canary step 10%: [${host.address}] canary: health check failed 2 times in a row: GET /health answered 503`,
+    )
+    await expectServing([host], 'v3')
+  })
+})
+
+describe('by hosts', () => {
+  it('moves 1 of 3 hosts first, bakes, then the rest; and reverts it on abort', async () => {
+    const { run, load } = await underLoad(hosts, () =>
+      deploy(hosts, 'v6', {}, { 'canary-hosts': '1', 'batch-size': '2' }),
+    )
+    expect(run.main.outputs.status, errorOf(run)).toBe('deployed')
+    expect(load.failed).toBe(0)
+    const [first, second, third] = hosts.map((h) => h.address)
+    expect(run.main.log).toContain(`Batch 1 of 2: ${first}\n`)
+    expect(run.main.log).toContain(`Batch 2 of 2: ${second}, ${third}\n`)
+    expect(run.main.summary).toMatch(/\| 1 of 3 host\(s\) \| \d+ \| 0 \| 0% \| ✅ passed \|/)
+    expect(run.main.summary).toContain('| all hosts | – | – | – | 🚀 promoted |')
+    await expectServing(hosts, 'v6')
+
+    const aborted = await underLoad(hosts, () =>
+      deploy(
+        hosts,
+        'v7',
+        { errorRate: 1, errorPath: '/' },
+        {
+          'canary-hosts': '1',
+          'canary-step-duration': '20s',
+        },
+      ),
+    )
+    expect(aborted.run.main.outputs.status).toBe('failed')
+    const error = errorOf(aborted.run)
+    expect(error).toContain('canary step 1 of 3 host(s): the new version answered 5xx')
+    expect(error).toContain('The 1 host(s) that had switched were rolled back (canary aborted).')
+    await expectServing(hosts, 'v6')
+  })
+})
+
+describe('sticky cookie', () => {
+  /** `requests` requests per client, each client with its own session cookie: versions each saw. */
+  async function versionsByClient(host: LabHost, clients: number, requests: number) {
+    const seen = new Map<number, Set<string>>()
+    for (let round = 0; round < requests; round++) {
+      await Promise.all(
+        Array.from({ length: clients }, async (_, id) => {
+          const response = await fetch(`http://${host.address}/version`, {
+            headers: { cookie: `${COOKIE}=client-${id}` },
+          })
+          const versions = seen.get(id) ?? new Set<string>()
+          versions.add((await response.text()).trim())
+          seen.set(id, versions)
+        }),
+      )
+    }
+    return seen
+  }
+
+  it('keeps every client on one version within a step, and on the new one once there', async () => {
+    const host = hosts[1]!
+    const running = deploy(
+      [host],
+      'v8',
+      {},
+      {
+        'canary-weight': '25,60,100',
+        'canary-step-duration': '6s',
+      },
+    )
+    await stepLive(host, 25)
+    const atFirstStep = await versionsByClient(host, 40, 10)
+    await stepLive(host, 60)
+    const atSecondStep = await versionsByClient(host, 40, 10)
+    expect((await running).main.outputs.status).toBe('deployed')
+
+    for (const seen of [atFirstStep, atSecondStep]) {
+      expect([...seen.values()].every((versions) => versions.size === 1)).toBe(true)
+    }
+    const onNew = (seen: Map<number, Set<string>>) =>
+      [...seen.keys()].filter((id) => seen.get(id)!.has('v8'))
+    console.log(
+      `sticky: on v8 at 25%: ${onNew(atFirstStep).length}/40, at 60%: ${onNew(atSecondStep).length}/40`,
+    )
+    expect(onNew(atFirstStep).length).toBeGreaterThan(0)
+    expect(onNew(atFirstStep).length).toBeLessThan(40)
+    // Consistent hashing: raising the weight only moves users to the new version.
+    expect(onNew(atSecondStep)).toEqual(expect.arrayContaining(onNew(atFirstStep)))
+    expect(onNew(atSecondStep).length).toBeGreaterThan(onNew(atFirstStep).length)
+  })
+
+  it('gives a new visitor the cookie its first request was routed by', async () => {
+    const host = hosts[2]!
+    const running = deploy(
+      [host],
+      'v9',
+      {},
+      {
+        'canary-weight': '50,100',
+        'canary-step-duration': '6s',
+      },
+    )
+    await stepLive(host, 50)
+    const firsts: string[] = []
+    for (let visitor = 0; visitor < 20; visitor++) {
+      const first = await fetch(`http://${host.address}/version`)
+      const cookie = first.headers.get('set-cookie') ?? ''
+      expect(cookie).toMatch(new RegExp(`^${COOKIE}=[0-9a-f]{32}; Path=/; HttpOnly; SameSite=Lax$`))
+      const version = (await first.text()).trim()
+      firsts.push(version)
+      const later = await versionCounts(host, 10, { cookie: cookie.split(';')[0]! })
+      expect(later).toEqual({ [version]: 10 })
+    }
+    expect(new Set(firsts)).toEqual(new Set(['v6', 'v9']))
+    expect((await running).main.outputs.status).toBe('deployed')
+  })
+})
