@@ -10,6 +10,7 @@ import {
   hostState,
   listening,
   makeRelease,
+  servedVersion,
 } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
 import { formatLoadReport, startLoad, type LoadReport } from '../../test/load.js'
@@ -77,9 +78,10 @@ async function versionCounts(
   headers: Record<string, string> = {},
 ): Promise<Record<string, number>> {
   const counts: Record<string, number> = {}
+  const get = () => fetch(`http://${host.address}/version`, { headers }).then((r) => r.text())
   const one = async () => {
-    const response = await fetch(`http://${host.address}/version`, { headers })
-    const version = (await response.text()).trim()
+    // A keep-alive connection that nginx closed on a reload is retried once, as browsers do.
+    const version = (await get().catch(get)).trim()
     counts[version] = (counts[version] ?? 0) + 1
   }
   for (let i = 0; i < count; i += 10) await Promise.all(Array.from({ length: 10 }, one))
@@ -200,6 +202,60 @@ describe('by traffic', () => {
       `canary step 10%: [${host.address}] canary: health check failed 2 times in a row: GET /health answered 503`,
     )
     await expectServing([host], 'v3')
+  })
+})
+
+describe('checks, missing log, cancelled run', () => {
+  it('runs canary-check-command per step and aborts on a non-zero exit; no log: health only', async () => {
+    const host = hosts[0]!
+    const before = await servedVersion(host)
+    const run = await deploy(
+      [host],
+      'v10',
+      {},
+      {
+        'canary-step-duration': '1s',
+        'canary-check-command':
+          'echo "check at $CANARY_WEIGHT% of $APP_VERSION"; test "$CANARY_WEIGHT" -lt 50',
+        'canary-access-log': '/var/log/nginx/none.log',
+      },
+    )
+    expect(run.main.outputs.status).toBe('failed')
+    expect(run.main.log).toContain('check at 10% of v10')
+    expect(run.main.log).toContain(
+      `::warning::[${host.address}] canary: no readable access log at /var/log/nginx/none.log`,
+    )
+    expect(errorOf(run)).toContain(
+      `Canary aborted: canary step 50%: [${host.address}] canary: canary-check-command: command exited 1`,
+    )
+    expect(run.main.summary).toContain(
+      '| 10% | – | – | – | ➖ not judged | no access log at /var/log/nginx/none.log on any host: judged on health only |',
+    )
+    await expectServing([host], before)
+  })
+
+  it('a run killed mid-bake: the post step puts all traffic back and stops the new slot', async () => {
+    const host = hosts[0]!
+    const before = await servedVersion(host)
+    const running = runAction(
+      deployInputs(lab, [host], makeRelease('v11'), {
+        version: 'v11',
+        strategy: 'canary',
+        'canary-step-duration': '60s',
+        'canary-sticky-cookie': COOKIE,
+      }),
+      { killAfterMs: 10_000 },
+    )
+    await stepLive(host, 10)
+    const killed = await running
+    expect(killed.main.exitCode).toBeNull()
+    expect(killed.post.exitCode).toBe(0)
+    expect(killed.post.log).toMatch(
+      new RegExp(
+        `post: \\[${host.address}\\] nginx sends traffic to the live (blue|green) slot again; stopped the (blue|green) slot the run had started`,
+      ),
+    )
+    await expectServing([host], before)
   })
 })
 

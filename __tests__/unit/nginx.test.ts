@@ -44,6 +44,43 @@ server {
     expect(text).toContain('    server 127.0.0.1:3001 weight=90 max_fails=0;\n')
     expect(text).toContain('    server 127.0.0.1:3002 weight=10 max_fails=0 down;\n')
   })
+
+  it('defines the canary log format for the site to write', () => {
+    expect(renderUpstream({ ...spec, canaryLogFormat: true })).toContain(
+      "\nlog_format shop-api_canary '$msec|$status|$upstream_addr';\nupstream shop-api {\n",
+    )
+  })
+
+  it('hashes on the sticky cookie, and offers the cookie for requests without one', () => {
+    const text = renderUpstream({
+      ...spec,
+      stickyCookie: 'sid',
+      servers: [
+        { port: 3001, weight: 75 },
+        { port: 3002, weight: 25 },
+      ],
+    })
+    expect(text).toContain(`map $cookie_sid $shop_api_canary_key {
+    "" $request_id;
+    default $cookie_sid;
+}
+map $cookie_sid $shop_api_canary_cookie {
+    "" "sid=$request_id; Path=/; HttpOnly; SameSite=Lax";
+    default "";
+}
+upstream shop-api {
+    hash $shop_api_canary_key consistent;
+    server 127.0.0.1:3001 weight=75 max_fails=0;
+    server 127.0.0.1:3002 weight=25 max_fails=0;
+}
+`)
+  })
+
+  it('keeps the cookie variable but does not hash when one slot serves', () => {
+    const text = renderUpstream({ ...spec, stickyCookie: 'sid' })
+    expect(text).toContain('map $cookie_sid $shop_api_canary_cookie {')
+    expect(text).not.toContain('hash ')
+  })
 })
 
 describe('upstreamOwnership', () => {

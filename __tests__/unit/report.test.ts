@@ -473,6 +473,39 @@ describe('renderSummary', () => {
   })
 })
 
+describe('renderSummary for a canary', () => {
+  it('renders a row per step with what reached the new version and the verdict', () => {
+    const text = renderSummary(
+      report({
+        strategy: 'canary',
+        status: 'failed',
+        canarySteps: [
+          { label: '10%', counts: { requests: 1200, errors: 3 }, verdict: 'passed' },
+          { label: '25%', counts: { requests: 8, errors: 0 }, verdict: 'not judged', note: 'few' },
+          {
+            label: '50%',
+            counts: { requests: 250, errors: 25 },
+            verdict: 'aborted',
+            note: 'the new version answered 5xx to 10% of 250 requests (25)',
+          },
+        ],
+      }),
+    )
+    expect(text).toContain(`#### Canary
+
+| Step | Requests to new version | 5xx | 5xx rate | Verdict | Note |
+| --- | --- | --- | --- | --- | --- |
+| 10% | 1,200 | 3 | 0.25% | ✅ passed |  |
+| 25% | 8 | 0 | 0% | ➖ not judged | few |
+| 50% | 250 | 25 | 10% | ❌ aborted | the new version answered 5xx to 10% of 250 requests (25) |
+`)
+  })
+
+  it('has no canary section for other strategies', () => {
+    expect(renderSummary(report())).not.toContain('Canary')
+  })
+})
+
 describe('escaping remote text', () => {
   const hostile =
     'v2|<script>alert(1)</script>`x`](javascript:alert(1)) **b** @admin #1\r\nnext|row'
