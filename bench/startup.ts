@@ -10,30 +10,24 @@
  * RUNS, next to `node -e ''` (Node's own start-up) on the same machine.
  */
 import { spawn } from 'node:child_process'
-import {
-  copyFileSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
+import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { runnerDefaults } from '../test/action-runner.js'
 import { makeRelease } from '../test/deploy-fixture.js'
+import { freePort } from '../test/free-port.js'
 import { makeClientKey } from '../test/hosts/index.js'
 import { requireBundle } from './lib/action.js'
 import { machineLine, markdownTable, median } from './lib/stats.js'
+import { tempDir } from './lib/tmp.js'
 
 const RUNS = 9
 const TARGET_MS = 300
 const DIST = new URL('../dist/', import.meta.url)
 
 requireBundle()
-const dir = mkdtempSync(join(tmpdir(), 'dzd-bench-startup-'))
+const dir = tempDir('startup')
 // Like the runner: the bundle alone, in a folder with no node_modules above it.
 copyFileSync(new URL('index.js', DIST), join(dir, 'index.js'))
 writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
@@ -78,16 +72,8 @@ function timeToConnect(
   })
 }
 
-async function freeListenPort(): Promise<number> {
-  const probe = createServer().listen(0, '127.0.0.1')
-  await new Promise((r) => probe.once('listening', r))
-  const { port } = probe.address() as AddressInfo
-  await new Promise((r) => probe.close(r))
-  return port
-}
-
 async function actionRun(): Promise<number> {
-  const port = await freeListenPort()
+  const port = await freePort()
   const inputs: Record<string, string> = {
     ...runnerDefaults(),
     hosts: '127.0.0.1',

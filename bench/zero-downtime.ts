@@ -7,22 +7,41 @@
  *   npm run bench:zero-downtime                            (as root; ~2-3 minutes)
  *   npm run bench:zero-downtime -- --only blue-green,rollback
  *
- * Each scenario repeats its operation under load until the load made >= 5,000 requests. A
- * scenario whose strategy this build of the action does not have yet (it fails with "not built")
- * is reported as skipped. Traffic stays on the lab's own network namespaces.
+ * Each scenario repeats its operation under load (bench/lib/load.ts: keep-alive, new-connection,
+ * POST and 2 s slow clients) until the load made >= 5,000 requests. A scenario whose strategy this
+ * build of the action does not have yet (it fails with "not built") is reported as skipped. The
+ * wrk-* scenarios cross-check one operation with wrk (Debian) instead: keep-alive GETs only, no
+ * retries. Traffic stays on the lab's own network namespaces.
  */
 import { deployInputs, addSite, makeRelease } from '../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../test/hosts/index.js'
 import { notBuilt, requireBundle, timedAction } from './lib/action.js'
 import { requireRoot, selected } from './lib/cli.js'
-import { formatLoadReport, underLoad, type UnderLoadResult } from './lib/load.js'
+import {
+  formatLoadReport,
+  LOAD_COLUMNS,
+  loadCells,
+  underLoad,
+  type LoadFigures,
+} from './lib/load.js'
 import { seedDeploy, SEED_PORT } from './lib/seed-deploy.js'
 import { addBalancerSite, addPortSite } from './lib/sites.js'
+import { wrkDuring } from './lib/wrk.js'
 import { count, machineLine, markdownTable, median, seconds } from './lib/stats.js'
 
-const SCENARIOS = ['bash-restart', 'blue-green', 'rollback', 'rolling', 'canary'] as const
+const SCENARIOS = [
+  'bash-restart',
+  'blue-green',
+  'rollback',
+  'rolling',
+  'canary',
+  'wrk-bash-restart',
+  'wrk-blue-green',
+] as const
 type Scenario = (typeof SCENARIOS)[number]
+/** BENCH_MIN_REQUESTS=1000 for a quick look while developing; the doc's figures use 5,000. */
 const MIN_REQUESTS = Number(process.env.BENCH_MIN_REQUESTS ?? 5000)
+const WRK_SECONDS = 8
 
 requireRoot()
 requireBundle()
@@ -44,7 +63,8 @@ async function deploy(lab: Lab, hosts: LabHost[], extra: Record<string, string> 
   return version
 }
 
-const setups: Record<Scenario, (lab: Lab) => Promise<Setup>> = {
+type Base = Exclude<Scenario, `wrk-${string}`>
+const setups: Record<Base, (lab: Lab) => Promise<Setup>> = {
   'bash-restart': async (lab) => {
     const host = lab.host('host2')
     const first = nextVersion()
@@ -122,69 +142,76 @@ function ensureShopSite(lab: Lab, host: LabHost): Promise<void> {
   return shopSite
 }
 
+/** What a scenario measured, in the columns of the table. */
 interface Row {
   scenario: Scenario
   label: string
-  result?: UnderLoadResult
+  figures?: LoadFigures
+  operations?: number
+  operationMs?: number
   skipped?: string
+}
+
+/** Runs one scenario under test/load.ts (repeating the operation until MIN_REQUESTS). */
+async function measure(scenario: Scenario, setup: Setup): Promise<Row> {
+  const result = await underLoad([setup.url], setup.operation, { minRequests: MIN_REQUESTS })
+  const row = { scenario, label: setup.label }
+  if (result.error !== undefined && notBuilt(result.error) && result.operations === 0) {
+    console.error(`${scenario}: skipped (${(result.error as Error).message})`)
+    return { ...row, skipped: (result.error as Error).message }
+  }
+  if (result.error !== undefined) throw result.error
+  console.error(
+    `${scenario}: ${result.operations} operation(s); ${formatLoadReport(result.report)}`,
+  )
+  const operationMs = median(result.operationMs)
+  return { ...row, figures: result.report, operations: result.operations, operationMs }
+}
+
+/** Runs one operation of a scenario under wrk instead (the cross-check). */
+async function measureWithWrk(scenario: Scenario, setup: Setup): Promise<Row> {
+  let operationMs = 0
+  const report = await wrkDuring(setup.url, WRK_SECONDS, async () => {
+    const started = performance.now()
+    await setup.operation(0)
+    operationMs = performance.now() - started
+  })
+  const { connect, read, write, timeout } = report.socketErrors
+  console.error(`${scenario}: ${JSON.stringify(report)}`)
+  const figures = {
+    ...report,
+    transportErrors: connect + read + write + timeout,
+    keepAliveRetries: 'none (wrk)',
+  }
+  return { scenario, label: `${setup.label}, wrk`, figures, operations: 1, operationMs }
 }
 
 const lab = await startLab({ hosts: 5, name: 'bench-zero-downtime' })
 const rows: Row[] = []
 try {
   for (const scenario of only) {
-    const setup = await setups[scenario](lab)
-    const result = await underLoad([setup.url], setup.operation, { minRequests: MIN_REQUESTS })
-    if (result.error !== undefined && notBuilt(result.error) && result.operations === 0) {
-      rows.push({ scenario, label: setup.label, skipped: (result.error as Error).message })
-      console.error(`${scenario}: skipped (${(result.error as Error).message})`)
-      continue
-    }
-    if (result.error !== undefined) throw result.error
-    rows.push({ scenario, label: setup.label, result })
-    console.error(
-      `${scenario}: ${result.operations} operation(s); ${formatLoadReport(result.report)}`,
-    )
+    const wrk = scenario.startsWith('wrk-')
+    const setup = await setups[(wrk ? scenario.slice(4) : scenario) as Base](lab)
+    rows.push(await (wrk ? measureWithWrk(scenario, setup) : measure(scenario, setup)))
   }
 } finally {
   await lab.stop()
 }
 
-const table = markdownTable(
-  [
-    'scenario',
-    '>operations',
-    '>requests',
-    '>failed',
-    '>non-2xx',
-    '>transport errors',
-    '>keep-alive retries',
-    '>p50',
-    '>p99',
-    '>operation (median)',
-  ],
-  rows.map(({ label, result, skipped }) => {
-    if (!result) return [label, `skipped: ${skipped}`, '', '', '', '', '', '', '', '']
-    const r = result.report
-    const failed = r.requests > 0 ? ` (${((100 * r.failed) / r.requests).toFixed(1)} %)` : ''
-    return [
-      label,
-      result.operations,
-      count(r.requests),
-      `${count(r.failed)}${r.failed > 0 ? failed : ''}`,
-      count(r.non2xx),
-      count(r.transportErrors),
-      r.keepAliveRetries,
-      `${r.p50Ms} ms`,
-      `${r.p99Ms} ms`,
-      seconds(median(result.operationMs)),
-    ]
-  }),
+console.log(
+  markdownTable(
+    ['scenario', '>operations', ...LOAD_COLUMNS, '>operation (median)'],
+    rows.map(({ label, figures, operations, operationMs, skipped }) =>
+      figures
+        ? [label, operations!, ...loadCells(figures), seconds(operationMs!)]
+        : [label, `skipped: ${skipped}`, ...LOAD_COLUMNS.map(() => ''), ''],
+    ),
+  ),
 )
-console.log(table)
-const actionRows = rows.filter((r) => r.result && r.scenario !== 'bash-restart')
+const actionRows = rows.filter((r) => r.figures && !r.scenario.endsWith('bash-restart'))
 const met = actionRows.filter(
-  (r) => r.result!.report.failed === 0 && r.result!.report.requests >= MIN_REQUESTS,
+  (r) =>
+    r.figures!.non2xx + r.figures!.transportErrors === 0 && r.figures!.requests >= MIN_REQUESTS,
 )
 console.log(
   `\nTarget: 0 failed of >= ${count(MIN_REQUESTS)} requests per action scenario: ` +

@@ -4,7 +4,7 @@
  * request, 2 clients looping over 2 s slow requests; each client pauses 5 ms between requests.
  */
 import { formatLoadReport, startLoad, type LoadReport } from '../../test/load.js'
-import { sleep } from './stats.js'
+import { count, sleep } from './stats.js'
 
 export const LOAD_MIX = {
   keepAliveClients: 4,
@@ -63,3 +63,39 @@ export async function underLoad(
 }
 
 export { formatLoadReport }
+
+/** Table columns for one load report (headers: {@link LOAD_COLUMNS}). */
+export const LOAD_COLUMNS = [
+  '>requests',
+  '>failed',
+  '>non-2xx',
+  '>transport errors',
+  '>keep-alive retries',
+  '>p50',
+  '>p99',
+]
+
+export interface LoadFigures {
+  requests: number
+  non2xx: number
+  transportErrors: number
+  /** A number, or a note (wrk does not retry). */
+  keepAliveRetries: number | string
+  p50Ms: number
+  p99Ms: number
+}
+
+export function loadCells(r: LoadFigures): (string | number)[] {
+  const failed = r.non2xx + r.transportErrors
+  const share =
+    r.requests > 0 && failed > 0 ? ` (${((100 * failed) / r.requests).toFixed(1)} %)` : ''
+  return [
+    count(r.requests),
+    `${count(failed)}${share}`,
+    count(r.non2xx),
+    count(r.transportErrors),
+    r.keepAliveRetries,
+    `${r.p50Ms} ms`,
+    `${r.p99Ms} ms`,
+  ]
+}
