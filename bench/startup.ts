@@ -7,7 +7,8 @@
  * The "host" is a TCP server on 127.0.0.1 that notes when the first connection arrives and then
  * closes it; the action is stopped right after. Before connecting, the action validates its
  * inputs and packs the sample app release (as in a real run without build-command). Median of
- * RUNS, next to `node -e ''` (Node's own start-up) on the same machine.
+ * RUNS, next to the bundle run without inputs (loading it and failing validation) and `node -e ''`
+ * (Node's own start-up) on the same machine.
  */
 import { spawn } from 'node:child_process'
 import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -97,12 +98,16 @@ async function actionRun(): Promise<number> {
 }
 
 const action: number[] = []
+const noInputs: number[] = []
 const bare: number[] = []
+const path = { PATH: process.env.PATH ?? '' }
 for (let i = 0; i < RUNS; i++) {
   action.push(await actionRun())
-  bare.push(await timeToConnect(['-e', ''], { PATH: process.env.PATH ?? '' }))
+  noInputs.push(await timeToConnect([join(dir, 'index.js')], path))
+  bare.push(await timeToConnect(['-e', ''], path))
 }
 console.error(`to first connect: ${action.map(Math.round).join(', ')} ms`)
+console.error(`no inputs, to exit: ${noInputs.map(Math.round).join(', ')} ms`)
 console.error(`node -e '': ${bare.map(Math.round).join(', ')} ms`)
 
 const files = readdirSync(DIST).filter((f) => statSync(new URL(f, DIST)).isFile())
@@ -110,22 +115,22 @@ const bytes = files.reduce((sum, f) => sum + statSync(new URL(f, DIST)).size, 0)
 const gzip = files.reduce((sum, f) => sum + gzipSync(readFileSync(new URL(f, DIST))).length, 0)
 const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`
 const ms = (n: number) => `${Math.round(n)} ms`
+const row = (what: string, values: number[]) => [
+  what,
+  ms(median(values)),
+  ms(Math.min(...values)),
+  ms(Math.max(...values)),
+]
 console.log(
   markdownTable(
     ['what', '>median', '>min', '>max'],
     [
-      [
-        '`node dist/index.js` to first SSH connect',
-        ms(median(action)),
-        ms(Math.min(...action)),
-        ms(Math.max(...action)),
-      ],
-      [
-        "`node -e ''` (Node start-up alone)",
-        ms(median(bare)),
-        ms(Math.min(...bare)),
-        ms(Math.max(...bare)),
-      ],
+      row('`node dist/index.js` to first SSH connect', action),
+      row(
+        '`node dist/index.js` without inputs, to exit (load the bundle, fail validation)',
+        noInputs,
+      ),
+      row("`node -e ''` (Node start-up alone)", bare),
     ],
   ),
 )
