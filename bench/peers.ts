@@ -12,8 +12,7 @@
  * package.json). Each tool gets its own host; a first deploy sets it up, then one deploy of a new
  * version runs under load (1 s of load before and after). Traffic stays on the lab's namespaces.
  */
-import type { Lab, LabHost } from '../test/hosts/index.js'
-import { startLab } from '../test/hosts/index.js'
+import { startLab, type Lab, type LabHost } from '../test/hosts/index.js'
 import { requireBundle } from './lib/action.js'
 import { requireRoot, selected } from './lib/cli.js'
 import { formatLoadReport, LOAD_COLUMNS, loadCells, underLoad } from './lib/load.js'
@@ -32,7 +31,7 @@ requireRoot()
 requireBundle()
 const only = selected(TOOLS)
 const tools = await ensurePeerTools()
-console.error(`peer tools: ${JSON.stringify(tools.versions)}`)
+console.error(`peer tools: ${JSON.stringify(tools)}`)
 
 const makePeer: Record<Tool, (lab: Lab, host: LabHost, t: PeerTools) => Promise<Peer>> = {
   action: async (lab, host) => actionPeer(lab, host),
@@ -49,24 +48,27 @@ const lab = await startLab({ hosts: only.length, name: 'bench-peers' })
 try {
   for (const [i, tool] of only.entries()) {
     const host = lab.hosts[i]!
-    const peer = await makePeer[tool](lab, host, tools)
+    let peer: Peer | undefined
     try {
-      await peer.deploy('p1')
-      await peer.serve()
+      if (tools.unavailable[tool]) throw new Error(tools.unavailable[tool])
+      const made = (peer = await makePeer[tool](lab, host, tools))
+      await made.deploy('p1')
+      await made.serve()
       let ms = 0
       const result = await underLoad([`http://${host.address}/`], async () => {
-        ms = await peer.deploy('p2')
+        ms = await made.deploy('p2')
       })
       if (result.error !== undefined) throw result.error
       const r = result.report
       console.error(`${tool}: ${seconds(ms)}; ${formatLoadReport(r)}`)
-      rows.push([peer.name, seconds(ms), ...loadCells(r), Object.keys(r.byVersion).join(' → ')])
-      notes.push(`- ${peer.name}: ${peer.setup}`)
+      rows.push([made.name, seconds(ms), ...loadCells(r), Object.keys(r.byVersion).join(' → ')])
+      notes.push(`- ${made.name}: ${made.setup}`)
     } catch (error) {
       console.error(`${tool} could not run: ${(error as Error).stack ?? error}`)
-      rows.push([peer.name, `could not run: ${message(error)}`, ...LOAD_COLUMNS.map(() => ''), ''])
+      const name = peer?.name ?? tool
+      rows.push([name, `could not run: ${message(error)}`, ...LOAD_COLUMNS.map(() => ''), ''])
     } finally {
-      await peer.close?.()
+      await peer?.close?.()
     }
   }
 } finally {
