@@ -16,6 +16,8 @@ export interface StepResult {
   log: string
   outputs: Record<string, string>
   summary: string
+  /** Wall time from spawning node to the step's exit. */
+  ms: number
 }
 
 export interface ActionRun {
@@ -62,7 +64,7 @@ export async function runAction(
 }
 
 /** action.yml defaults, with `${{ ... }}` expressions (evaluated by the runner) left empty. */
-function runnerDefaults(): Record<string, string> {
+export function runnerDefaults(): Record<string, string> {
   return Object.fromEntries(
     Object.entries(INPUT_DEFAULTS).map(([k, v]) => [k, v.startsWith('${{') ? '' : v]),
   )
@@ -80,6 +82,7 @@ async function step(
     env[variable] = join(dir, `${name}.${suffix}`)
     writeFileSync(env[variable], '')
   }
+  const started = performance.now()
   const child = spawn(process.execPath, [join(dir, 'index.js')], { cwd: dir, env })
   let log = ''
   child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()))
@@ -89,6 +92,7 @@ async function step(
   clearTimeout(timer)
   return {
     exitCode,
+    ms: performance.now() - started,
     log,
     outputs: parseFileCommands(readFileSync(env.GITHUB_OUTPUT!, 'utf8')),
     summary: readFileSync(env.GITHUB_STEP_SUMMARY!, 'utf8'),

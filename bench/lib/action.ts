@@ -1,0 +1,51 @@
+/** Runs the built bundle (dist/index.js) as the runner does, timed, and reads its phase timings. */
+import { existsSync } from 'node:fs'
+import { errorLine, runAction, type ActionRun } from '../../test/action-runner.js'
+
+export function requireBundle(): void {
+  if (!existsSync(new URL('../../dist/index.js', import.meta.url))) {
+    throw new Error('dist/index.js is missing: run npm run build first')
+  }
+}
+
+export interface TimedRun {
+  /** Wall time of the main step (the deploy), from spawning node to its exit. */
+  ms: number
+  /** Wall time of the post step (runs at the end of the job; releases what main could not). */
+  postMs: number
+  run: ActionRun
+}
+
+/** The main step failed; `error` is its first `::error::` line. */
+export class DeployFailed extends Error {
+  constructor(readonly error: string) {
+    super(`deploy failed: ${error}`)
+  }
+}
+
+/** One run of the action (main and post step); throws {@link DeployFailed} when main fails. */
+export async function timedAction(inputs: Record<string, string>): Promise<TimedRun> {
+  const run = await runAction(inputs)
+  if (run.main.exitCode !== 0) throw new DeployFailed(errorLine(run.main.log) || run.main.log)
+  return { ms: run.main.ms, postMs: run.post.ms, run }
+}
+
+/** The strategy asked for is not in this build of the action (see src/main.ts). */
+export const notBuilt = (error: unknown): boolean =>
+  error instanceof DeployFailed && error.error.includes('not built')
+
+/**
+ * Milliseconds per phase, summed over every section of the job summary's mermaid gantt chart
+ * (`  <phase> :<start>, <end>` lines, epoch ms), in order of first start.
+ */
+export function phaseMs(summary: string): Map<string, number> {
+  const spans: { phase: string; start: number; end: number }[] = []
+  for (const m of summary.matchAll(/^ {2}([a-z-]+)(?: \([^)]*\))? :(?:crit, )?(\d+), (\d+)$/gm)) {
+    spans.push({ phase: m[1]!, start: Number(m[2]), end: Number(m[3]) })
+  }
+  const totals = new Map<string, number>()
+  for (const s of spans.sort((a, b) => a.start - b.start)) {
+    totals.set(s.phase, (totals.get(s.phase) ?? 0) + (s.end - s.start))
+  }
+  return totals
+}
