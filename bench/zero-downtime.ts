@@ -137,7 +137,8 @@ let shopSite: Promise<void> | undefined
 function ensureShopSite(lab: Lab, host: LabHost): Promise<void> {
   shopSite ??= (async () => {
     await deploy(lab, [host])
-    await addSite(host, 'shop')
+    // With the canary access log, so that the canary scenario is judged on its 5xx rate too.
+    await addSite(host, 'shop', { canaryLog: true })
   })()
   return shopSite
 }
