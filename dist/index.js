@@ -62467,25 +62467,37 @@ tail -c +$((off + 1)) "$f" | head -c $((size - off)) | awk -F'|' 'NF >= 3 {
  * namespace, with no tool beyond sh and grep.
  */
 const DRAIN_TIMED_OUT = 4;
+const CHECK_MS = 50;
 /**
- * $1 port as 4 upper-case hex digits, $2 timeout in checks (one per 50 ms). Idle means no
- * connection in 4 checks in a row (200 ms): an old worker that just read a request on a
- * keep-alive connection opens its upstream connection well within that.
+ * Idle means no connection for this long after nginx's reload: an old worker that just read a
+ * request on a keep-alive connection opens its upstream connection well within that.
  */
-function waitForDrain(port, timeoutMs) {
-    return script(`hex=$1; limit=$2; quiet=0; i=0
+const QUIET_MS = 200;
+/**
+ * Checks in a row without a connection that make the port idle, when the reload that retired
+ * the old workers happened `msSinceReload` ago (unknown: the whole window). At least one.
+ */
+function quietChecks(msSinceReload = 0) {
+    return Math.max(1, Math.ceil((QUIET_MS - msSinceReload) / CHECK_MS));
+}
+/**
+ * $1 port as 4 upper-case hex digits, $2 timeout in checks (one per 50 ms), $3 checks in a row
+ * without a connection that count as idle (see quietChecks).
+ */
+function waitForDrain(port, timeoutMs, quiet = quietChecks()) {
+    return script(`hex=$1; limit=$2; needed=$3; quiet=0; i=0
 while [ "$i" -lt "$limit" ]; do
   if grep -q ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
     quiet=0
   else
     quiet=$((quiet + 1))
-    [ "$quiet" -ge 4 ] && exit 0
+    [ "$quiet" -ge "$needed" ] && exit 0
   fi
   sleep 0.05
   i=$((i + 1))
 done
 grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null
-exit ${DRAIN_TIMED_OUT}`, port.toString(16).toUpperCase().padStart(4, '0'), String(Math.max(1, Math.ceil(timeoutMs / 50))));
+exit ${DRAIN_TIMED_OUT}`, port.toString(16).toUpperCase().padStart(4, '0'), String(Math.max(1, Math.ceil(timeoutMs / CHECK_MS))), String(quiet));
 }
 
 /** Writes stdin to `path` atomically, keeping the previous content as `path.bak`. */
@@ -68906,21 +68918,26 @@ function corrupt(path, reason) {
 
 /** Waiting for a new slot to become healthy, watching that its process stays alive meanwhile. */
 const REQUEST_TIMEOUT_MS = 5000;
+/** The first retry; each next one waits twice as long, up to health-interval. */
+const FIRST_RETRY_MS = 50;
 /**
  * Polls `health.path` (and `health.versionPath`, whose body must contain the version) through the
- * SSH tunnel every interval until both pass or the timeout ends. A slot whose process exits while
+ * SSH tunnel (every interval, sooner at first) until both pass or the timeout ends. A slot whose process exits while
  * booting fails at once, with the tail of its log.
  */
 async function waitHealthy(host, l, slot, port, health, version) {
     const deadline = Date.now() + health.timeoutMs;
-    for (;;) {
+    // Checks at once, then after 50, 100, 200 ms ... up to health-interval: an app that boots fast
+    // is seen soon after it is up, one that boots slowly is not polled harder than asked.
+    for (let retry = 0;; retry++) {
         const problem = await checkSlot(host, l, slot, port, health, version, 'while booting');
         if (problem === undefined)
             return;
-        if (Date.now() + health.intervalMs > deadline) {
+        const wait = Math.min(health.intervalMs, FIRST_RETRY_MS * 2 ** retry);
+        if (Date.now() + wait > deadline) {
             throw new HostError(host.name, 'health', `${slot} slot (port ${port}) not healthy within health-timeout (${health.timeoutMs / 1000}s); last check: ${problem}`);
         }
-        await setTimeout$2(health.intervalMs);
+        await setTimeout$2(wait);
     }
 }
 /**
@@ -69087,6 +69104,8 @@ class HostDeploy {
     /** Checksum of the release this run switches to, for the history. */
     releaseSha256 = '';
     stateBeforeRun;
+    /** When this run last reloaded nginx (ms since the epoch; 0: not yet). */
+    reloadedAt = 0;
     constructor(host, settings, journal, 
     /** The version this run moves the host to (a rollback sets it from the history). */
     version) {
@@ -69361,6 +69380,7 @@ class HostDeploy {
      */
     async reloadAndVerify(slot = this.plan.targetSlot, canaryWeight) {
         await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' });
+        this.reloadedAt = Date.now();
         const expected = this.upstreamServers(slot, canaryWeight).map((s) => `127.0.0.1:${s.port}`);
         await verifyThroughNginx(this.host, this.settings.nginx.verifyPort, this.settings.health.path, (answer) => expected.includes(answer.upstream) && answer.status >= 200 && answer.status <= 299
             ? undefined
@@ -69471,20 +69491,28 @@ class HostDeploy {
         this.report.liveSlot = this.plan.liveSlot;
         this.report.liveVersion = this.plan.liveVersion;
     }
-    /** Waits for the old slot to drain (bounded by drain-timeout). Returns false on timeout. */
+    /**
+     * Waits for the old slot to drain (bounded by drain-timeout). Returns false on timeout. The
+     * quiet window counts from this run's nginx reload, which mostly lies behind us by now.
+     */
     async drainOldSlot() {
         const old = this.plan.liveSlot;
-        return old === null ? true : this.waitIdle(slotPort(this.settings, old));
+        if (old === null)
+            return true;
+        const since = this.reloadedAt === 0 ? 0 : Date.now() - this.reloadedAt;
+        return this.waitIdle(slotPort(this.settings, old), quietChecks(since));
     }
     /**
      * Waits until no connection to `port` is open any more (in-flight requests finished), bounded
      * by drain-timeout. Returns false on timeout.
      */
-    async waitIdle(port) {
+    async waitIdle(port, quiet = quietChecks()) {
         const timeoutMs = this.settings.slots.drainTimeoutMs;
         if (timeoutMs === 0)
             return true;
-        const result = await this.host.tryExec(waitForDrain(port, timeoutMs), { step: 'drain' });
+        const result = await this.host.tryExec(waitForDrain(port, timeoutMs, quiet), {
+            step: 'drain',
+        });
         if (result.exitCode === 0)
             return true;
         if (result.exitCode === DRAIN_TIMED_OUT)

@@ -1,6 +1,6 @@
 /** Remote commands are data: their exact text is asserted, hostile values stay quoted arguments. */
 import { describe, expect, it } from 'vitest'
-import { waitForDrain } from '../../src/remote/commands/drain.js'
+import { quietChecks, waitForDrain } from '../../src/remote/commands/drain.js'
 import { renderEnvFile, switchCurrent } from '../../src/remote/commands/files.js'
 import { holdLock } from '../../src/remote/commands/lock.js'
 import { installUpstream, reloadNginx } from '../../src/remote/commands/nginx.js'
@@ -37,7 +37,9 @@ describe('remote commands', () => {
   })
 
   it('watches the slot port in hex, checking every 50 ms', () => {
-    expect(argsOf(waitForDrain(3001, 30_000).text)).toBe('0BB9 600')
+    expect(argsOf(waitForDrain(3001, 30_000).text)).toBe('0BB9 600 4')
+    expect(argsOf(waitForDrain(3001, 30_000, quietChecks(120)).text)).toBe('0BB9 600 2')
+    expect(quietChecks(5000)).toBe(1)
   })
 
   it('keeps user commands as single arguments, with sudo -n when asked', () => {

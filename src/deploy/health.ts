@@ -8,10 +8,12 @@ import type { Slot } from '../remote/state.js'
 import type { RemoteHost } from '../ssh/connection.js'
 
 const REQUEST_TIMEOUT_MS = 5000
+/** The first retry; each next one waits twice as long, up to health-interval. */
+const FIRST_RETRY_MS = 50
 
 /**
  * Polls `health.path` (and `health.versionPath`, whose body must contain the version) through the
- * SSH tunnel every interval until both pass or the timeout ends. A slot whose process exits while
+ * SSH tunnel (every interval, sooner at first) until both pass or the timeout ends. A slot whose process exits while
  * booting fails at once, with the tail of its log.
  */
 export async function waitHealthy(
@@ -23,17 +25,20 @@ export async function waitHealthy(
   version: string,
 ): Promise<void> {
   const deadline = Date.now() + health.timeoutMs
-  for (;;) {
+  // Checks at once, then after 50, 100, 200 ms ... up to health-interval: an app that boots fast
+  // is seen soon after it is up, one that boots slowly is not polled harder than asked.
+  for (let retry = 0; ; retry++) {
     const problem = await checkSlot(host, l, slot, port, health, version, 'while booting')
     if (problem === undefined) return
-    if (Date.now() + health.intervalMs > deadline) {
+    const wait = Math.min(health.intervalMs, FIRST_RETRY_MS * 2 ** retry)
+    if (Date.now() + wait > deadline) {
       throw new HostError(
         host.name,
         'health',
         `${slot} slot (port ${port}) not healthy within health-timeout (${health.timeoutMs / 1000}s); last check: ${problem}`,
       )
     }
-    await sleep(health.intervalMs)
+    await sleep(wait)
   }
 }
 

@@ -9,7 +9,7 @@ import { renderUpstream, upstreamOwnership, type UpstreamServer } from '../nginx
 import { planHost, releasesToPrune, slotPort, type HostPlan } from '../plan.js'
 import { emptyHostReport, type HostReport } from '../report/model.js'
 import { accessLogSince } from '../remote/commands/canary.js'
-import { DRAIN_TIMED_OUT, waitForDrain } from '../remote/commands/drain.js'
+import { DRAIN_TIMED_OUT, quietChecks, waitForDrain } from '../remote/commands/drain.js'
 import {
   readFiles,
   recordRelease,
@@ -68,6 +68,8 @@ export class HostDeploy {
   /** Checksum of the release this run switches to, for the history. */
   private releaseSha256 = ''
   private stateBeforeRun!: HostState
+  /** When this run last reloaded nginx (ms since the epoch; 0: not yet). */
+  private reloadedAt = 0
 
   constructor(
     readonly host: RemoteHost,
@@ -401,6 +403,7 @@ export class HostDeploy {
    */
   async reloadAndVerify(slot: Slot = this.plan.targetSlot, canaryWeight?: number): Promise<void> {
     await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
+    this.reloadedAt = Date.now()
     const expected = this.upstreamServers(slot, canaryWeight).map((s) => `127.0.0.1:${s.port}`)
     await verifyThroughNginx(
       this.host,
@@ -545,20 +548,27 @@ export class HostDeploy {
     this.report.liveVersion = this.plan.liveVersion
   }
 
-  /** Waits for the old slot to drain (bounded by drain-timeout). Returns false on timeout. */
+  /**
+   * Waits for the old slot to drain (bounded by drain-timeout). Returns false on timeout. The
+   * quiet window counts from this run's nginx reload, which mostly lies behind us by now.
+   */
   async drainOldSlot(): Promise<boolean> {
     const old = this.plan.liveSlot
-    return old === null ? true : this.waitIdle(slotPort(this.settings, old))
+    if (old === null) return true
+    const since = this.reloadedAt === 0 ? 0 : Date.now() - this.reloadedAt
+    return this.waitIdle(slotPort(this.settings, old), quietChecks(since))
   }
 
   /**
    * Waits until no connection to `port` is open any more (in-flight requests finished), bounded
    * by drain-timeout. Returns false on timeout.
    */
-  async waitIdle(port: number): Promise<boolean> {
+  async waitIdle(port: number, quiet = quietChecks()): Promise<boolean> {
     const timeoutMs = this.settings.slots.drainTimeoutMs
     if (timeoutMs === 0) return true
-    const result = await this.host.tryExec(waitForDrain(port, timeoutMs), { step: 'drain' })
+    const result = await this.host.tryExec(waitForDrain(port, timeoutMs, quiet), {
+      step: 'drain',
+    })
     if (result.exitCode === 0) return true
     if (result.exitCode === DRAIN_TIMED_OUT) return false
     throw new HostError(

@@ -8,20 +8,34 @@ import { script, type Shell } from '../shell.js'
 
 export const DRAIN_TIMED_OUT = 4
 
+const CHECK_MS = 50
 /**
- * $1 port as 4 upper-case hex digits, $2 timeout in checks (one per 50 ms). Idle means no
- * connection in 4 checks in a row (200 ms): an old worker that just read a request on a
- * keep-alive connection opens its upstream connection well within that.
+ * Idle means no connection for this long after nginx's reload: an old worker that just read a
+ * request on a keep-alive connection opens its upstream connection well within that.
  */
-export function waitForDrain(port: number, timeoutMs: number): Shell {
+const QUIET_MS = 200
+
+/**
+ * Checks in a row without a connection that make the port idle, when the reload that retired
+ * the old workers happened `msSinceReload` ago (unknown: the whole window). At least one.
+ */
+export function quietChecks(msSinceReload = 0): number {
+  return Math.max(1, Math.ceil((QUIET_MS - msSinceReload) / CHECK_MS))
+}
+
+/**
+ * $1 port as 4 upper-case hex digits, $2 timeout in checks (one per 50 ms), $3 checks in a row
+ * without a connection that count as idle (see quietChecks).
+ */
+export function waitForDrain(port: number, timeoutMs: number, quiet = quietChecks()): Shell {
   return script(
-    `hex=$1; limit=$2; quiet=0; i=0
+    `hex=$1; limit=$2; needed=$3; quiet=0; i=0
 while [ "$i" -lt "$limit" ]; do
   if grep -q ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
     quiet=0
   else
     quiet=$((quiet + 1))
-    [ "$quiet" -ge 4 ] && exit 0
+    [ "$quiet" -ge "$needed" ] && exit 0
   fi
   sleep 0.05
   i=$((i + 1))
@@ -29,6 +43,7 @@ done
 grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null
 exit ${DRAIN_TIMED_OUT}`,
     port.toString(16).toUpperCase().padStart(4, '0'),
-    String(Math.max(1, Math.ceil(timeoutMs / 50))),
+    String(Math.max(1, Math.ceil(timeoutMs / CHECK_MS))),
+    String(quiet),
   )
 }
