@@ -69945,11 +69945,24 @@ async function checkHost(settings, version, address, options, via, logs) {
         catch (error) {
             problems.push(errorMessage(error));
         }
-        return { host: host.name, plan: planHost(settings, host.name, state, version), problems };
+        const warnings = settings.strategy === 'canary' ? await canaryWarnings(settings, host) : [];
+        const plan = planHost(settings, host.name, state, version);
+        return { host: host.name, plan, problems, warnings };
     }
     finally {
         host.dispose();
     }
+}
+/** A canary without its access log is judged on health alone: worth knowing before the run. */
+async function canaryWarnings(settings, host) {
+    const file = settings.canary.accessLog;
+    const { stdout } = await host.exec(accessLogSince(file, undefined), { step: 'canary log check' });
+    if (stdout.trim() !== 'missing')
+        return [];
+    return [
+        `canary: no readable access log at ${file}, so the canary would be judged on health only; ` +
+            `add \`access_log ${file} ${settings.app.name}_canary;\` to the site (README: Canary)`,
+    ];
 }
 
 /**
@@ -70754,7 +70767,7 @@ function planLines(check, upstreamFile) {
         ]
         : [];
     const verdict = check.problems.length === 0 ? ['ready'] : check.problems.map((p) => `problem: ${p}`);
-    return [...lines, ...verdict];
+    return [...lines, ...(check.warnings ?? []).map((w) => `warning: ${w}`), ...verdict];
 }
 function dryRunSummary(checks, version) {
     const failed = checks.filter((c) => c.problems.length > 0);
@@ -77344,6 +77357,7 @@ async function runDryRun(settings, version) {
         startGroup(`plan: ${check.host}`);
         planLines(check, settings.nginx.upstreamFile).forEach((line) => info(line));
         endGroup();
+        check.warnings?.forEach((w) => warning(`[${check.host}] ${w}`));
     }
     setOutput('hosts', dryRunHostsOutput(checks));
     await summary.addRaw(dryRunSummary(checks, version)).write();

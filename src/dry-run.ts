@@ -9,6 +9,7 @@ import { forEachParallel } from './parallel.js'
 import { planHost, type HostPlan } from './plan.js'
 import { preflightProblems } from './preflight.js'
 import { parseProbe, probeCommand } from './remote/probe.js'
+import { accessLogSince } from './remote/commands/canary.js'
 import { testNginx } from './remote/commands/nginx.js'
 import { cmd } from './remote/shell.js'
 import { EMPTY_STATE, parseState } from './remote/state.js'
@@ -20,6 +21,8 @@ export interface HostCheck {
   /** Absent when the host could not be reached. */
   plan?: HostPlan
   problems: string[]
+  /** What would work, but not as well as it could (e.g. a canary judged on health only). */
+  warnings?: string[]
 }
 
 export async function dryRun(
@@ -80,8 +83,21 @@ async function checkHost(
     } catch (error) {
       problems.push(errorMessage(error))
     }
-    return { host: host.name, plan: planHost(settings, host.name, state, version), problems }
+    const warnings = settings.strategy === 'canary' ? await canaryWarnings(settings, host) : []
+    const plan = planHost(settings, host.name, state, version)
+    return { host: host.name, plan, problems, warnings }
   } finally {
     host.dispose()
   }
+}
+
+/** A canary without its access log is judged on health alone: worth knowing before the run. */
+async function canaryWarnings(settings: Settings, host: RemoteHost): Promise<string[]> {
+  const file = settings.canary.accessLog
+  const { stdout } = await host.exec(accessLogSince(file, undefined), { step: 'canary log check' })
+  if (stdout.trim() !== 'missing') return []
+  return [
+    `canary: no readable access log at ${file}, so the canary would be judged on health only; ` +
+      `add \`access_log ${file} ${settings.app.name}_canary;\` to the site (README: Canary)`,
+  ]
 }

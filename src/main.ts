@@ -59,6 +59,7 @@ async function runDryRun(settings: Settings, version: string): Promise<void> {
     core.startGroup(`plan: ${check.host}`)
     planLines(check, settings.nginx.upstreamFile).forEach((line) => core.info(line))
     core.endGroup()
+    check.warnings?.forEach((w) => core.warning(`[${check.host}] ${w}`))
   }
   core.setOutput('hosts', dryRunHostsOutput(checks))
   await core.summary.addRaw(dryRunSummary(checks, version)).write()

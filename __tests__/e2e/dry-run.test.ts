@@ -55,6 +55,22 @@ describe('dry-run', () => {
     expect(post.exitCode).toBe(0)
   })
 
+  it('warns, without failing, that a canary without its access log is judged on health only', async () => {
+    const [first, second] = lab.hosts
+    await second!.sh('mkdir -p /var/log/nginx && : > /var/log/nginx/shop-canary.log')
+    try {
+      const { main } = await runAction(inputs({ strategy: 'canary' }))
+      expect(main.exitCode).toBe(0)
+      expect(main.outputs.status).toBe('planned')
+      expect(main.log).toContain(
+        `::warning::[${first!.address}] canary: no readable access log at /var/log/nginx/shop-canary.log, so the canary would be judged on health only; add \`access_log /var/log/nginx/shop-canary.log shop_canary;\` to the site (README: Canary)`,
+      )
+      expect(main.log).not.toContain(`::warning::[${second!.address}] canary`)
+    } finally {
+      await second!.sh('rm -f /var/log/nginx/shop-canary.log')
+    }
+  })
+
   it('defaults the version to the short commit SHA', async () => {
     const { main } = await runAction(inputs({ version: '', hosts: lab.hosts[0]!.address }))
     expect(main.exitCode).toBe(0)
