@@ -62061,7 +62061,7 @@ class RemoteHost {
     /** Uploads a file over SFTP, then checks its sha256 on the host. */
     async upload(localPath, remotePath, sha256, step) {
         try {
-            await this.ssh.putFile(localPath, remotePath);
+            await this.whileConnected(this.ssh.putFile(localPath, remotePath), step);
         }
         catch (error) {
             throw new HostError(this.name, step, `upload to ${remotePath} failed: ${errorMessage(error)}`);
@@ -62130,6 +62130,18 @@ class RemoteHost {
     }
     dispose() {
         this.ssh.dispose();
+    }
+    /**
+     * Settles as `work` does, or fails as soon as the SSH connection closes: an SFTP transfer whose
+     * connection drops never settles by itself (ssh2 leaves it pending).
+     */
+    whileConnected(work, step) {
+        const client = this.client(step);
+        return new Promise((resolve, reject) => {
+            const lost = () => reject(new Error('the SSH connection was lost'));
+            client.once('close', lost);
+            work.then(resolve, reject).finally(() => client.removeListener('close', lost));
+        });
     }
     client(step) {
         const client = this.ssh.connection;
@@ -62500,14 +62512,23 @@ grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null
 exit ${DRAIN_TIMED_OUT}`, port.toString(16).toUpperCase().padStart(4, '0'), String(Math.max(1, Math.ceil(timeoutMs / CHECK_MS))), String(quiet));
 }
 
-/** Writes stdin to `path` atomically, keeping the previous content as `path.bak`. */
-function writeFileAtomically(path, mode = '644') {
+/**
+ * Writes stdin to `path` atomically. `backup` says what `path.bak` keeps: the previous content
+ * (default), or a copy of what was just written (state.json: the last good state, which the
+ * corrupt-state error tells the operator to restore).
+ */
+function writeFileAtomically(path, mode = '644', backup = 'previous') {
     return script(`set -e
 umask 077
 cat > "$1.tmp.$$"
 chmod "$2" "$1.tmp.$$"
-if [ -f "$1" ]; then cp -p "$1" "$1.bak"; fi
-mv -f "$1.tmp.$$" "$1"`, path, mode);
+if [ "$3" = previous ] && [ -f "$1" ]; then cp -p "$1" "$1.bak"; fi
+mv -f "$1.tmp.$$" "$1"
+if [ "$3" = written ]; then cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak" || rm -f "$1.bak.tmp.$$"; fi`, path, mode, backup);
+}
+/** Writes state.json (stdin) atomically, keeping a copy of it as state.json.bak. */
+function writeStateFile(l) {
+    return writeFileAtomically(l.state, '644', 'written');
 }
 /** Reads a file, printing nothing when it does not exist. */
 function readFileIfPresent(path) {
@@ -62525,7 +62546,7 @@ function splitFiles(output) {
 }
 /** Writes state.json (stdin) and points `current` at `version`, in one round trip. */
 function recordRelease(l, version) {
-    return and(writeFileAtomically(l.state), switchCurrent(l, version));
+    return and(writeStateFile(l), switchCurrent(l, version));
 }
 /** Points `current` at a release: a new symlink renamed over the old one (atomic). */
 function switchCurrent(l, version) {
@@ -62581,9 +62602,13 @@ function testNginx(nginx) {
 }
 
 const CHECKSUM_FILE = '.release-sha256';
-/** Creates the layout, then prints the checksum recorded for the release (see releaseChecksum). */
+/**
+ * Creates the layout and removes what an interrupted run left (a partial upload, a half-extracted
+ * release: safe, as the caller holds the deploy lock), then prints the checksum recorded for the
+ * release (see releaseChecksum).
+ */
 function prepareLayout(l, version) {
-    return and(cmd('mkdir', '-p', l.releases, `${l.root}/shared`, l.logs, l.incoming), releaseChecksum(l, version));
+    return and(script('rm -rf -- "$1" "$2"/.*.tmp.*', l.incoming, l.releases), cmd('mkdir', '-p', l.releases, `${l.root}/shared`, l.logs, l.incoming), releaseChecksum(l, version));
 }
 /** Prints the checksum recorded for a release, or nothing when the release is not there. */
 function releaseChecksum(l, version) {
@@ -62592,12 +62617,13 @@ function releaseChecksum(l, version) {
 /**
  * Extracts an uploaded archive into a temp dir next to the releases, records its checksum, then
  * renames it into place, so `releases/<version>` is either complete or absent (a full disk or a
- * dropped connection leaves no half release behind).
+ * dropped connection leaves no half release behind). The temp dir is a dot file: no version
+ * starts with a dot, so prepareLayout can remove one that an interrupted run left.
  */
 function installRelease(l, version, archive, sha256) {
     return script(`set -e
 target=$1; archive=$2; sum=$3; sums=$4
-tmp="$target.tmp.$$"
+tmp="\${target%/*}/.\${target##*/}.tmp.$$"
 trap 'rm -rf "$tmp"; rm -f "$archive"' EXIT
 mkdir "$tmp"
 tar -xzf "$archive" -C "$tmp"
@@ -68947,11 +68973,32 @@ async function waitHealthy(host, l, slot, port, health, version) {
 async function checkSlot(host, l, slot, port, health, version, 
 /** When it would have exited, for the message: 'while booting'. */
 during) {
-    const alive = await host.tryExec(checkSlotAlive(l, slot), { step: 'health' });
-    if (alive.exitCode === SLOT_EXITED) {
-        throw new HostError(host.name, 'health', `the new version exited ${during} on ${slot} (port ${port}); last lines of ${l.slotLog(slot)}:\n${alive.stdout.trimEnd()}`);
+    const exited = await exitedLogTail(host, l, slot, 'health');
+    if (exited !== undefined) {
+        throw new HostError(host.name, 'health', `the new version exited ${during} on ${slot} (port ${port}); last lines of ${l.slotLog(slot)}:\n${exited}`);
     }
     return probe(host, port, health, version);
+}
+/**
+ * Right before the switch: the slot that is about to take the traffic still runs and still
+ * passes its checks (it may have crashed after its health check, during a smoke test or while
+ * other hosts were booting; a warm slot of a rollback was not checked at all).
+ */
+async function recheckHealthy(host, l, slot, port, health, version) {
+    const what = `${version} on the ${slot} slot (port ${port})`;
+    const exited = await exitedLogTail(host, l, slot, 'switch');
+    if (exited !== undefined) {
+        throw new HostError(host.name, 'switch', `${what} is no longer running; nothing was switched. Last lines of ${l.slotLog(slot)}:\n${exited}`);
+    }
+    const problem = await probe(host, port, health, version);
+    if (problem !== undefined) {
+        throw new HostError(host.name, 'switch', `${what} no longer passes its health check (${problem}); nothing was switched.`);
+    }
+}
+/** The tail of the slot's log when its process is gone; undefined while it runs. */
+async function exitedLogTail(host, l, slot, step) {
+    const alive = await host.tryExec(checkSlotAlive(l, slot), { step });
+    return alive.exitCode === SLOT_EXITED ? alive.stdout.trimEnd() : undefined;
 }
 /** One round of checks; returns what is wrong, or undefined when healthy. */
 async function probe(host, port, health, version) {
@@ -69327,8 +69374,16 @@ class HostDeploy {
         this.newPid = Number(stdout.trim().split('\n').pop());
     }
     async waitHealthy() {
+        await waitHealthy(...this.healthTarget());
+    }
+    /** Right before the switch: the target slot still runs and passes its checks. */
+    async recheckHealthy() {
+        await recheckHealthy(...this.healthTarget());
+    }
+    healthTarget() {
         const { targetSlot, targetPort } = this.plan;
-        await waitHealthy(this.host, this.layout, targetSlot, targetPort, this.settings.health, this.version);
+        const { host, layout, settings, version } = this;
+        return [host, layout, targetSlot, targetPort, settings.health, version];
     }
     /** Stops the slot this run started (on failure before the switch). */
     async stopNewSlot() {
@@ -69551,7 +69606,7 @@ class HostDeploy {
         await this.host.exec(stopSlot(this.layout, slot, this.settings.app.stopCommand, env, this.stopTimeoutSeconds()), { step: `stop ${slot}` });
     }
     async writeState() {
-        await this.host.exec(writeFileAtomically(this.layout.state), {
+        await this.host.exec(writeStateFile(this.layout), {
             step: 'write state',
             stdin: this.stateText(),
         });
@@ -76897,7 +76952,8 @@ async function stopNewSlots(ctx, hosts) {
     await bestEffort(ctx.logs, 'stop new slots', hosts, (h) => h.stopNewSlot());
 }
 /**
- * The switch, all given hosts or none: install the new upstream file and test nginx everywhere;
+ * The switch, all given hosts or none: check that every target slot still runs and is healthy;
+ * install the new upstream file and test nginx everywhere;
  * then reload and verify everywhere; then record the release everywhere. A failure at any point
  * puts every host's previous upstream back (reloading where it was live) and its previous state,
  * and stops the new slots.
@@ -76905,6 +76961,7 @@ async function stopNewSlots(ctx, hosts) {
 async function switchTogether(ctx, hosts) {
     let reloaded = false;
     try {
+        await onEachHost(ctx, 'switch', hosts, (h) => h.recheckHealthy());
         await onEachHost(ctx, 'switch', hosts, (h) => h.installUpstream());
         reloaded = true;
         await onEachHost(ctx, 'switch', hosts, (h) => h.reloadAndVerify());

@@ -1,10 +1,10 @@
 /** Remote commands are data: their exact text is asserted, hostile values stay quoted arguments. */
 import { describe, expect, it } from 'vitest'
 import { quietChecks, waitForDrain } from '../../src/remote/commands/drain.js'
-import { renderEnvFile, switchCurrent } from '../../src/remote/commands/files.js'
+import { renderEnvFile, switchCurrent, writeStateFile } from '../../src/remote/commands/files.js'
 import { holdLock } from '../../src/remote/commands/lock.js'
 import { installUpstream, reloadNginx } from '../../src/remote/commands/nginx.js'
-import { removeReleases } from '../../src/remote/commands/release.js'
+import { prepareLayout, removeReleases } from '../../src/remote/commands/release.js'
 import { startSlot } from '../../src/remote/commands/slot.js'
 import { layout } from '../../src/remote/layout.js'
 
@@ -70,5 +70,19 @@ describe('remote commands', () => {
     expect(removeReleases(l, ['v1', 'v2']).text).toBe(
       'rm -rf -- /srv/shop/releases/v1 /srv/shop/releases/v2',
     )
+  })
+
+  it('clears what an interrupted run left before it ships', () => {
+    expect(prepareLayout(l, 'v2').text).toBe(
+      `{ sh -c 'rm -rf -- "$1" "$2"/.*.tmp.*' sh /srv/shop/.deploy/incoming /srv/shop/releases; } && ` +
+        `{ mkdir -p /srv/shop/releases /srv/shop/shared /srv/shop/logs /srv/shop/.deploy/incoming; } && ` +
+        `{ sh -c 'if [ -d "$1" ]; then cat "$1/$2" 2>/dev/null || echo unknown; fi' sh /srv/shop/releases/v2 .release-sha256; }`,
+    )
+  })
+
+  it('keeps a copy of the state it writes as state.json.bak', () => {
+    const { text } = writeStateFile(l)
+    expect(argsOf(text)).toBe('/srv/shop/.deploy/state.json 644 written')
+    expect(text).toContain(`if [ "$3" = written ]; then cp -p "$1" "$1.bak.tmp.$$"`)
   })
 })

@@ -15,6 +15,7 @@
 //   errorRate     (ERROR_RATE)       answer 500 for this share (0..1) of requests on errorPath
 //   errorPath     (ERROR_PATH)       the path errorRate applies to (default: every path but /health)
 //   ignoreSigterm (IGNORE_SIGTERM)   log SIGTERM and keep serving (to exercise stop-timeout/SIGKILL)
+//   exitAfterMs   (EXIT_AFTER_MS)    crash (exit 1) this long after listening: healthy, then gone
 //
 // SIGTERM / SIGINT: stop accepting, let in-flight requests (slow ones too) finish, close idle
 // keep-alive connections, exit 0. KEEP_ALIVE_TIMEOUT_MS (default 5000) sets the keep-alive timeout.
@@ -61,6 +62,7 @@ function readBehaviour() {
     errorRate: envNumber(env.ERROR_RATE),
     errorPath: env.ERROR_PATH || undefined,
     ignoreSigterm: envBool(env.IGNORE_SIGTERM),
+    exitAfterMs: envNumber(env.EXIT_AFTER_MS),
   }
   let fromFile = {}
   if (existsSync('behaviour.json')) {
@@ -85,6 +87,7 @@ function readBehaviour() {
     errorRate: Math.min(1, Math.max(0, Number(merged.errorRate) || 0)),
     errorPath: typeof merged.errorPath === 'string' ? merged.errorPath : undefined,
     ignoreSigterm: merged.ignoreSigterm === true || merged.ignoreSigterm === 'true',
+    exitAfterMs: Math.max(0, Number(merged.exitAfterMs) || 0),
   }
 }
 
@@ -251,6 +254,12 @@ function listen() {
     const address = server.address()
     const shown = typeof address === 'object' && address ? address.port : port
     log(`listening on ${host}:${shown} as ${version} (${slot})`)
+    if (behaviour.exitAfterMs > 0) {
+      setTimeout(
+        () => fatal(`crashing ${behaviour.exitAfterMs} ms after listening, as asked`),
+        behaviour.exitAfterMs,
+      )
+    }
   })
 }
 

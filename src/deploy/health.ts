@@ -56,15 +56,58 @@ export async function checkSlot(
   /** When it would have exited, for the message: 'while booting'. */
   during: string,
 ): Promise<string | undefined> {
-  const alive = await host.tryExec(checkSlotAlive(l, slot), { step: 'health' })
-  if (alive.exitCode === SLOT_EXITED) {
+  const exited = await exitedLogTail(host, l, slot, 'health')
+  if (exited !== undefined) {
     throw new HostError(
       host.name,
       'health',
-      `the new version exited ${during} on ${slot} (port ${port}); last lines of ${l.slotLog(slot)}:\n${alive.stdout.trimEnd()}`,
+      `the new version exited ${during} on ${slot} (port ${port}); last lines of ${l.slotLog(slot)}:\n${exited}`,
     )
   }
   return probe(host, port, health, version)
+}
+
+/**
+ * Right before the switch: the slot that is about to take the traffic still runs and still
+ * passes its checks (it may have crashed after its health check, during a smoke test or while
+ * other hosts were booting; a warm slot of a rollback was not checked at all).
+ */
+export async function recheckHealthy(
+  host: RemoteHost,
+  l: Layout,
+  slot: Slot,
+  port: number,
+  health: HealthSettings,
+  version: string,
+): Promise<void> {
+  const what = `${version} on the ${slot} slot (port ${port})`
+  const exited = await exitedLogTail(host, l, slot, 'switch')
+  if (exited !== undefined) {
+    throw new HostError(
+      host.name,
+      'switch',
+      `${what} is no longer running; nothing was switched. Last lines of ${l.slotLog(slot)}:\n${exited}`,
+    )
+  }
+  const problem = await probe(host, port, health, version)
+  if (problem !== undefined) {
+    throw new HostError(
+      host.name,
+      'switch',
+      `${what} no longer passes its health check (${problem}); nothing was switched.`,
+    )
+  }
+}
+
+/** The tail of the slot's log when its process is gone; undefined while it runs. */
+async function exitedLogTail(
+  host: RemoteHost,
+  l: Layout,
+  slot: Slot,
+  step: string,
+): Promise<string | undefined> {
+  const alive = await host.tryExec(checkSlotAlive(l, slot), { step })
+  return alive.exitCode === SLOT_EXITED ? alive.stdout.trimEnd() : undefined
 }
 
 /** One round of checks; returns what is wrong, or undefined when healthy. */

@@ -17,7 +17,7 @@ import {
   renderEnvFile,
   switchCurrent,
   writeEnvFile,
-  writeFileAtomically,
+  writeStateFile,
 } from '../remote/commands/files.js'
 import {
   installUpstream,
@@ -45,7 +45,7 @@ import { cmd } from '../remote/shell.js'
 import { parseState, type HostState, type Slot } from '../remote/state.js'
 import type { RemoteHost } from '../ssh/connection.js'
 import type { ReleaseArchive } from '../release/index.js'
-import { checkSlot, waitHealthy } from './health.js'
+import { checkSlot, recheckHealthy, waitHealthy } from './health.js'
 import type { Journal, JournalEntry } from './journal.js'
 import { verifyThroughNginx } from './verify.js'
 import { acquireLock, type HeldLock } from './lock.js'
@@ -340,15 +340,18 @@ export class HostDeploy {
   }
 
   async waitHealthy(): Promise<void> {
+    await waitHealthy(...this.healthTarget())
+  }
+
+  /** Right before the switch: the target slot still runs and passes its checks. */
+  async recheckHealthy(): Promise<void> {
+    await recheckHealthy(...this.healthTarget())
+  }
+
+  private healthTarget() {
     const { targetSlot, targetPort } = this.plan
-    await waitHealthy(
-      this.host,
-      this.layout,
-      targetSlot,
-      targetPort,
-      this.settings.health,
-      this.version,
-    )
+    const { host, layout, settings, version } = this
+    return [host, layout, targetSlot, targetPort, settings.health, version] as const
   }
 
   /** Stops the slot this run started (on failure before the switch). */
@@ -615,7 +618,7 @@ export class HostDeploy {
   }
 
   private async writeState(): Promise<void> {
-    await this.host.exec(writeFileAtomically(this.layout.state), {
+    await this.host.exec(writeStateFile(this.layout), {
       step: 'write state',
       stdin: this.stateText(),
     })

@@ -63,7 +63,8 @@ export async function stopNewSlots(ctx: DeployContext, hosts: HostDeploy[]): Pro
 }
 
 /**
- * The switch, all given hosts or none: install the new upstream file and test nginx everywhere;
+ * The switch, all given hosts or none: check that every target slot still runs and is healthy;
+ * install the new upstream file and test nginx everywhere;
  * then reload and verify everywhere; then record the release everywhere. A failure at any point
  * puts every host's previous upstream back (reloading where it was live) and its previous state,
  * and stops the new slots.
@@ -71,6 +72,7 @@ export async function stopNewSlots(ctx: DeployContext, hosts: HostDeploy[]): Pro
 export async function switchTogether(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
   let reloaded = false
   try {
+    await onEachHost(ctx, 'switch', hosts, (h) => h.recheckHealthy())
     await onEachHost(ctx, 'switch', hosts, (h) => h.installUpstream())
     reloaded = true
     await onEachHost(ctx, 'switch', hosts, (h) => h.reloadAndVerify())

@@ -124,7 +124,7 @@ export class RemoteHost {
   /** Uploads a file over SFTP, then checks its sha256 on the host. */
   async upload(localPath: string, remotePath: string, sha256: string, step: string) {
     try {
-      await this.ssh.putFile(localPath, remotePath)
+      await this.whileConnected(this.ssh.putFile(localPath, remotePath), step)
     } catch (error) {
       throw new HostError(this.name, step, `upload to ${remotePath} failed: ${errorMessage(error)}`)
     }
@@ -220,6 +220,19 @@ export class RemoteHost {
 
   dispose(): void {
     this.ssh.dispose()
+  }
+
+  /**
+   * Settles as `work` does, or fails as soon as the SSH connection closes: an SFTP transfer whose
+   * connection drops never settles by itself (ssh2 leaves it pending).
+   */
+  private whileConnected<T>(work: Promise<T>, step: string): Promise<T> {
+    const client = this.client(step)
+    return new Promise<T>((resolve, reject) => {
+      const lost = () => reject(new Error('the SSH connection was lost'))
+      client.once('close', lost)
+      work.then(resolve, reject).finally(() => client.removeListener('close', lost))
+    })
   }
 
   private client(step: string) {

@@ -2,18 +2,33 @@
 import type { Layout } from '../layout.js'
 import { and, quote, script, type Shell } from '../shell.js'
 
-/** Writes stdin to `path` atomically, keeping the previous content as `path.bak`. */
-export function writeFileAtomically(path: string, mode = '644'): Shell {
+/**
+ * Writes stdin to `path` atomically. `backup` says what `path.bak` keeps: the previous content
+ * (default), or a copy of what was just written (state.json: the last good state, which the
+ * corrupt-state error tells the operator to restore).
+ */
+export function writeFileAtomically(
+  path: string,
+  mode = '644',
+  backup: 'previous' | 'written' = 'previous',
+): Shell {
   return script(
     `set -e
 umask 077
 cat > "$1.tmp.$$"
 chmod "$2" "$1.tmp.$$"
-if [ -f "$1" ]; then cp -p "$1" "$1.bak"; fi
-mv -f "$1.tmp.$$" "$1"`,
+if [ "$3" = previous ] && [ -f "$1" ]; then cp -p "$1" "$1.bak"; fi
+mv -f "$1.tmp.$$" "$1"
+if [ "$3" = written ]; then cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak" || rm -f "$1.bak.tmp.$$"; fi`,
     path,
     mode,
+    backup,
   )
+}
+
+/** Writes state.json (stdin) atomically, keeping a copy of it as state.json.bak. */
+export function writeStateFile(l: Layout): Shell {
+  return writeFileAtomically(l.state, '644', 'written')
 }
 
 /** Reads a file, printing nothing when it does not exist. */
@@ -35,7 +50,7 @@ export function splitFiles(output: string): string[] {
 
 /** Writes state.json (stdin) and points `current` at `version`, in one round trip. */
 export function recordRelease(l: Layout, version: string): Shell {
-  return and(writeFileAtomically(l.state), switchCurrent(l, version))
+  return and(writeStateFile(l), switchCurrent(l, version))
 }
 
 /** Points `current` at a release: a new symlink renamed over the old one (atomic). */

@@ -4,9 +4,14 @@ import { and, cmd, script, type Shell } from '../shell.js'
 
 export const CHECKSUM_FILE = '.release-sha256'
 
-/** Creates the layout, then prints the checksum recorded for the release (see releaseChecksum). */
+/**
+ * Creates the layout and removes what an interrupted run left (a partial upload, a half-extracted
+ * release: safe, as the caller holds the deploy lock), then prints the checksum recorded for the
+ * release (see releaseChecksum).
+ */
 export function prepareLayout(l: Layout, version: string): Shell {
   return and(
+    script('rm -rf -- "$1" "$2"/.*.tmp.*', l.incoming, l.releases),
     cmd('mkdir', '-p', l.releases, `${l.root}/shared`, l.logs, l.incoming),
     releaseChecksum(l, version),
   )
@@ -24,13 +29,14 @@ export function releaseChecksum(l: Layout, version: string): Shell {
 /**
  * Extracts an uploaded archive into a temp dir next to the releases, records its checksum, then
  * renames it into place, so `releases/<version>` is either complete or absent (a full disk or a
- * dropped connection leaves no half release behind).
+ * dropped connection leaves no half release behind). The temp dir is a dot file: no version
+ * starts with a dot, so prepareLayout can remove one that an interrupted run left.
  */
 export function installRelease(l: Layout, version: string, archive: string, sha256: string): Shell {
   return script(
     `set -e
 target=$1; archive=$2; sum=$3; sums=$4
-tmp="$target.tmp.$$"
+tmp="\${target%/*}/.\${target##*/}.tmp.$$"
 trap 'rm -rf "$tmp"; rm -f "$archive"' EXIT
 mkdir "$tmp"
 tar -xzf "$archive" -C "$tmp"
