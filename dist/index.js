@@ -62462,17 +62462,22 @@ function writeEnvFile(l) {
  * config; `reload` makes nginx use it. `restore` puts the backup back. nginx reads its files only
  * on test and reload, so an installed but not yet reloaded file serves nothing.
  */
-/** stdin: the new file. $1 upstream file, $2 backup path. Then runs the test command. */
+/**
+ * stdin: the new file. $1 upstream file, $2 backup path. Then runs the test command. The new file
+ * is first written next to the backup (the deploy path, always writable); then renamed into place
+ * where the user may write nginx's directory, else written over the file it owns (host setup).
+ */
 function installUpstream(file, backup, nginx) {
     return script(`set -e
 file=$1; backup=$2; shift 2
 if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
-cat > "$file.tmp.$$"
-chmod 644 "$file.tmp.$$"
-if ! mv -f "$file.tmp.$$" "$file" 2>/dev/null; then
-  cat "$file.tmp.$$" > "$file"
-  rm -f "$file.tmp.$$"
+cat > "$backup.new"
+chmod 644 "$backup.new"
+if ! { cp "$backup.new" "$file.tmp.$$" 2>/dev/null && mv -f "$file.tmp.$$" "$file"; }; then
+  rm -f "$file.tmp.$$" 2>/dev/null || true
+  cat "$backup.new" > "$file"
 fi
+rm -f "$backup.new"
 "$@"`, file, backup, ...userCommandArgv(nginx.test, nginx.sudo));
 }
 /** Puts the backup back (or removes the file when there was none before). */

@@ -12,18 +12,23 @@ export interface NginxCommands {
   sudo: boolean
 }
 
-/** stdin: the new file. $1 upstream file, $2 backup path. Then runs the test command. */
+/**
+ * stdin: the new file. $1 upstream file, $2 backup path. Then runs the test command. The new file
+ * is first written next to the backup (the deploy path, always writable); then renamed into place
+ * where the user may write nginx's directory, else written over the file it owns (host setup).
+ */
 export function installUpstream(file: string, backup: string, nginx: NginxCommands): Shell {
   return script(
     `set -e
 file=$1; backup=$2; shift 2
 if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
-cat > "$file.tmp.$$"
-chmod 644 "$file.tmp.$$"
-if ! mv -f "$file.tmp.$$" "$file" 2>/dev/null; then
-  cat "$file.tmp.$$" > "$file"
-  rm -f "$file.tmp.$$"
+cat > "$backup.new"
+chmod 644 "$backup.new"
+if ! { cp "$backup.new" "$file.tmp.$$" 2>/dev/null && mv -f "$file.tmp.$$" "$file"; }; then
+  rm -f "$file.tmp.$$" 2>/dev/null || true
+  cat "$backup.new" > "$file"
 fi
+rm -f "$backup.new"
 "$@"`,
     file,
     backup,
