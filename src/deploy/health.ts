@@ -2,8 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HostError, errorMessage } from '../errors.js'
 import type { HealthSettings } from '../inputs.js'
-import { SLOT_EXITED, checkSlotAlive } from '../remote/commands/slot.js'
-import type { Layout } from '../remote/layout.js'
+import { SLOT_EXITED, type SlotManager } from '../remote/commands/slot.js'
 import type { Slot } from '../remote/state.js'
 import type { RemoteHost } from '../ssh/connection.js'
 
@@ -16,7 +15,7 @@ const REQUEST_TIMEOUT_MS = 5000
  */
 export async function waitHealthy(
   host: RemoteHost,
-  l: Layout,
+  slots: SlotManager,
   slot: Slot,
   port: number,
   health: HealthSettings,
@@ -24,12 +23,12 @@ export async function waitHealthy(
 ): Promise<void> {
   const deadline = Date.now() + health.timeoutMs
   for (;;) {
-    const alive = await host.tryExec(checkSlotAlive(l, slot), { step: 'health' })
+    const alive = await host.tryExec(slots.checkAlive(slot, true), { step: 'health' })
     if (alive.exitCode === SLOT_EXITED) {
       throw new HostError(
         host.name,
         'health',
-        `the new version exited while booting on ${slot} (port ${port}); last lines of ${l.slotLog(slot)}:\n${alive.stdout.trimEnd()}`,
+        `the new version exited while booting on ${slot} (port ${port}); last lines of ${slots.logName(slot)}:\n${alive.stdout.trimEnd()}`,
       )
     }
     const problem = await probe(host, port, health, version)
