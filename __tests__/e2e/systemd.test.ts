@@ -136,6 +136,38 @@ describe('process-manager: systemd on a host that runs systemd', () => {
     expect(await systemctl('is-active', 'shop@green')).not.toEqual(['active'])
     expect(await systemctl('is-enabled', 'shop@green')).toEqual(['disabled'])
   })
+
+  it('keep-previous: warm leaves the old unit running and enabled; a rollback to it is instant', async () => {
+    const v3 = await deploy('v3', { 'keep-previous': 'warm' })
+    expect(v3.main.outputs).toMatchObject({ status: 'deployed', 'live-slot': 'green' })
+    expect(await systemctl('is-enabled', 'shop@blue', 'shop@green')).toEqual(['enabled', 'enabled'])
+    const warm = await runAction(
+      deployInputs(lab, [host], '.', { ...systemd, 'release-path': '.', rollback: 'true' }),
+    )
+    expect(errorLine(warm.main.log)).toBe('')
+    expect(warm.main.outputs).toMatchObject({ status: 'rolled-back', 'live-slot': 'blue' })
+    expect(warm.main.log).not.toContain('start blue: $')
+    expect(await servedVersion(host)).toBe('v1')
+  })
+
+  it('strategy reload: reload-command gets the unit main pid as SLOT_PID; the unit is not restarted', async () => {
+    const reload = (version: string) =>
+      runAction(
+        deployInputs(lab, [host], makeRelease(version), {
+          ...{ version, ...systemd, strategy: 'reload', 'app-name': 'hot' },
+          ...{ 'blue-port': '5001', 'green-port': '5002', 'version-path': '/version' },
+          'start-command': 'exec node cluster.js',
+          'reload-command': 'kill -HUP "$SLOT_PID"',
+        }),
+      )
+    expect((await reload('r1')).main.outputs.status).toBe('deployed')
+    const pid = await mainPid('hot@blue')
+    const r2 = await reload('r2') // version-path: only r2's workers pass the health check
+    expect(errorLine(r2.main.log)).toBe('')
+    expect(r2.main.outputs).toMatchObject({ status: 'deployed', 'live-slot': 'blue' })
+    expect(await mainPid('hot@blue')).toBe(pid)
+    expect(await systemctl('show -p NRestarts --value', 'hot@blue')).toEqual(['0'])
+  })
 })
 
 /** The sudoers lines README.md documents (nginx, and the systemd block), as written there. */
