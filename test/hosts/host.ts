@@ -104,12 +104,13 @@ const UNSHARE = ['unshare', '--mount', '--uts', '--propagation', 'private']
 /**
  * A host whose pid 1 is systemd, like a real server: runs as pid 1 of new pid, mount, uts, ipc
  * and cgroup namespaces, in the host's own cgroup (the cgroup namespace's root, so systemd
- * manages only that subtree). Nothing it does may reach the machine, so before systemd starts:
- * private /run, /tmp (the host dir stays visible), /dev (a few device nodes, its own devpts),
- * journal, sudoers.d and copies of /etc/passwd, group and shadow; its own cgroup2 mount; /, /sys and /proc/sys read-only (no sysctl, udev or tmpfiles
+ * manages only that subtree; see ENTER_CGROUP). Nothing it does may reach the machine, so
+ * before systemd starts: private /run, /tmp (the host dir stays visible), /dev (a few device
+ * nodes, its own devpts), journal, unit dir, sudoers.d and copies of /etc/passwd, group and
+ * shadow; its own cgroup2 mount; /, /sys and /proc/sys read-only (no sysctl, udev or tmpfiles
  * cleanup of the machine's files); no capability to load modules, set the clock or reboot. It
- * boots lab.target (sshd, nginx and what systemd pulls in for any service: sysinit, journald).
- * Args: $1 host dir, $2 hostname, then the private dirs.
+ * boots lab.target (sshd, nginx, dbus and what systemd pulls in for any service: sysinit,
+ * journald). Args: $1 host dir, $2 hostname, then the private dirs.
  */
 const SYSTEMD_INIT_SCRIPT = `set -eu
 h=$1; echo "$2" > /proc/sys/kernel/hostname; shift 2
@@ -141,9 +142,19 @@ exec env container=dzd-lab setpriv \
   /lib/systemd/systemd --system --unit=lab.target --log-target=console --show-status=0
 `
 const SYSTEMD_UNSHARE = [
-  ...['unshare', '--mount', '--uts', '--ipc', '--pid', '--cgroup', '--fork'],
-  ...['--propagation', 'private'],
+  ...['unshare', '--mount', '--uts', '--ipc', '--pid', '--fork', '--propagation', 'private'],
 ]
+/**
+ * Moves the calling process (pid 1 of the host) into the cgroup at path $1 of the cgroup2
+ * hierarchy (mounted for the moment on the fresh /sys that `ip netns exec` gave the host), then
+ * execs the rest of its argv.
+ */
+const ENTER_CGROUP = `set -e
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+echo $$ > "/sys/fs/cgroup$1/cgroup.procs"
+umount /sys/fs/cgroup
+shift
+exec "$@"`
 
 /** Units of a systemd host: sshd and nginx, and system units that have no business in a lab. */
 function systemdUnits(spec: HostSpec): Record<string, string> {
@@ -311,8 +322,10 @@ export class Host implements LabHost {
   }
 
   /**
-   * The host's init, run in its netns. A systemd host's init first moves into the host's cgroup
-   * (before `ip netns exec`, which mounts a /sys without cgroups).
+   * The host's init, run in its netns. A systemd host's init (pid 1 of its pid namespace) first
+   * moves itself into the host's cgroup, then into a cgroup namespace rooted there: unshare, the
+   * test process's child, stays outside, so the host's cgroup is empty (removable) as soon as
+   * the host's processes die, even before the test process reaps unshare.
    */
   private initArgv(): string[] {
     const netns = ['ip', 'netns', 'exec', this.netns]
@@ -322,9 +335,8 @@ export class Host implements LabHost {
     }
     const dirs = [...PRIVATE_DIRS, ...SYSTEMD_PRIVATE_DIRS]
     const init = ['sh', '-c', SYSTEMD_INIT_SCRIPT, ...hostArgs, ...dirs]
-    const cgroup = createHostCgroup(this.netns)
-    const enterCgroup = 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"'
-    return ['sh', '-c', enterCgroup, 'lab-cgroup', cgroup, ...netns, ...SYSTEMD_UNSHARE, ...init]
+    const cgroup = ['sh', '-c', ENTER_CGROUP, 'lab-cgroup', createHostCgroup(this.netns)]
+    return [...netns, ...SYSTEMD_UNSHARE, ...cgroup, 'unshare', '--cgroup', ...init]
   }
 
   private async waitReady(timeoutMs: number): Promise<void> {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { removeHostCgroups } from './cgroup.js'
+import { labIdsWithCgroups, removeHostCgroups } from './cgroup.js'
 import { onProcessExit } from './cleanup.js'
 import { Host, prepareHost, type LabHost } from './host.js'
 import {
@@ -190,12 +190,13 @@ const labDirs = (id?: string) =>
     .map((d) => join(tmpdir(), d))
 
 /**
- * Removes leftovers of crashed runs: namespaces, links and temp dirs of labs whose owner process
+ * Removes leftovers of crashed runs: namespaces, links, cgroups and temp dirs of labs whose owner process
  * (recorded in the lab dir) is gone. Labs of live processes are never touched. Returns the ids removed.
  */
 export function gcLabs(): string[] {
   const dirIds = labDirs().map((d) => LAB_DIR.exec(d.split('/').pop()!)![1])
-  const removed = [...new Set([...labIdsOnMachine(), ...dirIds])].filter((id) => !ownerAlive(id))
+  const ids = [...labIdsOnMachine(), ...labIdsWithCgroups(), ...dirIds]
+  const removed = [...new Set(ids)].filter((id) => !ownerAlive(id))
   removed.forEach(destroyLab)
   return removed
 }
