@@ -62573,22 +62573,26 @@ function writeEnvFile(l) {
  * on test and reload, so an installed but not yet reloaded file serves nothing.
  */
 /**
- * stdin: the new file. $1 upstream file, $2 backup path ('' keeps the backup taken earlier in the
- * run, so that a restore goes back to the file from before the run). Then runs the test command.
+ * stdin: the new file. $1 upstream file, $2 backup path, $3 `keep` to keep the backup taken
+ * earlier in the run (so that a restore goes back to the file from before the run), else `take`.
+ * Then runs the test command. The new file is first written next to the backup (the deploy path,
+ * always writable); then renamed into place where the user may write nginx's directory, else
+ * written over the file it owns (host setup).
  */
-function installUpstream(file, backup, nginx) {
+function installUpstream(file, backup, nginx, backupMode = 'take') {
     return script(`set -e
-file=$1; backup=$2; shift 2
-if [ -n "$backup" ]; then
+file=$1; backup=$2; mode=$3; shift 3
+if [ "$mode" = take ]; then
   if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
 fi
-cat > "$file.tmp.$$"
-chmod 644 "$file.tmp.$$"
-if ! mv -f "$file.tmp.$$" "$file" 2>/dev/null; then
-  cat "$file.tmp.$$" > "$file"
-  rm -f "$file.tmp.$$"
+cat > "$backup.new"
+chmod 644 "$backup.new"
+if ! { cp "$backup.new" "$file.tmp.$$" 2>/dev/null && mv -f "$file.tmp.$$" "$file"; }; then
+  rm -f "$file.tmp.$$" 2>/dev/null || true
+  cat "$backup.new" > "$file"
 fi
-"$@"`, file, backup, ...userCommandArgv(nginx.test, nginx.sudo));
+rm -f "$backup.new"
+"$@"`, file, backup, backupMode, ...userCommandArgv(nginx.test, nginx.sudo));
 }
 /** Puts the backup back (or removes the file when there was none before). */
 function restoreUpstream(file, backup) {
@@ -62639,6 +62643,16 @@ function listReleases(l) {
     return script('[ -d "$1" ] && ls -1 "$1" || true', l.releases);
 }
 
+/** The built-in process manager (setsid, pidfile, log file per slot). */
+function builtinSlots(l, stopTimeoutSeconds) {
+    return {
+        start: (slot, command, env, workdir) => startSlot(l, slot, command, env, stopTimeoutSeconds, workdir),
+        stop: (slot, command, env) => stopSlot(l, slot, command, env, stopTimeoutSeconds),
+        reload: (slot, command, env) => reloadSlot(l, slot, command, env),
+        checkAlive: (slot) => checkSlotAlive(l, slot),
+        logName: (slot) => l.slotLog(slot),
+    };
+}
 /** `KEY=value` arguments for load_env: the slot variables, then any extra ones. */
 function slotEnvArgs(env, extra = {}) {
     return [...Object.entries(env), ...Object.entries(extra)].map(([key, value]) => `${key}=${value}`);
@@ -62650,7 +62664,7 @@ function slotEnvArgs(env, extra = {}) {
  * win). `stop_slot PIDFILE TIMEOUT STOPCMD`: `stop-command` when given (run in $RELEASE_DIR), else
  * SIGTERM to the slot's process group; SIGKILL after TIMEOUT seconds.
  */
-const FUNCTIONS = `alive() {
+const SLOT_FUNCTIONS = `alive() {
   kill -0 "$1" 2>/dev/null || return 1
   case "$(cat "/proc/$1/stat" 2>/dev/null)" in *") Z "*) return 1 ;; esac
   return 0
@@ -62683,7 +62697,7 @@ stop_slot() {
  * code there when it reloads). Prints the new pid.
  */
 function startSlot(l, slot, startCommand, env, stopTimeoutSeconds, workdir = env.RELEASE_DIR) {
-    return script(`${FUNCTIONS}
+    return script(`${SLOT_FUNCTIONS}
 pidfile=$1; timeout=$2; log=$3; envfile=$4; command=$5; workdir=$6
 shift 6
 stop_slot "$pidfile" "$timeout" ""
@@ -62699,18 +62713,25 @@ echo $!`, l.pidfile(slot), String(stopTimeoutSeconds), l.slotLog(slot), l.shared
  * the pid of the running app server, to send it its reload signal.
  */
 function reloadSlot(l, slot, reloadCommand, env) {
-    return script(`${FUNCTIONS}
-pidfile=$1; envfile=$2; command=$3
+    return reloadScript('cat "$source"', l.pidfile(slot), l, reloadCommand, env);
+}
+/**
+ * @internal reload-command with the slot variables and SLOT_PID, which `pidOf` (a literal
+ * command reading `$source`: a pidfile, a unit name) prints.
+ */
+function reloadScript(pidOf, source, l, reloadCommand, env) {
+    return script(`${SLOT_FUNCTIONS}
+source=$1; envfile=$2; command=$3
 shift 3
 load_env "$envfile" "$@"
-SLOT_PID=$(cat "$pidfile") || exit 1
+SLOT_PID=$(${pidOf}) && [ "\${SLOT_PID:-0}" != 0 ] || { echo "the slot is not running" >&2; exit 1; }
 export SLOT_PID
 cd "$RELEASE_DIR" || exit 1
-exec sh -c "$command"`, l.pidfile(slot), l.sharedEnv, reloadCommand, ...slotEnvArgs(env));
+exec sh -c "$command"`, source, l.sharedEnv, reloadCommand, ...slotEnvArgs(env));
 }
 /** Stops a slot (`env` is the slot's, for stop-command); a slot that is not running is fine. */
 function stopSlot(l, slot, stopCommand, env, stopTimeoutSeconds) {
-    return script(`${FUNCTIONS}
+    return script(`${SLOT_FUNCTIONS}
 pidfile=$1; timeout=$2; stopcmd=$3; envfile=$4
 shift 4
 load_env "$envfile" "$@"
@@ -62718,7 +62739,7 @@ stop_slot "$pidfile" "$timeout" "$stopcmd"`, l.pidfile(slot), String(stopTimeout
 }
 /** Runs a one-off command (migrate, post-deploy) in the foreground from the release dir. */
 function runInRelease(l, command, env, extra = {}) {
-    return script(`${FUNCTIONS}
+    return script(`${SLOT_FUNCTIONS}
 envfile=$1; command=$2
 shift 2
 load_env "$envfile" "$@"
@@ -62727,12 +62748,138 @@ exec sh -c "$command"`, l.sharedEnv, command, ...slotEnvArgs(env, extra));
 }
 /** Exits 0 while the slot's process runs; else prints the tail of its log and exits 3. */
 function checkSlotAlive(l, slot, logLines = 30) {
-    return script(`${FUNCTIONS}
+    return script(`${SLOT_FUNCTIONS}
 if [ -f "$1" ] && alive "$(cat "$1")"; then exit 0; fi
 tail -n "$3" "$2" 2>/dev/null
 exit 3`, l.pidfile(slot), l.slotLog(slot), String(logLines));
 }
 const SLOT_EXITED = 3;
+
+const unitName = (app, slot) => `${app}@${slot}`;
+const unitFilePath = (app) => `/etc/systemd/system/${app}@.service`;
+/** The unit as the action rendered it last, next to the state (the source of the install). */
+const stagedUnitPath = (l, app) => `${l.meta}/${app}@.service`;
+const runScriptPath = (l, slot) => `${l.meta}/run-${slot}.sh`;
+/** Text inside a double-quoted word of a unit file: systemd's escapes for \, ", % and $. */
+function unitText(text) {
+    return text.replace(/[\\"]/g, '\\$&').replaceAll('%', '%%').replaceAll('$', '$$$$');
+}
+/** The template unit `<app>@.service` (`%i` is the slot). */
+function renderUnit(l, o) {
+    const run = `"${unitText(l.meta)}/run-%i.sh"`;
+    return `# Written by ssh-zero-downtime-deploy; a deploy rewrites it when it differs.
+[Unit]
+Description=${o.app} %i slot (ssh-zero-downtime-deploy)
+After=network.target
+
+[Service]
+# exec: \`systemctl start\` fails when the script cannot be run at all.
+Type=exec
+${o.user === 'root' ? '' : `User=${o.user}\n`}ExecStart=/bin/sh ${run} start
+ExecStop=/bin/sh ${run} stop
+SyslogIdentifier=${o.app}-%i
+# control-group: after ExecStop (stop-command, if any), SIGTERM goes to every process of the
+# slot at once, as the built-in manager sends it to the slot's process group; whatever still
+# runs TimeoutStopSec (stop-timeout) after the stop began gets SIGKILL.
+KillMode=control-group
+TimeoutStopSec=${o.stopTimeoutSeconds}
+# on-failure: a crash after the deploy is restarted by systemd. While a deploy waits for the
+# new slot to become healthy, any restart counts as a failed boot, so a broken release still
+# fails at once with the journal's last lines.
+Restart=on-failure
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+/**
+ * The per-slot script the unit runs: shared/.env, then the slot's variables (which win), then
+ * `start` execs start-command from `workdir`; `stop` runs stop-command from the release dir and
+ * waits for the app to exit (systemd bounds the wait by TimeoutStopSec, then signals the rest).
+ */
+function renderRunScript(l, app, slot, startCommand, stopCommand, env, workdir = env.RELEASE_DIR) {
+    const exports = Object.entries(env).map(([key, value]) => `export ${key}=${quote(value)}`);
+    const stop = stopCommand
+        ? `cd "$RELEASE_DIR" || exit 1
+    sh -c ${quote(stopCommand)} || { echo 'stop-command failed; systemd sends SIGTERM' >&2; exit 1; }
+    while kill -0 "$MAINPID" 2>/dev/null; do sleep 0.1; done`
+        : ': # no stop-command: systemd sends SIGTERM';
+    return `#!/bin/sh
+# The ${slot} slot of ${app} (systemd unit ${unitName(app, slot)}). Written by ssh-zero-downtime-deploy
+# at every start of the slot; do not edit.
+if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
+${exports.join('\n')}
+case "$1" in
+  start)
+    cd ${quote(workdir)} || exit 1
+    exec sh -c ${quote(startCommand)}
+    ;;
+  stop)
+    ${stop}
+    ;;
+esac
+`;
+}
+/** Fails with a message that says why when the host does not run systemd. */
+const REQUIRE_SYSTEMD = `[ -d /run/systemd/system ] || {
+  echo "process-manager is systemd, but systemd is not running on this host (no /run/systemd/system); use process-manager: builtin" >&2
+  exit 1
+}`;
+/** The slots of one host as systemd units. */
+function systemdSlots(l, o) {
+    const systemctl = o.sudo ? 'sudo -n systemctl' : 'systemctl';
+    const unit = (slot) => unitName(o.app, slot);
+    return {
+        /**
+         * Stops what still runs in the slot (a unit left by a cancelled run, or a process the
+         * built-in manager started before the switch to systemd), installs the template unit when
+         * it differs (then daemon-reload), writes the run script, enables and starts the unit.
+         * Prints the unit's MainPID.
+         */
+        start: (slot, startCommand, env, workdir) => script(`${SLOT_FUNCTIONS}
+${REQUIRE_SYSTEMD}
+pidfile=$1; timeout=$2; unit=$3; unitfile=$4; staged=$5; unittext=$6; run=$7; runtext=$8
+stop_slot "$pidfile" "$timeout" ""
+if [ "$(cat "$unitfile" 2>/dev/null)" != "$unittext" ]; then
+  printf '%s\\n' "$unittext" > "$staged" || exit 1
+  ${o.sudo ? 'sudo -n ' : ''}install -m 0644 "$staged" "$unitfile" || exit 1
+  ${systemctl} daemon-reload || exit 1
+fi
+${systemctl} disable --now --quiet "$unit" || exit 1
+(umask 077 && printf '%s\\n' "$runtext" > "$run.tmp") && mv -f "$run.tmp" "$run" || exit 1
+${systemctl} enable --now --quiet "$unit" || exit 1
+systemctl show --property MainPID --value "$unit"`, l.pidfile(slot), String(o.stopTimeoutSeconds), unit(slot), unitFilePath(o.app), stagedUnitPath(l, o.app), renderUnit(l, o).trimEnd(), runScriptPath(l, slot), renderRunScript(l, o.app, slot, startCommand, o.stopCommand, env, workdir).trimEnd()),
+        /** Disables and stops the unit (systemd runs ExecStop, then SIGTERM, SIGKILL). */
+        stop: (slot) => script(`${SLOT_FUNCTIONS}
+pidfile=$1; timeout=$2; unit=$3; unitfile=$4
+stop_slot "$pidfile" "$timeout" ""
+[ -d /run/systemd/system ] && [ -f "$unitfile" ] || exit 0
+${systemctl} disable --now --quiet "$unit"`, l.pidfile(slot), String(o.stopTimeoutSeconds), unit(slot), unitFilePath(o.app)),
+        reload: (slot, command, env) => reloadScript('systemctl show --property MainPID --value "$source"', unit(slot), l, command, env),
+        /**
+         * Alive = ActiveState active (and, while booting, no automatic restart yet); else the unit's
+         * state and the journal's last lines since the slot was started, and exit SLOT_EXITED.
+         */
+        checkAlive: (slot, booting = false) => script(`unit=$1; lines=$2; booting=$3
+while IFS='=' read -r key value; do
+  case $key in
+    ActiveState) state=$value ;;
+    SubState) sub=$value ;;
+    NRestarts) restarts=$value ;;
+    InactiveExitTimestamp) since=$value ;;
+  esac
+done <<EOF
+$(systemctl show --property ActiveState,SubState,NRestarts,InactiveExitTimestamp "$unit")
+EOF
+if [ "$state" = active ] && { [ "$booting" = no ] || [ "\${restarts:-0}" = 0 ]; }; then exit 0; fi
+echo "($unit: \${state:-unknown} \${sub:-}, \${restarts:-0} automatic restart(s))"
+if [ -n "$since" ]; then set -- --since "$since"; else set --; fi
+journalctl --unit "$unit" "$@" --lines "$lines" --no-pager --output short-iso 2>&1
+exit ${SLOT_EXITED}`, unit(slot), '30', booting ? 'yes' : 'no'),
+        logName: (slot) => `the journal (journalctl -u ${unit(slot)})`,
+    };
+}
 
 function layout(root) {
     const meta = `${root}/.deploy`;
@@ -68951,12 +69098,12 @@ const FIRST_RETRY_MS = 50;
  * SSH tunnel (every interval, sooner at first) until both pass or the timeout ends. A slot whose process exits while
  * booting fails at once, with the tail of its log.
  */
-async function waitHealthy(host, l, slot, port, health, version) {
+async function waitHealthy(host, slots, slot, port, health, version) {
     const deadline = Date.now() + health.timeoutMs;
     // Checks at once, then after 50, 100, 200 ms ... up to health-interval: an app that boots fast
     // is seen soon after it is up, one that boots slowly is not polled harder than asked.
     for (let retry = 0;; retry++) {
-        const problem = await checkSlot(host, l, slot, port, health, version, 'while booting');
+        const problem = await checkSlot(host, slots, slot, port, health, version, 'while booting');
         if (problem === undefined)
             return;
         const wait = Math.min(health.intervalMs, FIRST_RETRY_MS * 2 ** retry);
@@ -68970,12 +69117,12 @@ async function waitHealthy(host, l, slot, port, health, version) {
  * One health check of a slot: what is wrong, or undefined when healthy. A slot whose process has
  * exited fails at once (a HostError with the tail of its log), as there is nothing to wait for.
  */
-async function checkSlot(host, l, slot, port, health, version, 
-/** When it would have exited, for the message: 'while booting'. */
+async function checkSlot(host, slots, slot, port, health, version, 
+/** When it would have exited, for the message: 'while booting' (then a restart counts too). */
 during) {
-    const exited = await exitedLogTail(host, l, slot, 'health');
+    const exited = await exitedLogTail(host, slots, slot, 'health', during === 'while booting');
     if (exited !== undefined) {
-        throw new HostError(host.name, 'health', `the new version exited ${during} on ${slot} (port ${port}); last lines of ${l.slotLog(slot)}:\n${exited}`);
+        throw new HostError(host.name, 'health', `the new version exited ${during} on ${slot} (port ${port}); last lines of ${slots.logName(slot)}:\n${exited}`);
     }
     return probe(host, port, health, version);
 }
@@ -68984,11 +69131,11 @@ during) {
  * passes its checks (it may have crashed after its health check, during a smoke test or while
  * other hosts were booting; a warm slot of a rollback was not checked at all).
  */
-async function recheckHealthy(host, l, slot, port, health, version) {
+async function recheckHealthy(host, slots, slot, port, health, version) {
     const what = `${version} on the ${slot} slot (port ${port})`;
-    const exited = await exitedLogTail(host, l, slot, 'switch');
+    const exited = await exitedLogTail(host, slots, slot, 'switch', false);
     if (exited !== undefined) {
-        throw new HostError(host.name, 'switch', `${what} is no longer running; nothing was switched. Last lines of ${l.slotLog(slot)}:\n${exited}`);
+        throw new HostError(host.name, 'switch', `${what} is no longer running; nothing was switched. Last lines of ${slots.logName(slot)}:\n${exited}`);
     }
     const problem = await probe(host, port, health, version);
     if (problem !== undefined) {
@@ -68996,8 +69143,8 @@ async function recheckHealthy(host, l, slot, port, health, version) {
     }
 }
 /** The tail of the slot's log when its process is gone; undefined while it runs. */
-async function exitedLogTail(host, l, slot, step) {
-    const alive = await host.tryExec(checkSlotAlive(l, slot), { step });
+async function exitedLogTail(host, slots, slot, step, booting) {
+    const alive = await host.tryExec(slots.checkAlive(slot, booting), { step });
     return alive.exitCode === SLOT_EXITED ? alive.stdout.trimEnd() : undefined;
 }
 /** One round of checks; returns what is wrong, or undefined when healthy. */
@@ -69135,6 +69282,8 @@ class HostDeploy {
     journal;
     version;
     layout;
+    /** Starts, stops and watches the slots: the built-in process manager or systemd units. */
+    slots;
     state;
     plan;
     /** Set once the new slot was started, so a failure knows to stop it. */
@@ -69161,6 +69310,7 @@ class HostDeploy {
         this.journal = journal;
         this.version = version;
         this.layout = layout(settings.app.deployPath);
+        this.slots = slotManager(settings, this.layout, host.address.user);
         this.report = emptyHostReport(host.name);
     }
     get name() {
@@ -69230,7 +69380,7 @@ class HostDeploy {
     async startUnlessWarm() {
         const idle = this.state.slots[this.plan.targetSlot];
         if (idle?.version === this.version && idle.pid !== null) {
-            const alive = await this.host.tryExec(checkSlotAlive(this.layout, this.plan.targetSlot), {
+            const alive = await this.host.tryExec(this.slots.checkAlive(this.plan.targetSlot), {
                 step: 'rollback: check warm slot',
             });
             if (alive.exitCode === 0) {
@@ -69332,7 +69482,7 @@ class HostDeploy {
         const slot = this.plan.liveSlot ?? 'blue';
         this.plan = { ...this.plan, targetSlot: slot, targetPort: slotPort(this.settings, slot) };
         const previous = this.plan.liveVersion;
-        const running = (await this.host.tryExec(checkSlotAlive(this.layout, slot), { step: 'reload: check slot' }))
+        const running = (await this.host.tryExec(this.slots.checkAlive(slot), { step: 'reload: check slot' }))
             .exitCode === 0;
         await this.host.exec(switchCurrent(this.layout, this.version), {
             step: 'reload: switch current',
@@ -69364,13 +69514,13 @@ class HostDeploy {
     }
     async reloadSlot() {
         const slot = this.plan.targetSlot;
-        await this.host.exec(reloadSlot(this.layout, slot, this.settings.app.reloadCommand, this.slotEnv(slot)), { step: 'reload: reload-command' });
+        await this.host.exec(this.slots.reload(slot, this.settings.app.reloadCommand, this.slotEnv(slot)), { step: 'reload: reload-command' });
     }
     async startNewSlot(workdir) {
         const slot = this.plan.targetSlot;
         this.startedNewSlot = true;
         this.noteJournal();
-        const { stdout } = await this.host.exec(startSlot(this.layout, slot, this.settings.app.startCommand, this.slotEnv(slot), this.stopTimeoutSeconds(), workdir), { step: `start ${slot}` });
+        const { stdout } = await this.host.exec(this.slots.start(slot, this.settings.app.startCommand, this.slotEnv(slot), workdir), { step: `start ${slot}` });
         this.newPid = Number(stdout.trim().split('\n').pop());
     }
     async waitHealthy() {
@@ -69382,8 +69532,8 @@ class HostDeploy {
     }
     healthTarget() {
         const { targetSlot, targetPort } = this.plan;
-        const { host, layout, settings, version } = this;
-        return [host, layout, targetSlot, targetPort, settings.health, version];
+        const { host, slots, settings, version } = this;
+        return [host, slots, targetSlot, targetPort, settings.health, version];
     }
     /** Stops the slot this run started (on failure before the switch). */
     async stopNewSlot() {
@@ -69409,8 +69559,9 @@ class HostDeploy {
             stickyCookie: this.settings.canary.stickyCookie || undefined,
         });
         const { upstreamFile } = this.settings.nginx;
-        const backup = this.backedUpUpstream ? '' : this.layout.upstreamBackup;
-        await this.host.exec(installUpstream(upstreamFile, backup, this.nginx()), {
+        const backup = this.backedUpUpstream ? 'keep' : 'take';
+        const install = installUpstream(upstreamFile, this.layout.upstreamBackup, this.nginx(), backup);
+        await this.host.exec(install, {
             step: 'switch: install upstream and test nginx',
             stdin: content,
         });
@@ -69452,7 +69603,7 @@ class HostDeploy {
     /** One health check of the new slot during a canary bake: what is wrong, or undefined. */
     async canaryHealthProblem() {
         const { targetSlot, targetPort } = this.plan;
-        return checkSlot(this.host, this.layout, targetSlot, targetPort, this.settings.health, this.version, 'during the canary');
+        return checkSlot(this.host, this.slots, targetSlot, targetPort, this.settings.health, this.version, 'during the canary');
     }
     /**
      * The canary access log from byte `offset` on (no offset: from its end): the new slot's requests
@@ -69603,7 +69754,9 @@ class HostDeploy {
             APP_VERSION: version,
             RELEASE_DIR: this.layout.release(version),
         };
-        await this.host.exec(stopSlot(this.layout, slot, this.settings.app.stopCommand, env, this.stopTimeoutSeconds()), { step: `stop ${slot}` });
+        await this.host.exec(this.slots.stop(slot, this.settings.app.stopCommand, env), {
+            step: `stop ${slot}`,
+        });
     }
     async writeState() {
         await this.host.exec(writeStateFile(this.layout), {
@@ -69614,13 +69767,18 @@ class HostDeploy {
     stateText() {
         return `${JSON.stringify(this.state, null, 2)}\n`;
     }
-    stopTimeoutSeconds() {
-        return Math.max(1, Math.ceil(this.settings.slots.stopTimeoutMs / 1000));
-    }
     nginx() {
         const { nginx, sudo } = this.settings;
         return { test: nginx.testCommand, reload: nginx.reloadCommand, sudo };
     }
+}
+/** The process manager `process-manager` names, for one host (`user`: its login user). */
+function slotManager(settings, l, user) {
+    const stopTimeoutSeconds = Math.max(1, Math.ceil(settings.slots.stopTimeoutMs / 1000));
+    if (settings.app.processManager === 'builtin')
+        return builtinSlots(l, stopTimeoutSeconds);
+    const { name: app, stopCommand } = settings.app;
+    return systemdSlots(l, { app, user, sudo: settings.sudo, stopCommand, stopTimeoutSeconds });
 }
 
 /**
@@ -69857,6 +70015,7 @@ function preflightProblems(settings, user, facts, checks) {
         const nearest = facts.existingPath === path ? '' : ` (its nearest existing parent is ${facts.existingPath})`;
         problems.push(`deploy-path ${path} is not writable by ${user}${nearest}.`);
     }
+    problems.push(...systemdProblems(settings, user, facts));
     if (checks.sudo && checks.sudo.exitCode !== 0) {
         problems.push(`'sudo -n true' failed for ${user}: allow passwordless sudo for the nginx commands ` +
             `(see README "Host setup").${tail$1(checks.sudo)}`);
@@ -69872,6 +70031,21 @@ function preflightProblems(settings, user, facts, checks) {
     }
     return problems;
 }
+/** With process-manager systemd: systemd must run the host, and systemctl needs root or sudo. */
+function systemdProblems(settings, user, facts) {
+    if (settings.app.processManager !== 'systemd')
+        return [];
+    if (!facts.systemd) {
+        return [
+            'process-manager is systemd, but systemd is not running on this host (no /run/systemd/system); use process-manager: builtin.',
+        ];
+    }
+    if (facts.uid === 0 || settings.sudo)
+        return [];
+    return [
+        `process-manager systemd needs root or sudo: true: ${user} cannot install ${unitFilePath(settings.app.name)} or run systemctl enable/disable (see README "process-manager: systemd").`,
+    ];
+}
 function tail$1(check) {
     const text = lastLines(check.stderr, 5);
     return text ? `\n${text}` : '';
@@ -69879,11 +70053,12 @@ function tail$1(check) {
 
 /**
  * What a host has and what it runs, gathered by one read-only command (for dry-run and for the
- * checks before a deploy). The script is a literal; the deploy path reaches it as $1.
+ * checks before a deploy). The script is a literal; the deploy path reaches it as $1, the app
+ * name (with process-manager systemd, to ask for its units' pids) as $2.
  */
 const REQUIRED_TOOLS = ['tar', 'flock', 'sha256sum', 'setsid', 'nginx'];
 const PROBE_SCRIPT = `
-deploy=$1
+deploy=$1; app=$2
 for tool in ${REQUIRED_TOOLS.join(' ')}; do
   command -v "$tool" >/dev/null 2>&1 || echo "missing=$tool"
 done
@@ -69898,6 +70073,15 @@ for slot in blue green; do
     kill -0 "$pid" 2>/dev/null && echo "pid.$slot=$pid"
   fi
 done
+echo "uid=$(id -u)"
+if [ -d /run/systemd/system ]; then
+  echo "systemd=yes"
+  for slot in blue green; do
+    [ -n "$app" ] || break
+    pid=$(systemctl show --property MainPID --value "$app@$slot" 2>/dev/null)
+    [ "\${pid:-0}" = 0 ] || echo "pid.$slot=$pid"
+  done
+fi
 echo "--- tcp"
 cat /proc/net/tcp /proc/net/tcp6 2>/dev/null
 if [ -r "$deploy/.deploy/state.json" ]; then
@@ -69906,8 +70090,9 @@ if [ -r "$deploy/.deploy/state.json" ]; then
 fi
 exit 0
 `;
-function probeCommand(deployPath) {
-    return script(PROBE_SCRIPT, deployPath);
+/** `systemdApp`: the app name when its slots are systemd units, else ''. */
+function probeCommand(deployPath, systemdApp = '') {
+    return script(PROBE_SCRIPT, deployPath, systemdApp);
 }
 const TCP_LISTEN = '0A';
 function parseProbe(output) {
@@ -69917,6 +70102,8 @@ function parseProbe(output) {
         writable: false,
         slotPids: {},
         listeningPorts: new Set(),
+        systemd: false,
+        uid: undefined,
         stateJson: undefined,
     };
     const [head = '', afterTcp = ''] = output.split('\n--- tcp\n');
@@ -69929,6 +70116,10 @@ function parseProbe(output) {
             facts.existingPath = value;
         else if (key === 'writable')
             facts.writable = value === 'yes';
+        else if (key === 'systemd')
+            facts.systemd = value === 'yes';
+        else if (key === 'uid' && /^\d+$/.test(value))
+            facts.uid = Number(value);
         else if (key === 'pid.blue' || key === 'pid.green')
             facts.slotPids[key.slice(4)] = Number(value);
     }
@@ -69979,7 +70170,9 @@ async function dryRun(settings, version, logs) {
 async function checkHost(settings, version, address, options, via, logs) {
     const host = await RemoteHost.connect(address, options, { via, log: logs.sinkFor(address.label) });
     try {
-        const probe = await host.exec(probeCommand(settings.app.deployPath), { step: 'probe' });
+        const { deployPath, name, processManager } = settings.app;
+        const systemdApp = processManager === 'systemd' ? name : '';
+        const probe = await host.exec(probeCommand(deployPath, systemdApp), { step: 'probe' });
         const facts = parseProbe(probe.stdout);
         const nginx = { test: settings.nginx.testCommand, sudo: settings.sudo };
         const nginxTest = await host.tryExec(testNginx(nginx), {

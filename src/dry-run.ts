@@ -63,7 +63,9 @@ async function checkHost(
 ): Promise<HostCheck> {
   const host = await RemoteHost.connect(address, options, { via, log: logs.sinkFor(address.label) })
   try {
-    const probe = await host.exec(probeCommand(settings.app.deployPath), { step: 'probe' })
+    const { deployPath, name, processManager } = settings.app
+    const systemdApp = processManager === 'systemd' ? name : ''
+    const probe = await host.exec(probeCommand(deployPath, systemdApp), { step: 'probe' })
     const facts = parseProbe(probe.stdout)
     const nginx = { test: settings.nginx.testCommand, sudo: settings.sudo }
     const nginxTest = await host.tryExec(testNginx(nginx), {

@@ -3,6 +3,7 @@ import { lastLines } from './errors.js'
 import type { Settings } from './inputs.js'
 import { slotPort } from './plan.js'
 import type { HostFacts } from './remote/probe.js'
+import { unitFilePath } from './remote/commands/systemd.js'
 import { SLOTS } from './remote/state.js'
 
 /** Results of the commands run next to the probe. */
@@ -36,6 +37,7 @@ export function preflightProblems(
       facts.existingPath === path ? '' : ` (its nearest existing parent is ${facts.existingPath})`
     problems.push(`deploy-path ${path} is not writable by ${user}${nearest}.`)
   }
+  problems.push(...systemdProblems(settings, user, facts))
   if (checks.sudo && checks.sudo.exitCode !== 0) {
     problems.push(
       `'sudo -n true' failed for ${user}: allow passwordless sudo for the nginx commands ` +
@@ -56,6 +58,20 @@ export function preflightProblems(
     }
   }
   return problems
+}
+
+/** With process-manager systemd: systemd must run the host, and systemctl needs root or sudo. */
+function systemdProblems(settings: Settings, user: string, facts: HostFacts): string[] {
+  if (settings.app.processManager !== 'systemd') return []
+  if (!facts.systemd) {
+    return [
+      'process-manager is systemd, but systemd is not running on this host (no /run/systemd/system); use process-manager: builtin.',
+    ]
+  }
+  if (facts.uid === 0 || settings.sudo) return []
+  return [
+    `process-manager systemd needs root or sudo: true: ${user} cannot install ${unitFilePath(settings.app.name)} or run systemctl enable/disable (see README "process-manager: systemd").`,
+  ]
 }
 
 function tail(check: CommandCheck): string {

@@ -162,3 +162,37 @@ describe('test/hosts key variants', () => {
     expect(stdout).toBe('host1\n')
   })
 })
+
+describe('test/hosts systemd hosts', () => {
+  let lab: Lab
+  beforeAll(async () => {
+    lab = await startLab({ hosts: 1, name: 'hosts-systemd', systemd: true })
+  })
+  afterAll(() => lab?.stop())
+
+  it('boots systemd as pid 1 in its own namespaces, and leaves the machine alone', async () => {
+    const [host] = lab.hosts
+    const { stdout } = await host.sh(
+      'cat /proc/1/comm; systemctl is-system-running; systemctl is-active lab-sshd lab-nginx; hostname; grep ^0:: /proc/1/cgroup; ls /run/systemd/system >/dev/null && echo has-systemd',
+    )
+    expect(stdout).toBe('systemd\nrunning\nactive\nactive\nhost1\n0::/init.scope\nhas-systemd\n')
+    // Read-only where it would touch the machine; private where the host writes.
+    const ro = await host.sh('touch /usr/dzd-ro-test; echo 1 > /proc/sys/vm/swappiness', {
+      allowFail: true,
+    })
+    expect(ro.stderr).toContain('Read-only file system')
+    expect(ro.exitCode).not.toBe(0)
+    expect(existsSync('/run/systemd/system')).toBe(false)
+    expect(existsSync('/usr/dzd-ro-test')).toBe(false)
+  })
+
+  it('removes its cgroup on stop', async () => {
+    const cgroupsOfLab = () =>
+      readFileSync('/proc/self/mountinfo', 'utf8').includes('cgroup2')
+        ? exec('sh', ['-c', `find /sys/fs/cgroup -maxdepth 2 -name 'dzd-${lab.id}-*'`])
+        : Promise.resolve({ stdout: '' })
+    expect((await cgroupsOfLab()).stdout).not.toBe('')
+    await lab.stop()
+    expect((await cgroupsOfLab()).stdout).toBe('')
+  })
+})

@@ -4,8 +4,8 @@ import { parseProbe, probeCommand } from '../../src/remote/probe.js'
 describe('probeCommand', () => {
   it('passes the deploy path as $1, not inside the script', () => {
     const text = probeCommand("/srv/x'; touch /tmp/pwned; '").text
-    expect(text.startsWith("sh -c '\ndeploy=$1\n")).toBe(true)
-    expect(text.endsWith(` sh '/srv/x'\\''; touch /tmp/pwned; '\\'''`)).toBe(true)
+    expect(text.startsWith("sh -c '\ndeploy=$1; app=$2\n")).toBe(true)
+    expect(text.endsWith(` sh '/srv/x'\\''; touch /tmp/pwned; '\\''' ''`)).toBe(true)
   })
 })
 
@@ -34,6 +34,8 @@ describe('parseProbe', () => {
       writable: true,
       slotPids: { green: 4242 },
       listeningPorts: new Set([3001, 80]),
+      systemd: false,
+      uid: undefined,
       stateJson: '{"liveSlot":"green"}\n',
     })
   })

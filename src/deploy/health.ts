@@ -2,8 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HostError, errorMessage } from '../errors.js'
 import type { HealthSettings } from '../inputs.js'
-import { SLOT_EXITED, checkSlotAlive } from '../remote/commands/slot.js'
-import type { Layout } from '../remote/layout.js'
+import { SLOT_EXITED, type SlotManager } from '../remote/commands/slot.js'
 import type { Slot } from '../remote/state.js'
 import type { RemoteHost } from '../ssh/connection.js'
 
@@ -18,7 +17,7 @@ const FIRST_RETRY_MS = 50
  */
 export async function waitHealthy(
   host: RemoteHost,
-  l: Layout,
+  slots: SlotManager,
   slot: Slot,
   port: number,
   health: HealthSettings,
@@ -28,7 +27,7 @@ export async function waitHealthy(
   // Checks at once, then after 50, 100, 200 ms ... up to health-interval: an app that boots fast
   // is seen soon after it is up, one that boots slowly is not polled harder than asked.
   for (let retry = 0; ; retry++) {
-    const problem = await checkSlot(host, l, slot, port, health, version, 'while booting')
+    const problem = await checkSlot(host, slots, slot, port, health, version, 'while booting')
     if (problem === undefined) return
     const wait = Math.min(health.intervalMs, FIRST_RETRY_MS * 2 ** retry)
     if (Date.now() + wait > deadline) {
@@ -48,20 +47,20 @@ export async function waitHealthy(
  */
 export async function checkSlot(
   host: RemoteHost,
-  l: Layout,
+  slots: SlotManager,
   slot: Slot,
   port: number,
   health: HealthSettings,
   version: string,
-  /** When it would have exited, for the message: 'while booting'. */
-  during: string,
+  /** When it would have exited, for the message: 'while booting' (then a restart counts too). */
+  during: 'while booting' | 'during the canary',
 ): Promise<string | undefined> {
-  const exited = await exitedLogTail(host, l, slot, 'health')
+  const exited = await exitedLogTail(host, slots, slot, 'health', during === 'while booting')
   if (exited !== undefined) {
     throw new HostError(
       host.name,
       'health',
-      `the new version exited ${during} on ${slot} (port ${port}); last lines of ${l.slotLog(slot)}:\n${exited}`,
+      `the new version exited ${during} on ${slot} (port ${port}); last lines of ${slots.logName(slot)}:\n${exited}`,
     )
   }
   return probe(host, port, health, version)
@@ -74,19 +73,19 @@ export async function checkSlot(
  */
 export async function recheckHealthy(
   host: RemoteHost,
-  l: Layout,
+  slots: SlotManager,
   slot: Slot,
   port: number,
   health: HealthSettings,
   version: string,
 ): Promise<void> {
   const what = `${version} on the ${slot} slot (port ${port})`
-  const exited = await exitedLogTail(host, l, slot, 'switch')
+  const exited = await exitedLogTail(host, slots, slot, 'switch', false)
   if (exited !== undefined) {
     throw new HostError(
       host.name,
       'switch',
-      `${what} is no longer running; nothing was switched. Last lines of ${l.slotLog(slot)}:\n${exited}`,
+      `${what} is no longer running; nothing was switched. Last lines of ${slots.logName(slot)}:\n${exited}`,
     )
   }
   const problem = await probe(host, port, health, version)
@@ -102,11 +101,12 @@ export async function recheckHealthy(
 /** The tail of the slot's log when its process is gone; undefined while it runs. */
 async function exitedLogTail(
   host: RemoteHost,
-  l: Layout,
+  slots: SlotManager,
   slot: Slot,
   step: string,
+  booting: boolean,
 ): Promise<string | undefined> {
-  const alive = await host.tryExec(checkSlotAlive(l, slot), { step })
+  const alive = await host.tryExec(slots.checkAlive(slot, booting), { step })
   return alive.exitCode === SLOT_EXITED ? alive.stdout.trimEnd() : undefined
 }
 

@@ -33,13 +33,12 @@ import {
   removeReleases,
 } from '../remote/commands/release.js'
 import {
-  checkSlotAlive,
-  reloadSlot,
+  builtinSlots,
   runInRelease,
-  startSlot,
-  stopSlot,
   type SlotEnv,
+  type SlotManager,
 } from '../remote/commands/slot.js'
+import { systemdSlots } from '../remote/commands/systemd.js'
 import { layout, type Layout } from '../remote/layout.js'
 import { cmd } from '../remote/shell.js'
 import { parseState, type HostState, type Slot } from '../remote/state.js'
@@ -52,6 +51,8 @@ import { acquireLock, type HeldLock } from './lock.js'
 
 export class HostDeploy {
   readonly layout: Layout
+  /** Starts, stops and watches the slots: the built-in process manager or systemd units. */
+  readonly slots: SlotManager
   state!: HostState
   plan!: HostPlan
   /** Set once the new slot was started, so a failure knows to stop it. */
@@ -79,6 +80,7 @@ export class HostDeploy {
     public version: string,
   ) {
     this.layout = layout(settings.app.deployPath)
+    this.slots = slotManager(settings, this.layout, host.address.user)
     this.report = emptyHostReport(host.name)
   }
 
@@ -165,7 +167,7 @@ export class HostDeploy {
   async startUnlessWarm(): Promise<boolean> {
     const idle = this.state.slots[this.plan.targetSlot]
     if (idle?.version === this.version && idle.pid !== null) {
-      const alive = await this.host.tryExec(checkSlotAlive(this.layout, this.plan.targetSlot), {
+      const alive = await this.host.tryExec(this.slots.checkAlive(this.plan.targetSlot), {
         step: 'rollback: check warm slot',
       })
       if (alive.exitCode === 0) {
@@ -286,7 +288,7 @@ export class HostDeploy {
     this.plan = { ...this.plan, targetSlot: slot, targetPort: slotPort(this.settings, slot) }
     const previous = this.plan.liveVersion
     const running =
-      (await this.host.tryExec(checkSlotAlive(this.layout, slot), { step: 'reload: check slot' }))
+      (await this.host.tryExec(this.slots.checkAlive(slot), { step: 'reload: check slot' }))
         .exitCode === 0
     await this.host.exec(switchCurrent(this.layout, this.version), {
       step: 'reload: switch current',
@@ -316,7 +318,7 @@ export class HostDeploy {
   private async reloadSlot(): Promise<void> {
     const slot = this.plan.targetSlot
     await this.host.exec(
-      reloadSlot(this.layout, slot, this.settings.app.reloadCommand, this.slotEnv(slot)),
+      this.slots.reload(slot, this.settings.app.reloadCommand, this.slotEnv(slot)),
       { step: 'reload: reload-command' },
     )
   }
@@ -326,14 +328,7 @@ export class HostDeploy {
     this.startedNewSlot = true
     this.noteJournal()
     const { stdout } = await this.host.exec(
-      startSlot(
-        this.layout,
-        slot,
-        this.settings.app.startCommand,
-        this.slotEnv(slot),
-        this.stopTimeoutSeconds(),
-        workdir,
-      ),
+      this.slots.start(slot, this.settings.app.startCommand, this.slotEnv(slot), workdir),
       { step: `start ${slot}` },
     )
     this.newPid = Number(stdout.trim().split('\n').pop())
@@ -350,8 +345,8 @@ export class HostDeploy {
 
   private healthTarget() {
     const { targetSlot, targetPort } = this.plan
-    const { host, layout, settings, version } = this
-    return [host, layout, targetSlot, targetPort, settings.health, version] as const
+    const { host, slots, settings, version } = this
+    return [host, slots, targetSlot, targetPort, settings.health, version] as const
   }
 
   /** Stops the slot this run started (on failure before the switch). */
@@ -378,8 +373,9 @@ export class HostDeploy {
       stickyCookie: this.settings.canary.stickyCookie || undefined,
     })
     const { upstreamFile } = this.settings.nginx
-    const backup = this.backedUpUpstream ? '' : this.layout.upstreamBackup
-    await this.host.exec(installUpstream(upstreamFile, backup, this.nginx()), {
+    const backup = this.backedUpUpstream ? 'keep' : 'take'
+    const install = installUpstream(upstreamFile, this.layout.upstreamBackup, this.nginx(), backup)
+    await this.host.exec(install, {
       step: 'switch: install upstream and test nginx',
       stdin: content,
     })
@@ -432,7 +428,7 @@ export class HostDeploy {
     const { targetSlot, targetPort } = this.plan
     return checkSlot(
       this.host,
-      this.layout,
+      this.slots,
       targetSlot,
       targetPort,
       this.settings.health,
@@ -611,10 +607,9 @@ export class HostDeploy {
       APP_VERSION: version,
       RELEASE_DIR: this.layout.release(version),
     }
-    await this.host.exec(
-      stopSlot(this.layout, slot, this.settings.app.stopCommand, env, this.stopTimeoutSeconds()),
-      { step: `stop ${slot}` },
-    )
+    await this.host.exec(this.slots.stop(slot, this.settings.app.stopCommand, env), {
+      step: `stop ${slot}`,
+    })
   }
 
   private async writeState(): Promise<void> {
@@ -628,12 +623,16 @@ export class HostDeploy {
     return `${JSON.stringify(this.state, null, 2)}\n`
   }
 
-  private stopTimeoutSeconds(): number {
-    return Math.max(1, Math.ceil(this.settings.slots.stopTimeoutMs / 1000))
-  }
-
   private nginx(): NginxCommands {
     const { nginx, sudo } = this.settings
     return { test: nginx.testCommand, reload: nginx.reloadCommand, sudo }
   }
+}
+
+/** The process manager `process-manager` names, for one host (`user`: its login user). */
+function slotManager(settings: Settings, l: Layout, user: string): SlotManager {
+  const stopTimeoutSeconds = Math.max(1, Math.ceil(settings.slots.stopTimeoutMs / 1000))
+  if (settings.app.processManager === 'builtin') return builtinSlots(l, stopTimeoutSeconds)
+  const { name: app, stopCommand } = settings.app
+  return systemdSlots(l, { app, user, sudo: settings.sudo, stopCommand, stopTimeoutSeconds })
 }

@@ -1,6 +1,7 @@
 /**
  * What a host has and what it runs, gathered by one read-only command (for dry-run and for the
- * checks before a deploy). The script is a literal; the deploy path reaches it as $1.
+ * checks before a deploy). The script is a literal; the deploy path reaches it as $1, the app
+ * name (with process-manager systemd, to ask for its units' pids) as $2.
  */
 import { script, type Shell } from './shell.js'
 
@@ -12,16 +13,20 @@ export interface HostFacts {
   /** The deploy path, or its nearest existing parent when it does not exist yet. */
   existingPath: string
   writable: boolean
-  /** Pids of our slot processes that are alive, read from their pidfiles. */
+  /** Pids of our slot processes that are alive, from their pidfiles or their systemd units. */
   slotPids: Partial<Record<'blue' | 'green', number>>
   /** Ports something listens on (TCP, IPv4 or IPv6, any address). */
   listeningPorts: Set<number>
+  /** systemd runs the host (/run/systemd/system exists). */
+  systemd: boolean
+  /** The login user's uid. */
+  uid: number | undefined
   /** The raw text of .deploy/state.json, or undefined when there is none. */
   stateJson: string | undefined
 }
 
 const PROBE_SCRIPT = `
-deploy=$1
+deploy=$1; app=$2
 for tool in ${REQUIRED_TOOLS.join(' ')}; do
   command -v "$tool" >/dev/null 2>&1 || echo "missing=$tool"
 done
@@ -36,6 +41,15 @@ for slot in blue green; do
     kill -0 "$pid" 2>/dev/null && echo "pid.$slot=$pid"
   fi
 done
+echo "uid=$(id -u)"
+if [ -d /run/systemd/system ]; then
+  echo "systemd=yes"
+  for slot in blue green; do
+    [ -n "$app" ] || break
+    pid=$(systemctl show --property MainPID --value "$app@$slot" 2>/dev/null)
+    [ "\${pid:-0}" = 0 ] || echo "pid.$slot=$pid"
+  done
+fi
 echo "--- tcp"
 cat /proc/net/tcp /proc/net/tcp6 2>/dev/null
 if [ -r "$deploy/.deploy/state.json" ]; then
@@ -45,8 +59,9 @@ fi
 exit 0
 `
 
-export function probeCommand(deployPath: string): Shell {
-  return script(PROBE_SCRIPT, deployPath)
+/** `systemdApp`: the app name when its slots are systemd units, else ''. */
+export function probeCommand(deployPath: string, systemdApp = ''): Shell {
+  return script(PROBE_SCRIPT, deployPath, systemdApp)
 }
 
 const TCP_LISTEN = '0A'
@@ -58,6 +73,8 @@ export function parseProbe(output: string): HostFacts {
     writable: false,
     slotPids: {},
     listeningPorts: new Set(),
+    systemd: false,
+    uid: undefined,
     stateJson: undefined,
   }
   const [head = '', afterTcp = ''] = output.split('\n--- tcp\n')
@@ -67,6 +84,8 @@ export function parseProbe(output: string): HostFacts {
     if (key === 'missing') facts.missingTools.push(value)
     else if (key === 'existing') facts.existingPath = value
     else if (key === 'writable') facts.writable = value === 'yes'
+    else if (key === 'systemd') facts.systemd = value === 'yes'
+    else if (key === 'uid' && /^\d+$/.test(value)) facts.uid = Number(value)
     else if (key === 'pid.blue' || key === 'pid.green')
       facts.slotPids[key.slice(4) as 'blue' | 'green'] = Number(value)
   }

@@ -1,6 +1,7 @@
 /**
  * Manual lab control.
- *   npx tsx test/hosts/cli.ts up [N] [--key-type ed25519|ecdsa|rsa]   start N hosts, stay up until Ctrl-C
+ *   npx tsx test/hosts/cli.ts up [N] [--key-type ed25519|ecdsa|rsa] [--systemd]
+ *     start N hosts (with --systemd: systemd as their pid 1), stay up until Ctrl-C
  *   npx tsx test/hosts/cli.ts gc   remove leftovers of crashed runs (labs whose owner process is gone)
  */
 import { gcLabs, startLab, type KeyType } from './index.js'
@@ -8,8 +9,10 @@ import { gcLabs, startLab, type KeyType } from './index.js'
 async function up(args: string[]): Promise<void> {
   const keyIndex = args.indexOf('--key-type')
   const hostKeyType = keyIndex >= 0 ? (args.splice(keyIndex, 2)[1] as KeyType) : undefined
+  const systemdIndex = args.indexOf('--systemd')
+  const systemd = systemdIndex >= 0 && args.splice(systemdIndex, 1).length > 0
   const started = Date.now()
-  const lab = await startLab({ hosts: Number(args[0] ?? 2), hostKeyType, name: 'cli' })
+  const lab = await startLab({ hosts: Number(args[0] ?? 2), hostKeyType, name: 'cli', systemd })
   const info = {
     id: lab.id,
     subnet: lab.subnet,
@@ -36,6 +39,6 @@ else if (command === 'gc') {
   const removed = gcLabs()
   console.log(removed.length ? `removed labs: ${removed.join(' ')}` : 'nothing to remove')
 } else {
-  console.error('usage: cli.ts up [N] [--key-type ed25519|ecdsa|rsa] | gc')
+  console.error('usage: cli.ts up [N] [--key-type ed25519|ecdsa|rsa] [--systemd] | gc')
   process.exit(2)
 }

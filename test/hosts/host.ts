@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import {
   appendFileSync,
   closeSync,
@@ -7,11 +7,13 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs'
 import { get } from 'node:http'
 import { connect } from 'node:net'
 import { join } from 'node:path'
+import { createHostCgroup, removeHostCgroups } from './cgroup.js'
 import { HOST_ENV, run, sleep, tail, type RunResult } from './exec.js'
 import { KEY_TYPES, keygen, publicKeyLine, type KeyType } from './keys.js'
 import { killNetns } from './net.js'
@@ -21,6 +23,14 @@ import { killNetns } from './net.js'
  * sessions start with a clean home like a new server's, not this machine's shell profile.
  */
 export const PRIVATE_DIRS = ['srv', 'etc/nginx', 'var/log/nginx', 'var/lib/nginx', 'root'] as const
+/** More private dirs of a host that runs systemd: its unit files, journal and sudoers. */
+export const SYSTEMD_PRIVATE_DIRS = [
+  'etc/systemd/system',
+  'var/log/journal',
+  'etc/sudoers.d',
+] as const
+/** Files of a systemd host that start as copies of the machine's, so tests can add users. */
+const SYSTEMD_COPIED_FILES = ['etc/passwd', 'etc/group', 'etc/shadow'] as const
 
 /** Options of {@link LabHost.sh}. */
 export interface ShOptions {
@@ -73,6 +83,8 @@ export interface HostSpec {
   etcHosts: string
   /** How long start() waits for sshd and nginx, default 10 s. */
   startTimeoutMs?: number
+  /** Boot systemd as the host's pid 1 (see SYSTEMD_INIT_SCRIPT). */
+  systemd?: boolean
 }
 
 /**
@@ -89,6 +101,99 @@ exec /usr/sbin/sshd -D -e -f "$h/ssh/sshd_config" -E "$h/ssh/sshd.log"
 `
 const UNSHARE = ['unshare', '--mount', '--uts', '--propagation', 'private']
 
+/**
+ * A host whose pid 1 is systemd, like a real server: runs as pid 1 of new pid, mount, uts, ipc
+ * and cgroup namespaces, in the host's own cgroup (the cgroup namespace's root, so systemd
+ * manages only that subtree; see ENTER_CGROUP). Nothing it does may reach the machine, so
+ * before systemd starts: private /run, /tmp (the host dir stays visible), /dev (a few device
+ * nodes, its own devpts), journal, unit dir, sudoers.d and copies of /etc/passwd, group and
+ * shadow; its own cgroup2 mount; /, /sys and /proc/sys read-only (no sysctl, udev or tmpfiles
+ * cleanup of the machine's files); no capability to load modules, set the clock or reboot. It
+ * boots lab.target (sshd, nginx, dbus and what systemd pulls in for any service: sysinit,
+ * journald). Args: $1 host dir, $2 hostname, then the private dirs.
+ */
+const SYSTEMD_INIT_SCRIPT = `set -eu
+h=$1; echo "$2" > /proc/sys/kernel/hostname; shift 2
+mount -t proc proc /proc
+for d in "$@"; do mkdir -p "/$d"; mount --bind "$h/$d" "/$d"; done
+mount --bind "$h/etc/hosts" /etc/hosts
+for f in hostname passwd group shadow; do mount --bind "$h/etc/$f" "/etc/$f"; done
+umount -l /run/netns 2>/dev/null || true
+mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run
+mkdir /run/lab; mount --bind "$h" /run/lab
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+mkdir -p "$h"; mount --move /run/lab "$h"; rmdir /run/lab
+mkdir /run/dev; mount -t tmpfs -o mode=755,nosuid tmpfs /run/dev
+for n in null zero full random urandom tty; do
+  touch "/run/dev/$n"; mount --bind "/dev/$n" "/run/dev/$n"
+done
+touch /run/dev/console; mount --bind "$h/ssh/console.log" /run/dev/console
+mkdir /run/dev/pts /run/dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts /run/dev/pts
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /run/dev/shm
+ln -s pts/ptmx /run/dev/ptmx; ln -s /proc/self/fd /run/dev/fd
+mount --move /run/dev /dev; rmdir /run/dev
+mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup
+mount -o remount,bind,ro /sys
+mount --bind /proc/sys /proc/sys; mount -o remount,bind,ro /proc/sys
+mount -o remount,bind,ro /
+exec env container=dzd-lab setpriv \
+  --bounding-set=-sys_module,-sys_time,-sys_boot,-sys_rawio,-syslog,-mknod,-wake_alarm,-block_suspend,-sys_pacct,-mac_admin,-mac_override,-audit_control \
+  /lib/systemd/systemd --system --unit=lab.target --log-target=console --show-status=0
+`
+const SYSTEMD_UNSHARE = [
+  ...['unshare', '--mount', '--uts', '--ipc', '--pid', '--fork', '--propagation', 'private'],
+]
+/**
+ * Moves the calling process (pid 1 of the host) into the cgroup at path $1 of the cgroup2
+ * hierarchy (mounted for the moment on the fresh /sys that `ip netns exec` gave the host), then
+ * execs the rest of its argv.
+ */
+const ENTER_CGROUP = `set -e
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+echo $$ > "/sys/fs/cgroup$1/cgroup.procs"
+umount /sys/fs/cgroup
+shift
+exec "$@"`
+
+/** Units of a systemd host: sshd and nginx, and system units that have no business in a lab. */
+function systemdUnits(spec: HostSpec): Record<string, string> {
+  const masked = [
+    'systemd-tmpfiles-setup.service',
+    'systemd-tmpfiles-setup-dev.service',
+    'systemd-tmpfiles-setup-dev-early.service',
+    'systemd-tmpfiles-clean.timer',
+    'systemd-udevd.service',
+    'systemd-udev-trigger.service',
+    'systemd-modules-load.service',
+    'systemd-sysctl.service',
+    'systemd-binfmt.service',
+    'systemd-random-seed.service',
+    'systemd-update-utmp.service',
+    'systemd-remount-fs.service',
+  ]
+  return {
+    // dbus: systemctl needs it for a user that is not root, as on a real server.
+    'lab.target':
+      '[Unit]\nDescription=lab host\nWants=lab-sshd.service lab-nginx.service dbus.socket\n',
+    'lab-sshd.service': `[Unit]
+Description=lab sshd
+[Service]
+ExecStartPre=/bin/mkdir -p /run/sshd
+ExecStart=/usr/sbin/sshd -D -e -f ${spec.dir}/ssh/sshd_config -E ${spec.dir}/ssh/sshd.log
+KillMode=process
+`,
+    'lab-nginx.service': `[Unit]
+Description=lab nginx
+[Service]
+Type=forking
+PIDFile=/var/lib/nginx/nginx.pid
+ExecStart=/usr/sbin/nginx
+`,
+    ...Object.fromEntries(masked.map((unit) => [unit, ''])),
+  }
+}
+
 /** Writes the host's private dirs, host keys, sshd and nginx configs. */
 export async function prepareHost(spec: HostSpec): Promise<Record<KeyType, string>> {
   const { dir } = spec
@@ -103,6 +208,7 @@ export async function prepareHost(spec: HostSpec): Promise<Record<KeyType, strin
   writeFileSync(join(dir, 'etc/nginx/nginx.conf'), nginxConf())
   writeFileSync(join(dir, 'etc/nginx/conf.d/_lab.conf'), LAB_SITE)
   writeFileSync(join(dir, 'etc/hosts'), spec.etcHosts)
+  if (spec.systemd) writeSystemdFiles(spec)
   writeFileSync(join(dir, 'ssh/authorized_keys'), `${spec.clientPublicKey}\n`)
   const key = (t: KeyType) => join(dir, `ssh/ssh_host_${t}_key`)
   await Promise.all(KEY_TYPES.map((t) => keygen(key(t), t, `root@${spec.name}`)))
@@ -110,6 +216,18 @@ export async function prepareHost(spec: HostSpec): Promise<Record<KeyType, strin
   const hostKeys = {} as Record<KeyType, string>
   for (const t of KEY_TYPES) hostKeys[t] = publicKeyLine(`${key(t)}.pub`)
   return hostKeys
+}
+
+function writeSystemdFiles(spec: HostSpec): void {
+  const units = join(spec.dir, 'etc/systemd/system')
+  for (const d of SYSTEMD_PRIVATE_DIRS) mkdirSync(join(spec.dir, d), { recursive: true })
+  for (const [name, text] of Object.entries(systemdUnits(spec))) {
+    if (text) writeFileSync(join(units, name), text)
+    else symlinkSync('/dev/null', join(units, name)) // masked
+  }
+  writeFileSync(join(spec.dir, 'etc/hostname'), `${spec.name}\n`)
+  for (const f of SYSTEMD_COPIED_FILES) copyFileSync(join('/', f), join(spec.dir, f))
+  writeFileSync(join(spec.dir, 'ssh/console.log'), '')
 }
 
 const hasUser = (user: string) => readFileSync('/etc/passwd', 'utf8').includes(`\n${user}:`)
@@ -182,17 +300,43 @@ export class Host implements LabHost {
     return c && c.exitCode === null && c.signalCode === null ? c.pid : undefined
   }
 
+  /** The process whose namespaces sh() enters: the init, or with systemd its pid 1 (a child of unshare). */
+  private nsTarget(): number | undefined {
+    const pid = this.pid
+    if (!pid || !this.spec.systemd) return pid
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()
+    return children ? Number(children.split(' ')[0]) : undefined
+  }
+
   async start(): Promise<void> {
     if (this.pid) return
     const log = openSync(join(this.dir, 'ssh/init.log'), 'a')
-    const init = ['sh', '-c', INIT_SCRIPT, 'lab-init', this.dir, this.name, ...PRIVATE_DIRS]
-    const argv = ['netns', 'exec', this.netns, ...UNSHARE, ...init]
-    const child = spawn('ip', argv, { detached: true, stdio: ['ignore', log, log], env: HOST_ENV })
+    const [program, ...argv] = this.initArgv()
+    const stdio: StdioOptions = ['ignore', log, log]
+    const child = spawn(program!, argv, { detached: true, stdio, env: HOST_ENV })
     closeSync(log)
     child.unref()
     this.child = child
     this.exited = new Promise((resolve) => child.once('exit', resolve).once('error', resolve))
     await this.waitReady(this.spec.startTimeoutMs ?? 10_000)
+  }
+
+  /**
+   * The host's init, run in its netns. A systemd host's init (pid 1 of its pid namespace) first
+   * moves itself into the host's cgroup, then into a cgroup namespace rooted there: unshare, the
+   * test process's child, stays outside, so the host's cgroup is empty (removable) as soon as
+   * the host's processes die, even before the test process reaps unshare.
+   */
+  private initArgv(): string[] {
+    const netns = ['ip', 'netns', 'exec', this.netns]
+    const hostArgs = ['lab-init', this.dir, this.name]
+    if (!this.spec.systemd) {
+      return [...netns, ...UNSHARE, 'sh', '-c', INIT_SCRIPT, ...hostArgs, ...PRIVATE_DIRS]
+    }
+    const dirs = [...PRIVATE_DIRS, ...SYSTEMD_PRIVATE_DIRS]
+    const init = ['sh', '-c', SYSTEMD_INIT_SCRIPT, ...hostArgs, ...dirs]
+    const cgroup = ['sh', '-c', ENTER_CGROUP, 'lab-cgroup', createHostCgroup(this.netns)]
+    return [...netns, ...SYSTEMD_UNSHARE, ...cgroup, 'unshare', '--cgroup', ...init]
   }
 
   private async waitReady(timeoutMs: number): Promise<void> {
@@ -219,12 +363,15 @@ export class Host implements LabHost {
   async stop(): Promise<void> {
     await killNetns(this.netns)
     await this.exited
+    if (this.spec.systemd) removeHostCgroups((name) => name === this.netns)
   }
 
   sh(script: string, opts: ShOptions = {}): Promise<RunResult> {
-    const pid = this.pid
+    const pid = this.nsTarget()
     if (!pid) return Promise.reject(new Error(`${this.name} is stopped; cannot run: ${script}`))
-    const enter = ['nsenter', '--target', String(pid), '--net', '--mount', '--uts', '--']
+    const namespaces = this.spec.systemd ? ['--ipc', '--pid', '--cgroup'] : []
+    const enter = ['nsenter', '--target', String(pid), '--net', '--mount', '--uts', ...namespaces]
+    enter.push('--')
     const argv = [...enter, 'sh', '-c', script]
     return run(argv, { ...opts, env: HOST_ENV }).catch((err: Error) => {
       throw Object.assign(err, { message: `${this.name}: ${err.message}` })
@@ -237,6 +384,7 @@ export class Host implements LabHost {
 
   logs(): string {
     const files = ['ssh/sshd.log', 'ssh/init.log', 'var/log/nginx/error.log']
+    if (this.spec.systemd) files.push('ssh/console.log')
     return files.map((f) => tail(join(this.dir, f))).join('\n')
   }
 }

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { labIdsWithCgroups, removeHostCgroups } from './cgroup.js'
 import { onProcessExit } from './cleanup.js'
 import { Host, prepareHost, type LabHost } from './host.js'
 import {
@@ -72,6 +73,11 @@ export interface LabOptions {
   name?: string
   /** Per-host readiness timeout, default 10 s. */
   startTimeoutMs?: number
+  /**
+   * Hosts run systemd as their pid 1 (in their own pid and cgroup namespaces, see host.ts), with
+   * sshd and nginx as units; `host.sh` then runs inside those namespaces too (systemctl works).
+   */
+  systemd?: boolean
 }
 
 const LAB_DIR = /^dzd-lab-([0-9a-f]{6})(?:-|$)/
@@ -84,7 +90,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   if (process.getuid?.() !== 0) {
     throw new Error('test/hosts must run as root (it creates network and mount namespaces)')
   }
-  await ensurePackages()
+  await ensurePackages({ systemd: opts.systemd })
   const { id, dir } = claimLabDir(opts.name)
   const unregister = onProcessExit(() => destroyLab(id))
   try {
@@ -136,6 +142,7 @@ async function buildLab(
       const spec = {
         ...{ name, address: address(i), netns: n.netns(name), dir: join(dir, name) },
         ...{ keyTypes, clientPublicKey: publicKey, startTimeoutMs: opts.startTimeoutMs },
+        systemd: opts.systemd,
         etcHosts: `${etcHosts.join('\n')}\n`,
       }
       await createHostNetwork({ ...spec, veth: n.veth(i + 1), bridge: n.bridge, unusedAddress })
@@ -173,6 +180,7 @@ const missingHost = (name: string): never => {
 /** Tears down lab `id` (sync so it also works in exit handlers). */
 function destroyLab(id: string): void {
   teardownNetwork(id)
+  removeHostCgroups((name) => name.startsWith(`dzd-${id}-`))
   for (const d of labDirs(id)) rmSync(d, { recursive: true, force: true })
 }
 
@@ -182,12 +190,13 @@ const labDirs = (id?: string) =>
     .map((d) => join(tmpdir(), d))
 
 /**
- * Removes leftovers of crashed runs: namespaces, links and temp dirs of labs whose owner process
+ * Removes leftovers of crashed runs: namespaces, links, cgroups and temp dirs of labs whose owner process
  * (recorded in the lab dir) is gone. Labs of live processes are never touched. Returns the ids removed.
  */
 export function gcLabs(): string[] {
   const dirIds = labDirs().map((d) => LAB_DIR.exec(d.split('/').pop()!)![1])
-  const removed = [...new Set([...labIdsOnMachine(), ...dirIds])].filter((id) => !ownerAlive(id))
+  const ids = [...labIdsOnMachine(), ...labIdsWithCgroups(), ...dirIds]
+  const removed = [...new Set(ids)].filter((id) => !ownerAlive(id))
   removed.forEach(destroyLab)
   return removed
 }

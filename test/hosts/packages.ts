@@ -26,24 +26,44 @@ export function which(bin: string): string | undefined {
   return undefined
 }
 
+/** What hosts that run systemd need besides (test/hosts/host.ts SYSTEMD_INIT_SCRIPT). */
+const SYSTEMD = '/lib/systemd/systemd'
+const SYSTEMD_REQUIRED: { bin: string; pkg: string }[] = [
+  { bin: 'setpriv', pkg: 'util-linux' },
+  { bin: 'systemctl', pkg: 'systemd' },
+  { bin: 'journalctl', pkg: 'systemd' },
+  { bin: 'sudo', pkg: 'sudo' },
+  { bin: 'dbus-daemon', pkg: 'dbus' },
+]
+
+export interface PackageOptions {
+  /** Also what systemd hosts need (the systemd, sudo and dbus packages). */
+  systemd?: boolean
+}
+
 /** Packages providing the binaries that are missing (empty when all is installed). */
-export function missingPackages(): string[] {
-  return [...new Set(REQUIRED.filter((r) => !which(r.bin)).map((r) => r.pkg))]
+export function missingPackages(opts: PackageOptions = {}): string[] {
+  const required = opts.systemd ? [...REQUIRED, ...SYSTEMD_REQUIRED] : REQUIRED
+  const missing = required.filter((r) => !which(r.bin)).map((r) => r.pkg)
+  if (opts.systemd && !existsSync(SYSTEMD)) missing.push('systemd')
+  return [...new Set(missing)]
 }
 
 /**
- * Makes sure sshd, ssh, nginx, ip, nsenter are installed: as root, installs the missing packages
- * with apt-get (nginx-light, else nginx) without starting their system services; otherwise
- * throws a message saying what to install.
+ * Makes sure sshd, ssh, nginx, ip, nsenter are installed (with `systemd`, also systemd, setpriv,
+ * sudo and dbus): as root, installs the missing packages with apt-get (nginx-light, else nginx)
+ * without starting their system services; otherwise throws a message saying what to install.
  */
-export function ensurePackages(): Promise<void> {
-  return (installing ??= install().finally(() => (installing = undefined)))
+export async function ensurePackages(opts: PackageOptions = {}): Promise<void> {
+  while (installing) await installing.catch(() => {})
+  if (missingPackages(opts).length === 0) return
+  return (installing = install(opts).finally(() => (installing = undefined)))
 }
 
 let installing: Promise<void> | undefined
 
-async function install(): Promise<void> {
-  let missing = missingPackages()
+async function install(opts: PackageOptions): Promise<void> {
+  let missing = missingPackages(opts)
   if (missing.length === 0) return
   if (process.getuid?.() !== 0 || !which('apt-get')) {
     throw new Error(
@@ -60,7 +80,7 @@ async function install(): Promise<void> {
     if (show.exitCode !== 0) missing = missing.map((p) => (p === 'nginx-light' ? 'nginx' : p))
   }
   await withoutServiceStarts(() => apt('install', '--no-install-recommends', ...missing))
-  const still = missingPackages()
+  const still = missingPackages(opts)
   if (still.length) throw new Error(`apt-get install did not provide: ${still.join(', ')}`)
 }
 

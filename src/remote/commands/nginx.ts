@@ -13,25 +13,35 @@ export interface NginxCommands {
 }
 
 /**
- * stdin: the new file. $1 upstream file, $2 backup path ('' keeps the backup taken earlier in the
- * run, so that a restore goes back to the file from before the run). Then runs the test command.
+ * stdin: the new file. $1 upstream file, $2 backup path, $3 `keep` to keep the backup taken
+ * earlier in the run (so that a restore goes back to the file from before the run), else `take`.
+ * Then runs the test command. The new file is first written next to the backup (the deploy path,
+ * always writable); then renamed into place where the user may write nginx's directory, else
+ * written over the file it owns (host setup).
  */
-export function installUpstream(file: string, backup: string, nginx: NginxCommands): Shell {
+export function installUpstream(
+  file: string,
+  backup: string,
+  nginx: NginxCommands,
+  backupMode: 'take' | 'keep' = 'take',
+): Shell {
   return script(
     `set -e
-file=$1; backup=$2; shift 2
-if [ -n "$backup" ]; then
+file=$1; backup=$2; mode=$3; shift 3
+if [ "$mode" = take ]; then
   if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
 fi
-cat > "$file.tmp.$$"
-chmod 644 "$file.tmp.$$"
-if ! mv -f "$file.tmp.$$" "$file" 2>/dev/null; then
-  cat "$file.tmp.$$" > "$file"
-  rm -f "$file.tmp.$$"
+cat > "$backup.new"
+chmod 644 "$backup.new"
+if ! { cp "$backup.new" "$file.tmp.$$" 2>/dev/null && mv -f "$file.tmp.$$" "$file"; }; then
+  rm -f "$file.tmp.$$" 2>/dev/null || true
+  cat "$backup.new" > "$file"
 fi
+rm -f "$backup.new"
 "$@"`,
     file,
     backup,
+    backupMode,
     ...userCommandArgv(nginx.test, nginx.sudo),
   )
 }

@@ -1,6 +1,7 @@
 /**
  * Slot processes (built-in process manager): started detached in their own session (setsid) with
  * a pidfile and a log file, so the SSH call returns at once; stopped as a whole process group.
+ * `SlotManager` is what the deploy steps use, so systemd units (./systemd.ts) can stand in.
  */
 import type { Layout } from '../layout.js'
 import type { Slot } from '../state.js'
@@ -16,6 +17,35 @@ export interface SlotEnv {
   RELEASE_NODE: string
 }
 
+/** How the slots of one host are run: the commands that start, stop, reload and watch them. */
+export interface SlotManager {
+  /** Starts `startCommand` in `workdir` (default the release dir); prints the new pid. */
+  start(slot: Slot, startCommand: string, env: SlotEnv, workdir?: string): Shell
+  /** Stops the slot (`env` is the slot's, for stop-command); a slot that is not running is fine. */
+  stop(slot: Slot, stopCommand: string, env: SlotEnv): Shell
+  /** Runs `reload-command` with SLOT_PID, the pid of the slot's app server. */
+  reload(slot: Slot, reloadCommand: string, env: SlotEnv): Shell
+  /**
+   * Exits 0 while the slot runs; else prints the tail of its log and exits SLOT_EXITED.
+   * `booting`: the slot was just started, so a restart (systemd) also counts as a crash.
+   */
+  checkAlive(slot: Slot, booting?: boolean): Shell
+  /** Where the slot's output goes, for messages: a file, or a journalctl command. */
+  logName(slot: Slot): string
+}
+
+/** The built-in process manager (setsid, pidfile, log file per slot). */
+export function builtinSlots(l: Layout, stopTimeoutSeconds: number): SlotManager {
+  return {
+    start: (slot, command, env, workdir) =>
+      startSlot(l, slot, command, env, stopTimeoutSeconds, workdir),
+    stop: (slot, command, env) => stopSlot(l, slot, command, env, stopTimeoutSeconds),
+    reload: (slot, command, env) => reloadSlot(l, slot, command, env),
+    checkAlive: (slot) => checkSlotAlive(l, slot),
+    logName: (slot) => l.slotLog(slot),
+  }
+}
+
 /** `KEY=value` arguments for load_env: the slot variables, then any extra ones. */
 export function slotEnvArgs(env: SlotEnv, extra: Record<string, string> = {}): string[] {
   return [...Object.entries(env), ...Object.entries(extra)].map(([key, value]) => `${key}=${value}`)
@@ -28,7 +58,7 @@ export function slotEnvArgs(env: SlotEnv, extra: Record<string, string> = {}): s
  * win). `stop_slot PIDFILE TIMEOUT STOPCMD`: `stop-command` when given (run in $RELEASE_DIR), else
  * SIGTERM to the slot's process group; SIGKILL after TIMEOUT seconds.
  */
-const FUNCTIONS = `alive() {
+export const SLOT_FUNCTIONS = `alive() {
   kill -0 "$1" 2>/dev/null || return 1
   case "$(cat "/proc/$1/stat" 2>/dev/null)" in *") Z "*) return 1 ;; esac
   return 0
@@ -70,7 +100,7 @@ export function startSlot(
   workdir = env.RELEASE_DIR,
 ): Shell {
   return script(
-    `${FUNCTIONS}
+    `${SLOT_FUNCTIONS}
 pidfile=$1; timeout=$2; log=$3; envfile=$4; command=$5; workdir=$6
 shift 6
 stop_slot "$pidfile" "$timeout" ""
@@ -95,16 +125,30 @@ echo $!`,
  * the pid of the running app server, to send it its reload signal.
  */
 export function reloadSlot(l: Layout, slot: Slot, reloadCommand: string, env: SlotEnv): Shell {
+  return reloadScript('cat "$source"', l.pidfile(slot), l, reloadCommand, env)
+}
+
+/**
+ * @internal reload-command with the slot variables and SLOT_PID, which `pidOf` (a literal
+ * command reading `$source`: a pidfile, a unit name) prints.
+ */
+export function reloadScript(
+  pidOf: string,
+  source: string,
+  l: Layout,
+  reloadCommand: string,
+  env: SlotEnv,
+): Shell {
   return script(
-    `${FUNCTIONS}
-pidfile=$1; envfile=$2; command=$3
+    `${SLOT_FUNCTIONS}
+source=$1; envfile=$2; command=$3
 shift 3
 load_env "$envfile" "$@"
-SLOT_PID=$(cat "$pidfile") || exit 1
+SLOT_PID=$(${pidOf}) && [ "\${SLOT_PID:-0}" != 0 ] || { echo "the slot is not running" >&2; exit 1; }
 export SLOT_PID
 cd "$RELEASE_DIR" || exit 1
 exec sh -c "$command"`,
-    l.pidfile(slot),
+    source,
     l.sharedEnv,
     reloadCommand,
     ...slotEnvArgs(env),
@@ -120,7 +164,7 @@ export function stopSlot(
   stopTimeoutSeconds: number,
 ): Shell {
   return script(
-    `${FUNCTIONS}
+    `${SLOT_FUNCTIONS}
 pidfile=$1; timeout=$2; stopcmd=$3; envfile=$4
 shift 4
 load_env "$envfile" "$@"
@@ -141,7 +185,7 @@ export function runInRelease(
   extra: Record<string, string> = {},
 ): Shell {
   return script(
-    `${FUNCTIONS}
+    `${SLOT_FUNCTIONS}
 envfile=$1; command=$2
 shift 2
 load_env "$envfile" "$@"
@@ -156,7 +200,7 @@ exec sh -c "$command"`,
 /** Exits 0 while the slot's process runs; else prints the tail of its log and exits 3. */
 export function checkSlotAlive(l: Layout, slot: Slot, logLines = 30): Shell {
   return script(
-    `${FUNCTIONS}
+    `${SLOT_FUNCTIONS}
 if [ -f "$1" ] && alive "$(cat "$1")"; then exit 0; fi
 tail -n "$3" "$2" 2>/dev/null
 exit 3`,

@@ -1,0 +1,249 @@
+/**
+ * `process-manager: systemd` end to end: the built bundle against a lab host whose pid 1 is a
+ * real systemd (startLab({ systemd: true })), and against a host without systemd.
+ */
+import { readFileSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { errorLine, runAction } from '../../test/action-runner.js'
+import {
+  addSite,
+  deployInputs,
+  hostState,
+  makeRelease,
+  servedVersion,
+} from '../../test/deploy-fixture.js'
+import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
+import { formatLoadReport, startLoad } from '../../test/load.js'
+
+let lab: Lab
+let host: LabHost
+let plainLab: Lab
+
+const systemd = { 'process-manager': 'systemd' }
+const deploy = (version: string, extra: Record<string, string> = {}, behaviour?: object) =>
+  runAction(
+    deployInputs(lab, [host], makeRelease(version, behaviour as Record<string, unknown>), {
+      version,
+      ...systemd,
+      ...extra,
+    }),
+  )
+
+/** `systemctl <verb> <units>` inside the host, one line per unit. */
+async function systemctl(verb: string, ...units: string[]): Promise<string[]> {
+  const { stdout } = await host.sh(`systemctl ${verb} ${units.join(' ')}`, { allowFail: true })
+  return stdout.trim().split('\n')
+}
+
+const mainPid = async (unit: string) =>
+  Number((await systemctl('show -p MainPID --value', unit))[0])
+
+beforeAll(async () => {
+  ;[lab, plainLab] = await Promise.all([
+    startLab({ hosts: 2, name: 'systemd', systemd: true }),
+    startLab({ hosts: 1, name: 'no-systemd' }),
+  ])
+  host = lab.hosts[0]!
+})
+
+afterAll(async () => {
+  await Promise.all([lab?.stop(), plainLab?.stop()])
+})
+
+describe('process-manager: systemd on a host that runs systemd', () => {
+  it('runs slots as <app>@blue / <app>@green: v1, v2 under load, rollback, restart on crash', async () => {
+    const v1 = await deploy('v1')
+    expect(errorLine(v1.main.log)).toBe('')
+    expect(v1.main.outputs).toMatchObject({ status: 'deployed', 'live-slot': 'blue' })
+    await addSite(host, 'shop')
+    expect(await servedVersion(host)).toBe('v1')
+    expect(await systemctl('is-active', 'shop@blue', 'shop@green')).toEqual(['active', 'inactive'])
+    expect(await systemctl('is-enabled', 'shop@blue', 'shop@green')).toEqual([
+      'enabled',
+      'disabled',
+    ])
+    // The pid in state.json is the unit's main process; its output is in the journal.
+    const state = (await hostState(host)) as { slots: Record<string, { pid: number }> }
+    expect(state.slots.blue!.pid).toBe(await mainPid('shop@blue'))
+    const unit = await host.sh(
+      'cat /etc/systemd/system/shop@.service /srv/shop/.deploy/run-blue.sh',
+    )
+    expect(unit.stdout).toContain('ExecStart=/bin/sh "/srv/shop/.deploy/run-%i.sh" start')
+    expect(unit.stdout).toContain('export APP_VERSION=v1\nexport RELEASE_DIR=/srv/shop/releases/v1')
+
+    const load = startLoad({
+      urls: [`http://${host.address}/`],
+      keepAliveClients: 2,
+      newConnectionClients: 1,
+      slowClients: 1,
+      slowMs: 1000,
+      maxDurationMs: 90_000,
+    })
+    await new Promise((r) => setTimeout(r, 500))
+    const v2 = await deploy('v2', { 'stop-command': 'kill -TERM "$MAINPID"' })
+    await new Promise((r) => setTimeout(r, 500))
+    const report = await load.stop()
+    console.log(`systemd v1 -> v2: ${formatLoadReport(report)}`)
+    expect(errorLine(v2.main.log)).toBe('')
+    expect(v2.main.outputs).toMatchObject({ status: 'deployed', 'live-slot': 'green' })
+    expect(report.failureSamples).toEqual([])
+    expect(report.failed).toBe(0)
+    expect(Object.keys(report.byVersion).sort()).toEqual(['v1', 'v2'])
+    expect(await servedVersion(host)).toBe('v2')
+    expect(await systemctl('is-active', 'shop@blue', 'shop@green')).toEqual(['inactive', 'active'])
+    expect(await systemctl('is-enabled', 'shop@blue', 'shop@green')).toEqual([
+      'disabled',
+      'enabled',
+    ])
+
+    // Cold rollback: v1 starts again on blue from releases/.
+    const back = await runAction(
+      deployInputs(lab, [host], '.', { ...systemd, 'release-path': '.', rollback: 'true' }),
+    )
+    expect(errorLine(back.main.log)).toBe('')
+    expect(back.main.outputs).toMatchObject({
+      status: 'rolled-back',
+      version: 'v1',
+      'live-slot': 'blue',
+    })
+    expect(await servedVersion(host)).toBe('v1')
+    expect(await systemctl('is-active', 'shop@blue', 'shop@green')).toEqual(['active', 'inactive'])
+
+    // After the deploy, systemd restarts a slot that dies (Restart=on-failure).
+    const before = await mainPid('shop@blue')
+    await host.sh('systemctl kill --signal=KILL shop@blue')
+    let after = 0
+    for (let i = 0; i < 100 && (after === 0 || after === before); i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      after = await mainPid('shop@blue')
+    }
+    expect(after).not.toBe(before)
+    expect(after).toBeGreaterThan(0)
+  })
+
+  it('a release that crashes at boot fails with the journal tail; the live slot keeps serving', async () => {
+    const run = await deploy('crash', {}, { crashAtBoot: true })
+    expect(run.main.exitCode).toBe(1)
+    const error = errorLine(run.main.log)
+    expect(error).toContain(
+      `[${host.address}] health: the new version exited while booting on green`,
+    )
+    expect(error).toContain('journalctl -u shop@green')
+    expect(error).toContain('fatal: crashing at boot as asked')
+    // Only the journal of this start, not the lines of green's earlier v2 run.
+    expect(error).not.toContain('as v2')
+    expect(await servedVersion(host)).toBe('v1')
+    expect(await systemctl('is-active', 'shop@green')).not.toEqual(['active'])
+    expect(await systemctl('is-enabled', 'shop@green')).toEqual(['disabled'])
+  })
+
+  it('keep-previous: warm leaves the old unit running and enabled; a rollback to it is instant', async () => {
+    const v3 = await deploy('v3', { 'keep-previous': 'warm' })
+    expect(v3.main.outputs).toMatchObject({ status: 'deployed', 'live-slot': 'green' })
+    expect(await systemctl('is-enabled', 'shop@blue', 'shop@green')).toEqual(['enabled', 'enabled'])
+    const warm = await runAction(
+      deployInputs(lab, [host], '.', { ...systemd, 'release-path': '.', rollback: 'true' }),
+    )
+    expect(errorLine(warm.main.log)).toBe('')
+    expect(warm.main.outputs).toMatchObject({ status: 'rolled-back', 'live-slot': 'blue' })
+    expect(warm.main.log).not.toContain('start blue: $')
+    expect(await servedVersion(host)).toBe('v1')
+  })
+
+  it('strategy reload: reload-command gets the unit main pid as SLOT_PID; the unit is not restarted', async () => {
+    const reload = (version: string) =>
+      runAction(
+        deployInputs(lab, [host], makeRelease(version), {
+          ...{ version, ...systemd, strategy: 'reload', 'app-name': 'hot' },
+          ...{ 'blue-port': '5001', 'green-port': '5002', 'version-path': '/version' },
+          'start-command': 'exec node cluster.js',
+          'reload-command': 'kill -HUP "$SLOT_PID"',
+        }),
+      )
+    expect((await reload('r1')).main.outputs.status).toBe('deployed')
+    const pid = await mainPid('hot@blue')
+    const r2 = await reload('r2') // version-path: only r2's workers pass the health check
+    expect(errorLine(r2.main.log)).toBe('')
+    expect(r2.main.outputs).toMatchObject({ status: 'deployed', 'live-slot': 'blue' })
+    expect(await mainPid('hot@blue')).toBe(pid)
+    expect(await systemctl('show -p NRestarts --value', 'hot@blue')).toEqual(['0'])
+  })
+})
+
+/** The sudoers lines README.md documents (nginx, and the systemd block), as written there. */
+function readmeSudoers(): string {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  const nginx = /`(deploy ALL=\(root\) NOPASSWD: [^`]*nginx[^`]*)`/.exec(readme)?.[1]
+  const units = /<!-- sudoers-systemd -->\s*```\n([\s\S]*?)```/.exec(readme)?.[1]
+  if (!nginx || !units) throw new Error('README.md: sudoers lines not found')
+  return `${nginx}\n${units.replace(/^ {3}/gm, '')}`
+}
+
+describe('process-manager: systemd with a non-root user and sudo', () => {
+  it('deploys v1 and v2 as user deploy with exactly the sudoers lines of the README', async () => {
+    const host2 = lab.hosts[1]!
+    await host2.sh(`set -e
+echo 'deploy:x:1500:1500:deploy:/srv:/bin/sh' >> /etc/passwd
+echo 'deploy:*:19000:0:99999:7:::' >> /etc/shadow
+groups=$(sed 's/^\\(systemd-journal:.*:\\)$/\\1deploy/' /etc/group)
+printf '%s\\ndeploy:x:1500:\\n' "$groups" > /etc/group
+install -d -o deploy -g deploy /srv/shop
+install -o deploy -m 644 /dev/null /etc/nginx/conf.d/shop.upstream.conf
+cat > /etc/sudoers.d/deploy-shop <<'SUDOERS'
+${readmeSudoers()}SUDOERS
+chmod 440 /etc/sudoers.d/deploy-shop
+visudo -cq`)
+    const asDeploy = (version: string, behaviour?: Record<string, unknown>) =>
+      runAction(
+        deployInputs(lab, [host2], makeRelease(version, behaviour), {
+          ...{ version, ...systemd, hosts: `deploy@${host2.address}`, sudo: 'true' },
+        }),
+      )
+    const dry = await runAction(
+      deployInputs(lab, [host2], '.', {
+        ...{ ...systemd, hosts: `deploy@${host2.address}`, sudo: 'true', 'dry-run': 'true' },
+      }),
+    )
+    // Nothing about systemd. (dry-run's other checks still fail for such a user: `command -v nginx`
+    // misses /usr/sbin on a non-root PATH, and `sudo -n true` is not among the allowed commands.)
+    expect(dry.main.log).toContain('Dry run found 2 problem(s)')
+    expect(dry.main.log).not.toContain('process-manager')
+    for (const version of ['v1', 'v2']) {
+      const run = await asDeploy(version)
+      expect(errorLine(run.main.log)).toBe('')
+      expect(run.main.outputs.status).toBe('deployed')
+    }
+    const { stdout } = await host2.sh(
+      'systemctl is-active shop@blue shop@green; ps -o user= -p "$(systemctl show -p MainPID --value shop@green)"',
+      { allowFail: true },
+    )
+    expect(stdout).toBe('inactive\nactive\ndeploy\n')
+    // The journal is readable for members of systemd-journal: a boot crash shows its lines.
+    const crash = await asDeploy('crash', { crashAtBoot: true })
+    expect(errorLine(crash.main.log)).toContain('fatal: crashing at boot as asked')
+  })
+})
+
+describe('process-manager: systemd on a host without systemd', () => {
+  const inputs = (extra: Record<string, string>) => {
+    const h = plainLab.hosts[0]!
+    return deployInputs(plainLab, [h], makeRelease('v1'), { version: 'v1', ...systemd, ...extra })
+  }
+
+  it('dry-run names the host and the missing systemd', async () => {
+    const { main } = await runAction(inputs({ 'dry-run': 'true' }))
+    expect(main.exitCode).toBe(1)
+    expect(main.log).toContain(
+      `[${plainLab.hosts[0]!.address}] process-manager is systemd, but systemd is not running on this host (no /run/systemd/system); use process-manager: builtin.`,
+    )
+  })
+
+  it('a deploy fails at the start of the slot with the same reason, nothing switched', async () => {
+    const { main } = await runAction(inputs({}))
+    expect(main.exitCode).toBe(1)
+    const error = errorLine(main.log)
+    expect(error).toContain(plainLab.hosts[0]!.address)
+    expect(error).toContain('systemd is not running on this host')
+    expect(main.outputs.status).toBe('failed')
+  })
+})
