@@ -30853,7 +30853,10 @@ class Journal {
         this.persist = persist;
     }
     set(host, entry) {
-        if (entry.startedSlot === undefined && !entry.upstreamTouched)
+        const nothing = entry.startedSlot === undefined &&
+            !entry.upstreamTouched &&
+            entry.currentMovedFrom === undefined;
+        if (nothing)
             this.entries.delete(host);
         else
             this.entries.set(host, entry);
@@ -69290,6 +69293,8 @@ class HostDeploy {
     startedNewSlot = false;
     /** Set once the upstream file was touched, so a failure knows to restore it. */
     touchedUpstream = false;
+    /** Strategy reload: the version `current` pointed at before this run moved it. */
+    movedCurrentFrom;
     /** Set once the upstream file from before the run was backed up (the file a restore brings back). */
     backedUpUpstream = false;
     /** Set while state.json names this run's release as live. */
@@ -69321,6 +69326,7 @@ class HostDeploy {
         this.journal.set(this.name, {
             startedSlot: this.startedNewSlot && !this.recorded ? this.plan.targetSlot : undefined,
             upstreamTouched: this.touchedUpstream && !this.recorded,
+            currentMovedFrom: this.recorded ? undefined : this.movedCurrentFrom,
         });
     }
     async acquireLock(holder) {
@@ -69417,6 +69423,18 @@ class HostDeploy {
                 done.push(`nginx sends traffic to the live ${live} slot again`);
             }
         }
+        if (entry.currentMovedFrom !== undefined) {
+            const version = entry.currentMovedFrom;
+            await this.host.exec(switchCurrent(this.layout, version), { step: 'reload: switch back' });
+            done.push(`current points at ${version} again`);
+            const running = live !== null &&
+                (await this.host.tryExec(this.slots.checkAlive(live), { step: 'reload: check slot' }))
+                    .exitCode === 0;
+            if (running) {
+                await this.reloadSlot(live, version);
+                done.push(`reloaded the ${live} slot on it`);
+            }
+        }
         if (entry.startedSlot !== undefined && entry.startedSlot !== live) {
             await this.stopSlot(entry.startedSlot, this.state.slots[entry.startedSlot]?.version ?? this.version);
             done.push(`stopped the ${entry.startedSlot} slot the run had started`);
@@ -69484,6 +69502,9 @@ class HostDeploy {
         const previous = this.plan.liveVersion;
         const running = (await this.host.tryExec(this.slots.checkAlive(slot), { step: 'reload: check slot' }))
             .exitCode === 0;
+        // Journaled before the move: moving `current` back is harmless if it never moved.
+        this.movedCurrentFrom = previous ?? undefined;
+        this.noteJournal();
         await this.host.exec(switchCurrent(this.layout, this.version), {
             step: 'reload: switch current',
         });
@@ -69505,16 +69526,17 @@ class HostDeploy {
             if (previous !== null) {
                 await this.host.exec(switchCurrent(this.layout, previous), { step: 'reload: switch back' });
                 if (running)
-                    await this.reloadSlot();
+                    await this.reloadSlot(slot, previous);
+                this.movedCurrentFrom = undefined;
+                this.noteJournal();
             }
             if (!running)
                 await this.stopNewSlot();
             throw error;
         }
     }
-    async reloadSlot() {
-        const slot = this.plan.targetSlot;
-        await this.host.exec(this.slots.reload(slot, this.settings.app.reloadCommand, this.slotEnv(slot)), { step: 'reload: reload-command' });
+    async reloadSlot(slot = this.plan.targetSlot, version = this.version) {
+        await this.host.exec(this.slots.reload(slot, this.settings.app.reloadCommand, this.slotEnv(slot, version)), { step: 'reload: reload-command' });
     }
     async startNewSlot(workdir) {
         const slot = this.plan.targetSlot;

@@ -85,3 +85,29 @@ it('moves current back and reloads again when the new workers never come up', as
   expect(await servedVersion(host)).toBe('r3')
   expect(await hostState(host)).toMatchObject({ liveSlot: 'blue' })
 })
+
+it('a run killed after moving current: the post step moves it back and reloads the old code', async () => {
+  const before = await hostState(host)
+  const killed = await runAction(
+    deployInputs(lab, [host], makeRelease('r5'), {
+      version: 'r5',
+      strategy: 'reload',
+      'start-command': 'exec node cluster.js',
+      // The first reload hangs (the runner dies meanwhile); the post step's own reload does not.
+      'reload-command':
+        'kill -HUP "$SLOT_PID"; if [ ! -f /srv/reload-hung ]; then touch /srv/reload-hung; sleep 30; fi',
+      'version-path': '/version',
+    }),
+    { killAfterMs: 4000 },
+  )
+  expect(killed.main.exitCode).toBeNull()
+  expect(killed.post.exitCode).toBe(0)
+  expect(killed.post.log).toContain(
+    `post: [${host.address}] current points at r3 again; reloaded the blue slot on it`,
+  )
+  const { stdout } = await host.sh('readlink /srv/shop/current')
+  expect(stdout).toBe('releases/r3\n')
+  await new Promise((r) => setTimeout(r, 1000)) // the new workers of the post step's reload
+  expect(await servedVersion(host)).toBe('r3')
+  expect(await hostState(host)).toEqual(before)
+})

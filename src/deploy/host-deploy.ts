@@ -59,6 +59,8 @@ export class HostDeploy {
   private startedNewSlot = false
   /** Set once the upstream file was touched, so a failure knows to restore it. */
   private touchedUpstream = false
+  /** Strategy reload: the version `current` pointed at before this run moved it. */
+  private movedCurrentFrom: string | undefined
   /** Set once the upstream file from before the run was backed up (the file a restore brings back). */
   private backedUpUpstream = false
   /** Set while state.json names this run's release as live. */
@@ -93,6 +95,7 @@ export class HostDeploy {
     this.journal.set(this.name, {
       startedSlot: this.startedNewSlot && !this.recorded ? this.plan.targetSlot : undefined,
       upstreamTouched: this.touchedUpstream && !this.recorded,
+      currentMovedFrom: this.recorded ? undefined : this.movedCurrentFrom,
     })
   }
 
@@ -208,6 +211,19 @@ export class HostDeploy {
         done.push(`nginx sends traffic to the live ${live} slot again`)
       }
     }
+    if (entry.currentMovedFrom !== undefined) {
+      const version = entry.currentMovedFrom
+      await this.host.exec(switchCurrent(this.layout, version), { step: 'reload: switch back' })
+      done.push(`current points at ${version} again`)
+      const running =
+        live !== null &&
+        (await this.host.tryExec(this.slots.checkAlive(live), { step: 'reload: check slot' }))
+          .exitCode === 0
+      if (running) {
+        await this.reloadSlot(live, version)
+        done.push(`reloaded the ${live} slot on it`)
+      }
+    }
     if (entry.startedSlot !== undefined && entry.startedSlot !== live) {
       await this.stopSlot(
         entry.startedSlot,
@@ -290,6 +306,9 @@ export class HostDeploy {
     const running =
       (await this.host.tryExec(this.slots.checkAlive(slot), { step: 'reload: check slot' }))
         .exitCode === 0
+    // Journaled before the move: moving `current` back is harmless if it never moved.
+    this.movedCurrentFrom = previous ?? undefined
+    this.noteJournal()
     await this.host.exec(switchCurrent(this.layout, this.version), {
       step: 'reload: switch current',
     })
@@ -308,17 +327,21 @@ export class HostDeploy {
     } catch (error) {
       if (previous !== null) {
         await this.host.exec(switchCurrent(this.layout, previous), { step: 'reload: switch back' })
-        if (running) await this.reloadSlot()
+        if (running) await this.reloadSlot(slot, previous)
+        this.movedCurrentFrom = undefined
+        this.noteJournal()
       }
       if (!running) await this.stopNewSlot()
       throw error
     }
   }
 
-  private async reloadSlot(): Promise<void> {
-    const slot = this.plan.targetSlot
+  private async reloadSlot(
+    slot: Slot = this.plan.targetSlot,
+    version = this.version,
+  ): Promise<void> {
     await this.host.exec(
-      this.slots.reload(slot, this.settings.app.reloadCommand, this.slotEnv(slot)),
+      this.slots.reload(slot, this.settings.app.reloadCommand, this.slotEnv(slot, version)),
       { step: 'reload: reload-command' },
     )
   }

@@ -10,6 +10,11 @@ export interface JournalEntry {
   startedSlot?: Slot
   /** The upstream file may differ from what state.json implies. */
   upstreamTouched?: boolean
+  /**
+   * Strategy reload: `current` may have moved (and the live slot reloaded) away from this
+   * version, which state.json still names.
+   */
+  currentMovedFrom?: string
 }
 
 export class Journal {
@@ -18,7 +23,11 @@ export class Journal {
   constructor(private readonly persist: (text: string) => void = () => {}) {}
 
   set(host: string, entry: JournalEntry): void {
-    if (entry.startedSlot === undefined && !entry.upstreamTouched) this.entries.delete(host)
+    const nothing =
+      entry.startedSlot === undefined &&
+      !entry.upstreamTouched &&
+      entry.currentMovedFrom === undefined
+    if (nothing) this.entries.delete(host)
     else this.entries.set(host, entry)
     this.persist(this.entries.size === 0 ? '' : JSON.stringify(Object.fromEntries(this.entries)))
   }
