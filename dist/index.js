@@ -62694,6 +62694,8 @@ stop_slot() {
   fi
   rm -f "$1"
 }`;
+/** A slot log larger than this is moved to `<log>.1` when the slot starts next. */
+const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 /**
  * Stops whatever still runs in the slot (a leftover of a cancelled run), then starts the command
  * in `workdir` (the release dir; `current` for the reload strategy, so the app server finds new
@@ -62706,6 +62708,8 @@ shift 6
 stop_slot "$pidfile" "$timeout" ""
 load_env "$envfile" "$@"
 cd "$workdir" || { echo "$workdir is missing" >&2; exit 1; }
+# The slot's process is stopped: its log is rotated here, so it never grows past ~2 x 10 MiB.
+if [ -f "$log" ] && [ "$(wc -c < "$log")" -gt ${LOG_ROTATE_BYTES} ]; then mv -f "$log" "$log.1"; fi
 printf '%s === starting %s on port %s: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$APP_VERSION" "$PORT" "$command" >> "$log"
 setsid sh -c "$command" >> "$log" 2>&1 < /dev/null &
 echo $! > "$pidfile"
@@ -69766,8 +69770,16 @@ class HostDeploy {
         const { stdout } = await this.host.exec(listReleases(this.layout), { step: 'prune' });
         const present = stdout.split('\n').filter((name) => name !== '' && !name.includes('.tmp.'));
         const prune = releasesToPrune(present, this.state, this.settings.app.keepReleases);
-        if (prune.length > 0)
-            await this.host.exec(removeReleases(this.layout, prune), { step: 'prune' });
+        if (prune.length === 0)
+            return prune;
+        await this.host.exec(removeReleases(this.layout, prune), { step: 'prune' });
+        // A pruned release can no longer be rolled back to: its history entry goes too, so that
+        // state.json stays as bounded as releases/.
+        const history = this.state.history.filter((r) => !prune.includes(r.version));
+        if (history.length < this.state.history.length) {
+            this.state = { ...this.state, history };
+            await this.writeState();
+        }
         return prune;
     }
     async stopSlot(slot, version) {

@@ -118,6 +118,9 @@ describe('blue-green on several hosts', () => {
       expect(stdout).toBe(
         `f2\nf3\nreleases/f3\nGREETING='it'\\''s "quoted" $(not run)'\nDATABASE_URL=postgres://db/fleet\n`,
       )
+      // The pruned release leaves the history too: it could not be rolled back to.
+      const history = (await hostState(host, 'fleet')).history as { version: string }[]
+      expect(history.map((r) => r.version)).toEqual(['f3', 'f2'])
       // keep-previous: warm leaves f2 running on green for an instant rollback.
       expect(await listening(host, 4001)).toBe(true)
       expect(await listening(host, 4002)).toBe(true)

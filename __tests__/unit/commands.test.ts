@@ -1,11 +1,23 @@
 /** Remote commands are data: their exact text is asserted, hostile values stay quoted arguments. */
+import { execFileSync } from 'node:child_process'
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { quietChecks, waitForDrain } from '../../src/remote/commands/drain.js'
 import { renderEnvFile, switchCurrent, writeStateFile } from '../../src/remote/commands/files.js'
 import { holdLock } from '../../src/remote/commands/lock.js'
 import { installUpstream, reloadNginx } from '../../src/remote/commands/nginx.js'
 import { prepareLayout, removeReleases } from '../../src/remote/commands/release.js'
-import { startSlot } from '../../src/remote/commands/slot.js'
+import { LOG_ROTATE_BYTES, startSlot } from '../../src/remote/commands/slot.js'
 import { layout } from '../../src/remote/layout.js'
 
 const l = layout('/srv/shop')
@@ -47,7 +59,7 @@ describe('remote commands', () => {
     expect(
       argsOf(installUpstream('/etc/nginx/conf.d/shop.upstream.conf', l.upstreamBackup, nginx).text),
     ).toBe(
-      `/etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak sudo -n sh -c 'nginx -t; x'\\''; touch /tmp/pwned; echo '\\''$(id)'`,
+      `/etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak take sudo -n sh -c 'nginx -t; x'\\''; touch /tmp/pwned; echo '\\''$(id)'`,
     )
     expect(reloadNginx(nginx).text).toBe(`sudo -n sh -c 'nginx -s reload'`)
   })
@@ -84,5 +96,51 @@ describe('remote commands', () => {
     const { text } = writeStateFile(l)
     expect(argsOf(text)).toBe('/srv/shop/.deploy/state.json 644 written')
     expect(text).toContain(`if [ "$3" = written ]; then cp -p "$1" "$1.bak.tmp.$$"`)
+  })
+})
+
+describe('slot log rotation (the start script, run by sh)', () => {
+  it('moves a log past the limit to <log>.1 before starting, and keeps a smaller one', () => {
+    const root = mkdtempSync(join(tmpdir(), 'slot-log-'))
+    const local = layout(root)
+    for (const dir of ['.deploy', 'logs', 'releases/v1'])
+      mkdirSync(join(root, dir), { recursive: true })
+    const env = {
+      PORT: '3001',
+      SLOT: 'blue' as const,
+      APP_VERSION: 'v1',
+      RELEASE_DIR: join(root, 'releases/v1'),
+      DEPLOY_PATH: root,
+      RELEASE_NODE: 'shop_blue',
+    }
+    const start = () => execFileSync('sh', ['-c', startSlot(local, 'blue', 'exit 0', env, 1).text])
+    const log = local.slotLog('blue')
+    writeFileSync(log, 'small\n')
+    start()
+    expect(statSync(log).size).toBeGreaterThan(6)
+    expect(() => statSync(`${log}.1`)).toThrow()
+    truncateSync(log, LOG_ROTATE_BYTES + 1)
+    start()
+    expect(statSync(`${log}.1`).size).toBe(LOG_ROTATE_BYTES + 1)
+    expect(statSync(log).size).toBeLessThan(1000)
+  })
+})
+
+describe('installUpstream (the script, run by sh)', () => {
+  it('backs up the file from before the run once, and keeps that backup on later installs', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'upstream-'))
+    const file = join(dir, 'shop.upstream.conf')
+    const backup = join(dir, 'upstream.bak')
+    const nginx = { test: 'true', reload: 'true', sudo: false }
+    const install = (content: string, mode: 'take' | 'keep') =>
+      execFileSync('sh', ['-c', installUpstream(file, backup, nginx, mode).text], {
+        input: content,
+      })
+    writeFileSync(file, 'before the run\n')
+    install('canary step\n', 'take')
+    install('promoted\n', 'keep')
+    expect(readFileSync(file, 'utf8')).toBe('promoted\n')
+    expect(readFileSync(backup, 'utf8')).toBe('before the run\n')
+    expect(readdirSync(dir).sort()).toEqual(['shop.upstream.conf', 'upstream.bak'])
   })
 })

@@ -619,8 +619,15 @@ export class HostDeploy {
     const { stdout } = await this.host.exec(listReleases(this.layout), { step: 'prune' })
     const present = stdout.split('\n').filter((name) => name !== '' && !name.includes('.tmp.'))
     const prune = releasesToPrune(present, this.state, this.settings.app.keepReleases)
-    if (prune.length > 0)
-      await this.host.exec(removeReleases(this.layout, prune), { step: 'prune' })
+    if (prune.length === 0) return prune
+    await this.host.exec(removeReleases(this.layout, prune), { step: 'prune' })
+    // A pruned release can no longer be rolled back to: its history entry goes too, so that
+    // state.json stays as bounded as releases/.
+    const history = this.state.history.filter((r) => !prune.includes(r.version))
+    if (history.length < this.state.history.length) {
+      this.state = { ...this.state, history }
+      await this.writeState()
+    }
     return prune
   }
 

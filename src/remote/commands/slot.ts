@@ -86,6 +86,9 @@ stop_slot() {
   rm -f "$1"
 }`
 
+/** A slot log larger than this is moved to `<log>.1` when the slot starts next. */
+export const LOG_ROTATE_BYTES = 10 * 1024 * 1024
+
 /**
  * Stops whatever still runs in the slot (a leftover of a cancelled run), then starts the command
  * in `workdir` (the release dir; `current` for the reload strategy, so the app server finds new
@@ -106,6 +109,8 @@ shift 6
 stop_slot "$pidfile" "$timeout" ""
 load_env "$envfile" "$@"
 cd "$workdir" || { echo "$workdir is missing" >&2; exit 1; }
+# The slot's process is stopped: its log is rotated here, so it never grows past ~2 x 10 MiB.
+if [ -f "$log" ] && [ "$(wc -c < "$log")" -gt ${LOG_ROTATE_BYTES} ]; then mv -f "$log" "$log.1"; fi
 printf '%s === starting %s on port %s: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$APP_VERSION" "$PORT" "$command" >> "$log"
 setsid sh -c "$command" >> "$log" 2>&1 < /dev/null &
 echo $! > "$pidfile"
