@@ -70051,7 +70051,7 @@ function preflightProblems(settings, user, facts, checks) {
     }
     problems.push(...systemdProblems(settings, user, facts));
     if (checks.sudo && checks.sudo.exitCode !== 0) {
-        problems.push(`'sudo -n true' failed for ${user}: allow passwordless sudo for the nginx commands ` +
+        problems.push(`sudo would not run '${checks.sudo.command}' for ${user} without a password: allow it ` +
             `(see README "Host setup").${tail$1(checks.sudo)}`);
     }
     if (checks.nginxTest.exitCode !== 0) {
@@ -70093,6 +70093,8 @@ function tail$1(check) {
 const REQUIRED_TOOLS = ['tar', 'flock', 'sha256sum', 'setsid', 'nginx'];
 const PROBE_SCRIPT = `
 deploy=$1; app=$2
+# A non-root login's PATH often lacks the sbin directories where nginx lives.
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 for tool in ${REQUIRED_TOOLS.join(' ')}; do
   command -v "$tool" >/dev/null 2>&1 || echo "missing=$tool"
 done
@@ -70213,12 +70215,18 @@ async function checkHost(settings, version, address, options, via, logs) {
             step: 'nginx test',
             timeoutMs: 30_000,
         });
+        // `sudo -l <command>` asks whether sudo would run the reload as the deploy will, so it works
+        // with sudoers that allow exactly the nginx commands (README "Host setup").
+        const reloadArgv = userCommandArgv(settings.nginx.reloadCommand);
         const sudo = settings.sudo
-            ? await host.tryExec(cmd('sudo', '-n', 'true'), { step: 'sudo check', timeoutMs: 10_000 })
+            ? await host.tryExec(cmd('sudo', '-n', '-l', ...reloadArgv), {
+                step: 'sudo check',
+                timeoutMs: 10_000,
+            })
             : undefined;
         const problems = preflightProblems(settings, address.user, facts, {
             nginxTest: { command: settings.nginx.testCommand, ...nginxTest },
-            sudo: sudo && { command: 'sudo -n true', ...sudo },
+            sudo: sudo && { command: `sudo -n ${reloadArgv.join(' ')}`, ...sudo },
         });
         let state = EMPTY_STATE;
         try {

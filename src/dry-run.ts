@@ -11,7 +11,7 @@ import { preflightProblems } from './preflight.js'
 import { parseProbe, probeCommand } from './remote/probe.js'
 import { accessLogSince } from './remote/commands/canary.js'
 import { testNginx } from './remote/commands/nginx.js'
-import { cmd } from './remote/shell.js'
+import { cmd, userCommandArgv } from './remote/shell.js'
 import { EMPTY_STATE, parseState } from './remote/state.js'
 import { RemoteHost, type SshOptions } from './ssh/connection.js'
 import { sshOptionsFrom } from './ssh/options.js'
@@ -72,12 +72,18 @@ async function checkHost(
       step: 'nginx test',
       timeoutMs: 30_000,
     })
+    // `sudo -l <command>` asks whether sudo would run the reload as the deploy will, so it works
+    // with sudoers that allow exactly the nginx commands (README "Host setup").
+    const reloadArgv = userCommandArgv(settings.nginx.reloadCommand)
     const sudo = settings.sudo
-      ? await host.tryExec(cmd('sudo', '-n', 'true'), { step: 'sudo check', timeoutMs: 10_000 })
+      ? await host.tryExec(cmd('sudo', '-n', '-l', ...reloadArgv), {
+          step: 'sudo check',
+          timeoutMs: 10_000,
+        })
       : undefined
     const problems = preflightProblems(settings, address.user, facts, {
       nginxTest: { command: settings.nginx.testCommand, ...nginxTest },
-      sudo: sudo && { command: 'sudo -n true', ...sudo },
+      sudo: sudo && { command: `sudo -n ${reloadArgv.join(' ')}`, ...sudo },
     })
     let state = EMPTY_STATE
     try {

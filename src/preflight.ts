@@ -40,7 +40,7 @@ export function preflightProblems(
   problems.push(...systemdProblems(settings, user, facts))
   if (checks.sudo && checks.sudo.exitCode !== 0) {
     problems.push(
-      `'sudo -n true' failed for ${user}: allow passwordless sudo for the nginx commands ` +
+      `sudo would not run '${checks.sudo.command}' for ${user} without a password: allow it ` +
         `(see README "Host setup").${tail(checks.sudo)}`,
     )
   }

@@ -27,6 +27,8 @@ export interface HostFacts {
 
 const PROBE_SCRIPT = `
 deploy=$1; app=$2
+# A non-root login's PATH often lacks the sbin directories where nginx lives.
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 for tool in ${REQUIRED_TOOLS.join(' ')}; do
   command -v "$tool" >/dev/null 2>&1 || echo "missing=$tool"
 done
