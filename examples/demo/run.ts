@@ -4,7 +4,8 @@
  * Brings up a throwaway host (network namespace with its own sshd and nginx), deploys the sample
  * app v1 with the built action (dist/index.js, run the way the GitHub runner runs it), adds the
  * operator's nginx site, then deploys v2 while a bounded load runs through nginx and reports how
- * many requests failed. The host is removed at the end, also on Ctrl-C.
+ * many requests failed, rolls back to v1, and releases v3 as a canary (10 %, then 50 % of the
+ * traffic, then promoted). The host is removed at the end, also on Ctrl-C.
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -65,7 +66,13 @@ async function main(): Promise<number> {
   info(`${host.name} at ${bold(host.address)} (sshd on :22, nginx on :80)`)
 
   const demo: Demo = { lab, host, summary: '', failed: false }
-  const steps: Step[] = [deployFirstVersion, addNginxSite, deployUnderLoad, rollBackUnderLoad]
+  const steps: Step[] = [
+    deployFirstVersion,
+    addNginxSite,
+    deployUnderLoad,
+    rollBackUnderLoad,
+    canaryUnderLoad,
+  ]
   try {
     for (const step of steps) {
       if (!(await step(demo))) break
@@ -79,7 +86,10 @@ async function main(): Promise<number> {
   }
   console.log()
   if (demo.failed) console.log(red(bold('demo FAILED')))
-  else console.log(green(bold('demo passed: v1 → v2 → rollback to v1, with zero failed requests')))
+  else
+    console.log(
+      green(bold('demo passed: v1 → v2 → rollback to v1 → canary v3, with zero failed requests')),
+    )
   return demo.failed ? 1 : 0
 }
 
@@ -100,7 +110,8 @@ const deployFirstVersion: Step = async (demo) => {
 
 const addNginxSite: Step = async (demo) => {
   heading("adding the operator's nginx site (port 80 → upstream shop, which the action manages)")
-  await addSite(demo.host, 'shop')
+  // With the canary access log (README: Canary), for the canary step at the end.
+  await addSite(demo.host, 'shop', { canaryLog: true })
   return expectServed(demo, 'v1')
 }
 
@@ -110,6 +121,20 @@ const deployUnderLoad: Step = (demo) =>
 const rollBackUnderLoad: Step = (demo) =>
   underLoad(demo, 'rolling back to v1 under load (rollback: true)', 'v1', () =>
     run(demo, 'rollback', deployInputs(demo.lab, [demo.host], '.', { rollback: 'true' })),
+  )
+
+const canaryUnderLoad: Step = (demo) =>
+  underLoad(demo, 'releasing shop v3 as a canary under load: 10 %, 50 %, promote', 'v3', () =>
+    run(
+      demo,
+      'v3',
+      deployInputs(demo.lab, [demo.host], makeRelease('v3'), {
+        version: 'v3',
+        strategy: 'canary',
+        'canary-weight': '10,50,100',
+        'canary-step-duration': '2s',
+      }),
+    ),
   )
 
 /** Runs `action` while bounded load goes through nginx; then `version` must be served. */
