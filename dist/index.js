@@ -69625,6 +69625,12 @@ class HostDeploy {
             return;
         await this.installUpstream(live);
         await this.reloadAndVerify(live);
+        // Unless this run recorded its switch (a switch back does that next), nginx and state.json
+        // agree again: nothing for the post step to repair there.
+        if (!this.recorded) {
+            this.touchedUpstream = false;
+            this.noteJournal();
+        }
     }
     /** One health check of the new slot during a canary bake: what is wrong, or undefined. */
     async canaryHealthProblem() {
@@ -77484,7 +77490,7 @@ async function abort(ctx, hosts, sharing, error) {
     const serving = [...new Set(sharing.map((h) => h.plan.liveVersion))].join(', ');
     const outcome = stuck.length === 0
         ? `All traffic is back on the previous version (${serving}); the new slots were stopped.`
-        : `nginx could not be put back on ${stuck.map((h) => h.name).join(', ')}: there the new version still takes its share and keeps running; fix nginx and run rollback (see the warnings).`;
+        : `nginx could not be put back on ${stuck.map((h) => h.name).join(', ')}: there the new version still takes its share and keeps running. The post step tries again; if it cannot either, fix nginx (see the warnings) and rerun the deploy.`;
     return new Error(`Canary aborted: ${errorMessage(error)}\n${outcome}`, { cause: error });
 }
 async function byHosts(ctx, hosts) {

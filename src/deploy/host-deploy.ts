@@ -444,6 +444,12 @@ export class HostDeploy {
     if (live === null) return
     await this.installUpstream(live)
     await this.reloadAndVerify(live)
+    // Unless this run recorded its switch (a switch back does that next), nginx and state.json
+    // agree again: nothing for the post step to repair there.
+    if (!this.recorded) {
+      this.touchedUpstream = false
+      this.noteJournal()
+    }
   }
 
   /** One health check of the new slot during a canary bake: what is wrong, or undefined. */

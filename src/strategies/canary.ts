@@ -85,7 +85,7 @@ async function abort(
   const outcome =
     stuck.length === 0
       ? `All traffic is back on the previous version (${serving}); the new slots were stopped.`
-      : `nginx could not be put back on ${stuck.map((h) => h.name).join(', ')}: there the new version still takes its share and keeps running; fix nginx and run rollback (see the warnings).`
+      : `nginx could not be put back on ${stuck.map((h) => h.name).join(', ')}: there the new version still takes its share and keeps running. The post step tries again; if it cannot either, fix nginx (see the warnings) and rerun the deploy.`
   return new Error(`Canary aborted: ${errorMessage(error)}\n${outcome}`, { cause: error })
 }
 
