@@ -180,7 +180,13 @@ describe('examples/workflows use only what action.yml declares', () => {
 
   it('has the example workflows', () => {
     expect(files.sort()).toEqual(
-      expect.arrayContaining(['deploy.yml', 'environments.yml', 'outputs.yml', 'rollback.yml']),
+      expect.arrayContaining([
+        'canary.yml',
+        'deploy.yml',
+        'environments.yml',
+        'outputs.yml',
+        'rollback.yml',
+      ]),
     )
   })
 
