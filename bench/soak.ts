@@ -10,7 +10,7 @@
  *   npm run bench:soak -- --cycles 100     (as root; default 100 cycles, about 10 s each)
  */
 import { existsSync } from 'node:fs'
-import { runAction } from '../test/action-runner.js'
+import { errorLine, runAction } from '../test/action-runner.js'
 import { consistencyProblems } from '../test/consistency.js'
 import { addSite, deployInputs, makeRelease } from '../test/deploy-fixture.js'
 import { run } from '../test/hosts/exec.js'
@@ -74,8 +74,8 @@ ls /srv/shop/releases | wc -l`)
 
 async function deployOrRollback(inputs: Record<string, string>): Promise<void> {
   const { main, post } = await runAction(inputs)
-  const error = main.log.split('\n').find((l) => l.startsWith('::error::'))
-  if (main.exitCode !== 0 || error) throw new Error(`run failed: ${error ?? main.exitCode}`)
+  const error = errorLine(main.log)
+  if (main.exitCode !== 0 || error) throw new Error(`run failed: ${error || main.exitCode}`)
   if (post.exitCode !== 0) throw new Error(`post step failed: ${post.log}`)
 }
 

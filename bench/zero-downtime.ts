@@ -8,14 +8,12 @@
  *   npm run bench:zero-downtime -- --only blue-green,rollback
  *
  * Each scenario repeats its operation under load (bench/lib/load.ts: keep-alive, new-connection,
- * POST and 2 s slow clients) until the load made >= 5,000 requests. A scenario whose strategy this
- * build of the action does not have yet (it fails with "not built") is reported as skipped. The
- * wrk-* scenarios cross-check one operation with wrk (Debian) instead: keep-alive GETs only, no
+ * POST and 2 s slow clients) until the load made >= 5,000 requests. The wrk-* scenarios cross-check one operation with wrk (Debian) instead: keep-alive GETs only, no
  * retries. Traffic stays on the lab's own network namespaces.
  */
 import { deployInputs, addSite, makeRelease } from '../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../test/hosts/index.js'
-import { notBuilt, requireBundle, timedAction } from './lib/action.js'
+import { requireBundle, timedAction } from './lib/action.js'
 import { requireRoot, selected } from './lib/cli.js'
 import {
   formatLoadReport,
@@ -147,26 +145,21 @@ function ensureShopSite(lab: Lab, host: LabHost): Promise<void> {
 interface Row {
   scenario: Scenario
   label: string
-  figures?: LoadFigures
-  operations?: number
-  operationMs?: number
-  skipped?: string
+  figures: LoadFigures
+  operations: number
+  operationMs: number
 }
 
 /** Runs one scenario under test/load.ts (repeating the operation until MIN_REQUESTS). */
 async function measure(scenario: Scenario, setup: Setup): Promise<Row> {
   const result = await underLoad([setup.url], setup.operation, { minRequests: MIN_REQUESTS })
-  const row = { scenario, label: setup.label }
-  if (result.error !== undefined && notBuilt(result.error) && result.operations === 0) {
-    console.error(`${scenario}: skipped (${(result.error as Error).message})`)
-    return { ...row, skipped: 'not built in this bundle' }
-  }
   if (result.error !== undefined) throw result.error
   console.error(
     `${scenario}: ${result.operations} operation(s); ${formatLoadReport(result.report)}`,
   )
   const operationMs = median(result.operationMs)
-  return { ...row, figures: result.report, operations: result.operations, operationMs }
+  const { report: figures, operations } = result
+  return { scenario, label: setup.label, figures, operations, operationMs }
 }
 
 /** Runs one operation of a scenario under wrk instead (the cross-check). */
@@ -202,17 +195,18 @@ try {
 console.log(
   markdownTable(
     ['scenario', '>operations', ...LOAD_COLUMNS, '>operation (median)'],
-    rows.map(({ label, figures, operations, operationMs, skipped }) =>
-      figures
-        ? [label, operations!, ...loadCells(figures), seconds(operationMs!)]
-        : [label, `skipped: ${skipped}`, ...LOAD_COLUMNS.map(() => ''), ''],
-    ),
+    rows.map(({ label, figures, operations, operationMs }) => [
+      label,
+      operations,
+      ...loadCells(figures),
+      seconds(operationMs),
+    ]),
   ),
 )
-const actionRows = rows.filter((r) => r.figures && !r.scenario.endsWith('bash-restart'))
+const actionRows = rows.filter((r) => !r.scenario.endsWith('bash-restart'))
 const met = actionRows.filter(
-  (r) =>
-    r.figures!.non2xx + r.figures!.transportErrors === 0 && r.figures!.requests >= MIN_REQUESTS,
+  ({ figures }) =>
+    figures.non2xx + figures.transportErrors === 0 && figures.requests >= MIN_REQUESTS,
 )
 console.log(
   `\nTarget: 0 failed of >= ${count(MIN_REQUESTS)} requests per action scenario: ` +

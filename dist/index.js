@@ -62374,7 +62374,7 @@ function parseLogReading(stdout) {
     return { missing: false, size: Number(size[1]), byUpstream };
 }
 function addCounts(a, b) {
-    return { requests: a.requests + (b?.requests ?? 0), errors: a.errors + (b?.errors ?? 0) };
+    return { requests: a.requests + b.requests, errors: a.errors + b.errors };
 }
 const NO_COUNTS = { requests: 0, errors: 0 };
 /** The 5xx share of the new version, judged once it had at least `minRequests` requests. */
@@ -69390,10 +69390,7 @@ class HostDeploy {
     async startUnlessWarm() {
         const idle = this.state.slots[this.plan.targetSlot];
         if (idle?.version === this.version && idle.pid !== null) {
-            const alive = await this.host.tryExec(this.slots.checkAlive(this.plan.targetSlot), {
-                step: 'rollback: check warm slot',
-            });
-            if (alive.exitCode === 0) {
+            if (await this.slotRunning(this.plan.targetSlot, 'rollback: check warm slot')) {
                 this.newPid = idle.pid;
                 return false;
             }
@@ -69431,10 +69428,7 @@ class HostDeploy {
             const version = entry.currentMovedFrom;
             await this.host.exec(switchCurrent(this.layout, version), { step: 'reload: switch back' });
             done.push(`current points at ${version} again`);
-            const running = live !== null &&
-                (await this.host.tryExec(this.slots.checkAlive(live), { step: 'reload: check slot' }))
-                    .exitCode === 0;
-            if (running) {
+            if (live !== null && (await this.slotRunning(live, 'reload: check slot'))) {
                 await this.reloadSlot(live, version);
                 done.push(`reloaded the ${live} slot on it`);
             }
@@ -69504,8 +69498,7 @@ class HostDeploy {
         const slot = this.plan.liveSlot ?? 'blue';
         this.plan = { ...this.plan, targetSlot: slot, targetPort: slotPort(this.settings, slot) };
         const previous = this.plan.liveVersion;
-        const running = (await this.host.tryExec(this.slots.checkAlive(slot), { step: 'reload: check slot' }))
-            .exitCode === 0;
+        const running = await this.slotRunning(slot, 'reload: check slot');
         // Journaled before the move: moving `current` back is harmless if it never moved.
         this.movedCurrentFrom = previous ?? undefined;
         this.noteJournal();
@@ -69538,6 +69531,9 @@ class HostDeploy {
                 await this.stopNewSlot();
             throw error;
         }
+    }
+    async slotRunning(slot, step) {
+        return (await this.host.tryExec(this.slots.checkAlive(slot), { step })).exitCode === 0;
     }
     async reloadSlot(slot = this.plan.targetSlot, version = this.version) {
         await this.host.exec(this.slots.reload(slot, this.settings.app.reloadCommand, this.slotEnv(slot, version)), { step: 'reload: reload-command' });
@@ -69634,8 +69630,7 @@ class HostDeploy {
     }
     /** One health check of the new slot during a canary bake: what is wrong, or undefined. */
     async canaryHealthProblem() {
-        const { targetSlot, targetPort } = this.plan;
-        return checkSlot(this.host, this.slots, targetSlot, targetPort, this.settings.health, this.version, 'during the canary');
+        return checkSlot(...this.healthTarget(), 'during the canary');
     }
     /**
      * The canary access log from byte `offset` on (no offset: from its end): the new slot's requests
@@ -69646,7 +69641,7 @@ class HostDeploy {
         const reading = parseLogReading(stdout);
         if (reading.missing)
             return null;
-        const counts = addCounts(NO_COUNTS, reading.byUpstream.get(`127.0.0.1:${this.plan.targetPort}`));
+        const counts = reading.byUpstream.get(`127.0.0.1:${this.plan.targetPort}`) ?? NO_COUNTS;
         return { counts, offset: reading.size };
     }
     /** canary-check-command, on this host from the new release; throws when it exits non-zero. */
@@ -70253,7 +70248,7 @@ async function checkHost(settings, version, address, options, via, logs) {
 async function canaryWarnings(settings, host) {
     const file = settings.canary.accessLog;
     const { stdout } = await host.exec(accessLogSince(file, undefined), { step: 'canary log check' });
-    if (stdout.trim() !== 'missing')
+    if (!parseLogReading(stdout).missing)
         return [];
     return [
         `canary: no readable access log at ${file}, so the canary would be judged on health only; ` +

@@ -29,8 +29,8 @@ export function parseLogReading(stdout: string): LogReading {
   return { missing: false, size: Number(size[1]), byUpstream }
 }
 
-export function addCounts(a: Counts, b: Counts | undefined): Counts {
-  return { requests: a.requests + (b?.requests ?? 0), errors: a.errors + (b?.errors ?? 0) }
+export function addCounts(a: Counts, b: Counts): Counts {
+  return { requests: a.requests + b.requests, errors: a.errors + b.errors }
 }
 
 export const NO_COUNTS: Counts = { requests: 0, errors: 0 }

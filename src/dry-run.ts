@@ -9,6 +9,7 @@ import { forEachParallel } from './parallel.js'
 import { planHost, type HostPlan } from './plan.js'
 import { preflightProblems } from './preflight.js'
 import { parseProbe, probeCommand } from './remote/probe.js'
+import { parseLogReading } from './canary.js'
 import { accessLogSince } from './remote/commands/canary.js'
 import { testNginx } from './remote/commands/nginx.js'
 import { cmd, userCommandArgv } from './remote/shell.js'
@@ -103,7 +104,7 @@ async function checkHost(
 async function canaryWarnings(settings: Settings, host: RemoteHost): Promise<string[]> {
   const file = settings.canary.accessLog
   const { stdout } = await host.exec(accessLogSince(file, undefined), { step: 'canary log check' })
-  if (stdout.trim() !== 'missing') return []
+  if (!parseLogReading(stdout).missing) return []
   return [
     `canary: no readable access log at ${file}, so the canary would be judged on health only; ` +
       `add \`access_log ${file} ${settings.app.name}_canary;\` to the site (README: Canary)`,

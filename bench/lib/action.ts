@@ -16,23 +16,14 @@ export interface TimedRun {
   run: ActionRun
 }
 
-/** The main step failed; `error` is its first `::error::` line. */
-export class DeployFailed extends Error {
-  constructor(readonly error: string) {
-    super(`deploy failed: ${error}`)
-  }
-}
-
-/** One run of the action (main and post step); throws {@link DeployFailed} when main fails. */
+/** One run of the action (main and post step); throws its first `::error::` line when main fails. */
 export async function timedAction(inputs: Record<string, string>): Promise<TimedRun> {
   const run = await runAction(inputs)
-  if (run.main.exitCode !== 0) throw new DeployFailed(errorLine(run.main.log) || run.main.log)
+  if (run.main.exitCode !== 0) {
+    throw new Error(`deploy failed: ${errorLine(run.main.log) || run.main.log}`)
+  }
   return { ms: run.main.ms, postMs: run.post.ms, run }
 }
-
-/** The strategy asked for is not in this build of the action (see src/main.ts). */
-export const notBuilt = (error: unknown): boolean =>
-  error instanceof DeployFailed && error.error.includes('not built')
 
 /**
  * Milliseconds per phase, summed over every section of the job summary's mermaid gantt chart

@@ -4,7 +4,7 @@
  */
 import { HostError, errorMessage } from '../errors.js'
 import type { Settings } from '../inputs.js'
-import { addCounts, NO_COUNTS, parseLogReading, type Counts } from '../canary.js'
+import { NO_COUNTS, parseLogReading, type Counts } from '../canary.js'
 import { renderUpstream, upstreamOwnership, type UpstreamServer } from '../nginx.js'
 import { planHost, releasesToPrune, slotPort, type HostPlan } from '../plan.js'
 import { emptyHostReport, type HostReport } from '../report/model.js'
@@ -170,10 +170,7 @@ export class HostDeploy {
   async startUnlessWarm(): Promise<boolean> {
     const idle = this.state.slots[this.plan.targetSlot]
     if (idle?.version === this.version && idle.pid !== null) {
-      const alive = await this.host.tryExec(this.slots.checkAlive(this.plan.targetSlot), {
-        step: 'rollback: check warm slot',
-      })
-      if (alive.exitCode === 0) {
+      if (await this.slotRunning(this.plan.targetSlot, 'rollback: check warm slot')) {
         this.newPid = idle.pid
         return false
       }
@@ -215,11 +212,7 @@ export class HostDeploy {
       const version = entry.currentMovedFrom
       await this.host.exec(switchCurrent(this.layout, version), { step: 'reload: switch back' })
       done.push(`current points at ${version} again`)
-      const running =
-        live !== null &&
-        (await this.host.tryExec(this.slots.checkAlive(live), { step: 'reload: check slot' }))
-          .exitCode === 0
-      if (running) {
+      if (live !== null && (await this.slotRunning(live, 'reload: check slot'))) {
         await this.reloadSlot(live, version)
         done.push(`reloaded the ${live} slot on it`)
       }
@@ -303,9 +296,7 @@ export class HostDeploy {
     const slot = this.plan.liveSlot ?? 'blue'
     this.plan = { ...this.plan, targetSlot: slot, targetPort: slotPort(this.settings, slot) }
     const previous = this.plan.liveVersion
-    const running =
-      (await this.host.tryExec(this.slots.checkAlive(slot), { step: 'reload: check slot' }))
-        .exitCode === 0
+    const running = await this.slotRunning(slot, 'reload: check slot')
     // Journaled before the move: moving `current` back is harmless if it never moved.
     this.movedCurrentFrom = previous ?? undefined
     this.noteJournal()
@@ -334,6 +325,10 @@ export class HostDeploy {
       if (!running) await this.stopNewSlot()
       throw error
     }
+  }
+
+  private async slotRunning(slot: Slot, step: string): Promise<boolean> {
+    return (await this.host.tryExec(this.slots.checkAlive(slot), { step })).exitCode === 0
   }
 
   private async reloadSlot(
@@ -454,16 +449,7 @@ export class HostDeploy {
 
   /** One health check of the new slot during a canary bake: what is wrong, or undefined. */
   async canaryHealthProblem(): Promise<string | undefined> {
-    const { targetSlot, targetPort } = this.plan
-    return checkSlot(
-      this.host,
-      this.slots,
-      targetSlot,
-      targetPort,
-      this.settings.health,
-      this.version,
-      'during the canary',
-    )
+    return checkSlot(...this.healthTarget(), 'during the canary')
   }
 
   /**
@@ -477,7 +463,7 @@ export class HostDeploy {
     )
     const reading = parseLogReading(stdout)
     if (reading.missing) return null
-    const counts = addCounts(NO_COUNTS, reading.byUpstream.get(`127.0.0.1:${this.plan.targetPort}`))
+    const counts = reading.byUpstream.get(`127.0.0.1:${this.plan.targetPort}`) ?? NO_COUNTS
     return { counts, offset: reading.size }
   }
 
