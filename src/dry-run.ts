@@ -11,7 +11,7 @@ import { preflightProblems } from './preflight.js'
 import { parseProbe, probeCommand } from './remote/probe.js'
 import { parseLogReading } from './canary.js'
 import { accessLogSince } from './remote/commands/canary.js'
-import { testNginx } from './remote/commands/nginx.js'
+import { checkUpstreamWritable, testNginx } from './remote/commands/nginx.js'
 import { cmd, userCommandArgv } from './remote/shell.js'
 import { EMPTY_STATE, parseState } from './remote/state.js'
 import { RemoteHost, type SshOptions } from './ssh/connection.js'
@@ -82,9 +82,15 @@ async function checkHost(
           timeoutMs: 10_000,
         })
       : undefined
+    const { upstreamFile } = settings.nginx
+    const upstream = await host.tryExec(checkUpstreamWritable(upstreamFile, settings.sudo), {
+      step: 'upstream file check',
+      timeoutMs: 10_000,
+    })
     const problems = preflightProblems(settings, address.user, facts, {
       nginxTest: { command: settings.nginx.testCommand, ...nginxTest },
       sudo: sudo && { command: `sudo -n ${reloadArgv.join(' ')}`, ...sudo },
+      upstream: { command: `sudo -n tee ${upstreamFile}`, ...upstream },
     })
     let state = EMPTY_STATE
     try {

@@ -26,7 +26,7 @@ export function preflightProblems(
   settings: Settings,
   user: string,
   facts: HostFacts,
-  checks: { nginxTest: CommandCheck; sudo?: CommandCheck },
+  checks: { nginxTest: CommandCheck; sudo?: CommandCheck; upstream?: CommandCheck },
 ): string[] {
   const problems = facts.missingTools.map(
     (tool) => `'${tool}' is not installed (Debian/Ubuntu package: ${PACKAGE_OF[tool] ?? tool}).`,
@@ -42,6 +42,14 @@ export function preflightProblems(
     problems.push(
       `sudo would not run '${checks.sudo.command}' for ${user} without a password: allow it ` +
         `(see README "Host setup").${tail(checks.sudo)}`,
+    )
+  }
+  if (checks.upstream && checks.upstream.exitCode !== 0) {
+    const file = settings.nginx.upstreamFile
+    problems.push(
+      settings.sudo
+        ? `${user} may not write ${file}, and sudo would not run '${checks.upstream.command}' without a password: give ${user} the file or allow that command (see README "Host setup").${tail(checks.upstream)}`
+        : `${user} may not write ${file}: give ${user} the file, or set sudo: true and allow '${checks.upstream.command}' (see README "Host setup").`,
     )
   }
   if (checks.nginxTest.exitCode !== 0) {

@@ -2,7 +2,6 @@
  * `process-manager: systemd` end to end: the built bundle against a lab host whose pid 1 is a
  * real systemd (startLab({ systemd: true })), and against a host without systemd.
  */
-import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { errorLine, runAction } from '../../test/action-runner.js'
 import {
@@ -13,6 +12,7 @@ import {
   servedVersion,
 } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
+import { readmeBlock } from '../../test/readme.js'
 import { formatLoadReport, startLoad } from '../../test/load.js'
 
 let lab: Lab
@@ -172,11 +172,7 @@ describe('process-manager: systemd on a host that runs systemd', () => {
 
 /** The sudoers lines README.md documents (nginx, and the systemd block), as written there. */
 function readmeSudoers(): string {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
-  const nginx = /`(deploy ALL=\(root\) NOPASSWD: [^`]*nginx[^`]*)`/.exec(readme)?.[1]
-  const units = /<!-- sudoers-systemd -->\s*```\n([\s\S]*?)```/.exec(readme)?.[1]
-  if (!nginx || !units) throw new Error('README.md: sudoers lines not found')
-  return `${nginx}\n${units.replace(/^ {3}/gm, '')}`
+  return `${readmeBlock('sudoers-nginx')}${readmeBlock('sudoers-systemd')}`
 }
 
 describe('process-manager: systemd with a non-root user and sudo', () => {

@@ -5,6 +5,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   truncateSync,
   writeFileSync,
@@ -15,7 +16,13 @@ import { describe, expect, it } from 'vitest'
 import { quietChecks, waitForDrain } from '../../src/remote/commands/drain.js'
 import { renderEnvFile, switchCurrent, writeStateFile } from '../../src/remote/commands/files.js'
 import { holdLock } from '../../src/remote/commands/lock.js'
-import { installUpstream, reloadNginx } from '../../src/remote/commands/nginx.js'
+import {
+  checkUpstreamWritable,
+  installUpstream,
+  reloadNginx,
+  restoreUpstream,
+  testNginx,
+} from '../../src/remote/commands/nginx.js'
 import { prepareLayout, removeReleases } from '../../src/remote/commands/release.js'
 import { LOG_ROTATE_BYTES, startSlot } from '../../src/remote/commands/slot.js'
 import { layout } from '../../src/remote/layout.js'
@@ -59,9 +66,37 @@ describe('remote commands', () => {
     expect(
       argsOf(installUpstream('/etc/nginx/conf.d/shop.upstream.conf', l.upstreamBackup, nginx).text),
     ).toBe(
-      `/etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak take sudo -n sh -c 'nginx -t; x'\\''; touch /tmp/pwned; echo '\\''$(id)'`,
+      `/etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak take sudo sudo -n sh -c 'nginx -t; x'\\''; touch /tmp/pwned; echo '\\''$(id)'`,
     )
-    expect(reloadNginx(nginx).text).toBe(`sudo -n sh -c 'nginx -s reload'`)
+  })
+
+  it('runs the default nginx commands as fixed binaries with fixed arguments (README sudoers)', () => {
+    const nginx = { test: 'nginx -t', reload: 'nginx -s reload', sudo: true }
+    const file = '/etc/nginx/conf.d/shop.upstream.conf'
+    expect(testNginx(nginx).text).toBe('sudo -n nginx -t')
+    expect(reloadNginx(nginx).text).toBe('sudo -n nginx -s reload')
+    expect(argsOf(installUpstream(file, l.upstreamBackup, nginx, 'keep').text)).toBe(
+      `${file} /srv/shop/.deploy/upstream.bak keep sudo sudo -n nginx -t`,
+    )
+    // The only other command through sudo: tee over the upstream file, content on stdin.
+    for (const { text } of [
+      installUpstream(file, l.upstreamBackup, nginx),
+      restoreUpstream(file, l.upstreamBackup, true),
+    ]) {
+      const script = text.slice(0, text.lastIndexOf("' sh "))
+      expect(script.match(/sudo -n [^"]*/g)).toEqual(['sudo -n tee '])
+      expect(script).toContain('sudo -n tee "$file" > /dev/null')
+    }
+    expect(argsOf(restoreUpstream(file, l.upstreamBackup, true).text)).toBe(
+      `${file} /srv/shop/.deploy/upstream.bak sudo`,
+    )
+    expect(argsOf(checkUpstreamWritable(file, true).text)).toBe(`${file} sudo`)
+    expect(checkUpstreamWritable(file, true).text).toContain('sudo -n -l tee "$file"')
+    const root = { ...nginx, sudo: false }
+    expect(reloadNginx(root).text).toBe('nginx -s reload')
+    expect(argsOf(restoreUpstream(file, l.upstreamBackup).text)).toBe(
+      `${file} /srv/shop/.deploy/upstream.bak no-sudo`,
+    )
   })
 
   it('starts a slot with the command and variables as arguments', () => {
@@ -142,5 +177,21 @@ describe('installUpstream (the script, run by sh)', () => {
     expect(readFileSync(file, 'utf8')).toBe('promoted\n')
     expect(readFileSync(backup, 'utf8')).toBe('before the run\n')
     expect(readdirSync(dir).sort()).toEqual(['shop.upstream.conf', 'upstream.bak'])
+  })
+
+  it('restores the backup, or removes the file when there was none before the run', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'upstream-'))
+    const file = join(dir, 'shop.upstream.conf')
+    const backup = join(dir, 'upstream.bak')
+    const restore = () => execFileSync('sh', ['-c', restoreUpstream(file, backup, true).text])
+    writeFileSync(backup, 'before the run\n')
+    writeFileSync(file, 'new\n')
+    restore()
+    expect(readFileSync(file, 'utf8')).toBe('before the run\n')
+    rmSync(backup)
+    restore()
+    expect(readdirSync(dir)).toEqual([])
+    restore() // nothing to restore, nothing to remove: no error
+    rmSync(dir, { recursive: true })
   })
 })

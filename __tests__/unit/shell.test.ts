@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { and, cmd, quote, script, userCommand } from '../../src/remote/shell.js'
+import { and, cmd, quote, script, userCommand, userCommandArgv } from '../../src/remote/shell.js'
 
 describe('quote', () => {
   it.each([
@@ -38,8 +38,40 @@ describe('commands as data', () => {
   })
 
   it('runs user command lines through sudo -n only when asked', () => {
-    expect(userCommand('nginx -t', false).text).toBe("sh -c 'nginx -t'")
-    expect(userCommand('nginx -t', true).text).toBe("sudo -n sh -c 'nginx -t'")
+    expect(userCommand('nginx -t', false).text).toBe('nginx -t')
+    expect(userCommand('nginx -t', true).text).toBe('sudo -n nginx -t')
+    expect(userCommand('nginx -t; id', true).text).toBe("sudo -n sh -c 'nginx -t; id'")
+  })
+
+  it('runs a line of plain words as a fixed binary with fixed arguments, anything else with sh -c', () => {
+    expect(userCommandArgv('nginx -s reload', true)).toEqual([
+      'sudo',
+      '-n',
+      'nginx',
+      '-s',
+      'reload',
+    ])
+    expect(userCommandArgv(' /usr/sbin/nginx  -t\t-c /etc/nginx/nginx.conf ')).toEqual([
+      '/usr/sbin/nginx',
+      '-t',
+      '-c',
+      '/etc/nginx/nginx.conf',
+    ])
+    expect(userCommandArgv('systemctl reload nginx', true)).toEqual([
+      ...['sudo', '-n', 'systemctl', 'reload', 'nginx'],
+    ])
+    // Quotes, variables, operators, globs, an assignment or an option first: a shell is needed.
+    for (const line of [
+      "nginx -g 'daemon off;'",
+      'nginx -t && nginx -s reload',
+      'nginx -p $HOME',
+      'nginx -t > /dev/null',
+      'nginx -c /etc/nginx/*.conf',
+      'PATH=/opt/bin nginx -t',
+      '-u www-data nginx -t',
+    ]) {
+      expect(userCommandArgv(line, true)).toEqual(['sudo', '-n', 'sh', '-c', line])
+    }
   })
 
   it('refuses an empty argv', () => {

@@ -480,7 +480,11 @@ export class HostDeploy {
   async restoreUpstream(reload: boolean): Promise<void> {
     if (!this.touchedUpstream) return
     await this.host.exec(
-      restoreUpstream(this.settings.nginx.upstreamFile, this.layout.upstreamBackup),
+      restoreUpstream(
+        this.settings.nginx.upstreamFile,
+        this.layout.upstreamBackup,
+        this.settings.sudo,
+      ),
       {
         step: 'switch: restore upstream',
       },

@@ -88,7 +88,7 @@ export class LoadBalancer {
         Math.max(1, 2 * serving),
       )
     } catch (error) {
-      await this.host.tryExec(restoreUpstream(file, this.layout.lbUpstreamBackup), {
+      await this.host.tryExec(restoreUpstream(file, this.layout.lbUpstreamBackup, nginx.sudo), {
         step: 'load balancer: restore',
       })
       await this.host.tryExec(reloadNginx(nginx), { step: 'load balancer: reload nginx' })

@@ -41,11 +41,23 @@ export function script(body: string, ...args: string[]): Shell {
 }
 
 /**
- * argv for a command line that came from the user (e.g. `nginx-test-command`): `sh -c` runs it,
- * as root through `sudo -n` (fails instead of prompting) when `sudo` is set.
+ * argv for a command line that came from the user (e.g. `nginx-test-command`). A line of plain
+ * words (letters, digits and `_@%+=:,./-`; the first not an option or assignment) runs as those
+ * words, so that with `sudo` it is a fixed binary with fixed arguments a sudoers line can name
+ * exactly: `sudo -n nginx -t`. Anything else (quotes, `$`, `;`, `|`, redirections, globs) needs a
+ * shell: `sh -c '<line>'`, through `sudo -n` (fails instead of prompting) when `sudo` is set.
  */
 export function userCommandArgv(commandLine: string, sudo = false): string[] {
-  return sudo ? ['sudo', '-n', 'sh', '-c', commandLine] : ['sh', '-c', commandLine]
+  const argv = plainWords(commandLine) ?? ['sh', '-c', commandLine]
+  return sudo ? ['sudo', '-n', ...argv] : argv
+}
+
+/** The words of a command line that needs no shell, else undefined. */
+export function plainWords(commandLine: string): string[] | undefined {
+  const words = commandLine.trim().split(/[ \t]+/)
+  const [first = ''] = words
+  if (first === '' || first.startsWith('-') || first.includes('=')) return undefined
+  return words.every((word) => SAFE_WORD.test(word)) ? words : undefined
 }
 
 /** A command line that came from the user, as a command (see userCommandArgv). */

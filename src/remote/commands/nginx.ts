@@ -13,11 +13,21 @@ export interface NginxCommands {
 }
 
 /**
+ * Writes stdin over $file, as this user where it may write the file (root, or the user owns the
+ * file: README "Host setup"), else through `sudo -n tee $file` when $sudo is `sudo` (the tighter
+ * setup where the user owns nothing under /etc/nginx: sudoers allows exactly that command). tee
+ * reads the content as this user from stdin, so sudo never opens a path the user controls.
+ */
+const PUT_FILE = `put() {
+  if [ "$sudo" = sudo ] && ! [ -w "$file" ]; then sudo -n tee "$file" > /dev/null; else cat > "$file"; fi
+}`
+
+/**
  * stdin: the new file. $1 upstream file, $2 backup path, $3 `keep` to keep the backup taken
- * earlier in the run (so that a restore goes back to the file from before the run), else `take`.
- * Then runs the test command. The new file is first written next to the backup (the deploy path,
- * always writable); then renamed into place where the user may write nginx's directory, else
- * written over the file it owns (host setup).
+ * earlier in the run (so that a restore goes back to the file from before the run), else `take`;
+ * $4 `sudo` when the file may be written through sudo (PUT_FILE). Then runs the test command.
+ * The new file is first written next to the backup (the deploy path, always writable); then
+ * renamed into place where the user may write nginx's directory, else written over the file.
  */
 export function installUpstream(
   file: string,
@@ -27,7 +37,8 @@ export function installUpstream(
 ): Shell {
   return script(
     `set -e
-file=$1; backup=$2; mode=$3; shift 3
+file=$1; backup=$2; mode=$3; sudo=$4; shift 4
+${PUT_FILE}
 if [ "$mode" = take ]; then
   if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
 fi
@@ -35,21 +46,37 @@ cat > "$backup.new"
 chmod 644 "$backup.new"
 if ! { cp "$backup.new" "$file.tmp.$$" 2>/dev/null && mv -f "$file.tmp.$$" "$file"; }; then
   rm -f "$file.tmp.$$" 2>/dev/null || true
-  cat "$backup.new" > "$file"
+  put < "$backup.new"
 fi
 rm -f "$backup.new"
 "$@"`,
     file,
     backup,
     backupMode,
+    sudoFlag(nginx.sudo),
     ...userCommandArgv(nginx.test, nginx.sudo),
   )
 }
 
-/** Puts the backup back (or removes the file when there was none before). */
-export function restoreUpstream(file: string, backup: string): Shell {
-  return script(`if [ -f "$2" ]; then cat "$2" > "$1"; else rm -f "$1"; fi`, file, backup)
+/**
+ * Puts the backup back; when there was none (no file before the run), removes the file, or
+ * empties it where only sudo may write it (an empty include is valid and counts as absent).
+ */
+export function restoreUpstream(file: string, backup: string, sudo = false): Shell {
+  return script(
+    `set -e
+file=$1; backup=$2; sudo=$3
+${PUT_FILE}
+if [ -f "$backup" ]; then put < "$backup"
+elif [ -e "$file" ] && ! rm -f "$file" 2>/dev/null; then put < /dev/null
+fi`,
+    file,
+    backup,
+    sudoFlag(sudo),
+  )
 }
+
+const sudoFlag = (sudo: boolean): string => (sudo ? 'sudo' : 'no-sudo')
 
 export function reloadNginx(nginx: NginxCommands): Shell {
   return userCommand(nginx.reload, nginx.sudo)
@@ -57,4 +84,21 @@ export function reloadNginx(nginx: NginxCommands): Shell {
 
 export function testNginx(nginx: Pick<NginxCommands, 'test' | 'sudo'>): Shell {
   return userCommand(nginx.test, nginx.sudo)
+}
+
+/**
+ * For dry-run: exits 0 when this user may write the upstream file (or create it), else, with
+ * `sudo`, when sudo would run `tee <file>` without a password (`sudo -n -l` lists it), else 1
+ * with the reason on stderr.
+ */
+export function checkUpstreamWritable(file: string, sudo: boolean): Shell {
+  return script(
+    `file=$1; sudo=$2
+if [ -e "$file" ]; then [ -w "$file" ] && exit 0; else [ -w "$(dirname "$file")" ] && exit 0; fi
+if [ "$sudo" = sudo ]; then sudo -n -l tee "$file" > /dev/null && exit 0; fi
+echo "$(id -un) may not write $file" >&2
+exit 1`,
+    file,
+    sudoFlag(sudo),
+  )
 }
