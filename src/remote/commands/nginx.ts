@@ -88,14 +88,14 @@ export function testNginx(nginx: Pick<NginxCommands, 'test' | 'sudo'>): Shell {
 
 /**
  * For dry-run: exits 0 when this user may write the upstream file (or create it), else, with
- * `sudo`, when sudo would run `tee <file>` without a password (`sudo -n -l` lists it), else 1
- * with the reason on stderr.
+ * `sudo`, when sudo would run `tee <file>` without a password (`sudo -n -l` lists it; its answer
+ * on stderr when not), else 1 with the reason on stderr.
  */
 export function checkUpstreamWritable(file: string, sudo: boolean): Shell {
   return script(
     `file=$1; sudo=$2
 if [ -e "$file" ]; then [ -w "$file" ] && exit 0; else [ -w "$(dirname "$file")" ] && exit 0; fi
-if [ "$sudo" = sudo ]; then sudo -n -l tee "$file" > /dev/null && exit 0; fi
+[ "$sudo" = sudo ] && exec sudo -n -l tee "$file" > /dev/null
 echo "$(id -un) may not write $file" >&2
 exit 1`,
     file,

@@ -1,0 +1,51 @@
+/** The dry-run problems about sudo and the upstream file, word for word. */
+import { describe, expect, it } from 'vitest'
+import { parseInputs } from '../../src/inputs.js'
+import { preflightProblems, type CommandCheck } from '../../src/preflight.js'
+import { parseProbe } from '../../src/remote/probe.js'
+
+const settingsWith = (extra: Record<string, string>) =>
+  parseInputs(
+    (name) =>
+      ({
+        hosts: 'web1',
+        'ssh-key': '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----',
+        'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
+        'app-name': 'shop',
+        'start-command': 'node server.js',
+        'process-manager': 'builtin',
+        ...extra,
+      })[name] ?? '',
+  )
+const facts = parseProbe('existing=/srv\nwritable=yes\nuid=1000\n--- tcp\n')
+const ok = (command: string): CommandCheck => ({ command, exitCode: 0, stderr: '' })
+const refused = (command: string, stderr: string): CommandCheck => ({
+  command,
+  exitCode: 1,
+  stderr,
+})
+const tee = 'sudo -n tee /etc/nginx/conf.d/shop.upstream.conf'
+
+describe('preflight: sudo and the upstream file', () => {
+  it('names the command sudo refused, as the deploy runs it', () => {
+    const checks = {
+      nginxTest: ok('nginx -t'),
+      sudo: refused('sudo -n nginx -s reload', 'sudo: a password is required\n'),
+      upstream: ok(tee),
+    }
+    expect(preflightProblems(settingsWith({ sudo: 'true' }), 'deploy', facts, checks)).toEqual([
+      `sudo would not run 'sudo -n nginx -s reload' for deploy without a password: allow it (see README "Host setup").\nsudo: a password is required`,
+    ])
+  })
+
+  it('an upstream file the user may not write: with sudo, the tee it needs; without, both ways out', () => {
+    const upstream = refused(tee, 'sudo: a password is required\n')
+    const checks = { nginxTest: ok('nginx -t'), upstream }
+    expect(preflightProblems(settingsWith({ sudo: 'true' }), 'deploy', facts, checks)).toEqual([
+      `deploy may not write /etc/nginx/conf.d/shop.upstream.conf, and sudo would not run '${tee}' without a password: give deploy the file or allow that command (see README "Host setup").\nsudo: a password is required`,
+    ])
+    expect(preflightProblems(settingsWith({}), 'deploy', facts, checks)).toEqual([
+      `deploy may not write /etc/nginx/conf.d/shop.upstream.conf: give deploy the file, or set sudo: true and allow '${tee}' (see README "Host setup").`,
+    ])
+  })
+})
