@@ -31,21 +31,44 @@ export function releaseChecksum(l: Layout, version: string): Shell {
  * renames it into place, so `releases/<version>` is either complete or absent (a full disk or a
  * dropped connection leaves no half release behind). The temp dir is a dot file: no version
  * starts with a dot, so prepareLayout can remove one that an interrupted run left.
+ *
+ * `replacing`: the checksum of a release of this version that never went live (the caller
+ * decided so from state.json), which this one replaces. The host checks that the release there
+ * still has that checksum, moves it aside, moves the new one in (the old one back if that
+ * fails), then removes it. Empty: the release must not exist yet.
  */
-export function installRelease(l: Layout, version: string, archive: string, sha256: string): Shell {
+export function installRelease(
+  l: Layout,
+  version: string,
+  archive: string,
+  sha256: string,
+  replacing = '',
+): Shell {
   return script(
     `set -e
-target=$1; archive=$2; sum=$3; sums=$4
+target=$1; archive=$2; sum=$3; sums=$4; replacing=$5
 tmp="\${target%/*}/.\${target##*/}.tmp.$$"
-trap 'rm -rf "$tmp"; rm -f "$archive"' EXIT
+old="\${target%/*}/.\${target##*/}.old.tmp.$$"
+trap 'rm -rf "$tmp" "$old"; rm -f "$archive"' EXIT
 mkdir "$tmp"
 tar -xzf "$archive" -C "$tmp"
 printf '%s\\n' "$sum" > "$tmp/$sums"
-mv -T "$tmp" "$target"`,
+if [ -n "$replacing" ]; then
+  found=$(cat "$target/$sums" 2>/dev/null || echo unknown)
+  if [ "$found" != "$replacing" ]; then
+    echo "$target has checksum $found, expected $replacing; it was not replaced" >&2
+    exit 3
+  fi
+  mv -T "$target" "$old"
+  mv -T "$tmp" "$target" || { mv -T "$old" "$target"; exit 1; }
+else
+  mv -T "$tmp" "$target"
+fi`,
     l.release(version),
     archive,
     sha256,
     CHECKSUM_FILE,
+    replacing,
   )
 }
 
