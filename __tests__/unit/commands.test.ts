@@ -1,5 +1,6 @@
 /** Remote commands are data: their exact text is asserted, hostile values stay quoted arguments. */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { once } from 'node:events'
 import {
   mkdirSync,
   mkdtempSync,
@@ -220,7 +221,7 @@ describe('writeEnvFile (the script, run by sh)', () => {
 })
 
 describe('installRelease (the script, run by sh)', () => {
-  it('replaces a release with the expected checksum, refuses one with another, and leaves no temp dir', () => {
+  it('replaces a release with the expected checksum, refuses one with another or in use, and leaves no temp dir', async () => {
     const root = mkdtempSync(join(tmpdir(), 'dzd-install-'))
     try {
       const local = layout(root)
@@ -245,6 +246,17 @@ describe('installRelease (the script, run by sh)', () => {
       expect(app()).toBe('first')
       // With a checksum other than the one there: refused, untouched.
       expect(() => install(archive('third'), 'sum3', 'not-sum1')).toThrow(/expected not-sum1/)
+      expect(app()).toBe('first')
+      // A process running from it (one a run could not stop): refused, untouched.
+      const stray = spawn('sleep', ['30'], { cwd: local.release('v2'), stdio: 'ignore' })
+      try {
+        expect(() => install(archive('busy'), 'sum5', 'sum1')).toThrow(
+          new RegExp(`process ${stray.pid} runs from ${local.release('v2')}; it was not replaced`),
+        )
+      } finally {
+        stray.kill('SIGKILL')
+        await once(stray, 'exit')
+      }
       expect(app()).toBe('first')
       install(archive('fourth'), 'sum4', 'sum1')
       expect(app()).toBe('fourth')

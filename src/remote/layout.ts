@@ -7,7 +7,7 @@ export interface Layout {
   /** Symlink to the live release. */
   current: string
   sharedEnv: string
-  /** Copies of shared/.env as it was before the action replaced it, one per change, never overwritten. */
+  /** Copies of shared/.env from before each change the action made to it (never overwritten). */
   envBackups: string
   logs: string
   /** The action's own files: state, lock, pidfiles, uploads, backups. */

@@ -34,8 +34,10 @@ export function releaseChecksum(l: Layout, version: string): Shell {
  *
  * `replacing`: the checksum of a release of this version that never went live (the caller
  * decided so from state.json), which this one replaces. The host checks that the release there
- * still has that checksum, moves it aside, moves the new one in (the old one back if that
- * fails), then removes it. Empty: the release must not exist yet.
+ * still has that checksum and that no process runs from it (one the run could not stop, say;
+ * processes in other mount namespaces see other files and are left out),
+ * moves it aside, moves the new one in (the old one back if that fails), then removes it.
+ * Empty: the release must not exist yet.
  */
 export function installRelease(
   l: Layout,
@@ -59,6 +61,14 @@ if [ -n "$replacing" ]; then
     echo "$target has checksum $found, expected $replacing; it was not replaced" >&2
     exit 3
   fi
+  ns=$(readlink /proc/$$/ns/mnt 2>/dev/null || :)
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/ns/mnt" 2>/dev/null || :)" = "$ns" ] || continue
+    case $(readlink "$p/cwd" 2>/dev/null || :) in "$target" | "$target"/*)
+      echo "process \${p#/proc/} runs from $target; it was not replaced" >&2
+      exit 3
+    esac
+  done
   mv -T "$target" "$old"
   mv -T "$tmp" "$target" || { mv -T "$old" "$target"; exit 1; }
 else
