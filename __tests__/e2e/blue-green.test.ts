@@ -68,10 +68,11 @@ describe('blue-green on one host', () => {
       'v2',
       'v1',
     ])
+    // Without `env` the action writes no shared/.env (that file is the operator's).
     const { stdout: current } = await host.sh(
-      'readlink /srv/shop/current; stat -c %a /srv/shop/shared/.env',
+      'readlink /srv/shop/current; test -e /srv/shop/shared/.env || echo no shared/.env',
     )
-    expect(current).toBe('releases/v3\n600\n')
+    expect(current).toBe('releases/v3\nno shared/.env\n')
     const hosts = JSON.parse(v3.main.outputs.hosts!) as { host: string; outcome: string }[]
     expect(hosts).toMatchObject([{ host: host.address, outcome: 'deployed' }])
     expect(v3.main.summary).toContain('mermaid')
