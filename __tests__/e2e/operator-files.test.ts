@@ -165,4 +165,18 @@ describe('re-running a failed deploy', () => {
     expect(await servedVersion(host)).toBe('r2')
     expect(await history()).toEqual(['r2', 'e6', 'e5', 'e4', 'e3'])
   })
+
+  it('never replaces a release directory the action did not install', async () => {
+    await host.sh('mkdir -p /srv/shop/releases/u1 && echo by-hand > /srv/shop/releases/u1/app.txt')
+    const run = await deploy('u1')
+    expect(run.main.exitCode).toBe(1)
+    expect(errorLine(run.main.log)).toContain(
+      `[${host.address}] ship: /srv/shop/releases/u1 is already on the host but was not installed by this action (it has no checksum); nothing was changed.`,
+    )
+    const { stdout } = await host.sh(
+      'ls -A /srv/shop/releases/u1; cat /srv/shop/releases/u1/app.txt',
+    )
+    expect(stdout).toBe('app.txt\nby-hand\n')
+    expect(await servedVersion(host)).toBe('r2')
+  })
 })

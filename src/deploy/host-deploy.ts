@@ -26,6 +26,7 @@ import {
   type NginxCommands,
 } from '../remote/commands/nginx.js'
 import {
+  UNKNOWN_CHECKSUM,
   installRelease,
   listReleases,
   prepareLayout,
@@ -250,6 +251,13 @@ export class HostDeploy {
     const existing = stdout.trim()
     this.releaseSha256 = archive.sha256
     if (existing === archive.sha256) return 'already there'
+    if (existing === UNKNOWN_CHECKSUM) {
+      throw new HostError(
+        this.name,
+        'ship',
+        `${l.release(this.version)} is already on the host but was not installed by this action (it has no checksum); nothing was changed. Give this build a new version, or remove that directory if it is not needed.`,
+      )
+    }
     if (existing !== '' && wentLive(this.state, this.version)) {
       throw new HostError(
         this.name,

@@ -17,6 +17,9 @@ export function prepareLayout(l: Layout, version: string): Shell {
   )
 }
 
+/** What releaseChecksum prints for a release directory without a checksum (not installed by us). */
+export const UNKNOWN_CHECKSUM = 'unknown'
+
 /** Prints the checksum recorded for a release, or nothing when the release is not there. */
 export function releaseChecksum(l: Layout, version: string): Shell {
   return script(
