@@ -34,6 +34,7 @@ const DEFAULTS = {
   'stop-command': '',
   'reload-command': '',
   env: '',
+  'secret-env': '',
   'migrate-command': '',
   'post-deploy-command': '',
   'smoke-command': '',
@@ -173,8 +174,10 @@ export interface AppSettings {
   stopCommand: string
   /** Command that hot-reloads the app (strategy `reload`); '' = none. */
   reloadCommand: string
-  /** Variables written to `shared/.env`, in input order (values are secrets). */
+  /** Variables written to `shared/.env`, in input order (plain values, not masked). */
   env: Record<string, string>
+  /** Variables written to `shared/.env` after `env`, their values masked in the log. */
+  secretEnv: Record<string, string>
   /** Expand migration, run once (first host) before traffic moves; '' = none. */
   migrateCommand: string
   /** Contract step, run once after every host switched and old slots stopped; '' = none. */
@@ -335,6 +338,8 @@ export function parseInputs(get: (name: string) => string): Settings {
   const releasePath = r.field('release-path', localPath, '.')
   const artifactUrl = r.field('artifact-url', optional(httpUrl, ''), '')
   const env = r.env('env')
+  const secretEnv = r.env('secret-env')
+  r.distinctKeys('env', env, 'secret-env', secretEnv)
   const processManager = r.field('process-manager', oneOf(PROCESS_MANAGERS), 'builtin')
   const keepReleases = r.field('keep-releases', integer(2, Infinity), 5)
 
@@ -428,6 +433,7 @@ export function parseInputs(get: (name: string) => string): Settings {
       stopCommand: r.text('stop-command'),
       reloadCommand: r.text('reload-command'),
       env,
+      secretEnv,
       migrateCommand: r.text('migrate-command'),
       postDeployCommand: r.text('post-deploy-command'),
       smokeCommand: r.text('smoke-command'),
@@ -459,14 +465,16 @@ export function parseInputs(get: (name: string) => string): Settings {
 
 /**
  * The secret values among the settings, for `core.setSecret`: the key and passphrase, the token
- * and every `env` value. Multi-line values are split into lines, since log masking works per line.
+ * and every `secret-env` value (not `env`: values from `${{ secrets.* }}` are masked by the runner
+ * already, and masking plain ones like `production` garbles the log). Multi-line values are
+ * split into lines, since log masking works per line.
  */
 export function secretValues(settings: Settings): string[] {
   const values = [
     settings.ssh.privateKey,
     settings.ssh.passphrase,
     settings.github.token,
-    ...Object.values(settings.app.env),
+    ...Object.values(settings.app.secretEnv),
   ]
   const lines = values.flatMap((value) => value.split('\n')).map((line) => line.trim())
   return [...new Set(lines.filter((line) => line !== ''))]
@@ -736,6 +744,23 @@ class InputReader {
       })
     // fromEntries defines own properties, so even a key like __proto__ stays plain data.
     return Object.fromEntries(entries)
+  }
+
+  /** The same variable in two `KEY=VALUE` inputs: which value would win is unclear, so refuse. */
+  distinctKeys(
+    first: InputName,
+    a: Record<string, string>,
+    second: InputName,
+    b: Record<string, string>,
+  ): void {
+    for (const key of Object.keys(b).filter((k) => Object.hasOwn(a, k))) {
+      this.fail(
+        second,
+        undefined,
+        `Input '${second}': sets ${key}, which '${first}' sets too (expected each variable in ` +
+          `one of them: '${second}' for values to mask in the log).`,
+      )
+    }
   }
 
   private fail<T>(name: InputName, fallback: T, problem: string): T {

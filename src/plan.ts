@@ -61,6 +61,18 @@ export function releasesToPrune(present: string[], state: HostState, keep: numbe
   return present.filter((version) => !kept.has(version))
 }
 
+/**
+ * Whether a version ever served as a release of this host: it is in the history or a slot runs
+ * (or ran) it. Such a release must never change (rollback integrity); one that never went live
+ * (its health check failed, say) may be replaced by a new upload of the same version.
+ */
+export function wentLive(state: HostState, version: string): boolean {
+  return (
+    state.history.some((r) => r.version === version) ||
+    Object.values(state.slots).some((slot) => slot?.version === version)
+  )
+}
+
 /** Hosts per batch for `batch-size` (a count, or a percentage of the fleet rounded up). */
 export function batchSizeOf(amount: Amount, hostCount: number): number {
   const size = amount.kind === 'count' ? amount.value : Math.ceil((hostCount * amount.value) / 100)

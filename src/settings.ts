@@ -29,7 +29,7 @@ export function readSettings(): Settings {
 
 /** Masks secrets as given, before parsing, so no message about a bad input can show them. */
 function maskRawSecrets(get: (name: string) => string): void {
-  const envValues = get('env')
+  const envValues = get('secret-env')
     .split('\n')
     .filter((line) => line.includes('='))
     .map((line) => line.slice(line.indexOf('=') + 1))

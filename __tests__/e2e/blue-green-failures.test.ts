@@ -127,14 +127,14 @@ describe('failures before the switch leave the old version serving', () => {
     await expectV1StillServing()
   })
 
-  it('refuses to overwrite a release with the same version and different content', async () => {
-    const first = await deploy('v9', { 'health-timeout': '2s' }, { healthStatus: 503 })
-    expect(first.main.exitCode).toBe(1)
-    const again = await deploy('v9')
+  it('refuses to change a release that went live (same version, different content)', async () => {
+    // v1 is live; a build of v1 with other content must not replace it (rollback integrity).
+    const again = await deploy('v1', {}, { healthStatus: 200 })
     expect(again.main.exitCode).toBe(1)
     expect(errorLine(again.main.log)).toContain(
-      `[${host.address}] ship: release v9 is already on the host with different content`,
+      `[${host.address}] ship: release v1 is already on the host with different content`,
     )
+    expect(errorLine(again.main.log)).toContain('A version that went live must never change')
     await expectV1StillServing()
   })
 })

@@ -68,10 +68,11 @@ describe('blue-green on one host', () => {
       'v2',
       'v1',
     ])
+    // Without `env` the action writes no shared/.env (that file is the operator's).
     const { stdout: current } = await host.sh(
-      'readlink /srv/shop/current; stat -c %a /srv/shop/shared/.env',
+      'readlink /srv/shop/current; test -e /srv/shop/shared/.env || echo no shared/.env',
     )
-    expect(current).toBe('releases/v3\n600\n')
+    expect(current).toBe('releases/v3\nno shared/.env\n')
     const hosts = JSON.parse(v3.main.outputs.hosts!) as { host: string; outcome: string }[]
     expect(hosts).toMatchObject([{ host: host.address, outcome: 'deployed' }])
     expect(v3.main.summary).toContain('mermaid')
@@ -142,8 +143,11 @@ describe('blue-green on several hosts', () => {
       const { stdout: stops } = await host.sh('cat /srv/fleet/shared/stops')
       expect(stops).toBe('stop f1 blue 4001\n')
     }
-    // Migrations run once per deploy, on the first host only.
-    const { stdout: others } = await hosts[1]!.sh('ls -A /srv/fleet/shared')
-    expect(others).toBe('.env\n.env.bak\nstops\n')
+    // Migrations run once per deploy, on the first host only. The same env each time: shared/.env
+    // was written once and never replaced, so no backup of it was made.
+    const { stdout: others } = await hosts[1]!.sh(
+      'ls -A /srv/fleet/shared; test -e /srv/fleet/.deploy/env-backups || echo no backups',
+    )
+    expect(others).toBe('.env\nstops\nno backups\n')
   })
 })

@@ -1,7 +1,8 @@
 /**
  * Hostile input and secrets, end to end (a first part of issue 8): shell metacharacters in the
  * deploy path and in env values run nothing that was not meant to (canary files on the host), and
- * the key, its passphrase, the token and env values never appear in the log, outputs or summary.
+ * the key, its passphrase, the token and secret-env values never appear in the log, outputs or
+ * summary.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { errorLine, runAction, type StepResult } from '../../test/action-runner.js'
@@ -17,8 +18,9 @@ const env = {
   BACKTICKS: '`touch /srv/pwned-env2`',
   // (A value wrapped in one pair of quotes loses them, as in dotenv files; this one is not.)
   QUOTES: "it's'; touch /srv/pwned-env3; echo '",
-  DATABASE_PASSWORD: 'correct-horse-battery-staple',
 }
+/** In `secret-env`: masked (`env` values are not: masking plain values garbles the log). */
+const secretEnv = { DATABASE_PASSWORD: 'correct-horse-battery-staple' }
 const token = 'ghs_0123456789abcdefSECRETTOKEN'
 const passphrase = 'open sesame 42'
 
@@ -53,6 +55,7 @@ it('runs nothing hidden in the deploy path or env values, and shows no secret', 
       env: Object.entries(env)
         .map(([k, v]) => `${k}=${v}`)
         .join('\n'),
+      'secret-env': `DATABASE_PASSWORD=${secretEnv.DATABASE_PASSWORD}`,
       'health-timeout': '3s',
     })
 
@@ -75,7 +78,7 @@ it('runs nothing hidden in the deploy path or env values, and shows no secret', 
   const secrets = [
     passphrase,
     token,
-    env.DATABASE_PASSWORD,
+    secretEnv.DATABASE_PASSWORD,
     ...key.privateKey.split('\n').filter((line) => line.length > 20 && !line.startsWith('-----')),
   ]
   for (const step of [good.main, good.post, bad.main, bad.post]) {
@@ -83,7 +86,7 @@ it('runs nothing hidden in the deploy path or env values, and shows no secret', 
     for (const secret of secrets) expect(text).not.toContain(secret)
   }
   // ... and every one of them was handed to the runner for masking.
-  for (const secret of [passphrase, token, env.DATABASE_PASSWORD]) {
+  for (const secret of [passphrase, token, secretEnv.DATABASE_PASSWORD]) {
     expect(good.main.log).toContain(`::add-mask::${secret}`)
   }
 })

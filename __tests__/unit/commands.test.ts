@@ -1,5 +1,6 @@
 /** Remote commands are data: their exact text is asserted, hostile values stay quoted arguments. */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { once } from 'node:events'
 import {
   mkdirSync,
   mkdtempSync,
@@ -14,7 +15,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { quietChecks, waitForDrain } from '../../src/remote/commands/drain.js'
-import { renderEnvFile, switchCurrent, writeStateFile } from '../../src/remote/commands/files.js'
+import {
+  renderEnvFile,
+  switchCurrent,
+  writeEnvFile,
+  writeStateFile,
+} from '../../src/remote/commands/files.js'
 import { holdLock } from '../../src/remote/commands/lock.js'
 import {
   checkUpstreamWritable,
@@ -23,7 +29,7 @@ import {
   restoreUpstream,
   testNginx,
 } from '../../src/remote/commands/nginx.js'
-import { prepareLayout, removeReleases } from '../../src/remote/commands/release.js'
+import { installRelease, prepareLayout, removeReleases } from '../../src/remote/commands/release.js'
 import { LOG_ROTATE_BYTES, startSlot } from '../../src/remote/commands/slot.js'
 import { layout } from '../../src/remote/layout.js'
 
@@ -46,6 +52,28 @@ describe('remote commands', () => {
   it('writes shared/.env lines that sh reads back literally', () => {
     expect(renderEnvFile({ A: 'plain', B: hostile, C: '' })).toBe(
       `A=plain\nB=${quotedHostile}\nC=''\n`,
+    )
+  })
+
+  it('writes shared/.env with its backups dir, version, how many to keep and mode as arguments', () => {
+    const { text } = writeEnvFile(l, hostile, 5)
+    expect(argsOf(text)).toBe(
+      `/srv/shop/shared/.env /srv/shop/.deploy/env-backups ${quotedHostile} 5 600`,
+    )
+    expect(text).toContain('if cmp -s "$tmp" "$env"; then exit 0; fi')
+  })
+
+  it('installs a release, or replaces one only with the checksum it was told of', () => {
+    const install = (replacing?: string) =>
+      argsOf(
+        installRelease(l, 'v2', '/srv/shop/.deploy/incoming/v2.tgz', 'b'.repeat(64), replacing)
+          .text,
+      )
+    expect(install()).toBe(
+      `/srv/shop/releases/v2 /srv/shop/.deploy/incoming/v2.tgz ${'b'.repeat(64)} .release-sha256 ''`,
+    )
+    expect(install('a'.repeat(64))).toBe(
+      `/srv/shop/releases/v2 /srv/shop/.deploy/incoming/v2.tgz ${'b'.repeat(64)} .release-sha256 ${'a'.repeat(64)}`,
     )
   })
 
@@ -193,5 +221,101 @@ describe('installUpstream (the script, run by sh)', () => {
     expect(readdirSync(dir)).toEqual([])
     restore() // nothing to restore, nothing to remove: no error
     rmSync(dir, { recursive: true })
+  })
+})
+
+describe('writeEnvFile (the script, run by sh)', () => {
+  it('backs up the file it replaces under a new name each time, keeps `keep`, and leaves the same content alone', () => {
+    const root = mkdtempSync(join(tmpdir(), 'dzd-env-'))
+    try {
+      const local = layout(root)
+      mkdirSync(join(root, 'shared'))
+      const write = (content: string, version: string) =>
+        execFileSync('sh', ['-c', writeEnvFile(local, version, 2).text], { input: content })
+      const backups = () =>
+        readdirSync(local.envBackups)
+          .sort()
+          .map((name) => [
+            name.replace(/^\d{8}T\d{6}Z\./, ''),
+            readFileSync(join(local.envBackups, name), 'utf8'),
+          ])
+
+      // No file yet: written, nothing to back up.
+      write("A='1'\n", 'v1')
+      expect(readFileSync(local.sharedEnv, 'utf8')).toBe("A='1'\n")
+      expect(statSync(local.sharedEnv).mode & 0o777).toBe(0o600)
+      expect(() => readdirSync(local.envBackups)).toThrow()
+
+      // The operator's own file: kept before it is replaced.
+      writeFileSync(local.sharedEnv, 'SECRET=by-hand\n')
+      write("A='2'\n", 'v2')
+      expect(backups()).toEqual([['v2', 'SECRET=by-hand\n']])
+      expect(statSync(local.envBackups).mode & 0o777).toBe(0o700)
+
+      // Same content again: nothing replaced, no new backup.
+      write("A='2'\n", 'v3')
+      expect(backups()).toEqual([['v2', 'SECRET=by-hand\n']])
+
+      // A rerun of the same version in the same second does not overwrite the backup.
+      write("A='3'\n", 'v2')
+      write("A='4'\n", 'v2')
+      expect(readFileSync(local.sharedEnv, 'utf8')).toBe("A='4'\n")
+      const kept = backups().map(([, content]) => content)
+      expect(kept).toHaveLength(2)
+      expect(kept).toContain("A='3'\n")
+      expect(readdirSync(join(root, 'shared'))).toEqual(['.env'])
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('installRelease (the script, run by sh)', () => {
+  it('replaces a release with the expected checksum, refuses one with another or in use, and leaves no temp dir', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'dzd-install-'))
+    try {
+      const local = layout(root)
+      mkdirSync(local.releases, { recursive: true })
+      const archive = (content: string) => {
+        const src = join(root, `src-${content}`)
+        mkdirSync(src)
+        writeFileSync(join(src, 'app.txt'), content)
+        const file = join(root, `${content}.tgz`)
+        execFileSync('tar', ['-czf', file, '-C', src, '.'])
+        return file
+      }
+      const install = (file: string, sum: string, replacing?: string) =>
+        execFileSync('sh', ['-c', installRelease(local, 'v2', file, sum, replacing).text], {
+          stdio: 'pipe',
+        })
+      const app = () => readFileSync(join(local.release('v2'), 'app.txt'), 'utf8')
+      install(archive('first'), 'sum1')
+      expect(app()).toBe('first')
+      // Without `replacing`, an existing release is never overwritten.
+      expect(() => install(archive('second'), 'sum2')).toThrow()
+      expect(app()).toBe('first')
+      // With a checksum other than the one there: refused, untouched.
+      expect(() => install(archive('third'), 'sum3', 'not-sum1')).toThrow(/expected not-sum1/)
+      expect(app()).toBe('first')
+      // A process running from it (one a run could not stop): refused, untouched.
+      const stray = spawn('sleep', ['30'], { cwd: local.release('v2'), stdio: 'ignore' })
+      try {
+        expect(() => install(archive('busy'), 'sum5', 'sum1')).toThrow(
+          new RegExp(`process ${stray.pid} runs from ${local.release('v2')}; it was not replaced`),
+        )
+      } finally {
+        stray.kill('SIGKILL')
+        await once(stray, 'exit')
+      }
+      expect(app()).toBe('first')
+      install(archive('fourth'), 'sum4', 'sum1')
+      expect(app()).toBe('fourth')
+      expect(readFileSync(join(local.release('v2'), '.release-sha256'), 'utf8')).toBe('sum4\n')
+      expect(readdirSync(local.releases, { withFileTypes: true }).map((e) => e.name)).toEqual([
+        'v2',
+      ])
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
   })
 })

@@ -86,6 +86,7 @@ describe('parseInputs', () => {
         stopCommand: '',
         reloadCommand: '',
         env: {},
+        secretEnv: {},
         migrateCommand: '',
         postDeployCommand: '',
         smokeCommand: '',
@@ -155,6 +156,7 @@ describe('parseInputs', () => {
       'stop-command': 'kill -TERM "$(cat app.pid)"',
       'reload-command': 'kill -USR2 1',
       env: 'NODE_ENV=production\n# comment\n\nDATABASE_URL="postgres://db/shop"\nEMPTY=',
+      'secret-env': 'API_TOKEN=tok-123',
       'migrate-command': 'npm run migrate',
       'post-deploy-command': 'npm run contract',
       'smoke-command': 'npm run smoke',
@@ -225,6 +227,7 @@ describe('parseInputs', () => {
         stopCommand: 'kill -TERM "$(cat app.pid)"',
         reloadCommand: 'kill -USR2 1',
         env: { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/shop', EMPTY: '' },
+        secretEnv: { API_TOKEN: 'tok-123' },
         migrateCommand: 'npm run migrate',
         postDeployCommand: 'npm run contract',
         smokeCommand: 'npm run smoke',
@@ -420,8 +423,13 @@ describe('values', () => {
     expect(problemsOf({ 'ssh-key': encrypted, 'ssh-key-passphrase': 'pw' })).toEqual([])
   })
 
-  it('lists secret values line by line for masking', () => {
-    const settings = parse({ 'ssh-key-passphrase': 'pw', env: 'A=s3cret\nB=', 'github-token': 't' })
+  it('lists secret values line by line for masking: secret-env values, not plain env ones', () => {
+    const settings = parse({
+      'ssh-key-passphrase': 'pw',
+      env: 'NODE_ENV=production\nGREETING=hello',
+      'secret-env': 'A=s3cret\nB=',
+      'github-token': 't',
+    })
     expect(secretValues(settings)).toEqual([...KEY.split('\n'), 'pw', 't', 's3cret'])
   })
 })
@@ -600,6 +608,14 @@ const BAD_INPUTS: [Record<string, string>, string][] = [
   [
     { env: 'PORT=8080' },
     "Input 'env': line 1 sets PORT, which the action sets for each slot (expected none of PORT, SLOT, APP_VERSION, RELEASE_DIR, DEPLOY_PATH, RELEASE_NODE).",
+  ],
+  [
+    { 'secret-env': 'A=1\nFOO' },
+    "Input 'secret-env': line 2 has no '=' (expected KEY=VALUE lines; values cannot span lines).",
+  ],
+  [
+    { env: 'TOKEN=a\nMODE=x', 'secret-env': 'TOKEN=b' },
+    "Input 'secret-env': sets TOKEN, which 'env' sets too (expected each variable in one of them: 'secret-env' for values to mask in the log).",
   ],
   [
     { 'process-manager': 'pm2' },
@@ -833,8 +849,9 @@ describe('input errors', () => {
     const problems = [
       ...problemsOf({ 'ssh-key': secret }),
       ...problemsOf({ env: `${secret}\nTOKEN=${secret}\nTOKEN=${secret}\n${secret}/x=1` }),
+      ...problemsOf({ 'secret-env': `${secret}\nTOKEN=${secret}`, env: `TOKEN=${secret}` }),
     ]
-    expect(problems).toHaveLength(4)
+    expect(problems).toHaveLength(6)
     for (const problem of problems) expect(problem).not.toContain(secret)
   })
 })

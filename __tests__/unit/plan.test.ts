@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parseInputs } from '../../src/inputs.js'
-import { planHost, releasesToPrune, resolveVersion } from '../../src/plan.js'
+import { planHost, releasesToPrune, resolveVersion, wentLive } from '../../src/plan.js'
 import { EMPTY_STATE, parseState, type HostState } from '../../src/remote/state.js'
 
 const settings = parseInputs(
@@ -75,6 +75,22 @@ describe('releasesToPrune', () => {
     const state = stateWith('green', ['v5', 'v4', 'v3'])
     state.slots.blue = { version: 'v3', port: 3001, pid: 1, startedAt: 't' }
     expect(releasesToPrune(['v3', 'v4', 'v5'], state, 2)).toEqual([])
+  })
+})
+
+describe('wentLive', () => {
+  it('is true for a version in the history or on a slot, false for one that never went live', () => {
+    const state = stateWith('green', ['v3', 'v2', 'v1'])
+    expect(['v1', 'v2', 'v3', 'v4'].map((v) => wentLive(state, v))).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ])
+    // A warm slot whose release left the history (pruned from it) still counts.
+    state.slots.blue = { version: 'v0', port: 3001, pid: 1, startedAt: 't' }
+    expect(wentLive(state, 'v0')).toBe(true)
+    expect(wentLive(EMPTY_STATE, 'v1')).toBe(false)
   })
 })
 

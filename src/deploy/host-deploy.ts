@@ -6,7 +6,7 @@ import { HostError, errorMessage } from '../errors.js'
 import type { Settings } from '../inputs.js'
 import { NO_COUNTS, parseLogReading, type Counts } from '../canary.js'
 import { renderUpstream, upstreamOwnership, type UpstreamServer } from '../nginx.js'
-import { planHost, releasesToPrune, slotPort, type HostPlan } from '../plan.js'
+import { planHost, releasesToPrune, slotPort, wentLive, type HostPlan } from '../plan.js'
 import { emptyHostReport, type HostReport } from '../report/model.js'
 import { accessLogSince } from '../remote/commands/canary.js'
 import { DRAIN_TIMED_OUT, quietChecks, waitForDrain } from '../remote/commands/drain.js'
@@ -26,6 +26,7 @@ import {
   type NginxCommands,
 } from '../remote/commands/nginx.js'
 import {
+  UNKNOWN_CHECKSUM,
   installRelease,
   listReleases,
   prepareLayout,
@@ -239,32 +240,47 @@ export class HostDeploy {
     )
   }
 
-  /** Uploads and installs the release unless the host has it; refuses a changed release. */
-  async ship(archive: ReleaseArchive): Promise<'uploaded' | 'already there'> {
+  /**
+   * Uploads and installs the release unless the host has it. A release of this version with
+   * other content is replaced only if it never went live (a rerun after a failed health check);
+   * one that did is refused.
+   */
+  async ship(archive: ReleaseArchive): Promise<'uploaded' | 'already there' | 'replaced'> {
     const l = this.layout
     const { stdout } = await this.host.exec(prepareLayout(l, this.version), { step: 'ship' })
     const existing = stdout.trim()
     this.releaseSha256 = archive.sha256
     if (existing === archive.sha256) return 'already there'
-    if (existing !== '') {
+    if (existing === UNKNOWN_CHECKSUM) {
       throw new HostError(
         this.name,
         'ship',
-        `release ${this.version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A deployed version must never change: give this build a new version.`,
+        `${l.release(this.version)} is already on the host but was not installed by this action (it has no checksum); nothing was changed. Give this build a new version, or remove that directory if it is not needed.`,
+      )
+    }
+    if (existing !== '' && wentLive(this.state, this.version)) {
+      throw new HostError(
+        this.name,
+        'ship',
+        `release ${this.version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A version that went live must never change: give this build a new version.`,
       )
     }
     const upload = `${l.incoming}/${this.version}.${archive.sha256.slice(0, 12)}.tar.gz`
     await this.host.upload(archive.path, upload, archive.sha256, 'ship')
-    await this.host.exec(installRelease(l, this.version, upload, archive.sha256), {
+    await this.host.exec(installRelease(l, this.version, upload, archive.sha256, existing), {
       step: 'extract release',
     })
-    return 'uploaded'
+    return existing === '' ? 'uploaded' : 'replaced'
   }
 
+  /** Writes shared/.env from `env` and `secret-env`; with both empty the file is not touched. */
   async writeEnv(): Promise<void> {
-    await this.host.exec(writeEnvFile(this.layout), {
+    const { env, secretEnv, keepReleases } = this.settings.app
+    const content = renderEnvFile({ ...env, ...secretEnv })
+    if (content === '') return
+    await this.host.exec(writeEnvFile(this.layout, this.version, keepReleases), {
       step: 'write shared/.env',
-      stdin: renderEnvFile(this.settings.app.env),
+      stdin: content,
     })
   }
 

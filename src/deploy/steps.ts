@@ -30,7 +30,11 @@ export function hostsToDeploy(ctx: DeployContext): HostDeploy[] {
 /** Upload and install the release, write shared/.env; then the expand migration, once. */
 export async function shipAndMigrate(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
   await onEachHost(ctx, 'ship', hosts, async (h) => {
-    await h.ship(releaseOf(ctx))
+    if ((await h.ship(releaseOf(ctx))) === 'replaced') {
+      core.info(
+        `Replaced release ${ctx.version}: it was on the host from a run where it never went live.`,
+      )
+    }
     await h.writeEnv()
   })
   await runOnce(ctx, 'migrate', ctx.settings.app.migrateCommand, hosts)

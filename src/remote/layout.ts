@@ -7,6 +7,8 @@ export interface Layout {
   /** Symlink to the live release. */
   current: string
   sharedEnv: string
+  /** Copies of shared/.env from before each change the action made to it (never overwritten). */
+  envBackups: string
   logs: string
   /** The action's own files: state, lock, pidfiles, uploads, backups. */
   meta: string
@@ -28,6 +30,7 @@ export function layout(root: string): Layout {
     releases: `${root}/releases`,
     current: `${root}/current`,
     sharedEnv: `${root}/shared/.env`,
+    envBackups: `${meta}/env-backups`,
     logs: `${root}/logs`,
     meta,
     state: `${meta}/state.json`,

@@ -70,6 +70,36 @@ export function renderEnvFile(env: Record<string, string>): string {
 
 export const ENV_FILE_MODE = '600'
 
-export function writeEnvFile(l: Layout): Shell {
-  return writeFileAtomically(l.sharedEnv, ENV_FILE_MODE)
+/**
+ * Replaces shared/.env with stdin, only when the content changes. The file it replaces (often
+ * placed by hand, with secrets that never pass through GitHub) is first copied to
+ * `<envBackups>/<UTC time>.<version>`: a new name each time, so a later run never overwrites it;
+ * only the newest `keep` backups stay. Unchanged content touches nothing and makes no backup.
+ */
+export function writeEnvFile(l: Layout, version: string, keep: number): Shell {
+  return script(
+    `set -e
+umask 077
+env=$1; backups=$2; version=$3; keep=$4; mode=$5
+tmp="$env.tmp.$$"
+trap 'rm -f "$tmp" "$backups/.tmp.$$"' EXIT
+cat > "$tmp"
+chmod "$mode" "$tmp"
+if [ -f "$env" ]; then
+  if cmp -s "$tmp" "$env"; then exit 0; fi
+  mkdir -p "$backups"
+  chmod 700 "$backups"
+  backup="$backups/$(date -u +%Y%m%dT%H%M%SZ).$version"
+  if [ -e "$backup" ]; then backup="$backup.$$"; fi
+  cp "$env" "$backups/.tmp.$$"
+  mv "$backups/.tmp.$$" "$backup"
+  ls -1 "$backups" | sort -r | tail -n +$((keep + 1)) | while read -r old; do rm -f "$backups/$old"; done
+fi
+mv -f "$tmp" "$env"`,
+    l.sharedEnv,
+    l.envBackups,
+    version,
+    String(keep),
+    ENV_FILE_MODE,
+  )
 }

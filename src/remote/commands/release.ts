@@ -17,6 +17,9 @@ export function prepareLayout(l: Layout, version: string): Shell {
   )
 }
 
+/** What releaseChecksum prints for a release directory without a checksum (not installed by us). */
+export const UNKNOWN_CHECKSUM = 'unknown'
+
 /** Prints the checksum recorded for a release, or nothing when the release is not there. */
 export function releaseChecksum(l: Layout, version: string): Shell {
   return script(
@@ -31,21 +34,54 @@ export function releaseChecksum(l: Layout, version: string): Shell {
  * renames it into place, so `releases/<version>` is either complete or absent (a full disk or a
  * dropped connection leaves no half release behind). The temp dir is a dot file: no version
  * starts with a dot, so prepareLayout can remove one that an interrupted run left.
+ *
+ * `replacing`: the checksum of a release of this version that never went live (the caller
+ * decided so from state.json), which this one replaces. The host checks that the release there
+ * still has that checksum and that no process runs from it (one the run could not stop, say;
+ * processes in other mount namespaces see other files and are left out),
+ * moves it aside, moves the new one in (the old one back if that fails), then removes it.
+ * Empty: the release must not exist yet.
  */
-export function installRelease(l: Layout, version: string, archive: string, sha256: string): Shell {
+export function installRelease(
+  l: Layout,
+  version: string,
+  archive: string,
+  sha256: string,
+  replacing = '',
+): Shell {
   return script(
     `set -e
-target=$1; archive=$2; sum=$3; sums=$4
+target=$1; archive=$2; sum=$3; sums=$4; replacing=$5
 tmp="\${target%/*}/.\${target##*/}.tmp.$$"
-trap 'rm -rf "$tmp"; rm -f "$archive"' EXIT
+old="\${target%/*}/.\${target##*/}.old.tmp.$$"
+trap 'rm -rf "$tmp" "$old"; rm -f "$archive"' EXIT
 mkdir "$tmp"
 tar -xzf "$archive" -C "$tmp"
 printf '%s\\n' "$sum" > "$tmp/$sums"
-mv -T "$tmp" "$target"`,
+if [ -n "$replacing" ]; then
+  found=$(cat "$target/$sums" 2>/dev/null || echo unknown)
+  if [ "$found" != "$replacing" ]; then
+    echo "$target has checksum $found, expected $replacing; it was not replaced" >&2
+    exit 3
+  fi
+  ns=$(readlink /proc/$$/ns/mnt 2>/dev/null || :)
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/ns/mnt" 2>/dev/null || :)" = "$ns" ] || continue
+    case $(readlink "$p/cwd" 2>/dev/null || :) in "$target" | "$target"/*)
+      echo "process \${p#/proc/} runs from $target; it was not replaced" >&2
+      exit 3
+    esac
+  done
+  mv -T "$target" "$old"
+  mv -T "$tmp" "$target" || { mv -T "$old" "$target"; exit 1; }
+else
+  mv -T "$tmp" "$target"
+fi`,
     l.release(version),
     archive,
     sha256,
     CHECKSUM_FILE,
+    replacing,
   )
 }
 
