@@ -77,7 +77,7 @@ export interface LabOptions {
   hosts?: number
   /** Host key type(s) sshd offers (all three types are generated). Default 'ed25519'. */
   hostKeyType?: KeyType | KeyType[]
-  /** Label for the lab's temp dir (/tmp/dzd-lab-<id>-<name>), handy when debugging. */
+  /** Label for the lab's temp dir ($TMPDIR/dzd-lab-<id>-<name>; in a test run $TMPDIR is the run's dzd-test-* dir), handy when debugging. */
   name?: string
   /** Per-host readiness timeout, default 10 s. */
   startTimeoutMs?: number
@@ -111,7 +111,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   }
 }
 
-/** Creates /tmp/dzd-lab-<id>[-<name>] for a fresh random id (retrying on the rare id clash). */
+/** Creates $TMPDIR/dzd-lab-<id>[-<name>] for a fresh random id (retrying on the rare id clash). */
 function claimLabDir(name?: string): { id: string; dir: string } {
   const label = name ? `-${name.replace(/[^\w.-]+/g, '_')}` : ''
   for (;;) {
