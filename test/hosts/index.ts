@@ -77,7 +77,10 @@ export interface LabOptions {
   hosts?: number
   /** Host key type(s) sshd offers (all three types are generated). Default 'ed25519'. */
   hostKeyType?: KeyType | KeyType[]
-  /** Label for the lab's temp dir ($TMPDIR/dzd-lab-<id>-<name>; in a test run $TMPDIR is the run's dzd-test-* dir), handy when debugging. */
+  /**
+   * Label for the lab's temp dir ($TMPDIR/dzd-lab-<id>-<name>; in a test run $TMPDIR is the run's
+   * dzd-test-* dir), handy when debugging.
+   */
   name?: string
   /** Per-host readiness timeout, default 10 s. */
   startTimeoutMs?: number
