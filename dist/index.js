@@ -4,7 +4,7 @@ import { dirname as __pathDirname } from 'node:path'
 const require = __createRequire(import.meta.url)
 const __filename = __fileURLToPath(import.meta.url)
 const __dirname = __pathDirname(__filename)
-import u, { createReadStream, existsSync, createWriteStream, mkdtempSync } from 'node:fs';
+import u, { createReadStream, existsSync, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import R, { win32, posix, basename, join, resolve } from 'node:path';
 import * as os$1 from 'os';
@@ -77619,6 +77619,8 @@ function maskSecrets(values) {
 const POST_MARKER = 'isPost';
 /** The run's journal of half-done changes, for the post step. */
 const JOURNAL = 'journal';
+/** The run's temp dir (the packed release), for the post step to remove if the main step died. */
+const TEMP_DIR = 'tempDir';
 async function run() {
     if (getState(POST_MARKER) === 'true')
         return runPost();
@@ -77667,13 +77669,15 @@ async function deploy(settings, version) {
     const strategy = strategyFor(settings);
     const runUrl = runUrlOf(process.env);
     const deployment = await startDeployment(settings, version, runUrl);
+    const tempDir = mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'deploy-'));
+    saveState(TEMP_DIR, tempDir);
     const report = await runDeploy(settings, version, strategy, new HostLogs(), {
         workspace: process.env.GITHUB_WORKSPACE ?? process.cwd(),
-        tempDir: mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'deploy-')),
+        tempDir,
         runUrl,
         actor: process.env.GITHUB_ACTOR ?? '',
         journal: new Journal((text) => saveState(JOURNAL, text)),
-    });
+    }).finally(() => removeTempDir(tempDir));
     if (deployment) {
         report.deploymentId = deployment.id;
         const description = `${report.status}: ${settings.app.name} ${report.version} on ${report.hosts.length} host(s)`;
@@ -77728,6 +77732,7 @@ function runUrlOf(env) {
 }
 /** Post step: repairs what a main step that died mid-run left half-done (see src/cleanup.ts). */
 async function runPost() {
+    removeTempDir(getState(TEMP_DIR));
     const journal = getState(JOURNAL);
     if (!journal)
         return;
@@ -77736,6 +77741,17 @@ async function runPost() {
     }
     catch (error) {
         setFailed(errorMessage(error));
+    }
+}
+/** Self-hosted runners keep RUNNER_TEMP between jobs: the release archive must not pile up there. */
+function removeTempDir(dir) {
+    if (!dir)
+        return;
+    try {
+        rmSync(dir, { recursive: true, force: true });
+    }
+    catch (error) {
+        warning(`could not remove the temp dir ${dir}: ${errorMessage(error)}`);
     }
 }
 

@@ -1,5 +1,5 @@
 /** Orchestration only: read inputs, run the phases, report. */
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as core from '@actions/core'
@@ -28,6 +28,8 @@ import { readSettings } from './settings.js'
 const POST_MARKER = 'isPost'
 /** The run's journal of half-done changes, for the post step. */
 const JOURNAL = 'journal'
+/** The run's temp dir (the packed release), for the post step to remove if the main step died. */
+const TEMP_DIR = 'tempDir'
 
 export async function run(): Promise<void> {
   if (core.getState(POST_MARKER) === 'true') return runPost()
@@ -77,13 +79,15 @@ async function deploy(settings: Settings, version: string): Promise<void> {
   const strategy = strategyFor(settings)
   const runUrl = runUrlOf(process.env)
   const deployment = await startDeployment(settings, version, runUrl)
+  const tempDir = mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'deploy-'))
+  core.saveState(TEMP_DIR, tempDir)
   const report = await runDeploy(settings, version, strategy, new HostLogs(), {
     workspace: process.env.GITHUB_WORKSPACE ?? process.cwd(),
-    tempDir: mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'deploy-')),
+    tempDir,
     runUrl,
     actor: process.env.GITHUB_ACTOR ?? '',
     journal: new Journal((text) => core.saveState(JOURNAL, text)),
-  })
+  }).finally(() => removeTempDir(tempDir))
   if (deployment) {
     report.deploymentId = deployment.id
     const description = `${report.status}: ${settings.app.name} ${report.version} on ${report.hosts.length} host(s)`
@@ -142,11 +146,22 @@ function runUrlOf(env: NodeJS.ProcessEnv): string {
 
 /** Post step: repairs what a main step that died mid-run left half-done (see src/cleanup.ts). */
 async function runPost(): Promise<void> {
+  removeTempDir(core.getState(TEMP_DIR))
   const journal = core.getState(JOURNAL)
   if (!journal) return
   try {
     await cleanup(readSettings(), journal, runUrlOf(process.env))
   } catch (error) {
     core.setFailed(errorMessage(error))
+  }
+}
+
+/** Self-hosted runners keep RUNNER_TEMP between jobs: the release archive must not pile up there. */
+function removeTempDir(dir: string): void {
+  if (!dir) return
+  try {
+    rmSync(dir, { recursive: true, force: true })
+  } catch (error) {
+    core.warning(`could not remove the temp dir ${dir}: ${errorMessage(error)}`)
   }
 }

@@ -1,17 +1,18 @@
 /** Helpers for end-to-end deploy tests: releases of the sample app, nginx sites, host state. */
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Lab, LabHost } from './hosts/index.js'
+import { tempDir } from './tmp.js'
 
 const SAMPLE_APP = resolve(import.meta.dirname, '../examples/app')
 
 /**
  * A release directory of the sample app reporting `version`; `behaviour` goes into
- * behaviour.json (e.g. `{ crashAtBoot: true }` or `{ healthStatus: 503 }`).
+ * behaviour.json (e.g. `{ crashAtBoot: true }` or `{ healthStatus: 503 }`). A {@link tempDir}:
+ * removed after the test file.
  */
 export function makeRelease(version: string, behaviour?: Record<string, unknown>): string {
-  const dir = mkdtempSync(join(tmpdir(), `dzd-release-${version}-`))
+  const dir = tempDir(`release-${version}`)
   copyFileSync(join(SAMPLE_APP, 'server.js'), join(dir, 'server.js'))
   copyFileSync(join(SAMPLE_APP, 'cluster.js'), join(dir, 'cluster.js'))
   copyFileSync(join(SAMPLE_APP, 'package.json'), join(dir, 'package.json'))

@@ -1,7 +1,6 @@
 /** The SSH layer against real sshd and nginx in throwaway hosts (no mocks). */
 import { createHash } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RemoteCommandError } from '../../src/errors.js'
@@ -10,6 +9,7 @@ import { cmd, script } from '../../src/remote/shell.js'
 import { RemoteHost, type HttpResponse, type SshOptions } from '../../src/ssh/connection.js'
 import { parseKnownHosts } from '../../src/ssh/known-hosts.js'
 import { makeClientKey, startLab, type Lab } from '../../test/hosts/index.js'
+import { tempDir } from '../../test/tmp.js'
 
 let lab: Lab
 let options: SshOptions
@@ -141,7 +141,7 @@ describe('commands', () => {
 describe('upload', () => {
   it('uploads a file and verifies its sha256 on the host', async () => {
     const host = await connect(lab.hosts[0]!.address)
-    const dir = mkdtempSync(join(tmpdir(), 'upload-'))
+    const dir = tempDir('upload')
     const file = join(dir, 'release.tar.gz')
     const content = Buffer.from('release bytes ✓\n'.repeat(5000))
     writeFileSync(file, content)
@@ -153,7 +153,7 @@ describe('upload', () => {
 
   it('fails when the checksum on the host differs', async () => {
     const host = await connect(lab.hosts[0]!.address)
-    const dir = mkdtempSync(join(tmpdir(), 'upload-'))
+    const dir = tempDir('upload')
     const file = join(dir, 'a.txt')
     writeFileSync(file, 'abc')
     await expect(host.upload(file, '/srv/a.txt', '0'.repeat(64), 'upload')).rejects.toThrow(

@@ -1,18 +1,18 @@
 /** Canary analysis: the access log summary (the real script run by sh), its parsing, the verdict. */
 import { execFileSync } from 'node:child_process'
-import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { appendFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { judge, parseLogReading } from '../../src/canary.js'
 import { accessLogSince } from '../../src/remote/commands/canary.js'
+import { tempDir } from '../../test/tmp.js'
 
 function run(offset: number | undefined, file: string): string {
   return execFileSync('sh', ['-c', accessLogSince(file, offset).text], { encoding: 'utf8' })
 }
 
 describe('accessLogSince', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'canary-log-'))
+  const dir = tempDir('canary-log')
   const log = join(dir, 'shop-canary.log')
   const lines = [
     '1700000000.001|200|127.0.0.1:3001',

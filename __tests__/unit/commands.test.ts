@@ -3,7 +3,6 @@ import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import {
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -11,7 +10,6 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { quietChecks, waitForDrain } from '../../src/remote/commands/drain.js'
@@ -32,6 +30,7 @@ import {
 import { installRelease, prepareLayout, removeReleases } from '../../src/remote/commands/release.js'
 import { LOG_ROTATE_BYTES, startSlot } from '../../src/remote/commands/slot.js'
 import { layout } from '../../src/remote/layout.js'
+import { tempDir } from '../../test/tmp.js'
 
 const l = layout('/srv/shop')
 const hostile = `x'; touch /tmp/pwned; echo '$(id)`
@@ -164,7 +163,7 @@ describe('remote commands', () => {
 
 describe('slot log rotation (the start script, run by sh)', () => {
   it('moves a log past the limit to <log>.1 before starting, and keeps a smaller one', () => {
-    const root = mkdtempSync(join(tmpdir(), 'slot-log-'))
+    const root = tempDir('slot-log')
     const local = layout(root)
     for (const dir of ['.deploy', 'logs', 'releases/v1'])
       mkdirSync(join(root, dir), { recursive: true })
@@ -191,7 +190,7 @@ describe('slot log rotation (the start script, run by sh)', () => {
 
 describe('installUpstream (the script, run by sh)', () => {
   it('backs up the file from before the run once, and keeps that backup on later installs', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'upstream-'))
+    const dir = tempDir('upstream')
     const file = join(dir, 'shop.upstream.conf')
     const backup = join(dir, 'upstream.bak')
     const nginx = { test: 'true', reload: 'true', sudo: false }

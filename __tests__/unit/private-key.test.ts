@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { privateKeyProblem } from '../../src/ssh/private-key.js'
+import { tempDir } from '../../test/tmp.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'keys-'))
+const dir = tempDir('key')
 function makeKey(name: string, passphrase: string, extra: string[] = []): string {
   const file = join(dir, name)
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', passphrase, '-f', file, ...extra])

@@ -1,7 +1,6 @@
 /** process-manager systemd: the unit, the run script and the commands, as data (and the script run). */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parseInputs } from '../../src/inputs.js'
@@ -15,6 +14,7 @@ import {
 import { layout } from '../../src/remote/layout.js'
 import { parseProbe, probeCommand } from '../../src/remote/probe.js'
 import { quote } from '../../src/remote/shell.js'
+import { tempDir } from '../../test/tmp.js'
 
 const l = layout('/srv/shop')
 const hostile = `x'; touch /tmp/pwned; echo '$(id)`
@@ -105,7 +105,7 @@ esac
   })
 
   it('gives start-command hostile values literally, shared/.env first, slot variables winning', () => {
-    const root = mkdtempSync(join(tmpdir(), 'dzd-run-script-'))
+    const root = tempDir('run-script')
     const local = layout(root)
     execFileSync('mkdir', ['-p', `${root}/shared`, `${root}/releases/v2`])
     writeFileSync(local.sharedEnv, `GREETING=${"'it'\\''s $(id)'"}\nPORT=1\n`)

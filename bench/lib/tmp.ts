@@ -1,16 +1,12 @@
 /** Temp folders of one benchmark run, all under one folder that is removed when the process exits. */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { tempDir as runTempDir } from '../../test/tmp.js'
 
 let root: string | undefined
 
 export function tempDir(label: string): string {
-  if (root === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), 'dzd-bench-'))
-    root = dir
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
-  }
+  root ??= runTempDir('bench')
   const dir = join(root, label)
   mkdirSync(dir)
   return dir

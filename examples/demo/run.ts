@@ -5,7 +5,8 @@
  * app v1 with the built action (dist/index.js, run the way the GitHub runner runs it), adds the
  * operator's nginx site, then deploys v2 while a bounded load runs through nginx and reports how
  * many requests failed, rolls back to v1, and releases v3 as a canary (10 %, then 50 % of the
- * traffic, then promoted). The host is removed at the end, also on Ctrl-C.
+ * traffic, then promoted). The host and the temp dirs are removed at the end, also on Ctrl-C
+ * (DZD_KEEP_TMP=1 keeps the temp dirs of a failed demo).
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -14,6 +15,7 @@ import { runAction, type ActionRun } from '../../test/action-runner.js'
 import { addSite, deployInputs, makeRelease, servedVersion } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
 import { formatLoadReport, startLoad, type LoadReport } from '../../test/load.js'
+import { markFailed, removeTempDirs } from '../../test/tmp.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 const BUNDLE = resolve(ROOT, 'dist/index.js')
@@ -82,7 +84,9 @@ async function main(): Promise<number> {
     heading('cleaning up')
     await lab.stop()
     lab = undefined
-    info('throwaway host removed')
+    if (demo.failed) markFailed()
+    removeTempDirs()
+    info('throwaway host and temp dirs removed')
   }
   console.log()
   if (demo.failed) console.log(red(bold('demo FAILED')))

@@ -5,7 +5,15 @@
  * .10, .11, ...), so they reach each other and the test process reaches them. Needs root.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { labIdsWithCgroups, removeHostCgroups } from './cgroup.js'
@@ -69,7 +77,10 @@ export interface LabOptions {
   hosts?: number
   /** Host key type(s) sshd offers (all three types are generated). Default 'ed25519'. */
   hostKeyType?: KeyType | KeyType[]
-  /** Label for the lab's temp dir (/tmp/dzd-lab-<id>-<name>), handy when debugging. */
+  /**
+   * Label for the lab's temp dir ($TMPDIR/dzd-lab-<id>-<name>; in a test run $TMPDIR is the run's
+   * dzd-test-* dir), handy when debugging.
+   */
   name?: string
   /** Per-host readiness timeout, default 10 s. */
   startTimeoutMs?: number
@@ -103,7 +114,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   }
 }
 
-/** Creates /tmp/dzd-lab-<id>[-<name>] for a fresh random id (retrying on the rare id clash). */
+/** Creates $TMPDIR/dzd-lab-<id>[-<name>] for a fresh random id (retrying on the rare id clash). */
 function claimLabDir(name?: string): { id: string; dir: string } {
   const label = name ? `-${name.replace(/[^\w.-]+/g, '_')}` : ''
   for (;;) {
@@ -112,7 +123,11 @@ function claimLabDir(name?: string): { id: string; dir: string } {
     if (labDirs(id).length > 0 || labIdsOnMachine().includes(id)) continue
     mkdirSync(dir, { mode: 0o700 })
     writeFileSync(join(dir, 'owner.pid'), String(process.pid))
-    if (labDirs(id).length === 1) return { id, dir }
+    if (labDirs(id).length === 1) {
+      // The test run's list of its labs (__tests__/global-setup.ts checks they are all gone).
+      if (process.env.DZD_LAB_LOG) appendFileSync(process.env.DZD_LAB_LOG, `${id}\n`)
+      return { id, dir }
+    }
     rmSync(dir, { recursive: true, force: true }) // another process took the same id meanwhile
   }
 }
@@ -184,10 +199,30 @@ function destroyLab(id: string): void {
   for (const d of labDirs(id)) rmSync(d, { recursive: true, force: true })
 }
 
+/** Lab dirs in the temp dir, and in the temp dirs of test runs in it (__tests__/global-setup.ts). */
 const labDirs = (id?: string) =>
-  readdirSync(tmpdir())
-    .filter((d) => LAB_DIR.test(d) && (!id || LAB_DIR.exec(d)?.[1] === id))
-    .map((d) => join(tmpdir(), d))
+  [tmpdir(), ...entries(tmpdir(), RUN_DIR)].flatMap((base) =>
+    entries(base, LAB_DIR).filter((d) => !id || LAB_DIR.exec(d.split('/').pop()!)?.[1] === id),
+  )
+
+const RUN_DIR = /^dzd-test-\w+$/
+
+/** Paths of the entries of `dir` whose names match (none when `dir` went away meanwhile). */
+function entries(dir: string, name: RegExp): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((d) => name.test(d))
+      .map((d) => join(dir, d))
+  } catch {
+    return []
+  }
+}
+
+/** Of the labs `ids`, those that still have a network namespace, link or cgroup on the machine. */
+export function labsLeftBehind(ids: readonly string[]): string[] {
+  const present = new Set([...labIdsOnMachine(), ...labIdsWithCgroups()])
+  return ids.filter((id) => present.has(id))
+}
 
 /**
  * Removes leftovers of crashed runs: namespaces, links, cgroups and temp dirs of labs whose owner process

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { onProcessExit } from './cleanup.js'
+import { tempDir } from '../tmp.js'
 import { run } from './exec.js'
 
 export type KeyType = 'ed25519' | 'ecdsa' | 'rsa'
@@ -24,7 +24,7 @@ export interface KeyOptions {
   /** 'pem' writes the legacy PEM encoding (ssh-keygen -m PEM). Default 'openssh'. */
   format?: 'openssh' | 'pem'
   comment?: string
-  /** Directory for the key files. Default: a fresh temp dir removed when the process exits. */
+  /** Directory for the key files. Default: a fresh temp dir (test/tmp.ts: removed after the test file). */
   dir?: string
 }
 
@@ -32,10 +32,7 @@ export interface KeyOptions {
 export async function makeClientKey(opts: KeyOptions = {}): Promise<ClientKey> {
   const type = opts.type ?? 'ed25519'
   let dir = opts.dir
-  if (!dir) {
-    const tmp = (dir = mkdtempSync(join(tmpdir(), 'dzd-key-')))
-    onProcessExit(() => rmSync(tmp, { recursive: true, force: true }))
-  }
+  dir ??= tempDir('key')
   const path = join(dir, `id_${type}${opts.passphrase ? '_pass' : ''}`)
   await keygen(path, type, opts.comment ?? 'dzd-lab', opts.passphrase ?? '', opts.format)
   return {
