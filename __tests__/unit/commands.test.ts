@@ -207,7 +207,7 @@ describe('installUpstream (the script, run by sh)', () => {
   })
 
   it('restores the backup, or removes the file when there was none before the run', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'upstream-'))
+    const dir = tempDir('upstream')
     const file = join(dir, 'shop.upstream.conf')
     const backup = join(dir, 'upstream.bak')
     const restore = () => execFileSync('sh', ['-c', restoreUpstream(file, backup, true).text])
@@ -225,7 +225,7 @@ describe('installUpstream (the script, run by sh)', () => {
 
 describe('writeEnvFile (the script, run by sh)', () => {
   it('backs up the file it replaces under a new name each time, keeps `keep`, and leaves the same content alone', () => {
-    const root = mkdtempSync(join(tmpdir(), 'dzd-env-'))
+    const root = tempDir('env')
     try {
       const local = layout(root)
       mkdirSync(join(root, 'shared'))
@@ -271,7 +271,7 @@ describe('writeEnvFile (the script, run by sh)', () => {
 
 describe('installRelease (the script, run by sh)', () => {
   it('replaces a release with the expected checksum, refuses one with another or in use, and leaves no temp dir', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'dzd-install-'))
+    const root = tempDir('install')
     try {
       const local = layout(root)
       mkdirSync(local.releases, { recursive: true })
