@@ -15,8 +15,9 @@ export type LogReading =
   { missing: true } | { missing: false; size: number; byUpstream: Map<string, Counts> }
 
 /**
- * The access log the action's own include writes on app hosts during a canary run (see
- * `UpstreamSpec.canaryLog`): the canary-access-log, for requests to either slot.
+ * The access log the action's own include writes on app hosts during a canary run, while nginx
+ * sends traffic to the new slot (see `UpstreamSpec.canaryLog`): the canary-access-log, for
+ * requests to either slot.
  */
 export function canaryLogSpec(
   settings: Pick<Settings, 'strategy' | 'canary' | 'slots'>,

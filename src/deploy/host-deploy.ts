@@ -388,7 +388,8 @@ export class HostDeploy {
       liveSlot: canaryWeight === undefined ? slot : (this.plan.liveSlot ?? slot),
       verifyPort: this.settings.nginx.verifyPort,
       canaryLogFormat: true,
-      canaryLog: canaryLogSpec(this.settings),
+      // Not when going back to the live slot: that must work even if nginx refused the log.
+      canaryLog: slot === this.plan.targetSlot ? canaryLogSpec(this.settings) : undefined,
       stickyCookie: this.settings.canary.stickyCookie || undefined,
     })
     const { upstreamFile } = this.settings.nginx
