@@ -432,9 +432,14 @@ describe('evidence without the canary line', () => {
     await expectServing([host], served)
     expect(await hostState(host)).toEqual(before)
 
+    const accessLogLines = async () =>
+      Number((await host.sh('wc -l < /var/log/nginx/access.log')).stdout.trim())
     const running = deploy([host], 'v13', {}, { ...gate, 'canary-step-duration': '8s' })
     await stepLive(host, 20)
+    const operatorsBefore = await accessLogLines()
     const counts = await versionCounts(host, 300)
+    // The operator's own http-level access_log still gets every request (both apply).
+    expect(await accessLogLines()).toBeGreaterThanOrEqual(operatorsBefore + 300)
     const promoted = await running
     expect(promoted.main.outputs.status, errorOf(promoted)).toBe('deployed')
     // Exactly the new version's answers: the include logs only the app's slots, once each, and
