@@ -13,6 +13,7 @@ function run(offset: number | undefined, file: string): string {
 
 describe('accessLogSince', () => {
   const dir = mkdtempSync(join(tmpdir(), 'canary-log-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
   const log = join(dir, 'shop-canary.log')
   const lines = [
     '1700000000.001|200|127.0.0.1:3001',
