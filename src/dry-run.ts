@@ -9,8 +9,8 @@ import { forEachParallel } from './parallel.js'
 import { planHost, type HostPlan } from './plan.js'
 import { preflightProblems } from './preflight.js'
 import { parseProbe, probeCommand } from './remote/probe.js'
-import { parseLogReading } from './canary.js'
-import { accessLogSince } from './remote/commands/canary.js'
+import { canaryEvidence, NGINX_CONFIG_DIR, type CanaryEvidence } from './canary.js'
+import { canaryEvidenceProbe } from './remote/commands/canary.js'
 import { checkUpstreamWritable, testNginx } from './remote/commands/nginx.js'
 import { cmd, userCommandArgv } from './remote/shell.js'
 import { EMPTY_STATE, parseState } from './remote/state.js'
@@ -24,6 +24,8 @@ export interface HostCheck {
   problems: string[]
   /** What would work, but not as well as it could (e.g. a canary judged on health only). */
   warnings?: string[]
+  /** strategy canary: whether the steps will have access log evidence, and why. */
+  canary?: CanaryEvidence
 }
 
 export async function dryRun(
@@ -98,21 +100,24 @@ async function checkHost(
     } catch (error) {
       problems.push(errorMessage(error))
     }
-    const warnings = settings.strategy === 'canary' ? await canaryWarnings(settings, host) : []
+    const canary = settings.strategy === 'canary' ? await canaryCheck(settings, host) : undefined
+    if (canary?.blocking) problems.push(`canary: ${canary.why}`)
     const plan = planHost(settings, host.name, state, version)
-    return { host: host.name, plan, problems, warnings }
+    return { host: host.name, plan, problems, canary }
   } finally {
     host.dispose()
   }
 }
 
-/** A canary without its access log is judged on health alone: worth knowing before the run. */
-async function canaryWarnings(settings: Settings, host: RemoteHost): Promise<string[]> {
-  const file = settings.canary.accessLog
-  const { stdout } = await host.exec(accessLogSince(file, undefined), { step: 'canary log check' })
-  if (!parseLogReading(stdout).missing) return []
-  return [
-    `canary: no readable access log at ${file}, so the canary would be judged on health only; ` +
-      `add \`access_log ${file} ${settings.app.name}_canary;\` to the site (README: Canary)`,
-  ]
+/** Whether a canary will have access log evidence on this host (README: Canary). */
+async function canaryCheck(settings: Settings, host: RemoteHost): Promise<CanaryEvidence> {
+  const { bluePort, greenPort } = settings.slots
+  const probe = canaryEvidenceProbe(
+    settings.canary.accessLog,
+    settings.app.name,
+    [bluePort, greenPort],
+    NGINX_CONFIG_DIR,
+  )
+  const { stdout } = await host.exec(probe, { step: 'canary evidence check' })
+  return canaryEvidence(stdout, settings)
 }

@@ -210,6 +210,11 @@ export interface CanarySettings {
   stepDurationMs: number
   /** Abort when the new slot's 5xx share exceeds this fraction (0.01 = 1 %). */
   maxErrorRate: number
+  /**
+   * `canary-max-error-rate: off`: the user chose to judge on health (and canary-check-command)
+   * only, so a step without access log evidence passes. Otherwise such a step aborts (fail closed).
+   */
+  healthOnly: boolean
   /** The error rate is judged only after this many requests reached the new slot. */
   minRequests: number
   /** Canary this many hosts instead of a traffic share; `undefined` = traffic share. */
@@ -361,14 +366,15 @@ export function parseInputs(get: (name: string) => string): Settings {
   const canary: CanarySettings = {
     weights: r.field('canary-weight', weights, [10, 50, 100]),
     stepDurationMs: r.field('canary-step-duration', duration({ allowZero: false }), 60_000),
-    maxErrorRate: r.field('canary-max-error-rate', errorRate, 0.01),
+    maxErrorRate: r.field('canary-max-error-rate', errorRateOrOff, 0.01) ?? 1,
+    healthOnly: r.text('canary-max-error-rate') === 'off',
     minRequests: r.field('canary-min-requests', integer(1, Infinity), 20),
     hosts: r.field('canary-hosts', optional(amount, undefined), undefined),
     stickyCookie: r.field('canary-sticky-cookie', optional(cookieName, ''), ''),
     checkCommand: r.text('canary-check-command'),
     accessLog: r.field(
       'canary-access-log',
-      optional(absolutePath('file'), `/var/log/nginx/${name}-canary.log`),
+      optional(nginxFilePath, `/var/log/nginx/${name}-canary.log`),
       '',
     ),
   }
@@ -864,6 +870,13 @@ const errorRate: Parser<number> = (text) => {
   return value <= 100 ? ok(value / 100) : bad('is out of range', expected)
 }
 
+/** canary-max-error-rate: a percentage, or `off` (null: judged on health only). */
+const errorRateOrOff: Parser<number | null> = (text) => {
+  if (text === 'off') return ok(null)
+  const rate = errorRate(text)
+  return rate.ok ? rate : bad(rate.problem, `${rate.expected}, or 'off' to judge on health only`)
+}
+
 const weights: Parser<number[]> = (text) => {
   const expected = "percentages 1-100, strictly ascending and ending with 100, like '10,50,100'"
   const items = text.split(',').map((item) => item.trim())
@@ -908,6 +921,16 @@ function absolutePath(kind: 'directory' | 'file'): Parser<string> {
     if (/\/\/|\/\.(\/|$)|\/$/.test(text)) return bad('is not normalized', expected)
     return ok(text)
   }
+}
+
+/** A file path that goes into an nginx config as it is: nothing nginx would read as syntax. */
+const nginxFilePath: Parser<string> = (text) => {
+  const path = absolutePath('file')(text)
+  if (!path.ok || /^[\w./@+-]+$/.test(text)) return path
+  return bad(
+    'contains characters nginx would read as syntax',
+    "an absolute file path of letters, digits and . _ - + @ / like '/var/log/nginx/app-canary.log'",
+  )
 }
 
 const localPath: Parser<string> = (text) =>

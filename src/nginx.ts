@@ -35,6 +35,13 @@ export interface UpstreamSpec {
    */
   canaryLogFormat?: boolean
   /**
+   * Canary runs on app hosts: the include itself writes `path` in that format (http context, so
+   * every server without an `access_log` of its own inherits it), only for requests nginx sent to
+   * one of `ports` on 127.0.0.1 (the app's slots). The verify server has `access_log off`, so the
+   * action's own verify requests are never counted.
+   */
+  canaryLog?: { path: string; ports: number[] }
+  /**
    * Sticky canary: hash requests on this cookie (consistent hashing, so raising the new slot's
    * weight only moves users to it, never back), and offer `$<name>_canary_cookie` for the site's
    * `add_header Set-Cookie`, so a request without the cookie gets the key it was routed by.
@@ -61,6 +68,7 @@ function body(spec: UpstreamSpec): string {
     cookie && spec.servers.length > 1 ? `    hash ${prefix}_canary_key consistent;\n` : ''
   return [
     spec.canaryLogFormat ? `log_format ${spec.name}_canary ${CANARY_LOG_FORMAT};\n` : '',
+    spec.canaryLog ? canaryAccessLog(spec.name, prefix, spec.canaryLog) : '',
     cookie
       ? // $request_id is the same in both maps for one request: the cookie a new visitor gets is
         // the key its first request was routed by.
@@ -80,6 +88,25 @@ function body(spec: UpstreamSpec): string {
     `    }\n`,
     `}\n`,
   ].join('')
+}
+
+/**
+ * `$upstream_addr` is a list (`a, b` after a retry, `a : b` after an internal redirect): any of
+ * the app's slots in it marks the request as the app's.
+ */
+function canaryAccessLog(
+  name: string,
+  prefix: string,
+  log: { path: string; ports: number[] },
+): string {
+  const ports = log.ports.join('|')
+  return (
+    `map $upstream_addr ${prefix}_canary_logged {\n` +
+    `    default 0;\n` +
+    `    "~(^| )127\\.0\\.0\\.1:(${ports})(,| |$)" 1;\n` +
+    `}\n` +
+    `access_log ${log.path} ${name}_canary if=${prefix}_canary_logged;\n`
+  )
 }
 
 function checksum(text: string): string {

@@ -26,6 +26,8 @@ export interface SiteOptions {
   canaryLog?: boolean
   /** Hand out the sticky canary cookie (needs canary-sticky-cookie in every deploy). */
   stickyCookie?: boolean
+  /** The site's own access log (so it does not inherit the http-level ones), e.g. a file path. */
+  ownAccessLog?: string
 }
 
 /** The operator's site: port 80 proxies to the upstream the action owns. */
@@ -34,7 +36,10 @@ export async function addSite(
   app: string,
   options: SiteOptions = {},
 ): Promise<void> {
-  const log = options.canaryLog ? `access_log /var/log/nginx/${app}-canary.log ${app}_canary;` : ''
+  const log = [
+    options.ownAccessLog ? `access_log ${options.ownAccessLog};` : '',
+    options.canaryLog ? `access_log /var/log/nginx/${app}-canary.log ${app}_canary;` : '',
+  ].join('\n  ')
   const cookie = options.stickyCookie ? `add_header Set-Cookie $${app}_canary_cookie;` : ''
   await host.sh(`cat > /etc/nginx/sites-enabled/${app}.conf <<'CONF'
 server {

@@ -170,6 +170,9 @@ describe('by traffic', () => {
     console.log(`canary share at 20%: ${share}% (${JSON.stringify(counts)})`)
     expect(Math.abs(share - 20)).toBeLessThanOrEqual(5)
     expect((counts.v2 ?? 0) + (counts.v3 ?? 0)).toBe(1000)
+    // (c) The documented site line still works, each request counted once (the site's own line
+    // replaces the inherited one) and none of the action's verify requests.
+    expect(run.main.summary).toContain(`| 20% | ${counts.v3} | 0 | 0% | ✅ passed |`)
   })
 
   it('aborts at the first step when the new version answers 500, and the old one serves 100 %', async () => {
@@ -215,9 +218,10 @@ describe('by traffic', () => {
 })
 
 describe('checks, missing log, cancelled run', () => {
-  it('runs canary-check-command per step and aborts on a non-zero exit; no log: health only', async () => {
+  it('runs canary-check-command per step and aborts on a non-zero exit; health only when chosen', async () => {
     const host = hosts[0]!
     const before = await servedVersion(host)
+    // No traffic at all: without `canary-max-error-rate: off` the first step would fail closed.
     const run = await deploy(
       [host],
       'v10',
@@ -226,21 +230,35 @@ describe('checks, missing log, cancelled run', () => {
         'canary-step-duration': '1s',
         'canary-check-command':
           'echo "check at $CANARY_WEIGHT% of $APP_VERSION"; test "$CANARY_WEIGHT" -lt 50',
-        'canary-access-log': '/var/log/nginx/none.log',
+        'canary-max-error-rate': 'off',
       },
     )
     expect(run.main.outputs.status).toBe('failed')
     expect(run.main.log).toContain('check at 10% of v10')
-    expect(run.main.log).toContain(
-      `::warning::[${host.address}] canary: no readable access log at /var/log/nginx/none.log`,
-    )
     expect(errorOf(run)).toContain(
       `Canary aborted: canary step 50%: [${host.address}] canary: canary-check-command: command exited 1`,
     )
-    expect(run.main.summary).toContain(
-      '| 10% | – | – | – | ➖ not judged | no access log at /var/log/nginx/none.log on any host: judged on health only |',
+    expect(run.main.summary).toMatch(
+      /\| 10% \| 0 \| 0 \| [^|]+ \| ➖ not judged \| canary-max-error-rate: off: judged on health only \|/,
     )
     await expectServing([host], before)
+  })
+
+  it('a canary-access-log nginx cannot open fails at nginx -t, before any traffic moves', async () => {
+    const host = hosts[0]!
+    const before = await hostState(host)
+    const served = await servedVersion(host)
+    const run = await deploy(
+      [host],
+      'v10b',
+      {},
+      { 'canary-step-duration': '1s', 'canary-access-log': '/var/log/no-such-dir/shop.log' },
+    )
+    expect(run.main.outputs.status).toBe('failed')
+    expect(errorOf(run)).toContain('switch: install upstream and test nginx')
+    expect(errorOf(run)).toContain('"/var/log/no-such-dir/shop.log" failed')
+    await expectServing([host], served)
+    expect(await hostState(host)).toEqual(before)
   })
 
   it('a run killed mid-bake: the post step puts all traffic back and stops the new slot', async () => {
@@ -376,5 +394,95 @@ describe('sticky cookie', () => {
     }
     expect(new Set(firsts)).toEqual(new Set(['v6', 'v9']))
     expect((await running).main.outputs.status).toBe('deployed')
+  })
+})
+
+/**
+ * The gate fails closed (issue 13): the action's include writes the canary log in nginx's http
+ * context, so a site without an access_log of its own is judged without any line; a site with its
+ * own access_log and no canary line has no evidence, and the canary aborts naming the line to add.
+ */
+describe('evidence without the canary line', () => {
+  afterAll(async () => {
+    await addSite(hosts[0]!, 'shop', { canaryLog: true, stickyCookie: true })
+  })
+
+  it('(a) a site without the line: a 50 %-5xx canary aborts, a healthy one promotes', async () => {
+    const host = hosts[0]!
+    await addSite(host, 'shop', { stickyCookie: true })
+    const before = await hostState(host)
+    const served = await servedVersion(host)
+    const gate = { 'canary-weight': '20,100', 'canary-max-error-rate': '5%' }
+    const { run } = await underLoad([host], () =>
+      deploy(
+        [host],
+        'v12',
+        { errorRate: 0.5, errorPath: '/' },
+        {
+          ...gate,
+          'canary-step-duration': '20s',
+        },
+      ),
+    )
+    expect(run.main.outputs.status).toBe('failed')
+    expect(errorOf(run)).toContain(
+      'Canary aborted: canary step 20%: the new version answered 5xx to',
+    )
+    expect(errorOf(run)).toContain('above canary-max-error-rate 5%')
+    await expectServing([host], served)
+    expect(await hostState(host)).toEqual(before)
+
+    const accessLogLines = async () =>
+      Number((await host.sh('wc -l < /var/log/nginx/access.log')).stdout.trim())
+    const running = deploy([host], 'v13', {}, { ...gate, 'canary-step-duration': '8s' })
+    await stepLive(host, 20)
+    const operatorsBefore = await accessLogLines()
+    const counts = await versionCounts(host, 300)
+    // The operator's own http-level access_log still gets every request (both apply).
+    expect(await accessLogLines()).toBeGreaterThanOrEqual(operatorsBefore + 300)
+    const promoted = await running
+    expect(promoted.main.outputs.status, errorOf(promoted)).toBe('deployed')
+    // Exactly the new version's answers: the include logs only the app's slots, once each, and
+    // not the action's own verify requests.
+    expect(counts.v13).toBeGreaterThan(0)
+    expect(promoted.main.summary).toContain(`| 20% | ${counts.v13} | 0 | 0% | ✅ passed |`)
+    await expectServing([host], 'v13')
+  })
+
+  it('(b) a site with its own access_log: the 5xx canary aborts with the fail-closed error', async () => {
+    const host = hosts[0]!
+    await addSite(host, 'shop', {
+      stickyCookie: true,
+      ownAccessLog: '/var/log/nginx/shop-site.log',
+    })
+    const before = await hostState(host)
+    const { run } = await underLoad([host], () =>
+      deploy(
+        [host],
+        'v14',
+        { errorRate: 0.5, errorPath: '/' },
+        {
+          'canary-weight': '20,100',
+          'canary-max-error-rate': '5%',
+          'canary-step-duration': '3s',
+        },
+      ),
+    )
+    expect(run.main.outputs.status).toBe('failed')
+    const error = errorOf(run)
+    expect(error).toContain(
+      `Canary aborted: canary step 20%: [${host.address}] canary: no evidence, so the canary fails closed: ` +
+        "the access log /var/log/nginx/shop-canary.log recorded no request to shop's slots during the 3s bake",
+    )
+    expect(error).toContain(
+      'Add `access_log /var/log/nginx/shop-canary.log shop_canary;` to the server block that has ' +
+        '`proxy_pass http://shop;` (next to its own access_log), or set `canary-max-error-rate: off` ' +
+        'to judge on health checks only.',
+    )
+    expect(error).toContain('All traffic is back on the previous version (v13)')
+    expect(run.main.summary).toMatch(/\| 20% \| 0 \| 0 \| [^|]+ \| ❌ aborted \|/)
+    expect(run.post.log).not.toContain('repairing')
+    await expectServing([host], 'v13')
+    expect(await hostState(host)).toEqual(before)
   })
 })

@@ -55,19 +55,40 @@ describe('dry-run', () => {
     expect(post.exitCode).toBe(0)
   })
 
-  it('warns, without failing, that a canary without its access log is judged on health only', async () => {
+  it('says per host whether a canary will have access log evidence, and why', async () => {
     const [first, second] = lab.hosts
-    await second!.sh('mkdir -p /var/log/nginx && : > /var/log/nginx/shop-canary.log')
+    // Sites that nginx does not load (sites-available), read as the operator's: the first has its
+    // own access_log and no canary line, the second inherits the http-level logs.
+    const site = (log: string) =>
+      `server {\n  listen 80;\n  ${log}\n  location / { proxy_pass http://shop; }\n}\n`
+    await first!
+      .sh(`mkdir -p /etc/nginx/sites-available && cat > /etc/nginx/sites-available/shop <<'CONF'
+${site('access_log /var/log/nginx/shop.log;')}CONF`)
+    await second!
+      .sh(`mkdir -p /etc/nginx/sites-available && cat > /etc/nginx/sites-available/shop <<'CONF'
+${site('')}CONF`)
     try {
       const { main } = await runAction(inputs({ strategy: 'canary' }))
-      expect(main.exitCode).toBe(0)
-      expect(main.outputs.status).toBe('planned')
-      expect(main.log).toContain(
-        `::warning::[${first!.address}] canary: no readable access log at /var/log/nginx/shop-canary.log, so the canary would be judged on health only; add \`access_log /var/log/nginx/shop-canary.log shop_canary;\` to the site (README: Canary)`,
+      expect(main.exitCode).toBe(1)
+      expect(errorLine(main.log)).toContain(
+        `[${first!.address}] canary: /etc/nginx/sites-available/shop proxies to http://shop with an access_log of its own, so it does not inherit the action's and every step would abort (fail closed): add \`access_log /var/log/nginx/shop-canary.log shop_canary;\` to that server block, or set \`canary-max-error-rate: off\` to judge on health checks only`,
       )
-      expect(main.log).not.toContain(`::warning::[${second!.address}] canary`)
+      expect(errorLine(main.log)).not.toContain(`[${second!.address}]`)
+      expect(main.log).toContain(
+        "canary evidence: yes: /etc/nginx/sites-available/shop has no access_log of its own, so it inherits the one the action's include writes to /var/log/nginx/shop-canary.log during a canary",
+      )
+      const hostsOutput = JSON.parse(main.outputs.hosts!) as { canaryEvidence: boolean }[]
+      expect(hostsOutput.map((h) => h.canaryEvidence)).toEqual([false, true])
+
+      const healthOnly = await runAction(
+        inputs({ strategy: 'canary', 'canary-max-error-rate': 'off' }),
+      )
+      expect(healthOnly.main.exitCode).toBe(0)
+      expect(healthOnly.main.log).toContain(
+        'canary evidence: no: canary-max-error-rate: off: health only',
+      )
     } finally {
-      await second!.sh('rm -f /var/log/nginx/shop-canary.log')
+      for (const host of [first!, second!]) await host.sh('rm -f /etc/nginx/sites-available/shop')
     }
   })
 

@@ -1,10 +1,10 @@
 /** Canary analysis: the access log summary (the real script run by sh), its parsing, the verdict. */
 import { execFileSync } from 'node:child_process'
-import { appendFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { judge, parseLogReading } from '../../src/canary.js'
-import { accessLogSince } from '../../src/remote/commands/canary.js'
+import { canaryEvidence, judge, parseLogReading } from '../../src/canary.js'
+import { accessLogSince, canaryEvidenceProbe } from '../../src/remote/commands/canary.js'
 import { tempDir } from '../../test/tmp.js'
 
 function run(offset: number | undefined, file: string): string {
@@ -85,5 +85,83 @@ describe('judge', () => {
     expect(judge({ requests: 20, errors: 1 }, { ...settings, maxErrorRate: 0 }).verdict).toBe(
       'aborted',
     )
+  })
+})
+
+describe('canary evidence (dry run)', () => {
+  const dir = tempDir('canary-evidence')
+  const conf = join(dir, 'nginx')
+  mkdirSync(join(conf, 'sites-available'), { recursive: true })
+  mkdirSync(join(conf, 'sites-enabled'))
+  const log = join(dir, 'shop-canary.log')
+  const probe = (file = log) =>
+    execFileSync('sh', ['-c', canaryEvidenceProbe(file, 'shop', [3001, 3002], conf).text], {
+      encoding: 'utf8',
+    })
+  const site = (name: string, body: string) => {
+    writeFileSync(join(conf, 'sites-available', name), body)
+    symlinkSync(join(conf, 'sites-available', name), join(conf, 'sites-enabled', name))
+  }
+  const settings = (healthOnly = false) => ({
+    canary: { accessLog: log, healthOnly } as never,
+    app: { name: 'shop' } as never,
+  })
+
+  it('tells the log state, recent app requests and how each site logs', () => {
+    expect(probe(join(dir, 'none', 'x.log'))).toBe('log nodir\n')
+    expect(probe()).toBe('log absent\n')
+    site('inherits', 'server {\n  location / { proxy_pass http://shop; }\n}\n')
+    site(
+      'own',
+      'server {\n  access_log /var/log/own.log;\n  location / { proxy_pass http://shop/; }\n}\n',
+    )
+    site(
+      'canary',
+      `server {\n  access_log /var/log/own.log;\n  access_log ${log} shop_canary;\n  location / { proxy_pass http://shop; }\n}\n`,
+    )
+    site('other', 'server {\n  location / { proxy_pass http://shopping; }\n}\n')
+    writeFileSync(log, '1.0|200|127.0.0.1:3001\n1.1|500|127.0.0.1:3002\n1.2|200|127.0.0.1:4000\n')
+    const lines = probe().trim().split('\n')
+    expect(lines.slice(0, 2)).toEqual(['log readable', 'recent 2'])
+    expect(lines.slice(2).sort()).toEqual(
+      ['canary', 'own', 'inherits']
+        .flatMap((n) =>
+          ['sites-available', 'sites-enabled'].map((d) => `site ${n} ${join(conf, d, n)}`),
+        )
+        .sort(),
+    )
+  })
+
+  it('says per case whether there will be evidence and why', () => {
+    const own = `site own ${conf}/own`
+    expect(canaryEvidence('log nodir\n', settings())).toMatchObject({
+      available: false,
+      blocking: true,
+    })
+    expect(canaryEvidence('log absent\n' + own, settings(true))).toEqual({
+      available: false,
+      blocking: false,
+      why: 'canary-max-error-rate: off: health only',
+    })
+    expect(canaryEvidence('log unreadable\n', settings()).blocking).toBe(true)
+    expect(canaryEvidence('log readable\nrecent 3\n' + own, settings())).toEqual({
+      available: true,
+      blocking: false,
+      why: `${log} already records requests to shop's slots (3 in its last 64 KiB)`,
+    })
+    expect(canaryEvidence(`log absent\nsite inherits ${conf}/a\n${own}`, settings())).toEqual({
+      available: true,
+      blocking: false,
+      why: `${conf}/a has no access_log of its own, so it inherits the one the action's include writes to ${log} during a canary`,
+    })
+    expect(canaryEvidence(`log absent\n${own}\n`, settings())).toEqual({
+      available: false,
+      blocking: true,
+      why: `${conf}/own proxies to http://shop with an access_log of its own, so it does not inherit the action's and every step would abort (fail closed): add \`access_log ${log} shop_canary;\` to that server block, or set \`canary-max-error-rate: off\` to judge on health checks only`,
+    })
+    expect(canaryEvidence('log absent\n', settings())).toMatchObject({
+      available: false,
+      blocking: false,
+    })
   })
 })

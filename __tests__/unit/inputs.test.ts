@@ -105,6 +105,7 @@ describe('parseInputs', () => {
         weights: [10, 50, 100],
         stepDurationMs: 60_000,
         maxErrorRate: 0.01,
+        healthOnly: false,
         minRequests: 20,
         hosts: undefined,
         stickyCookie: '',
@@ -246,6 +247,7 @@ describe('parseInputs', () => {
         weights: [5, 25, 100],
         stepDurationMs: 150_000,
         maxErrorRate: 0.005,
+        healthOnly: false,
         minRequests: 100,
         hosts: { kind: 'count', value: 1 },
         stickyCookie: 'shop_canary',
@@ -375,6 +377,12 @@ describe('values', () => {
     expect(settings.canary.hosts).toEqual({ kind: 'percent', value: 25 })
     expect(settings.canary.maxErrorRate).toBe(0.02)
     expect(parse({ 'canary-max-error-rate': '0' }).canary.maxErrorRate).toBe(0)
+    expect(settings.canary.healthOnly).toBe(false)
+    // `off`: the explicit choice to judge on health only (no error-rate gate).
+    expect(parse({ 'canary-max-error-rate': 'off' }).canary).toMatchObject({
+      healthOnly: true,
+      maxErrorRate: 1,
+    })
   })
 
   it('reads env in order, strips one pair of quotes and keeps odd keys as plain data', () => {
@@ -687,11 +695,19 @@ const BAD_INPUTS: [Record<string, string>, string][] = [
   ],
   [
     { 'canary-max-error-rate': '150%' },
-    "Input 'canary-max-error-rate': '150%' is out of range (expected a percentage 0-100 like '1%' or '0.5%').",
+    "Input 'canary-max-error-rate': '150%' is out of range (expected a percentage 0-100 like '1%' or '0.5%', or 'off' to judge on health only).",
   ],
   [
     { 'canary-max-error-rate': 'low' },
-    "Input 'canary-max-error-rate': 'low' is not a percentage (expected a percentage 0-100 like '1%' or '0.5%').",
+    "Input 'canary-max-error-rate': 'low' is not a percentage (expected a percentage 0-100 like '1%' or '0.5%', or 'off' to judge on health only).",
+  ],
+  [
+    { 'canary-access-log': '/var/log/nginx/a;b.log' },
+    "Input 'canary-access-log': '/var/log/nginx/a;b.log' contains characters nginx would read as syntax (expected an absolute file path of letters, digits and . _ - + @ / like '/var/log/nginx/app-canary.log').",
+  ],
+  [
+    { 'canary-access-log': 'logs/canary.log' },
+    "Input 'canary-access-log': 'logs/canary.log' is not an absolute path (expected an absolute, normalized file path like '/etc/nginx/conf.d/app.conf').",
   ],
   [
     { 'canary-min-requests': '0' },

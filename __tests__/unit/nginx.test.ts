@@ -45,6 +45,36 @@ server {
     expect(text).toContain('    server 127.0.0.1:3002 weight=10 max_fails=0 down;\n')
   })
 
+  it('writes the canary log itself in the http context, only for the app slots', () => {
+    const text = renderUpstream({
+      ...spec,
+      canaryLogFormat: true,
+      canaryLog: { path: '/var/log/nginx/shop-api-canary.log', ports: [3001, 3002] },
+    })
+    expect(text).toContain(
+      "\nlog_format shop-api_canary '$msec|$status|$upstream_addr';\n" +
+        'map $upstream_addr $shop_api_canary_logged {\n' +
+        '    default 0;\n' +
+        '    "~(^| )127\\.0\\.0\\.1:(3001|3002)(,| |$)" 1;\n' +
+        '}\n' +
+        'access_log /var/log/nginx/shop-api-canary.log shop-api_canary if=$shop_api_canary_logged;\n' +
+        'upstream shop-api {\n',
+    )
+    // The verify server logs nothing: the action's own verify requests are never counted.
+    expect(text).toMatch(/server \{\n {4}listen 127\.0\.0\.1:\d+;\n {4}access_log off;\n/)
+    const pattern = /"~(.*)" 1;/.exec(text)![1]!
+    const logged = new RegExp(pattern)
+    for (const addr of ['127.0.0.1:3001', '127.0.0.1:3002', '127.0.0.1:3001, 127.0.0.1:3002'])
+      expect(addr).toMatch(logged)
+    for (const addr of ['', '127.0.0.1:30010', '127.0.0.1:4001', '10.0.0.1:80', '127.0.0.1:13001'])
+      expect(addr).not.toMatch(logged)
+    expect('10.0.0.1:80 : 127.0.0.1:3002').toMatch(logged)
+  })
+
+  it('writes no access log without canaryLog (every other strategy)', () => {
+    expect(renderUpstream({ ...spec, canaryLogFormat: true })).not.toContain('access_log /')
+  })
+
   it('defines the canary log format for the site to write', () => {
     expect(renderUpstream({ ...spec, canaryLogFormat: true })).toContain(
       "\nlog_format shop-api_canary '$msec|$status|$upstream_addr';\nupstream shop-api {\n",

@@ -7,7 +7,14 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import * as core from '@actions/core'
-import { addCounts, judge, NO_COUNTS, type CanaryStep, type Counts } from '../canary.js'
+import {
+  addCounts,
+  canaryLogLine,
+  judge,
+  NO_COUNTS,
+  type CanaryStep,
+  type Counts,
+} from '../canary.js'
 import { HostError, errorMessage } from '../errors.js'
 import { forEachParallel } from '../parallel.js'
 import type { DeployContext } from './context.js'
@@ -52,6 +59,7 @@ async function watch(
 ): Promise<void> {
   const { canary, health } = ctx.settings
   const offsets = await logOffsets(ctx, hosts)
+  const appRequests = new Map<HostDeploy, number>()
   const failedChecks = new Map<HostDeploy, number>()
   const deadline = Date.now() + canary.stepDurationMs
   let total: Counts | null = offsets.size === 0 ? null : NO_COUNTS
@@ -74,12 +82,17 @@ async function watch(
       const read = await h.canaryLog(offset)
       if (read === null) return
       offsets.set(h, read.offset)
+      appRequests.set(h, (appRequests.get(h) ?? 0) + read.appRequests)
       total = addCounts(total ?? NO_COUNTS, read.counts)
     })
     step.counts = total
-    const judged = total === null ? undefined : judge(total, canary)
+    const judged = total === null || canary.healthOnly ? undefined : judge(total, canary)
     if (judged?.verdict === 'aborted')
       throw new CanaryAborted(`canary step ${step.label}: ${judged.reason}`)
+  }
+  if (!canary.healthOnly) {
+    const blind = hosts.find((h) => (appRequests.get(h) ?? 0) === 0)
+    if (blind) throw new HostError(blind.name, 'canary', noRequestsLogged(ctx))
   }
   if (canary.checkCommand) {
     await forEachParallel(hosts, ctx.settings.ssh.maxParallel, (h) =>
@@ -87,33 +100,56 @@ async function watch(
     )
   }
   step.counts = total
-  if (total === null) {
-    step.note = `no access log at ${canary.accessLog} on any host: judged on health only`
+  if (canary.healthOnly) {
+    step.note = 'canary-max-error-rate: off: judged on health only'
     return
   }
-  const judged = judge(total, canary)
+  const judged = judge(total ?? NO_COUNTS, canary)
   step.verdict = judged.verdict
   if (judged.verdict === 'not judged') {
-    step.note = `${total.requests} request(s), fewer than canary-min-requests (${canary.minRequests}): judged on health only`
+    step.note = `${(total ?? NO_COUNTS).requests} request(s), fewer than canary-min-requests (${canary.minRequests}): judged on health only`
   }
 }
 
-/** Where each host's access log ends now; hosts without a readable log are left out (warned). */
+/**
+ * Where each host's access log ends now. Without a readable log the step has no evidence: it
+ * aborts (fail closed), unless the user chose health-only judging (canary-max-error-rate: off).
+ */
 async function logOffsets(
   ctx: DeployContext,
   hosts: HostDeploy[],
 ): Promise<Map<HostDeploy, number>> {
   const offsets = new Map<HostDeploy, number>()
+  const { accessLog, healthOnly } = ctx.settings.canary
   await forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (h) => {
     const read = await h.canaryLog()
     if (read !== null) offsets.set(h, read.offset)
-    else {
-      core.warning(
-        `[${h.name}] canary: no readable access log at ${ctx.settings.canary.accessLog}, so its ` +
-          `5xx rate is not measured (health checks only). Add \`access_log ` +
-          `${ctx.settings.canary.accessLog} ${ctx.settings.app.name}_canary;\` to the site (README: Canary).`,
-      )
-    }
+    else if (healthOnly) core.info(`[${h.name}] canary: no readable access log at ${accessLog}`)
+    else throw new HostError(h.name, 'canary', noReadableLog(ctx))
   })
   return offsets
+}
+
+const HEALTH_ONLY = 'or set `canary-max-error-rate: off` to judge on health checks only'
+
+function noReadableLog(ctx: DeployContext): string {
+  const { accessLog } = ctx.settings.canary
+  return (
+    `no evidence, so the canary fails closed: cannot read the access log ${accessLog} (missing, ` +
+    `or not readable by the deploy user). The action's ` +
+    `include writes it during a canary: let the deploy user read it (e.g. add it to the log's ` +
+    `group, often adm), set canary-access-log to a file it can read, ${HEALTH_ONLY}.`
+  )
+}
+
+function noRequestsLogged(ctx: DeployContext): string {
+  const { canary, app } = ctx.settings
+  return (
+    `no evidence, so the canary fails closed: the access log ${canary.accessLog} recorded no ` +
+    `request to ${app.name}'s slots during the ${canary.stepDurationMs / 1000}s bake, so the ` +
+    `site that serves http://${app.name} does not write it (a server with an access_log of its ` +
+    `own does not inherit the action's), or no traffic came in. Add \`${canaryLogLine(ctx.settings)}\` ` +
+    `to the server block that has \`proxy_pass http://${app.name};\` (next to its own ` +
+    `access_log), ${HEALTH_ONLY}.`
+  )
 }

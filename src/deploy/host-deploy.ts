@@ -4,7 +4,7 @@
  */
 import { HostError, errorMessage } from '../errors.js'
 import type { Settings } from '../inputs.js'
-import { NO_COUNTS, parseLogReading, type Counts } from '../canary.js'
+import { NO_COUNTS, canaryLogSpec, parseLogReading, type Counts } from '../canary.js'
 import { renderUpstream, upstreamOwnership, type UpstreamServer } from '../nginx.js'
 import { planHost, releasesToPrune, slotPort, wentLive, type HostPlan } from '../plan.js'
 import { emptyHostReport, type HostReport } from '../report/model.js'
@@ -404,6 +404,8 @@ export class HostDeploy {
       liveSlot: canaryWeight === undefined ? slot : (this.plan.liveSlot ?? slot),
       verifyPort: this.settings.nginx.verifyPort,
       canaryLogFormat: true,
+      // Not when going back to the live slot: that must work even if nginx refused the log.
+      canaryLog: slot === this.plan.targetSlot ? canaryLogSpec(this.settings) : undefined,
       stickyCookie: this.settings.canary.stickyCookie || undefined,
     })
     const { upstreamFile } = this.settings.nginx
@@ -470,9 +472,12 @@ export class HostDeploy {
 
   /**
    * The canary access log from byte `offset` on (no offset: from its end): the new slot's requests
-   * and 5xx, and the offset to read from next time; null when the host has no readable log.
+   * and 5xx, how many requests reached either of the app's slots (0: not the serving site's log),
+   * and the offset to read from next time; null when the host has no readable log.
    */
-  async canaryLog(offset?: number): Promise<{ counts: Counts; offset: number } | null> {
+  async canaryLog(
+    offset?: number,
+  ): Promise<{ counts: Counts; appRequests: number; offset: number } | null> {
     const { stdout } = await this.host.exec(
       accessLogSince(this.settings.canary.accessLog, offset),
       { step: 'canary: read access log' },
@@ -480,7 +485,10 @@ export class HostDeploy {
     const reading = parseLogReading(stdout)
     if (reading.missing) return null
     const counts = reading.byUpstream.get(`127.0.0.1:${this.plan.targetPort}`) ?? NO_COUNTS
-    return { counts, offset: reading.size }
+    const appRequests = (['blue', 'green'] as const)
+      .map((slot) => reading.byUpstream.get(`127.0.0.1:${slotPort(this.settings, slot)}`))
+      .reduce((sum, c) => sum + (c?.requests ?? 0), 0)
+    return { counts, appRequests, offset: reading.size }
   }
 
   /** canary-check-command, on this host from the new release; throws when it exits non-zero. */

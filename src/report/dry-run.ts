@@ -13,7 +13,13 @@ export function planLines(check: HostCheck, upstreamFile: string): string[] {
     : []
   const verdict =
     check.problems.length === 0 ? ['ready'] : check.problems.map((p) => `problem: ${p}`)
-  return [...lines, ...(check.warnings ?? []).map((w) => `warning: ${w}`), ...verdict]
+  const canary =
+    check.canary && !check.canary.blocking ? [`canary evidence: ${evidenceText(check.canary)}`] : []
+  return [...lines, ...canary, ...(check.warnings ?? []).map((w) => `warning: ${w}`), ...verdict]
+}
+
+function evidenceText(evidence: NonNullable<HostCheck['canary']>): string {
+  return `${evidence.available ? 'yes' : 'no'}: ${evidence.why}`
 }
 
 export function dryRunSummary(checks: HostCheck[], version: string): string {
@@ -32,7 +38,12 @@ export function dryRunSummary(checks: HostCheck[], version: string): string {
           : '?',
     ),
     cell(c.plan ? `${c.plan.targetSlot} :${c.plan.targetPort}` : '?'),
-    c.problems.length === 0 ? 'ready' : c.problems.map(cell).join('<br>'),
+    [
+      c.problems.length === 0 ? 'ready' : c.problems.map(cell).join('<br>'),
+      ...(c.canary && !c.canary.blocking
+        ? [cell(`canary evidence: ${evidenceText(c.canary)}`)]
+        : []),
+    ].join('<br>'),
   ])
   return [
     headline,
@@ -54,6 +65,7 @@ export function dryRunHostsOutput(checks: HostCheck[]): string {
       liveVersion: c.plan?.liveVersion ?? null,
       targetSlot: c.plan?.targetSlot ?? null,
       problems: c.problems,
+      ...(c.canary && { canaryEvidence: c.canary.available, canaryEvidenceWhy: c.canary.why }),
     })),
   )
 }

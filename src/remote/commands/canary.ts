@@ -22,3 +22,42 @@ tail -c +$((off + 1)) "$f" | head -c $((size - off)) | awk -F'|' 'NF >= 3 {
     offset === undefined ? '' : String(offset),
   )
 }
+
+/**
+ * Dry run: what canary evidence a host would give. $1 log file, $2 app name, $3 the slot ports
+ * (space-separated), $4 the nginx config dir. Prints `log nodir|unreadable|absent|readable`, for
+ * a readable log `recent <n>` (requests to the slots in its last 64 KiB), then `site <kind> <file>`
+ * for every config file that proxies to http://<app>: `canary` (has the canary access_log line),
+ * `own` (an access_log of its own, so it does not inherit the include's), else `inherits`.
+ */
+export function canaryEvidenceProbe(
+  file: string,
+  app: string,
+  ports: number[],
+  configDir: string,
+): Shell {
+  return script(
+    `f=$1; app=$2; ports=$3; dir=$4; format="$app"_canary
+if [ -r "$f" ]; then
+  echo log readable
+  n=$(tail -c 65536 "$f" | awk -F'|' -v ports=" $ports " 'NF >= 3 {
+    k = split($3, a, ", "); m = split(a[k], b, ":"); if (index(ports, " " b[m] " ")) n++
+  } END { print n + 0 }')
+  echo "recent $n"
+elif [ -e "$f" ]; then echo log unreadable
+elif [ -d "$(dirname "$f")" ]; then echo log absent
+else echo log nodir
+fi
+grep -RlE "proxy_pass[[:space:]]+https?://$app([;/[:space:]]|$)" "$dir" 2>/dev/null | while IFS= read -r site; do
+  if grep -qE "^[^#]*access_log[[:space:]][^;]*[[:space:]]$format[[:space:];]" "$site"; then echo "site canary $site"
+  elif grep -qE '^[[:space:]]*access_log[[:space:]]' "$site"; then echo "site own $site"
+  else echo "site inherits $site"
+  fi
+done
+exit 0`,
+    file,
+    app,
+    ports.join(' '),
+    configDir,
+  )
+}
