@@ -52,6 +52,7 @@ export async function runDeploy(
     endedAt: 0,
     url: settings.github.url,
     runUrl: env.runUrl,
+    ...(settings.rollback.enabled ? { rollbackTo: settings.rollback.toVersion } : {}),
   }
   let fleet: Fleet | undefined
   let hosts: HostDeploy[] = []
