@@ -125,5 +125,8 @@ async function buildRelease(settings: Settings, env: RunEnvironment): Promise<Re
     artifactUrl: settings.app.artifactUrl,
     cwd: env.workspace,
     workDir: env.tempDir,
+    exclude: settings.app.exclude,
+    artifactSha256: settings.app.artifactSha256,
+    artifactToken: settings.app.artifactToken,
   })
 }
