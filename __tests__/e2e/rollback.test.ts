@@ -73,6 +73,8 @@ it('refuses an unknown version, listing the available ones, and changes nothing'
   expect(errorLine(run.main.log)).toContain(
     `[${host.address}] rollback: version v9 is not in this host's history; available: v2, v1, v3. Nothing was changed.`,
   )
+  // The summary says what was asked for: a rollback, not a deploy of the commit.
+  expect(run.main.summary).toMatch(/^### ❌ Rolling back shop to v9 on 1 host failed after /)
   expect(await servedVersion(host)).toBe(before)
 })
 
