@@ -6,6 +6,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net'
 import { parseDuration } from './duration.js'
+import { parseIgnorePatterns, type IgnorePattern } from './release/ignore.js'
 
 // ---------------------------------------------------------------------------------------------
 // Defaults
@@ -30,6 +31,10 @@ const DEFAULTS = {
   'build-command': '',
   'release-path': '.',
   'artifact-url': '',
+  // What ships: patterns left out of release-path; checksum and token of artifact-url
+  exclude: '',
+  'artifact-sha256': '',
+  'artifact-token': '',
   'start-command': '',
   'stop-command': '',
   'reload-command': '',
@@ -168,6 +173,12 @@ export interface AppSettings {
   releasePath: string
   /** http(s) URL of a release archive to ship instead of `releasePath`; '' = none. */
   artifactUrl: string
+  /** `exclude`: paths of a packed `releasePath` left out (release/ignore.ts for the syntax). */
+  exclude: IgnorePattern[]
+  /** `artifact-sha256`: lowercase hex sha256 the download must have; '' = not checked. */
+  artifactSha256: string
+  /** `artifact-token`: sent as `Authorization: Bearer <token>` with the download (a secret). */
+  artifactToken: string
   /** Command that starts one slot, run from the release dir; '' only for rollbacks. */
   startCommand: string
   /** Command that stops one slot; '' = SIGTERM, then SIGKILL after `slots.stopTimeoutMs`. */
@@ -342,6 +353,9 @@ export function parseInputs(get: (name: string) => string): Settings {
   const version = r.field('version', optional(versionName, ''), '')
   const releasePath = r.field('release-path', localPath, '.')
   const artifactUrl = r.field('artifact-url', optional(httpUrl, ''), '')
+  const exclude = r.field('exclude', ignorePatterns, [])
+  const artifactSha256 = r.field('artifact-sha256', optional(sha256Hex, ''), '')
+  const artifactToken = r.token('artifact-token')
   const env = r.env('env')
   const secretEnv = r.env('secret-env')
   r.distinctKeys('env', env, 'secret-env', secretEnv)
@@ -435,6 +449,9 @@ export function parseInputs(get: (name: string) => string): Settings {
       buildCommand: r.text('build-command'),
       releasePath,
       artifactUrl,
+      exclude,
+      artifactSha256,
+      artifactToken,
       startCommand: r.text('start-command'),
       stopCommand: r.text('stop-command'),
       reloadCommand: r.text('reload-command'),
@@ -480,6 +497,7 @@ export function secretValues(settings: Settings): string[] {
     settings.ssh.privateKey,
     settings.ssh.passphrase,
     settings.github.token,
+    settings.app.artifactToken,
     ...Object.values(settings.app.secretEnv),
   ]
   const lines = values.flatMap((value) => value.split('\n')).map((line) => line.trim())
@@ -525,6 +543,7 @@ function checkCombinations(r: InputReader, s: Settings): void {
         `${show(s.app.releasePath)} (expected only one of them: the release comes from one place).`,
     )
   }
+  checkReleaseSource(r, s)
   if (s.slots.bluePort === s.slots.greenPort && r.valid('blue-port', 'green-port')) {
     r.report(
       `Input 'green-port': ${show(r.text('green-port'))} is the same port as 'blue-port' ` +
@@ -560,6 +579,29 @@ function checkCombinations(r: InputReader, s: Settings): void {
       `Input 'canary-hosts': ${show(r.text('canary-hosts'))} is not fewer than the ${hostCount} ` +
         `host${hostCount === 1 ? '' : 's'} in 'hosts' (expected fewer hosts than 'hosts' lists, so ` +
         `that some stay on the old version during the bake).`,
+    )
+  }
+}
+
+/** `exclude` applies to a packed directory; `artifact-sha256` and `artifact-token` to a URL. */
+function checkReleaseSource(r: InputReader, s: Settings): void {
+  const { artifactUrl, exclude, artifactSha256, artifactToken } = s.app
+  if (artifactUrl !== '' && exclude.length > 0) {
+    r.report(
+      "Input 'exclude' was given together with 'artifact-url' (expected exclude only with a " +
+        "'release-path' directory that the action packs; a downloaded archive ships as it is).",
+    )
+  }
+  if (artifactUrl === '' && artifactSha256 !== '' && r.valid('artifact-url')) {
+    r.report(
+      "Input 'artifact-sha256' was given without 'artifact-url' (expected it only with " +
+        'artifact-url, to check the download).',
+    )
+  }
+  if (artifactUrl === '' && artifactToken !== '' && r.valid('artifact-url')) {
+    r.report(
+      "Input 'artifact-token' was given without 'artifact-url' (expected it only with " +
+        'artifact-url, to authorize the download).',
     )
   }
 }
@@ -673,6 +715,19 @@ class InputReader {
       return hidden('is not a private key')
     }
     return `${key}\n`
+  }
+
+  /** A bearer token: one line of visible characters. Never echoed. */
+  token(name: InputName): string {
+    const token = this.text(name)
+    if (token === '' || /^[\x21-\x7e]+$/.test(token)) return token
+    return this.fail(
+      name,
+      '',
+      `Input '${name}': the value (hidden) contains whitespace, control or non-ASCII ` +
+        `characters (expected the token alone, e.g. '\${{ secrets.ARTIFACT_TOKEN }}'; it is ` +
+        `sent as 'Authorization: Bearer <token>').`,
+    )
   }
 
   knownHosts(name: InputName): string {
@@ -958,6 +1013,22 @@ const httpUrl: Parser<string> = (text) => {
   if (CONTROL_OR_SPACE.test(text)) return bad('contains whitespace or control characters', expected)
   return ok(text)
 }
+
+/** Patterns (newline- or comma-separated), every bad one named at once. */
+const ignorePatterns: Parser<IgnorePattern[]> = (text) => {
+  const { patterns, problems } = parseIgnorePatterns(text, 'lines-and-commas')
+  return problems.length === 0
+    ? ok(patterns)
+    : bad(
+        `has bad patterns: ${problems.join('; ')}`,
+        "gitignore-like patterns relative to release-path, one per line or separated by commas, like 'node_modules/, *.log, /coverage'",
+      )
+}
+
+const sha256Hex: Parser<string> = (text) =>
+  /^[0-9a-f]{64}$/i.test(text)
+    ? ok(text.toLowerCase())
+    : bad('is not a sha256', "64 hex digits, as 'sha256sum app.tar.gz' prints them")
 
 const cookieName: Parser<string> = (text) =>
   COOKIE_NAME.test(text)

@@ -33,7 +33,13 @@ function maskRawSecrets(get: (name: string) => string): void {
     .split('\n')
     .filter((line) => line.includes('='))
     .map((line) => line.slice(line.indexOf('=') + 1))
-  maskSecrets([get('ssh-key'), get('ssh-key-passphrase'), get('github-token'), ...envValues])
+  maskSecrets([
+    get('ssh-key'),
+    get('ssh-key-passphrase'),
+    get('github-token'),
+    get('artifact-token'),
+    ...envValues,
+  ])
 }
 
 /**

@@ -82,6 +82,9 @@ describe('parseInputs', () => {
         buildCommand: '',
         releasePath: '.',
         artifactUrl: '',
+        exclude: [],
+        artifactSha256: '',
+        artifactToken: '',
         startCommand: 'node server.js',
         stopCommand: '',
         reloadCommand: '',
@@ -153,6 +156,9 @@ describe('parseInputs', () => {
       'build-command': 'npm ci && npm run build',
       'release-path': '.',
       'artifact-url': 'https://example.com/shop.tar.gz',
+      exclude: '',
+      'artifact-sha256': 'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855',
+      'artifact-token': 'ghp_artifact-token.1',
       'start-command': 'node server.js',
       'stop-command': 'kill -TERM "$(cat app.pid)"',
       'reload-command': 'kill -USR2 1',
@@ -224,6 +230,9 @@ describe('parseInputs', () => {
         buildCommand: 'npm ci && npm run build',
         releasePath: '.',
         artifactUrl: 'https://example.com/shop.tar.gz',
+        exclude: [],
+        artifactSha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+        artifactToken: 'ghp_artifact-token.1',
         startCommand: 'node server.js',
         stopCommand: 'kill -TERM "$(cat app.pid)"',
         reloadCommand: 'kill -USR2 1',
@@ -439,6 +448,22 @@ describe('values', () => {
       'github-token': 't',
     })
     expect(secretValues(settings)).toEqual([...KEY.split('\n'), 'pw', 't', 's3cret'])
+    const withToken = parse({
+      'artifact-url': 'https://x.example/a.tgz',
+      'artifact-token': 'tok3n',
+    })
+    expect(secretValues(withToken)).toContain('tok3n')
+  })
+
+  it('reads exclude patterns, newline- or comma-separated, with comments', () => {
+    const { exclude } = parse({
+      exclude: '# build leftovers\nnode_modules/, *.log\n/coverage\n',
+    }).app
+    expect(exclude.map((p) => [p.text, p.directoryOnly])).toEqual([
+      ['node_modules/', true],
+      ['*.log', false],
+      ['/coverage', false],
+    ])
   })
 })
 
@@ -588,6 +613,34 @@ const BAD_INPUTS: [Record<string, string>, string][] = [
   [
     { 'artifact-url': 'not a url' },
     "Input 'artifact-url': 'not a url' is not a URL (expected an absolute URL starting with 'https://' or 'http://').",
+  ],
+  [
+    { exclude: '!keep.log, ../secrets, *.{log,tmp}' },
+    "Input 'exclude': '!keep.log, ../secrets, *.{log,tmp}' has bad patterns: '!keep.log' re-includes with '!', which is not supported (list only what to leave out); '../secrets' has a '.' or '..' segment (patterns are relative to release-path and stay inside it); '*.{log' contains '{' or '}' (braces are not supported; list each pattern); 'tmp}' contains '{' or '}' (braces are not supported; list each pattern) (expected gitignore-like patterns relative to release-path, one per line or separated by commas, like 'node_modules/, *.log, /coverage').",
+  ],
+  [
+    { exclude: 'a**/b, [abc' },
+    "Input 'exclude': 'a**/b, [abc' has bad patterns: 'a**/b' has '**' inside a segment (expected '**' alone between slashes, like '**/tmp'); '[abc' has a '[' without its ']' (expected gitignore-like patterns relative to release-path, one per line or separated by commas, like 'node_modules/, *.log, /coverage').",
+  ],
+  [
+    { exclude: 'node_modules/', 'artifact-url': 'https://example.com/app.tgz' },
+    "Input 'exclude' was given together with 'artifact-url' (expected exclude only with a 'release-path' directory that the action packs; a downloaded archive ships as it is).",
+  ],
+  [
+    { 'artifact-url': 'https://example.com/app.tgz', 'artifact-sha256': 'abc123' },
+    "Input 'artifact-sha256': 'abc123' is not a sha256 (expected 64 hex digits, as 'sha256sum app.tar.gz' prints them).",
+  ],
+  [
+    { 'artifact-sha256': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' },
+    "Input 'artifact-sha256' was given without 'artifact-url' (expected it only with artifact-url, to check the download).",
+  ],
+  [
+    { 'artifact-token': 'tok3n' },
+    "Input 'artifact-token' was given without 'artifact-url' (expected it only with artifact-url, to authorize the download).",
+  ],
+  [
+    { 'artifact-url': 'https://example.com/app.tgz', 'artifact-token': 'Bearer tok3n' },
+    "Input 'artifact-token': the value (hidden) contains whitespace, control or non-ASCII characters (expected the token alone, e.g. '${{ secrets.ARTIFACT_TOKEN }}'; it is sent as 'Authorization: Bearer <token>').",
   ],
   [
     { 'artifact-url': 'https://example.com/app.tgz', 'release-path': 'build' },

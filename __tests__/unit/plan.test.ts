@@ -113,4 +113,30 @@ describe('parseState', () => {
       ),
     ).toThrow(/^\/s\/state\.json is corrupt: liveSlot: /)
   })
+
+  it('reads history entries with and without the commands they were deployed with', () => {
+    const old = { version: 'v1', sha256: 'aa', slot: 'blue', deployedAt: 't1' }
+    const commands = { start: 'exec node b.js', stop: '', reload: '' }
+    const recorded = { version: 'v2', sha256: 'bb', slot: 'green', deployedAt: 't2', commands }
+    const text = JSON.stringify({
+      schema: 1,
+      liveSlot: 'green',
+      slots: { blue: null, green: null },
+      history: [recorded, old],
+    })
+    expect(parseState(text, '/s/state.json').history).toEqual([recorded, old])
+  })
+
+  it('refuses recorded commands of the wrong shape', () => {
+    const entry = { version: 'v1', sha256: 'aa', slot: 'blue', deployedAt: 't', commands: {} }
+    const text = JSON.stringify({
+      schema: 1,
+      liveSlot: 'blue',
+      slots: { blue: null, green: null },
+      history: [entry],
+    })
+    expect(() => parseState(text, '/s/state.json')).toThrow(
+      /corrupt: history\.0\.commands\.start: /,
+    )
+  })
 })

@@ -20,6 +20,7 @@ import { join } from 'node:path'
 import * as tar from 'tar'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { sha256File } from '../../src/release/index.js'
+import { parseIgnorePatterns } from '../../src/release/ignore.js'
 import { contentMtime, packDirectory } from '../../src/release/pack.js'
 
 let temp: string
@@ -240,6 +241,67 @@ describe('packDirectory', () => {
     expect(paths).not.toContain('release.tar.gz')
     expect(paths.filter((p) => p.startsWith('.deploy-work'))).toEqual([])
     expect(paths).toContain('server.js')
+  })
+
+  it('leaves out exactly what the ignore patterns match, with everything below', async () => {
+    const app = join(temp, 'app')
+    makeApp(app)
+    const files = [
+      'node_modules/x/index.js',
+      'logs/a.log',
+      'public/debug.log',
+      'src/tmp/t.js',
+      'src/index.js',
+      'tmp',
+      'coverage/lcov.info',
+      'docs/coverage/x.md',
+    ]
+    for (const file of files) {
+      mkdirSync(join(app, file, '..'), { recursive: true })
+      writeFileSync(join(app, file), file)
+    }
+    const { patterns, problems } = parseIgnorePatterns(
+      'node_modules/, *.log, tmp/\n/coverage\npublic/assets/**\n?ain.js\nvendor/*/',
+      'lines-and-commas',
+    )
+    expect(problems).toEqual([])
+    const archive = join(temp, 'release.tar.gz')
+
+    const result = await packDirectory(app, archive, { ignore: patterns })
+
+    const paths = [...(await listArchive(archive)).keys()].map((p) => p.replace(/\/$/, ''))
+    expect(paths).toEqual([
+      '.env.example',
+      '@scope',
+      '@scope/pkg',
+      '@scope/pkg/index.js',
+      'assets',
+      'bin',
+      'bin/start',
+      'docs',
+      'docs/coverage',
+      'docs/coverage/x.md',
+      'empty',
+      'logs',
+      'public',
+      'public/assets',
+      'public/index.html',
+      'server.js',
+      'src',
+      'src/index.js',
+      'tmp',
+      'vendor',
+    ])
+    expect(result.entries).toBe(paths.length)
+  })
+
+  it('says what was left out when the patterns leave nothing to pack', async () => {
+    const app = join(temp, 'app')
+    makeApp(app)
+    const { patterns } = parseIgnorePatterns('*', 'lines')
+    await expect(packDirectory(app, join(temp, 'r.tar.gz'), { ignore: patterns })).rejects.toThrow(
+      `${app} has nothing to pack (it is empty, or holds only .git and what is excluded)`,
+    )
   })
 
   it('refuses a directory with nothing to pack', async () => {

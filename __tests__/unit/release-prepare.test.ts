@@ -10,8 +10,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { inspectArchive } from '../../src/release/archive.js'
 import { ARTIFACT_TOOL, cacheVersion } from '../../src/release/download.js'
 import { prepareRelease, sha256File } from '../../src/release/index.js'
+import { parseIgnorePatterns } from '../../src/release/ignore.js'
 import { formatBytes } from '../../src/release/prepare.js'
 
+/** The token the private route of the test server wants. */
+const TOKEN = 'ghp_test-token-123'
 let temp: string
 let workspace: string
 let workDir: string
@@ -75,6 +78,47 @@ describe('prepareRelease from release-path', () => {
     const listing = execFileSync('tar', ['-tzf', first.path], { encoding: 'utf8' })
     expect(listing.split('\n').filter(Boolean)).toEqual(['server.js'])
     expect(second.sha256).toBe(first.sha256)
+  })
+
+  it('leaves out what exclude and .deployignore name, and .deployignore itself', async () => {
+    mkdirSync(join(workspace, 'node_modules/left-pad'), { recursive: true })
+    mkdirSync(join(workspace, 'logs'), { recursive: true })
+    mkdirSync(join(workspace, 'config'), { recursive: true })
+    writeFileSync(join(workspace, 'node_modules/left-pad/index.js'), 'x\n')
+    writeFileSync(join(workspace, 'logs/dev.log'), 'x\n')
+    writeFileSync(join(workspace, 'config/secrets.dev.json'), '{}\n')
+    writeFileSync(join(workspace, 'config/app.json'), '{}\n')
+    writeFileSync(join(workspace, 'server.js'), 'ok\n')
+    writeFileSync(join(workspace, '.deployignore'), '# dev only\n*.log\n\n/config/*.dev.json\n')
+    const exclude = parseIgnorePatterns('node_modules/', 'lines-and-commas').patterns
+
+    const release = await prepareRelease(input({ exclude }))
+
+    const listing = execFileSync('tar', ['-tzf', release.path], { encoding: 'utf8' })
+    expect(listing.split('\n').filter(Boolean)).toEqual([
+      'config/',
+      'config/app.json',
+      'logs/',
+      'server.js',
+    ])
+  })
+
+  it('refuses a .deployignore with bad patterns, naming each', async () => {
+    writeFileSync(join(workspace, 'server.js'), 'ok\n')
+    writeFileSync(join(workspace, '.deployignore'), 'ok.txt\n!keep.log\n../up\n')
+    await expect(prepareRelease(input())).rejects.toThrow(
+      `${join(workspace, '.deployignore')} has 2 bad patterns; nothing was shipped:\n` +
+        "- line 2 '!keep.log' re-includes with '!', which is not supported (list only what to leave out)\n" +
+        "- line 3 '../up' has a '.' or '..' segment (patterns are relative to release-path and stay inside it)",
+    )
+  })
+
+  it('refuses exclude with an archive release-path', async () => {
+    systemTarball(join(workspace, 'app.tgz'))
+    const exclude = parseIgnorePatterns('*.log', 'lines-and-commas').patterns
+    await expect(prepareRelease(input({ releasePath: 'app.tgz', exclude }))).rejects.toThrow(
+      `exclude was given, but release-path 'app.tgz' is not a directory (resolved to ${join(workspace, 'app.tgz')})`,
+    )
   })
 
   it('takes an existing .tgz as is', async () => {
@@ -166,7 +210,13 @@ describe('prepareRelease from artifact-url', () => {
     server = createServer((req, res) => {
       const path = req.url ?? ''
       requests.set(path, (requests.get(path) ?? 0) + 1)
-      if (path.startsWith('/app.tar.gz')) {
+      if (path.startsWith('/private/')) {
+        if (req.headers.authorization !== `Bearer ${TOKEN}`) {
+          res.writeHead(401, { 'www-authenticate': 'Bearer' }).end('unauthorized')
+        } else {
+          res.writeHead(200, { 'content-type': 'application/gzip' }).end(tarball)
+        }
+      } else if (path.startsWith('/app.tar.gz')) {
         res.writeHead(200, { 'content-type': 'application/gzip' }).end(tarball)
       } else if (path === '/login.html') {
         res.writeHead(200, { 'content-type': 'text/html' }).end('<!DOCTYPE html><p>sign in</p>')
@@ -203,11 +253,44 @@ describe('prepareRelease from artifact-url', () => {
     expect(requests.get('/app.tar.gz?build=2')).toBe(1)
   })
 
+  it('sends artifact-token as a bearer token and checks artifact-sha256', async () => {
+    const sha = createHash('sha256').update(tarball).digest('hex')
+    const url = `${base}/private/app.tar.gz?build=3`
+    const wrong = 'ab'.repeat(32)
+
+    await expect(prepareRelease(input({ artifactUrl: url }))).rejects.toThrow(
+      `artifact-url '${url}': download failed with HTTP 401 (the URL was fetched without ` +
+        'credentials: if it needs them, give artifact-token)',
+    )
+    const badToken = input({ artifactUrl: url, artifactToken: 'not-it' })
+    const refused = await prepareRelease(badToken).catch((error: Error) => error.message)
+    expect(refused).toBe(
+      `artifact-url '${url}': download failed with HTTP 401 (artifact-token was sent as an ` +
+        'Authorization: Bearer header: check that it is valid and may read this URL)',
+    )
+    expect(refused).not.toContain('not-it')
+
+    const mismatch = input({ artifactUrl: url, artifactToken: TOKEN, artifactSha256: wrong })
+    await expect(prepareRelease(mismatch)).rejects.toThrow(
+      `artifact-url '${url}': the download has sha256 ${sha}, but artifact-sha256 is ${wrong}; ` +
+        'nothing was shipped.',
+    )
+    // A mismatch is not cached: the right checksum downloads again and passes.
+    const right = input({ artifactUrl: url, artifactToken: TOKEN, artifactSha256: sha })
+    expect((await prepareRelease(right)).sha256).toBe(sha)
+    expect(requests.get('/private/app.tar.gz?build=3')).toBe(4)
+    // Cached now: the same checksum is served from the cache, another one is refused.
+    expect((await prepareRelease(right)).sha256).toBe(sha)
+    expect(requests.get('/private/app.tar.gz?build=3')).toBe(4)
+    await expect(prepareRelease(mismatch)).rejects.toThrow('but artifact-sha256 is')
+    expect(requests.get('/private/app.tar.gz?build=3')).toBe(5)
+  })
+
   it('names the URL and the HTTP status when the download fails', async () => {
     const url = `${base}/missing.tar.gz`
     await expect(prepareRelease(input({ artifactUrl: url }))).rejects.toThrow(
-      `artifact-url '${url}': download failed with HTTP 404 (the URL is fetched without ` +
-        'credentials: it must be reachable as is from the runner)',
+      `artifact-url '${url}': download failed with HTTP 404 (the URL was fetched without ` +
+        'credentials: if it needs them, give artifact-token)',
     )
     expect(requests.get('/missing.tar.gz')).toBe(1)
   })

@@ -471,6 +471,38 @@ describe('renderSummary', () => {
     expect(text).toContain('```yaml\nwith:\n  app-name: shop\n  rollback: true\n```')
     expect(text).toContain('so `rollback-to` is left out')
   })
+  it('says rollback when a rollback fails, naming the version asked for', () => {
+    const unchanged: Partial<HostReport> = {
+      outcome: 'failed',
+      liveSlot: 'blue',
+      liveVersion: 'v2',
+      phases: [],
+    }
+    const failed = report({
+      status: 'failed',
+      version: 'c0ffee1',
+      rollbackTo: 'nope',
+      previousVersion: 'v2',
+      hosts: [host('web1', unchanged), host('web2', unchanged)],
+      phases: [phase('connect', 0, 500)],
+      endedAt: T0 + 3000,
+      error: "web1: rollback: version nope is not in this host's history",
+    })
+    const markdown = renderSummary(failed)
+    expect(markdown.split('\n')[0]).toBe(
+      '### ❌ Rolling back shop to nope on 2 hosts failed after 3.0 s',
+    )
+    expect(markdown).toContain(
+      'No host was rolled back: every host still serves what it served before, as the table shows.',
+    )
+    expect(markdown).toContain('Nothing to roll back: this rollback changed no host.')
+    expect(markdown).not.toContain('Deploying')
+    expect(markdown).not.toContain('c0ffee1')
+    const previous = renderSummary({ ...failed, rollbackTo: '' }).split('\n')[0]
+    expect(previous).toBe(
+      '### ❌ Rolling back shop to the previous release on 2 hosts failed after 3.0 s',
+    )
+  })
 })
 
 describe('renderSummary for a canary', () => {

@@ -42,7 +42,7 @@ import {
 import { systemdSlots } from '../remote/commands/systemd.js'
 import { layout, type Layout } from '../remote/layout.js'
 import { cmd } from '../remote/shell.js'
-import { parseState, type HostState, type Slot } from '../remote/state.js'
+import { parseState, type HostState, type ReleaseCommands, type Slot } from '../remote/state.js'
 import type { RemoteHost } from '../ssh/connection.js'
 import type { ReleaseArchive } from '../release/index.js'
 import { checkSlot, recheckHealthy, waitHealthy } from './health.js'
@@ -53,7 +53,7 @@ import { acquireLock, type HeldLock } from './lock.js'
 export class HostDeploy {
   readonly layout: Layout
   /** Starts, stops and watches the slots: the built-in process manager or systemd units. */
-  readonly slots: SlotManager
+  slots: SlotManager
   state!: HostState
   plan!: HostPlan
   /** Set once the new slot was started, so a failure knows to stop it. */
@@ -74,6 +74,12 @@ export class HostDeploy {
   private stateBeforeRun!: HostState
   /** When this run last reloaded nginx (ms since the epoch; 0: not yet). */
   private reloadedAt = 0
+  /**
+   * The commands of the release this run moves to: the inputs for a deploy; for a rollback the
+   * ones recorded with that release (undefined: recorded before commands were, and no
+   * start-command given).
+   */
+  private commands: ReleaseCommands | undefined
 
   constructor(
     readonly host: RemoteHost,
@@ -85,6 +91,7 @@ export class HostDeploy {
     this.layout = layout(settings.app.deployPath)
     this.slots = slotManager(settings, this.layout, host.address.user)
     this.report = emptyHostReport(host.name)
+    this.commands = inputCommands(settings)
   }
 
   get name(): string {
@@ -159,6 +166,14 @@ export class HostDeploy {
     }
     this.version = target.version
     this.releaseSha256 = target.sha256
+    // The release starts (and later stops) the way it was deployed; start-command only stands in
+    // for a release recorded before the commands were.
+    this.commands =
+      target.commands ?? (this.settings.app.startCommand ? inputCommands(this.settings) : undefined)
+    if (this.commands !== undefined) {
+      const { user } = this.host.address
+      this.slots = slotManager(this.settings, this.layout, user, this.commands.stop)
+    }
     this.plan = planHost(this.settings, this.name, this.state, target.version)
     return target.version !== live
   }
@@ -184,6 +199,13 @@ export class HostDeploy {
         this.name,
         'rollback',
         `release ${this.version} is no longer in ${this.layout.releases} (pruned by keep-releases); deploy it again instead.`,
+      )
+    }
+    if (this.commands === undefined) {
+      throw new HostError(
+        this.name,
+        'rollback',
+        `release ${this.version} was deployed by an older version of this action, which did not record its start-command in state.json, and its slot is not running: give start-command (the command that starts ${this.version}) to this rollback. Nothing was changed.`,
       )
     }
     await this.startNewSlot()
@@ -361,8 +383,9 @@ export class HostDeploy {
     const slot = this.plan.targetSlot
     this.startedNewSlot = true
     this.noteJournal()
+    const start = this.commands?.start ?? this.settings.app.startCommand
     const { stdout } = await this.host.exec(
-      this.slots.start(slot, this.settings.app.startCommand, this.slotEnv(slot), workdir),
+      this.slots.start(slot, start, this.slotEnv(slot), workdir),
       { step: `start ${slot}` },
     )
     this.newPid = Number(stdout.trim().split('\n').pop())
@@ -556,7 +579,13 @@ export class HostDeploy {
         },
       },
       history: [
-        { version: this.version, sha256: this.releaseSha256, slot, deployedAt: now },
+        {
+          version: this.version,
+          sha256: this.releaseSha256,
+          slot,
+          deployedAt: now,
+          ...(this.commands === undefined ? {} : { commands: this.commands }),
+        },
         ...this.state.history.filter((r) => r.version !== this.version),
       ],
     }
@@ -657,9 +686,19 @@ export class HostDeploy {
       APP_VERSION: version,
       RELEASE_DIR: this.layout.release(version),
     }
-    await this.host.exec(this.slots.stop(slot, this.settings.app.stopCommand, env), {
+    await this.host.exec(this.slots.stop(slot, this.stopCommandOf(version), env), {
       step: `stop ${slot}`,
     })
+  }
+
+  /**
+   * The stop-command of a release: this run's for its own release, else the one recorded when
+   * that release was deployed (a slot stops the way it was started), else the input.
+   */
+  private stopCommandOf(version: string): string {
+    if (version === this.version && this.commands !== undefined) return this.commands.stop
+    const recorded = this.state.history.find((r) => r.version === version)?.commands
+    return recorded?.stop ?? this.settings.app.stopCommand
   }
 
   private async writeState(): Promise<void> {
@@ -679,10 +718,24 @@ export class HostDeploy {
   }
 }
 
-/** The process manager `process-manager` names, for one host (`user`: its login user). */
-function slotManager(settings: Settings, l: Layout, user: string): SlotManager {
+/**
+ * The process manager `process-manager` names, for one host (`user`: its login user). A systemd
+ * unit keeps the `stopCommand` it was started with.
+ */
+function slotManager(
+  settings: Settings,
+  l: Layout,
+  user: string,
+  stopCommand = settings.app.stopCommand,
+): SlotManager {
   const stopTimeoutSeconds = Math.max(1, Math.ceil(settings.slots.stopTimeoutMs / 1000))
   if (settings.app.processManager === 'builtin') return builtinSlots(l, stopTimeoutSeconds)
-  const { name: app, stopCommand } = settings.app
+  const { name: app } = settings.app
   return systemdSlots(l, { app, user, sudo: settings.sudo, stopCommand, stopTimeoutSeconds })
+}
+
+/** The commands the inputs give, as recorded with a release in state.json. */
+function inputCommands(settings: Settings): ReleaseCommands {
+  const { startCommand: start, stopCommand: stop, reloadCommand: reload } = settings.app
+  return { start, stop, reload }
 }

@@ -52,6 +52,7 @@ export async function runDeploy(
     endedAt: 0,
     url: settings.github.url,
     runUrl: env.runUrl,
+    ...(settings.rollback.enabled ? { rollbackTo: settings.rollback.toVersion } : {}),
   }
   let fleet: Fleet | undefined
   let hosts: HostDeploy[] = []
@@ -124,5 +125,8 @@ async function buildRelease(settings: Settings, env: RunEnvironment): Promise<Re
     artifactUrl: settings.app.artifactUrl,
     cwd: env.workspace,
     workDir: env.tempDir,
+    exclude: settings.app.exclude,
+    artifactSha256: settings.app.artifactSha256,
+    artifactToken: settings.app.artifactToken,
   })
 }

@@ -3,7 +3,10 @@
  * cache under a key derived from the URL, so a second deploy of the same URL on the same runner
  * (a re-run on a self-hosted runner, a later step of the same job) does not download it again.
  * The URL should therefore name one immutable build: a URL whose content changes (`latest.tar.gz`)
- * would be served from the cache.
+ * would be served from the cache, unless `artifact-sha256` is given: a cached file with another
+ * checksum is then downloaded again, and a download with another checksum fails the run.
+ * `artifact-token` goes in an `Authorization: Bearer` header (which @actions/http-client drops on
+ * a redirect to another host name); it never appears in a message.
  */
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
@@ -13,7 +16,7 @@ import { mkdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { checkArchive } from './archive.js'
-import { sha256Text } from './checksum.js'
+import { sha256File, sha256Text } from './checksum.js'
 
 /** Tool name in the tool cache; each URL is one "version" of it. */
 export const ARTIFACT_TOOL = 'ssh-deploy-artifact'
@@ -27,30 +30,60 @@ export interface DownloadedArtifact {
   cached: boolean
 }
 
+export interface DownloadOptions {
+  /** Hex sha256 the archive must have (`artifact-sha256`); '' = not checked. */
+  sha256: string
+  /** Bearer token for the request (`artifact-token`); '' = none. */
+  token: string
+}
+
 /**
  * The archive at `url`, from the tool cache or downloaded (into `workDir`, then cached). A
- * download must be a valid .tar.gz before it is cached; failures name the URL and HTTP status.
+ * download must be a valid .tar.gz (and have `options.sha256`, when given) before it is cached;
+ * failures name the URL and HTTP status.
  */
-export async function downloadArtifact(url: string, workDir: string): Promise<DownloadedArtifact> {
+export async function downloadArtifact(
+  url: string,
+  workDir: string,
+  options: DownloadOptions = { sha256: '', token: '' },
+): Promise<DownloadedArtifact> {
   ensureRunnerDirs()
   const what = `artifact-url '${url}'`
+  const expected = options.sha256.toLowerCase()
   const version = cacheVersion(url)
   const cachedDir = tc.find(ARTIFACT_TOOL, version)
   if (cachedDir !== '' && existsSync(join(cachedDir, ARTIFACT_FILE))) {
     const path = join(cachedDir, ARTIFACT_FILE)
-    await checkArchive(path, what)
-    core.info(`Using ${url} from the tool cache (downloaded earlier): ${path}`)
-    return { path, cached: true }
+    const actual = expected === '' ? expected : await sha256File(path)
+    if (actual === expected) {
+      await checkArchive(path, what)
+      core.info(`Using ${url} from the tool cache (downloaded earlier): ${path}`)
+      return { path, cached: true }
+    }
+    core.info(
+      `The tool cache has ${url} with sha256 ${actual}, not artifact-sha256 ${expected}: downloading it again`,
+    )
   }
 
-  core.info(`Downloading ${url}`)
+  core.info(`Downloading ${url}${options.token === '' ? '' : ' (with artifact-token)'}`)
   await mkdir(workDir, { recursive: true })
   const download = join(workDir, `download-${randomUUID()}`)
   try {
     try {
-      await tc.downloadTool(url, download)
+      const auth = options.token === '' ? undefined : `Bearer ${options.token}`
+      await tc.downloadTool(url, download, auth)
     } catch (error) {
-      throw new Error(downloadFailure(what, error), { cause: error })
+      throw new Error(downloadFailure(what, error, options.token !== ''), { cause: error })
+    }
+    if (expected !== '') {
+      const actual = await sha256File(download)
+      if (actual !== expected) {
+        throw new Error(
+          `${what}: the download has sha256 ${actual}, but artifact-sha256 is ${expected}; ` +
+            `nothing was shipped. Check that the URL names the build you meant (a URL whose ` +
+            `content changes, like latest.tar.gz, cannot be pinned), or update artifact-sha256.`,
+        )
+      }
     }
     await checkArchive(download, what)
     const dir = await tc.cacheFile(download, ARTIFACT_FILE, ARTIFACT_TOOL, version)
@@ -80,13 +113,16 @@ export function ensureRunnerDirs(): void {
   process.env.RUNNER_TOOL_CACHE ||= join(base, 'tool-cache')
 }
 
-function downloadFailure(what: string, error: unknown): string {
+function downloadFailure(what: string, error: unknown, withToken: boolean): string {
   if (error instanceof tc.HTTPError && error.httpStatusCode !== undefined) {
     const status = error.httpStatusCode
-    const hint =
-      status === 401 || status === 403 || status === 404
-        ? ' (the URL is fetched without credentials: it must be reachable as is from the runner)'
-        : ''
+    const refused = status === 401 || status === 403 || status === 404
+    const hint = !refused
+      ? ''
+      : withToken
+        ? ' (artifact-token was sent as an Authorization: Bearer header: check that it is ' +
+          'valid and may read this URL)'
+        : ' (the URL was fetched without credentials: if it needs them, give artifact-token)'
     return `${what}: download failed with HTTP ${status}${hint}`
   }
   return `${what}: download failed: ${error instanceof Error ? error.message : String(error)}`

@@ -4,12 +4,13 @@
  * wins over `release-path`, whose default is the workspace itself).
  */
 import * as core from '@actions/core'
-import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises'
+import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { checkArchive } from './archive.js'
 import { sha256File } from './checksum.js'
 import { downloadArtifact } from './download.js'
+import { DEPLOYIGNORE_FILE, parseIgnorePatterns, type IgnorePattern } from './ignore.js'
 import { packDirectory } from './pack.js'
 
 export interface ReleaseArchive {
@@ -31,6 +32,12 @@ export interface ReleaseInput {
   cwd: string
   /** Where the archive is written (created if missing); kept out of a packed `releasePath`. */
   workDir: string
+  /** `exclude`: left out of a packed directory, besides its .deployignore. */
+  exclude?: readonly IgnorePattern[]
+  /** `artifact-sha256`: the hex sha256 the download must have; '' = not checked. */
+  artifactSha256?: string
+  /** `artifact-token`: sent as `Authorization: Bearer <token>`; '' = none. Never logged. */
+  artifactToken?: string
 }
 
 /** Name of the archive in the work dir. */
@@ -46,18 +53,33 @@ export async function prepareRelease(input: ReleaseInput): Promise<ReleaseArchiv
 
   let source: string
   if (input.artifactUrl !== '') {
-    const artifact = await downloadArtifact(input.artifactUrl, workDir)
+    const artifact = await downloadArtifact(input.artifactUrl, workDir, {
+      sha256: input.artifactSha256 ?? '',
+      token: input.artifactToken ?? '',
+    })
     await copyInto(artifact.path, output)
     source = `url ${input.artifactUrl}`
   } else {
     const given = input.releasePath
     const path = resolve(input.cwd, given)
     const stats = await statInput(given, path)
+    const exclude = input.exclude ?? []
     if (stats.isDirectory()) {
       core.info(`Packing directory ${path}`)
-      const { entries } = await packDirectory(path, output, { exclude: [workDir] })
-      core.info(`Packed ${entries} entries (without .git)`)
+      const ignore = [...exclude, ...(await readDeployIgnore(path))]
+      const { entries } = await packDirectory(path, output, { exclude: [workDir], ignore })
+      const without = [
+        '.git',
+        ...(ignore.length > 0 ? ['what exclude and .deployignore name'] : []),
+      ]
+      core.info(`Packed ${entries} entries (without ${without.join(' and ')})`)
       source = `directory ${path}`
+    } else if (exclude.length > 0) {
+      throw new Error(
+        `exclude was given, but release-path '${given}' is not a directory (resolved to ` +
+          `${path}); exclude only applies to a directory that the action packs: leave it out, ` +
+          `or pack the archive without those files`,
+      )
     } else if (stats.isFile() && ARCHIVE_NAME.test(path)) {
       await checkArchive(path, `release-path '${given}'`)
       await copyInto(path, output)
@@ -74,6 +96,36 @@ export async function prepareRelease(input: ReleaseInput): Promise<ReleaseArchiv
   const [sha256, { size }] = await Promise.all([sha256File(output), stat(output)])
   core.info(`Release archive ${output}: ${formatBytes(size)}, sha256 ${sha256}`)
   return { path: output, sha256, bytes: size, source }
+}
+
+/**
+ * The patterns of `<dir>/.deployignore` (none when there is no such file), plus the file itself:
+ * it is never shipped. A bad pattern fails the run before any host is touched.
+ */
+async function readDeployIgnore(dir: string): Promise<IgnorePattern[]> {
+  const file = join(dir, DEPLOYIGNORE_FILE)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return []
+    throw new Error(`${file} cannot be read: ${errorText(error)}`, { cause: error })
+  }
+  const { patterns, problems } = parseIgnorePatterns(text, 'lines')
+  if (problems.length > 0) {
+    throw new Error(
+      `${file} has ${problems.length === 1 ? 'a bad pattern' : `${problems.length} bad patterns`}; ` +
+        `nothing was shipped:\n${problems.map((p) => `- ${p}`).join('\n')}`,
+    )
+  }
+  core.info(`Leaving out what ${file} names (${patterns.length} patterns)`)
+  const self = parseIgnorePatterns(`/${DEPLOYIGNORE_FILE}`, 'lines').patterns
+  return [...patterns, ...self]
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
 }
 
 async function statInput(given: string, path: string): Promise<Stats> {

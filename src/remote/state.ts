@@ -14,11 +14,23 @@ const slotState = z.object({
   startedAt: z.string(),
 })
 
+/**
+ * The commands a release was deployed with, so that a rollback starts (and stops) it the way it
+ * ran, not with today's inputs. '' = not set (stop: SIGTERM; reload: none).
+ */
+const releaseCommands = z.object({
+  start: z.string(),
+  stop: z.string(),
+  reload: z.string(),
+})
+
 const release = z.object({
   version: z.string(),
   sha256: z.string(),
   slot: z.enum(SLOTS),
   deployedAt: z.string(),
+  /** Absent in entries written before the commands were recorded. */
+  commands: releaseCommands.optional(),
 })
 
 const hostState = z.object({
@@ -30,6 +42,8 @@ const hostState = z.object({
 })
 
 export type SlotState = z.infer<typeof slotState>
+export type ReleaseCommands = z.infer<typeof releaseCommands>
+export type ReleaseRecord = z.infer<typeof release>
 export type HostState = z.infer<typeof hostState>
 
 /** The state of a host that was never deployed to. */

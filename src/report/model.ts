@@ -64,6 +64,8 @@ export interface HostReport {
 export interface RunReport {
   status: RunStatus
   strategy: Strategy
+  /** Set for a rollback run: the version asked for (`rollback-to`; '' = the previous release). */
+  rollbackTo?: string
   app: string
   version: string
   /** Version that served before the run (the same on all hosts, else the first host's). */

@@ -107,6 +107,10 @@ function headline(r: RunReport): string {
     case 'rolled-back':
       return `### ${icon} ${app} rolled back to ${version} on ${hosts} in ${took}`
     case 'failed':
+      if (r.rollbackTo !== undefined) {
+        const target = r.rollbackTo === '' ? 'the previous release' : esc(r.rollbackTo)
+        return `### ${icon} Rolling back ${app} to ${target}${r.hosts.length > 0 ? ` on ${hosts}` : ''} failed after ${took}`
+      }
       return `### ${icon} Deploying ${app} ${version}${r.hosts.length > 0 ? ` to ${hosts}` : ''} (${strategy}) failed after ${took}`
   }
 }
@@ -141,6 +145,11 @@ function stateLines(r: RunReport, runErrorChars: number): string[] {
       const error =
         r.error === undefined ? [] : [codeBlock(tail(plain(r.error), runErrorChars), 'text'), '']
       const switched = onNewVersion(r).length
+      if (r.rollbackTo !== undefined && switched === 0 && r.hosts.length > 0) {
+        const unchanged =
+          'No host was rolled back: every host still serves what it served before, as the table shows.'
+        return [...error, unchanged]
+      }
       const serving =
         r.hosts.length === 0
           ? 'No host was changed.'
@@ -234,7 +243,9 @@ function rollbackSection(r: RunReport): string[] {
   const lines = ['#### How to roll back', '']
   const target =
     r.previousVersion !== null && r.previousVersion !== r.version ? r.previousVersion : null
-  if (r.status === 'failed' && onNewVersion(r).length === 0) {
+  if (r.status === 'failed' && r.rollbackTo !== undefined && onNewVersion(r).length === 0) {
+    lines.push('Nothing to roll back: this rollback changed no host.')
+  } else if (r.status === 'failed' && onNewVersion(r).length === 0) {
     lines.push(`Nothing to roll back: no host serves ${version}.`)
   } else if (r.status === 'deployed' && r.previousVersion === null) {
     lines.push(`Nothing to roll back to: this was the first deploy of ${esc(r.app)}.`)
