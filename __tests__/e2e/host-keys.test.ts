@@ -1,12 +1,15 @@
 /**
  * Host keys as users already have them, end to end (the bundle, `dry-run: true`, real sshd):
- * SHA256 fingerprint pins in `known-hosts`, and a jump host with its own key and known_hosts.
+ * SHA256 fingerprint pins in `known-hosts`, and a jump host with its own key and known_hosts;
+ * then a real deploy through that jump host on a runner whose PATH holds no program at all.
  */
 import { execFileSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { errorLine, runAction } from '../../test/action-runner.js'
+import { deployInputs, hostState, makeRelease } from '../../test/deploy-fixture.js'
 import { startLab, type ClientKey, type Lab, type LabHost } from '../../test/hosts/index.js'
 
 let lab: Lab
@@ -139,5 +142,57 @@ describe('a jump host with its own key (proxy-key) and known_hosts (proxy-known-
     )
     expect(main.exitCode).toBe(1)
     expect(errorLine(main.log)).toContain(`HOST KEY MISMATCH for ${jump.address}`)
+  })
+})
+
+describe('the runner side needs nothing but node (macOS and Windows runners alike)', () => {
+  let emptyPath: string
+  beforeAll(() => {
+    emptyPath = mkdtempSync(join(tmpdir(), 'dzd-empty-path-'))
+  })
+  afterAll(() => {
+    rmSync(emptyPath, { recursive: true, force: true })
+  })
+
+  it('packs, ships and deploys through the jump host with no sh, tar or ssh on PATH', async () => {
+    const release = makeRelease('v1')
+    try {
+      const { main, post } = await runAction(
+        deployInputs(lab, [target], release, {
+          version: 'v1',
+          'known-hosts': target.knownHostsLine,
+          'proxy-jump': jump.address,
+          'proxy-key': jumpKey.privateKey,
+          'proxy-known-hosts': keygenLine(jump),
+        }),
+        { env: { PATH: emptyPath } },
+      )
+      expect(errorLine(main.log)).toBe('')
+      expect(main.exitCode).toBe(0)
+      expect(main.outputs).toMatchObject({ status: 'deployed', version: 'v1', 'live-slot': 'blue' })
+      expect(post.exitCode).toBe(0)
+      expect(await hostState(target)).toMatchObject({ liveSlot: 'blue' })
+    } finally {
+      rmSync(release, { recursive: true, force: true })
+    }
+  })
+
+  it('names sh when build-command needs it and the runner has none', async () => {
+    const release = makeRelease('v2')
+    try {
+      const { main } = await runAction(
+        deployInputs(lab, [target], release, {
+          version: 'v2',
+          'build-command': 'npm run build',
+        }),
+        { env: { PATH: emptyPath } },
+      )
+      expect(main.exitCode).toBe(1)
+      expect(errorLine(main.log)).toContain(
+        "build-command runs with 'sh -c' on the runner, and there is no sh on its PATH",
+      )
+    } finally {
+      rmSync(release, { recursive: true, force: true })
+    }
   })
 })
