@@ -12,7 +12,7 @@ import { errorMessage } from './errors.js'
 import type { Settings } from './inputs.js'
 import { forEachParallel } from './parallel.js'
 import { RemoteHost } from './ssh/connection.js'
-import { sshOptionsFrom } from './ssh/options.js'
+import { jumpSshOptionsFrom, sshOptionsFrom } from './ssh/options.js'
 
 export async function cleanup(
   settings: Settings,
@@ -28,7 +28,7 @@ export async function cleanup(
   core.warning(`post: the main step stopped mid-run; repairing ${labels.join(', ')}`)
   const options = sshOptionsFrom(settings)
   const via = settings.ssh.proxyJump
-    ? await RemoteHost.connect(settings.ssh.proxyJump, options)
+    ? await RemoteHost.connect(settings.ssh.proxyJump, jumpSshOptionsFrom(settings))
     : undefined
   const holder = lockHolder(runUrl, `${process.env.GITHUB_ACTOR ?? 'unknown'} (post step)`)
   try {

@@ -15,7 +15,7 @@ import { checkUpstreamWritable, testNginx } from './remote/commands/nginx.js'
 import { cmd, userCommandArgv } from './remote/shell.js'
 import { EMPTY_STATE, parseState } from './remote/state.js'
 import { RemoteHost, type SshOptions } from './ssh/connection.js'
-import { sshOptionsFrom } from './ssh/options.js'
+import { jumpSshOptionsFrom, sshOptionsFrom } from './ssh/options.js'
 
 export interface HostCheck {
   host: string
@@ -38,7 +38,7 @@ export async function dryRun(
   let jumpHost: RemoteHost | undefined
   if (jumpAddress) {
     try {
-      jumpHost = await RemoteHost.connect(jumpAddress, options)
+      jumpHost = await RemoteHost.connect(jumpAddress, jumpSshOptionsFrom(settings))
     } catch (error) {
       const problem = `jump host ${jumpAddress.label}: ${errorMessage(error)}`
       return settings.hosts.map((h) => ({ host: h.label, problems: [problem] }))

@@ -7,6 +7,7 @@
 import { isIPv4, isIPv6 } from 'node:net'
 import { parseDuration } from './duration.js'
 import { parseIgnorePatterns, type IgnorePattern } from './release/ignore.js'
+import { FINGERPRINT_LIKE, parseFingerprintPin } from './ssh/known-hosts.js'
 
 // ---------------------------------------------------------------------------------------------
 // Defaults
@@ -22,6 +23,10 @@ const DEFAULTS = {
   'known-hosts': '',
   'insecure-ignore-host-key': 'false',
   'proxy-jump': '',
+  // Jump host's own credentials ('' = those of the targets)
+  'proxy-key': '',
+  'proxy-key-passphrase': '',
+  'proxy-known-hosts': '',
   'connect-timeout': '20s',
   'max-parallel': '10',
   // App
@@ -154,6 +159,12 @@ export interface SshSettings {
   insecureIgnoreHostKey: boolean
   /** Jump host every connection goes through (`proxy-jump`), if any. */
   proxyJump: HostAddress | undefined
+  /** The jump host's own private key (`proxy-key`); '' = `privateKey`. */
+  proxyKey: string
+  /** Passphrase of `proxyKey`; '' when it is not encrypted. */
+  proxyPassphrase: string
+  /** known_hosts text for the jump host (`proxy-known-hosts`); '' = `knownHosts`. */
+  proxyKnownHosts: string
   /** Give up connecting (TCP + SSH handshake) to one host after this long. */
   connectTimeoutMs: number
   /** At most this many hosts are worked on at the same time (1-256). */
@@ -344,6 +355,9 @@ export function parseInputs(get: (name: string) => string): Settings {
   const knownHosts = r.knownHosts('known-hosts')
   const insecureIgnoreHostKey = r.field('insecure-ignore-host-key', boolean, false)
   const proxyJump = r.field('proxy-jump', optional(hostAddress(defaults), undefined), undefined)
+  const proxyKey = r.text('proxy-key') === '' ? '' : r.privateKey('proxy-key')
+  const proxyPassphrase = r.text('proxy-key-passphrase')
+  const proxyKnownHosts = r.knownHosts('proxy-known-hosts')
   const connectTimeoutMs = r.field('connect-timeout', duration({ allowZero: false }), 20_000)
   const maxParallel = r.field('max-parallel', integer(1, 256), 10)
 
@@ -439,6 +453,9 @@ export function parseInputs(get: (name: string) => string): Settings {
       knownHosts,
       insecureIgnoreHostKey,
       proxyJump,
+      proxyKey,
+      proxyPassphrase,
+      proxyKnownHosts,
       connectTimeoutMs,
       maxParallel,
     },
@@ -496,6 +513,8 @@ export function secretValues(settings: Settings): string[] {
   const values = [
     settings.ssh.privateKey,
     settings.ssh.passphrase,
+    settings.ssh.proxyKey,
+    settings.ssh.proxyPassphrase,
     settings.github.token,
     settings.app.artifactToken,
     ...Object.values(settings.app.secretEnv),
@@ -507,6 +526,39 @@ export function secretValues(settings: Settings): string[] {
 // ---------------------------------------------------------------------------------------------
 // Rules that involve more than one input
 // ---------------------------------------------------------------------------------------------
+
+/** `proxy-key`, its passphrase and `proxy-known-hosts` belong to a `proxy-jump`. */
+function checkJumpHostCredentials(r: InputReader, s: Settings): void {
+  const { proxyJump, proxyKey, proxyPassphrase } = s.ssh
+  if (proxyJump === undefined && r.valid('proxy-jump')) {
+    const given = (['proxy-key', 'proxy-key-passphrase', 'proxy-known-hosts'] as const).filter(
+      (name) => r.text(name) !== '',
+    )
+    for (const name of given) {
+      r.report(
+        `Input '${name}' was given without 'proxy-jump' (expected a jump host ` +
+          `'[user@]host[:port]' in 'proxy-jump' for it to apply to, or no '${name}').`,
+      )
+    }
+  }
+  if (proxyKey !== '' && proxyPassphrase === '' && isEncryptedKey(proxyKey)) {
+    r.report(
+      "Input 'proxy-key-passphrase' is required because 'proxy-key' is encrypted (expected the " +
+        "key's passphrase, e.g. from a secret).",
+    )
+  }
+  if (
+    proxyJump !== undefined &&
+    proxyPassphrase !== '' &&
+    proxyKey === '' &&
+    r.valid('proxy-key')
+  ) {
+    r.report(
+      "Input 'proxy-key-passphrase' was given without 'proxy-key' (expected the jump host's " +
+        "own key in 'proxy-key'; the passphrase of 'ssh-key' goes in 'ssh-key-passphrase').",
+    )
+  }
+}
 
 function checkCombinations(r: InputReader, s: Settings): void {
   if (
@@ -525,6 +577,7 @@ function checkCombinations(r: InputReader, s: Settings): void {
         "key's passphrase, e.g. from a secret).",
     )
   }
+  checkJumpHostCredentials(r, s)
   if (s.app.startCommand === '' && !s.rollback.enabled && r.valid('rollback', 'rollback-to')) {
     r.report(
       "Input 'start-command' is required unless 'rollback' is true (expected the command that " +
@@ -730,6 +783,7 @@ class InputReader {
     )
   }
 
+  /** known_hosts lines, and SHA256 fingerprint pins (appleboy's `fingerprint`), checked. */
   knownHosts(name: InputName): string {
     const text = this.text(name)
     text.split(/\r?\n/).forEach((raw, index) => {
@@ -737,12 +791,30 @@ class InputReader {
       if (line === '' || line.startsWith('#')) return
       const fields = line.split(/\s+/)
       if (fields[0]?.startsWith('@')) fields.shift()
-      if (fields.length < 3 || !/^(ssh-|ecdsa-|sk-)/.test(fields[1] ?? '')) {
+      const where = `Input '${name}': line ${index + 1} ${show(line)}`
+      if (parseFingerprintPin(fields, '')) return
+      const print = fields.slice(0, 2).find((field) => FINGERPRINT_LIKE.test(field))
+      if (print !== undefined && !/^SHA256:/i.test(print)) {
         this.fail(
           name,
           '',
-          `Input '${name}': line ${index + 1} ${show(line)} is not a known_hosts entry ` +
-            `(expected lines like 'web1.example.com ssh-ed25519 AAAAC3...', e.g. from ssh-keyscan).`,
+          `${where} is an MD5 fingerprint (expected a SHA256 one, 'SHA256:' and 43 characters ` +
+            `as 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' prints it, or a known_hosts line).`,
+        )
+      } else if (print !== undefined) {
+        this.fail(
+          name,
+          '',
+          `${where} is not a complete SHA256 fingerprint (expected 'SHA256:' and 43 characters ` +
+            `as 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' prints it).`,
+        )
+      } else if (fields.length < 3 || !/^(ssh-|ecdsa-|sk-)/.test(fields[1] ?? '')) {
+        this.fail(
+          name,
+          '',
+          `${where} is not a known_hosts entry (expected lines like ` +
+            `'web1.example.com ssh-ed25519 AAAAC3...', e.g. from ssh-keyscan, or a host-key ` +
+            `fingerprint 'SHA256:...').`,
         )
       }
     })

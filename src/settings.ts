@@ -9,21 +9,25 @@ import { privateKeyProblem } from './ssh/private-key.js'
  */
 export function readSettings(): Settings {
   const get = (name: string) => core.getInput(name)
-  const keyProblem = () => privateKeyProblem(get('ssh-key'), get('ssh-key-passphrase'))
+  // Each key is decoded unless parseInputs already reported a problem with it or its passphrase.
+  const keyProblems = (reported: readonly string[] = []) =>
+    (['ssh-key', 'proxy-key'] as const)
+      .filter((input) => input === 'ssh-key' || get(input).trim() !== '')
+      .filter((input) => !reported.some((problem) => problem.includes(`'${input}`)))
+      .map((input) => privateKeyProblem(get(input), get(`${input}-passphrase`), input))
+      .filter((problem) => problem !== undefined)
   maskRawSecrets(get)
   let settings: Settings
   try {
     settings = parseInputs(get)
   } catch (error) {
-    if (!(error instanceof InputError) || error.problems.some((p) => p.includes("'ssh-key"))) {
-      throw error
-    }
-    const problem = keyProblem()
-    throw problem ? new InputError([...error.problems, problem]) : error
+    if (!(error instanceof InputError)) throw error
+    const problems = keyProblems(error.problems)
+    throw problems.length > 0 ? new InputError([...error.problems, ...problems]) : error
   }
   maskSecrets(secretValues(settings))
-  const problem = keyProblem()
-  if (problem) throw new InputError([problem])
+  const problems = keyProblems()
+  if (problems.length > 0) throw new InputError(problems)
   return settings
 }
 
@@ -40,6 +44,7 @@ function maskRawSecrets(get: (name: string) => string): void {
     get('artifact-token'),
     ...envValues,
   ])
+  maskSecrets([get('proxy-key'), get('proxy-key-passphrase')])
 }
 
 /**

@@ -102,6 +102,12 @@ describe('action.yml', () => {
     expect(action.branding).toEqual({ icon: expect.any(String), color: expect.any(String) })
   })
 
+  it('has a description the Marketplace accepts: one line, under 125 characters', () => {
+    const description = String(action.description)
+    expect(description).not.toContain('\n')
+    expect(description.length).toBeLessThan(125)
+  })
+
   it('runs dist/index.js on node24, with a post step for cleanup', () => {
     expect(action.runs).toEqual({
       using: 'node24',

@@ -167,15 +167,23 @@ describe('examples/workflows use only what action.yml declares', () => {
   const outputs = new Set(metadata.outputs.map((o) => o.name))
   const required = metadata.inputs.filter((i) => i.required).map((i) => i.name)
   const ACTION_REF = /^[^/\s]+\/ssh-zero-downtime-deploy@(.+)$/
-  const CHECKOUT = 'actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683'
+  // v5.0.1: checkout runs on node24 from v5 on (v4 runs on node20, which runners retire).
+  const CHECKOUT = 'actions/checkout@93cb6efe18208431cddfb8368fd83d5badbf9bfd'
 
   interface Step {
     id?: string
     uses?: string
     with?: Record<string, unknown>
   }
+  type Permissions = Record<string, string> | string | undefined
+  interface Job {
+    steps?: Step[]
+    permissions?: Permissions
+    environment?: unknown
+  }
   interface Workflow {
-    jobs: Record<string, { steps?: Step[] }>
+    permissions?: Permissions
+    jobs: Record<string, Job>
   }
 
   it('has the example workflows', () => {
@@ -222,7 +230,40 @@ describe('examples/workflows use only what action.yml declares', () => {
       }
     }
     for (const step of steps.filter((s) => s.uses?.startsWith('actions/checkout@'))) {
-      expect(step.uses, `${file}: actions/checkout pinned to v4.2.2's SHA`).toBe(CHECKOUT)
+      expect(step.uses, `${file}: actions/checkout pinned to v5.0.1's SHA`).toBe(CHECKOUT)
     }
+    for (const step of actionSteps) {
+      // A host name in a secret is masked wherever it appears: every `[host]` prefix becomes ***.
+      expect(String(step.with?.hosts), `${file}: hosts from vars., not secrets.`).toMatch(
+        /^\$\{\{ vars\.\w+ \}\}$/,
+      )
+    }
+    for (const [name, job] of Object.entries(workflow.jobs)) {
+      // Job permissions replace the workflow's; a job without its own gets the workflow's.
+      const permissions = job.permissions ?? workflow.permissions
+      const writesDeployments =
+        typeof permissions === 'object' && permissions.deployments === 'write'
+      for (const step of (job.steps ?? []).filter((s) => ACTION_REF.test(s.uses ?? ''))) {
+        const recordsDeployment = Boolean(step.with?.environment)
+        expect(
+          recordsDeployment,
+          `${file}: job ${name}: 'environment' input set exactly where deployments: write is granted`,
+        ).toBe(writesDeployments)
+        if (recordsDeployment) {
+          expect(
+            job.environment,
+            `${file}: job ${name}: the job's environment would record a second Deployment`,
+          ).toBeUndefined()
+        }
+      }
+    }
+  })
+
+  it('examples and the README pin actions/checkout to a release that runs on node24', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    const refs = [...readme.matchAll(/actions\/checkout@\S+/g)].map((m) => m[0])
+    expect(refs.length).toBeGreaterThan(0)
+    expect(refs.every((ref) => ref === CHECKOUT)).toBe(true)
+    expect(readme).not.toMatch(/hosts: \$\{\{ secrets\./)
   })
 })

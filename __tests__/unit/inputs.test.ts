@@ -72,6 +72,9 @@ describe('parseInputs', () => {
         knownHosts: KNOWN_HOSTS,
         insecureIgnoreHostKey: false,
         proxyJump: undefined,
+        proxyKey: '',
+        proxyPassphrase: '',
+        proxyKnownHosts: '',
         connectTimeoutMs: 20_000,
         maxParallel: 10,
       },
@@ -148,6 +151,9 @@ describe('parseInputs', () => {
       'known-hosts': `# from ssh-keyscan\n${KNOWN_HOSTS}\n@cert-authority *.example.com ssh-ed25519 AAAAC3Nz`,
       'insecure-ignore-host-key': 'no',
       'proxy-jump': 'jump@bastion.example.com',
+      'proxy-key': fakeOpenSshKey('aes256-ctr'),
+      'proxy-key-passphrase': 'battery staple',
+      'proxy-known-hosts': 'bastion.example.com SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s',
       'connect-timeout': '45',
       'max-parallel': '4',
       'app-name': 'shop_api-2',
@@ -220,6 +226,9 @@ describe('parseInputs', () => {
         knownHosts: values['known-hosts'],
         insecureIgnoreHostKey: false,
         proxyJump: host('bastion.example.com', 2200, 'jump', 'bastion.example.com:2200'),
+        proxyKey: `${fakeOpenSshKey('aes256-ctr')}\n`,
+        proxyPassphrase: 'battery staple',
+        proxyKnownHosts: values['proxy-known-hosts'],
         connectTimeoutMs: 45_000,
         maxParallel: 4,
       },
@@ -422,6 +431,17 @@ describe('values', () => {
     expect(parse({ rollback: 'true', 'start-command': '' }).rollback.enabled).toBe(true)
   })
 
+  it('accepts SHA256 fingerprint pins in known-hosts, bare, for named hosts, or as ssh-keygen -l prints them', () => {
+    const print = 'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s'
+    const pins = [
+      print,
+      `web1.example.com,web2.example.com ${print}`,
+      `256 ${print} root@web1 (ED25519)`,
+      `${print}=`,
+    ].join('\n')
+    expect(parse({ 'known-hosts': pins }).ssh.knownHosts).toBe(pins)
+  })
+
   it('needs no known-hosts when host keys are explicitly ignored', () => {
     const settings = parse({ 'known-hosts': '', 'insecure-ignore-host-key': 'true' })
     expect(settings.ssh).toMatchObject({ knownHosts: '', insecureIgnoreHostKey: true })
@@ -438,6 +458,21 @@ describe('values', () => {
     )
     expect(problemsOf({ 'ssh-key': encrypted })).toHaveLength(1)
     expect(problemsOf({ 'ssh-key': encrypted, 'ssh-key-passphrase': 'pw' })).toEqual([])
+  })
+
+  it("takes the jump host's own key, passphrase and known-hosts, and masks them", () => {
+    const proxyKey = pem('OPENSSH PRIVATE KEY', 'b3BlbnNzaC1rZXktdjE')
+    const settings = parse({
+      'proxy-jump': 'bastion.example.com',
+      'proxy-key': proxyKey,
+      'proxy-known-hosts': 'bastion.example.com ssh-ed25519 AAAAC3Nz',
+    })
+    expect(settings.ssh).toMatchObject({
+      proxyKey: `${proxyKey}\n`,
+      proxyPassphrase: '',
+      proxyKnownHosts: 'bastion.example.com ssh-ed25519 AAAAC3Nz',
+    })
+    expect(secretValues(settings)).toEqual(expect.arrayContaining(proxyKey.split('\n')))
   })
 
   it('lists secret values line by line for masking: secret-env values, not plain env ones', () => {
@@ -544,11 +579,47 @@ const BAD_INPUTS: [Record<string, string>, string][] = [
   ],
   [
     { 'known-hosts': '# keys\nweb1.example.com' },
-    "Input 'known-hosts': line 2 'web1.example.com' is not a known_hosts entry (expected lines like 'web1.example.com ssh-ed25519 AAAAC3...', e.g. from ssh-keyscan).",
+    "Input 'known-hosts': line 2 'web1.example.com' is not a known_hosts entry (expected lines like 'web1.example.com ssh-ed25519 AAAAC3...', e.g. from ssh-keyscan, or a host-key fingerprint 'SHA256:...').",
+  ],
+  [
+    { 'known-hosts': 'SHA256:abc' },
+    "Input 'known-hosts': line 1 'SHA256:abc' is not a complete SHA256 fingerprint (expected 'SHA256:' and 43 characters as 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' prints it).",
+  ],
+  [
+    { 'known-hosts': 'web1.example.com 43:51:43:a1:b5:fc:8b:b7:0a:3a:a9:b1:0f:66:73:a8' },
+    "Input 'known-hosts': line 1 'web1.example.com 43:51:43:a1:b5:fc:8b:b7:0a:3a:a9:b1:0f:66:73:a8' is an MD5 fingerprint (expected a SHA256 one, 'SHA256:' and 43 characters as 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' prints it, or a known_hosts line).",
+  ],
+  [
+    { 'known-hosts': 'MD5:43:51:43:a1:b5:fc:8b:b7:0a:3a:a9:b1:0f:66:73:a8' },
+    "Input 'known-hosts': line 1 'MD5:43:51:43:a1:b5:fc:8b:b7:0a:3a:a9:b1:0f:66:73:a8' is an MD5 fingerprint (expected a SHA256 one, 'SHA256:' and 43 characters as 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' prints it, or a known_hosts line).",
   ],
   [
     { 'insecure-ignore-host-key': 'maybe' },
     "Input 'insecure-ignore-host-key': 'maybe' is not a boolean (expected true or false; yes/no, on/off and 1/0 also work).",
+  ],
+  [
+    { 'proxy-key': pem('OPENSSH PRIVATE KEY', 'b3BlbnNzaC1rZXktdjE') },
+    "Input 'proxy-key' was given without 'proxy-jump' (expected a jump host '[user@]host[:port]' in 'proxy-jump' for it to apply to, or no 'proxy-key').",
+  ],
+  [
+    { 'proxy-known-hosts': 'bastion ssh-ed25519 AAAAC3Nz' },
+    "Input 'proxy-known-hosts' was given without 'proxy-jump' (expected a jump host '[user@]host[:port]' in 'proxy-jump' for it to apply to, or no 'proxy-known-hosts').",
+  ],
+  [
+    { 'proxy-jump': 'bastion', 'proxy-key': 'ssh-ed25519 AAAAC3Nz' },
+    "Input 'proxy-key': the value (hidden) is a public key (expected the private key text starting with '-----BEGIN' or 'PuTTY-User-Key-File', e.g. '${{ secrets.DEPLOY_KEY }}').",
+  ],
+  [
+    { 'proxy-jump': 'bastion', 'proxy-key': fakeOpenSshKey('aes256-ctr') },
+    "Input 'proxy-key-passphrase' is required because 'proxy-key' is encrypted (expected the key's passphrase, e.g. from a secret).",
+  ],
+  [
+    { 'proxy-jump': 'bastion', 'proxy-key-passphrase': 'pw' },
+    "Input 'proxy-key-passphrase' was given without 'proxy-key' (expected the jump host's own key in 'proxy-key'; the passphrase of 'ssh-key' goes in 'ssh-key-passphrase').",
+  ],
+  [
+    { 'proxy-jump': 'bastion', 'proxy-known-hosts': 'bastion' },
+    "Input 'proxy-known-hosts': line 1 'bastion' is not a known_hosts entry (expected lines like 'web1.example.com ssh-ed25519 AAAAC3...', e.g. from ssh-keyscan, or a host-key fingerprint 'SHA256:...').",
   ],
   [
     { 'proxy-jump': 'bastion:abc' },

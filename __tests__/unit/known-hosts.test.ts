@@ -116,3 +116,85 @@ describe('key helpers', () => {
     ])
   })
 })
+
+describe('SHA256 fingerprint pins', () => {
+  const pin = fingerprint(ed)
+
+  it('parses a bare pin (any host), a pin for named hosts, and ssh-keygen -l output', () => {
+    const entries = parseKnownHosts(
+      [
+        pin,
+        `web1,[web2]:2222 ${pin}`,
+        `256 ${pin} root@web1 (ED25519)`,
+        `256 ${pin} root@web1 (ECDSA)`,
+        `@revoked * ${pin}=`,
+      ].join('\n'),
+    )
+    expect(entries).toEqual([
+      { patterns: ['*'], keyType: '', keyBase64: '', marker: '', fingerprint: pin },
+      {
+        patterns: ['web1', '[web2]:2222'],
+        keyType: '',
+        keyBase64: '',
+        marker: '',
+        fingerprint: pin,
+      },
+      { patterns: ['*'], keyType: 'ssh-ed25519', keyBase64: '', marker: '', fingerprint: pin },
+      {
+        patterns: ['*'],
+        keyType: 'ecdsa-sha2-nistp256',
+        keyBase64: '',
+        marker: '',
+        fingerprint: pin,
+      },
+      { patterns: ['*'], keyType: '', keyBase64: '', marker: '@revoked', fingerprint: pin },
+    ])
+  })
+
+  it('skips malformed and MD5 fingerprints (the input check reports them)', () => {
+    expect(
+      parseKnownHosts('SHA256:short\nMD5:43:51:43:a1:b5:fc:8b:b7:0a:3a:a9:b1:0f:66:73:a8'),
+    ).toEqual([])
+  })
+
+  it('accepts the key whose fingerprint is pinned, on any port', () => {
+    expect(verifyHostKey(parseKnownHosts(pin), 'web1', 22, ed)).toEqual({ ok: true })
+    expect(verifyHostKey(parseKnownHosts(pin), 'web9', 2222, ed)).toEqual({ ok: true })
+    expect(verifyHostKey(parseKnownHosts(`web1 ${pin}`), 'web1', 22, ed)).toEqual({ ok: true })
+  })
+
+  it('rejects another key, naming the pin and the key to pin instead', () => {
+    const verdict = verifyHostKey(parseKnownHosts(pin), 'web1', 22, other)
+    expect(verdict).toEqual({
+      ok: false,
+      reason: 'changed',
+      message:
+        `HOST KEY MISMATCH for web1: known-hosts has the pin ${pin} but the host presented ` +
+        `ssh-ed25519 ${fingerprint(other)}. Someone may be intercepting the connection, or the ` +
+        `host was reinstalled. A fingerprint pin matches one key of the host: if the pinned key is ` +
+        `another of its keys, pin its ssh-ed25519 key instead (ssh-keygen -lf ` +
+        `/etc/ssh/ssh_host_ed25519_key.pub on the host). If you verified the new key, replace its ` +
+        `known-hosts line with:\nweb1 ssh-ed25519 ${b64(other)}`,
+    })
+  })
+
+  it('binds a pin for named hosts to those hosts only', () => {
+    const entries = parseKnownHosts(`web1 ${pin}`)
+    const verdict = verifyHostKey(entries, 'web2', 22, ed)
+    expect(verdict).toMatchObject({ ok: false, reason: 'unknown' })
+  })
+
+  it('honours @revoked for a pinned fingerprint', () => {
+    const entries = parseKnownHosts(`web1 ssh-ed25519 ${b64(ed)}\n@revoked * ${pin}`)
+    expect(verifyHostKey(entries, 'web1', 22, ed)).toMatchObject({ ok: false, reason: 'revoked' })
+  })
+
+  it('asks for the key type ssh-keygen -l named, and for none of a bare pin', () => {
+    const typed = parseKnownHosts(`256 ${pin} root@web1 (ECDSA)`)
+    expect(preferredHostKeyAlgorithms(keysForHost(typed, 'web1', 22))[0]).toBe(
+      'ecdsa-sha2-nistp256',
+    )
+    const bare = parseKnownHosts(pin)
+    expect(preferredHostKeyAlgorithms(keysForHost(bare, 'web1', 22))[0]).toBe('ssh-ed25519')
+  })
+})

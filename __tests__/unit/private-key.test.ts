@@ -37,6 +37,16 @@ describe('privateKeyProblem', () => {
     expect(privateKeyProblem(key, passphrase)).toBe(message)
   })
 
+  it("names proxy-key and its passphrase when checking the jump host's key", () => {
+    expect(privateKeyProblem(encrypted, '', 'proxy-key')).toBe(
+      "Input 'proxy-key': the key is encrypted; set 'proxy-key-passphrase'.",
+    )
+    expect(privateKeyProblem(encrypted, 'wrong', 'proxy-key')).toBe(
+      "Input 'proxy-key-passphrase': it does not decrypt 'proxy-key' (wrong passphrase?).",
+    )
+    expect(privateKeyProblem(encrypted, 'correct horse', 'proxy-key')).toBeUndefined()
+  })
+
   it('names the expected format for garbage, without echoing the input', () => {
     const problem = privateKeyProblem('not a key at all', '')
     expect(problem).toMatch(/^Input 'ssh-key': not a private key ssh2 can read/)

@@ -37,6 +37,18 @@ describe('runBuild', () => {
     )
   })
 
+  it('names build-command and sh when the runner has no sh on PATH (Windows without Git Bash)', async () => {
+    const path = process.env.PATH
+    process.env.PATH = dir // an empty directory: no sh in it
+    try {
+      await expect(runBuild('npm run build', dir)).rejects.toThrow(
+        `build-command runs with 'sh -c' on the runner, and there is no sh on its PATH (Linux and macOS runners have one; on Windows put Git for Windows' bin directory on PATH, or run the command in a step of its own: README "Supported runners"): npm run build`,
+      )
+    } finally {
+      process.env.PATH = path
+    }
+  })
+
   it('does nothing for an empty command', async () => {
     await expect(runBuild('  ', dir)).resolves.toBeUndefined()
   })

@@ -4,7 +4,7 @@
  * version before any user does.
  */
 import net from 'node:net'
-import * as exec from '@actions/exec'
+import { shellOnRunner } from '../release/build.js'
 import type { RemoteHost } from '../ssh/connection.js'
 
 export interface PreviewTarget {
@@ -55,7 +55,7 @@ export async function runSmoke(command: string, urls: string[], version: string)
     DEPLOY_PREVIEW_URL: urls[0] ?? '',
     APP_VERSION: version,
   }
-  const code = await exec.exec('sh', ['-c', command], { env, ignoreReturnCode: true })
+  const code = await shellOnRunner('smoke-command', command, { env, ignoreReturnCode: true })
   if (code !== 0) {
     throw new Error(`smoke-command failed (exit ${code}); nothing was switched: ${command}`)
   }

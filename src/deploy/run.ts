@@ -10,7 +10,7 @@ import { prepareRelease, runBuild, type ReleaseArchive } from '../release/index.
 import { emptyHostReport, type RunReport } from '../report/model.js'
 import { usesLoadBalancer } from '../plan.js'
 import { Fleet } from '../ssh/fleet.js'
-import { sshOptionsFrom } from '../ssh/options.js'
+import { jumpSshOptionsFrom, sshOptionsFrom } from '../ssh/options.js'
 import { bestEffort, onEachHost, type DeployContext, type Strategy } from './context.js'
 import { HostDeploy } from './host-deploy.js'
 import type { Journal } from './journal.js'
@@ -76,6 +76,7 @@ export async function runDeploy(
       Fleet.connect(settings.hosts, sshOptionsFrom(settings), {
         maxParallel: settings.ssh.maxParallel,
         proxyJump: settings.ssh.proxyJump,
+        jumpOptions: jumpSshOptionsFrom(settings),
         loadBalancer: usesLoadBalancer(settings) ? settings.rolling.loadBalancer : undefined,
         logFor: (host) => logs.sinkFor(host),
       }),

@@ -22,6 +22,8 @@ import {
 export interface SshOptions {
   privateKey: string
   passphrase: string
+  /** The input `privateKey` came from, named when a host rejects it. Default 'ssh-key'. */
+  keyInput?: 'ssh-key' | 'proxy-key'
   /** Entries to verify host keys against; `null` skips the check (insecure-ignore-host-key). */
   knownHosts: KnownHostEntry[] | null
   connectTimeoutMs: number
@@ -295,7 +297,7 @@ function describeConnectError(target: HostAddress, options: SshOptions, error: u
     return `no SSH answer from ${where} within ${options.connectTimeoutMs / 1000}s (connect-timeout); is the host up and port ${target.port} reachable?`
   }
   if (/All configured authentication methods failed/.test(reason)) {
-    return `${where} rejected the key (ssh-key): is its public key in ~${target.user}/.ssh/authorized_keys?`
+    return `${where} rejected the key (${options.keyInput ?? 'ssh-key'}): is its public key in ~${target.user}/.ssh/authorized_keys?`
   }
   return `cannot connect to ${where}: ${reason}`
 }

@@ -20,12 +20,14 @@ export class Fleet {
     settings: {
       maxParallel: number
       proxyJump?: HostAddress
+      /** Options for the jump host (its own key and known_hosts); default: `options`. */
+      jumpOptions?: SshOptions
       loadBalancer?: HostAddress
       logFor: (host: string) => LineSink
     },
   ): Promise<Fleet> {
     const via = settings.proxyJump
-      ? await RemoteHost.connect(settings.proxyJump, options)
+      ? await RemoteHost.connect(settings.proxyJump, settings.jumpOptions ?? options)
       : undefined
     const opened = new Map<HostAddress, RemoteHost>()
     const all = settings.loadBalancer ? [...addresses, settings.loadBalancer] : addresses

@@ -2,15 +2,71 @@
  * known_hosts parsing and host-key verification (pure). Supports plain and hashed (`|1|salt|hash`)
  * host patterns, `[host]:port`, `*`/`?` wildcards, `!` negation and the `@revoked` marker, like
  * OpenSSH's sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT".
+ *
+ * Besides key lines it takes SHA256 fingerprint pins, as appleboy/ssh-action's `fingerprint` holds
+ * them: `SHA256:<base64>` alone (any host), `<patterns> SHA256:<base64>` (those hosts), or a line of
+ * `ssh-keygen -lf` output (`256 SHA256:<base64> comment (ED25519)`, any host).
  */
 import { createHash, createHmac } from 'node:crypto'
 import type { ServerHostKeyAlgorithm } from 'ssh2'
 
 export interface KnownHostEntry {
   patterns: string[]
+  /** The key's type; '' for a fingerprint pin that does not name one. */
   keyType: string
+  /** The public key; '' for a fingerprint pin. */
   keyBase64: string
   marker: '' | '@revoked' | '@cert-authority'
+  /** `SHA256:<unpadded base64>` when the line pins a fingerprint instead of giving the key. */
+  fingerprint?: string
+}
+
+/** A SHA256 host-key fingerprint as `ssh-keygen -l` prints it (trailing `=` tolerated). */
+export const SHA256_FINGERPRINT = /^SHA256:([A-Za-z0-9+/]{43})=?$/i
+/** What looks like a fingerprint, well-formed or not (`SHA256:...`, `MD5:...`, hex pairs). */
+export const FINGERPRINT_LIKE = /^(?:SHA256:|MD5:|[0-9a-f]{2}(?::[0-9a-f]{2}){15}$)/i
+/** The type names `ssh-keygen -l` prints in parentheses, as key types. */
+const KEYGEN_TYPES: Record<string, string> = {
+  ED25519: 'ssh-ed25519',
+  RSA: 'ssh-rsa',
+  'ECDSA-256': 'ecdsa-sha2-nistp256',
+  'ECDSA-384': 'ecdsa-sha2-nistp384',
+  'ECDSA-521': 'ecdsa-sha2-nistp521',
+}
+
+/** The fingerprint in the form `fingerprint()` returns, or undefined when it is not SHA256. */
+export function normalizeFingerprint(text: string): string | undefined {
+  const match = SHA256_FINGERPRINT.exec(text)
+  return match ? `SHA256:${match[1]}` : undefined
+}
+
+/**
+ * A fingerprint pin line (after any marker) as an entry, or undefined when the line is not one.
+ * `fields` are the line's whitespace-separated fields.
+ */
+export function parseFingerprintPin(
+  fields: readonly string[],
+  marker: KnownHostEntry['marker'],
+): KnownHostEntry | undefined {
+  const [first = '', second = ''] = fields
+  const bare = normalizeFingerprint(first)
+  if (bare) return { patterns: ['*'], keyType: '', keyBase64: '', marker, fingerprint: bare }
+  const pinned = normalizeFingerprint(second)
+  if (!pinned) return undefined
+  // `ssh-keygen -l`: `<bits> SHA256:... <comment> (<TYPE>)`; the first field is no host pattern.
+  const keygenType = /^\d+$/.test(first) ? /^\(([A-Z0-9-]+)\)$/.exec(fields.at(-1) ?? '') : null
+  if (keygenType) {
+    const bits = Number(first)
+    const name = keygenType[1] === 'ECDSA' ? `ECDSA-${bits}` : (keygenType[1] ?? '')
+    return {
+      patterns: ['*'],
+      keyType: KEYGEN_TYPES[name] ?? '',
+      keyBase64: '',
+      marker,
+      fingerprint: pinned,
+    }
+  }
+  return { patterns: first.split(','), keyType: '', keyBase64: '', marker, fingerprint: pinned }
 }
 
 export type HostKeyVerdict =
@@ -23,6 +79,11 @@ export function parseKnownHosts(text: string): KnownHostEntry[] {
     if (line === '' || line.startsWith('#')) continue
     const fields = line.split(/\s+/)
     const marker = fields[0] === '@revoked' || fields[0] === '@cert-authority' ? fields.shift() : ''
+    const pin = parseFingerprintPin(fields, marker as KnownHostEntry['marker'])
+    if (pin) {
+      entries.push(pin)
+      continue
+    }
     const [patterns, keyType, keyBase64] = fields
     if (!patterns || !keyType || !keyBase64) continue
     entries.push({
@@ -119,8 +180,10 @@ export function verifyHostKey(
   const type = keyTypeOfBlob(presented)
   const print = fingerprint(presented)
   const pasteLine = `${name} ${type} ${presentedBase64}`
+  const isPresented = (e: KnownHostEntry) =>
+    e.fingerprint === undefined ? e.keyBase64 === presentedBase64 : e.fingerprint === print
   const revoked = entries.some(
-    (e) => e.marker === '@revoked' && e.keyBase64 === presentedBase64 && entryMatches(e, name),
+    (e) => e.marker === '@revoked' && isPresented(e) && entryMatches(e, name),
   )
   if (revoked) {
     return {
@@ -130,7 +193,7 @@ export function verifyHostKey(
     }
   }
   const known = keysForHost(entries, host, port)
-  if (known.some((e) => e.keyBase64 === presentedBase64)) return { ok: true }
+  if (known.some(isPresented)) return { ok: true }
   if (known.length === 0) {
     return {
       ok: false,
@@ -141,15 +204,30 @@ export function verifyHostKey(
         `then add this line to known-hosts:\n${pasteLine}`,
     }
   }
-  const expected = known.map(
-    (e) => `${e.keyType} ${fingerprint(Buffer.from(e.keyBase64, 'base64'))}`,
+  const expected = known.map((e) =>
+    e.fingerprint === undefined
+      ? `${e.keyType} ${fingerprint(Buffer.from(e.keyBase64, 'base64'))}`
+      : `the pin ${e.fingerprint}`,
   )
+  // A host has several keys and offers one; a pin of another of its keys does not match it.
+  const pinHint = known.some((e) => e.fingerprint !== undefined)
+    ? `A fingerprint pin matches one key of the host: if the pinned key is another of its keys, ` +
+      `pin its ${type} key instead (ssh-keygen -lf /etc/ssh/ssh_host_${shortKeyType(type)}_key.pub ` +
+      `on the host). `
+    : ''
   return {
     ok: false,
     reason: 'changed',
     message:
       `HOST KEY MISMATCH for ${name}: known-hosts has ${expected.join(', ')} but the host presented ` +
       `${type} ${print}. Someone may be intercepting the connection, or the host was reinstalled. ` +
+      pinHint +
       `If you verified the new key, replace its known-hosts line with:\n${pasteLine}`,
   }
+}
+
+/** The part of a key type in sshd's host key file names: ed25519, ecdsa, rsa. */
+function shortKeyType(type: string): string {
+  if (type.startsWith('ecdsa-')) return 'ecdsa'
+  return type.replace(/^ssh-/, '')
 }
