@@ -12,6 +12,12 @@ import { parseProbe, probeCommand } from './remote/probe.js'
 import { parseLogReading } from './canary.js'
 import { accessLogSince } from './remote/commands/canary.js'
 import { testNginx } from './remote/commands/nginx.js'
+import {
+  detectProcessManager,
+  parseProcessManagerFacts,
+  resolveProcessManager,
+  type ResolvedProcessManager,
+} from './remote/commands/process-manager.js'
 import { cmd, userCommandArgv } from './remote/shell.js'
 import { EMPTY_STATE, parseState } from './remote/state.js'
 import { RemoteHost, type SshOptions } from './ssh/connection.js'
@@ -24,6 +30,8 @@ export interface HostCheck {
   problems: string[]
   /** What would work, but not as well as it could (e.g. a canary judged on health only). */
   warnings?: string[]
+  /** How the host would run (e.g. which process manager `auto` picks, and why). */
+  notes?: string[]
 }
 
 export async function dryRun(
@@ -64,8 +72,9 @@ async function checkHost(
 ): Promise<HostCheck> {
   const host = await RemoteHost.connect(address, options, { via, log: logs.sinkFor(address.label) })
   try {
-    const { deployPath, name, processManager } = settings.app
-    const systemdApp = processManager === 'systemd' ? name : ''
+    const { deployPath, name } = settings.app
+    const manager = await processManagerOf(settings, host, address.user)
+    const systemdApp = manager.manager === 'systemd' ? name : ''
     const probe = await host.exec(probeCommand(deployPath, systemdApp), { step: 'probe' })
     const facts = parseProbe(probe.stdout)
     const nginx = { test: settings.nginx.testCommand, sudo: settings.sudo }
@@ -86,6 +95,11 @@ async function checkHost(
       nginxTest: { command: settings.nginx.testCommand, ...nginxTest },
       sudo: sudo && { command: `sudo -n ${reloadArgv.join(' ')}`, ...sudo },
     })
+    if (manager.manager === 'error') problems.push(manager.reason)
+    const notes =
+      settings.app.processManager === 'auto' && manager.manager !== 'error'
+        ? [`process-manager auto: ${manager.manager} (${manager.reason})`]
+        : []
     let state = EMPTY_STATE
     try {
       state = parseState(facts.stateJson, `${settings.app.deployPath}/.deploy/state.json`)
@@ -94,10 +108,24 @@ async function checkHost(
     }
     const warnings = settings.strategy === 'canary' ? await canaryWarnings(settings, host) : []
     const plan = planHost(settings, host.name, state, version)
-    return { host: host.name, plan, problems, warnings }
+    return { host: host.name, plan, problems, warnings, notes }
   } finally {
     host.dispose()
   }
+}
+
+/** The process manager a deploy would use on this host (auto asks the host). */
+async function processManagerOf(
+  settings: Settings,
+  host: RemoteHost,
+  user: string,
+): Promise<ResolvedProcessManager> {
+  const { processManager, name } = settings.app
+  if (processManager !== 'auto') return { manager: processManager, reason: 'as set' }
+  const { stdout } = await host.exec(detectProcessManager(name, settings.sudo), {
+    step: 'process manager',
+  })
+  return resolveProcessManager(parseProcessManagerFacts(stdout), name, user)
 }
 
 /** A canary without its access log is judged on health alone: worth knowing before the run. */

@@ -13,7 +13,12 @@ export function planLines(check: HostCheck, upstreamFile: string): string[] {
     : []
   const verdict =
     check.problems.length === 0 ? ['ready'] : check.problems.map((p) => `problem: ${p}`)
-  return [...lines, ...(check.warnings ?? []).map((w) => `warning: ${w}`), ...verdict]
+  return [
+    ...lines,
+    ...(check.notes ?? []),
+    ...(check.warnings ?? []).map((w) => `warning: ${w}`),
+    ...verdict,
+  ]
 }
 
 export function dryRunSummary(checks: HostCheck[], version: string): string {
