@@ -412,7 +412,7 @@ export class HostDeploy {
 
   /** Right before the switch: the target slot still runs and passes its checks. */
   async recheckHealthy(): Promise<void> {
-    await recheckHealthy(...this.healthTarget())
+    await recheckHealthy(...this.healthTarget(), this.startedNewSlot)
   }
 
   private healthTarget() {
