@@ -142,4 +142,31 @@ describe('process-manager auto on a host whose pid 1 is systemd (root login): th
     )
     expect(await servedVersion(host)).toBe('v3')
   })
+
+  it('refuses, before anything changes, a login user that may not manage the installed units', async () => {
+    const host = systemdLab.hosts[0]!
+    await host.sh(`set -e
+echo 'deploy:x:1500:1500:deploy:/srv:/bin/sh' >> /etc/passwd
+echo 'deploy:*:19000:0:99999:7:::' >> /etc/shadow
+echo 'deploy:x:1500:' >> /etc/group
+chown deploy /srv/shop/.deploy /srv/shop/.deploy/lock`)
+    const before = await host.sh('cat /srv/shop/.deploy/state.json')
+    const asDeploy = (extra: Record<string, string>) =>
+      runAction(
+        deployInputs(systemdLab, [host], makeRelease('v4'), {
+          ...{ version: 'v4', hosts: `deploy@${host.address}`, ...extra },
+        }),
+      )
+    const refused =
+      "process-manager auto: /etc/systemd/system/shop@.service is installed, so this app's slots run as systemd units, but deploy may not manage them"
+    const dry = await asDeploy({ 'dry-run': 'true' })
+    expect(dry.main.log).toContain(`[${host.address}] ${refused}`)
+    const run = await asDeploy({})
+    expect(run.main.exitCode).toBe(1)
+    expect(errorLine(run.main.log)).toContain(`[${host.address}] process manager: ${refused}`)
+    expect(errorLine(run.main.log)).toContain('Nothing was changed.')
+    expect((await host.sh('cat /srv/shop/.deploy/state.json')).stdout).toBe(before.stdout)
+    expect(await servedVersion(host)).toBe('v3')
+    expect((await host.sh('ls /srv/shop/releases')).stdout).not.toContain('v4')
+  })
 })
