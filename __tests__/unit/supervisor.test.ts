@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
+  detectProcessManager,
   parseProcessManagerFacts,
   resolveProcessManager,
 } from '../../src/remote/commands/process-manager.js'
@@ -136,6 +137,13 @@ describe('builtin supervisor', () => {
 
 describe('process-manager auto', () => {
   const facts = (text: string) => parseProcessManagerFacts(text)
+
+  it('asks the host with one read-only command, sudo -l only with sudo: true', () => {
+    const { text } = detectProcessManager('shop', true)
+    expect(text).toMatch(/ sh \/etc\/systemd\/system\/shop@\.service shop@blue yes$/)
+    expect(text).toContain(`sudo -n -l systemctl enable --now --quiet "$2"`)
+    expect(detectProcessManager('shop', false).text).toMatch(/ shop@blue no$/)
+  })
 
   it('uses systemd where it runs the host and the user may manage the units', () => {
     expect(resolveProcessManager(facts('systemd=yes\nuid=0\n'), 'shop', 'root')).toEqual({
