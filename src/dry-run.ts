@@ -12,6 +12,12 @@ import { parseProbe, probeCommand } from './remote/probe.js'
 import { canaryEvidence, NGINX_CONFIG_DIR, type CanaryEvidence } from './canary.js'
 import { canaryEvidenceProbe } from './remote/commands/canary.js'
 import { checkUpstreamWritable, testNginx } from './remote/commands/nginx.js'
+import {
+  detectProcessManager,
+  parseProcessManagerFacts,
+  resolveProcessManager,
+  type ResolvedProcessManager,
+} from './remote/commands/process-manager.js'
 import { cmd, userCommandArgv } from './remote/shell.js'
 import { EMPTY_STATE, parseState } from './remote/state.js'
 import { RemoteHost, type SshOptions } from './ssh/connection.js'
@@ -26,6 +32,8 @@ export interface HostCheck {
   warnings?: string[]
   /** strategy canary: whether the steps will have access log evidence, and why. */
   canary?: CanaryEvidence
+  /** How the host would run (e.g. which process manager `auto` picks, and why). */
+  notes?: string[]
 }
 
 export async function dryRun(
@@ -66,8 +74,9 @@ async function checkHost(
 ): Promise<HostCheck> {
   const host = await RemoteHost.connect(address, options, { via, log: logs.sinkFor(address.label) })
   try {
-    const { deployPath, name, processManager } = settings.app
-    const systemdApp = processManager === 'systemd' ? name : ''
+    const { deployPath, name } = settings.app
+    const manager = await processManagerOf(settings, host, address.user)
+    const systemdApp = manager.manager === 'systemd' ? name : ''
     const probe = await host.exec(probeCommand(deployPath, systemdApp), { step: 'probe' })
     const facts = parseProbe(probe.stdout)
     const nginx = { test: settings.nginx.testCommand, sudo: settings.sudo }
@@ -94,6 +103,11 @@ async function checkHost(
       sudo: sudo && { command: `sudo -n ${reloadArgv.join(' ')}`, ...sudo },
       upstream: { command: `sudo -n tee ${upstreamFile}`, ...upstream },
     })
+    if (manager.manager === 'error') problems.push(manager.reason)
+    const notes =
+      settings.app.processManager === 'auto' && manager.manager !== 'error'
+        ? [`process-manager auto: ${manager.manager} (${manager.reason})`]
+        : []
     let state = EMPTY_STATE
     try {
       state = parseState(facts.stateJson, `${settings.app.deployPath}/.deploy/state.json`)
@@ -103,7 +117,7 @@ async function checkHost(
     const canary = settings.strategy === 'canary' ? await canaryCheck(settings, host) : undefined
     if (canary?.blocking) problems.push(`canary: ${canary.why}`)
     const plan = planHost(settings, host.name, state, version)
-    return { host: host.name, plan, problems, canary }
+    return { host: host.name, plan, problems, canary, notes }
   } finally {
     host.dispose()
   }
@@ -120,4 +134,18 @@ async function canaryCheck(settings: Settings, host: RemoteHost): Promise<Canary
   )
   const { stdout } = await host.exec(probe, { step: 'canary evidence check' })
   return canaryEvidence(stdout, settings)
+}
+
+/** The process manager a deploy would use on this host (auto asks the host). */
+async function processManagerOf(
+  settings: Settings,
+  host: RemoteHost,
+  user: string,
+): Promise<ResolvedProcessManager> {
+  const { processManager, name } = settings.app
+  if (processManager !== 'auto') return { manager: processManager, reason: 'as set' }
+  const { stdout } = await host.exec(detectProcessManager(name, settings.sudo), {
+    step: 'process manager',
+  })
+  return resolveProcessManager(parseProcessManagerFacts(stdout), name, user)
 }

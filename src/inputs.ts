@@ -48,7 +48,7 @@ const DEFAULTS = {
   'migrate-command': '',
   'post-deploy-command': '',
   'smoke-command': '',
-  'process-manager': 'builtin',
+  'process-manager': 'auto',
   'keep-releases': '5',
   // Strategy
   strategy: 'blue-green',
@@ -114,7 +114,7 @@ export const SLOT_ENV_KEYS = [
 export const STRATEGIES = ['blue-green', 'rolling', 'canary', 'reload'] as const
 export const ON_FAILURE = ['rollback', 'stop'] as const
 export const KEEP_PREVIOUS = ['stop', 'warm'] as const
-export const PROCESS_MANAGERS = ['builtin', 'systemd'] as const
+export const PROCESS_MANAGERS = ['auto', 'builtin', 'systemd'] as const
 
 /** How hosts move to the new version; see DESIGN.md "Strategies". */
 export type Strategy = (typeof STRATEGIES)[number]
@@ -122,7 +122,10 @@ export type Strategy = (typeof STRATEGIES)[number]
 export type OnFailure = (typeof ON_FAILURE)[number]
 /** What happens to the old slot after the switch: stopped, or kept running for instant rollback. */
 export type KeepPrevious = (typeof KEEP_PREVIOUS)[number]
-/** Who runs the app: detached processes with pidfiles (builtin), or systemd units. */
+/**
+ * Who runs the app: supervised detached processes with pidfiles (builtin), systemd units, or
+ * (auto) systemd where the host runs it and the login user may manage the units, else builtin.
+ */
 export type ProcessManager = (typeof PROCESS_MANAGERS)[number]
 
 // ---------------------------------------------------------------------------------------------
@@ -373,7 +376,7 @@ export function parseInputs(get: (name: string) => string): Settings {
   const env = r.env('env')
   const secretEnv = r.env('secret-env')
   r.distinctKeys('env', env, 'secret-env', secretEnv)
-  const processManager = r.field('process-manager', oneOf(PROCESS_MANAGERS), 'builtin')
+  const processManager = r.field('process-manager', oneOf(PROCESS_MANAGERS), 'auto')
   const keepReleases = r.field('keep-releases', integer(2, Infinity), 5)
 
   // Strategy

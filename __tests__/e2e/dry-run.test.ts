@@ -51,6 +51,8 @@ describe('dry-run', () => {
     expect(main.log).toContain(
       'would start the new version on blue (port 3001) from /srv/shop/releases/v1.0.0',
     )
+    // process-manager auto (the default) says what it picks on each host, and why.
+    expect(main.log).toContain('process-manager auto: builtin (systemd does not run this host)')
     expect(main.summary).toContain('Dry run: all 2 host(s) ready to deploy v1.0.0')
     expect(post.exitCode).toBe(0)
   })

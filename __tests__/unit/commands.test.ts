@@ -28,7 +28,12 @@ import {
   testNginx,
 } from '../../src/remote/commands/nginx.js'
 import { installRelease, prepareLayout, removeReleases } from '../../src/remote/commands/release.js'
-import { LOG_ROTATE_BYTES, startSlot } from '../../src/remote/commands/slot.js'
+import {
+  LOG_ROTATE_BYTES,
+  renderSuperviseScript,
+  startSlot,
+  stopSlot,
+} from '../../src/remote/commands/slot.js'
 import { layout } from '../../src/remote/layout.js'
 import { tempDir } from '../../test/tmp.js'
 
@@ -126,7 +131,7 @@ describe('remote commands', () => {
     )
   })
 
-  it('starts a slot with the command and variables as arguments', () => {
+  it('starts a slot under its supervisor, the command and variables quoted in its script', () => {
     const env = {
       PORT: '3002',
       SLOT: 'green' as const,
@@ -135,9 +140,18 @@ describe('remote commands', () => {
       DEPLOY_PATH: '/srv/shop',
       RELEASE_NODE: 'shop_green',
     }
-    expect(argsOf(startSlot(l, 'green', hostile, env, 10).text)).toBe(
-      `/srv/shop/.deploy/green.pid 10 /srv/shop/logs/green.log /srv/shop/shared/.env ${quotedHostile} /srv/shop/releases/v2 PORT=3002 SLOT=green APP_VERSION=v2 RELEASE_DIR=/srv/shop/releases/v2 DEPLOY_PATH=/srv/shop RELEASE_NODE=shop_green`,
+    const { text } = startSlot(l, 'green', hostile, env, 10)
+    expect(text).toContain(
+      `sh /srv/shop/.deploy/green.pid 10 /srv/shop/logs/green.log /srv/shop/releases/v2 /srv/shop/.deploy/supervise-green.sh `,
     )
+    expect(text).toContain(`/srv/shop/.deploy/boot.sh `)
+    expect(text).toMatch(/ \/srv\/shop\/\.deploy\/green\.restarts$/)
+    const supervise = renderSuperviseScript(l, 'green', hostile, env)
+    expect(supervise).toContain(
+      `export PORT=3002\nexport SLOT=green\nexport APP_VERSION=v2\nexport RELEASE_DIR=/srv/shop/releases/v2\nexport DEPLOY_PATH=/srv/shop\nexport RELEASE_NODE=shop_green\n`,
+    )
+    expect(supervise).toContain(`  setsid sh -c ${quotedHostile} < /dev/null &\n`)
+    expect(supervise).toContain(`cd /srv/shop/releases/v2 || exit 1\n`)
   })
 
   it('removes releases by full path, after --', () => {
@@ -175,7 +189,8 @@ describe('slot log rotation (the start script, run by sh)', () => {
       DEPLOY_PATH: root,
       RELEASE_NODE: 'shop_blue',
     }
-    const start = () => execFileSync('sh', ['-c', startSlot(local, 'blue', 'exit 0', env, 1).text])
+    const start = () =>
+      execFileSync('sh', ['-c', startSlot(local, 'blue', 'exec sleep 30', env, 1).text])
     const log = local.slotLog('blue')
     writeFileSync(log, 'small\n')
     start()
@@ -185,6 +200,8 @@ describe('slot log rotation (the start script, run by sh)', () => {
     start()
     expect(statSync(`${log}.1`).size).toBe(LOG_ROTATE_BYTES + 1)
     expect(statSync(log).size).toBeLessThan(1000)
+    execFileSync('sh', ['-c', stopSlot(local, 'blue', '', env, 1).text])
+    rmSync(root, { recursive: true, force: true })
   })
 })
 

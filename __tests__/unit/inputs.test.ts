@@ -96,7 +96,7 @@ describe('parseInputs', () => {
         migrateCommand: '',
         postDeployCommand: '',
         smokeCommand: '',
-        processManager: 'builtin',
+        processManager: 'auto',
         keepReleases: 5,
       },
       strategy: 'blue-green',
@@ -751,7 +751,7 @@ const BAD_INPUTS: [Record<string, string>, string][] = [
   ],
   [
     { 'process-manager': 'pm2' },
-    "Input 'process-manager': 'pm2' is not a valid choice (expected one of builtin, systemd).",
+    "Input 'process-manager': 'pm2' is not a valid choice (expected one of auto, builtin, systemd).",
   ],
   [
     { 'keep-releases': '1' },

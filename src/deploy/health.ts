@@ -52,10 +52,11 @@ export async function checkSlot(
   port: number,
   health: HealthSettings,
   version: string,
-  /** When it would have exited, for the message: 'while booting' (then a restart counts too). */
+  /** When it would have exited, for the message. */
   during: 'while booting' | 'during the canary',
 ): Promise<string | undefined> {
-  const exited = await exitedLogTail(host, slots, slot, 'health', during === 'while booting')
+  // The slot was started by this run either way: a restart by the process manager is a crash.
+  const exited = await exitedLogTail(host, slots, slot, 'health', true)
   if (exited !== undefined) {
     throw new HostError(
       host.name,
@@ -78,9 +79,11 @@ export async function recheckHealthy(
   port: number,
   health: HealthSettings,
   version: string,
+  /** This run started the slot: a restart by the process manager since then is a crash. */
+  startedByThisRun = true,
 ): Promise<void> {
   const what = `${version} on the ${slot} slot (port ${port})`
-  const exited = await exitedLogTail(host, slots, slot, 'switch', false)
+  const exited = await exitedLogTail(host, slots, slot, 'switch', startedByThisRun)
   if (exited !== undefined) {
     throw new HostError(
       host.name,

@@ -2,6 +2,7 @@
  * One host's part of a deploy: every per-host step the strategies share (lock, state, ship,
  * start, health, nginx switch, drain, stop, record). The strategies decide the order.
  */
+import * as core from '@actions/core'
 import { HostError, errorMessage } from '../errors.js'
 import type { Settings } from '../inputs.js'
 import { NO_COUNTS, canaryLogSpec, parseLogReading, type Counts } from '../canary.js'
@@ -39,6 +40,11 @@ import {
   type SlotEnv,
   type SlotManager,
 } from '../remote/commands/slot.js'
+import {
+  detectProcessManager,
+  parseProcessManagerFacts,
+  resolveProcessManager,
+} from '../remote/commands/process-manager.js'
 import { systemdSlots } from '../remote/commands/systemd.js'
 import { layout, type Layout } from '../remote/layout.js'
 import { cmd } from '../remote/shell.js'
@@ -52,8 +58,13 @@ import { acquireLock, type HeldLock } from './lock.js'
 
 export class HostDeploy {
   readonly layout: Layout
-  /** Starts, stops and watches the slots: the built-in process manager or systemd units. */
-  slots: SlotManager
+  /**
+   * Starts, stops and watches the slots: the built-in process manager or systemd units (with
+   * process-manager auto, known once readState() has asked the host).
+   */
+  slots!: SlotManager
+  /** The process manager behind `slots` (process-manager auto: resolved by readState()). */
+  private manager!: 'builtin' | 'systemd'
   state!: HostState
   plan!: HostPlan
   /** Set once the new slot was started, so a failure knows to stop it. */
@@ -89,7 +100,10 @@ export class HostDeploy {
     public version: string,
   ) {
     this.layout = layout(settings.app.deployPath)
-    this.slots = slotManager(settings, this.layout, host.address.user)
+    if (settings.app.processManager !== 'auto') {
+      this.manager = settings.app.processManager
+      this.slots = slotManager(settings, this.manager, this.layout, host.address.user)
+    }
     this.report = emptyHostReport(host.name)
     this.commands = inputCommands(settings)
   }
@@ -116,8 +130,12 @@ export class HostDeploy {
     this.lock = undefined
   }
 
-  /** Reads state.json and plans this host's part; refuses a corrupt state or a hand-edited upstream. */
+  /**
+   * Reads state.json and plans this host's part; refuses a corrupt state or a hand-edited upstream.
+   * Resolves process-manager auto first, and reports restarts of the live slot since its start.
+   */
   async readState(): Promise<void> {
+    if (this.settings.app.processManager === 'auto') await this.resolveProcessManager()
     const { stdout } = await this.host.exec(
       readFiles([this.layout.state, this.settings.nginx.upstreamFile]),
       { step: 'read state' },
@@ -131,6 +149,7 @@ export class HostDeploy {
     } catch (error) {
       throw new HostError(this.name, 'read state', errorMessage(error))
     }
+    await this.reportRestarts()
     this.plan = planHost(this.settings, this.name, this.state, this.version)
     this.report.previousSlot = this.report.liveSlot = this.plan.liveSlot
     this.report.previousVersion = this.report.liveVersion = this.plan.liveVersion
@@ -146,6 +165,40 @@ export class HostDeploy {
         `${this.settings.nginx.upstreamFile} ${what}; nothing was changed. Move your changes to your site config, then rerun with force: true to let the action overwrite it.`,
       )
     }
+  }
+
+  /** process-manager auto: systemd units or the built-in manager, as this host allows. */
+  private async resolveProcessManager(): Promise<void> {
+    const { name: app } = this.settings.app
+    const user = this.host.address.user
+    const { stdout } = await this.host.exec(detectProcessManager(app, this.settings.sudo), {
+      step: 'process manager',
+    })
+    const resolved = resolveProcessManager(parseProcessManagerFacts(stdout), app, user)
+    if (resolved.manager === 'error') {
+      throw new HostError(this.name, 'process manager', resolved.reason)
+    }
+    core.info(`[${this.name}] process-manager auto: ${resolved.manager} (${resolved.reason})`)
+    this.manager = resolved.manager
+    this.slots = slotManager(this.settings, this.manager, this.layout, user)
+  }
+
+  /**
+   * The live slot's app was restarted by the process manager since the action started it (a
+   * crash, the OOM killer): a warning in this run's output, with where to look.
+   */
+  private async reportRestarts(): Promise<void> {
+    const live = this.state.liveSlot
+    if (live === null) return
+    const { stdout } = await this.host.exec(this.slots.restarts(live), {
+      step: 'read state',
+    })
+    const [count = '', when = '', ...why] = stdout.trim().split(/\s+/)
+    if (!/^[1-9]\d*$/.test(count)) return
+    const last = when ? `; last at ${when}: the app ${why.join(' ')}` : ''
+    core.warning(
+      `[${this.name}] the live ${live} slot (${this.state.slots[live]?.version ?? 'unknown version'}) was restarted ${count} time(s) by the process manager since it was started${last}. See ${this.slots.logName(live)}.`,
+    )
   }
 
   /**
@@ -172,7 +225,7 @@ export class HostDeploy {
       target.commands ?? (this.settings.app.startCommand ? inputCommands(this.settings) : undefined)
     if (this.commands !== undefined) {
       const { user } = this.host.address
-      this.slots = slotManager(this.settings, this.layout, user, this.commands.stop)
+      this.slots = slotManager(this.settings, this.manager, this.layout, user, this.commands.stop)
     }
     this.plan = planHost(this.settings, this.name, this.state, target.version)
     return target.version !== live
@@ -397,7 +450,7 @@ export class HostDeploy {
 
   /** Right before the switch: the target slot still runs and passes its checks. */
   async recheckHealthy(): Promise<void> {
-    await recheckHealthy(...this.healthTarget())
+    await recheckHealthy(...this.healthTarget(), this.startedNewSlot)
   }
 
   private healthTarget() {
@@ -719,17 +772,18 @@ export class HostDeploy {
 }
 
 /**
- * The process manager `process-manager` names, for one host (`user`: its login user). A systemd
- * unit keeps the `stopCommand` it was started with.
+ * The process manager for one host (`user`: its login user). A systemd unit keeps the
+ * `stopCommand` it was started with.
  */
 function slotManager(
   settings: Settings,
+  manager: 'builtin' | 'systemd',
   l: Layout,
   user: string,
   stopCommand = settings.app.stopCommand,
 ): SlotManager {
   const stopTimeoutSeconds = Math.max(1, Math.ceil(settings.slots.stopTimeoutMs / 1000))
-  if (settings.app.processManager === 'builtin') return builtinSlots(l, stopTimeoutSeconds)
+  if (manager === 'builtin') return builtinSlots(l, stopTimeoutSeconds)
   const { name: app } = settings.app
   return systemdSlots(l, { app, user, sudo: settings.sudo, stopCommand, stopTimeoutSeconds })
 }

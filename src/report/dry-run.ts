@@ -15,7 +15,13 @@ export function planLines(check: HostCheck, upstreamFile: string): string[] {
     check.problems.length === 0 ? ['ready'] : check.problems.map((p) => `problem: ${p}`)
   const canary =
     check.canary && !check.canary.blocking ? [`canary evidence: ${evidenceText(check.canary)}`] : []
-  return [...lines, ...canary, ...(check.warnings ?? []).map((w) => `warning: ${w}`), ...verdict]
+  return [
+    ...lines,
+    ...(check.notes ?? []),
+    ...canary,
+    ...(check.warnings ?? []).map((w) => `warning: ${w}`),
+    ...verdict,
+  ]
 }
 
 function evidenceText(evidence: NonNullable<HostCheck['canary']>): string {

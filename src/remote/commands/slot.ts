@@ -1,11 +1,15 @@
 /**
- * Slot processes (built-in process manager): started detached in their own session (setsid) with
- * a pidfile and a log file, so the SSH call returns at once; stopped as a whole process group.
+ * Slot processes (built-in process manager): each slot runs under a small supervisor (a sh loop,
+ * `.deploy/supervise-<slot>.sh`) started detached (setsid) so the SSH call returns at once. The
+ * supervisor starts the app in its own session, writes the app's pid to `.deploy/<slot>.pid`
+ * (SLOT_PID; stopped as a whole process group, as before) and starts it again after an exit
+ * nobody asked for, with backoff; the action stops the supervisor first, so a slot it stopped
+ * stays stopped. `.deploy/boot.sh` starts again, after a reboot, the slots that ran.
  * `SlotManager` is what the deploy steps use, so systemd units (./systemd.ts) can stand in.
  */
 import type { Layout } from '../layout.js'
 import type { Slot } from '../state.js'
-import { script, type Shell } from '../shell.js'
+import { quote, script, type Shell } from '../shell.js'
 
 /** Variables every command of a slot gets (start, stop, migrations), besides shared/.env. */
 export interface SlotEnv {
@@ -32,17 +36,47 @@ export interface SlotManager {
   checkAlive(slot: Slot, booting?: boolean): Shell
   /** Where the slot's output goes, for messages: a file, or a journalctl command. */
   logName(slot: Slot): string
+  /**
+   * Prints how often the process manager restarted the slot's app since the action started it:
+   * `<count> [<when> <why>]`, or nothing (not running, or no restart).
+   */
+  restarts(slot: Slot): Shell
 }
 
-/** The built-in process manager (setsid, pidfile, log file per slot). */
+/** The supervisor's pid (builtin); the app's pid stays in the slot's pidfile. */
+export const supervisorPidfile = (l: Layout, slot: Slot): string =>
+  `${l.meta}/${slot}.supervisor.pid`
+/** `<count> <when> <why>` of the last restart by the supervisor since the slot was started. */
+export const restartsFile = (l: Layout, slot: Slot): string => `${l.meta}/${slot}.restarts`
+/** The supervisor of a slot, written at every start of the slot. */
+export const superviseScriptPath = (l: Layout, slot: Slot): string =>
+  `${l.meta}/supervise-${slot}.sh`
+/** Starts the slots that ran before a reboot (README "After a reboot"). */
+export const bootScriptPath = (l: Layout): string => `${l.meta}/boot.sh`
+
+/** The first wait before a restart; it doubles after each quick exit, up to the maximum. */
+export const RESTART_DELAY_SECONDS = 1
+export const RESTART_DELAY_MAX_SECONDS = 30
+/** An app that ran this long before it exited is restarted after the first delay again. */
+export const RESTART_STABLE_SECONDS = 60
+
+/** The built-in process manager (a supervisor per slot, pidfile, log file per slot). */
 export function builtinSlots(l: Layout, stopTimeoutSeconds: number): SlotManager {
   return {
     start: (slot, command, env, workdir) =>
       startSlot(l, slot, command, env, stopTimeoutSeconds, workdir),
     stop: (slot, command, env) => stopSlot(l, slot, command, env, stopTimeoutSeconds),
     reload: (slot, command, env) => reloadSlot(l, slot, command, env),
-    checkAlive: (slot) => checkSlotAlive(l, slot),
+    checkAlive: (slot, booting) => checkSlotAlive(l, slot, 30, booting),
     logName: (slot) => l.slotLog(slot),
+    restarts: (slot) =>
+      script(
+        `${SLOT_FUNCTIONS}
+[ -f "$1" ] && alive "$(cat "$1")" && cat "$2" 2>/dev/null
+exit 0`,
+        supervisorPidfile(l, slot),
+        restartsFile(l, slot),
+      ),
   }
 }
 
@@ -55,8 +89,9 @@ export function slotEnvArgs(env: SlotEnv, extra: Record<string, string> = {}): s
  * Shell functions the slot scripts share. `alive PID`: the process exists and is not a zombie (a
  * host whose pid 1 does not reap orphans keeps dead slots as zombies, which `kill -0` still
  * reports as running). `load_env FILE KEY=VALUE...`: shared/.env, then the slot variables (which
- * win). `stop_slot PIDFILE TIMEOUT STOPCMD`: `stop-command` when given (run in $RELEASE_DIR), else
- * SIGTERM to the slot's process group; SIGKILL after TIMEOUT seconds.
+ * win). `stop_slot PIDFILE TIMEOUT STOPCMD`: first the slot's supervisor (`<slot>.supervisor.pid`
+ * next to PIDFILE), so that it starts nothing again; then `stop-command` when given (run in
+ * $RELEASE_DIR), else SIGTERM to the app's process group; SIGKILL after TIMEOUT seconds.
  */
 export const SLOT_FUNCTIONS = `alive() {
   kill -0 "$1" 2>/dev/null || return 1
@@ -69,6 +104,14 @@ load_env() {
   for kv in "$@"; do export "$kv"; done
 }
 stop_slot() {
+  supervisor="\${1%.pid}.supervisor.pid"
+  if [ -f "$supervisor" ]; then
+    pid=$(cat "$supervisor")
+    kill -TERM "$pid" 2>/dev/null
+    i=0
+    while alive "$pid" && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    rm -f "$supervisor"
+  fi
   [ -f "$1" ] || return 0
   pid=$(cat "$1")
   if alive "$pid"; then
@@ -90,9 +133,10 @@ stop_slot() {
 export const LOG_ROTATE_BYTES = 10 * 1024 * 1024
 
 /**
- * Stops whatever still runs in the slot (a leftover of a cancelled run), then starts the command
- * in `workdir` (the release dir; `current` for the reload strategy, so the app server finds new
- * code there when it reloads). Prints the new pid.
+ * Stops whatever still runs in the slot (a leftover of a cancelled run), writes the slot's
+ * supervisor (and boot.sh), then starts the supervisor, which starts the command in `workdir`
+ * (the release dir; `current` for the reload strategy, so the app server finds new code there
+ * when it reloads). Prints the app's pid once the supervisor has written it.
  */
 export function startSlot(
   l: Layout,
@@ -104,25 +148,119 @@ export function startSlot(
 ): Shell {
   return script(
     `${SLOT_FUNCTIONS}
-pidfile=$1; timeout=$2; log=$3; envfile=$4; command=$5; workdir=$6
-shift 6
+pidfile=$1; timeout=$2; log=$3; workdir=$4; supervise=$5; supervisetext=$6; boot=$7; boottext=$8
+restarts=$9
 stop_slot "$pidfile" "$timeout" ""
-load_env "$envfile" "$@"
-cd "$workdir" || { echo "$workdir is missing" >&2; exit 1; }
+[ -d "$workdir" ] || { echo "$workdir is missing" >&2; exit 1; }
+rm -f "$pidfile" "$restarts"
+(umask 077 && printf '%s\\n' "$supervisetext" > "$supervise.tmp") && mv -f "$supervise.tmp" "$supervise" || exit 1
+(umask 077 && printf '%s\\n' "$boottext" > "$boot.tmp") && mv -f "$boot.tmp" "$boot" || exit 1
 # The slot's process is stopped: its log is rotated here, so it never grows past ~2 x 10 MiB.
 if [ -f "$log" ] && [ "$(wc -c < "$log")" -gt ${LOG_ROTATE_BYTES} ]; then mv -f "$log" "$log.1"; fi
-printf '%s === starting %s on port %s: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$APP_VERSION" "$PORT" "$command" >> "$log"
-setsid sh -c "$command" >> "$log" 2>&1 < /dev/null &
-echo $! > "$pidfile"
-echo $!`,
+setsid sh "$supervise" >> "$log" 2>&1 < /dev/null &
+i=0
+while [ ! -s "$pidfile" ] && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+cat "$pidfile" 2>/dev/null || { echo "the supervisor did not start the app; see $log" >&2; exit 1; }`,
     l.pidfile(slot),
     String(stopTimeoutSeconds),
     l.slotLog(slot),
-    l.sharedEnv,
-    startCommand,
     workdir,
-    ...slotEnvArgs(env),
+    superviseScriptPath(l, slot),
+    renderSuperviseScript(l, slot, startCommand, env, workdir).trimEnd(),
+    bootScriptPath(l),
+    renderBootScript(l).trimEnd(),
+    restartsFile(l, slot),
   )
+}
+
+/**
+ * The supervisor of a slot: shared/.env, then the slot's variables (which win); then, from
+ * `workdir`, start-command in its own session (its pid in the slot's pidfile), and again after
+ * every exit, RESTART_DELAY_SECONDS later, doubling after each quick exit up to
+ * RESTART_DELAY_MAX_SECONDS. Each exit goes to the slot log and `<slot>.restarts`. The action stops
+ * the supervisor before the app (stop_slot), and a supervisor whose pidfile names another process
+ * (the slot was started anew) starts nothing again.
+ */
+export function renderSuperviseScript(
+  l: Layout,
+  slot: Slot,
+  startCommand: string,
+  env: SlotEnv,
+  workdir = env.RELEASE_DIR,
+): string {
+  const exports = Object.entries(env).map(([key, value]) => `export ${key}=${quote(value)}`)
+  return `#!/bin/sh
+# The supervisor of the ${slot} slot (process-manager builtin). Written by ssh-zero-downtime-deploy
+# at every start of the slot; do not edit. Started by the deploy, and by boot.sh after a reboot.
+if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
+${exports.join('\n')}
+_dzd_pidfile=${quote(l.pidfile(slot))}
+_dzd_self=${quote(supervisorPidfile(l, slot))}
+_dzd_restarts=${quote(restartsFile(l, slot))}
+_dzd_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+echo $$ > "$_dzd_self"
+cd ${quote(workdir)} || exit 1
+_dzd_n=0
+_dzd_delay=${RESTART_DELAY_SECONDS}
+while :; do
+  printf '%s === starting %s on port %s: %s\\n' "$(_dzd_now)" "$APP_VERSION" "$PORT" ${quote(startCommand)}
+  _dzd_started=$(date +%s)
+  setsid sh -c ${quote(startCommand)} < /dev/null &
+  _dzd_app=$!
+  echo "$_dzd_app" > "$_dzd_pidfile.tmp" && mv -f "$_dzd_pidfile.tmp" "$_dzd_pidfile"
+  wait "$_dzd_app"
+  _dzd_status=$?
+  # Stopped by the action, or the slot was started anew: nothing to restart.
+  [ "$(cat "$_dzd_self" 2>/dev/null)" = $$ ] || exit 0
+  if [ "$_dzd_status" -gt 128 ]; then
+    _dzd_why="was killed by signal $(kill -l $((_dzd_status - 128)) 2>/dev/null || echo $((_dzd_status - 128)))"
+  else
+    _dzd_why="exited with status $_dzd_status"
+  fi
+  [ $(($(date +%s) - _dzd_started)) -lt ${RESTART_STABLE_SECONDS} ] || _dzd_delay=${RESTART_DELAY_SECONDS}
+  _dzd_n=$((_dzd_n + 1))
+  printf '%s === the app (pid %s) %s; restart %s in %s s\\n' "$(_dzd_now)" "$_dzd_app" "$_dzd_why" "$_dzd_n" "$_dzd_delay"
+  echo "$_dzd_n $(_dzd_now) $_dzd_why" > "$_dzd_restarts"
+  sleep "$_dzd_delay"
+  _dzd_delay=$((_dzd_delay * 2))
+  [ "$_dzd_delay" -le ${RESTART_DELAY_MAX_SECONDS} ] || _dzd_delay=${RESTART_DELAY_MAX_SECONDS}
+done
+`
+}
+
+/**
+ * `.deploy/boot.sh`: starts the supervisor of every slot that ran when the host went down (its
+ * pidfile is there: the action removes it when it stops a slot) and whose supervisor and app are
+ * not running. Run at boot from the deploy user's crontab: \`@reboot /bin/sh <deploy-path>/.deploy/boot.sh\`.
+ */
+export function renderBootScript(l: Layout): string {
+  return `#!/bin/sh
+# Starts the slots that ran when the host went down (process-manager builtin); a slot the action
+# stopped stays stopped. Run it at boot, e.g. from the deploy user's crontab:
+#   @reboot /bin/sh ${quote(bootScriptPath(l))}
+# Written by ssh-zero-downtime-deploy; do not edit.
+${SLOT_FUNCTIONS}
+meta=${quote(l.meta)}
+logs=${quote(l.logs)}
+booted=$(($(date +%s) - $(cut -d. -f1 /proc/uptime)))
+for slot in blue green; do
+  pidfile="$meta/$slot.pid"; supervise="$meta/supervise-$slot.sh"
+  [ -f "$pidfile" ] && [ -f "$supervise" ] || continue
+  pid=$(cat "$meta/$slot.supervisor.pid" 2>/dev/null)
+  if [ -n "$pid" ] && alive "$pid" && tr '\\0' ' ' < "/proc/$pid/cmdline" | grep -q "supervise-$slot.sh"; then
+    continue
+  fi
+  # Since this boot, the app runs without its supervisor: leave it, the next deploy replaces it.
+  if [ "$(stat -c %Y "$pidfile")" -ge "$booted" ] && alive "$(cat "$pidfile")"; then
+    echo "$slot: the app (pid $(cat "$pidfile")) runs without its supervisor; left as it is" >&2
+    continue
+  fi
+  mkdir -p "$logs"
+  printf '%s === boot.sh: starting the %s slot again\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$slot" >> "$logs/$slot.log"
+  setsid sh "$supervise" >> "$logs/$slot.log" 2>&1 < /dev/null &
+  echo "$slot: started"
+done
+`
 }
 
 /**
@@ -202,16 +340,25 @@ exec sh -c "$command"`,
   )
 }
 
-/** Exits 0 while the slot's process runs; else prints the tail of its log and exits 3. */
-export function checkSlotAlive(l: Layout, slot: Slot, logLines = 30): Shell {
+/**
+ * Exits 0 while the slot's app runs (and, `booting`, its supervisor has not restarted it yet);
+ * else prints what the supervisor saw and the tail of the log, and exits 3.
+ */
+export function checkSlotAlive(l: Layout, slot: Slot, logLines = 30, booting = false): Shell {
   return script(
     `${SLOT_FUNCTIONS}
-if [ -f "$1" ] && alive "$(cat "$1")"; then exit 0; fi
+if [ -f "$1" ] && alive "$(cat "$1")" && { [ "$4" = no ] || [ ! -s "$5" ]; }; then exit 0; fi
+if [ -s "$5" ]; then
+  read -r count when why < "$5"
+  echo "(restarted $count time(s) by its supervisor; last at $when: the app $why)"
+fi
 tail -n "$3" "$2" 2>/dev/null
 exit 3`,
     l.pidfile(slot),
     l.slotLog(slot),
     String(logLines),
+    booting ? 'yes' : 'no',
+    restartsFile(l, slot),
   )
 }
 

@@ -198,5 +198,13 @@ exit ${SLOT_EXITED}`,
         booting ? 'yes' : 'no',
       ),
     logName: (slot) => `the journal (journalctl -u ${unit(slot)})`,
+    /** NRestarts: systemd's automatic restarts since the unit was last started. */
+    restarts: (slot) =>
+      script(
+        `n=$(systemctl show --property NRestarts --value "$1" 2>/dev/null)
+[ "\${n:-0}" = 0 ] || echo "$n"
+exit 0`,
+        unit(slot),
+      ),
   }
 }
