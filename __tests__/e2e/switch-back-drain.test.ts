@@ -2,8 +2,9 @@
  * Every switch back drains the slot it leaves, as a forward switch drains the old one: slow
  * requests still in flight on the new slot when a rolling deploy rolls back (4 hosts, the second
  * batch fails health, on-failure: rollback) or when a canary aborts all finish, under constant
- * load, repeated to catch the race with nginx's old workers. stop-timeout (1 s) is shorter than a
- * slow request (3 s): a slot stopped without draining is killed with those requests in flight.
+ * load, repeated to catch the race with nginx's old workers; and the post step's repair after a
+ * run killed mid-canary drains the slot it stops. stop-timeout (1 s) is shorter than a slow
+ * request (3 s): a slot stopped without draining is killed with those requests in flight.
  */
 import { rmSync } from 'node:fs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
@@ -14,6 +15,7 @@ import { formatLoadReport, startLoad, type LoadReport } from '../../test/load.js
 
 const ROLLBACKS = 10
 const CANARY_ABORTS = 5
+const KILLED_RUNS = 3
 const SLOW_MS = 3000
 
 let lab: Lab
@@ -141,5 +143,38 @@ it(`drains the new slots on ${CANARY_ABORTS} canary aborts under load: 0 failed`
   }
   await expectStoppedIdle(ROLLBACKS + CANARY_ABORTS)
   for (const error of errors) expect(error).toContain('the new slots were drained and stopped.')
+  expect(await Promise.all(front.map(servedVersion))).toEqual(['v1', 'v1'])
+}, 300_000)
+
+it(`the post step drains the new slot it stops after ${KILLED_RUNS} runs killed mid-canary: 0 failed`, async () => {
+  const v4 = release('v4')
+  const running = load()
+  const posts: string[] = []
+  try {
+    for (let i = 0; i < KILLED_RUNS; i++) {
+      const run = await runAction(
+        inputs(front, v4, 'v4', {
+          strategy: 'canary',
+          'canary-weight': '50,100',
+          'canary-step-duration': '60s',
+        }),
+        { killAfterMs: 10_000 },
+      )
+      expect(run.main.exitCode).toBeNull()
+      expect(run.post.exitCode, run.post.log).toBe(0)
+      posts.push(run.post.log)
+    }
+  } finally {
+    const report = await running.stop()
+    expectNoFailure(report, `${KILLED_RUNS} runs killed mid-canary`, 'v4')
+  }
+  await expectStoppedIdle(ROLLBACKS + CANARY_ABORTS + KILLED_RUNS)
+  for (const log of posts) {
+    for (const host of front) {
+      expect(log).toContain(
+        `post: [${host.address}] nginx sends traffic to the live blue slot again; stopped the green slot the run had started`,
+      )
+    }
+  }
   expect(await Promise.all(front.map(servedVersion))).toEqual(['v1', 'v1'])
 }, 300_000)

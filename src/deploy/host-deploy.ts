@@ -231,7 +231,7 @@ export class HostDeploy {
         entry.startedSlot,
         this.state.slots[entry.startedSlot]?.version ?? this.version,
       )
-      done.push(`drained and stopped the ${entry.startedSlot} slot the run had started`)
+      done.push(`stopped the ${entry.startedSlot} slot the run had started`)
     }
     return done
   }
