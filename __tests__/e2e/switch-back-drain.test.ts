@@ -2,8 +2,9 @@
  * Every switch back drains the slot it leaves, as a forward switch drains the old one: slow
  * requests still in flight on the new slot when a rolling deploy rolls back (4 hosts, the second
  * batch fails health, on-failure: rollback) or when a canary aborts all finish, under constant
- * load, repeated to catch the race with nginx's old workers; and the post step's repair after a
- * run killed mid-canary drains the slot it stops. stop-timeout (1 s) is shorter than a slow
+ * load, repeated to catch the race with nginx's old workers; a failed all-or-nothing switch drains
+ * the new slot of the host that had switched; and the post step's repair after a run killed
+ * mid-canary drains the slot it stops. stop-timeout (1 s) is shorter than a slow
  * request (3 s): a slot stopped without draining is killed with those requests in flight.
  */
 import { rmSync } from 'node:fs'
@@ -16,6 +17,7 @@ import { formatLoadReport, startLoad, type LoadReport } from '../../test/load.js
 const ROLLBACKS = 10
 const CANARY_ABORTS = 5
 const KILLED_RUNS = 3
+const FAILED_SWITCHES = 3
 const SLOW_MS = 3000
 
 let lab: Lab
@@ -59,8 +61,12 @@ afterAll(async () => {
   for (const dir of releases) rmSync(dir, { recursive: true, force: true })
 })
 
-/** Load through the first batch's nginx, slow requests always in flight on whatever slot serves. */
-function load() {
+/**
+ * Load through the first batch's nginx, slow requests always in flight on whatever slot serves.
+ * Empties the green slot's log first (green is idle), for expectStoppedIdle.
+ */
+async function load() {
+  await Promise.all(front.map((h) => h.sh(': > /srv/shop/logs/green.log')))
   return startLoad({
     urls: front.map((h) => `http://${h.address}/`),
     keepAliveClients: 4,
@@ -72,8 +78,8 @@ function load() {
 }
 
 /**
- * Every time the new (green) slot was stopped it had no request in flight any more: the sample
- * app logs `SIGTERM: draining <n> connections (<m> requests in flight)` when it is stopped.
+ * The new (green) slot was stopped `times` times since load() and never had a request in flight
+ * any more: the sample app logs `SIGTERM: draining <n> connections (<m> requests in flight)`.
  */
 async function expectStoppedIdle(times: number): Promise<void> {
   for (const host of front) {
@@ -97,7 +103,7 @@ it(`drains the new slots on ${ROLLBACKS} rolling rollbacks under load: 0 failed`
   const squat = `echo 'server { listen 127.0.0.1:3002; return 503; }' > /etc/nginx/conf.d/squat.conf && nginx -s reload`
   await Promise.all(lab.hosts.slice(2).map((h) => h.sh(squat)))
   const v2 = release('v2')
-  const running = load()
+  const running = await load()
   try {
     for (let i = 0; i < ROLLBACKS; i++) {
       const run = await runAction(
@@ -122,7 +128,7 @@ it(`drains the new slots on ${ROLLBACKS} rolling rollbacks under load: 0 failed`
 it(`drains the new slots on ${CANARY_ABORTS} canary aborts under load: 0 failed`, async () => {
   // Healthy long enough to take its share of the traffic, then /health fails: the canary aborts.
   const v3 = release('v3', { unhealthyAfterMs: 5000 })
-  const running = load()
+  const running = await load()
   const errors: string[] = []
   try {
     for (let i = 0; i < CANARY_ABORTS; i++) {
@@ -141,14 +147,14 @@ it(`drains the new slots on ${CANARY_ABORTS} canary aborts under load: 0 failed`
     const report = await running.stop()
     expectNoFailure(report, `${CANARY_ABORTS} canary aborts`, 'v3')
   }
-  await expectStoppedIdle(ROLLBACKS + CANARY_ABORTS)
+  await expectStoppedIdle(CANARY_ABORTS)
   for (const error of errors) expect(error).toContain('the new slots were drained and stopped.')
   expect(await Promise.all(front.map(servedVersion))).toEqual(['v1', 'v1'])
 }, 300_000)
 
 it(`the post step drains the new slot it stops after ${KILLED_RUNS} runs killed mid-canary: 0 failed`, async () => {
   const v4 = release('v4')
-  const running = load()
+  const running = await load()
   const posts: string[] = []
   try {
     for (let i = 0; i < KILLED_RUNS; i++) {
@@ -168,7 +174,7 @@ it(`the post step drains the new slot it stops after ${KILLED_RUNS} runs killed 
     const report = await running.stop()
     expectNoFailure(report, `${KILLED_RUNS} runs killed mid-canary`, 'v4')
   }
-  await expectStoppedIdle(ROLLBACKS + CANARY_ABORTS + KILLED_RUNS)
+  await expectStoppedIdle(KILLED_RUNS)
   for (const log of posts) {
     for (const host of front) {
       expect(log).toContain(
@@ -177,4 +183,34 @@ it(`the post step drains the new slot it stops after ${KILLED_RUNS} runs killed 
     }
   }
   expect(await Promise.all(front.map(servedVersion))).toEqual(['v1', 'v1'])
+}, 300_000)
+
+it(`a failed all-or-nothing switch drains the new slot that took traffic, ${FAILED_SWITCHES} times: 0 failed`, async () => {
+  const [switched, stuck] = front as [LabHost, LabHost]
+  // The second host's reload "succeeds" without reloading: its switch check fails after 10 s,
+  // while the first host already sends its traffic to the new slot; both switch back.
+  await stuck.sh('touch /srv/noreload')
+  const v5 = release('v5')
+  const running = await load()
+  const errors: string[] = []
+  try {
+    for (let i = 0; i < FAILED_SWITCHES; i++) {
+      const run = await runAction(
+        inputs(front, v5, 'v5', {
+          'nginx-reload-command': 'if [ -e /srv/noreload ]; then exit 0; fi; nginx -s reload',
+        }),
+      )
+      expect(run.main.outputs.status).toBe('failed')
+      errors.push(errorLine(run.main.log))
+    }
+  } finally {
+    const report = await running.stop()
+    await stuck.sh('rm -f /srv/noreload')
+    expectNoFailure(report, `${FAILED_SWITCHES} failed switches`, 'v5')
+  }
+  await expectStoppedIdle(FAILED_SWITCHES)
+  for (const error of errors) {
+    expect(error).toContain(`[${stuck.address}] switch: verify: after the reload, nginx did not`)
+  }
+  expect(await Promise.all([switched, stuck].map(servedVersion))).toEqual(['v1', 'v1'])
 }, 300_000)
