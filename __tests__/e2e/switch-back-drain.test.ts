@@ -4,8 +4,8 @@
  * batch fails health, on-failure: rollback) or when a canary aborts all finish, under constant
  * load, repeated to catch the race with nginx's old workers; a failed all-or-nothing switch drains
  * the new slot of the host that had switched; and the post step's repair after a run killed
- * mid-canary drains the slot it stops. stop-timeout (1 s) is shorter than a slow
- * request (3 s): a slot stopped without draining is killed with those requests in flight.
+ * mid-canary drains the slot it stops. stop-timeout (1 s) is shorter than a slow request (3 s):
+ * a slot stopped without draining is killed with those requests in flight.
  */
 import { rmSync } from 'node:fs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
@@ -110,7 +110,9 @@ it(`drains the new slots on ${ROLLBACKS} rolling rollbacks under load: 0 failed`
         inputs(lab.hosts, v2, 'v2', { strategy: 'rolling', 'batch-size': '2' }),
       )
       expect(run.main.outputs.status).toBe('failed')
-      expect(errorLine(run.main.log)).toContain(
+      const error = errorLine(run.main.log)
+      expect(error).toMatch(/\] health: /)
+      expect(error).toContain(
         'The 2 host(s) that had switched were rolled back (on-failure: rollback)',
       )
     }
