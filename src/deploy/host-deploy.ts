@@ -91,6 +91,11 @@ export class HostDeploy {
    * start-command given).
    */
   private commands: ReleaseCommands | undefined
+  /**
+   * Whether nginx sends (part of) the traffic to the new slot ('serving'), or did and was moved
+   * off it again ('taken off': the slot drains before it stops, see stopNewSlot).
+   */
+  private newSlotTraffic: 'none' | 'serving' | 'taken off' = 'none'
 
   constructor(
     readonly host: RemoteHost,
@@ -294,6 +299,9 @@ export class HostDeploy {
       }
     }
     if (entry.startedSlot !== undefined && entry.startedSlot !== live) {
+      // nginx no longer sends it anything (put back above, or by the main step, which may have
+      // died while the slot drained): what nginx's old workers still finish there finishes first.
+      await this.drainSlot(entry.startedSlot)
       await this.stopSlot(
         entry.startedSlot,
         this.state.slots[entry.startedSlot]?.version ?? this.version,
@@ -459,9 +467,15 @@ export class HostDeploy {
     return [host, slots, targetSlot, targetPort, settings.health, version] as const
   }
 
-  /** Stops the slot this run started (on failure before the switch). */
+  /**
+   * Stops the slot this run started: on a failure before the switch, and on every switch back
+   * (rolling rollback, canary abort, a failed all-or-nothing switch). When nginx had sent traffic
+   * to it and was moved off it, it drains first (bounded by drain-timeout), as the old slot does
+   * after a forward switch: requests nginx's old workers still finish there are not cut.
+   */
   async stopNewSlot(): Promise<void> {
     if (!this.startedNewSlot) return
+    if (this.newSlotTraffic === 'taken off') await this.drainSlot(this.plan.targetSlot)
     await this.stopSlot(this.plan.targetSlot, this.version)
     this.startedNewSlot = false
     this.noteJournal()
@@ -513,9 +527,13 @@ export class HostDeploy {
    * step: one of the two slots sharing the traffic).
    */
   async reloadAndVerify(slot: Slot = this.plan.targetSlot, canaryWeight?: number): Promise<void> {
+    const servers = this.upstreamServers(slot, canaryWeight)
+    const toNewSlot = servers.some((s) => s.port === this.plan.targetPort)
+    // Marked before the reload: if it fails half-way, nginx may already send traffic there.
+    if (toNewSlot) this.newSlotTraffic = 'serving'
     await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
-    this.reloadedAt = Date.now()
-    const expected = this.upstreamServers(slot, canaryWeight).map((s) => `127.0.0.1:${s.port}`)
+    this.reloaded(toNewSlot)
+    const expected = servers.map((s) => `127.0.0.1:${s.port}`)
     await verifyThroughNginx(
       this.host,
       this.settings.nginx.verifyPort,
@@ -576,7 +594,16 @@ export class HostDeploy {
     )
   }
 
-  /** Puts the previous upstream file back and reloads nginx (after a failed switch). */
+  /** nginx runs the config just reloaded; `toNewSlot`: whether it sends traffic to the new slot. */
+  private reloaded(toNewSlot: boolean): void {
+    this.reloadedAt = Date.now()
+    if (!toNewSlot && this.newSlotTraffic === 'serving') this.newSlotTraffic = 'taken off'
+  }
+
+  /**
+   * Puts the previous upstream file back (after a failed switch) and reloads nginx when `reload`
+   * says the new file went live, or when this run had reloaded nginx before (a canary step).
+   */
   async restoreUpstream(reload: boolean): Promise<void> {
     if (!this.touchedUpstream) return
     await this.host.exec(
@@ -589,14 +616,18 @@ export class HostDeploy {
         step: 'switch: restore upstream',
       },
     )
-    if (reload) await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
+    if (reload || this.reloadedAt !== 0) {
+      await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
+      this.reloaded(false)
+    }
     this.touchedUpstream = false
     this.noteJournal()
   }
 
   /**
    * Rollback of a switched host while its previous slot still runs (rolling with on-failure
-   * rollback): nginx back to the previous slot, previous state and `current`, new slot stopped.
+   * rollback): nginx back to the previous slot, previous state and `current`, new slot drained
+   * and stopped.
    */
   async switchBack(): Promise<void> {
     const previous = this.plan.liveSlot
@@ -678,9 +709,24 @@ export class HostDeploy {
    */
   async drainOldSlot(): Promise<boolean> {
     const old = this.plan.liveSlot
-    if (old === null) return true
+    return old === null ? true : this.drainSlot(old, 'the old slot')
+  }
+
+  /**
+   * Every drain of a slot nginx was moved off (forward switch, switch back, post-step repair):
+   * waits until the requests nginx's old workers still finish on it are done, bounded by
+   * drain-timeout, the quiet window counting from this run's last reload. On timeout it warns
+   * (the slot is stopped anyway) and returns false.
+   */
+  private async drainSlot(slot: Slot, what = `the ${slot} slot`): Promise<boolean> {
     const since = this.reloadedAt === 0 ? 0 : Date.now() - this.reloadedAt
-    return this.waitIdle(slotPort(this.settings, old), quietChecks(since))
+    const idle = await this.waitIdle(slotPort(this.settings, slot), quietChecks(since))
+    if (!idle) {
+      core.warning(
+        `[${this.name}] ${what} still had connections after drain-timeout; stopping it anyway`,
+      )
+    }
+    return idle
   }
 
   /**

@@ -61,8 +61,9 @@ async function byTraffic(ctx: DeployContext, hosts: HostDeploy[]): Promise<RunSt
 }
 
 /**
- * All traffic back to the old slots, then the new slots stopped, except where nginx could not be
- * put back: there the new slot keeps running, so that nothing nginx sends to it fails.
+ * All traffic back to the old slots, then the new slots drained (what nginx's old workers still
+ * finish there, bounded by drain-timeout) and stopped, except where nginx could not be put back:
+ * there the new slot keeps running, so that nothing nginx sends to it fails.
  */
 async function abort(
   ctx: DeployContext,
@@ -84,7 +85,7 @@ async function abort(
   const serving = [...new Set(sharing.map((h) => h.plan.liveVersion))].join(', ')
   const outcome =
     stuck.length === 0
-      ? `All traffic is back on the previous version (${serving}); the new slots were stopped.`
+      ? `All traffic is back on the previous version (${serving}); the new slots were drained and stopped.`
       : `nginx could not be put back on ${stuck.map((h) => h.name).join(', ')}: there the new version still takes its share and keeps running. The post step tries again; if it cannot either, fix nginx (see the warnings) and rerun the deploy.`
   return new Error(`Canary aborted: ${errorMessage(error)}\n${outcome}`, { cause: error })
 }
