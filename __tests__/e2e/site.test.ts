@@ -114,6 +114,12 @@ mkdir -p /etc/nginx/sites-available`)
           ...extra,
         }),
       )
+    // The managed site instead would need the site file too: dry-run says so.
+    const managed = await asDeploy('v1', { 'dry-run': 'true', 'nginx-site': 'shop.example.com' })
+    expect(managed.main.exitCode).toBe(1)
+    expect(managed.main.log).toContain(
+      `[${host.address}] deploy may not write ${SITE}, and sudo would not run 'sudo -n tee ${SITE}' without a password`,
+    )
     const dry = await asDeploy('v1', { 'dry-run': 'true' })
     expect(errorLine(dry.main.log)).toBe('')
     expect(dry.main.outputs.status).toBe('planned')
@@ -224,5 +230,22 @@ describe('nginx-site: a site the action writes and owns', () => {
     expect(await fileOf(two, SITE)).toBe(foreign)
     expect(await fileOf(two, UPSTREAM)).toBe('(none)\n')
     expect(await servedThrough(two, 80, NAME, 'ops')).toBe('ops')
+  })
+
+  it('a run killed after writing the site: the post step puts back the site and the upstream', async () => {
+    await two.sh(`rm -f ${SITE} && nginx -s reload`)
+    // nginx -t hangs once the site is written, and the runner dies meanwhile.
+    const hang = { 'nginx-test-command': `nginx -t && { [ ! -e ${SITE} ] || sleep 30; }` }
+    const run = await runAction(
+      deployInputs(lab, [two], makeRelease('k1'), { version: 'k1', 'nginx-site': NAME, ...hang }),
+      { killAfterMs: 15_000 },
+    )
+    expect(run.main.exitCode).not.toBe(0)
+    expect(run.post.log).toContain(
+      `post: [${two.address}] restored the site file from before the run; restored the upstream file from before the run`,
+    )
+    expect(await fileOf(two, SITE)).toBe('(none)\n')
+    expect(await fileOf(two, UPSTREAM)).toBe('(none)\n')
+    expect((await two.sh('nginx -t 2>&1', { allowFail: true })).exitCode).toBe(0)
   })
 })
