@@ -98,10 +98,19 @@ async function checkHost(
       step: 'upstream file check',
       timeoutMs: 10_000,
     })
+    const siteFile = settings.site.serverNames.length > 0 ? settings.site.file : undefined
+    const site =
+      siteFile === undefined
+        ? undefined
+        : await host.tryExec(checkUpstreamWritable(siteFile, settings.sudo), {
+            step: 'site file check',
+            timeoutMs: 10_000,
+          })
     const problems = preflightProblems(settings, address.user, facts, {
       nginxTest: { command: settings.nginx.testCommand, ...nginxTest },
       sudo: sudo && { command: `sudo -n ${reloadArgv.join(' ')}`, ...sudo },
       upstream: { command: `sudo -n tee ${upstreamFile}`, ...upstream },
+      site: site && { command: `sudo -n tee ${siteFile ?? ''}`, ...site },
     })
     if (manager.manager === 'error') problems.push(manager.reason)
     const notes =

@@ -80,6 +80,10 @@ const DEFAULTS = {
   'nginx-test-command': 'nginx -t',
   'nginx-reload-command': 'nginx -s reload',
   'nginx-verify-port': '',
+  // Managed nginx site
+  'nginx-site': '',
+  'nginx-site-listen': '80',
+  'nginx-site-file': '',
   sudo: 'false',
   force: 'false',
   // Lock, rollback, GitHub, misc
@@ -290,6 +294,16 @@ export interface NginxSettings {
   verifyPort: number
 }
 
+/** `nginx-site`: a minimal site the action writes and owns (none when `serverNames` is empty). */
+export interface SiteSettings {
+  /** `server_name` values; empty = no managed site. */
+  serverNames: string[]
+  /** `listen` value: a port, `address:port` or `[ipv6]:port`. */
+  listen: string
+  /** The site file (`/etc/nginx/conf.d/<app>.site.conf` by default). */
+  file: string
+}
+
 export interface RollbackSettings {
   /** Switch back instead of deploying (`rollback: true`, or `rollback-to` given). */
   enabled: boolean
@@ -320,6 +334,8 @@ export interface Settings {
   slots: SlotSettings
   health: HealthSettings
   nginx: NginxSettings
+  /** Managed site (`nginx-site`). */
+  site: SiteSettings
   /** Run privileged commands (nginx test/reload, systemctl) through `sudo -n`. */
   sudo: boolean
   /** Overwrite the nginx upstream file even when it was edited by hand since the last deploy. */
@@ -440,6 +456,15 @@ export function parseInputs(get: (name: string) => string): Settings {
       slots.greenPort + 1,
     ),
   }
+  const site: SiteSettings = {
+    serverNames: r.field('nginx-site', optional(serverNames, []), []),
+    listen: r.field('nginx-site-listen', listenAddress, '80'),
+    file: r.field(
+      'nginx-site-file',
+      optional(absolutePath('file'), `/etc/nginx/conf.d/${name}.site.conf`),
+      '',
+    ),
+  }
   const rollbackTo = r.field('rollback-to', optional(versionName, ''), '')
   const rollback: RollbackSettings = {
     enabled: r.field('rollback', boolean, false) || rollbackTo !== '',
@@ -489,6 +514,7 @@ export function parseInputs(get: (name: string) => string): Settings {
     slots,
     health,
     nginx,
+    site,
     sudo: r.field('sudo', boolean, false),
     force: r.field('force', boolean, false),
     lockTimeoutMs: r.field('lock-timeout', duration({ allowZero: true }), 300_000),
@@ -616,6 +642,7 @@ function checkCombinations(r: InputReader, s: Settings): void {
         `(expected a third port, used by nginx to let the action verify a switch).`,
     )
   }
+  checkSite(r, s)
   if (s.health.intervalMs >= s.health.timeoutMs && r.valid('health-interval', 'health-timeout')) {
     r.report(
       `Input 'health-interval': ${show(r.text('health-interval'))} is not shorter than ` +
@@ -658,6 +685,40 @@ function checkReleaseSource(r: InputReader, s: Settings): void {
     r.report(
       "Input 'artifact-token' was given without 'artifact-url' (expected it only with " +
         'artifact-url, to authorize the download).',
+    )
+  }
+}
+
+/** The managed site: only with `nginx-site`, on its own port and file. */
+function checkSite(r: InputReader, s: Settings): void {
+  const { serverNames, listen, file } = s.site
+  if (serverNames.length === 0) {
+    if (r.text('nginx-site-file') !== '' && r.valid('nginx-site', 'nginx-site-file')) {
+      r.report(
+        `Input 'nginx-site-file': ${show(file)} was given without 'nginx-site' (expected ` +
+          `'nginx-site' with the site's server names, or no 'nginx-site-file').`,
+      )
+    }
+    return
+  }
+  const listenPort = Number(/(\d+)$/.exec(listen)?.[1])
+  const taken = [
+    ['blue-port', s.slots.bluePort],
+    ['green-port', s.slots.greenPort],
+    ['nginx-verify-port', s.nginx.verifyPort],
+  ] as const
+  for (const [input, port] of taken) {
+    if (listenPort === port && r.valid('nginx-site-listen', input)) {
+      r.report(
+        `Input 'nginx-site-listen': ${show(listen)} uses port ${port}, which is '${input}' ` +
+          `(expected a port the slots and the verification server do not use, like 80).`,
+      )
+    }
+  }
+  if (file === s.nginx.upstreamFile && r.valid('nginx-site-file', 'nginx-upstream-file')) {
+    r.report(
+      `Input 'nginx-site-file': ${show(file)} is also 'nginx-upstream-file' (expected two ` +
+        `different files: the site and the upstream it proxies to).`,
     )
   }
 }
@@ -927,6 +988,8 @@ const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/
 /** nginx reads the cookie as `$cookie_<name>`, and nginx variable names are [A-Za-z0-9_]. */
 const COOKIE_NAME = /^[A-Za-z0-9_]{1,64}$/
+const SERVER_NAME =
+  /^(\*\.)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i
 const CONTROL_OR_SPACE = /[\s\p{Cc}]/u
 const PRIVATE_KEY_PEM =
   /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\n[\s\S]+\n-----END [A-Z0-9 ]*PRIVATE KEY-----/
@@ -1112,6 +1175,30 @@ const cookieName: Parser<string> = (text) =>
         'is not a valid cookie name',
         "1-64 characters of A-Z, a-z, 0-9 and '_', since nginx reads it as $cookie_<name>",
       )
+
+/** nginx `server_name` values: host names (a leading `*.` allowed), separated by spaces or commas. */
+const serverNames: Parser<string[]> = (text) => {
+  const names = text.split(/[\s,]+/).filter((n) => n !== '')
+  const wrong = names.find((n) => !SERVER_NAME.test(n))
+  return wrong === undefined
+    ? ok(names)
+    : bad(
+        `has an invalid server name ${show(wrong)}`,
+        "host names like 'shop.example.com' or '*.example.com', separated by spaces or commas",
+      )
+}
+
+/** nginx `listen`: a port, `IPv4:port` or `[IPv6]:port`. */
+const listenAddress: Parser<string> = (text) => {
+  const expected = "a port like '80', or 'address:port' like '127.0.0.1:8080' or '[::1]:80'"
+  const match = /^(?:(\d+\.\d+\.\d+\.\d+):|\[([0-9a-fA-F:.]+)\]:)?(\d+)$/.exec(text)
+  if (!match) return bad('is not a listen address', expected)
+  const [, v4, v6, portText = ''] = match
+  if ((v4 !== undefined && !isIPv4(v4)) || (v6 !== undefined && !isIPv6(v6))) {
+    return bad('has an invalid address', expected)
+  }
+  return port(portText).ok ? ok(text) : bad('has an invalid port', expected)
+}
 
 const environmentName: Parser<string> = (text) =>
   text.length <= 255 && !/\p{Cc}/u.test(text)

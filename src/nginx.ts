@@ -126,6 +126,8 @@ export function renderUpstream(spec: UpstreamSpec): string {
 export type UpstreamOwnership =
   /** No file, or an empty one (e.g. created by the operator to set its owner). */
   | 'absent'
+  /** Exactly the line of {@link upstreamPlaceholder}: the operator handed the file to us. */
+  | 'placeholder'
   /** Written by us and unchanged since. */
   | 'ours'
   /** Written by us, then edited. */
@@ -133,11 +135,65 @@ export type UpstreamOwnership =
   /** Not written by us. */
   | 'foreign'
 
-export function upstreamOwnership(content: string): UpstreamOwnership {
+/**
+ * `name`: the upstream's name, for recognising the placeholder (a site file has none).
+ */
+export function upstreamOwnership(content: string, name?: string): UpstreamOwnership {
   if (content.trim() === '') return 'absent'
+  if (name !== undefined && content.trim() === upstreamPlaceholder(name)) return 'placeholder'
   if (!content.startsWith(MARKER)) return 'foreign'
   const lines = content.split('\n')
   const recorded = /^# sha256:([0-9a-f]{64})$/.exec(lines[2] ?? '')?.[1]
   const rest = lines.slice(3).join('\n')
   return recorded === checksum(rest) ? 'ours' : 'drifted'
+}
+
+/**
+ * The one line an operator puts in the upstream file before the first deploy (README "Host
+ * setup"), so that a site with `proxy_pass http://<name>;` passes `nginx -t` already: an upstream
+ * whose only server is marked down (nginx answers 502 until the first deploy). The action treats
+ * exactly this line as its own to replace; any other content stays foreign.
+ */
+export function upstreamPlaceholder(name: string): string {
+  return `upstream ${name} { server 127.0.0.1:1 down; } # placeholder: the first deploy replaces this file`
+}
+
+export interface SiteSpec {
+  /** The app name: the upstream the site proxies to. */
+  name: string
+  /** `server_name` values (at least one). */
+  serverNames: string[]
+  /** `listen` value: a port, `address:port` or `[ipv6]:port`. */
+  listen: string
+}
+
+/**
+ * The minimal site the action writes and owns with `nginx-site`: every request to the app's
+ * upstream, over keep-alive connections (HTTP/1.1, no `Connection: close`), with the client's
+ * Host and address. No `access_log` of its own, so it inherits nginx's http-level logs (the
+ * canary's included). Checksummed in its header like the upstream file, for the drift check.
+ */
+export function renderSite(spec: SiteSpec): string {
+  const content = [
+    `server {\n`,
+    `    listen ${spec.listen};\n`,
+    `    server_name ${spec.serverNames.join(' ')};\n`,
+    `    location / {\n`,
+    `        proxy_pass http://${spec.name};\n`,
+    `        proxy_http_version 1.1;\n`,
+    `        proxy_set_header Connection "";\n`,
+    `        proxy_set_header Host $host;\n`,
+    `        proxy_set_header X-Real-IP $remote_addr;\n`,
+    `        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n`,
+    `        proxy_set_header X-Forwarded-Proto $scheme;\n`,
+    `        proxy_set_header X-Forwarded-Host $host;\n`,
+    `    }\n`,
+    `}\n`,
+  ].join('')
+  return (
+    `${MARKER} for site ${spec.name} (input nginx-site). Do not edit: the\n` +
+    `# next deploy refuses to overwrite a changed file unless its input force is true.\n` +
+    `# sha256:${checksum(content)}\n` +
+    content
+  )
 }

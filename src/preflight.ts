@@ -26,7 +26,13 @@ export function preflightProblems(
   settings: Settings,
   user: string,
   facts: HostFacts,
-  checks: { nginxTest: CommandCheck; sudo?: CommandCheck; upstream?: CommandCheck },
+  checks: {
+    nginxTest: CommandCheck
+    sudo?: CommandCheck
+    upstream?: CommandCheck
+    /** With `nginx-site`: may the user (or sudo) write the site file. */
+    site?: CommandCheck
+  },
 ): string[] {
   const problems = facts.missingTools.map(
     (tool) => `'${tool}' is not installed (Debian/Ubuntu package: ${PACKAGE_OF[tool] ?? tool}).`,
@@ -44,13 +50,15 @@ export function preflightProblems(
         `(see README "Host setup").${tail(checks.sudo)}`,
     )
   }
+  const notWritable = (file: string, check: CommandCheck) =>
+    settings.sudo
+      ? `${user} may not write ${file}, and sudo would not run '${check.command}' without a password: give ${user} the file or allow that command (see README "Host setup").${tail(check)}`
+      : `${user} may not write ${file}: give ${user} the file, or set sudo: true and allow '${check.command}' (see README "Host setup").`
   if (checks.upstream && checks.upstream.exitCode !== 0) {
-    const file = settings.nginx.upstreamFile
-    problems.push(
-      settings.sudo
-        ? `${user} may not write ${file}, and sudo would not run '${checks.upstream.command}' without a password: give ${user} the file or allow that command (see README "Host setup").${tail(checks.upstream)}`
-        : `${user} may not write ${file}: give ${user} the file, or set sudo: true and allow '${checks.upstream.command}' (see README "Host setup").`,
-    )
+    problems.push(notWritable(settings.nginx.upstreamFile, checks.upstream))
+  }
+  if (checks.site && checks.site.exitCode !== 0) {
+    problems.push(notWritable(settings.site.file, checks.site))
   }
   if (checks.nginxTest.exitCode !== 0) {
     problems.push(

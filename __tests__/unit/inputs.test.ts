@@ -132,6 +132,7 @@ describe('parseInputs', () => {
         reloadCommand: 'nginx -s reload',
         verifyPort: 3003,
       },
+      site: { serverNames: [], listen: '80', file: '/etc/nginx/conf.d/shop.site.conf' },
       sudo: false,
       force: false,
       lockTimeoutMs: 300_000,
@@ -181,6 +182,9 @@ describe('parseInputs', () => {
       'lb-upstream-file': '/etc/nginx/conf.d/lb.conf',
       'lb-backend-port': '8080',
       'nginx-verify-port': '9100',
+      'nginx-site': 'shop.example.com www.shop.example.com,\n*.shop.example.org',
+      'nginx-site-listen': '[::]:8080',
+      'nginx-site-file': '/etc/nginx/sites-enabled/shop',
       'on-failure': 'stop',
       'canary-weight': '5, 25, 100',
       'canary-step-duration': '2m30s',
@@ -290,6 +294,11 @@ describe('parseInputs', () => {
         testCommand: 'systemctl is-active nginx && nginx -t',
         reloadCommand: 'systemctl reload nginx',
         verifyPort: 9100,
+      },
+      site: {
+        serverNames: ['shop.example.com', 'www.shop.example.com', '*.shop.example.org'],
+        listen: '[::]:8080',
+        file: '/etc/nginx/sites-enabled/shop',
       },
       sudo: true,
       force: true,
@@ -776,6 +785,46 @@ const BAD_INPUTS: [Record<string, string>, string][] = [
   [
     { 'load-balancer': 'lb_1' },
     "Input 'load-balancer': 'lb_1' is not a valid host (expected [user@]host[:port] with a DNS name, an IPv4 address or an IPv6 address in brackets).",
+  ],
+  [
+    { 'nginx-site': 'shop.example.com;' },
+    "Input 'nginx-site': 'shop.example.com;' has an invalid server name 'shop.example.com;' (expected host names like 'shop.example.com' or '*.example.com', separated by spaces or commas).",
+  ],
+  [
+    { 'nginx-site': 'shop.example.com $host' },
+    "Input 'nginx-site': 'shop.example.com $host' has an invalid server name '$host' (expected host names like 'shop.example.com' or '*.example.com', separated by spaces or commas).",
+  ],
+  [
+    { 'nginx-site': 'shop.example.com', 'nginx-site-listen': '80 default_server' },
+    "Input 'nginx-site-listen': '80 default_server' is not a listen address (expected a port like '80', or 'address:port' like '127.0.0.1:8080' or '[::1]:80').",
+  ],
+  [
+    { 'nginx-site': 'shop.example.com', 'nginx-site-listen': '300.0.0.1:80' },
+    "Input 'nginx-site-listen': '300.0.0.1:80' has an invalid address (expected a port like '80', or 'address:port' like '127.0.0.1:8080' or '[::1]:80').",
+  ],
+  [
+    { 'nginx-site': 'shop.example.com', 'nginx-site-listen': '127.0.0.1:70000' },
+    "Input 'nginx-site-listen': '127.0.0.1:70000' has an invalid port (expected a port like '80', or 'address:port' like '127.0.0.1:8080' or '[::1]:80').",
+  ],
+  [
+    { 'nginx-site': 'shop.example.com', 'nginx-site-listen': '3002' },
+    "Input 'nginx-site-listen': '3002' uses port 3002, which is 'green-port' (expected a port the slots and the verification server do not use, like 80).",
+  ],
+  [
+    { 'nginx-site': 'shop.example.com', 'nginx-site-listen': '127.0.0.1:3003' },
+    "Input 'nginx-site-listen': '127.0.0.1:3003' uses port 3003, which is 'nginx-verify-port' (expected a port the slots and the verification server do not use, like 80).",
+  ],
+  [
+    { 'nginx-site-file': '/etc/nginx/conf.d/shop.site.conf' },
+    "Input 'nginx-site-file': '/etc/nginx/conf.d/shop.site.conf' was given without 'nginx-site' (expected 'nginx-site' with the site's server names, or no 'nginx-site-file').",
+  ],
+  [
+    { 'nginx-site': 'shop.example.com', 'nginx-site-file': '/etc/nginx/conf.d/shop.upstream.conf' },
+    "Input 'nginx-site-file': '/etc/nginx/conf.d/shop.upstream.conf' is also 'nginx-upstream-file' (expected two different files: the site and the upstream it proxies to).",
+  ],
+  [
+    { 'nginx-site': 'shop.example.com', 'nginx-site-file': 'conf.d/shop.conf' },
+    "Input 'nginx-site-file': 'conf.d/shop.conf' is not an absolute path (expected an absolute, normalized file path like '/etc/nginx/conf.d/app.conf').",
   ],
   [
     { 'nginx-verify-port': '3001' },

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { renderUpstream, upstreamOwnership } from '../../src/nginx.js'
+import {
+  renderSite,
+  renderUpstream,
+  upstreamOwnership,
+  upstreamPlaceholder,
+} from '../../src/nginx.js'
+import { readmeBlock } from '../../test/readme.js'
 
 const spec = {
   name: 'shop-api',
@@ -143,5 +149,80 @@ describe('renderUpstream for a load balancer', () => {
     server [2001:db8::2]:8080 max_fails=0 down;
 }
 server {`)
+  })
+})
+
+describe('the placeholder upstream (README "Host setup")', () => {
+  const line = upstreamPlaceholder('shop')
+
+  it('is one upstream whose only server is down, so a site naming it passes nginx -t', () => {
+    expect(line).toBe(
+      'upstream shop { server 127.0.0.1:1 down; } # placeholder: the first deploy replaces this file',
+    )
+  })
+
+  it('is the line the README tells the operator to write', () => {
+    expect(readmeBlock('host-setup')).toContain(`echo '${line}' >`)
+  })
+
+  it.each([
+    [`${line}\n`, 'shop', 'placeholder'],
+    [`  ${line}\n\n`, 'shop', 'placeholder'],
+    [`${line}\n`, undefined, 'foreign'],
+    [`${line}\n`, 'shop-api', 'foreign'],
+    [`${line.replace(':1 down', ':3001')}\n`, 'shop', 'foreign'],
+    [`${line}\nserver { listen 81; }\n`, 'shop', 'foreign'],
+  ])("%#: is %2$s's placeholder: %3$s", (content, name, expected) => {
+    expect(upstreamOwnership(content, name)).toBe(expected)
+  })
+})
+
+describe('renderSite', () => {
+  const site = renderSite({
+    name: 'shop',
+    serverNames: ['shop.example.com', 'www.shop.example.com'],
+    listen: '80',
+  })
+
+  it('renders a checksummed site that proxies to the upstream over keep-alive', () => {
+    const lines = site.split('\n')
+    expect(lines.slice(0, 2)).toEqual([
+      '# Managed by ssh-zero-downtime-deploy for site shop (input nginx-site). Do not edit: the',
+      '# next deploy refuses to overwrite a changed file unless its input force is true.',
+    ])
+    expect(lines[2]).toMatch(/^# sha256:[0-9a-f]{64}$/)
+    expect(lines.slice(3).join('\n')).toBe(`server {
+    listen 80;
+    server_name shop.example.com www.shop.example.com;
+    location / {
+        proxy_pass http://shop;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_set_header X-Forwarded-Host $host;
+    }
+}
+`)
+  })
+
+  it('has no access_log of its own (it inherits the http-level ones, the canary log included)', () => {
+    expect(site).not.toContain('access_log')
+  })
+
+  it('renders the listen address as given', () => {
+    const text = renderSite({ name: 'shop', serverNames: ['a.example'], listen: '[::]:8080' })
+    expect(text).toContain('    listen [::]:8080;\n')
+  })
+
+  it.each([
+    [site, 'ours'],
+    [site.replace('listen 80;', 'listen 8080;'), 'drifted'],
+    ['server { listen 80; location / { proxy_pass http://shop; } }\n', 'foreign'],
+    ['', 'absent'],
+  ])('%#: ownership is %2$s', (content, expected) => {
+    expect(upstreamOwnership(content)).toBe(expected)
   })
 })

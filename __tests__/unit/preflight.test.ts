@@ -48,4 +48,17 @@ describe('preflight: sudo and the upstream file', () => {
       `deploy may not write /etc/nginx/conf.d/shop.upstream.conf: give deploy the file, or set sudo: true and allow '${tee}' (see README "Host setup").`,
     ])
   })
+
+  it('a managed site file (nginx-site) the user may not write: the same, for that file', () => {
+    const siteTee = 'sudo -n tee /etc/nginx/conf.d/shop.site.conf'
+    const checks = {
+      nginxTest: ok('nginx -t'),
+      upstream: ok(tee),
+      site: refused(siteTee, 'sudo: a password is required\n'),
+    }
+    const settings = settingsWith({ sudo: 'true', 'nginx-site': 'shop.example.com' })
+    expect(preflightProblems(settings, 'deploy', facts, checks)).toEqual([
+      `deploy may not write /etc/nginx/conf.d/shop.site.conf, and sudo would not run '${siteTee}' without a password: give deploy the file or allow that command (see README "Host setup").\nsudo: a password is required`,
+    ])
+  })
 })

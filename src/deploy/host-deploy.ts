@@ -6,7 +6,7 @@ import * as core from '@actions/core'
 import { HostError, errorMessage } from '../errors.js'
 import type { Settings } from '../inputs.js'
 import { NO_COUNTS, canaryLogSpec, parseLogReading, type Counts } from '../canary.js'
-import { renderUpstream, upstreamOwnership, type UpstreamServer } from '../nginx.js'
+import { renderSite, renderUpstream, upstreamOwnership, type UpstreamServer } from '../nginx.js'
 import { planHost, releasesToPrune, slotPort, wentLive, type HostPlan } from '../plan.js'
 import { emptyHostReport, type HostReport } from '../report/model.js'
 import { accessLogSince } from '../remote/commands/canary.js'
@@ -96,6 +96,12 @@ export class HostDeploy {
    * off it again ('taken off': the slot drains before it stops, see stopNewSlot).
    */
   private newSlotTraffic: 'none' | 'serving' | 'taken off' = 'none'
+  /**
+   * The managed site (`nginx-site`): `unchanged` (none, or the host has it as rendered),
+   * `install` (the next upstream install writes it too), `installed` (this run wrote it),
+   * `restored` (this run put the one from before back, and does not write it again).
+   */
+  private site: 'unchanged' | 'install' | 'installed' | 'restored' = 'unchanged'
 
   constructor(
     readonly host: RemoteHost,
@@ -122,6 +128,7 @@ export class HostDeploy {
     this.journal.set(this.name, {
       startedSlot: this.startedNewSlot && !this.recorded ? this.plan.targetSlot : undefined,
       upstreamTouched: this.touchedUpstream && !this.recorded,
+      siteTouched: this.site === 'installed' && !this.recorded,
       currentMovedFrom: this.recorded ? undefined : this.movedCurrentFrom,
     })
   }
@@ -136,16 +143,19 @@ export class HostDeploy {
   }
 
   /**
-   * Reads state.json and plans this host's part; refuses a corrupt state or a hand-edited upstream.
-   * Resolves process-manager auto first, and reports restarts of the live slot since its start.
+   * Reads state.json and plans this host's part; refuses a corrupt state, a hand-edited upstream
+   * or managed site, or a site file the action did not write. Resolves process-manager auto
+   * first, and reports restarts of the live slot since its start.
    */
   async readState(): Promise<void> {
     if (this.settings.app.processManager === 'auto') await this.resolveProcessManager()
+    const site = this.settings.site
+    const files = [this.layout.state, this.settings.nginx.upstreamFile]
     const { stdout } = await this.host.exec(
-      readFiles([this.layout.state, this.settings.nginx.upstreamFile]),
+      readFiles(site.serverNames.length > 0 ? [...files, site.file] : files),
       { step: 'read state' },
     )
-    const [text = '', upstream = ''] = splitFiles(stdout)
+    const [text = '', upstream = '', siteFile = ''] = splitFiles(stdout)
     try {
       this.state = this.stateBeforeRun = parseState(
         text === '' ? undefined : text,
@@ -158,7 +168,8 @@ export class HostDeploy {
     this.plan = planHost(this.settings, this.name, this.state, this.version)
     this.report.previousSlot = this.report.liveSlot = this.plan.liveSlot
     this.report.previousVersion = this.report.liveVersion = this.plan.liveVersion
-    const ownership = upstreamOwnership(upstream)
+    this.checkSite(siteFile)
+    const ownership = upstreamOwnership(upstream, this.settings.app.name)
     if ((ownership === 'drifted' || ownership === 'foreign') && !this.settings.force) {
       const what =
         ownership === 'drifted'
@@ -204,6 +215,40 @@ export class HostDeploy {
     core.warning(
       `[${this.name}] the live ${live} slot (${this.state.slots[live]?.version ?? 'unknown version'}) was restarted ${count} time(s) by the process manager since it was started${last}. See ${this.slots.logName(live)}.`,
     )
+  }
+
+  /** The site as `nginx-site` renders it, or undefined without that input. */
+  private renderedSite(): string | undefined {
+    const { serverNames, listen } = this.settings.site
+    if (serverNames.length === 0) return undefined
+    return renderSite({ name: this.settings.app.name, serverNames, listen })
+  }
+
+  /**
+   * With `nginx-site`: whether the site file must be written in this run. A file the action did
+   * not write is never overwritten (not even with force); one it wrote and someone edited since is
+   * overwritten only with force.
+   */
+  private checkSite(content: string): void {
+    const rendered = this.renderedSite()
+    if (rendered === undefined) return
+    const file = this.settings.site.file
+    const ownership = upstreamOwnership(content)
+    if (ownership === 'foreign') {
+      throw new HostError(
+        this.name,
+        'check site',
+        `${file} was not written by this action; nothing was changed. The action never overwrites it: remove it if nginx-site should replace it, or set nginx-site-file to another path.`,
+      )
+    }
+    if (ownership === 'drifted' && !this.settings.force) {
+      throw new HostError(
+        this.name,
+        'check site',
+        `${file} was edited by hand since the last deploy (drift); nothing was changed. Move your changes to a site of your own (and drop nginx-site), or rerun with force: true to let the action overwrite it.`,
+      )
+    }
+    this.site = content === rendered ? 'unchanged' : 'install'
   }
 
   /**
@@ -278,6 +323,11 @@ export class HostDeploy {
   async repair(entry: JournalEntry): Promise<string[]> {
     const live = this.state.liveSlot
     const done: string[] = []
+    if (entry.siteTouched) {
+      this.site = 'installed'
+      await this.restoreSite()
+      done.push('restored the site file from before the run')
+    }
     if (entry.upstreamTouched) {
       if (live === null) {
         this.touchedUpstream = true
@@ -410,7 +460,7 @@ export class HostDeploy {
         await this.startNewSlot(this.layout.current)
       }
       await this.waitHealthy()
-      if (this.plan.liveSlot === null) {
+      if (this.plan.liveSlot === null || this.site === 'install') {
         await this.installUpstream(slot)
         await this.reloadAndVerify(slot)
       }
@@ -506,6 +556,33 @@ export class HostDeploy {
       stdin: content,
     })
     this.backedUpUpstream = true
+    if (this.site === 'install') await this.installSite()
+  }
+
+  /**
+   * The managed site, after the upstream it proxies to: written as the upstream file is (the one
+   * before kept as a backup, through `sudo -n tee` where only sudo may write it), then nginx -t.
+   */
+  private async installSite(): Promise<void> {
+    this.site = 'installed'
+    this.noteJournal()
+    const install = installUpstream(this.settings.site.file, this.layout.siteBackup, this.nginx())
+    await this.host.exec(install, {
+      step: 'switch: install site and test nginx',
+      stdin: this.renderedSite(),
+    })
+  }
+
+  /** Puts back the site file from before the run (none: removes it), if this run wrote it. */
+  private async restoreSite(): Promise<boolean> {
+    if (this.site !== 'installed') return false
+    await this.host.exec(
+      restoreUpstream(this.settings.site.file, this.layout.siteBackup, this.settings.sudo),
+      { step: 'switch: restore site' },
+    )
+    this.site = 'restored'
+    this.noteJournal()
+    return true
   }
 
   /**
@@ -549,6 +626,7 @@ export class HostDeploy {
   async backToLiveSlot(): Promise<void> {
     const live = this.plan.liveSlot
     if (live === null) return
+    await this.restoreSite()
     await this.installUpstream(live)
     await this.reloadAndVerify(live)
     // Unless this run recorded its switch (a switch back does that next), nginx and state.json
@@ -605,7 +683,13 @@ export class HostDeploy {
    * says the new file went live, or when this run had reloaded nginx before (a canary step).
    */
   async restoreUpstream(reload: boolean): Promise<void> {
-    if (!this.touchedUpstream) return
+    // The site first: it names the upstream, which may go away.
+    const site = await this.restoreSite()
+    if (!this.touchedUpstream) {
+      if (site && reload)
+        await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
+      return
+    }
     await this.host.exec(
       restoreUpstream(
         this.settings.nginx.upstreamFile,

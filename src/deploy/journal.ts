@@ -10,6 +10,8 @@ export interface JournalEntry {
   startedSlot?: Slot
   /** The upstream file may differ from what state.json implies. */
   upstreamTouched?: boolean
+  /** The managed site file (`nginx-site`) may differ from the one before the run. */
+  siteTouched?: boolean
   /**
    * Strategy reload: `current` may have moved (and the live slot reloaded) away from this
    * version, which state.json still names.
@@ -26,6 +28,7 @@ export class Journal {
     const nothing =
       entry.startedSlot === undefined &&
       !entry.upstreamTouched &&
+      !entry.siteTouched &&
       entry.currentMovedFrom === undefined
     if (nothing) this.entries.delete(host)
     else this.entries.set(host, entry)

@@ -18,6 +18,8 @@ export interface Layout {
   upstreamBackup: string
   /** The same for the upstream file on a load balancer. */
   lbUpstreamBackup: string
+  /** The managed site file (`nginx-site`) from before the run's change to it. */
+  siteBackup: string
   release(version: string): string
   slotLog(slot: Slot): string
   pidfile(slot: Slot): string
@@ -38,6 +40,7 @@ export function layout(root: string): Layout {
     incoming: `${meta}/incoming`,
     upstreamBackup: `${meta}/upstream.bak`,
     lbUpstreamBackup: `${meta}/lb-upstream.bak`,
+    siteBackup: `${meta}/site.bak`,
     release: (version) => `${root}/releases/${version}`,
     slotLog: (slot) => `${root}/logs/${slot}.log`,
     pidfile: (slot) => `${meta}/${slot}.pid`,
