@@ -94,7 +94,7 @@ export function deployInputs(
   overrides: Record<string, string> = {},
 ): Record<string, string> {
   return {
-    hosts: hosts.map((h) => h.address).join('\n'),
+    hosts: hosts.map((h) => h.sshTarget).join('\n'),
     'ssh-key': lab.privateKey,
     'known-hosts': lab.knownHosts,
     'app-name': 'shop',

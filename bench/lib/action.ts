@@ -26,8 +26,10 @@ export async function timedAction(inputs: Record<string, string>): Promise<Timed
 }
 
 /**
- * Milliseconds per phase, summed over every section of the job summary's mermaid gantt chart
- * (`  <phase> :<start>, <end>` lines, epoch ms), in order of first start.
+ * Milliseconds per phase from the job summary's mermaid gantt chart (`  <phase> :<start>, <end>`
+ * lines, epoch ms), in order of first start: per phase the length of the union of its spans over
+ * every section, so a phase shown both in the run's section and in a host's (the lock) counts once,
+ * and one that ran more than once counts each run.
  */
 export function phaseMs(summary: string): Map<string, number> {
   const spans: { phase: string; start: number; end: number }[] = []
@@ -35,8 +37,11 @@ export function phaseMs(summary: string): Map<string, number> {
     spans.push({ phase: m[1]!, start: Number(m[2]), end: Number(m[3]) })
   }
   const totals = new Map<string, number>()
+  const coveredUntil = new Map<string, number>()
   for (const s of spans.sort((a, b) => a.start - b.start)) {
-    totals.set(s.phase, (totals.get(s.phase) ?? 0) + (s.end - s.start))
+    const from = Math.max(s.start, coveredUntil.get(s.phase) ?? s.start)
+    totals.set(s.phase, (totals.get(s.phase) ?? 0) + Math.max(0, s.end - from))
+    coveredUntil.set(s.phase, Math.max(s.end, coveredUntil.get(s.phase) ?? s.end))
   }
   return totals
 }

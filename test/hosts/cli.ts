@@ -1,7 +1,8 @@
 /**
  * Manual lab control.
- *   npx tsx test/hosts/cli.ts up [N] [--key-type ed25519|ecdsa|rsa] [--systemd]
- *     start N hosts (with --systemd: systemd as their pid 1), stay up until Ctrl-C
+ *   npx tsx test/hosts/cli.ts up [N] [--key-type ed25519|ecdsa|rsa] [--systemd] [--rtt MS]
+ *     start N hosts (with --systemd: systemd as their pid 1; with --rtt: SSH to them through a
+ *     proxy that adds MS of round-trip time), stay up until Ctrl-C
  *   npx tsx test/hosts/cli.ts gc   remove leftovers of crashed runs (labs whose owner process is gone)
  */
 import { gcLabs, startLab, type KeyType } from './index.js'
@@ -11,8 +12,16 @@ async function up(args: string[]): Promise<void> {
   const hostKeyType = keyIndex >= 0 ? (args.splice(keyIndex, 2)[1] as KeyType) : undefined
   const systemdIndex = args.indexOf('--systemd')
   const systemd = systemdIndex >= 0 && args.splice(systemdIndex, 1).length > 0
+  const rttIndex = args.indexOf('--rtt')
+  const rttMs = rttIndex >= 0 ? Number(args.splice(rttIndex, 2)[1]) : undefined
   const started = Date.now()
-  const lab = await startLab({ hosts: Number(args[0] ?? 2), hostKeyType, name: 'cli', systemd })
+  const lab = await startLab({
+    hosts: Number(args[0] ?? 2),
+    hostKeyType,
+    name: 'cli',
+    systemd,
+    rttMs,
+  })
   const info = {
     id: lab.id,
     subnet: lab.subnet,
@@ -20,9 +29,10 @@ async function up(args: string[]): Promise<void> {
     privateKeyPath: lab.privateKeyPath,
     knownHostsPath: lab.knownHostsPath,
     unusedAddress: lab.unusedAddress,
-    hosts: lab.hosts.map(({ name, address, dir, netns, pid, hostKeyLine }) => ({
-      ...{ name, address, dir, netns, pid, hostKeyLine },
-      ssh: `ssh -i ${lab.privateKeyPath} -o UserKnownHostsFile=${lab.knownHostsPath} root@${address}`,
+    rttMs: lab.rttMs,
+    hosts: lab.hosts.map(({ name, address, dir, netns, pid, hostKeyLine, ssh, sshTarget }) => ({
+      ...{ name, address, dir, netns, pid, hostKeyLine, sshTarget },
+      ssh: `ssh -i ${lab.privateKeyPath} -o UserKnownHostsFile=${lab.knownHostsPath} -p ${ssh.port} root@${ssh.host}`,
       shell: `nsenter --target ${pid} --net --mount --uts bash`,
     })),
   }
@@ -39,6 +49,6 @@ else if (command === 'gc') {
   const removed = gcLabs()
   console.log(removed.length ? `removed labs: ${removed.join(' ')}` : 'nothing to remove')
 } else {
-  console.error('usage: cli.ts up [N] [--key-type ed25519|ecdsa|rsa] [--systemd] | gc')
+  console.error('usage: cli.ts up [N] [--key-type ed25519|ecdsa|rsa] [--systemd] [--rtt MS] | gc')
   process.exit(2)
 }

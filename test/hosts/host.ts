@@ -46,10 +46,18 @@ export interface LabHost {
   name: string
   /** IPv4 on the lab bridge, e.g. '10.213.57.10'. */
   address: string
+  /** Port of the host's sshd (on {@link address}). */
   sshPort: number
+  /**
+   * Where the runner side connects for SSH: the host's sshd, or with the lab's `rttMs` its delaying
+   * proxy on 127.0.0.1 (test/hosts/delay-proxy.ts).
+   */
+  ssh: { host: string; port: number }
+  /** {@link ssh} as the action's `hosts` input writes it: `<address>`, or `127.0.0.1:<port>`. */
+  sshTarget: string
   /** '<type> <base64>' of the host key sshd offers. */
   hostKeyLine: string
-  /** '<address> <type> <base64>'. */
+  /** '<address> <type> <base64>', or with a proxy '[127.0.0.1]:<port> <type> <base64>' (names {@link ssh}). */
   knownHostsLine: string
   /** '<type> <base64>' of every host key generated for this host, offered or not. */
   hostKeys: Record<KeyType, string>
@@ -85,6 +93,8 @@ export interface HostSpec {
   startTimeoutMs?: number
   /** Boot systemd as the host's pid 1 (see SYSTEMD_INIT_SCRIPT). */
   systemd?: boolean
+  /** A proxy in front of the host's sshd that the runner side connects to instead (lab `rttMs`). */
+  sshVia?: { host: string; port: number }
 }
 
 /**
@@ -279,6 +289,8 @@ export class Host implements LabHost {
   readonly address: string
   readonly dir: string
   readonly netns: string
+  readonly ssh: { host: string; port: number }
+  readonly sshTarget: string
   readonly hostKeyLine: string
   readonly knownHostsLine: string
   readonly authorizedKeysPath: string
@@ -291,7 +303,11 @@ export class Host implements LabHost {
   ) {
     ;({ name: this.name, address: this.address, dir: this.dir, netns: this.netns } = spec)
     this.hostKeyLine = hostKeys[spec.keyTypes[0]]
-    this.knownHostsLine = `${spec.address} ${this.hostKeyLine}`
+    this.ssh = spec.sshVia ?? { host: spec.address, port: this.sshPort }
+    const direct = this.ssh.port === 22
+    this.sshTarget = direct ? this.ssh.host : `${this.ssh.host}:${this.ssh.port}`
+    const name = direct ? this.ssh.host : `[${this.ssh.host}]:${this.ssh.port}`
+    this.knownHostsLine = `${name} ${this.hostKeyLine}`
     this.authorizedKeysPath = join(spec.dir, 'ssh/authorized_keys')
   }
 

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { labIdsWithCgroups, removeHostCgroups } from './cgroup.js'
 import { onProcessExit } from './cleanup.js'
+import { startDelayProxy, type DelayProxy } from './delay-proxy.js'
 import { Host, prepareHost, type LabHost } from './host.js'
 import {
   hashKnownHosts,
@@ -41,6 +42,7 @@ export { ensurePackages, hashKnownHosts, makeClientKey, missingPackages }
 export type { ClientKey, KeyOptions, KeyType, LabHost }
 export type { RunResult } from './exec.js'
 export type { ShOptions } from './host.js'
+export { startDelayProxy, type DelayProxy, type DelayProxyOptions } from './delay-proxy.js'
 
 export interface Lab {
   /** 6 hex digits; all of the lab's names (netns dzd-<id>-hostN, links dzd<id>*) derive from it. */
@@ -52,6 +54,10 @@ export interface Lab {
   gateway: string
   /** Address in the subnet where connections hang (SYNs are blackholed): for timeout tests. */
   unusedAddress: string
+  /** The {@link LabOptions.rttMs} in front of every host's sshd now; undefined: direct. */
+  readonly rttMs: number | undefined
+  /** Changes the RTT of every host's proxy (see DelayProxy.rttMs); only with {@link LabOptions.rttMs}. */
+  setRtt(ms: number): void
   /** Client private key (OpenSSH format, no passphrase), authorized for root on every host. */
   privateKey: string
   privateKeyPath: string
@@ -89,6 +95,14 @@ export interface LabOptions {
    * sshd and nginx as units; `host.sh` then runs inside those namespaces too (systemctl works).
    */
   systemd?: boolean
+  /**
+   * Latency lab: put this round-trip time (ms) in front of each host's sshd, by a delaying TCP
+   * proxy in this process on 127.0.0.1 (test/hosts/delay-proxy.ts; 0: the proxy without delay).
+   * Hosts then report the proxy as their `ssh` / `sshTarget` and in known_hosts
+   * (`[127.0.0.1]:<port>`), so deployInputs and ssh with the lab's known_hosts go through it.
+   * Only SSH from this machine is delayed: HTTP to the hosts and host-to-host traffic are not.
+   */
+  rttMs?: number
 }
 
 const LAB_DIR = /^dzd-lab-([0-9a-f]{6})(?:-|$)/
@@ -98,17 +112,25 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const count = opts.hosts ?? 1
   if (!Number.isInteger(count) || count < 1 || count > 200)
     throw new Error(`bad host count ${count}`)
+  if (opts.rttMs !== undefined && !(opts.rttMs >= 0 && opts.rttMs <= 10_000))
+    throw new Error(`bad rttMs ${opts.rttMs}`)
   if (process.getuid?.() !== 0) {
     throw new Error('test/hosts must run as root (it creates network and mount namespaces)')
   }
   await ensurePackages({ systemd: opts.systemd })
   const { id, dir } = claimLabDir(opts.name)
   const unregister = onProcessExit(() => destroyLab(id))
+  const proxies: DelayProxy[] = []
+  const closeProxies = () => Promise.all(proxies.map((p) => p.close()))
   try {
-    const lab = await buildLab(id, dir, count, opts)
-    return { ...lab, stop: async () => (unregister(), destroyLab(id)) }
+    const lab = await buildLab(id, dir, count, opts, proxies)
+    // assign, not spread: keeps the rttMs getter
+    return Object.assign(lab, {
+      stop: async () => (unregister(), await closeProxies(), destroyLab(id)),
+    })
   } catch (err) {
     unregister()
+    await closeProxies()
     destroyLab(id)
     throw err
   }
@@ -139,6 +161,7 @@ async function buildLab(
   dir: string,
   count: number,
   opts: LabOptions,
+  proxies: DelayProxy[],
 ): Promise<LabParts> {
   const n = names(id)
   const keyTypes = [opts.hostKeyType ?? 'ed25519'].flat()
@@ -154,8 +177,9 @@ async function buildLab(
   const etcHosts = ['127.0.0.1 localhost', ...hostNames.map((h, i) => `${address(i)} ${h}`)]
   const hosts = await Promise.all(
     hostNames.map(async (name, i) => {
+      const sshVia = await delayProxy(address(i), opts.rttMs, proxies)
       const spec = {
-        ...{ name, address: address(i), netns: n.netns(name), dir: join(dir, name) },
+        ...{ name, address: address(i), netns: n.netns(name), dir: join(dir, name), sshVia },
         ...{ keyTypes, clientPublicKey: publicKey, startTimeoutMs: opts.startTimeoutMs },
         systemd: opts.systemd,
         etcHosts: `${etcHosts.join('\n')}\n`,
@@ -176,6 +200,13 @@ async function buildLab(
     subnet: `${prefix}.0/24`,
     gateway: `${prefix}.1`,
     unusedAddress,
+    get rttMs() {
+      return proxies[0]?.rttMs
+    },
+    setRtt: (ms) => {
+      if (proxies.length === 0) throw new Error('setRtt: the lab was started without rttMs')
+      for (const p of proxies) p.rttMs = ms
+    },
     privateKey: readFileSync(privateKeyPath, 'utf8'),
     privateKeyPath,
     publicKey,
@@ -186,6 +217,18 @@ async function buildLab(
     makeClientKey: (o) => makeClientKey({ ...o, dir }),
     hashedKnownHosts: () => hashKnownHosts(knownHosts),
   }
+}
+
+/** With `rttMs`, a delaying proxy to `address`:22 (added to `proxies`), else undefined. */
+async function delayProxy(
+  address: string,
+  rttMs: number | undefined,
+  proxies: DelayProxy[],
+): Promise<{ host: string; port: number } | undefined> {
+  if (rttMs === undefined) return undefined
+  const proxy = await startDelayProxy({ target: { host: address, port: 22 }, rttMs })
+  proxies.push(proxy)
+  return { host: proxy.host, port: proxy.port }
 }
 
 const missingHost = (name: string): never => {
