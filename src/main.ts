@@ -10,7 +10,7 @@ import { cleanup } from './cleanup.js'
 import { dryRun } from './dry-run.js'
 import { errorMessage } from './errors.js'
 import type { Settings } from './inputs.js'
-import { HostLogs } from './log.js'
+import { formatDuration, HostLogs, info, printable } from './log.js'
 import { InputError } from './inputs.js'
 import { resolveVersion, rollingProblem } from './plan.js'
 import { dryRunHostsOutput, dryRunSummary, planLines } from './report/dry-run.js'
@@ -46,7 +46,7 @@ export async function run(): Promise<void> {
     else await deploy(settings, version)
   } catch (error) {
     core.setOutput('status', 'failed')
-    core.setFailed(errorMessage(error))
+    core.setFailed(printable(errorMessage(error)))
   }
 }
 
@@ -54,7 +54,6 @@ async function runDryRun(settings: Settings, version: string): Promise<void> {
   const logs = new HostLogs()
   core.info(`Dry run: checking ${settings.hosts.length} host(s); nothing will be changed.`)
   const checks = await dryRun(settings, version, logs)
-  logs.flush('checks')
   for (const check of checks) {
     core.startGroup(`plan: ${check.host}`)
     planLines(check, settings.nginx.upstreamFile).forEach((line) => core.info(line))
@@ -77,6 +76,7 @@ async function deploy(settings: Settings, version: string): Promise<void> {
   const strategy = strategyFor(settings)
   const runUrl = runUrlOf(process.env)
   const deployment = await startDeployment(settings, version, runUrl)
+  info(runHeadline(settings, version))
   const report = await runDeploy(settings, version, strategy, new HostLogs(), {
     workspace: process.env.GITHUB_WORKSPACE ?? process.cwd(),
     tempDir: mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'deploy-')),
@@ -93,8 +93,23 @@ async function deploy(settings: Settings, version: string): Promise<void> {
   }
   for (const [name, value] of Object.entries(runOutputs(report))) core.setOutput(name, value)
   await core.summary.addRaw(renderSummary(report)).write()
-  if (report.status === 'failed') core.setFailed(report.error ?? 'deploy failed')
-  else core.info(`${report.status}: ${settings.app.name} ${report.version}`)
+  const took = formatDuration(report.endedAt - report.startedAt)
+  if (report.status === 'failed') {
+    info(`failed after ${took}; ${TRANSCRIPT_HINT}`)
+    core.setFailed(printable(report.error ?? 'deploy failed'))
+  } else info(`${report.status}: ${settings.app.name} ${report.version} in ${took}`)
+}
+
+const TRANSCRIPT_HINT =
+  'every remote command and its output is in the debug log (re-run the job with debug logging)'
+
+/** `Deploying shop v2 to 2 hosts (blue-green)`, or `Rolling back shop on 2 hosts`. */
+export function runHeadline(settings: Settings, version: string): string {
+  const count = settings.hosts.length
+  const hosts = count === 1 ? settings.hosts[0]!.label : `${count} hosts`
+  return settings.rollback.enabled
+    ? `Rolling back ${settings.app.name} on ${hosts}`
+    : `Deploying ${settings.app.name} ${version} to ${hosts} (${settings.strategy})`
 }
 
 /** With `environment` set: a GitHub Deployment, in progress until the run ends. */

@@ -3,6 +3,8 @@
  * parallel (bounded by max-parallel), timed per host, with a log group per phase and host.
  */
 import * as core from '@actions/core'
+import { step } from '../log.js'
+import { formatBytes } from '../release/prepare.js'
 import type { ReleaseArchive } from '../release/index.js'
 import type { RunStatus } from '../report/model.js'
 import { bestEffort, onEachHost, type DeployContext } from './context.js'
@@ -29,9 +31,13 @@ export function hostsToDeploy(ctx: DeployContext): HostDeploy[] {
 
 /** Upload and install the release, write shared/.env; then the expand migration, once. */
 export async function shipAndMigrate(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
+  const archive = releaseOf(ctx)
   await onEachHost(ctx, 'ship', hosts, async (h) => {
-    await h.ship(releaseOf(ctx))
+    const shipped = await h.ship(archive)
     await h.writeEnv()
+    return shipped === 'uploaded'
+      ? `${ctx.version} uploaded (${formatBytes(archive.bytes)}) and extracted`
+      : `${ctx.version} already on the host`
   })
   await runOnce(ctx, 'migrate', ctx.settings.app.migrateCommand, hosts)
 }
@@ -42,13 +48,18 @@ export async function shipAndMigrate(ctx: DeployContext, hosts: HostDeploy[]): P
  */
 export async function startNewSlots(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
   try {
-    await onEachHost(ctx, 'start', hosts, (h) => h.startNewSlot())
-    await onEachHost(ctx, 'health', hosts, (h) => h.waitHealthy())
+    await onEachHost(ctx, 'start', hosts, async (h) => {
+      await h.startNewSlot()
+      return startedNote(h)
+    })
+    await onEachHost(ctx, 'health', hosts, async (h) => healthyNote(await h.waitHealthy()))
     if (ctx.settings.app.smokeCommand) {
       const targets = hosts.map((h) => ({ host: h.host, port: h.plan.targetPort }))
       await timed(ctx.phases, 'smoke', () =>
-        withPreviewUrls(targets, (urls) =>
-          runSmoke(ctx.settings.app.smokeCommand, urls, ctx.version),
+        step('smoke-command', () =>
+          withPreviewUrls(targets, (urls) =>
+            runSmoke(ctx.settings.app.smokeCommand, urls, ctx.version),
+          ),
         ),
       )
     }
@@ -72,11 +83,11 @@ export async function stopNewSlots(ctx: DeployContext, hosts: HostDeploy[]): Pro
 export async function switchTogether(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
   let reloaded = false
   try {
-    await onEachHost(ctx, 'switch', hosts, (h) => h.recheckHealthy())
-    await onEachHost(ctx, 'switch', hosts, (h) => h.installUpstream())
+    await onEachHost(ctx, 'switch', hosts, switchStep.recheck, 'recheck')
+    await onEachHost(ctx, 'switch', hosts, switchStep.install, 'nginx config')
     reloaded = true
-    await onEachHost(ctx, 'switch', hosts, (h) => h.reloadAndVerify())
-    await onEachHost(ctx, 'switch', hosts, (h) => h.recordSwitch())
+    await onEachHost(ctx, 'switch', hosts, switchStep.reload, 'nginx reload')
+    await onEachHost(ctx, 'switch', hosts, switchStep.record, 'record')
   } catch (error) {
     await bestEffort(ctx.logs, 'revert switch', hosts, async (h) => {
       await h.restoreUpstream(reloaded)
@@ -101,18 +112,29 @@ export async function finish(
   if (retireOld && ctx.settings.slots.keepPrevious === 'stop') {
     await onEachHost(ctx, 'drain', hosts, async (h) => {
       if (!(await h.drainOldSlot())) {
-        core.warning(
+        ctx.logs.warning(
           `[${h.name}] the old slot still had connections after drain-timeout; stopping it anyway`,
         )
+        return 'drain-timeout reached'
       }
+      return h.plan.liveSlot === null ? 'no old slot' : `${h.plan.liveSlot} slot idle`
     })
-    await onEachHost(ctx, 'stop-old', hosts, (h) => h.stopOldSlot())
+    await onEachHost(ctx, 'stop-old', hosts, async (h) => {
+      await h.stopOldSlot()
+      return h.plan.liveSlot === null ? 'no old slot' : `${h.plan.liveSlot} slot stopped`
+    })
   }
   // The contract step belongs to a forward deploy; a rollback must not drop what it needs.
   if (status === 'deployed') {
     await runOnce(ctx, 'post-deploy', ctx.settings.app.postDeployCommand, hosts)
   }
-  await onEachHost(ctx, 'record', hosts, (h) => h.pruneReleases())
+  await onEachHost(
+    ctx,
+    'record',
+    hosts,
+    async (h) => prunedNote(await h.pruneReleases()),
+    'prune releases',
+  )
   return status
 }
 
@@ -125,9 +147,40 @@ async function runOnce(
 ): Promise<void> {
   const first = hosts[0]
   if (!command || !first) return
-  try {
-    await timed(ctx.phases, phase, () => first.runInRelease(command, phase))
-  } finally {
-    ctx.logs.flush(phase)
-  }
+  await timed(ctx.phases, phase, () =>
+    step(`[${first.name}] ${phase}`, () => first.runInRelease(command, phase)),
+  )
+}
+
+/** The four steps of a switch to each host's new slot, each saying what it did. */
+const switchStep = {
+  recheck: async (h: HostDeploy) => {
+    await h.recheckHealthy()
+    return `${h.plan.targetSlot} slot still healthy`
+  },
+  install: async (h: HostDeploy) => {
+    await h.installUpstream()
+    return `upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), config test passed`
+  },
+  reload: async (h: HostDeploy) => {
+    await h.reloadAndVerify()
+    return `requests through nginx reach ${h.plan.targetSlot}`
+  },
+  record: async (h: HostDeploy) => {
+    await h.recordSwitch()
+    return `${h.version} is live on ${h.plan.targetSlot}`
+  },
+}
+
+/** `v2 started on the green slot (port 3002)` */
+export function startedNote(h: HostDeploy): string {
+  return `${h.version} started on the ${h.plan.targetSlot} slot (port ${h.plan.targetPort})`
+}
+
+export function healthyNote(checks: number): string {
+  return `healthy after ${checks} check${checks === 1 ? '' : 's'}`
+}
+
+function prunedNote(pruned: string[]): string {
+  return pruned.length === 0 ? 'nothing to prune' : `removed ${pruned.join(', ')}`
 }
