@@ -65,7 +65,9 @@ export function fleetPhaseLine(title: string, outcomes: HostOutcome[]): string {
   const count = failed.length === 0 ? `${done} hosts` : `${done} of ${outcomes.length} hosts`
   const timing = slowest ? ` (${formatDuration(slowest.ms)}, slowest ${slowest.host})` : ''
   const failures = failed.length === 0 ? '' : `; failed on ${failed.map((o) => o.host).join(', ')}`
-  return `${title}: ${count}${timing}${failures}`
+  const notes = new Set(outcomes.map((o) => o.note))
+  const note = failed.length === 0 && notes.size === 1 ? [...notes][0] : undefined
+  return `${title}: ${count}${note ? `, ${note}` : ''}${timing}${failures}`
 }
 
 /**
