@@ -44,10 +44,21 @@ export interface HostOutcome {
   failed?: string
 }
 
-/** The line for one host's phase: `[web1] ship: uploaded 4.4 KiB (0.3s)`. */
+/** A failure's first line, cut at this length, follows a host's failed phase. */
+const FAILURE_LENGTH = 160
+
+/**
+ * The line for one host's phase: `[web1] ship: uploaded 4.4 KiB (0.3s)`, or `[web1] health:
+ * failed after 15.0s: <the first line of the error>` (the whole error ends the run).
+ */
 export function hostPhaseLine(title: string, outcome: HostOutcome): string {
   const { host, ms, note, failed } = outcome
-  if (failed !== undefined) return `[${host}] ${title}: failed after ${formatDuration(ms)}`
+  if (failed !== undefined) {
+    const first = failed.split('\n')[0]!
+    const reason =
+      first.length > FAILURE_LENGTH ? `${first.slice(0, FAILURE_LENGTH - 3)}...` : first
+    return `[${host}] ${title}: failed after ${formatDuration(ms)}${reason ? `: ${reason}` : ''}`
+  }
   return `[${host}] ${title}${note ? `: ${note}` : ''} (${formatDuration(ms)})`
 }
 

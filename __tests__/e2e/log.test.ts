@@ -39,17 +39,35 @@ function visibleOf(step: StepResult): string[] {
   return visible(step.log.split('\n').filter((line, i, all) => line !== '' || i < all.length - 1))
 }
 
+/** Between spawning the step and each shown line, and between shown lines: under 10 s. */
+function expectNoLongSilence(shown: { ms: number; text: string }[]): void {
+  let previous = 0
+  const gaps = shown.map((line) => {
+    const gap = { gap: Math.round(line.ms - previous), text: line.text }
+    previous = line.ms
+    return gap
+  })
+  const longest = gaps.reduce((max, g) => (g.gap > max.gap ? g : max))
+  expect(longest.gap, `${longest.gap} ms of silence before: ${longest.text}`).toBeLessThan(10_000)
+}
+
 // C0 controls but tab and newline, DEL, C1 controls.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/
 
-async function deploy(hosts: LabHost[], version: string, behaviour?: Record<string, unknown>) {
+async function deploy(
+  hosts: LabHost[],
+  version: string,
+  behaviour?: Record<string, unknown>,
+  extra: Record<string, string> = {},
+) {
   const run = await runAction(
     deployInputs(lab, hosts, release(version, behaviour), {
       version,
       'max-parallel': '16',
       'health-timeout': '40s',
       'health-interval': '1s',
+      ...extra,
     }),
   )
   expect(errorLine(run.main.log)).toBe('')
@@ -99,16 +117,29 @@ describe('one host, blue-green', () => {
         `^health, \\d+\\.\\ds: \\[${host.address}\\] attempt \\d+, last answer: .+ left\\)$`,
       ),
     )
-    let previous = 0
-    const gaps = shown.map((line) => {
-      const gap = line.ms - previous
-      previous = line.ms
-      return { gap: Math.round(gap), text: line.text }
-    })
-    const longest = gaps.reduce((max, g) => (g.gap > max.gap ? g : max))
-    expect(longest.gap, `${longest.gap} ms of silence before: ${longest.text}`).toBeLessThan(10_000)
+    expectNoLongSilence(shown)
     expect(shown.at(-1)!.text).toMatch(/^deployed: shop v3 in \d+\.\ds$/)
     expect(main.log).not.toMatch(CONTROL)
+  })
+
+  it('says how many connections the old slot still has while it drains a slow request', async () => {
+    const slow = fetch(`http://${host.address}/slow?ms=12000`, {
+      signal: AbortSignal.timeout(30_000),
+    }).then((r) => r.status)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const main = await deploy([host], 'v4', undefined, { 'drain-timeout': '30s' })
+    expect(await slow).toBe(200)
+    const shown = main.lines.filter((line) => visible([line.text]).length === 1)
+    const beat = shown.find((line) => line.text.startsWith('drain, '))
+    expect(beat?.text, shown.map((l) => l.text).join('\n')).toMatch(
+      new RegExp(
+        `^drain, \\d+\\.\\ds: \\[${host.address}\\] \\d+ connection\\(s\\) to port \\d+ left after \\d+\\.\\ds \\(drain-timeout 30\\.0s\\)$`,
+      ),
+    )
+    expect(shown.map((l) => l.text)).toContainEqual(
+      expect.stringMatching(new RegExp(`^\\[${host.address}\\] drain: (blue|green) slot idle \\(`)),
+    )
+    expectNoLongSilence(shown)
   })
 })
 

@@ -42,9 +42,11 @@ describe('phase lines', () => {
       '[web1] ship: v2 uploaded (4.4 KiB) (0.3s)',
     )
     expect(hostPhaseLine('drain', { host: 'web1', ms: 1200 })).toBe('[web1] drain (1.2s)')
-    expect(hostPhaseLine('health', { host: 'web1', ms: 15_000, failed: 'not healthy' })).toBe(
-      '[web1] health: failed after 15.0s',
+    expect(hostPhaseLine('health', { host: 'web1', ms: 15_000, failed: 'not healthy\nlog' })).toBe(
+      '[web1] health: failed after 15.0s: not healthy',
     )
+    const long = hostPhaseLine('start', { host: 'web1', ms: 100, failed: 'x'.repeat(300) })
+    expect(long).toBe(`[web1] start: failed after 0.1s: ${'x'.repeat(157)}...`)
   })
 
   it('a fleet: the count, the slowest host and its time, the note all hosts share', () => {

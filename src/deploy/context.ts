@@ -78,7 +78,11 @@ export async function onEachHost(
           finished({ host: host.name, ms: Date.now() - startedAt, note })
         } catch (error) {
           host.report.error ??= messageWithoutHost(error)
-          finished({ host: host.name, ms: Date.now() - startedAt, failed: errorMessage(error) })
+          const message = messageWithoutHost(error)
+          const failed = message.startsWith(`${title}: `)
+            ? message.slice(title.length + 2)
+            : message
+          finished({ host: host.name, ms: Date.now() - startedAt, failed })
           throw error
         } finally {
           pending.delete(host)
