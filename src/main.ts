@@ -10,7 +10,7 @@ import { cleanup } from './cleanup.js'
 import { dryRun } from './dry-run.js'
 import { errorMessage } from './errors.js'
 import type { Settings } from './inputs.js'
-import { formatDuration, HostLogs, info, printable } from './log.js'
+import { formatDuration, HostLogs, info, printable, warning } from './log.js'
 import { InputError } from './inputs.js'
 import { resolveVersion, rollingProblem } from './plan.js'
 import { dryRunHostsOutput, dryRunSummary, planLines } from './report/dry-run.js'
@@ -58,14 +58,16 @@ async function runDryRun(settings: Settings, version: string): Promise<void> {
     core.startGroup(`plan: ${check.host}`)
     planLines(check, settings.nginx.upstreamFile).forEach((line) => core.info(line))
     core.endGroup()
-    check.warnings?.forEach((w) => core.warning(`[${check.host}] ${w}`))
+    check.warnings?.forEach((w) => warning(`[${check.host}] ${w}`))
   }
   core.setOutput('hosts', dryRunHostsOutput(checks))
   await core.summary.addRaw(dryRunSummary(checks, version)).write()
   const problems = checks.flatMap((c) => c.problems.map((p) => `[${c.host}] ${p}`))
   if (problems.length > 0) {
     core.setOutput('status', 'failed')
-    core.setFailed(`Dry run found ${problems.length} problem(s):\n${problems.join('\n')}`)
+    core.setFailed(
+      printable(`Dry run found ${problems.length} problem(s):\n${problems.join('\n')}`),
+    )
     return
   }
   core.setOutput('status', 'planned')
@@ -162,6 +164,6 @@ async function runPost(): Promise<void> {
   try {
     await cleanup(readSettings(), journal, runUrlOf(process.env))
   } catch (error) {
-    core.setFailed(errorMessage(error))
+    core.setFailed(printable(errorMessage(error)))
   }
 }
