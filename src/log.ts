@@ -34,6 +34,20 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, '0')}s`
 }
 
+/** `Deploying shop v2 to 2 hosts (blue-green)`, or `Rolling back shop on 2 hosts`. */
+export function runHeadline(run: {
+  app: string
+  version: string
+  hosts: string[]
+  strategy: string
+  rollback: boolean
+}): string {
+  const hosts = run.hosts.length === 1 ? run.hosts[0]! : `${run.hosts.length} hosts`
+  return run.rollback
+    ? `Rolling back ${run.app} on ${hosts}`
+    : `Deploying ${run.app} ${run.version} to ${hosts} (${run.strategy})`
+}
+
 /** How one host did in one phase. */
 export interface HostOutcome {
   host: string

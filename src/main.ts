@@ -10,7 +10,7 @@ import { cleanup } from './cleanup.js'
 import { dryRun } from './dry-run.js'
 import { errorMessage } from './errors.js'
 import type { Settings } from './inputs.js'
-import { formatDuration, HostLogs, info, printable, warning } from './log.js'
+import { formatDuration, HostLogs, info, printable, runHeadline, warning } from './log.js'
 import { InputError } from './inputs.js'
 import { resolveVersion, rollingProblem } from './plan.js'
 import { dryRunHostsOutput, dryRunSummary, planLines } from './report/dry-run.js'
@@ -78,7 +78,15 @@ async function deploy(settings: Settings, version: string): Promise<void> {
   const strategy = strategyFor(settings)
   const runUrl = runUrlOf(process.env)
   const deployment = await startDeployment(settings, version, runUrl)
-  info(runHeadline(settings, version))
+  info(
+    runHeadline({
+      app: settings.app.name,
+      version,
+      hosts: settings.hosts.map((h) => h.label),
+      strategy: settings.strategy,
+      rollback: settings.rollback.enabled,
+    }),
+  )
   const report = await runDeploy(settings, version, strategy, new HostLogs(), {
     workspace: process.env.GITHUB_WORKSPACE ?? process.cwd(),
     tempDir: mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'deploy-')),
@@ -104,15 +112,6 @@ async function deploy(settings: Settings, version: string): Promise<void> {
 
 const TRANSCRIPT_HINT =
   'every remote command and its output is in the debug log (re-run the job with debug logging)'
-
-/** `Deploying shop v2 to 2 hosts (blue-green)`, or `Rolling back shop on 2 hosts`. */
-export function runHeadline(settings: Settings, version: string): string {
-  const count = settings.hosts.length
-  const hosts = count === 1 ? settings.hosts[0]!.label : `${count} hosts`
-  return settings.rollback.enabled
-    ? `Rolling back ${settings.app.name} on ${hosts}`
-    : `Deploying ${settings.app.name} ${version} to ${hosts} (${settings.strategy})`
-}
 
 /** With `environment` set: a GitHub Deployment, in progress until the run ends. */
 async function startDeployment(

@@ -9,6 +9,7 @@ import {
   hostPhaseLine,
   info,
   printable,
+  runHeadline,
   waitingLine,
   withHeartbeat,
 } from '../../src/log.js'
@@ -33,6 +34,19 @@ describe('formatDuration', () => {
     expect(formatDuration(60_000)).toBe('1m 00s')
     expect(formatDuration(125_400)).toBe('2m 05s')
     expect(formatDuration(-5)).toBe('0.0s')
+  })
+})
+
+describe('headline', () => {
+  it('names the app, version, hosts and strategy; a rollback says rollback', () => {
+    const run = { app: 'shop', version: 'v2', strategy: 'blue-green', rollback: false }
+    expect(runHeadline({ ...run, hosts: ['web1'] })).toBe('Deploying shop v2 to web1 (blue-green)')
+    expect(runHeadline({ ...run, hosts: ['web1', 'web2'], strategy: 'canary' })).toBe(
+      'Deploying shop v2 to 2 hosts (canary)',
+    )
+    expect(runHeadline({ ...run, hosts: ['web1', 'web2'], rollback: true })).toBe(
+      'Rolling back shop on 2 hosts',
+    )
   })
 })
 
