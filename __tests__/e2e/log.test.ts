@@ -159,4 +159,31 @@ describe('16 hosts, blue-green', () => {
     expect(shown.join('\n')).toMatch(/^nginx reload: 16 hosts[ ,]/m)
     expect(main.log).not.toMatch(CONTROL)
   })
+
+  it('a failed deploy to 2 hosts: a line per host saying why, and the whole error once', async () => {
+    const two = lab.hosts.slice(1, 3)
+    const run = await runAction(
+      deployInputs(lab, two, release('bad', { healthStatus: 503 }), {
+        version: 'bad',
+        'health-timeout': '3s',
+      }),
+    )
+    expect(run.main.outputs.status).toBe('failed')
+    const shown = visibleOf(run.main)
+    expect(shown.length, shown.join('\n')).toBeLessThanOrEqual(60)
+    for (const host of two) {
+      expect(shown).toContainEqual(
+        expect.stringMatching(
+          new RegExp(
+            `^\\[${host.address}\\] health: failed after \\d+\\.\\ds: (blue|green) slot \\(port 300[12]\\) not healthy within health-timeout \\(3s\\); last check: GET /health answered 503$`,
+          ),
+        ),
+      )
+    }
+    expect(shown).toContainEqual(
+      expect.stringMatching(/^failed after \d+\.\ds; every remote command/),
+    )
+    expect(errorLine(run.main.log)).toContain('answered 503')
+    expect(run.main.log).not.toMatch(CONTROL)
+  })
 })
