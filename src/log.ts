@@ -177,10 +177,6 @@ export class HostLogs {
     return (line) => debug(`[${host}] ${line}`)
   }
 
-  info(text: string): void {
-    info(text)
-  }
-
   warning(text: string): void {
     warning(text)
   }

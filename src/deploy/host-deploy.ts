@@ -609,10 +609,10 @@ export class HostDeploy {
     const result = await this.host.tryExec(waitForDrain(port, timeoutMs, quiet), {
       step: 'drain',
       onLine: (line) => {
-        const left = drainProgress(line)
-        if (left === undefined) return
+        const open = drainProgress(line)
+        if (open === undefined) return
         const waited = formatDuration(Date.now() - started)
-        this.progress = `${left} connection(s) to port ${port} left after ${waited} (drain-timeout ${formatDuration(timeoutMs)})`
+        this.progress = `${open} connection(s) to port ${port} left after ${waited} (drain-timeout ${formatDuration(timeoutMs)})`
       },
     })
     if (result.exitCode === 0) return true

@@ -1,6 +1,7 @@
 /**
  * The fleet-level steps every strategy is made of. Each runs on the hosts it is given, in
- * parallel (bounded by max-parallel), timed per host, with a log group per phase and host.
+ * parallel (bounded by max-parallel), timed per host, with a log line per phase and host saying
+ * what it did (see onEachHost).
  */
 import * as core from '@actions/core'
 import { step } from '../log.js'

@@ -36,7 +36,7 @@ export function waitForDrain(port: number, timeoutMs: number, quiet = quietCheck
 while [ "$i" -lt "$limit" ]; do
   if grep -q ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
     quiet=0
-    if [ $((i % ${PROGRESS_EVERY})) -eq $((${PROGRESS_EVERY} - 1)) ]; then
+    if [ $((i % ${PROGRESS_EVERY})) -eq ${PROGRESS_EVERY - 1} ]; then
       echo "open $(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 ")"
     fi
   else
