@@ -10,7 +10,7 @@ import { cleanup } from './cleanup.js'
 import { dryRun } from './dry-run.js'
 import { errorMessage } from './errors.js'
 import type { Settings } from './inputs.js'
-import { HostLogs } from './log.js'
+import { formatDuration, HostLogs, info, printable, runHeadline, warning } from './log.js'
 import { InputError } from './inputs.js'
 import { resolveVersion, rollingProblem } from './plan.js'
 import { dryRunHostsOutput, dryRunSummary, planLines } from './report/dry-run.js'
@@ -48,7 +48,7 @@ export async function run(): Promise<void> {
     else await deploy(settings, version)
   } catch (error) {
     core.setOutput('status', 'failed')
-    core.setFailed(errorMessage(error))
+    core.setFailed(printable(errorMessage(error)))
   }
 }
 
@@ -56,19 +56,20 @@ async function runDryRun(settings: Settings, version: string): Promise<void> {
   const logs = new HostLogs()
   core.info(`Dry run: checking ${settings.hosts.length} host(s); nothing will be changed.`)
   const checks = await dryRun(settings, version, logs)
-  logs.flush('checks')
   for (const check of checks) {
     core.startGroup(`plan: ${check.host}`)
     planLines(check, settings.nginx.upstreamFile).forEach((line) => core.info(line))
     core.endGroup()
-    check.warnings?.forEach((w) => core.warning(`[${check.host}] ${w}`))
+    check.warnings?.forEach((w) => warning(`[${check.host}] ${w}`))
   }
   core.setOutput('hosts', dryRunHostsOutput(checks))
   await core.summary.addRaw(dryRunSummary(checks, version)).write()
   const problems = checks.flatMap((c) => c.problems.map((p) => `[${c.host}] ${p}`))
   if (problems.length > 0) {
     core.setOutput('status', 'failed')
-    core.setFailed(`Dry run found ${problems.length} problem(s):\n${problems.join('\n')}`)
+    core.setFailed(
+      printable(`Dry run found ${problems.length} problem(s):\n${problems.join('\n')}`),
+    )
     return
   }
   core.setOutput('status', 'planned')
@@ -81,6 +82,15 @@ async function deploy(settings: Settings, version: string): Promise<void> {
   const deployment = await startDeployment(settings, version, runUrl)
   const tempDir = mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'deploy-'))
   core.saveState(TEMP_DIR, tempDir)
+  info(
+    runHeadline({
+      app: settings.app.name,
+      version,
+      hosts: settings.hosts.map((h) => h.label),
+      strategy: settings.strategy,
+      rollback: settings.rollback.enabled,
+    }),
+  )
   const report = await runDeploy(settings, version, strategy, new HostLogs(), {
     workspace: process.env.GITHUB_WORKSPACE ?? process.cwd(),
     tempDir,
@@ -97,9 +107,15 @@ async function deploy(settings: Settings, version: string): Promise<void> {
   }
   for (const [name, value] of Object.entries(runOutputs(report))) core.setOutput(name, value)
   await core.summary.addRaw(renderSummary(report)).write()
-  if (report.status === 'failed') core.setFailed(report.error ?? 'deploy failed')
-  else core.info(`${report.status}: ${settings.app.name} ${report.version}`)
+  const took = formatDuration(report.endedAt - report.startedAt)
+  if (report.status === 'failed') {
+    info(`failed after ${took}; ${TRANSCRIPT_HINT}`)
+    core.setFailed(printable(report.error ?? 'deploy failed'))
+  } else info(`${report.status}: ${settings.app.name} ${report.version} in ${took}`)
 }
+
+const TRANSCRIPT_HINT =
+  'every remote command and its output is in the debug log (re-run the job with debug logging)'
 
 /** With `environment` set: a GitHub Deployment, in progress until the run ends. */
 async function startDeployment(
@@ -152,7 +168,7 @@ async function runPost(): Promise<void> {
   try {
     await cleanup(readSettings(), journal, runUrlOf(process.env))
   } catch (error) {
-    core.setFailed(errorMessage(error))
+    core.setFailed(printable(errorMessage(error)))
   }
 }
 

@@ -15,6 +15,8 @@ export interface StepResult {
   exitCode: number | null
   /** stdout and stderr, interleaved as printed. */
   log: string
+  /** Each line of {@link log} with when it arrived (ms after spawning node), as a runner stamps it. */
+  lines: { ms: number; text: string }[]
   outputs: Record<string, string>
   summary: string
   /** Wall time from spawning node to the step's exit. */
@@ -94,8 +96,18 @@ async function step(
   const started = performance.now()
   const child = spawn(process.execPath, [join(dir, 'index.js')], { cwd: dir, env })
   let log = ''
-  child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()))
-  child.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()))
+  const lines: StepResult['lines'] = []
+  const partial = { stdout: '', stderr: '' }
+  const receiver = (stream: keyof typeof partial) => (chunk: Buffer) => {
+    const text = chunk.toString()
+    log += text
+    const parts = (partial[stream] + text).split('\n')
+    partial[stream] = parts.pop() ?? ''
+    const ms = performance.now() - started
+    for (const line of parts) lines.push({ ms, text: line })
+  }
+  child.stdout.on('data', receiver('stdout'))
+  child.stderr.on('data', receiver('stderr'))
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
   const exitCode = await new Promise<number | null>((done) => child.on('close', done))
   clearTimeout(timer)
@@ -103,6 +115,12 @@ async function step(
     exitCode,
     ms: performance.now() - started,
     log,
+    lines: [
+      ...lines,
+      ...Object.values(partial)
+        .filter((text) => text !== '')
+        .map((text) => ({ ms: performance.now() - started, text })),
+    ],
     outputs: parseFileCommands(readFileSync(env.GITHUB_OUTPUT!, 'utf8')),
     summary: readFileSync(env.GITHUB_STEP_SUMMARY!, 'utf8'),
   }

@@ -100,5 +100,6 @@ it('fails before touching any host when the token cannot create deployments', as
     "Could not create a GitHub Deployment for environment 'staging' (HTTP 403: Resource not accessible by integration). Give the job 'permissions: deployments: write'",
   )
   expect(requests).toHaveLength(1)
-  expect(run.main.log).not.toContain('::group::lock')
+  // No lock line: no host was locked.
+  expect(run.main.log).not.toMatch(/^(\[.+?\] )?lock and read state[:,]/m)
 })

@@ -141,9 +141,7 @@ describe('re-running a failed deploy', () => {
 
     // "Re-run failed jobs" with a fixed build of the same version: deployed.
     const rerun = await deployed('r2')
-    expect(rerun.main.log).toContain(
-      'Replaced release r2: it was on the host from a run where it never went live.',
-    )
+    expect(rerun.main.log).toContain('ship: r2 replaced (it never went live)')
     expect(await servedVersion(host)).toBe('r2')
     expect(await checksum('r2')).not.toBe(failedSum)
     const { stdout: files } = await host.sh('ls -A /srv/shop/releases/r2; ls -A /srv/shop/releases')

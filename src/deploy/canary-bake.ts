@@ -20,6 +20,7 @@ import { forEachParallel } from '../parallel.js'
 import type { DeployContext } from './context.js'
 import type { HostDeploy } from './host-deploy.js'
 import { timed } from './timing.js'
+import { formatDuration, withHeartbeat } from '../log.js'
 
 const FAILED_CHECKS_TO_ABORT = 2
 
@@ -39,15 +40,17 @@ export async function bake(
   const step: CanaryStep = { label, counts: null, verdict: 'not judged' }
   ctx.canarySteps.push(step)
   try {
-    await timed(ctx.phases, 'canary', () => watch(ctx, hosts, step, weight))
+    const heartbeat = (ms: number) =>
+      bakeProgress(label, step.counts, ctx.settings.canary.stepDurationMs - ms)
+    await timed(ctx.phases, 'canary', () =>
+      withHeartbeat(heartbeat, () => watch(ctx, hosts, step, weight)),
+    )
   } catch (error) {
     step.verdict = 'aborted'
     step.note ??= errorMessage(error)
     throw error instanceof CanaryAborted
       ? error
       : new CanaryAborted(`canary step ${label}: ${errorMessage(error)}`, { cause: error })
-  } finally {
-    ctx.logs.flush('canary')
   }
 }
 
@@ -152,4 +155,12 @@ function noRequestsLogged(ctx: DeployContext): string {
     `to the server block that has \`proxy_pass http://${app.name};\` (next to its own ` +
     `access_log), ${HEALTH_ONLY}.`
   )
+}
+
+/** The bake's heartbeat: `Canary 10%: 42 requests, 1 5xx (2.4%) so far, 15.0s left`. */
+export function bakeProgress(label: string, total: Counts | null, leftMs: number): string {
+  const left = `${formatDuration(Math.max(0, leftMs))} left`
+  if (total === null) return `Canary ${label}: baking, no request counts, ${left}`
+  const rate = total.requests === 0 ? 0 : (100 * total.errors) / total.requests
+  return `Canary ${label}: ${total.requests} requests, ${total.errors} 5xx (${rate.toFixed(1)}%) so far, ${left}`
 }

@@ -1,8 +1,18 @@
 /** What every strategy works with, and the per-phase loop over hosts. */
-import * as core from '@actions/core'
 import { errorMessage, messageWithoutHost } from '../errors.js'
 import type { Settings } from '../inputs.js'
-import type { HostLogs } from '../log.js'
+import {
+  debug,
+  fleetPhaseLine,
+  formatDuration,
+  hostPhaseLine,
+  info,
+  PER_HOST_LINES,
+  waitingLine,
+  withHeartbeat,
+  type HostLogs,
+  type HostOutcome,
+} from '../log.js'
 import { forEachParallel } from '../parallel.js'
 import type { CanaryStep } from '../canary.js'
 import type { ReleaseArchive } from '../release/index.js'
@@ -29,24 +39,58 @@ export interface DeployContext {
 export type Strategy = (ctx: DeployContext) => Promise<RunStatus>
 
 /**
- * Runs one phase on the given hosts in parallel (bounded by max-parallel), timing it per host,
- * noting each host's error on its report, and printing each host's remote output as a log group.
+ * Runs one phase on the given hosts in parallel (bounded by max-parallel), timing it per host and
+ * noting each host's error on its report. The log gets one line per host as each finishes (what
+ * the step returned, when it returns a string, and the duration), or one line for the whole phase
+ * when it runs on many hosts; while hosts are still at it, a heartbeat with their `progress`.
+ * `title` names the phase in the log (default: the phase).
  */
 export async function onEachHost(
   ctx: DeployContext,
   phase: Phase,
   hosts: HostDeploy[],
   step: (host: HostDeploy) => Promise<unknown>,
+  title: string = phase,
 ): Promise<void> {
+  if (hosts.length === 0) return
+  const perHost = hosts.length <= PER_HOST_LINES
+  const outcomes: HostOutcome[] = []
+  const pending = new Set(hosts)
+  hosts.forEach((h) => (h.progress = ''))
+  const finished = (outcome: HostOutcome) => {
+    outcomes.push(outcome)
+    if (perHost) info(hostPhaseLine(title, outcome))
+    else debug(hostPhaseLine(title, outcome))
+  }
+  const heartbeat = (ms: number) =>
+    waitingLine(
+      title,
+      ms,
+      [...pending].map((h) => ({ host: h.name, status: h.progress })),
+    )
   try {
-    await forEachParallel(hosts, ctx.settings.ssh.maxParallel, (host) =>
-      timed(host.report.phases, phase, () => step(host)).catch((error: unknown) => {
-        host.report.error ??= messageWithoutHost(error)
-        throw error
+    await withHeartbeat(heartbeat, () =>
+      forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (host) => {
+        const startedAt = Date.now()
+        try {
+          const result = await timed(host.report.phases, phase, () => step(host))
+          const note = typeof result === 'string' ? result : undefined
+          finished({ host: host.name, ms: Date.now() - startedAt, note })
+        } catch (error) {
+          host.report.error ??= messageWithoutHost(error)
+          const message = messageWithoutHost(error)
+          const failed = message.startsWith(`${title}: `)
+            ? message.slice(title.length + 2)
+            : message
+          finished({ host: host.name, ms: Date.now() - startedAt, failed })
+          throw error
+        } finally {
+          pending.delete(host)
+        }
       }),
     )
   } finally {
-    ctx.logs.flush(phase)
+    if (!perHost) info(fleetPhaseLine(title, outcomes))
   }
 }
 
@@ -60,12 +104,14 @@ export async function bestEffort(
   hosts: HostDeploy[],
   step: (host: HostDeploy) => Promise<unknown>,
 ): Promise<HostDeploy[]> {
-  const results = await Promise.allSettled(hosts.map(step))
+  const results = await withHeartbeat(
+    (ms) => `${what}, ${formatDuration(ms)}: still at it`,
+    () => Promise.allSettled(hosts.map(step)),
+  )
   results.forEach((result, i) => {
     if (result.status === 'rejected') {
-      core.warning(`[${hosts[i]!.name}] ${what} failed: ${errorMessage(result.reason)}`)
+      logs.warning(`[${hosts[i]!.name}] ${what} failed: ${errorMessage(result.reason)}`)
     }
   })
-  logs.flush(what)
   return hosts.filter((_, i) => results[i]!.status === 'fulfilled')
 }

@@ -13,7 +13,8 @@ const FIRST_RETRY_MS = 50
 /**
  * Polls `health.path` (and `health.versionPath`, whose body must contain the version) through the
  * SSH tunnel (every interval, sooner at first) until both pass or the timeout ends. A slot whose process exits while
- * booting fails at once, with the tail of its log.
+ * booting fails at once, with the tail of its log. `onAttempt` hears each failed check (for the
+ * log's heartbeat); returns how many checks it took.
  */
 export async function waitHealthy(
   host: RemoteHost,
@@ -22,13 +23,15 @@ export async function waitHealthy(
   port: number,
   health: HealthSettings,
   version: string,
-): Promise<void> {
+  onAttempt: (attempt: number, problem: string) => void = () => {},
+): Promise<number> {
   const deadline = Date.now() + health.timeoutMs
   // Checks at once, then after 50, 100, 200 ms ... up to health-interval: an app that boots fast
   // is seen soon after it is up, one that boots slowly is not polled harder than asked.
   for (let retry = 0; ; retry++) {
     const problem = await checkSlot(host, slots, slot, port, health, version, 'while booting')
-    if (problem === undefined) return
+    if (problem === undefined) return retry + 1
+    onAttempt(retry + 1, problem)
     const wait = Math.min(health.intervalMs, FIRST_RETRY_MS * 2 ** retry)
     if (Date.now() + wait > deadline) {
       throw new HostError(

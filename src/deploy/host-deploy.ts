@@ -2,15 +2,20 @@
  * One host's part of a deploy: every per-host step the strategies share (lock, state, ship,
  * start, health, nginx switch, drain, stop, record). The strategies decide the order.
  */
-import * as core from '@actions/core'
 import { HostError, errorMessage } from '../errors.js'
 import type { Settings } from '../inputs.js'
+import { formatDuration, info, warning } from '../log.js'
 import { NO_COUNTS, canaryLogSpec, parseLogReading, type Counts } from '../canary.js'
 import { renderSite, renderUpstream, upstreamOwnership, type UpstreamServer } from '../nginx.js'
 import { planHost, releasesToPrune, slotPort, wentLive, type HostPlan } from '../plan.js'
 import { emptyHostReport, type HostReport } from '../report/model.js'
 import { accessLogSince } from '../remote/commands/canary.js'
-import { DRAIN_TIMED_OUT, quietChecks, waitForDrain } from '../remote/commands/drain.js'
+import {
+  DRAIN_TIMED_OUT,
+  drainProgress,
+  quietChecks,
+  waitForDrain,
+} from '../remote/commands/drain.js'
 import {
   readFiles,
   recordRelease,
@@ -78,6 +83,8 @@ export class HostDeploy {
   /** Set while state.json names this run's release as live. */
   private recorded = false
   readonly report: HostReport
+  /** What the current step is waiting for, for the log's heartbeat ('' when nothing to say). */
+  progress = ''
   private lock: HeldLock | undefined
   private newPid: number | null = null
   /** Checksum of the release this run switches to, for the history. */
@@ -194,7 +201,7 @@ export class HostDeploy {
     if (resolved.manager === 'error') {
       throw new HostError(this.name, 'process manager', resolved.reason)
     }
-    core.info(`[${this.name}] process-manager auto: ${resolved.manager} (${resolved.reason})`)
+    info(`[${this.name}] process-manager auto: ${resolved.manager} (${resolved.reason})`)
     this.manager = resolved.manager
     this.slots = slotManager(this.settings, this.manager, this.layout, user)
   }
@@ -212,7 +219,7 @@ export class HostDeploy {
     const [count = '', when = '', ...why] = stdout.trim().split(/\s+/)
     if (!/^[1-9]\d*$/.test(count)) return
     const last = when ? `; last at ${when}: the app ${why.join(' ')}` : ''
-    core.warning(
+    warning(
       `[${this.name}] the live ${live} slot (${this.state.slots[live]?.version ?? 'unknown version'}) was restarted ${count} time(s) by the process manager since it was started${last}. See ${this.slots.logName(live)}.`,
     )
   }
@@ -432,7 +439,15 @@ export class HostDeploy {
   /** Runs a one-off command (migrate, post-deploy) from the new release dir with its env. */
   async runInRelease(command: string, step: string): Promise<void> {
     const env = this.slotEnv(this.plan.targetSlot)
-    await this.host.exec(runInRelease(this.layout, command, env), { step })
+    await this.host.exec(runInRelease(this.layout, command, env), {
+      step,
+      onLine: this.showLine(step),
+    })
+  }
+
+  /** Output of the operator's own commands (migrate, canary check) is shown as it comes. */
+  private showLine(step: string): (line: string) => void {
+    return (line) => info(`[${this.name}] ${step}: ${line}`)
   }
 
   /**
@@ -502,8 +517,13 @@ export class HostDeploy {
     this.newPid = Number(stdout.trim().split('\n').pop())
   }
 
-  async waitHealthy(): Promise<void> {
-    await waitHealthy(...this.healthTarget())
+  /** Waits until the new slot is healthy; returns how many checks it took. */
+  async waitHealthy(): Promise<number> {
+    const started = Date.now()
+    return waitHealthy(...this.healthTarget(), (attempt, problem) => {
+      const left = this.settings.health.timeoutMs - (Date.now() - started)
+      this.progress = `attempt ${attempt}, last answer: ${problem} (${formatDuration(left)} left)`
+    })
   }
 
   /** Right before the switch: the target slot still runs and passes its checks. */
@@ -668,7 +688,7 @@ export class HostDeploy {
     const env = this.slotEnv(this.plan.targetSlot)
     await this.host.exec(
       runInRelease(this.layout, this.settings.canary.checkCommand, env, { CANARY_WEIGHT: weight }),
-      { step: 'canary: canary-check-command' },
+      { step: 'canary: canary-check-command', onLine: this.showLine('canary-check-command') },
     )
   }
 
@@ -806,7 +826,7 @@ export class HostDeploy {
     const since = this.reloadedAt === 0 ? 0 : Date.now() - this.reloadedAt
     const idle = await this.waitIdle(slotPort(this.settings, slot), quietChecks(since))
     if (!idle) {
-      core.warning(
+      warning(
         `[${this.name}] ${what} still had connections after drain-timeout; stopping it anyway`,
       )
     }
@@ -820,8 +840,15 @@ export class HostDeploy {
   async waitIdle(port: number, quiet = quietChecks()): Promise<boolean> {
     const timeoutMs = this.settings.slots.drainTimeoutMs
     if (timeoutMs === 0) return true
+    const started = Date.now()
     const result = await this.host.tryExec(waitForDrain(port, timeoutMs, quiet), {
       step: 'drain',
+      onLine: (line) => {
+        const open = drainProgress(line)
+        if (open === undefined) return
+        const waited = formatDuration(Date.now() - started)
+        this.progress = `${open} connection(s) to port ${port} left after ${waited} (drain-timeout ${formatDuration(timeoutMs)})`
+      },
     })
     if (result.exitCode === 0) return true
     if (result.exitCode === DRAIN_TIMED_OUT) return false

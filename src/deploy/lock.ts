@@ -1,5 +1,5 @@
 /** Taking the deploy lock on a host over a channel that stays open for the whole run. */
-import * as core from '@actions/core'
+import { info } from '../log.js'
 import { HostError } from '../errors.js'
 import { LOCK_ACQUIRED, LOCK_TIMED_OUT, LOCK_WAITING, holdLock } from '../remote/commands/lock.js'
 import type { Layout } from '../remote/layout.js'
@@ -48,7 +48,7 @@ export async function acquireLock(
       const waiting = lines.find((line) => line.startsWith(LOCK_WAITING))
       if (waiting && !toldWaiting) {
         toldWaiting = true
-        core.info(
+        info(
           `[${host.name}] waiting for the deploy lock, held by ${waiting.slice(LOCK_WAITING.length + 1)}`,
         )
       }

@@ -5,7 +5,7 @@
 import * as core from '@actions/core'
 import { errorMessage } from '../errors.js'
 import type { Settings } from '../inputs.js'
-import type { HostLogs } from '../log.js'
+import { step, type HostLogs } from '../log.js'
 import { prepareRelease, runBuild, type ReleaseArchive } from '../release/index.js'
 import { emptyHostReport, type RunReport } from '../report/model.js'
 import { usesLoadBalancer } from '../plan.js'
@@ -72,14 +72,20 @@ export async function runDeploy(
     const archive = settings.rollback.enabled
       ? undefined
       : await timed(report.phases, 'build', () => buildRelease(settings, env))
+    const count = settings.hosts.length
     fleet = await timed(report.phases, 'connect', () =>
-      Fleet.connect(settings.hosts, sshOptionsFrom(settings), {
-        maxParallel: settings.ssh.maxParallel,
-        proxyJump: settings.ssh.proxyJump,
-        jumpOptions: jumpSshOptionsFrom(settings),
-        loadBalancer: usesLoadBalancer(settings) ? settings.rolling.loadBalancer : undefined,
-        logFor: (host) => logs.sinkFor(host),
-      }),
+      step(
+        'connect',
+        () =>
+          Fleet.connect(settings.hosts, sshOptionsFrom(settings), {
+            maxParallel: settings.ssh.maxParallel,
+            proxyJump: settings.ssh.proxyJump,
+            jumpOptions: jumpSshOptionsFrom(settings),
+            loadBalancer: usesLoadBalancer(settings) ? settings.rolling.loadBalancer : undefined,
+            logFor: (host) => logs.sinkFor(host),
+          }),
+        () => (count === 1 ? settings.hosts[0]!.label : `${count} hosts`),
+      ),
     )
     hosts = fleet.hosts.map((host) => new HostDeploy(host, settings, env.journal, version))
     report.hosts = hosts.map((h) => h.report)
@@ -89,10 +95,18 @@ export async function runDeploy(
     const holder = lockHolder(env.runUrl, env.actor)
     await timed(report.phases, 'lock', async () => {
       await loadBalancer?.prepare(holder)
-      await onEachHost(ctx(archive), 'lock', hosts, async (h) => {
-        await h.acquireLock(holder)
-        await h.readState()
-      })
+      await onEachHost(
+        ctx(archive),
+        'lock',
+        hosts,
+        async (h) => {
+          await h.acquireLock(holder)
+          await h.readState()
+          const { liveSlot, liveVersion } = h.plan
+          return `locked; live: ${liveSlot === null ? 'nothing yet' : `${liveVersion} on ${liveSlot}`}`
+        },
+        'lock and read state',
+      )
     })
     report.status = await strategy(ctx(archive))
   } catch (error) {

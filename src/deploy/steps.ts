@@ -1,8 +1,11 @@
 /**
  * The fleet-level steps every strategy is made of. Each runs on the hosts it is given, in
- * parallel (bounded by max-parallel), timed per host, with a log group per phase and host.
+ * parallel (bounded by max-parallel), timed per host, with a log line per phase and host saying
+ * what it did (see onEachHost).
  */
 import * as core from '@actions/core'
+import { step } from '../log.js'
+import { formatBytes } from '../release/prepare.js'
 import type { ReleaseArchive } from '../release/index.js'
 import type { RunStatus } from '../report/model.js'
 import { bestEffort, onEachHost, type DeployContext } from './context.js'
@@ -29,13 +32,13 @@ export function hostsToDeploy(ctx: DeployContext): HostDeploy[] {
 
 /** Upload and install the release, write shared/.env; then the expand migration, once. */
 export async function shipAndMigrate(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
+  const archive = releaseOf(ctx)
   await onEachHost(ctx, 'ship', hosts, async (h) => {
-    if ((await h.ship(releaseOf(ctx))) === 'replaced') {
-      core.info(
-        `Replaced release ${ctx.version}: it was on the host from a run where it never went live.`,
-      )
-    }
+    const shipped = await h.ship(archive)
     await h.writeEnv()
+    if (shipped === 'already there') return `${ctx.version} already on the host`
+    const how = shipped === 'replaced' ? 'replaced (it never went live)' : 'uploaded'
+    return `${ctx.version} ${how} (${formatBytes(archive.bytes)}) and extracted`
   })
   await runOnce(ctx, 'migrate', ctx.settings.app.migrateCommand, hosts)
 }
@@ -46,13 +49,18 @@ export async function shipAndMigrate(ctx: DeployContext, hosts: HostDeploy[]): P
  */
 export async function startNewSlots(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
   try {
-    await onEachHost(ctx, 'start', hosts, (h) => h.startNewSlot())
-    await onEachHost(ctx, 'health', hosts, (h) => h.waitHealthy())
+    await onEachHost(ctx, 'start', hosts, async (h) => {
+      await h.startNewSlot()
+      return startedNote(h)
+    })
+    await onEachHost(ctx, 'health', hosts, async (h) => healthyNote(await h.waitHealthy()))
     if (ctx.settings.app.smokeCommand) {
       const targets = hosts.map((h) => ({ host: h.host, port: h.plan.targetPort }))
       await timed(ctx.phases, 'smoke', () =>
-        withPreviewUrls(targets, (urls) =>
-          runSmoke(ctx.settings.app.smokeCommand, urls, ctx.version),
+        step('smoke-command', () =>
+          withPreviewUrls(targets, (urls) =>
+            runSmoke(ctx.settings.app.smokeCommand, urls, ctx.version),
+          ),
         ),
       )
     }
@@ -76,11 +84,11 @@ export async function stopNewSlots(ctx: DeployContext, hosts: HostDeploy[]): Pro
 export async function switchTogether(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
   let reloaded = false
   try {
-    await onEachHost(ctx, 'switch', hosts, (h) => h.recheckHealthy())
-    await onEachHost(ctx, 'switch', hosts, (h) => h.installUpstream())
+    await onEachHost(ctx, 'switch', hosts, switchStep.recheck, 'recheck')
+    await onEachHost(ctx, 'switch', hosts, switchStep.install, 'nginx config')
     reloaded = true
-    await onEachHost(ctx, 'switch', hosts, (h) => h.reloadAndVerify())
-    await onEachHost(ctx, 'switch', hosts, (h) => h.recordSwitch())
+    await onEachHost(ctx, 'switch', hosts, switchStep.reload, 'nginx reload')
+    await onEachHost(ctx, 'switch', hosts, switchStep.record, 'record')
   } catch (error) {
     await bestEffort(ctx.logs, 'revert switch', hosts, async (h) => {
       await h.restoreUpstream(reloaded)
@@ -103,15 +111,27 @@ export async function finish(
   retireOld = true,
 ): Promise<RunStatus> {
   if (retireOld && ctx.settings.slots.keepPrevious === 'stop') {
-    // On drain-timeout it warns, and the old slot is stopped anyway.
-    await onEachHost(ctx, 'drain', hosts, (h) => h.drainOldSlot())
-    await onEachHost(ctx, 'stop-old', hosts, (h) => h.stopOldSlot())
+    // On drain-timeout drainOldSlot warns, and the old slot is stopped anyway.
+    await onEachHost(ctx, 'drain', hosts, async (h) => {
+      if (!(await h.drainOldSlot())) return 'drain-timeout reached'
+      return h.plan.liveSlot === null ? 'no old slot' : `${h.plan.liveSlot} slot idle`
+    })
+    await onEachHost(ctx, 'stop-old', hosts, async (h) => {
+      await h.stopOldSlot()
+      return h.plan.liveSlot === null ? 'no old slot' : `${h.plan.liveSlot} slot stopped`
+    })
   }
   // The contract step belongs to a forward deploy; a rollback must not drop what it needs.
   if (status === 'deployed') {
     await runOnce(ctx, 'post-deploy', ctx.settings.app.postDeployCommand, hosts)
   }
-  await onEachHost(ctx, 'record', hosts, (h) => h.pruneReleases())
+  await onEachHost(
+    ctx,
+    'record',
+    hosts,
+    async (h) => prunedNote(await h.pruneReleases()),
+    'prune releases',
+  )
   return status
 }
 
@@ -124,9 +144,40 @@ async function runOnce(
 ): Promise<void> {
   const first = hosts[0]
   if (!command || !first) return
-  try {
-    await timed(ctx.phases, phase, () => first.runInRelease(command, phase))
-  } finally {
-    ctx.logs.flush(phase)
-  }
+  await timed(ctx.phases, phase, () =>
+    step(`[${first.name}] ${phase}`, () => first.runInRelease(command, phase)),
+  )
+}
+
+/** The four steps of a switch to each host's new slot, each saying what it did. */
+const switchStep = {
+  recheck: async (h: HostDeploy) => {
+    await h.recheckHealthy()
+    return `${h.plan.targetSlot} slot still healthy`
+  },
+  install: async (h: HostDeploy) => {
+    await h.installUpstream()
+    return `upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), config test passed`
+  },
+  reload: async (h: HostDeploy) => {
+    await h.reloadAndVerify()
+    return `requests through nginx reach ${h.plan.targetSlot}`
+  },
+  record: async (h: HostDeploy) => {
+    await h.recordSwitch()
+    return `${h.version} is live on ${h.plan.targetSlot}`
+  },
+}
+
+/** `v2 started on the green slot (port 3002)` */
+export function startedNote(h: HostDeploy): string {
+  return `${h.version} started on the ${h.plan.targetSlot} slot (port ${h.plan.targetPort})`
+}
+
+export function healthyNote(checks: number): string {
+  return `healthy after ${checks} check${checks === 1 ? '' : 's'}`
+}
+
+function prunedNote(pruned: string[]): string {
+  return pruned.length === 0 ? 'nothing to prune' : `removed ${pruned.join(', ')}`
 }

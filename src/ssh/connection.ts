@@ -37,6 +37,8 @@ export interface ExecOptions {
   stdin?: string
   /** Give up waiting (and close the channel) after this long. Default: no limit. */
   timeoutMs?: number
+  /** Receives each line of output (stdout and stderr) as it arrives, besides the transcript. */
+  onLine?: (line: string) => void
 }
 
 export interface ExecResult {
@@ -52,7 +54,7 @@ export interface HttpResponse {
   headers: http.IncomingHttpHeaders
 }
 
-/** Receives each line of remote output, prefixed with the step. */
+/** Receives the transcript: each command run and each line of its output, prefixed with the step. */
 export type LineSink = (line: string) => void
 
 const CONNECT_ATTEMPTS = 3
@@ -106,7 +108,10 @@ export class RemoteHost {
   /** Runs a command and returns its exit code instead of throwing. */
   async tryExec(command: Shell, options: ExecOptions): Promise<ExecResult> {
     const channel = await this.openExec(command, options.step)
-    return collect(channel, options, (line) => this.log(`${options.step}: ${line}`))
+    return collect(channel, options, (line) => {
+      this.log(`${options.step}: ${line}`)
+      options.onLine?.(line)
+    })
   }
 
   /**

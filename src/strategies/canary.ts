@@ -48,8 +48,26 @@ async function byTraffic(ctx: DeployContext, hosts: HostDeploy[]): Promise<RunSt
   try {
     for (const weight of sharing.length === 0 ? [] : ctx.settings.canary.weights.slice(0, -1)) {
       core.info(`Canary: ${weight}% of the traffic to ${ctx.version}`)
-      await onEachHost(ctx, 'switch', sharing, (h) => h.installUpstream(h.plan.targetSlot, weight))
-      await onEachHost(ctx, 'switch', sharing, (h) => h.reloadAndVerify(h.plan.targetSlot, weight))
+      await onEachHost(
+        ctx,
+        'switch',
+        sharing,
+        async (h) => {
+          await h.installUpstream(h.plan.targetSlot, weight)
+          return `upstream ${weight}% -> ${h.plan.targetSlot}, config test passed`
+        },
+        'nginx config',
+      )
+      await onEachHost(
+        ctx,
+        'switch',
+        sharing,
+        async (h) => {
+          await h.reloadAndVerify(h.plan.targetSlot, weight)
+          return `${weight}% of the requests go to ${h.plan.targetSlot}`
+        },
+        'nginx reload',
+      )
       await bake(ctx, sharing, `${weight}%`, weight)
     }
   } catch (error) {

@@ -12,9 +12,16 @@ export async function reload(ctx: DeployContext): Promise<RunStatus> {
   const hosts = hostsToDeploy(ctx)
   if (hosts.length === 0) return 'unchanged'
   await shipAndMigrate(ctx, hosts)
-  await onEachHost(ctx, 'switch', hosts, async (h) => {
-    await h.deployInPlace()
-    await h.recordSwitch()
-  })
+  await onEachHost(
+    ctx,
+    'switch',
+    hosts,
+    async (h) => {
+      await h.deployInPlace()
+      await h.recordSwitch()
+      return `${h.version} is live on ${h.plan.targetSlot}, reloaded in place`
+    },
+    'reload',
+  )
   return finish(ctx, hosts, 'deployed', false)
 }

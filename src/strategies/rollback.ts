@@ -8,23 +8,34 @@
 import type { DeployContext } from '../deploy/context.js'
 import { onEachHost } from '../deploy/context.js'
 import type { HostDeploy } from '../deploy/host-deploy.js'
-import { finish, stopNewSlots, switchTogether } from '../deploy/steps.js'
+import { finish, healthyNote, startedNote, stopNewSlots, switchTogether } from '../deploy/steps.js'
 import type { RunStatus } from '../report/model.js'
 
 export async function rollback(ctx: DeployContext): Promise<RunStatus> {
   const toVersion = ctx.settings.rollback.toVersion
   const hosts: HostDeploy[] = []
-  await onEachHost(ctx, 'start', ctx.hosts, async (h) => {
-    if (h.planRollback(toVersion)) hosts.push(h)
-    else h.report.outcome = 'unchanged'
-  })
+  await onEachHost(
+    ctx,
+    'start',
+    ctx.hosts,
+    async (h) => {
+      const live = h.plan.liveVersion
+      if (h.planRollback(toVersion)) hosts.push(h)
+      else h.report.outcome = 'unchanged'
+      return h.version === live ? `already on ${live}` : `${live ?? 'nothing'} -> ${h.version}`
+    },
+    'plan rollback',
+  )
   if (hosts.length === 0) return 'unchanged'
   const started: HostDeploy[] = []
   try {
     await onEachHost(ctx, 'start', hosts, async (h) => {
-      if (await h.startUnlessWarm()) started.push(h)
+      if (!(await h.startUnlessWarm()))
+        return `${h.version} still runs warm on ${h.plan.targetSlot}`
+      started.push(h)
+      return startedNote(h)
     })
-    await onEachHost(ctx, 'health', started, (h) => h.waitHealthy())
+    await onEachHost(ctx, 'health', started, async (h) => healthyNote(await h.waitHealthy()))
   } catch (error) {
     await stopNewSlots(ctx, hosts)
     throw error

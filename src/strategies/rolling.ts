@@ -74,7 +74,7 @@ async function switchBatch(ctx: DeployContext, batch: HostDeploy[]): Promise<voi
     const port = ctx.settings.rolling.lbBackendPort
     await onEachHost(ctx, 'drain', batch, async (h) => {
       if (!(await h.waitIdle(port)))
-        core.warning(
+        ctx.logs.warning(
           `[${h.name}] requests from the load balancer were still open after drain-timeout`,
         )
     })
@@ -84,7 +84,8 @@ async function switchBatch(ctx: DeployContext, batch: HostDeploy[]): Promise<voi
     if (failed) await stopNewSlots(ctx, batch)
     const putBack = timed(ctx.phases, 'lb-in', () => lb.route([]))
     // After a failure, the first error is the one to report; a put-back failure is a warning.
-    if (failed) await putBack.catch((e: unknown) => core.warning(`[${lb.name}] ${errorMessage(e)}`))
+    if (failed)
+      await putBack.catch((e: unknown) => ctx.logs.warning(`[${lb.name}] ${errorMessage(e)}`))
     else await putBack
   }
 }
