@@ -114,30 +114,36 @@ async function stepLive(host: LabHost, weight: number): Promise<void> {
   })
 }
 
-/** The upstream file when nginx's workers all run it (see stepLive), else ''. */
+/**
+ * The upstream file when nginx's workers all run it (see stepLive), else ''. Read in this order:
+ * the file, then its mtime, then the workers, so a file replaced meanwhile never passes as run.
+ * Worker start times are in clock ticks since boot (10 ms): 10 ms of slack.
+ */
 async function nginxRunning(host: LabHost): Promise<string> {
   const file = '/etc/nginx/conf.d/shop.upstream.conf'
   const { stdout } = await host.sh(
-    `echo "$(date -r ${file} +%s.%N) $(date +%s.%N) $(cut -d' ' -f1 /proc/uptime) $(getconf CLK_TCK)"
+    `cat ${file} && echo --- || exit 1
+read up _ < /proc/uptime
+echo "$(date -r ${file} +%s.%N) $(date +%s.%N) $up $(getconf CLK_TCK)"
 for w in $(ps --ppid "$(cat /var/lib/nginx/nginx.pid)" -o pid=); do
   echo "$(cut -d' ' -f22 /proc/$w/stat) $(ps -o args= -p $w)"
-done
-echo ---
-cat ${file}`,
+done`,
     { allowFail: true },
   )
-  const [head = '', ...rest] = stdout.split('\n')
-  const cut = rest.indexOf('---')
-  const [written, now, uptime, ticks] = head.split(' ').map(Number) as number[]
+  const lines = stdout.split('\n')
+  const cut = lines.indexOf('---')
+  if (cut < 0) return ''
+  const [stamps = '', ...workerLines] = lines.slice(cut + 1).filter(Boolean)
+  const [written, now, uptime, ticks] = stamps.split(' ').map(Number) as number[]
   const writtenSinceBoot = written! - (now! - uptime!)
-  const workers = rest.slice(0, cut).map((line) => ({
+  const workers = workerLines.map((line) => ({
     startedSinceBoot: Number(line.split(' ')[0]) / ticks!,
     shuttingDown: line.includes('shutting down'),
   }))
   const current =
     workers.length > 0 &&
-    workers.every((w) => !w.shuttingDown && w.startedSinceBoot >= writtenSinceBoot - 0.05)
-  return current ? rest.slice(cut + 1).join('\n') : ''
+    workers.every((w) => !w.shuttingDown && w.startedSinceBoot >= writtenSinceBoot - 0.01)
+  return current ? lines.slice(0, cut).join('\n') : ''
 }
 
 /**
