@@ -1,23 +1,19 @@
-import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ensurePackages, labsLeftBehind } from '../test/hosts/index.js'
+import { labsLeftBehind } from '../test/hosts/index.js'
 import { KEEP_TMP_VARIABLE, keepTmpRequested } from '../test/tmp.js'
 
 /**
- * Once per test run: install sshd and nginx when missing (as root), and build dist/index.js, so
- * the end-to-end tests always run the bundle of the code under test.
- *
- * Then the run gets a temp dir of its own, `<os temp dir>/dzd-test-XXXXXX`, as TMPDIR of every test
+ * Once per test run, whichever projects it runs (the root config's global setup; the e2e
+ * project's own, __tests__/build-setup.ts, installs the lab packages and builds dist/index.js):
+ * the run gets a temp dir of its own, `<os temp dir>/dzd-test-XXXXXX`, as TMPDIR of every test
  * (and of the bundle and lab hosts they start), and each lab it starts is noted in a file next to
  * it. When the run ends, that dir must be empty and no lab of the run may have left a network
  * namespace, link or cgroup behind; otherwise the run fails (vitest only prints errors thrown by a
  * teardown, so this one sets the exit code). Other runs at the same time have their own dirs.
  */
-export default async function setup(): Promise<() => void> {
-  await ensurePackages()
-  execFileSync('npm', ['run', '--silent', 'build'], { stdio: ['ignore', 'ignore', 'inherit'] })
+export default function setup(): () => void {
   const runDir = mkdtempSync(join(tmpdir(), 'dzd-test-'))
   const labLog = `${runDir}.labs`
   writeFileSync(labLog, '')

@@ -138,3 +138,14 @@ export function parseFileCommands(text: string): Record<string, string> {
 export function errorLine(log: string): string {
   return log.split('\n').find((line) => line.startsWith('::error::')) ?? ''
 }
+
+/**
+ * Undoes @actions/core's workflow-command encoding: `%25`, `%0D` and `%0A` in messages
+ * (`::error::`, `::warning::`), and also `%3A` and `%2C` in property values (`title=`, `file=`).
+ * Gives the text as the run page shows it; the one decoder for every test.
+ */
+export function decodeCommandValue(text: string): string {
+  return text.replace(/%(25|0D|0A|3A|2C)/g, (_, hex: string) =>
+    String.fromCharCode(parseInt(hex, 16)),
+  )
+}

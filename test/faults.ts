@@ -5,8 +5,8 @@
  */
 import { expect } from 'vitest'
 import { errorLine, type ActionRun } from './action-runner.js'
-import { sleep } from './hosts/exec.js'
 import type { LabHost } from './hosts/index.js'
+import { waitFor } from './wait.js'
 
 function listenerPid(host: LabHost): number {
   const pid = host.pid
@@ -46,12 +46,11 @@ export async function freezeSshd(host: LabHost, frozen: boolean): Promise<void> 
  * every 20 ms. Throws after `timeoutMs` (generous by default: the machine is shared).
  */
 export async function waitOnHost(host: LabHost, test: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if ((await host.sh(test, { allowFail: true })).exitCode === 0) return
-    await sleep(20)
-  }
-  throw new Error(`${host.name}: timed out after ${timeoutMs} ms waiting for: ${test}`)
+  await waitFor(async () => (await host.sh(test, { allowFail: true })).exitCode === 0, {
+    what: `${host.name}: ${test}`,
+    timeoutMs,
+    intervalMs: 20,
+  })
 }
 
 /**

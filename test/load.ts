@@ -15,6 +15,7 @@
  */
 import { Agent, request, type ClientRequest, type IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
+import { waitFor } from './wait.js'
 
 export interface LoadOptions {
   /** Base URL(s) to hit, e.g. http://10.213.5.10/ — requests spread over them. */
@@ -361,6 +362,23 @@ export function startLoad(options: LoadOptions): LoadRun {
   const done = allClientsDone.then(() => finish())
 
   return { stop: finish, snapshot: report, done }
+}
+
+/**
+ * Resolves once the load has had `count` more successful answers (from `version`, when given)
+ * than when called: traffic flows before a deploy starts, and keeps flowing (to the new version)
+ * after it. Throws after `timeoutMs`.
+ */
+export async function moreAnswers(
+  load: LoadRun,
+  count: number,
+  version?: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const seen = () => (version ? (load.snapshot().byVersion[version] ?? 0) : load.snapshot().ok)
+  const from = seen()
+  const what = `${count} more answers${version ? ` from ${version}` : ''} under load`
+  await waitFor(() => seen() >= from + count, { what, timeoutMs })
 }
 
 /** One or two human lines, e.g. for a test log or the job summary of a benchmark. */

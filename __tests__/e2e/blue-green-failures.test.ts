@@ -12,6 +12,7 @@ import {
   makeRelease,
   servedVersion,
 } from '../../test/deploy-fixture.js'
+import { waitOnHost } from '../../test/faults.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
 
 let lab: Lab
@@ -148,7 +149,7 @@ describe('the deploy lock and the post step', () => {
       }),
       { killAfterMs: 4000 },
     )
-    await new Promise((r) => setTimeout(r, 1500))
+    await waitOnHost(host, '! flock -n /srv/shop/.deploy/lock true') // the slow run holds the lock
     const blocked = await deploy('v2-blocked', { 'lock-timeout': '1s' })
     expect(blocked.main.exitCode).toBe(1)
     const error = errorLine(blocked.main.log)

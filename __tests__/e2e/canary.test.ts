@@ -3,7 +3,12 @@
  * traffic share at a step, aborts on 5xx and on failing health, canary by hosts, sticky cookies.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { errorLine, runAction, type ActionRun } from '../../test/action-runner.js'
+import {
+  decodeCommandValue,
+  errorLine,
+  runAction,
+  type ActionRun,
+} from '../../test/action-runner.js'
 import {
   addSite,
   deployInputs,
@@ -13,7 +18,8 @@ import {
   servedVersion,
 } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
-import { formatLoadReport, startLoad, type LoadReport } from '../../test/load.js'
+import { formatLoadReport, moreAnswers, startLoad, type LoadReport } from '../../test/load.js'
+import { waitFor } from '../../test/wait.js'
 
 let lab: Lab
 let hosts: LabHost[]
@@ -63,9 +69,9 @@ async function underLoad(
     slowMs: 1000,
     maxDurationMs: 90_000,
   })
-  await new Promise((r) => setTimeout(r, 500))
+  await moreAnswers(load, 100)
   const result = await run()
-  await new Promise((r) => setTimeout(r, 500))
+  await moreAnswers(load, 100)
   const report = await load.stop()
   console.log(`canary load: ${formatLoadReport(report)}`)
   return { run: result, load: report }
@@ -95,20 +101,49 @@ async function versionCounts(
   return counts
 }
 
-/** Resolves once the host's upstream file gives the new slot `weight` (the step is live). */
+/**
+ * Resolves once the host's upstream file gives the new slot `weight` and nginx runs it: every
+ * worker started after the file was written (the reload happened), and no old worker is still
+ * shutting down (their keep-alive connections are closed). The step is live.
+ */
 async function stepLive(host: LabHost, weight: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const { stdout } = await host.sh('cat /etc/nginx/conf.d/shop.upstream.conf', {
-      allowFail: true,
-    })
-    if (stdout.includes(` weight=${weight} `)) {
-      // The reload, its verification, and nginx's old workers closing their keep-alive connections.
-      await new Promise((r) => setTimeout(r, 1000))
-      return
-    }
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`the canary step ${weight}% never went live on ${host.name}`)
+  await waitFor(async () => (await nginxRunning(host)).includes(` weight=${weight} `), {
+    what: `the canary step ${weight}% to go live on ${host.name}`,
+    timeoutMs: 20_000,
+    intervalMs: 100,
+  })
+}
+
+/**
+ * The upstream file when nginx's workers all run it (see stepLive), else ''. Read in this order:
+ * the file, then its mtime, then the workers, so a file replaced meanwhile never passes as run.
+ * Worker start times are in clock ticks since boot (10 ms): 10 ms of slack.
+ */
+async function nginxRunning(host: LabHost): Promise<string> {
+  const file = '/etc/nginx/conf.d/shop.upstream.conf'
+  const { stdout } = await host.sh(
+    `cat ${file} && echo --- || exit 1
+read up _ < /proc/uptime
+echo "$(date -r ${file} +%s.%N) $(date +%s.%N) $up $(getconf CLK_TCK)"
+for w in $(ps --ppid "$(cat /var/lib/nginx/nginx.pid)" -o pid=); do
+  echo "$(cut -d' ' -f22 /proc/$w/stat) $(ps -o args= -p $w)"
+done`,
+    { allowFail: true },
+  )
+  const lines = stdout.split('\n')
+  const cut = lines.indexOf('---')
+  if (cut < 0) return ''
+  const [stamps = '', ...workerLines] = lines.slice(cut + 1).filter(Boolean)
+  const [written, now, uptime, ticks] = stamps.split(' ').map(Number) as number[]
+  const writtenSinceBoot = written! - (now! - uptime!)
+  const workers = workerLines.map((line) => ({
+    startedSinceBoot: Number(line.split(' ')[0]) / ticks!,
+    shuttingDown: line.includes('shutting down'),
+  }))
+  const current =
+    workers.length > 0 &&
+    workers.every((w) => !w.shuttingDown && w.startedSinceBoot >= writtenSinceBoot - 0.01)
+  return current ? lines.slice(0, cut).join('\n') : ''
 }
 
 /**
@@ -131,7 +166,7 @@ async function expectServing(on: LabHost[], version: string): Promise<void> {
 
 /** The run's error as the user reads it (the workflow command encodes %, CR and LF). */
 function errorOf(run: ActionRun): string {
-  return errorLine(run.main.log).replace(/%0A/g, '\n').replace(/%0D/g, '\r').replace(/%25/g, '%')
+  return decodeCommandValue(errorLine(run.main.log))
 }
 
 describe('by traffic', () => {

@@ -13,7 +13,8 @@ import {
   servedVersion,
 } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
-import { formatLoadReport, startLoad } from '../../test/load.js'
+import { formatLoadReport, moreAnswers, startLoad } from '../../test/load.js'
+import { waitFor } from '../../test/wait.js'
 
 let lab: Lab
 let host: LabHost
@@ -55,13 +56,13 @@ it('reloads new code in place under load without one failed request', async () =
     slowClients: 2,
     maxDurationMs: 60_000,
   })
-  await new Promise((r) => setTimeout(r, 500))
+  await moreAnswers(load, 100)
   for (const version of ['r2', 'r3']) {
     const run = await deploy(version)
     expect(errorLine(run.main.log)).toBe('')
     expect(run.main.outputs).toMatchObject({ status: 'deployed', 'live-slot': 'blue' })
   }
-  await new Promise((r) => setTimeout(r, 500))
+  await moreAnswers(load, 100, 'r3')
   const report = await load.stop()
   console.log(`reload under load: ${formatLoadReport(report)}`)
   expect(report.failureSamples).toEqual([])
@@ -107,7 +108,11 @@ it('a run killed after moving current: the post step moves it back and reloads t
   )
   const { stdout } = await host.sh('readlink /srv/shop/current')
   expect(stdout).toBe('releases/r3\n')
-  await new Promise((r) => setTimeout(r, 1000)) // the new workers of the post step's reload
+  // The new workers of the post step's reload take over from the old ones.
+  await waitFor(async () => (await servedVersion(host)) === 'r3', {
+    what: `${host.name} to serve r3 after the post step's reload`,
+    timeoutMs: 10_000,
+  })
   expect(await servedVersion(host)).toBe('r3')
   expect(await hostState(host)).toEqual(before)
 })

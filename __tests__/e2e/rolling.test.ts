@@ -4,7 +4,7 @@
  * request through the load balancer never fails.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { errorLine, runAction } from '../../test/action-runner.js'
+import { decodeCommandValue, errorLine, runAction } from '../../test/action-runner.js'
 import {
   addSite,
   deployInputs,
@@ -13,7 +13,7 @@ import {
   waitUntilServing,
 } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
-import { formatLoadReport, startLoad } from '../../test/load.js'
+import { formatLoadReport, moreAnswers, startLoad } from '../../test/load.js'
 
 let lab: Lab
 let apps: LabHost[]
@@ -68,8 +68,9 @@ describe('rolling', () => {
       slowClients: 2,
       maxDurationMs: 120_000,
     })
-    await new Promise((r) => setTimeout(r, 500))
+    await moreAnswers(load, 100)
     const run = await runAction(rollingInputs('v2'))
+    await moreAnswers(load, 100, 'v2')
     const report = await load.stop()
     console.log(`rolling under load: ${formatLoadReport(report)}`)
     expect(errorLine(run.main.log)).toBe('')
@@ -141,10 +142,10 @@ describe('rolling', () => {
     try {
       const run = await runAction(rollingInputs('v4', { 'on-failure': 'stop' }))
       expect(run.main.exitCode).toBe(1)
-      const error = errorLine(run.main.log)
+      const error = decodeCommandValue(errorLine(run.main.log))
       expect(error).toContain('on-failure is stop: the fleet is left on mixed versions.')
-      expect(error).toContain(`%0A  ${apps[0]!.address}: v4 (deployed)`)
-      expect(error).toContain(`%0A  ${apps[2]!.address}: v2 (failed)`)
+      expect(error).toContain(`\n  ${apps[0]!.address}: v4 (deployed)`)
+      expect(error).toContain(`\n  ${apps[2]!.address}: v2 (failed)`)
       expect(await versions()).toEqual(['v4', 'v4', 'v2', 'v2', 'v2', 'v2'])
     } finally {
       await apps[2]!.sh('rm -f /etc/nginx/conf.d/squat.conf && nginx -s reload')

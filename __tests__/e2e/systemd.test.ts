@@ -13,7 +13,8 @@ import {
 } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
 import { readmeBlock } from '../../test/readme.js'
-import { formatLoadReport, startLoad } from '../../test/load.js'
+import { waitFor } from '../../test/wait.js'
+import { formatLoadReport, moreAnswers, startLoad } from '../../test/load.js'
 
 let lab: Lab
 let host: LabHost
@@ -79,9 +80,9 @@ describe('process-manager: systemd on a host that runs systemd', () => {
       slowMs: 1000,
       maxDurationMs: 90_000,
     })
-    await new Promise((r) => setTimeout(r, 500))
+    await moreAnswers(load, 100)
     const v2 = await deploy('v2', { 'stop-command': 'kill -TERM "$MAINPID"' })
-    await new Promise((r) => setTimeout(r, 500))
+    await moreAnswers(load, 100, 'v2')
     const report = await load.stop()
     console.log(`systemd v1 -> v2: ${formatLoadReport(report)}`)
     expect(errorLine(v2.main.log)).toBe('')
@@ -112,11 +113,13 @@ describe('process-manager: systemd on a host that runs systemd', () => {
     // After the deploy, systemd restarts a slot that dies (Restart=on-failure).
     const before = await mainPid('shop@blue')
     await host.sh('systemctl kill --signal=KILL shop@blue')
-    let after = 0
-    for (let i = 0; i < 100 && (after === 0 || after === before); i++) {
-      await new Promise((r) => setTimeout(r, 100))
-      after = await mainPid('shop@blue')
-    }
+    const after = await waitFor(
+      async () => {
+        const pid = await mainPid('shop@blue')
+        return pid !== 0 && pid !== before && pid
+      },
+      { what: 'systemd to restart shop@blue', timeoutMs: 10_000, intervalMs: 100 },
+    )
     expect(after).not.toBe(before)
     expect(after).toBeGreaterThan(0)
   })

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { runAction } from '../../test/action-runner.js'
 import { addSite, deployInputs, makeRelease, servedVersion } from '../../test/deploy-fixture.js'
 import { startLab, type Lab } from '../../test/hosts/index.js'
-import { formatLoadReport, startLoad } from '../../test/load.js'
+import { formatLoadReport, moreAnswers, startLoad } from '../../test/load.js'
 
 let lab: Lab
 
@@ -35,12 +35,12 @@ it('serves every request while v1 -> v2 -> v3 deploy under load', async () => {
     slowMs: 2000,
     maxDurationMs: 120_000,
   })
-  await new Promise((r) => setTimeout(r, 1000))
+  await moreAnswers(load, 200)
   for (const version of ['v2', 'v3']) {
     const run = await deploy(version)
     expect(run.main.outputs.status).toBe('deployed')
   }
-  await new Promise((r) => setTimeout(r, 1000))
+  await moreAnswers(load, 200, 'v3')
   const report = await load.stop()
   console.log(`zero-downtime: ${formatLoadReport(report)}`)
 

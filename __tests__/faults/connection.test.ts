@@ -21,6 +21,7 @@ import {
 } from '../../test/deploy-fixture.js'
 import { dropSshConnections, expectFailedRun, freezeSshd, waitOnHost } from '../../test/faults.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
+import { letTimePass } from '../../test/wait.js'
 
 let lab: Lab
 let hosts: LabHost[]
@@ -121,7 +122,9 @@ describe('a host goes down', () => {
     await freezeSshd(two, true)
     await dropSshConnections(two)
     // Back 8 s later: the post step's connection waits for it (connect-timeout 30s).
-    const back = new Promise((r) => setTimeout(r, 8000)).then(() => freezeSshd(two, false))
+    const back = letTimePass(8000, 'host 2 stays down while the run fails on it').then(() =>
+      freezeSshd(two, false),
+    )
     const run = await action
     await back
     const error = expectFailedRun(run, two, /(start green|start blue|health)/)

@@ -8,7 +8,12 @@ import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { errorLine, runAction, type ActionRun } from '../../test/action-runner.js'
+import {
+  decodeCommandValue,
+  errorLine,
+  runAction,
+  type ActionRun,
+} from '../../test/action-runner.js'
 import { consistencyProblems } from '../../test/consistency.js'
 import {
   addSite,
@@ -89,7 +94,7 @@ describe('between the health check and the switch', () => {
         'if [ -f /srv/fail-reload ]; then rm /srv/fail-reload; echo "reload refused" >&2; exit 1; fi; nginx -s reload',
     })
     const error = expectFailedRun(run, host, /switch: reload nginx/)
-    expect(error).toContain('command exited 1:%0Areload refused')
+    expect(decodeCommandValue(error)).toContain('command exited 1:\nreload refused')
     expect(await consistencyProblems(host, live)).toEqual([])
   })
 })

@@ -5,11 +5,11 @@ import type { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { formatLoadReport, startLoad } from '../../test/load.js'
+import { formatLoadReport, moreAnswers, startLoad } from '../../test/load.js'
 import { freePort } from '../../test/free-port.js'
+import { letTimePass, waitFor } from '../../test/wait.js'
 
 const SERVER = resolve(import.meta.dirname, '../../examples/app/server.js')
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const children: ChildProcess[] = []
 const servers: Server[] = []
@@ -65,10 +65,10 @@ describe('test/load.ts', () => {
     const port = await freePort()
     await startApp(port, 'v1')
     const load = startLoad({ urls: [`http://127.0.0.1:${port}/`], slowMs: 500 })
-    await sleep(1000)
+    await letTimePass(1000, 'steady load for 2 s: the report covers a known duration')
     const mid = load.snapshot()
     expect(mid.requests).toBeGreaterThan(0)
-    await sleep(1000)
+    await letTimePass(1000, 'steady load for 2 s')
     const report = await load.stop()
     console.log(`steady: ${formatLoadReport(report)}`)
 
@@ -95,11 +95,13 @@ describe('test/load.ts', () => {
     const port = await freePort()
     const v1 = await startApp(port, 'v1')
     const load = startLoad({ urls: [`http://127.0.0.1:${port}/`], slowMs: 2000 })
-    await sleep(800)
+    await moreAnswers(load, 100, 'v1')
     v1.kill('SIGKILL')
-    await sleep(300)
+    await waitFor(() => load.snapshot().failuresByKind.ECONNREFUSED, {
+      what: 'requests refused while no app listens',
+    })
     await startApp(port, 'v2')
-    await sleep(800)
+    await moreAnswers(load, 100, 'v2')
     const report = await load.stop()
     console.log(`kill -9 + restart: ${formatLoadReport(report)}`)
 
@@ -157,8 +159,8 @@ describe('test/load.ts', () => {
       expect(report.requests).toBeGreaterThan(100)
       expect(report.byVersion).toEqual({ flappy: report.ok })
       expect(report.durationMs).toBeLessThan(3000)
-      // No socket is left open once the load ended.
-      await sleep(100)
+      // No socket is left open once the load ended (the server sees the last closes shortly).
+      await waitFor(() => sockets.size === 0, { what: 'every socket closed', timeoutMs: 1000 })
       expect(sockets.size).toBe(0)
     } finally {
       clearInterval(closer)
@@ -188,17 +190,22 @@ describe('test/load.ts', () => {
   })
 
   it('stop() returns within the request timeout when the server never answers', async () => {
-    const server = createHttpServer(() => undefined) // accepts, reads, never responds
+    let received = 0
+    const server = createHttpServer(() => void (received += 1)) // accepts, reads, never responds
     const port = await listen(server)
     const load = startLoad({ urls: [`http://127.0.0.1:${port}/`], requestTimeoutMs: 600 })
-    await sleep(100)
+    await waitFor(() => received > 0, { what: 'a request to hang on the server' })
     const t0 = Date.now()
     const report = await load.stop()
     expect(Date.now() - t0).toBeLessThan(1500)
     expect(report.transportErrors).toBeGreaterThan(0)
     expect(Object.keys(report.failuresByKind)).toEqual(['ETIMEDOUT'])
     expect(report.requests).toBe(report.failed)
-    await sleep(100)
-    expect(await new Promise((r) => server.getConnections((_e, count) => r(count)))).toBe(0)
+    const connections = () => new Promise((r) => server.getConnections((_e, count) => r(count)))
+    await waitFor(async () => (await connections()) === 0, {
+      what: 'the server to see every connection closed',
+      timeoutMs: 1000,
+    })
+    expect(await connections()).toBe(0)
   })
 })

@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { Agent, request, type IncomingHttpHeaders } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { freePort } from '../../test/free-port.js'
+import { waitFor } from '../../test/wait.js'
 
 const SERVER = resolve(import.meta.dirname, '../../examples/app/server.js')
 
@@ -62,7 +63,13 @@ interface Reply {
 function http(
   port: number,
   path: string,
-  options: { method?: string; body?: string; headers?: Record<string, string> } = {},
+  options: {
+    method?: string
+    body?: string
+    headers?: Record<string, string>
+    /** Called once the whole request is handed to the kernel. */
+    onSent?: () => void
+  } = {},
 ): Promise<Reply> {
   return new Promise((resolveReply, reject) => {
     const req = request(
@@ -78,8 +85,24 @@ function http(
     )
     req.setTimeout(10_000, () => req.destroy(new Error(`timeout on ${path}`)))
     req.on('error', reject)
+    if (options.onSent) req.once('finish', options.onSent)
     req.end(options.body)
   })
+}
+
+/**
+ * The app on `port` has a connection and has read everything sent on it (Recv-Q 0): node runs the
+ * request handler in the same turn as it reads the request, so a request sent is now in flight.
+ */
+function appReadAll(port: number): boolean {
+  const out = execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], {
+    encoding: 'utf8',
+  })
+  const recvQueues = out
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.trim().split(/\s+/)[0])
+  return recvQueues.length > 0 && recvQueues.every((q) => q === '0')
 }
 
 afterEach(() => {
@@ -187,11 +210,18 @@ describe('examples/app/server.js', () => {
   it('on SIGTERM finishes an in-flight slow request, then exits 0', async () => {
     const app = await startApp({ APP_VERSION: 'v3', SLOT: 'green' })
     const t0 = Date.now()
-    const slow = http(app.port, '/slow?ms=1500')
-    await new Promise((r) => setTimeout(r, 300))
+    let sent = false
+    const slow = http(app.port, '/slow?ms=1500', { onSent: () => (sent = true) })
+    await waitFor(() => sent && appReadAll(app.port), {
+      what: 'the app to read the slow request',
+      intervalMs: 20,
+    })
     app.child.kill('SIGTERM')
     // It stops accepting right away...
-    await new Promise((r) => setTimeout(r, 200))
+    await waitFor(() => app.stdout().includes('SIGTERM: draining'), {
+      what: 'the app to log SIGTERM',
+      intervalMs: 20,
+    })
     await expect(http(app.port, '/health')).rejects.toMatchObject({ code: 'ECONNREFUSED' })
     // ...but the slow request still completes.
     const reply = await slow

@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RemoteCommandError } from '../../src/errors.js'
 import type { HostAddress } from '../../src/inputs.js'
 import { cmd, script } from '../../src/remote/shell.js'
-import { RemoteHost, type HttpResponse, type SshOptions } from '../../src/ssh/connection.js'
+import { RemoteHost, type SshOptions } from '../../src/ssh/connection.js'
 import { parseKnownHosts } from '../../src/ssh/known-hosts.js'
 import { makeClientKey, startLab, type Lab } from '../../test/hosts/index.js'
 import { tempDir } from '../../test/tmp.js'
+import { waitFor } from '../../test/wait.js'
 
 let lab: Lab
 let options: SshOptions
@@ -172,11 +173,18 @@ CONF
 nginx -s reload`,
     )
     const host = await connect(lab1.address)
-    let response: HttpResponse = { status: 0, body: '', headers: {} }
-    for (let i = 0; i < 50 && response.status !== 200; i++) {
-      response = await host.httpGet(8089, '/hello', 2000).catch(() => response)
-      await new Promise((r) => setTimeout(r, 100))
-    }
+    // nginx -s reload only signals the master: poll until the new workers listen on 8089.
+    const response = await waitFor(
+      async () => {
+        const reply = await host.httpGet(8089, '/hello', 2000)
+        return reply.status === 200 && reply
+      },
+      {
+        what: 'nginx to answer on port 8089 through the tunnel',
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      },
+    )
     expect(response).toMatchObject({ status: 200, body: 'hello through ssh' })
     expect((await host.httpGet(8089, '/missing', 2000)).status).toBe(404)
   })
