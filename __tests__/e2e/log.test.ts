@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { errorLine, runAction, type StepResult } from '../../test/action-runner.js'
 import { addSite, deployInputs, makeRelease, servedVersion } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
+import { waitFor } from '../../test/wait.js'
 
 let lab: Lab
 const releases: string[] = []
@@ -126,7 +127,11 @@ describe('one host, blue-green', () => {
     const slow = fetch(`http://${host.address}/slow?ms=12000`, {
       signal: AbortSignal.timeout(30_000),
     }).then((r) => r.status)
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await waitFor(
+      async () =>
+        (await host.sh("ss -Htn state established '( sport = :3001 or sport = :3002 )'")).stdout,
+      { what: 'the slow request to reach the app' },
+    )
     const main = await deploy([host], 'v4', undefined, { 'drain-timeout': '30s' })
     expect(await slow).toBe(200)
     const shown = main.lines.filter((line) => visible([line.text]).length === 1)

@@ -15,6 +15,7 @@ import {
   servedVersion,
 } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
+import { letTimePass, waitFor } from '../../test/wait.js'
 
 let plainLab: Lab
 let systemdLab: Lab
@@ -33,14 +34,14 @@ afterAll(async () => {
 const deploy = (lab: Lab, version: string) =>
   runAction(deployInputs(lab, [lab.hosts[0]!], makeRelease(version), { version }))
 
-/** Milliseconds until the site serves `version` again (polling every 50 ms), at most `ms`. */
+/** Milliseconds until the site serves `version` again (at most `ms`, else a timeout error). */
 async function servesAgain(host: LabHost, version: string, ms = 10_000): Promise<number> {
   const start = Date.now()
-  while (Date.now() - start < ms) {
-    if ((await servedVersion(host)) === version) return Date.now() - start
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  return Infinity
+  await waitFor(async () => (await servedVersion(host)) === version, {
+    what: `the site to serve ${version} again`,
+    timeoutMs: ms,
+  })
+  return Date.now() - start
 }
 
 /** v1 on blue, v2 on green (the deploy stopped blue), the site up. */
@@ -77,7 +78,7 @@ describe('process-manager auto on a host without systemd: the supervised builtin
     )
 
     // Blue, stopped by the v2 deploy, was not started again by anything.
-    await new Promise((r) => setTimeout(r, 1500))
+    await letTimePass(1500, "longer than the supervisor's first restart delay (1 s)")
     expect(await listening(host, 3001)).toBe(false)
     const blue = await host.sh(
       'ls /srv/shop/.deploy/blue.pid /srv/shop/.deploy/blue.supervisor.pid',
@@ -130,7 +131,7 @@ describe('process-manager auto on a host whose pid 1 is systemd (root login): th
     const ms = await servesAgain(host, 'v2')
     console.log(`systemd: served again ${ms} ms after SIGKILL`)
     expect(ms).toBeLessThan(5000)
-    await new Promise((r) => setTimeout(r, 1500))
+    await letTimePass(1500, "longer than the supervisor's first restart delay (1 s)")
     expect(await listening(host, 3001)).toBe(false)
     const after = await host.sh('systemctl is-active shop@blue', { allowFail: true })
     expect(after.stdout).toBe('inactive\n')
