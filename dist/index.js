@@ -27,7 +27,7 @@ import invariant, { ok as ok$1, AssertionError } from 'assert';
 import * as require$$6 from 'util';
 import require$$6__default from 'util';
 import require$$0$2 from 'node:assert';
-import require$$0$4, { isIPv6, isIPv4 } from 'node:net';
+import require$$0$4, { isIPv4, isIPv6 } from 'node:net';
 import require$$2 from 'node:http';
 import require$$0$3 from 'node:stream';
 import require$$0$1 from 'node:buffer';
@@ -50,7 +50,7 @@ import child__default from 'child_process';
 import { setTimeout as setTimeout$1 } from 'timers';
 import { createHash, randomBytes, randomUUID, createHmac } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import ro, { open as open$2, mkdir as mkdir$1, rm as rm$1, rename as rename$1, readdir as readdir$1, readlink as readlink$1, stat as stat$1, copyFile as copyFile$2 } from 'node:fs/promises';
+import ro, { open as open$2, mkdir as mkdir$1, rm as rm$1, rename as rename$1, readdir as readdir$1, readlink as readlink$1, stat as stat$1, copyFile as copyFile$2, readFile as readFile$1 } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import require$$0$7, { Buffer as Buffer$1 } from 'buffer';
 import * as Ps from 'zlib';
@@ -30777,7 +30777,7 @@ function setFailed(message) {
  * Writes debug message to user log
  * @param message debug message
  */
-function debug(message) {
+function debug$1(message) {
     issueCommand('debug', {}, message);
 }
 /**
@@ -30793,14 +30793,14 @@ function error$1(message, properties = {}) {
  * @param message warning issue message. Errors will be converted to string via toString()
  * @param properties optional properties to add to the annotation.
  */
-function warning(message, properties = {}) {
+function warning$1(message, properties = {}) {
     issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Writes info to log with console.log.
  * @param message info message
  */
-function info(message) {
+function info$1(message) {
     process.stdout.write(message + os$1.EOL);
 }
 /**
@@ -30855,6 +30855,7 @@ class Journal {
     set(host, entry) {
         const nothing = entry.startedSlot === undefined &&
             !entry.upstreamTouched &&
+            !entry.siteTouched &&
             entry.currentMovedFrom === undefined;
         if (nothing)
             this.entries.delete(host);
@@ -30917,6 +30918,162 @@ function errorMessage(error) {
     return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * The log a person watches: one line per phase (per host, or per fleet when there are many hosts)
+ * with its duration, a heartbeat while something takes a while, and warnings. The transcript
+ * (every remote command and its output) goes to debug output only, shown when the run has step
+ * debug logging on. Everything printed goes through {@link printable}: no NUL, escape or other
+ * control byte reaches the log.
+ */
+/** Up to this many hosts a phase prints one line per host; beyond, one line for the fleet. */
+const PER_HOST_LINES = 4;
+/** A wait prints a heartbeat after this long without a line. */
+const HEARTBEAT_MS = 5000;
+/**
+ * `text` without control characters: ANSI escape sequences are dropped, and every other control
+ * character (NUL, CR, ESC, DEL, C1) but tab and newline is removed.
+ */
+function printable(text) {
+    return (text
+        // eslint-disable-next-line no-control-regex
+        .replace(/\x1b\[[0-?]*[ -/]*[@-~]/g, '')
+        // eslint-disable-next-line no-control-regex
+        .replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, ''));
+}
+/** 0.4s, 12.3s, 2m 05s. */
+function formatDuration(ms) {
+    if (ms < 60_000)
+        return `${(Math.max(0, ms) / 1000).toFixed(1)}s`;
+    const seconds = Math.round(ms / 1000);
+    return `${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, '0')}s`;
+}
+/** `Deploying shop v2 to 2 hosts (blue-green)`, or `Rolling back shop on 2 hosts`. */
+function runHeadline(run) {
+    const hosts = run.hosts.length === 1 ? run.hosts[0] : `${run.hosts.length} hosts`;
+    return run.rollback
+        ? `Rolling back ${run.app} on ${hosts}`
+        : `Deploying ${run.app} ${run.version} to ${hosts} (${run.strategy})`;
+}
+/** A failure's first line, cut at this length, follows a host's failed phase. */
+const FAILURE_LENGTH = 160;
+/**
+ * The line for one host's phase: `[web1] ship: uploaded 4.4 KiB (0.3s)`, or `[web1] health:
+ * failed after 15.0s: <the first line of the error>` (the whole error ends the run).
+ */
+function hostPhaseLine(title, outcome) {
+    const { host, ms, note, failed } = outcome;
+    if (failed !== undefined) {
+        const first = failed.split('\n')[0];
+        const reason = first.length > FAILURE_LENGTH ? `${first.slice(0, FAILURE_LENGTH - 3)}...` : first;
+        return `[${host}] ${title}: failed after ${formatDuration(ms)}${reason ? `: ${reason}` : ''}`;
+    }
+    return `[${host}] ${title}${note ? `: ${note}` : ''} (${formatDuration(ms)})`;
+}
+/**
+ * The line for a phase over many hosts: `ship: 16 hosts (2.1s, slowest web7)`; with failures,
+ * `ship: 14 of 16 hosts (2.1s, slowest web7); failed on web3, web9`.
+ */
+function fleetPhaseLine(title, outcomes) {
+    const failed = outcomes.filter((o) => o.failed !== undefined);
+    const slowest = outcomes.reduce((max, o) => (max === undefined || o.ms > max.ms ? o : max), undefined);
+    const done = outcomes.length - failed.length;
+    const count = failed.length === 0 ? `${done} hosts` : `${done} of ${outcomes.length} hosts`;
+    const timing = slowest ? ` (${formatDuration(slowest.ms)}, slowest ${slowest.host})` : '';
+    const failures = failed.length === 0 ? '' : `; failed on ${failed.map((o) => o.host).join(', ')}`;
+    const notes = new Set(outcomes.map((o) => o.note));
+    const note = failed.length === 0 && notes.size === 1 ? [...notes][0] : undefined;
+    return `${title}: ${count}${note ? `, ${note}` : ''}${timing}${failures}`;
+}
+/**
+ * The heartbeat of a phase still running on some hosts: `health, 6.0s: [web1] attempt 7, last
+ * answer: ...`, or `lock, 6.0s: still running on web1, web2` when the hosts have nothing to say;
+ * beyond a few hosts, a count of the rest.
+ */
+function waitingLine(title, ms, pending) {
+    const shown = pending.slice(0, PER_HOST_LINES);
+    const rest = pending.length - shown.length;
+    const more = rest > 0 ? ` and ${rest} more` : '';
+    const head = `${title}, ${formatDuration(ms)}:`;
+    if (shown.every((p) => p.status === '')) {
+        return `${head} still running on ${shown.map((p) => p.host).join(', ')}${more}`;
+    }
+    const each = shown.map((p) => `[${p.host}] ${p.status || 'still running'}`).join('; ');
+    return `${head} ${each}${rest > 0 ? `;${more}` : ''}`;
+}
+let lastLineAt = Date.now();
+/** Prints a line (made printable) for everyone to see. */
+function info(text) {
+    info$1(printable(text));
+    lastLineAt = Date.now();
+}
+function warning(text) {
+    warning$1(printable(text));
+    lastLineAt = Date.now();
+}
+/** Debug output: shown only with step debug logging (ACTIONS_STEP_DEBUG). */
+function debug(text) {
+    debug$1(printable(text));
+}
+/** How long since the last visible line. */
+function silentForMs() {
+    return Date.now() - lastLineAt;
+}
+/** Heartbeats of the work running now; the innermost (last started) one speaks. */
+const heartbeats = [];
+let heartbeatTimer;
+/**
+ * Runs `work`; whenever nothing was printed for {@link HEARTBEAT_MS}, prints `heartbeat(elapsed)`
+ * (a line saying what is still running), so a watched log never stands still for long. Nested
+ * calls: the innermost one speaks.
+ */
+async function withHeartbeat(heartbeat, work) {
+    const started = Date.now();
+    const beat = () => heartbeat(Date.now() - started);
+    heartbeats.push(beat);
+    heartbeatTimer ??= setInterval(() => {
+        const current = heartbeats[heartbeats.length - 1];
+        if (current && silentForMs() >= HEARTBEAT_MS)
+            info(current());
+    }, 250);
+    try {
+        return await work();
+    }
+    finally {
+        heartbeats.splice(heartbeats.lastIndexOf(beat), 1);
+        if (heartbeats.length === 0) {
+            clearInterval(heartbeatTimer);
+            heartbeatTimer = undefined;
+        }
+    }
+}
+/** The run's log: the transcript of each host (debug output) and the lines everyone sees. */
+class HostLogs {
+    /** Every remote command a host runs and its output, as debug output. */
+    sinkFor(host) {
+        return (line) => debug(`[${host}] ${line}`);
+    }
+    warning(text) {
+        warning(text);
+    }
+}
+/**
+ * A run-wide step (connect, smoke test, ...): a heartbeat while it runs, then one line with its
+ * duration and what `note` says about its result.
+ */
+async function step(title, work, note = () => '') {
+    const started = Date.now();
+    try {
+        const result = await withHeartbeat((ms) => `${title}, ${formatDuration(ms)}: still running`, work);
+        const said = note(result);
+        info(`${title}${said ? `: ${said}` : ''} (${formatDuration(Date.now() - started)})`);
+        return result;
+    }
+    catch (error) {
+        info(`${title}: failed after ${formatDuration(Date.now() - started)}`);
+        throw error;
+    }
+}
+
 /** The `build-command` step: runs on the runner, in the workspace, before anything is packed. */
 /**
  * Runs `command` (if not blank) with `sh -c` in `cwd`, streaming its output to the log. The
@@ -30926,9 +31083,26 @@ function errorMessage(error) {
 async function runBuild(command, cwd) {
     if (command.trim() === '')
         return;
-    const exitCode = await exec('sh', ['-c', command], { cwd, ignoreReturnCode: true });
+    const exitCode = await shellOnRunner('build-command', command, { cwd, ignoreReturnCode: true });
     if (exitCode !== 0)
         throw new Error(`build-command failed (exit ${exitCode}): ${command}`);
+}
+/**
+ * Runs a user command on the runner with `sh -c` and returns its exit code. `sh` is the one
+ * program the action needs on the runner (everything else is Node in the bundle); without it on
+ * PATH (a Windows runner without Git for Windows' `bin` on PATH) the error says so, naming `input`.
+ */
+async function shellOnRunner(input, command, options) {
+    try {
+        return await exec('sh', ['-c', command], options);
+    }
+    catch (error) {
+        if (!/Unable to locate executable file: sh\b/.test(errorMessage(error)))
+            throw error;
+        throw new Error(`${input} runs with 'sh -c' on the runner, and there is no sh on its PATH (Linux and ` +
+            `macOS runners have one; on Windows put Git for Windows' bin directory on PATH, or run ` +
+            `the command in a step of its own: README "Supported runners"): ${command}`, { cause: error });
+    }
 }
 
 /** sha256 of files on the runner, read as a stream so large archives never sit in memory. */
@@ -30997,7 +31171,7 @@ async function checkArchive(path, what) {
     const facts = await inspectArchive(path, what);
     if (facts.singleTopDirectory !== undefined) {
         const dir = facts.singleTopDirectory;
-        warning(`${what} has all its files under one directory '${dir}/', so on the hosts they land in ` +
+        warning$1(`${what} has all its files under one directory '${dir}/', so on the hosts they land in ` +
             `releases/<version>/${dir}/ and start-command runs one level above them. If that is not ` +
             `intended, pack the content itself: tar -czf app.tar.gz -C ${dir} .`);
     }
@@ -34368,11 +34542,11 @@ class RetryHelper {
                     if (isRetryable && !isRetryable(err)) {
                         throw err;
                     }
-                    info(err.message);
+                    info$1(err.message);
                 }
                 // Sleep
                 const seconds = this.getSleepAmount();
-                info(`Waiting ${seconds} seconds before trying again`);
+                info$1(`Waiting ${seconds} seconds before trying again`);
                 yield this.sleep(seconds);
                 attempt++;
             }
@@ -34423,8 +34597,8 @@ function downloadTool(url, dest, auth, headers) {
     return __awaiter$1(this, void 0, void 0, function* () {
         dest = dest || path.join(_getTempDirectory(), require$$0.randomUUID());
         yield mkdirP(path.dirname(dest));
-        debug(`Downloading ${url}`);
-        debug(`Destination ${dest}`);
+        debug$1(`Downloading ${url}`);
+        debug$1(`Destination ${dest}`);
         const maxAttempts = 3;
         const minSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MIN_SECONDS', 10);
         const maxSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MAX_SECONDS', 20);
@@ -34454,10 +34628,17 @@ function downloadToolAttempt(url, dest, auth, headers) {
         const http = new HttpClient(userAgent$1, [], {
             allowRetries: false
         });
+        if (auth) {
+            debug$1('set auth');
+            if (headers === undefined) {
+                headers = {};
+            }
+            headers.authorization = auth;
+        }
         const response = yield http.get(url, headers);
         if (response.message.statusCode !== 200) {
             const err = new HTTPError(response.message.statusCode);
-            debug(`Failed to download from "${url}". Code(${response.message.statusCode}) Message(${response.message.statusMessage})`);
+            debug$1(`Failed to download from "${url}". Code(${response.message.statusCode}) Message(${response.message.statusMessage})`);
             throw err;
         }
         // Download the response body
@@ -34467,19 +34648,19 @@ function downloadToolAttempt(url, dest, auth, headers) {
         let succeeded = false;
         try {
             yield pipeline(readStream, fs$1.createWriteStream(dest));
-            debug('download complete');
+            debug$1('download complete');
             succeeded = true;
             return dest;
         }
         finally {
             // Error, delete dest before retry
             if (!succeeded) {
-                debug('download failed');
+                debug$1('download failed');
                 try {
                     yield rmRF(dest);
                 }
                 catch (err) {
-                    debug(`Failed to delete '${dest}'. ${err.message}`);
+                    debug$1(`Failed to delete '${dest}'. ${err.message}`);
                 }
             }
         }
@@ -34499,8 +34680,8 @@ function cacheFile(sourceFile, targetFile, tool, version, arch) {
     return __awaiter$1(this, void 0, void 0, function* () {
         version = semverExports.clean(version) || version;
         arch = arch || os$1.arch();
-        debug(`Caching tool ${tool} ${version} ${arch}`);
-        debug(`source file: ${sourceFile}`);
+        debug$1(`Caching tool ${tool} ${version} ${arch}`);
+        debug$1(`source file: ${sourceFile}`);
         if (!fs$1.statSync(sourceFile).isFile()) {
             throw new Error('sourceFile is not a file');
         }
@@ -34509,7 +34690,7 @@ function cacheFile(sourceFile, targetFile, tool, version, arch) {
         // copy instead of move. move can fail on Windows due to
         // anti-virus software having an open handle on a file.
         const destPath = path.join(destFolder, targetFile);
-        debug(`destination file ${destPath}`);
+        debug$1(`destination file ${destPath}`);
         yield cp(sourceFile, destPath);
         // write .complete
         _completeToolPath(tool, version, arch);
@@ -34539,13 +34720,13 @@ function find(toolName, versionSpec, arch) {
     if (versionSpec) {
         versionSpec = semverExports.clean(versionSpec) || '';
         const cachePath = path.join(_getCacheDirectory(), toolName, versionSpec, arch);
-        debug(`checking cache: ${cachePath}`);
+        debug$1(`checking cache: ${cachePath}`);
         if (fs$1.existsSync(cachePath) && fs$1.existsSync(`${cachePath}.complete`)) {
-            debug(`Found tool in cache ${toolName} ${versionSpec} ${arch}`);
+            debug$1(`Found tool in cache ${toolName} ${versionSpec} ${arch}`);
             toolPath = cachePath;
         }
         else {
-            debug('not found');
+            debug$1('not found');
         }
     }
     return toolPath;
@@ -34576,7 +34757,7 @@ function findAllVersions(toolName, arch) {
 function _createToolPath(tool, version, arch) {
     return __awaiter$1(this, void 0, void 0, function* () {
         const folderPath = path.join(_getCacheDirectory(), tool, semverExports.clean(version) || version, arch || '');
-        debug(`destination ${folderPath}`);
+        debug$1(`destination ${folderPath}`);
         const markerPath = `${folderPath}.complete`;
         yield rmRF(folderPath);
         yield rmRF(markerPath);
@@ -34588,7 +34769,7 @@ function _completeToolPath(tool, version, arch) {
     const folderPath = path.join(_getCacheDirectory(), tool, semverExports.clean(version) || version, arch || '');
     const markerPath = `${folderPath}.complete`;
     fs$1.writeFileSync(markerPath, '');
-    debug('finished caching tool');
+    debug$1('finished caching tool');
 }
 /**
  * Check if version string is explicit
@@ -34597,9 +34778,9 @@ function _completeToolPath(tool, version, arch) {
  */
 function isExplicitVersion(versionSpec) {
     const c = semverExports.clean(versionSpec) || '';
-    debug(`isExplicit: ${c}`);
+    debug$1(`isExplicit: ${c}`);
     const valid = semverExports.valid(c) != null;
-    debug(`explicit? ${valid}`);
+    debug$1(`explicit? ${valid}`);
     return valid;
 }
 /**
@@ -34610,7 +34791,7 @@ function isExplicitVersion(versionSpec) {
  */
 function evaluateVersions(versions, versionSpec) {
     let version = '';
-    debug(`evaluating ${versions.length} versions`);
+    debug$1(`evaluating ${versions.length} versions`);
     versions = versions.sort((a, b) => {
         if (semverExports.gt(a, b)) {
             return 1;
@@ -34626,10 +34807,10 @@ function evaluateVersions(versions, versionSpec) {
         }
     }
     if (version) {
-        debug(`matched: ${version}`);
+        debug$1(`matched: ${version}`);
     }
     else {
-        debug('match not found');
+        debug$1('match not found');
     }
     return version;
 }
@@ -34664,7 +34845,10 @@ function _getGlobal(key, defaultValue) {
  * cache under a key derived from the URL, so a second deploy of the same URL on the same runner
  * (a re-run on a self-hosted runner, a later step of the same job) does not download it again.
  * The URL should therefore name one immutable build: a URL whose content changes (`latest.tar.gz`)
- * would be served from the cache.
+ * would be served from the cache, unless `artifact-sha256` is given: a cached file with another
+ * checksum is then downloaded again, and a download with another checksum fails the run.
+ * `artifact-token` goes in an `Authorization: Bearer` header (which @actions/http-client drops on
+ * a redirect to another host name); it never appears in a message.
  */
 /** Tool name in the tool cache; each URL is one "version" of it. */
 const ARTIFACT_TOOL = 'ssh-deploy-artifact';
@@ -34672,28 +34856,43 @@ const ARTIFACT_TOOL = 'ssh-deploy-artifact';
 const ARTIFACT_FILE = 'artifact.tar.gz';
 /**
  * The archive at `url`, from the tool cache or downloaded (into `workDir`, then cached). A
- * download must be a valid .tar.gz before it is cached; failures name the URL and HTTP status.
+ * download must be a valid .tar.gz (and have `options.sha256`, when given) before it is cached;
+ * failures name the URL and HTTP status.
  */
-async function downloadArtifact(url, workDir) {
+async function downloadArtifact(url, workDir, options = { sha256: '', token: '' }) {
     ensureRunnerDirs();
     const what = `artifact-url '${url}'`;
+    const expected = options.sha256.toLowerCase();
     const version = cacheVersion(url);
     const cachedDir = find(ARTIFACT_TOOL, version);
     if (cachedDir !== '' && existsSync(join(cachedDir, ARTIFACT_FILE))) {
         const path = join(cachedDir, ARTIFACT_FILE);
-        await checkArchive(path, what);
-        info(`Using ${url} from the tool cache (downloaded earlier): ${path}`);
-        return { path, cached: true };
+        const actual = expected === '' ? expected : await sha256File(path);
+        if (actual === expected) {
+            await checkArchive(path, what);
+            info$1(`Using ${url} from the tool cache (downloaded earlier): ${path}`);
+            return { path, cached: true };
+        }
+        info$1(`The tool cache has ${url} with sha256 ${actual}, not artifact-sha256 ${expected}: downloading it again`);
     }
-    info(`Downloading ${url}`);
+    info$1(`Downloading ${url}${options.token === '' ? '' : ' (with artifact-token)'}`);
     await mkdir$1(workDir, { recursive: true });
     const download = join(workDir, `download-${randomUUID()}`);
     try {
         try {
-            await downloadTool(url, download);
+            const auth = options.token === '' ? undefined : `Bearer ${options.token}`;
+            await downloadTool(url, download, auth);
         }
         catch (error) {
-            throw new Error(downloadFailure(what, error), { cause: error });
+            throw new Error(downloadFailure(what, error, options.token !== ''), { cause: error });
+        }
+        if (expected !== '') {
+            const actual = await sha256File(download);
+            if (actual !== expected) {
+                throw new Error(`${what}: the download has sha256 ${actual}, but artifact-sha256 is ${expected}; ` +
+                    `nothing was shipped. Check that the URL names the build you meant (a URL whose ` +
+                    `content changes, like latest.tar.gz, cannot be pinned), or update artifact-sha256.`);
+            }
         }
         await checkArchive(download, what);
         const dir = await cacheFile(download, ARTIFACT_FILE, ARTIFACT_TOOL, version);
@@ -34721,15 +34920,139 @@ function ensureRunnerDirs() {
     process.env.RUNNER_TEMP ||= join(base, 'temp');
     process.env.RUNNER_TOOL_CACHE ||= join(base, 'tool-cache');
 }
-function downloadFailure(what, error) {
+function downloadFailure(what, error, withToken) {
     if (error instanceof HTTPError && error.httpStatusCode !== undefined) {
         const status = error.httpStatusCode;
-        const hint = status === 401 || status === 403 || status === 404
-            ? ' (the URL is fetched without credentials: it must be reachable as is from the runner)'
-            : '';
+        const refused = status === 401 || status === 403 || status === 404;
+        const hint = !refused
+            ? ''
+            : withToken
+                ? ' (artifact-token was sent as an Authorization: Bearer header: check that it is ' +
+                    'valid and may read this URL)'
+                : ' (the URL was fetched without credentials: if it needs them, give artifact-token)';
         return `${what}: download failed with HTTP ${status}${hint}`;
     }
     return `${what}: download failed: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+/**
+ * What a packed `release-path` leaves out: the `exclude` input and the `.deployignore` file at the
+ * root of the directory, in a subset of the .gitignore syntax (pure; matched by pack.ts).
+ *
+ * - One pattern per line (`exclude` also takes commas); blank lines and `#` comments are skipped.
+ * - Paths are relative to the packed directory and use `/`.
+ * - A pattern without a `/` (other than a trailing one) matches a name at any depth: `*.log`,
+ *   `node_modules`. One with a `/` is anchored at the root: `docs/drafts`, `/coverage` (a leading
+ *   `/` just anchors).
+ * - A trailing `/` matches directories only: `tmp/`.
+ * - `*` is any run of characters but `/`, `?` one character but `/`, `[abc]` / `[a-z]` / `[!abc]`
+ *   one character of (or not of) the set. `**` as a whole segment (between slashes, or at either
+ *   end) stands for any number of directories: all of `logs/**` is under logs.
+ * - A matched directory is left out with everything below it.
+ * - Not supported, and refused so that nothing is shipped by surprise: `!` (re-including),
+ *   `\` escapes, `{a,b}` braces, `.` and `..` segments, `**` inside a segment (`a**`).
+ */
+/** The patterns file at the root of a packed directory (itself never shipped). */
+const DEPLOYIGNORE_FILE = '.deployignore';
+/**
+ * Parses patterns from text. `separators`: `lines` for a .deployignore file, `lines-and-commas`
+ * for the `exclude` input. Problems name the pattern (and its line, for a file).
+ */
+function parseIgnorePatterns(text, separators) {
+    const patterns = [];
+    const problems = [];
+    text.split(/\r?\n/).forEach((rawLine, index) => {
+        const line = rawLine.trim();
+        if (line === '' || line.startsWith('#'))
+            return;
+        const items = separators === 'lines' ? [line] : line.split(',');
+        for (const item of items.map((i) => i.trim()).filter((i) => i !== '')) {
+            const result = compilePattern(item);
+            if (typeof result === 'string') {
+                const where = separators === 'lines' ? `line ${index + 1} ` : '';
+                problems.push(`${where}${quoted(item)} ${result}`);
+            }
+            else {
+                patterns.push(result);
+            }
+        }
+    });
+    return { patterns, problems };
+}
+/** Whether `path` (relative, `/`-separated) is left out by one of the patterns. */
+function isIgnored(patterns, path, directory) {
+    return patterns.some((p) => (directory || !p.directoryOnly) && p.regex.test(path));
+}
+/** The pattern compiled, or what is wrong with it. */
+function compilePattern(text) {
+    if (/\p{Cc}/u.test(text))
+        return 'contains control characters';
+    if (text.startsWith('!')) {
+        return "re-includes with '!', which is not supported (list only what to leave out)";
+    }
+    if (text.includes('\\'))
+        return "contains '\\' (escapes are not supported; separate with '/')";
+    if (/[{}]/.test(text))
+        return "contains '{' or '}' (braces are not supported; list each pattern)";
+    const directoryOnly = text.endsWith('/');
+    let body = directoryOnly ? text.slice(0, -1) : text;
+    const anchored = body.includes('/');
+    if (body.startsWith('/'))
+        body = body.slice(1);
+    if (body === '')
+        return 'matches nothing (expected a name or path)';
+    const segments = body.split('/');
+    if (segments.some((s) => s === ''))
+        return "has an empty path segment ('//')";
+    if (segments.some((s) => s === '.' || s === '..')) {
+        return "has a '.' or '..' segment (patterns are relative to release-path and stay inside it)";
+    }
+    if (segments.some((s) => s !== '**' && s.includes('**'))) {
+        return "has '**' inside a segment (expected '**' alone between slashes, like '**/tmp')";
+    }
+    let source = '';
+    for (const [i, segment] of segments.entries()) {
+        const last = i === segments.length - 1;
+        if (segment === '**') {
+            source += last ? '.*' : '(?:[^/]+/)*';
+            continue;
+        }
+        const converted = segmentSource(segment);
+        if (converted === undefined)
+            return "has a '[' without its ']'";
+        source += converted + (last ? '' : '/');
+    }
+    const prefix = anchored ? '^' : '^(?:.*/)?';
+    return { text, regex: new RegExp(`${prefix}${source}$`, 'u'), directoryOnly };
+}
+/** One segment as regex source; undefined when a `[` set is not closed. */
+function segmentSource(segment) {
+    let out = '';
+    for (let i = 0; i < segment.length; i++) {
+        const c = segment[i] ?? '';
+        if (c === '*')
+            out += '[^/]*';
+        else if (c === '?')
+            out += '[^/]';
+        else if (c === '[') {
+            const close = segment.indexOf(']', i + 2);
+            if (close < 0)
+                return undefined;
+            let set = segment.slice(i + 1, close);
+            const negated = set.startsWith('!') || set.startsWith('^');
+            if (negated)
+                set = set.slice(1);
+            const escaped = set.replace(/[\\\]^[]/g, '\\$&');
+            out += negated ? `[^/${escaped}]` : `[${escaped}]`;
+            i = close;
+        }
+        else
+            out += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    }
+    return out;
+}
+function quoted(text) {
+    return `'${text.length > 80 ? `${text.slice(0, 77)}...` : text}'`;
 }
 
 /*
@@ -34978,7 +35301,8 @@ function validateConcurrency(concurrency) {
  * - Hard links are stored as regular files (the link structure is not content); symlinks are
  *   stored as symlinks with their target as is; sockets, FIFOs and devices are skipped.
  * - `.git` (a directory, or a file in a submodule or worktree) is skipped at any depth, as is
- *   anything under `exclude` (e.g. the work dir that will hold the archive, when it is inside).
+ *   anything under `exclude` (e.g. the work dir that will hold the archive, when it is inside)
+ *   and anything an `ignore` pattern matches (./ignore.ts: the `exclude` input, .deployignore).
  */
 /** Derived mtimes fall in 2000-01-01 .. 2017-01-05 (2^29 seconds): in the past, never 1970. */
 const MTIME_BASE_SECONDS = Date.UTC(2000, 0, 1) / 1000;
@@ -34993,9 +35317,11 @@ async function packDirectory(dir, output, options = {}) {
     const root = resolve(dir);
     const exclude = new Set((options.exclude ?? []).map((path) => resolve(path)));
     exclude.add(resolve(output));
-    const entries = await listEntries(root, exclude);
+    const ignore = options.ignore ?? [];
+    const entries = await listEntries(root, exclude, ignore);
     if (entries.length === 0) {
-        throw new Error(`${root} has nothing to pack (it is empty, or holds only .git)`);
+        const what = ignore.length > 0 ? '.git and what is excluded' : '.git';
+        throw new Error(`${root} has nothing to pack (it is empty, or holds only ${what})`);
     }
     const mtimes = await deriveMtimes(root, entries);
     const temp = `${output}.tmp-${process.pid}`;
@@ -35025,7 +35351,7 @@ async function writeArchive(root, file, entries, mtimes) {
             if (mtime !== undefined)
                 entry.mtime = mtime;
         },
-        onwarn: (_code, message) => warning(`Packing ${root}: ${message}`),
+        onwarn: (_code, message) => warning$1(`Packing ${root}: ${message}`),
     });
     const stream = createWriteStream(file);
     const done = new Promise((resolve, reject) => {
@@ -35052,7 +35378,7 @@ function contentMtime(digest) {
     return new Date((MTIME_BASE_SECONDS + offset) * 1000);
 }
 /** Every entry below `root` in archive order (directory before its content, names sorted). */
-async function listEntries(root, exclude) {
+async function listEntries(root, exclude, ignore) {
     const entries = [];
     const visit = async (absolute, relative) => {
         const children = await readdir$1(absolute, { withFileTypes: true });
@@ -35062,6 +35388,8 @@ async function listEntries(root, exclude) {
             if (child.name === '.git' || exclude.has(childAbsolute))
                 continue;
             const path = relative === '' ? child.name : `${relative}/${child.name}`;
+            if (isIgnored(ignore, path, child.isDirectory()))
+                continue;
             if (child.isDirectory()) {
                 entries.push({ path, kind: 'directory' });
                 await visit(childAbsolute, path);
@@ -35073,7 +35401,7 @@ async function listEntries(root, exclude) {
                 entries.push({ path, kind: 'symlink' });
             }
             else {
-                debug(`Not packed (not a file, directory or symlink): ${childAbsolute}`);
+                debug$1(`Not packed (not a file, directory or symlink): ${childAbsolute}`);
             }
         }
     };
@@ -35126,7 +35454,10 @@ async function prepareRelease(input) {
     const output = join(workDir, RELEASE_FILE);
     let source;
     if (input.artifactUrl !== '') {
-        const artifact = await downloadArtifact(input.artifactUrl, workDir);
+        const artifact = await downloadArtifact(input.artifactUrl, workDir, {
+            sha256: input.artifactSha256 ?? '',
+            token: input.artifactToken ?? '',
+        });
         await copyInto(artifact.path, output);
         source = `url ${input.artifactUrl}`;
     }
@@ -35134,11 +35465,22 @@ async function prepareRelease(input) {
         const given = input.releasePath;
         const path = resolve(input.cwd, given);
         const stats = await statInput(given, path);
+        const exclude = input.exclude ?? [];
         if (stats.isDirectory()) {
-            info(`Packing directory ${path}`);
-            const { entries } = await packDirectory(path, output, { exclude: [workDir] });
-            info(`Packed ${entries} entries (without .git)`);
+            info$1(`Packing directory ${path}`);
+            const ignore = [...exclude, ...(await readDeployIgnore(path))];
+            const { entries } = await packDirectory(path, output, { exclude: [workDir], ignore });
+            const without = [
+                '.git',
+                ...(ignore.length > 0 ? ['what exclude and .deployignore name'] : []),
+            ];
+            info$1(`Packed ${entries} entries (without ${without.join(' and ')})`);
             source = `directory ${path}`;
+        }
+        else if (exclude.length > 0) {
+            throw new Error(`exclude was given, but release-path '${given}' is not a directory (resolved to ` +
+                `${path}); exclude only applies to a directory that the action packs: leave it out, ` +
+                `or pack the archive without those files`);
         }
         else if (stats.isFile() && ARCHIVE_NAME.test(path)) {
             await checkArchive(path, `release-path '${given}'`);
@@ -35152,8 +35494,36 @@ async function prepareRelease(input) {
         }
     }
     const [sha256, { size }] = await Promise.all([sha256File(output), stat$1(output)]);
-    info(`Release archive ${output}: ${formatBytes(size)}, sha256 ${sha256}`);
+    info$1(`Release archive ${output}: ${formatBytes(size)}, sha256 ${sha256}`);
     return { path: output, sha256, bytes: size, source };
+}
+/**
+ * The patterns of `<dir>/.deployignore` (none when there is no such file), plus the file itself:
+ * it is never shipped. A bad pattern fails the run before any host is touched.
+ */
+async function readDeployIgnore(dir) {
+    const file = join(dir, DEPLOYIGNORE_FILE);
+    let text;
+    try {
+        text = await readFile$1(file, 'utf8');
+    }
+    catch (error) {
+        const code = error.code;
+        if (code === 'ENOENT')
+            return [];
+        throw new Error(`${file} cannot be read: ${errorText(error)}`, { cause: error });
+    }
+    const { patterns, problems } = parseIgnorePatterns(text, 'lines');
+    if (problems.length > 0) {
+        throw new Error(`${file} has ${problems.length === 1 ? 'a bad pattern' : `${problems.length} bad patterns`}; ` +
+            `nothing was shipped:\n${problems.map((p) => `- ${p}`).join('\n')}`);
+    }
+    info$1(`Leaving out what ${file} names (${patterns.length} patterns)`);
+    const self = parseIgnorePatterns(`/${DEPLOYIGNORE_FILE}`, 'lines').patterns;
+    return [...patterns, ...self];
+}
+function errorText(error) {
+    return error instanceof Error ? error.message : String(error);
 }
 async function statInput(given, path) {
     try {
@@ -35248,6 +35618,15 @@ function releasesToPrune(present, state, keep) {
         if (slot)
             kept.add(slot.version);
     return present.filter((version) => !kept.has(version));
+}
+/**
+ * Whether a version ever served as a release of this host: it is in the history or a slot runs
+ * (or ran) it. Such a release must never change (rollback integrity); one that never went live
+ * (its health check failed, say) may be replaced by a new upload of the same version.
+ */
+function wentLive(state, version) {
+    return (state.history.some((r) => r.version === version) ||
+        Object.values(state.slots).some((slot) => slot?.version === version));
 }
 /** Hosts per batch for `batch-size` (a count, or a percentage of the fleet rounded up). */
 function batchSizeOf(amount, hostCount) {
@@ -61847,11 +62226,23 @@ function script(body, ...args) {
     return cmd('sh', '-c', body, 'sh', ...args);
 }
 /**
- * argv for a command line that came from the user (e.g. `nginx-test-command`): `sh -c` runs it,
- * as root through `sudo -n` (fails instead of prompting) when `sudo` is set.
+ * argv for a command line that came from the user (e.g. `nginx-test-command`). A line of plain
+ * words (letters, digits and `_@%+=:,./-`; the first not an option or assignment) runs as those
+ * words, so that with `sudo` it is a fixed binary with fixed arguments a sudoers line can name
+ * exactly: `sudo -n nginx -t`. Anything else (quotes, `$`, `;`, `|`, redirections, globs) needs a
+ * shell: `sh -c '<line>'`, through `sudo -n` (fails instead of prompting) when `sudo` is set.
  */
 function userCommandArgv(commandLine, sudo = false) {
-    return sudo ? ['sudo', '-n', 'sh', '-c', commandLine] : ['sh', '-c', commandLine];
+    const argv = plainWords(commandLine) ?? ['sh', '-c', commandLine];
+    return sudo ? ['sudo', '-n', ...argv] : argv;
+}
+/** The words of a command line that needs no shell, else undefined. */
+function plainWords(commandLine) {
+    const words = commandLine.trim().split(/[ \t]+/);
+    const [first = ''] = words;
+    if (first === '' || first.startsWith('-') || first.includes('='))
+        return undefined;
+    return words.every((word) => SAFE_WORD.test(word)) ? words : undefined;
 }
 /** A command line that came from the user, as a command (see userCommandArgv). */
 function userCommand(commandLine, sudo = false) {
@@ -61873,7 +62264,55 @@ function endpoint$1(address) {
  * known_hosts parsing and host-key verification (pure). Supports plain and hashed (`|1|salt|hash`)
  * host patterns, `[host]:port`, `*`/`?` wildcards, `!` negation and the `@revoked` marker, like
  * OpenSSH's sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT".
+ *
+ * Besides key lines it takes SHA256 fingerprint pins, as appleboy/ssh-action's `fingerprint` holds
+ * them: `SHA256:<base64>` alone (any host), `<patterns> SHA256:<base64>` (those hosts), or a line of
+ * `ssh-keygen -lf` output (`256 SHA256:<base64> comment (ED25519)`, any host).
  */
+/** A SHA256 host-key fingerprint as `ssh-keygen -l` prints it (trailing `=` tolerated). */
+const SHA256_FINGERPRINT = /^SHA256:([A-Za-z0-9+/]{43})=?$/i;
+/** What looks like a fingerprint, well-formed or not (`SHA256:...`, `MD5:...`, hex pairs). */
+const FINGERPRINT_LIKE = /^(?:SHA256:|MD5:|[0-9a-f]{2}(?::[0-9a-f]{2}){15}$)/i;
+/** The type names `ssh-keygen -l` prints in parentheses, as key types. */
+const KEYGEN_TYPES = {
+    ED25519: 'ssh-ed25519',
+    RSA: 'ssh-rsa',
+    'ECDSA-256': 'ecdsa-sha2-nistp256',
+    'ECDSA-384': 'ecdsa-sha2-nistp384',
+    'ECDSA-521': 'ecdsa-sha2-nistp521',
+};
+/** The fingerprint in the form `fingerprint()` returns, or undefined when it is not SHA256. */
+function normalizeFingerprint(text) {
+    const match = SHA256_FINGERPRINT.exec(text);
+    return match ? `SHA256:${match[1]}` : undefined;
+}
+/**
+ * A fingerprint pin line (after any marker) as an entry, or undefined when the line is not one.
+ * `fields` are the line's whitespace-separated fields.
+ */
+function parseFingerprintPin(fields, marker) {
+    const [first = '', second = ''] = fields;
+    const bare = normalizeFingerprint(first);
+    if (bare)
+        return { patterns: ['*'], keyType: '', keyBase64: '', marker, fingerprint: bare };
+    const pinned = normalizeFingerprint(second);
+    if (!pinned)
+        return undefined;
+    // `ssh-keygen -l`: `<bits> SHA256:... <comment> (<TYPE>)`; the first field is no host pattern.
+    const keygenType = /^\d+$/.test(first) ? /^\(([A-Z0-9-]+)\)$/.exec(fields.at(-1) ?? '') : null;
+    if (keygenType) {
+        const bits = Number(first);
+        const name = keygenType[1] === 'ECDSA' ? `ECDSA-${bits}` : (keygenType[1] ?? '');
+        return {
+            patterns: ['*'],
+            keyType: KEYGEN_TYPES[name] ?? '',
+            keyBase64: '',
+            marker,
+            fingerprint: pinned,
+        };
+    }
+    return { patterns: first.split(','), keyType: '', keyBase64: '', marker, fingerprint: pinned };
+}
 function parseKnownHosts(text) {
     const entries = [];
     for (const rawLine of text.split(/\r?\n/)) {
@@ -61882,6 +62321,11 @@ function parseKnownHosts(text) {
             continue;
         const fields = line.split(/\s+/);
         const marker = fields[0] === '@revoked' || fields[0] === '@cert-authority' ? fields.shift() : '';
+        const pin = parseFingerprintPin(fields, marker);
+        if (pin) {
+            entries.push(pin);
+            continue;
+        }
         const [patterns, keyType, keyBase64] = fields;
         if (!patterns || !keyType || !keyBase64)
             continue;
@@ -61968,7 +62412,8 @@ function verifyHostKey(entries, host, port, presented) {
     const type = keyTypeOfBlob(presented);
     const print = fingerprint(presented);
     const pasteLine = `${name} ${type} ${presentedBase64}`;
-    const revoked = entries.some((e) => e.marker === '@revoked' && e.keyBase64 === presentedBase64 && entryMatches(e, name));
+    const isPresented = (e) => e.fingerprint === undefined ? e.keyBase64 === presentedBase64 : e.fingerprint === print;
+    const revoked = entries.some((e) => e.marker === '@revoked' && isPresented(e) && entryMatches(e, name));
     if (revoked) {
         return {
             ok: false,
@@ -61977,7 +62422,7 @@ function verifyHostKey(entries, host, port, presented) {
         };
     }
     const known = keysForHost(entries, host, port);
-    if (known.some((e) => e.keyBase64 === presentedBase64))
+    if (known.some(isPresented))
         return { ok: true };
     if (known.length === 0) {
         return {
@@ -61988,14 +62433,29 @@ function verifyHostKey(entries, host, port, presented) {
                 `then add this line to known-hosts:\n${pasteLine}`,
         };
     }
-    const expected = known.map((e) => `${e.keyType} ${fingerprint(Buffer.from(e.keyBase64, 'base64'))}`);
+    const expected = known.map((e) => e.fingerprint === undefined
+        ? `${e.keyType} ${fingerprint(Buffer.from(e.keyBase64, 'base64'))}`
+        : `the pin ${e.fingerprint}`);
+    // A host has several keys and offers one; a pin of another of its keys does not match it.
+    const pinHint = known.some((e) => e.fingerprint !== undefined)
+        ? `A fingerprint pin matches one key of the host: if the pinned key is another of its keys, ` +
+            `pin its ${type} key instead (ssh-keygen -lf /etc/ssh/ssh_host_${shortKeyType(type)}_key.pub ` +
+            `on the host). `
+        : '';
     return {
         ok: false,
         reason: 'changed',
         message: `HOST KEY MISMATCH for ${name}: known-hosts has ${expected.join(', ')} but the host presented ` +
             `${type} ${print}. Someone may be intercepting the connection, or the host was reinstalled. ` +
+            pinHint +
             `If you verified the new key, replace its known-hosts line with:\n${pasteLine}`,
     };
+}
+/** The part of a key type in sshd's host key file names: ed25519, ecdsa, rsa. */
+function shortKeyType(type) {
+    if (type.startsWith('ecdsa-'))
+        return 'ecdsa';
+    return type.replace(/^ssh-/, '');
 }
 
 /**
@@ -62048,7 +62508,10 @@ class RemoteHost {
     /** Runs a command and returns its exit code instead of throwing. */
     async tryExec(command, options) {
         const channel = await this.openExec(command, options.step);
-        return collect(channel, options, (line) => this.log(`${options.step}: ${line}`));
+        return collect(channel, options, (line) => {
+            this.log(`${options.step}: ${line}`);
+            options.onLine?.(line);
+        });
     }
     /**
      * Starts a command and returns its open channel, for commands that must live as long as the
@@ -62200,7 +62663,7 @@ function describeConnectError(target, options, error) {
         return `no SSH answer from ${where} within ${options.connectTimeoutMs / 1000}s (connect-timeout); is the host up and port ${target.port} reachable?`;
     }
     if (/All configured authentication methods failed/.test(reason)) {
-        return `${where} rejected the key (ssh-key): is its public key in ~${target.user}/.ssh/authorized_keys?`;
+        return `${where} rejected the key (${options.keyInput ?? 'ssh-key'}): is its public key in ~${target.user}/.ssh/authorized_keys?`;
     }
     return `cannot connect to ${where}: ${reason}`;
 }
@@ -62276,7 +62739,7 @@ class Fleet {
      */
     static async connect(addresses, options, settings) {
         const via = settings.proxyJump
-            ? await RemoteHost.connect(settings.proxyJump, options)
+            ? await RemoteHost.connect(settings.proxyJump, settings.jumpOptions ?? options)
             : undefined;
         const opened = new Map();
         const all = settings.loadBalancer ? [...addresses, settings.loadBalancer] : addresses;
@@ -62302,6 +62765,7 @@ class Fleet {
 }
 
 const KEEPALIVE_INTERVAL_MS = 15_000;
+/** Options for the app hosts and the load balancer. */
 function sshOptionsFrom(settings) {
     const { ssh } = settings;
     return {
@@ -62310,6 +62774,20 @@ function sshOptionsFrom(settings) {
         knownHosts: ssh.insecureIgnoreHostKey ? null : parseKnownHosts(ssh.knownHosts),
         connectTimeoutMs: ssh.connectTimeoutMs,
         keepaliveIntervalMs: KEEPALIVE_INTERVAL_MS,
+    };
+}
+/** Options for the jump host: its own key and known_hosts where given, else the hosts'. */
+function jumpSshOptionsFrom(settings) {
+    const { ssh } = settings;
+    const ownKey = ssh.proxyKey !== '';
+    return {
+        ...sshOptionsFrom(settings),
+        privateKey: ownKey ? ssh.proxyKey : ssh.privateKey,
+        passphrase: ownKey ? ssh.proxyPassphrase : ssh.passphrase,
+        keyInput: ownKey ? 'proxy-key' : 'ssh-key',
+        knownHosts: ssh.insecureIgnoreHostKey
+            ? null
+            : parseKnownHosts(ssh.proxyKnownHosts || ssh.knownHosts),
     };
 }
 
@@ -62329,18 +62807,52 @@ async function timed(into, phase, work) {
 
 /** What every strategy works with, and the per-phase loop over hosts. */
 /**
- * Runs one phase on the given hosts in parallel (bounded by max-parallel), timing it per host,
- * noting each host's error on its report, and printing each host's remote output as a log group.
+ * Runs one phase on the given hosts in parallel (bounded by max-parallel), timing it per host and
+ * noting each host's error on its report. The log gets one line per host as each finishes (what
+ * the step returned, when it returns a string, and the duration), or one line for the whole phase
+ * when it runs on many hosts; while hosts are still at it, a heartbeat with their `progress`.
+ * `title` names the phase in the log (default: the phase).
  */
-async function onEachHost(ctx, phase, hosts, step) {
+async function onEachHost(ctx, phase, hosts, step, title = phase) {
+    if (hosts.length === 0)
+        return;
+    const perHost = hosts.length <= PER_HOST_LINES;
+    const outcomes = [];
+    const pending = new Set(hosts);
+    hosts.forEach((h) => (h.progress = ''));
+    const finished = (outcome) => {
+        outcomes.push(outcome);
+        if (perHost)
+            info(hostPhaseLine(title, outcome));
+        else
+            debug(hostPhaseLine(title, outcome));
+    };
+    const heartbeat = (ms) => waitingLine(title, ms, [...pending].map((h) => ({ host: h.name, status: h.progress })));
     try {
-        await forEachParallel(hosts, ctx.settings.ssh.maxParallel, (host) => timed(host.report.phases, phase, () => step(host)).catch((error) => {
-            host.report.error ??= messageWithoutHost(error);
-            throw error;
+        await withHeartbeat(heartbeat, () => forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (host) => {
+            const startedAt = Date.now();
+            try {
+                const result = await timed(host.report.phases, phase, () => step(host));
+                const note = typeof result === 'string' ? result : undefined;
+                finished({ host: host.name, ms: Date.now() - startedAt, note });
+            }
+            catch (error) {
+                host.report.error ??= messageWithoutHost(error);
+                const message = messageWithoutHost(error);
+                const failed = message.startsWith(`${title}: `)
+                    ? message.slice(title.length + 2)
+                    : message;
+                finished({ host: host.name, ms: Date.now() - startedAt, failed });
+                throw error;
+            }
+            finally {
+                pending.delete(host);
+            }
         }));
     }
     finally {
-        ctx.logs.flush(phase);
+        if (!perHost)
+            info(fleetPhaseLine(title, outcomes));
     }
 }
 /**
@@ -62348,16 +62860,32 @@ async function onEachHost(ctx, phase, hosts, step) {
  * hosts where it worked.
  */
 async function bestEffort(logs, what, hosts, step) {
-    const results = await Promise.allSettled(hosts.map(step));
+    const results = await withHeartbeat((ms) => `${what}, ${formatDuration(ms)}: still at it`, () => Promise.allSettled(hosts.map(step)));
     results.forEach((result, i) => {
         if (result.status === 'rejected') {
-            warning(`[${hosts[i].name}] ${what} failed: ${errorMessage(result.reason)}`);
+            logs.warning(`[${hosts[i].name}] ${what} failed: ${errorMessage(result.reason)}`);
         }
     });
-    logs.flush(what);
     return hosts.filter((_, i) => results[i].status === 'fulfilled');
 }
 
+/**
+ * The access log the action's own include writes on app hosts during a canary run, while nginx
+ * sends traffic to the new slot (see `UpstreamSpec.canaryLog`): the canary-access-log, for
+ * requests to either slot.
+ */
+function canaryLogSpec(settings) {
+    if (settings.strategy !== 'canary')
+        return undefined;
+    return {
+        path: settings.canary.accessLog,
+        ports: [settings.slots.bluePort, settings.slots.greenPort],
+    };
+}
+/** The line that makes a server with its own `access_log` write the canary log too. */
+function canaryLogLine(settings) {
+    return `access_log ${settings.canary.accessLog} ${settings.app.name}_canary;`;
+}
 /** Parses the output of `accessLogSince`. */
 function parseLogReading(stdout) {
     const lines = stdout.split('\n').filter((line) => line.trim() !== '');
@@ -62393,6 +62921,77 @@ function judge(counts, settings) {
 function formatRate(rate) {
     return `${Number((rate * 100).toFixed(2))}%`;
 }
+/** Where the dry run looks for the site that proxies to the app. */
+const NGINX_CONFIG_DIR = '/etc/nginx';
+function canaryEvidence(probeOutput, settings) {
+    const { accessLog, healthOnly } = settings.canary;
+    const app = settings.app.name;
+    const lines = probeOutput.split('\n').map((line) => line.trim());
+    const log = lines.find((line) => line.startsWith('log '))?.slice(4);
+    const recent = Number(lines.find((line) => line.startsWith('recent '))?.slice(7) ?? 0);
+    const sites = (kind) => lines.filter((line) => line.startsWith(`site ${kind} `)).map((line) => line.split(' ')[2]);
+    const add = `add \`${canaryLogLine(settings)}\``;
+    if (log === 'nodir') {
+        return {
+            available: false,
+            blocking: true,
+            why: `the directory of canary-access-log ${accessLog} does not exist, so nginx could not ` +
+                `open the log the action's include writes (nginx -t fails): set canary-access-log to a ` +
+                `file in a directory that exists (nginx's log directory)`,
+        };
+    }
+    if (healthOnly) {
+        return { available: false, blocking: false, why: 'canary-max-error-rate: off: health only' };
+    }
+    if (log === 'unreadable') {
+        return {
+            available: false,
+            blocking: true,
+            why: `${accessLog} is not readable by the deploy user, so every step would abort (fail ` +
+                `closed): let it read the file (e.g. the log's group, often adm), or set ` +
+                `\`canary-max-error-rate: off\` to judge on health checks only`,
+        };
+    }
+    if (recent > 0) {
+        return {
+            available: true,
+            blocking: false,
+            why: `${accessLog} already records requests to ${app}'s slots (${recent} in its last 64 KiB)`,
+        };
+    }
+    const [canaryLine, inherits, own] = [sites('canary'), sites('inherits'), sites('own')];
+    if (canaryLine.length > 0) {
+        return {
+            available: true,
+            blocking: false,
+            why: `${canaryLine.join(', ')} writes ${accessLog} (the canary access_log line)`,
+        };
+    }
+    if (inherits.length > 0) {
+        return {
+            available: true,
+            blocking: false,
+            why: `${inherits.join(', ')} has no access_log of its own, so it inherits the one the ` +
+                `action's include writes to ${accessLog} during a canary`,
+        };
+    }
+    if (own.length > 0) {
+        return {
+            available: false,
+            blocking: true,
+            why: `${own.join(', ')} proxies to http://${app} with an access_log of its own, so it does ` +
+                `not inherit the action's and every step would abort (fail closed): ${add} to that ` +
+                `server block, or set \`canary-max-error-rate: off\` to judge on health checks only`,
+        };
+    }
+    return {
+        available: false,
+        blocking: false,
+        why: `no file under ${NGINX_CONFIG_DIR} has \`proxy_pass http://${app};\`, so it cannot be ` +
+            `told: a server without an access_log of its own inherits the action's; one with its ` +
+            `own needs \`${canaryLogLine(settings)}\``,
+    };
+}
 
 /**
  * The nginx upstream include the action owns (pure): rendering, and telling our file apart from
@@ -62415,6 +63014,7 @@ function body(spec) {
     const hash = cookie && spec.servers.length > 1 ? `    hash ${prefix}_canary_key consistent;\n` : '';
     return [
         spec.canaryLogFormat ? `log_format ${spec.name}_canary ${CANARY_LOG_FORMAT};\n` : '',
+        spec.canaryLog ? canaryAccessLog(spec.name, prefix, spec.canaryLog) : '',
         cookie
             ? // $request_id is the same in both maps for one request: the cookie a new visitor gets is
                 // the key its first request was routed by.
@@ -62435,6 +63035,18 @@ function body(spec) {
         `}\n`,
     ].join('');
 }
+/**
+ * `$upstream_addr` is a list (`a, b` after a retry, `a : b` after an internal redirect): any of
+ * the app's slots in it marks the request as the app's.
+ */
+function canaryAccessLog(name, prefix, log) {
+    const ports = log.ports.join('|');
+    return (`map $upstream_addr ${prefix}_canary_logged {\n` +
+        `    default 0;\n` +
+        `    "~(^| )127\\.0\\.0\\.1:(${ports})(,| |$)" 1;\n` +
+        `}\n` +
+        `access_log ${log.path} ${name}_canary if=${prefix}_canary_logged;\n`);
+}
 function checksum(text) {
     return createHash('sha256').update(text).digest('hex');
 }
@@ -62445,15 +63057,57 @@ function renderUpstream(spec) {
         `# sha256:${checksum(content)}\n` +
         content);
 }
-function upstreamOwnership(content) {
+/**
+ * `name`: the upstream's name, for recognising the placeholder (a site file has none).
+ */
+function upstreamOwnership(content, name) {
     if (content.trim() === '')
         return 'absent';
+    if (name !== undefined && content.trim() === upstreamPlaceholder(name))
+        return 'placeholder';
     if (!content.startsWith(MARKER))
         return 'foreign';
     const lines = content.split('\n');
     const recorded = /^# sha256:([0-9a-f]{64})$/.exec(lines[2] ?? '')?.[1];
     const rest = lines.slice(3).join('\n');
     return recorded === checksum(rest) ? 'ours' : 'drifted';
+}
+/**
+ * The one line an operator puts in the upstream file before the first deploy (README "Host
+ * setup"), so that a site with `proxy_pass http://<name>;` passes `nginx -t` already: an upstream
+ * whose only server is marked down (nginx answers 502 until the first deploy). The action treats
+ * exactly this line as its own to replace; any other content stays foreign.
+ */
+function upstreamPlaceholder(name) {
+    return `upstream ${name} { server 127.0.0.1:1 down; } # placeholder: the first deploy replaces this file`;
+}
+/**
+ * The minimal site the action writes and owns with `nginx-site`: every request to the app's
+ * upstream, over keep-alive connections (HTTP/1.1, no `Connection: close`), with the client's
+ * Host and address. No `access_log` of its own, so it inherits nginx's http-level logs (the
+ * canary's included). Checksummed in its header like the upstream file, for the drift check.
+ */
+function renderSite(spec) {
+    const content = [
+        `server {\n`,
+        `    listen ${spec.listen};\n`,
+        `    server_name ${spec.serverNames.join(' ')};\n`,
+        `    location / {\n`,
+        `        proxy_pass http://${spec.name};\n`,
+        `        proxy_http_version 1.1;\n`,
+        `        proxy_set_header Connection "";\n`,
+        `        proxy_set_header Host $host;\n`,
+        `        proxy_set_header X-Real-IP $remote_addr;\n`,
+        `        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n`,
+        `        proxy_set_header X-Forwarded-Proto $scheme;\n`,
+        `        proxy_set_header X-Forwarded-Host $host;\n`,
+        `    }\n`,
+        `}\n`,
+    ].join('');
+    return (`${MARKER} for site ${spec.name} (input nginx-site). Do not edit: the\n` +
+        `# next deploy refuses to overwrite a changed file unless its input force is true.\n` +
+        `# sha256:${checksum(content)}\n` +
+        content);
 }
 
 /** Reading the canary access log (`log_format <app>_canary '$msec|$status|$upstream_addr'`). */
@@ -62474,6 +63128,33 @@ tail -c +$((off + 1)) "$f" | head -c $((size - off)) | awk -F'|' 'NF >= 3 {
   n = split($3, a, ", "); u = a[n]; c[u]++; if ($2 >= 500) e[u]++
 } END { for (u in c) print u, c[u], e[u] + 0 }'`, file, offset === undefined ? '' : String(offset));
 }
+/**
+ * Dry run: what canary evidence a host would give. $1 log file, $2 app name, $3 the slot ports
+ * (space-separated), $4 the nginx config dir. Prints `log nodir|unreadable|absent|readable`, for
+ * a readable log `recent <n>` (requests to the slots in its last 64 KiB), then `site <kind> <file>`
+ * for every config file that proxies to http://<app>: `canary` (has the canary access_log line),
+ * `own` (an access_log of its own, so it does not inherit the include's), else `inherits`.
+ */
+function canaryEvidenceProbe(file, app, ports, configDir) {
+    return script(`f=$1; app=$2; ports=$3; dir=$4; format="$app"_canary
+if [ -r "$f" ]; then
+  echo log readable
+  n=$(tail -c 65536 "$f" | awk -F'|' -v ports=" $ports " 'NF >= 3 {
+    k = split($3, a, ", "); m = split(a[k], b, ":"); if (index(ports, " " b[m] " ")) n++
+  } END { print n + 0 }')
+  echo "recent $n"
+elif [ -e "$f" ]; then echo log unreadable
+elif [ -d "$(dirname "$f")" ]; then echo log absent
+else echo log nodir
+fi
+grep -RlE "proxy_pass[[:space:]]+https?://$app([;/[:space:]]|$)" "$dir" 2>/dev/null | while IFS= read -r site; do
+  if grep -qE "^[^#]*access_log[[:space:]][^;]*[[:space:]]$format[[:space:];]" "$site"; then echo "site canary $site"
+  elif grep -qE '^[[:space:]]*access_log[[:space:]]' "$site"; then echo "site own $site"
+  else echo "site inherits $site"
+  fi
+done
+exit 0`, file, app, ports.join(' '), configDir);
+}
 
 /**
  * Waits until nothing is connected to the old slot's port any more: nginx's old workers finish
@@ -62483,6 +63164,8 @@ tail -c +$((off + 1)) "$f" | head -c $((size - off)) | awk -F'|' 'NF >= 3 {
  */
 const DRAIN_TIMED_OUT = 4;
 const CHECK_MS = 50;
+/** While connections stay open, the loop prints `open <count>` this often (in checks: 2 s). */
+const PROGRESS_EVERY = 40;
 /**
  * Idle means no connection for this long after nginx's reload: an old worker that just read a
  * request on a keep-alive connection opens its upstream connection well within that.
@@ -62497,13 +63180,17 @@ function quietChecks(msSinceReload = 0) {
 }
 /**
  * $1 port as 4 upper-case hex digits, $2 timeout in checks (one per 50 ms), $3 checks in a row
- * without a connection that count as idle (see quietChecks).
+ * without a connection that count as idle (see quietChecks). While connections stay open it
+ * prints `open <count>` every 2 s (see drainProgress), which the log's heartbeat shows.
  */
 function waitForDrain(port, timeoutMs, quiet = quietChecks()) {
     return script(`hex=$1; limit=$2; needed=$3; quiet=0; i=0
 while [ "$i" -lt "$limit" ]; do
   if grep -q ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
     quiet=0
+    if [ $((i % ${PROGRESS_EVERY})) -eq ${PROGRESS_EVERY - 1} ]; then
+      echo "open $(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 ")"
+    fi
   else
     quiet=$((quiet + 1))
     [ "$quiet" -ge "$needed" ] && exit 0
@@ -62513,6 +63200,11 @@ while [ "$i" -lt "$limit" ]; do
 done
 grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null
 exit ${DRAIN_TIMED_OUT}`, port.toString(16).toUpperCase().padStart(4, '0'), String(Math.max(1, Math.ceil(timeoutMs / CHECK_MS))), String(quiet));
+}
+/** The connection count of a progress line of waitForDrain; undefined for any other line. */
+function drainProgress(line) {
+    const match = /^open (\d+)$/.exec(line);
+    return match ? Number(match[1]) : undefined;
 }
 
 /**
@@ -62565,8 +63257,31 @@ function renderEnvFile(env) {
         .join('');
 }
 const ENV_FILE_MODE = '600';
-function writeEnvFile(l) {
-    return writeFileAtomically(l.sharedEnv, ENV_FILE_MODE);
+/**
+ * Replaces shared/.env with stdin, only when the content changes. The file it replaces (often
+ * placed by hand, with secrets that never pass through GitHub) is first copied to
+ * `<envBackups>/<UTC time>.<version>`: a new name each time, so a later run never overwrites it;
+ * only the newest `keep` backups stay. Unchanged content touches nothing and makes no backup.
+ */
+function writeEnvFile(l, version, keep) {
+    return script(`set -e
+umask 077
+env=$1; backups=$2; version=$3; keep=$4; mode=$5
+tmp="$env.tmp.$$"
+trap 'rm -f "$tmp" "$backups/.tmp.$$"' EXIT
+cat > "$tmp"
+chmod "$mode" "$tmp"
+if [ -f "$env" ]; then
+  if cmp -s "$tmp" "$env"; then exit 0; fi
+  mkdir -p "$backups"
+  chmod 700 "$backups"
+  backup="$backups/$(date -u +%Y%m%dT%H%M%SZ).$version"
+  if [ -e "$backup" ]; then backup="$backup.$$"; fi
+  cp "$env" "$backups/.tmp.$$"
+  mv "$backups/.tmp.$$" "$backup"
+  ls -1 "$backups" | sort -r | tail -n +$((keep + 1)) | while read -r old; do rm -f "$backups/$old"; done
+fi
+mv -f "$tmp" "$env"`, l.sharedEnv, l.envBackups, version, String(keep), ENV_FILE_MODE);
 }
 
 /**
@@ -62576,15 +63291,25 @@ function writeEnvFile(l) {
  * on test and reload, so an installed but not yet reloaded file serves nothing.
  */
 /**
+ * Writes stdin over $file, as this user where it may write the file (root, or the user owns the
+ * file: README "Host setup"), else through `sudo -n tee $file` when $sudo is `sudo` (the tighter
+ * setup where the user owns nothing under /etc/nginx: sudoers allows exactly that command). tee
+ * reads the content as this user from stdin, so sudo never opens a path the user controls.
+ */
+const PUT_FILE = `put() {
+  if [ "$sudo" = sudo ] && ! [ -w "$file" ]; then sudo -n tee "$file" > /dev/null; else cat > "$file"; fi
+}`;
+/**
  * stdin: the new file. $1 upstream file, $2 backup path, $3 `keep` to keep the backup taken
- * earlier in the run (so that a restore goes back to the file from before the run), else `take`.
- * Then runs the test command. The new file is first written next to the backup (the deploy path,
- * always writable); then renamed into place where the user may write nginx's directory, else
- * written over the file it owns (host setup).
+ * earlier in the run (so that a restore goes back to the file from before the run), else `take`;
+ * $4 `sudo` when the file may be written through sudo (PUT_FILE). Then runs the test command.
+ * The new file is first written next to the backup (the deploy path, always writable); then
+ * renamed into place where the user may write nginx's directory, else written over the file.
  */
 function installUpstream(file, backup, nginx, backupMode = 'take') {
     return script(`set -e
-file=$1; backup=$2; mode=$3; shift 3
+file=$1; backup=$2; mode=$3; sudo=$4; shift 4
+${PUT_FILE}
 if [ "$mode" = take ]; then
   if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
 fi
@@ -62592,20 +63317,41 @@ cat > "$backup.new"
 chmod 644 "$backup.new"
 if ! { cp "$backup.new" "$file.tmp.$$" 2>/dev/null && mv -f "$file.tmp.$$" "$file"; }; then
   rm -f "$file.tmp.$$" 2>/dev/null || true
-  cat "$backup.new" > "$file"
+  put < "$backup.new"
 fi
 rm -f "$backup.new"
-"$@"`, file, backup, backupMode, ...userCommandArgv(nginx.test, nginx.sudo));
+"$@"`, file, backup, backupMode, sudoFlag(nginx.sudo), ...userCommandArgv(nginx.test, nginx.sudo));
 }
-/** Puts the backup back (or removes the file when there was none before). */
-function restoreUpstream(file, backup) {
-    return script(`if [ -f "$2" ]; then cat "$2" > "$1"; else rm -f "$1"; fi`, file, backup);
+/**
+ * Puts the backup back; when there was none (no file before the run), removes the file, or
+ * empties it where only sudo may write it (an empty include is valid and counts as absent).
+ */
+function restoreUpstream(file, backup, sudo = false) {
+    return script(`set -e
+file=$1; backup=$2; sudo=$3
+${PUT_FILE}
+if [ -f "$backup" ]; then put < "$backup"
+elif [ -e "$file" ] && ! rm -f "$file" 2>/dev/null; then put < /dev/null
+fi`, file, backup, sudoFlag(sudo));
 }
+const sudoFlag = (sudo) => (sudo ? 'sudo' : 'no-sudo');
 function reloadNginx(nginx) {
     return userCommand(nginx.reload, nginx.sudo);
 }
 function testNginx(nginx) {
     return userCommand(nginx.test, nginx.sudo);
+}
+/**
+ * For dry-run: exits 0 when this user may write the upstream file (or create it), else, with
+ * `sudo`, when sudo would run `tee <file>` without a password (`sudo -n -l` lists it; its answer
+ * on stderr when not), else 1 with the reason on stderr.
+ */
+function checkUpstreamWritable(file, sudo) {
+    return script(`file=$1; sudo=$2
+if [ -e "$file" ]; then [ -w "$file" ] && exit 0; else [ -w "$(dirname "$file")" ] && exit 0; fi
+[ "$sudo" = sudo ] && exec sudo -n -l tee "$file" > /dev/null
+echo "$(id -un) may not write $file" >&2
+exit 1`, file, sudoFlag(sudo));
 }
 
 const CHECKSUM_FILE = '.release-sha256';
@@ -62617,6 +63363,8 @@ const CHECKSUM_FILE = '.release-sha256';
 function prepareLayout(l, version) {
     return and(script('rm -rf -- "$1" "$2"/.*.tmp.*', l.incoming, l.releases), cmd('mkdir', '-p', l.releases, `${l.root}/shared`, l.logs, l.incoming), releaseChecksum(l, version));
 }
+/** What releaseChecksum prints for a release directory without a checksum (not installed by us). */
+const UNKNOWN_CHECKSUM = 'unknown';
 /** Prints the checksum recorded for a release, or nothing when the release is not there. */
 function releaseChecksum(l, version) {
     return script('if [ -d "$1" ]; then cat "$1/$2" 2>/dev/null || echo unknown; fi', l.release(version), CHECKSUM_FILE);
@@ -62626,16 +63374,42 @@ function releaseChecksum(l, version) {
  * renames it into place, so `releases/<version>` is either complete or absent (a full disk or a
  * dropped connection leaves no half release behind). The temp dir is a dot file: no version
  * starts with a dot, so prepareLayout can remove one that an interrupted run left.
+ *
+ * `replacing`: the checksum of a release of this version that never went live (the caller
+ * decided so from state.json), which this one replaces. The host checks that the release there
+ * still has that checksum and that no process runs from it (one the run could not stop, say;
+ * processes in other mount namespaces see other files and are left out),
+ * moves it aside, moves the new one in (the old one back if that fails), then removes it.
+ * Empty: the release must not exist yet.
  */
-function installRelease(l, version, archive, sha256) {
+function installRelease(l, version, archive, sha256, replacing = '') {
     return script(`set -e
-target=$1; archive=$2; sum=$3; sums=$4
+target=$1; archive=$2; sum=$3; sums=$4; replacing=$5
 tmp="\${target%/*}/.\${target##*/}.tmp.$$"
-trap 'rm -rf "$tmp"; rm -f "$archive"' EXIT
+old="\${target%/*}/.\${target##*/}.old.tmp.$$"
+trap 'rm -rf "$tmp" "$old"; rm -f "$archive"' EXIT
 mkdir "$tmp"
 tar -xzf "$archive" -C "$tmp"
 printf '%s\\n' "$sum" > "$tmp/$sums"
-mv -T "$tmp" "$target"`, l.release(version), archive, sha256, CHECKSUM_FILE);
+if [ -n "$replacing" ]; then
+  found=$(cat "$target/$sums" 2>/dev/null || echo unknown)
+  if [ "$found" != "$replacing" ]; then
+    echo "$target has checksum $found, expected $replacing; it was not replaced" >&2
+    exit 3
+  fi
+  ns=$(readlink /proc/$$/ns/mnt 2>/dev/null || :)
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/ns/mnt" 2>/dev/null || :)" = "$ns" ] || continue
+    case $(readlink "$p/cwd" 2>/dev/null || :) in "$target" | "$target"/*)
+      echo "process \${p#/proc/} runs from $target; it was not replaced" >&2
+      exit 3
+    esac
+  done
+  mv -T "$target" "$old"
+  mv -T "$tmp" "$target" || { mv -T "$old" "$target"; exit 1; }
+else
+  mv -T "$tmp" "$target"
+fi`, l.release(version), archive, sha256, CHECKSUM_FILE, replacing);
 }
 /** Removes the given releases (names only; the caller decides, never the live or previous one). */
 function removeReleases(l, versions) {
@@ -62646,14 +63420,30 @@ function listReleases(l) {
     return script('[ -d "$1" ] && ls -1 "$1" || true', l.releases);
 }
 
-/** The built-in process manager (setsid, pidfile, log file per slot). */
+/** The supervisor's pid (builtin); the app's pid stays in the slot's pidfile. */
+const supervisorPidfile = (l, slot) => `${l.meta}/${slot}.supervisor.pid`;
+/** `<count> <when> <why>` of the last restart by the supervisor since the slot was started. */
+const restartsFile = (l, slot) => `${l.meta}/${slot}.restarts`;
+/** The supervisor of a slot, written at every start of the slot. */
+const superviseScriptPath = (l, slot) => `${l.meta}/supervise-${slot}.sh`;
+/** Starts the slots that ran before a reboot (README "After a reboot"). */
+const bootScriptPath = (l) => `${l.meta}/boot.sh`;
+/** The first wait before a restart; it doubles after each quick exit, up to the maximum. */
+const RESTART_DELAY_SECONDS = 1;
+const RESTART_DELAY_MAX_SECONDS = 30;
+/** An app that ran this long before it exited is restarted after the first delay again. */
+const RESTART_STABLE_SECONDS = 60;
+/** The built-in process manager (a supervisor per slot, pidfile, log file per slot). */
 function builtinSlots(l, stopTimeoutSeconds) {
     return {
         start: (slot, command, env, workdir) => startSlot(l, slot, command, env, stopTimeoutSeconds, workdir),
         stop: (slot, command, env) => stopSlot(l, slot, command, env, stopTimeoutSeconds),
         reload: (slot, command, env) => reloadSlot(l, slot, command, env),
-        checkAlive: (slot) => checkSlotAlive(l, slot),
+        checkAlive: (slot, booting) => checkSlotAlive(l, slot, 30, booting),
         logName: (slot) => l.slotLog(slot),
+        restarts: (slot) => script(`${SLOT_FUNCTIONS}
+[ -f "$1" ] && alive "$(cat "$1")" && cat "$2" 2>/dev/null
+exit 0`, supervisorPidfile(l, slot), restartsFile(l, slot)),
     };
 }
 /** `KEY=value` arguments for load_env: the slot variables, then any extra ones. */
@@ -62664,8 +63454,9 @@ function slotEnvArgs(env, extra = {}) {
  * Shell functions the slot scripts share. `alive PID`: the process exists and is not a zombie (a
  * host whose pid 1 does not reap orphans keeps dead slots as zombies, which `kill -0` still
  * reports as running). `load_env FILE KEY=VALUE...`: shared/.env, then the slot variables (which
- * win). `stop_slot PIDFILE TIMEOUT STOPCMD`: `stop-command` when given (run in $RELEASE_DIR), else
- * SIGTERM to the slot's process group; SIGKILL after TIMEOUT seconds.
+ * win). `stop_slot PIDFILE TIMEOUT STOPCMD`: first the slot's supervisor (`<slot>.supervisor.pid`
+ * next to PIDFILE), so that it starts nothing again; then `stop-command` when given (run in
+ * $RELEASE_DIR), else SIGTERM to the app's process group; SIGKILL after TIMEOUT seconds.
  */
 const SLOT_FUNCTIONS = `alive() {
   kill -0 "$1" 2>/dev/null || return 1
@@ -62678,6 +63469,14 @@ load_env() {
   for kv in "$@"; do export "$kv"; done
 }
 stop_slot() {
+  supervisor="\${1%.pid}.supervisor.pid"
+  if [ -f "$supervisor" ]; then
+    pid=$(cat "$supervisor")
+    kill -TERM "$pid" 2>/dev/null
+    i=0
+    while alive "$pid" && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    rm -f "$supervisor"
+  fi
   [ -f "$1" ] || return 0
   pid=$(cat "$1")
   if alive "$pid"; then
@@ -62697,23 +63496,108 @@ stop_slot() {
 /** A slot log larger than this is moved to `<log>.1` when the slot starts next. */
 const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 /**
- * Stops whatever still runs in the slot (a leftover of a cancelled run), then starts the command
- * in `workdir` (the release dir; `current` for the reload strategy, so the app server finds new
- * code there when it reloads). Prints the new pid.
+ * Stops whatever still runs in the slot (a leftover of a cancelled run), writes the slot's
+ * supervisor (and boot.sh), then starts the supervisor, which starts the command in `workdir`
+ * (the release dir; `current` for the reload strategy, so the app server finds new code there
+ * when it reloads). Prints the app's pid once the supervisor has written it.
  */
 function startSlot(l, slot, startCommand, env, stopTimeoutSeconds, workdir = env.RELEASE_DIR) {
     return script(`${SLOT_FUNCTIONS}
-pidfile=$1; timeout=$2; log=$3; envfile=$4; command=$5; workdir=$6
-shift 6
+pidfile=$1; timeout=$2; log=$3; workdir=$4; supervise=$5; supervisetext=$6; boot=$7; boottext=$8
+restarts=$9
 stop_slot "$pidfile" "$timeout" ""
-load_env "$envfile" "$@"
-cd "$workdir" || { echo "$workdir is missing" >&2; exit 1; }
+[ -d "$workdir" ] || { echo "$workdir is missing" >&2; exit 1; }
+rm -f "$pidfile" "$restarts"
+(umask 077 && printf '%s\\n' "$supervisetext" > "$supervise.tmp") && mv -f "$supervise.tmp" "$supervise" || exit 1
+(umask 077 && printf '%s\\n' "$boottext" > "$boot.tmp") && mv -f "$boot.tmp" "$boot" || exit 1
 # The slot's process is stopped: its log is rotated here, so it never grows past ~2 x 10 MiB.
 if [ -f "$log" ] && [ "$(wc -c < "$log")" -gt ${LOG_ROTATE_BYTES} ]; then mv -f "$log" "$log.1"; fi
-printf '%s === starting %s on port %s: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$APP_VERSION" "$PORT" "$command" >> "$log"
-setsid sh -c "$command" >> "$log" 2>&1 < /dev/null &
-echo $! > "$pidfile"
-echo $!`, l.pidfile(slot), String(stopTimeoutSeconds), l.slotLog(slot), l.sharedEnv, startCommand, workdir, ...slotEnvArgs(env));
+setsid sh "$supervise" >> "$log" 2>&1 < /dev/null &
+i=0
+while [ ! -s "$pidfile" ] && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+cat "$pidfile" 2>/dev/null || { echo "the supervisor did not start the app; see $log" >&2; exit 1; }`, l.pidfile(slot), String(stopTimeoutSeconds), l.slotLog(slot), workdir, superviseScriptPath(l, slot), renderSuperviseScript(l, slot, startCommand, env, workdir).trimEnd(), bootScriptPath(l), renderBootScript(l).trimEnd(), restartsFile(l, slot));
+}
+/**
+ * The supervisor of a slot: shared/.env, then the slot's variables (which win); then, from
+ * `workdir`, start-command in its own session (its pid in the slot's pidfile), and again after
+ * every exit, RESTART_DELAY_SECONDS later, doubling after each quick exit up to
+ * RESTART_DELAY_MAX_SECONDS. Each exit goes to the slot log and `<slot>.restarts`. The action stops
+ * the supervisor before the app (stop_slot), and a supervisor whose pidfile names another process
+ * (the slot was started anew) starts nothing again.
+ */
+function renderSuperviseScript(l, slot, startCommand, env, workdir = env.RELEASE_DIR) {
+    const exports = Object.entries(env).map(([key, value]) => `export ${key}=${quote(value)}`);
+    return `#!/bin/sh
+# The supervisor of the ${slot} slot (process-manager builtin). Written by ssh-zero-downtime-deploy
+# at every start of the slot; do not edit. Started by the deploy, and by boot.sh after a reboot.
+if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
+${exports.join('\n')}
+_dzd_pidfile=${quote(l.pidfile(slot))}
+_dzd_self=${quote(supervisorPidfile(l, slot))}
+_dzd_restarts=${quote(restartsFile(l, slot))}
+_dzd_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+echo $$ > "$_dzd_self"
+cd ${quote(workdir)} || exit 1
+_dzd_n=0
+_dzd_delay=${RESTART_DELAY_SECONDS}
+while :; do
+  printf '%s === starting %s on port %s: %s\\n' "$(_dzd_now)" "$APP_VERSION" "$PORT" ${quote(startCommand)}
+  _dzd_started=$(date +%s)
+  setsid sh -c ${quote(startCommand)} < /dev/null &
+  _dzd_app=$!
+  echo "$_dzd_app" > "$_dzd_pidfile.tmp" && mv -f "$_dzd_pidfile.tmp" "$_dzd_pidfile"
+  wait "$_dzd_app"
+  _dzd_status=$?
+  # Stopped by the action, or the slot was started anew: nothing to restart.
+  [ "$(cat "$_dzd_self" 2>/dev/null)" = $$ ] || exit 0
+  if [ "$_dzd_status" -gt 128 ]; then
+    _dzd_why="was killed by signal $(kill -l $((_dzd_status - 128)) 2>/dev/null || echo $((_dzd_status - 128)))"
+  else
+    _dzd_why="exited with status $_dzd_status"
+  fi
+  [ $(($(date +%s) - _dzd_started)) -lt ${RESTART_STABLE_SECONDS} ] || _dzd_delay=${RESTART_DELAY_SECONDS}
+  _dzd_n=$((_dzd_n + 1))
+  printf '%s === the app (pid %s) %s; restart %s in %s s\\n' "$(_dzd_now)" "$_dzd_app" "$_dzd_why" "$_dzd_n" "$_dzd_delay"
+  echo "$_dzd_n $(_dzd_now) $_dzd_why" > "$_dzd_restarts"
+  sleep "$_dzd_delay"
+  _dzd_delay=$((_dzd_delay * 2))
+  [ "$_dzd_delay" -le ${RESTART_DELAY_MAX_SECONDS} ] || _dzd_delay=${RESTART_DELAY_MAX_SECONDS}
+done
+`;
+}
+/**
+ * `.deploy/boot.sh`: starts the supervisor of every slot that ran when the host went down (its
+ * pidfile is there: the action removes it when it stops a slot) and whose supervisor and app are
+ * not running. Run at boot from the deploy user's crontab: \`@reboot /bin/sh <deploy-path>/.deploy/boot.sh\`.
+ */
+function renderBootScript(l) {
+    return `#!/bin/sh
+# Starts the slots that ran when the host went down (process-manager builtin); a slot the action
+# stopped stays stopped. Run it at boot, e.g. from the deploy user's crontab:
+#   @reboot /bin/sh ${quote(bootScriptPath(l))}
+# Written by ssh-zero-downtime-deploy; do not edit.
+${SLOT_FUNCTIONS}
+meta=${quote(l.meta)}
+logs=${quote(l.logs)}
+booted=$(($(date +%s) - $(cut -d. -f1 /proc/uptime)))
+for slot in blue green; do
+  pidfile="$meta/$slot.pid"; supervise="$meta/supervise-$slot.sh"
+  [ -f "$pidfile" ] && [ -f "$supervise" ] || continue
+  pid=$(cat "$meta/$slot.supervisor.pid" 2>/dev/null)
+  if [ -n "$pid" ] && alive "$pid" && tr '\\0' ' ' < "/proc/$pid/cmdline" | grep -q "supervise-$slot.sh"; then
+    continue
+  fi
+  # Since this boot, the app runs without its supervisor: leave it, the next deploy replaces it.
+  if [ "$(stat -c %Y "$pidfile")" -ge "$booted" ] && alive "$(cat "$pidfile")"; then
+    echo "$slot: the app (pid $(cat "$pidfile")) runs without its supervisor; left as it is" >&2
+    continue
+  fi
+  mkdir -p "$logs"
+  printf '%s === boot.sh: starting the %s slot again\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$slot" >> "$logs/$slot.log"
+  setsid sh "$supervise" >> "$logs/$slot.log" 2>&1 < /dev/null &
+  echo "$slot: started"
+done
+`;
 }
 /**
  * Runs `reload-command` for the slot (strategy reload), with the slot variables and SLOT_PID,
@@ -62753,12 +63637,19 @@ load_env "$envfile" "$@"
 cd "$RELEASE_DIR" || exit 1
 exec sh -c "$command"`, l.sharedEnv, command, ...slotEnvArgs(env, extra));
 }
-/** Exits 0 while the slot's process runs; else prints the tail of its log and exits 3. */
-function checkSlotAlive(l, slot, logLines = 30) {
+/**
+ * Exits 0 while the slot's app runs (and, `booting`, its supervisor has not restarted it yet);
+ * else prints what the supervisor saw and the tail of the log, and exits 3.
+ */
+function checkSlotAlive(l, slot, logLines = 30, booting = false) {
     return script(`${SLOT_FUNCTIONS}
-if [ -f "$1" ] && alive "$(cat "$1")"; then exit 0; fi
+if [ -f "$1" ] && alive "$(cat "$1")" && { [ "$4" = no ] || [ ! -s "$5" ]; }; then exit 0; fi
+if [ -s "$5" ]; then
+  read -r count when why < "$5"
+  echo "(restarted $count time(s) by its supervisor; last at $when: the app $why)"
+fi
 tail -n "$3" "$2" 2>/dev/null
-exit 3`, l.pidfile(slot), l.slotLog(slot), String(logLines));
+exit 3`, l.pidfile(slot), l.slotLog(slot), String(logLines), booting ? 'yes' : 'no', restartsFile(l, slot));
 }
 const SLOT_EXITED = 3;
 
@@ -62885,6 +63776,64 @@ if [ -n "$since" ]; then set -- --since "$since"; else set --; fi
 journalctl --unit "$unit" "$@" --lines "$lines" --no-pager --output short-iso 2>&1
 exit ${SLOT_EXITED}`, unit(slot), '30', booting ? 'yes' : 'no'),
         logName: (slot) => `the journal (journalctl -u ${unit(slot)})`,
+        /** NRestarts: systemd's automatic restarts since the unit was last started. */
+        restarts: (slot) => script(`n=$(systemctl show --property NRestarts --value "$1" 2>/dev/null)
+[ "\${n:-0}" = 0 ] || echo "$n"
+exit 0`, unit(slot)),
+    };
+}
+
+/**
+ * `process-manager: auto`, resolved per host: systemd units where systemd runs the host and the
+ * login user may manage the units (root, or `sudo: true` with the README's sudoers lines), else the
+ * built-in manager (a supervisor per slot). A host whose unit file is installed keeps its slots
+ * under systemd, so that two managers never run the same slot.
+ */
+/** One read-only command: what `auto` needs to know about a host. */
+function detectProcessManager(app, sudo) {
+    return script(`[ -d /run/systemd/system ] || { echo systemd=no; exit 0; }
+echo systemd=yes
+echo "uid=$(id -u)"
+[ -f "$1" ] && echo unit=yes
+if [ "$3" = yes ] && [ "$(id -u)" != 0 ]; then
+  PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+  sudo -n -l systemctl enable --now --quiet "$2" >/dev/null 2>&1 && echo sudo-systemctl=yes
+fi
+exit 0`, unitFilePath(app), unitName(app, 'blue'), sudo ? 'yes' : 'no');
+}
+function parseProcessManagerFacts(output) {
+    const lines = new Set(output.split('\n').map((line) => line.trim()));
+    const uid = [...lines].find((line) => /^uid=\d+$/.test(line));
+    return {
+        systemd: lines.has('systemd=yes'),
+        uid: uid === undefined ? undefined : Number(uid.slice(4)),
+        unitInstalled: lines.has('unit=yes'),
+        sudoSystemctl: lines.has('sudo-systemctl=yes'),
+    };
+}
+/** What `auto` means on a host with these facts, and why (for the log and dry-run). */
+function resolveProcessManager(facts, app, user) {
+    if (!facts.systemd) {
+        return { manager: 'builtin', reason: 'systemd does not run this host' };
+    }
+    if (facts.uid === 0) {
+        return { manager: 'systemd', reason: `systemd runs this host and ${user} is root` };
+    }
+    if (facts.sudoSystemctl) {
+        return {
+            manager: 'systemd',
+            reason: `systemd runs this host and sudo lets ${user} manage the units`,
+        };
+    }
+    if (facts.unitInstalled) {
+        return {
+            manager: 'error',
+            reason: `process-manager auto: ${unitFilePath(app)} is installed, so this app's slots run as systemd units, but ${user} may not manage them (root, or sudo: true with the sudoers lines of README "process-manager"). Allow it, or set process-manager: builtin after stopping the units (systemctl disable --now ${unitName(app, 'blue')} ${unitName(app, 'green')}). Nothing was changed.`,
+        };
+    }
+    return {
+        manager: 'builtin',
+        reason: `${user} may not manage systemd units (not root, and sudo does not allow systemctl for them)`,
     };
 }
 
@@ -62895,6 +63844,7 @@ function layout(root) {
         releases: `${root}/releases`,
         current: `${root}/current`,
         sharedEnv: `${root}/shared/.env`,
+        envBackups: `${meta}/env-backups`,
         logs: `${root}/logs`,
         meta,
         state: `${meta}/state.json`,
@@ -62902,6 +63852,7 @@ function layout(root) {
         incoming: `${meta}/incoming`,
         upstreamBackup: `${meta}/upstream.bak`,
         lbUpstreamBackup: `${meta}/lb-upstream.bak`,
+        siteBackup: `${meta}/site.bak`,
         release: (version) => `${root}/releases/${version}`,
         slotLog: (slot) => `${root}/logs/${slot}.log`,
         pidfile: (slot) => `${meta}/${slot}.pid`,
@@ -69050,11 +70001,22 @@ const slotState = object({
     pid: number().int().nullable(),
     startedAt: string(),
 });
+/**
+ * The commands a release was deployed with, so that a rollback starts (and stops) it the way it
+ * ran, not with today's inputs. '' = not set (stop: SIGTERM; reload: none).
+ */
+const releaseCommands = object({
+    start: string(),
+    stop: string(),
+    reload: string(),
+});
 const release = object({
     version: string(),
     sha256: string(),
     slot: _enum(SLOTS),
     deployedAt: string(),
+    /** Absent in entries written before the commands were recorded. */
+    commands: releaseCommands.optional(),
 });
 const hostState = object({
     schema: literal(1),
@@ -69103,16 +70065,18 @@ const FIRST_RETRY_MS = 50;
 /**
  * Polls `health.path` (and `health.versionPath`, whose body must contain the version) through the
  * SSH tunnel (every interval, sooner at first) until both pass or the timeout ends. A slot whose process exits while
- * booting fails at once, with the tail of its log.
+ * booting fails at once, with the tail of its log. `onAttempt` hears each failed check (for the
+ * log's heartbeat); returns how many checks it took.
  */
-async function waitHealthy(host, slots, slot, port, health, version) {
+async function waitHealthy(host, slots, slot, port, health, version, onAttempt = () => { }) {
     const deadline = Date.now() + health.timeoutMs;
     // Checks at once, then after 50, 100, 200 ms ... up to health-interval: an app that boots fast
     // is seen soon after it is up, one that boots slowly is not polled harder than asked.
     for (let retry = 0;; retry++) {
         const problem = await checkSlot(host, slots, slot, port, health, version, 'while booting');
         if (problem === undefined)
-            return;
+            return retry + 1;
+        onAttempt(retry + 1, problem);
         const wait = Math.min(health.intervalMs, FIRST_RETRY_MS * 2 ** retry);
         if (Date.now() + wait > deadline) {
             throw new HostError(host.name, 'health', `${slot} slot (port ${port}) not healthy within health-timeout (${health.timeoutMs / 1000}s); last check: ${problem}`);
@@ -69125,9 +70089,10 @@ async function waitHealthy(host, slots, slot, port, health, version) {
  * exited fails at once (a HostError with the tail of its log), as there is nothing to wait for.
  */
 async function checkSlot(host, slots, slot, port, health, version, 
-/** When it would have exited, for the message: 'while booting' (then a restart counts too). */
+/** When it would have exited, for the message. */
 during) {
-    const exited = await exitedLogTail(host, slots, slot, 'health', during === 'while booting');
+    // The slot was started by this run either way: a restart by the process manager is a crash.
+    const exited = await exitedLogTail(host, slots, slot, 'health', true);
     if (exited !== undefined) {
         throw new HostError(host.name, 'health', `the new version exited ${during} on ${slot} (port ${port}); last lines of ${slots.logName(slot)}:\n${exited}`);
     }
@@ -69138,9 +70103,11 @@ during) {
  * passes its checks (it may have crashed after its health check, during a smoke test or while
  * other hosts were booting; a warm slot of a rollback was not checked at all).
  */
-async function recheckHealthy(host, slots, slot, port, health, version) {
+async function recheckHealthy(host, slots, slot, port, health, version, 
+/** This run started the slot: a restart by the process manager since then is a crash. */
+startedByThisRun = true) {
     const what = `${version} on the ${slot} slot (port ${port})`;
-    const exited = await exitedLogTail(host, slots, slot, 'switch', false);
+    const exited = await exitedLogTail(host, slots, slot, 'switch', startedByThisRun);
     if (exited !== undefined) {
         throw new HostError(host.name, 'switch', `${what} is no longer running; nothing was switched. Last lines of ${slots.logName(slot)}:\n${exited}`);
     }
@@ -69289,8 +70256,13 @@ class HostDeploy {
     journal;
     version;
     layout;
-    /** Starts, stops and watches the slots: the built-in process manager or systemd units. */
+    /**
+     * Starts, stops and watches the slots: the built-in process manager or systemd units (with
+     * process-manager auto, known once readState() has asked the host).
+     */
     slots;
+    /** The process manager behind `slots` (process-manager auto: resolved by readState()). */
+    manager;
     state;
     plan;
     /** Set once the new slot was started, so a failure knows to stop it. */
@@ -69304,6 +70276,8 @@ class HostDeploy {
     /** Set while state.json names this run's release as live. */
     recorded = false;
     report;
+    /** What the current step is waiting for, for the log's heartbeat ('' when nothing to say). */
+    progress = '';
     lock;
     newPid = null;
     /** Checksum of the release this run switches to, for the history. */
@@ -69311,6 +70285,23 @@ class HostDeploy {
     stateBeforeRun;
     /** When this run last reloaded nginx (ms since the epoch; 0: not yet). */
     reloadedAt = 0;
+    /**
+     * The commands of the release this run moves to: the inputs for a deploy; for a rollback the
+     * ones recorded with that release (undefined: recorded before commands were, and no
+     * start-command given).
+     */
+    commands;
+    /**
+     * Whether nginx sends (part of) the traffic to the new slot ('serving'), or did and was moved
+     * off it again ('taken off': the slot drains before it stops, see stopNewSlot).
+     */
+    newSlotTraffic = 'none';
+    /**
+     * The managed site (`nginx-site`): `unchanged` (none, or the host has it as rendered),
+     * `install` (the next upstream install writes it too), `installed` (this run wrote it),
+     * `restored` (this run put the one from before back, and does not write it again).
+     */
+    site = 'unchanged';
     constructor(host, settings, journal, 
     /** The version this run moves the host to (a rollback sets it from the history). */
     version) {
@@ -69319,8 +70310,12 @@ class HostDeploy {
         this.journal = journal;
         this.version = version;
         this.layout = layout(settings.app.deployPath);
-        this.slots = slotManager(settings, this.layout, host.address.user);
+        if (settings.app.processManager !== 'auto') {
+            this.manager = settings.app.processManager;
+            this.slots = slotManager(settings, this.manager, this.layout, host.address.user);
+        }
         this.report = emptyHostReport(host.name);
+        this.commands = inputCommands(settings);
     }
     get name() {
         return this.host.name;
@@ -69330,6 +70325,7 @@ class HostDeploy {
         this.journal.set(this.name, {
             startedSlot: this.startedNewSlot && !this.recorded ? this.plan.targetSlot : undefined,
             upstreamTouched: this.touchedUpstream && !this.recorded,
+            siteTouched: this.site === 'installed' && !this.recorded,
             currentMovedFrom: this.recorded ? undefined : this.movedCurrentFrom,
         });
     }
@@ -69340,26 +70336,94 @@ class HostDeploy {
         await this.lock?.release();
         this.lock = undefined;
     }
-    /** Reads state.json and plans this host's part; refuses a corrupt state or a hand-edited upstream. */
+    /**
+     * Reads state.json and plans this host's part; refuses a corrupt state, a hand-edited upstream
+     * or managed site, or a site file the action did not write. Resolves process-manager auto
+     * first, and reports restarts of the live slot since its start.
+     */
     async readState() {
-        const { stdout } = await this.host.exec(readFiles([this.layout.state, this.settings.nginx.upstreamFile]), { step: 'read state' });
-        const [text = '', upstream = ''] = splitFiles(stdout);
+        if (this.settings.app.processManager === 'auto')
+            await this.resolveProcessManager();
+        const site = this.settings.site;
+        const files = [this.layout.state, this.settings.nginx.upstreamFile];
+        const { stdout } = await this.host.exec(readFiles(site.serverNames.length > 0 ? [...files, site.file] : files), { step: 'read state' });
+        const [text = '', upstream = '', siteFile = ''] = splitFiles(stdout);
         try {
             this.state = this.stateBeforeRun = parseState(text === '' ? undefined : text, this.layout.state);
         }
         catch (error) {
             throw new HostError(this.name, 'read state', errorMessage(error));
         }
+        await this.reportRestarts();
         this.plan = planHost(this.settings, this.name, this.state, this.version);
         this.report.previousSlot = this.report.liveSlot = this.plan.liveSlot;
         this.report.previousVersion = this.report.liveVersion = this.plan.liveVersion;
-        const ownership = upstreamOwnership(upstream);
+        this.checkSite(siteFile);
+        const ownership = upstreamOwnership(upstream, this.settings.app.name);
         if ((ownership === 'drifted' || ownership === 'foreign') && !this.settings.force) {
             const what = ownership === 'drifted'
                 ? 'was edited by hand since the last deploy (drift)'
                 : 'was not written by this action';
             throw new HostError(this.name, 'check upstream', `${this.settings.nginx.upstreamFile} ${what}; nothing was changed. Move your changes to your site config, then rerun with force: true to let the action overwrite it.`);
         }
+    }
+    /** process-manager auto: systemd units or the built-in manager, as this host allows. */
+    async resolveProcessManager() {
+        const { name: app } = this.settings.app;
+        const user = this.host.address.user;
+        const { stdout } = await this.host.exec(detectProcessManager(app, this.settings.sudo), {
+            step: 'process manager',
+        });
+        const resolved = resolveProcessManager(parseProcessManagerFacts(stdout), app, user);
+        if (resolved.manager === 'error') {
+            throw new HostError(this.name, 'process manager', resolved.reason);
+        }
+        info(`[${this.name}] process-manager auto: ${resolved.manager} (${resolved.reason})`);
+        this.manager = resolved.manager;
+        this.slots = slotManager(this.settings, this.manager, this.layout, user);
+    }
+    /**
+     * The live slot's app was restarted by the process manager since the action started it (a
+     * crash, the OOM killer): a warning in this run's output, with where to look.
+     */
+    async reportRestarts() {
+        const live = this.state.liveSlot;
+        if (live === null)
+            return;
+        const { stdout } = await this.host.exec(this.slots.restarts(live), {
+            step: 'read state',
+        });
+        const [count = '', when = '', ...why] = stdout.trim().split(/\s+/);
+        if (!/^[1-9]\d*$/.test(count))
+            return;
+        const last = when ? `; last at ${when}: the app ${why.join(' ')}` : '';
+        warning(`[${this.name}] the live ${live} slot (${this.state.slots[live]?.version ?? 'unknown version'}) was restarted ${count} time(s) by the process manager since it was started${last}. See ${this.slots.logName(live)}.`);
+    }
+    /** The site as `nginx-site` renders it, or undefined without that input. */
+    renderedSite() {
+        const { serverNames, listen } = this.settings.site;
+        if (serverNames.length === 0)
+            return undefined;
+        return renderSite({ name: this.settings.app.name, serverNames, listen });
+    }
+    /**
+     * With `nginx-site`: whether the site file must be written in this run. A file the action did
+     * not write is never overwritten (not even with force); one it wrote and someone edited since is
+     * overwritten only with force.
+     */
+    checkSite(content) {
+        const rendered = this.renderedSite();
+        if (rendered === undefined)
+            return;
+        const file = this.settings.site.file;
+        const ownership = upstreamOwnership(content);
+        if (ownership === 'foreign') {
+            throw new HostError(this.name, 'check site', `${file} was not written by this action; nothing was changed. The action never overwrites it: remove it if nginx-site should replace it, or set nginx-site-file to another path.`);
+        }
+        if (ownership === 'drifted' && !this.settings.force) {
+            throw new HostError(this.name, 'check site', `${file} was edited by hand since the last deploy (drift); nothing was changed. Move your changes to a site of your own (and drop nginx-site), or rerun with force: true to let the action overwrite it.`);
+        }
+        this.site = content === rendered ? 'unchanged' : 'install';
     }
     /**
      * Retargets this host at an earlier release from its history: `toVersion`, or the newest one
@@ -69379,6 +70443,14 @@ class HostDeploy {
         }
         this.version = target.version;
         this.releaseSha256 = target.sha256;
+        // The release starts (and later stops) the way it was deployed; start-command only stands in
+        // for a release recorded before the commands were.
+        this.commands =
+            target.commands ?? (this.settings.app.startCommand ? inputCommands(this.settings) : undefined);
+        if (this.commands !== undefined) {
+            const { user } = this.host.address;
+            this.slots = slotManager(this.settings, this.manager, this.layout, user, this.commands.stop);
+        }
         this.plan = planHost(this.settings, this.name, this.state, target.version);
         return target.version !== live;
     }
@@ -69401,6 +70473,9 @@ class HostDeploy {
         if (stdout.trim() === '') {
             throw new HostError(this.name, 'rollback', `release ${this.version} is no longer in ${this.layout.releases} (pruned by keep-releases); deploy it again instead.`);
         }
+        if (this.commands === undefined) {
+            throw new HostError(this.name, 'rollback', `release ${this.version} was deployed by an older version of this action, which did not record its start-command in state.json, and its slot is not running: give start-command (the command that starts ${this.version}) to this rollback. Nothing was changed.`);
+        }
         await this.startNewSlot();
         return true;
     }
@@ -69412,6 +70487,11 @@ class HostDeploy {
     async repair(entry) {
         const live = this.state.liveSlot;
         const done = [];
+        if (entry.siteTouched) {
+            this.site = 'installed';
+            await this.restoreSite();
+            done.push('restored the site file from before the run');
+        }
         if (entry.upstreamTouched) {
             if (live === null) {
                 this.touchedUpstream = true;
@@ -69434,6 +70514,9 @@ class HostDeploy {
             }
         }
         if (entry.startedSlot !== undefined && entry.startedSlot !== live) {
+            // nginx no longer sends it anything (put back above, or by the main step, which may have
+            // died while the slot drained): what nginx's old workers still finish there finishes first.
+            await this.drainSlot(entry.startedSlot);
             await this.stopSlot(entry.startedSlot, this.state.slots[entry.startedSlot]?.version ?? this.version);
             done.push(`stopped the ${entry.startedSlot} slot the run had started`);
         }
@@ -69448,7 +70531,11 @@ class HostDeploy {
             latest?.version === this.version &&
             latest.sha256 === archive.sha256);
     }
-    /** Uploads and installs the release unless the host has it; refuses a changed release. */
+    /**
+     * Uploads and installs the release unless the host has it. A release of this version with
+     * other content is replaced only if it never went live (a rerun after a failed health check);
+     * one that did is refused.
+     */
     async ship(archive) {
         const l = this.layout;
         const { stdout } = await this.host.exec(prepareLayout(l, this.version), { step: 'ship' });
@@ -69456,20 +70543,28 @@ class HostDeploy {
         this.releaseSha256 = archive.sha256;
         if (existing === archive.sha256)
             return 'already there';
-        if (existing !== '') {
-            throw new HostError(this.name, 'ship', `release ${this.version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A deployed version must never change: give this build a new version.`);
+        if (existing === UNKNOWN_CHECKSUM) {
+            throw new HostError(this.name, 'ship', `${l.release(this.version)} is already on the host but was not installed by this action (it has no checksum); nothing was changed. Give this build a new version, or remove that directory if it is not needed.`);
+        }
+        if (existing !== '' && wentLive(this.state, this.version)) {
+            throw new HostError(this.name, 'ship', `release ${this.version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A version that went live must never change: give this build a new version.`);
         }
         const upload = `${l.incoming}/${this.version}.${archive.sha256.slice(0, 12)}.tar.gz`;
         await this.host.upload(archive.path, upload, archive.sha256, 'ship');
-        await this.host.exec(installRelease(l, this.version, upload, archive.sha256), {
+        await this.host.exec(installRelease(l, this.version, upload, archive.sha256, existing), {
             step: 'extract release',
         });
-        return 'uploaded';
+        return existing === '' ? 'uploaded' : 'replaced';
     }
+    /** Writes shared/.env from `env` and `secret-env`; with both empty the file is not touched. */
     async writeEnv() {
-        await this.host.exec(writeEnvFile(this.layout), {
+        const { env, secretEnv, keepReleases } = this.settings.app;
+        const content = renderEnvFile({ ...env, ...secretEnv });
+        if (content === '')
+            return;
+        await this.host.exec(writeEnvFile(this.layout, this.version, keepReleases), {
             step: 'write shared/.env',
-            stdin: renderEnvFile(this.settings.app.env),
+            stdin: content,
         });
     }
     /** Variables the commands of a slot get (start, stop, migrations). */
@@ -69486,7 +70581,14 @@ class HostDeploy {
     /** Runs a one-off command (migrate, post-deploy) from the new release dir with its env. */
     async runInRelease(command, step) {
         const env = this.slotEnv(this.plan.targetSlot);
-        await this.host.exec(runInRelease(this.layout, command, env), { step });
+        await this.host.exec(runInRelease(this.layout, command, env), {
+            step,
+            onLine: this.showLine(step),
+        });
+    }
+    /** Output of the operator's own commands (migrate, canary check) is shown as it comes. */
+    showLine(step) {
+        return (line) => info(`[${this.name}] ${step}: ${line}`);
     }
     /**
      * Strategy reload: one slot, the live one (blue on a fresh host), whose app server reloads
@@ -69514,7 +70616,7 @@ class HostDeploy {
                 await this.startNewSlot(this.layout.current);
             }
             await this.waitHealthy();
-            if (this.plan.liveSlot === null) {
+            if (this.plan.liveSlot === null || this.site === 'install') {
                 await this.installUpstream(slot);
                 await this.reloadAndVerify(slot);
             }
@@ -69542,25 +70644,38 @@ class HostDeploy {
         const slot = this.plan.targetSlot;
         this.startedNewSlot = true;
         this.noteJournal();
-        const { stdout } = await this.host.exec(this.slots.start(slot, this.settings.app.startCommand, this.slotEnv(slot), workdir), { step: `start ${slot}` });
+        const start = this.commands?.start ?? this.settings.app.startCommand;
+        const { stdout } = await this.host.exec(this.slots.start(slot, start, this.slotEnv(slot), workdir), { step: `start ${slot}` });
         this.newPid = Number(stdout.trim().split('\n').pop());
     }
+    /** Waits until the new slot is healthy; returns how many checks it took. */
     async waitHealthy() {
-        await waitHealthy(...this.healthTarget());
+        const started = Date.now();
+        return waitHealthy(...this.healthTarget(), (attempt, problem) => {
+            const left = this.settings.health.timeoutMs - (Date.now() - started);
+            this.progress = `attempt ${attempt}, last answer: ${problem} (${formatDuration(left)} left)`;
+        });
     }
     /** Right before the switch: the target slot still runs and passes its checks. */
     async recheckHealthy() {
-        await recheckHealthy(...this.healthTarget());
+        await recheckHealthy(...this.healthTarget(), this.startedNewSlot);
     }
     healthTarget() {
         const { targetSlot, targetPort } = this.plan;
         const { host, slots, settings, version } = this;
         return [host, slots, targetSlot, targetPort, settings.health, version];
     }
-    /** Stops the slot this run started (on failure before the switch). */
+    /**
+     * Stops the slot this run started: on a failure before the switch, and on every switch back
+     * (rolling rollback, canary abort, a failed all-or-nothing switch). When nginx had sent traffic
+     * to it and was moved off it, it drains first (bounded by drain-timeout), as the old slot does
+     * after a forward switch: requests nginx's old workers still finish there are not cut.
+     */
     async stopNewSlot() {
         if (!this.startedNewSlot)
             return;
+        if (this.newSlotTraffic === 'taken off')
+            await this.drainSlot(this.plan.targetSlot);
         await this.stopSlot(this.plan.targetSlot, this.version);
         this.startedNewSlot = false;
         this.noteJournal();
@@ -69578,6 +70693,8 @@ class HostDeploy {
             liveSlot: canaryWeight === undefined ? slot : (this.plan.liveSlot ?? slot),
             verifyPort: this.settings.nginx.verifyPort,
             canaryLogFormat: true,
+            // Not when going back to the live slot: that must work even if nginx refused the log.
+            canaryLog: slot === this.plan.targetSlot ? canaryLogSpec(this.settings) : undefined,
             stickyCookie: this.settings.canary.stickyCookie || undefined,
         });
         const { upstreamFile } = this.settings.nginx;
@@ -69588,6 +70705,30 @@ class HostDeploy {
             stdin: content,
         });
         this.backedUpUpstream = true;
+        if (this.site === 'install')
+            await this.installSite();
+    }
+    /**
+     * The managed site, after the upstream it proxies to: written as the upstream file is (the one
+     * before kept as a backup, through `sudo -n tee` where only sudo may write it), then nginx -t.
+     */
+    async installSite() {
+        this.site = 'installed';
+        this.noteJournal();
+        const install = installUpstream(this.settings.site.file, this.layout.siteBackup, this.nginx());
+        await this.host.exec(install, {
+            step: 'switch: install site and test nginx',
+            stdin: this.renderedSite(),
+        });
+    }
+    /** Puts back the site file from before the run (none: removes it), if this run wrote it. */
+    async restoreSite() {
+        if (this.site !== 'installed')
+            return false;
+        await this.host.exec(restoreUpstream(this.settings.site.file, this.layout.siteBackup, this.settings.sudo), { step: 'switch: restore site' });
+        this.site = 'restored';
+        this.noteJournal();
+        return true;
     }
     /**
      * `slot` alone; or, for a canary step, the live slot and the new one sharing the traffic by
@@ -69607,9 +70748,14 @@ class HostDeploy {
      * step: one of the two slots sharing the traffic).
      */
     async reloadAndVerify(slot = this.plan.targetSlot, canaryWeight) {
+        const servers = this.upstreamServers(slot, canaryWeight);
+        const toNewSlot = servers.some((s) => s.port === this.plan.targetPort);
+        // Marked before the reload: if it fails half-way, nginx may already send traffic there.
+        if (toNewSlot)
+            this.newSlotTraffic = 'serving';
         await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' });
-        this.reloadedAt = Date.now();
-        const expected = this.upstreamServers(slot, canaryWeight).map((s) => `127.0.0.1:${s.port}`);
+        this.reloaded(toNewSlot);
+        const expected = servers.map((s) => `127.0.0.1:${s.port}`);
         await verifyThroughNginx(this.host, this.settings.nginx.verifyPort, this.settings.health.path, (answer) => expected.includes(answer.upstream) && answer.status >= 200 && answer.status <= 299
             ? undefined
             : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected.join(' or ')}`);
@@ -69619,6 +70765,7 @@ class HostDeploy {
         const live = this.plan.liveSlot;
         if (live === null)
             return;
+        await this.restoreSite();
         await this.installUpstream(live);
         await this.reloadAndVerify(live);
         // Unless this run recorded its switch (a switch back does that next), nginx and state.json
@@ -69634,7 +70781,8 @@ class HostDeploy {
     }
     /**
      * The canary access log from byte `offset` on (no offset: from its end): the new slot's requests
-     * and 5xx, and the offset to read from next time; null when the host has no readable log.
+     * and 5xx, how many requests reached either of the app's slots (0: not the serving site's log),
+     * and the offset to read from next time; null when the host has no readable log.
      */
     async canaryLog(offset) {
         const { stdout } = await this.host.exec(accessLogSince(this.settings.canary.accessLog, offset), { step: 'canary: read access log' });
@@ -69642,28 +70790,48 @@ class HostDeploy {
         if (reading.missing)
             return null;
         const counts = reading.byUpstream.get(`127.0.0.1:${this.plan.targetPort}`) ?? NO_COUNTS;
-        return { counts, offset: reading.size };
+        const appRequests = ['blue', 'green']
+            .map((slot) => reading.byUpstream.get(`127.0.0.1:${slotPort(this.settings, slot)}`))
+            .reduce((sum, c) => sum + (c?.requests ?? 0), 0);
+        return { counts, appRequests, offset: reading.size };
     }
     /** canary-check-command, on this host from the new release; throws when it exits non-zero. */
     async runCanaryCheck(weight) {
         const env = this.slotEnv(this.plan.targetSlot);
-        await this.host.exec(runInRelease(this.layout, this.settings.canary.checkCommand, env, { CANARY_WEIGHT: weight }), { step: 'canary: canary-check-command' });
+        await this.host.exec(runInRelease(this.layout, this.settings.canary.checkCommand, env, { CANARY_WEIGHT: weight }), { step: 'canary: canary-check-command', onLine: this.showLine('canary-check-command') });
     }
-    /** Puts the previous upstream file back and reloads nginx (after a failed switch). */
+    /** nginx runs the config just reloaded; `toNewSlot`: whether it sends traffic to the new slot. */
+    reloaded(toNewSlot) {
+        this.reloadedAt = Date.now();
+        if (!toNewSlot && this.newSlotTraffic === 'serving')
+            this.newSlotTraffic = 'taken off';
+    }
+    /**
+     * Puts the previous upstream file back (after a failed switch) and reloads nginx when `reload`
+     * says the new file went live, or when this run had reloaded nginx before (a canary step).
+     */
     async restoreUpstream(reload) {
-        if (!this.touchedUpstream)
+        // The site first: it names the upstream, which may go away.
+        const site = await this.restoreSite();
+        if (!this.touchedUpstream) {
+            if (site && reload)
+                await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' });
             return;
-        await this.host.exec(restoreUpstream(this.settings.nginx.upstreamFile, this.layout.upstreamBackup), {
+        }
+        await this.host.exec(restoreUpstream(this.settings.nginx.upstreamFile, this.layout.upstreamBackup, this.settings.sudo), {
             step: 'switch: restore upstream',
         });
-        if (reload)
+        if (reload || this.reloadedAt !== 0) {
             await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' });
+            this.reloaded(false);
+        }
         this.touchedUpstream = false;
         this.noteJournal();
     }
     /**
      * Rollback of a switched host while its previous slot still runs (rolling with on-failure
-     * rollback): nginx back to the previous slot, previous state and `current`, new slot stopped.
+     * rollback): nginx back to the previous slot, previous state and `current`, new slot drained
+     * and stopped.
      */
     async switchBack() {
         const previous = this.plan.liveSlot;
@@ -69694,7 +70862,13 @@ class HostDeploy {
                 },
             },
             history: [
-                { version: this.version, sha256: this.releaseSha256, slot, deployedAt: now },
+                {
+                    version: this.version,
+                    sha256: this.releaseSha256,
+                    slot,
+                    deployedAt: now,
+                    ...(this.commands === undefined ? {} : { commands: this.commands }),
+                },
                 ...this.state.history.filter((r) => r.version !== this.version),
             ],
         };
@@ -69730,10 +70904,21 @@ class HostDeploy {
      */
     async drainOldSlot() {
         const old = this.plan.liveSlot;
-        if (old === null)
-            return true;
+        return old === null ? true : this.drainSlot(old, 'the old slot');
+    }
+    /**
+     * Every drain of a slot nginx was moved off (forward switch, switch back, post-step repair):
+     * waits until the requests nginx's old workers still finish on it are done, bounded by
+     * drain-timeout, the quiet window counting from this run's last reload. On timeout it warns
+     * (the slot is stopped anyway) and returns false.
+     */
+    async drainSlot(slot, what = `the ${slot} slot`) {
         const since = this.reloadedAt === 0 ? 0 : Date.now() - this.reloadedAt;
-        return this.waitIdle(slotPort(this.settings, old), quietChecks(since));
+        const idle = await this.waitIdle(slotPort(this.settings, slot), quietChecks(since));
+        if (!idle) {
+            warning(`[${this.name}] ${what} still had connections after drain-timeout; stopping it anyway`);
+        }
+        return idle;
     }
     /**
      * Waits until no connection to `port` is open any more (in-flight requests finished), bounded
@@ -69743,8 +70928,16 @@ class HostDeploy {
         const timeoutMs = this.settings.slots.drainTimeoutMs;
         if (timeoutMs === 0)
             return true;
+        const started = Date.now();
         const result = await this.host.tryExec(waitForDrain(port, timeoutMs, quiet), {
             step: 'drain',
+            onLine: (line) => {
+                const open = drainProgress(line);
+                if (open === undefined)
+                    return;
+                const waited = formatDuration(Date.now() - started);
+                this.progress = `${open} connection(s) to port ${port} left after ${waited} (drain-timeout ${formatDuration(timeoutMs)})`;
+            },
         });
         if (result.exitCode === 0)
             return true;
@@ -69789,9 +70982,19 @@ class HostDeploy {
             APP_VERSION: version,
             RELEASE_DIR: this.layout.release(version),
         };
-        await this.host.exec(this.slots.stop(slot, this.settings.app.stopCommand, env), {
+        await this.host.exec(this.slots.stop(slot, this.stopCommandOf(version), env), {
             step: `stop ${slot}`,
         });
+    }
+    /**
+     * The stop-command of a release: this run's for its own release, else the one recorded when
+     * that release was deployed (a slot stops the way it was started), else the input.
+     */
+    stopCommandOf(version) {
+        if (version === this.version && this.commands !== undefined)
+            return this.commands.stop;
+        const recorded = this.state.history.find((r) => r.version === version)?.commands;
+        return recorded?.stop ?? this.settings.app.stopCommand;
     }
     async writeState() {
         await this.host.exec(writeStateFile(this.layout), {
@@ -69807,13 +71010,21 @@ class HostDeploy {
         return { test: nginx.testCommand, reload: nginx.reloadCommand, sudo };
     }
 }
-/** The process manager `process-manager` names, for one host (`user`: its login user). */
-function slotManager(settings, l, user) {
+/**
+ * The process manager for one host (`user`: its login user). A systemd unit keeps the
+ * `stopCommand` it was started with.
+ */
+function slotManager(settings, manager, l, user, stopCommand = settings.app.stopCommand) {
     const stopTimeoutSeconds = Math.max(1, Math.ceil(settings.slots.stopTimeoutMs / 1000));
-    if (settings.app.processManager === 'builtin')
+    if (manager === 'builtin')
         return builtinSlots(l, stopTimeoutSeconds);
-    const { name: app, stopCommand } = settings.app;
+    const { name: app } = settings.app;
     return systemdSlots(l, { app, user, sudo: settings.sudo, stopCommand, stopTimeoutSeconds });
+}
+/** The commands the inputs give, as recorded with a release in state.json. */
+function inputCommands(settings) {
+    const { startCommand: start, stopCommand: stop, reloadCommand: reload } = settings.app;
+    return { start, stop, reload };
 }
 
 /**
@@ -69883,7 +71094,7 @@ class LoadBalancer {
                 : undefined, Math.max(1, 2 * serving));
         }
         catch (error) {
-            await this.host.tryExec(restoreUpstream(file, this.layout.lbUpstreamBackup), {
+            await this.host.tryExec(restoreUpstream(file, this.layout.lbUpstreamBackup, nginx.sudo), {
                 step: 'load balancer: restore',
             });
             await this.host.tryExec(reloadNginx(nginx), { step: 'load balancer: reload nginx' });
@@ -69912,6 +71123,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
         endedAt: 0,
         url: settings.github.url,
         runUrl: env.runUrl,
+        ...(settings.rollback.enabled ? { rollbackTo: settings.rollback.toVersion } : {}),
     };
     let fleet;
     let hosts = [];
@@ -69931,12 +71143,14 @@ async function runDeploy(settings, version, strategy, logs, env) {
         const archive = settings.rollback.enabled
             ? undefined
             : await timed(report.phases, 'build', () => buildRelease(settings, env));
-        fleet = await timed(report.phases, 'connect', () => Fleet.connect(settings.hosts, sshOptionsFrom(settings), {
+        const count = settings.hosts.length;
+        fleet = await timed(report.phases, 'connect', () => step('connect', () => Fleet.connect(settings.hosts, sshOptionsFrom(settings), {
             maxParallel: settings.ssh.maxParallel,
             proxyJump: settings.ssh.proxyJump,
+            jumpOptions: jumpSshOptionsFrom(settings),
             loadBalancer: usesLoadBalancer(settings) ? settings.rolling.loadBalancer : undefined,
             logFor: (host) => logs.sinkFor(host),
-        }));
+        }), () => (count === 1 ? settings.hosts[0].label : `${count} hosts`)));
         hosts = fleet.hosts.map((host) => new HostDeploy(host, settings, env.journal, version));
         report.hosts = hosts.map((h) => h.report);
         if (fleet.loadBalancer) {
@@ -69948,7 +71162,9 @@ async function runDeploy(settings, version, strategy, logs, env) {
             await onEachHost(ctx(archive), 'lock', hosts, async (h) => {
                 await h.acquireLock(holder);
                 await h.readState();
-            });
+                const { liveSlot, liveVersion } = h.plan;
+                return `locked; live: ${liveSlot === null ? 'nothing yet' : `${liveVersion} on ${liveSlot}`}`;
+            }, 'lock and read state');
         });
         report.status = await strategy(ctx(archive));
     }
@@ -69985,6 +71201,9 @@ async function buildRelease(settings, env) {
         artifactUrl: settings.app.artifactUrl,
         cwd: env.workspace,
         workDir: env.tempDir,
+        exclude: settings.app.exclude,
+        artifactSha256: settings.app.artifactSha256,
+        artifactToken: settings.app.artifactToken,
     });
 }
 
@@ -69998,13 +71217,13 @@ async function cleanup(settings, journalText, runUrl) {
     const entries = Journal.parse(journalText);
     const labels = Object.keys(entries);
     if (labels.length === 0) {
-        info('post: the main step left nothing half-done');
+        info$1('post: the main step left nothing half-done');
         return;
     }
-    warning(`post: the main step stopped mid-run; repairing ${labels.join(', ')}`);
+    warning$1(`post: the main step stopped mid-run; repairing ${labels.join(', ')}`);
     const options = sshOptionsFrom(settings);
     const via = settings.ssh.proxyJump
-        ? await RemoteHost.connect(settings.ssh.proxyJump, options)
+        ? await RemoteHost.connect(settings.ssh.proxyJump, jumpSshOptionsFrom(settings))
         : undefined;
     const holder = lockHolder(runUrl, `${process.env.GITHUB_ACTOR ?? 'unknown'} (post step)`);
     try {
@@ -70018,7 +71237,7 @@ async function cleanup(settings, journalText, runUrl) {
                 await deploy.acquireLock(holder);
                 await deploy.readState();
                 const done = await deploy.repair(entries[label]);
-                info(`post: [${label}] ${done.join('; ') || 'nothing to repair'}`);
+                info$1(`post: [${label}] ${done.join('; ') || 'nothing to repair'}`);
             }
             finally {
                 await deploy.releaseLock().catch(() => { });
@@ -70054,6 +71273,15 @@ function preflightProblems(settings, user, facts, checks) {
     if (checks.sudo && checks.sudo.exitCode !== 0) {
         problems.push(`sudo would not run '${checks.sudo.command}' for ${user} without a password: allow it ` +
             `(see README "Host setup").${tail$1(checks.sudo)}`);
+    }
+    const notWritable = (file, check) => settings.sudo
+        ? `${user} may not write ${file}, and sudo would not run '${check.command}' without a password: give ${user} the file or allow that command (see README "Host setup").${tail$1(check)}`
+        : `${user} may not write ${file}: give ${user} the file, or set sudo: true and allow '${check.command}' (see README "Host setup").`;
+    if (checks.upstream && checks.upstream.exitCode !== 0) {
+        problems.push(notWritable(settings.nginx.upstreamFile, checks.upstream));
+    }
+    if (checks.site && checks.site.exitCode !== 0) {
+        problems.push(notWritable(settings.site.file, checks.site));
     }
     if (checks.nginxTest.exitCode !== 0) {
         problems.push(`nginx-test-command '${checks.nginxTest.command}' failed (exit ${checks.nginxTest.exitCode}).${tail$1(checks.nginxTest)}`);
@@ -70187,7 +71415,7 @@ async function dryRun(settings, version, logs) {
     let jumpHost;
     if (jumpAddress) {
         try {
-            jumpHost = await RemoteHost.connect(jumpAddress, options);
+            jumpHost = await RemoteHost.connect(jumpAddress, jumpSshOptionsFrom(settings));
         }
         catch (error) {
             const problem = `jump host ${jumpAddress.label}: ${errorMessage(error)}`;
@@ -70207,8 +71435,9 @@ async function dryRun(settings, version, logs) {
 async function checkHost(settings, version, address, options, via, logs) {
     const host = await RemoteHost.connect(address, options, { via, log: logs.sinkFor(address.label) });
     try {
-        const { deployPath, name, processManager } = settings.app;
-        const systemdApp = processManager === 'systemd' ? name : '';
+        const { deployPath, name } = settings.app;
+        const manager = await processManagerOf(settings, host, address.user);
+        const systemdApp = manager.manager === 'systemd' ? name : '';
         const probe = await host.exec(probeCommand(deployPath, systemdApp), { step: 'probe' });
         const facts = parseProbe(probe.stdout);
         const nginx = { test: settings.nginx.testCommand, sudo: settings.sudo };
@@ -70225,10 +71454,29 @@ async function checkHost(settings, version, address, options, via, logs) {
                 timeoutMs: 10_000,
             })
             : undefined;
+        const { upstreamFile } = settings.nginx;
+        const upstream = await host.tryExec(checkUpstreamWritable(upstreamFile, settings.sudo), {
+            step: 'upstream file check',
+            timeoutMs: 10_000,
+        });
+        const siteFile = settings.site.serverNames.length > 0 ? settings.site.file : undefined;
+        const site = siteFile === undefined
+            ? undefined
+            : await host.tryExec(checkUpstreamWritable(siteFile, settings.sudo), {
+                step: 'site file check',
+                timeoutMs: 10_000,
+            });
         const problems = preflightProblems(settings, address.user, facts, {
             nginxTest: { command: settings.nginx.testCommand, ...nginxTest },
             sudo: sudo && { command: `sudo -n ${reloadArgv.join(' ')}`, ...sudo },
+            upstream: { command: `sudo -n tee ${upstreamFile}`, ...upstream },
+            site: site && { command: `sudo -n tee ${siteFile ?? ''}`, ...site },
         });
+        if (manager.manager === 'error')
+            problems.push(manager.reason);
+        const notes = settings.app.processManager === 'auto' && manager.manager !== 'error'
+            ? [`process-manager auto: ${manager.manager} (${manager.reason})`]
+            : [];
         let state = EMPTY_STATE;
         try {
             state = parseState(facts.stateJson, `${settings.app.deployPath}/.deploy/state.json`);
@@ -70236,51 +71484,32 @@ async function checkHost(settings, version, address, options, via, logs) {
         catch (error) {
             problems.push(errorMessage(error));
         }
-        const warnings = settings.strategy === 'canary' ? await canaryWarnings(settings, host) : [];
+        const canary = settings.strategy === 'canary' ? await canaryCheck(settings, host) : undefined;
+        if (canary?.blocking)
+            problems.push(`canary: ${canary.why}`);
         const plan = planHost(settings, host.name, state, version);
-        return { host: host.name, plan, problems, warnings };
+        return { host: host.name, plan, problems, canary, notes };
     }
     finally {
         host.dispose();
     }
 }
-/** A canary without its access log is judged on health alone: worth knowing before the run. */
-async function canaryWarnings(settings, host) {
-    const file = settings.canary.accessLog;
-    const { stdout } = await host.exec(accessLogSince(file, undefined), { step: 'canary log check' });
-    if (!parseLogReading(stdout).missing)
-        return [];
-    return [
-        `canary: no readable access log at ${file}, so the canary would be judged on health only; ` +
-            `add \`access_log ${file} ${settings.app.name}_canary;\` to the site (README: Canary)`,
-    ];
+/** Whether a canary will have access log evidence on this host (README: Canary). */
+async function canaryCheck(settings, host) {
+    const { bluePort, greenPort } = settings.slots;
+    const probe = canaryEvidenceProbe(settings.canary.accessLog, settings.app.name, [bluePort, greenPort], NGINX_CONFIG_DIR);
+    const { stdout } = await host.exec(probe, { step: 'canary evidence check' });
+    return canaryEvidence(stdout, settings);
 }
-
-/**
- * Remote output per host. Hosts work in parallel, so their lines are collected (and shown live only
- * in debug logging) and then printed as one collapsible group per host and phase.
- */
-class HostLogs {
-    lines = new Map();
-    sinkFor(host) {
-        return (line) => {
-            debug(`[${host}] ${line}`);
-            const list = this.lines.get(host) ?? [];
-            list.push(line);
-            this.lines.set(host, list);
-        };
-    }
-    /** Prints and forgets what each host logged since the last flush, one group per host. */
-    flush(phase, extra = () => []) {
-        const hosts = new Set([...this.lines.keys()]);
-        for (const host of hosts) {
-            startGroup(`${phase}: ${host}`);
-            for (const line of [...(this.lines.get(host) ?? []), ...extra(host)])
-                info(line);
-            endGroup();
-        }
-        this.lines.clear();
-    }
+/** The process manager a deploy would use on this host (auto asks the host). */
+async function processManagerOf(settings, host, user) {
+    const { processManager, name } = settings.app;
+    if (processManager !== 'auto')
+        return { manager: processManager, reason: 'as set' };
+    const { stdout } = await host.exec(detectProcessManager(name, settings.sudo), {
+        step: 'process manager',
+    });
+    return resolveProcessManager(parseProcessManagerFacts(stdout), name, user);
 }
 
 /**
@@ -70326,6 +71555,10 @@ const DEFAULTS$1 = {
     'known-hosts': '',
     'insecure-ignore-host-key': 'false',
     'proxy-jump': '',
+    // Jump host's own credentials ('' = those of the targets)
+    'proxy-key': '',
+    'proxy-key-passphrase': '',
+    'proxy-known-hosts': '',
     'connect-timeout': '20s',
     'max-parallel': '10',
     // App
@@ -70335,14 +71568,19 @@ const DEFAULTS$1 = {
     'build-command': '',
     'release-path': '.',
     'artifact-url': '',
+    // What ships: patterns left out of release-path; checksum and token of artifact-url
+    exclude: '',
+    'artifact-sha256': '',
+    'artifact-token': '',
     'start-command': '',
     'stop-command': '',
     'reload-command': '',
     env: '',
+    'secret-env': '',
     'migrate-command': '',
     'post-deploy-command': '',
     'smoke-command': '',
-    'process-manager': 'builtin',
+    'process-manager': 'auto',
     'keep-releases': '5',
     // Strategy
     strategy: 'blue-green',
@@ -70374,6 +71612,10 @@ const DEFAULTS$1 = {
     'nginx-test-command': 'nginx -t',
     'nginx-reload-command': 'nginx -s reload',
     'nginx-verify-port': '',
+    // Managed nginx site
+    'nginx-site': '',
+    'nginx-site-listen': '80',
+    'nginx-site-file': '',
     sudo: 'false',
     force: 'false',
     // Lock, rollback, GitHub, misc
@@ -70397,7 +71639,7 @@ const SLOT_ENV_KEYS = [
 const STRATEGIES = ['blue-green', 'rolling', 'canary', 'reload'];
 const ON_FAILURE = ['rollback', 'stop'];
 const KEEP_PREVIOUS = ['stop', 'warm'];
-const PROCESS_MANAGERS = ['builtin', 'systemd'];
+const PROCESS_MANAGERS = ['auto', 'builtin', 'systemd'];
 /** One or more inputs are invalid; `problems` names each one. */
 class InputError extends Error {
     problems;
@@ -70424,6 +71666,9 @@ function parseInputs(get) {
     const knownHosts = r.knownHosts('known-hosts');
     const insecureIgnoreHostKey = r.field('insecure-ignore-host-key', boolean, false);
     const proxyJump = r.field('proxy-jump', optional(hostAddress(defaults), undefined), undefined);
+    const proxyKey = r.text('proxy-key') === '' ? '' : r.privateKey('proxy-key');
+    const proxyPassphrase = r.text('proxy-key-passphrase');
+    const proxyKnownHosts = r.knownHosts('proxy-known-hosts');
     const connectTimeoutMs = r.field('connect-timeout', duration({ allowZero: false }), 20_000);
     const maxParallel = r.field('max-parallel', integer(1, 256), 10);
     // App
@@ -70432,8 +71677,13 @@ function parseInputs(get) {
     const version = r.field('version', optional(versionName, ''), '');
     const releasePath = r.field('release-path', localPath, '.');
     const artifactUrl = r.field('artifact-url', optional(httpUrl, ''), '');
+    const exclude = r.field('exclude', ignorePatterns, []);
+    const artifactSha256 = r.field('artifact-sha256', optional(sha256Hex, ''), '');
+    const artifactToken = r.token('artifact-token');
     const env = r.env('env');
-    const processManager = r.field('process-manager', oneOf(PROCESS_MANAGERS), 'builtin');
+    const secretEnv = r.env('secret-env');
+    r.distinctKeys('env', env, 'secret-env', secretEnv);
+    const processManager = r.field('process-manager', oneOf(PROCESS_MANAGERS), 'auto');
     const keepReleases = r.field('keep-releases', integer(2, Infinity), 5);
     // Strategy
     const strategy = r.field('strategy', oneOf(STRATEGIES), 'blue-green');
@@ -70445,12 +71695,13 @@ function parseInputs(get) {
     const canary = {
         weights: r.field('canary-weight', weights, [10, 50, 100]),
         stepDurationMs: r.field('canary-step-duration', duration({ allowZero: false }), 60_000),
-        maxErrorRate: r.field('canary-max-error-rate', errorRate, 0.01),
+        maxErrorRate: r.field('canary-max-error-rate', errorRateOrOff, 0.01) ?? 1,
+        healthOnly: r.text('canary-max-error-rate') === 'off',
         minRequests: r.field('canary-min-requests', integer(1, Infinity), 20),
         hosts: r.field('canary-hosts', optional(amount, undefined), undefined),
         stickyCookie: r.field('canary-sticky-cookie', optional(cookieName, ''), ''),
         checkCommand: r.text('canary-check-command'),
-        accessLog: r.field('canary-access-log', optional(absolutePath('file'), `/var/log/nginx/${name}-canary.log`), ''),
+        accessLog: r.field('canary-access-log', optional(nginxFilePath, `/var/log/nginx/${name}-canary.log`), ''),
     };
     // Slots and health
     const slots = {
@@ -70473,6 +71724,11 @@ function parseInputs(get) {
         reloadCommand: r.text('nginx-reload-command'),
         verifyPort: r.field('nginx-verify-port', optional(port, slots.greenPort + 1), slots.greenPort + 1),
     };
+    const site = {
+        serverNames: r.field('nginx-site', optional(serverNames, []), []),
+        listen: r.field('nginx-site-listen', listenAddress, '80'),
+        file: r.field('nginx-site-file', optional(absolutePath('file'), `/etc/nginx/conf.d/${name}.site.conf`), ''),
+    };
     const rollbackTo = r.field('rollback-to', optional(versionName, ''), '');
     const rollback = {
         enabled: r.field('rollback', boolean, false) || rollbackTo !== '',
@@ -70488,6 +71744,9 @@ function parseInputs(get) {
             knownHosts,
             insecureIgnoreHostKey,
             proxyJump,
+            proxyKey,
+            proxyPassphrase,
+            proxyKnownHosts,
             connectTimeoutMs,
             maxParallel,
         },
@@ -70498,10 +71757,14 @@ function parseInputs(get) {
             buildCommand: r.text('build-command'),
             releasePath,
             artifactUrl,
+            exclude,
+            artifactSha256,
+            artifactToken,
             startCommand: r.text('start-command'),
             stopCommand: r.text('stop-command'),
             reloadCommand: r.text('reload-command'),
             env,
+            secretEnv,
             migrateCommand: r.text('migrate-command'),
             postDeployCommand: r.text('post-deploy-command'),
             smokeCommand: r.text('smoke-command'),
@@ -70514,6 +71777,7 @@ function parseInputs(get) {
         slots,
         health,
         nginx,
+        site,
         sudo: r.field('sudo', boolean, false),
         force: r.field('force', boolean, false),
         lockTimeoutMs: r.field('lock-timeout', duration({ allowZero: true }), 300_000),
@@ -70532,14 +71796,19 @@ function parseInputs(get) {
 }
 /**
  * The secret values among the settings, for `core.setSecret`: the key and passphrase, the token
- * and every `env` value. Multi-line values are split into lines, since log masking works per line.
+ * and every `secret-env` value (not `env`: values from `${{ secrets.* }}` are masked by the runner
+ * already, and masking plain ones like `production` garbles the log). Multi-line values are
+ * split into lines, since log masking works per line.
  */
 function secretValues(settings) {
     const values = [
         settings.ssh.privateKey,
         settings.ssh.passphrase,
+        settings.ssh.proxyKey,
+        settings.ssh.proxyPassphrase,
         settings.github.token,
-        ...Object.values(settings.app.env),
+        settings.app.artifactToken,
+        ...Object.values(settings.app.secretEnv),
     ];
     const lines = values.flatMap((value) => value.split('\n')).map((line) => line.trim());
     return [...new Set(lines.filter((line) => line !== ''))];
@@ -70547,6 +71816,28 @@ function secretValues(settings) {
 // ---------------------------------------------------------------------------------------------
 // Rules that involve more than one input
 // ---------------------------------------------------------------------------------------------
+/** `proxy-key`, its passphrase and `proxy-known-hosts` belong to a `proxy-jump`. */
+function checkJumpHostCredentials(r, s) {
+    const { proxyJump, proxyKey, proxyPassphrase } = s.ssh;
+    if (proxyJump === undefined && r.valid('proxy-jump')) {
+        const given = ['proxy-key', 'proxy-key-passphrase', 'proxy-known-hosts'].filter((name) => r.text(name) !== '');
+        for (const name of given) {
+            r.report(`Input '${name}' was given without 'proxy-jump' (expected a jump host ` +
+                `'[user@]host[:port]' in 'proxy-jump' for it to apply to, or no '${name}').`);
+        }
+    }
+    if (proxyKey !== '' && proxyPassphrase === '' && isEncryptedKey(proxyKey)) {
+        r.report("Input 'proxy-key-passphrase' is required because 'proxy-key' is encrypted (expected the " +
+            "key's passphrase, e.g. from a secret).");
+    }
+    if (proxyJump !== undefined &&
+        proxyPassphrase !== '' &&
+        proxyKey === '' &&
+        r.valid('proxy-key')) {
+        r.report("Input 'proxy-key-passphrase' was given without 'proxy-key' (expected the jump host's " +
+            "own key in 'proxy-key'; the passphrase of 'ssh-key' goes in 'ssh-key-passphrase').");
+    }
+}
 function checkCombinations(r, s) {
     if (s.ssh.knownHosts === '' &&
         !s.ssh.insecureIgnoreHostKey &&
@@ -70558,6 +71849,7 @@ function checkCombinations(r, s) {
         r.report("Input 'ssh-key-passphrase' is required because 'ssh-key' is encrypted (expected the " +
             "key's passphrase, e.g. from a secret).");
     }
+    checkJumpHostCredentials(r, s);
     if (s.app.startCommand === '' && !s.rollback.enabled && r.valid('rollback', 'rollback-to')) {
         r.report("Input 'start-command' is required unless 'rollback' is true (expected the command that " +
             "starts the app on $PORT, e.g. 'node server.js').");
@@ -70570,6 +71862,7 @@ function checkCombinations(r, s) {
         r.report(`Input 'artifact-url': ${show(s.app.artifactUrl)} was given together with 'release-path' ` +
             `${show(s.app.releasePath)} (expected only one of them: the release comes from one place).`);
     }
+    checkReleaseSource(r, s);
     if (s.slots.bluePort === s.slots.greenPort && r.valid('blue-port', 'green-port')) {
         r.report(`Input 'green-port': ${show(r.text('green-port'))} is the same port as 'blue-port' ` +
             `${show(r.text('blue-port'))} (expected two different ports, one per slot).`);
@@ -70580,6 +71873,7 @@ function checkCombinations(r, s) {
         r.report(`Input 'nginx-verify-port': ${verifyPort} is also a slot port ('blue-port' or 'green-port') ` +
             `(expected a third port, used by nginx to let the action verify a switch).`);
     }
+    checkSite(r, s);
     if (s.health.intervalMs >= s.health.timeoutMs && r.valid('health-interval', 'health-timeout')) {
         r.report(`Input 'health-interval': ${show(r.text('health-interval'))} is not shorter than ` +
             `'health-timeout' ${show(r.text('health-timeout'))} (expected an interval below the ` +
@@ -70595,6 +71889,49 @@ function checkCombinations(r, s) {
         r.report(`Input 'canary-hosts': ${show(r.text('canary-hosts'))} is not fewer than the ${hostCount} ` +
             `host${hostCount === 1 ? '' : 's'} in 'hosts' (expected fewer hosts than 'hosts' lists, so ` +
             `that some stay on the old version during the bake).`);
+    }
+}
+/** `exclude` applies to a packed directory; `artifact-sha256` and `artifact-token` to a URL. */
+function checkReleaseSource(r, s) {
+    const { artifactUrl, exclude, artifactSha256, artifactToken } = s.app;
+    if (artifactUrl !== '' && exclude.length > 0) {
+        r.report("Input 'exclude' was given together with 'artifact-url' (expected exclude only with a " +
+            "'release-path' directory that the action packs; a downloaded archive ships as it is).");
+    }
+    if (artifactUrl === '' && artifactSha256 !== '' && r.valid('artifact-url')) {
+        r.report("Input 'artifact-sha256' was given without 'artifact-url' (expected it only with " +
+            'artifact-url, to check the download).');
+    }
+    if (artifactUrl === '' && artifactToken !== '' && r.valid('artifact-url')) {
+        r.report("Input 'artifact-token' was given without 'artifact-url' (expected it only with " +
+            'artifact-url, to authorize the download).');
+    }
+}
+/** The managed site: only with `nginx-site`, on its own port and file. */
+function checkSite(r, s) {
+    const { serverNames, listen, file } = s.site;
+    if (serverNames.length === 0) {
+        if (r.text('nginx-site-file') !== '' && r.valid('nginx-site', 'nginx-site-file')) {
+            r.report(`Input 'nginx-site-file': ${show(file)} was given without 'nginx-site' (expected ` +
+                `'nginx-site' with the site's server names, or no 'nginx-site-file').`);
+        }
+        return;
+    }
+    const listenPort = Number(/(\d+)$/.exec(listen)?.[1]);
+    const taken = [
+        ['blue-port', s.slots.bluePort],
+        ['green-port', s.slots.greenPort],
+        ['nginx-verify-port', s.nginx.verifyPort],
+    ];
+    for (const [input, port] of taken) {
+        if (listenPort === port && r.valid('nginx-site-listen', input)) {
+            r.report(`Input 'nginx-site-listen': ${show(listen)} uses port ${port}, which is '${input}' ` +
+                `(expected a port the slots and the verification server do not use, like 80).`);
+        }
+    }
+    if (file === s.nginx.upstreamFile && r.valid('nginx-site-file', 'nginx-upstream-file')) {
+        r.report(`Input 'nginx-site-file': ${show(file)} is also 'nginx-upstream-file' (expected two ` +
+            `different files: the site and the upstream it proxies to).`);
     }
 }
 const ok = (value) => ({ ok: true, value });
@@ -70679,6 +72016,16 @@ class InputReader {
         }
         return `${key}\n`;
     }
+    /** A bearer token: one line of visible characters. Never echoed. */
+    token(name) {
+        const token = this.text(name);
+        if (token === '' || /^[\x21-\x7e]+$/.test(token))
+            return token;
+        return this.fail(name, '', `Input '${name}': the value (hidden) contains whitespace, control or non-ASCII ` +
+            `characters (expected the token alone, e.g. '\${{ secrets.ARTIFACT_TOKEN }}'; it is ` +
+            `sent as 'Authorization: Bearer <token>').`);
+    }
+    /** known_hosts lines, and SHA256 fingerprint pins (appleboy's `fingerprint`), checked. */
     knownHosts(name) {
         const text = this.text(name);
         text.split(/\r?\n/).forEach((raw, index) => {
@@ -70688,9 +72035,22 @@ class InputReader {
             const fields = line.split(/\s+/);
             if (fields[0]?.startsWith('@'))
                 fields.shift();
-            if (fields.length < 3 || !/^(ssh-|ecdsa-|sk-)/.test(fields[1] ?? '')) {
-                this.fail(name, '', `Input '${name}': line ${index + 1} ${show(line)} is not a known_hosts entry ` +
-                    `(expected lines like 'web1.example.com ssh-ed25519 AAAAC3...', e.g. from ssh-keyscan).`);
+            const where = `Input '${name}': line ${index + 1} ${show(line)}`;
+            if (parseFingerprintPin(fields, ''))
+                return;
+            const print = fields.slice(0, 2).find((field) => FINGERPRINT_LIKE.test(field));
+            if (print !== undefined && !/^SHA256:/i.test(print)) {
+                this.fail(name, '', `${where} is an MD5 fingerprint (expected a SHA256 one, 'SHA256:' and 43 characters ` +
+                    `as 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' prints it, or a known_hosts line).`);
+            }
+            else if (print !== undefined) {
+                this.fail(name, '', `${where} is not a complete SHA256 fingerprint (expected 'SHA256:' and 43 characters ` +
+                    `as 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' prints it).`);
+            }
+            else if (fields.length < 3 || !/^(ssh-|ecdsa-|sk-)/.test(fields[1] ?? '')) {
+                this.fail(name, '', `${where} is not a known_hosts entry (expected lines like ` +
+                    `'web1.example.com ssh-ed25519 AAAAC3...', e.g. from ssh-keyscan, or a host-key ` +
+                    `fingerprint 'SHA256:...').`);
             }
         });
         return text;
@@ -70737,6 +72097,13 @@ class InputReader {
         // fromEntries defines own properties, so even a key like __proto__ stays plain data.
         return Object.fromEntries(entries);
     }
+    /** The same variable in two `KEY=VALUE` inputs: which value would win is unclear, so refuse. */
+    distinctKeys(first, a, second, b) {
+        for (const key of Object.keys(b).filter((k) => Object.hasOwn(a, k))) {
+            this.fail(second, undefined, `Input '${second}': sets ${key}, which '${first}' sets too (expected each variable in ` +
+                `one of them: '${second}' for values to mask in the log).`);
+        }
+    }
     fail(name, fallback, problem) {
         this.invalid.add(name);
         this.problems.push(problem);
@@ -70760,6 +72127,7 @@ const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** nginx reads the cookie as `$cookie_<name>`, and nginx variable names are [A-Za-z0-9_]. */
 const COOKIE_NAME = /^[A-Za-z0-9_]{1,64}$/;
+const SERVER_NAME = /^(\*\.)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 const CONTROL_OR_SPACE = /[\s\p{Cc}]/u;
 const PRIVATE_KEY_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\n[\s\S]+\n-----END [A-Z0-9 ]*PRIVATE KEY-----/;
 const HOST_FORMAT = '[user@]host[:port]';
@@ -70831,6 +72199,13 @@ const errorRate = (text) => {
     const value = Number(match[1]);
     return value <= 100 ? ok(value / 100) : bad('is out of range', expected);
 };
+/** canary-max-error-rate: a percentage, or `off` (null: judged on health only). */
+const errorRateOrOff = (text) => {
+    if (text === 'off')
+        return ok(null);
+    const rate = errorRate(text);
+    return rate.ok ? rate : bad(rate.problem, `${rate.expected}, or 'off' to judge on health only`);
+};
 const weights = (text) => {
     const expected = "percentages 1-100, strictly ascending and ending with 100, like '10,50,100'";
     const items = text.split(',').map((item) => item.trim());
@@ -70870,6 +72245,13 @@ function absolutePath(kind) {
         return ok(text);
     };
 }
+/** A file path that goes into an nginx config as it is: nothing nginx would read as syntax. */
+const nginxFilePath = (text) => {
+    const path = absolutePath('file')(text);
+    if (!path.ok || /^[\w./@+-]+$/.test(text))
+        return path;
+    return bad('contains characters nginx would read as syntax', "an absolute file path of letters, digits and . _ - + @ / like '/var/log/nginx/app-canary.log'");
+};
 const localPath = (text) => /\p{Cc}/u.test(text)
     ? bad('contains control characters', "a path on the runner like 'build' or 'dist/app.tar.gz'")
     : ok(text);
@@ -70896,9 +72278,39 @@ const httpUrl = (text) => {
         return bad('contains whitespace or control characters', expected);
     return ok(text);
 };
+/** Patterns (newline- or comma-separated), every bad one named at once. */
+const ignorePatterns = (text) => {
+    const { patterns, problems } = parseIgnorePatterns(text, 'lines-and-commas');
+    return problems.length === 0
+        ? ok(patterns)
+        : bad(`has bad patterns: ${problems.join('; ')}`, "gitignore-like patterns relative to release-path, one per line or separated by commas, like 'node_modules/, *.log, /coverage'");
+};
+const sha256Hex = (text) => /^[0-9a-f]{64}$/i.test(text)
+    ? ok(text.toLowerCase())
+    : bad('is not a sha256', "64 hex digits, as 'sha256sum app.tar.gz' prints them");
 const cookieName = (text) => COOKIE_NAME.test(text)
     ? ok(text)
     : bad('is not a valid cookie name', "1-64 characters of A-Z, a-z, 0-9 and '_', since nginx reads it as $cookie_<name>");
+/** nginx `server_name` values: host names (a leading `*.` allowed), separated by spaces or commas. */
+const serverNames = (text) => {
+    const names = text.split(/[\s,]+/).filter((n) => n !== '');
+    const wrong = names.find((n) => !SERVER_NAME.test(n));
+    return wrong === undefined
+        ? ok(names)
+        : bad(`has an invalid server name ${show(wrong)}`, "host names like 'shop.example.com' or '*.example.com', separated by spaces or commas");
+};
+/** nginx `listen`: a port, `IPv4:port` or `[IPv6]:port`. */
+const listenAddress = (text) => {
+    const expected = "a port like '80', or 'address:port' like '127.0.0.1:8080' or '[::1]:80'";
+    const match = /^(?:(\d+\.\d+\.\d+\.\d+):|\[([0-9a-fA-F:.]+)\]:)?(\d+)$/.exec(text);
+    if (!match)
+        return bad('is not a listen address', expected);
+    const [, v4, v6, portText = ''] = match;
+    if ((v4 !== undefined && !isIPv4(v4)) || (v6 !== undefined && !isIPv6(v6))) {
+        return bad('has an invalid address', expected);
+    }
+    return port(portText).ok ? ok(text) : bad('has an invalid port', expected);
+};
 const environmentName = (text) => text.length <= 255 && !/\p{Cc}/u.test(text)
     ? ok(text)
     : bad('is not a valid environment name', 'at most 255 characters without control characters');
@@ -71058,7 +72470,17 @@ function planLines(check, upstreamFile) {
         ]
         : [];
     const verdict = check.problems.length === 0 ? ['ready'] : check.problems.map((p) => `problem: ${p}`);
-    return [...lines, ...(check.warnings ?? []).map((w) => `warning: ${w}`), ...verdict];
+    const canary = check.canary && !check.canary.blocking ? [`canary evidence: ${evidenceText(check.canary)}`] : [];
+    return [
+        ...lines,
+        ...(check.notes ?? []),
+        ...canary,
+        ...(check.warnings ?? []).map((w) => `warning: ${w}`),
+        ...verdict,
+    ];
+}
+function evidenceText(evidence) {
+    return `${evidence.available ? 'yes' : 'no'}: ${evidence.why}`;
 }
 function dryRunSummary(checks, version) {
     const failed = checks.filter((c) => c.problems.length > 0);
@@ -71073,7 +72495,12 @@ function dryRunSummary(checks, version) {
                 ? 'none'
                 : '?'),
         cell(c.plan ? `${c.plan.targetSlot} :${c.plan.targetPort}` : '?'),
-        c.problems.length === 0 ? 'ready' : c.problems.map(cell).join('<br>'),
+        [
+            c.problems.length === 0 ? 'ready' : c.problems.map(cell).join('<br>'),
+            ...(c.canary && !c.canary.blocking
+                ? [cell(`canary evidence: ${evidenceText(c.canary)}`)]
+                : []),
+        ].join('<br>'),
     ]);
     return [
         headline,
@@ -71093,6 +72520,7 @@ function dryRunHostsOutput(checks) {
         liveVersion: c.plan?.liveVersion ?? null,
         targetSlot: c.plan?.targetSlot ?? null,
         problems: c.problems,
+        ...(c.canary && { canaryEvidence: c.canary.available, canaryEvidenceWhy: c.canary.why }),
     })));
 }
 
@@ -76490,7 +77918,7 @@ class GitHubDeployment {
      * A 403/404 on creation means the token may not write deployments: the error says how to fix
      * that. Other failures name the HTTP status and GitHub's message.
      */
-    static async start(target, info$1) {
+    static async start(target, info) {
         const [owner, repo, ...rest] = target.repository.split('/');
         if (!owner || !repo || rest.length > 0) {
             throw new Error(`Could not create a GitHub Deployment: repository '${target.repository}' is not 'owner/repo'.`);
@@ -76505,8 +77933,8 @@ class GitHubDeployment {
             environment: env,
             auto_merge: false,
             required_contexts: [],
-            description: truncate(info$1.description),
-            payload: { version: info$1.version, app: info$1.app },
+            description: truncate(info.description),
+            payload: { version: info.version, app: info.app },
             transient_environment: false,
             request: requestOptions(target),
         })
@@ -76519,7 +77947,7 @@ class GitHubDeployment {
             throw new Error(`Could not create a GitHub Deployment for environment '${env}' (GitHub answered without a deployment id${message}).`);
         }
         const id = data.id;
-        info(`Created GitHub Deployment ${id} for environment '${env}'.`);
+        info$1(`Created GitHub Deployment ${id} for environment '${env}'.`);
         const deployment = new GitHubDeployment(octokit, target, owner, repo, id);
         await deployment.status('in_progress');
         return deployment;
@@ -76589,11 +78017,11 @@ class GitHubDeployment {
                     auto_inactive: false,
                     request: request(),
                 });
-                info(`Marked GitHub Deployment ${previous.id} inactive (was ${latest}).`);
+                info$1(`Marked GitHub Deployment ${previous.id} inactive (was ${latest}).`);
             }
         }
         catch (error) {
-            warning(`GitHub Deployment ${id} succeeded, but could not ${step} of environment ` +
+            warning$1(`GitHub Deployment ${id} succeeded, but could not ${step} of environment ` +
                 `'${this.target.environment}' (${describe(error)}); older deployments may still show as active.`);
         }
     }
@@ -76873,6 +78301,10 @@ function headline(r) {
         case 'rolled-back':
             return `### ${icon} ${app} rolled back to ${version} on ${hosts} in ${took}`;
         case 'failed':
+            if (r.rollbackTo !== undefined) {
+                const target = r.rollbackTo === '' ? 'the previous release' : esc(r.rollbackTo);
+                return `### ${icon} Rolling back ${app} to ${target}${r.hosts.length > 0 ? ` on ${hosts}` : ''} failed after ${took}`;
+            }
             return `### ${icon} Deploying ${app} ${version}${r.hosts.length > 0 ? ` to ${hosts}` : ''} (${strategy}) failed after ${took}`;
     }
 }
@@ -76903,6 +78335,10 @@ function stateLines(r, runErrorChars) {
         case 'failed': {
             const error = r.error === undefined ? [] : [codeBlock(tail(plain(r.error), runErrorChars), 'text'), ''];
             const switched = onNewVersion(r).length;
+            if (r.rollbackTo !== undefined && switched === 0 && r.hosts.length > 0) {
+                const unchanged = 'No host was rolled back: every host still serves what it served before, as the table shows.';
+                return [...error, unchanged];
+            }
             const serving = r.hosts.length === 0
                 ? 'No host was changed.'
                 : switched > 0
@@ -76977,7 +78413,10 @@ function rollbackSection(r) {
     const version = esc(r.version);
     const lines = ['#### How to roll back', ''];
     const target = r.previousVersion !== null && r.previousVersion !== r.version ? r.previousVersion : null;
-    if (r.status === 'failed' && onNewVersion(r).length === 0) {
+    if (r.status === 'failed' && r.rollbackTo !== undefined && onNewVersion(r).length === 0) {
+        lines.push('Nothing to roll back: this rollback changed no host.');
+    }
+    else if (r.status === 'failed' && onNewVersion(r).length === 0) {
         lines.push(`Nothing to roll back: no host serves ${version}.`);
     }
     else if (r.status === 'deployed' && r.previousVersion === null) {
@@ -77132,7 +78571,7 @@ async function runSmoke(command, urls, version) {
         DEPLOY_PREVIEW_URL: urls[0] ?? '',
         APP_VERSION: version,
     };
-    const code = await exec('sh', ['-c', command], { env, ignoreReturnCode: true });
+    const code = await shellOnRunner('smoke-command', command, { env, ignoreReturnCode: true });
     if (code !== 0) {
         throw new Error(`smoke-command failed (exit ${code}); nothing was switched: ${command}`);
     }
@@ -77140,7 +78579,8 @@ async function runSmoke(command, urls, version) {
 
 /**
  * The fleet-level steps every strategy is made of. Each runs on the hosts it is given, in
- * parallel (bounded by max-parallel), timed per host, with a log group per phase and host.
+ * parallel (bounded by max-parallel), timed per host, with a log line per phase and host saying
+ * what it did (see onEachHost).
  */
 /** The release a deploy ships (every strategy but rollback has one). */
 function releaseOf(ctx) {
@@ -77154,15 +78594,20 @@ function hostsToDeploy(ctx) {
     const unchanged = ctx.hosts.filter((h) => h.isUnchanged(archive));
     unchanged.forEach((h) => (h.report.outcome = 'unchanged'));
     if (unchanged.length === ctx.hosts.length) {
-        info(`Every host already serves ${ctx.version}: nothing to do.`);
+        info$1(`Every host already serves ${ctx.version}: nothing to do.`);
     }
     return ctx.hosts.filter((h) => !unchanged.includes(h));
 }
 /** Upload and install the release, write shared/.env; then the expand migration, once. */
 async function shipAndMigrate(ctx, hosts) {
+    const archive = releaseOf(ctx);
     await onEachHost(ctx, 'ship', hosts, async (h) => {
-        await h.ship(releaseOf(ctx));
+        const shipped = await h.ship(archive);
         await h.writeEnv();
+        if (shipped === 'already there')
+            return `${ctx.version} already on the host`;
+        const how = shipped === 'replaced' ? 'replaced (it never went live)' : 'uploaded';
+        return `${ctx.version} ${how} (${formatBytes(archive.bytes)}) and extracted`;
     });
     await runOnce(ctx, 'migrate', ctx.settings.app.migrateCommand, hosts);
 }
@@ -77172,11 +78617,14 @@ async function shipAndMigrate(ctx, hosts) {
  */
 async function startNewSlots(ctx, hosts) {
     try {
-        await onEachHost(ctx, 'start', hosts, (h) => h.startNewSlot());
-        await onEachHost(ctx, 'health', hosts, (h) => h.waitHealthy());
+        await onEachHost(ctx, 'start', hosts, async (h) => {
+            await h.startNewSlot();
+            return startedNote(h);
+        });
+        await onEachHost(ctx, 'health', hosts, async (h) => healthyNote(await h.waitHealthy()));
         if (ctx.settings.app.smokeCommand) {
             const targets = hosts.map((h) => ({ host: h.host, port: h.plan.targetPort }));
-            await timed(ctx.phases, 'smoke', () => withPreviewUrls(targets, (urls) => runSmoke(ctx.settings.app.smokeCommand, urls, ctx.version)));
+            await timed(ctx.phases, 'smoke', () => step('smoke-command', () => withPreviewUrls(targets, (urls) => runSmoke(ctx.settings.app.smokeCommand, urls, ctx.version))));
         }
     }
     catch (error) {
@@ -77192,16 +78640,16 @@ async function stopNewSlots(ctx, hosts) {
  * install the new upstream file and test nginx everywhere;
  * then reload and verify everywhere; then record the release everywhere. A failure at any point
  * puts every host's previous upstream back (reloading where it was live) and its previous state,
- * and stops the new slots.
+ * and stops the new slots (each drains first where nginx had already sent it traffic).
  */
 async function switchTogether(ctx, hosts) {
     let reloaded = false;
     try {
-        await onEachHost(ctx, 'switch', hosts, (h) => h.recheckHealthy());
-        await onEachHost(ctx, 'switch', hosts, (h) => h.installUpstream());
+        await onEachHost(ctx, 'switch', hosts, switchStep.recheck, 'recheck');
+        await onEachHost(ctx, 'switch', hosts, switchStep.install, 'nginx config');
         reloaded = true;
-        await onEachHost(ctx, 'switch', hosts, (h) => h.reloadAndVerify());
-        await onEachHost(ctx, 'switch', hosts, (h) => h.recordSwitch());
+        await onEachHost(ctx, 'switch', hosts, switchStep.reload, 'nginx reload');
+        await onEachHost(ctx, 'switch', hosts, switchStep.record, 'record');
     }
     catch (error) {
         await bestEffort(ctx.logs, 'revert switch', hosts, async (h) => {
@@ -77220,18 +78668,22 @@ async function finish(ctx, hosts, status = 'deployed',
 /** false for the reload strategy: its one slot is the live one. */
 retireOld = true) {
     if (retireOld && ctx.settings.slots.keepPrevious === 'stop') {
+        // On drain-timeout drainOldSlot warns, and the old slot is stopped anyway.
         await onEachHost(ctx, 'drain', hosts, async (h) => {
-            if (!(await h.drainOldSlot())) {
-                warning(`[${h.name}] the old slot still had connections after drain-timeout; stopping it anyway`);
-            }
+            if (!(await h.drainOldSlot()))
+                return 'drain-timeout reached';
+            return h.plan.liveSlot === null ? 'no old slot' : `${h.plan.liveSlot} slot idle`;
         });
-        await onEachHost(ctx, 'stop-old', hosts, (h) => h.stopOldSlot());
+        await onEachHost(ctx, 'stop-old', hosts, async (h) => {
+            await h.stopOldSlot();
+            return h.plan.liveSlot === null ? 'no old slot' : `${h.plan.liveSlot} slot stopped`;
+        });
     }
     // The contract step belongs to a forward deploy; a rollback must not drop what it needs.
     if (status === 'deployed') {
         await runOnce(ctx, 'post-deploy', ctx.settings.app.postDeployCommand, hosts);
     }
-    await onEachHost(ctx, 'record', hosts, (h) => h.pruneReleases());
+    await onEachHost(ctx, 'record', hosts, async (h) => prunedNote(await h.pruneReleases()), 'prune releases');
     return status;
 }
 /** migrate / post-deploy: once per run, on the first host, from the new release. */
@@ -77239,12 +78691,36 @@ async function runOnce(ctx, phase, command, hosts) {
     const first = hosts[0];
     if (!command || !first)
         return;
-    try {
-        await timed(ctx.phases, phase, () => first.runInRelease(command, phase));
-    }
-    finally {
-        ctx.logs.flush(phase);
-    }
+    await timed(ctx.phases, phase, () => step(`[${first.name}] ${phase}`, () => first.runInRelease(command, phase)));
+}
+/** The four steps of a switch to each host's new slot, each saying what it did. */
+const switchStep = {
+    recheck: async (h) => {
+        await h.recheckHealthy();
+        return `${h.plan.targetSlot} slot still healthy`;
+    },
+    install: async (h) => {
+        await h.installUpstream();
+        return `upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), config test passed`;
+    },
+    reload: async (h) => {
+        await h.reloadAndVerify();
+        return `requests through nginx reach ${h.plan.targetSlot}`;
+    },
+    record: async (h) => {
+        await h.recordSwitch();
+        return `${h.version} is live on ${h.plan.targetSlot}`;
+    },
+};
+/** `v2 started on the green slot (port 3002)` */
+function startedNote(h) {
+    return `${h.version} started on the ${h.plan.targetSlot} slot (port ${h.plan.targetPort})`;
+}
+function healthyNote(checks) {
+    return `healthy after ${checks} check${checks === 1 ? '' : 's'}`;
+}
+function prunedNote(pruned) {
+    return pruned.length === 0 ? 'nothing to prune' : `removed ${pruned.join(', ')}`;
 }
 
 async function blueGreen(ctx) {
@@ -77276,7 +78752,8 @@ async function bake(ctx, hosts, label, weight) {
     const step = { label, counts: null, verdict: 'not judged' };
     ctx.canarySteps.push(step);
     try {
-        await timed(ctx.phases, 'canary', () => watch(ctx, hosts, step, weight));
+        const heartbeat = (ms) => bakeProgress(label, step.counts, ctx.settings.canary.stepDurationMs - ms);
+        await timed(ctx.phases, 'canary', () => withHeartbeat(heartbeat, () => watch(ctx, hosts, step, weight)));
     }
     catch (error) {
         step.verdict = 'aborted';
@@ -77285,17 +78762,15 @@ async function bake(ctx, hosts, label, weight) {
             ? error
             : new CanaryAborted(`canary step ${label}: ${errorMessage(error)}`, { cause: error });
     }
-    finally {
-        ctx.logs.flush('canary');
-    }
 }
 async function watch(ctx, hosts, step, weight) {
     const { canary, health } = ctx.settings;
     const offsets = await logOffsets(ctx, hosts);
+    const appRequests = new Map();
     const failedChecks = new Map();
     const deadline = Date.now() + canary.stepDurationMs;
     let total = offsets.size === 0 ? null : NO_COUNTS;
-    info(`Canary ${step.label}: baking for ${canary.stepDurationMs / 1000}s`);
+    info$1(`Canary ${step.label}: baking for ${canary.stepDurationMs / 1000}s`);
     while (Date.now() < deadline) {
         await setTimeout$2(Math.min(health.intervalMs, Math.max(0, deadline - Date.now())));
         await forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (h) => {
@@ -77312,41 +78787,75 @@ async function watch(ctx, hosts, step, weight) {
             if (read === null)
                 return;
             offsets.set(h, read.offset);
+            appRequests.set(h, (appRequests.get(h) ?? 0) + read.appRequests);
             total = addCounts(total ?? NO_COUNTS, read.counts);
         });
         step.counts = total;
-        const judged = total === null ? undefined : judge(total, canary);
+        const judged = total === null || canary.healthOnly ? undefined : judge(total, canary);
         if (judged?.verdict === 'aborted')
             throw new CanaryAborted(`canary step ${step.label}: ${judged.reason}`);
+    }
+    if (!canary.healthOnly) {
+        const blind = hosts.find((h) => (appRequests.get(h) ?? 0) === 0);
+        if (blind)
+            throw new HostError(blind.name, 'canary', noRequestsLogged(ctx));
     }
     if (canary.checkCommand) {
         await forEachParallel(hosts, ctx.settings.ssh.maxParallel, (h) => h.runCanaryCheck(String(weight)));
     }
     step.counts = total;
-    if (total === null) {
-        step.note = `no access log at ${canary.accessLog} on any host: judged on health only`;
+    if (canary.healthOnly) {
+        step.note = 'canary-max-error-rate: off: judged on health only';
         return;
     }
-    const judged = judge(total, canary);
+    const judged = judge(total ?? NO_COUNTS, canary);
     step.verdict = judged.verdict;
     if (judged.verdict === 'not judged') {
-        step.note = `${total.requests} request(s), fewer than canary-min-requests (${canary.minRequests}): judged on health only`;
+        step.note = `${(total ?? NO_COUNTS).requests} request(s), fewer than canary-min-requests (${canary.minRequests}): judged on health only`;
     }
 }
-/** Where each host's access log ends now; hosts without a readable log are left out (warned). */
+/**
+ * Where each host's access log ends now. Without a readable log the step has no evidence: it
+ * aborts (fail closed), unless the user chose health-only judging (canary-max-error-rate: off).
+ */
 async function logOffsets(ctx, hosts) {
     const offsets = new Map();
+    const { accessLog, healthOnly } = ctx.settings.canary;
     await forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (h) => {
         const read = await h.canaryLog();
         if (read !== null)
             offsets.set(h, read.offset);
-        else {
-            warning(`[${h.name}] canary: no readable access log at ${ctx.settings.canary.accessLog}, so its ` +
-                `5xx rate is not measured (health checks only). Add \`access_log ` +
-                `${ctx.settings.canary.accessLog} ${ctx.settings.app.name}_canary;\` to the site (README: Canary).`);
-        }
+        else if (healthOnly)
+            info$1(`[${h.name}] canary: no readable access log at ${accessLog}`);
+        else
+            throw new HostError(h.name, 'canary', noReadableLog(ctx));
     });
     return offsets;
+}
+const HEALTH_ONLY = 'or set `canary-max-error-rate: off` to judge on health checks only';
+function noReadableLog(ctx) {
+    const { accessLog } = ctx.settings.canary;
+    return (`no evidence, so the canary fails closed: cannot read the access log ${accessLog} (missing, ` +
+        `or not readable by the deploy user). The action's ` +
+        `include writes it during a canary: let the deploy user read it (e.g. add it to the log's ` +
+        `group, often adm), set canary-access-log to a file it can read, ${HEALTH_ONLY}.`);
+}
+function noRequestsLogged(ctx) {
+    const { canary, app } = ctx.settings;
+    return (`no evidence, so the canary fails closed: the access log ${canary.accessLog} recorded no ` +
+        `request to ${app.name}'s slots during the ${canary.stepDurationMs / 1000}s bake, so the ` +
+        `site that serves http://${app.name} does not write it (a server with an access_log of its ` +
+        `own does not inherit the action's), or no traffic came in. Add \`${canaryLogLine(ctx.settings)}\` ` +
+        `to the server block that has \`proxy_pass http://${app.name};\` (next to its own ` +
+        `access_log), ${HEALTH_ONLY}.`);
+}
+/** The bake's heartbeat: `Canary 10%: 42 requests, 1 5xx (2.4%) so far, 15.0s left`. */
+function bakeProgress(label, total, leftMs) {
+    const left = `${formatDuration(Math.max(0, leftMs))} left`;
+    if (total === null)
+        return `Canary ${label}: baking, no request counts, ${left}`;
+    const rate = total.requests === 0 ? 0 : (100 * total.errors) / total.requests;
+    return `Canary ${label}: ${total.requests} requests, ${total.errors} 5xx (${rate.toFixed(1)}%) so far, ${left}`;
 }
 
 /**
@@ -77374,7 +78883,7 @@ async function rollOut(ctx, hosts, groups, bakeFirst) {
     try {
         for (const [index, batch] of groups.entries()) {
             batch.forEach((h) => (h.report.batch = index + 1));
-            info(`Batch ${index + 1} of ${groups.length}: ${batch.map((h) => h.name).join(', ')}`);
+            info$1(`Batch ${index + 1} of ${groups.length}: ${batch.map((h) => h.name).join(', ')}`);
             await switchBatch(ctx, batch);
             switched.push(...batch);
             if (index === 0 && bakeFirst) {
@@ -77400,7 +78909,7 @@ async function switchBatch(ctx, batch) {
         const port = ctx.settings.rolling.lbBackendPort;
         await onEachHost(ctx, 'drain', batch, async (h) => {
             if (!(await h.waitIdle(port)))
-                warning(`[${h.name}] requests from the load balancer were still open after drain-timeout`);
+                ctx.logs.warning(`[${h.name}] requests from the load balancer were still open after drain-timeout`);
         });
         await switchTogether(ctx, batch);
         failed = false;
@@ -77411,7 +78920,7 @@ async function switchBatch(ctx, batch) {
         const putBack = timed(ctx.phases, 'lb-in', () => lb.route([]));
         // After a failure, the first error is the one to report; a put-back failure is a warning.
         if (failed)
-            await putBack.catch((e) => warning(`[${lb.name}] ${errorMessage(e)}`));
+            await putBack.catch((e) => ctx.logs.warning(`[${lb.name}] ${errorMessage(e)}`));
         else
             await putBack;
     }
@@ -77457,13 +78966,19 @@ async function byTraffic(ctx, hosts) {
     const sharing = hosts.filter((h) => h.plan.liveSlot !== null);
     if (sharing.length < hosts.length) {
         const fresh = hosts.filter((h) => !sharing.includes(h)).map((h) => h.name);
-        info(`${fresh.join(', ')}: no previous version to share traffic with; switching at the promotion`);
+        info$1(`${fresh.join(', ')}: no previous version to share traffic with; switching at the promotion`);
     }
     try {
         for (const weight of sharing.length === 0 ? [] : ctx.settings.canary.weights.slice(0, -1)) {
-            info(`Canary: ${weight}% of the traffic to ${ctx.version}`);
-            await onEachHost(ctx, 'switch', sharing, (h) => h.installUpstream(h.plan.targetSlot, weight));
-            await onEachHost(ctx, 'switch', sharing, (h) => h.reloadAndVerify(h.plan.targetSlot, weight));
+            info$1(`Canary: ${weight}% of the traffic to ${ctx.version}`);
+            await onEachHost(ctx, 'switch', sharing, async (h) => {
+                await h.installUpstream(h.plan.targetSlot, weight);
+                return `upstream ${weight}% -> ${h.plan.targetSlot}, config test passed`;
+            }, 'nginx config');
+            await onEachHost(ctx, 'switch', sharing, async (h) => {
+                await h.reloadAndVerify(h.plan.targetSlot, weight);
+                return `${weight}% of the requests go to ${h.plan.targetSlot}`;
+            }, 'nginx reload');
             await bake(ctx, sharing, `${weight}%`, weight);
         }
     }
@@ -77475,8 +78990,9 @@ async function byTraffic(ctx, hosts) {
     return finish(ctx, hosts);
 }
 /**
- * All traffic back to the old slots, then the new slots stopped, except where nginx could not be
- * put back: there the new slot keeps running, so that nothing nginx sends to it fails.
+ * All traffic back to the old slots, then the new slots drained (what nginx's old workers still
+ * finish there, bounded by drain-timeout) and stopped, except where nginx could not be put back:
+ * there the new slot keeps running, so that nothing nginx sends to it fails.
  */
 async function abort(ctx, hosts, sharing, error) {
     const back = await bestEffort(ctx.logs, 'canary abort: traffic back to the old version', sharing, (h) => h.backToLiveSlot());
@@ -77484,7 +79000,7 @@ async function abort(ctx, hosts, sharing, error) {
     await stopNewSlots(ctx, hosts.filter((h) => !stuck.includes(h)));
     const serving = [...new Set(sharing.map((h) => h.plan.liveVersion))].join(', ');
     const outcome = stuck.length === 0
-        ? `All traffic is back on the previous version (${serving}); the new slots were stopped.`
+        ? `All traffic is back on the previous version (${serving}); the new slots were drained and stopped.`
         : `nginx could not be put back on ${stuck.map((h) => h.name).join(', ')}: there the new version still takes its share and keeps running. The post step tries again; if it cannot either, fix nginx (see the warnings) and rerun the deploy.`;
     return new Error(`Canary aborted: ${errorMessage(error)}\n${outcome}`, { cause: error });
 }
@@ -77503,20 +79019,24 @@ async function rollback(ctx) {
     const toVersion = ctx.settings.rollback.toVersion;
     const hosts = [];
     await onEachHost(ctx, 'start', ctx.hosts, async (h) => {
+        const live = h.plan.liveVersion;
         if (h.planRollback(toVersion))
             hosts.push(h);
         else
             h.report.outcome = 'unchanged';
-    });
+        return h.version === live ? `already on ${live}` : `${live ?? 'nothing'} -> ${h.version}`;
+    }, 'plan rollback');
     if (hosts.length === 0)
         return 'unchanged';
     const started = [];
     try {
         await onEachHost(ctx, 'start', hosts, async (h) => {
-            if (await h.startUnlessWarm())
-                started.push(h);
+            if (!(await h.startUnlessWarm()))
+                return `${h.version} still runs warm on ${h.plan.targetSlot}`;
+            started.push(h);
+            return startedNote(h);
         });
-        await onEachHost(ctx, 'health', started, (h) => h.waitHealthy());
+        await onEachHost(ctx, 'health', started, async (h) => healthyNote(await h.waitHealthy()));
     }
     catch (error) {
         await stopNewSlots(ctx, hosts);
@@ -77541,31 +79061,33 @@ async function reload(ctx) {
     await onEachHost(ctx, 'switch', hosts, async (h) => {
         await h.deployInPlace();
         await h.recordSwitch();
-    });
+        return `${h.version} is live on ${h.plan.targetSlot}, reloaded in place`;
+    }, 'reload');
     return finish(ctx, hosts, 'deployed', false);
 }
 
 /**
  * Checks that `ssh-key` parses (with `ssh-key-passphrase` when it is encrypted), so a bad key is
- * reported with the other input problems, before any host is contacted. Returns the problem or
- * undefined. Messages never contain the key or the passphrase.
+ * reported with the other input problems, before any host is contacted; the same for `proxy-key`
+ * and `proxy-key-passphrase` when `input` says so. Returns the problem or undefined. Messages
+ * never contain the key or the passphrase.
  */
-function privateKeyProblem(privateKey, passphrase) {
+function privateKeyProblem(privateKey, passphrase, input = 'ssh-key') {
     const parsed = ssh2.utils.parseKey(privateKey, passphrase || undefined);
     if (!(parsed instanceof Error)) {
         const key = Array.isArray(parsed) ? parsed[0] : parsed;
         if (key?.isPrivateKey())
             return undefined;
-        return "Input 'ssh-key': this is a public key; give the private key (the file without .pub).";
+        return `Input '${input}': this is a public key; give the private key (the file without .pub).`;
     }
     const reason = parsed.message;
     if (/no passphrase given/i.test(reason)) {
-        return "Input 'ssh-key': the key is encrypted; set 'ssh-key-passphrase'.";
+        return `Input '${input}': the key is encrypted; set '${input}-passphrase'.`;
     }
     if (/bad passphrase/i.test(reason)) {
-        return "Input 'ssh-key-passphrase': it does not decrypt 'ssh-key' (wrong passphrase?).";
+        return `Input '${input}-passphrase': it does not decrypt '${input}' (wrong passphrase?).`;
     }
-    return `Input 'ssh-key': not a private key ssh2 can read (${reason}). Expected an OpenSSH or PEM private key, e.g. the output of 'ssh-keygen -t ed25519'.`;
+    return `Input '${input}': not a private key ssh2 can read (${reason}). Expected an OpenSSH or PEM private key, e.g. the output of 'ssh-keygen -t ed25519'.`;
 }
 
 /** Inputs from the runner: read, validated, and their secrets masked in the log. */
@@ -77575,32 +79097,43 @@ function privateKeyProblem(privateKey, passphrase) {
  */
 function readSettings() {
     const get = (name) => getInput(name);
-    const keyProblem = () => privateKeyProblem(get('ssh-key'), get('ssh-key-passphrase'));
+    // Each key is decoded unless parseInputs already reported a problem with it or its passphrase.
+    const keyProblems = (reported = []) => ['ssh-key', 'proxy-key']
+        .filter((input) => input === 'ssh-key' || get(input).trim() !== '')
+        .filter((input) => !reported.some((problem) => problem.includes(`'${input}`)))
+        .map((input) => privateKeyProblem(get(input), get(`${input}-passphrase`), input))
+        .filter((problem) => problem !== undefined);
     maskRawSecrets(get);
     let settings;
     try {
         settings = parseInputs(get);
     }
     catch (error) {
-        if (!(error instanceof InputError) || error.problems.some((p) => p.includes("'ssh-key"))) {
+        if (!(error instanceof InputError))
             throw error;
-        }
-        const problem = keyProblem();
-        throw problem ? new InputError([...error.problems, problem]) : error;
+        const problems = keyProblems(error.problems);
+        throw problems.length > 0 ? new InputError([...error.problems, ...problems]) : error;
     }
     maskSecrets(secretValues(settings));
-    const problem = keyProblem();
-    if (problem)
-        throw new InputError([problem]);
+    const problems = keyProblems();
+    if (problems.length > 0)
+        throw new InputError(problems);
     return settings;
 }
 /** Masks secrets as given, before parsing, so no message about a bad input can show them. */
 function maskRawSecrets(get) {
-    const envValues = get('env')
+    const envValues = get('secret-env')
         .split('\n')
         .filter((line) => line.includes('='))
         .map((line) => line.slice(line.indexOf('=') + 1));
-    maskSecrets([get('ssh-key'), get('ssh-key-passphrase'), get('github-token'), ...envValues]);
+    maskSecrets([
+        get('ssh-key'),
+        get('ssh-key-passphrase'),
+        get('github-token'),
+        get('artifact-token'),
+        ...envValues,
+    ]);
+    maskSecrets([get('proxy-key'), get('proxy-key-passphrase')]);
 }
 /**
  * Masks every line of each value. Lines under 4 characters are left alone: masking `1` or `on`
@@ -77630,7 +79163,7 @@ async function run() {
         const version = resolveVersion(settings.app.version, process.env.GITHUB_SHA);
         setOutput('version', version);
         if (settings.ssh.insecureIgnoreHostKey) {
-            warning('insecure-ignore-host-key is true: host keys are NOT verified, so anyone on the network path ' +
+            warning$1('insecure-ignore-host-key is true: host keys are NOT verified, so anyone on the network path ' +
                 'can impersonate your hosts and receive the release and its secrets. Set known-hosts instead.');
         }
         if (settings.dryRun)
@@ -77640,17 +79173,16 @@ async function run() {
     }
     catch (error) {
         setOutput('status', 'failed');
-        setFailed(errorMessage(error));
+        setFailed(printable(errorMessage(error)));
     }
 }
 async function runDryRun(settings, version) {
     const logs = new HostLogs();
-    info(`Dry run: checking ${settings.hosts.length} host(s); nothing will be changed.`);
+    info$1(`Dry run: checking ${settings.hosts.length} host(s); nothing will be changed.`);
     const checks = await dryRun(settings, version, logs);
-    logs.flush('checks');
     for (const check of checks) {
         startGroup(`plan: ${check.host}`);
-        planLines(check, settings.nginx.upstreamFile).forEach((line) => info(line));
+        planLines(check, settings.nginx.upstreamFile).forEach((line) => info$1(line));
         endGroup();
         check.warnings?.forEach((w) => warning(`[${check.host}] ${w}`));
     }
@@ -77659,11 +79191,11 @@ async function runDryRun(settings, version) {
     const problems = checks.flatMap((c) => c.problems.map((p) => `[${c.host}] ${p}`));
     if (problems.length > 0) {
         setOutput('status', 'failed');
-        setFailed(`Dry run found ${problems.length} problem(s):\n${problems.join('\n')}`);
+        setFailed(printable(`Dry run found ${problems.length} problem(s):\n${problems.join('\n')}`));
         return;
     }
     setOutput('status', 'planned');
-    info(`Dry run: all ${checks.length} host(s) are ready.`);
+    info$1(`Dry run: all ${checks.length} host(s) are ready.`);
 }
 async function deploy(settings, version) {
     const strategy = strategyFor(settings);
@@ -77671,6 +79203,13 @@ async function deploy(settings, version) {
     const deployment = await startDeployment(settings, version, runUrl);
     const tempDir = mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'deploy-'));
     saveState(TEMP_DIR, tempDir);
+    info(runHeadline({
+        app: settings.app.name,
+        version,
+        hosts: settings.hosts.map((h) => h.label),
+        strategy: settings.strategy,
+        rollback: settings.rollback.enabled,
+    }));
     const report = await runDeploy(settings, version, strategy, new HostLogs(), {
         workspace: process.env.GITHUB_WORKSPACE ?? process.cwd(),
         tempDir,
@@ -77683,16 +79222,20 @@ async function deploy(settings, version) {
         const description = `${report.status}: ${settings.app.name} ${report.version} on ${report.hosts.length} host(s)`;
         await deployment
             .finish(report.status === 'failed' ? 'failure' : 'success', description)
-            .catch((error) => warning(errorMessage(error)));
+            .catch((error) => warning$1(errorMessage(error)));
     }
     for (const [name, value] of Object.entries(runOutputs(report)))
         setOutput(name, value);
     await summary.addRaw(renderSummary(report)).write();
-    if (report.status === 'failed')
-        setFailed(report.error ?? 'deploy failed');
+    const took = formatDuration(report.endedAt - report.startedAt);
+    if (report.status === 'failed') {
+        info(`failed after ${took}; ${TRANSCRIPT_HINT}`);
+        setFailed(printable(report.error ?? 'deploy failed'));
+    }
     else
-        info(`${report.status}: ${settings.app.name} ${report.version}`);
+        info(`${report.status}: ${settings.app.name} ${report.version} in ${took}`);
 }
+const TRANSCRIPT_HINT = 'every remote command and its output is in the debug log (re-run the job with debug logging)';
 /** With `environment` set: a GitHub Deployment, in progress until the run ends. */
 async function startDeployment(settings, version, runUrl) {
     const { environment, url, token } = settings.github;
@@ -77740,7 +79283,7 @@ async function runPost() {
         await cleanup(readSettings(), journal, runUrlOf(process.env));
     }
     catch (error) {
-        setFailed(errorMessage(error));
+        setFailed(printable(errorMessage(error)));
     }
 }
 /** Self-hosted runners keep RUNNER_TEMP between jobs: the release archive must not pile up there. */
@@ -77751,7 +79294,7 @@ function removeTempDir(dir) {
         rmSync(dir, { recursive: true, force: true });
     }
     catch (error) {
-        warning(`could not remove the temp dir ${dir}: ${errorMessage(error)}`);
+        warning$1(`could not remove the temp dir ${dir}: ${errorMessage(error)}`);
     }
 }
 
