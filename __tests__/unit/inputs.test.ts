@@ -1029,6 +1029,37 @@ describe('input errors', () => {
     expect(error.name).toBe('InputError')
   })
 
+  it('reports a batch that would empty the load balancer together with the other problems', () => {
+    const rolling = {
+      hosts: 'web1, web2',
+      strategy: 'rolling',
+      'load-balancer': 'lb.example.com',
+      'batch-size': '100%',
+    }
+    expect(problemsOf({ ...rolling, 'max-parallel': '0' })).toEqual([
+      "Input 'max-parallel': '0' is out of range (expected an integer 1-256).",
+      "Input 'batch-size': 2 of 2 host(s) per batch would take every server out of the load balancer at once; use a smaller batch-size (or more hosts).",
+    ])
+    // Canary by hosts moves batches through the load balancer too; a rollback moves none.
+    expect(problemsOf({ ...rolling, strategy: 'canary', 'canary-hosts': '1' })).toEqual([
+      "Input 'batch-size': 2 of 2 host(s) per batch would take every server out of the load balancer at once; use a smaller batch-size (or more hosts).",
+    ])
+    expect(problemsOf({ ...rolling, rollback: 'true' })).toEqual([])
+    expect(problemsOf({ ...rolling, 'batch-size': '50%' })).toEqual([])
+    expect(problemsOf({ ...rolling, 'load-balancer': '' })).toEqual([])
+  })
+
+  it('names the inputs that have a problem, by their own check or a combination rule', () => {
+    let caught: unknown
+    try {
+      parse({ 'max-parallel': '0', strategy: 'reload' })
+    } catch (error) {
+      caught = error
+    }
+    expect(caught).toBeInstanceOf(InputError)
+    expect([...(caught as InputError).inputs].sort()).toEqual(['max-parallel', 'reload-command'])
+  })
+
   it('says "1 problem" for one problem', () => {
     expect(() => parse({ 'max-parallel': '0' })).toThrow(/^Invalid inputs \(1 problem\):\n- /)
   })

@@ -18,7 +18,8 @@ import {
 } from '../deploy/steps.js'
 import { timed } from '../deploy/timing.js'
 import { errorMessage } from '../errors.js'
-import { batchSizeOf, batches } from '../plan.js'
+import { batchSizeOf } from '../inputs.js'
+import { batches } from '../plan.js'
 import type { RunStatus } from '../report/model.js'
 
 export async function rolling(ctx: DeployContext): Promise<RunStatus> {
