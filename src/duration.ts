@@ -25,16 +25,3 @@ export function parseDuration(text: string): number | undefined {
     Number(h) * MS_PER.h + Number(m) * MS_PER.m + Number(s) * MS_PER.s + Number(ms) * MS_PER.ms,
   )
 }
-
-/** The shortest form that `parseDuration` reads back: `0s`, `500ms`, `1m30s`, `1h2m3s`, `2s250ms`. */
-export function formatDuration(ms: number): string {
-  let rest = Math.round(ms)
-  if (rest === 0) return '0s'
-  let text = ''
-  for (const unit of ['h', 'm', 's', 'ms'] as const) {
-    const count = Math.floor(rest / MS_PER[unit])
-    if (count > 0) text += `${count}${unit}`
-    rest -= count * MS_PER[unit]
-  }
-  return text
-}

@@ -350,7 +350,11 @@ export interface Settings {
 
 /** One or more inputs are invalid; `problems` names each one. */
 export class InputError extends Error {
-  constructor(readonly problems: readonly string[]) {
+  constructor(
+    readonly problems: readonly string[],
+    /** The inputs the problems are about (each problem's first-named input). */
+    readonly inputs: ReadonlySet<InputName> = new Set(),
+  ) {
     const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`
     super(`Invalid inputs (${count}):\n${problems.map((p) => `- ${p}`).join('\n')}`)
     this.name = 'InputError'
@@ -528,7 +532,7 @@ export function parseInputs(get: (name: string) => string): Settings {
   }
 
   checkCombinations(r, settings)
-  if (r.problems.length > 0) throw new InputError(r.problems)
+  if (r.problems.length > 0) throw new InputError(r.problems, r.flagged)
   return settings
 }
 
@@ -565,6 +569,7 @@ function checkJumpHostCredentials(r: InputReader, s: Settings): void {
     )
     for (const name of given) {
       r.report(
+        name,
         `Input '${name}' was given without 'proxy-jump' (expected a jump host ` +
           `'[user@]host[:port]' in 'proxy-jump' for it to apply to, or no '${name}').`,
       )
@@ -572,6 +577,7 @@ function checkJumpHostCredentials(r: InputReader, s: Settings): void {
   }
   if (proxyKey !== '' && proxyPassphrase === '' && isEncryptedKey(proxyKey)) {
     r.report(
+      'proxy-key-passphrase',
       "Input 'proxy-key-passphrase' is required because 'proxy-key' is encrypted (expected the " +
         "key's passphrase, e.g. from a secret).",
     )
@@ -583,6 +589,7 @@ function checkJumpHostCredentials(r: InputReader, s: Settings): void {
     r.valid('proxy-key')
   ) {
     r.report(
+      'proxy-key-passphrase',
       "Input 'proxy-key-passphrase' was given without 'proxy-key' (expected the jump host's " +
         "own key in 'proxy-key'; the passphrase of 'ssh-key' goes in 'ssh-key-passphrase').",
     )
@@ -596,12 +603,14 @@ function checkCombinations(r: InputReader, s: Settings): void {
     r.valid('insecure-ignore-host-key')
   ) {
     r.report(
+      'known-hosts',
       "Input 'known-hosts' is required unless 'insecure-ignore-host-key' is true (expected the " +
         "hosts' public key lines, e.g. the output of 'ssh-keyscan web1.example.com').",
     )
   }
   if (s.ssh.passphrase === '' && s.ssh.privateKey !== '' && isEncryptedKey(s.ssh.privateKey)) {
     r.report(
+      'ssh-key-passphrase',
       "Input 'ssh-key-passphrase' is required because 'ssh-key' is encrypted (expected the " +
         "key's passphrase, e.g. from a secret).",
     )
@@ -609,18 +618,21 @@ function checkCombinations(r: InputReader, s: Settings): void {
   checkJumpHostCredentials(r, s)
   if (s.app.startCommand === '' && !s.rollback.enabled && r.valid('rollback', 'rollback-to')) {
     r.report(
+      'start-command',
       "Input 'start-command' is required unless 'rollback' is true (expected the command that " +
         "starts the app on $PORT, e.g. 'node server.js').",
     )
   }
   if (s.strategy === 'reload' && s.app.reloadCommand === '') {
     r.report(
+      'reload-command',
       "Input 'reload-command' is required when 'strategy' is reload (expected the command that " +
         "makes the app reload itself, e.g. 'kill -USR2 $(cat tmp/pids/puma.pid)').",
     )
   }
   if (s.app.artifactUrl !== '' && s.app.releasePath !== DEFAULTS['release-path']) {
     r.report(
+      'artifact-url',
       `Input 'artifact-url': ${show(s.app.artifactUrl)} was given together with 'release-path' ` +
         `${show(s.app.releasePath)} (expected only one of them: the release comes from one place).`,
     )
@@ -628,6 +640,7 @@ function checkCombinations(r: InputReader, s: Settings): void {
   checkReleaseSource(r, s)
   if (s.slots.bluePort === s.slots.greenPort && r.valid('blue-port', 'green-port')) {
     r.report(
+      'green-port',
       `Input 'green-port': ${show(r.text('green-port'))} is the same port as 'blue-port' ` +
         `${show(r.text('blue-port'))} (expected two different ports, one per slot).`,
     )
@@ -638,6 +651,7 @@ function checkCombinations(r: InputReader, s: Settings): void {
     r.valid('nginx-verify-port', 'blue-port', 'green-port')
   ) {
     r.report(
+      'nginx-verify-port',
       `Input 'nginx-verify-port': ${verifyPort} is also a slot port ('blue-port' or 'green-port') ` +
         `(expected a third port, used by nginx to let the action verify a switch).`,
     )
@@ -645,11 +659,13 @@ function checkCombinations(r: InputReader, s: Settings): void {
   checkSite(r, s)
   if (s.health.intervalMs >= s.health.timeoutMs && r.valid('health-interval', 'health-timeout')) {
     r.report(
+      'health-interval',
       `Input 'health-interval': ${show(r.text('health-interval'))} is not shorter than ` +
         `'health-timeout' ${show(r.text('health-timeout'))} (expected an interval below the ` +
         `timeout, so that a slot is checked more than once).`,
     )
   }
+  checkBatchSize(r, s)
   const canaryHosts = s.canary.hosts
   const hostCount = s.hosts.length
   // A percentage is rounded up, as batch-size is.
@@ -659,6 +675,7 @@ function checkCombinations(r: InputReader, s: Settings): void {
       : (canaryHosts?.value ?? 0)
   if (canaryCount >= hostCount && r.valid('hosts')) {
     r.report(
+      'canary-hosts',
       `Input 'canary-hosts': ${show(r.text('canary-hosts'))} is not fewer than the ${hostCount} ` +
         `host${hostCount === 1 ? '' : 's'} in 'hosts' (expected fewer hosts than 'hosts' lists, so ` +
         `that some stay on the old version during the bake).`,
@@ -666,23 +683,57 @@ function checkCombinations(r: InputReader, s: Settings): void {
   }
 }
 
+/** Hosts per batch for `batch-size` (a count, or a percentage of the fleet rounded up). */
+export function batchSizeOf(amount: Amount, hostCount: number): number {
+  const size = amount.kind === 'count' ? amount.value : Math.ceil((hostCount * amount.value) / 100)
+  return Math.max(1, Math.min(size, hostCount))
+}
+
+/** Whether the run moves hosts in batches behind `load-balancer` (rolling, or canary by hosts). */
+export function usesLoadBalancer(settings: Settings): boolean {
+  const batched =
+    settings.strategy === 'rolling' ||
+    (settings.strategy === 'canary' && settings.canary.hosts !== undefined)
+  return batched && settings.rolling.loadBalancer !== undefined
+}
+
+/**
+ * Batches behind a load balancer must leave it at least one server: a batch that would take
+ * every host out at once is refused before any host is touched. A rollback moves no batches.
+ */
+function checkBatchSize(r: InputReader, s: Settings): void {
+  const { rolling, hosts } = s
+  if (s.rollback.enabled || !usesLoadBalancer(s)) return
+  if (!r.valid('hosts', 'batch-size', 'rollback', 'rollback-to')) return
+  const size = batchSizeOf(rolling.batchSize, hosts.length)
+  if (size < hosts.length) return
+  r.report(
+    'batch-size',
+    `Input 'batch-size': ${size} of ${hosts.length} host(s) per batch would take every server out ` +
+      `of the load balancer at once; use a smaller batch-size (or more hosts).`,
+  )
+}
+
 /** `exclude` applies to a packed directory; `artifact-sha256` and `artifact-token` to a URL. */
 function checkReleaseSource(r: InputReader, s: Settings): void {
   const { artifactUrl, exclude, artifactSha256, artifactToken } = s.app
   if (artifactUrl !== '' && exclude.length > 0) {
     r.report(
+      'exclude',
       "Input 'exclude' was given together with 'artifact-url' (expected exclude only with a " +
         "'release-path' directory that the action packs; a downloaded archive ships as it is).",
     )
   }
   if (artifactUrl === '' && artifactSha256 !== '' && r.valid('artifact-url')) {
     r.report(
+      'artifact-sha256',
       "Input 'artifact-sha256' was given without 'artifact-url' (expected it only with " +
         'artifact-url, to check the download).',
     )
   }
   if (artifactUrl === '' && artifactToken !== '' && r.valid('artifact-url')) {
     r.report(
+      'artifact-token',
       "Input 'artifact-token' was given without 'artifact-url' (expected it only with " +
         'artifact-url, to authorize the download).',
     )
@@ -695,6 +746,7 @@ function checkSite(r: InputReader, s: Settings): void {
   if (serverNames.length === 0) {
     if (r.text('nginx-site-file') !== '' && r.valid('nginx-site', 'nginx-site-file')) {
       r.report(
+        'nginx-site-file',
         `Input 'nginx-site-file': ${show(file)} was given without 'nginx-site' (expected ` +
           `'nginx-site' with the site's server names, or no 'nginx-site-file').`,
       )
@@ -710,6 +762,7 @@ function checkSite(r: InputReader, s: Settings): void {
   for (const [input, port] of taken) {
     if (listenPort === port && r.valid('nginx-site-listen', input)) {
       r.report(
+        'nginx-site-listen',
         `Input 'nginx-site-listen': ${show(listen)} uses port ${port}, which is '${input}' ` +
           `(expected a port the slots and the verification server do not use, like 80).`,
       )
@@ -717,6 +770,7 @@ function checkSite(r: InputReader, s: Settings): void {
   }
   if (file === s.nginx.upstreamFile && r.valid('nginx-site-file', 'nginx-upstream-file')) {
     r.report(
+      'nginx-site-file',
       `Input 'nginx-site-file': ${show(file)} is also 'nginx-upstream-file' (expected two ` +
         `different files: the site and the upstream it proxies to).`,
     )
@@ -737,6 +791,8 @@ const bad = <T>(problem: string, expected: string): Parsed<T> => ({ ok: false, p
 class InputReader {
   readonly problems: string[] = []
   private readonly invalid = new Set<InputName>()
+  /** Every input a problem was reported for, by its own check or by a combination rule. */
+  readonly flagged = new Set<InputName>()
 
   constructor(private readonly get: (name: string) => string) {}
 
@@ -764,7 +820,9 @@ class InputReader {
   }
 
   /** Records a problem that involves several inputs (already worded). */
-  report(problem: string): void {
+  /** A problem of a rule that involves more than one input; `input` is the one it names first. */
+  report(input: InputName, problem: string): void {
+    this.flagged.add(input)
     this.problems.push(problem)
   }
 
@@ -962,6 +1020,7 @@ class InputReader {
 
   private fail<T>(name: InputName, fallback: T, problem: string): T {
     this.invalid.add(name)
+    this.flagged.add(name)
     this.problems.push(problem)
     return fallback
   }

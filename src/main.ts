@@ -11,8 +11,7 @@ import { dryRun } from './dry-run.js'
 import { errorMessage } from './errors.js'
 import type { Settings } from './inputs.js'
 import { formatDuration, HostLogs, info, printable, runHeadline, warning } from './log.js'
-import { InputError } from './inputs.js'
-import { resolveVersion, rollingProblem } from './plan.js'
+import { resolveVersion } from './plan.js'
 import { dryRunHostsOutput, dryRunSummary, planLines } from './report/dry-run.js'
 import { GitHubDeployment } from './report/deployments.js'
 import { runOutputs } from './report/outputs.js'
@@ -140,11 +139,9 @@ async function startDeployment(
   )
 }
 
-/** The strategy to run; a plan that cannot work fails before any host is touched. */
+/** The strategy to run (a batch-size that would empty the load balancer is an input problem). */
 function strategyFor(settings: Settings): Strategy {
   if (settings.rollback.enabled) return rollback
-  const problem = rollingProblem(settings)
-  if (problem) throw new InputError([problem])
   const strategies: Record<Settings['strategy'], Strategy> = {
     'blue-green': blueGreen,
     rolling,

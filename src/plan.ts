@@ -1,5 +1,5 @@
 /** What a run will do on each host, decided from the settings and the host's state (pure). */
-import type { Amount, Settings } from './inputs.js'
+import type { Settings } from './inputs.js'
 import type { HostState, Slot } from './remote/state.js'
 
 export interface HostPlan {
@@ -73,38 +73,9 @@ export function wentLive(state: HostState, version: string): boolean {
   )
 }
 
-/** Hosts per batch for `batch-size` (a count, or a percentage of the fleet rounded up). */
-export function batchSizeOf(amount: Amount, hostCount: number): number {
-  const size = amount.kind === 'count' ? amount.value : Math.ceil((hostCount * amount.value) / 100)
-  return Math.max(1, Math.min(size, hostCount))
-}
-
 /** Consecutive batches of `size`, in host order. */
 export function batches<T>(items: readonly T[], size: number): T[][] {
   const result: T[][] = []
   for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size))
   return result
-}
-
-/** Whether the run moves hosts in batches behind `load-balancer` (rolling, or canary by hosts). */
-export function usesLoadBalancer(settings: Settings): boolean {
-  const batched =
-    settings.strategy === 'rolling' ||
-    (settings.strategy === 'canary' && settings.canary.hosts !== undefined)
-  return batched && settings.rolling.loadBalancer !== undefined
-}
-
-/**
- * Batches behind a load balancer must leave it at least one server: a batch that would take
- * every host out at once is refused before any host is touched.
- */
-export function rollingProblem(settings: Settings): string | undefined {
-  const { rolling, hosts } = settings
-  if (!usesLoadBalancer(settings)) return undefined
-  const size = batchSizeOf(rolling.batchSize, hosts.length)
-  if (size < hosts.length) return undefined
-  return (
-    `Input 'batch-size': ${size} of ${hosts.length} host(s) per batch would take every server out ` +
-    `of the load balancer at once; use a smaller batch-size (or more hosts).`
-  )
 }

@@ -1,7 +1,7 @@
 /** Inputs from the runner: read, validated, and their secrets masked in the log. */
 import * as core from '@actions/core'
-import { InputError, parseInputs, secretValues, type Settings } from './inputs.js'
-import { privateKeyProblem } from './ssh/private-key.js'
+import { InputError, parseInputs, secretValues, type InputName, type Settings } from './inputs.js'
+import { privateKeyProblem } from './private-key.js'
 
 /**
  * Reads and validates every input before any host is contacted. Beyond the shape checks of
@@ -10,10 +10,10 @@ import { privateKeyProblem } from './ssh/private-key.js'
 export function readSettings(): Settings {
   const get = (name: string) => core.getInput(name)
   // Each key is decoded unless parseInputs already reported a problem with it or its passphrase.
-  const keyProblems = (reported: readonly string[] = []) =>
+  const keyProblems = (reported: ReadonlySet<InputName> = new Set()) =>
     (['ssh-key', 'proxy-key'] as const)
       .filter((input) => input === 'ssh-key' || get(input).trim() !== '')
-      .filter((input) => !reported.some((problem) => problem.includes(`'${input}`)))
+      .filter((input) => !reported.has(input) && !reported.has(`${input}-passphrase`))
       .map((input) => privateKeyProblem(get(input), get(`${input}-passphrase`), input))
       .filter((problem) => problem !== undefined)
   maskRawSecrets(get)
@@ -22,8 +22,10 @@ export function readSettings(): Settings {
     settings = parseInputs(get)
   } catch (error) {
     if (!(error instanceof InputError)) throw error
-    const problems = keyProblems(error.problems)
-    throw problems.length > 0 ? new InputError([...error.problems, ...problems]) : error
+    const problems = keyProblems(error.inputs)
+    throw problems.length > 0
+      ? new InputError([...error.problems, ...problems], error.inputs)
+      : error
   }
   maskSecrets(secretValues(settings))
   const problems = keyProblems()

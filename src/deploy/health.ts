@@ -29,7 +29,7 @@ export async function waitHealthy(
   // Checks at once, then after 50, 100, 200 ms ... up to health-interval: an app that boots fast
   // is seen soon after it is up, one that boots slowly is not polled harder than asked.
   for (let retry = 0; ; retry++) {
-    const problem = await checkSlot(host, slots, slot, port, health, version, 'while booting')
+    const problem = await checkSlot(host, slots, slot, port, health, version, 'boot')
     if (problem === undefined) return retry + 1
     onAttempt(retry + 1, problem)
     const wait = Math.min(health.intervalMs, FIRST_RETRY_MS * 2 ** retry)
@@ -44,6 +44,14 @@ export async function waitHealthy(
   }
 }
 
+/** When a health check runs: right after the slot started, or while a canary step bakes. */
+export type CheckPhase = 'boot' | 'canary'
+
+const EXITED_WHEN: Record<CheckPhase, string> = {
+  boot: 'while booting',
+  canary: 'during the canary',
+}
+
 /**
  * One health check of a slot: what is wrong, or undefined when healthy. A slot whose process has
  * exited fails at once (a HostError with the tail of its log), as there is nothing to wait for.
@@ -55,8 +63,8 @@ export async function checkSlot(
   port: number,
   health: HealthSettings,
   version: string,
-  /** When it would have exited, for the message. */
-  during: 'while booting' | 'during the canary',
+  /** When the check runs, for the message. */
+  phase: CheckPhase,
 ): Promise<string | undefined> {
   // The slot was started by this run either way: a restart by the process manager is a crash.
   const exited = await exitedLogTail(host, slots, slot, 'health', true)
@@ -64,7 +72,7 @@ export async function checkSlot(
     throw new HostError(
       host.name,
       'health',
-      `the new version exited ${during} on ${slot} (port ${port}); last lines of ${slots.logName(slot)}:\n${exited}`,
+      `the new version exited ${EXITED_WHEN[phase]} on ${slot} (port ${port}); last lines of ${slots.logName(slot)}:\n${exited}`,
     )
   }
   return probe(host, port, health, version)

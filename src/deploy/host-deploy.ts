@@ -659,7 +659,7 @@ export class HostDeploy {
 
   /** One health check of the new slot during a canary bake: what is wrong, or undefined. */
   async canaryHealthProblem(): Promise<string | undefined> {
-    return checkSlot(...this.healthTarget(), 'during the canary')
+    return checkSlot(...this.healthTarget(), 'canary')
   }
 
   /**

@@ -4,11 +4,10 @@
  */
 import * as core from '@actions/core'
 import { errorMessage } from '../errors.js'
-import type { Settings } from '../inputs.js'
+import { usesLoadBalancer, type Settings } from '../inputs.js'
 import { step, type HostLogs } from '../log.js'
 import { prepareRelease, runBuild, type ReleaseArchive } from '../release/index.js'
 import { emptyHostReport, type RunReport } from '../report/model.js'
-import { usesLoadBalancer } from '../plan.js'
 import { Fleet } from '../ssh/fleet.js'
 import { jumpSshOptionsFrom, sshOptionsFrom } from '../ssh/options.js'
 import { bestEffort, onEachHost, type DeployContext, type Strategy } from './context.js'

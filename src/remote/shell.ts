@@ -4,13 +4,15 @@
  * were already built, so raw input can never be pasted into a command string by accident.
  */
 
+/** Only this module creates Shell values: the constructor is private, this is not exported. */
+let makeShell: (text: string) => Shell
+
 /** A POSIX sh command line, safe to send as-is. Build it with `cmd`, `script` and the combinators. */
 export class Shell {
   private constructor(readonly text: string) {}
 
-  /** @internal Only this module creates Shell values. */
-  static of(text: string): Shell {
-    return new Shell(text)
+  static {
+    makeShell = (text) => new Shell(text)
   }
 
   toString(): string {
@@ -29,7 +31,7 @@ export function quote(arg: string): string {
 /** A simple command from an argv array; each argument is quoted. */
 export function cmd(...argv: string[]): Shell {
   if (argv.length === 0) throw new Error('cmd() needs at least the program name')
-  return Shell.of(argv.map(quote).join(' '))
+  return makeShell(argv.map(quote).join(' '))
 }
 
 /**
@@ -69,5 +71,5 @@ const group = (c: Shell): string => `{ ${c.text}; }`
 
 /** `a && b && ...`: stops at the first failure. */
 export function and(...commands: Shell[]): Shell {
-  return Shell.of(commands.map(group).join(' && '))
+  return makeShell(commands.map(group).join(' && '))
 }

@@ -5,6 +5,7 @@
  * previous slot, which is kept running until the whole rollout succeeded, so this is instant.
  */
 import * as core from '@actions/core'
+import { CanaryAborted } from '../deploy/canary-bake.js'
 import { bestEffort, onEachHost, type DeployContext } from '../deploy/context.js'
 import type { HostDeploy } from '../deploy/host-deploy.js'
 import {
@@ -17,8 +18,8 @@ import {
 } from '../deploy/steps.js'
 import { timed } from '../deploy/timing.js'
 import { errorMessage } from '../errors.js'
-import type { OnFailure } from '../inputs.js'
-import { batchSizeOf, batches } from '../plan.js'
+import { batchSizeOf } from '../inputs.js'
+import { batches } from '../plan.js'
 import type { RunStatus } from '../report/model.js'
 
 export async function rolling(ctx: DeployContext): Promise<RunStatus> {
@@ -33,8 +34,8 @@ export async function rolling(ctx: DeployContext): Promise<RunStatus> {
 
 /**
  * Ships to every host, then switches the groups one after the other. `bakeFirst` (canary by hosts)
- * runs once the first group switched; when it throws, every switched host goes back whatever
- * on-failure says, since the new version was found wanting.
+ * runs once the first group switched; when it throws CanaryAborted, every switched host goes back
+ * whatever on-failure says, since the new version was found wanting.
  */
 export async function rollOut(
   ctx: DeployContext,
@@ -44,22 +45,16 @@ export async function rollOut(
 ): Promise<RunStatus> {
   await shipAndMigrate(ctx, hosts)
   const switched: HostDeploy[] = []
-  // A bake that finds the new version wanting reverts the switched hosts whatever on-failure says.
-  let onFailure: OnFailure | 'canary aborted' = ctx.settings.rolling.onFailure
   try {
     for (const [index, batch] of groups.entries()) {
       batch.forEach((h) => (h.report.batch = index + 1))
       core.info(`Batch ${index + 1} of ${groups.length}: ${batch.map((h) => h.name).join(', ')}`)
       await switchBatch(ctx, batch)
       switched.push(...batch)
-      if (index === 0 && bakeFirst) {
-        onFailure = 'canary aborted'
-        await bakeFirst(batch)
-        onFailure = ctx.settings.rolling.onFailure
-      }
+      if (index === 0 && bakeFirst) await bakeFirst(batch)
     }
   } catch (error) {
-    throw await afterFailedBatch(ctx, hosts, switched, error, onFailure)
+    throw await afterFailedBatch(ctx, hosts, switched, error)
   }
   return finish(ctx, hosts)
 }
@@ -90,26 +85,34 @@ async function switchBatch(ctx: DeployContext, batch: HostDeploy[]): Promise<voi
   }
 }
 
-/** Rolls the switched hosts back (or leaves them), and says exactly which host runs what. */
+/**
+ * Rolls the switched hosts back (or leaves them), and says exactly which host runs what. A canary
+ * bake that found the new version wanting (CanaryAborted) reverts them whatever on-failure says.
+ */
 async function afterFailedBatch(
   ctx: DeployContext,
   hosts: HostDeploy[],
   switched: HostDeploy[],
   error: unknown,
-  onFailure: OnFailure | 'canary aborted',
 ): Promise<Error> {
   const reason = errorMessage(error)
   if (switched.length === 0)
     return new Error(`${reason}\nNo batch had switched: every host serves its previous version.`)
-  if (onFailure !== 'stop') {
+  const revertedBecause =
+    error instanceof CanaryAborted
+      ? 'canary aborted'
+      : ctx.settings.rolling.onFailure === 'rollback'
+        ? 'on-failure: rollback'
+        : undefined
+  if (revertedBecause !== undefined) {
     await bestEffort(ctx.logs, 'roll back switched batches', switched, (h) => h.switchBack())
   }
   const lines = hosts.map(
     (h) => `  ${h.name}: ${h.report.liveVersion ?? 'nothing'} (${h.report.outcome})`,
   )
   const what =
-    onFailure === 'stop'
+    revertedBecause === undefined
       ? `on-failure is stop: the fleet is left on mixed versions.`
-      : `The ${switched.length} host(s) that had switched were rolled back (${onFailure === 'rollback' ? 'on-failure: rollback' : onFailure}).`
+      : `The ${switched.length} host(s) that had switched were rolled back (${revertedBecause}).`
   return new Error(`${reason}\n${what} Hosts now serve:\n${lines.join('\n')}`, { cause: error })
 }
