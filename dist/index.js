@@ -48,7 +48,7 @@ import require$$5$3 from 'string_decoder';
 import * as child from 'child_process';
 import child__default from 'child_process';
 import { setTimeout as setTimeout$1 } from 'timers';
-import { createHash, randomBytes, randomUUID, createHmac } from 'node:crypto';
+import { createHmac, createHash, randomBytes, randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import ro, { open as open$2, mkdir as mkdir$1, rm as rm$1, rename as rename$1, readdir as readdir$1, readlink as readlink$1, stat as stat$1, copyFile as copyFile$2, readFile as readFile$1 } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
@@ -30919,6 +30919,1245 @@ function errorMessage(error) {
 }
 
 /**
+ * Durations as operators write them in workflow files: `30s`, `2m`, `1h`, `500ms`, `1m30s`, or
+ * plain seconds (`45`). Held in code as milliseconds.
+ */
+const MS_PER = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+/** Units in descending order, each at most once; every number may have a fraction (`1.5s`). */
+const WITH_UNITS = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$/;
+const PLAIN_SECONDS = /^\d+(?:\.\d+)?$/;
+/**
+ * Milliseconds for `text` (rounded to a whole millisecond), or `undefined` when it is not a
+ * duration. Negative values and unknown units are not durations; zero is (`0s`, `0`): callers
+ * decide whether zero makes sense.
+ */
+function parseDuration(text) {
+    const value = text.trim();
+    if (PLAIN_SECONDS.test(value))
+        return Math.round(Number(value) * MS_PER.s);
+    const match = value === '' ? null : WITH_UNITS.exec(value);
+    if (!match)
+        return undefined;
+    const [, h = '0', m = '0', s = '0', ms = '0'] = match;
+    return Math.round(Number(h) * MS_PER.h + Number(m) * MS_PER.m + Number(s) * MS_PER.s + Number(ms) * MS_PER.ms);
+}
+
+/**
+ * What a packed `release-path` leaves out: the `exclude` input and the `.deployignore` file at the
+ * root of the directory, in a subset of the .gitignore syntax (pure; matched by pack.ts).
+ *
+ * - One pattern per line (`exclude` also takes commas); blank lines and `#` comments are skipped.
+ * - Paths are relative to the packed directory and use `/`.
+ * - A pattern without a `/` (other than a trailing one) matches a name at any depth: `*.log`,
+ *   `node_modules`. One with a `/` is anchored at the root: `docs/drafts`, `/coverage` (a leading
+ *   `/` just anchors).
+ * - A trailing `/` matches directories only: `tmp/`.
+ * - `*` is any run of characters but `/`, `?` one character but `/`, `[abc]` / `[a-z]` / `[!abc]`
+ *   one character of (or not of) the set. `**` as a whole segment (between slashes, or at either
+ *   end) stands for any number of directories: all of `logs/**` is under logs.
+ * - A matched directory is left out with everything below it.
+ * - Not supported, and refused so that nothing is shipped by surprise: `!` (re-including),
+ *   `\` escapes, `{a,b}` braces, `.` and `..` segments, `**` inside a segment (`a**`).
+ */
+/** The patterns file at the root of a packed directory (itself never shipped). */
+const DEPLOYIGNORE_FILE = '.deployignore';
+/**
+ * Parses patterns from text. `separators`: `lines` for a .deployignore file, `lines-and-commas`
+ * for the `exclude` input. Problems name the pattern (and its line, for a file).
+ */
+function parseIgnorePatterns(text, separators) {
+    const patterns = [];
+    const problems = [];
+    text.split(/\r?\n/).forEach((rawLine, index) => {
+        const line = rawLine.trim();
+        if (line === '' || line.startsWith('#'))
+            return;
+        const items = separators === 'lines' ? [line] : line.split(',');
+        for (const item of items.map((i) => i.trim()).filter((i) => i !== '')) {
+            const result = compilePattern(item);
+            if (typeof result === 'string') {
+                const where = separators === 'lines' ? `line ${index + 1} ` : '';
+                problems.push(`${where}${quoted(item)} ${result}`);
+            }
+            else {
+                patterns.push(result);
+            }
+        }
+    });
+    return { patterns, problems };
+}
+/** Whether `path` (relative, `/`-separated) is left out by one of the patterns. */
+function isIgnored(patterns, path, directory) {
+    return patterns.some((p) => (directory || !p.directoryOnly) && p.regex.test(path));
+}
+/** The pattern compiled, or what is wrong with it. */
+function compilePattern(text) {
+    if (/\p{Cc}/u.test(text))
+        return 'contains control characters';
+    if (text.startsWith('!')) {
+        return "re-includes with '!', which is not supported (list only what to leave out)";
+    }
+    if (text.includes('\\'))
+        return "contains '\\' (escapes are not supported; separate with '/')";
+    if (/[{}]/.test(text))
+        return "contains '{' or '}' (braces are not supported; list each pattern)";
+    const directoryOnly = text.endsWith('/');
+    let body = directoryOnly ? text.slice(0, -1) : text;
+    const anchored = body.includes('/');
+    if (body.startsWith('/'))
+        body = body.slice(1);
+    if (body === '')
+        return 'matches nothing (expected a name or path)';
+    const segments = body.split('/');
+    if (segments.some((s) => s === ''))
+        return "has an empty path segment ('//')";
+    if (segments.some((s) => s === '.' || s === '..')) {
+        return "has a '.' or '..' segment (patterns are relative to release-path and stay inside it)";
+    }
+    if (segments.some((s) => s !== '**' && s.includes('**'))) {
+        return "has '**' inside a segment (expected '**' alone between slashes, like '**/tmp')";
+    }
+    let source = '';
+    for (const [i, segment] of segments.entries()) {
+        const last = i === segments.length - 1;
+        if (segment === '**') {
+            source += last ? '.*' : '(?:[^/]+/)*';
+            continue;
+        }
+        const converted = segmentSource(segment);
+        if (converted === undefined)
+            return "has a '[' without its ']'";
+        source += converted + (last ? '' : '/');
+    }
+    const prefix = anchored ? '^' : '^(?:.*/)?';
+    return { text, regex: new RegExp(`${prefix}${source}$`, 'u'), directoryOnly };
+}
+/** One segment as regex source; undefined when a `[` set is not closed. */
+function segmentSource(segment) {
+    let out = '';
+    for (let i = 0; i < segment.length; i++) {
+        const c = segment[i] ?? '';
+        if (c === '*')
+            out += '[^/]*';
+        else if (c === '?')
+            out += '[^/]';
+        else if (c === '[') {
+            const close = segment.indexOf(']', i + 2);
+            if (close < 0)
+                return undefined;
+            let set = segment.slice(i + 1, close);
+            const negated = set.startsWith('!') || set.startsWith('^');
+            if (negated)
+                set = set.slice(1);
+            const escaped = set.replace(/[\\\]^[]/g, '\\$&');
+            out += negated ? `[^/${escaped}]` : `[${escaped}]`;
+            i = close;
+        }
+        else
+            out += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    }
+    return out;
+}
+function quoted(text) {
+    return `'${text.length > 80 ? `${text.slice(0, 77)}...` : text}'`;
+}
+
+/**
+ * known_hosts parsing and host-key verification (pure). Supports plain and hashed (`|1|salt|hash`)
+ * host patterns, `[host]:port`, `*`/`?` wildcards, `!` negation and the `@revoked` marker, like
+ * OpenSSH's sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT".
+ *
+ * Besides key lines it takes SHA256 fingerprint pins, as appleboy/ssh-action's `fingerprint` holds
+ * them: `SHA256:<base64>` alone (any host), `<patterns> SHA256:<base64>` (those hosts), or a line of
+ * `ssh-keygen -lf` output (`256 SHA256:<base64> comment (ED25519)`, any host).
+ */
+/** A SHA256 host-key fingerprint as `ssh-keygen -l` prints it (trailing `=` tolerated). */
+const SHA256_FINGERPRINT = /^SHA256:([A-Za-z0-9+/]{43})=?$/i;
+/** What looks like a fingerprint, well-formed or not (`SHA256:...`, `MD5:...`, hex pairs). */
+const FINGERPRINT_LIKE = /^(?:SHA256:|MD5:|[0-9a-f]{2}(?::[0-9a-f]{2}){15}$)/i;
+/** The type names `ssh-keygen -l` prints in parentheses, as key types. */
+const KEYGEN_TYPES = {
+    ED25519: 'ssh-ed25519',
+    RSA: 'ssh-rsa',
+    'ECDSA-256': 'ecdsa-sha2-nistp256',
+    'ECDSA-384': 'ecdsa-sha2-nistp384',
+    'ECDSA-521': 'ecdsa-sha2-nistp521',
+};
+/** The fingerprint in the form `fingerprint()` returns, or undefined when it is not SHA256. */
+function normalizeFingerprint(text) {
+    const match = SHA256_FINGERPRINT.exec(text);
+    return match ? `SHA256:${match[1]}` : undefined;
+}
+/**
+ * A fingerprint pin line (after any marker) as an entry, or undefined when the line is not one.
+ * `fields` are the line's whitespace-separated fields.
+ */
+function parseFingerprintPin(fields, marker) {
+    const [first = '', second = ''] = fields;
+    const bare = normalizeFingerprint(first);
+    if (bare)
+        return { patterns: ['*'], keyType: '', keyBase64: '', marker, fingerprint: bare };
+    const pinned = normalizeFingerprint(second);
+    if (!pinned)
+        return undefined;
+    // `ssh-keygen -l`: `<bits> SHA256:... <comment> (<TYPE>)`; the first field is no host pattern.
+    const keygenType = /^\d+$/.test(first) ? /^\(([A-Z0-9-]+)\)$/.exec(fields.at(-1) ?? '') : null;
+    if (keygenType) {
+        const bits = Number(first);
+        const name = keygenType[1] === 'ECDSA' ? `ECDSA-${bits}` : (keygenType[1] ?? '');
+        return {
+            patterns: ['*'],
+            keyType: KEYGEN_TYPES[name] ?? '',
+            keyBase64: '',
+            marker,
+            fingerprint: pinned,
+        };
+    }
+    return { patterns: first.split(','), keyType: '', keyBase64: '', marker, fingerprint: pinned };
+}
+function parseKnownHosts(text) {
+    const entries = [];
+    for (const rawLine of text.split(/\r?\n/)) {
+        const line = rawLine.trim();
+        if (line === '' || line.startsWith('#'))
+            continue;
+        const fields = line.split(/\s+/);
+        const marker = fields[0] === '@revoked' || fields[0] === '@cert-authority' ? fields.shift() : '';
+        const pin = parseFingerprintPin(fields, marker);
+        if (pin) {
+            entries.push(pin);
+            continue;
+        }
+        const [patterns, keyType, keyBase64] = fields;
+        if (!patterns || !keyType || !keyBase64)
+            continue;
+        entries.push({
+            patterns: patterns.split(','),
+            keyType,
+            keyBase64,
+            marker: marker,
+        });
+    }
+    return entries;
+}
+/** The name known_hosts uses for a host: `host` on port 22, `[host]:port` otherwise. */
+function knownHostsName(host, port) {
+    return port === 22 ? host : `[${host}]:${port}`;
+}
+function globToRegExp(glob) {
+    const body = glob
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.');
+    return new RegExp(`^${body}$`, 'i');
+}
+function patternMatches(pattern, name) {
+    if (pattern.startsWith('|1|')) {
+        const [salt, hash] = pattern.slice(3).split('|');
+        if (!salt || !hash)
+            return false;
+        const digest = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
+        return digest === hash;
+    }
+    return globToRegExp(pattern).test(name);
+}
+function entryMatches(entry, name) {
+    let matched = false;
+    for (const pattern of entry.patterns) {
+        if (pattern.startsWith('!')) {
+            if (patternMatches(pattern.slice(1), name))
+                return false;
+        }
+        else if (patternMatches(pattern, name)) {
+            matched = true;
+        }
+    }
+    return matched;
+}
+/** The entries (not revoked, not CA) that apply to a host. */
+function keysForHost(entries, host, port) {
+    const name = knownHostsName(host, port);
+    return entries.filter((e) => e.marker === '' && entryMatches(e, name));
+}
+/** The key type named inside an SSH public key blob (its first length-prefixed string). */
+function keyTypeOfBlob(blob) {
+    if (blob.length < 4)
+        return 'unknown';
+    const length = blob.readUInt32BE(0);
+    return blob.subarray(4, 4 + length).toString('latin1');
+}
+/** OpenSSH's fingerprint format: SHA256:<unpadded base64>. */
+function fingerprint(blob) {
+    return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
+}
+/** Host-key algorithm names ssh2 negotiates, for each key type found in known_hosts. */
+const ALGORITHMS_FOR_KEY_TYPE = {
+    'ssh-ed25519': ['ssh-ed25519'],
+    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+};
+const ALL_ALGORITHMS = Object.values(ALGORITHMS_FOR_KEY_TYPE).flat();
+/**
+ * Host-key algorithms in preference order: those with a key in known_hosts first, as OpenSSH does,
+ * so a host that offers several key types is asked for the one we can verify.
+ */
+function preferredHostKeyAlgorithms(known) {
+    const first = known.flatMap((e) => ALGORITHMS_FOR_KEY_TYPE[e.keyType] ?? []);
+    return [...new Set([...first, ...ALL_ALGORITHMS])];
+}
+/** Checks the key a host presented against known_hosts; the message is ready for the log. */
+function verifyHostKey(entries, host, port, presented) {
+    const name = knownHostsName(host, port);
+    const presentedBase64 = presented.toString('base64');
+    const type = keyTypeOfBlob(presented);
+    const print = fingerprint(presented);
+    const pasteLine = `${name} ${type} ${presentedBase64}`;
+    const isPresented = (e) => e.fingerprint === undefined ? e.keyBase64 === presentedBase64 : e.fingerprint === print;
+    const revoked = entries.some((e) => e.marker === '@revoked' && isPresented(e) && entryMatches(e, name));
+    if (revoked) {
+        return {
+            ok: false,
+            reason: 'revoked',
+            message: `Host key ${type} ${print} of ${name} is marked @revoked in known-hosts; refusing to connect.`,
+        };
+    }
+    const known = keysForHost(entries, host, port);
+    if (known.some(isPresented))
+        return { ok: true };
+    if (known.length === 0) {
+        return {
+            ok: false,
+            reason: 'unknown',
+            message: `Host ${name} is not in known-hosts; it presented ${type} ${print}. ` +
+                `Check the fingerprint out of band (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on the host), ` +
+                `then add this line to known-hosts:\n${pasteLine}`,
+        };
+    }
+    const expected = known.map((e) => e.fingerprint === undefined
+        ? `${e.keyType} ${fingerprint(Buffer.from(e.keyBase64, 'base64'))}`
+        : `the pin ${e.fingerprint}`);
+    // A host has several keys and offers one; a pin of another of its keys does not match it.
+    const pinHint = known.some((e) => e.fingerprint !== undefined)
+        ? `A fingerprint pin matches one key of the host: if the pinned key is another of its keys, ` +
+            `pin its ${type} key instead (ssh-keygen -lf /etc/ssh/ssh_host_${shortKeyType(type)}_key.pub ` +
+            `on the host). `
+        : '';
+    return {
+        ok: false,
+        reason: 'changed',
+        message: `HOST KEY MISMATCH for ${name}: known-hosts has ${expected.join(', ')} but the host presented ` +
+            `${type} ${print}. Someone may be intercepting the connection, or the host was reinstalled. ` +
+            pinHint +
+            `If you verified the new key, replace its known-hosts line with:\n${pasteLine}`,
+    };
+}
+/** The part of a key type in sshd's host key file names: ed25519, ecdsa, rsa. */
+function shortKeyType(type) {
+    if (type.startsWith('ecdsa-'))
+        return 'ecdsa';
+    return type.replace(/^ssh-/, '');
+}
+
+/**
+ * Every input of the action, parsed and validated into one typed settings object (pure: the
+ * caller passes a reader such as `core.getInput`). All problems are collected and reported
+ * together in one `InputError`, each naming the input, what was given and what was expected,
+ * before any host is touched.
+ */
+// ---------------------------------------------------------------------------------------------
+// Defaults
+// ---------------------------------------------------------------------------------------------
+const DEFAULTS$1 = {
+    // Connection
+    hosts: '',
+    'ssh-user': 'root',
+    'ssh-port': '22',
+    'ssh-key': '',
+    'ssh-key-passphrase': '',
+    'known-hosts': '',
+    'insecure-ignore-host-key': 'false',
+    'proxy-jump': '',
+    // Jump host's own credentials ('' = those of the targets)
+    'proxy-key': '',
+    'proxy-key-passphrase': '',
+    'proxy-known-hosts': '',
+    'connect-timeout': '20s',
+    'max-parallel': '10',
+    // App
+    'app-name': '',
+    'deploy-path': '',
+    version: '',
+    'build-command': '',
+    'release-path': '.',
+    'artifact-url': '',
+    // What ships: patterns left out of release-path; checksum and token of artifact-url
+    exclude: '',
+    'artifact-sha256': '',
+    'artifact-token': '',
+    'start-command': '',
+    'stop-command': '',
+    'reload-command': '',
+    env: '',
+    'secret-env': '',
+    'migrate-command': '',
+    'post-deploy-command': '',
+    'smoke-command': '',
+    'process-manager': 'auto',
+    'keep-releases': '5',
+    // Strategy
+    strategy: 'blue-green',
+    'batch-size': '1',
+    'load-balancer': '',
+    'lb-upstream-file': '',
+    'lb-backend-port': '80',
+    'on-failure': 'rollback',
+    'canary-weight': '10,50,100',
+    'canary-step-duration': '60s',
+    'canary-max-error-rate': '1%',
+    'canary-min-requests': '20',
+    'canary-hosts': '',
+    'canary-sticky-cookie': '',
+    'canary-check-command': '',
+    'canary-access-log': '',
+    // Slots and health
+    'blue-port': '3001',
+    'green-port': '3002',
+    'health-path': '/health',
+    'version-path': '',
+    'health-timeout': '60s',
+    'health-interval': '1s',
+    'drain-timeout': '30s',
+    'stop-timeout': '10s',
+    'keep-previous': 'stop',
+    // nginx
+    'nginx-upstream-file': '',
+    'nginx-test-command': 'nginx -t',
+    'nginx-reload-command': 'nginx -s reload',
+    'nginx-verify-port': '',
+    // Managed nginx site
+    'nginx-site': '',
+    'nginx-site-listen': '80',
+    'nginx-site-file': '',
+    sudo: 'false',
+    force: 'false',
+    // Lock, rollback, GitHub, misc
+    'lock-timeout': '5m',
+    rollback: 'false',
+    'rollback-to': '',
+    environment: '',
+    url: '',
+    'github-token': '${{ github.token }}',
+    'dry-run': 'false',
+};
+/** Environment variables the action sets for every slot; `env` may not override them. */
+const SLOT_ENV_KEYS = [
+    'PORT',
+    'SLOT',
+    'APP_VERSION',
+    'RELEASE_DIR',
+    'DEPLOY_PATH',
+    'RELEASE_NODE',
+];
+const STRATEGIES = ['blue-green', 'rolling', 'canary', 'reload'];
+const ON_FAILURE = ['rollback', 'stop'];
+const KEEP_PREVIOUS = ['stop', 'warm'];
+const PROCESS_MANAGERS = ['auto', 'builtin', 'systemd'];
+/** One or more inputs are invalid; `problems` names each one. */
+class InputError extends Error {
+    problems;
+    inputs;
+    constructor(problems, 
+    /** The inputs the problems are about (each problem's first-named input). */
+    inputs = new Set()) {
+        const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
+        super(`Invalid inputs (${count}):\n${problems.map((p) => `- ${p}`).join('\n')}`);
+        this.problems = problems;
+        this.inputs = inputs;
+        this.name = 'InputError';
+    }
+}
+/**
+ * Reads, defaults and validates every input. `get` returns the raw value of an input ('' when it
+ * is not set), like `core.getInput`. Throws `InputError` listing every problem found.
+ */
+function parseInputs(get) {
+    const r = new InputReader(get);
+    // Connection
+    const sshUser = r.field('ssh-user', userName, 'root');
+    const sshPort = r.field('ssh-port', port, 22);
+    const defaults = { user: sshUser, port: sshPort };
+    const hosts = r.hostList('hosts', defaults);
+    const privateKey = r.privateKey('ssh-key');
+    const passphrase = r.text('ssh-key-passphrase');
+    const knownHosts = r.knownHosts('known-hosts');
+    const insecureIgnoreHostKey = r.field('insecure-ignore-host-key', boolean, false);
+    const proxyJump = r.field('proxy-jump', optional$1(hostAddress(defaults), undefined), undefined);
+    const proxyKey = r.text('proxy-key') === '' ? '' : r.privateKey('proxy-key');
+    const proxyPassphrase = r.text('proxy-key-passphrase');
+    const proxyKnownHosts = r.knownHosts('proxy-known-hosts');
+    const connectTimeoutMs = r.field('connect-timeout', duration$1({ allowZero: false }), 20_000);
+    const maxParallel = r.field('max-parallel', integer(1, 256), 10);
+    // App
+    const name = r.field('app-name', appName, '');
+    const deployPath = r.field('deploy-path', optional$1(absolutePath('directory'), `/srv/${name}`), '');
+    const version = r.field('version', optional$1(versionName, ''), '');
+    const releasePath = r.field('release-path', localPath, '.');
+    const artifactUrl = r.field('artifact-url', optional$1(httpUrl, ''), '');
+    const exclude = r.field('exclude', ignorePatterns, []);
+    const artifactSha256 = r.field('artifact-sha256', optional$1(sha256Hex, ''), '');
+    const artifactToken = r.token('artifact-token');
+    const env = r.env('env');
+    const secretEnv = r.env('secret-env');
+    r.distinctKeys('env', env, 'secret-env', secretEnv);
+    const processManager = r.field('process-manager', oneOf(PROCESS_MANAGERS), 'auto');
+    const keepReleases = r.field('keep-releases', integer(2, Infinity), 5);
+    // Strategy
+    const strategy = r.field('strategy', oneOf(STRATEGIES), 'blue-green');
+    const batchSize = r.field('batch-size', amount, { kind: 'count', value: 1 });
+    const loadBalancer = r.field('load-balancer', optional$1(hostAddress(defaults), undefined), undefined);
+    const lbUpstreamFile = r.field('lb-upstream-file', optional$1(absolutePath('file'), `/etc/nginx/conf.d/${name}.lb.conf`), '');
+    const lbBackendPort = r.field('lb-backend-port', port, 80);
+    const onFailure = r.field('on-failure', oneOf(ON_FAILURE), 'rollback');
+    const canary = {
+        weights: r.field('canary-weight', weights, [10, 50, 100]),
+        stepDurationMs: r.field('canary-step-duration', duration$1({ allowZero: false }), 60_000),
+        maxErrorRate: r.field('canary-max-error-rate', errorRateOrOff, 0.01) ?? 1,
+        healthOnly: r.text('canary-max-error-rate') === 'off',
+        minRequests: r.field('canary-min-requests', integer(1, Infinity), 20),
+        hosts: r.field('canary-hosts', optional$1(amount, undefined), undefined),
+        stickyCookie: r.field('canary-sticky-cookie', optional$1(cookieName, ''), ''),
+        checkCommand: r.text('canary-check-command'),
+        accessLog: r.field('canary-access-log', optional$1(nginxFilePath, `/var/log/nginx/${name}-canary.log`), ''),
+    };
+    // Slots and health
+    const slots = {
+        bluePort: r.field('blue-port', port, 3001),
+        greenPort: r.field('green-port', port, 3002),
+        drainTimeoutMs: r.field('drain-timeout', duration$1({ allowZero: true }), 30_000),
+        stopTimeoutMs: r.field('stop-timeout', duration$1({ allowZero: false }), 10_000),
+        keepPrevious: r.field('keep-previous', oneOf(KEEP_PREVIOUS), 'stop'),
+    };
+    const health = {
+        path: r.field('health-path', httpPath, '/health'),
+        versionPath: r.field('version-path', optional$1(httpPath, ''), ''),
+        timeoutMs: r.field('health-timeout', duration$1({ allowZero: false }), 60_000),
+        intervalMs: r.field('health-interval', duration$1({ allowZero: false }), 1000),
+    };
+    // nginx, lock, rollback, GitHub
+    const nginx = {
+        upstreamFile: r.field('nginx-upstream-file', optional$1(absolutePath('file'), `/etc/nginx/conf.d/${name}.upstream.conf`), ''),
+        testCommand: r.text('nginx-test-command'),
+        reloadCommand: r.text('nginx-reload-command'),
+        verifyPort: r.field('nginx-verify-port', optional$1(port, slots.greenPort + 1), slots.greenPort + 1),
+    };
+    const site = {
+        serverNames: r.field('nginx-site', optional$1(serverNames, []), []),
+        listen: r.field('nginx-site-listen', listenAddress, '80'),
+        file: r.field('nginx-site-file', optional$1(absolutePath('file'), `/etc/nginx/conf.d/${name}.site.conf`), ''),
+    };
+    const rollbackTo = r.field('rollback-to', optional$1(versionName, ''), '');
+    const rollback = {
+        enabled: r.field('rollback', boolean, false) || rollbackTo !== '',
+        toVersion: rollbackTo,
+    };
+    const settings = {
+        hosts,
+        ssh: {
+            user: sshUser,
+            port: sshPort,
+            privateKey,
+            passphrase,
+            knownHosts,
+            insecureIgnoreHostKey,
+            proxyJump,
+            proxyKey,
+            proxyPassphrase,
+            proxyKnownHosts,
+            connectTimeoutMs,
+            maxParallel,
+        },
+        app: {
+            name,
+            deployPath,
+            version,
+            buildCommand: r.text('build-command'),
+            releasePath,
+            artifactUrl,
+            exclude,
+            artifactSha256,
+            artifactToken,
+            startCommand: r.text('start-command'),
+            stopCommand: r.text('stop-command'),
+            reloadCommand: r.text('reload-command'),
+            env,
+            secretEnv,
+            migrateCommand: r.text('migrate-command'),
+            postDeployCommand: r.text('post-deploy-command'),
+            smokeCommand: r.text('smoke-command'),
+            processManager,
+            keepReleases,
+        },
+        strategy,
+        rolling: { batchSize, loadBalancer, lbUpstreamFile, lbBackendPort, onFailure },
+        canary,
+        slots,
+        health,
+        nginx,
+        site,
+        sudo: r.field('sudo', boolean, false),
+        force: r.field('force', boolean, false),
+        lockTimeoutMs: r.field('lock-timeout', duration$1({ allowZero: true }), 300_000),
+        rollback,
+        github: {
+            environment: r.field('environment', optional$1(environmentName, ''), ''),
+            url: r.field('url', optional$1(httpUrl, ''), ''),
+            token: r.text('github-token'),
+        },
+        dryRun: r.field('dry-run', boolean, false),
+    };
+    checkCombinations(r, settings);
+    if (r.problems.length > 0)
+        throw new InputError(r.problems, r.flagged);
+    return settings;
+}
+/**
+ * The secret values among the settings, for `core.setSecret`: the key and passphrase, the token
+ * and every `secret-env` value (not `env`: values from `${{ secrets.* }}` are masked by the runner
+ * already, and masking plain ones like `production` garbles the log). Multi-line values are
+ * split into lines, since log masking works per line.
+ */
+function secretValues(settings) {
+    const values = [
+        settings.ssh.privateKey,
+        settings.ssh.passphrase,
+        settings.ssh.proxyKey,
+        settings.ssh.proxyPassphrase,
+        settings.github.token,
+        settings.app.artifactToken,
+        ...Object.values(settings.app.secretEnv),
+    ];
+    const lines = values.flatMap((value) => value.split('\n')).map((line) => line.trim());
+    return [...new Set(lines.filter((line) => line !== ''))];
+}
+// ---------------------------------------------------------------------------------------------
+// Rules that involve more than one input
+// ---------------------------------------------------------------------------------------------
+/** `proxy-key`, its passphrase and `proxy-known-hosts` belong to a `proxy-jump`. */
+function checkJumpHostCredentials(r, s) {
+    const { proxyJump, proxyKey, proxyPassphrase } = s.ssh;
+    if (proxyJump === undefined && r.valid('proxy-jump')) {
+        const given = ['proxy-key', 'proxy-key-passphrase', 'proxy-known-hosts'].filter((name) => r.text(name) !== '');
+        for (const name of given) {
+            r.report(name, `Input '${name}' was given without 'proxy-jump' (expected a jump host ` +
+                `'[user@]host[:port]' in 'proxy-jump' for it to apply to, or no '${name}').`);
+        }
+    }
+    if (proxyKey !== '' && proxyPassphrase === '' && isEncryptedKey(proxyKey)) {
+        r.report('proxy-key-passphrase', "Input 'proxy-key-passphrase' is required because 'proxy-key' is encrypted (expected the " +
+            "key's passphrase, e.g. from a secret).");
+    }
+    if (proxyJump !== undefined &&
+        proxyPassphrase !== '' &&
+        proxyKey === '' &&
+        r.valid('proxy-key')) {
+        r.report('proxy-key-passphrase', "Input 'proxy-key-passphrase' was given without 'proxy-key' (expected the jump host's " +
+            "own key in 'proxy-key'; the passphrase of 'ssh-key' goes in 'ssh-key-passphrase').");
+    }
+}
+function checkCombinations(r, s) {
+    if (s.ssh.knownHosts === '' &&
+        !s.ssh.insecureIgnoreHostKey &&
+        r.valid('insecure-ignore-host-key')) {
+        r.report('known-hosts', "Input 'known-hosts' is required unless 'insecure-ignore-host-key' is true (expected the " +
+            "hosts' public key lines, e.g. the output of 'ssh-keyscan web1.example.com').");
+    }
+    if (s.ssh.passphrase === '' && s.ssh.privateKey !== '' && isEncryptedKey(s.ssh.privateKey)) {
+        r.report('ssh-key-passphrase', "Input 'ssh-key-passphrase' is required because 'ssh-key' is encrypted (expected the " +
+            "key's passphrase, e.g. from a secret).");
+    }
+    checkJumpHostCredentials(r, s);
+    if (s.app.startCommand === '' && !s.rollback.enabled && r.valid('rollback', 'rollback-to')) {
+        r.report('start-command', "Input 'start-command' is required unless 'rollback' is true (expected the command that " +
+            "starts the app on $PORT, e.g. 'node server.js').");
+    }
+    if (s.strategy === 'reload' && s.app.reloadCommand === '') {
+        r.report('reload-command', "Input 'reload-command' is required when 'strategy' is reload (expected the command that " +
+            "makes the app reload itself, e.g. 'kill -USR2 $(cat tmp/pids/puma.pid)').");
+    }
+    if (s.app.artifactUrl !== '' && s.app.releasePath !== DEFAULTS$1['release-path']) {
+        r.report('artifact-url', `Input 'artifact-url': ${show(s.app.artifactUrl)} was given together with 'release-path' ` +
+            `${show(s.app.releasePath)} (expected only one of them: the release comes from one place).`);
+    }
+    checkReleaseSource(r, s);
+    if (s.slots.bluePort === s.slots.greenPort && r.valid('blue-port', 'green-port')) {
+        r.report('green-port', `Input 'green-port': ${show(r.text('green-port'))} is the same port as 'blue-port' ` +
+            `${show(r.text('blue-port'))} (expected two different ports, one per slot).`);
+    }
+    const { verifyPort } = s.nginx;
+    if ((verifyPort === s.slots.bluePort || verifyPort === s.slots.greenPort) &&
+        r.valid('nginx-verify-port', 'blue-port', 'green-port')) {
+        r.report('nginx-verify-port', `Input 'nginx-verify-port': ${verifyPort} is also a slot port ('blue-port' or 'green-port') ` +
+            `(expected a third port, used by nginx to let the action verify a switch).`);
+    }
+    checkSite(r, s);
+    if (s.health.intervalMs >= s.health.timeoutMs && r.valid('health-interval', 'health-timeout')) {
+        r.report('health-interval', `Input 'health-interval': ${show(r.text('health-interval'))} is not shorter than ` +
+            `'health-timeout' ${show(r.text('health-timeout'))} (expected an interval below the ` +
+            `timeout, so that a slot is checked more than once).`);
+    }
+    checkBatchSize(r, s);
+    const canaryHosts = s.canary.hosts;
+    const hostCount = s.hosts.length;
+    // A percentage is rounded up, as batch-size is.
+    const canaryCount = canaryHosts?.kind === 'percent'
+        ? Math.ceil((hostCount * canaryHosts.value) / 100)
+        : (canaryHosts?.value ?? 0);
+    if (canaryCount >= hostCount && r.valid('hosts')) {
+        r.report('canary-hosts', `Input 'canary-hosts': ${show(r.text('canary-hosts'))} is not fewer than the ${hostCount} ` +
+            `host${hostCount === 1 ? '' : 's'} in 'hosts' (expected fewer hosts than 'hosts' lists, so ` +
+            `that some stay on the old version during the bake).`);
+    }
+}
+/** Hosts per batch for `batch-size` (a count, or a percentage of the fleet rounded up). */
+function batchSizeOf(amount, hostCount) {
+    const size = amount.kind === 'count' ? amount.value : Math.ceil((hostCount * amount.value) / 100);
+    return Math.max(1, Math.min(size, hostCount));
+}
+/** Whether the run moves hosts in batches behind `load-balancer` (rolling, or canary by hosts). */
+function usesLoadBalancer(settings) {
+    const batched = settings.strategy === 'rolling' ||
+        (settings.strategy === 'canary' && settings.canary.hosts !== undefined);
+    return batched && settings.rolling.loadBalancer !== undefined;
+}
+/**
+ * Batches behind a load balancer must leave it at least one server: a batch that would take
+ * every host out at once is refused before any host is touched. A rollback moves no batches.
+ */
+function checkBatchSize(r, s) {
+    const { rolling, hosts } = s;
+    if (s.rollback.enabled || !usesLoadBalancer(s))
+        return;
+    if (!r.valid('hosts', 'batch-size', 'rollback', 'rollback-to'))
+        return;
+    const size = batchSizeOf(rolling.batchSize, hosts.length);
+    if (size < hosts.length)
+        return;
+    r.report('batch-size', `Input 'batch-size': ${size} of ${hosts.length} host(s) per batch would take every server out ` +
+        `of the load balancer at once; use a smaller batch-size (or more hosts).`);
+}
+/** `exclude` applies to a packed directory; `artifact-sha256` and `artifact-token` to a URL. */
+function checkReleaseSource(r, s) {
+    const { artifactUrl, exclude, artifactSha256, artifactToken } = s.app;
+    if (artifactUrl !== '' && exclude.length > 0) {
+        r.report('exclude', "Input 'exclude' was given together with 'artifact-url' (expected exclude only with a " +
+            "'release-path' directory that the action packs; a downloaded archive ships as it is).");
+    }
+    if (artifactUrl === '' && artifactSha256 !== '' && r.valid('artifact-url')) {
+        r.report('artifact-sha256', "Input 'artifact-sha256' was given without 'artifact-url' (expected it only with " +
+            'artifact-url, to check the download).');
+    }
+    if (artifactUrl === '' && artifactToken !== '' && r.valid('artifact-url')) {
+        r.report('artifact-token', "Input 'artifact-token' was given without 'artifact-url' (expected it only with " +
+            'artifact-url, to authorize the download).');
+    }
+}
+/** The managed site: only with `nginx-site`, on its own port and file. */
+function checkSite(r, s) {
+    const { serverNames, listen, file } = s.site;
+    if (serverNames.length === 0) {
+        if (r.text('nginx-site-file') !== '' && r.valid('nginx-site', 'nginx-site-file')) {
+            r.report('nginx-site-file', `Input 'nginx-site-file': ${show(file)} was given without 'nginx-site' (expected ` +
+                `'nginx-site' with the site's server names, or no 'nginx-site-file').`);
+        }
+        return;
+    }
+    const listenPort = Number(/(\d+)$/.exec(listen)?.[1]);
+    const taken = [
+        ['blue-port', s.slots.bluePort],
+        ['green-port', s.slots.greenPort],
+        ['nginx-verify-port', s.nginx.verifyPort],
+    ];
+    for (const [input, port] of taken) {
+        if (listenPort === port && r.valid('nginx-site-listen', input)) {
+            r.report('nginx-site-listen', `Input 'nginx-site-listen': ${show(listen)} uses port ${port}, which is '${input}' ` +
+                `(expected a port the slots and the verification server do not use, like 80).`);
+        }
+    }
+    if (file === s.nginx.upstreamFile && r.valid('nginx-site-file', 'nginx-upstream-file')) {
+        r.report('nginx-site-file', `Input 'nginx-site-file': ${show(file)} is also 'nginx-upstream-file' (expected two ` +
+            `different files: the site and the upstream it proxies to).`);
+    }
+}
+const ok = (value) => ({ ok: true, value });
+const bad = (problem, expected) => ({ ok: false, problem, expected });
+class InputReader {
+    get;
+    problems = [];
+    invalid = new Set();
+    /** Every input a problem was reported for, by its own check or by a combination rule. */
+    flagged = new Set();
+    constructor(get) {
+        this.get = get;
+    }
+    /** The trimmed value, or the input's default when empty (expressions like `${{ }}` give ''). */
+    text(name) {
+        const value = this.get(name).trim();
+        if (value !== '')
+            return value;
+        const fallback = DEFAULTS$1[name];
+        return fallback.includes('${{') ? '' : fallback;
+    }
+    /** The parsed value; on a problem, records it and returns `fallback` so reading continues. */
+    field(name, parse, fallback) {
+        const text = this.text(name);
+        const result = parse(text);
+        if (result.ok)
+            return result.value;
+        if (text === '') {
+            return this.fail(name, fallback, `Input '${name}' is required (expected ${result.expected}).`);
+        }
+        return this.fail(name, fallback, `Input '${name}': ${show(text)} ${result.problem} (expected ${result.expected}).`);
+    }
+    /** Records a problem that involves several inputs (already worded). */
+    /** A problem of a rule that involves more than one input; `input` is the one it names first. */
+    report(input, problem) {
+        this.flagged.add(input);
+        this.problems.push(problem);
+    }
+    /** Whether none of `names` had a problem (combination rules skip inputs already reported). */
+    valid(...names) {
+        return names.every((name) => !this.invalid.has(name));
+    }
+    hostList(name, defaults) {
+        const entries = this.text(name)
+            .split(/[\s,]+/)
+            .filter((entry) => entry !== '');
+        if (entries.length === 0) {
+            return this.fail(name, [], `Input '${name}' is required (expected one or more ${HOST_FORMAT}, one per line or ` +
+                `separated by commas).`);
+        }
+        const hosts = [];
+        const seen = new Map();
+        for (const entry of entries) {
+            const result = hostAddress(defaults)(entry);
+            if (!result.ok) {
+                this.fail(name, [], `Input '${name}': ${show(entry)} ${result.problem} (expected ${result.expected}).`);
+                continue;
+            }
+            const key = `${result.value.host}:${result.value.port}`;
+            const first = seen.get(key);
+            if (first !== undefined) {
+                this.fail(name, [], `Input '${name}': ${show(entry)} is the same host and port as ${show(first)} ` +
+                    `(expected each host:port once; one host cannot take its own deploy lock twice).`);
+                continue;
+            }
+            seen.set(key, entry);
+            hosts.push(result.value);
+        }
+        return hosts;
+    }
+    /** The private key, normalized to `\n` line ends with a final newline. Never echoes the value. */
+    privateKey(name) {
+        const key = this.text(name).replace(/\r\n?/g, '\n');
+        const expected = "the private key text starting with '-----BEGIN' or 'PuTTY-User-Key-File', e.g. " +
+            "'${{ secrets.DEPLOY_KEY }}'";
+        const hidden = (problem) => this.fail(name, '', `Input '${name}': the value (hidden) ${problem} (expected ${expected}).`);
+        if (key === '')
+            return this.fail(name, '', `Input '${name}' is required (expected ${expected}).`);
+        if (/^(ssh-|ecdsa-|sk-)[a-z0-9@.-]+ AAAA/.test(key))
+            return hidden('is a public key');
+        if (!key.includes('\n') && key.includes('\\n')) {
+            return hidden("has literal '\\n' in place of line breaks");
+        }
+        if (!PRIVATE_KEY_PEM.test(key) && !key.startsWith('PuTTY-User-Key-File-')) {
+            return hidden('is not a private key');
+        }
+        return `${key}\n`;
+    }
+    /** A bearer token: one line of visible characters. Never echoed. */
+    token(name) {
+        const token = this.text(name);
+        if (token === '' || /^[\x21-\x7e]+$/.test(token))
+            return token;
+        return this.fail(name, '', `Input '${name}': the value (hidden) contains whitespace, control or non-ASCII ` +
+            `characters (expected the token alone, e.g. '\${{ secrets.ARTIFACT_TOKEN }}'; it is ` +
+            `sent as 'Authorization: Bearer <token>').`);
+    }
+    /** known_hosts lines, and SHA256 fingerprint pins (appleboy's `fingerprint`), checked. */
+    knownHosts(name) {
+        const text = this.text(name);
+        text.split(/\r?\n/).forEach((raw, index) => {
+            const line = raw.trim();
+            if (line === '' || line.startsWith('#'))
+                return;
+            const fields = line.split(/\s+/);
+            if (fields[0]?.startsWith('@'))
+                fields.shift();
+            const where = `Input '${name}': line ${index + 1} ${show(line)}`;
+            if (parseFingerprintPin(fields, ''))
+                return;
+            const print = fields.slice(0, 2).find((field) => FINGERPRINT_LIKE.test(field));
+            if (print !== undefined && !/^SHA256:/i.test(print)) {
+                this.fail(name, '', `${where} is an MD5 fingerprint (expected a SHA256 one, 'SHA256:' and 43 characters ` +
+                    `as 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' prints it, or a known_hosts line).`);
+            }
+            else if (print !== undefined) {
+                this.fail(name, '', `${where} is not a complete SHA256 fingerprint (expected 'SHA256:' and 43 characters ` +
+                    `as 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' prints it).`);
+            }
+            else if (fields.length < 3 || !/^(ssh-|ecdsa-|sk-)/.test(fields[1] ?? '')) {
+                this.fail(name, '', `${where} is not a known_hosts entry (expected lines like ` +
+                    `'web1.example.com ssh-ed25519 AAAAC3...', e.g. from ssh-keyscan, or a host-key ` +
+                    `fingerprint 'SHA256:...').`);
+            }
+        });
+        return text;
+    }
+    /** `KEY=VALUE` lines into an ordered record. Values are secrets: messages show line and key only. */
+    env(name) {
+        const entries = [];
+        const lineOfKey = new Map();
+        const reserved = SLOT_ENV_KEYS;
+        this.text(name)
+            .split(/\r?\n/)
+            .forEach((raw, index) => {
+            const line = raw.trim();
+            const lineNo = index + 1;
+            if (line === '' || line.startsWith('#'))
+                return;
+            const eq = line.indexOf('=');
+            if (eq < 0) {
+                this.fail(name, {}, `Input '${name}': line ${lineNo} has no '=' (expected KEY=VALUE lines; ` +
+                    `values cannot span lines).`);
+                return;
+            }
+            const key = line.slice(0, eq).trim();
+            if (!ENV_KEY.test(key)) {
+                this.fail(name, {}, `Input '${name}': line ${lineNo} does not start with a variable name (expected ` +
+                    `KEY=VALUE with KEY of letters, digits and '_', not starting with a digit; the line ` +
+                    `is not shown since it may hold a secret).`);
+                return;
+            }
+            if (reserved.includes(key)) {
+                this.fail(name, {}, `Input '${name}': line ${lineNo} sets ${key}, which the action sets for each slot ` +
+                    `(expected none of ${SLOT_ENV_KEYS.join(', ')}).`);
+                return;
+            }
+            const first = lineOfKey.get(key);
+            if (first !== undefined) {
+                this.fail(name, {}, `Input '${name}': line ${lineNo} sets ${key} again, already set on line ${first} ` +
+                    `(expected each key once).`);
+                return;
+            }
+            lineOfKey.set(key, lineNo);
+            entries.push([key, unquote(line.slice(eq + 1).trim())]);
+        });
+        // fromEntries defines own properties, so even a key like __proto__ stays plain data.
+        return Object.fromEntries(entries);
+    }
+    /** The same variable in two `KEY=VALUE` inputs: which value would win is unclear, so refuse. */
+    distinctKeys(first, a, second, b) {
+        for (const key of Object.keys(b).filter((k) => Object.hasOwn(a, k))) {
+            this.fail(second, undefined, `Input '${second}': sets ${key}, which '${first}' sets too (expected each variable in ` +
+                `one of them: '${second}' for values to mask in the log).`);
+        }
+    }
+    fail(name, fallback, problem) {
+        this.invalid.add(name);
+        this.flagged.add(name);
+        this.problems.push(problem);
+        return fallback;
+    }
+}
+/** The given text as shown in messages: quoted, control characters escaped, long text cut. */
+function show(text) {
+    const escaped = text.replace(/\p{Cc}/gu, (c) => c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    return `'${escaped.length > 80 ? `${escaped.slice(0, 77)}...` : escaped}'`;
+}
+// ---------------------------------------------------------------------------------------------
+// Parsers for one value each
+// ---------------------------------------------------------------------------------------------
+const TRUE = ['true', 'yes', 'on', '1'];
+const FALSE = ['false', 'no', 'off', '0'];
+const APP_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
+const VERSION$6 = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+const USER = /^[a-z_][a-z0-9_.-]*$/i;
+const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** nginx reads the cookie as `$cookie_<name>`, and nginx variable names are [A-Za-z0-9_]. */
+const COOKIE_NAME = /^[A-Za-z0-9_]{1,64}$/;
+const SERVER_NAME = /^(\*\.)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const CONTROL_OR_SPACE = /[\s\p{Cc}]/u;
+const PRIVATE_KEY_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\n[\s\S]+\n-----END [A-Z0-9 ]*PRIVATE KEY-----/;
+const HOST_FORMAT = '[user@]host[:port]';
+const USER_EXPECTED = "a user name of letters, digits, '_', '.' and '-', like 'deploy'";
+/** An input that may be left empty: '' gives `empty` (e.g. '', `undefined` or a derived default). */
+function optional$1(parse, empty) {
+    return (text) => (text === '' ? ok(empty) : parse(text));
+}
+const boolean = (text) => {
+    const lower = text.toLowerCase();
+    if (TRUE.includes(lower))
+        return ok(true);
+    if (FALSE.includes(lower))
+        return ok(false);
+    return bad('is not a boolean', 'true or false; yes/no, on/off and 1/0 also work');
+};
+function integer(min, max) {
+    const expected = max === Infinity ? `an integer of at least ${min}` : `an integer ${min}-${max}`;
+    return (text) => {
+        if (!/^\d+$/.test(text))
+            return bad('is not an integer', expected);
+        const value = Number(text);
+        return value >= min && value <= max ? ok(value) : bad('is out of range', expected);
+    };
+}
+const port = (text) => {
+    const value = /^\d+$/.test(text) ? Number(text) : NaN;
+    return value >= 1 && value <= 65535 ? ok(value) : bad('is not a port', 'an integer 1-65535');
+};
+function duration$1(options) {
+    const examples = "e.g. '30s', '2m', '1m30s', '500ms', or plain seconds like '45'";
+    return (text) => {
+        const ms = parseDuration(text);
+        if (ms === undefined)
+            return bad('is not a duration', `a duration, ${examples}`);
+        if (ms === 0 && !options.allowZero)
+            return bad('is zero', 'a duration greater than 0');
+        if (ms > 86_400_000)
+            return bad('is too long', 'a duration of at most 24h');
+        return ok(ms);
+    };
+}
+function oneOf(options) {
+    return (text) => {
+        const value = options.find((option) => option === text);
+        return value !== undefined
+            ? ok(value)
+            : bad('is not a valid choice', `one of ${options.join(', ')}`);
+    };
+}
+const amount = (text) => {
+    const expected = "a count of at least 1 like '2', or a percentage 1-100 like '25%'";
+    const match = /^(\d+)(%?)$/.exec(text);
+    if (!match)
+        return bad('is not a count or percentage', expected);
+    const value = Number(match[1]);
+    if (match[2] === '%')
+        return value >= 1 && value <= 100
+            ? ok({ kind: 'percent', value })
+            : bad('is out of range', expected);
+    return value >= 1 ? ok({ kind: 'count', value }) : bad('is out of range', expected);
+};
+/** A percentage 0-100 (`1%`, `1`, `0.5%`) as a fraction (0.01, 0.01, 0.005). */
+const errorRate = (text) => {
+    const expected = "a percentage 0-100 like '1%' or '0.5%'";
+    const match = /^(\d+(?:\.\d+)?)%?$/.exec(text);
+    if (!match)
+        return bad('is not a percentage', expected);
+    const value = Number(match[1]);
+    return value <= 100 ? ok(value / 100) : bad('is out of range', expected);
+};
+/** canary-max-error-rate: a percentage, or `off` (null: judged on health only). */
+const errorRateOrOff = (text) => {
+    if (text === 'off')
+        return ok(null);
+    const rate = errorRate(text);
+    return rate.ok ? rate : bad(rate.problem, `${rate.expected}, or 'off' to judge on health only`);
+};
+const weights = (text) => {
+    const expected = "percentages 1-100, strictly ascending and ending with 100, like '10,50,100'";
+    const items = text.split(',').map((item) => item.trim());
+    if (items.some((item) => !/^\d+$/.test(item)))
+        return bad('is not a list of integers', expected);
+    const values = items.map(Number);
+    if (values.some((value) => value < 1 || value > 100))
+        return bad('is out of range', expected);
+    if (values.some((value, i) => i > 0 && value <= (values[i - 1] ?? 0))) {
+        return bad('is not strictly ascending', expected);
+    }
+    if (values.at(-1) !== 100)
+        return bad('does not end with 100', expected);
+    return ok(values);
+};
+const appName = (text) => APP_NAME.test(text)
+    ? ok(text)
+    : bad('is not a valid app name', "1-40 characters of a-z, 0-9, '_' and '-', starting with a letter, like 'shop'; " +
+        'it names nginx upstreams, files and systemd units');
+const versionName = (text) => VERSION$6.test(text)
+    ? ok(text)
+    : bad('is not a valid version', "1-64 characters of A-Z, a-z, 0-9, '.', '_', '+' and '-', starting with a letter or digit");
+const userName = (text) => USER.test(text) ? ok(text) : bad('is not a valid user name', USER_EXPECTED);
+function absolutePath(kind) {
+    const expected = `an absolute, normalized ${kind} path like '${kind === 'file' ? '/etc/nginx/conf.d/app.conf' : '/srv/app'}'`;
+    return (text) => {
+        if (CONTROL_OR_SPACE.test(text))
+            return bad('contains whitespace or control characters', expected);
+        if (!text.startsWith('/'))
+            return bad('is not an absolute path', expected);
+        if (text.split('/').includes('..'))
+            return bad("contains '..'", expected);
+        if (text === '/')
+            return bad('is the root directory', expected);
+        if (/\/\/|\/\.(\/|$)|\/$/.test(text))
+            return bad('is not normalized', expected);
+        return ok(text);
+    };
+}
+/** A file path that goes into an nginx config as it is: nothing nginx would read as syntax. */
+const nginxFilePath = (text) => {
+    const path = absolutePath('file')(text);
+    if (!path.ok || /^[\w./@+-]+$/.test(text))
+        return path;
+    return bad('contains characters nginx would read as syntax', "an absolute file path of letters, digits and . _ - + @ / like '/var/log/nginx/app-canary.log'");
+};
+const localPath = (text) => /\p{Cc}/u.test(text)
+    ? bad('contains control characters', "a path on the runner like 'build' or 'dist/app.tar.gz'")
+    : ok(text);
+const httpPath = (text) => {
+    const expected = "an HTTP path starting with '/', without whitespace, like '/health'";
+    if (!text.startsWith('/'))
+        return bad("does not start with '/'", expected);
+    if (CONTROL_OR_SPACE.test(text))
+        return bad('contains whitespace or control characters', expected);
+    return ok(text);
+};
+const httpUrl = (text) => {
+    const expected = "an absolute URL starting with 'https://' or 'http://'";
+    let url;
+    try {
+        url = new URL(text);
+    }
+    catch {
+        return bad('is not a URL', expected);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+        return bad('is not an http(s) URL', expected);
+    if (CONTROL_OR_SPACE.test(text))
+        return bad('contains whitespace or control characters', expected);
+    return ok(text);
+};
+/** Patterns (newline- or comma-separated), every bad one named at once. */
+const ignorePatterns = (text) => {
+    const { patterns, problems } = parseIgnorePatterns(text, 'lines-and-commas');
+    return problems.length === 0
+        ? ok(patterns)
+        : bad(`has bad patterns: ${problems.join('; ')}`, "gitignore-like patterns relative to release-path, one per line or separated by commas, like 'node_modules/, *.log, /coverage'");
+};
+const sha256Hex = (text) => /^[0-9a-f]{64}$/i.test(text)
+    ? ok(text.toLowerCase())
+    : bad('is not a sha256', "64 hex digits, as 'sha256sum app.tar.gz' prints them");
+const cookieName = (text) => COOKIE_NAME.test(text)
+    ? ok(text)
+    : bad('is not a valid cookie name', "1-64 characters of A-Z, a-z, 0-9 and '_', since nginx reads it as $cookie_<name>");
+/** nginx `server_name` values: host names (a leading `*.` allowed), separated by spaces or commas. */
+const serverNames = (text) => {
+    const names = text.split(/[\s,]+/).filter((n) => n !== '');
+    const wrong = names.find((n) => !SERVER_NAME.test(n));
+    return wrong === undefined
+        ? ok(names)
+        : bad(`has an invalid server name ${show(wrong)}`, "host names like 'shop.example.com' or '*.example.com', separated by spaces or commas");
+};
+/** nginx `listen`: a port, `IPv4:port` or `[IPv6]:port`. */
+const listenAddress = (text) => {
+    const expected = "a port like '80', or 'address:port' like '127.0.0.1:8080' or '[::1]:80'";
+    const match = /^(?:(\d+\.\d+\.\d+\.\d+):|\[([0-9a-fA-F:.]+)\]:)?(\d+)$/.exec(text);
+    if (!match)
+        return bad('is not a listen address', expected);
+    const [, v4, v6, portText = ''] = match;
+    if ((v4 !== undefined && !isIPv4(v4)) || (v6 !== undefined && !isIPv6(v6))) {
+        return bad('has an invalid address', expected);
+    }
+    return port(portText).ok ? ok(text) : bad('has an invalid port', expected);
+};
+const environmentName = (text) => text.length <= 255 && !/\p{Cc}/u.test(text)
+    ? ok(text)
+    : bad('is not a valid environment name', 'at most 255 characters without control characters');
+/** `[user@]host[:port]`: a DNS name, IPv4, `[IPv6]` (with or without port) or bare IPv6. */
+function hostAddress(defaults) {
+    const expected = `${HOST_FORMAT} with a DNS name, an IPv4 address or an IPv6 address in brackets`;
+    return (text) => {
+        let rest = text;
+        let user = defaults.user;
+        const at = rest.lastIndexOf('@');
+        if (at >= 0) {
+            user = rest.slice(0, at);
+            rest = rest.slice(at + 1);
+            if (!USER.test(user))
+                return bad(`has an invalid user ${show(user)}`, USER_EXPECTED);
+        }
+        let host = rest;
+        let portText;
+        if (rest.startsWith('[')) {
+            const close = rest.indexOf(']');
+            const after = close < 0 ? '' : rest.slice(close + 1);
+            host = rest.slice(1, close);
+            if (close < 0 || (after !== '' && !after.startsWith(':')) || !isIPv6(host)) {
+                return bad('is not a valid host', expected);
+            }
+            if (after !== '')
+                portText = after.slice(1);
+        }
+        else if (rest.split(':').length > 2) {
+            if (!isIPv6(rest))
+                return bad('is not a valid host', expected);
+        }
+        else {
+            const colon = rest.indexOf(':');
+            if (colon >= 0) {
+                host = rest.slice(0, colon);
+                portText = rest.slice(colon + 1);
+            }
+            if (!isDnsNameOrIPv4(host))
+                return bad('is not a valid host', expected);
+        }
+        host = host.toLowerCase();
+        let portNumber = defaults.port;
+        if (portText !== undefined) {
+            const parsed = port(portText);
+            if (!parsed.ok)
+                return bad(`has an invalid port ${show(portText)}`, parsed.expected);
+            portNumber = parsed.value;
+        }
+        const shown = host.includes(':') ? `[${host}]` : host;
+        const label = portNumber === 22 ? host : `${shown}:${portNumber}`;
+        return ok({ user, host, port: portNumber, label });
+    };
+}
+function isDnsNameOrIPv4(host) {
+    if (/^[\d.]+$/.test(host))
+        return isIPv4(host);
+    return host.length <= 253 && host.split('.').every((label) => DNS_LABEL.test(label));
+}
+// ---------------------------------------------------------------------------------------------
+// Keys and values
+// ---------------------------------------------------------------------------------------------
+/** Strips one pair of matching surrounding quotes, as .env files are usually written. */
+function unquote(value) {
+    const quoted = /^(['"])([\s\S]*)\1$/.exec(value);
+    return quoted ? (quoted[2] ?? '') : value;
+}
+/** A PEM key marked encrypted, or an OpenSSH key whose cipher is not `none`. */
+function isEncryptedKey(key) {
+    if (key.includes('BEGIN ENCRYPTED PRIVATE KEY') || key.includes('Proc-Type: 4,ENCRYPTED')) {
+        return true;
+    }
+    const body = /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(key)?.[1];
+    if (body === undefined)
+        return false;
+    const bytes = Buffer.from(body.replace(/\s+/g, ''), 'base64');
+    const magic = 'openssh-key-v1\0';
+    if (bytes.length < magic.length + 4 || bytes.toString('latin1', 0, magic.length) !== magic) {
+        return false;
+    }
+    const length = bytes.readUInt32BE(magic.length);
+    const start = magic.length + 4;
+    return bytes.toString('latin1', start, start + length) !== 'none';
+}
+
+/**
  * The log a person watches: one line per phase (per host, or per fleet when there are many hosts)
  * with its duration, a heartbeat while something takes a while, and warnings. The transcript
  * (every remote command and its output) goes to debug output only, shown when the run has step
@@ -34935,126 +36174,6 @@ function downloadFailure(what, error, withToken) {
     return `${what}: download failed: ${error instanceof Error ? error.message : String(error)}`;
 }
 
-/**
- * What a packed `release-path` leaves out: the `exclude` input and the `.deployignore` file at the
- * root of the directory, in a subset of the .gitignore syntax (pure; matched by pack.ts).
- *
- * - One pattern per line (`exclude` also takes commas); blank lines and `#` comments are skipped.
- * - Paths are relative to the packed directory and use `/`.
- * - A pattern without a `/` (other than a trailing one) matches a name at any depth: `*.log`,
- *   `node_modules`. One with a `/` is anchored at the root: `docs/drafts`, `/coverage` (a leading
- *   `/` just anchors).
- * - A trailing `/` matches directories only: `tmp/`.
- * - `*` is any run of characters but `/`, `?` one character but `/`, `[abc]` / `[a-z]` / `[!abc]`
- *   one character of (or not of) the set. `**` as a whole segment (between slashes, or at either
- *   end) stands for any number of directories: all of `logs/**` is under logs.
- * - A matched directory is left out with everything below it.
- * - Not supported, and refused so that nothing is shipped by surprise: `!` (re-including),
- *   `\` escapes, `{a,b}` braces, `.` and `..` segments, `**` inside a segment (`a**`).
- */
-/** The patterns file at the root of a packed directory (itself never shipped). */
-const DEPLOYIGNORE_FILE = '.deployignore';
-/**
- * Parses patterns from text. `separators`: `lines` for a .deployignore file, `lines-and-commas`
- * for the `exclude` input. Problems name the pattern (and its line, for a file).
- */
-function parseIgnorePatterns(text, separators) {
-    const patterns = [];
-    const problems = [];
-    text.split(/\r?\n/).forEach((rawLine, index) => {
-        const line = rawLine.trim();
-        if (line === '' || line.startsWith('#'))
-            return;
-        const items = separators === 'lines' ? [line] : line.split(',');
-        for (const item of items.map((i) => i.trim()).filter((i) => i !== '')) {
-            const result = compilePattern(item);
-            if (typeof result === 'string') {
-                const where = separators === 'lines' ? `line ${index + 1} ` : '';
-                problems.push(`${where}${quoted(item)} ${result}`);
-            }
-            else {
-                patterns.push(result);
-            }
-        }
-    });
-    return { patterns, problems };
-}
-/** Whether `path` (relative, `/`-separated) is left out by one of the patterns. */
-function isIgnored(patterns, path, directory) {
-    return patterns.some((p) => (directory || !p.directoryOnly) && p.regex.test(path));
-}
-/** The pattern compiled, or what is wrong with it. */
-function compilePattern(text) {
-    if (/\p{Cc}/u.test(text))
-        return 'contains control characters';
-    if (text.startsWith('!')) {
-        return "re-includes with '!', which is not supported (list only what to leave out)";
-    }
-    if (text.includes('\\'))
-        return "contains '\\' (escapes are not supported; separate with '/')";
-    if (/[{}]/.test(text))
-        return "contains '{' or '}' (braces are not supported; list each pattern)";
-    const directoryOnly = text.endsWith('/');
-    let body = directoryOnly ? text.slice(0, -1) : text;
-    const anchored = body.includes('/');
-    if (body.startsWith('/'))
-        body = body.slice(1);
-    if (body === '')
-        return 'matches nothing (expected a name or path)';
-    const segments = body.split('/');
-    if (segments.some((s) => s === ''))
-        return "has an empty path segment ('//')";
-    if (segments.some((s) => s === '.' || s === '..')) {
-        return "has a '.' or '..' segment (patterns are relative to release-path and stay inside it)";
-    }
-    if (segments.some((s) => s !== '**' && s.includes('**'))) {
-        return "has '**' inside a segment (expected '**' alone between slashes, like '**/tmp')";
-    }
-    let source = '';
-    for (const [i, segment] of segments.entries()) {
-        const last = i === segments.length - 1;
-        if (segment === '**') {
-            source += last ? '.*' : '(?:[^/]+/)*';
-            continue;
-        }
-        const converted = segmentSource(segment);
-        if (converted === undefined)
-            return "has a '[' without its ']'";
-        source += converted + (last ? '' : '/');
-    }
-    const prefix = anchored ? '^' : '^(?:.*/)?';
-    return { text, regex: new RegExp(`${prefix}${source}$`, 'u'), directoryOnly };
-}
-/** One segment as regex source; undefined when a `[` set is not closed. */
-function segmentSource(segment) {
-    let out = '';
-    for (let i = 0; i < segment.length; i++) {
-        const c = segment[i] ?? '';
-        if (c === '*')
-            out += '[^/]*';
-        else if (c === '?')
-            out += '[^/]';
-        else if (c === '[') {
-            const close = segment.indexOf(']', i + 2);
-            if (close < 0)
-                return undefined;
-            let set = segment.slice(i + 1, close);
-            const negated = set.startsWith('!') || set.startsWith('^');
-            if (negated)
-                set = set.slice(1);
-            const escaped = set.replace(/[\\\]^[]/g, '\\$&');
-            out += negated ? `[^/${escaped}]` : `[${escaped}]`;
-            i = close;
-        }
-        else
-            out += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    }
-    return out;
-}
-function quoted(text) {
-    return `'${text.length > 80 ? `${text.slice(0, 77)}...` : text}'`;
-}
-
 /*
 How it works:
 `this.#head` is an instance of `Node` which keeps track of its current value and nests another instance of `Node` that keeps the value that comes after it. When a value is provided to `.enqueue()`, the code needs to iterate through `this.#head`, going deeper and deeper to find the last value. However, iterating through every single item is slow. This problem is solved by saving a reference to the last value as `this.#tail` so that it can reference it to add a new value.
@@ -35577,88 +36696,6 @@ function emptyHostReport(host) {
         previousVersion: null,
         phases: [],
     };
-}
-
-function otherSlot(slot) {
-    return slot === 'blue' ? 'green' : 'blue';
-}
-function slotPort(settings, slot) {
-    return slot === 'blue' ? settings.slots.bluePort : settings.slots.greenPort;
-}
-/**
- * The version to deploy: the `version` input, else the short commit SHA the workflow runs on.
- */
-function resolveVersion(input, commitSha) {
-    if (input !== '')
-        return input;
-    if (commitSha && /^[0-9a-f]{7,}$/i.test(commitSha))
-        return commitSha.slice(0, 7);
-    throw new Error("Input 'version' is empty and GITHUB_SHA is not set: give a version (e.g. 'v1.2.3').");
-}
-function planHost(settings, host, state, version) {
-    const liveSlot = state.liveSlot;
-    const targetSlot = liveSlot === null ? 'blue' : otherSlot(liveSlot);
-    return {
-        host,
-        liveSlot,
-        liveVersion: liveSlot === null ? null : (state.slots[liveSlot]?.version ?? null),
-        targetSlot,
-        targetPort: slotPort(settings, targetSlot),
-        releaseDir: `${settings.app.deployPath}/releases/${version}`,
-    };
-}
-/**
- * Releases to delete: all but the `keep` newest of the history, never one that a slot runs or
- * ran last (live and previous). Directories the history does not know count as oldest.
- */
-function releasesToPrune(present, state, keep) {
-    const newestFirst = state.history.map((r) => r.version).filter((v) => present.includes(v));
-    const kept = new Set(newestFirst.slice(0, keep));
-    for (const slot of Object.values(state.slots))
-        if (slot)
-            kept.add(slot.version);
-    return present.filter((version) => !kept.has(version));
-}
-/**
- * Whether a version ever served as a release of this host: it is in the history or a slot runs
- * (or ran) it. Such a release must never change (rollback integrity); one that never went live
- * (its health check failed, say) may be replaced by a new upload of the same version.
- */
-function wentLive(state, version) {
-    return (state.history.some((r) => r.version === version) ||
-        Object.values(state.slots).some((slot) => slot?.version === version));
-}
-/** Hosts per batch for `batch-size` (a count, or a percentage of the fleet rounded up). */
-function batchSizeOf(amount, hostCount) {
-    const size = amount.kind === 'count' ? amount.value : Math.ceil((hostCount * amount.value) / 100);
-    return Math.max(1, Math.min(size, hostCount));
-}
-/** Consecutive batches of `size`, in host order. */
-function batches(items, size) {
-    const result = [];
-    for (let i = 0; i < items.length; i += size)
-        result.push(items.slice(i, i + size));
-    return result;
-}
-/** Whether the run moves hosts in batches behind `load-balancer` (rolling, or canary by hosts). */
-function usesLoadBalancer(settings) {
-    const batched = settings.strategy === 'rolling' ||
-        (settings.strategy === 'canary' && settings.canary.hosts !== undefined);
-    return batched && settings.rolling.loadBalancer !== undefined;
-}
-/**
- * Batches behind a load balancer must leave it at least one server: a batch that would take
- * every host out at once is refused before any host is touched.
- */
-function rollingProblem(settings) {
-    const { rolling, hosts } = settings;
-    if (!usesLoadBalancer(settings))
-        return undefined;
-    const size = batchSizeOf(rolling.batchSize, hosts.length);
-    if (size < hosts.length)
-        return undefined;
-    return (`Input 'batch-size': ${size} of ${hosts.length} host(s) per batch would take every server out ` +
-        `of the load balancer at once; use a smaller batch-size (or more hosts).`);
 }
 
 /**
@@ -62191,15 +63228,16 @@ class NodeSSH {
  * argv arrays are quoted in exactly one place (`quote`), and the combinators only join values that
  * were already built, so raw input can never be pasted into a command string by accident.
  */
+/** Only this module creates Shell values: the constructor is private, this is not exported. */
+let makeShell;
 /** A POSIX sh command line, safe to send as-is. Build it with `cmd`, `script` and the combinators. */
 class Shell {
     text;
     constructor(text) {
         this.text = text;
     }
-    /** @internal Only this module creates Shell values. */
-    static of(text) {
-        return new Shell(text);
+    static {
+        makeShell = (text) => new Shell(text);
     }
     toString() {
         return this.text;
@@ -62216,7 +63254,7 @@ function quote(arg) {
 function cmd(...argv) {
     if (argv.length === 0)
         throw new Error('cmd() needs at least the program name');
-    return Shell.of(argv.map(quote).join(' '));
+    return makeShell(argv.map(quote).join(' '));
 }
 /**
  * A shell script written in this code base (a literal), run by `sh -c` with its data passed as
@@ -62251,211 +63289,13 @@ function userCommand(commandLine, sudo = false) {
 const group = (c) => `{ ${c.text}; }`;
 /** `a && b && ...`: stops at the first failure. */
 function and(...commands) {
-    return Shell.of(commands.map(group).join(' && '));
+    return makeShell(commands.map(group).join(' && '));
 }
 
 /** `host:port` as ssh shows it, with brackets for IPv6. */
 function endpoint$1(address) {
     const host = address.host.includes(':') ? `[${address.host}]` : address.host;
     return `${host}:${address.port}`;
-}
-
-/**
- * known_hosts parsing and host-key verification (pure). Supports plain and hashed (`|1|salt|hash`)
- * host patterns, `[host]:port`, `*`/`?` wildcards, `!` negation and the `@revoked` marker, like
- * OpenSSH's sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT".
- *
- * Besides key lines it takes SHA256 fingerprint pins, as appleboy/ssh-action's `fingerprint` holds
- * them: `SHA256:<base64>` alone (any host), `<patterns> SHA256:<base64>` (those hosts), or a line of
- * `ssh-keygen -lf` output (`256 SHA256:<base64> comment (ED25519)`, any host).
- */
-/** A SHA256 host-key fingerprint as `ssh-keygen -l` prints it (trailing `=` tolerated). */
-const SHA256_FINGERPRINT = /^SHA256:([A-Za-z0-9+/]{43})=?$/i;
-/** What looks like a fingerprint, well-formed or not (`SHA256:...`, `MD5:...`, hex pairs). */
-const FINGERPRINT_LIKE = /^(?:SHA256:|MD5:|[0-9a-f]{2}(?::[0-9a-f]{2}){15}$)/i;
-/** The type names `ssh-keygen -l` prints in parentheses, as key types. */
-const KEYGEN_TYPES = {
-    ED25519: 'ssh-ed25519',
-    RSA: 'ssh-rsa',
-    'ECDSA-256': 'ecdsa-sha2-nistp256',
-    'ECDSA-384': 'ecdsa-sha2-nistp384',
-    'ECDSA-521': 'ecdsa-sha2-nistp521',
-};
-/** The fingerprint in the form `fingerprint()` returns, or undefined when it is not SHA256. */
-function normalizeFingerprint(text) {
-    const match = SHA256_FINGERPRINT.exec(text);
-    return match ? `SHA256:${match[1]}` : undefined;
-}
-/**
- * A fingerprint pin line (after any marker) as an entry, or undefined when the line is not one.
- * `fields` are the line's whitespace-separated fields.
- */
-function parseFingerprintPin(fields, marker) {
-    const [first = '', second = ''] = fields;
-    const bare = normalizeFingerprint(first);
-    if (bare)
-        return { patterns: ['*'], keyType: '', keyBase64: '', marker, fingerprint: bare };
-    const pinned = normalizeFingerprint(second);
-    if (!pinned)
-        return undefined;
-    // `ssh-keygen -l`: `<bits> SHA256:... <comment> (<TYPE>)`; the first field is no host pattern.
-    const keygenType = /^\d+$/.test(first) ? /^\(([A-Z0-9-]+)\)$/.exec(fields.at(-1) ?? '') : null;
-    if (keygenType) {
-        const bits = Number(first);
-        const name = keygenType[1] === 'ECDSA' ? `ECDSA-${bits}` : (keygenType[1] ?? '');
-        return {
-            patterns: ['*'],
-            keyType: KEYGEN_TYPES[name] ?? '',
-            keyBase64: '',
-            marker,
-            fingerprint: pinned,
-        };
-    }
-    return { patterns: first.split(','), keyType: '', keyBase64: '', marker, fingerprint: pinned };
-}
-function parseKnownHosts(text) {
-    const entries = [];
-    for (const rawLine of text.split(/\r?\n/)) {
-        const line = rawLine.trim();
-        if (line === '' || line.startsWith('#'))
-            continue;
-        const fields = line.split(/\s+/);
-        const marker = fields[0] === '@revoked' || fields[0] === '@cert-authority' ? fields.shift() : '';
-        const pin = parseFingerprintPin(fields, marker);
-        if (pin) {
-            entries.push(pin);
-            continue;
-        }
-        const [patterns, keyType, keyBase64] = fields;
-        if (!patterns || !keyType || !keyBase64)
-            continue;
-        entries.push({
-            patterns: patterns.split(','),
-            keyType,
-            keyBase64,
-            marker: marker,
-        });
-    }
-    return entries;
-}
-/** The name known_hosts uses for a host: `host` on port 22, `[host]:port` otherwise. */
-function knownHostsName(host, port) {
-    return port === 22 ? host : `[${host}]:${port}`;
-}
-function globToRegExp(glob) {
-    const body = glob
-        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-        .replace(/\*/g, '.*')
-        .replace(/\?/g, '.');
-    return new RegExp(`^${body}$`, 'i');
-}
-function patternMatches(pattern, name) {
-    if (pattern.startsWith('|1|')) {
-        const [salt, hash] = pattern.slice(3).split('|');
-        if (!salt || !hash)
-            return false;
-        const digest = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
-        return digest === hash;
-    }
-    return globToRegExp(pattern).test(name);
-}
-function entryMatches(entry, name) {
-    let matched = false;
-    for (const pattern of entry.patterns) {
-        if (pattern.startsWith('!')) {
-            if (patternMatches(pattern.slice(1), name))
-                return false;
-        }
-        else if (patternMatches(pattern, name)) {
-            matched = true;
-        }
-    }
-    return matched;
-}
-/** The entries (not revoked, not CA) that apply to a host. */
-function keysForHost(entries, host, port) {
-    const name = knownHostsName(host, port);
-    return entries.filter((e) => e.marker === '' && entryMatches(e, name));
-}
-/** The key type named inside an SSH public key blob (its first length-prefixed string). */
-function keyTypeOfBlob(blob) {
-    if (blob.length < 4)
-        return 'unknown';
-    const length = blob.readUInt32BE(0);
-    return blob.subarray(4, 4 + length).toString('latin1');
-}
-/** OpenSSH's fingerprint format: SHA256:<unpadded base64>. */
-function fingerprint(blob) {
-    return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
-}
-/** Host-key algorithm names ssh2 negotiates, for each key type found in known_hosts. */
-const ALGORITHMS_FOR_KEY_TYPE = {
-    'ssh-ed25519': ['ssh-ed25519'],
-    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
-    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
-    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
-    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
-};
-const ALL_ALGORITHMS = Object.values(ALGORITHMS_FOR_KEY_TYPE).flat();
-/**
- * Host-key algorithms in preference order: those with a key in known_hosts first, as OpenSSH does,
- * so a host that offers several key types is asked for the one we can verify.
- */
-function preferredHostKeyAlgorithms(known) {
-    const first = known.flatMap((e) => ALGORITHMS_FOR_KEY_TYPE[e.keyType] ?? []);
-    return [...new Set([...first, ...ALL_ALGORITHMS])];
-}
-/** Checks the key a host presented against known_hosts; the message is ready for the log. */
-function verifyHostKey(entries, host, port, presented) {
-    const name = knownHostsName(host, port);
-    const presentedBase64 = presented.toString('base64');
-    const type = keyTypeOfBlob(presented);
-    const print = fingerprint(presented);
-    const pasteLine = `${name} ${type} ${presentedBase64}`;
-    const isPresented = (e) => e.fingerprint === undefined ? e.keyBase64 === presentedBase64 : e.fingerprint === print;
-    const revoked = entries.some((e) => e.marker === '@revoked' && isPresented(e) && entryMatches(e, name));
-    if (revoked) {
-        return {
-            ok: false,
-            reason: 'revoked',
-            message: `Host key ${type} ${print} of ${name} is marked @revoked in known-hosts; refusing to connect.`,
-        };
-    }
-    const known = keysForHost(entries, host, port);
-    if (known.some(isPresented))
-        return { ok: true };
-    if (known.length === 0) {
-        return {
-            ok: false,
-            reason: 'unknown',
-            message: `Host ${name} is not in known-hosts; it presented ${type} ${print}. ` +
-                `Check the fingerprint out of band (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on the host), ` +
-                `then add this line to known-hosts:\n${pasteLine}`,
-        };
-    }
-    const expected = known.map((e) => e.fingerprint === undefined
-        ? `${e.keyType} ${fingerprint(Buffer.from(e.keyBase64, 'base64'))}`
-        : `the pin ${e.fingerprint}`);
-    // A host has several keys and offers one; a pin of another of its keys does not match it.
-    const pinHint = known.some((e) => e.fingerprint !== undefined)
-        ? `A fingerprint pin matches one key of the host: if the pinned key is another of its keys, ` +
-            `pin its ${type} key instead (ssh-keygen -lf /etc/ssh/ssh_host_${shortKeyType(type)}_key.pub ` +
-            `on the host). `
-        : '';
-    return {
-        ok: false,
-        reason: 'changed',
-        message: `HOST KEY MISMATCH for ${name}: known-hosts has ${expected.join(', ')} but the host presented ` +
-            `${type} ${print}. Someone may be intercepting the connection, or the host was reinstalled. ` +
-            pinHint +
-            `If you verified the new key, replace its known-hosts line with:\n${pasteLine}`,
-    };
-}
-/** The part of a key type in sshd's host key file names: ed25519, ecdsa, rsa. */
-function shortKeyType(type) {
-    if (type.startsWith('ecdsa-'))
-        return 'ecdsa';
-    return type.replace(/^ssh-/, '');
 }
 
 /**
@@ -63108,6 +63948,63 @@ function renderSite(spec) {
         `# next deploy refuses to overwrite a changed file unless its input force is true.\n` +
         `# sha256:${checksum(content)}\n` +
         content);
+}
+
+function otherSlot(slot) {
+    return slot === 'blue' ? 'green' : 'blue';
+}
+function slotPort(settings, slot) {
+    return slot === 'blue' ? settings.slots.bluePort : settings.slots.greenPort;
+}
+/**
+ * The version to deploy: the `version` input, else the short commit SHA the workflow runs on.
+ */
+function resolveVersion(input, commitSha) {
+    if (input !== '')
+        return input;
+    if (commitSha && /^[0-9a-f]{7,}$/i.test(commitSha))
+        return commitSha.slice(0, 7);
+    throw new Error("Input 'version' is empty and GITHUB_SHA is not set: give a version (e.g. 'v1.2.3').");
+}
+function planHost(settings, host, state, version) {
+    const liveSlot = state.liveSlot;
+    const targetSlot = liveSlot === null ? 'blue' : otherSlot(liveSlot);
+    return {
+        host,
+        liveSlot,
+        liveVersion: liveSlot === null ? null : (state.slots[liveSlot]?.version ?? null),
+        targetSlot,
+        targetPort: slotPort(settings, targetSlot),
+        releaseDir: `${settings.app.deployPath}/releases/${version}`,
+    };
+}
+/**
+ * Releases to delete: all but the `keep` newest of the history, never one that a slot runs or
+ * ran last (live and previous). Directories the history does not know count as oldest.
+ */
+function releasesToPrune(present, state, keep) {
+    const newestFirst = state.history.map((r) => r.version).filter((v) => present.includes(v));
+    const kept = new Set(newestFirst.slice(0, keep));
+    for (const slot of Object.values(state.slots))
+        if (slot)
+            kept.add(slot.version);
+    return present.filter((version) => !kept.has(version));
+}
+/**
+ * Whether a version ever served as a release of this host: it is in the history or a slot runs
+ * (or ran) it. Such a release must never change (rollback integrity); one that never went live
+ * (its health check failed, say) may be replaced by a new upload of the same version.
+ */
+function wentLive(state, version) {
+    return (state.history.some((r) => r.version === version) ||
+        Object.values(state.slots).some((slot) => slot?.version === version));
+}
+/** Consecutive batches of `size`, in host order. */
+function batches(items, size) {
+    const result = [];
+    for (let i = 0; i < items.length; i += size)
+        result.push(items.slice(i, i + size));
+    return result;
 }
 
 /** Reading the canary access log (`log_format <app>_canary '$msec|$status|$upstream_addr'`). */
@@ -64957,7 +65854,7 @@ function nanoidOfLength(length) {
     return new RegExp(`^[a-zA-Z0-9_-]{${length}}$`);
 }
 /** ISO 8601-1 duration regex. Does not support the 8601-2 extensions like negative durations or fractional/negative components. */
-const duration$1 = /^P(?:(\d+W)|(?!.*W)(?=\d|T\d)(\d+Y)?(\d+M)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+([.,]\d+)?S)?)?)$/;
+const duration = /^P(?:(\d+W)|(?!.*W)(?=\d|T\d)(\d+Y)?(\d+M)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+([.,]\d+)?S)?)?)$/;
 /** A regex for any UUID-like identifier: 8-4-4-4-12 hex pattern */
 const guid = /^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
 /** Returns a regex for validating an RFC 9562/4122 UUID.
@@ -65794,7 +66691,7 @@ const $ZodISOTime = /*@__PURE__*/ $constructor("$ZodISOTime", (inst, def) => {
     $ZodStringFormat.init(inst, def);
 });
 const $ZodISODuration = /*@__PURE__*/ $constructor("$ZodISODuration", (inst, def) => {
-    def.pattern ?? (def.pattern = duration$1);
+    def.pattern ?? (def.pattern = duration);
     $ZodStringFormat.init(inst, def);
 });
 const $ZodIPv4 = /*@__PURE__*/ $constructor("$ZodIPv4", (inst, def) => {
@@ -69142,7 +70039,7 @@ const ZodType = /*@__PURE__*/ $constructor("ZodType", (inst, def) => {
         return this.check(_overwrite(fn));
     },
     optional() {
-        return optional$1(this);
+        return optional(this);
     },
     exactOptional() {
         return exactOptional(this);
@@ -69151,7 +70048,7 @@ const ZodType = /*@__PURE__*/ $constructor("ZodType", (inst, def) => {
         return nullable(this);
     },
     nullish() {
-        return optional$1(nullable(this));
+        return optional(nullable(this));
     },
     nonoptional(params) {
         return nonoptional(this, params);
@@ -69862,7 +70759,7 @@ const ZodOptional = /*@__PURE__*/ $constructor("ZodOptional", (inst, def) => {
     inst._zod.processJSONSchema = (ctx, json, params) => optionalProcessor(inst, ctx, json, params);
     inst.unwrap = () => inst._zod.def.innerType;
 });
-function optional$1(innerType) {
+function optional(innerType) {
     return new ZodOptional({
         type: "optional",
         innerType: innerType,
@@ -70073,7 +70970,7 @@ async function waitHealthy(host, slots, slot, port, health, version, onAttempt =
     // Checks at once, then after 50, 100, 200 ms ... up to health-interval: an app that boots fast
     // is seen soon after it is up, one that boots slowly is not polled harder than asked.
     for (let retry = 0;; retry++) {
-        const problem = await checkSlot(host, slots, slot, port, health, version, 'while booting');
+        const problem = await checkSlot(host, slots, slot, port, health, version, 'boot');
         if (problem === undefined)
             return retry + 1;
         onAttempt(retry + 1, problem);
@@ -70084,17 +70981,21 @@ async function waitHealthy(host, slots, slot, port, health, version, onAttempt =
         await setTimeout$2(wait);
     }
 }
+const EXITED_WHEN = {
+    boot: 'while booting',
+    canary: 'during the canary',
+};
 /**
  * One health check of a slot: what is wrong, or undefined when healthy. A slot whose process has
  * exited fails at once (a HostError with the tail of its log), as there is nothing to wait for.
  */
 async function checkSlot(host, slots, slot, port, health, version, 
-/** When it would have exited, for the message. */
-during) {
+/** When the check runs, for the message. */
+phase) {
     // The slot was started by this run either way: a restart by the process manager is a crash.
     const exited = await exitedLogTail(host, slots, slot, 'health', true);
     if (exited !== undefined) {
-        throw new HostError(host.name, 'health', `the new version exited ${during} on ${slot} (port ${port}); last lines of ${slots.logName(slot)}:\n${exited}`);
+        throw new HostError(host.name, 'health', `the new version exited ${EXITED_WHEN[phase]} on ${slot} (port ${port}); last lines of ${slots.logName(slot)}:\n${exited}`);
     }
     return probe(host, port, health, version);
 }
@@ -70777,7 +71678,7 @@ class HostDeploy {
     }
     /** One health check of the new slot during a canary bake: what is wrong, or undefined. */
     async canaryHealthProblem() {
-        return checkSlot(...this.healthTarget(), 'during the canary');
+        return checkSlot(...this.healthTarget(), 'canary');
     }
     /**
      * The canary access log from byte `offset` on (no offset: from its end): the new slot's requests
@@ -71510,890 +72411,6 @@ async function processManagerOf(settings, host, user) {
         step: 'process manager',
     });
     return resolveProcessManager(parseProcessManagerFacts(stdout), name, user);
-}
-
-/**
- * Durations as operators write them in workflow files: `30s`, `2m`, `1h`, `500ms`, `1m30s`, or
- * plain seconds (`45`). Held in code as milliseconds.
- */
-const MS_PER = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
-/** Units in descending order, each at most once; every number may have a fraction (`1.5s`). */
-const WITH_UNITS = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$/;
-const PLAIN_SECONDS = /^\d+(?:\.\d+)?$/;
-/**
- * Milliseconds for `text` (rounded to a whole millisecond), or `undefined` when it is not a
- * duration. Negative values and unknown units are not durations; zero is (`0s`, `0`): callers
- * decide whether zero makes sense.
- */
-function parseDuration(text) {
-    const value = text.trim();
-    if (PLAIN_SECONDS.test(value))
-        return Math.round(Number(value) * MS_PER.s);
-    const match = value === '' ? null : WITH_UNITS.exec(value);
-    if (!match)
-        return undefined;
-    const [, h = '0', m = '0', s = '0', ms = '0'] = match;
-    return Math.round(Number(h) * MS_PER.h + Number(m) * MS_PER.m + Number(s) * MS_PER.s + Number(ms) * MS_PER.ms);
-}
-
-/**
- * Every input of the action, parsed and validated into one typed settings object (pure: the
- * caller passes a reader such as `core.getInput`). All problems are collected and reported
- * together in one `InputError`, each naming the input, what was given and what was expected,
- * before any host is touched.
- */
-// ---------------------------------------------------------------------------------------------
-// Defaults
-// ---------------------------------------------------------------------------------------------
-const DEFAULTS$1 = {
-    // Connection
-    hosts: '',
-    'ssh-user': 'root',
-    'ssh-port': '22',
-    'ssh-key': '',
-    'ssh-key-passphrase': '',
-    'known-hosts': '',
-    'insecure-ignore-host-key': 'false',
-    'proxy-jump': '',
-    // Jump host's own credentials ('' = those of the targets)
-    'proxy-key': '',
-    'proxy-key-passphrase': '',
-    'proxy-known-hosts': '',
-    'connect-timeout': '20s',
-    'max-parallel': '10',
-    // App
-    'app-name': '',
-    'deploy-path': '',
-    version: '',
-    'build-command': '',
-    'release-path': '.',
-    'artifact-url': '',
-    // What ships: patterns left out of release-path; checksum and token of artifact-url
-    exclude: '',
-    'artifact-sha256': '',
-    'artifact-token': '',
-    'start-command': '',
-    'stop-command': '',
-    'reload-command': '',
-    env: '',
-    'secret-env': '',
-    'migrate-command': '',
-    'post-deploy-command': '',
-    'smoke-command': '',
-    'process-manager': 'auto',
-    'keep-releases': '5',
-    // Strategy
-    strategy: 'blue-green',
-    'batch-size': '1',
-    'load-balancer': '',
-    'lb-upstream-file': '',
-    'lb-backend-port': '80',
-    'on-failure': 'rollback',
-    'canary-weight': '10,50,100',
-    'canary-step-duration': '60s',
-    'canary-max-error-rate': '1%',
-    'canary-min-requests': '20',
-    'canary-hosts': '',
-    'canary-sticky-cookie': '',
-    'canary-check-command': '',
-    'canary-access-log': '',
-    // Slots and health
-    'blue-port': '3001',
-    'green-port': '3002',
-    'health-path': '/health',
-    'version-path': '',
-    'health-timeout': '60s',
-    'health-interval': '1s',
-    'drain-timeout': '30s',
-    'stop-timeout': '10s',
-    'keep-previous': 'stop',
-    // nginx
-    'nginx-upstream-file': '',
-    'nginx-test-command': 'nginx -t',
-    'nginx-reload-command': 'nginx -s reload',
-    'nginx-verify-port': '',
-    // Managed nginx site
-    'nginx-site': '',
-    'nginx-site-listen': '80',
-    'nginx-site-file': '',
-    sudo: 'false',
-    force: 'false',
-    // Lock, rollback, GitHub, misc
-    'lock-timeout': '5m',
-    rollback: 'false',
-    'rollback-to': '',
-    environment: '',
-    url: '',
-    'github-token': '${{ github.token }}',
-    'dry-run': 'false',
-};
-/** Environment variables the action sets for every slot; `env` may not override them. */
-const SLOT_ENV_KEYS = [
-    'PORT',
-    'SLOT',
-    'APP_VERSION',
-    'RELEASE_DIR',
-    'DEPLOY_PATH',
-    'RELEASE_NODE',
-];
-const STRATEGIES = ['blue-green', 'rolling', 'canary', 'reload'];
-const ON_FAILURE = ['rollback', 'stop'];
-const KEEP_PREVIOUS = ['stop', 'warm'];
-const PROCESS_MANAGERS = ['auto', 'builtin', 'systemd'];
-/** One or more inputs are invalid; `problems` names each one. */
-class InputError extends Error {
-    problems;
-    constructor(problems) {
-        const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
-        super(`Invalid inputs (${count}):\n${problems.map((p) => `- ${p}`).join('\n')}`);
-        this.problems = problems;
-        this.name = 'InputError';
-    }
-}
-/**
- * Reads, defaults and validates every input. `get` returns the raw value of an input ('' when it
- * is not set), like `core.getInput`. Throws `InputError` listing every problem found.
- */
-function parseInputs(get) {
-    const r = new InputReader(get);
-    // Connection
-    const sshUser = r.field('ssh-user', userName, 'root');
-    const sshPort = r.field('ssh-port', port, 22);
-    const defaults = { user: sshUser, port: sshPort };
-    const hosts = r.hostList('hosts', defaults);
-    const privateKey = r.privateKey('ssh-key');
-    const passphrase = r.text('ssh-key-passphrase');
-    const knownHosts = r.knownHosts('known-hosts');
-    const insecureIgnoreHostKey = r.field('insecure-ignore-host-key', boolean, false);
-    const proxyJump = r.field('proxy-jump', optional(hostAddress(defaults), undefined), undefined);
-    const proxyKey = r.text('proxy-key') === '' ? '' : r.privateKey('proxy-key');
-    const proxyPassphrase = r.text('proxy-key-passphrase');
-    const proxyKnownHosts = r.knownHosts('proxy-known-hosts');
-    const connectTimeoutMs = r.field('connect-timeout', duration({ allowZero: false }), 20_000);
-    const maxParallel = r.field('max-parallel', integer(1, 256), 10);
-    // App
-    const name = r.field('app-name', appName, '');
-    const deployPath = r.field('deploy-path', optional(absolutePath('directory'), `/srv/${name}`), '');
-    const version = r.field('version', optional(versionName, ''), '');
-    const releasePath = r.field('release-path', localPath, '.');
-    const artifactUrl = r.field('artifact-url', optional(httpUrl, ''), '');
-    const exclude = r.field('exclude', ignorePatterns, []);
-    const artifactSha256 = r.field('artifact-sha256', optional(sha256Hex, ''), '');
-    const artifactToken = r.token('artifact-token');
-    const env = r.env('env');
-    const secretEnv = r.env('secret-env');
-    r.distinctKeys('env', env, 'secret-env', secretEnv);
-    const processManager = r.field('process-manager', oneOf(PROCESS_MANAGERS), 'auto');
-    const keepReleases = r.field('keep-releases', integer(2, Infinity), 5);
-    // Strategy
-    const strategy = r.field('strategy', oneOf(STRATEGIES), 'blue-green');
-    const batchSize = r.field('batch-size', amount, { kind: 'count', value: 1 });
-    const loadBalancer = r.field('load-balancer', optional(hostAddress(defaults), undefined), undefined);
-    const lbUpstreamFile = r.field('lb-upstream-file', optional(absolutePath('file'), `/etc/nginx/conf.d/${name}.lb.conf`), '');
-    const lbBackendPort = r.field('lb-backend-port', port, 80);
-    const onFailure = r.field('on-failure', oneOf(ON_FAILURE), 'rollback');
-    const canary = {
-        weights: r.field('canary-weight', weights, [10, 50, 100]),
-        stepDurationMs: r.field('canary-step-duration', duration({ allowZero: false }), 60_000),
-        maxErrorRate: r.field('canary-max-error-rate', errorRateOrOff, 0.01) ?? 1,
-        healthOnly: r.text('canary-max-error-rate') === 'off',
-        minRequests: r.field('canary-min-requests', integer(1, Infinity), 20),
-        hosts: r.field('canary-hosts', optional(amount, undefined), undefined),
-        stickyCookie: r.field('canary-sticky-cookie', optional(cookieName, ''), ''),
-        checkCommand: r.text('canary-check-command'),
-        accessLog: r.field('canary-access-log', optional(nginxFilePath, `/var/log/nginx/${name}-canary.log`), ''),
-    };
-    // Slots and health
-    const slots = {
-        bluePort: r.field('blue-port', port, 3001),
-        greenPort: r.field('green-port', port, 3002),
-        drainTimeoutMs: r.field('drain-timeout', duration({ allowZero: true }), 30_000),
-        stopTimeoutMs: r.field('stop-timeout', duration({ allowZero: false }), 10_000),
-        keepPrevious: r.field('keep-previous', oneOf(KEEP_PREVIOUS), 'stop'),
-    };
-    const health = {
-        path: r.field('health-path', httpPath, '/health'),
-        versionPath: r.field('version-path', optional(httpPath, ''), ''),
-        timeoutMs: r.field('health-timeout', duration({ allowZero: false }), 60_000),
-        intervalMs: r.field('health-interval', duration({ allowZero: false }), 1000),
-    };
-    // nginx, lock, rollback, GitHub
-    const nginx = {
-        upstreamFile: r.field('nginx-upstream-file', optional(absolutePath('file'), `/etc/nginx/conf.d/${name}.upstream.conf`), ''),
-        testCommand: r.text('nginx-test-command'),
-        reloadCommand: r.text('nginx-reload-command'),
-        verifyPort: r.field('nginx-verify-port', optional(port, slots.greenPort + 1), slots.greenPort + 1),
-    };
-    const site = {
-        serverNames: r.field('nginx-site', optional(serverNames, []), []),
-        listen: r.field('nginx-site-listen', listenAddress, '80'),
-        file: r.field('nginx-site-file', optional(absolutePath('file'), `/etc/nginx/conf.d/${name}.site.conf`), ''),
-    };
-    const rollbackTo = r.field('rollback-to', optional(versionName, ''), '');
-    const rollback = {
-        enabled: r.field('rollback', boolean, false) || rollbackTo !== '',
-        toVersion: rollbackTo,
-    };
-    const settings = {
-        hosts,
-        ssh: {
-            user: sshUser,
-            port: sshPort,
-            privateKey,
-            passphrase,
-            knownHosts,
-            insecureIgnoreHostKey,
-            proxyJump,
-            proxyKey,
-            proxyPassphrase,
-            proxyKnownHosts,
-            connectTimeoutMs,
-            maxParallel,
-        },
-        app: {
-            name,
-            deployPath,
-            version,
-            buildCommand: r.text('build-command'),
-            releasePath,
-            artifactUrl,
-            exclude,
-            artifactSha256,
-            artifactToken,
-            startCommand: r.text('start-command'),
-            stopCommand: r.text('stop-command'),
-            reloadCommand: r.text('reload-command'),
-            env,
-            secretEnv,
-            migrateCommand: r.text('migrate-command'),
-            postDeployCommand: r.text('post-deploy-command'),
-            smokeCommand: r.text('smoke-command'),
-            processManager,
-            keepReleases,
-        },
-        strategy,
-        rolling: { batchSize, loadBalancer, lbUpstreamFile, lbBackendPort, onFailure },
-        canary,
-        slots,
-        health,
-        nginx,
-        site,
-        sudo: r.field('sudo', boolean, false),
-        force: r.field('force', boolean, false),
-        lockTimeoutMs: r.field('lock-timeout', duration({ allowZero: true }), 300_000),
-        rollback,
-        github: {
-            environment: r.field('environment', optional(environmentName, ''), ''),
-            url: r.field('url', optional(httpUrl, ''), ''),
-            token: r.text('github-token'),
-        },
-        dryRun: r.field('dry-run', boolean, false),
-    };
-    checkCombinations(r, settings);
-    if (r.problems.length > 0)
-        throw new InputError(r.problems);
-    return settings;
-}
-/**
- * The secret values among the settings, for `core.setSecret`: the key and passphrase, the token
- * and every `secret-env` value (not `env`: values from `${{ secrets.* }}` are masked by the runner
- * already, and masking plain ones like `production` garbles the log). Multi-line values are
- * split into lines, since log masking works per line.
- */
-function secretValues(settings) {
-    const values = [
-        settings.ssh.privateKey,
-        settings.ssh.passphrase,
-        settings.ssh.proxyKey,
-        settings.ssh.proxyPassphrase,
-        settings.github.token,
-        settings.app.artifactToken,
-        ...Object.values(settings.app.secretEnv),
-    ];
-    const lines = values.flatMap((value) => value.split('\n')).map((line) => line.trim());
-    return [...new Set(lines.filter((line) => line !== ''))];
-}
-// ---------------------------------------------------------------------------------------------
-// Rules that involve more than one input
-// ---------------------------------------------------------------------------------------------
-/** `proxy-key`, its passphrase and `proxy-known-hosts` belong to a `proxy-jump`. */
-function checkJumpHostCredentials(r, s) {
-    const { proxyJump, proxyKey, proxyPassphrase } = s.ssh;
-    if (proxyJump === undefined && r.valid('proxy-jump')) {
-        const given = ['proxy-key', 'proxy-key-passphrase', 'proxy-known-hosts'].filter((name) => r.text(name) !== '');
-        for (const name of given) {
-            r.report(`Input '${name}' was given without 'proxy-jump' (expected a jump host ` +
-                `'[user@]host[:port]' in 'proxy-jump' for it to apply to, or no '${name}').`);
-        }
-    }
-    if (proxyKey !== '' && proxyPassphrase === '' && isEncryptedKey(proxyKey)) {
-        r.report("Input 'proxy-key-passphrase' is required because 'proxy-key' is encrypted (expected the " +
-            "key's passphrase, e.g. from a secret).");
-    }
-    if (proxyJump !== undefined &&
-        proxyPassphrase !== '' &&
-        proxyKey === '' &&
-        r.valid('proxy-key')) {
-        r.report("Input 'proxy-key-passphrase' was given without 'proxy-key' (expected the jump host's " +
-            "own key in 'proxy-key'; the passphrase of 'ssh-key' goes in 'ssh-key-passphrase').");
-    }
-}
-function checkCombinations(r, s) {
-    if (s.ssh.knownHosts === '' &&
-        !s.ssh.insecureIgnoreHostKey &&
-        r.valid('insecure-ignore-host-key')) {
-        r.report("Input 'known-hosts' is required unless 'insecure-ignore-host-key' is true (expected the " +
-            "hosts' public key lines, e.g. the output of 'ssh-keyscan web1.example.com').");
-    }
-    if (s.ssh.passphrase === '' && s.ssh.privateKey !== '' && isEncryptedKey(s.ssh.privateKey)) {
-        r.report("Input 'ssh-key-passphrase' is required because 'ssh-key' is encrypted (expected the " +
-            "key's passphrase, e.g. from a secret).");
-    }
-    checkJumpHostCredentials(r, s);
-    if (s.app.startCommand === '' && !s.rollback.enabled && r.valid('rollback', 'rollback-to')) {
-        r.report("Input 'start-command' is required unless 'rollback' is true (expected the command that " +
-            "starts the app on $PORT, e.g. 'node server.js').");
-    }
-    if (s.strategy === 'reload' && s.app.reloadCommand === '') {
-        r.report("Input 'reload-command' is required when 'strategy' is reload (expected the command that " +
-            "makes the app reload itself, e.g. 'kill -USR2 $(cat tmp/pids/puma.pid)').");
-    }
-    if (s.app.artifactUrl !== '' && s.app.releasePath !== DEFAULTS$1['release-path']) {
-        r.report(`Input 'artifact-url': ${show(s.app.artifactUrl)} was given together with 'release-path' ` +
-            `${show(s.app.releasePath)} (expected only one of them: the release comes from one place).`);
-    }
-    checkReleaseSource(r, s);
-    if (s.slots.bluePort === s.slots.greenPort && r.valid('blue-port', 'green-port')) {
-        r.report(`Input 'green-port': ${show(r.text('green-port'))} is the same port as 'blue-port' ` +
-            `${show(r.text('blue-port'))} (expected two different ports, one per slot).`);
-    }
-    const { verifyPort } = s.nginx;
-    if ((verifyPort === s.slots.bluePort || verifyPort === s.slots.greenPort) &&
-        r.valid('nginx-verify-port', 'blue-port', 'green-port')) {
-        r.report(`Input 'nginx-verify-port': ${verifyPort} is also a slot port ('blue-port' or 'green-port') ` +
-            `(expected a third port, used by nginx to let the action verify a switch).`);
-    }
-    checkSite(r, s);
-    if (s.health.intervalMs >= s.health.timeoutMs && r.valid('health-interval', 'health-timeout')) {
-        r.report(`Input 'health-interval': ${show(r.text('health-interval'))} is not shorter than ` +
-            `'health-timeout' ${show(r.text('health-timeout'))} (expected an interval below the ` +
-            `timeout, so that a slot is checked more than once).`);
-    }
-    const canaryHosts = s.canary.hosts;
-    const hostCount = s.hosts.length;
-    // A percentage is rounded up, as batch-size is.
-    const canaryCount = canaryHosts?.kind === 'percent'
-        ? Math.ceil((hostCount * canaryHosts.value) / 100)
-        : (canaryHosts?.value ?? 0);
-    if (canaryCount >= hostCount && r.valid('hosts')) {
-        r.report(`Input 'canary-hosts': ${show(r.text('canary-hosts'))} is not fewer than the ${hostCount} ` +
-            `host${hostCount === 1 ? '' : 's'} in 'hosts' (expected fewer hosts than 'hosts' lists, so ` +
-            `that some stay on the old version during the bake).`);
-    }
-}
-/** `exclude` applies to a packed directory; `artifact-sha256` and `artifact-token` to a URL. */
-function checkReleaseSource(r, s) {
-    const { artifactUrl, exclude, artifactSha256, artifactToken } = s.app;
-    if (artifactUrl !== '' && exclude.length > 0) {
-        r.report("Input 'exclude' was given together with 'artifact-url' (expected exclude only with a " +
-            "'release-path' directory that the action packs; a downloaded archive ships as it is).");
-    }
-    if (artifactUrl === '' && artifactSha256 !== '' && r.valid('artifact-url')) {
-        r.report("Input 'artifact-sha256' was given without 'artifact-url' (expected it only with " +
-            'artifact-url, to check the download).');
-    }
-    if (artifactUrl === '' && artifactToken !== '' && r.valid('artifact-url')) {
-        r.report("Input 'artifact-token' was given without 'artifact-url' (expected it only with " +
-            'artifact-url, to authorize the download).');
-    }
-}
-/** The managed site: only with `nginx-site`, on its own port and file. */
-function checkSite(r, s) {
-    const { serverNames, listen, file } = s.site;
-    if (serverNames.length === 0) {
-        if (r.text('nginx-site-file') !== '' && r.valid('nginx-site', 'nginx-site-file')) {
-            r.report(`Input 'nginx-site-file': ${show(file)} was given without 'nginx-site' (expected ` +
-                `'nginx-site' with the site's server names, or no 'nginx-site-file').`);
-        }
-        return;
-    }
-    const listenPort = Number(/(\d+)$/.exec(listen)?.[1]);
-    const taken = [
-        ['blue-port', s.slots.bluePort],
-        ['green-port', s.slots.greenPort],
-        ['nginx-verify-port', s.nginx.verifyPort],
-    ];
-    for (const [input, port] of taken) {
-        if (listenPort === port && r.valid('nginx-site-listen', input)) {
-            r.report(`Input 'nginx-site-listen': ${show(listen)} uses port ${port}, which is '${input}' ` +
-                `(expected a port the slots and the verification server do not use, like 80).`);
-        }
-    }
-    if (file === s.nginx.upstreamFile && r.valid('nginx-site-file', 'nginx-upstream-file')) {
-        r.report(`Input 'nginx-site-file': ${show(file)} is also 'nginx-upstream-file' (expected two ` +
-            `different files: the site and the upstream it proxies to).`);
-    }
-}
-const ok = (value) => ({ ok: true, value });
-const bad = (problem, expected) => ({ ok: false, problem, expected });
-class InputReader {
-    get;
-    problems = [];
-    invalid = new Set();
-    constructor(get) {
-        this.get = get;
-    }
-    /** The trimmed value, or the input's default when empty (expressions like `${{ }}` give ''). */
-    text(name) {
-        const value = this.get(name).trim();
-        if (value !== '')
-            return value;
-        const fallback = DEFAULTS$1[name];
-        return fallback.includes('${{') ? '' : fallback;
-    }
-    /** The parsed value; on a problem, records it and returns `fallback` so reading continues. */
-    field(name, parse, fallback) {
-        const text = this.text(name);
-        const result = parse(text);
-        if (result.ok)
-            return result.value;
-        if (text === '') {
-            return this.fail(name, fallback, `Input '${name}' is required (expected ${result.expected}).`);
-        }
-        return this.fail(name, fallback, `Input '${name}': ${show(text)} ${result.problem} (expected ${result.expected}).`);
-    }
-    /** Records a problem that involves several inputs (already worded). */
-    report(problem) {
-        this.problems.push(problem);
-    }
-    /** Whether none of `names` had a problem (combination rules skip inputs already reported). */
-    valid(...names) {
-        return names.every((name) => !this.invalid.has(name));
-    }
-    hostList(name, defaults) {
-        const entries = this.text(name)
-            .split(/[\s,]+/)
-            .filter((entry) => entry !== '');
-        if (entries.length === 0) {
-            return this.fail(name, [], `Input '${name}' is required (expected one or more ${HOST_FORMAT}, one per line or ` +
-                `separated by commas).`);
-        }
-        const hosts = [];
-        const seen = new Map();
-        for (const entry of entries) {
-            const result = hostAddress(defaults)(entry);
-            if (!result.ok) {
-                this.fail(name, [], `Input '${name}': ${show(entry)} ${result.problem} (expected ${result.expected}).`);
-                continue;
-            }
-            const key = `${result.value.host}:${result.value.port}`;
-            const first = seen.get(key);
-            if (first !== undefined) {
-                this.fail(name, [], `Input '${name}': ${show(entry)} is the same host and port as ${show(first)} ` +
-                    `(expected each host:port once; one host cannot take its own deploy lock twice).`);
-                continue;
-            }
-            seen.set(key, entry);
-            hosts.push(result.value);
-        }
-        return hosts;
-    }
-    /** The private key, normalized to `\n` line ends with a final newline. Never echoes the value. */
-    privateKey(name) {
-        const key = this.text(name).replace(/\r\n?/g, '\n');
-        const expected = "the private key text starting with '-----BEGIN' or 'PuTTY-User-Key-File', e.g. " +
-            "'${{ secrets.DEPLOY_KEY }}'";
-        const hidden = (problem) => this.fail(name, '', `Input '${name}': the value (hidden) ${problem} (expected ${expected}).`);
-        if (key === '')
-            return this.fail(name, '', `Input '${name}' is required (expected ${expected}).`);
-        if (/^(ssh-|ecdsa-|sk-)[a-z0-9@.-]+ AAAA/.test(key))
-            return hidden('is a public key');
-        if (!key.includes('\n') && key.includes('\\n')) {
-            return hidden("has literal '\\n' in place of line breaks");
-        }
-        if (!PRIVATE_KEY_PEM.test(key) && !key.startsWith('PuTTY-User-Key-File-')) {
-            return hidden('is not a private key');
-        }
-        return `${key}\n`;
-    }
-    /** A bearer token: one line of visible characters. Never echoed. */
-    token(name) {
-        const token = this.text(name);
-        if (token === '' || /^[\x21-\x7e]+$/.test(token))
-            return token;
-        return this.fail(name, '', `Input '${name}': the value (hidden) contains whitespace, control or non-ASCII ` +
-            `characters (expected the token alone, e.g. '\${{ secrets.ARTIFACT_TOKEN }}'; it is ` +
-            `sent as 'Authorization: Bearer <token>').`);
-    }
-    /** known_hosts lines, and SHA256 fingerprint pins (appleboy's `fingerprint`), checked. */
-    knownHosts(name) {
-        const text = this.text(name);
-        text.split(/\r?\n/).forEach((raw, index) => {
-            const line = raw.trim();
-            if (line === '' || line.startsWith('#'))
-                return;
-            const fields = line.split(/\s+/);
-            if (fields[0]?.startsWith('@'))
-                fields.shift();
-            const where = `Input '${name}': line ${index + 1} ${show(line)}`;
-            if (parseFingerprintPin(fields, ''))
-                return;
-            const print = fields.slice(0, 2).find((field) => FINGERPRINT_LIKE.test(field));
-            if (print !== undefined && !/^SHA256:/i.test(print)) {
-                this.fail(name, '', `${where} is an MD5 fingerprint (expected a SHA256 one, 'SHA256:' and 43 characters ` +
-                    `as 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' prints it, or a known_hosts line).`);
-            }
-            else if (print !== undefined) {
-                this.fail(name, '', `${where} is not a complete SHA256 fingerprint (expected 'SHA256:' and 43 characters ` +
-                    `as 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' prints it).`);
-            }
-            else if (fields.length < 3 || !/^(ssh-|ecdsa-|sk-)/.test(fields[1] ?? '')) {
-                this.fail(name, '', `${where} is not a known_hosts entry (expected lines like ` +
-                    `'web1.example.com ssh-ed25519 AAAAC3...', e.g. from ssh-keyscan, or a host-key ` +
-                    `fingerprint 'SHA256:...').`);
-            }
-        });
-        return text;
-    }
-    /** `KEY=VALUE` lines into an ordered record. Values are secrets: messages show line and key only. */
-    env(name) {
-        const entries = [];
-        const lineOfKey = new Map();
-        const reserved = SLOT_ENV_KEYS;
-        this.text(name)
-            .split(/\r?\n/)
-            .forEach((raw, index) => {
-            const line = raw.trim();
-            const lineNo = index + 1;
-            if (line === '' || line.startsWith('#'))
-                return;
-            const eq = line.indexOf('=');
-            if (eq < 0) {
-                this.fail(name, {}, `Input '${name}': line ${lineNo} has no '=' (expected KEY=VALUE lines; ` +
-                    `values cannot span lines).`);
-                return;
-            }
-            const key = line.slice(0, eq).trim();
-            if (!ENV_KEY.test(key)) {
-                this.fail(name, {}, `Input '${name}': line ${lineNo} does not start with a variable name (expected ` +
-                    `KEY=VALUE with KEY of letters, digits and '_', not starting with a digit; the line ` +
-                    `is not shown since it may hold a secret).`);
-                return;
-            }
-            if (reserved.includes(key)) {
-                this.fail(name, {}, `Input '${name}': line ${lineNo} sets ${key}, which the action sets for each slot ` +
-                    `(expected none of ${SLOT_ENV_KEYS.join(', ')}).`);
-                return;
-            }
-            const first = lineOfKey.get(key);
-            if (first !== undefined) {
-                this.fail(name, {}, `Input '${name}': line ${lineNo} sets ${key} again, already set on line ${first} ` +
-                    `(expected each key once).`);
-                return;
-            }
-            lineOfKey.set(key, lineNo);
-            entries.push([key, unquote(line.slice(eq + 1).trim())]);
-        });
-        // fromEntries defines own properties, so even a key like __proto__ stays plain data.
-        return Object.fromEntries(entries);
-    }
-    /** The same variable in two `KEY=VALUE` inputs: which value would win is unclear, so refuse. */
-    distinctKeys(first, a, second, b) {
-        for (const key of Object.keys(b).filter((k) => Object.hasOwn(a, k))) {
-            this.fail(second, undefined, `Input '${second}': sets ${key}, which '${first}' sets too (expected each variable in ` +
-                `one of them: '${second}' for values to mask in the log).`);
-        }
-    }
-    fail(name, fallback, problem) {
-        this.invalid.add(name);
-        this.problems.push(problem);
-        return fallback;
-    }
-}
-/** The given text as shown in messages: quoted, control characters escaped, long text cut. */
-function show(text) {
-    const escaped = text.replace(/\p{Cc}/gu, (c) => c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-    return `'${escaped.length > 80 ? `${escaped.slice(0, 77)}...` : escaped}'`;
-}
-// ---------------------------------------------------------------------------------------------
-// Parsers for one value each
-// ---------------------------------------------------------------------------------------------
-const TRUE = ['true', 'yes', 'on', '1'];
-const FALSE = ['false', 'no', 'off', '0'];
-const APP_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
-const VERSION$6 = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
-const USER = /^[a-z_][a-z0-9_.-]*$/i;
-const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
-const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** nginx reads the cookie as `$cookie_<name>`, and nginx variable names are [A-Za-z0-9_]. */
-const COOKIE_NAME = /^[A-Za-z0-9_]{1,64}$/;
-const SERVER_NAME = /^(\*\.)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
-const CONTROL_OR_SPACE = /[\s\p{Cc}]/u;
-const PRIVATE_KEY_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\n[\s\S]+\n-----END [A-Z0-9 ]*PRIVATE KEY-----/;
-const HOST_FORMAT = '[user@]host[:port]';
-const USER_EXPECTED = "a user name of letters, digits, '_', '.' and '-', like 'deploy'";
-/** An input that may be left empty: '' gives `empty` (e.g. '', `undefined` or a derived default). */
-function optional(parse, empty) {
-    return (text) => (text === '' ? ok(empty) : parse(text));
-}
-const boolean = (text) => {
-    const lower = text.toLowerCase();
-    if (TRUE.includes(lower))
-        return ok(true);
-    if (FALSE.includes(lower))
-        return ok(false);
-    return bad('is not a boolean', 'true or false; yes/no, on/off and 1/0 also work');
-};
-function integer(min, max) {
-    const expected = max === Infinity ? `an integer of at least ${min}` : `an integer ${min}-${max}`;
-    return (text) => {
-        if (!/^\d+$/.test(text))
-            return bad('is not an integer', expected);
-        const value = Number(text);
-        return value >= min && value <= max ? ok(value) : bad('is out of range', expected);
-    };
-}
-const port = (text) => {
-    const value = /^\d+$/.test(text) ? Number(text) : NaN;
-    return value >= 1 && value <= 65535 ? ok(value) : bad('is not a port', 'an integer 1-65535');
-};
-function duration(options) {
-    const examples = "e.g. '30s', '2m', '1m30s', '500ms', or plain seconds like '45'";
-    return (text) => {
-        const ms = parseDuration(text);
-        if (ms === undefined)
-            return bad('is not a duration', `a duration, ${examples}`);
-        if (ms === 0 && !options.allowZero)
-            return bad('is zero', 'a duration greater than 0');
-        if (ms > 86_400_000)
-            return bad('is too long', 'a duration of at most 24h');
-        return ok(ms);
-    };
-}
-function oneOf(options) {
-    return (text) => {
-        const value = options.find((option) => option === text);
-        return value !== undefined
-            ? ok(value)
-            : bad('is not a valid choice', `one of ${options.join(', ')}`);
-    };
-}
-const amount = (text) => {
-    const expected = "a count of at least 1 like '2', or a percentage 1-100 like '25%'";
-    const match = /^(\d+)(%?)$/.exec(text);
-    if (!match)
-        return bad('is not a count or percentage', expected);
-    const value = Number(match[1]);
-    if (match[2] === '%')
-        return value >= 1 && value <= 100
-            ? ok({ kind: 'percent', value })
-            : bad('is out of range', expected);
-    return value >= 1 ? ok({ kind: 'count', value }) : bad('is out of range', expected);
-};
-/** A percentage 0-100 (`1%`, `1`, `0.5%`) as a fraction (0.01, 0.01, 0.005). */
-const errorRate = (text) => {
-    const expected = "a percentage 0-100 like '1%' or '0.5%'";
-    const match = /^(\d+(?:\.\d+)?)%?$/.exec(text);
-    if (!match)
-        return bad('is not a percentage', expected);
-    const value = Number(match[1]);
-    return value <= 100 ? ok(value / 100) : bad('is out of range', expected);
-};
-/** canary-max-error-rate: a percentage, or `off` (null: judged on health only). */
-const errorRateOrOff = (text) => {
-    if (text === 'off')
-        return ok(null);
-    const rate = errorRate(text);
-    return rate.ok ? rate : bad(rate.problem, `${rate.expected}, or 'off' to judge on health only`);
-};
-const weights = (text) => {
-    const expected = "percentages 1-100, strictly ascending and ending with 100, like '10,50,100'";
-    const items = text.split(',').map((item) => item.trim());
-    if (items.some((item) => !/^\d+$/.test(item)))
-        return bad('is not a list of integers', expected);
-    const values = items.map(Number);
-    if (values.some((value) => value < 1 || value > 100))
-        return bad('is out of range', expected);
-    if (values.some((value, i) => i > 0 && value <= (values[i - 1] ?? 0))) {
-        return bad('is not strictly ascending', expected);
-    }
-    if (values.at(-1) !== 100)
-        return bad('does not end with 100', expected);
-    return ok(values);
-};
-const appName = (text) => APP_NAME.test(text)
-    ? ok(text)
-    : bad('is not a valid app name', "1-40 characters of a-z, 0-9, '_' and '-', starting with a letter, like 'shop'; " +
-        'it names nginx upstreams, files and systemd units');
-const versionName = (text) => VERSION$6.test(text)
-    ? ok(text)
-    : bad('is not a valid version', "1-64 characters of A-Z, a-z, 0-9, '.', '_', '+' and '-', starting with a letter or digit");
-const userName = (text) => USER.test(text) ? ok(text) : bad('is not a valid user name', USER_EXPECTED);
-function absolutePath(kind) {
-    const expected = `an absolute, normalized ${kind} path like '${kind === 'file' ? '/etc/nginx/conf.d/app.conf' : '/srv/app'}'`;
-    return (text) => {
-        if (CONTROL_OR_SPACE.test(text))
-            return bad('contains whitespace or control characters', expected);
-        if (!text.startsWith('/'))
-            return bad('is not an absolute path', expected);
-        if (text.split('/').includes('..'))
-            return bad("contains '..'", expected);
-        if (text === '/')
-            return bad('is the root directory', expected);
-        if (/\/\/|\/\.(\/|$)|\/$/.test(text))
-            return bad('is not normalized', expected);
-        return ok(text);
-    };
-}
-/** A file path that goes into an nginx config as it is: nothing nginx would read as syntax. */
-const nginxFilePath = (text) => {
-    const path = absolutePath('file')(text);
-    if (!path.ok || /^[\w./@+-]+$/.test(text))
-        return path;
-    return bad('contains characters nginx would read as syntax', "an absolute file path of letters, digits and . _ - + @ / like '/var/log/nginx/app-canary.log'");
-};
-const localPath = (text) => /\p{Cc}/u.test(text)
-    ? bad('contains control characters', "a path on the runner like 'build' or 'dist/app.tar.gz'")
-    : ok(text);
-const httpPath = (text) => {
-    const expected = "an HTTP path starting with '/', without whitespace, like '/health'";
-    if (!text.startsWith('/'))
-        return bad("does not start with '/'", expected);
-    if (CONTROL_OR_SPACE.test(text))
-        return bad('contains whitespace or control characters', expected);
-    return ok(text);
-};
-const httpUrl = (text) => {
-    const expected = "an absolute URL starting with 'https://' or 'http://'";
-    let url;
-    try {
-        url = new URL(text);
-    }
-    catch {
-        return bad('is not a URL', expected);
-    }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:')
-        return bad('is not an http(s) URL', expected);
-    if (CONTROL_OR_SPACE.test(text))
-        return bad('contains whitespace or control characters', expected);
-    return ok(text);
-};
-/** Patterns (newline- or comma-separated), every bad one named at once. */
-const ignorePatterns = (text) => {
-    const { patterns, problems } = parseIgnorePatterns(text, 'lines-and-commas');
-    return problems.length === 0
-        ? ok(patterns)
-        : bad(`has bad patterns: ${problems.join('; ')}`, "gitignore-like patterns relative to release-path, one per line or separated by commas, like 'node_modules/, *.log, /coverage'");
-};
-const sha256Hex = (text) => /^[0-9a-f]{64}$/i.test(text)
-    ? ok(text.toLowerCase())
-    : bad('is not a sha256', "64 hex digits, as 'sha256sum app.tar.gz' prints them");
-const cookieName = (text) => COOKIE_NAME.test(text)
-    ? ok(text)
-    : bad('is not a valid cookie name', "1-64 characters of A-Z, a-z, 0-9 and '_', since nginx reads it as $cookie_<name>");
-/** nginx `server_name` values: host names (a leading `*.` allowed), separated by spaces or commas. */
-const serverNames = (text) => {
-    const names = text.split(/[\s,]+/).filter((n) => n !== '');
-    const wrong = names.find((n) => !SERVER_NAME.test(n));
-    return wrong === undefined
-        ? ok(names)
-        : bad(`has an invalid server name ${show(wrong)}`, "host names like 'shop.example.com' or '*.example.com', separated by spaces or commas");
-};
-/** nginx `listen`: a port, `IPv4:port` or `[IPv6]:port`. */
-const listenAddress = (text) => {
-    const expected = "a port like '80', or 'address:port' like '127.0.0.1:8080' or '[::1]:80'";
-    const match = /^(?:(\d+\.\d+\.\d+\.\d+):|\[([0-9a-fA-F:.]+)\]:)?(\d+)$/.exec(text);
-    if (!match)
-        return bad('is not a listen address', expected);
-    const [, v4, v6, portText = ''] = match;
-    if ((v4 !== undefined && !isIPv4(v4)) || (v6 !== undefined && !isIPv6(v6))) {
-        return bad('has an invalid address', expected);
-    }
-    return port(portText).ok ? ok(text) : bad('has an invalid port', expected);
-};
-const environmentName = (text) => text.length <= 255 && !/\p{Cc}/u.test(text)
-    ? ok(text)
-    : bad('is not a valid environment name', 'at most 255 characters without control characters');
-/** `[user@]host[:port]`: a DNS name, IPv4, `[IPv6]` (with or without port) or bare IPv6. */
-function hostAddress(defaults) {
-    const expected = `${HOST_FORMAT} with a DNS name, an IPv4 address or an IPv6 address in brackets`;
-    return (text) => {
-        let rest = text;
-        let user = defaults.user;
-        const at = rest.lastIndexOf('@');
-        if (at >= 0) {
-            user = rest.slice(0, at);
-            rest = rest.slice(at + 1);
-            if (!USER.test(user))
-                return bad(`has an invalid user ${show(user)}`, USER_EXPECTED);
-        }
-        let host = rest;
-        let portText;
-        if (rest.startsWith('[')) {
-            const close = rest.indexOf(']');
-            const after = close < 0 ? '' : rest.slice(close + 1);
-            host = rest.slice(1, close);
-            if (close < 0 || (after !== '' && !after.startsWith(':')) || !isIPv6(host)) {
-                return bad('is not a valid host', expected);
-            }
-            if (after !== '')
-                portText = after.slice(1);
-        }
-        else if (rest.split(':').length > 2) {
-            if (!isIPv6(rest))
-                return bad('is not a valid host', expected);
-        }
-        else {
-            const colon = rest.indexOf(':');
-            if (colon >= 0) {
-                host = rest.slice(0, colon);
-                portText = rest.slice(colon + 1);
-            }
-            if (!isDnsNameOrIPv4(host))
-                return bad('is not a valid host', expected);
-        }
-        host = host.toLowerCase();
-        let portNumber = defaults.port;
-        if (portText !== undefined) {
-            const parsed = port(portText);
-            if (!parsed.ok)
-                return bad(`has an invalid port ${show(portText)}`, parsed.expected);
-            portNumber = parsed.value;
-        }
-        const shown = host.includes(':') ? `[${host}]` : host;
-        const label = portNumber === 22 ? host : `${shown}:${portNumber}`;
-        return ok({ user, host, port: portNumber, label });
-    };
-}
-function isDnsNameOrIPv4(host) {
-    if (/^[\d.]+$/.test(host))
-        return isIPv4(host);
-    return host.length <= 253 && host.split('.').every((label) => DNS_LABEL.test(label));
-}
-// ---------------------------------------------------------------------------------------------
-// Keys and values
-// ---------------------------------------------------------------------------------------------
-/** Strips one pair of matching surrounding quotes, as .env files are usually written. */
-function unquote(value) {
-    const quoted = /^(['"])([\s\S]*)\1$/.exec(value);
-    return quoted ? (quoted[2] ?? '') : value;
-}
-/** A PEM key marked encrypted, or an OpenSSH key whose cipher is not `none`. */
-function isEncryptedKey(key) {
-    if (key.includes('BEGIN ENCRYPTED PRIVATE KEY') || key.includes('Proc-Type: 4,ENCRYPTED')) {
-        return true;
-    }
-    const body = /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(key)?.[1];
-    if (body === undefined)
-        return false;
-    const bytes = Buffer.from(body.replace(/\s+/g, ''), 'base64');
-    const magic = 'openssh-key-v1\0';
-    if (bytes.length < magic.length + 4 || bytes.toString('latin1', 0, magic.length) !== magic) {
-        return false;
-    }
-    const length = bytes.readUInt32BE(magic.length);
-    const start = magic.length + 4;
-    return bytes.toString('latin1', start, start + length) !== 'none';
 }
 
 /** Markdown for the job summary. Text that came from hosts or inputs is escaped, never trusted. */
@@ -78872,29 +78889,24 @@ async function rolling(ctx) {
 }
 /**
  * Ships to every host, then switches the groups one after the other. `bakeFirst` (canary by hosts)
- * runs once the first group switched; when it throws, every switched host goes back whatever
- * on-failure says, since the new version was found wanting.
+ * runs once the first group switched; when it throws CanaryAborted, every switched host goes back
+ * whatever on-failure says, since the new version was found wanting.
  */
 async function rollOut(ctx, hosts, groups, bakeFirst) {
     await shipAndMigrate(ctx, hosts);
     const switched = [];
-    // A bake that finds the new version wanting reverts the switched hosts whatever on-failure says.
-    let onFailure = ctx.settings.rolling.onFailure;
     try {
         for (const [index, batch] of groups.entries()) {
             batch.forEach((h) => (h.report.batch = index + 1));
             info$1(`Batch ${index + 1} of ${groups.length}: ${batch.map((h) => h.name).join(', ')}`);
             await switchBatch(ctx, batch);
             switched.push(...batch);
-            if (index === 0 && bakeFirst) {
-                onFailure = 'canary aborted';
+            if (index === 0 && bakeFirst)
                 await bakeFirst(batch);
-                onFailure = ctx.settings.rolling.onFailure;
-            }
         }
     }
     catch (error) {
-        throw await afterFailedBatch(ctx, hosts, switched, error, onFailure);
+        throw await afterFailedBatch(ctx, hosts, switched, error);
     }
     return finish(ctx, hosts);
 }
@@ -78925,18 +78937,26 @@ async function switchBatch(ctx, batch) {
             await putBack;
     }
 }
-/** Rolls the switched hosts back (or leaves them), and says exactly which host runs what. */
-async function afterFailedBatch(ctx, hosts, switched, error, onFailure) {
+/**
+ * Rolls the switched hosts back (or leaves them), and says exactly which host runs what. A canary
+ * bake that found the new version wanting (CanaryAborted) reverts them whatever on-failure says.
+ */
+async function afterFailedBatch(ctx, hosts, switched, error) {
     const reason = errorMessage(error);
     if (switched.length === 0)
         return new Error(`${reason}\nNo batch had switched: every host serves its previous version.`);
-    if (onFailure !== 'stop') {
+    const revertedBecause = error instanceof CanaryAborted
+        ? 'canary aborted'
+        : ctx.settings.rolling.onFailure === 'rollback'
+            ? 'on-failure: rollback'
+            : undefined;
+    if (revertedBecause !== undefined) {
         await bestEffort(ctx.logs, 'roll back switched batches', switched, (h) => h.switchBack());
     }
     const lines = hosts.map((h) => `  ${h.name}: ${h.report.liveVersion ?? 'nothing'} (${h.report.outcome})`);
-    const what = onFailure === 'stop'
+    const what = revertedBecause === undefined
         ? `on-failure is stop: the fleet is left on mixed versions.`
-        : `The ${switched.length} host(s) that had switched were rolled back (${onFailure === 'rollback' ? 'on-failure: rollback' : onFailure}).`;
+        : `The ${switched.length} host(s) that had switched were rolled back (${revertedBecause}).`;
     return new Error(`${reason}\n${what} Hosts now serve:\n${lines.join('\n')}`, { cause: error });
 }
 
@@ -79098,9 +79118,9 @@ function privateKeyProblem(privateKey, passphrase, input = 'ssh-key') {
 function readSettings() {
     const get = (name) => getInput(name);
     // Each key is decoded unless parseInputs already reported a problem with it or its passphrase.
-    const keyProblems = (reported = []) => ['ssh-key', 'proxy-key']
+    const keyProblems = (reported = new Set()) => ['ssh-key', 'proxy-key']
         .filter((input) => input === 'ssh-key' || get(input).trim() !== '')
-        .filter((input) => !reported.some((problem) => problem.includes(`'${input}`)))
+        .filter((input) => !reported.has(input) && !reported.has(`${input}-passphrase`))
         .map((input) => privateKeyProblem(get(input), get(`${input}-passphrase`), input))
         .filter((problem) => problem !== undefined);
     maskRawSecrets(get);
@@ -79111,8 +79131,10 @@ function readSettings() {
     catch (error) {
         if (!(error instanceof InputError))
             throw error;
-        const problems = keyProblems(error.problems);
-        throw problems.length > 0 ? new InputError([...error.problems, ...problems]) : error;
+        const problems = keyProblems(error.inputs);
+        throw problems.length > 0
+            ? new InputError([...error.problems, ...problems], error.inputs)
+            : error;
     }
     maskSecrets(secretValues(settings));
     const problems = keyProblems();
@@ -79252,13 +79274,10 @@ async function startDeployment(settings, version, runUrl) {
         logUrl: runUrl,
     }, { app: settings.app.name, version, description: `${what} of ${settings.app.name}` });
 }
-/** The strategy to run; a plan that cannot work fails before any host is touched. */
+/** The strategy to run (a batch-size that would empty the load balancer is an input problem). */
 function strategyFor(settings) {
     if (settings.rollback.enabled)
         return rollback;
-    const problem = rollingProblem(settings);
-    if (problem)
-        throw new InputError([problem]);
     const strategies = {
         'blue-green': blueGreen,
         rolling,
