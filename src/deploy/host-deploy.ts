@@ -57,7 +57,7 @@ import { parseState, type HostState, type ReleaseCommands, type Slot } from '../
 import type { RemoteHost } from '../ssh/connection.js'
 import type { ReleaseArchive } from '../release/index.js'
 import { checkSlot, recheckHealthy, waitHealthy } from './health.js'
-import type { Journal, JournalEntry } from './journal.js'
+import type { HostJournal, Journal, JournalEntry } from './journal.js'
 import { verifyThroughNginx } from './verify.js'
 import { acquireLock, type HeldLock } from './lock.js'
 
@@ -72,16 +72,13 @@ export class HostDeploy {
   private manager!: 'builtin' | 'systemd'
   state!: HostState
   plan!: HostPlan
-  /** Set once the new slot was started, so a failure knows to stop it. */
-  private startedNewSlot = false
-  /** Set once the upstream file was touched, so a failure knows to restore it. */
-  private touchedUpstream = false
-  /** Strategy reload: the version `current` pointed at before this run moved it. */
-  private movedCurrentFrom: string | undefined
+  /**
+   * What this run changed on the host (a slot started, the upstream or site file written,
+   * `current` moved, the switch recorded): what a failure undoes, saved for the post step.
+   */
+  private readonly journal: HostJournal
   /** Set once the upstream file from before the run was backed up (the file a restore brings back). */
   private backedUpUpstream = false
-  /** Set while state.json names this run's release as live. */
-  private recorded = false
   readonly report: HostReport
   /** What the current step is waiting for, for the log's heartbeat ('' when nothing to say). */
   progress = ''
@@ -104,20 +101,20 @@ export class HostDeploy {
    */
   private newSlotTraffic: 'none' | 'serving' | 'taken off' = 'none'
   /**
-   * The managed site (`nginx-site`): `unchanged` (none, or the host has it as rendered),
-   * `install` (the next upstream install writes it too), `installed` (this run wrote it),
-   * `restored` (this run put the one from before back, and does not write it again).
+   * The managed site (`nginx-site`) differs from the one the host has: the next upstream install
+   * writes it too (once; whether it was written is the journal's `site`).
    */
-  private site: 'unchanged' | 'install' | 'installed' | 'restored' = 'unchanged'
+  private siteToInstall = false
 
   constructor(
     readonly host: RemoteHost,
     private readonly settings: Settings,
-    private readonly journal: Journal,
+    journal: Journal,
     /** The version this run moves the host to (a rollback sets it from the history). */
     public version: string,
   ) {
     this.layout = layout(settings.app.deployPath)
+    this.journal = journal.of(host.name)
     if (settings.app.processManager !== 'auto') {
       this.manager = settings.app.processManager
       this.slots = slotManager(settings, this.manager, this.layout, host.address.user)
@@ -128,16 +125,6 @@ export class HostDeploy {
 
   get name(): string {
     return this.host.name
-  }
-
-  /** Tells the journal what the post step would have to repair if the run died now. */
-  private noteJournal(): void {
-    this.journal.set(this.name, {
-      startedSlot: this.startedNewSlot && !this.recorded ? this.plan.targetSlot : undefined,
-      upstreamTouched: this.touchedUpstream && !this.recorded,
-      siteTouched: this.site === 'installed' && !this.recorded,
-      currentMovedFrom: this.recorded ? undefined : this.movedCurrentFrom,
-    })
   }
 
   async acquireLock(holder: string): Promise<void> {
@@ -255,7 +242,7 @@ export class HostDeploy {
         `${file} was edited by hand since the last deploy (drift); nothing was changed. Move your changes to a site of your own (and drop nginx-site), or rerun with force: true to let the action overwrite it.`,
       )
     }
-    this.site = content === rendered ? 'unchanged' : 'install'
+    this.siteToInstall = content !== rendered
   }
 
   /**
@@ -331,14 +318,12 @@ export class HostDeploy {
     const live = this.state.liveSlot
     const done: string[] = []
     if (entry.siteTouched) {
-      this.site = 'installed'
-      await this.restoreSite()
+      await this.restoreSiteAnyway()
       done.push('restored the site file from before the run')
     }
     if (entry.upstreamTouched) {
       if (live === null) {
-        this.touchedUpstream = true
-        await this.restoreUpstream(true)
+        await this.restoreUpstreamAnyway(true)
         done.push('restored the upstream file from before the run')
       } else {
         await this.installUpstream(live)
@@ -462,8 +447,7 @@ export class HostDeploy {
     const previous = this.plan.liveVersion
     const running = await this.slotRunning(slot, 'reload: check slot')
     // Journaled before the move: moving `current` back is harmless if it never moved.
-    this.movedCurrentFrom = previous ?? undefined
-    this.noteJournal()
+    if (previous !== null) this.journal.mark({ kind: 'current moved', from: previous })
     await this.host.exec(switchCurrent(this.layout, this.version), {
       step: 'reload: switch current',
     })
@@ -475,7 +459,7 @@ export class HostDeploy {
         await this.startNewSlot(this.layout.current)
       }
       await this.waitHealthy()
-      if (this.plan.liveSlot === null || this.site === 'install') {
+      if (this.plan.liveSlot === null || this.siteToInstall) {
         await this.installUpstream(slot)
         await this.reloadAndVerify(slot)
       }
@@ -483,8 +467,7 @@ export class HostDeploy {
       if (previous !== null) {
         await this.host.exec(switchCurrent(this.layout, previous), { step: 'reload: switch back' })
         if (running) await this.reloadSlot(slot, previous)
-        this.movedCurrentFrom = undefined
-        this.noteJournal()
+        this.journal.clear('current moved')
       }
       if (!running) await this.stopNewSlot()
       throw error
@@ -507,8 +490,7 @@ export class HostDeploy {
 
   async startNewSlot(workdir?: string): Promise<void> {
     const slot = this.plan.targetSlot
-    this.startedNewSlot = true
-    this.noteJournal()
+    this.journal.mark({ kind: 'started slot', slot })
     const start = this.commands?.start ?? this.settings.app.startCommand
     const { stdout } = await this.host.exec(
       this.slots.start(slot, start, this.slotEnv(slot), workdir),
@@ -528,7 +510,7 @@ export class HostDeploy {
 
   /** Right before the switch: the target slot still runs and passes its checks. */
   async recheckHealthy(): Promise<void> {
-    await recheckHealthy(...this.healthTarget(), this.startedNewSlot)
+    await recheckHealthy(...this.healthTarget(), this.journal.has('started slot'))
   }
 
   private healthTarget() {
@@ -544,11 +526,10 @@ export class HostDeploy {
    * after a forward switch: requests nginx's old workers still finish there are not cut.
    */
   async stopNewSlot(): Promise<void> {
-    if (!this.startedNewSlot) return
+    if (!this.journal.has('started slot')) return
     if (this.newSlotTraffic === 'taken off') await this.drainSlot(this.plan.targetSlot)
     await this.stopSlot(this.plan.targetSlot, this.version)
-    this.startedNewSlot = false
-    this.noteJournal()
+    this.journal.clear('started slot')
   }
 
   /**
@@ -556,8 +537,7 @@ export class HostDeploy {
    * upstream file in place and the nginx config tested, not yet live.
    */
   async installUpstream(slot: Slot = this.plan.targetSlot, canaryWeight?: number): Promise<void> {
-    this.touchedUpstream = true
-    this.noteJournal()
+    this.journal.mark({ kind: 'upstream' })
     const content = renderUpstream({
       name: this.settings.app.name,
       servers: this.upstreamServers(slot, canaryWeight),
@@ -576,7 +556,7 @@ export class HostDeploy {
       stdin: content,
     })
     this.backedUpUpstream = true
-    if (this.site === 'install') await this.installSite()
+    if (this.siteToInstall) await this.installSite()
   }
 
   /**
@@ -584,8 +564,8 @@ export class HostDeploy {
    * before kept as a backup, through `sudo -n tee` where only sudo may write it), then nginx -t.
    */
   private async installSite(): Promise<void> {
-    this.site = 'installed'
-    this.noteJournal()
+    this.siteToInstall = false
+    this.journal.mark({ kind: 'site' })
     const install = installUpstream(this.settings.site.file, this.layout.siteBackup, this.nginx())
     await this.host.exec(install, {
       step: 'switch: install site and test nginx',
@@ -595,14 +575,22 @@ export class HostDeploy {
 
   /** Puts back the site file from before the run (none: removes it), if this run wrote it. */
   private async restoreSite(): Promise<boolean> {
-    if (this.site !== 'installed') return false
+    if (!this.journal.has('site')) return false
+    await this.restoreSiteAnyway()
+    return true
+  }
+
+  /**
+   * Restore anyway: puts back the site file from its backup whether or not this run wrote it (the
+   * post step, for the run that did), and does not write it again.
+   */
+  async restoreSiteAnyway(): Promise<void> {
     await this.host.exec(
       restoreUpstream(this.settings.site.file, this.layout.siteBackup, this.settings.sudo),
       { step: 'switch: restore site' },
     )
-    this.site = 'restored'
-    this.noteJournal()
-    return true
+    this.siteToInstall = false
+    this.journal.clear('site')
   }
 
   /**
@@ -651,10 +639,7 @@ export class HostDeploy {
     await this.reloadAndVerify(live)
     // Unless this run recorded its switch (a switch back does that next), nginx and state.json
     // agree again: nothing for the post step to repair there.
-    if (!this.recorded) {
-      this.touchedUpstream = false
-      this.noteJournal()
-    }
+    if (!this.journal.has('recorded')) this.journal.clear('upstream')
   }
 
   /** One health check of the new slot during a canary bake: what is wrong, or undefined. */
@@ -705,11 +690,19 @@ export class HostDeploy {
   async restoreUpstream(reload: boolean): Promise<void> {
     // The site first: it names the upstream, which may go away.
     const site = await this.restoreSite()
-    if (!this.touchedUpstream) {
+    if (!this.journal.has('upstream')) {
       if (site && reload)
         await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
       return
     }
+    await this.restoreUpstreamAnyway(reload)
+  }
+
+  /**
+   * Restore anyway: puts the upstream file from its backup back whether or not this run touched
+   * it (the post step, for the run that did), and reloads nginx as restoreUpstream does.
+   */
+  async restoreUpstreamAnyway(reload: boolean): Promise<void> {
     await this.host.exec(
       restoreUpstream(
         this.settings.nginx.upstreamFile,
@@ -724,8 +717,7 @@ export class HostDeploy {
       await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
       this.reloaded(false)
     }
-    this.touchedUpstream = false
-    this.noteJournal()
+    this.journal.clear('upstream')
   }
 
   /**
@@ -745,8 +737,7 @@ export class HostDeploy {
     await this.backToLiveSlot()
     await this.revertRecord()
     await this.stopNewSlot()
-    this.touchedUpstream = false
-    this.noteJournal()
+    this.journal.clear('upstream')
     this.report.outcome = 'reverted'
   }
 
@@ -781,8 +772,7 @@ export class HostDeploy {
       step: 'record',
       stdin: this.stateText(),
     })
-    this.recorded = true
-    this.noteJournal()
+    this.journal.mark({ kind: 'recorded' })
     this.report.outcome = 'deployed'
     this.report.liveSlot = slot
     this.report.liveVersion = this.version
@@ -792,8 +782,7 @@ export class HostDeploy {
   async revertRecord(): Promise<void> {
     if (this.state === this.stateBeforeRun) return
     this.state = this.stateBeforeRun
-    this.recorded = false
-    this.noteJournal()
+    this.journal.clear('recorded')
     await this.writeState()
     const previous = this.plan.liveVersion
     await this.host.exec(

@@ -2,9 +2,14 @@
  * What a run has changed on each host beyond what state.json says, saved as it happens (with
  * core.saveState), so that the post step can repair a host when the main step was cancelled or
  * died mid-run: stop a slot it had started, put nginx back on the slot state.json names.
+ *
+ * A step that touches a host marks its change before it makes it, and clears it once undone:
+ * `mark` and `clear` update the host's entry and save the journal in one call, so there is no
+ * separate save to forget.
  */
 import type { Slot } from '../remote/state.js'
 
+/** The saved form of one host's entry, as the post step reads it. */
 export interface JournalEntry {
   /** A slot this run started that state.json does not (yet) name as live. */
   startedSlot?: Slot
@@ -19,24 +24,96 @@ export interface JournalEntry {
   currentMovedFrom?: string
 }
 
+/** A change a run makes on a host, as it is marked in the journal. */
+export type Change =
+  /** The run started this slot. */
+  | { kind: 'started slot'; slot: Slot }
+  /** The upstream file was (or is about to be) written. */
+  | { kind: 'upstream' }
+  /** The managed site file was (or is about to be) written. */
+  | { kind: 'site' }
+  /** Strategy reload: `current` moved (or is about to move) away from `from`. */
+  | { kind: 'current moved'; from: string }
+  /**
+   * state.json names this run's release as live: while marked, the post step has nothing to
+   * repair on the host (the other changes are kept, for when the record is reverted).
+   */
+  | { kind: 'recorded' }
+
+export type ChangeKind = Change['kind']
+
+/** The run's journal: one entry per host, saved whole on every change. */
 export class Journal {
-  private readonly entries = new Map<string, JournalEntry>()
+  private readonly hosts = new Map<string, HostJournal>()
 
   constructor(private readonly persist: (text: string) => void = () => {}) {}
 
-  set(host: string, entry: JournalEntry): void {
-    const nothing =
-      entry.startedSlot === undefined &&
-      !entry.upstreamTouched &&
-      !entry.siteTouched &&
-      entry.currentMovedFrom === undefined
-    if (nothing) this.entries.delete(host)
-    else this.entries.set(host, entry)
-    this.persist(this.entries.size === 0 ? '' : JSON.stringify(Object.fromEntries(this.entries)))
+  /** The journal of one host (the same object on every call for that host). */
+  of(host: string): HostJournal {
+    let journal = this.hosts.get(host)
+    if (journal === undefined) {
+      journal = new HostJournal(() => this.save())
+      this.hosts.set(host, journal)
+    }
+    return journal
+  }
+
+  /** The saved form: what the post step has to repair, per host ('' when nothing). */
+  text(): string {
+    const entries = [...this.hosts]
+      .map(([host, journal]) => [host, journal.entry()] as const)
+      .filter((pair): pair is readonly [string, JournalEntry] => pair[1] !== undefined)
+    return entries.length === 0 ? '' : JSON.stringify(Object.fromEntries(entries))
+  }
+
+  private save(): void {
+    this.persist(this.text())
   }
 
   static parse(text: string): Record<string, JournalEntry> {
     if (text.trim() === '') return {}
     return JSON.parse(text) as Record<string, JournalEntry>
+  }
+}
+
+/** One host's changes; every mark and clear saves the whole journal. */
+export class HostJournal {
+  private readonly changes = new Map<ChangeKind, Change>()
+
+  constructor(private readonly save: () => void) {}
+
+  /** Notes a change (before it is made on the host: a half-made change is repaired too). */
+  mark(change: Change): void {
+    this.changes.set(change.kind, change)
+    this.save()
+  }
+
+  /** Notes that a change was undone (or, for `recorded`, that state.json was put back). */
+  clear(kind: ChangeKind): void {
+    this.changes.delete(kind)
+    this.save()
+  }
+
+  has(kind: ChangeKind): boolean {
+    return this.changes.has(kind)
+  }
+
+  /** What the post step would have to repair if the run died now (undefined: nothing). */
+  entry(): JournalEntry | undefined {
+    if (this.changes.has('recorded')) return undefined
+    const started = this.changes.get('started slot')
+    const moved = this.changes.get('current moved')
+    const entry: JournalEntry = {
+      startedSlot: started?.kind === 'started slot' ? started.slot : undefined,
+      upstreamTouched: this.changes.has('upstream'),
+      siteTouched: this.changes.has('site'),
+      currentMovedFrom: moved?.kind === 'current moved' ? moved.from : undefined,
+    }
+    const nothing =
+      entry.startedSlot === undefined &&
+      !entry.upstreamTouched &&
+      !entry.siteTouched &&
+      entry.currentMovedFrom === undefined
+    return nothing ? undefined : entry
   }
 }
