@@ -12,7 +12,8 @@ import { errorMessage } from './errors.js'
 import type { Settings } from './inputs.js'
 import { forEachParallel } from './parallel.js'
 import { RemoteHost } from './ssh/connection.js'
-import { jumpSshOptionsFrom, sshOptionsFrom } from './ssh/options.js'
+import { connectJumpHost } from './ssh/jump-host.js'
+import { sshOptionsFrom } from './ssh/options.js'
 
 export async function cleanup(
   settings: Settings,
@@ -27,9 +28,7 @@ export async function cleanup(
   }
   core.warning(`post: the main step stopped mid-run; repairing ${labels.join(', ')}`)
   const options = sshOptionsFrom(settings)
-  const via = settings.ssh.proxyJump
-    ? await RemoteHost.connect(settings.ssh.proxyJump, jumpSshOptionsFrom(settings))
-    : undefined
+  const via = await connectJumpHost(settings)
   const holder = lockHolder(runUrl, `${process.env.GITHUB_ACTOR ?? 'unknown'} (post step)`)
   try {
     await forEachParallel(labels, settings.ssh.maxParallel, async (label) => {

@@ -6,8 +6,9 @@ import { errorMessage, messageWithoutHost } from './errors.js'
 import type { HostAddress, Settings } from './inputs.js'
 import type { HostLogs } from './log.js'
 import { forEachParallel } from './parallel.js'
-import { planHost, type HostPlan } from './plan.js'
+import { planHost } from './plan.js'
 import { preflightProblems } from './preflight.js'
+import type { HostCheck } from './report/model.js'
 import { parseProbe, probeCommand } from './remote/probe.js'
 import { canaryEvidence, NGINX_CONFIG_DIR, type CanaryEvidence } from './canary.js'
 import { canaryEvidenceProbe } from './remote/commands/canary.js'
@@ -21,20 +22,8 @@ import {
 import { cmd, userCommandArgv } from './remote/shell.js'
 import { EMPTY_STATE, parseState } from './remote/state.js'
 import { RemoteHost, type SshOptions } from './ssh/connection.js'
-import { jumpSshOptionsFrom, sshOptionsFrom } from './ssh/options.js'
-
-export interface HostCheck {
-  host: string
-  /** Absent when the host could not be reached. */
-  plan?: HostPlan
-  problems: string[]
-  /** What would work, but not as well as it could (e.g. a canary judged on health only). */
-  warnings?: string[]
-  /** strategy canary: whether the steps will have access log evidence, and why. */
-  canary?: CanaryEvidence
-  /** How the host would run (e.g. which process manager `auto` picks, and why). */
-  notes?: string[]
-}
+import { connectJumpHost } from './ssh/jump-host.js'
+import { sshOptionsFrom } from './ssh/options.js'
 
 export async function dryRun(
   settings: Settings,
@@ -42,15 +31,12 @@ export async function dryRun(
   logs: HostLogs,
 ): Promise<HostCheck[]> {
   const options = sshOptionsFrom(settings)
-  const jumpAddress = settings.ssh.proxyJump
   let jumpHost: RemoteHost | undefined
-  if (jumpAddress) {
-    try {
-      jumpHost = await RemoteHost.connect(jumpAddress, jumpSshOptionsFrom(settings))
-    } catch (error) {
-      const problem = `jump host ${jumpAddress.label}: ${errorMessage(error)}`
-      return settings.hosts.map((h) => ({ host: h.label, problems: [problem] }))
-    }
+  try {
+    jumpHost = await connectJumpHost(settings)
+  } catch (error) {
+    const problem = `jump host ${settings.ssh.proxyJump?.label}: ${errorMessage(error)}`
+    return settings.hosts.map((h) => ({ host: h.label, problems: [problem] }))
   }
   try {
     return await forEachParallel(settings.hosts, settings.ssh.maxParallel, (address) =>

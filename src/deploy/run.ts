@@ -9,7 +9,6 @@ import { step, type HostLogs } from '../log.js'
 import { prepareRelease, runBuild, type ReleaseArchive } from '../release/index.js'
 import { emptyHostReport, type RunReport } from '../report/model.js'
 import { Fleet } from '../ssh/fleet.js'
-import { jumpSshOptionsFrom, sshOptionsFrom } from '../ssh/options.js'
 import { bestEffort, onEachHost, type DeployContext, type Strategy } from './context.js'
 import { HostDeploy } from './host-deploy.js'
 import type { Journal } from './journal.js'
@@ -76,10 +75,7 @@ export async function runDeploy(
       step(
         'connect',
         () =>
-          Fleet.connect(settings.hosts, sshOptionsFrom(settings), {
-            maxParallel: settings.ssh.maxParallel,
-            proxyJump: settings.ssh.proxyJump,
-            jumpOptions: jumpSshOptionsFrom(settings),
+          Fleet.connect(settings, {
             loadBalancer: usesLoadBalancer(settings) ? settings.rolling.loadBalancer : undefined,
             logFor: (host) => logs.sinkFor(host),
           }),

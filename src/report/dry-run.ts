@@ -1,6 +1,6 @@
 /** How a dry run is shown: log lines per host, the job summary and the outputs (pure). */
-import type { HostCheck } from '../dry-run.js'
 import { cell, table } from './markdown.js'
+import type { HostCheck } from './model.js'
 
 export function planLines(check: HostCheck, upstreamFile: string): string[] {
   const { plan } = check

@@ -1,6 +1,7 @@
 /** What a run did, as data: filled in by the strategies, rendered by the summary and outputs. */
-import type { CanaryStep } from '../canary.js'
+import type { CanaryEvidence, CanaryStep } from '../canary.js'
 import type { Strategy } from '../inputs.js'
+import type { HostPlan } from '../plan.js'
 import type { Slot } from '../remote/state.js'
 
 export type RunStatus = 'deployed' | 'rolled-back' | 'failed' | 'unchanged'
@@ -100,4 +101,18 @@ export function emptyHostReport(host: string): HostReport {
     previousVersion: null,
     phases: [],
   }
+}
+
+/** What `dry-run: true` found on one host: filled in by the dry run, rendered by report/dry-run. */
+export interface HostCheck {
+  host: string
+  /** Absent when the host could not be reached. */
+  plan?: HostPlan
+  problems: string[]
+  /** What would work, but not as well as it could (e.g. a canary judged on health only). */
+  warnings?: string[]
+  /** strategy canary: whether the steps will have access log evidence, and why. */
+  canary?: CanaryEvidence
+  /** How the host would run (e.g. which process manager `auto` picks, and why). */
+  notes?: string[]
 }

@@ -1,6 +1,8 @@
-import type { HostAddress } from '../inputs.js'
+import type { HostAddress, Settings } from '../inputs.js'
 import { forEachParallel } from '../parallel.js'
-import { RemoteHost, type LineSink, type SshOptions } from './connection.js'
+import { RemoteHost, type LineSink } from './connection.js'
+import { connectJumpHost } from './jump-host.js'
+import { sshOptionsFrom } from './options.js'
 
 /** Open connections to every host of a run, its load balancer and jump host, if any. */
 export class Fleet {
@@ -11,29 +13,24 @@ export class Fleet {
   ) {}
 
   /**
-   * Connects to all hosts in parallel (at most `maxParallel` at once). If any host fails, the
-   * others are closed again and the error names every host that failed.
+   * Connects to all hosts in parallel (at most `max-parallel` at once), through the jump host if
+   * any. If any host fails, the others are closed again and the error names every host that failed.
    */
   static async connect(
-    addresses: readonly HostAddress[],
-    options: SshOptions,
-    settings: {
-      maxParallel: number
-      proxyJump?: HostAddress
-      /** Options for the jump host (its own key and known_hosts); default: `options`. */
-      jumpOptions?: SshOptions
+    settings: Settings,
+    run: {
       loadBalancer?: HostAddress
       logFor: (host: string) => LineSink
     },
   ): Promise<Fleet> {
-    const via = settings.proxyJump
-      ? await RemoteHost.connect(settings.proxyJump, settings.jumpOptions ?? options)
-      : undefined
+    const addresses = settings.hosts
+    const options = sshOptionsFrom(settings)
+    const via = await connectJumpHost(settings)
     const opened = new Map<HostAddress, RemoteHost>()
-    const all = settings.loadBalancer ? [...addresses, settings.loadBalancer] : addresses
+    const all = run.loadBalancer ? [...addresses, run.loadBalancer] : addresses
     try {
-      await forEachParallel(all, settings.maxParallel, async (address) => {
-        const log = settings.logFor(address.label)
+      await forEachParallel(all, settings.ssh.maxParallel, async (address) => {
+        const log = run.logFor(address.label)
         opened.set(address, await RemoteHost.connect(address, options, { via, log }))
       })
     } catch (error) {
@@ -41,7 +38,7 @@ export class Fleet {
       via?.dispose()
       throw error
     }
-    const lb = settings.loadBalancer && opened.get(settings.loadBalancer)
+    const lb = run.loadBalancer && opened.get(run.loadBalancer)
     return new Fleet(
       addresses.map((a) => opened.get(a) as RemoteHost),
       lb,
