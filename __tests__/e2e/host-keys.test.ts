@@ -1,15 +1,16 @@
 /**
  * Host keys as users already have them, end to end (the bundle, `dry-run: true`, real sshd):
  * SHA256 fingerprint pins in `known-hosts`, and a jump host with its own key and known_hosts;
- * then a real deploy through that jump host on a runner whose PATH holds no program at all.
+ * then a real deploy through that jump host on a runner whose PATH holds no program at all, and
+ * the post step of a killed run repairing the host through it.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { errorLine, runAction } from '../../test/action-runner.js'
-import { deployInputs, hostState, makeRelease } from '../../test/deploy-fixture.js'
+import { deployInputs, hostState, makeRelease, servedVersion } from '../../test/deploy-fixture.js'
 import { startLab, type ClientKey, type Lab, type LabHost } from '../../test/hosts/index.js'
 
 let lab: Lab
@@ -24,6 +25,12 @@ function keygenLine(host: LabHost): string {
   return execFileSync('ssh-keygen', ['-lf', pub], { encoding: 'utf8' }).trim()
 }
 const fingerprintOf = (host: LabHost) => keygenLine(host).split(/\s+/)[1]!
+
+/** Where the logins the host's sshd accepted came from, in order (its log, LogLevel VERBOSE). */
+function loginSources(host: LabHost): string[] {
+  const log = readFileSync(join(host.dir, 'ssh/sshd.log'), 'utf8')
+  return [...log.matchAll(/Accepted publickey for \S+ from (\S+) port/g)].map((m) => m[1]!)
+}
 
 beforeAll(async () => {
   lab = await startLab({ hosts: 2, name: 'host-keys' })
@@ -191,6 +198,59 @@ describe('the runner side needs nothing but node (macOS and Windows runners alik
       expect(errorLine(main.log)).toContain(
         "build-command runs with 'sh -c' on the runner, and there is no sh on its PATH",
       )
+    } finally {
+      rmSync(release, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('the post step through the jump host', () => {
+  it('a run killed during the switch: the post step reaches the host through the jump host and puts nginx back', async () => {
+    const throughJump = {
+      'known-hosts': target.knownHostsLine,
+      'proxy-jump': jump.address,
+      'proxy-key': jumpKey.privateKey,
+      'proxy-known-hosts': keygenLine(jump),
+    }
+    const first = makeRelease('v1-before-kill')
+    try {
+      const { main } = await runAction(
+        deployInputs(lab, [target], first, { version: 'v1-before-kill', ...throughJump }),
+      )
+      expect(errorLine(main.log)).toBe('')
+    } finally {
+      rmSync(first, { recursive: true, force: true })
+    }
+    const before = await servedVersion(target)
+    const live = (await hostState(target)).liveSlot as string
+    const idle = live === 'blue' ? 'green' : 'blue'
+    // The first reload hangs after reloading (the marker file is used up): the run dies between
+    // reload and record. The post step's reload then returns at once.
+    await target.sh('touch /srv/hang-once')
+    const loginsBefore = loginSources(target).length
+    const release = makeRelease('v2-killed')
+    try {
+      const killed = await runAction(
+        deployInputs(lab, [target], release, {
+          version: 'v2-killed',
+          ...throughJump,
+          'nginx-reload-command':
+            'nginx -s reload && if [ -f /srv/hang-once ]; then rm /srv/hang-once; sleep 30; fi',
+        }),
+        { killAfterMs: 6000 },
+      )
+      expect(killed.main.exitCode).toBeNull()
+      expect(errorLine(killed.post.log)).toBe('')
+      expect(killed.post.exitCode).toBe(0)
+      expect(killed.post.log).toContain(
+        `post: [${target.address}] nginx sends traffic to the live ${live} slot again; stopped the ${idle} slot the run had started`,
+      )
+      expect(await servedVersion(target)).toBe(before)
+      expect(await hostState(target)).toMatchObject({ liveSlot: live })
+      // Both steps reached the host from the jump host (the main step, then the post step).
+      const logins = loginSources(target).slice(loginsBefore)
+      expect(logins.filter((from) => from !== jump.address)).toEqual([])
+      expect(logins.length).toBeGreaterThanOrEqual(2)
     } finally {
       rmSync(release, { recursive: true, force: true })
     }
