@@ -11,6 +11,7 @@ import { preflightProblems } from './preflight.js'
 import { parseProbe, probeCommand } from './remote/probe.js'
 import { canaryEvidence, NGINX_CONFIG_DIR, type CanaryEvidence } from './canary.js'
 import { canaryEvidenceProbe } from './remote/commands/canary.js'
+import { nginxCommands } from './nginx/upstream-file.js'
 import { checkUpstreamWritable, testNginx } from './remote/commands/nginx.js'
 import {
   detectProcessManager,
@@ -79,8 +80,7 @@ async function checkHost(
     const systemdApp = manager.manager === 'systemd' ? name : ''
     const probe = await host.exec(probeCommand(deployPath, systemdApp), { step: 'probe' })
     const facts = parseProbe(probe.stdout)
-    const nginx = { test: settings.nginx.testCommand, sudo: settings.sudo }
-    const nginxTest = await host.tryExec(testNginx(nginx), {
+    const nginxTest = await host.tryExec(testNginx(nginxCommands(settings)), {
       step: 'nginx test',
       timeoutMs: 30_000,
     })
