@@ -30846,27 +30846,75 @@ function getState(name) {
     return process.env[`STATE_${name}`] || '';
 }
 
+/** The run's journal: one entry per host, saved whole on every change. */
 class Journal {
     persist;
-    entries = new Map();
+    hosts = new Map();
     constructor(persist = () => { }) {
         this.persist = persist;
     }
-    set(host, entry) {
-        const nothing = entry.startedSlot === undefined &&
-            !entry.upstreamTouched &&
-            !entry.siteTouched &&
-            entry.currentMovedFrom === undefined;
-        if (nothing)
-            this.entries.delete(host);
-        else
-            this.entries.set(host, entry);
-        this.persist(this.entries.size === 0 ? '' : JSON.stringify(Object.fromEntries(this.entries)));
+    /** The journal of one host (the same object on every call for that host). */
+    of(host) {
+        let journal = this.hosts.get(host);
+        if (journal === undefined) {
+            journal = new HostJournal(() => this.save());
+            this.hosts.set(host, journal);
+        }
+        return journal;
+    }
+    /** The saved form: what the post step has to repair, per host ('' when nothing). */
+    text() {
+        const entries = [...this.hosts]
+            .map(([host, journal]) => [host, journal.entry()])
+            .filter((pair) => pair[1] !== undefined);
+        return entries.length === 0 ? '' : JSON.stringify(Object.fromEntries(entries));
+    }
+    save() {
+        this.persist(this.text());
     }
     static parse(text) {
         if (text.trim() === '')
             return {};
         return JSON.parse(text);
+    }
+}
+/** One host's changes; every mark and clear saves the whole journal. */
+class HostJournal {
+    save;
+    changes = new Map();
+    constructor(save) {
+        this.save = save;
+    }
+    /** Notes a change (before it is made on the host: a half-made change is repaired too). */
+    mark(change) {
+        this.changes.set(change.kind, change);
+        this.save();
+    }
+    /** Notes that a change was undone (or, for `recorded`, that state.json was put back). */
+    clear(kind) {
+        this.changes.delete(kind);
+        this.save();
+    }
+    has(kind) {
+        return this.changes.has(kind);
+    }
+    /** What the post step would have to repair if the run died now (undefined: nothing). */
+    entry() {
+        if (this.changes.has('recorded'))
+            return undefined;
+        const started = this.changes.get('started slot');
+        const moved = this.changes.get('current moved');
+        const entry = {
+            startedSlot: started?.kind === 'started slot' ? started.slot : undefined,
+            upstreamTouched: this.changes.has('upstream'),
+            siteTouched: this.changes.has('site'),
+            currentMovedFrom: moved?.kind === 'current moved' ? moved.from : undefined,
+        };
+        const nothing = entry.startedSlot === undefined &&
+            !entry.upstreamTouched &&
+            !entry.siteTouched &&
+            entry.currentMovedFrom === undefined;
+        return nothing ? undefined : entry;
     }
 }
 
@@ -63563,47 +63611,6 @@ class OutputBuffer {
     }
 }
 
-/** Open connections to every host of a run, its load balancer and jump host, if any. */
-class Fleet {
-    hosts;
-    loadBalancer;
-    jumpHost;
-    constructor(hosts, loadBalancer, jumpHost) {
-        this.hosts = hosts;
-        this.loadBalancer = loadBalancer;
-        this.jumpHost = jumpHost;
-    }
-    /**
-     * Connects to all hosts in parallel (at most `maxParallel` at once). If any host fails, the
-     * others are closed again and the error names every host that failed.
-     */
-    static async connect(addresses, options, settings) {
-        const via = settings.proxyJump
-            ? await RemoteHost.connect(settings.proxyJump, settings.jumpOptions ?? options)
-            : undefined;
-        const opened = new Map();
-        const all = settings.loadBalancer ? [...addresses, settings.loadBalancer] : addresses;
-        try {
-            await forEachParallel(all, settings.maxParallel, async (address) => {
-                const log = settings.logFor(address.label);
-                opened.set(address, await RemoteHost.connect(address, options, { via, log }));
-            });
-        }
-        catch (error) {
-            opened.forEach((host) => host.dispose());
-            via?.dispose();
-            throw error;
-        }
-        const lb = settings.loadBalancer && opened.get(settings.loadBalancer);
-        return new Fleet(addresses.map((a) => opened.get(a)), lb, via);
-    }
-    dispose() {
-        this.hosts.forEach((host) => host.dispose());
-        this.loadBalancer?.dispose();
-        this.jumpHost?.dispose();
-    }
-}
-
 const KEEPALIVE_INTERVAL_MS = 15_000;
 /** Options for the app hosts and the load balancer. */
 function sshOptionsFrom(settings) {
@@ -63629,6 +63636,57 @@ function jumpSshOptionsFrom(settings) {
             ? null
             : parseKnownHosts(ssh.proxyKnownHosts || ssh.knownHosts),
     };
+}
+
+/**
+ * `proxy-jump`: opens the connection to the jump host (with its own key and known_hosts where
+ * given) that every host of the run is then reached through (`RemoteHost.connect(…, { via })`);
+ * undefined when the hosts are reached directly. The caller disposes of it after the hosts.
+ */
+async function connectJumpHost(settings) {
+    const address = settings.ssh.proxyJump;
+    return address ? RemoteHost.connect(address, jumpSshOptionsFrom(settings)) : undefined;
+}
+
+/** Open connections to every host of a run, its load balancer and jump host, if any. */
+class Fleet {
+    hosts;
+    loadBalancer;
+    jumpHost;
+    constructor(hosts, loadBalancer, jumpHost) {
+        this.hosts = hosts;
+        this.loadBalancer = loadBalancer;
+        this.jumpHost = jumpHost;
+    }
+    /**
+     * Connects to all hosts in parallel (at most `max-parallel` at once), through the jump host if
+     * any. If any host fails, the others are closed again and the error names every host that failed.
+     */
+    static async connect(settings, run) {
+        const addresses = settings.hosts;
+        const options = sshOptionsFrom(settings);
+        const via = await connectJumpHost(settings);
+        const opened = new Map();
+        const all = run.loadBalancer ? [...addresses, run.loadBalancer] : addresses;
+        try {
+            await forEachParallel(all, settings.ssh.maxParallel, async (address) => {
+                const log = run.logFor(address.label);
+                opened.set(address, await RemoteHost.connect(address, options, { via, log }));
+            });
+        }
+        catch (error) {
+            opened.forEach((host) => host.dispose());
+            via?.dispose();
+            throw error;
+        }
+        const lb = run.loadBalancer && opened.get(run.loadBalancer);
+        return new Fleet(addresses.map((a) => opened.get(a)), lb, via);
+    }
+    dispose() {
+        this.hosts.forEach((host) => host.dispose());
+        this.loadBalancer?.dispose();
+        this.jumpHost?.dispose();
+    }
 }
 
 /** Runs `work` and appends its phase timing to `into`, marking it failed when it throws. */
@@ -63950,6 +64008,287 @@ function renderSite(spec) {
         content);
 }
 
+/**
+ * Switching nginx on a host, in two steps so that several hosts switch together or not at all:
+ * `install` puts the new upstream file in place (old one kept as a backup) and tests the whole
+ * config; `reload` makes nginx use it. `restore` puts the backup back. nginx reads its files only
+ * on test and reload, so an installed but not yet reloaded file serves nothing.
+ */
+/**
+ * Writes stdin over $file, as this user where it may write the file (root, or the user owns the
+ * file: README "Host setup"), else through `sudo -n tee $file` when $sudo is `sudo` (the tighter
+ * setup where the user owns nothing under /etc/nginx: sudoers allows exactly that command). tee
+ * reads the content as this user from stdin, so sudo never opens a path the user controls.
+ */
+const PUT_FILE = `put() {
+  if [ "$sudo" = sudo ] && ! [ -w "$file" ]; then sudo -n tee "$file" > /dev/null; else cat > "$file"; fi
+}`;
+/**
+ * stdin: the new file. $1 upstream file, $2 backup path, $3 `keep` to keep the backup taken
+ * earlier in the run (so that a restore goes back to the file from before the run), else `take`;
+ * $4 `sudo` when the file may be written through sudo (PUT_FILE). Then runs the test command.
+ * The new file is first written next to the backup (the deploy path, always writable); then
+ * renamed into place where the user may write nginx's directory, else written over the file.
+ */
+function installUpstream(file, backup, nginx, backupMode = 'take') {
+    return script(`set -e
+file=$1; backup=$2; mode=$3; sudo=$4; shift 4
+${PUT_FILE}
+if [ "$mode" = take ]; then
+  if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
+fi
+cat > "$backup.new"
+chmod 644 "$backup.new"
+if ! { cp "$backup.new" "$file.tmp.$$" 2>/dev/null && mv -f "$file.tmp.$$" "$file"; }; then
+  rm -f "$file.tmp.$$" 2>/dev/null || true
+  put < "$backup.new"
+fi
+rm -f "$backup.new"
+"$@"`, file, backup, backupMode, sudoFlag(nginx.sudo), ...userCommandArgv(nginx.test, nginx.sudo));
+}
+/**
+ * Puts the backup back; when there was none (no file before the run), removes the file, or
+ * empties it where only sudo may write it (an empty include is valid and counts as absent).
+ */
+function restoreUpstream(file, backup, sudo = false) {
+    return script(`set -e
+file=$1; backup=$2; sudo=$3
+${PUT_FILE}
+if [ -f "$backup" ]; then put < "$backup"
+elif [ -e "$file" ] && ! rm -f "$file" 2>/dev/null; then put < /dev/null
+fi`, file, backup, sudoFlag(sudo));
+}
+const sudoFlag = (sudo) => (sudo ? 'sudo' : 'no-sudo');
+function reloadNginx(nginx) {
+    return userCommand(nginx.reload, nginx.sudo);
+}
+function testNginx(nginx) {
+    return userCommand(nginx.test, nginx.sudo);
+}
+/**
+ * For dry-run: exits 0 when this user may write the upstream file (or create it), else, with
+ * `sudo`, when sudo would run `tee <file>` without a password (`sudo -n -l` lists it; its answer
+ * on stderr when not), else 1 with the reason on stderr.
+ */
+function checkUpstreamWritable(file, sudo) {
+    return script(`file=$1; sudo=$2
+if [ -e "$file" ]; then [ -w "$file" ] && exit 0; else [ -w "$(dirname "$file")" ] && exit 0; fi
+[ "$sudo" = sudo ] && exec sudo -n -l tee "$file" > /dev/null
+echo "$(id -un) may not write $file" >&2
+exit 1`, file, sudoFlag(sudo));
+}
+
+/**
+ * After an nginx reload: ask nginx itself, through the verification server in the upstream file
+ * (a port on 127.0.0.1 reached over SSH), which upstream server answers, until the check passes.
+ */
+const VERIFY_TIMEOUT_MS = 10_000;
+/**
+ * Sends requests through nginx until `check` accepts one answer (returns undefined) or the
+ * timeout ends; `rounds` answers in a row must pass (to see round-robin spread requests).
+ */
+async function verifyThroughNginx(host, port, path, check, rounds = 1, timeoutMs = VERIFY_TIMEOUT_MS) {
+    const deadline = Date.now() + timeoutMs;
+    let passed = 0;
+    let last = '';
+    while (Date.now() < deadline) {
+        try {
+            const answer = await host.httpGet(port, path, 2000);
+            const problem = check({
+                status: answer.status,
+                upstream: String(answer.headers[VERIFY_HEADER] ?? ''),
+            });
+            if (problem === undefined && ++passed >= rounds)
+                return;
+            if (problem !== undefined) {
+                passed = 0;
+                last = problem;
+            }
+        }
+        catch (error) {
+            passed = 0;
+            last = errorMessage(error);
+        }
+        if (passed === 0)
+            await setTimeout$2(50);
+    }
+    throw new HostError(host.name, 'switch: verify', `after the reload, nginx did not send requests where expected within ${timeoutMs / 1000}s (${last})`);
+}
+
+/**
+ * A file of nginx config the action owns on a host, and the one way it is switched: the app's
+ * upstream include, the managed site (`nginx-site`) and the load balancer's upstream. `install`
+ * puts the new file in place (the one it replaces kept as a backup) and tests the whole config,
+ * `reload` makes nginx use it, `verify` asks nginx where it sends requests now, `restore` puts the
+ * backup back. `check` refuses a file edited by hand (drift) or not written by the action, with
+ * one message format for every role.
+ */
+/** The nginx test and reload commands, as the inputs give them. */
+function nginxCommands(settings) {
+    const { nginx, sudo } = settings;
+    return { test: nginx.testCommand, reload: nginx.reloadCommand, sudo };
+}
+const EDITED = 'was edited by hand since the last deploy (drift)';
+const NOT_OURS = 'was not written by this action';
+const MOVE_TO_SITE = 'Move your changes to your site config, then rerun with force: true to let the action overwrite it.';
+/**
+ * Per role: the check's step, what happened to a refused file and what to do about it. A
+ * foreign site is refused even with force (the action never overwrites a site it did not write).
+ */
+const ROLES = {
+    upstream: {
+        step: 'check upstream',
+        foreignEvenWithForce: false,
+        what: { drifted: EDITED, foreign: NOT_OURS },
+        advice: { drifted: MOVE_TO_SITE, foreign: MOVE_TO_SITE },
+    },
+    site: {
+        step: 'check site',
+        foreignEvenWithForce: true,
+        what: { drifted: EDITED, foreign: NOT_OURS },
+        advice: {
+            drifted: 'Move your changes to a site of your own (and drop nginx-site), or rerun with force: true to let the action overwrite it.',
+            foreign: 'The action never overwrites it: remove it if nginx-site should replace it, or set nginx-site-file to another path.',
+        },
+    },
+    'lb upstream': {
+        step: 'check lb upstream',
+        foreignEvenWithForce: false,
+        what: {
+            drifted: 'was edited by hand or not written by this action',
+            foreign: 'was edited by hand or not written by this action',
+        },
+        advice: {
+            drifted: 'Rerun with force: true to let the action own it.',
+            foreign: 'Rerun with force: true to let the action own it.',
+        },
+    },
+};
+class UpstreamFile {
+    host;
+    options;
+    backedUp = false;
+    constructor(host, options) {
+        this.host = host;
+        this.options = options;
+    }
+    get file() {
+        return this.options.file;
+    }
+    /**
+     * Refuses `content` (the file as read from the host) when it was edited by hand or not written
+     * by the action, unless `force` (never for a foreign site); else returns whose it is.
+     */
+    check(content, force) {
+        const ownership = upstreamOwnership(content, this.options.upstreamName);
+        if (ownership !== 'drifted' && ownership !== 'foreign')
+            return ownership;
+        const role = ROLES[this.options.role];
+        if (!force || (ownership === 'foreign' && role.foreignEvenWithForce)) {
+            throw new HostError(this.host.name, role.step, `${this.options.file} ${role.what[ownership]}; nothing was changed. ${role.advice[ownership]}`);
+        }
+        return ownership;
+    }
+    /** Puts `content` in place and tests the nginx config (not live until a reload). */
+    async install(content, step = this.options.steps.install) {
+        const { file, backup, nginx, backups } = this.options;
+        const mode = backups === 'first' && this.backedUp ? 'keep' : 'take';
+        await this.host.exec(installUpstream(file, backup, nginx, mode), { step, stdin: content });
+        this.backedUp = true;
+    }
+    async reload() {
+        await this.host.exec(reloadNginx(this.options.nginx), { step: this.options.steps.reload });
+    }
+    /** Through nginx until `check` accepts `rounds` answers in a row (else throws, `switch: verify`). */
+    async verify(check, rounds = 1) {
+        const { port, path, timeoutMs } = this.options.verify;
+        await verifyThroughNginx(this.host, port, path, check, rounds, timeoutMs);
+    }
+    /** Puts the backup back (no backup: no file before, so none after). Does not reload. */
+    async restore() {
+        const { file, backup, nginx } = this.options;
+        await this.host.exec(restoreUpstream(file, backup, nginx.sudo), {
+            step: this.options.steps.restore,
+        });
+    }
+    /**
+     * The whole switch on one host: install and test, reload, verify. On a failure the file from
+     * before comes back, and nginx reloads it when the new one may have gone live (a failed reload
+     * or verify); a failure of that cleanup is in the log, the error thrown is the first one.
+     */
+    async switchTo(content, check, options = {}) {
+        let live = false;
+        try {
+            await this.install(content, options.step);
+            live = true;
+            await this.reload();
+            await this.verify(check, options.rounds);
+        }
+        catch (error) {
+            const { file, backup, nginx, steps } = this.options;
+            await this.host.tryExec(restoreUpstream(file, backup, nginx.sudo), { step: steps.restore });
+            if (live)
+                await this.host.tryExec(reloadNginx(nginx), { step: steps.reload });
+            throw error;
+        }
+    }
+}
+/** The steps of a switch on an app host: `switch: install <what> and test nginx`, ... */
+function switchSteps(what) {
+    return {
+        install: `switch: install ${what} and test nginx`,
+        reload: 'switch: reload nginx',
+        restore: `switch: restore ${what}`,
+    };
+}
+function verifyOf(settings) {
+    return { port: settings.nginx.verifyPort, path: settings.health.path };
+}
+/** The app's upstream include on an app host (input `nginx-upstream-file`). */
+function appUpstreamFile(host, settings, layout) {
+    return new UpstreamFile(host, {
+        role: 'upstream',
+        file: settings.nginx.upstreamFile,
+        backup: layout.upstreamBackup,
+        nginx: nginxCommands(settings),
+        backups: 'first',
+        steps: switchSteps('upstream'),
+        verify: verifyOf(settings),
+        upstreamName: settings.app.name,
+    });
+}
+/** The managed site on an app host (input `nginx-site`, written to `nginx-site-file`). */
+function managedSiteFile(host, settings, layout) {
+    return new UpstreamFile(host, {
+        role: 'site',
+        file: settings.site.file,
+        backup: layout.siteBackup,
+        nginx: nginxCommands(settings),
+        backups: 'first',
+        steps: switchSteps('site'),
+        verify: verifyOf(settings),
+    });
+}
+/**
+ * The load balancer's upstream (input `lb-upstream-file`): every change backs up the file it
+ * replaces, so that a failed one goes back to the step before, not to the file before the run.
+ */
+function lbUpstreamFile(host, settings, layout) {
+    return new UpstreamFile(host, {
+        role: 'lb upstream',
+        file: settings.rolling.lbUpstreamFile,
+        backup: layout.lbUpstreamBackup,
+        nginx: nginxCommands(settings),
+        backups: 'each',
+        steps: {
+            install: 'load balancer: install upstream and test nginx',
+            reload: 'load balancer: reload nginx',
+            restore: 'load balancer: restore',
+        },
+        verify: verifyOf(settings),
+    });
+}
+
 function otherSlot(slot) {
     return slot === 'blue' ? 'green' : 'blue';
 }
@@ -64179,76 +64518,6 @@ if [ -f "$env" ]; then
   ls -1 "$backups" | sort -r | tail -n +$((keep + 1)) | while read -r old; do rm -f "$backups/$old"; done
 fi
 mv -f "$tmp" "$env"`, l.sharedEnv, l.envBackups, version, String(keep), ENV_FILE_MODE);
-}
-
-/**
- * Switching nginx on a host, in two steps so that several hosts switch together or not at all:
- * `install` puts the new upstream file in place (old one kept as a backup) and tests the whole
- * config; `reload` makes nginx use it. `restore` puts the backup back. nginx reads its files only
- * on test and reload, so an installed but not yet reloaded file serves nothing.
- */
-/**
- * Writes stdin over $file, as this user where it may write the file (root, or the user owns the
- * file: README "Host setup"), else through `sudo -n tee $file` when $sudo is `sudo` (the tighter
- * setup where the user owns nothing under /etc/nginx: sudoers allows exactly that command). tee
- * reads the content as this user from stdin, so sudo never opens a path the user controls.
- */
-const PUT_FILE = `put() {
-  if [ "$sudo" = sudo ] && ! [ -w "$file" ]; then sudo -n tee "$file" > /dev/null; else cat > "$file"; fi
-}`;
-/**
- * stdin: the new file. $1 upstream file, $2 backup path, $3 `keep` to keep the backup taken
- * earlier in the run (so that a restore goes back to the file from before the run), else `take`;
- * $4 `sudo` when the file may be written through sudo (PUT_FILE). Then runs the test command.
- * The new file is first written next to the backup (the deploy path, always writable); then
- * renamed into place where the user may write nginx's directory, else written over the file.
- */
-function installUpstream(file, backup, nginx, backupMode = 'take') {
-    return script(`set -e
-file=$1; backup=$2; mode=$3; sudo=$4; shift 4
-${PUT_FILE}
-if [ "$mode" = take ]; then
-  if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
-fi
-cat > "$backup.new"
-chmod 644 "$backup.new"
-if ! { cp "$backup.new" "$file.tmp.$$" 2>/dev/null && mv -f "$file.tmp.$$" "$file"; }; then
-  rm -f "$file.tmp.$$" 2>/dev/null || true
-  put < "$backup.new"
-fi
-rm -f "$backup.new"
-"$@"`, file, backup, backupMode, sudoFlag(nginx.sudo), ...userCommandArgv(nginx.test, nginx.sudo));
-}
-/**
- * Puts the backup back; when there was none (no file before the run), removes the file, or
- * empties it where only sudo may write it (an empty include is valid and counts as absent).
- */
-function restoreUpstream(file, backup, sudo = false) {
-    return script(`set -e
-file=$1; backup=$2; sudo=$3
-${PUT_FILE}
-if [ -f "$backup" ]; then put < "$backup"
-elif [ -e "$file" ] && ! rm -f "$file" 2>/dev/null; then put < /dev/null
-fi`, file, backup, sudoFlag(sudo));
-}
-const sudoFlag = (sudo) => (sudo ? 'sudo' : 'no-sudo');
-function reloadNginx(nginx) {
-    return userCommand(nginx.reload, nginx.sudo);
-}
-function testNginx(nginx) {
-    return userCommand(nginx.test, nginx.sudo);
-}
-/**
- * For dry-run: exits 0 when this user may write the upstream file (or create it), else, with
- * `sudo`, when sudo would run `tee <file>` without a password (`sudo -n -l` lists it; its answer
- * on stderr when not), else 1 with the reason on stderr.
- */
-function checkUpstreamWritable(file, sudo) {
-    return script(`file=$1; sudo=$2
-if [ -e "$file" ]; then [ -w "$file" ] && exit 0; else [ -w "$(dirname "$file")" ] && exit 0; fi
-[ "$sudo" = sudo ] && exec sudo -n -l tee "$file" > /dev/null
-echo "$(id -un) may not write $file" >&2
-exit 1`, file, sudoFlag(sudo));
 }
 
 const CHECKSUM_FILE = '.release-sha256';
@@ -71045,43 +71314,6 @@ async function probe(host, port, health, version) {
     }
 }
 
-/**
- * After an nginx reload: ask nginx itself, through the verification server in the upstream file
- * (a port on 127.0.0.1 reached over SSH), which upstream server answers, until the check passes.
- */
-const VERIFY_TIMEOUT_MS = 10_000;
-/**
- * Sends requests through nginx until `check` accepts one answer (returns undefined) or the
- * timeout ends; `rounds` answers in a row must pass (to see round-robin spread requests).
- */
-async function verifyThroughNginx(host, port, path, check, rounds = 1) {
-    const deadline = Date.now() + VERIFY_TIMEOUT_MS;
-    let passed = 0;
-    let last = '';
-    while (Date.now() < deadline) {
-        try {
-            const answer = await host.httpGet(port, path, 2000);
-            const problem = check({
-                status: answer.status,
-                upstream: String(answer.headers[VERIFY_HEADER] ?? ''),
-            });
-            if (problem === undefined && ++passed >= rounds)
-                return;
-            if (problem !== undefined) {
-                passed = 0;
-                last = problem;
-            }
-        }
-        catch (error) {
-            passed = 0;
-            last = errorMessage(error);
-        }
-        if (passed === 0)
-            await setTimeout$2(50);
-    }
-    throw new HostError(host.name, 'switch: verify', `after the reload, nginx did not send requests where expected within ${VERIFY_TIMEOUT_MS / 1000}s (${last})`);
-}
-
 const LOCK_ACQUIRED = 'LOCKED';
 const LOCK_WAITING = 'WAITING';
 const LOCK_TIMED_OUT = 75;
@@ -71154,9 +71386,11 @@ async function acquireLock(host, l, timeoutMs, holder) {
 class HostDeploy {
     host;
     settings;
-    journal;
     version;
     layout;
+    /** The app's upstream include, and the managed site (`nginx-site`), switched the same way. */
+    upstream;
+    siteFile;
     /**
      * Starts, stops and watches the slots: the built-in process manager or systemd units (with
      * process-manager auto, known once readState() has asked the host).
@@ -71166,16 +71400,11 @@ class HostDeploy {
     manager;
     state;
     plan;
-    /** Set once the new slot was started, so a failure knows to stop it. */
-    startedNewSlot = false;
-    /** Set once the upstream file was touched, so a failure knows to restore it. */
-    touchedUpstream = false;
-    /** Strategy reload: the version `current` pointed at before this run moved it. */
-    movedCurrentFrom;
-    /** Set once the upstream file from before the run was backed up (the file a restore brings back). */
-    backedUpUpstream = false;
-    /** Set while state.json names this run's release as live. */
-    recorded = false;
+    /**
+     * What this run changed on the host (a slot started, the upstream or site file written,
+     * `current` moved, the switch recorded): what a failure undoes, saved for the post step.
+     */
+    journal;
     report;
     /** What the current step is waiting for, for the log's heartbeat ('' when nothing to say). */
     progress = '';
@@ -71198,19 +71427,20 @@ class HostDeploy {
      */
     newSlotTraffic = 'none';
     /**
-     * The managed site (`nginx-site`): `unchanged` (none, or the host has it as rendered),
-     * `install` (the next upstream install writes it too), `installed` (this run wrote it),
-     * `restored` (this run put the one from before back, and does not write it again).
+     * The managed site (`nginx-site`) differs from the one the host has: the next upstream install
+     * writes it too (once; whether it was written is the journal's `site`).
      */
-    site = 'unchanged';
+    siteToInstall = false;
     constructor(host, settings, journal, 
     /** The version this run moves the host to (a rollback sets it from the history). */
     version) {
         this.host = host;
         this.settings = settings;
-        this.journal = journal;
         this.version = version;
         this.layout = layout(settings.app.deployPath);
+        this.journal = journal.of(host.name);
+        this.upstream = appUpstreamFile(host, settings, this.layout);
+        this.siteFile = managedSiteFile(host, settings, this.layout);
         if (settings.app.processManager !== 'auto') {
             this.manager = settings.app.processManager;
             this.slots = slotManager(settings, this.manager, this.layout, host.address.user);
@@ -71220,15 +71450,6 @@ class HostDeploy {
     }
     get name() {
         return this.host.name;
-    }
-    /** Tells the journal what the post step would have to repair if the run died now. */
-    noteJournal() {
-        this.journal.set(this.name, {
-            startedSlot: this.startedNewSlot && !this.recorded ? this.plan.targetSlot : undefined,
-            upstreamTouched: this.touchedUpstream && !this.recorded,
-            siteTouched: this.site === 'installed' && !this.recorded,
-            currentMovedFrom: this.recorded ? undefined : this.movedCurrentFrom,
-        });
     }
     async acquireLock(holder) {
         this.lock = await acquireLock(this.host, this.layout, this.settings.lockTimeoutMs, holder);
@@ -71260,13 +71481,7 @@ class HostDeploy {
         this.report.previousSlot = this.report.liveSlot = this.plan.liveSlot;
         this.report.previousVersion = this.report.liveVersion = this.plan.liveVersion;
         this.checkSite(siteFile);
-        const ownership = upstreamOwnership(upstream, this.settings.app.name);
-        if ((ownership === 'drifted' || ownership === 'foreign') && !this.settings.force) {
-            const what = ownership === 'drifted'
-                ? 'was edited by hand since the last deploy (drift)'
-                : 'was not written by this action';
-            throw new HostError(this.name, 'check upstream', `${this.settings.nginx.upstreamFile} ${what}; nothing was changed. Move your changes to your site config, then rerun with force: true to let the action overwrite it.`);
-        }
+        this.upstream.check(upstream, this.settings.force);
     }
     /** process-manager auto: systemd units or the built-in manager, as this host allows. */
     async resolveProcessManager() {
@@ -71316,15 +71531,8 @@ class HostDeploy {
         const rendered = this.renderedSite();
         if (rendered === undefined)
             return;
-        const file = this.settings.site.file;
-        const ownership = upstreamOwnership(content);
-        if (ownership === 'foreign') {
-            throw new HostError(this.name, 'check site', `${file} was not written by this action; nothing was changed. The action never overwrites it: remove it if nginx-site should replace it, or set nginx-site-file to another path.`);
-        }
-        if (ownership === 'drifted' && !this.settings.force) {
-            throw new HostError(this.name, 'check site', `${file} was edited by hand since the last deploy (drift); nothing was changed. Move your changes to a site of your own (and drop nginx-site), or rerun with force: true to let the action overwrite it.`);
-        }
-        this.site = content === rendered ? 'unchanged' : 'install';
+        this.siteFile.check(content, this.settings.force);
+        this.siteToInstall = content !== rendered;
     }
     /**
      * Retargets this host at an earlier release from its history: `toVersion`, or the newest one
@@ -71389,14 +71597,12 @@ class HostDeploy {
         const live = this.state.liveSlot;
         const done = [];
         if (entry.siteTouched) {
-            this.site = 'installed';
-            await this.restoreSite();
+            await this.restoreSiteAnyway();
             done.push('restored the site file from before the run');
         }
         if (entry.upstreamTouched) {
             if (live === null) {
-                this.touchedUpstream = true;
-                await this.restoreUpstream(true);
+                await this.restoreUpstreamAnyway(true);
                 done.push('restored the upstream file from before the run');
             }
             else {
@@ -71503,8 +71709,8 @@ class HostDeploy {
         const previous = this.plan.liveVersion;
         const running = await this.slotRunning(slot, 'reload: check slot');
         // Journaled before the move: moving `current` back is harmless if it never moved.
-        this.movedCurrentFrom = previous ?? undefined;
-        this.noteJournal();
+        if (previous !== null)
+            this.journal.mark({ kind: 'current moved', from: previous });
         await this.host.exec(switchCurrent(this.layout, this.version), {
             step: 'reload: switch current',
         });
@@ -71517,7 +71723,7 @@ class HostDeploy {
                 await this.startNewSlot(this.layout.current);
             }
             await this.waitHealthy();
-            if (this.plan.liveSlot === null || this.site === 'install') {
+            if (this.plan.liveSlot === null || this.siteToInstall) {
                 await this.installUpstream(slot);
                 await this.reloadAndVerify(slot);
             }
@@ -71527,8 +71733,7 @@ class HostDeploy {
                 await this.host.exec(switchCurrent(this.layout, previous), { step: 'reload: switch back' });
                 if (running)
                     await this.reloadSlot(slot, previous);
-                this.movedCurrentFrom = undefined;
-                this.noteJournal();
+                this.journal.clear('current moved');
             }
             if (!running)
                 await this.stopNewSlot();
@@ -71543,8 +71748,7 @@ class HostDeploy {
     }
     async startNewSlot(workdir) {
         const slot = this.plan.targetSlot;
-        this.startedNewSlot = true;
-        this.noteJournal();
+        this.journal.mark({ kind: 'started slot', slot });
         const start = this.commands?.start ?? this.settings.app.startCommand;
         const { stdout } = await this.host.exec(this.slots.start(slot, start, this.slotEnv(slot), workdir), { step: `start ${slot}` });
         this.newPid = Number(stdout.trim().split('\n').pop());
@@ -71559,7 +71763,7 @@ class HostDeploy {
     }
     /** Right before the switch: the target slot still runs and passes its checks. */
     async recheckHealthy() {
-        await recheckHealthy(...this.healthTarget(), this.startedNewSlot);
+        await recheckHealthy(...this.healthTarget(), this.journal.has('started slot'));
     }
     healthTarget() {
         const { targetSlot, targetPort } = this.plan;
@@ -71573,21 +71777,19 @@ class HostDeploy {
      * after a forward switch: requests nginx's old workers still finish there are not cut.
      */
     async stopNewSlot() {
-        if (!this.startedNewSlot)
+        if (!this.journal.has('started slot'))
             return;
         if (this.newSlotTraffic === 'taken off')
             await this.drainSlot(this.plan.targetSlot);
         await this.stopSlot(this.plan.targetSlot, this.version);
-        this.startedNewSlot = false;
-        this.noteJournal();
+        this.journal.clear('started slot');
     }
     /**
      * Step 1 of a switch to `slot` (the new one, or the previous one when switching back): the
      * upstream file in place and the nginx config tested, not yet live.
      */
     async installUpstream(slot = this.plan.targetSlot, canaryWeight) {
-        this.touchedUpstream = true;
-        this.noteJournal();
+        this.journal.mark({ kind: 'upstream' });
         const content = renderUpstream({
             name: this.settings.app.name,
             servers: this.upstreamServers(slot, canaryWeight),
@@ -71598,15 +71800,8 @@ class HostDeploy {
             canaryLog: slot === this.plan.targetSlot ? canaryLogSpec(this.settings) : undefined,
             stickyCookie: this.settings.canary.stickyCookie || undefined,
         });
-        const { upstreamFile } = this.settings.nginx;
-        const backup = this.backedUpUpstream ? 'keep' : 'take';
-        const install = installUpstream(upstreamFile, this.layout.upstreamBackup, this.nginx(), backup);
-        await this.host.exec(install, {
-            step: 'switch: install upstream and test nginx',
-            stdin: content,
-        });
-        this.backedUpUpstream = true;
-        if (this.site === 'install')
+        await this.upstream.install(content);
+        if (this.siteToInstall)
             await this.installSite();
     }
     /**
@@ -71614,22 +71809,25 @@ class HostDeploy {
      * before kept as a backup, through `sudo -n tee` where only sudo may write it), then nginx -t.
      */
     async installSite() {
-        this.site = 'installed';
-        this.noteJournal();
-        const install = installUpstream(this.settings.site.file, this.layout.siteBackup, this.nginx());
-        await this.host.exec(install, {
-            step: 'switch: install site and test nginx',
-            stdin: this.renderedSite(),
-        });
+        this.siteToInstall = false;
+        this.journal.mark({ kind: 'site' });
+        await this.siteFile.install(this.renderedSite() ?? '');
     }
     /** Puts back the site file from before the run (none: removes it), if this run wrote it. */
     async restoreSite() {
-        if (this.site !== 'installed')
+        if (!this.journal.has('site'))
             return false;
-        await this.host.exec(restoreUpstream(this.settings.site.file, this.layout.siteBackup, this.settings.sudo), { step: 'switch: restore site' });
-        this.site = 'restored';
-        this.noteJournal();
+        await this.restoreSiteAnyway();
         return true;
+    }
+    /**
+     * Restore anyway: puts back the site file from its backup whether or not this run wrote it (the
+     * post step, for the run that did), and does not write it again.
+     */
+    async restoreSiteAnyway() {
+        await this.siteFile.restore();
+        this.siteToInstall = false;
+        this.journal.clear('site');
     }
     /**
      * `slot` alone; or, for a canary step, the live slot and the new one sharing the traffic by
@@ -71654,10 +71852,10 @@ class HostDeploy {
         // Marked before the reload: if it fails half-way, nginx may already send traffic there.
         if (toNewSlot)
             this.newSlotTraffic = 'serving';
-        await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' });
+        await this.upstream.reload();
         this.reloaded(toNewSlot);
         const expected = servers.map((s) => `127.0.0.1:${s.port}`);
-        await verifyThroughNginx(this.host, this.settings.nginx.verifyPort, this.settings.health.path, (answer) => expected.includes(answer.upstream) && answer.status >= 200 && answer.status <= 299
+        await this.upstream.verify((answer) => expected.includes(answer.upstream) && answer.status >= 200 && answer.status <= 299
             ? undefined
             : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected.join(' or ')}`);
     }
@@ -71671,10 +71869,8 @@ class HostDeploy {
         await this.reloadAndVerify(live);
         // Unless this run recorded its switch (a switch back does that next), nginx and state.json
         // agree again: nothing for the post step to repair there.
-        if (!this.recorded) {
-            this.touchedUpstream = false;
-            this.noteJournal();
-        }
+        if (!this.journal.has('recorded'))
+            this.journal.clear('upstream');
     }
     /** One health check of the new slot during a canary bake: what is wrong, or undefined. */
     async canaryHealthProblem() {
@@ -71714,20 +71910,24 @@ class HostDeploy {
     async restoreUpstream(reload) {
         // The site first: it names the upstream, which may go away.
         const site = await this.restoreSite();
-        if (!this.touchedUpstream) {
+        if (!this.journal.has('upstream')) {
             if (site && reload)
-                await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' });
+                await this.upstream.reload();
             return;
         }
-        await this.host.exec(restoreUpstream(this.settings.nginx.upstreamFile, this.layout.upstreamBackup, this.settings.sudo), {
-            step: 'switch: restore upstream',
-        });
+        await this.restoreUpstreamAnyway(reload);
+    }
+    /**
+     * Restore anyway: puts the upstream file from its backup back whether or not this run touched
+     * it (the post step, for the run that did), and reloads nginx as restoreUpstream does.
+     */
+    async restoreUpstreamAnyway(reload) {
+        await this.upstream.restore();
         if (reload || this.reloadedAt !== 0) {
-            await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' });
+            await this.upstream.reload();
             this.reloaded(false);
         }
-        this.touchedUpstream = false;
-        this.noteJournal();
+        this.journal.clear('upstream');
     }
     /**
      * Rollback of a switched host while its previous slot still runs (rolling with on-failure
@@ -71742,8 +71942,7 @@ class HostDeploy {
         await this.backToLiveSlot();
         await this.revertRecord();
         await this.stopNewSlot();
-        this.touchedUpstream = false;
-        this.noteJournal();
+        this.journal.clear('upstream');
         this.report.outcome = 'reverted';
     }
     /** After the switch: `current` and state.json name the new release; the old slot is still up. */
@@ -71777,8 +71976,7 @@ class HostDeploy {
             step: 'record',
             stdin: this.stateText(),
         });
-        this.recorded = true;
-        this.noteJournal();
+        this.journal.mark({ kind: 'recorded' });
         this.report.outcome = 'deployed';
         this.report.liveSlot = slot;
         this.report.liveVersion = this.version;
@@ -71788,8 +71986,7 @@ class HostDeploy {
         if (this.state === this.stateBeforeRun)
             return;
         this.state = this.stateBeforeRun;
-        this.recorded = false;
-        this.noteJournal();
+        this.journal.clear('recorded');
         await this.writeState();
         const previous = this.plan.liveVersion;
         await this.host.exec(previous === null
@@ -71906,10 +72103,6 @@ class HostDeploy {
     stateText() {
         return `${JSON.stringify(this.state, null, 2)}\n`;
     }
-    nginx() {
-        const { nginx, sudo } = this.settings;
-        return { test: nginx.testCommand, reload: nginx.reloadCommand, sudo };
-    }
 }
 /**
  * The process manager for one host (`user`: its login user). A systemd unit keeps the
@@ -71928,16 +72121,12 @@ function inputCommands(settings) {
     return { start, stop, reload };
 }
 
-/**
- * The load balancer of a rolling deploy: a host whose nginx balances over the app hosts through
- * an upstream file the action owns (`server <app host>:<lb-backend-port>` lines). A batch is
- * marked `down` there before it switches and put back after.
- */
 class LoadBalancer {
     host;
     settings;
     backends;
     layout;
+    upstream;
     lock;
     constructor(host, settings, 
     /** The app hosts, in the order of the `hosts` input. */
@@ -71946,6 +72135,7 @@ class LoadBalancer {
         this.settings = settings;
         this.backends = backends;
         this.layout = layout(settings.app.deployPath);
+        this.upstream = lbUpstreamFile(host, settings, this.layout);
     }
     get name() {
         return this.host.name;
@@ -71953,12 +72143,10 @@ class LoadBalancer {
     /** Takes the deploy lock on the balancer too, and refuses a hand-edited upstream file. */
     async prepare(holder) {
         this.lock = await acquireLock(this.host, this.layout, this.settings.lockTimeoutMs, holder);
-        const file = this.settings.rolling.lbUpstreamFile;
-        const { stdout } = await this.host.exec(readFileIfPresent(file), { step: 'check lb upstream' });
-        const ownership = upstreamOwnership(stdout);
-        if ((ownership === 'drifted' || ownership === 'foreign') && !this.settings.force) {
-            throw new HostError(this.name, 'check lb upstream', `${file} was edited by hand or not written by this action; nothing was changed. Rerun with force: true to let the action own it.`);
-        }
+        const { stdout } = await this.host.exec(readFileIfPresent(this.upstream.file), {
+            step: 'check lb upstream',
+        });
+        this.upstream.check(stdout, this.settings.force);
     }
     async release() {
         await this.lock?.release();
@@ -71970,37 +72158,20 @@ class LoadBalancer {
      * previous file comes back.
      */
     async route(down) {
-        const { lbUpstreamFile: file, lbBackendPort: port } = this.settings.rolling;
-        const nginx = {
-            test: this.settings.nginx.testCommand,
-            reload: this.settings.nginx.reloadCommand,
-            sudo: this.settings.sudo,
-        };
+        const port = this.settings.rolling.lbBackendPort;
         const content = renderUpstream({
             name: `${this.settings.app.name}_lb`,
             servers: this.backends.map((b) => ({ host: b.host, port, down: down.includes(b) })),
             verifyPort: this.settings.nginx.verifyPort,
         });
         const step = down.length > 0 ? `take ${down.map((d) => d.label).join(', ')} out` : 'put all back';
-        try {
-            await this.host.exec(installUpstream(file, this.layout.lbUpstreamBackup, nginx), {
-                step: `load balancer: ${step}`,
-                stdin: content,
-            });
-            await this.host.exec(reloadNginx(nginx), { step: 'load balancer: reload nginx' });
-            const forbidden = new Set(down.map((d) => `${d.host}:${port}`));
-            const serving = this.backends.length - down.length;
-            await verifyThroughNginx(this.host, this.settings.nginx.verifyPort, this.settings.health.path, (answer) => forbidden.has(answer.upstream)
-                ? `a request still went to ${answer.upstream}, which is marked down`
-                : undefined, Math.max(1, 2 * serving));
-        }
-        catch (error) {
-            await this.host.tryExec(restoreUpstream(file, this.layout.lbUpstreamBackup, nginx.sudo), {
-                step: 'load balancer: restore',
-            });
-            await this.host.tryExec(reloadNginx(nginx), { step: 'load balancer: reload nginx' });
-            throw error;
-        }
+        const forbidden = new Set(down.map((d) => `${d.host}:${port}`));
+        await this.upstream.switchTo(content, (answer) => forbidden.has(answer.upstream)
+            ? `a request still went to ${answer.upstream}, which is marked down`
+            : undefined, {
+            step: `load balancer: ${step}`,
+            rounds: Math.max(1, 2 * (this.backends.length - down.length)),
+        });
     }
 }
 
@@ -72045,10 +72216,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
             ? undefined
             : await timed(report.phases, 'build', () => buildRelease(settings, env));
         const count = settings.hosts.length;
-        fleet = await timed(report.phases, 'connect', () => step('connect', () => Fleet.connect(settings.hosts, sshOptionsFrom(settings), {
-            maxParallel: settings.ssh.maxParallel,
-            proxyJump: settings.ssh.proxyJump,
-            jumpOptions: jumpSshOptionsFrom(settings),
+        fleet = await timed(report.phases, 'connect', () => step('connect', () => Fleet.connect(settings, {
             loadBalancer: usesLoadBalancer(settings) ? settings.rolling.loadBalancer : undefined,
             logFor: (host) => logs.sinkFor(host),
         }), () => (count === 1 ? settings.hosts[0].label : `${count} hosts`)));
@@ -72123,9 +72291,7 @@ async function cleanup(settings, journalText, runUrl) {
     }
     warning$1(`post: the main step stopped mid-run; repairing ${labels.join(', ')}`);
     const options = sshOptionsFrom(settings);
-    const via = settings.ssh.proxyJump
-        ? await RemoteHost.connect(settings.ssh.proxyJump, jumpSshOptionsFrom(settings))
-        : undefined;
+    const via = await connectJumpHost(settings);
     const holder = lockHolder(runUrl, `${process.env.GITHUB_ACTOR ?? 'unknown'} (post step)`);
     try {
         await forEachParallel(labels, settings.ssh.maxParallel, async (label) => {
@@ -72312,16 +72478,13 @@ function splitOnce(text, separator) {
  */
 async function dryRun(settings, version, logs) {
     const options = sshOptionsFrom(settings);
-    const jumpAddress = settings.ssh.proxyJump;
     let jumpHost;
-    if (jumpAddress) {
-        try {
-            jumpHost = await RemoteHost.connect(jumpAddress, jumpSshOptionsFrom(settings));
-        }
-        catch (error) {
-            const problem = `jump host ${jumpAddress.label}: ${errorMessage(error)}`;
-            return settings.hosts.map((h) => ({ host: h.label, problems: [problem] }));
-        }
+    try {
+        jumpHost = await connectJumpHost(settings);
+    }
+    catch (error) {
+        const problem = `jump host ${settings.ssh.proxyJump?.label}: ${errorMessage(error)}`;
+        return settings.hosts.map((h) => ({ host: h.label, problems: [problem] }));
     }
     try {
         return await forEachParallel(settings.hosts, settings.ssh.maxParallel, (address) => checkHost(settings, version, address, options, jumpHost, logs).catch((error) => ({
@@ -72341,8 +72504,7 @@ async function checkHost(settings, version, address, options, via, logs) {
         const systemdApp = manager.manager === 'systemd' ? name : '';
         const probe = await host.exec(probeCommand(deployPath, systemdApp), { step: 'probe' });
         const facts = parseProbe(probe.stdout);
-        const nginx = { test: settings.nginx.testCommand, sudo: settings.sudo };
-        const nginxTest = await host.tryExec(testNginx(nginx), {
+        const nginxTest = await host.tryExec(testNginx(nginxCommands(settings)), {
             step: 'nginx test',
             timeoutMs: 30_000,
         });
@@ -72477,6 +72639,7 @@ function head(text, max) {
     return chars.length <= max ? text : `${chars.slice(0, max).join('')}…`;
 }
 
+/** How a dry run is shown: log lines per host, the job summary and the outputs (pure). */
 function planLines(check, upstreamFile) {
     const { plan } = check;
     const lines = plan

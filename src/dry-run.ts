@@ -12,6 +12,7 @@ import type { HostCheck } from './report/model.js'
 import { parseProbe, probeCommand } from './remote/probe.js'
 import { canaryEvidence, NGINX_CONFIG_DIR, type CanaryEvidence } from './canary.js'
 import { canaryEvidenceProbe } from './remote/commands/canary.js'
+import { nginxCommands } from './nginx/upstream-file.js'
 import { checkUpstreamWritable, testNginx } from './remote/commands/nginx.js'
 import {
   detectProcessManager,
@@ -65,8 +66,7 @@ async function checkHost(
     const systemdApp = manager.manager === 'systemd' ? name : ''
     const probe = await host.exec(probeCommand(deployPath, systemdApp), { step: 'probe' })
     const facts = parseProbe(probe.stdout)
-    const nginx = { test: settings.nginx.testCommand, sudo: settings.sudo }
-    const nginxTest = await host.tryExec(testNginx(nginx), {
+    const nginxTest = await host.tryExec(testNginx(nginxCommands(settings)), {
       step: 'nginx test',
       timeoutMs: 30_000,
     })

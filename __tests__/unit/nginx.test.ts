@@ -4,7 +4,7 @@ import {
   renderUpstream,
   upstreamOwnership,
   upstreamPlaceholder,
-} from '../../src/nginx.js'
+} from '../../src/nginx/render.js'
 import { readmeBlock } from '../../test/readme.js'
 
 const spec = {

@@ -6,7 +6,8 @@ import { HostError, errorMessage } from '../errors.js'
 import type { Settings } from '../inputs.js'
 import { formatDuration, info, warning } from '../log.js'
 import { NO_COUNTS, canaryLogSpec, parseLogReading, type Counts } from '../canary.js'
-import { renderSite, renderUpstream, upstreamOwnership, type UpstreamServer } from '../nginx.js'
+import { renderSite, renderUpstream, type UpstreamServer } from '../nginx/render.js'
+import { appUpstreamFile, managedSiteFile, type UpstreamFile } from '../nginx/upstream-file.js'
 import { planHost, releasesToPrune, slotPort, wentLive, type HostPlan } from '../plan.js'
 import { emptyHostReport, type HostReport } from '../report/model.js'
 import { accessLogSince } from '../remote/commands/canary.js'
@@ -25,12 +26,6 @@ import {
   writeEnvFile,
   writeStateFile,
 } from '../remote/commands/files.js'
-import {
-  installUpstream,
-  reloadNginx,
-  restoreUpstream,
-  type NginxCommands,
-} from '../remote/commands/nginx.js'
 import {
   UNKNOWN_CHECKSUM,
   installRelease,
@@ -58,11 +53,13 @@ import type { RemoteHost } from '../ssh/connection.js'
 import type { ReleaseArchive } from '../release/index.js'
 import { checkSlot, recheckHealthy, waitHealthy } from './health.js'
 import type { HostJournal, Journal, JournalEntry } from './journal.js'
-import { verifyThroughNginx } from './verify.js'
 import { acquireLock, type HeldLock } from './lock.js'
 
 export class HostDeploy {
   readonly layout: Layout
+  /** The app's upstream include, and the managed site (`nginx-site`), switched the same way. */
+  private readonly upstream: UpstreamFile
+  private readonly siteFile: UpstreamFile
   /**
    * Starts, stops and watches the slots: the built-in process manager or systemd units (with
    * process-manager auto, known once readState() has asked the host).
@@ -77,8 +74,6 @@ export class HostDeploy {
    * `current` moved, the switch recorded): what a failure undoes, saved for the post step.
    */
   private readonly journal: HostJournal
-  /** Set once the upstream file from before the run was backed up (the file a restore brings back). */
-  private backedUpUpstream = false
   readonly report: HostReport
   /** What the current step is waiting for, for the log's heartbeat ('' when nothing to say). */
   progress = ''
@@ -115,6 +110,8 @@ export class HostDeploy {
   ) {
     this.layout = layout(settings.app.deployPath)
     this.journal = journal.of(host.name)
+    this.upstream = appUpstreamFile(host, settings, this.layout)
+    this.siteFile = managedSiteFile(host, settings, this.layout)
     if (settings.app.processManager !== 'auto') {
       this.manager = settings.app.processManager
       this.slots = slotManager(settings, this.manager, this.layout, host.address.user)
@@ -163,18 +160,7 @@ export class HostDeploy {
     this.report.previousSlot = this.report.liveSlot = this.plan.liveSlot
     this.report.previousVersion = this.report.liveVersion = this.plan.liveVersion
     this.checkSite(siteFile)
-    const ownership = upstreamOwnership(upstream, this.settings.app.name)
-    if ((ownership === 'drifted' || ownership === 'foreign') && !this.settings.force) {
-      const what =
-        ownership === 'drifted'
-          ? 'was edited by hand since the last deploy (drift)'
-          : 'was not written by this action'
-      throw new HostError(
-        this.name,
-        'check upstream',
-        `${this.settings.nginx.upstreamFile} ${what}; nothing was changed. Move your changes to your site config, then rerun with force: true to let the action overwrite it.`,
-      )
-    }
+    this.upstream.check(upstream, this.settings.force)
   }
 
   /** process-manager auto: systemd units or the built-in manager, as this host allows. */
@@ -226,22 +212,7 @@ export class HostDeploy {
   private checkSite(content: string): void {
     const rendered = this.renderedSite()
     if (rendered === undefined) return
-    const file = this.settings.site.file
-    const ownership = upstreamOwnership(content)
-    if (ownership === 'foreign') {
-      throw new HostError(
-        this.name,
-        'check site',
-        `${file} was not written by this action; nothing was changed. The action never overwrites it: remove it if nginx-site should replace it, or set nginx-site-file to another path.`,
-      )
-    }
-    if (ownership === 'drifted' && !this.settings.force) {
-      throw new HostError(
-        this.name,
-        'check site',
-        `${file} was edited by hand since the last deploy (drift); nothing was changed. Move your changes to a site of your own (and drop nginx-site), or rerun with force: true to let the action overwrite it.`,
-      )
-    }
+    this.siteFile.check(content, this.settings.force)
     this.siteToInstall = content !== rendered
   }
 
@@ -548,14 +519,7 @@ export class HostDeploy {
       canaryLog: slot === this.plan.targetSlot ? canaryLogSpec(this.settings) : undefined,
       stickyCookie: this.settings.canary.stickyCookie || undefined,
     })
-    const { upstreamFile } = this.settings.nginx
-    const backup = this.backedUpUpstream ? 'keep' : 'take'
-    const install = installUpstream(upstreamFile, this.layout.upstreamBackup, this.nginx(), backup)
-    await this.host.exec(install, {
-      step: 'switch: install upstream and test nginx',
-      stdin: content,
-    })
-    this.backedUpUpstream = true
+    await this.upstream.install(content)
     if (this.siteToInstall) await this.installSite()
   }
 
@@ -566,11 +530,7 @@ export class HostDeploy {
   private async installSite(): Promise<void> {
     this.siteToInstall = false
     this.journal.mark({ kind: 'site' })
-    const install = installUpstream(this.settings.site.file, this.layout.siteBackup, this.nginx())
-    await this.host.exec(install, {
-      step: 'switch: install site and test nginx',
-      stdin: this.renderedSite(),
-    })
+    await this.siteFile.install(this.renderedSite() ?? '')
   }
 
   /** Puts back the site file from before the run (none: removes it), if this run wrote it. */
@@ -585,10 +545,7 @@ export class HostDeploy {
    * post step, for the run that did), and does not write it again.
    */
   async restoreSiteAnyway(): Promise<void> {
-    await this.host.exec(
-      restoreUpstream(this.settings.site.file, this.layout.siteBackup, this.settings.sudo),
-      { step: 'switch: restore site' },
-    )
+    await this.siteFile.restore()
     this.siteToInstall = false
     this.journal.clear('site')
   }
@@ -616,17 +573,13 @@ export class HostDeploy {
     const toNewSlot = servers.some((s) => s.port === this.plan.targetPort)
     // Marked before the reload: if it fails half-way, nginx may already send traffic there.
     if (toNewSlot) this.newSlotTraffic = 'serving'
-    await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
+    await this.upstream.reload()
     this.reloaded(toNewSlot)
     const expected = servers.map((s) => `127.0.0.1:${s.port}`)
-    await verifyThroughNginx(
-      this.host,
-      this.settings.nginx.verifyPort,
-      this.settings.health.path,
-      (answer) =>
-        expected.includes(answer.upstream) && answer.status >= 200 && answer.status <= 299
-          ? undefined
-          : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected.join(' or ')}`,
+    await this.upstream.verify((answer) =>
+      expected.includes(answer.upstream) && answer.status >= 200 && answer.status <= 299
+        ? undefined
+        : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected.join(' or ')}`,
     )
   }
 
@@ -691,8 +644,7 @@ export class HostDeploy {
     // The site first: it names the upstream, which may go away.
     const site = await this.restoreSite()
     if (!this.journal.has('upstream')) {
-      if (site && reload)
-        await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
+      if (site && reload) await this.upstream.reload()
       return
     }
     await this.restoreUpstreamAnyway(reload)
@@ -703,18 +655,9 @@ export class HostDeploy {
    * it (the post step, for the run that did), and reloads nginx as restoreUpstream does.
    */
   async restoreUpstreamAnyway(reload: boolean): Promise<void> {
-    await this.host.exec(
-      restoreUpstream(
-        this.settings.nginx.upstreamFile,
-        this.layout.upstreamBackup,
-        this.settings.sudo,
-      ),
-      {
-        step: 'switch: restore upstream',
-      },
-    )
+    await this.upstream.restore()
     if (reload || this.reloadedAt !== 0) {
-      await this.host.exec(reloadNginx(this.nginx()), { step: 'switch: reload nginx' })
+      await this.upstream.reload()
       this.reloaded(false)
     }
     this.journal.clear('upstream')
@@ -909,11 +852,6 @@ export class HostDeploy {
 
   private stateText(): string {
     return `${JSON.stringify(this.state, null, 2)}\n`
-  }
-
-  private nginx(): NginxCommands {
-    const { nginx, sudo } = this.settings
-    return { test: nginx.testCommand, reload: nginx.reloadCommand, sudo }
   }
 }
 

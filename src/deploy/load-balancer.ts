@@ -3,18 +3,17 @@
  * an upstream file the action owns (`server <app host>:<lb-backend-port>` lines). A batch is
  * marked `down` there before it switches and put back after.
  */
-import { HostError } from '../errors.js'
 import type { HostAddress, Settings } from '../inputs.js'
-import { renderUpstream, upstreamOwnership } from '../nginx.js'
+import { renderUpstream } from '../nginx/render.js'
+import { lbUpstreamFile, type UpstreamFile } from '../nginx/upstream-file.js'
 import { readFileIfPresent } from '../remote/commands/files.js'
-import { installUpstream, reloadNginx, restoreUpstream } from '../remote/commands/nginx.js'
 import { layout, type Layout } from '../remote/layout.js'
 import type { RemoteHost } from '../ssh/connection.js'
 import { acquireLock, type HeldLock } from './lock.js'
-import { verifyThroughNginx } from './verify.js'
 
 export class LoadBalancer {
   private readonly layout: Layout
+  private readonly upstream: UpstreamFile
   private lock: HeldLock | undefined
 
   constructor(
@@ -24,6 +23,7 @@ export class LoadBalancer {
     private readonly backends: readonly HostAddress[],
   ) {
     this.layout = layout(settings.app.deployPath)
+    this.upstream = lbUpstreamFile(host, settings, this.layout)
   }
 
   get name(): string {
@@ -33,16 +33,10 @@ export class LoadBalancer {
   /** Takes the deploy lock on the balancer too, and refuses a hand-edited upstream file. */
   async prepare(holder: string): Promise<void> {
     this.lock = await acquireLock(this.host, this.layout, this.settings.lockTimeoutMs, holder)
-    const file = this.settings.rolling.lbUpstreamFile
-    const { stdout } = await this.host.exec(readFileIfPresent(file), { step: 'check lb upstream' })
-    const ownership = upstreamOwnership(stdout)
-    if ((ownership === 'drifted' || ownership === 'foreign') && !this.settings.force) {
-      throw new HostError(
-        this.name,
-        'check lb upstream',
-        `${file} was edited by hand or not written by this action; nothing was changed. Rerun with force: true to let the action own it.`,
-      )
-    }
+    const { stdout } = await this.host.exec(readFileIfPresent(this.upstream.file), {
+      step: 'check lb upstream',
+    })
+    this.upstream.check(stdout, this.settings.force)
   }
 
   async release(): Promise<void> {
@@ -56,12 +50,7 @@ export class LoadBalancer {
    * previous file comes back.
    */
   async route(down: readonly HostAddress[]): Promise<void> {
-    const { lbUpstreamFile: file, lbBackendPort: port } = this.settings.rolling
-    const nginx = {
-      test: this.settings.nginx.testCommand,
-      reload: this.settings.nginx.reloadCommand,
-      sudo: this.settings.sudo,
-    }
+    const port = this.settings.rolling.lbBackendPort
     const content = renderUpstream({
       name: `${this.settings.app.name}_lb`,
       servers: this.backends.map((b) => ({ host: b.host, port, down: down.includes(b) })),
@@ -69,30 +58,17 @@ export class LoadBalancer {
     })
     const step =
       down.length > 0 ? `take ${down.map((d) => d.label).join(', ')} out` : 'put all back'
-    try {
-      await this.host.exec(installUpstream(file, this.layout.lbUpstreamBackup, nginx), {
+    const forbidden = new Set(down.map((d) => `${d.host}:${port}`))
+    await this.upstream.switchTo(
+      content,
+      (answer) =>
+        forbidden.has(answer.upstream)
+          ? `a request still went to ${answer.upstream}, which is marked down`
+          : undefined,
+      {
         step: `load balancer: ${step}`,
-        stdin: content,
-      })
-      await this.host.exec(reloadNginx(nginx), { step: 'load balancer: reload nginx' })
-      const forbidden = new Set(down.map((d) => `${d.host}:${port}`))
-      const serving = this.backends.length - down.length
-      await verifyThroughNginx(
-        this.host,
-        this.settings.nginx.verifyPort,
-        this.settings.health.path,
-        (answer) =>
-          forbidden.has(answer.upstream)
-            ? `a request still went to ${answer.upstream}, which is marked down`
-            : undefined,
-        Math.max(1, 2 * serving),
-      )
-    } catch (error) {
-      await this.host.tryExec(restoreUpstream(file, this.layout.lbUpstreamBackup, nginx.sudo), {
-        step: 'load balancer: restore',
-      })
-      await this.host.tryExec(reloadNginx(nginx), { step: 'load balancer: reload nginx' })
-      throw error
-    }
+        rounds: Math.max(1, 2 * (this.backends.length - down.length)),
+      },
+    )
   }
 }

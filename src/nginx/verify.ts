@@ -4,7 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HostError, errorMessage } from '../errors.js'
-import { VERIFY_HEADER } from '../nginx.js'
+import { VERIFY_HEADER } from './render.js'
 import type { RemoteHost } from '../ssh/connection.js'
 
 const VERIFY_TIMEOUT_MS = 10_000
@@ -20,13 +20,14 @@ export interface VerifyAnswer {
  * timeout ends; `rounds` answers in a row must pass (to see round-robin spread requests).
  */
 export async function verifyThroughNginx(
-  host: RemoteHost,
+  host: Pick<RemoteHost, 'name' | 'httpGet'>,
   port: number,
   path: string,
   check: (answer: VerifyAnswer) => string | undefined,
   rounds = 1,
+  timeoutMs = VERIFY_TIMEOUT_MS,
 ): Promise<void> {
-  const deadline = Date.now() + VERIFY_TIMEOUT_MS
+  const deadline = Date.now() + timeoutMs
   let passed = 0
   let last = ''
   while (Date.now() < deadline) {
@@ -50,6 +51,6 @@ export async function verifyThroughNginx(
   throw new HostError(
     host.name,
     'switch: verify',
-    `after the reload, nginx did not send requests where expected within ${VERIFY_TIMEOUT_MS / 1000}s (${last})`,
+    `after the reload, nginx did not send requests where expected within ${timeoutMs / 1000}s (${last})`,
   )
 }
