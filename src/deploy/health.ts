@@ -4,7 +4,7 @@ import { HostError, errorMessage } from '../errors.js'
 import type { HealthSettings } from '../inputs.js'
 import { SLOT_EXITED, type SlotManager } from '../remote/commands/slot.js'
 import type { Slot } from '../remote/state.js'
-import type { RemoteHost } from '../ssh/connection.js'
+import type { Host } from '../ssh/host.js'
 
 const REQUEST_TIMEOUT_MS = 5000
 /** The first retry; each next one waits twice as long, up to health-interval. */
@@ -17,7 +17,7 @@ const FIRST_RETRY_MS = 50
  * log's heartbeat); returns how many checks it took.
  */
 export async function waitHealthy(
-  host: RemoteHost,
+  host: Host,
   slots: SlotManager,
   slot: Slot,
   port: number,
@@ -57,7 +57,7 @@ const EXITED_WHEN: Record<CheckPhase, string> = {
  * exited fails at once (a HostError with the tail of its log), as there is nothing to wait for.
  */
 export async function checkSlot(
-  host: RemoteHost,
+  host: Host,
   slots: SlotManager,
   slot: Slot,
   port: number,
@@ -84,7 +84,7 @@ export async function checkSlot(
  * other hosts were booting; a warm slot of a rollback was not checked at all).
  */
 export async function recheckHealthy(
-  host: RemoteHost,
+  host: Host,
   slots: SlotManager,
   slot: Slot,
   port: number,
@@ -114,7 +114,7 @@ export async function recheckHealthy(
 
 /** The tail of the slot's log when its process is gone; undefined while it runs. */
 async function exitedLogTail(
-  host: RemoteHost,
+  host: Host,
   slots: SlotManager,
   slot: Slot,
   step: string,
@@ -126,7 +126,7 @@ async function exitedLogTail(
 
 /** One round of checks; returns what is wrong, or undefined when healthy. */
 async function probe(
-  host: RemoteHost,
+  host: Host,
   port: number,
   health: HealthSettings,
   version: string,

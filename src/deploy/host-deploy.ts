@@ -49,7 +49,7 @@ import { systemdSlots } from '../remote/commands/systemd.js'
 import { layout, type Layout } from '../remote/layout.js'
 import { cmd } from '../remote/shell.js'
 import { parseState, type HostState, type ReleaseCommands, type Slot } from '../remote/state.js'
-import type { RemoteHost } from '../ssh/connection.js'
+import type { Host } from '../ssh/host.js'
 import type { ReleaseArchive } from '../release/index.js'
 import { checkSlot, recheckHealthy, waitHealthy } from './health.js'
 import type { HostJournal, Journal, JournalEntry } from './journal.js'
@@ -102,7 +102,7 @@ export class HostDeploy {
   private siteToInstall = false
 
   constructor(
-    readonly host: RemoteHost,
+    readonly host: Host,
     private readonly settings: Settings,
     journal: Journal,
     /** The version this run moves the host to (a rollback sets it from the history). */

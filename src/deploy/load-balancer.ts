@@ -8,7 +8,7 @@ import { renderUpstream } from '../nginx/render.js'
 import { lbUpstreamFile, type UpstreamFile } from '../nginx/upstream-file.js'
 import { readFileIfPresent } from '../remote/commands/files.js'
 import { layout, type Layout } from '../remote/layout.js'
-import type { RemoteHost } from '../ssh/connection.js'
+import type { Host } from '../ssh/host.js'
 import { acquireLock, type HeldLock } from './lock.js'
 
 export class LoadBalancer {
@@ -17,7 +17,7 @@ export class LoadBalancer {
   private lock: HeldLock | undefined
 
   constructor(
-    readonly host: RemoteHost,
+    readonly host: Host,
     private readonly settings: Settings,
     /** The app hosts, in the order of the `hosts` input. */
     private readonly backends: readonly HostAddress[],

@@ -3,7 +3,7 @@ import { info } from '../log.js'
 import { HostError } from '../errors.js'
 import { LOCK_ACQUIRED, LOCK_TIMED_OUT, LOCK_WAITING, holdLock } from '../remote/commands/lock.js'
 import type { Layout } from '../remote/layout.js'
-import type { RemoteHost } from '../ssh/connection.js'
+import type { Host } from '../ssh/host.js'
 
 export interface HeldLock {
   /** Frees the lock (closes the channel's stdin) and waits until the host let go of it. */
@@ -17,7 +17,7 @@ export function lockHolder(runUrl: string, actor: string, now = new Date()): str
 }
 
 export async function acquireLock(
-  host: RemoteHost,
+  host: Host,
   l: Layout,
   timeoutMs: number,
   holder: string,

@@ -5,10 +5,10 @@
  */
 import net from 'node:net'
 import { shellOnRunner } from '../release/build.js'
-import type { RemoteHost } from '../ssh/connection.js'
+import type { Host } from '../ssh/host.js'
 
 export interface PreviewTarget {
-  host: RemoteHost
+  host: Host
   port: number
 }
 

@@ -15,12 +15,12 @@ import {
   type NginxCommands,
 } from '../remote/commands/nginx.js'
 import type { Layout } from '../remote/layout.js'
-import type { RemoteHost } from '../ssh/connection.js'
+import type { Host } from '../ssh/host.js'
 import { upstreamOwnership, type UpstreamOwnership } from './render.js'
 import { verifyThroughNginx, type VerifyAnswer } from './verify.js'
 
 /** What the switch needs of a host. */
-export type NginxHost = Pick<RemoteHost, 'name' | 'exec' | 'tryExec' | 'httpGet'>
+export type NginxHost = Pick<Host, 'name' | 'exec' | 'tryExec' | 'httpGet'>
 
 /** The nginx test and reload commands, as the inputs give them. */
 export function nginxCommands(settings: Pick<Settings, 'nginx' | 'sudo'>): NginxCommands {

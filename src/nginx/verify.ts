@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HostError, errorMessage } from '../errors.js'
 import { VERIFY_HEADER } from './render.js'
-import type { RemoteHost } from '../ssh/connection.js'
+import type { Host } from '../ssh/host.js'
 
 const VERIFY_TIMEOUT_MS = 10_000
 
@@ -20,7 +20,7 @@ export interface VerifyAnswer {
  * timeout ends; `rounds` answers in a row must pass (to see round-robin spread requests).
  */
 export async function verifyThroughNginx(
-  host: Pick<RemoteHost, 'name' | 'httpGet'>,
+  host: Pick<Host, 'name' | 'httpGet'>,
   port: number,
   path: string,
   check: (answer: VerifyAnswer) => string | undefined,

@@ -12,6 +12,7 @@ import { HostError, RemoteCommandError, errorMessage } from '../errors.js'
 import type { HostAddress } from '../inputs.js'
 import { cmd, type Shell } from '../remote/shell.js'
 import { endpoint } from './host-address.js'
+import type { ExecOptions, ExecResult, Host, HttpResponse } from './host.js'
 import {
   keysForHost,
   preferredHostKeyAlgorithms,
@@ -31,28 +32,7 @@ export interface SshOptions {
   keepaliveIntervalMs: number
 }
 
-export interface ExecOptions {
-  /** What this command does, for logs and errors ("probe", "extract release", ...). */
-  step: string
-  stdin?: string
-  /** Give up waiting (and close the channel) after this long. Default: no limit. */
-  timeoutMs?: number
-  /** Receives each line of output (stdout and stderr) as it arrives, besides the transcript. */
-  onLine?: (line: string) => void
-}
-
-export interface ExecResult {
-  /** `null` when the command was cut off (connection lost, timeout, killed by a signal). */
-  exitCode: number | null
-  stdout: string
-  stderr: string
-}
-
-export interface HttpResponse {
-  status: number
-  body: string
-  headers: http.IncomingHttpHeaders
-}
+export type { ExecOptions, ExecResult, HttpResponse } from './host.js'
 
 /** Receives the transcript: each command run and each line of its output, prefixed with the step. */
 export type LineSink = (line: string) => void
@@ -63,7 +43,7 @@ const HTTP_BODY_LIMIT = 64 * 1024
 const TRANSIENT =
   /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|Connection lost before handshake/
 
-export class RemoteHost {
+export class RemoteHost implements Host {
   private constructor(
     readonly address: HostAddress,
     private readonly ssh: NodeSSH,
