@@ -1,0 +1,238 @@
+/**
+ * The order of HostDeploy's failure paths, against a fake host (test/fake-host.ts) that records
+ * every command's step: what is restored, reloaded, drained and stopped, and in which order.
+ * The e2e suite checks the same paths against real hosts; these say exactly which steps run.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { HostDeploy } from '../../src/deploy/host-deploy.js'
+import { Journal } from '../../src/deploy/journal.js'
+import { switchTogether } from '../../src/deploy/steps.js'
+import type { DeployContext } from '../../src/deploy/context.js'
+import { RemoteCommandError } from '../../src/errors.js'
+import { parseInputs } from '../../src/inputs.js'
+import { HostLogs } from '../../src/log.js'
+import { slotPort } from '../../src/plan.js'
+import type { HostState } from '../../src/remote/state.js'
+import { FakeHost, httpAnswer } from '../../test/fake-host.js'
+
+/** An OpenSSH key container the parser accepts (built at run time: useless as a key). */
+function fakeKey(): string {
+  const cipher = Buffer.from('none', 'latin1')
+  const length = Buffer.alloc(4)
+  length.writeUInt32BE(cipher.length)
+  const magic = Buffer.from('openssh-key-v1\0', 'latin1')
+  const body = Buffer.concat([magic, length, cipher, Buffer.alloc(20)]).toString('base64')
+  const armour = 'OPENSSH PRIVATE KEY'
+  return [`-----BEGIN ${armour}-----`, body, `-----END ${armour}-----`].join('\n')
+}
+
+const settings = parseInputs(
+  (name) =>
+    ({
+      hosts: 'web1',
+      'ssh-key': fakeKey(),
+      'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
+      'app-name': 'shop',
+      'start-command': 'node server.js',
+      'deploy-path': '/srv/shop',
+    })[name] ?? '',
+)
+
+const BLUE = slotPort(settings, 'blue')
+const GREEN = slotPort(settings, 'green')
+
+/** 1.0.0 live on the blue slot. */
+const LIVE_BLUE: HostState = {
+  schema: 1,
+  liveSlot: 'blue',
+  slots: {
+    blue: { version: '1.0.0', port: BLUE, pid: 100, startedAt: '2026-01-01T00:00:00.000Z' },
+    green: null,
+  },
+  history: [
+    { version: '1.0.0', sha256: 'a'.repeat(64), slot: 'blue', deployedAt: '2026-01-01T00:00:00Z' },
+  ],
+}
+
+const INSTALL = 'switch: install upstream and test nginx'
+const RELOAD = 'switch: reload nginx'
+const RESTORE = 'switch: restore upstream'
+
+/**
+ * A host with `state` in state.json, no upstream file yet, whose slots answer their health checks
+ * and whose nginx sends requests to the first server of the upstream file it last reloaded (the
+ * live slot before any reload).
+ */
+function hostWith(state: HostState): FakeHost {
+  const host = new FakeHost('web1', [
+    { match: 'read state', stdout: `${JSON.stringify(state)}\0\0`, times: 1 },
+    { match: /^start (blue|green)$/, stdout: '4242\n' },
+  ])
+  host.http = (port) =>
+    port === settings.nginx.verifyPort
+      ? httpAnswer(200, '', `127.0.0.1:${nginxSendsTo(host, state)}`)
+      : httpAnswer(200, 'ok')
+  return host
+}
+
+/** The port nginx proxies to: the first server of the upstream installed before the last reload. */
+function nginxSendsTo(host: FakeHost, state: HostState): number {
+  const lastReload = host.steps().lastIndexOf(RELOAD)
+  const installed = host.commands
+    .slice(0, lastReload)
+    .filter((c) => c.step === INSTALL)
+    .at(-1)?.stdin
+  const port = /server 127\.0\.0\.1:(\d+)/.exec(installed ?? '')?.[1]
+  return port ? Number(port) : slotPort(settings, state.liveSlot ?? 'blue')
+}
+
+/** The steps recorded since `mark` (an index into the host's commands). */
+function stepsSince(host: FakeHost, mark: number): string[] {
+  return host.steps().slice(mark)
+}
+
+function contextFor(hosts: HostDeploy[]): DeployContext {
+  return { settings, version: '2.0.0', hosts, phases: [], canarySteps: [], logs: new HostLogs() }
+}
+
+/** HostDeploy of 2.0.0 on `host`, state read and the green slot started. */
+async function startedDeploy(host: FakeHost, journal = new Journal()): Promise<HostDeploy> {
+  const deploy = new HostDeploy(host, settings, journal, '2.0.0')
+  await deploy.readState()
+  await deploy.startNewSlot()
+  return deploy
+}
+
+beforeEach(() => {
+  // The log's lines (core.info) are not what these tests are about.
+  vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
+})
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+describe('the all-or-nothing switch on a fake host', () => {
+  it('a failed nginx -t at install restores the upstream, does not reload, stops the new slot', async () => {
+    const host = hostWith(LIVE_BLUE).on({
+      match: INSTALL,
+      exitCode: 1,
+      stderr: 'nginx: [emerg] unknown directive "sever"\nnginx: configuration file test failed',
+    })
+    const deploy = await startedDeploy(host)
+    const mark = host.commands.length
+
+    const failure = switchTogether(contextFor([deploy]), [deploy])
+
+    await expect(failure).rejects.toThrow(RemoteCommandError)
+    await expect(failure).rejects.toThrow(`[web1] ${INSTALL}: command exited 1`)
+    const steps = stepsSince(host, mark)
+    expect(steps.slice(steps.indexOf(INSTALL))).toEqual([INSTALL, RESTORE, 'stop green'])
+    expect(steps).not.toContain(RELOAD)
+  })
+
+  it('a failed verify after the reload restores the upstream and reloads, then drains and stops the new slot', async () => {
+    const host = hostWith(LIVE_BLUE)
+    // nginx keeps sending requests to the old slot whatever it reloads.
+    let skewMs = 0
+    const now = Date.now.bind(Date)
+    vi.spyOn(Date, 'now').mockImplementation(() => now() + skewMs)
+    host.http = (port) => {
+      if (port !== settings.nginx.verifyPort) return httpAnswer(200, 'ok')
+      skewMs += 4000 // the verify gives up after 10 s: let that time pass at once
+      return httpAnswer(200, '', `127.0.0.1:${BLUE}`)
+    }
+    const deploy = await startedDeploy(host)
+    const mark = host.commands.length
+
+    await expect(switchTogether(contextFor([deploy]), [deploy])).rejects.toThrow(
+      /\[web1\] switch: verify: after the reload, nginx did not send requests where expected.*expected 127\.0\.0\.1:\d+/,
+    )
+    const steps = stepsSince(host, mark)
+    expect(steps.slice(steps.indexOf(INSTALL))).toEqual([
+      INSTALL,
+      RELOAD,
+      RESTORE,
+      RELOAD,
+      'drain',
+      'stop green',
+    ])
+  })
+})
+
+describe('switchBack (rolling rollback) on a fake host', () => {
+  it('puts nginx back on the live slot before the new slot is drained and stopped', async () => {
+    const host = hostWith(LIVE_BLUE)
+    const deploy = await startedDeploy(host)
+    await deploy.installUpstream()
+    await deploy.reloadAndVerify()
+    await deploy.recordSwitch()
+    expect(nginxSendsTo(host, LIVE_BLUE)).toBe(GREEN)
+    const mark = host.commands.length
+
+    await deploy.switchBack()
+
+    expect(stepsSince(host, mark)).toEqual([
+      INSTALL,
+      RELOAD,
+      'write state',
+      'revert current',
+      'drain',
+      'stop green',
+    ])
+    expect(nginxSendsTo(host, LIVE_BLUE)).toBe(BLUE)
+    expect(deploy.report.outcome).toBe('reverted')
+    // The drain waits on the port of the slot nginx was moved off (as /proc/net/tcp writes it).
+    const drain = host.commands.find((c, i) => i >= mark && c.step === 'drain')
+    const hex = GREEN.toString(16).toUpperCase().padStart(4, '0')
+    expect(drain?.text).toMatch(new RegExp(`' sh ${hex} `))
+  })
+})
+
+describe('repair (the post step) on a fake host', () => {
+  /** The post step's order: lock, state, repair, unlock. */
+  async function repaired(host: FakeHost, entry: Parameters<HostDeploy['repair']>[0]) {
+    const deploy = new HostDeploy(host, settings, new Journal(), '')
+    await deploy.acquireLock('a test')
+    await deploy.readState()
+    const mark = host.commands.length
+    const done = await deploy.repair(entry)
+    await deploy.releaseLock()
+    return { done, steps: stepsSince(host, mark) }
+  }
+
+  it('puts nginx back on the live slot, then drains and stops the slot the run had started', async () => {
+    const { done, steps } = await repaired(hostWith(LIVE_BLUE), {
+      startedSlot: 'green',
+      upstreamTouched: true,
+    })
+    expect(steps).toEqual([INSTALL, RELOAD, 'drain', 'stop green'])
+    expect(done).toEqual([
+      'nginx sends traffic to the live blue slot again',
+      'stopped the green slot the run had started',
+    ])
+  })
+
+  it('on a first deploy restores the upstream file (and reloads) before stopping the started slot', async () => {
+    const fresh: HostState = { ...LIVE_BLUE, liveSlot: null, slots: { blue: null, green: null } }
+    const { steps } = await repaired(hostWith({ ...fresh, history: [] }), {
+      startedSlot: 'blue',
+      upstreamTouched: true,
+    })
+    expect(steps).toEqual([RESTORE, RELOAD, 'drain', 'stop blue'])
+  })
+
+  it('restores the site before the upstream it names', async () => {
+    const { steps } = await repaired(hostWith(LIVE_BLUE), {
+      siteTouched: true,
+      upstreamTouched: true,
+    })
+    expect(steps).toEqual(['switch: restore site', INSTALL, RELOAD])
+  })
+
+  it('leaves the live slot alone', async () => {
+    const { done, steps } = await repaired(hostWith(LIVE_BLUE), { startedSlot: 'blue' })
+    expect(steps).toEqual([])
+    expect(done).toEqual([])
+  })
+})

@@ -1,0 +1,154 @@
+/**
+ * A fake {@link Host} for unit tests of deploy/, nginx/ and strategies/: it runs nothing, records
+ * every command (step name and script text, in order) and answers by rules. A rule can fail a
+ * step on cue the way the real host does: `exec` throws the same RemoteCommandError
+ * `RemoteHost.exec` throws for a non-zero exit; `tryExec` returns the exit code.
+ *
+ *     const host = new FakeHost('web1', [{ match: 'switch: install upstream and test nginx', exitCode: 1, stderr: 'nginx: [emerg] ...' }])
+ *     ... run the code under test ...
+ *     expect(host.steps()).toEqual(['switch: install upstream and test nginx', 'switch: restore upstream'])
+ */
+import { EventEmitter } from 'node:events'
+import type { Duplex } from 'node:stream'
+import { HostError, RemoteCommandError } from '../src/errors.js'
+import type { HostAddress } from '../src/inputs.js'
+import { VERIFY_HEADER } from '../src/nginx/render.js'
+import { LOCK_ACQUIRED } from '../src/remote/commands/lock.js'
+import type { Shell } from '../src/remote/shell.js'
+import type { ExecChannel, ExecOptions, ExecResult, Host, HttpResponse } from '../src/ssh/host.js'
+
+/** How the fake answers the commands a rule matches. */
+export interface FakeRule {
+  /** A step name (exact), or a pattern tested against the step name and the command text. */
+  match: string | RegExp
+  exitCode?: number | null
+  stdout?: string
+  stderr?: string
+  /** Thrown instead of answering (a lost connection, an upload that failed). */
+  error?: Error
+  /** Applies to this many matching commands only (then the next matching rule, or the default). */
+  times?: number
+}
+
+/** One command the fake was given. */
+export interface RecordedCommand {
+  /** exec, tryExec, openExec (the lock) or upload. */
+  kind: 'exec' | 'tryExec' | 'openExec' | 'upload'
+  step: string
+  /** The script text (for an upload: `upload <local> <remote>`). */
+  text: string
+  stdin?: string
+}
+
+/** Answers an HTTP request through the SSH connection (health checks, nginx verify). */
+export type FakeHttp = (port: number, path: string) => HttpResponse | Promise<HttpResponse>
+
+export class FakeHost implements Host {
+  readonly address: HostAddress
+  readonly commands: RecordedCommand[] = []
+  readonly requests: { port: number; path: string }[] = []
+  private readonly rules: { rule: FakeRule; left: number }[] = []
+
+  constructor(
+    readonly name = 'web1',
+    rules: FakeRule[] = [],
+    /** Health checks and nginx verification; by default nothing listens. */
+    public http: FakeHttp = (port) => {
+      throw new Error(`connect ECONNREFUSED 127.0.0.1:${port} (fake host: no http answer set)`)
+    },
+  ) {
+    this.address = { user: 'deploy', host: name, port: 22, label: name }
+    rules.forEach((rule) => this.on(rule))
+  }
+
+  /** Adds a rule; rules added earlier win over later ones for the same command. */
+  on(rule: FakeRule): this {
+    this.rules.push({ rule, left: rule.times ?? Infinity })
+    return this
+  }
+
+  /** The step names of the recorded commands, in order. */
+  steps(): string[] {
+    return this.commands.map((c) => c.step)
+  }
+
+  async exec(command: Shell, options: ExecOptions): Promise<ExecResult> {
+    const result = await this.answer('exec', command.text, options)
+    if (result.exitCode !== 0) {
+      throw new RemoteCommandError(this.name, options.step, result.exitCode, result.stderr)
+    }
+    return result
+  }
+
+  tryExec(command: Shell, options: ExecOptions): Promise<ExecResult> {
+    return this.answer('tryExec', command.text, options)
+  }
+
+  /** The deploy lock: held at once (unless a rule fails it), freed when its stdin closes. */
+  async openExec(command: Shell, step: string): Promise<ExecChannel> {
+    const { exitCode, stdout, stderr } = await this.answer('openExec', command.text, { step })
+    const channel = Object.assign(new EventEmitter(), {
+      stderr: new EventEmitter(),
+      end: () => channel.emit('close', 0),
+    })
+    setImmediate(() => {
+      if (exitCode === 0) {
+        channel.emit('data', Buffer.from(stdout || `${LOCK_ACQUIRED}\n`))
+        return
+      }
+      if (stderr) channel.stderr.emit('data', Buffer.from(stderr))
+      channel.emit('close', exitCode)
+    })
+    return channel as ExecChannel
+  }
+
+  async upload(localPath: string, remotePath: string, _sha256: string, step: string) {
+    const result = await this.answer('upload', `upload ${localPath} ${remotePath}`, { step })
+    if (result.exitCode !== 0) {
+      throw new HostError(this.name, step, `upload to ${remotePath} failed: ${result.stderr}`)
+    }
+  }
+
+  async httpGet(port: number, path: string): Promise<HttpResponse> {
+    this.requests.push({ port, path })
+    return this.http(port, path)
+  }
+
+  openTunnel(port: number): Promise<Duplex> {
+    return Promise.reject(new Error(`fake host ${this.name}: no tunnel to port ${port}`))
+  }
+
+  private async answer(
+    kind: RecordedCommand['kind'],
+    text: string,
+    options: ExecOptions,
+  ): Promise<ExecResult> {
+    const { step, stdin } = options
+    this.commands.push({ kind, step, text, ...(stdin === undefined ? {} : { stdin }) })
+    await Promise.resolve()
+    const found = this.rules.find(
+      ({ rule, left }) =>
+        left > 0 &&
+        (typeof rule.match === 'string'
+          ? rule.match === step
+          : rule.match.test(step) || rule.match.test(text)),
+    )
+    if (found === undefined) return { exitCode: 0, stdout: '', stderr: '' }
+    found.left--
+    const { rule } = found
+    if (rule.error) throw rule.error
+    const result = {
+      exitCode: rule.exitCode ?? 0,
+      stdout: rule.stdout ?? '',
+      stderr: rule.stderr ?? '',
+    }
+    const output = `${result.stdout}${result.stderr}`.split('\n').filter((line) => line !== '')
+    output.forEach((line) => options.onLine?.(line))
+    return result
+  }
+}
+
+/** An HTTP answer as the fake gives it; `upstream` sets nginx's verification header. */
+export function httpAnswer(status: number, body = '', upstream?: string): HttpResponse {
+  return { status, body, headers: upstream === undefined ? {} : { [VERIFY_HEADER]: upstream } }
+}
