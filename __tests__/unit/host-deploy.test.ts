@@ -11,6 +11,7 @@ import type { DeployContext } from '../../src/deploy/context.js'
 import { RemoteCommandError } from '../../src/errors.js'
 import { parseInputs } from '../../src/inputs.js'
 import { HostLogs } from '../../src/log.js'
+import { LOCK_TIMED_OUT } from '../../src/remote/commands/lock.js'
 import { slotPort } from '../../src/plan.js'
 import type { HostState } from '../../src/remote/state.js'
 import { FakeHost, httpAnswer } from '../../test/fake-host.js'
@@ -186,6 +187,36 @@ describe('switchBack (rolling rollback) on a fake host', () => {
     const drain = host.commands.find((c, i) => i >= mark && c.step === 'drain')
     const hex = GREEN.toString(16).toUpperCase().padStart(4, '0')
     expect(drain?.text).toMatch(new RegExp(`' sh ${hex} `))
+  })
+})
+
+describe('canary abort on a fake host', () => {
+  it('all traffic back on the live slot, then the new slot drains before it stops', async () => {
+    const host = hostWith(LIVE_BLUE)
+    const journal = new Journal()
+    const deploy = await startedDeploy(host, journal)
+    await deploy.installUpstream(deploy.plan.targetSlot, 10)
+    await deploy.reloadAndVerify(deploy.plan.targetSlot, 10)
+    const mark = host.commands.length
+
+    await deploy.backToLiveSlot()
+    await deploy.stopNewSlot()
+
+    expect(stepsSince(host, mark)).toEqual([INSTALL, RELOAD, 'drain', 'stop green'])
+    // nginx and state.json agree again: nothing left for the post step.
+    expect(journal.text()).toBe('')
+  })
+})
+
+describe('the deploy lock on a fake host', () => {
+  it('names the host and the holder when another deploy keeps the lock past lock-timeout', async () => {
+    const host = new FakeHost('web1', [
+      { match: 'lock', exitCode: LOCK_TIMED_OUT, stderr: 'held by run 41 by alice\n' },
+    ])
+    const deploy = new HostDeploy(host, settings, new Journal(), '2.0.0')
+    await expect(deploy.acquireLock('run 42')).rejects.toThrow(
+      /^\[web1\] lock: another deploy holds the lock and did not finish within lock-timeout \(\d+s\); held by run 41 by alice$/,
+    )
   })
 })
 
