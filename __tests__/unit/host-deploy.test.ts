@@ -9,35 +9,17 @@ import { Journal } from '../../src/deploy/journal.js'
 import { switchTogether } from '../../src/deploy/steps.js'
 import type { DeployContext } from '../../src/deploy/context.js'
 import { RemoteCommandError } from '../../src/errors.js'
-import { parseInputs } from '../../src/inputs.js'
 import { HostLogs } from '../../src/log.js'
 import { LOCK_TIMED_OUT } from '../../src/remote/commands/lock.js'
 import { slotPort } from '../../src/plan.js'
 import type { HostState } from '../../src/remote/state.js'
 import { FakeHost, httpAnswer } from '../../test/fake-host.js'
+import { testSettings } from '../../test/settings.js'
 
-/** An OpenSSH key container the parser accepts (built at run time: useless as a key). */
-function fakeKey(): string {
-  const cipher = Buffer.from('none', 'latin1')
-  const length = Buffer.alloc(4)
-  length.writeUInt32BE(cipher.length)
-  const magic = Buffer.from('openssh-key-v1\0', 'latin1')
-  const body = Buffer.concat([magic, length, cipher, Buffer.alloc(20)]).toString('base64')
-  const armour = 'OPENSSH PRIVATE KEY'
-  return [`-----BEGIN ${armour}-----`, body, `-----END ${armour}-----`].join('\n')
-}
-
-const settings = parseInputs(
-  (name) =>
-    ({
-      hosts: 'web1',
-      'ssh-key': fakeKey(),
-      'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
-      'app-name': 'shop',
-      'start-command': 'node server.js',
-      'deploy-path': '/srv/shop',
-    })[name] ?? '',
-)
+const settings = testSettings({
+  hosts: 'web1',
+  'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
+})
 
 const BLUE = slotPort(settings, 'blue')
 const GREEN = slotPort(settings, 'green')

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { HostDeploy } from '../../src/deploy/host-deploy.js'
 import { Journal } from '../../src/deploy/journal.js'
-import { parseInputs } from '../../src/inputs.js'
 import { layout } from '../../src/remote/layout.js'
 import { reloadNginx, restoreUpstream } from '../../src/remote/commands/nginx.js'
 import { EMPTY_STATE } from '../../src/remote/state.js'
 import type { RemoteHost } from '../../src/ssh/connection.js'
+import { testSettings } from '../../test/settings.js'
 
 /** A journal whose every save is recorded (the text core.saveState would get). */
 function recordingJournal(): { journal: Journal; saves: string[] } {
@@ -60,31 +60,13 @@ describe('Journal', () => {
   })
 })
 
-/** An OpenSSH key container the parser accepts (built at run time: useless as a key). */
-function fakeKey(): string {
-  const cipher = Buffer.from('none', 'latin1')
-  const length = Buffer.alloc(4)
-  length.writeUInt32BE(cipher.length)
-  const magic = Buffer.from('openssh-key-v1\0', 'latin1')
-  const body = Buffer.concat([magic, length, cipher, Buffer.alloc(20)]).toString('base64')
-  const armour = 'OPENSSH PRIVATE KEY'
-  return [`-----BEGIN ${armour}-----`, body, `-----END ${armour}-----`].join('\n')
-}
-
-const settings = parseInputs(
-  (name) =>
-    ({
-      hosts: 'web1.example.com',
-      'ssh-key': fakeKey(),
-      'known-hosts': 'web1.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
-      'app-name': 'shop',
-      'start-command': 'node server.js',
-      'deploy-path': '/srv/shop',
-      'nginx-upstream-file': '/etc/nginx/conf.d/shop-upstream.conf',
-      'nginx-site': 'shop.example.com',
-      'nginx-reload-command': 'nginx -s reload',
-    })[name] ?? '',
-)
+const settings = testSettings({
+  hosts: 'web1.example.com',
+  'known-hosts': 'web1.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
+  'nginx-upstream-file': '/etc/nginx/conf.d/shop-upstream.conf',
+  'nginx-site': 'shop.example.com',
+  'nginx-reload-command': 'nginx -s reload',
+})
 
 /** A host that records the commands it is given (and runs nothing). */
 function recordingHost(): { host: RemoteHost; ran: { step: string; command: string }[] } {
