@@ -1,22 +1,16 @@
 /** The dry-run problems about sudo and the upstream file, word for word. */
 import { describe, expect, it } from 'vitest'
-import { parseInputs } from '../../src/inputs.js'
 import { preflightProblems, type CommandCheck } from '../../src/preflight.js'
 import { parseProbe } from '../../src/remote/probe.js'
+import { testSettings } from '../../test/settings.js'
 
 const settingsWith = (extra: Record<string, string>) =>
-  parseInputs(
-    (name) =>
-      ({
-        hosts: 'web1',
-        'ssh-key': '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----',
-        'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
-        'app-name': 'shop',
-        'start-command': 'node server.js',
-        'process-manager': 'builtin',
-        ...extra,
-      })[name] ?? '',
-  )
+  testSettings({
+    hosts: 'web1',
+    'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
+    'process-manager': 'builtin',
+    ...extra,
+  })
 const facts = parseProbe('existing=/srv\nwritable=yes\nuid=1000\n--- tcp\n')
 const ok = (command: string): CommandCheck => ({ command, exitCode: 0, stderr: '' })
 const refused = (command: string, stderr: string): CommandCheck => ({

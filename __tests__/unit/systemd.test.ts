@@ -3,7 +3,6 @@ import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { parseInputs } from '../../src/inputs.js'
 import { preflightProblems } from '../../src/preflight.js'
 import {
   renderRunScript,
@@ -15,6 +14,7 @@ import { layout } from '../../src/remote/layout.js'
 import { parseProbe, probeCommand } from '../../src/remote/probe.js'
 import { quote } from '../../src/remote/shell.js'
 import { tempDir } from '../../test/tmp.js'
+import { testSettings } from '../../test/settings.js'
 
 const l = layout('/srv/shop')
 const hostile = `x'; touch /tmp/pwned; echo '$(id)`
@@ -176,18 +176,12 @@ describe('systemdSlots', () => {
 
 describe('host checks for systemd', () => {
   const settingsWith = (extra: Record<string, string>) =>
-    parseInputs(
-      (name) =>
-        ({
-          hosts: 'web1',
-          'ssh-key': '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----',
-          'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
-          'app-name': 'shop',
-          'start-command': 'node server.js',
-          'process-manager': 'systemd',
-          ...extra,
-        })[name] ?? '',
-    )
+    testSettings({
+      hosts: 'web1',
+      'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
+      'process-manager': 'systemd',
+      ...extra,
+    })
   const facts = (lines: string) => parseProbe(`existing=/srv\nwritable=yes\n${lines}--- tcp\n`)
   const nginxTest = { command: 'nginx -t', exitCode: 0, stderr: '' }
   const problems = (extra: Record<string, string>, lines: string) =>
