@@ -3,7 +3,7 @@
  * Every host is checked even when others fail, so one run lists every problem.
  */
 import { errorMessage, messageWithoutHost } from './errors.js'
-import type { HostAddress, Settings } from './inputs.js'
+import type { HostAddress, Settings } from './inputs/settings.js'
 import type { HostLogs } from './log.js'
 import { forEachParallel } from './parallel.js'
 import { planHost } from './plan.js'

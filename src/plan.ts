@@ -1,5 +1,5 @@
 /** What a run will do on each host, decided from the settings and the host's state (pure). */
-import type { Settings } from './inputs.js'
+import type { Settings } from './inputs/settings.js'
 import type { HostState, Slot } from './remote/state.js'
 
 export interface HostPlan {

@@ -1,6 +1,6 @@
 /** Checks that a host can take a deploy, from what the probe found (pure). */
 import { lastLines } from './errors.js'
-import type { Settings } from './inputs.js'
+import type { Settings } from './inputs/settings.js'
 import { slotPort } from './plan.js'
 import type { HostFacts } from './remote/probe.js'
 import { unitFilePath } from './remote/commands/systemd.js'

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { INPUT_DEFAULTS } from '../src/inputs.js'
+import { INPUT_DEFAULTS } from '../src/inputs/defaults.js'
 import { keepTmpRequested, tempDir } from './tmp.js'
 
 export interface StepResult {

@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import { HostError, RemoteCommandError } from '../src/errors.js'
-import type { HostAddress } from '../src/inputs.js'
+import type { HostAddress } from '../src/inputs/settings.js'
 import { VERIFY_HEADER } from '../src/nginx/render.js'
 import { LOCK_ACQUIRED } from '../src/remote/commands/lock.js'
 import type { Shell } from '../src/remote/shell.js'

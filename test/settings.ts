@@ -1,5 +1,6 @@
 /** Settings for unit tests: the real input parser on a minimal set of inputs, plus the test's own. */
-import { parseInputs, type Settings } from '../src/inputs.js'
+import { parseInputs } from '../src/inputs/parse.js'
+import type { Settings } from '../src/inputs/settings.js'
 
 /** An OpenSSH key container the parser accepts (built at run time: useless as a key). */
 export function fakeKey(): string {

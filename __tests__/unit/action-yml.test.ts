@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { INPUT_DEFAULTS, parseInputs } from '../../src/inputs.js'
+import { INPUT_DEFAULTS } from '../../src/inputs/defaults.js'
+import { parseInputs } from '../../src/inputs/parse.js'
 
 /** The outputs DESIGN.md promises (plus `planned` as a status value for dry runs). */
 const OUTPUTS = [

@@ -1,13 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { parseDuration } from '../../src/duration.js'
-import {
-  INPUT_DEFAULTS,
-  InputError,
-  parseInputs,
-  secretValues,
-  type HostAddress,
-  type Settings,
-} from '../../src/inputs.js'
+import { parseDuration } from '../../src/inputs/duration.js'
+import { INPUT_DEFAULTS } from '../../src/inputs/defaults.js'
+import { parseInputs } from '../../src/inputs/parse.js'
+import { secretValues } from '../../src/inputs/read-settings.js'
+import { InputError } from '../../src/inputs/reader.js'
+import type { HostAddress, Settings } from '../../src/inputs/settings.js'
 
 /** PEM armour built at run time, so no key-shaped literal sits in the repository. */
 function pem(label: string, body: string): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseInputs } from '../../src/inputs.js'
+import { parseInputs } from '../../src/inputs/parse.js'
 import { planHost, releasesToPrune, resolveVersion, wentLive } from '../../src/plan.js'
 import { EMPTY_STATE, parseState, type HostState } from '../../src/remote/state.js'
 

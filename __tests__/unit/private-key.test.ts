@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { privateKeyProblem } from '../../src/private-key.js'
+import { privateKeyProblem } from '../../src/inputs/private-key.js'
 import { tempDir } from '../../test/tmp.js'
 
 const dir = tempDir('key')

@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { InputError } from '../../src/inputs.js'
-import { readSettings } from '../../src/settings.js'
+import { InputError } from '../../src/inputs/reader.js'
+import { readSettings } from '../../src/inputs/read-settings.js'
 import { tempDir } from '../../test/tmp.js'
 
 // Masking writes workflow commands to stdout; the tests need only the parsed result.

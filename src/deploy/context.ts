@@ -1,6 +1,6 @@
 /** What every strategy works with, and the per-phase loop over hosts. */
 import { errorMessage, messageWithoutHost } from '../errors.js'
-import type { Settings } from '../inputs.js'
+import type { Settings } from '../inputs/settings.js'
 import {
   debug,
   fleetPhaseLine,

@@ -1,7 +1,7 @@
 /** Waiting for a new slot to become healthy, watching that its process stays alive meanwhile. */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HostError, errorMessage } from '../errors.js'
-import type { HealthSettings } from '../inputs.js'
+import type { HealthSettings } from '../inputs/settings.js'
 import { SLOT_EXITED, type SlotManager } from '../remote/commands/slot.js'
 import type { Slot } from '../remote/state.js'
 import type { Host } from '../ssh/host.js'

@@ -3,7 +3,7 @@
  * start, health, nginx switch, drain, stop, record). The strategies decide the order.
  */
 import { HostError, errorMessage } from '../errors.js'
-import type { Settings } from '../inputs.js'
+import type { Settings } from '../inputs/settings.js'
 import { formatDuration, info, warning } from '../log.js'
 import { NO_COUNTS, canaryLogSpec, parseLogReading, type Counts } from '../canary.js'
 import { renderSite, renderUpstream, type UpstreamServer } from '../nginx/render.js'

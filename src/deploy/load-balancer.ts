@@ -3,7 +3,7 @@
  * an upstream file the action owns (`server <app host>:<lb-backend-port>` lines). A batch is
  * marked `down` there before it switches and put back after.
  */
-import type { HostAddress, Settings } from '../inputs.js'
+import type { HostAddress, Settings } from '../inputs/settings.js'
 import { renderUpstream } from '../nginx/render.js'
 import { lbUpstreamFile, type UpstreamFile } from '../nginx/upstream-file.js'
 import { readFileIfPresent } from '../remote/commands/files.js'

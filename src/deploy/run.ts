@@ -4,7 +4,7 @@
  */
 import * as core from '@actions/core'
 import { errorMessage } from '../errors.js'
-import { usesLoadBalancer, type Settings } from '../inputs.js'
+import { usesLoadBalancer, type Settings } from '../inputs/settings.js'
 import { step, type HostLogs } from '../log.js'
 import { prepareRelease, runBuild, type ReleaseArchive } from '../release/index.js'
 import { emptyHostReport, type RunReport } from '../report/model.js'

@@ -7,7 +7,7 @@
  * one message format for every role.
  */
 import { HostError } from '../errors.js'
-import type { Settings } from '../inputs.js'
+import type { Settings } from '../inputs/settings.js'
 import {
   installUpstream,
   reloadNginx,

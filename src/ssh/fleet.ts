@@ -1,4 +1,4 @@
-import type { HostAddress, Settings } from '../inputs.js'
+import type { HostAddress, Settings } from '../inputs/settings.js'
 import { forEachParallel } from '../parallel.js'
 import { RemoteHost, type LineSink } from './connection.js'
 import { connectJumpHost } from './jump-host.js'

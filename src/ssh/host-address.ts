@@ -1,4 +1,4 @@
-import type { HostAddress } from '../inputs.js'
+import type { HostAddress } from '../inputs/settings.js'
 
 /** `host:port` as ssh shows it, with brackets for IPv6. */
 export function endpoint(address: HostAddress): string {

@@ -5,7 +5,7 @@
  */
 import type http from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { HostAddress } from '../inputs.js'
+import type { HostAddress } from '../inputs/settings.js'
 import type { Shell } from '../remote/shell.js'
 
 export interface ExecOptions {

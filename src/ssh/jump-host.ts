@@ -1,4 +1,4 @@
-import type { Settings } from '../inputs.js'
+import type { Settings } from '../inputs/settings.js'
 import { RemoteHost } from './connection.js'
 import { jumpSshOptionsFrom } from './options.js'
 

@@ -1,4 +1,4 @@
-import type { Settings } from '../inputs.js'
+import type { Settings } from '../inputs/settings.js'
 import type { SshOptions } from './connection.js'
 import { parseKnownHosts } from './known-hosts.js'
 

@@ -25,7 +25,7 @@ import {
   switchTogether,
 } from '../deploy/steps.js'
 import { errorMessage } from '../errors.js'
-import { batchSizeOf } from '../inputs.js'
+import { batchSizeOf } from '../inputs/settings.js'
 import { batches } from '../plan.js'
 import type { RunStatus } from '../report/model.js'
 import { rollOut } from './rolling.js'

@@ -18,7 +18,7 @@ import {
 } from '../deploy/steps.js'
 import { timed } from '../deploy/timing.js'
 import { errorMessage } from '../errors.js'
-import { batchSizeOf } from '../inputs.js'
+import { batchSizeOf } from '../inputs/settings.js'
 import { batches } from '../plan.js'
 import type { RunStatus } from '../report/model.js'
 

@@ -26,3 +26,21 @@ export function privateKeyProblem(
   }
   return `Input '${input}': not a private key ssh2 can read (${reason}). Expected an OpenSSH or PEM private key, e.g. the output of 'ssh-keygen -t ed25519'.`
 }
+
+/** A PEM key marked encrypted, or an OpenSSH key whose cipher is not `none`. */
+export function isEncryptedKey(key: string): boolean {
+  if (key.includes('BEGIN ENCRYPTED PRIVATE KEY') || key.includes('Proc-Type: 4,ENCRYPTED')) {
+    return true
+  }
+  const body =
+    /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(key)?.[1]
+  if (body === undefined) return false
+  const bytes = Buffer.from(body.replace(/\s+/g, ''), 'base64')
+  const magic = 'openssh-key-v1\0'
+  if (bytes.length < magic.length + 4 || bytes.toString('latin1', 0, magic.length) !== magic) {
+    return false
+  }
+  const length = bytes.readUInt32BE(magic.length)
+  const start = magic.length + 4
+  return bytes.toString('latin1', start, start + length) !== 'none'
+}

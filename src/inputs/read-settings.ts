@@ -1,7 +1,10 @@
 /** Inputs from the runner: read, validated, and their secrets masked in the log. */
 import * as core from '@actions/core'
-import { InputError, parseInputs, secretValues, type InputName, type Settings } from './inputs.js'
+import type { InputName } from './defaults.js'
+import { parseInputs } from './parse.js'
 import { privateKeyProblem } from './private-key.js'
+import { InputError } from './reader.js'
+import type { Settings } from './settings.js'
 
 /**
  * Reads and validates every input before any host is contacted. Beyond the shape checks of
@@ -31,6 +34,26 @@ export function readSettings(): Settings {
   const problems = keyProblems()
   if (problems.length > 0) throw new InputError(problems)
   return settings
+}
+
+/**
+ * The secret values among the settings, for `core.setSecret`: the key and passphrase, the token
+ * and every `secret-env` value (not `env`: values from `${{ secrets.* }}` are masked by the runner
+ * already, and masking plain ones like `production` garbles the log). Multi-line values are
+ * split into lines, since log masking works per line.
+ */
+export function secretValues(settings: Settings): string[] {
+  const values = [
+    settings.ssh.privateKey,
+    settings.ssh.passphrase,
+    settings.ssh.proxyKey,
+    settings.ssh.proxyPassphrase,
+    settings.github.token,
+    settings.app.artifactToken,
+    ...Object.values(settings.app.secretEnv),
+  ]
+  const lines = values.flatMap((value) => value.split('\n')).map((line) => line.trim())
+  return [...new Set(lines.filter((line) => line !== ''))]
 }
 
 /** Masks secrets as given, before parsing, so no message about a bad input can show them. */
