@@ -118,7 +118,7 @@ describe('action.yml', () => {
     })
   })
 
-  it('declares exactly the inputs src/inputs.ts reads', () => {
+  it('declares exactly the inputs src/inputs/ reads', () => {
     expect(Object.keys(inputs).sort()).toEqual(Object.keys(INPUT_DEFAULTS).sort())
   })
 
