@@ -14,7 +14,7 @@ import {
   type HostOutcome,
 } from '../log.js'
 import { forEachParallel } from '../parallel.js'
-import type { CanaryStep } from '../canary.js'
+import type { CanaryStep } from '../canary/evidence.js'
 import type { ReleaseArchive } from '../release/index.js'
 import type { Phase, PhaseTiming, RunStatus } from '../report/model.js'
 import type { HostDeploy } from './host-deploy.js'

@@ -5,7 +5,7 @@
 import { HostError, errorMessage } from '../errors.js'
 import type { Settings } from '../inputs.js'
 import { formatDuration, info, warning } from '../log.js'
-import { NO_COUNTS, canaryLogSpec, parseLogReading, type Counts } from '../canary.js'
+import { NO_COUNTS, canaryLogSpec, parseLogReading, type Counts } from '../canary/evidence.js'
 import { renderSite, renderUpstream, type UpstreamServer } from '../nginx/render.js'
 import { appUpstreamFile, managedSiteFile, type UpstreamFile } from '../nginx/upstream-file.js'
 import { planHost, releasesToPrune, slotPort, wentLive, type HostPlan } from '../plan.js'

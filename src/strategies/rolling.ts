@@ -5,7 +5,7 @@
  * previous slot, which is kept running until the whole rollout succeeded, so this is instant.
  */
 import * as core from '@actions/core'
-import { CanaryAborted } from '../deploy/canary-bake.js'
+import { CanaryAborted } from '../canary/bake.js'
 import { bestEffort, onEachHost, type DeployContext } from '../deploy/context.js'
 import type { HostDeploy } from '../deploy/host-deploy.js'
 import {

@@ -5,15 +5,15 @@
  * hosts; each is put back in line with its state.json, under the lock.
  */
 import * as core from '@actions/core'
-import { HostDeploy } from './deploy/host-deploy.js'
-import { Journal } from './deploy/journal.js'
-import { lockHolder } from './deploy/lock.js'
-import { errorMessage } from './errors.js'
-import type { Settings } from './inputs.js'
-import { forEachParallel } from './parallel.js'
-import { RemoteHost } from './ssh/connection.js'
-import { connectJumpHost } from './ssh/jump-host.js'
-import { sshOptionsFrom } from './ssh/options.js'
+import { HostDeploy } from '../deploy/host-deploy.js'
+import { Journal } from '../deploy/journal.js'
+import { lockHolder } from '../deploy/lock.js'
+import { errorMessage } from '../errors.js'
+import type { Settings } from '../inputs.js'
+import { forEachParallel } from '../parallel.js'
+import { RemoteHost } from '../ssh/connection.js'
+import { connectJumpHost } from '../ssh/jump-host.js'
+import { sshOptionsFrom } from '../ssh/options.js'
 
 export async function cleanup(
   settings: Settings,

@@ -14,12 +14,12 @@ import {
   NO_COUNTS,
   type CanaryStep,
   type Counts,
-} from '../canary.js'
+} from './evidence.js'
 import { HostError, errorMessage } from '../errors.js'
 import { forEachParallel } from '../parallel.js'
-import type { DeployContext } from './context.js'
-import type { HostDeploy } from './host-deploy.js'
-import { timed } from './timing.js'
+import type { DeployContext } from '../deploy/context.js'
+import type { HostDeploy } from '../deploy/host-deploy.js'
+import { timed } from '../deploy/timing.js'
 import { formatDuration, withHeartbeat } from '../log.js'
 
 const FAILED_CHECKS_TO_ABORT = 2
