@@ -6,7 +6,7 @@ import * as core from '@actions/core'
 import type { Strategy } from './deploy/context.js'
 import { Journal } from './deploy/journal.js'
 import { runDeploy } from './deploy/run.js'
-import { cleanup } from './cleanup.js'
+import { cleanup } from './post/cleanup.js'
 import { dryRun } from './dry-run.js'
 import { errorMessage } from './errors.js'
 import type { Settings } from './inputs/settings.js'
@@ -157,7 +157,7 @@ function runUrlOf(env: NodeJS.ProcessEnv): string {
   return `${GITHUB_SERVER_URL ?? 'https://github.com'}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}`
 }
 
-/** Post step: repairs what a main step that died mid-run left half-done (see src/cleanup.ts). */
+/** Post step: repairs what a main step that died mid-run left half-done (see src/post/cleanup.ts). */
 async function runPost(): Promise<void> {
   removeTempDir(core.getState(TEMP_DIR))
   const journal = core.getState(JOURNAL)

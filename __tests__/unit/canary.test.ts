@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { appendFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { canaryEvidence, judge, parseLogReading } from '../../src/canary.js'
+import { canaryEvidence, judge, parseLogReading } from '../../src/canary/evidence.js'
 import { accessLogSince, canaryEvidenceProbe } from '../../src/remote/commands/canary.js'
 import { tempDir } from '../../test/tmp.js'
 

@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { HostDeploy } from '../../src/deploy/host-deploy.js'
+import { HostSession } from '../../src/deploy/host-session.js'
 import { Journal } from '../../src/deploy/journal.js'
 import { switchTogether } from '../../src/deploy/steps.js'
 import type { DeployContext } from '../../src/deploy/context.js'
@@ -12,6 +13,7 @@ import { RemoteCommandError } from '../../src/errors.js'
 import { HostLogs } from '../../src/log.js'
 import { LOCK_TIMED_OUT } from '../../src/remote/commands/lock.js'
 import { slotPort } from '../../src/plan.js'
+import { repair } from '../../src/post/repair.js'
 import type { HostState } from '../../src/remote/state.js'
 import { FakeHost, httpAnswer } from '../../test/fake-host.js'
 import { testSettings } from '../../test/settings.js'
@@ -80,8 +82,7 @@ function contextFor(hosts: HostDeploy[]): DeployContext {
 
 /** HostDeploy of 2.0.0 on `host`, state read and the green slot started. */
 async function startedDeploy(host: FakeHost, journal = new Journal()): Promise<HostDeploy> {
-  const deploy = new HostDeploy(host, settings, journal, '2.0.0')
-  await deploy.readState()
+  const deploy = await HostDeploy.load(new HostSession(host, settings, journal, '2.0.0'))
   await deploy.startNewSlot()
   return deploy
 }
@@ -195,8 +196,8 @@ describe('the deploy lock on a fake host', () => {
     const host = new FakeHost('web1', [
       { match: 'lock', exitCode: LOCK_TIMED_OUT, stderr: 'held by run 41 by alice\n' },
     ])
-    const deploy = new HostDeploy(host, settings, new Journal(), '2.0.0')
-    await expect(deploy.acquireLock('run 42')).rejects.toThrow(
+    const session = new HostSession(host, settings, new Journal(), '2.0.0')
+    await expect(session.acquireLock('run 42')).rejects.toThrow(
       /^\[web1\] lock: another deploy holds the lock and did not finish within lock-timeout \(\d+s\); held by run 41 by alice$/,
     )
   })
@@ -204,13 +205,13 @@ describe('the deploy lock on a fake host', () => {
 
 describe('repair (the post step) on a fake host', () => {
   /** The post step's order: lock, state, repair, unlock. */
-  async function repaired(host: FakeHost, entry: Parameters<HostDeploy['repair']>[0]) {
-    const deploy = new HostDeploy(host, settings, new Journal(), '')
-    await deploy.acquireLock('a test')
-    await deploy.readState()
+  async function repaired(host: FakeHost, entry: Parameters<typeof repair>[1]) {
+    const session = new HostSession(host, settings, new Journal(), '')
+    await session.acquireLock('a test')
+    const deploy = await HostDeploy.load(session)
     const mark = host.commands.length
-    const done = await deploy.repair(entry)
-    await deploy.releaseLock()
+    const done = await repair(deploy, entry)
+    await session.releaseLock()
     return { done, steps: stepsSince(host, mark) }
   }
 

@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { HostDeploy } from '../../src/deploy/host-deploy.js'
+import { HostSession } from '../../src/deploy/host-session.js'
+import { stateLoaded } from '../../src/deploy/host-state.js'
 import { Journal } from '../../src/deploy/journal.js'
 import { layout } from '../../src/remote/layout.js'
 import { reloadNginx, restoreUpstream } from '../../src/remote/commands/nginx.js'
+import { repair } from '../../src/post/repair.js'
 import { EMPTY_STATE } from '../../src/remote/state.js'
 import type { RemoteHost } from '../../src/ssh/connection.js'
 import { testSettings } from '../../test/settings.js'
@@ -79,6 +82,12 @@ function recordingHost(): { host: RemoteHost; ran: { step: string; command: stri
   return { host: host as unknown as RemoteHost, ran }
 }
 
+/** A HostDeploy on `host` as if state.json had nothing live (nothing read from the host). */
+function deployOn(host: RemoteHost, journal = new Journal()): HostDeploy {
+  const session = new HostSession(host, settings, journal, '')
+  return new HostDeploy(session, stateLoaded(session, EMPTY_STATE, 'builtin'))
+}
+
 describe('restore anyway (the post step)', () => {
   const upstream = restoreUpstream(
     '/etc/nginx/conf.d/shop-upstream.conf',
@@ -87,16 +96,16 @@ describe('restore anyway (the post step)', () => {
 
   it('restoreUpstream does nothing for a run that did not touch the upstream file', async () => {
     const { host, ran } = recordingHost()
-    const deploy = new HostDeploy(host, settings, new Journal(), '')
+    const deploy = deployOn(host)
     await deploy.restoreUpstream(true)
     expect(ran).toEqual([])
   })
 
-  it('restoreUpstreamAnyway puts the backup back and reloads nginx without a mark', async () => {
+  it('restore anyway puts the backup back and reloads nginx without a mark', async () => {
     const { host, ran } = recordingHost()
     const { journal, saves } = recordingJournal()
-    const deploy = new HostDeploy(host, settings, journal, '')
-    await deploy.restoreUpstreamAnyway(true)
+    const deploy = deployOn(host, journal)
+    await deploy.nginx.restoreAnyway(true)
     expect(ran).toEqual([
       { step: 'switch: restore upstream', command: upstream },
       {
@@ -109,9 +118,8 @@ describe('restore anyway (the post step)', () => {
 
   it('repair restores the site, then the upstream file, on a host with nothing live', async () => {
     const { host, ran } = recordingHost()
-    const deploy = new HostDeploy(host, settings, new Journal(), '')
-    deploy.state = EMPTY_STATE
-    const done = await deploy.repair({ siteTouched: true, upstreamTouched: true })
+    const deploy = deployOn(host)
+    const done = await repair(deploy, { siteTouched: true, upstreamTouched: true })
     expect(done).toEqual([
       'restored the site file from before the run',
       'restored the upstream file from before the run',

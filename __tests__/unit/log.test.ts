@@ -1,6 +1,6 @@
 /** The log's lines: phases, durations, heartbeats, and what is kept out of it. */
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { bakeProgress } from '../../src/deploy/canary-bake.js'
+import { bakeProgress } from '../../src/canary/bake.js'
 import {
   fleetPhaseLine,
   formatDuration,

@@ -14,9 +14,9 @@ import {
   type HostOutcome,
 } from '../log.js'
 import { forEachParallel } from '../parallel.js'
-import type { CanaryStep } from '../canary.js'
+import type { CanaryStep } from '../canary/evidence.js'
 import type { ReleaseArchive } from '../release/index.js'
-import type { Phase, PhaseTiming, RunStatus } from '../report/model.js'
+import type { HostReport, Phase, PhaseTiming, RunStatus } from '../report/model.js'
 import type { HostDeploy } from './host-deploy.js'
 import type { LoadBalancer } from './load-balancer.js'
 import { timed } from './timing.js'
@@ -38,6 +38,13 @@ export interface DeployContext {
 
 export type Strategy = (ctx: DeployContext) => Promise<RunStatus>
 
+/** What a phase needs of a host: a HostDeploy, or a HostSession before its state is read. */
+export interface PhaseHost {
+  readonly name: string
+  readonly report: HostReport
+  progress: string
+}
+
 /**
  * Runs one phase on the given hosts in parallel (bounded by max-parallel), timing it per host and
  * noting each host's error on its report. The log gets one line per host as each finishes (what
@@ -45,11 +52,11 @@ export type Strategy = (ctx: DeployContext) => Promise<RunStatus>
  * when it runs on many hosts; while hosts are still at it, a heartbeat with their `progress`.
  * `title` names the phase in the log (default: the phase).
  */
-export async function onEachHost(
+export async function onEachHost<H extends PhaseHost>(
   ctx: DeployContext,
   phase: Phase,
-  hosts: HostDeploy[],
-  step: (host: HostDeploy) => Promise<unknown>,
+  hosts: H[],
+  step: (host: H) => Promise<unknown>,
   title: string = phase,
 ): Promise<void> {
   if (hosts.length === 0) return
@@ -98,12 +105,12 @@ export async function onEachHost(
  * Cleanup on failure: tries every host, logs what could not be done, never throws. Returns the
  * hosts where it worked.
  */
-export async function bestEffort(
+export async function bestEffort<H extends Pick<PhaseHost, 'name'>>(
   logs: HostLogs,
   what: string,
-  hosts: HostDeploy[],
-  step: (host: HostDeploy) => Promise<unknown>,
-): Promise<HostDeploy[]> {
+  hosts: H[],
+  step: (host: H) => Promise<unknown>,
+): Promise<H[]> {
   const results = await withHeartbeat(
     (ms) => `${what}, ${formatDuration(ms)}: still at it`,
     () => Promise.allSettled(hosts.map(step)),

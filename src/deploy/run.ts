@@ -11,6 +11,7 @@ import { emptyHostReport, type RunReport } from '../report/model.js'
 import { Fleet } from '../ssh/fleet.js'
 import { bestEffort, onEachHost, type DeployContext, type Strategy } from './context.js'
 import { HostDeploy } from './host-deploy.js'
+import { HostSession } from './host-session.js'
 import type { Journal } from './journal.js'
 import { LoadBalancer } from './load-balancer.js'
 import { lockHolder } from './lock.js'
@@ -53,6 +54,7 @@ export async function runDeploy(
     ...(settings.rollback.enabled ? { rollbackTo: settings.rollback.toVersion } : {}),
   }
   let fleet: Fleet | undefined
+  let sessions: HostSession[] = []
   let hosts: HostDeploy[] = []
   let loadBalancer: LoadBalancer | undefined
   const ctx = (archive: ReleaseArchive | undefined): DeployContext => ({
@@ -82,33 +84,36 @@ export async function runDeploy(
         () => (count === 1 ? settings.hosts[0]!.label : `${count} hosts`),
       ),
     )
-    hosts = fleet.hosts.map((host) => new HostDeploy(host, settings, env.journal, version))
-    report.hosts = hosts.map((h) => h.report)
+    sessions = fleet.hosts.map((host) => new HostSession(host, settings, env.journal, version))
+    report.hosts = sessions.map((s) => s.report)
     if (fleet.loadBalancer) {
       loadBalancer = new LoadBalancer(fleet.loadBalancer, settings, settings.hosts)
     }
     const holder = lockHolder(env.runUrl, env.actor)
+    const loaded = new Map<HostSession, HostDeploy>()
     await timed(report.phases, 'lock', async () => {
       await loadBalancer?.prepare(holder)
       await onEachHost(
         ctx(archive),
         'lock',
-        hosts,
-        async (h) => {
-          await h.acquireLock(holder)
-          await h.readState()
+        sessions,
+        async (s) => {
+          await s.acquireLock(holder)
+          const h = await HostDeploy.load(s)
+          loaded.set(s, h)
           const { liveSlot, liveVersion } = h.plan
           return `locked; live: ${liveSlot === null ? 'nothing yet' : `${liveVersion} on ${liveSlot}`}`
         },
         'lock and read state',
       )
     })
+    hosts = sessions.flatMap((s) => loaded.get(s) ?? [])
     report.status = await strategy(ctx(archive))
   } catch (error) {
     report.status = 'failed'
     report.error = errorMessage(error)
   } finally {
-    await bestEffort(logs, 'release lock', hosts, (h) => h.releaseLock())
+    await bestEffort(logs, 'release lock', sessions, (s) => s.releaseLock())
     await loadBalancer?.release().catch(() => {})
     fleet?.dispose()
     report.endedAt = Date.now()

@@ -4,7 +4,7 @@
  *
  * By traffic (default): the new version starts on each host's idle slot; for each `canary-weight`
  * step below 100, nginx on every host gets both slots with weights (the new one the step's
- * percent), and the step bakes (src/deploy/canary-bake.ts). 100 is the promotion: the same
+ * percent), and the step bakes (src/canary/bake.ts). 100 is the promotion: the same
  * all-or-nothing switch, drain and stop as blue-green. An abort puts all traffic back on the old
  * slots and stops the new ones. Hosts that serve nothing yet (a first deploy) have nothing to
  * share: they switch at the promotion.
@@ -13,7 +13,7 @@
  * others follow in batches of `batch-size`; an abort switches the canary hosts back.
  */
 import * as core from '@actions/core'
-import { bake } from '../deploy/canary-bake.js'
+import { bake } from '../canary/bake.js'
 import { bestEffort, onEachHost, type DeployContext } from '../deploy/context.js'
 import type { HostDeploy } from '../deploy/host-deploy.js'
 import {

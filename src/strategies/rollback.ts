@@ -8,7 +8,11 @@
 import type { DeployContext } from '../deploy/context.js'
 import { onEachHost } from '../deploy/context.js'
 import type { HostDeploy } from '../deploy/host-deploy.js'
+import { inputCommands } from '../deploy/host-session.js'
 import { finish, healthyNote, startedNote, stopNewSlots, switchTogether } from '../deploy/steps.js'
+import { HostError } from '../errors.js'
+import { planHost } from '../plan.js'
+import { releaseChecksum } from '../remote/commands/release.js'
 import type { RunStatus } from '../report/model.js'
 
 export async function rollback(ctx: DeployContext): Promise<RunStatus> {
@@ -20,7 +24,7 @@ export async function rollback(ctx: DeployContext): Promise<RunStatus> {
     ctx.hosts,
     async (h) => {
       const live = h.plan.liveVersion
-      if (h.planRollback(toVersion)) hosts.push(h)
+      if (planRollback(h, toVersion)) hosts.push(h)
       else h.report.outcome = 'unchanged'
       return h.version === live ? `already on ${live}` : `${live ?? 'nothing'} -> ${h.version}`
     },
@@ -30,8 +34,7 @@ export async function rollback(ctx: DeployContext): Promise<RunStatus> {
   const started: HostDeploy[] = []
   try {
     await onEachHost(ctx, 'start', hosts, async (h) => {
-      if (!(await h.startUnlessWarm()))
-        return `${h.version} still runs warm on ${h.plan.targetSlot}`
+      if (!(await startUnlessWarm(h))) return `${h.version} still runs warm on ${h.plan.targetSlot}`
       started.push(h)
       return startedNote(h)
     })
@@ -43,4 +46,66 @@ export async function rollback(ctx: DeployContext): Promise<RunStatus> {
   await switchTogether(ctx, hosts)
   hosts.forEach((h) => (h.report.outcome = 'rolled-back'))
   return finish(ctx, hosts, 'rolled-back')
+}
+
+/**
+ * Retargets a host at an earlier release from its history: `toVersion`, or the newest one that
+ * is not live. Returns false when the host already serves it.
+ */
+export function planRollback(h: HostDeploy, toVersion: string): boolean {
+  const { settings } = h.session
+  const { history } = h.state
+  const live = h.plan.liveVersion
+  const known = [...new Set(history.map((r) => r.version))]
+  const target = toVersion
+    ? history.find((r) => r.version === toVersion)
+    : history.find((r) => r.version !== live)
+  if (!target) {
+    const detail = toVersion
+      ? `version ${toVersion} is not in this host's history; available: ${known.join(', ') || 'none'}`
+      : `nothing to roll back to: the history has ${known.length === 0 ? 'no release' : `only ${known.join(', ')}`}`
+    throw new HostError(h.name, 'rollback', `${detail}. Nothing was changed.`)
+  }
+  h.target.version = target.version
+  h.target.sha256 = target.sha256
+  // The release starts (and later stops) the way it was deployed; start-command only stands in
+  // for a release recorded before the commands were.
+  h.target.commands =
+    target.commands ?? (settings.app.startCommand ? inputCommands(settings) : undefined)
+  if (h.target.commands !== undefined) h.slots.useStopCommand(h.target.commands.stop)
+  h.target.plan = planHost(settings, h.name, h.state, target.version)
+  return target.version !== live
+}
+
+/**
+ * When the idle slot still runs the target release (keep-previous: warm, or a rolling deploy
+ * that failed), it is used as it is; else the release is started there from releases/. Returns
+ * whether a slot was started (and so needs a health check).
+ */
+export async function startUnlessWarm(h: HostDeploy): Promise<boolean> {
+  const { host, layout } = h.session
+  const idle = h.state.slots[h.plan.targetSlot]
+  if (idle?.version === h.version && idle.pid !== null) {
+    if (await h.slots.running(h.plan.targetSlot, 'rollback: check warm slot')) {
+      h.target.pid = idle.pid
+      return false
+    }
+  }
+  const { stdout } = await host.exec(releaseChecksum(layout, h.version), { step: 'rollback' })
+  if (stdout.trim() === '') {
+    throw new HostError(
+      h.name,
+      'rollback',
+      `release ${h.version} is no longer in ${layout.releases} (pruned by keep-releases); deploy it again instead.`,
+    )
+  }
+  if (h.target.commands === undefined) {
+    throw new HostError(
+      h.name,
+      'rollback',
+      `release ${h.version} was deployed by an older version of this action, which did not record its start-command in state.json, and its slot is not running: give start-command (the command that starts ${h.version}) to this rollback. Nothing was changed.`,
+    )
+  }
+  await h.startNewSlot()
+  return true
 }

@@ -5,7 +5,7 @@
  * previous slot, which is kept running until the whole rollout succeeded, so this is instant.
  */
 import * as core from '@actions/core'
-import { CanaryAborted } from '../deploy/canary-bake.js'
+import { CanaryAborted } from '../canary/bake.js'
 import { bestEffort, onEachHost, type DeployContext } from '../deploy/context.js'
 import type { HostDeploy } from '../deploy/host-deploy.js'
 import {
@@ -49,8 +49,7 @@ export async function rollOut(
     for (const [index, batch] of groups.entries()) {
       batch.forEach((h) => (h.report.batch = index + 1))
       core.info(`Batch ${index + 1} of ${groups.length}: ${batch.map((h) => h.name).join(', ')}`)
-      await switchBatch(ctx, batch)
-      switched.push(...batch)
+      await switchBatch(ctx, batch, () => switched.push(...batch))
       if (index === 0 && bakeFirst) await bakeFirst(batch)
     }
   } catch (error) {
@@ -59,10 +58,23 @@ export async function rollOut(
   return finish(ctx, hosts)
 }
 
-async function switchBatch(ctx: DeployContext, batch: HostDeploy[]): Promise<void> {
+/**
+ * One batch: new slots started, then the switch (behind a load balancer: taken out of it first
+ * and put back after). `switched` is called once the batch's hosts serve the new version, before
+ * the put back, whose failure then finds them switched.
+ */
+async function switchBatch(
+  ctx: DeployContext,
+  batch: HostDeploy[],
+  switched: () => void,
+): Promise<void> {
   await startNewSlots(ctx, batch)
   const lb = ctx.loadBalancer
-  if (!lb) return switchTogether(ctx, batch)
+  if (!lb) {
+    await switchTogether(ctx, batch)
+    switched()
+    return
+  }
   let failed = true
   try {
     await timed(ctx.phases, 'lb-out', () => lb.route(batch.map((h) => h.host.address)))
@@ -74,6 +86,7 @@ async function switchBatch(ctx: DeployContext, batch: HostDeploy[]): Promise<voi
         )
     })
     await switchTogether(ctx, batch)
+    switched()
     failed = false
   } finally {
     if (failed) await stopNewSlots(ctx, batch)

@@ -5,15 +5,17 @@
  * hosts; each is put back in line with its state.json, under the lock.
  */
 import * as core from '@actions/core'
-import { HostDeploy } from './deploy/host-deploy.js'
-import { Journal } from './deploy/journal.js'
-import { lockHolder } from './deploy/lock.js'
-import { errorMessage } from './errors.js'
-import type { Settings } from './inputs/settings.js'
-import { forEachParallel } from './parallel.js'
-import { RemoteHost } from './ssh/connection.js'
-import { connectJumpHost } from './ssh/jump-host.js'
-import { sshOptionsFrom } from './ssh/options.js'
+import { HostDeploy } from '../deploy/host-deploy.js'
+import { HostSession } from '../deploy/host-session.js'
+import { Journal } from '../deploy/journal.js'
+import { lockHolder } from '../deploy/lock.js'
+import { errorMessage } from '../errors.js'
+import type { Settings } from '../inputs.js'
+import { forEachParallel } from '../parallel.js'
+import { RemoteHost } from '../ssh/connection.js'
+import { connectJumpHost } from '../ssh/jump-host.js'
+import { sshOptionsFrom } from '../ssh/options.js'
+import { repair } from './repair.js'
 
 export async function cleanup(
   settings: Settings,
@@ -35,14 +37,14 @@ export async function cleanup(
       const address = settings.hosts.find((h) => h.label === label)
       if (!address) return
       const host = await RemoteHost.connect(address, options, { via })
-      const deploy = new HostDeploy(host, settings, new Journal(), '')
+      const session = new HostSession(host, settings, new Journal(), '')
       try {
-        await deploy.acquireLock(holder)
-        await deploy.readState()
-        const done = await deploy.repair(entries[label]!)
+        await session.acquireLock(holder)
+        const deploy = await HostDeploy.load(session)
+        const done = await repair(deploy, entries[label]!)
         core.info(`post: [${label}] ${done.join('; ') || 'nothing to repair'}`)
       } finally {
-        await deploy.releaseLock().catch(() => {})
+        await session.releaseLock().catch(() => {})
         host.dispose()
       }
     })

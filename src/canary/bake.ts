@@ -14,12 +14,13 @@ import {
   NO_COUNTS,
   type CanaryStep,
   type Counts,
-} from '../canary.js'
+} from './evidence.js'
 import { HostError, errorMessage } from '../errors.js'
 import { forEachParallel } from '../parallel.js'
-import type { DeployContext } from './context.js'
-import type { HostDeploy } from './host-deploy.js'
-import { timed } from './timing.js'
+import type { DeployContext } from '../deploy/context.js'
+import type { HostDeploy } from '../deploy/host-deploy.js'
+import { timed } from '../deploy/timing.js'
+import { canaryHealthProblem, canaryLog, runCanaryCheck } from './host.js'
 import { formatDuration, withHeartbeat } from '../log.js'
 
 const FAILED_CHECKS_TO_ABORT = 2
@@ -70,7 +71,7 @@ async function watch(
   while (Date.now() < deadline) {
     await sleep(Math.min(health.intervalMs, Math.max(0, deadline - Date.now())))
     await forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (h) => {
-      const problem = await h.canaryHealthProblem()
+      const problem = await canaryHealthProblem(h)
       const failures = problem === undefined ? 0 : (failedChecks.get(h) ?? 0) + 1
       failedChecks.set(h, failures)
       if (problem !== undefined && failures >= FAILED_CHECKS_TO_ABORT) {
@@ -82,7 +83,7 @@ async function watch(
       }
       const offset = offsets.get(h)
       if (offset === undefined) return
-      const read = await h.canaryLog(offset)
+      const read = await canaryLog(h, offset)
       if (read === null) return
       offsets.set(h, read.offset)
       appRequests.set(h, (appRequests.get(h) ?? 0) + read.appRequests)
@@ -99,7 +100,7 @@ async function watch(
   }
   if (canary.checkCommand) {
     await forEachParallel(hosts, ctx.settings.ssh.maxParallel, (h) =>
-      h.runCanaryCheck(String(weight)),
+      runCanaryCheck(h, String(weight)),
     )
   }
   step.counts = total
@@ -125,7 +126,7 @@ async function logOffsets(
   const offsets = new Map<HostDeploy, number>()
   const { accessLog, healthOnly } = ctx.settings.canary
   await forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (h) => {
-    const read = await h.canaryLog()
+    const read = await canaryLog(h)
     if (read !== null) offsets.set(h, read.offset)
     else if (healthOnly) core.info(`[${h.name}] canary: no readable access log at ${accessLog}`)
     else throw new HostError(h.name, 'canary', noReadableLog(ctx))

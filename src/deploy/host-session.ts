@@ -1,0 +1,81 @@
+/**
+ * One host of the run before its state is read: the connection, the settings, the run's journal
+ * of the host, its report and the deploy lock. `HostDeploy.load` reads the host's state and gives
+ * the HostDeploy the strategies work with.
+ */
+import type { Settings } from '../inputs.js'
+import { info } from '../log.js'
+import type { HostPlan } from '../plan.js'
+import { emptyHostReport, type HostReport } from '../report/model.js'
+import { layout, type Layout } from '../remote/layout.js'
+import type { ReleaseCommands } from '../remote/state.js'
+import type { Host } from '../ssh/host.js'
+import type { HostJournal, Journal } from './journal.js'
+import { acquireLock, type HeldLock } from './lock.js'
+
+export class HostSession {
+  readonly layout: Layout
+  /**
+   * What this run changed on the host (a slot started, the upstream or site file written,
+   * `current` moved, the switch recorded): what a failure undoes, saved for the post step.
+   */
+  readonly journal: HostJournal
+  readonly report: HostReport
+  /** What the current step is waiting for, for the log's heartbeat ('' when nothing to say). */
+  progress = ''
+  private lock: HeldLock | undefined
+
+  constructor(
+    readonly host: Host,
+    readonly settings: Settings,
+    journal: Journal,
+    /** The version this run moves the host to (a rollback retargets it from the history). */
+    readonly version: string,
+  ) {
+    this.layout = layout(settings.app.deployPath)
+    this.journal = journal.of(host.name)
+    this.report = emptyHostReport(host.name)
+  }
+
+  get name(): string {
+    return this.host.name
+  }
+
+  async acquireLock(holder: string): Promise<void> {
+    this.lock = await acquireLock(this.host, this.layout, this.settings.lockTimeoutMs, holder)
+  }
+
+  async releaseLock(): Promise<void> {
+    await this.lock?.release()
+    this.lock = undefined
+  }
+
+  /** Output of the operator's own commands (migrate, canary check) is shown as it comes. */
+  showLine(step: string): (line: string) => void {
+    return (line) => info(`[${this.name}] ${step}: ${line}`)
+  }
+}
+
+/**
+ * What this run moves the host to, shared by the parts of a HostDeploy (record, slots, upstream
+ * switch). A rollback and the reload strategy retarget it before anything starts.
+ */
+export interface Target {
+  version: string
+  /** Checksum of the release, for the history. */
+  sha256: string
+  /**
+   * The commands of the release: the inputs for a deploy; for a rollback the ones recorded with
+   * that release (undefined: recorded before commands were, and no start-command given).
+   */
+  commands: ReleaseCommands | undefined
+  plan: HostPlan
+  /** The app process on the new slot (started by this run, or the warm one of a rollback). */
+  pid: number | null
+}
+
+/** The commands the inputs give, as recorded with a release in state.json. */
+export function inputCommands(settings: Settings): ReleaseCommands {
+  const { startCommand: start, stopCommand: stop, reloadCommand: reload } = settings.app
+  return { start, stop, reload }
+}
