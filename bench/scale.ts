@@ -1,34 +1,51 @@
 /**
  * bench/scale: wall time of blue-green and rolling (batch-size 4) deploys of the sample app to
- * 1, 4 and 16 throwaway hosts, with the built bundle, in one run. Targets (issue 5): 16 hosts
- * blue-green <= 1.5x one host; 16 hosts rolling batch 4 <= 4.5x one host.
+ * 1, 4 and 16 throwaway hosts, with the built bundle, in one run. Targets (issues 5 and 15): 16
+ * hosts blue-green <= 1.5x one host; 16 hosts rolling batch 4 <= 4.5x one host, at the same RTT.
  *
- *   npm run bench:scale            (as root; ~2 minutes; prints a markdown table)
+ *   npm run bench:scale                              (as root; ~2 minutes; prints markdown tables)
+ *   npm run bench:scale -- --rtt 50                  (SSH through the latency lab at 50 ms RTT)
+ *   npm run bench:scale -- --rtt 50 --sizes 1,16 --repeats 3
  *
- * Each figure is the median of REPEATS deploys (after a first deploy that sets the hosts up).
- * Traffic stays on the lab's own network namespaces.
+ * Each figure is the median of `--repeats` (default 3) deploys after a first deploy that sets the
+ * hosts up. `--rtt N`: every host's sshd sits behind the latency lab's proxy (test/hosts `rttMs`,
+ * each direction delayed by N/2 ms), so the ratios compare runs at the same RTT. The per-phase
+ * table is the union of each phase's spans over the hosts (and batches) from the job summary's
+ * timeline: how long the run had that phase going somewhere. Traffic stays on the lab's namespaces.
  */
 import { deployInputs, makeRelease } from '../test/deploy-fixture.js'
 import { startLab } from '../test/hosts/index.js'
-import { requireBundle, timedAction } from './lib/action.js'
-import { median } from './lib/stats.js'
+import { phaseMs, requireBundle, timedAction } from './lib/action.js'
+import { countsOption, numberOption } from './lib/cli.js'
+import { machineLine, markdownTable, median, seconds } from './lib/stats.js'
+import { medianPhases, ratio } from './lib/scale.js'
 
-const SIZES = [1, 4, 16]
-const REPEATS = 3
+const sizes = countsOption('sizes', [1, 4, 16])
+const repeats = numberOption('repeats', 3, { min: 1 })
+const rttMs = numberOption('rtt', undefined)
 
 requireBundle()
 
 let release = 0
 /** Wall time of a whole run (main and post step), as this benchmark has always measured it. */
-async function timedDeploy(inputs: () => Record<string, string>): Promise<number> {
+async function timedDeploy(
+  inputs: () => Record<string, string>,
+): Promise<{ ms: number; phases: Map<string, number> }> {
   const started = performance.now()
-  await timedAction(inputs())
-  return performance.now() - started
+  const run = await timedAction(inputs())
+  return { ms: performance.now() - started, phases: phaseMs(run.run.main.summary) }
 }
 
-const results: { hosts: number; blueGreen: number; rolling: number }[] = []
-for (const size of SIZES) {
-  const lab = await startLab({ hosts: size, name: `scale${size}` })
+interface Result {
+  hosts: number
+  blueGreen: number
+  rolling: number
+  blueGreenPhases: Map<string, number>
+  rollingPhases: Map<string, number>
+}
+const results: Result[] = []
+for (const size of sizes) {
+  const lab = await startLab({ hosts: size, name: `scale${size}`, rttMs })
   try {
     const inputs =
       (extra: Record<string, string> = {}) =>
@@ -41,15 +58,21 @@ for (const size of SIZES) {
         })
       }
     await timedDeploy(inputs())
-    const blueGreen: number[] = []
-    const rolling: number[] = []
-    for (let i = 0; i < REPEATS; i++) {
+    const blueGreen: Awaited<ReturnType<typeof timedDeploy>>[] = []
+    const rolling: typeof blueGreen = []
+    for (let i = 0; i < repeats; i++) {
       blueGreen.push(await timedDeploy(inputs()))
       rolling.push(await timedDeploy(inputs({ strategy: 'rolling', 'batch-size': '4' })))
     }
-    results.push({ hosts: size, blueGreen: median(blueGreen), rolling: median(rolling) })
+    results.push({
+      hosts: size,
+      blueGreen: median(blueGreen.map((r) => r.ms)),
+      rolling: median(rolling.map((r) => r.ms)),
+      blueGreenPhases: medianPhases(blueGreen.map((r) => r.phases)),
+      rollingPhases: medianPhases(rolling.map((r) => r.phases)),
+    })
     console.error(
-      `${size} host(s): blue-green ${blueGreen.map(Math.round)} ms, rolling ${rolling.map(Math.round)} ms`,
+      `${size} host(s): blue-green ${blueGreen.map((r) => Math.round(r.ms))} ms, rolling ${rolling.map((r) => Math.round(r.ms))} ms`,
     )
   } finally {
     await lab.stop()
@@ -57,15 +80,45 @@ for (const size of SIZES) {
 }
 
 const one = results[0]!
-const ratio = (ms: number, base: number) => `${(ms / base).toFixed(2)}×`
-console.log('| hosts | blue-green | × 1 host | rolling, batch 4 | × 1 host |')
-console.log('| ---: | ---: | ---: | ---: | ---: |')
-for (const r of results) {
-  console.log(
-    `| ${r.hosts} | ${(r.blueGreen / 1000).toFixed(2)} s | ${ratio(r.blueGreen, one.blueGreen)} | ${(r.rolling / 1000).toFixed(2)} s | ${ratio(r.rolling, one.rolling)} |`,
-  )
-}
+const rtt = rttMs === undefined ? 'loopback' : `SSH at ${rttMs} ms RTT`
+console.log(`${rtt}; median of ${repeats}; main + post step; max-parallel 16\n`)
+console.log(
+  markdownTable(
+    [
+      '>hosts',
+      '>blue-green',
+      `>× ${one.hosts} host(s)`,
+      '>rolling, batch 4',
+      `>× ${one.hosts} host(s)`,
+    ],
+    results.map((r) => [
+      r.hosts,
+      seconds(r.blueGreen),
+      ratio(r.blueGreen, one.blueGreen),
+      seconds(r.rolling),
+      ratio(r.rolling, one.rolling),
+    ]),
+  ),
+)
 const last = results[results.length - 1]!
 console.log(
-  `\nTargets: 16 hosts blue-green ≤ 1.5× (${ratio(last.blueGreen, one.blueGreen)}), rolling batch 4 ≤ 4.5× (${ratio(last.rolling, one.rolling)}).`,
+  `\nTargets: ${last.hosts} hosts blue-green ≤ 1.5× (${ratio(last.blueGreen, one.blueGreen)}), rolling batch 4 ≤ 4.5× (${ratio(last.rolling, one.rolling)}).\n`,
 )
+
+const phases = [...new Set(results.flatMap((r) => [...r.blueGreenPhases.keys()]))]
+const phaseCell = (m: Map<string, number>, p: string) => seconds(m.get(p) ?? 0)
+console.log(
+  markdownTable(
+    [
+      'phase (union over hosts)',
+      ...results.map((r) => `>blue-green, ${r.hosts}`),
+      ...results.map((r) => `>rolling, ${r.hosts}`),
+    ],
+    phases.map((p) => [
+      p,
+      ...results.map((r) => phaseCell(r.blueGreenPhases, p)),
+      ...results.map((r) => phaseCell(r.rollingPhases, p)),
+    ]),
+  ),
+)
+console.log(`\n${await machineLine()}`)

@@ -5,20 +5,22 @@
 #
 #   SSH_KEY=... KNOWN_HOSTS=... seed-deploy.sh <host> <release dir> <version>
 #
-# Env: APP_PORT (default 3000), SETTLE_SECONDS (the fixed sleep, default 2), DEPLOY_DIR (/srv/seed).
+# Env: APP_PORT (default 3000), SETTLE_SECONDS (the fixed sleep, default 2), DEPLOY_DIR (/srv/seed),
+# SSH_PORT (default 22; the latency lab's proxy has another).
 set -euo pipefail
 host=$1 release=$2 version=$3
 port=${APP_PORT:-3000} settle=${SETTLE_SECONDS:-2} dir=${DEPLOY_DIR:-/srv/seed}
+ssh_port=${SSH_PORT:-22}
 ssh_opts=(-F /dev/null -i "$SSH_KEY" -o "UserKnownHostsFile=$KNOWN_HOSTS" -o StrictHostKeyChecking=yes -o BatchMode=yes)
 
 tarball=$(mktemp --suffix .tar.gz)
 trap 'rm -f "$tarball"' EXIT
 tar -czf "$tarball" -C "$release" .
-scp -q "${ssh_opts[@]}" "$tarball" "root@$host:/tmp/release-$version.tar.gz"
+scp -q -P "$ssh_port" "${ssh_opts[@]}" "$tarball" "root@$host:/tmp/release-$version.tar.gz"
 
 # Stop the old process (SIGTERM: it stops listening at once and finishes its in-flight requests),
 # wait until the port is free, start the new one: the baseline's best case.
-ssh "${ssh_opts[@]}" "root@$host" sh -s -- "$dir" "$version" "$port" <<'REMOTE'
+ssh -p "$ssh_port" "${ssh_opts[@]}" "root@$host" sh -s -- "$dir" "$version" "$port" <<'REMOTE'
 set -eu
 dir=$1 version=$2 port=$3
 mkdir -p "$dir/releases/$version"

@@ -1,4 +1,7 @@
-/** Runs bench/lib/seed-deploy.sh (the bash baseline) against a lab host; returns its wall time. */
+/**
+ * Runs bench/lib/seed-deploy.sh (the bash baseline) against a lab host; returns its wall time. SSH
+ * goes where the host says (`host.ssh`: its sshd, or the latency lab's proxy in front of it).
+ */
 import { fileURLToPath } from 'node:url'
 import type { Lab, LabHost } from '../../test/hosts/index.js'
 import { run } from '../../test/hosts/exec.js'
@@ -22,8 +25,9 @@ export async function seedDeploy(
     KNOWN_HOSTS: lab.knownHostsPath,
     APP_PORT: String(SEED_PORT),
     SETTLE_SECONDS: String(SEED_SETTLE_SECONDS),
+    SSH_PORT: String(host.ssh.port),
   }
   const started = performance.now()
-  await run(['bash', SCRIPT, host.address, release, version], { env, timeoutMs: 60_000 })
+  await run(['bash', SCRIPT, host.ssh.host, release, version], { env, timeoutMs: 60_000 })
   return performance.now() - started
 }

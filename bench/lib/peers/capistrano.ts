@@ -50,8 +50,13 @@ namespace :deploy do
 end
 `
 
-export async function capistranoPeer(lab: Lab, host: LabHost, version: string): Promise<Peer> {
-  const repo = await createAppRepo(host)
+export async function capistranoPeer(
+  lab: Lab,
+  host: LabHost,
+  version: string,
+  release?: (version: string) => string,
+): Promise<Peer> {
+  const repo = await createAppRepo(host, {}, release)
   const dir = tempDir('capistrano')
   mkdirSync(join(dir, 'config/deploy'), { recursive: true })
   mkdirSync(join(dir, 'lib/capistrano/tasks'), { recursive: true })
@@ -59,7 +64,7 @@ export async function capistranoPeer(lab: Lab, host: LabHost, version: string): 
   writeFileSync(join(dir, 'config/deploy.rb'), deployRb(lab, repo.hostPath))
   writeFileSync(
     join(dir, 'config/deploy/production.rb'),
-    `server "${host.address}", user: "root", roles: %w[app web]\n`,
+    `server "${host.ssh.host}", port: ${host.ssh.port}, user: "root", roles: %w[app web]\n`,
   )
   return {
     name: `Capistrano ${version}`,

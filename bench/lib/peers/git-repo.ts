@@ -2,7 +2,7 @@
  * The app's git repository for the peers that deploy from git: a bare repo on the test host's own
  * filesystem (/srv/git/app.git inside the host), fed from a work tree on the runner. Each version
  * is one commit on `main` with the sample app's release files (and any extra files, e.g. a pm2
- * ecosystem file).
+ * ecosystem file). `release` makes a version's files (default: the sample app as it is).
  */
 import { cpSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -28,6 +28,7 @@ export interface AppRepo {
 export async function createAppRepo(
   host: LabHost,
   extraFiles: Record<string, string> = {},
+  release: (version: string) => string = makeRelease,
 ): Promise<AppRepo> {
   const hostPath = REPO_HOST_PATH
   const runnerPath = join(host.dir, hostPath)
@@ -42,7 +43,7 @@ export async function createAppRepo(
     runnerPath,
     work,
     commit: async (version) => {
-      cpSync(makeRelease(version), work, { recursive: true })
+      cpSync(release(version), work, { recursive: true })
       for (const [name, text] of Object.entries(extraFiles)) writeFileSync(join(work, name), text)
       await git('add', '-A')
       await git('commit', '-q', '-m', version)

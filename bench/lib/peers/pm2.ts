@@ -32,7 +32,8 @@ const ecosystem = (lab: Lab, host: LabHost, repo: string, pm2: string) => `modul
   deploy: {
     production: {
       user: 'root',
-      host: [${JSON.stringify(host.address)}],
+      host: [${JSON.stringify(host.ssh.host)}],
+      port: '${host.ssh.port}',
       ref: 'origin/main',
       repo: ${JSON.stringify(repo)},
       path: '/srv/pm2',
@@ -53,9 +54,10 @@ export async function pm2Peer(
   host: LabHost,
   bin: string,
   version: string,
+  release?: (version: string) => string,
 ): Promise<Peer> {
   const file = ecosystem(lab, host, REPO_HOST_PATH, bin)
-  const repo = await createAppRepo(host, { [ECOSYSTEM]: file })
+  const repo = await createAppRepo(host, { [ECOSYSTEM]: file }, release)
   // pm2 deploy runs from the project's clean work tree (it refuses uncommitted changes).
   // The local pm2 CLI starts a daemon of its own: keep it in a private PM2_HOME and kill it after.
   const home = tempDir('pm2-home')

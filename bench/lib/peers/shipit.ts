@@ -39,7 +39,8 @@ module.exports = (shipit) => {
       servers: [
         {
           user: 'root',
-          host: ${JSON.stringify(host.address)},
+          host: ${JSON.stringify(host.ssh.host)},
+          port: ${host.ssh.port},
           extraSshOptions: { UserKnownHostsFile: ${JSON.stringify(lab.knownHostsPath)}, BatchMode: 'yes' },
         },
       ],
@@ -58,8 +59,9 @@ export async function shipitPeer(
   host: LabHost,
   bin: string,
   version: string,
+  release?: (version: string) => string,
 ): Promise<Peer> {
-  const repo = await createAppRepo(host)
+  const repo = await createAppRepo(host, {}, release)
   const dir = tempDir('shipit')
   const workspace = join(dir, 'workspace')
   writeFileSync(join(dir, 'shipitfile.js'), shipitfile(lab, host, repo.runnerPath, workspace))
