@@ -2,7 +2,7 @@
  * Canary analysis (pure): what the access logs say about a step, and the verdict. The remote side
  * (src/remote/commands/canary.ts) reduces a log to `<upstream> <requests> <5xx>` lines.
  */
-import type { CanarySettings, Settings } from '../inputs.js'
+import type { CanarySettings, Settings } from '../inputs/settings.js'
 
 /** Requests and 5xx answers of one upstream server. */
 export interface Counts {

@@ -3,7 +3,7 @@
  * of the host, its report and the deploy lock. `HostDeploy.load` reads the host's state and gives
  * the HostDeploy the strategies work with.
  */
-import type { Settings } from '../inputs.js'
+import type { Settings } from '../inputs/settings.js'
 import { info } from '../log.js'
 import type { HostPlan } from '../plan.js'
 import { emptyHostReport, type HostReport } from '../report/model.js'

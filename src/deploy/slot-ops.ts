@@ -3,7 +3,7 @@
  * manager (the built-in one or systemd units), with the environment the commands get.
  */
 import { HostError } from '../errors.js'
-import type { Settings } from '../inputs.js'
+import type { Settings } from '../inputs/settings.js'
 import { formatDuration, warning } from '../log.js'
 import { slotPort } from '../plan.js'
 import {

@@ -4,7 +4,7 @@
  * one UpstreamFile of src/nginx/. Every change is marked in the host's journal before it is made.
  */
 import { canaryLogSpec } from '../canary/evidence.js'
-import type { Settings } from '../inputs.js'
+import type { Settings } from '../inputs/settings.js'
 import { renderSite, renderUpstream, type UpstreamServer } from '../nginx/render.js'
 import { appUpstreamFile, managedSiteFile, type UpstreamFile } from '../nginx/upstream-file.js'
 import { slotPort } from '../plan.js'

@@ -1,6 +1,6 @@
 /** What a run did, as data: filled in by the strategies, rendered by the summary and outputs. */
 import type { CanaryEvidence, CanaryStep } from '../canary/evidence.js'
-import type { Strategy } from '../inputs.js'
+import type { Strategy } from '../inputs/settings.js'
 import type { HostPlan } from '../plan.js'
 import type { Slot } from '../remote/state.js'
 
