@@ -9,6 +9,7 @@ import { forEachParallel } from './parallel.js'
 import { planHost } from './plan.js'
 import { preflightProblems } from './preflight.js'
 import type { HostCheck } from './report/model.js'
+import { layout } from './remote/layout.js'
 import { parseProbe, probeCommand } from './remote/probe.js'
 import { canaryEvidence, NGINX_CONFIG_DIR, type CanaryEvidence } from './canary/evidence.js'
 import { canaryEvidenceProbe } from './remote/commands/canary.js'
@@ -61,10 +62,11 @@ async function checkHost(
 ): Promise<HostCheck> {
   const host = await RemoteHost.connect(address, options, { via, log: logs.sinkFor(address.label) })
   try {
-    const { deployPath, name } = settings.app
+    const { name } = settings.app
+    const l = layout(settings.app.deployPath)
     const manager = await processManagerOf(settings, host, address.user)
     const systemdApp = manager.manager === 'systemd' ? name : ''
-    const probe = await host.exec(probeCommand(deployPath, systemdApp), { step: 'probe' })
+    const probe = await host.exec(probeCommand(l, systemdApp), { step: 'probe' })
     const facts = parseProbe(probe.stdout)
     const nginxTest = await host.tryExec(testNginx(nginxCommands(settings)), {
       step: 'nginx test',
@@ -105,7 +107,7 @@ async function checkHost(
         : []
     let state = EMPTY_STATE
     try {
-      state = parseState(facts.stateJson, `${settings.app.deployPath}/.deploy/state.json`)
+      state = parseState(facts.stateJson, l.state)
     } catch (error) {
       problems.push(errorMessage(error))
     }

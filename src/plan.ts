@@ -1,5 +1,6 @@
 /** What a run will do on each host, decided from the settings and the host's state (pure). */
 import type { Settings } from './inputs/settings.js'
+import { layout } from './remote/layout.js'
 import type { HostState, Slot } from './remote/state.js'
 
 export interface HostPlan {
@@ -46,7 +47,7 @@ export function planHost(
     liveVersion: liveSlot === null ? null : (state.slots[liveSlot]?.version ?? null),
     targetSlot,
     targetPort: slotPort(settings, targetSlot),
-    releaseDir: `${settings.app.deployPath}/releases/${version}`,
+    releaseDir: layout(settings.app.deployPath).release(version),
   }
 }
 

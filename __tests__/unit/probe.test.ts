@@ -1,11 +1,18 @@
 import { describe, expect, it } from 'vitest'
+import { layout } from '../../src/remote/layout.js'
 import { parseProbe, probeCommand } from '../../src/remote/probe.js'
 
 describe('probeCommand', () => {
-  it('passes the deploy path as $1, not inside the script', () => {
-    const text = probeCommand("/srv/x'; touch /tmp/pwned; '").text
-    expect(text.startsWith("sh -c '\ndeploy=$1; app=$2\n")).toBe(true)
-    expect(text.endsWith(` sh '/srv/x'\\''; touch /tmp/pwned; '\\''' ''`)).toBe(true)
+  it('passes the deploy path as $1 and the files it reads from the layout, not inside the script', () => {
+    const text = probeCommand(layout("/srv/x'; touch /tmp/pwned; '")).text
+    expect(
+      text.startsWith("sh -c '\ndeploy=$1; app=$2; blue_pidfile=$3; green_pidfile=$4; state=$5\n"),
+    ).toBe(true)
+    const root = `'/srv/x'\\''; touch /tmp/pwned; '\\'''`
+    const meta = `'/srv/x'\\''; touch /tmp/pwned; '\\''/.deploy`
+    expect(
+      text.endsWith(` sh ${root} '' ${meta}/blue.pid' ${meta}/green.pid' ${meta}/state.json'`),
+    ).toBe(true)
   })
 })
 

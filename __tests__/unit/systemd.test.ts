@@ -188,7 +188,7 @@ describe('host checks for systemd', () => {
     preflightProblems(settingsWith(extra), 'deploy', facts(lines), { nginxTest })
 
   it('probes for systemd, the uid and the units’ pids (the app name as $2)', () => {
-    expect(argsOf(probeCommand('/srv/shop', 'shop').text)).toBe('/srv/shop shop')
+    expect(argsOf(probeCommand(layout('/srv/shop'), 'shop').text)).toMatch(/^\/srv\/shop shop /)
     expect(facts('uid=1000\nsystemd=yes\npid.blue=77\n')).toMatchObject({
       uid: 1000,
       systemd: true,

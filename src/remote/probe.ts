@@ -1,8 +1,10 @@
 /**
  * What a host has and what it runs, gathered by one read-only command (for dry-run and for the
  * checks before a deploy). The script is a literal; the deploy path reaches it as $1, the app
- * name (with process-manager systemd, to ask for its units' pids) as $2.
+ * name (with process-manager systemd, to ask for its units' pids) as $2, and the files it reads
+ * (the slots' pidfiles, the state) as $3-$5, from the one layout in layout.ts.
  */
+import type { Layout } from './layout.js'
 import { script, type Shell } from './shell.js'
 
 export const REQUIRED_TOOLS = ['tar', 'flock', 'sha256sum', 'setsid', 'nginx'] as const
@@ -21,12 +23,12 @@ export interface HostFacts {
   systemd: boolean
   /** The login user's uid. */
   uid: number | undefined
-  /** The raw text of .deploy/state.json, or undefined when there is none. */
+  /** The raw text of the state file (Layout.state), or undefined when there is none. */
   stateJson: string | undefined
 }
 
 const PROBE_SCRIPT = `
-deploy=$1; app=$2
+deploy=$1; app=$2; blue_pidfile=$3; green_pidfile=$4; state=$5
 # A non-root login's PATH often lacks the sbin directories where nginx lives.
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 for tool in ${REQUIRED_TOOLS.join(' ')}; do
@@ -37,7 +39,7 @@ while [ ! -e "$p" ]; do p=$(dirname "$p"); done
 echo "existing=$p"
 if [ -d "$p" ] && [ -w "$p" ]; then echo "writable=yes"; else echo "writable=no"; fi
 for slot in blue green; do
-  f="$deploy/.deploy/$slot.pid"
+  if [ "$slot" = blue ]; then f=$blue_pidfile; else f=$green_pidfile; fi
   if [ -r "$f" ]; then
     pid=$(cat "$f")
     kill -0 "$pid" 2>/dev/null && echo "pid.$slot=$pid"
@@ -54,16 +56,16 @@ if [ -d /run/systemd/system ]; then
 fi
 echo "--- tcp"
 cat /proc/net/tcp /proc/net/tcp6 2>/dev/null
-if [ -r "$deploy/.deploy/state.json" ]; then
+if [ -r "$state" ]; then
   echo "--- state"
-  cat "$deploy/.deploy/state.json"
+  cat "$state"
 fi
 exit 0
 `
 
 /** `systemdApp`: the app name when its slots are systemd units, else ''. */
-export function probeCommand(deployPath: string, systemdApp = ''): Shell {
-  return script(PROBE_SCRIPT, deployPath, systemdApp)
+export function probeCommand(l: Layout, systemdApp = ''): Shell {
+  return script(PROBE_SCRIPT, l.root, systemdApp, l.pidfile('blue'), l.pidfile('green'), l.state)
 }
 
 const TCP_LISTEN = '0A'
