@@ -10,7 +10,7 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
-import { HostError, RemoteCommandError } from '../src/errors.js'
+import { HostError, RemoteCommandError } from '../src/common/errors.js'
 import type { HostAddress } from '../src/inputs/settings.js'
 import { VERIFY_HEADER } from '../src/nginx/render.js'
 import { LOCK_ACQUIRED } from '../src/remote/commands/lock.js'

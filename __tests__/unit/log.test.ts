@@ -12,7 +12,7 @@ import {
   runHeadline,
   waitingLine,
   withHeartbeat,
-} from '../../src/log.js'
+} from '../../src/report/log.js'
 import { drainProgress, waitForDrain } from '../../src/remote/commands/drain.js'
 
 describe('printable', () => {

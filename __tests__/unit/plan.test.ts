@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parseInputs } from '../../src/inputs/parse.js'
-import { planHost, releasesToPrune, resolveVersion, wentLive } from '../../src/plan.js'
+import { planHost, releasesToPrune, resolveVersion, wentLive } from '../../src/deploy/plan.js'
 import { EMPTY_STATE, parseState, type HostState } from '../../src/remote/state.js'
 
 const settings = parseInputs(

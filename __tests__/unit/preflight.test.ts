@@ -1,6 +1,6 @@
 /** The dry-run problems about sudo and the upstream file, word for word. */
 import { describe, expect, it } from 'vitest'
-import { preflightProblems, type CommandCheck } from '../../src/preflight.js'
+import { preflightProblems, type CommandCheck } from '../../src/dry-run/host-checks.js'
 import { parseProbe } from '../../src/remote/probe.js'
 import { testSettings } from '../../test/settings.js'
 

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { preflightProblems } from '../../src/preflight.js'
+import { preflightProblems } from '../../src/dry-run/host-checks.js'
 import {
   renderRunScript,
   renderUnit,

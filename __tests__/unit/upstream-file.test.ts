@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { RemoteCommandError } from '../../src/errors.js'
+import { RemoteCommandError } from '../../src/common/errors.js'
 import { renderSite, renderUpstream, upstreamPlaceholder } from '../../src/nginx/render.js'
 import {
   UpstreamFile,

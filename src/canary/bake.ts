@@ -15,13 +15,13 @@ import {
   type CanaryStep,
   type Counts,
 } from './evidence.js'
-import { HostError, errorMessage } from '../errors.js'
-import { forEachParallel } from '../parallel.js'
+import { HostError, errorMessage } from '../common/errors.js'
+import { forEachParallel } from '../common/parallel.js'
 import type { DeployContext } from '../deploy/context.js'
 import type { HostDeploy } from '../deploy/host-deploy.js'
 import { timed } from '../deploy/timing.js'
 import { canaryHealthProblem, canaryLog, runCanaryCheck } from './host.js'
-import { formatDuration, withHeartbeat } from '../log.js'
+import { formatDuration, withHeartbeat } from '../report/log.js'
 
 const FAILED_CHECKS_TO_ABORT = 2
 

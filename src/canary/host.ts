@@ -4,7 +4,7 @@
  */
 import { checkSlot } from '../deploy/health.js'
 import type { HostDeploy } from '../deploy/host-deploy.js'
-import { slotPort } from '../plan.js'
+import { slotPort } from '../deploy/plan.js'
 import { accessLogSince } from '../remote/commands/canary.js'
 import { runInRelease } from '../remote/commands/slot.js'
 import { NO_COUNTS, parseLogReading, type Counts } from './evidence.js'

@@ -1,5 +1,5 @@
 /** What every strategy works with, and the per-phase loop over hosts. */
-import { errorMessage, messageWithoutHost } from '../errors.js'
+import { errorMessage, messageWithoutHost } from '../common/errors.js'
 import type { Settings } from '../inputs/settings.js'
 import {
   debug,
@@ -12,8 +12,8 @@ import {
   withHeartbeat,
   type HostLogs,
   type HostOutcome,
-} from '../log.js'
-import { forEachParallel } from '../parallel.js'
+} from '../report/log.js'
+import { forEachParallel } from '../common/parallel.js'
 import type { CanaryStep } from '../canary/evidence.js'
 import type { ReleaseArchive } from '../release/index.js'
 import type { HostReport, Phase, PhaseTiming, RunStatus } from '../report/model.js'

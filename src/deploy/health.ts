@@ -1,6 +1,6 @@
 /** Waiting for a new slot to become healthy, watching that its process stays alive meanwhile. */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { HostError, errorMessage } from '../errors.js'
+import { HostError, errorMessage } from '../common/errors.js'
 import type { HealthSettings } from '../inputs/settings.js'
 import { SLOT_EXITED, type SlotManager } from '../remote/commands/slot.js'
 import type { Slot } from '../remote/state.js'

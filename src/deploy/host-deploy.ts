@@ -4,8 +4,8 @@
  * state.json and the record (host-state.ts), the slots (slot-ops.ts) and the nginx switch
  * (upstream-switch.ts), all working on the one Target of the run. The strategies decide the order.
  */
-import { HostError } from '../errors.js'
-import { wentLive, type HostPlan } from '../plan.js'
+import { HostError } from '../common/errors.js'
+import { wentLive, type HostPlan } from './plan.js'
 import { renderEnvFile, writeEnvFile } from '../remote/commands/files.js'
 import { UNKNOWN_CHECKSUM, installRelease, prepareLayout } from '../remote/commands/release.js'
 import { runInRelease } from '../remote/commands/slot.js'

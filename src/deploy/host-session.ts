@@ -4,8 +4,8 @@
  * the HostDeploy the strategies work with.
  */
 import type { Settings } from '../inputs/settings.js'
-import { info } from '../log.js'
-import type { HostPlan } from '../plan.js'
+import { info } from '../report/log.js'
+import type { HostPlan } from './plan.js'
 import { emptyHostReport, type HostReport } from '../report/model.js'
 import { layout, type Layout } from '../remote/layout.js'
 import type { ReleaseCommands } from '../remote/state.js'

@@ -2,9 +2,9 @@
  * A host's state.json: reading it at the start (with the checks that refuse a host the run must
  * not touch), and the record of the run in it (the switch, its revert, a stopped slot, pruning).
  */
-import { HostError, errorMessage } from '../errors.js'
-import { info, warning } from '../log.js'
-import { planHost, releasesToPrune, type HostPlan } from '../plan.js'
+import { HostError, errorMessage } from '../common/errors.js'
+import { info, warning } from '../report/log.js'
+import { planHost, releasesToPrune, type HostPlan } from './plan.js'
 import {
   readFiles,
   recordRelease,

@@ -1,6 +1,6 @@
 /** Taking the deploy lock on a host over a channel that stays open for the whole run. */
-import { info } from '../log.js'
-import { HostError } from '../errors.js'
+import { info } from '../report/log.js'
+import { HostError } from '../common/errors.js'
 import { LOCK_ACQUIRED, LOCK_TIMED_OUT, LOCK_WAITING, holdLock } from '../remote/commands/lock.js'
 import type { Layout } from '../remote/layout.js'
 import type { Host } from '../ssh/host.js'

@@ -3,9 +3,9 @@
  * state, hand over to the strategy, and always release the locks. Returns what happened.
  */
 import * as core from '@actions/core'
-import { errorMessage } from '../errors.js'
+import { errorMessage } from '../common/errors.js'
 import { usesLoadBalancer, type Settings } from '../inputs/settings.js'
-import { step, type HostLogs } from '../log.js'
+import { step, type HostLogs } from '../report/log.js'
 import { prepareRelease, runBuild, type ReleaseArchive } from '../release/index.js'
 import { emptyHostReport, type RunReport } from '../report/model.js'
 import { Fleet } from '../ssh/fleet.js'

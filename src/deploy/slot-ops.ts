@@ -2,10 +2,10 @@
  * A host's two slots: start, stop, reload, drain and health-check them through the process
  * manager (the built-in one or systemd units), with the environment the commands get.
  */
-import { HostError } from '../errors.js'
+import { HostError } from '../common/errors.js'
 import type { Settings } from '../inputs/settings.js'
-import { formatDuration, warning } from '../log.js'
-import { slotPort } from '../plan.js'
+import { formatDuration, warning } from '../report/log.js'
+import { slotPort } from './plan.js'
 import {
   DRAIN_TIMED_OUT,
   drainProgress,

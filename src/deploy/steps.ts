@@ -4,7 +4,7 @@
  * what it did (see onEachHost).
  */
 import * as core from '@actions/core'
-import { step } from '../log.js'
+import { step } from '../report/log.js'
 import { formatBytes } from '../release/prepare.js'
 import type { ReleaseArchive } from '../release/index.js'
 import type { RunStatus } from '../report/model.js'

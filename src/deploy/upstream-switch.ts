@@ -7,7 +7,7 @@ import { canaryLogSpec } from '../canary/evidence.js'
 import type { Settings } from '../inputs/settings.js'
 import { renderSite, renderUpstream, type UpstreamServer } from '../nginx/render.js'
 import { appUpstreamFile, managedSiteFile, type UpstreamFile } from '../nginx/upstream-file.js'
-import { slotPort } from '../plan.js'
+import { slotPort } from './plan.js'
 import type { Slot } from '../remote/state.js'
 import type { HostSession, Target } from './host-session.js'
 

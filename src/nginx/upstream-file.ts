@@ -6,7 +6,7 @@
  * backup back. `check` refuses a file edited by hand (drift) or not written by the action, with
  * one message format for every role.
  */
-import { HostError } from '../errors.js'
+import { HostError } from '../common/errors.js'
 import type { Settings } from '../inputs/settings.js'
 import {
   installUpstream,

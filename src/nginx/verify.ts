@@ -3,7 +3,7 @@
  * (a port on 127.0.0.1 reached over SSH), which upstream server answers, until the check passes.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { HostError, errorMessage } from '../errors.js'
+import { HostError, errorMessage } from '../common/errors.js'
 import { VERIFY_HEADER } from './render.js'
 import type { Host } from '../ssh/host.js'
 

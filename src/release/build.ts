@@ -1,6 +1,6 @@
 /** The `build-command` step: runs on the runner, in the workspace, before anything is packed. */
 import * as exec from '@actions/exec'
-import { errorMessage } from '../errors.js'
+import { errorMessage } from '../common/errors.js'
 
 /**
  * Runs `command` (if not blank) with `sh -c` in `cwd`, streaming its output to the log. The

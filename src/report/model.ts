@@ -1,7 +1,7 @@
 /** What a run did, as data: filled in by the strategies, rendered by the summary and outputs. */
 import type { CanaryEvidence, CanaryStep } from '../canary/evidence.js'
 import type { Strategy } from '../inputs/settings.js'
-import type { HostPlan } from '../plan.js'
+import type { HostPlan } from '../deploy/plan.js'
 import type { Slot } from '../remote/state.js'
 
 export type RunStatus = 'deployed' | 'rolled-back' | 'failed' | 'unchanged'

@@ -1,5 +1,5 @@
 import type { HostAddress, Settings } from '../inputs/settings.js'
-import { forEachParallel } from '../parallel.js'
+import { forEachParallel } from '../common/parallel.js'
 import { RemoteHost, type LineSink } from './connection.js'
 import { connectJumpHost } from './jump-host.js'
 import { sshOptionsFrom } from './options.js'

@@ -24,9 +24,9 @@ import {
   stopNewSlots,
   switchTogether,
 } from '../deploy/steps.js'
-import { errorMessage } from '../errors.js'
+import { errorMessage } from '../common/errors.js'
 import { batchSizeOf } from '../inputs/settings.js'
-import { batches } from '../plan.js'
+import { batches } from '../deploy/plan.js'
 import type { RunStatus } from '../report/model.js'
 import { rollOut } from './rolling.js'
 

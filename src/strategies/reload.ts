@@ -7,7 +7,7 @@
 import { onEachHost, type DeployContext } from '../deploy/context.js'
 import type { HostDeploy } from '../deploy/host-deploy.js'
 import { finish, hostsToDeploy, shipAndMigrate } from '../deploy/steps.js'
-import { slotPort } from '../plan.js'
+import { slotPort } from '../deploy/plan.js'
 import { switchCurrent } from '../remote/commands/files.js'
 import type { RunStatus } from '../report/model.js'
 

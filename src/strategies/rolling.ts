@@ -17,9 +17,9 @@ import {
   switchTogether,
 } from '../deploy/steps.js'
 import { timed } from '../deploy/timing.js'
-import { errorMessage } from '../errors.js'
+import { errorMessage } from '../common/errors.js'
 import { batchSizeOf } from '../inputs/settings.js'
-import { batches } from '../plan.js'
+import { batches } from '../deploy/plan.js'
 import type { RunStatus } from '../report/model.js'
 
 export async function rolling(ctx: DeployContext): Promise<RunStatus> {

@@ -2,30 +2,30 @@
  * `dry-run: true`: connect to every host, check what a deploy needs, and plan, changing nothing.
  * Every host is checked even when others fail, so one run lists every problem.
  */
-import { errorMessage, messageWithoutHost } from './errors.js'
-import type { HostAddress, Settings } from './inputs/settings.js'
-import type { HostLogs } from './log.js'
-import { forEachParallel } from './parallel.js'
-import { planHost } from './plan.js'
-import { preflightProblems } from './preflight.js'
-import type { HostCheck } from './report/model.js'
-import { layout } from './remote/layout.js'
-import { parseProbe, probeCommand } from './remote/probe.js'
-import { canaryEvidence, NGINX_CONFIG_DIR, type CanaryEvidence } from './canary/evidence.js'
-import { canaryEvidenceProbe } from './remote/commands/canary.js'
-import { nginxCommands } from './nginx/upstream-file.js'
-import { checkUpstreamWritable, testNginx } from './remote/commands/nginx.js'
+import { errorMessage, messageWithoutHost } from '../common/errors.js'
+import type { HostAddress, Settings } from '../inputs/settings.js'
+import type { HostLogs } from '../report/log.js'
+import { forEachParallel } from '../common/parallel.js'
+import { planHost } from '../deploy/plan.js'
+import { preflightProblems } from './host-checks.js'
+import type { HostCheck } from '../report/model.js'
+import { layout } from '../remote/layout.js'
+import { parseProbe, probeCommand } from '../remote/probe.js'
+import { canaryEvidence, NGINX_CONFIG_DIR, type CanaryEvidence } from '../canary/evidence.js'
+import { canaryEvidenceProbe } from '../remote/commands/canary.js'
+import { nginxCommands } from '../nginx/upstream-file.js'
+import { checkUpstreamWritable, testNginx } from '../remote/commands/nginx.js'
 import {
   detectProcessManager,
   parseProcessManagerFacts,
   resolveProcessManager,
   type ResolvedProcessManager,
-} from './remote/commands/process-manager.js'
-import { cmd, userCommandArgv } from './remote/shell.js'
-import { EMPTY_STATE, parseState } from './remote/state.js'
-import { RemoteHost, type SshOptions } from './ssh/connection.js'
-import { connectJumpHost } from './ssh/jump-host.js'
-import { sshOptionsFrom } from './ssh/options.js'
+} from '../remote/commands/process-manager.js'
+import { cmd, userCommandArgv } from '../remote/shell.js'
+import { EMPTY_STATE, parseState } from '../remote/state.js'
+import { RemoteHost, type SshOptions } from '../ssh/connection.js'
+import { connectJumpHost } from '../ssh/jump-host.js'
+import { sshOptionsFrom } from '../ssh/options.js'
 
 export async function dryRun(
   settings: Settings,

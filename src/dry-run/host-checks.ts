@@ -1,10 +1,10 @@
 /** Checks that a host can take a deploy, from what the probe found (pure). */
-import { lastLines } from './errors.js'
-import type { Settings } from './inputs/settings.js'
-import { slotPort } from './plan.js'
-import type { HostFacts } from './remote/probe.js'
-import { unitFilePath } from './remote/commands/systemd.js'
-import { SLOTS } from './remote/state.js'
+import { lastLines } from '../common/errors.js'
+import type { Settings } from '../inputs/settings.js'
+import { slotPort } from '../deploy/plan.js'
+import type { HostFacts } from '../remote/probe.js'
+import { unitFilePath } from '../remote/commands/systemd.js'
+import { SLOTS } from '../remote/state.js'
 
 /** Results of the commands run next to the probe. */
 export interface CommandCheck {

@@ -6,7 +6,6 @@
  * control byte reaches the log.
  */
 import * as core from '@actions/core'
-import type { LineSink } from './ssh/connection.js'
 
 /** Up to this many hosts a phase prints one line per host; beyond, one line for the fleet. */
 export const PER_HOST_LINES = 4
@@ -173,7 +172,7 @@ export async function withHeartbeat<T>(
 /** The run's log: the transcript of each host (debug output) and the lines everyone sees. */
 export class HostLogs {
   /** Every remote command a host runs and its output, as debug output. */
-  sinkFor(host: string): LineSink {
+  sinkFor(host: string): (line: string) => void {
     return (line) => debug(`[${host}] ${line}`)
   }
 
