@@ -152,3 +152,21 @@ export class FakeHost implements Host {
 export function httpAnswer(status: number, body = '', upstream?: string): HttpResponse {
   return { status, body, headers: upstream === undefined ? {} : { [VERIFY_HEADER]: upstream } }
 }
+
+/** The step names of an app host's nginx switch, as HostDeploy records them. */
+export const INSTALL_STEP = 'switch: install upstream and test nginx'
+export const RELOAD_STEP = 'switch: reload nginx'
+
+/**
+ * The port an app host's nginx proxies to: the first server of the upstream it installed before
+ * its last reload, or `before` when it has not reloaded one.
+ */
+export function nginxSendsTo(host: FakeHost, before: number): number {
+  const lastReload = host.steps().lastIndexOf(RELOAD_STEP)
+  const installed = host.commands
+    .slice(0, lastReload)
+    .filter((c) => c.step === INSTALL_STEP)
+    .at(-1)?.stdin
+  const port = /server 127\.0\.0\.1:(\d+)/.exec(installed ?? '')?.[1]
+  return port ? Number(port) : before
+}

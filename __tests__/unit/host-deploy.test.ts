@@ -15,7 +15,13 @@ import { LOCK_TIMED_OUT } from '../../src/remote/commands/lock.js'
 import { slotPort } from '../../src/deploy/plan.js'
 import { repair } from '../../src/post/repair.js'
 import type { HostState } from '../../src/remote/state.js'
-import { FakeHost, httpAnswer } from '../../test/fake-host.js'
+import {
+  FakeHost,
+  INSTALL_STEP,
+  RELOAD_STEP,
+  httpAnswer,
+  nginxSendsTo,
+} from '../../test/fake-host.js'
 import { testSettings } from '../../test/settings.js'
 
 const settings = testSettings({
@@ -39,8 +45,8 @@ const LIVE_BLUE: HostState = {
   ],
 }
 
-const INSTALL = 'switch: install upstream and test nginx'
-const RELOAD = 'switch: reload nginx'
+const INSTALL = INSTALL_STEP
+const RELOAD = RELOAD_STEP
 const RESTORE = 'switch: restore upstream'
 
 /**
@@ -55,20 +61,13 @@ function hostWith(state: HostState): FakeHost {
   ])
   host.http = (port) =>
     port === settings.nginx.verifyPort
-      ? httpAnswer(200, '', `127.0.0.1:${nginxSendsTo(host, state)}`)
+      ? httpAnswer(
+          200,
+          '',
+          `127.0.0.1:${nginxSendsTo(host, slotPort(settings, state.liveSlot ?? 'blue'))}`,
+        )
       : httpAnswer(200, 'ok')
   return host
-}
-
-/** The port nginx proxies to: the first server of the upstream installed before the last reload. */
-function nginxSendsTo(host: FakeHost, state: HostState): number {
-  const lastReload = host.steps().lastIndexOf(RELOAD)
-  const installed = host.commands
-    .slice(0, lastReload)
-    .filter((c) => c.step === INSTALL)
-    .at(-1)?.stdin
-  const port = /server 127\.0\.0\.1:(\d+)/.exec(installed ?? '')?.[1]
-  return port ? Number(port) : slotPort(settings, state.liveSlot ?? 'blue')
 }
 
 /** The steps recorded since `mark` (an index into the host's commands). */
@@ -151,7 +150,7 @@ describe('switchBack (rolling rollback) on a fake host', () => {
     await deploy.installUpstream()
     await deploy.reloadAndVerify()
     await deploy.recordSwitch()
-    expect(nginxSendsTo(host, LIVE_BLUE)).toBe(GREEN)
+    expect(nginxSendsTo(host, slotPort(settings, LIVE_BLUE.liveSlot ?? 'blue'))).toBe(GREEN)
     const mark = host.commands.length
 
     await deploy.switchBack()
@@ -164,7 +163,7 @@ describe('switchBack (rolling rollback) on a fake host', () => {
       'drain',
       'stop green',
     ])
-    expect(nginxSendsTo(host, LIVE_BLUE)).toBe(BLUE)
+    expect(nginxSendsTo(host, slotPort(settings, LIVE_BLUE.liveSlot ?? 'blue'))).toBe(BLUE)
     expect(deploy.report.outcome).toBe('reverted')
     // The drain waits on the port of the slot nginx was moved off (as /proc/net/tcp writes it).
     const drain = host.commands.find((c, i) => i >= mark && c.step === 'drain')

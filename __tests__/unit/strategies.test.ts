@@ -16,7 +16,14 @@ import { slotPort } from '../../src/deploy/plan.js'
 import type { ReleaseArchive } from '../../src/release/index.js'
 import type { HostState } from '../../src/remote/state.js'
 import { rolling } from '../../src/strategies/rolling.js'
-import { FakeHost, httpAnswer, type FakeRule } from '../../test/fake-host.js'
+import {
+  FakeHost,
+  INSTALL_STEP,
+  RELOAD_STEP,
+  httpAnswer,
+  nginxSendsTo,
+  type FakeRule,
+} from '../../test/fake-host.js'
 import { testSettings } from '../../test/settings.js'
 
 const KNOWN_HOSTS = ['web1', 'web2', 'web3', 'lb1']
@@ -27,8 +34,8 @@ function settingsWith(inputs: Record<string, string>): Settings {
   return testSettings({ strategy: 'rolling', 'known-hosts': KNOWN_HOSTS, ...inputs })
 }
 
-const INSTALL = 'switch: install upstream and test nginx'
-const RELOAD = 'switch: reload nginx'
+const INSTALL = INSTALL_STEP
+const RELOAD = RELOAD_STEP
 const RESTORE = 'switch: restore upstream'
 const LB_RELOAD = 'load balancer: reload nginx'
 const LB_RESTORE = 'load balancer: restore'
@@ -74,17 +81,6 @@ function logInto(log: FleetLog, host: FakeHost): FakeHost {
   return host
 }
 
-/** The port an app host's nginx proxies to: the first server of the upstream it last reloaded. */
-function nginxSendsTo(settings: Settings, host: FakeHost): number {
-  const lastReload = host.steps().lastIndexOf(RELOAD)
-  const installed = host.commands
-    .slice(0, lastReload)
-    .filter((c) => c.step === INSTALL)
-    .at(-1)?.stdin
-  const port = /server 127\.0\.0\.1:(\d+)/.exec(installed ?? '')?.[1]
-  return port ? Number(port) : slotPort(settings, 'blue')
-}
-
 /**
  * An app host with 1.0.0 live on blue, whose slots answer their health checks and whose nginx
  * sends requests where the upstream file it last reloaded says; `rules` first.
@@ -99,7 +95,7 @@ function appHost(settings: Settings, log: FleetLog, name: string, rules: FakeRul
   Object.assign(host, { address: settings.hosts.find((h) => h.label === name) })
   host.http = (port) =>
     port === settings.nginx.verifyPort
-      ? httpAnswer(200, '', `127.0.0.1:${nginxSendsTo(settings, host)}`)
+      ? httpAnswer(200, '', `127.0.0.1:${nginxSendsTo(host, slotPort(settings, 'blue'))}`)
       : httpAnswer(200, 'ok')
   return logInto(log, host)
 }
@@ -176,7 +172,7 @@ describe('rolling: a failed batch 2 on fake hosts', () => {
       'web1: drain',
       'web1: stop green',
     ])
-    expect(nginxSendsTo(settings, web1)).toBe(BLUE)
+    expect(nginxSendsTo(web1, slotPort(settings, 'blue'))).toBe(BLUE)
     expect(stepsOf(log, 'web2')).not.toContain(INSTALL)
     expect(hosts.map((h) => h.report.outcome)).toEqual(['reverted', 'failed'])
   })
@@ -240,7 +236,7 @@ describe('rolling: a failed batch 2 on fake hosts', () => {
     )
     expect(stepsOf(log, 'web1', 'record')).toEqual(['record'])
     expect(stepsOf(log, 'web2', 'start green')).toEqual(['start green', 'stop green'])
-    expect(nginxSendsTo(stopSettings, web1)).toBe(GREEN)
+    expect(nginxSendsTo(web1, slotPort(stopSettings, 'blue'))).toBe(GREEN)
   })
 })
 
