@@ -48,7 +48,7 @@ import require$$5$3 from 'string_decoder';
 import * as child from 'child_process';
 import child__default from 'child_process';
 import { setTimeout as setTimeout$1 } from 'timers';
-import { createHmac, createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, createHmac } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import ro, { open as open$2, mkdir as mkdir$1, rm as rm$1, rename as rename$1, readdir as readdir$1, readlink as readlink$1, stat as stat$1, copyFile as copyFile$2, readFile as readFile$1 } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
@@ -30966,708 +30966,10 @@ function errorMessage(error) {
     return error instanceof Error ? error.message : String(error);
 }
 
-/**
- * Durations as operators write them in workflow files: `30s`, `2m`, `1h`, `500ms`, `1m30s`, or
- * plain seconds (`45`). Held in code as milliseconds.
- */
-const MS_PER = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
-/** Units in descending order, each at most once; every number may have a fraction (`1.5s`). */
-const WITH_UNITS = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$/;
-const PLAIN_SECONDS = /^\d+(?:\.\d+)?$/;
-/**
- * Milliseconds for `text` (rounded to a whole millisecond), or `undefined` when it is not a
- * duration. Negative values and unknown units are not durations; zero is (`0s`, `0`): callers
- * decide whether zero makes sense.
- */
-function parseDuration(text) {
-    const value = text.trim();
-    if (PLAIN_SECONDS.test(value))
-        return Math.round(Number(value) * MS_PER.s);
-    const match = value === '' ? null : WITH_UNITS.exec(value);
-    if (!match)
-        return undefined;
-    const [, h = '0', m = '0', s = '0', ms = '0'] = match;
-    return Math.round(Number(h) * MS_PER.h + Number(m) * MS_PER.m + Number(s) * MS_PER.s + Number(ms) * MS_PER.ms);
-}
-
-/**
- * What a packed `release-path` leaves out: the `exclude` input and the `.deployignore` file at the
- * root of the directory, in a subset of the .gitignore syntax (pure; matched by pack.ts).
- *
- * - One pattern per line (`exclude` also takes commas); blank lines and `#` comments are skipped.
- * - Paths are relative to the packed directory and use `/`.
- * - A pattern without a `/` (other than a trailing one) matches a name at any depth: `*.log`,
- *   `node_modules`. One with a `/` is anchored at the root: `docs/drafts`, `/coverage` (a leading
- *   `/` just anchors).
- * - A trailing `/` matches directories only: `tmp/`.
- * - `*` is any run of characters but `/`, `?` one character but `/`, `[abc]` / `[a-z]` / `[!abc]`
- *   one character of (or not of) the set. `**` as a whole segment (between slashes, or at either
- *   end) stands for any number of directories: all of `logs/**` is under logs.
- * - A matched directory is left out with everything below it.
- * - Not supported, and refused so that nothing is shipped by surprise: `!` (re-including),
- *   `\` escapes, `{a,b}` braces, `.` and `..` segments, `**` inside a segment (`a**`).
- */
-/** The patterns file at the root of a packed directory (itself never shipped). */
-const DEPLOYIGNORE_FILE = '.deployignore';
-/**
- * Parses patterns from text. `separators`: `lines` for a .deployignore file, `lines-and-commas`
- * for the `exclude` input. Problems name the pattern (and its line, for a file).
- */
-function parseIgnorePatterns(text, separators) {
-    const patterns = [];
-    const problems = [];
-    text.split(/\r?\n/).forEach((rawLine, index) => {
-        const line = rawLine.trim();
-        if (line === '' || line.startsWith('#'))
-            return;
-        const items = separators === 'lines' ? [line] : line.split(',');
-        for (const item of items.map((i) => i.trim()).filter((i) => i !== '')) {
-            const result = compilePattern(item);
-            if (typeof result === 'string') {
-                const where = separators === 'lines' ? `line ${index + 1} ` : '';
-                problems.push(`${where}${quoted(item)} ${result}`);
-            }
-            else {
-                patterns.push(result);
-            }
-        }
-    });
-    return { patterns, problems };
-}
-/** Whether `path` (relative, `/`-separated) is left out by one of the patterns. */
-function isIgnored(patterns, path, directory) {
-    return patterns.some((p) => (directory || !p.directoryOnly) && p.regex.test(path));
-}
-/** The pattern compiled, or what is wrong with it. */
-function compilePattern(text) {
-    if (/\p{Cc}/u.test(text))
-        return 'contains control characters';
-    if (text.startsWith('!')) {
-        return "re-includes with '!', which is not supported (list only what to leave out)";
-    }
-    if (text.includes('\\'))
-        return "contains '\\' (escapes are not supported; separate with '/')";
-    if (/[{}]/.test(text))
-        return "contains '{' or '}' (braces are not supported; list each pattern)";
-    const directoryOnly = text.endsWith('/');
-    let body = directoryOnly ? text.slice(0, -1) : text;
-    const anchored = body.includes('/');
-    if (body.startsWith('/'))
-        body = body.slice(1);
-    if (body === '')
-        return 'matches nothing (expected a name or path)';
-    const segments = body.split('/');
-    if (segments.some((s) => s === ''))
-        return "has an empty path segment ('//')";
-    if (segments.some((s) => s === '.' || s === '..')) {
-        return "has a '.' or '..' segment (patterns are relative to release-path and stay inside it)";
-    }
-    if (segments.some((s) => s !== '**' && s.includes('**'))) {
-        return "has '**' inside a segment (expected '**' alone between slashes, like '**/tmp')";
-    }
-    let source = '';
-    for (const [i, segment] of segments.entries()) {
-        const last = i === segments.length - 1;
-        if (segment === '**') {
-            source += last ? '.*' : '(?:[^/]+/)*';
-            continue;
-        }
-        const converted = segmentSource(segment);
-        if (converted === undefined)
-            return "has a '[' without its ']'";
-        source += converted + (last ? '' : '/');
-    }
-    const prefix = anchored ? '^' : '^(?:.*/)?';
-    return { text, regex: new RegExp(`${prefix}${source}$`, 'u'), directoryOnly };
-}
-/** One segment as regex source; undefined when a `[` set is not closed. */
-function segmentSource(segment) {
-    let out = '';
-    for (let i = 0; i < segment.length; i++) {
-        const c = segment[i] ?? '';
-        if (c === '*')
-            out += '[^/]*';
-        else if (c === '?')
-            out += '[^/]';
-        else if (c === '[') {
-            const close = segment.indexOf(']', i + 2);
-            if (close < 0)
-                return undefined;
-            let set = segment.slice(i + 1, close);
-            const negated = set.startsWith('!') || set.startsWith('^');
-            if (negated)
-                set = set.slice(1);
-            const escaped = set.replace(/[\\\]^[]/g, '\\$&');
-            out += negated ? `[^/${escaped}]` : `[${escaped}]`;
-            i = close;
-        }
-        else
-            out += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    }
-    return out;
-}
-function quoted(text) {
-    return `'${text.length > 80 ? `${text.slice(0, 77)}...` : text}'`;
-}
-
-/**
- * known_hosts parsing and host-key verification (pure). Supports plain and hashed (`|1|salt|hash`)
- * host patterns, `[host]:port`, `*`/`?` wildcards, `!` negation and the `@revoked` marker, like
- * OpenSSH's sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT".
- *
- * Besides key lines it takes SHA256 fingerprint pins, as appleboy/ssh-action's `fingerprint` holds
- * them: `SHA256:<base64>` alone (any host), `<patterns> SHA256:<base64>` (those hosts), or a line of
- * `ssh-keygen -lf` output (`256 SHA256:<base64> comment (ED25519)`, any host).
- */
-/** A SHA256 host-key fingerprint as `ssh-keygen -l` prints it (trailing `=` tolerated). */
-const SHA256_FINGERPRINT = /^SHA256:([A-Za-z0-9+/]{43})=?$/i;
-/** What looks like a fingerprint, well-formed or not (`SHA256:...`, `MD5:...`, hex pairs). */
-const FINGERPRINT_LIKE = /^(?:SHA256:|MD5:|[0-9a-f]{2}(?::[0-9a-f]{2}){15}$)/i;
-/** The type names `ssh-keygen -l` prints in parentheses, as key types. */
-const KEYGEN_TYPES = {
-    ED25519: 'ssh-ed25519',
-    RSA: 'ssh-rsa',
-    'ECDSA-256': 'ecdsa-sha2-nistp256',
-    'ECDSA-384': 'ecdsa-sha2-nistp384',
-    'ECDSA-521': 'ecdsa-sha2-nistp521',
-};
-/** The fingerprint in the form `fingerprint()` returns, or undefined when it is not SHA256. */
-function normalizeFingerprint(text) {
-    const match = SHA256_FINGERPRINT.exec(text);
-    return match ? `SHA256:${match[1]}` : undefined;
-}
-/**
- * A fingerprint pin line (after any marker) as an entry, or undefined when the line is not one.
- * `fields` are the line's whitespace-separated fields.
- */
-function parseFingerprintPin(fields, marker) {
-    const [first = '', second = ''] = fields;
-    const bare = normalizeFingerprint(first);
-    if (bare)
-        return { patterns: ['*'], keyType: '', keyBase64: '', marker, fingerprint: bare };
-    const pinned = normalizeFingerprint(second);
-    if (!pinned)
-        return undefined;
-    // `ssh-keygen -l`: `<bits> SHA256:... <comment> (<TYPE>)`; the first field is no host pattern.
-    const keygenType = /^\d+$/.test(first) ? /^\(([A-Z0-9-]+)\)$/.exec(fields.at(-1) ?? '') : null;
-    if (keygenType) {
-        const bits = Number(first);
-        const name = keygenType[1] === 'ECDSA' ? `ECDSA-${bits}` : (keygenType[1] ?? '');
-        return {
-            patterns: ['*'],
-            keyType: KEYGEN_TYPES[name] ?? '',
-            keyBase64: '',
-            marker,
-            fingerprint: pinned,
-        };
-    }
-    return { patterns: first.split(','), keyType: '', keyBase64: '', marker, fingerprint: pinned };
-}
-function parseKnownHosts(text) {
-    const entries = [];
-    for (const rawLine of text.split(/\r?\n/)) {
-        const line = rawLine.trim();
-        if (line === '' || line.startsWith('#'))
-            continue;
-        const fields = line.split(/\s+/);
-        const marker = fields[0] === '@revoked' || fields[0] === '@cert-authority' ? fields.shift() : '';
-        const pin = parseFingerprintPin(fields, marker);
-        if (pin) {
-            entries.push(pin);
-            continue;
-        }
-        const [patterns, keyType, keyBase64] = fields;
-        if (!patterns || !keyType || !keyBase64)
-            continue;
-        entries.push({
-            patterns: patterns.split(','),
-            keyType,
-            keyBase64,
-            marker: marker,
-        });
-    }
-    return entries;
-}
-/** The name known_hosts uses for a host: `host` on port 22, `[host]:port` otherwise. */
-function knownHostsName(host, port) {
-    return port === 22 ? host : `[${host}]:${port}`;
-}
-function globToRegExp(glob) {
-    const body = glob
-        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-        .replace(/\*/g, '.*')
-        .replace(/\?/g, '.');
-    return new RegExp(`^${body}$`, 'i');
-}
-function patternMatches(pattern, name) {
-    if (pattern.startsWith('|1|')) {
-        const [salt, hash] = pattern.slice(3).split('|');
-        if (!salt || !hash)
-            return false;
-        const digest = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
-        return digest === hash;
-    }
-    return globToRegExp(pattern).test(name);
-}
-function entryMatches(entry, name) {
-    let matched = false;
-    for (const pattern of entry.patterns) {
-        if (pattern.startsWith('!')) {
-            if (patternMatches(pattern.slice(1), name))
-                return false;
-        }
-        else if (patternMatches(pattern, name)) {
-            matched = true;
-        }
-    }
-    return matched;
-}
-/** The entries (not revoked, not CA) that apply to a host. */
-function keysForHost(entries, host, port) {
-    const name = knownHostsName(host, port);
-    return entries.filter((e) => e.marker === '' && entryMatches(e, name));
-}
-/** The key type named inside an SSH public key blob (its first length-prefixed string). */
-function keyTypeOfBlob(blob) {
-    if (blob.length < 4)
-        return 'unknown';
-    const length = blob.readUInt32BE(0);
-    return blob.subarray(4, 4 + length).toString('latin1');
-}
-/** OpenSSH's fingerprint format: SHA256:<unpadded base64>. */
-function fingerprint(blob) {
-    return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
-}
-/** Host-key algorithm names ssh2 negotiates, for each key type found in known_hosts. */
-const ALGORITHMS_FOR_KEY_TYPE = {
-    'ssh-ed25519': ['ssh-ed25519'],
-    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
-    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
-    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
-    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
-};
-const ALL_ALGORITHMS = Object.values(ALGORITHMS_FOR_KEY_TYPE).flat();
-/**
- * Host-key algorithms in preference order: those with a key in known_hosts first, as OpenSSH does,
- * so a host that offers several key types is asked for the one we can verify.
- */
-function preferredHostKeyAlgorithms(known) {
-    const first = known.flatMap((e) => ALGORITHMS_FOR_KEY_TYPE[e.keyType] ?? []);
-    return [...new Set([...first, ...ALL_ALGORITHMS])];
-}
-/** Checks the key a host presented against known_hosts; the message is ready for the log. */
-function verifyHostKey(entries, host, port, presented) {
-    const name = knownHostsName(host, port);
-    const presentedBase64 = presented.toString('base64');
-    const type = keyTypeOfBlob(presented);
-    const print = fingerprint(presented);
-    const pasteLine = `${name} ${type} ${presentedBase64}`;
-    const isPresented = (e) => e.fingerprint === undefined ? e.keyBase64 === presentedBase64 : e.fingerprint === print;
-    const revoked = entries.some((e) => e.marker === '@revoked' && isPresented(e) && entryMatches(e, name));
-    if (revoked) {
-        return {
-            ok: false,
-            reason: 'revoked',
-            message: `Host key ${type} ${print} of ${name} is marked @revoked in known-hosts; refusing to connect.`,
-        };
-    }
-    const known = keysForHost(entries, host, port);
-    if (known.some(isPresented))
-        return { ok: true };
-    if (known.length === 0) {
-        return {
-            ok: false,
-            reason: 'unknown',
-            message: `Host ${name} is not in known-hosts; it presented ${type} ${print}. ` +
-                `Check the fingerprint out of band (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on the host), ` +
-                `then add this line to known-hosts:\n${pasteLine}`,
-        };
-    }
-    const expected = known.map((e) => e.fingerprint === undefined
-        ? `${e.keyType} ${fingerprint(Buffer.from(e.keyBase64, 'base64'))}`
-        : `the pin ${e.fingerprint}`);
-    // A host has several keys and offers one; a pin of another of its keys does not match it.
-    const pinHint = known.some((e) => e.fingerprint !== undefined)
-        ? `A fingerprint pin matches one key of the host: if the pinned key is another of its keys, ` +
-            `pin its ${type} key instead (ssh-keygen -lf /etc/ssh/ssh_host_${shortKeyType(type)}_key.pub ` +
-            `on the host). `
-        : '';
-    return {
-        ok: false,
-        reason: 'changed',
-        message: `HOST KEY MISMATCH for ${name}: known-hosts has ${expected.join(', ')} but the host presented ` +
-            `${type} ${print}. Someone may be intercepting the connection, or the host was reinstalled. ` +
-            pinHint +
-            `If you verified the new key, replace its known-hosts line with:\n${pasteLine}`,
-    };
-}
-/** The part of a key type in sshd's host key file names: ed25519, ecdsa, rsa. */
-function shortKeyType(type) {
-    if (type.startsWith('ecdsa-'))
-        return 'ecdsa';
-    return type.replace(/^ssh-/, '');
-}
-
-/**
- * Every input of the action, parsed and validated into one typed settings object (pure: the
- * caller passes a reader such as `core.getInput`). All problems are collected and reported
- * together in one `InputError`, each naming the input, what was given and what was expected,
- * before any host is touched.
- */
-// ---------------------------------------------------------------------------------------------
-// Defaults
-// ---------------------------------------------------------------------------------------------
-const DEFAULTS$1 = {
-    // Connection
-    hosts: '',
-    'ssh-user': 'root',
-    'ssh-port': '22',
-    'ssh-key': '',
-    'ssh-key-passphrase': '',
-    'known-hosts': '',
-    'insecure-ignore-host-key': 'false',
-    'proxy-jump': '',
-    // Jump host's own credentials ('' = those of the targets)
-    'proxy-key': '',
-    'proxy-key-passphrase': '',
-    'proxy-known-hosts': '',
-    'connect-timeout': '20s',
-    'max-parallel': '10',
-    // App
-    'app-name': '',
-    'deploy-path': '',
-    version: '',
-    'build-command': '',
-    'release-path': '.',
-    'artifact-url': '',
-    // What ships: patterns left out of release-path; checksum and token of artifact-url
-    exclude: '',
-    'artifact-sha256': '',
-    'artifact-token': '',
-    'start-command': '',
-    'stop-command': '',
-    'reload-command': '',
-    env: '',
-    'secret-env': '',
-    'migrate-command': '',
-    'post-deploy-command': '',
-    'smoke-command': '',
-    'process-manager': 'auto',
-    'keep-releases': '5',
-    // Strategy
-    strategy: 'blue-green',
-    'batch-size': '1',
-    'load-balancer': '',
-    'lb-upstream-file': '',
-    'lb-backend-port': '80',
-    'on-failure': 'rollback',
-    'canary-weight': '10,50,100',
-    'canary-step-duration': '60s',
-    'canary-max-error-rate': '1%',
-    'canary-min-requests': '20',
-    'canary-hosts': '',
-    'canary-sticky-cookie': '',
-    'canary-check-command': '',
-    'canary-access-log': '',
-    // Slots and health
-    'blue-port': '3001',
-    'green-port': '3002',
-    'health-path': '/health',
-    'version-path': '',
-    'health-timeout': '60s',
-    'health-interval': '1s',
-    'drain-timeout': '30s',
-    'stop-timeout': '10s',
-    'keep-previous': 'stop',
-    // nginx
-    'nginx-upstream-file': '',
-    'nginx-test-command': 'nginx -t',
-    'nginx-reload-command': 'nginx -s reload',
-    'nginx-verify-port': '',
-    // Managed nginx site
-    'nginx-site': '',
-    'nginx-site-listen': '80',
-    'nginx-site-file': '',
-    sudo: 'false',
-    force: 'false',
-    // Lock, rollback, GitHub, misc
-    'lock-timeout': '5m',
-    rollback: 'false',
-    'rollback-to': '',
-    environment: '',
-    url: '',
-    'github-token': '${{ github.token }}',
-    'dry-run': 'false',
-};
-/** Environment variables the action sets for every slot; `env` may not override them. */
-const SLOT_ENV_KEYS = [
-    'PORT',
-    'SLOT',
-    'APP_VERSION',
-    'RELEASE_DIR',
-    'DEPLOY_PATH',
-    'RELEASE_NODE',
-];
 const STRATEGIES = ['blue-green', 'rolling', 'canary', 'reload'];
 const ON_FAILURE = ['rollback', 'stop'];
 const KEEP_PREVIOUS = ['stop', 'warm'];
 const PROCESS_MANAGERS = ['auto', 'builtin', 'systemd'];
-/** One or more inputs are invalid; `problems` names each one. */
-class InputError extends Error {
-    problems;
-    inputs;
-    constructor(problems, 
-    /** The inputs the problems are about (each problem's first-named input). */
-    inputs = new Set()) {
-        const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
-        super(`Invalid inputs (${count}):\n${problems.map((p) => `- ${p}`).join('\n')}`);
-        this.problems = problems;
-        this.inputs = inputs;
-        this.name = 'InputError';
-    }
-}
-/**
- * Reads, defaults and validates every input. `get` returns the raw value of an input ('' when it
- * is not set), like `core.getInput`. Throws `InputError` listing every problem found.
- */
-function parseInputs(get) {
-    const r = new InputReader(get);
-    // Connection
-    const sshUser = r.field('ssh-user', userName, 'root');
-    const sshPort = r.field('ssh-port', port, 22);
-    const defaults = { user: sshUser, port: sshPort };
-    const hosts = r.hostList('hosts', defaults);
-    const privateKey = r.privateKey('ssh-key');
-    const passphrase = r.text('ssh-key-passphrase');
-    const knownHosts = r.knownHosts('known-hosts');
-    const insecureIgnoreHostKey = r.field('insecure-ignore-host-key', boolean, false);
-    const proxyJump = r.field('proxy-jump', optional$1(hostAddress(defaults), undefined), undefined);
-    const proxyKey = r.text('proxy-key') === '' ? '' : r.privateKey('proxy-key');
-    const proxyPassphrase = r.text('proxy-key-passphrase');
-    const proxyKnownHosts = r.knownHosts('proxy-known-hosts');
-    const connectTimeoutMs = r.field('connect-timeout', duration$1({ allowZero: false }), 20_000);
-    const maxParallel = r.field('max-parallel', integer(1, 256), 10);
-    // App
-    const name = r.field('app-name', appName, '');
-    const deployPath = r.field('deploy-path', optional$1(absolutePath('directory'), `/srv/${name}`), '');
-    const version = r.field('version', optional$1(versionName, ''), '');
-    const releasePath = r.field('release-path', localPath, '.');
-    const artifactUrl = r.field('artifact-url', optional$1(httpUrl, ''), '');
-    const exclude = r.field('exclude', ignorePatterns, []);
-    const artifactSha256 = r.field('artifact-sha256', optional$1(sha256Hex, ''), '');
-    const artifactToken = r.token('artifact-token');
-    const env = r.env('env');
-    const secretEnv = r.env('secret-env');
-    r.distinctKeys('env', env, 'secret-env', secretEnv);
-    const processManager = r.field('process-manager', oneOf(PROCESS_MANAGERS), 'auto');
-    const keepReleases = r.field('keep-releases', integer(2, Infinity), 5);
-    // Strategy
-    const strategy = r.field('strategy', oneOf(STRATEGIES), 'blue-green');
-    const batchSize = r.field('batch-size', amount, { kind: 'count', value: 1 });
-    const loadBalancer = r.field('load-balancer', optional$1(hostAddress(defaults), undefined), undefined);
-    const lbUpstreamFile = r.field('lb-upstream-file', optional$1(absolutePath('file'), `/etc/nginx/conf.d/${name}.lb.conf`), '');
-    const lbBackendPort = r.field('lb-backend-port', port, 80);
-    const onFailure = r.field('on-failure', oneOf(ON_FAILURE), 'rollback');
-    const canary = {
-        weights: r.field('canary-weight', weights, [10, 50, 100]),
-        stepDurationMs: r.field('canary-step-duration', duration$1({ allowZero: false }), 60_000),
-        maxErrorRate: r.field('canary-max-error-rate', errorRateOrOff, 0.01) ?? 1,
-        healthOnly: r.text('canary-max-error-rate') === 'off',
-        minRequests: r.field('canary-min-requests', integer(1, Infinity), 20),
-        hosts: r.field('canary-hosts', optional$1(amount, undefined), undefined),
-        stickyCookie: r.field('canary-sticky-cookie', optional$1(cookieName, ''), ''),
-        checkCommand: r.text('canary-check-command'),
-        accessLog: r.field('canary-access-log', optional$1(nginxFilePath, `/var/log/nginx/${name}-canary.log`), ''),
-    };
-    // Slots and health
-    const slots = {
-        bluePort: r.field('blue-port', port, 3001),
-        greenPort: r.field('green-port', port, 3002),
-        drainTimeoutMs: r.field('drain-timeout', duration$1({ allowZero: true }), 30_000),
-        stopTimeoutMs: r.field('stop-timeout', duration$1({ allowZero: false }), 10_000),
-        keepPrevious: r.field('keep-previous', oneOf(KEEP_PREVIOUS), 'stop'),
-    };
-    const health = {
-        path: r.field('health-path', httpPath, '/health'),
-        versionPath: r.field('version-path', optional$1(httpPath, ''), ''),
-        timeoutMs: r.field('health-timeout', duration$1({ allowZero: false }), 60_000),
-        intervalMs: r.field('health-interval', duration$1({ allowZero: false }), 1000),
-    };
-    // nginx, lock, rollback, GitHub
-    const nginx = {
-        upstreamFile: r.field('nginx-upstream-file', optional$1(absolutePath('file'), `/etc/nginx/conf.d/${name}.upstream.conf`), ''),
-        testCommand: r.text('nginx-test-command'),
-        reloadCommand: r.text('nginx-reload-command'),
-        verifyPort: r.field('nginx-verify-port', optional$1(port, slots.greenPort + 1), slots.greenPort + 1),
-    };
-    const site = {
-        serverNames: r.field('nginx-site', optional$1(serverNames, []), []),
-        listen: r.field('nginx-site-listen', listenAddress, '80'),
-        file: r.field('nginx-site-file', optional$1(absolutePath('file'), `/etc/nginx/conf.d/${name}.site.conf`), ''),
-    };
-    const rollbackTo = r.field('rollback-to', optional$1(versionName, ''), '');
-    const rollback = {
-        enabled: r.field('rollback', boolean, false) || rollbackTo !== '',
-        toVersion: rollbackTo,
-    };
-    const settings = {
-        hosts,
-        ssh: {
-            user: sshUser,
-            port: sshPort,
-            privateKey,
-            passphrase,
-            knownHosts,
-            insecureIgnoreHostKey,
-            proxyJump,
-            proxyKey,
-            proxyPassphrase,
-            proxyKnownHosts,
-            connectTimeoutMs,
-            maxParallel,
-        },
-        app: {
-            name,
-            deployPath,
-            version,
-            buildCommand: r.text('build-command'),
-            releasePath,
-            artifactUrl,
-            exclude,
-            artifactSha256,
-            artifactToken,
-            startCommand: r.text('start-command'),
-            stopCommand: r.text('stop-command'),
-            reloadCommand: r.text('reload-command'),
-            env,
-            secretEnv,
-            migrateCommand: r.text('migrate-command'),
-            postDeployCommand: r.text('post-deploy-command'),
-            smokeCommand: r.text('smoke-command'),
-            processManager,
-            keepReleases,
-        },
-        strategy,
-        rolling: { batchSize, loadBalancer, lbUpstreamFile, lbBackendPort, onFailure },
-        canary,
-        slots,
-        health,
-        nginx,
-        site,
-        sudo: r.field('sudo', boolean, false),
-        force: r.field('force', boolean, false),
-        lockTimeoutMs: r.field('lock-timeout', duration$1({ allowZero: true }), 300_000),
-        rollback,
-        github: {
-            environment: r.field('environment', optional$1(environmentName, ''), ''),
-            url: r.field('url', optional$1(httpUrl, ''), ''),
-            token: r.text('github-token'),
-        },
-        dryRun: r.field('dry-run', boolean, false),
-    };
-    checkCombinations(r, settings);
-    if (r.problems.length > 0)
-        throw new InputError(r.problems, r.flagged);
-    return settings;
-}
-/**
- * The secret values among the settings, for `core.setSecret`: the key and passphrase, the token
- * and every `secret-env` value (not `env`: values from `${{ secrets.* }}` are masked by the runner
- * already, and masking plain ones like `production` garbles the log). Multi-line values are
- * split into lines, since log masking works per line.
- */
-function secretValues(settings) {
-    const values = [
-        settings.ssh.privateKey,
-        settings.ssh.passphrase,
-        settings.ssh.proxyKey,
-        settings.ssh.proxyPassphrase,
-        settings.github.token,
-        settings.app.artifactToken,
-        ...Object.values(settings.app.secretEnv),
-    ];
-    const lines = values.flatMap((value) => value.split('\n')).map((line) => line.trim());
-    return [...new Set(lines.filter((line) => line !== ''))];
-}
-// ---------------------------------------------------------------------------------------------
-// Rules that involve more than one input
-// ---------------------------------------------------------------------------------------------
-/** `proxy-key`, its passphrase and `proxy-known-hosts` belong to a `proxy-jump`. */
-function checkJumpHostCredentials(r, s) {
-    const { proxyJump, proxyKey, proxyPassphrase } = s.ssh;
-    if (proxyJump === undefined && r.valid('proxy-jump')) {
-        const given = ['proxy-key', 'proxy-key-passphrase', 'proxy-known-hosts'].filter((name) => r.text(name) !== '');
-        for (const name of given) {
-            r.report(name, `Input '${name}' was given without 'proxy-jump' (expected a jump host ` +
-                `'[user@]host[:port]' in 'proxy-jump' for it to apply to, or no '${name}').`);
-        }
-    }
-    if (proxyKey !== '' && proxyPassphrase === '' && isEncryptedKey(proxyKey)) {
-        r.report('proxy-key-passphrase', "Input 'proxy-key-passphrase' is required because 'proxy-key' is encrypted (expected the " +
-            "key's passphrase, e.g. from a secret).");
-    }
-    if (proxyJump !== undefined &&
-        proxyPassphrase !== '' &&
-        proxyKey === '' &&
-        r.valid('proxy-key')) {
-        r.report('proxy-key-passphrase', "Input 'proxy-key-passphrase' was given without 'proxy-key' (expected the jump host's " +
-            "own key in 'proxy-key'; the passphrase of 'ssh-key' goes in 'ssh-key-passphrase').");
-    }
-}
-function checkCombinations(r, s) {
-    if (s.ssh.knownHosts === '' &&
-        !s.ssh.insecureIgnoreHostKey &&
-        r.valid('insecure-ignore-host-key')) {
-        r.report('known-hosts', "Input 'known-hosts' is required unless 'insecure-ignore-host-key' is true (expected the " +
-            "hosts' public key lines, e.g. the output of 'ssh-keyscan web1.example.com').");
-    }
-    if (s.ssh.passphrase === '' && s.ssh.privateKey !== '' && isEncryptedKey(s.ssh.privateKey)) {
-        r.report('ssh-key-passphrase', "Input 'ssh-key-passphrase' is required because 'ssh-key' is encrypted (expected the " +
-            "key's passphrase, e.g. from a secret).");
-    }
-    checkJumpHostCredentials(r, s);
-    if (s.app.startCommand === '' && !s.rollback.enabled && r.valid('rollback', 'rollback-to')) {
-        r.report('start-command', "Input 'start-command' is required unless 'rollback' is true (expected the command that " +
-            "starts the app on $PORT, e.g. 'node server.js').");
-    }
-    if (s.strategy === 'reload' && s.app.reloadCommand === '') {
-        r.report('reload-command', "Input 'reload-command' is required when 'strategy' is reload (expected the command that " +
-            "makes the app reload itself, e.g. 'kill -USR2 $(cat tmp/pids/puma.pid)').");
-    }
-    if (s.app.artifactUrl !== '' && s.app.releasePath !== DEFAULTS$1['release-path']) {
-        r.report('artifact-url', `Input 'artifact-url': ${show(s.app.artifactUrl)} was given together with 'release-path' ` +
-            `${show(s.app.releasePath)} (expected only one of them: the release comes from one place).`);
-    }
-    checkReleaseSource(r, s);
-    if (s.slots.bluePort === s.slots.greenPort && r.valid('blue-port', 'green-port')) {
-        r.report('green-port', `Input 'green-port': ${show(r.text('green-port'))} is the same port as 'blue-port' ` +
-            `${show(r.text('blue-port'))} (expected two different ports, one per slot).`);
-    }
-    const { verifyPort } = s.nginx;
-    if ((verifyPort === s.slots.bluePort || verifyPort === s.slots.greenPort) &&
-        r.valid('nginx-verify-port', 'blue-port', 'green-port')) {
-        r.report('nginx-verify-port', `Input 'nginx-verify-port': ${verifyPort} is also a slot port ('blue-port' or 'green-port') ` +
-            `(expected a third port, used by nginx to let the action verify a switch).`);
-    }
-    checkSite(r, s);
-    if (s.health.intervalMs >= s.health.timeoutMs && r.valid('health-interval', 'health-timeout')) {
-        r.report('health-interval', `Input 'health-interval': ${show(r.text('health-interval'))} is not shorter than ` +
-            `'health-timeout' ${show(r.text('health-timeout'))} (expected an interval below the ` +
-            `timeout, so that a slot is checked more than once).`);
-    }
-    checkBatchSize(r, s);
-    const canaryHosts = s.canary.hosts;
-    const hostCount = s.hosts.length;
-    // A percentage is rounded up, as batch-size is.
-    const canaryCount = canaryHosts?.kind === 'percent'
-        ? Math.ceil((hostCount * canaryHosts.value) / 100)
-        : (canaryHosts?.value ?? 0);
-    if (canaryCount >= hostCount && r.valid('hosts')) {
-        r.report('canary-hosts', `Input 'canary-hosts': ${show(r.text('canary-hosts'))} is not fewer than the ${hostCount} ` +
-            `host${hostCount === 1 ? '' : 's'} in 'hosts' (expected fewer hosts than 'hosts' lists, so ` +
-            `that some stay on the old version during the bake).`);
-    }
-}
 /** Hosts per batch for `batch-size` (a count, or a percentage of the fleet rounded up). */
 function batchSizeOf(amount, hostCount) {
     const size = amount.kind === 'count' ? amount.value : Math.ceil((hostCount * amount.value) / 100);
@@ -31678,531 +30980,6 @@ function usesLoadBalancer(settings) {
     const batched = settings.strategy === 'rolling' ||
         (settings.strategy === 'canary' && settings.canary.hosts !== undefined);
     return batched && settings.rolling.loadBalancer !== undefined;
-}
-/**
- * Batches behind a load balancer must leave it at least one server: a batch that would take
- * every host out at once is refused before any host is touched. A rollback moves no batches.
- */
-function checkBatchSize(r, s) {
-    const { rolling, hosts } = s;
-    if (s.rollback.enabled || !usesLoadBalancer(s))
-        return;
-    if (!r.valid('hosts', 'batch-size', 'rollback', 'rollback-to'))
-        return;
-    const size = batchSizeOf(rolling.batchSize, hosts.length);
-    if (size < hosts.length)
-        return;
-    r.report('batch-size', `Input 'batch-size': ${size} of ${hosts.length} host(s) per batch would take every server out ` +
-        `of the load balancer at once; use a smaller batch-size (or more hosts).`);
-}
-/** `exclude` applies to a packed directory; `artifact-sha256` and `artifact-token` to a URL. */
-function checkReleaseSource(r, s) {
-    const { artifactUrl, exclude, artifactSha256, artifactToken } = s.app;
-    if (artifactUrl !== '' && exclude.length > 0) {
-        r.report('exclude', "Input 'exclude' was given together with 'artifact-url' (expected exclude only with a " +
-            "'release-path' directory that the action packs; a downloaded archive ships as it is).");
-    }
-    if (artifactUrl === '' && artifactSha256 !== '' && r.valid('artifact-url')) {
-        r.report('artifact-sha256', "Input 'artifact-sha256' was given without 'artifact-url' (expected it only with " +
-            'artifact-url, to check the download).');
-    }
-    if (artifactUrl === '' && artifactToken !== '' && r.valid('artifact-url')) {
-        r.report('artifact-token', "Input 'artifact-token' was given without 'artifact-url' (expected it only with " +
-            'artifact-url, to authorize the download).');
-    }
-}
-/** The managed site: only with `nginx-site`, on its own port and file. */
-function checkSite(r, s) {
-    const { serverNames, listen, file } = s.site;
-    if (serverNames.length === 0) {
-        if (r.text('nginx-site-file') !== '' && r.valid('nginx-site', 'nginx-site-file')) {
-            r.report('nginx-site-file', `Input 'nginx-site-file': ${show(file)} was given without 'nginx-site' (expected ` +
-                `'nginx-site' with the site's server names, or no 'nginx-site-file').`);
-        }
-        return;
-    }
-    const listenPort = Number(/(\d+)$/.exec(listen)?.[1]);
-    const taken = [
-        ['blue-port', s.slots.bluePort],
-        ['green-port', s.slots.greenPort],
-        ['nginx-verify-port', s.nginx.verifyPort],
-    ];
-    for (const [input, port] of taken) {
-        if (listenPort === port && r.valid('nginx-site-listen', input)) {
-            r.report('nginx-site-listen', `Input 'nginx-site-listen': ${show(listen)} uses port ${port}, which is '${input}' ` +
-                `(expected a port the slots and the verification server do not use, like 80).`);
-        }
-    }
-    if (file === s.nginx.upstreamFile && r.valid('nginx-site-file', 'nginx-upstream-file')) {
-        r.report('nginx-site-file', `Input 'nginx-site-file': ${show(file)} is also 'nginx-upstream-file' (expected two ` +
-            `different files: the site and the upstream it proxies to).`);
-    }
-}
-const ok = (value) => ({ ok: true, value });
-const bad = (problem, expected) => ({ ok: false, problem, expected });
-class InputReader {
-    get;
-    problems = [];
-    invalid = new Set();
-    /** Every input a problem was reported for, by its own check or by a combination rule. */
-    flagged = new Set();
-    constructor(get) {
-        this.get = get;
-    }
-    /** The trimmed value, or the input's default when empty (expressions like `${{ }}` give ''). */
-    text(name) {
-        const value = this.get(name).trim();
-        if (value !== '')
-            return value;
-        const fallback = DEFAULTS$1[name];
-        return fallback.includes('${{') ? '' : fallback;
-    }
-    /** The parsed value; on a problem, records it and returns `fallback` so reading continues. */
-    field(name, parse, fallback) {
-        const text = this.text(name);
-        const result = parse(text);
-        if (result.ok)
-            return result.value;
-        if (text === '') {
-            return this.fail(name, fallback, `Input '${name}' is required (expected ${result.expected}).`);
-        }
-        return this.fail(name, fallback, `Input '${name}': ${show(text)} ${result.problem} (expected ${result.expected}).`);
-    }
-    /** Records a problem that involves several inputs (already worded). */
-    /** A problem of a rule that involves more than one input; `input` is the one it names first. */
-    report(input, problem) {
-        this.flagged.add(input);
-        this.problems.push(problem);
-    }
-    /** Whether none of `names` had a problem (combination rules skip inputs already reported). */
-    valid(...names) {
-        return names.every((name) => !this.invalid.has(name));
-    }
-    hostList(name, defaults) {
-        const entries = this.text(name)
-            .split(/[\s,]+/)
-            .filter((entry) => entry !== '');
-        if (entries.length === 0) {
-            return this.fail(name, [], `Input '${name}' is required (expected one or more ${HOST_FORMAT}, one per line or ` +
-                `separated by commas).`);
-        }
-        const hosts = [];
-        const seen = new Map();
-        for (const entry of entries) {
-            const result = hostAddress(defaults)(entry);
-            if (!result.ok) {
-                this.fail(name, [], `Input '${name}': ${show(entry)} ${result.problem} (expected ${result.expected}).`);
-                continue;
-            }
-            const key = `${result.value.host}:${result.value.port}`;
-            const first = seen.get(key);
-            if (first !== undefined) {
-                this.fail(name, [], `Input '${name}': ${show(entry)} is the same host and port as ${show(first)} ` +
-                    `(expected each host:port once; one host cannot take its own deploy lock twice).`);
-                continue;
-            }
-            seen.set(key, entry);
-            hosts.push(result.value);
-        }
-        return hosts;
-    }
-    /** The private key, normalized to `\n` line ends with a final newline. Never echoes the value. */
-    privateKey(name) {
-        const key = this.text(name).replace(/\r\n?/g, '\n');
-        const expected = "the private key text starting with '-----BEGIN' or 'PuTTY-User-Key-File', e.g. " +
-            "'${{ secrets.DEPLOY_KEY }}'";
-        const hidden = (problem) => this.fail(name, '', `Input '${name}': the value (hidden) ${problem} (expected ${expected}).`);
-        if (key === '')
-            return this.fail(name, '', `Input '${name}' is required (expected ${expected}).`);
-        if (/^(ssh-|ecdsa-|sk-)[a-z0-9@.-]+ AAAA/.test(key))
-            return hidden('is a public key');
-        if (!key.includes('\n') && key.includes('\\n')) {
-            return hidden("has literal '\\n' in place of line breaks");
-        }
-        if (!PRIVATE_KEY_PEM.test(key) && !key.startsWith('PuTTY-User-Key-File-')) {
-            return hidden('is not a private key');
-        }
-        return `${key}\n`;
-    }
-    /** A bearer token: one line of visible characters. Never echoed. */
-    token(name) {
-        const token = this.text(name);
-        if (token === '' || /^[\x21-\x7e]+$/.test(token))
-            return token;
-        return this.fail(name, '', `Input '${name}': the value (hidden) contains whitespace, control or non-ASCII ` +
-            `characters (expected the token alone, e.g. '\${{ secrets.ARTIFACT_TOKEN }}'; it is ` +
-            `sent as 'Authorization: Bearer <token>').`);
-    }
-    /** known_hosts lines, and SHA256 fingerprint pins (appleboy's `fingerprint`), checked. */
-    knownHosts(name) {
-        const text = this.text(name);
-        text.split(/\r?\n/).forEach((raw, index) => {
-            const line = raw.trim();
-            if (line === '' || line.startsWith('#'))
-                return;
-            const fields = line.split(/\s+/);
-            if (fields[0]?.startsWith('@'))
-                fields.shift();
-            const where = `Input '${name}': line ${index + 1} ${show(line)}`;
-            if (parseFingerprintPin(fields, ''))
-                return;
-            const print = fields.slice(0, 2).find((field) => FINGERPRINT_LIKE.test(field));
-            if (print !== undefined && !/^SHA256:/i.test(print)) {
-                this.fail(name, '', `${where} is an MD5 fingerprint (expected a SHA256 one, 'SHA256:' and 43 characters ` +
-                    `as 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' prints it, or a known_hosts line).`);
-            }
-            else if (print !== undefined) {
-                this.fail(name, '', `${where} is not a complete SHA256 fingerprint (expected 'SHA256:' and 43 characters ` +
-                    `as 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' prints it).`);
-            }
-            else if (fields.length < 3 || !/^(ssh-|ecdsa-|sk-)/.test(fields[1] ?? '')) {
-                this.fail(name, '', `${where} is not a known_hosts entry (expected lines like ` +
-                    `'web1.example.com ssh-ed25519 AAAAC3...', e.g. from ssh-keyscan, or a host-key ` +
-                    `fingerprint 'SHA256:...').`);
-            }
-        });
-        return text;
-    }
-    /** `KEY=VALUE` lines into an ordered record. Values are secrets: messages show line and key only. */
-    env(name) {
-        const entries = [];
-        const lineOfKey = new Map();
-        const reserved = SLOT_ENV_KEYS;
-        this.text(name)
-            .split(/\r?\n/)
-            .forEach((raw, index) => {
-            const line = raw.trim();
-            const lineNo = index + 1;
-            if (line === '' || line.startsWith('#'))
-                return;
-            const eq = line.indexOf('=');
-            if (eq < 0) {
-                this.fail(name, {}, `Input '${name}': line ${lineNo} has no '=' (expected KEY=VALUE lines; ` +
-                    `values cannot span lines).`);
-                return;
-            }
-            const key = line.slice(0, eq).trim();
-            if (!ENV_KEY.test(key)) {
-                this.fail(name, {}, `Input '${name}': line ${lineNo} does not start with a variable name (expected ` +
-                    `KEY=VALUE with KEY of letters, digits and '_', not starting with a digit; the line ` +
-                    `is not shown since it may hold a secret).`);
-                return;
-            }
-            if (reserved.includes(key)) {
-                this.fail(name, {}, `Input '${name}': line ${lineNo} sets ${key}, which the action sets for each slot ` +
-                    `(expected none of ${SLOT_ENV_KEYS.join(', ')}).`);
-                return;
-            }
-            const first = lineOfKey.get(key);
-            if (first !== undefined) {
-                this.fail(name, {}, `Input '${name}': line ${lineNo} sets ${key} again, already set on line ${first} ` +
-                    `(expected each key once).`);
-                return;
-            }
-            lineOfKey.set(key, lineNo);
-            entries.push([key, unquote(line.slice(eq + 1).trim())]);
-        });
-        // fromEntries defines own properties, so even a key like __proto__ stays plain data.
-        return Object.fromEntries(entries);
-    }
-    /** The same variable in two `KEY=VALUE` inputs: which value would win is unclear, so refuse. */
-    distinctKeys(first, a, second, b) {
-        for (const key of Object.keys(b).filter((k) => Object.hasOwn(a, k))) {
-            this.fail(second, undefined, `Input '${second}': sets ${key}, which '${first}' sets too (expected each variable in ` +
-                `one of them: '${second}' for values to mask in the log).`);
-        }
-    }
-    fail(name, fallback, problem) {
-        this.invalid.add(name);
-        this.flagged.add(name);
-        this.problems.push(problem);
-        return fallback;
-    }
-}
-/** The given text as shown in messages: quoted, control characters escaped, long text cut. */
-function show(text) {
-    const escaped = text.replace(/\p{Cc}/gu, (c) => c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-    return `'${escaped.length > 80 ? `${escaped.slice(0, 77)}...` : escaped}'`;
-}
-// ---------------------------------------------------------------------------------------------
-// Parsers for one value each
-// ---------------------------------------------------------------------------------------------
-const TRUE = ['true', 'yes', 'on', '1'];
-const FALSE = ['false', 'no', 'off', '0'];
-const APP_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
-const VERSION$6 = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
-const USER = /^[a-z_][a-z0-9_.-]*$/i;
-const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
-const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** nginx reads the cookie as `$cookie_<name>`, and nginx variable names are [A-Za-z0-9_]. */
-const COOKIE_NAME = /^[A-Za-z0-9_]{1,64}$/;
-const SERVER_NAME = /^(\*\.)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
-const CONTROL_OR_SPACE = /[\s\p{Cc}]/u;
-const PRIVATE_KEY_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\n[\s\S]+\n-----END [A-Z0-9 ]*PRIVATE KEY-----/;
-const HOST_FORMAT = '[user@]host[:port]';
-const USER_EXPECTED = "a user name of letters, digits, '_', '.' and '-', like 'deploy'";
-/** An input that may be left empty: '' gives `empty` (e.g. '', `undefined` or a derived default). */
-function optional$1(parse, empty) {
-    return (text) => (text === '' ? ok(empty) : parse(text));
-}
-const boolean = (text) => {
-    const lower = text.toLowerCase();
-    if (TRUE.includes(lower))
-        return ok(true);
-    if (FALSE.includes(lower))
-        return ok(false);
-    return bad('is not a boolean', 'true or false; yes/no, on/off and 1/0 also work');
-};
-function integer(min, max) {
-    const expected = max === Infinity ? `an integer of at least ${min}` : `an integer ${min}-${max}`;
-    return (text) => {
-        if (!/^\d+$/.test(text))
-            return bad('is not an integer', expected);
-        const value = Number(text);
-        return value >= min && value <= max ? ok(value) : bad('is out of range', expected);
-    };
-}
-const port = (text) => {
-    const value = /^\d+$/.test(text) ? Number(text) : NaN;
-    return value >= 1 && value <= 65535 ? ok(value) : bad('is not a port', 'an integer 1-65535');
-};
-function duration$1(options) {
-    const examples = "e.g. '30s', '2m', '1m30s', '500ms', or plain seconds like '45'";
-    return (text) => {
-        const ms = parseDuration(text);
-        if (ms === undefined)
-            return bad('is not a duration', `a duration, ${examples}`);
-        if (ms === 0 && !options.allowZero)
-            return bad('is zero', 'a duration greater than 0');
-        if (ms > 86_400_000)
-            return bad('is too long', 'a duration of at most 24h');
-        return ok(ms);
-    };
-}
-function oneOf(options) {
-    return (text) => {
-        const value = options.find((option) => option === text);
-        return value !== undefined
-            ? ok(value)
-            : bad('is not a valid choice', `one of ${options.join(', ')}`);
-    };
-}
-const amount = (text) => {
-    const expected = "a count of at least 1 like '2', or a percentage 1-100 like '25%'";
-    const match = /^(\d+)(%?)$/.exec(text);
-    if (!match)
-        return bad('is not a count or percentage', expected);
-    const value = Number(match[1]);
-    if (match[2] === '%')
-        return value >= 1 && value <= 100
-            ? ok({ kind: 'percent', value })
-            : bad('is out of range', expected);
-    return value >= 1 ? ok({ kind: 'count', value }) : bad('is out of range', expected);
-};
-/** A percentage 0-100 (`1%`, `1`, `0.5%`) as a fraction (0.01, 0.01, 0.005). */
-const errorRate = (text) => {
-    const expected = "a percentage 0-100 like '1%' or '0.5%'";
-    const match = /^(\d+(?:\.\d+)?)%?$/.exec(text);
-    if (!match)
-        return bad('is not a percentage', expected);
-    const value = Number(match[1]);
-    return value <= 100 ? ok(value / 100) : bad('is out of range', expected);
-};
-/** canary-max-error-rate: a percentage, or `off` (null: judged on health only). */
-const errorRateOrOff = (text) => {
-    if (text === 'off')
-        return ok(null);
-    const rate = errorRate(text);
-    return rate.ok ? rate : bad(rate.problem, `${rate.expected}, or 'off' to judge on health only`);
-};
-const weights = (text) => {
-    const expected = "percentages 1-100, strictly ascending and ending with 100, like '10,50,100'";
-    const items = text.split(',').map((item) => item.trim());
-    if (items.some((item) => !/^\d+$/.test(item)))
-        return bad('is not a list of integers', expected);
-    const values = items.map(Number);
-    if (values.some((value) => value < 1 || value > 100))
-        return bad('is out of range', expected);
-    if (values.some((value, i) => i > 0 && value <= (values[i - 1] ?? 0))) {
-        return bad('is not strictly ascending', expected);
-    }
-    if (values.at(-1) !== 100)
-        return bad('does not end with 100', expected);
-    return ok(values);
-};
-const appName = (text) => APP_NAME.test(text)
-    ? ok(text)
-    : bad('is not a valid app name', "1-40 characters of a-z, 0-9, '_' and '-', starting with a letter, like 'shop'; " +
-        'it names nginx upstreams, files and systemd units');
-const versionName = (text) => VERSION$6.test(text)
-    ? ok(text)
-    : bad('is not a valid version', "1-64 characters of A-Z, a-z, 0-9, '.', '_', '+' and '-', starting with a letter or digit");
-const userName = (text) => USER.test(text) ? ok(text) : bad('is not a valid user name', USER_EXPECTED);
-function absolutePath(kind) {
-    const expected = `an absolute, normalized ${kind} path like '${kind === 'file' ? '/etc/nginx/conf.d/app.conf' : '/srv/app'}'`;
-    return (text) => {
-        if (CONTROL_OR_SPACE.test(text))
-            return bad('contains whitespace or control characters', expected);
-        if (!text.startsWith('/'))
-            return bad('is not an absolute path', expected);
-        if (text.split('/').includes('..'))
-            return bad("contains '..'", expected);
-        if (text === '/')
-            return bad('is the root directory', expected);
-        if (/\/\/|\/\.(\/|$)|\/$/.test(text))
-            return bad('is not normalized', expected);
-        return ok(text);
-    };
-}
-/** A file path that goes into an nginx config as it is: nothing nginx would read as syntax. */
-const nginxFilePath = (text) => {
-    const path = absolutePath('file')(text);
-    if (!path.ok || /^[\w./@+-]+$/.test(text))
-        return path;
-    return bad('contains characters nginx would read as syntax', "an absolute file path of letters, digits and . _ - + @ / like '/var/log/nginx/app-canary.log'");
-};
-const localPath = (text) => /\p{Cc}/u.test(text)
-    ? bad('contains control characters', "a path on the runner like 'build' or 'dist/app.tar.gz'")
-    : ok(text);
-const httpPath = (text) => {
-    const expected = "an HTTP path starting with '/', without whitespace, like '/health'";
-    if (!text.startsWith('/'))
-        return bad("does not start with '/'", expected);
-    if (CONTROL_OR_SPACE.test(text))
-        return bad('contains whitespace or control characters', expected);
-    return ok(text);
-};
-const httpUrl = (text) => {
-    const expected = "an absolute URL starting with 'https://' or 'http://'";
-    let url;
-    try {
-        url = new URL(text);
-    }
-    catch {
-        return bad('is not a URL', expected);
-    }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:')
-        return bad('is not an http(s) URL', expected);
-    if (CONTROL_OR_SPACE.test(text))
-        return bad('contains whitespace or control characters', expected);
-    return ok(text);
-};
-/** Patterns (newline- or comma-separated), every bad one named at once. */
-const ignorePatterns = (text) => {
-    const { patterns, problems } = parseIgnorePatterns(text, 'lines-and-commas');
-    return problems.length === 0
-        ? ok(patterns)
-        : bad(`has bad patterns: ${problems.join('; ')}`, "gitignore-like patterns relative to release-path, one per line or separated by commas, like 'node_modules/, *.log, /coverage'");
-};
-const sha256Hex = (text) => /^[0-9a-f]{64}$/i.test(text)
-    ? ok(text.toLowerCase())
-    : bad('is not a sha256', "64 hex digits, as 'sha256sum app.tar.gz' prints them");
-const cookieName = (text) => COOKIE_NAME.test(text)
-    ? ok(text)
-    : bad('is not a valid cookie name', "1-64 characters of A-Z, a-z, 0-9 and '_', since nginx reads it as $cookie_<name>");
-/** nginx `server_name` values: host names (a leading `*.` allowed), separated by spaces or commas. */
-const serverNames = (text) => {
-    const names = text.split(/[\s,]+/).filter((n) => n !== '');
-    const wrong = names.find((n) => !SERVER_NAME.test(n));
-    return wrong === undefined
-        ? ok(names)
-        : bad(`has an invalid server name ${show(wrong)}`, "host names like 'shop.example.com' or '*.example.com', separated by spaces or commas");
-};
-/** nginx `listen`: a port, `IPv4:port` or `[IPv6]:port`. */
-const listenAddress = (text) => {
-    const expected = "a port like '80', or 'address:port' like '127.0.0.1:8080' or '[::1]:80'";
-    const match = /^(?:(\d+\.\d+\.\d+\.\d+):|\[([0-9a-fA-F:.]+)\]:)?(\d+)$/.exec(text);
-    if (!match)
-        return bad('is not a listen address', expected);
-    const [, v4, v6, portText = ''] = match;
-    if ((v4 !== undefined && !isIPv4(v4)) || (v6 !== undefined && !isIPv6(v6))) {
-        return bad('has an invalid address', expected);
-    }
-    return port(portText).ok ? ok(text) : bad('has an invalid port', expected);
-};
-const environmentName = (text) => text.length <= 255 && !/\p{Cc}/u.test(text)
-    ? ok(text)
-    : bad('is not a valid environment name', 'at most 255 characters without control characters');
-/** `[user@]host[:port]`: a DNS name, IPv4, `[IPv6]` (with or without port) or bare IPv6. */
-function hostAddress(defaults) {
-    const expected = `${HOST_FORMAT} with a DNS name, an IPv4 address or an IPv6 address in brackets`;
-    return (text) => {
-        let rest = text;
-        let user = defaults.user;
-        const at = rest.lastIndexOf('@');
-        if (at >= 0) {
-            user = rest.slice(0, at);
-            rest = rest.slice(at + 1);
-            if (!USER.test(user))
-                return bad(`has an invalid user ${show(user)}`, USER_EXPECTED);
-        }
-        let host = rest;
-        let portText;
-        if (rest.startsWith('[')) {
-            const close = rest.indexOf(']');
-            const after = close < 0 ? '' : rest.slice(close + 1);
-            host = rest.slice(1, close);
-            if (close < 0 || (after !== '' && !after.startsWith(':')) || !isIPv6(host)) {
-                return bad('is not a valid host', expected);
-            }
-            if (after !== '')
-                portText = after.slice(1);
-        }
-        else if (rest.split(':').length > 2) {
-            if (!isIPv6(rest))
-                return bad('is not a valid host', expected);
-        }
-        else {
-            const colon = rest.indexOf(':');
-            if (colon >= 0) {
-                host = rest.slice(0, colon);
-                portText = rest.slice(colon + 1);
-            }
-            if (!isDnsNameOrIPv4(host))
-                return bad('is not a valid host', expected);
-        }
-        host = host.toLowerCase();
-        let portNumber = defaults.port;
-        if (portText !== undefined) {
-            const parsed = port(portText);
-            if (!parsed.ok)
-                return bad(`has an invalid port ${show(portText)}`, parsed.expected);
-            portNumber = parsed.value;
-        }
-        const shown = host.includes(':') ? `[${host}]` : host;
-        const label = portNumber === 22 ? host : `${shown}:${portNumber}`;
-        return ok({ user, host, port: portNumber, label });
-    };
-}
-function isDnsNameOrIPv4(host) {
-    if (/^[\d.]+$/.test(host))
-        return isIPv4(host);
-    return host.length <= 253 && host.split('.').every((label) => DNS_LABEL.test(label));
-}
-// ---------------------------------------------------------------------------------------------
-// Keys and values
-// ---------------------------------------------------------------------------------------------
-/** Strips one pair of matching surrounding quotes, as .env files are usually written. */
-function unquote(value) {
-    const quoted = /^(['"])([\s\S]*)\1$/.exec(value);
-    return quoted ? (quoted[2] ?? '') : value;
-}
-/** A PEM key marked encrypted, or an OpenSSH key whose cipher is not `none`. */
-function isEncryptedKey(key) {
-    if (key.includes('BEGIN ENCRYPTED PRIVATE KEY') || key.includes('Proc-Type: 4,ENCRYPTED')) {
-        return true;
-    }
-    const body = /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(key)?.[1];
-    if (body === undefined)
-        return false;
-    const bytes = Buffer.from(body.replace(/\s+/g, ''), 'base64');
-    const magic = 'openssh-key-v1\0';
-    if (bytes.length < magic.length + 4 || bytes.toString('latin1', 0, magic.length) !== magic) {
-        return false;
-    }
-    const length = bytes.readUInt32BE(magic.length);
-    const start = magic.length + 4;
-    return bytes.toString('latin1', start, start + length) !== 'none';
 }
 
 /**
@@ -36220,6 +34997,126 @@ function downloadFailure(what, error, withToken) {
         return `${what}: download failed with HTTP ${status}${hint}`;
     }
     return `${what}: download failed: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+/**
+ * What a packed `release-path` leaves out: the `exclude` input and the `.deployignore` file at the
+ * root of the directory, in a subset of the .gitignore syntax (pure; matched by pack.ts).
+ *
+ * - One pattern per line (`exclude` also takes commas); blank lines and `#` comments are skipped.
+ * - Paths are relative to the packed directory and use `/`.
+ * - A pattern without a `/` (other than a trailing one) matches a name at any depth: `*.log`,
+ *   `node_modules`. One with a `/` is anchored at the root: `docs/drafts`, `/coverage` (a leading
+ *   `/` just anchors).
+ * - A trailing `/` matches directories only: `tmp/`.
+ * - `*` is any run of characters but `/`, `?` one character but `/`, `[abc]` / `[a-z]` / `[!abc]`
+ *   one character of (or not of) the set. `**` as a whole segment (between slashes, or at either
+ *   end) stands for any number of directories: all of `logs/**` is under logs.
+ * - A matched directory is left out with everything below it.
+ * - Not supported, and refused so that nothing is shipped by surprise: `!` (re-including),
+ *   `\` escapes, `{a,b}` braces, `.` and `..` segments, `**` inside a segment (`a**`).
+ */
+/** The patterns file at the root of a packed directory (itself never shipped). */
+const DEPLOYIGNORE_FILE = '.deployignore';
+/**
+ * Parses patterns from text. `separators`: `lines` for a .deployignore file, `lines-and-commas`
+ * for the `exclude` input. Problems name the pattern (and its line, for a file).
+ */
+function parseIgnorePatterns(text, separators) {
+    const patterns = [];
+    const problems = [];
+    text.split(/\r?\n/).forEach((rawLine, index) => {
+        const line = rawLine.trim();
+        if (line === '' || line.startsWith('#'))
+            return;
+        const items = separators === 'lines' ? [line] : line.split(',');
+        for (const item of items.map((i) => i.trim()).filter((i) => i !== '')) {
+            const result = compilePattern(item);
+            if (typeof result === 'string') {
+                const where = separators === 'lines' ? `line ${index + 1} ` : '';
+                problems.push(`${where}${quoted(item)} ${result}`);
+            }
+            else {
+                patterns.push(result);
+            }
+        }
+    });
+    return { patterns, problems };
+}
+/** Whether `path` (relative, `/`-separated) is left out by one of the patterns. */
+function isIgnored(patterns, path, directory) {
+    return patterns.some((p) => (directory || !p.directoryOnly) && p.regex.test(path));
+}
+/** The pattern compiled, or what is wrong with it. */
+function compilePattern(text) {
+    if (/\p{Cc}/u.test(text))
+        return 'contains control characters';
+    if (text.startsWith('!')) {
+        return "re-includes with '!', which is not supported (list only what to leave out)";
+    }
+    if (text.includes('\\'))
+        return "contains '\\' (escapes are not supported; separate with '/')";
+    if (/[{}]/.test(text))
+        return "contains '{' or '}' (braces are not supported; list each pattern)";
+    const directoryOnly = text.endsWith('/');
+    let body = directoryOnly ? text.slice(0, -1) : text;
+    const anchored = body.includes('/');
+    if (body.startsWith('/'))
+        body = body.slice(1);
+    if (body === '')
+        return 'matches nothing (expected a name or path)';
+    const segments = body.split('/');
+    if (segments.some((s) => s === ''))
+        return "has an empty path segment ('//')";
+    if (segments.some((s) => s === '.' || s === '..')) {
+        return "has a '.' or '..' segment (patterns are relative to release-path and stay inside it)";
+    }
+    if (segments.some((s) => s !== '**' && s.includes('**'))) {
+        return "has '**' inside a segment (expected '**' alone between slashes, like '**/tmp')";
+    }
+    let source = '';
+    for (const [i, segment] of segments.entries()) {
+        const last = i === segments.length - 1;
+        if (segment === '**') {
+            source += last ? '.*' : '(?:[^/]+/)*';
+            continue;
+        }
+        const converted = segmentSource(segment);
+        if (converted === undefined)
+            return "has a '[' without its ']'";
+        source += converted + (last ? '' : '/');
+    }
+    const prefix = anchored ? '^' : '^(?:.*/)?';
+    return { text, regex: new RegExp(`${prefix}${source}$`, 'u'), directoryOnly };
+}
+/** One segment as regex source; undefined when a `[` set is not closed. */
+function segmentSource(segment) {
+    let out = '';
+    for (let i = 0; i < segment.length; i++) {
+        const c = segment[i] ?? '';
+        if (c === '*')
+            out += '[^/]*';
+        else if (c === '?')
+            out += '[^/]';
+        else if (c === '[') {
+            const close = segment.indexOf(']', i + 2);
+            if (close < 0)
+                return undefined;
+            let set = segment.slice(i + 1, close);
+            const negated = set.startsWith('!') || set.startsWith('^');
+            if (negated)
+                set = set.slice(1);
+            const escaped = set.replace(/[\\\]^[]/g, '\\$&');
+            out += negated ? `[^/${escaped}]` : `[${escaped}]`;
+            i = close;
+        }
+        else
+            out += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    }
+    return out;
+}
+function quoted(text) {
+    return `'${text.length > 80 ? `${text.slice(0, 77)}...` : text}'`;
 }
 
 /*
@@ -63347,6 +62244,204 @@ function endpoint$1(address) {
 }
 
 /**
+ * known_hosts parsing and host-key verification (pure). Supports plain and hashed (`|1|salt|hash`)
+ * host patterns, `[host]:port`, `*`/`?` wildcards, `!` negation and the `@revoked` marker, like
+ * OpenSSH's sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT".
+ *
+ * Besides key lines it takes SHA256 fingerprint pins, as appleboy/ssh-action's `fingerprint` holds
+ * them: `SHA256:<base64>` alone (any host), `<patterns> SHA256:<base64>` (those hosts), or a line of
+ * `ssh-keygen -lf` output (`256 SHA256:<base64> comment (ED25519)`, any host).
+ */
+/** A SHA256 host-key fingerprint as `ssh-keygen -l` prints it (trailing `=` tolerated). */
+const SHA256_FINGERPRINT = /^SHA256:([A-Za-z0-9+/]{43})=?$/i;
+/** What looks like a fingerprint, well-formed or not (`SHA256:...`, `MD5:...`, hex pairs). */
+const FINGERPRINT_LIKE = /^(?:SHA256:|MD5:|[0-9a-f]{2}(?::[0-9a-f]{2}){15}$)/i;
+/** The type names `ssh-keygen -l` prints in parentheses, as key types. */
+const KEYGEN_TYPES = {
+    ED25519: 'ssh-ed25519',
+    RSA: 'ssh-rsa',
+    'ECDSA-256': 'ecdsa-sha2-nistp256',
+    'ECDSA-384': 'ecdsa-sha2-nistp384',
+    'ECDSA-521': 'ecdsa-sha2-nistp521',
+};
+/** The fingerprint in the form `fingerprint()` returns, or undefined when it is not SHA256. */
+function normalizeFingerprint(text) {
+    const match = SHA256_FINGERPRINT.exec(text);
+    return match ? `SHA256:${match[1]}` : undefined;
+}
+/**
+ * A fingerprint pin line (after any marker) as an entry, or undefined when the line is not one.
+ * `fields` are the line's whitespace-separated fields.
+ */
+function parseFingerprintPin(fields, marker) {
+    const [first = '', second = ''] = fields;
+    const bare = normalizeFingerprint(first);
+    if (bare)
+        return { patterns: ['*'], keyType: '', keyBase64: '', marker, fingerprint: bare };
+    const pinned = normalizeFingerprint(second);
+    if (!pinned)
+        return undefined;
+    // `ssh-keygen -l`: `<bits> SHA256:... <comment> (<TYPE>)`; the first field is no host pattern.
+    const keygenType = /^\d+$/.test(first) ? /^\(([A-Z0-9-]+)\)$/.exec(fields.at(-1) ?? '') : null;
+    if (keygenType) {
+        const bits = Number(first);
+        const name = keygenType[1] === 'ECDSA' ? `ECDSA-${bits}` : (keygenType[1] ?? '');
+        return {
+            patterns: ['*'],
+            keyType: KEYGEN_TYPES[name] ?? '',
+            keyBase64: '',
+            marker,
+            fingerprint: pinned,
+        };
+    }
+    return { patterns: first.split(','), keyType: '', keyBase64: '', marker, fingerprint: pinned };
+}
+function parseKnownHosts(text) {
+    const entries = [];
+    for (const rawLine of text.split(/\r?\n/)) {
+        const line = rawLine.trim();
+        if (line === '' || line.startsWith('#'))
+            continue;
+        const fields = line.split(/\s+/);
+        const marker = fields[0] === '@revoked' || fields[0] === '@cert-authority' ? fields.shift() : '';
+        const pin = parseFingerprintPin(fields, marker);
+        if (pin) {
+            entries.push(pin);
+            continue;
+        }
+        const [patterns, keyType, keyBase64] = fields;
+        if (!patterns || !keyType || !keyBase64)
+            continue;
+        entries.push({
+            patterns: patterns.split(','),
+            keyType,
+            keyBase64,
+            marker: marker,
+        });
+    }
+    return entries;
+}
+/** The name known_hosts uses for a host: `host` on port 22, `[host]:port` otherwise. */
+function knownHostsName(host, port) {
+    return port === 22 ? host : `[${host}]:${port}`;
+}
+function globToRegExp(glob) {
+    const body = glob
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.');
+    return new RegExp(`^${body}$`, 'i');
+}
+function patternMatches(pattern, name) {
+    if (pattern.startsWith('|1|')) {
+        const [salt, hash] = pattern.slice(3).split('|');
+        if (!salt || !hash)
+            return false;
+        const digest = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
+        return digest === hash;
+    }
+    return globToRegExp(pattern).test(name);
+}
+function entryMatches(entry, name) {
+    let matched = false;
+    for (const pattern of entry.patterns) {
+        if (pattern.startsWith('!')) {
+            if (patternMatches(pattern.slice(1), name))
+                return false;
+        }
+        else if (patternMatches(pattern, name)) {
+            matched = true;
+        }
+    }
+    return matched;
+}
+/** The entries (not revoked, not CA) that apply to a host. */
+function keysForHost(entries, host, port) {
+    const name = knownHostsName(host, port);
+    return entries.filter((e) => e.marker === '' && entryMatches(e, name));
+}
+/** The key type named inside an SSH public key blob (its first length-prefixed string). */
+function keyTypeOfBlob(blob) {
+    if (blob.length < 4)
+        return 'unknown';
+    const length = blob.readUInt32BE(0);
+    return blob.subarray(4, 4 + length).toString('latin1');
+}
+/** OpenSSH's fingerprint format: SHA256:<unpadded base64>. */
+function fingerprint(blob) {
+    return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
+}
+/** Host-key algorithm names ssh2 negotiates, for each key type found in known_hosts. */
+const ALGORITHMS_FOR_KEY_TYPE = {
+    'ssh-ed25519': ['ssh-ed25519'],
+    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+};
+const ALL_ALGORITHMS = Object.values(ALGORITHMS_FOR_KEY_TYPE).flat();
+/**
+ * Host-key algorithms in preference order: those with a key in known_hosts first, as OpenSSH does,
+ * so a host that offers several key types is asked for the one we can verify.
+ */
+function preferredHostKeyAlgorithms(known) {
+    const first = known.flatMap((e) => ALGORITHMS_FOR_KEY_TYPE[e.keyType] ?? []);
+    return [...new Set([...first, ...ALL_ALGORITHMS])];
+}
+/** Checks the key a host presented against known_hosts; the message is ready for the log. */
+function verifyHostKey(entries, host, port, presented) {
+    const name = knownHostsName(host, port);
+    const presentedBase64 = presented.toString('base64');
+    const type = keyTypeOfBlob(presented);
+    const print = fingerprint(presented);
+    const pasteLine = `${name} ${type} ${presentedBase64}`;
+    const isPresented = (e) => e.fingerprint === undefined ? e.keyBase64 === presentedBase64 : e.fingerprint === print;
+    const revoked = entries.some((e) => e.marker === '@revoked' && isPresented(e) && entryMatches(e, name));
+    if (revoked) {
+        return {
+            ok: false,
+            reason: 'revoked',
+            message: `Host key ${type} ${print} of ${name} is marked @revoked in known-hosts; refusing to connect.`,
+        };
+    }
+    const known = keysForHost(entries, host, port);
+    if (known.some(isPresented))
+        return { ok: true };
+    if (known.length === 0) {
+        return {
+            ok: false,
+            reason: 'unknown',
+            message: `Host ${name} is not in known-hosts; it presented ${type} ${print}. ` +
+                `Check the fingerprint out of band (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on the host), ` +
+                `then add this line to known-hosts:\n${pasteLine}`,
+        };
+    }
+    const expected = known.map((e) => e.fingerprint === undefined
+        ? `${e.keyType} ${fingerprint(Buffer.from(e.keyBase64, 'base64'))}`
+        : `the pin ${e.fingerprint}`);
+    // A host has several keys and offers one; a pin of another of its keys does not match it.
+    const pinHint = known.some((e) => e.fingerprint !== undefined)
+        ? `A fingerprint pin matches one key of the host: if the pinned key is another of its keys, ` +
+            `pin its ${type} key instead (ssh-keygen -lf /etc/ssh/ssh_host_${shortKeyType(type)}_key.pub ` +
+            `on the host). `
+        : '';
+    return {
+        ok: false,
+        reason: 'changed',
+        message: `HOST KEY MISMATCH for ${name}: known-hosts has ${expected.join(', ')} but the host presented ` +
+            `${type} ${print}. Someone may be intercepting the connection, or the host was reinstalled. ` +
+            pinHint +
+            `If you verified the new key, replace its known-hosts line with:\n${pasteLine}`,
+    };
+}
+/** The part of a key type in sshd's host key file names: ed25519, ecdsa, rsa. */
+function shortKeyType(type) {
+    if (type.startsWith('ecdsa-'))
+        return 'ecdsa';
+    return type.replace(/^ssh-/, '');
+}
+
+/**
  * One SSH connection to one host: connect (strict host keys, optional jump host), run commands,
  * upload files, and make HTTP requests to ports on the host through the SSH connection.
  */
@@ -63767,526 +62862,26 @@ async function bestEffort(logs, what, hosts, step) {
     return hosts.filter((_, i) => results[i].status === 'fulfilled');
 }
 
-/**
- * The access log the action's own include writes on app hosts during a canary run, while nginx
- * sends traffic to the new slot (see `UpstreamSpec.canaryLog`): the canary-access-log, for
- * requests to either slot.
- */
-function canaryLogSpec(settings) {
-    if (settings.strategy !== 'canary')
-        return undefined;
+function layout(root) {
+    const meta = `${root}/.deploy`;
     return {
-        path: settings.canary.accessLog,
-        ports: [settings.slots.bluePort, settings.slots.greenPort],
+        root,
+        releases: `${root}/releases`,
+        current: `${root}/current`,
+        sharedEnv: `${root}/shared/.env`,
+        envBackups: `${meta}/env-backups`,
+        logs: `${root}/logs`,
+        meta,
+        state: `${meta}/state.json`,
+        lock: `${meta}/lock`,
+        incoming: `${meta}/incoming`,
+        upstreamBackup: `${meta}/upstream.bak`,
+        lbUpstreamBackup: `${meta}/lb-upstream.bak`,
+        siteBackup: `${meta}/site.bak`,
+        release: (version) => `${root}/releases/${version}`,
+        slotLog: (slot) => `${root}/logs/${slot}.log`,
+        pidfile: (slot) => `${meta}/${slot}.pid`,
     };
-}
-/** The line that makes a server with its own `access_log` write the canary log too. */
-function canaryLogLine(settings) {
-    return `access_log ${settings.canary.accessLog} ${settings.app.name}_canary;`;
-}
-/** Parses the output of `accessLogSince`. */
-function parseLogReading(stdout) {
-    const lines = stdout.split('\n').filter((line) => line.trim() !== '');
-    if (lines[0] === 'missing')
-        return { missing: true };
-    const size = /^size (\d+)$/.exec(lines[0] ?? '');
-    if (!size)
-        throw new Error(`unexpected access log summary: ${JSON.stringify(stdout.slice(0, 200))}`);
-    const byUpstream = new Map();
-    for (const line of lines.slice(1)) {
-        const [upstream = '', requests = '', errors = ''] = line.trim().split(/\s+/);
-        byUpstream.set(upstream, { requests: Number(requests), errors: Number(errors) });
-    }
-    return { missing: false, size: Number(size[1]), byUpstream };
-}
-function addCounts(a, b) {
-    return { requests: a.requests + b.requests, errors: a.errors + b.errors };
-}
-const NO_COUNTS = { requests: 0, errors: 0 };
-/** The 5xx share of the new version, judged once it had at least `minRequests` requests. */
-function judge(counts, settings) {
-    if (counts.requests < settings.minRequests)
-        return { verdict: 'not judged' };
-    const rate = counts.errors / counts.requests;
-    if (rate <= settings.maxErrorRate)
-        return { verdict: 'passed' };
-    return {
-        verdict: 'aborted',
-        reason: `the new version answered 5xx to ${formatRate(rate)} of ${counts.requests} requests ` +
-            `(${counts.errors}), above canary-max-error-rate ${formatRate(settings.maxErrorRate)}`,
-    };
-}
-function formatRate(rate) {
-    return `${Number((rate * 100).toFixed(2))}%`;
-}
-/** Where the dry run looks for the site that proxies to the app. */
-const NGINX_CONFIG_DIR = '/etc/nginx';
-function canaryEvidence(probeOutput, settings) {
-    const { accessLog, healthOnly } = settings.canary;
-    const app = settings.app.name;
-    const lines = probeOutput.split('\n').map((line) => line.trim());
-    const log = lines.find((line) => line.startsWith('log '))?.slice(4);
-    const recent = Number(lines.find((line) => line.startsWith('recent '))?.slice(7) ?? 0);
-    const sites = (kind) => lines.filter((line) => line.startsWith(`site ${kind} `)).map((line) => line.split(' ')[2]);
-    const add = `add \`${canaryLogLine(settings)}\``;
-    if (log === 'nodir') {
-        return {
-            available: false,
-            blocking: true,
-            why: `the directory of canary-access-log ${accessLog} does not exist, so nginx could not ` +
-                `open the log the action's include writes (nginx -t fails): set canary-access-log to a ` +
-                `file in a directory that exists (nginx's log directory)`,
-        };
-    }
-    if (healthOnly) {
-        return { available: false, blocking: false, why: 'canary-max-error-rate: off: health only' };
-    }
-    if (log === 'unreadable') {
-        return {
-            available: false,
-            blocking: true,
-            why: `${accessLog} is not readable by the deploy user, so every step would abort (fail ` +
-                `closed): let it read the file (e.g. the log's group, often adm), or set ` +
-                `\`canary-max-error-rate: off\` to judge on health checks only`,
-        };
-    }
-    if (recent > 0) {
-        return {
-            available: true,
-            blocking: false,
-            why: `${accessLog} already records requests to ${app}'s slots (${recent} in its last 64 KiB)`,
-        };
-    }
-    const [canaryLine, inherits, own] = [sites('canary'), sites('inherits'), sites('own')];
-    if (canaryLine.length > 0) {
-        return {
-            available: true,
-            blocking: false,
-            why: `${canaryLine.join(', ')} writes ${accessLog} (the canary access_log line)`,
-        };
-    }
-    if (inherits.length > 0) {
-        return {
-            available: true,
-            blocking: false,
-            why: `${inherits.join(', ')} has no access_log of its own, so it inherits the one the ` +
-                `action's include writes to ${accessLog} during a canary`,
-        };
-    }
-    if (own.length > 0) {
-        return {
-            available: false,
-            blocking: true,
-            why: `${own.join(', ')} proxies to http://${app} with an access_log of its own, so it does ` +
-                `not inherit the action's and every step would abort (fail closed): ${add} to that ` +
-                `server block, or set \`canary-max-error-rate: off\` to judge on health checks only`,
-        };
-    }
-    return {
-        available: false,
-        blocking: false,
-        why: `no file under ${NGINX_CONFIG_DIR} has \`proxy_pass http://${app};\`, so it cannot be ` +
-            `told: a server without an access_log of its own inherits the action's; one with its ` +
-            `own needs \`${canaryLogLine(settings)}\``,
-    };
-}
-
-/**
- * The nginx upstream include the action owns (pure): rendering, and telling our file apart from
- * one edited by hand since (drift). The body is checksummed in the header, so drift is detected
- * from the file alone, even if the host's state was lost.
- */
-const VERIFY_HEADER = 'x-deploy-upstream';
-const MARKER = '# Managed by ssh-zero-downtime-deploy';
-/** The canary log line: `$msec|$status|$upstream_addr` (the address list may hold ", "). */
-const CANARY_LOG_FORMAT = "'$msec|$status|$upstream_addr'";
-function body(spec) {
-    const servers = spec.servers.map((s) => {
-        const weight = s.weight === undefined ? '' : ` weight=${s.weight}`;
-        const host = s.host === undefined ? '127.0.0.1' : s.host.includes(':') ? `[${s.host}]` : s.host;
-        return `    server ${host}:${s.port}${weight} max_fails=0${s.down ? ' down' : ''};\n`;
-    });
-    const prefix = `$${spec.name.replaceAll('-', '_')}`;
-    const variable = `${prefix}_live_slot`;
-    const cookie = spec.stickyCookie;
-    const hash = cookie && spec.servers.length > 1 ? `    hash ${prefix}_canary_key consistent;\n` : '';
-    return [
-        spec.canaryLogFormat ? `log_format ${spec.name}_canary ${CANARY_LOG_FORMAT};\n` : '',
-        spec.canaryLog ? canaryAccessLog(spec.name, prefix, spec.canaryLog) : '',
-        cookie
-            ? // $request_id is the same in both maps for one request: the cookie a new visitor gets is
-                // the key its first request was routed by.
-                `map $cookie_${cookie} ${prefix}_canary_key {\n    "" $request_id;\n    default $cookie_${cookie};\n}\n` +
-                    `map $cookie_${cookie} ${prefix}_canary_cookie {\n    "" "${cookie}=$request_id; Path=/; HttpOnly; SameSite=Lax";\n    default "";\n}\n`
-            : '',
-        `upstream ${spec.name} {\n${hash}${servers.join('')}}\n`,
-        spec.liveSlot === undefined
-            ? ''
-            : `map $host ${variable} {\n    default ${spec.liveSlot};\n}\n`,
-        `server {\n`,
-        `    listen 127.0.0.1:${spec.verifyPort};\n`,
-        `    access_log off;\n`,
-        `    location / {\n`,
-        `        proxy_pass http://${spec.name};\n`,
-        `        add_header X-Deploy-Upstream $upstream_addr always;\n`,
-        `    }\n`,
-        `}\n`,
-    ].join('');
-}
-/**
- * `$upstream_addr` is a list (`a, b` after a retry, `a : b` after an internal redirect): any of
- * the app's slots in it marks the request as the app's.
- */
-function canaryAccessLog(name, prefix, log) {
-    const ports = log.ports.join('|');
-    return (`map $upstream_addr ${prefix}_canary_logged {\n` +
-        `    default 0;\n` +
-        `    "~(^| )127\\.0\\.0\\.1:(${ports})(,| |$)" 1;\n` +
-        `}\n` +
-        `access_log ${log.path} ${name}_canary if=${prefix}_canary_logged;\n`);
-}
-function checksum(text) {
-    return createHash('sha256').update(text).digest('hex');
-}
-function renderUpstream(spec) {
-    const content = body(spec);
-    return (`${MARKER} for upstream ${spec.name}. Do not edit: the next deploy\n` +
-        `# refuses to overwrite a changed file unless its input force is true.\n` +
-        `# sha256:${checksum(content)}\n` +
-        content);
-}
-/**
- * `name`: the upstream's name, for recognising the placeholder (a site file has none).
- */
-function upstreamOwnership(content, name) {
-    if (content.trim() === '')
-        return 'absent';
-    if (name !== undefined && content.trim() === upstreamPlaceholder(name))
-        return 'placeholder';
-    if (!content.startsWith(MARKER))
-        return 'foreign';
-    const lines = content.split('\n');
-    const recorded = /^# sha256:([0-9a-f]{64})$/.exec(lines[2] ?? '')?.[1];
-    const rest = lines.slice(3).join('\n');
-    return recorded === checksum(rest) ? 'ours' : 'drifted';
-}
-/**
- * The one line an operator puts in the upstream file before the first deploy (README "Host
- * setup"), so that a site with `proxy_pass http://<name>;` passes `nginx -t` already: an upstream
- * whose only server is marked down (nginx answers 502 until the first deploy). The action treats
- * exactly this line as its own to replace; any other content stays foreign.
- */
-function upstreamPlaceholder(name) {
-    return `upstream ${name} { server 127.0.0.1:1 down; } # placeholder: the first deploy replaces this file`;
-}
-/**
- * The minimal site the action writes and owns with `nginx-site`: every request to the app's
- * upstream, over keep-alive connections (HTTP/1.1, no `Connection: close`), with the client's
- * Host and address. No `access_log` of its own, so it inherits nginx's http-level logs (the
- * canary's included). Checksummed in its header like the upstream file, for the drift check.
- */
-function renderSite(spec) {
-    const content = [
-        `server {\n`,
-        `    listen ${spec.listen};\n`,
-        `    server_name ${spec.serverNames.join(' ')};\n`,
-        `    location / {\n`,
-        `        proxy_pass http://${spec.name};\n`,
-        `        proxy_http_version 1.1;\n`,
-        `        proxy_set_header Connection "";\n`,
-        `        proxy_set_header Host $host;\n`,
-        `        proxy_set_header X-Real-IP $remote_addr;\n`,
-        `        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n`,
-        `        proxy_set_header X-Forwarded-Proto $scheme;\n`,
-        `        proxy_set_header X-Forwarded-Host $host;\n`,
-        `    }\n`,
-        `}\n`,
-    ].join('');
-    return (`${MARKER} for site ${spec.name} (input nginx-site). Do not edit: the\n` +
-        `# next deploy refuses to overwrite a changed file unless its input force is true.\n` +
-        `# sha256:${checksum(content)}\n` +
-        content);
-}
-
-/**
- * Switching nginx on a host, in two steps so that several hosts switch together or not at all:
- * `install` puts the new upstream file in place (old one kept as a backup) and tests the whole
- * config; `reload` makes nginx use it. `restore` puts the backup back. nginx reads its files only
- * on test and reload, so an installed but not yet reloaded file serves nothing.
- */
-/**
- * Writes stdin over $file, as this user where it may write the file (root, or the user owns the
- * file: README "Host setup"), else through `sudo -n tee $file` when $sudo is `sudo` (the tighter
- * setup where the user owns nothing under /etc/nginx: sudoers allows exactly that command). tee
- * reads the content as this user from stdin, so sudo never opens a path the user controls.
- */
-const PUT_FILE = `put() {
-  if [ "$sudo" = sudo ] && ! [ -w "$file" ]; then sudo -n tee "$file" > /dev/null; else cat > "$file"; fi
-}`;
-/**
- * stdin: the new file. $1 upstream file, $2 backup path, $3 `keep` to keep the backup taken
- * earlier in the run (so that a restore goes back to the file from before the run), else `take`;
- * $4 `sudo` when the file may be written through sudo (PUT_FILE). Then runs the test command.
- * The new file is first written next to the backup (the deploy path, always writable); then
- * renamed into place where the user may write nginx's directory, else written over the file.
- */
-function installUpstream(file, backup, nginx, backupMode = 'take') {
-    return script(`set -e
-file=$1; backup=$2; mode=$3; sudo=$4; shift 4
-${PUT_FILE}
-if [ "$mode" = take ]; then
-  if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
-fi
-cat > "$backup.new"
-chmod 644 "$backup.new"
-if ! { cp "$backup.new" "$file.tmp.$$" 2>/dev/null && mv -f "$file.tmp.$$" "$file"; }; then
-  rm -f "$file.tmp.$$" 2>/dev/null || true
-  put < "$backup.new"
-fi
-rm -f "$backup.new"
-"$@"`, file, backup, backupMode, sudoFlag(nginx.sudo), ...userCommandArgv(nginx.test, nginx.sudo));
-}
-/**
- * Puts the backup back; when there was none (no file before the run), removes the file, or
- * empties it where only sudo may write it (an empty include is valid and counts as absent).
- */
-function restoreUpstream(file, backup, sudo = false) {
-    return script(`set -e
-file=$1; backup=$2; sudo=$3
-${PUT_FILE}
-if [ -f "$backup" ]; then put < "$backup"
-elif [ -e "$file" ] && ! rm -f "$file" 2>/dev/null; then put < /dev/null
-fi`, file, backup, sudoFlag(sudo));
-}
-const sudoFlag = (sudo) => (sudo ? 'sudo' : 'no-sudo');
-function reloadNginx(nginx) {
-    return userCommand(nginx.reload, nginx.sudo);
-}
-function testNginx(nginx) {
-    return userCommand(nginx.test, nginx.sudo);
-}
-/**
- * For dry-run: exits 0 when this user may write the upstream file (or create it), else, with
- * `sudo`, when sudo would run `tee <file>` without a password (`sudo -n -l` lists it; its answer
- * on stderr when not), else 1 with the reason on stderr.
- */
-function checkUpstreamWritable(file, sudo) {
-    return script(`file=$1; sudo=$2
-if [ -e "$file" ]; then [ -w "$file" ] && exit 0; else [ -w "$(dirname "$file")" ] && exit 0; fi
-[ "$sudo" = sudo ] && exec sudo -n -l tee "$file" > /dev/null
-echo "$(id -un) may not write $file" >&2
-exit 1`, file, sudoFlag(sudo));
-}
-
-/**
- * After an nginx reload: ask nginx itself, through the verification server in the upstream file
- * (a port on 127.0.0.1 reached over SSH), which upstream server answers, until the check passes.
- */
-const VERIFY_TIMEOUT_MS = 10_000;
-/**
- * Sends requests through nginx until `check` accepts one answer (returns undefined) or the
- * timeout ends; `rounds` answers in a row must pass (to see round-robin spread requests).
- */
-async function verifyThroughNginx(host, port, path, check, rounds = 1, timeoutMs = VERIFY_TIMEOUT_MS) {
-    const deadline = Date.now() + timeoutMs;
-    let passed = 0;
-    let last = '';
-    while (Date.now() < deadline) {
-        try {
-            const answer = await host.httpGet(port, path, 2000);
-            const problem = check({
-                status: answer.status,
-                upstream: String(answer.headers[VERIFY_HEADER] ?? ''),
-            });
-            if (problem === undefined && ++passed >= rounds)
-                return;
-            if (problem !== undefined) {
-                passed = 0;
-                last = problem;
-            }
-        }
-        catch (error) {
-            passed = 0;
-            last = errorMessage(error);
-        }
-        if (passed === 0)
-            await setTimeout$2(50);
-    }
-    throw new HostError(host.name, 'switch: verify', `after the reload, nginx did not send requests where expected within ${timeoutMs / 1000}s (${last})`);
-}
-
-/**
- * A file of nginx config the action owns on a host, and the one way it is switched: the app's
- * upstream include, the managed site (`nginx-site`) and the load balancer's upstream. `install`
- * puts the new file in place (the one it replaces kept as a backup) and tests the whole config,
- * `reload` makes nginx use it, `verify` asks nginx where it sends requests now, `restore` puts the
- * backup back. `check` refuses a file edited by hand (drift) or not written by the action, with
- * one message format for every role.
- */
-/** The nginx test and reload commands, as the inputs give them. */
-function nginxCommands(settings) {
-    const { nginx, sudo } = settings;
-    return { test: nginx.testCommand, reload: nginx.reloadCommand, sudo };
-}
-const EDITED = 'was edited by hand since the last deploy (drift)';
-const NOT_OURS = 'was not written by this action';
-const MOVE_TO_SITE = 'Move your changes to your site config, then rerun with force: true to let the action overwrite it.';
-/**
- * Per role: the check's step, what happened to a refused file and what to do about it. A
- * foreign site is refused even with force (the action never overwrites a site it did not write).
- */
-const ROLES = {
-    upstream: {
-        step: 'check upstream',
-        foreignEvenWithForce: false,
-        what: { drifted: EDITED, foreign: NOT_OURS },
-        advice: { drifted: MOVE_TO_SITE, foreign: MOVE_TO_SITE },
-    },
-    site: {
-        step: 'check site',
-        foreignEvenWithForce: true,
-        what: { drifted: EDITED, foreign: NOT_OURS },
-        advice: {
-            drifted: 'Move your changes to a site of your own (and drop nginx-site), or rerun with force: true to let the action overwrite it.',
-            foreign: 'The action never overwrites it: remove it if nginx-site should replace it, or set nginx-site-file to another path.',
-        },
-    },
-    'lb upstream': {
-        step: 'check lb upstream',
-        foreignEvenWithForce: false,
-        what: {
-            drifted: 'was edited by hand or not written by this action',
-            foreign: 'was edited by hand or not written by this action',
-        },
-        advice: {
-            drifted: 'Rerun with force: true to let the action own it.',
-            foreign: 'Rerun with force: true to let the action own it.',
-        },
-    },
-};
-class UpstreamFile {
-    host;
-    options;
-    backedUp = false;
-    constructor(host, options) {
-        this.host = host;
-        this.options = options;
-    }
-    get file() {
-        return this.options.file;
-    }
-    /**
-     * Refuses `content` (the file as read from the host) when it was edited by hand or not written
-     * by the action, unless `force` (never for a foreign site); else returns whose it is.
-     */
-    check(content, force) {
-        const ownership = upstreamOwnership(content, this.options.upstreamName);
-        if (ownership !== 'drifted' && ownership !== 'foreign')
-            return ownership;
-        const role = ROLES[this.options.role];
-        if (!force || (ownership === 'foreign' && role.foreignEvenWithForce)) {
-            throw new HostError(this.host.name, role.step, `${this.options.file} ${role.what[ownership]}; nothing was changed. ${role.advice[ownership]}`);
-        }
-        return ownership;
-    }
-    /** Puts `content` in place and tests the nginx config (not live until a reload). */
-    async install(content, step = this.options.steps.install) {
-        const { file, backup, nginx, backups } = this.options;
-        const mode = backups === 'first' && this.backedUp ? 'keep' : 'take';
-        await this.host.exec(installUpstream(file, backup, nginx, mode), { step, stdin: content });
-        this.backedUp = true;
-    }
-    async reload() {
-        await this.host.exec(reloadNginx(this.options.nginx), { step: this.options.steps.reload });
-    }
-    /** Through nginx until `check` accepts `rounds` answers in a row (else throws, `switch: verify`). */
-    async verify(check, rounds = 1) {
-        const { port, path, timeoutMs } = this.options.verify;
-        await verifyThroughNginx(this.host, port, path, check, rounds, timeoutMs);
-    }
-    /** Puts the backup back (no backup: no file before, so none after). Does not reload. */
-    async restore() {
-        const { file, backup, nginx } = this.options;
-        await this.host.exec(restoreUpstream(file, backup, nginx.sudo), {
-            step: this.options.steps.restore,
-        });
-    }
-    /**
-     * The whole switch on one host: install and test, reload, verify. On a failure the file from
-     * before comes back, and nginx reloads it when the new one may have gone live (a failed reload
-     * or verify); a failure of that cleanup is in the log, the error thrown is the first one.
-     */
-    async switchTo(content, check, options = {}) {
-        let live = false;
-        try {
-            await this.install(content, options.step);
-            live = true;
-            await this.reload();
-            await this.verify(check, options.rounds);
-        }
-        catch (error) {
-            const { file, backup, nginx, steps } = this.options;
-            await this.host.tryExec(restoreUpstream(file, backup, nginx.sudo), { step: steps.restore });
-            if (live)
-                await this.host.tryExec(reloadNginx(nginx), { step: steps.reload });
-            throw error;
-        }
-    }
-}
-/** The steps of a switch on an app host: `switch: install <what> and test nginx`, ... */
-function switchSteps(what) {
-    return {
-        install: `switch: install ${what} and test nginx`,
-        reload: 'switch: reload nginx',
-        restore: `switch: restore ${what}`,
-    };
-}
-function verifyOf(settings) {
-    return { port: settings.nginx.verifyPort, path: settings.health.path };
-}
-/** The app's upstream include on an app host (input `nginx-upstream-file`). */
-function appUpstreamFile(host, settings, layout) {
-    return new UpstreamFile(host, {
-        role: 'upstream',
-        file: settings.nginx.upstreamFile,
-        backup: layout.upstreamBackup,
-        nginx: nginxCommands(settings),
-        backups: 'first',
-        steps: switchSteps('upstream'),
-        verify: verifyOf(settings),
-        upstreamName: settings.app.name,
-    });
-}
-/** The managed site on an app host (input `nginx-site`, written to `nginx-site-file`). */
-function managedSiteFile(host, settings, layout) {
-    return new UpstreamFile(host, {
-        role: 'site',
-        file: settings.site.file,
-        backup: layout.siteBackup,
-        nginx: nginxCommands(settings),
-        backups: 'first',
-        steps: switchSteps('site'),
-        verify: verifyOf(settings),
-    });
-}
-/**
- * The load balancer's upstream (input `lb-upstream-file`): every change backs up the file it
- * replaces, so that a failed one goes back to the step before, not to the file before the run.
- */
-function lbUpstreamFile(host, settings, layout) {
-    return new UpstreamFile(host, {
-        role: 'lb upstream',
-        file: settings.rolling.lbUpstreamFile,
-        backup: layout.lbUpstreamBackup,
-        nginx: nginxCommands(settings),
-        backups: 'each',
-        steps: {
-            install: 'load balancer: install upstream and test nginx',
-            reload: 'load balancer: reload nginx',
-            restore: 'load balancer: restore',
-        },
-        verify: verifyOf(settings),
-    });
 }
 
 function otherSlot(slot) {
@@ -64314,7 +62909,7 @@ function planHost(settings, host, state, version) {
         liveVersion: liveSlot === null ? null : (state.slots[liveSlot]?.version ?? null),
         targetSlot,
         targetPort: slotPort(settings, targetSlot),
-        releaseDir: `${settings.app.deployPath}/releases/${version}`,
+        releaseDir: layout(settings.app.deployPath).release(version),
     };
 }
 /**
@@ -64344,103 +62939,6 @@ function batches(items, size) {
     for (let i = 0; i < items.length; i += size)
         result.push(items.slice(i, i + size));
     return result;
-}
-
-/** Reading the canary access log (`log_format <app>_canary '$msec|$status|$upstream_addr'`). */
-/**
- * $1 log file, $2 byte offset ('': only the size). Prints `missing` when the log cannot be read;
- * else `size <bytes>`, then `<upstream> <requests> <5xx>` per upstream server for the lines between
- * the offset and that size (a rotated log, smaller than the offset, is read from its start). A
- * request nginx retried on another server counts for the last one, which gave the answer.
- */
-function accessLogSince(file, offset) {
-    return script(`f=$1; off=$2
-[ -r "$f" ] || { echo missing; exit 0; }
-size=$(wc -c < "$f" | tr -d ' ')
-echo "size $size"
-[ -z "$off" ] && exit 0
-[ "$size" -lt "$off" ] && off=0
-tail -c +$((off + 1)) "$f" | head -c $((size - off)) | awk -F'|' 'NF >= 3 {
-  n = split($3, a, ", "); u = a[n]; c[u]++; if ($2 >= 500) e[u]++
-} END { for (u in c) print u, c[u], e[u] + 0 }'`, file, offset === undefined ? '' : String(offset));
-}
-/**
- * Dry run: what canary evidence a host would give. $1 log file, $2 app name, $3 the slot ports
- * (space-separated), $4 the nginx config dir. Prints `log nodir|unreadable|absent|readable`, for
- * a readable log `recent <n>` (requests to the slots in its last 64 KiB), then `site <kind> <file>`
- * for every config file that proxies to http://<app>: `canary` (has the canary access_log line),
- * `own` (an access_log of its own, so it does not inherit the include's), else `inherits`.
- */
-function canaryEvidenceProbe(file, app, ports, configDir) {
-    return script(`f=$1; app=$2; ports=$3; dir=$4; format="$app"_canary
-if [ -r "$f" ]; then
-  echo log readable
-  n=$(tail -c 65536 "$f" | awk -F'|' -v ports=" $ports " 'NF >= 3 {
-    k = split($3, a, ", "); m = split(a[k], b, ":"); if (index(ports, " " b[m] " ")) n++
-  } END { print n + 0 }')
-  echo "recent $n"
-elif [ -e "$f" ]; then echo log unreadable
-elif [ -d "$(dirname "$f")" ]; then echo log absent
-else echo log nodir
-fi
-grep -RlE "proxy_pass[[:space:]]+https?://$app([;/[:space:]]|$)" "$dir" 2>/dev/null | while IFS= read -r site; do
-  if grep -qE "^[^#]*access_log[[:space:]][^;]*[[:space:]]$format[[:space:];]" "$site"; then echo "site canary $site"
-  elif grep -qE '^[[:space:]]*access_log[[:space:]]' "$site"; then echo "site own $site"
-  else echo "site inherits $site"
-  fi
-done
-exit 0`, file, app, ports.join(' '), configDir);
-}
-
-/**
- * Waits until nothing is connected to the old slot's port any more: nginx's old workers finish
- * their in-flight requests (slow ones, websockets) and then close their upstream connections.
- * Counting ESTABLISHED sockets to the port in /proc/net/tcp{,6} sees exactly that, per network
- * namespace, with no tool beyond sh and grep.
- */
-const DRAIN_TIMED_OUT = 4;
-const CHECK_MS = 50;
-/** While connections stay open, the loop prints `open <count>` this often (in checks: 2 s). */
-const PROGRESS_EVERY = 40;
-/**
- * Idle means no connection for this long after nginx's reload: an old worker that just read a
- * request on a keep-alive connection opens its upstream connection well within that.
- */
-const QUIET_MS = 200;
-/**
- * Checks in a row without a connection that make the port idle, when the reload that retired
- * the old workers happened `msSinceReload` ago (unknown: the whole window). At least one.
- */
-function quietChecks(msSinceReload = 0) {
-    return Math.max(1, Math.ceil((QUIET_MS - msSinceReload) / CHECK_MS));
-}
-/**
- * $1 port as 4 upper-case hex digits, $2 timeout in checks (one per 50 ms), $3 checks in a row
- * without a connection that count as idle (see quietChecks). While connections stay open it
- * prints `open <count>` every 2 s (see drainProgress), which the log's heartbeat shows.
- */
-function waitForDrain(port, timeoutMs, quiet = quietChecks()) {
-    return script(`hex=$1; limit=$2; needed=$3; quiet=0; i=0
-while [ "$i" -lt "$limit" ]; do
-  if grep -q ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
-    quiet=0
-    if [ $((i % ${PROGRESS_EVERY})) -eq ${PROGRESS_EVERY - 1} ]; then
-      echo "open $(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 ")"
-    fi
-  else
-    quiet=$((quiet + 1))
-    [ "$quiet" -ge "$needed" ] && exit 0
-  fi
-  sleep 0.05
-  i=$((i + 1))
-done
-grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null
-exit ${DRAIN_TIMED_OUT}`, port.toString(16).toUpperCase().padStart(4, '0'), String(Math.max(1, Math.ceil(timeoutMs / CHECK_MS))), String(quiet));
-}
-/** The connection count of a progress line of waitForDrain; undefined for any other line. */
-function drainProgress(line) {
-    const match = /^open (\d+)$/.exec(line);
-    return match ? Number(match[1]) : undefined;
 }
 
 /**
@@ -64819,6 +63317,116 @@ exit 3`, l.pidfile(slot), l.slotLog(slot), String(logLines), booting ? 'yes' : '
 }
 const SLOT_EXITED = 3;
 
+const LOCK_ACQUIRED = 'LOCKED';
+const LOCK_WAITING = 'WAITING';
+const LOCK_TIMED_OUT = 75;
+/** $1 lock file, $2 seconds to wait, $3 holder line written into the file once acquired. */
+function holdLock(l, waitSeconds, holder) {
+    return script(`mkdir -p "$(dirname "$1")" || exit 1
+exec 9>>"$1" || exit 1
+if ! flock -n 9; then
+  printf '%s %s\\n' "${LOCK_WAITING}" "$(cat "$1")"
+  if ! flock -w "$2" 9; then
+    printf 'held by: %s\\n' "$(cat "$1")" >&2
+    exit ${LOCK_TIMED_OUT}
+  fi
+fi
+printf '%s\\n' "$3" > "$1"
+echo ${LOCK_ACQUIRED}
+cat > /dev/null`, l.lock, String(waitSeconds), holder);
+}
+
+/** Taking the deploy lock on a host over a channel that stays open for the whole run. */
+/** Who holds the lock, written into the lock file for anyone who has to wait. */
+function lockHolder(runUrl, actor, now = new Date()) {
+    const run = runUrl || `a run outside GitHub Actions (pid ${process.pid})`;
+    return `${run} by ${actor || 'unknown'} since ${now.toISOString()}`;
+}
+async function acquireLock(host, l, timeoutMs, holder) {
+    const channel = await host.openExec(holdLock(l, Math.ceil(timeoutMs / 1000), holder), 'lock');
+    return new Promise((resolve, reject) => {
+        let stdout = '';
+        let stderr = '';
+        let acquired = false;
+        let toldWaiting = false;
+        // The exit code comes with 'close' (an 'exit' event may fire before listeners exist).
+        const closed = new Promise((done) => channel.on('close', (code) => {
+            if (!acquired)
+                reject(new HostError(host.name, 'lock', lockFailure(code)));
+            done();
+        }));
+        const lockFailure = (code) => code === LOCK_TIMED_OUT
+            ? `another deploy holds the lock and did not finish within lock-timeout (${timeoutMs / 1000}s); ${stderr.trim()}`
+            : typeof code === 'number'
+                ? `could not take the lock ${l.lock} (exit ${code}): ${stderr.trim()}`
+                : 'connection closed while taking the lock';
+        channel.stderr.on('data', (chunk) => (stderr += chunk.toString()));
+        channel.on('data', (chunk) => {
+            stdout += chunk.toString();
+            const lines = stdout.split('\n');
+            const waiting = lines.find((line) => line.startsWith(LOCK_WAITING));
+            if (waiting && !toldWaiting) {
+                toldWaiting = true;
+                info(`[${host.name}] waiting for the deploy lock, held by ${waiting.slice(LOCK_WAITING.length + 1)}`);
+            }
+            if (!acquired && lines.includes(LOCK_ACQUIRED)) {
+                acquired = true;
+                resolve({
+                    release: async () => {
+                        channel.end();
+                        await closed;
+                    },
+                });
+            }
+        });
+    });
+}
+
+class HostSession {
+    host;
+    settings;
+    version;
+    layout;
+    /**
+     * What this run changed on the host (a slot started, the upstream or site file written,
+     * `current` moved, the switch recorded): what a failure undoes, saved for the post step.
+     */
+    journal;
+    report;
+    /** What the current step is waiting for, for the log's heartbeat ('' when nothing to say). */
+    progress = '';
+    lock;
+    constructor(host, settings, journal, 
+    /** The version this run moves the host to (a rollback retargets it from the history). */
+    version) {
+        this.host = host;
+        this.settings = settings;
+        this.version = version;
+        this.layout = layout(settings.app.deployPath);
+        this.journal = journal.of(host.name);
+        this.report = emptyHostReport(host.name);
+    }
+    get name() {
+        return this.host.name;
+    }
+    async acquireLock(holder) {
+        this.lock = await acquireLock(this.host, this.layout, this.settings.lockTimeoutMs, holder);
+    }
+    async releaseLock() {
+        await this.lock?.release();
+        this.lock = undefined;
+    }
+    /** Output of the operator's own commands (migrate, canary check) is shown as it comes. */
+    showLine(step) {
+        return (line) => info(`[${this.name}] ${step}: ${line}`);
+    }
+}
+/** The commands the inputs give, as recorded with a release in state.json. */
+function inputCommands(settings) {
+    const { startCommand: start, stopCommand: stop, reloadCommand: reload } = settings.app;
+    return { start, stop, reload };
+}
+
 const unitName = (app, slot) => `${app}@${slot}`;
 const unitFilePath = (app) => `/etc/systemd/system/${app}@.service`;
 /** The unit as the action rendered it last, next to the state (the source of the install). */
@@ -65000,28 +63608,6 @@ function resolveProcessManager(facts, app, user) {
     return {
         manager: 'builtin',
         reason: `${user} may not manage systemd units (not root, and sudo does not allow systemctl for them)`,
-    };
-}
-
-function layout(root) {
-    const meta = `${root}/.deploy`;
-    return {
-        root,
-        releases: `${root}/releases`,
-        current: `${root}/current`,
-        sharedEnv: `${root}/shared/.env`,
-        envBackups: `${meta}/env-backups`,
-        logs: `${root}/logs`,
-        meta,
-        state: `${meta}/state.json`,
-        lock: `${meta}/lock`,
-        incoming: `${meta}/incoming`,
-        upstreamBackup: `${meta}/upstream.bak`,
-        lbUpstreamBackup: `${meta}/lb-upstream.bak`,
-        siteBackup: `${meta}/site.bak`,
-        release: (version) => `${root}/releases/${version}`,
-        slotLog: (slot) => `${root}/logs/${slot}.log`,
-        pidfile: (slot) => `${meta}/${slot}.pid`,
     };
 }
 
@@ -66123,7 +64709,7 @@ function nanoidOfLength(length) {
     return new RegExp(`^[a-zA-Z0-9_-]{${length}}$`);
 }
 /** ISO 8601-1 duration regex. Does not support the 8601-2 extensions like negative durations or fractional/negative components. */
-const duration = /^P(?:(\d+W)|(?!.*W)(?=\d|T\d)(\d+Y)?(\d+M)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+([.,]\d+)?S)?)?)$/;
+const duration$1 = /^P(?:(\d+W)|(?!.*W)(?=\d|T\d)(\d+Y)?(\d+M)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+([.,]\d+)?S)?)?)$/;
 /** A regex for any UUID-like identifier: 8-4-4-4-12 hex pattern */
 const guid = /^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
 /** Returns a regex for validating an RFC 9562/4122 UUID.
@@ -66188,6 +64774,7 @@ function datetime(args) {
 // the unbounded form of `string()` as a literal, so every plain string shares one instance instead of building its own
 const anyString = /^[\s\S]{0,}$/;
 const number$1 = /^-?\d+(?:\.\d+)?$/;
+const boolean$1 = /^(?:true|false)$/i;
 // regex for string with no uppercase letters
 const lowercase = /^[^A-Z]*$/;
 // regex for string with no lowercase letters
@@ -66960,7 +65547,7 @@ const $ZodISOTime = /*@__PURE__*/ $constructor("$ZodISOTime", (inst, def) => {
     $ZodStringFormat.init(inst, def);
 });
 const $ZodISODuration = /*@__PURE__*/ $constructor("$ZodISODuration", (inst, def) => {
-    def.pattern ?? (def.pattern = duration);
+    def.pattern ?? (def.pattern = duration$1);
     $ZodStringFormat.init(inst, def);
 });
 const $ZodIPv4 = /*@__PURE__*/ $constructor("$ZodIPv4", (inst, def) => {
@@ -67156,6 +65743,27 @@ const $ZodNumber = /*@__PURE__*/ $constructor("$ZodNumber", (inst, def) => {
 const $ZodNumberFormat = /*@__PURE__*/ $constructor("$ZodNumberFormat", (inst, def) => {
     $ZodCheckNumberFormat.init(inst, def);
     $ZodNumber.init(inst, def); // no format checks
+});
+const $ZodBoolean = /*@__PURE__*/ $constructor("$ZodBoolean", (inst, def) => {
+    $ZodType.init(inst, def);
+    inst._zod.pattern = boolean$1;
+    inst._zod.parse = (payload, _ctx) => {
+        if (def.coerce)
+            try {
+                payload.value = Boolean(payload.value);
+            }
+            catch (_) { }
+        const input = payload.value;
+        if (typeof input === "boolean")
+            return payload;
+        payload.issues.push({
+            expected: "boolean",
+            code: "invalid_type",
+            input,
+            inst,
+        });
+        return payload;
+    };
 });
 const $ZodUnknown = /*@__PURE__*/ $constructor("$ZodUnknown", (inst, def) => {
     $ZodType.init(inst, def);
@@ -68036,6 +66644,60 @@ function handlePipeResult(left, next, ctx) {
         return left;
     }
     return next._zod.run({ value: left.value, issues: left.issues }, ctx);
+}
+const $ZodCodec = /*@__PURE__*/ $constructor("$ZodCodec", (inst, def) => {
+    $ZodType.init(inst, def);
+    defineLazyInternal(inst, "values", (zod) => zod.def.in._zod.values);
+    defineLazyInternal(inst, "optin", (zod) => zod.def.in._zod.optin);
+    defineLazyInternal(inst, "optout", (zod) => zod.def.out._zod.optout);
+    defineLazyInternal(inst, "propValues", (zod) => zod.def.in._zod.propValues);
+    inst._zod.parse = (payload, ctx) => {
+        const direction = ctx.direction || "forward";
+        if (direction === "forward") {
+            const left = def.in._zod.run(payload, ctx);
+            if (left instanceof Promise) {
+                return left.then((left) => handleCodecAResult(left, def, ctx));
+            }
+            return handleCodecAResult(left, def, ctx);
+        }
+        else {
+            const right = def.out._zod.run(payload, ctx);
+            if (right instanceof Promise) {
+                return right.then((right) => handleCodecAResult(right, def, ctx));
+            }
+            return handleCodecAResult(right, def, ctx);
+        }
+    };
+});
+function handleCodecAResult(result, def, ctx) {
+    if (result.issues.length) {
+        // prevent further checks
+        result.aborted = true;
+        return result;
+    }
+    const direction = ctx.direction || "forward";
+    if (direction === "forward") {
+        const transformed = def.transform(result.value, result);
+        if (transformed instanceof Promise) {
+            return transformed.then((value) => handleCodecTxResult(result, value, def.out, ctx));
+        }
+        return handleCodecTxResult(result, transformed, def.out, ctx);
+    }
+    else {
+        const transformed = def.reverseTransform(result.value, result);
+        if (transformed instanceof Promise) {
+            return transformed.then((value) => handleCodecTxResult(result, value, def.in, ctx));
+        }
+        return handleCodecTxResult(result, transformed, def.in, ctx);
+    }
+}
+function handleCodecTxResult(left, value, nextSchema, ctx) {
+    // Check if transform added any issues
+    if (left.issues.length) {
+        left.aborted = true;
+        return left;
+    }
+    return nextSchema._zod.run({ value, issues: left.issues }, ctx);
 }
 const $ZodReadonly = /*@__PURE__*/ $constructor("$ZodReadonly", (inst, def) => {
     $ZodType.init(inst, def);
@@ -69078,6 +67740,63 @@ function _check(fn, params) {
     ch._zod.check = fn;
     return ch;
 }
+// @__NO_SIDE_EFFECTS__
+function _stringbool(Classes, _params) {
+    const params = normalizeParams(_params);
+    let truthyArray = params.truthy ?? ["true", "1", "yes", "on", "y", "enabled"];
+    let falsyArray = params.falsy ?? ["false", "0", "no", "off", "n", "disabled"];
+    if (params.case !== "sensitive") {
+        truthyArray = truthyArray.map((v) => (typeof v === "string" ? v.toLowerCase() : v));
+        falsyArray = falsyArray.map((v) => (typeof v === "string" ? v.toLowerCase() : v));
+    }
+    const truthySet = new Set(truthyArray);
+    const falsySet = new Set(falsyArray);
+    const _Codec = Classes.Codec ?? $ZodCodec;
+    const _Boolean = Classes.Boolean ?? $ZodBoolean;
+    const _String = Classes.String ?? $ZodString;
+    const stringSchema = new _String({ type: "string", error: params.error });
+    const booleanSchema = new _Boolean({ type: "boolean", error: params.error });
+    const codec = new _Codec({
+        type: "pipe",
+        in: stringSchema,
+        out: booleanSchema,
+        transform: ((input, payload) => {
+            let data = input;
+            if (params.case !== "sensitive")
+                data = data.toLowerCase();
+            if (truthySet.has(data)) {
+                return true;
+            }
+            else if (falsySet.has(data)) {
+                return false;
+            }
+            else {
+                payload.issues.push({
+                    code: "invalid_value",
+                    expected: "stringbool",
+                    values: [...truthySet, ...falsySet],
+                    input: payload.value,
+                    inst: codec,
+                    continue: false,
+                });
+                return {};
+            }
+        }),
+        reverseTransform: ((input, _payload) => {
+            if (input === true) {
+                return truthyArray[0] || "true";
+            }
+            else {
+                return falsyArray[0] || "false";
+            }
+        }),
+        error: params.error,
+    });
+    codec._zod.bag.truthy = truthyArray;
+    codec._zod.bag.falsy = falsyArray;
+    codec._zod.bag.case = params.case ?? "insensitive";
+    return codec;
+}
 
 function assignProps(target, ...sources) {
     for (const source of sources) {
@@ -69914,6 +68633,9 @@ const numberProcessor = (schema, ctx, _json, params) => {
             json.allOf = [...(json.allOf ?? []), ...rest.map((m) => ({ multipleOf: m }))];
     }
 };
+const booleanProcessor = (_schema, _ctx, json, _params) => {
+    json.type = "boolean";
+};
 const neverProcessor = (_schema, _ctx, json, _params) => {
     json.not = {};
 };
@@ -70308,7 +69030,7 @@ const ZodType = /*@__PURE__*/ $constructor("ZodType", (inst, def) => {
         return this.check(_overwrite(fn));
     },
     optional() {
-        return optional(this);
+        return optional$1(this);
     },
     exactOptional() {
         return exactOptional(this);
@@ -70317,7 +69039,7 @@ const ZodType = /*@__PURE__*/ $constructor("ZodType", (inst, def) => {
         return nullable(this);
     },
     nullish() {
-        return optional(nullable(this));
+        return optional$1(nullable(this));
     },
     nonoptional(params) {
         return nonoptional(this, params);
@@ -70783,6 +69505,11 @@ const ZodNumberFormat = /*@__PURE__*/ $constructor("ZodNumberFormat", (inst, def
 function int(params) {
     return _int(ZodNumberFormat, params);
 }
+const ZodBoolean = /*@__PURE__*/ $constructor("ZodBoolean", (inst, def) => {
+    $ZodBoolean.init(inst, def);
+    ZodType.init(inst, def);
+    inst._zod.processJSONSchema = (ctx, json, params) => booleanProcessor(inst, ctx, json);
+});
 const ZodUnknown = /*@__PURE__*/ $constructor("ZodUnknown", (inst, def) => {
     $ZodUnknown.init(inst, def);
     ZodType.init(inst, def);
@@ -71028,7 +69755,7 @@ const ZodOptional = /*@__PURE__*/ $constructor("ZodOptional", (inst, def) => {
     inst._zod.processJSONSchema = (ctx, json, params) => optionalProcessor(inst, ctx, json, params);
     inst.unwrap = () => inst._zod.def.innerType;
 });
-function optional(innerType) {
+function optional$1(innerType) {
     return new ZodOptional({
         type: "optional",
         innerType: innerType,
@@ -71131,6 +69858,10 @@ function pipe(in_, out) {
         // ...util.normalizeParams(params),
     });
 }
+const ZodCodec = /*@__PURE__*/ $constructor("ZodCodec", (inst, def) => {
+    ZodPipe.init(inst, def);
+    $ZodCodec.init(inst, def);
+});
 const ZodReadonly = /*@__PURE__*/ $constructor("ZodReadonly", (inst, def) => {
     $ZodReadonly.init(inst, def);
     ZodType.init(inst, def);
@@ -71155,6 +69886,12 @@ function refine(fn, _params = {}) {
 function superRefine(fn, params) {
     return _superRefine(fn, params);
 }
+// stringbool
+const stringbool = (...args) => _stringbool({
+    Codec: ZodCodec,
+    Boolean: ZodBoolean,
+    String: ZodString,
+}, ...args);
 
 /**
  * `.deploy/state.json` on each host: both slots, the live one and the release history. Parsed
@@ -71222,6 +69959,57 @@ function corrupt(path, reason) {
     return (`${path} is corrupt: ${reason}. Nothing was changed. Repair or restore the file ` +
         `(a copy of the last good one is ${path}.bak), or remove it to treat the host as new ` +
         `(the running slots are then not known to the action).`);
+}
+
+/**
+ * Waits until nothing is connected to the old slot's port any more: nginx's old workers finish
+ * their in-flight requests (slow ones, websockets) and then close their upstream connections.
+ * Counting ESTABLISHED sockets to the port in /proc/net/tcp{,6} sees exactly that, per network
+ * namespace, with no tool beyond sh and grep.
+ */
+const DRAIN_TIMED_OUT = 4;
+const CHECK_MS = 50;
+/** While connections stay open, the loop prints `open <count>` this often (in checks: 2 s). */
+const PROGRESS_EVERY = 40;
+/**
+ * Idle means no connection for this long after nginx's reload: an old worker that just read a
+ * request on a keep-alive connection opens its upstream connection well within that.
+ */
+const QUIET_MS = 200;
+/**
+ * Checks in a row without a connection that make the port idle, when the reload that retired
+ * the old workers happened `msSinceReload` ago (unknown: the whole window). At least one.
+ */
+function quietChecks(msSinceReload = 0) {
+    return Math.max(1, Math.ceil((QUIET_MS - msSinceReload) / CHECK_MS));
+}
+/**
+ * $1 port as 4 upper-case hex digits, $2 timeout in checks (one per 50 ms), $3 checks in a row
+ * without a connection that count as idle (see quietChecks). While connections stay open it
+ * prints `open <count>` every 2 s (see drainProgress), which the log's heartbeat shows.
+ */
+function waitForDrain(port, timeoutMs, quiet = quietChecks()) {
+    return script(`hex=$1; limit=$2; needed=$3; quiet=0; i=0
+while [ "$i" -lt "$limit" ]; do
+  if grep -q ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+    quiet=0
+    if [ $((i % ${PROGRESS_EVERY})) -eq ${PROGRESS_EVERY - 1} ]; then
+      echo "open $(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 ")"
+    fi
+  else
+    quiet=$((quiet + 1))
+    [ "$quiet" -ge "$needed" ] && exit 0
+  fi
+  sleep 0.05
+  i=$((i + 1))
+done
+grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null
+exit ${DRAIN_TIMED_OUT}`, port.toString(16).toUpperCase().padStart(4, '0'), String(Math.max(1, Math.ceil(timeoutMs / CHECK_MS))), String(quiet));
+}
+/** The connection count of a progress line of waitForDrain; undefined for any other line. */
+function drainProgress(line) {
+    const match = /^open (\d+)$/.exec(line);
+    return match ? Number(match[1]) : undefined;
 }
 
 /** Waiting for a new slot to become healthy, watching that its process stays alive meanwhile. */
@@ -71314,320 +70102,1087 @@ async function probe(host, port, health, version) {
     }
 }
 
-const LOCK_ACQUIRED = 'LOCKED';
-const LOCK_WAITING = 'WAITING';
-const LOCK_TIMED_OUT = 75;
-/** $1 lock file, $2 seconds to wait, $3 holder line written into the file once acquired. */
-function holdLock(l, waitSeconds, holder) {
-    return script(`mkdir -p "$(dirname "$1")" || exit 1
-exec 9>>"$1" || exit 1
-if ! flock -n 9; then
-  printf '%s %s\\n' "${LOCK_WAITING}" "$(cat "$1")"
-  if ! flock -w "$2" 9; then
-    printf 'held by: %s\\n' "$(cat "$1")" >&2
-    exit ${LOCK_TIMED_OUT}
-  fi
-fi
-printf '%s\\n' "$3" > "$1"
-echo ${LOCK_ACQUIRED}
-cat > /dev/null`, l.lock, String(waitSeconds), holder);
+/**
+ * A host's two slots: start, stop, reload, drain and health-check them through the process
+ * manager (the built-in one or systemd units), with the environment the commands get.
+ */
+class SlotOps {
+    s;
+    target;
+    kind;
+    recordedCommands;
+    /** Starts, stops and watches the slots (a rollback may give it the release's stop-command). */
+    manager;
+    constructor(s, target, kind, 
+    /** The commands recorded with a release in state.json (undefined: none recorded). */
+    recordedCommands) {
+        this.s = s;
+        this.target = target;
+        this.kind = kind;
+        this.recordedCommands = recordedCommands;
+        this.manager = slotManager(s.settings, kind, s.layout, s.host.address.user);
+    }
+    /** A systemd unit keeps the stop-command it was started with: the release's, for a rollback. */
+    useStopCommand(stopCommand) {
+        const { settings, layout, host } = this.s;
+        this.manager = slotManager(settings, this.kind, layout, host.address.user, stopCommand);
+    }
+    /** Variables the commands of a slot get (start, stop, migrations). */
+    env(slot, version = this.target.version) {
+        const { settings, layout } = this.s;
+        return {
+            PORT: String(slotPort(settings, slot)),
+            SLOT: slot,
+            APP_VERSION: version,
+            RELEASE_DIR: layout.release(version),
+            DEPLOY_PATH: layout.root,
+            RELEASE_NODE: `${settings.app.name}_${slot}`,
+        };
+    }
+    async running(slot, step) {
+        return (await this.s.host.tryExec(this.manager.checkAlive(slot), { step })).exitCode === 0;
+    }
+    /** Starts the target release on the target slot (journaled first: the post step stops it). */
+    async start(workdir) {
+        const slot = this.target.plan.targetSlot;
+        this.s.journal.mark({ kind: 'started slot', slot });
+        const start = this.target.commands?.start ?? this.s.settings.app.startCommand;
+        const { stdout } = await this.s.host.exec(this.manager.start(slot, start, this.env(slot), workdir), { step: `start ${slot}` });
+        this.target.pid = Number(stdout.trim().split('\n').pop());
+    }
+    async stop(slot, version) {
+        const env = {
+            ...this.env(slot),
+            APP_VERSION: version,
+            RELEASE_DIR: this.s.layout.release(version),
+        };
+        await this.s.host.exec(this.manager.stop(slot, this.stopCommandOf(version), env), {
+            step: `stop ${slot}`,
+        });
+    }
+    /** reload-command in a running slot (strategy reload), on `version`. */
+    async reload(slot = this.target.plan.targetSlot, version = this.target.version) {
+        await this.s.host.exec(this.manager.reload(slot, this.s.settings.app.reloadCommand, this.env(slot, version)), { step: 'reload: reload-command' });
+    }
+    /**
+     * The stop-command of a release: this run's for its own release, else the one recorded when
+     * that release was deployed (a slot stops the way it was started), else the input.
+     */
+    stopCommandOf(version) {
+        const { version: target, commands } = this.target;
+        if (version === target && commands !== undefined)
+            return commands.stop;
+        return this.recordedCommands(version)?.stop ?? this.s.settings.app.stopCommand;
+    }
+    /**
+     * Every drain of a slot nginx was moved off (forward switch, switch back, post-step repair):
+     * waits until the requests nginx's old workers still finish on it are done, bounded by
+     * drain-timeout, the quiet window counting from this run's last nginx reload (`sinceReloadMs`,
+     * 0: none). On timeout it warns (the slot is stopped anyway) and returns false.
+     */
+    async drain(slot, sinceReloadMs, what = `the ${slot} slot`) {
+        const idle = await this.waitIdle(slotPort(this.s.settings, slot), quietChecks(sinceReloadMs));
+        if (!idle) {
+            warning(`[${this.s.name}] ${what} still had connections after drain-timeout; stopping it anyway`);
+        }
+        return idle;
+    }
+    /**
+     * Waits until no connection to `port` is open any more (in-flight requests finished), bounded
+     * by drain-timeout. Returns false on timeout.
+     */
+    async waitIdle(port, quiet = quietChecks()) {
+        const timeoutMs = this.s.settings.slots.drainTimeoutMs;
+        if (timeoutMs === 0)
+            return true;
+        const started = Date.now();
+        const result = await this.s.host.tryExec(waitForDrain(port, timeoutMs, quiet), {
+            step: 'drain',
+            onLine: (line) => {
+                const open = drainProgress(line);
+                if (open === undefined)
+                    return;
+                const waited = formatDuration(Date.now() - started);
+                this.s.progress = `${open} connection(s) to port ${port} left after ${waited} (drain-timeout ${formatDuration(timeoutMs)})`;
+            },
+        });
+        if (result.exitCode === 0)
+            return true;
+        if (result.exitCode === DRAIN_TIMED_OUT)
+            return false;
+        throw new HostError(this.s.name, 'drain', `drain check failed (exit ${result.exitCode}): ${result.stderr}`);
+    }
+    /** Waits until the new slot is healthy; returns how many checks it took. */
+    async waitHealthy() {
+        const started = Date.now();
+        return waitHealthy(...this.healthTarget(), (attempt, problem) => {
+            const left = this.s.settings.health.timeoutMs - (Date.now() - started);
+            this.s.progress = `attempt ${attempt}, last answer: ${problem} (${formatDuration(left)} left)`;
+        });
+    }
+    /** Right before the switch: the target slot still runs and passes its checks. */
+    async recheckHealthy() {
+        await recheckHealthy(...this.healthTarget(), this.s.journal.has('started slot'));
+    }
+    /** The arguments of the health checks of the target slot (health.ts). */
+    healthTarget() {
+        const { targetSlot, targetPort } = this.target.plan;
+        const { host, settings } = this.s;
+        return [
+            host,
+            this.manager,
+            targetSlot,
+            targetPort,
+            settings.health,
+            this.target.version,
+        ];
+    }
+}
+/**
+ * The process manager for one host (`user`: its login user). A systemd unit keeps the
+ * `stopCommand` it was started with.
+ */
+function slotManager(settings, manager, l, user, stopCommand = settings.app.stopCommand) {
+    const stopTimeoutSeconds = Math.max(1, Math.ceil(settings.slots.stopTimeoutMs / 1000));
+    if (manager === 'builtin')
+        return builtinSlots(l, stopTimeoutSeconds);
+    const { name: app } = settings.app;
+    return systemdSlots(l, { app, user, sudo: settings.sudo, stopCommand, stopTimeoutSeconds });
 }
 
-/** Taking the deploy lock on a host over a channel that stays open for the whole run. */
-/** Who holds the lock, written into the lock file for anyone who has to wait. */
-function lockHolder(runUrl, actor, now = new Date()) {
-    const run = runUrl || `a run outside GitHub Actions (pid ${process.pid})`;
-    return `${run} by ${actor || 'unknown'} since ${now.toISOString()}`;
+/**
+ * The access log the action's own include writes on app hosts during a canary run, while nginx
+ * sends traffic to the new slot (see `UpstreamSpec.canaryLog`): the canary-access-log, for
+ * requests to either slot.
+ */
+function canaryLogSpec(settings) {
+    if (settings.strategy !== 'canary')
+        return undefined;
+    return {
+        path: settings.canary.accessLog,
+        ports: [settings.slots.bluePort, settings.slots.greenPort],
+    };
 }
-async function acquireLock(host, l, timeoutMs, holder) {
-    const channel = await host.openExec(holdLock(l, Math.ceil(timeoutMs / 1000), holder), 'lock');
-    return new Promise((resolve, reject) => {
-        let stdout = '';
-        let stderr = '';
-        let acquired = false;
-        let toldWaiting = false;
-        // The exit code comes with 'close' (an 'exit' event may fire before listeners exist).
-        const closed = new Promise((done) => channel.on('close', (code) => {
-            if (!acquired)
-                reject(new HostError(host.name, 'lock', lockFailure(code)));
-            done();
-        }));
-        const lockFailure = (code) => code === LOCK_TIMED_OUT
-            ? `another deploy holds the lock and did not finish within lock-timeout (${timeoutMs / 1000}s); ${stderr.trim()}`
-            : typeof code === 'number'
-                ? `could not take the lock ${l.lock} (exit ${code}): ${stderr.trim()}`
-                : 'connection closed while taking the lock';
-        channel.stderr.on('data', (chunk) => (stderr += chunk.toString()));
-        channel.on('data', (chunk) => {
-            stdout += chunk.toString();
-            const lines = stdout.split('\n');
-            const waiting = lines.find((line) => line.startsWith(LOCK_WAITING));
-            if (waiting && !toldWaiting) {
-                toldWaiting = true;
-                info(`[${host.name}] waiting for the deploy lock, held by ${waiting.slice(LOCK_WAITING.length + 1)}`);
+/** The line that makes a server with its own `access_log` write the canary log too. */
+function canaryLogLine(settings) {
+    return `access_log ${settings.canary.accessLog} ${settings.app.name}_canary;`;
+}
+/** Parses the output of `accessLogSince`. */
+function parseLogReading(stdout) {
+    const lines = stdout.split('\n').filter((line) => line.trim() !== '');
+    if (lines[0] === 'missing')
+        return { missing: true };
+    const size = /^size (\d+)$/.exec(lines[0] ?? '');
+    if (!size)
+        throw new Error(`unexpected access log summary: ${JSON.stringify(stdout.slice(0, 200))}`);
+    const byUpstream = new Map();
+    for (const line of lines.slice(1)) {
+        const [upstream = '', requests = '', errors = ''] = line.trim().split(/\s+/);
+        byUpstream.set(upstream, { requests: Number(requests), errors: Number(errors) });
+    }
+    return { missing: false, size: Number(size[1]), byUpstream };
+}
+function addCounts(a, b) {
+    return { requests: a.requests + b.requests, errors: a.errors + b.errors };
+}
+const NO_COUNTS = { requests: 0, errors: 0 };
+/** The 5xx share of the new version, judged once it had at least `minRequests` requests. */
+function judge(counts, settings) {
+    if (counts.requests < settings.minRequests)
+        return { verdict: 'not judged' };
+    const rate = counts.errors / counts.requests;
+    if (rate <= settings.maxErrorRate)
+        return { verdict: 'passed' };
+    return {
+        verdict: 'aborted',
+        reason: `the new version answered 5xx to ${formatRate(rate)} of ${counts.requests} requests ` +
+            `(${counts.errors}), above canary-max-error-rate ${formatRate(settings.maxErrorRate)}`,
+    };
+}
+function formatRate(rate) {
+    return `${Number((rate * 100).toFixed(2))}%`;
+}
+/** Where the dry run looks for the site that proxies to the app. */
+const NGINX_CONFIG_DIR = '/etc/nginx';
+function canaryEvidence(probeOutput, settings) {
+    const { accessLog, healthOnly } = settings.canary;
+    const app = settings.app.name;
+    const lines = probeOutput.split('\n').map((line) => line.trim());
+    const log = lines.find((line) => line.startsWith('log '))?.slice(4);
+    const recent = Number(lines.find((line) => line.startsWith('recent '))?.slice(7) ?? 0);
+    const sites = (kind) => lines.filter((line) => line.startsWith(`site ${kind} `)).map((line) => line.split(' ')[2]);
+    const add = `add \`${canaryLogLine(settings)}\``;
+    if (log === 'nodir') {
+        return {
+            available: false,
+            blocking: true,
+            why: `the directory of canary-access-log ${accessLog} does not exist, so nginx could not ` +
+                `open the log the action's include writes (nginx -t fails): set canary-access-log to a ` +
+                `file in a directory that exists (nginx's log directory)`,
+        };
+    }
+    if (healthOnly) {
+        return { available: false, blocking: false, why: 'canary-max-error-rate: off: health only' };
+    }
+    if (log === 'unreadable') {
+        return {
+            available: false,
+            blocking: true,
+            why: `${accessLog} is not readable by the deploy user, so every step would abort (fail ` +
+                `closed): let it read the file (e.g. the log's group, often adm), or set ` +
+                `\`canary-max-error-rate: off\` to judge on health checks only`,
+        };
+    }
+    if (recent > 0) {
+        return {
+            available: true,
+            blocking: false,
+            why: `${accessLog} already records requests to ${app}'s slots (${recent} in its last 64 KiB)`,
+        };
+    }
+    const [canaryLine, inherits, own] = [sites('canary'), sites('inherits'), sites('own')];
+    if (canaryLine.length > 0) {
+        return {
+            available: true,
+            blocking: false,
+            why: `${canaryLine.join(', ')} writes ${accessLog} (the canary access_log line)`,
+        };
+    }
+    if (inherits.length > 0) {
+        return {
+            available: true,
+            blocking: false,
+            why: `${inherits.join(', ')} has no access_log of its own, so it inherits the one the ` +
+                `action's include writes to ${accessLog} during a canary`,
+        };
+    }
+    if (own.length > 0) {
+        return {
+            available: false,
+            blocking: true,
+            why: `${own.join(', ')} proxies to http://${app} with an access_log of its own, so it does ` +
+                `not inherit the action's and every step would abort (fail closed): ${add} to that ` +
+                `server block, or set \`canary-max-error-rate: off\` to judge on health checks only`,
+        };
+    }
+    return {
+        available: false,
+        blocking: false,
+        why: `no file under ${NGINX_CONFIG_DIR} has \`proxy_pass http://${app};\`, so it cannot be ` +
+            `told: a server without an access_log of its own inherits the action's; one with its ` +
+            `own needs \`${canaryLogLine(settings)}\``,
+    };
+}
+
+/**
+ * The nginx upstream include the action owns (pure): rendering, and telling our file apart from
+ * one edited by hand since (drift). The body is checksummed in the header, so drift is detected
+ * from the file alone, even if the host's state was lost.
+ */
+const VERIFY_HEADER = 'x-deploy-upstream';
+const MARKER = '# Managed by ssh-zero-downtime-deploy';
+/** The canary log line: `$msec|$status|$upstream_addr` (the address list may hold ", "). */
+const CANARY_LOG_FORMAT = "'$msec|$status|$upstream_addr'";
+function body(spec) {
+    const servers = spec.servers.map((s) => {
+        const weight = s.weight === undefined ? '' : ` weight=${s.weight}`;
+        const host = s.host === undefined ? '127.0.0.1' : s.host.includes(':') ? `[${s.host}]` : s.host;
+        return `    server ${host}:${s.port}${weight} max_fails=0${s.down ? ' down' : ''};\n`;
+    });
+    const prefix = `$${spec.name.replaceAll('-', '_')}`;
+    const variable = `${prefix}_live_slot`;
+    const cookie = spec.stickyCookie;
+    const hash = cookie && spec.servers.length > 1 ? `    hash ${prefix}_canary_key consistent;\n` : '';
+    return [
+        spec.canaryLogFormat ? `log_format ${spec.name}_canary ${CANARY_LOG_FORMAT};\n` : '',
+        spec.canaryLog ? canaryAccessLog(spec.name, prefix, spec.canaryLog) : '',
+        cookie
+            ? // $request_id is the same in both maps for one request: the cookie a new visitor gets is
+                // the key its first request was routed by.
+                `map $cookie_${cookie} ${prefix}_canary_key {\n    "" $request_id;\n    default $cookie_${cookie};\n}\n` +
+                    `map $cookie_${cookie} ${prefix}_canary_cookie {\n    "" "${cookie}=$request_id; Path=/; HttpOnly; SameSite=Lax";\n    default "";\n}\n`
+            : '',
+        `upstream ${spec.name} {\n${hash}${servers.join('')}}\n`,
+        spec.liveSlot === undefined
+            ? ''
+            : `map $host ${variable} {\n    default ${spec.liveSlot};\n}\n`,
+        `server {\n`,
+        `    listen 127.0.0.1:${spec.verifyPort};\n`,
+        `    access_log off;\n`,
+        `    location / {\n`,
+        `        proxy_pass http://${spec.name};\n`,
+        `        add_header X-Deploy-Upstream $upstream_addr always;\n`,
+        `    }\n`,
+        `}\n`,
+    ].join('');
+}
+/**
+ * `$upstream_addr` is a list (`a, b` after a retry, `a : b` after an internal redirect): any of
+ * the app's slots in it marks the request as the app's.
+ */
+function canaryAccessLog(name, prefix, log) {
+    const ports = log.ports.join('|');
+    return (`map $upstream_addr ${prefix}_canary_logged {\n` +
+        `    default 0;\n` +
+        `    "~(^| )127\\.0\\.0\\.1:(${ports})(,| |$)" 1;\n` +
+        `}\n` +
+        `access_log ${log.path} ${name}_canary if=${prefix}_canary_logged;\n`);
+}
+function checksum(text) {
+    return createHash('sha256').update(text).digest('hex');
+}
+function renderUpstream(spec) {
+    const content = body(spec);
+    return (`${MARKER} for upstream ${spec.name}. Do not edit: the next deploy\n` +
+        `# refuses to overwrite a changed file unless its input force is true.\n` +
+        `# sha256:${checksum(content)}\n` +
+        content);
+}
+/**
+ * `name`: the upstream's name, for recognising the placeholder (a site file has none).
+ */
+function upstreamOwnership(content, name) {
+    if (content.trim() === '')
+        return 'absent';
+    if (name !== undefined && content.trim() === upstreamPlaceholder(name))
+        return 'placeholder';
+    if (!content.startsWith(MARKER))
+        return 'foreign';
+    const lines = content.split('\n');
+    const recorded = /^# sha256:([0-9a-f]{64})$/.exec(lines[2] ?? '')?.[1];
+    const rest = lines.slice(3).join('\n');
+    return recorded === checksum(rest) ? 'ours' : 'drifted';
+}
+/**
+ * The one line an operator puts in the upstream file before the first deploy (README "Host
+ * setup"), so that a site with `proxy_pass http://<name>;` passes `nginx -t` already: an upstream
+ * whose only server is marked down (nginx answers 502 until the first deploy). The action treats
+ * exactly this line as its own to replace; any other content stays foreign.
+ */
+function upstreamPlaceholder(name) {
+    return `upstream ${name} { server 127.0.0.1:1 down; } # placeholder: the first deploy replaces this file`;
+}
+/**
+ * The minimal site the action writes and owns with `nginx-site`: every request to the app's
+ * upstream, over keep-alive connections (HTTP/1.1, no `Connection: close`), with the client's
+ * Host and address. No `access_log` of its own, so it inherits nginx's http-level logs (the
+ * canary's included). Checksummed in its header like the upstream file, for the drift check.
+ */
+function renderSite(spec) {
+    const content = [
+        `server {\n`,
+        `    listen ${spec.listen};\n`,
+        `    server_name ${spec.serverNames.join(' ')};\n`,
+        `    location / {\n`,
+        `        proxy_pass http://${spec.name};\n`,
+        `        proxy_http_version 1.1;\n`,
+        `        proxy_set_header Connection "";\n`,
+        `        proxy_set_header Host $host;\n`,
+        `        proxy_set_header X-Real-IP $remote_addr;\n`,
+        `        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n`,
+        `        proxy_set_header X-Forwarded-Proto $scheme;\n`,
+        `        proxy_set_header X-Forwarded-Host $host;\n`,
+        `    }\n`,
+        `}\n`,
+    ].join('');
+    return (`${MARKER} for site ${spec.name} (input nginx-site). Do not edit: the\n` +
+        `# next deploy refuses to overwrite a changed file unless its input force is true.\n` +
+        `# sha256:${checksum(content)}\n` +
+        content);
+}
+
+/**
+ * Switching nginx on a host, in two steps so that several hosts switch together or not at all:
+ * `install` puts the new upstream file in place (old one kept as a backup) and tests the whole
+ * config; `reload` makes nginx use it. `restore` puts the backup back. nginx reads its files only
+ * on test and reload, so an installed but not yet reloaded file serves nothing.
+ */
+/**
+ * Writes stdin over $file, as this user where it may write the file (root, or the user owns the
+ * file: README "Host setup"), else through `sudo -n tee $file` when $sudo is `sudo` (the tighter
+ * setup where the user owns nothing under /etc/nginx: sudoers allows exactly that command). tee
+ * reads the content as this user from stdin, so sudo never opens a path the user controls.
+ */
+const PUT_FILE = `put() {
+  if [ "$sudo" = sudo ] && ! [ -w "$file" ]; then sudo -n tee "$file" > /dev/null; else cat > "$file"; fi
+}`;
+/**
+ * stdin: the new file. $1 upstream file, $2 backup path, $3 `keep` to keep the backup taken
+ * earlier in the run (so that a restore goes back to the file from before the run), else `take`;
+ * $4 `sudo` when the file may be written through sudo (PUT_FILE). Then runs the test command.
+ * The new file is first written next to the backup (the deploy path, always writable); then
+ * renamed into place where the user may write nginx's directory, else written over the file.
+ */
+function installUpstream(file, backup, nginx, backupMode = 'take') {
+    return script(`set -e
+file=$1; backup=$2; mode=$3; sudo=$4; shift 4
+${PUT_FILE}
+if [ "$mode" = take ]; then
+  if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
+fi
+cat > "$backup.new"
+chmod 644 "$backup.new"
+if ! { cp "$backup.new" "$file.tmp.$$" 2>/dev/null && mv -f "$file.tmp.$$" "$file"; }; then
+  rm -f "$file.tmp.$$" 2>/dev/null || true
+  put < "$backup.new"
+fi
+rm -f "$backup.new"
+"$@"`, file, backup, backupMode, sudoFlag(nginx.sudo), ...userCommandArgv(nginx.test, nginx.sudo));
+}
+/**
+ * Puts the backup back; when there was none (no file before the run), removes the file, or
+ * empties it where only sudo may write it (an empty include is valid and counts as absent).
+ */
+function restoreUpstream(file, backup, sudo = false) {
+    return script(`set -e
+file=$1; backup=$2; sudo=$3
+${PUT_FILE}
+if [ -f "$backup" ]; then put < "$backup"
+elif [ -e "$file" ] && ! rm -f "$file" 2>/dev/null; then put < /dev/null
+fi`, file, backup, sudoFlag(sudo));
+}
+const sudoFlag = (sudo) => (sudo ? 'sudo' : 'no-sudo');
+function reloadNginx(nginx) {
+    return userCommand(nginx.reload, nginx.sudo);
+}
+function testNginx(nginx) {
+    return userCommand(nginx.test, nginx.sudo);
+}
+/**
+ * For dry-run: exits 0 when this user may write the upstream file (or create it), else, with
+ * `sudo`, when sudo would run `tee <file>` without a password (`sudo -n -l` lists it; its answer
+ * on stderr when not), else 1 with the reason on stderr.
+ */
+function checkUpstreamWritable(file, sudo) {
+    return script(`file=$1; sudo=$2
+if [ -e "$file" ]; then [ -w "$file" ] && exit 0; else [ -w "$(dirname "$file")" ] && exit 0; fi
+[ "$sudo" = sudo ] && exec sudo -n -l tee "$file" > /dev/null
+echo "$(id -un) may not write $file" >&2
+exit 1`, file, sudoFlag(sudo));
+}
+
+/**
+ * After an nginx reload: ask nginx itself, through the verification server in the upstream file
+ * (a port on 127.0.0.1 reached over SSH), which upstream server answers, until the check passes.
+ */
+const VERIFY_TIMEOUT_MS = 10_000;
+/**
+ * Sends requests through nginx until `check` accepts one answer (returns undefined) or the
+ * timeout ends; `rounds` answers in a row must pass (to see round-robin spread requests).
+ */
+async function verifyThroughNginx(host, port, path, check, rounds = 1, timeoutMs = VERIFY_TIMEOUT_MS) {
+    const deadline = Date.now() + timeoutMs;
+    let passed = 0;
+    let last = '';
+    while (Date.now() < deadline) {
+        try {
+            const answer = await host.httpGet(port, path, 2000);
+            const problem = check({
+                status: answer.status,
+                upstream: String(answer.headers[VERIFY_HEADER] ?? ''),
+            });
+            if (problem === undefined && ++passed >= rounds)
+                return;
+            if (problem !== undefined) {
+                passed = 0;
+                last = problem;
             }
-            if (!acquired && lines.includes(LOCK_ACQUIRED)) {
-                acquired = true;
-                resolve({
-                    release: async () => {
-                        channel.end();
-                        await closed;
-                    },
-                });
-            }
+        }
+        catch (error) {
+            passed = 0;
+            last = errorMessage(error);
+        }
+        if (passed === 0)
+            await setTimeout$2(50);
+    }
+    throw new HostError(host.name, 'switch: verify', `after the reload, nginx did not send requests where expected within ${timeoutMs / 1000}s (${last})`);
+}
+
+/**
+ * A file of nginx config the action owns on a host, and the one way it is switched: the app's
+ * upstream include, the managed site (`nginx-site`) and the load balancer's upstream. `install`
+ * puts the new file in place (the one it replaces kept as a backup) and tests the whole config,
+ * `reload` makes nginx use it, `verify` asks nginx where it sends requests now, `restore` puts the
+ * backup back. `check` refuses a file edited by hand (drift) or not written by the action, with
+ * one message format for every role.
+ */
+/** The nginx test and reload commands, as the inputs give them. */
+function nginxCommands(settings) {
+    const { nginx, sudo } = settings;
+    return { test: nginx.testCommand, reload: nginx.reloadCommand, sudo };
+}
+const EDITED = 'was edited by hand since the last deploy (drift)';
+const NOT_OURS = 'was not written by this action';
+const MOVE_TO_SITE = 'Move your changes to your site config, then rerun with force: true to let the action overwrite it.';
+/**
+ * Per role: the check's step, what happened to a refused file and what to do about it. A
+ * foreign site is refused even with force (the action never overwrites a site it did not write).
+ */
+const ROLES = {
+    upstream: {
+        step: 'check upstream',
+        foreignEvenWithForce: false,
+        what: { drifted: EDITED, foreign: NOT_OURS },
+        advice: { drifted: MOVE_TO_SITE, foreign: MOVE_TO_SITE },
+    },
+    site: {
+        step: 'check site',
+        foreignEvenWithForce: true,
+        what: { drifted: EDITED, foreign: NOT_OURS },
+        advice: {
+            drifted: 'Move your changes to a site of your own (and drop nginx-site), or rerun with force: true to let the action overwrite it.',
+            foreign: 'The action never overwrites it: remove it if nginx-site should replace it, or set nginx-site-file to another path.',
+        },
+    },
+    'lb upstream': {
+        step: 'check lb upstream',
+        foreignEvenWithForce: false,
+        what: {
+            drifted: 'was edited by hand or not written by this action',
+            foreign: 'was edited by hand or not written by this action',
+        },
+        advice: {
+            drifted: 'Rerun with force: true to let the action own it.',
+            foreign: 'Rerun with force: true to let the action own it.',
+        },
+    },
+};
+class UpstreamFile {
+    host;
+    options;
+    backedUp = false;
+    constructor(host, options) {
+        this.host = host;
+        this.options = options;
+    }
+    get file() {
+        return this.options.file;
+    }
+    /**
+     * Refuses `content` (the file as read from the host) when it was edited by hand or not written
+     * by the action, unless `force` (never for a foreign site); else returns whose it is.
+     */
+    check(content, force) {
+        const ownership = upstreamOwnership(content, this.options.upstreamName);
+        if (ownership !== 'drifted' && ownership !== 'foreign')
+            return ownership;
+        const role = ROLES[this.options.role];
+        if (!force || (ownership === 'foreign' && role.foreignEvenWithForce)) {
+            throw new HostError(this.host.name, role.step, `${this.options.file} ${role.what[ownership]}; nothing was changed. ${role.advice[ownership]}`);
+        }
+        return ownership;
+    }
+    /** Puts `content` in place and tests the nginx config (not live until a reload). */
+    async install(content, step = this.options.steps.install) {
+        const { file, backup, nginx, backups } = this.options;
+        const mode = backups === 'first' && this.backedUp ? 'keep' : 'take';
+        await this.host.exec(installUpstream(file, backup, nginx, mode), { step, stdin: content });
+        this.backedUp = true;
+    }
+    async reload() {
+        await this.host.exec(reloadNginx(this.options.nginx), { step: this.options.steps.reload });
+    }
+    /** Through nginx until `check` accepts `rounds` answers in a row (else throws, `switch: verify`). */
+    async verify(check, rounds = 1) {
+        const { port, path, timeoutMs } = this.options.verify;
+        await verifyThroughNginx(this.host, port, path, check, rounds, timeoutMs);
+    }
+    /** Puts the backup back (no backup: no file before, so none after). Does not reload. */
+    async restore() {
+        const { file, backup, nginx } = this.options;
+        await this.host.exec(restoreUpstream(file, backup, nginx.sudo), {
+            step: this.options.steps.restore,
         });
+    }
+    /**
+     * The whole switch on one host: install and test, reload, verify. On a failure the file from
+     * before comes back, and nginx reloads it when the new one may have gone live (a failed reload
+     * or verify); a failure of that cleanup is in the log, the error thrown is the first one.
+     */
+    async switchTo(content, check, options = {}) {
+        let live = false;
+        try {
+            await this.install(content, options.step);
+            live = true;
+            await this.reload();
+            await this.verify(check, options.rounds);
+        }
+        catch (error) {
+            const { file, backup, nginx, steps } = this.options;
+            await this.host.tryExec(restoreUpstream(file, backup, nginx.sudo), { step: steps.restore });
+            if (live)
+                await this.host.tryExec(reloadNginx(nginx), { step: steps.reload });
+            throw error;
+        }
+    }
+}
+/** The steps of a switch on an app host: `switch: install <what> and test nginx`, ... */
+function switchSteps(what) {
+    return {
+        install: `switch: install ${what} and test nginx`,
+        reload: 'switch: reload nginx',
+        restore: `switch: restore ${what}`,
+    };
+}
+function verifyOf(settings) {
+    return { port: settings.nginx.verifyPort, path: settings.health.path };
+}
+/** The app's upstream include on an app host (input `nginx-upstream-file`). */
+function appUpstreamFile(host, settings, layout) {
+    return new UpstreamFile(host, {
+        role: 'upstream',
+        file: settings.nginx.upstreamFile,
+        backup: layout.upstreamBackup,
+        nginx: nginxCommands(settings),
+        backups: 'first',
+        steps: switchSteps('upstream'),
+        verify: verifyOf(settings),
+        upstreamName: settings.app.name,
+    });
+}
+/** The managed site on an app host (input `nginx-site`, written to `nginx-site-file`). */
+function managedSiteFile(host, settings, layout) {
+    return new UpstreamFile(host, {
+        role: 'site',
+        file: settings.site.file,
+        backup: layout.siteBackup,
+        nginx: nginxCommands(settings),
+        backups: 'first',
+        steps: switchSteps('site'),
+        verify: verifyOf(settings),
+    });
+}
+/**
+ * The load balancer's upstream (input `lb-upstream-file`): every change backs up the file it
+ * replaces, so that a failed one goes back to the step before, not to the file before the run.
+ */
+function lbUpstreamFile(host, settings, layout) {
+    return new UpstreamFile(host, {
+        role: 'lb upstream',
+        file: settings.rolling.lbUpstreamFile,
+        backup: layout.lbUpstreamBackup,
+        nginx: nginxCommands(settings),
+        backups: 'each',
+        steps: {
+            install: 'load balancer: install upstream and test nginx',
+            reload: 'load balancer: reload nginx',
+            restore: 'load balancer: restore',
+        },
+        verify: verifyOf(settings),
     });
 }
 
 /**
- * One host's part of a deploy: every per-host step the strategies share (lock, state, ship,
- * start, health, nginx switch, drain, stop, record). The strategies decide the order.
+ * A host's nginx switch: the app's upstream include, and the managed site (`nginx-site`), written
+ * and tested (install), made live (reload and verify) and put back (restore), each through the
+ * one UpstreamFile of src/nginx/. Every change is marked in the host's journal before it is made.
  */
-class HostDeploy {
-    host;
-    settings;
-    version;
-    layout;
-    /** The app's upstream include, and the managed site (`nginx-site`), switched the same way. */
-    upstream;
-    siteFile;
-    /**
-     * Starts, stops and watches the slots: the built-in process manager or systemd units (with
-     * process-manager auto, known once readState() has asked the host).
-     */
-    slots;
-    /** The process manager behind `slots` (process-manager auto: resolved by readState()). */
-    manager;
-    state;
-    plan;
-    /**
-     * What this run changed on the host (a slot started, the upstream or site file written,
-     * `current` moved, the switch recorded): what a failure undoes, saved for the post step.
-     */
-    journal;
-    report;
-    /** What the current step is waiting for, for the log's heartbeat ('' when nothing to say). */
-    progress = '';
-    lock;
-    newPid = null;
-    /** Checksum of the release this run switches to, for the history. */
-    releaseSha256 = '';
-    stateBeforeRun;
+function nginxFiles(s) {
+    return {
+        upstream: appUpstreamFile(s.host, s.settings, s.layout),
+        site: managedSiteFile(s.host, s.settings, s.layout),
+    };
+}
+/** The site as `nginx-site` renders it, or undefined without that input. */
+function renderedSite(settings) {
+    const { serverNames, listen } = settings.site;
+    if (serverNames.length === 0)
+        return undefined;
+    return renderSite({ name: settings.app.name, serverNames, listen });
+}
+class UpstreamSwitch {
+    s;
+    target;
+    files;
+    siteToInstall;
     /** When this run last reloaded nginx (ms since the epoch; 0: not yet). */
     reloadedAt = 0;
     /**
-     * The commands of the release this run moves to: the inputs for a deploy; for a rollback the
-     * ones recorded with that release (undefined: recorded before commands were, and no
-     * start-command given).
-     */
-    commands;
-    /**
      * Whether nginx sends (part of) the traffic to the new slot ('serving'), or did and was moved
-     * off it again ('taken off': the slot drains before it stops, see stopNewSlot).
+     * off it again ('taken off': the slot drains before it stops).
      */
     newSlotTraffic = 'none';
+    constructor(s, target, files, 
     /**
-     * The managed site (`nginx-site`) differs from the one the host has: the next upstream install
-     * writes it too (once; whether it was written is the journal's `site`).
+     * The managed site (`nginx-site`) differs from the one the host has: the next upstream
+     * install writes it too (once; whether it was written is the journal's `site`).
      */
-    siteToInstall = false;
-    constructor(host, settings, journal, 
-    /** The version this run moves the host to (a rollback sets it from the history). */
-    version) {
-        this.host = host;
-        this.settings = settings;
-        this.version = version;
-        this.layout = layout(settings.app.deployPath);
-        this.journal = journal.of(host.name);
-        this.upstream = appUpstreamFile(host, settings, this.layout);
-        this.siteFile = managedSiteFile(host, settings, this.layout);
-        if (settings.app.processManager !== 'auto') {
-            this.manager = settings.app.processManager;
-            this.slots = slotManager(settings, this.manager, this.layout, host.address.user);
-        }
-        this.report = emptyHostReport(host.name);
-        this.commands = inputCommands(settings);
+    siteToInstall) {
+        this.s = s;
+        this.target = target;
+        this.files = files;
+        this.siteToInstall = siteToInstall;
     }
-    get name() {
-        return this.host.name;
+    /** Whether the next install writes the managed site too. */
+    get sitePending() {
+        return this.siteToInstall;
     }
-    async acquireLock(holder) {
-        this.lock = await acquireLock(this.host, this.layout, this.settings.lockTimeoutMs, holder);
+    /** nginx sent traffic to the new slot and was moved off it: the slot drains before it stops. */
+    get newSlotTakenOff() {
+        return this.newSlotTraffic === 'taken off';
     }
-    async releaseLock() {
-        await this.lock?.release();
-        this.lock = undefined;
+    /** How long ago this run last reloaded nginx (0: it did not), for a drain's quiet window. */
+    sinceReload() {
+        return this.reloadedAt === 0 ? 0 : Date.now() - this.reloadedAt;
     }
     /**
-     * Reads state.json and plans this host's part; refuses a corrupt state, a hand-edited upstream
-     * or managed site, or a site file the action did not write. Resolves process-manager auto
-     * first, and reports restarts of the live slot since its start.
+     * Step 1 of a switch to `slot` (the new one, or the previous one when switching back): the
+     * upstream file in place and the nginx config tested, not yet live.
      */
-    async readState() {
-        if (this.settings.app.processManager === 'auto')
-            await this.resolveProcessManager();
-        const site = this.settings.site;
-        const files = [this.layout.state, this.settings.nginx.upstreamFile];
-        const { stdout } = await this.host.exec(readFiles(site.serverNames.length > 0 ? [...files, site.file] : files), { step: 'read state' });
-        const [text = '', upstream = '', siteFile = ''] = splitFiles(stdout);
-        try {
-            this.state = this.stateBeforeRun = parseState(text === '' ? undefined : text, this.layout.state);
-        }
-        catch (error) {
-            throw new HostError(this.name, 'read state', errorMessage(error));
-        }
-        await this.reportRestarts();
-        this.plan = planHost(this.settings, this.name, this.state, this.version);
-        this.report.previousSlot = this.report.liveSlot = this.plan.liveSlot;
-        this.report.previousVersion = this.report.liveVersion = this.plan.liveVersion;
-        this.checkSite(siteFile);
-        this.upstream.check(upstream, this.settings.force);
-    }
-    /** process-manager auto: systemd units or the built-in manager, as this host allows. */
-    async resolveProcessManager() {
-        const { name: app } = this.settings.app;
-        const user = this.host.address.user;
-        const { stdout } = await this.host.exec(detectProcessManager(app, this.settings.sudo), {
-            step: 'process manager',
+    async install(slot = this.target.plan.targetSlot, canaryWeight) {
+        const { settings } = this.s;
+        const plan = this.target.plan;
+        this.s.journal.mark({ kind: 'upstream' });
+        const content = renderUpstream({
+            name: settings.app.name,
+            servers: this.servers(slot, canaryWeight),
+            liveSlot: canaryWeight === undefined ? slot : (plan.liveSlot ?? slot),
+            verifyPort: settings.nginx.verifyPort,
+            canaryLogFormat: true,
+            // Not when going back to the live slot: that must work even if nginx refused the log.
+            canaryLog: slot === plan.targetSlot ? canaryLogSpec(settings) : undefined,
+            stickyCookie: settings.canary.stickyCookie || undefined,
         });
-        const resolved = resolveProcessManager(parseProcessManagerFacts(stdout), app, user);
-        if (resolved.manager === 'error') {
-            throw new HostError(this.name, 'process manager', resolved.reason);
-        }
-        info(`[${this.name}] process-manager auto: ${resolved.manager} (${resolved.reason})`);
-        this.manager = resolved.manager;
-        this.slots = slotManager(this.settings, this.manager, this.layout, user);
+        await this.files.upstream.install(content);
+        if (this.siteToInstall)
+            await this.installSite();
     }
     /**
-     * The live slot's app was restarted by the process manager since the action started it (a
-     * crash, the OOM killer): a warning in this run's output, with where to look.
+     * The managed site, after the upstream it proxies to: written as the upstream file is (the one
+     * before kept as a backup, through `sudo -n tee` where only sudo may write it), then nginx -t.
      */
-    async reportRestarts() {
-        const live = this.state.liveSlot;
-        if (live === null)
-            return;
-        const { stdout } = await this.host.exec(this.slots.restarts(live), {
-            step: 'read state',
-        });
-        const [count = '', when = '', ...why] = stdout.trim().split(/\s+/);
-        if (!/^[1-9]\d*$/.test(count))
-            return;
-        const last = when ? `; last at ${when}: the app ${why.join(' ')}` : '';
-        warning(`[${this.name}] the live ${live} slot (${this.state.slots[live]?.version ?? 'unknown version'}) was restarted ${count} time(s) by the process manager since it was started${last}. See ${this.slots.logName(live)}.`);
+    async installSite() {
+        this.siteToInstall = false;
+        this.s.journal.mark({ kind: 'site' });
+        await this.files.site.install(renderedSite(this.s.settings) ?? '');
     }
-    /** The site as `nginx-site` renders it, or undefined without that input. */
-    renderedSite() {
-        const { serverNames, listen } = this.settings.site;
-        if (serverNames.length === 0)
-            return undefined;
-        return renderSite({ name: this.settings.app.name, serverNames, listen });
-    }
-    /**
-     * With `nginx-site`: whether the site file must be written in this run. A file the action did
-     * not write is never overwritten (not even with force); one it wrote and someone edited since is
-     * overwritten only with force.
-     */
-    checkSite(content) {
-        const rendered = this.renderedSite();
-        if (rendered === undefined)
-            return;
-        this.siteFile.check(content, this.settings.force);
-        this.siteToInstall = content !== rendered;
-    }
-    /**
-     * Retargets this host at an earlier release from its history: `toVersion`, or the newest one
-     * that is not live. Returns false when the host already serves it.
-     */
-    planRollback(toVersion) {
-        const live = this.plan.liveVersion;
-        const known = [...new Set(this.state.history.map((r) => r.version))];
-        const target = toVersion
-            ? this.state.history.find((r) => r.version === toVersion)
-            : this.state.history.find((r) => r.version !== live);
-        if (!target) {
-            const detail = toVersion
-                ? `version ${toVersion} is not in this host's history; available: ${known.join(', ') || 'none'}`
-                : `nothing to roll back to: the history has ${known.length === 0 ? 'no release' : `only ${known.join(', ')}`}`;
-            throw new HostError(this.name, 'rollback', `${detail}. Nothing was changed.`);
-        }
-        this.version = target.version;
-        this.releaseSha256 = target.sha256;
-        // The release starts (and later stops) the way it was deployed; start-command only stands in
-        // for a release recorded before the commands were.
-        this.commands =
-            target.commands ?? (this.settings.app.startCommand ? inputCommands(this.settings) : undefined);
-        if (this.commands !== undefined) {
-            const { user } = this.host.address;
-            this.slots = slotManager(this.settings, this.manager, this.layout, user, this.commands.stop);
-        }
-        this.plan = planHost(this.settings, this.name, this.state, target.version);
-        return target.version !== live;
-    }
-    /**
-     * For a rollback: when the idle slot still runs the target release (keep-previous: warm, or a
-     * rolling deploy that failed), it is used as it is; else the release is started there from
-     * releases/. Returns whether a slot was started (and so needs a health check).
-     */
-    async startUnlessWarm() {
-        const idle = this.state.slots[this.plan.targetSlot];
-        if (idle?.version === this.version && idle.pid !== null) {
-            if (await this.slotRunning(this.plan.targetSlot, 'rollback: check warm slot')) {
-                this.newPid = idle.pid;
-                return false;
-            }
-        }
-        const { stdout } = await this.host.exec(releaseChecksum(this.layout, this.version), {
-            step: 'rollback',
-        });
-        if (stdout.trim() === '') {
-            throw new HostError(this.name, 'rollback', `release ${this.version} is no longer in ${this.layout.releases} (pruned by keep-releases); deploy it again instead.`);
-        }
-        if (this.commands === undefined) {
-            throw new HostError(this.name, 'rollback', `release ${this.version} was deployed by an older version of this action, which did not record its start-command in state.json, and its slot is not running: give start-command (the command that starts ${this.version}) to this rollback. Nothing was changed.`);
-        }
-        await this.startNewSlot();
+    /** Puts back the site file from before the run (none: removes it), if this run wrote it. */
+    async restoreSite() {
+        if (!this.s.journal.has('site'))
+            return false;
+        await this.restoreSiteAnyway();
         return true;
     }
     /**
-     * Post step after a main step that died mid-run: makes nginx and the slots agree with
-     * state.json again (nginx on the live slot, a slot the run had started stopped). Returns what
-     * it did, for the log.
+     * Restore anyway: puts back the site file from its backup whether or not this run wrote it (the
+     * post step, for the run that did), and does not write it again.
      */
-    async repair(entry) {
-        const live = this.state.liveSlot;
-        const done = [];
-        if (entry.siteTouched) {
-            await this.restoreSiteAnyway();
-            done.push('restored the site file from before the run');
+    async restoreSiteAnyway() {
+        await this.files.site.restore();
+        this.siteToInstall = false;
+        this.s.journal.clear('site');
+    }
+    /**
+     * `slot` alone; or, for a canary step, the live slot and the new one sharing the traffic by
+     * weight (the new one gets `canaryWeight` percent).
+     */
+    servers(slot, canaryWeight) {
+        const { settings } = this.s;
+        const live = this.target.plan.liveSlot;
+        if (canaryWeight === undefined || live === null)
+            return [{ port: slotPort(settings, slot) }];
+        return [
+            { port: slotPort(settings, live), weight: 100 - canaryWeight },
+            { port: this.target.plan.targetPort, weight: canaryWeight },
+        ];
+    }
+    /**
+     * Step 2: reload nginx, then check that requests through nginx reach the slot (for a canary
+     * step: one of the two slots sharing the traffic).
+     */
+    async reloadAndVerify(slot = this.target.plan.targetSlot, canaryWeight) {
+        const servers = this.servers(slot, canaryWeight);
+        const toNewSlot = servers.some((s) => s.port === this.target.plan.targetPort);
+        // Marked before the reload: if it fails half-way, nginx may already send traffic there.
+        if (toNewSlot)
+            this.newSlotTraffic = 'serving';
+        await this.files.upstream.reload();
+        this.reloaded(toNewSlot);
+        const expected = servers.map((s) => `127.0.0.1:${s.port}`);
+        await this.files.upstream.verify((answer) => expected.includes(answer.upstream) && answer.status >= 200 && answer.status <= 299
+            ? undefined
+            : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected.join(' or ')}`);
+    }
+    /** Canary abort: all traffic back on the live slot (the new one keeps running until stopped). */
+    async backToLiveSlot() {
+        const live = this.target.plan.liveSlot;
+        if (live === null)
+            return;
+        await this.restoreSite();
+        await this.install(live);
+        await this.reloadAndVerify(live);
+        // Unless this run recorded its switch (a switch back does that next), nginx and state.json
+        // agree again: nothing for the post step to repair there.
+        if (!this.s.journal.has('recorded'))
+            this.s.journal.clear('upstream');
+    }
+    /** nginx runs the config just reloaded; `toNewSlot`: whether it sends traffic to the new slot. */
+    reloaded(toNewSlot) {
+        this.reloadedAt = Date.now();
+        if (!toNewSlot && this.newSlotTraffic === 'serving')
+            this.newSlotTraffic = 'taken off';
+    }
+    /**
+     * Puts the previous upstream file back (after a failed switch) and reloads nginx when `reload`
+     * says the new file went live, or when this run had reloaded nginx before (a canary step).
+     */
+    async restore(reload) {
+        // The site first: it names the upstream, which may go away.
+        const site = await this.restoreSite();
+        if (!this.s.journal.has('upstream')) {
+            if (site && reload)
+                await this.files.upstream.reload();
+            return;
         }
-        if (entry.upstreamTouched) {
-            if (live === null) {
-                await this.restoreUpstreamAnyway(true);
-                done.push('restored the upstream file from before the run');
-            }
-            else {
-                await this.installUpstream(live);
-                await this.reloadAndVerify(live);
-                done.push(`nginx sends traffic to the live ${live} slot again`);
-            }
+        await this.restoreAnyway(reload);
+    }
+    /**
+     * Restore anyway: puts the upstream file from its backup back whether or not this run touched
+     * it (the post step, for the run that did), and reloads nginx as restore does.
+     */
+    async restoreAnyway(reload) {
+        await this.files.upstream.restore();
+        if (reload || this.reloadedAt !== 0) {
+            await this.files.upstream.reload();
+            this.reloaded(false);
         }
-        if (entry.currentMovedFrom !== undefined) {
-            const version = entry.currentMovedFrom;
-            await this.host.exec(switchCurrent(this.layout, version), { step: 'reload: switch back' });
-            done.push(`current points at ${version} again`);
-            if (live !== null && (await this.slotRunning(live, 'reload: check slot'))) {
-                await this.reloadSlot(live, version);
-                done.push(`reloaded the ${live} slot on it`);
-            }
+        this.s.journal.clear('upstream');
+    }
+}
+
+/**
+ * A host's state.json: reading it at the start (with the checks that refuse a host the run must
+ * not touch), and the record of the run in it (the switch, its revert, a stopped slot, pruning).
+ */
+/**
+ * Reads state.json and plans this host's part; refuses a corrupt state, a hand-edited upstream
+ * or managed site, or a site file the action did not write. Resolves process-manager auto
+ * first, and reports restarts of the live slot since its start.
+ */
+async function readState(s) {
+    const { settings, layout, host } = s;
+    const manager = settings.app.processManager === 'auto' ? await resolveManager(s) : settings.app.processManager;
+    const site = settings.site;
+    const paths = [layout.state, settings.nginx.upstreamFile];
+    const { stdout } = await host.exec(readFiles(site.serverNames.length > 0 ? [...paths, site.file] : paths), { step: 'read state' });
+    const [text = '', upstream = '', siteFile = ''] = splitFiles(stdout);
+    let state;
+    try {
+        state = parseState(text === '' ? undefined : text, layout.state);
+    }
+    catch (error) {
+        throw new HostError(s.name, 'read state', errorMessage(error));
+    }
+    await reportRestarts(s, state, manager);
+    const loaded = stateLoaded(s, state, manager);
+    s.report.previousSlot = s.report.liveSlot = loaded.plan.liveSlot;
+    s.report.previousVersion = s.report.liveVersion = loaded.plan.liveVersion;
+    // With `nginx-site`: whether the site file must be written in this run. A file the action did
+    // not write is never overwritten (not even with force); one it wrote and someone edited since
+    // is overwritten only with force.
+    const rendered = renderedSite(settings);
+    if (rendered !== undefined) {
+        loaded.files.site.check(siteFile, settings.force);
+        loaded.siteToInstall = siteFile !== rendered;
+    }
+    loaded.files.upstream.check(upstream, settings.force);
+    return loaded;
+}
+/** The run's start from `state` as read (or, in tests, as given): the plan and the nginx files. */
+function stateLoaded(s, state, manager) {
+    const plan = planHost(s.settings, s.name, state, s.version);
+    return { state, plan, manager, files: nginxFiles(s), siteToInstall: false };
+}
+/** process-manager auto: systemd units or the built-in manager, as this host allows. */
+async function resolveManager(s) {
+    const { name: app } = s.settings.app;
+    const user = s.host.address.user;
+    const { stdout } = await s.host.exec(detectProcessManager(app, s.settings.sudo), {
+        step: 'process manager',
+    });
+    const resolved = resolveProcessManager(parseProcessManagerFacts(stdout), app, user);
+    if (resolved.manager === 'error') {
+        throw new HostError(s.name, 'process manager', resolved.reason);
+    }
+    info(`[${s.name}] process-manager auto: ${resolved.manager} (${resolved.reason})`);
+    return resolved.manager;
+}
+/**
+ * The live slot's app was restarted by the process manager since the action started it (a
+ * crash, the OOM killer): a warning in this run's output, with where to look.
+ */
+async function reportRestarts(s, state, manager) {
+    const live = state.liveSlot;
+    if (live === null)
+        return;
+    const slots = slotManager(s.settings, manager, s.layout, s.host.address.user);
+    const { stdout } = await s.host.exec(slots.restarts(live), { step: 'read state' });
+    const [count = '', when = '', ...why] = stdout.trim().split(/\s+/);
+    if (!/^[1-9]\d*$/.test(count))
+        return;
+    const last = when ? `; last at ${when}: the app ${why.join(' ')}` : '';
+    warning(`[${s.name}] the live ${live} slot (${state.slots[live]?.version ?? 'unknown version'}) was restarted ${count} time(s) by the process manager since it was started${last}. See ${slots.logName(live)}.`);
+}
+/** state.json as this run changes it: the switch recorded (or reverted), slots stopped, pruning. */
+class HostRecord {
+    s;
+    target;
+    state;
+    before;
+    constructor(s, target, 
+    /** The state as this run last wrote it (as read, until it writes). */
+    state) {
+        this.s = s;
+        this.target = target;
+        this.state = state;
+        this.before = state;
+    }
+    /** The commands recorded with `version` in the history. */
+    commandsOf(version) {
+        return this.state.history.find((r) => r.version === version)?.commands;
+    }
+    /** After the switch: `current` and state.json name the new release; the old slot is still up. */
+    async recordSwitch() {
+        const { version, sha256, commands, plan, pid } = this.target;
+        const slot = plan.targetSlot;
+        const now = new Date().toISOString();
+        this.state = {
+            ...this.state,
+            liveSlot: slot,
+            slots: {
+                ...this.state.slots,
+                [slot]: { version, port: plan.targetPort, pid, startedAt: now },
+            },
+            history: [
+                {
+                    version,
+                    sha256,
+                    slot,
+                    deployedAt: now,
+                    ...(commands === undefined ? {} : { commands }),
+                },
+                ...this.state.history.filter((r) => r.version !== version),
+            ],
+        };
+        await this.s.host.exec(recordRelease(this.s.layout, version), {
+            step: 'record',
+            stdin: this.text(),
+        });
+        this.s.journal.mark({ kind: 'recorded' });
+        this.s.report.outcome = 'deployed';
+        this.s.report.liveSlot = slot;
+        this.s.report.liveVersion = version;
+    }
+    /** Undoes recordSwitch after a failed switch: the previous state and `current` come back. */
+    async revertRecord() {
+        if (this.state === this.before)
+            return;
+        this.state = this.before;
+        this.s.journal.clear('recorded');
+        await this.write();
+        const { liveSlot, liveVersion } = this.target.plan;
+        await this.s.host.exec(liveVersion === null
+            ? cmd('rm', '-f', this.s.layout.current)
+            : switchCurrent(this.s.layout, liveVersion), { step: 'revert current' });
+        this.s.report.outcome = 'failed';
+        this.s.report.liveSlot = liveSlot;
+        this.s.report.liveVersion = liveVersion;
+    }
+    /** The old slot was stopped: its pid goes (when state.json knows the slot). */
+    async slotStopped(slot) {
+        const previous = this.state.slots[slot];
+        if (!previous)
+            return;
+        this.state = {
+            ...this.state,
+            slots: { ...this.state.slots, [slot]: { ...previous, pid: null } },
+        };
+        await this.write();
+    }
+    /** Removes releases beyond keep-releases (never the live or the previous one). */
+    async pruneReleases() {
+        const { host, layout, settings } = this.s;
+        const { stdout } = await host.exec(listReleases(layout), { step: 'prune' });
+        const present = stdout.split('\n').filter((name) => name !== '' && !name.includes('.tmp.'));
+        const prune = releasesToPrune(present, this.state, settings.app.keepReleases);
+        if (prune.length === 0)
+            return prune;
+        await host.exec(removeReleases(layout, prune), { step: 'prune' });
+        // A pruned release can no longer be rolled back to: its history entry goes too, so that
+        // state.json stays as bounded as releases/.
+        const history = this.state.history.filter((r) => !prune.includes(r.version));
+        if (history.length < this.state.history.length) {
+            this.state = { ...this.state, history };
+            await this.write();
         }
-        if (entry.startedSlot !== undefined && entry.startedSlot !== live) {
-            // nginx no longer sends it anything (put back above, or by the main step, which may have
-            // died while the slot drained): what nginx's old workers still finish there finishes first.
-            await this.drainSlot(entry.startedSlot);
-            await this.stopSlot(entry.startedSlot, this.state.slots[entry.startedSlot]?.version ?? this.version);
-            done.push(`stopped the ${entry.startedSlot} slot the run had started`);
-        }
-        return done;
+        return prune;
+    }
+    async write() {
+        await this.s.host.exec(writeStateFile(this.s.layout), {
+            step: 'write state',
+            stdin: this.text(),
+        });
+    }
+    text() {
+        return `${JSON.stringify(this.state, null, 2)}\n`;
+    }
+}
+
+/**
+ * One host's part of a deploy, once its state is read: the per-host steps the strategies share
+ * (ship, start, health, nginx switch, drain, stop, record), composed from the parts that own them:
+ * state.json and the record (host-state.ts), the slots (slot-ops.ts) and the nginx switch
+ * (upstream-switch.ts), all working on the one Target of the run. The strategies decide the order.
+ */
+class HostDeploy {
+    session;
+    /** What this run moves the host to (a rollback or the reload strategy retargets it). */
+    target;
+    record;
+    slots;
+    nginx;
+    /** Reads the host's state (see readState) and plans its part of the run. */
+    static async load(session) {
+        return new HostDeploy(session, await readState(session));
+    }
+    constructor(session, loaded) {
+        this.session = session;
+        const { settings, version } = session;
+        this.target = {
+            version,
+            sha256: '',
+            commands: inputCommands(settings),
+            plan: loaded.plan,
+            pid: null,
+        };
+        this.record = new HostRecord(session, this.target, loaded.state);
+        this.slots = new SlotOps(session, this.target, loaded.manager, (v) => this.record.commandsOf(v));
+        this.nginx = new UpstreamSwitch(session, this.target, loaded.files, loaded.siteToInstall);
+    }
+    get name() {
+        return this.session.name;
+    }
+    get host() {
+        return this.session.host;
+    }
+    get report() {
+        return this.session.report;
+    }
+    /** What the current step is waiting for, for the log's heartbeat ('' when nothing to say). */
+    get progress() {
+        return this.session.progress;
+    }
+    set progress(text) {
+        this.session.progress = text;
+    }
+    get version() {
+        return this.target.version;
+    }
+    get plan() {
+        return this.target.plan;
+    }
+    get state() {
+        return this.record.state;
     }
     /** Whether this host already serves this exact release (same version and checksum). */
     isUnchanged(archive) {
@@ -71644,10 +71199,10 @@ class HostDeploy {
      * one that did is refused.
      */
     async ship(archive) {
-        const l = this.layout;
+        const l = this.session.layout;
         const { stdout } = await this.host.exec(prepareLayout(l, this.version), { step: 'ship' });
         const existing = stdout.trim();
-        this.releaseSha256 = archive.sha256;
+        this.target.sha256 = archive.sha256;
         if (existing === archive.sha256)
             return 'already there';
         if (existing === UNKNOWN_CHECKSUM) {
@@ -71665,110 +71220,33 @@ class HostDeploy {
     }
     /** Writes shared/.env from `env` and `secret-env`; with both empty the file is not touched. */
     async writeEnv() {
-        const { env, secretEnv, keepReleases } = this.settings.app;
+        const { env, secretEnv, keepReleases } = this.session.settings.app;
         const content = renderEnvFile({ ...env, ...secretEnv });
         if (content === '')
             return;
-        await this.host.exec(writeEnvFile(this.layout, this.version, keepReleases), {
+        await this.host.exec(writeEnvFile(this.session.layout, this.version, keepReleases), {
             step: 'write shared/.env',
             stdin: content,
         });
     }
-    /** Variables the commands of a slot get (start, stop, migrations). */
-    slotEnv(slot, version = this.version) {
-        return {
-            PORT: String(slotPort(this.settings, slot)),
-            SLOT: slot,
-            APP_VERSION: version,
-            RELEASE_DIR: this.layout.release(version),
-            DEPLOY_PATH: this.layout.root,
-            RELEASE_NODE: `${this.settings.app.name}_${slot}`,
-        };
-    }
     /** Runs a one-off command (migrate, post-deploy) from the new release dir with its env. */
     async runInRelease(command, step) {
-        const env = this.slotEnv(this.plan.targetSlot);
-        await this.host.exec(runInRelease(this.layout, command, env), {
+        const env = this.slots.env(this.plan.targetSlot);
+        await this.host.exec(runInRelease(this.session.layout, command, env), {
             step,
-            onLine: this.showLine(step),
+            onLine: this.session.showLine(step),
         });
-    }
-    /** Output of the operator's own commands (migrate, canary check) is shown as it comes. */
-    showLine(step) {
-        return (line) => info(`[${this.name}] ${step}: ${line}`);
-    }
-    /**
-     * Strategy reload: one slot, the live one (blue on a fresh host), whose app server reloads
-     * its code itself. `current` moves to the new release; a running server gets `reload-command`,
-     * a stopped one is started from `current`; then the health check (with version-path, the new
-     * version must answer). On failure `current` moves back and the server reloads again.
-     */
-    async deployInPlace() {
-        const slot = this.plan.liveSlot ?? 'blue';
-        this.plan = { ...this.plan, targetSlot: slot, targetPort: slotPort(this.settings, slot) };
-        const previous = this.plan.liveVersion;
-        const running = await this.slotRunning(slot, 'reload: check slot');
-        // Journaled before the move: moving `current` back is harmless if it never moved.
-        if (previous !== null)
-            this.journal.mark({ kind: 'current moved', from: previous });
-        await this.host.exec(switchCurrent(this.layout, this.version), {
-            step: 'reload: switch current',
-        });
-        try {
-            if (running) {
-                this.newPid = this.state.slots[slot]?.pid ?? null;
-                await this.reloadSlot();
-            }
-            else {
-                await this.startNewSlot(this.layout.current);
-            }
-            await this.waitHealthy();
-            if (this.plan.liveSlot === null || this.siteToInstall) {
-                await this.installUpstream(slot);
-                await this.reloadAndVerify(slot);
-            }
-        }
-        catch (error) {
-            if (previous !== null) {
-                await this.host.exec(switchCurrent(this.layout, previous), { step: 'reload: switch back' });
-                if (running)
-                    await this.reloadSlot(slot, previous);
-                this.journal.clear('current moved');
-            }
-            if (!running)
-                await this.stopNewSlot();
-            throw error;
-        }
-    }
-    async slotRunning(slot, step) {
-        return (await this.host.tryExec(this.slots.checkAlive(slot), { step })).exitCode === 0;
-    }
-    async reloadSlot(slot = this.plan.targetSlot, version = this.version) {
-        await this.host.exec(this.slots.reload(slot, this.settings.app.reloadCommand, this.slotEnv(slot, version)), { step: 'reload: reload-command' });
     }
     async startNewSlot(workdir) {
-        const slot = this.plan.targetSlot;
-        this.journal.mark({ kind: 'started slot', slot });
-        const start = this.commands?.start ?? this.settings.app.startCommand;
-        const { stdout } = await this.host.exec(this.slots.start(slot, start, this.slotEnv(slot), workdir), { step: `start ${slot}` });
-        this.newPid = Number(stdout.trim().split('\n').pop());
+        await this.slots.start(workdir);
     }
     /** Waits until the new slot is healthy; returns how many checks it took. */
-    async waitHealthy() {
-        const started = Date.now();
-        return waitHealthy(...this.healthTarget(), (attempt, problem) => {
-            const left = this.settings.health.timeoutMs - (Date.now() - started);
-            this.progress = `attempt ${attempt}, last answer: ${problem} (${formatDuration(left)} left)`;
-        });
+    waitHealthy() {
+        return this.slots.waitHealthy();
     }
     /** Right before the switch: the target slot still runs and passes its checks. */
-    async recheckHealthy() {
-        await recheckHealthy(...this.healthTarget(), this.journal.has('started slot'));
-    }
-    healthTarget() {
-        const { targetSlot, targetPort } = this.plan;
-        const { host, slots, settings, version } = this;
-        return [host, slots, targetSlot, targetPort, settings.health, version];
+    recheckHealthy() {
+        return this.slots.recheckHealthy();
     }
     /**
      * Stops the slot this run started: on a failure before the switch, and on every switch back
@@ -71777,157 +71255,30 @@ class HostDeploy {
      * after a forward switch: requests nginx's old workers still finish there are not cut.
      */
     async stopNewSlot() {
-        if (!this.journal.has('started slot'))
+        const { journal } = this.session;
+        if (!journal.has('started slot'))
             return;
-        if (this.newSlotTraffic === 'taken off')
-            await this.drainSlot(this.plan.targetSlot);
-        await this.stopSlot(this.plan.targetSlot, this.version);
-        this.journal.clear('started slot');
+        const slot = this.plan.targetSlot;
+        if (this.nginx.newSlotTakenOff)
+            await this.slots.drain(slot, this.nginx.sinceReload());
+        await this.slots.stop(slot, this.version);
+        journal.clear('started slot');
     }
-    /**
-     * Step 1 of a switch to `slot` (the new one, or the previous one when switching back): the
-     * upstream file in place and the nginx config tested, not yet live.
-     */
-    async installUpstream(slot = this.plan.targetSlot, canaryWeight) {
-        this.journal.mark({ kind: 'upstream' });
-        const content = renderUpstream({
-            name: this.settings.app.name,
-            servers: this.upstreamServers(slot, canaryWeight),
-            liveSlot: canaryWeight === undefined ? slot : (this.plan.liveSlot ?? slot),
-            verifyPort: this.settings.nginx.verifyPort,
-            canaryLogFormat: true,
-            // Not when going back to the live slot: that must work even if nginx refused the log.
-            canaryLog: slot === this.plan.targetSlot ? canaryLogSpec(this.settings) : undefined,
-            stickyCookie: this.settings.canary.stickyCookie || undefined,
-        });
-        await this.upstream.install(content);
-        if (this.siteToInstall)
-            await this.installSite();
+    /** Step 1 of a switch to `slot`: see UpstreamSwitch.install. */
+    installUpstream(slot = this.plan.targetSlot, canaryWeight) {
+        return this.nginx.install(slot, canaryWeight);
     }
-    /**
-     * The managed site, after the upstream it proxies to: written as the upstream file is (the one
-     * before kept as a backup, through `sudo -n tee` where only sudo may write it), then nginx -t.
-     */
-    async installSite() {
-        this.siteToInstall = false;
-        this.journal.mark({ kind: 'site' });
-        await this.siteFile.install(this.renderedSite() ?? '');
+    /** Step 2 of a switch to `slot`: see UpstreamSwitch.reloadAndVerify. */
+    reloadAndVerify(slot = this.plan.targetSlot, canaryWeight) {
+        return this.nginx.reloadAndVerify(slot, canaryWeight);
     }
-    /** Puts back the site file from before the run (none: removes it), if this run wrote it. */
-    async restoreSite() {
-        if (!this.journal.has('site'))
-            return false;
-        await this.restoreSiteAnyway();
-        return true;
-    }
-    /**
-     * Restore anyway: puts back the site file from its backup whether or not this run wrote it (the
-     * post step, for the run that did), and does not write it again.
-     */
-    async restoreSiteAnyway() {
-        await this.siteFile.restore();
-        this.siteToInstall = false;
-        this.journal.clear('site');
-    }
-    /**
-     * `slot` alone; or, for a canary step, the live slot and the new one sharing the traffic by
-     * weight (the new one gets `canaryWeight` percent).
-     */
-    upstreamServers(slot, canaryWeight) {
-        const live = this.plan.liveSlot;
-        if (canaryWeight === undefined || live === null)
-            return [{ port: slotPort(this.settings, slot) }];
-        return [
-            { port: slotPort(this.settings, live), weight: 100 - canaryWeight },
-            { port: this.plan.targetPort, weight: canaryWeight },
-        ];
-    }
-    /**
-     * Step 2: reload nginx, then check that requests through nginx reach the slot (for a canary
-     * step: one of the two slots sharing the traffic).
-     */
-    async reloadAndVerify(slot = this.plan.targetSlot, canaryWeight) {
-        const servers = this.upstreamServers(slot, canaryWeight);
-        const toNewSlot = servers.some((s) => s.port === this.plan.targetPort);
-        // Marked before the reload: if it fails half-way, nginx may already send traffic there.
-        if (toNewSlot)
-            this.newSlotTraffic = 'serving';
-        await this.upstream.reload();
-        this.reloaded(toNewSlot);
-        const expected = servers.map((s) => `127.0.0.1:${s.port}`);
-        await this.upstream.verify((answer) => expected.includes(answer.upstream) && answer.status >= 200 && answer.status <= 299
-            ? undefined
-            : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected.join(' or ')}`);
+    /** After a failed switch: see UpstreamSwitch.restore. */
+    restoreUpstream(reload) {
+        return this.nginx.restore(reload);
     }
     /** Canary abort: all traffic back on the live slot (the new one keeps running until stopped). */
-    async backToLiveSlot() {
-        const live = this.plan.liveSlot;
-        if (live === null)
-            return;
-        await this.restoreSite();
-        await this.installUpstream(live);
-        await this.reloadAndVerify(live);
-        // Unless this run recorded its switch (a switch back does that next), nginx and state.json
-        // agree again: nothing for the post step to repair there.
-        if (!this.journal.has('recorded'))
-            this.journal.clear('upstream');
-    }
-    /** One health check of the new slot during a canary bake: what is wrong, or undefined. */
-    async canaryHealthProblem() {
-        return checkSlot(...this.healthTarget(), 'canary');
-    }
-    /**
-     * The canary access log from byte `offset` on (no offset: from its end): the new slot's requests
-     * and 5xx, how many requests reached either of the app's slots (0: not the serving site's log),
-     * and the offset to read from next time; null when the host has no readable log.
-     */
-    async canaryLog(offset) {
-        const { stdout } = await this.host.exec(accessLogSince(this.settings.canary.accessLog, offset), { step: 'canary: read access log' });
-        const reading = parseLogReading(stdout);
-        if (reading.missing)
-            return null;
-        const counts = reading.byUpstream.get(`127.0.0.1:${this.plan.targetPort}`) ?? NO_COUNTS;
-        const appRequests = ['blue', 'green']
-            .map((slot) => reading.byUpstream.get(`127.0.0.1:${slotPort(this.settings, slot)}`))
-            .reduce((sum, c) => sum + (c?.requests ?? 0), 0);
-        return { counts, appRequests, offset: reading.size };
-    }
-    /** canary-check-command, on this host from the new release; throws when it exits non-zero. */
-    async runCanaryCheck(weight) {
-        const env = this.slotEnv(this.plan.targetSlot);
-        await this.host.exec(runInRelease(this.layout, this.settings.canary.checkCommand, env, { CANARY_WEIGHT: weight }), { step: 'canary: canary-check-command', onLine: this.showLine('canary-check-command') });
-    }
-    /** nginx runs the config just reloaded; `toNewSlot`: whether it sends traffic to the new slot. */
-    reloaded(toNewSlot) {
-        this.reloadedAt = Date.now();
-        if (!toNewSlot && this.newSlotTraffic === 'serving')
-            this.newSlotTraffic = 'taken off';
-    }
-    /**
-     * Puts the previous upstream file back (after a failed switch) and reloads nginx when `reload`
-     * says the new file went live, or when this run had reloaded nginx before (a canary step).
-     */
-    async restoreUpstream(reload) {
-        // The site first: it names the upstream, which may go away.
-        const site = await this.restoreSite();
-        if (!this.journal.has('upstream')) {
-            if (site && reload)
-                await this.upstream.reload();
-            return;
-        }
-        await this.restoreUpstreamAnyway(reload);
-    }
-    /**
-     * Restore anyway: puts the upstream file from its backup back whether or not this run touched
-     * it (the post step, for the run that did), and reloads nginx as restoreUpstream does.
-     */
-    async restoreUpstreamAnyway(reload) {
-        await this.upstream.restore();
-        if (reload || this.reloadedAt !== 0) {
-            await this.upstream.reload();
-            this.reloaded(false);
-        }
-        this.journal.clear('upstream');
+    backToLiveSlot() {
+        return this.nginx.backToLiveSlot();
     }
     /**
      * Rollback of a switched host while its previous slot still runs (rolling with on-failure
@@ -71935,66 +71286,20 @@ class HostDeploy {
      * and stopped.
      */
     async switchBack() {
-        const previous = this.plan.liveSlot;
-        if (previous === null) {
+        if (this.plan.liveSlot === null) {
             throw new HostError(this.name, 'switch back', 'no previous version to switch back to (first deploy)');
         }
-        await this.backToLiveSlot();
-        await this.revertRecord();
+        await this.nginx.backToLiveSlot();
+        await this.record.revertRecord();
         await this.stopNewSlot();
-        this.journal.clear('upstream');
+        this.session.journal.clear('upstream');
         this.report.outcome = 'reverted';
     }
-    /** After the switch: `current` and state.json name the new release; the old slot is still up. */
-    async recordSwitch() {
-        const slot = this.plan.targetSlot;
-        const now = new Date().toISOString();
-        this.state = {
-            ...this.state,
-            liveSlot: slot,
-            slots: {
-                ...this.state.slots,
-                [slot]: {
-                    version: this.version,
-                    port: this.plan.targetPort,
-                    pid: this.newPid,
-                    startedAt: now,
-                },
-            },
-            history: [
-                {
-                    version: this.version,
-                    sha256: this.releaseSha256,
-                    slot,
-                    deployedAt: now,
-                    ...(this.commands === undefined ? {} : { commands: this.commands }),
-                },
-                ...this.state.history.filter((r) => r.version !== this.version),
-            ],
-        };
-        await this.host.exec(recordRelease(this.layout, this.version), {
-            step: 'record',
-            stdin: this.stateText(),
-        });
-        this.journal.mark({ kind: 'recorded' });
-        this.report.outcome = 'deployed';
-        this.report.liveSlot = slot;
-        this.report.liveVersion = this.version;
+    recordSwitch() {
+        return this.record.recordSwitch();
     }
-    /** Undoes recordSwitch after a failed switch: the previous state and `current` come back. */
-    async revertRecord() {
-        if (this.state === this.stateBeforeRun)
-            return;
-        this.state = this.stateBeforeRun;
-        this.journal.clear('recorded');
-        await this.writeState();
-        const previous = this.plan.liveVersion;
-        await this.host.exec(previous === null
-            ? cmd('rm', '-f', this.layout.current)
-            : switchCurrent(this.layout, previous), { step: 'revert current' });
-        this.report.outcome = 'failed';
-        this.report.liveSlot = this.plan.liveSlot;
-        this.report.liveVersion = this.plan.liveVersion;
+    revertRecord() {
+        return this.record.revertRecord();
     }
     /**
      * Waits for the old slot to drain (bounded by drain-timeout). Returns false on timeout. The
@@ -72002,123 +71307,24 @@ class HostDeploy {
      */
     async drainOldSlot() {
         const old = this.plan.liveSlot;
-        return old === null ? true : this.drainSlot(old, 'the old slot');
-    }
-    /**
-     * Every drain of a slot nginx was moved off (forward switch, switch back, post-step repair):
-     * waits until the requests nginx's old workers still finish on it are done, bounded by
-     * drain-timeout, the quiet window counting from this run's last reload. On timeout it warns
-     * (the slot is stopped anyway) and returns false.
-     */
-    async drainSlot(slot, what = `the ${slot} slot`) {
-        const since = this.reloadedAt === 0 ? 0 : Date.now() - this.reloadedAt;
-        const idle = await this.waitIdle(slotPort(this.settings, slot), quietChecks(since));
-        if (!idle) {
-            warning(`[${this.name}] ${what} still had connections after drain-timeout; stopping it anyway`);
-        }
-        return idle;
-    }
-    /**
-     * Waits until no connection to `port` is open any more (in-flight requests finished), bounded
-     * by drain-timeout. Returns false on timeout.
-     */
-    async waitIdle(port, quiet = quietChecks()) {
-        const timeoutMs = this.settings.slots.drainTimeoutMs;
-        if (timeoutMs === 0)
+        if (old === null)
             return true;
-        const started = Date.now();
-        const result = await this.host.tryExec(waitForDrain(port, timeoutMs, quiet), {
-            step: 'drain',
-            onLine: (line) => {
-                const open = drainProgress(line);
-                if (open === undefined)
-                    return;
-                const waited = formatDuration(Date.now() - started);
-                this.progress = `${open} connection(s) to port ${port} left after ${waited} (drain-timeout ${formatDuration(timeoutMs)})`;
-            },
-        });
-        if (result.exitCode === 0)
-            return true;
-        if (result.exitCode === DRAIN_TIMED_OUT)
-            return false;
-        throw new HostError(this.name, 'drain', `drain check failed (exit ${result.exitCode}): ${result.stderr}`);
+        return this.slots.drain(old, this.nginx.sinceReload(), 'the old slot');
+    }
+    /** Waits until no connection to `port` is open any more: see SlotOps.waitIdle. */
+    waitIdle(port) {
+        return this.slots.waitIdle(port);
     }
     async stopOldSlot() {
         const old = this.plan.liveSlot;
         if (old === null)
             return;
-        const previous = this.state.slots[old];
-        await this.stopSlot(old, previous?.version ?? this.version);
-        if (previous) {
-            this.state = {
-                ...this.state,
-                slots: { ...this.state.slots, [old]: { ...previous, pid: null } },
-            };
-            await this.writeState();
-        }
+        await this.slots.stop(old, this.state.slots[old]?.version ?? this.version);
+        await this.record.slotStopped(old);
     }
-    /** Removes releases beyond keep-releases (never the live or the previous one). */
-    async pruneReleases() {
-        const { stdout } = await this.host.exec(listReleases(this.layout), { step: 'prune' });
-        const present = stdout.split('\n').filter((name) => name !== '' && !name.includes('.tmp.'));
-        const prune = releasesToPrune(present, this.state, this.settings.app.keepReleases);
-        if (prune.length === 0)
-            return prune;
-        await this.host.exec(removeReleases(this.layout, prune), { step: 'prune' });
-        // A pruned release can no longer be rolled back to: its history entry goes too, so that
-        // state.json stays as bounded as releases/.
-        const history = this.state.history.filter((r) => !prune.includes(r.version));
-        if (history.length < this.state.history.length) {
-            this.state = { ...this.state, history };
-            await this.writeState();
-        }
-        return prune;
+    pruneReleases() {
+        return this.record.pruneReleases();
     }
-    async stopSlot(slot, version) {
-        const env = {
-            ...this.slotEnv(slot),
-            APP_VERSION: version,
-            RELEASE_DIR: this.layout.release(version),
-        };
-        await this.host.exec(this.slots.stop(slot, this.stopCommandOf(version), env), {
-            step: `stop ${slot}`,
-        });
-    }
-    /**
-     * The stop-command of a release: this run's for its own release, else the one recorded when
-     * that release was deployed (a slot stops the way it was started), else the input.
-     */
-    stopCommandOf(version) {
-        if (version === this.version && this.commands !== undefined)
-            return this.commands.stop;
-        const recorded = this.state.history.find((r) => r.version === version)?.commands;
-        return recorded?.stop ?? this.settings.app.stopCommand;
-    }
-    async writeState() {
-        await this.host.exec(writeStateFile(this.layout), {
-            step: 'write state',
-            stdin: this.stateText(),
-        });
-    }
-    stateText() {
-        return `${JSON.stringify(this.state, null, 2)}\n`;
-    }
-}
-/**
- * The process manager for one host (`user`: its login user). A systemd unit keeps the
- * `stopCommand` it was started with.
- */
-function slotManager(settings, manager, l, user, stopCommand = settings.app.stopCommand) {
-    const stopTimeoutSeconds = Math.max(1, Math.ceil(settings.slots.stopTimeoutMs / 1000));
-    if (manager === 'builtin')
-        return builtinSlots(l, stopTimeoutSeconds);
-    const { name: app } = settings.app;
-    return systemdSlots(l, { app, user, sudo: settings.sudo, stopCommand, stopTimeoutSeconds });
-}
-/** The commands the inputs give, as recorded with a release in state.json. */
-function inputCommands(settings) {
-    const { startCommand: start, stopCommand: stop, reloadCommand: reload } = settings.app;
-    return { start, stop, reload };
 }
 
 class LoadBalancer {
@@ -72198,6 +71404,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
         ...(settings.rollback.enabled ? { rollbackTo: settings.rollback.toVersion } : {}),
     };
     let fleet;
+    let sessions = [];
     let hosts = [];
     let loadBalancer;
     const ctx = (archive) => ({
@@ -72220,21 +71427,24 @@ async function runDeploy(settings, version, strategy, logs, env) {
             loadBalancer: usesLoadBalancer(settings) ? settings.rolling.loadBalancer : undefined,
             logFor: (host) => logs.sinkFor(host),
         }), () => (count === 1 ? settings.hosts[0].label : `${count} hosts`)));
-        hosts = fleet.hosts.map((host) => new HostDeploy(host, settings, env.journal, version));
-        report.hosts = hosts.map((h) => h.report);
+        sessions = fleet.hosts.map((host) => new HostSession(host, settings, env.journal, version));
+        report.hosts = sessions.map((s) => s.report);
         if (fleet.loadBalancer) {
             loadBalancer = new LoadBalancer(fleet.loadBalancer, settings, settings.hosts);
         }
         const holder = lockHolder(env.runUrl, env.actor);
+        const loaded = new Map();
         await timed(report.phases, 'lock', async () => {
             await loadBalancer?.prepare(holder);
-            await onEachHost(ctx(archive), 'lock', hosts, async (h) => {
-                await h.acquireLock(holder);
-                await h.readState();
+            await onEachHost(ctx(archive), 'lock', sessions, async (s) => {
+                await s.acquireLock(holder);
+                const h = await HostDeploy.load(s);
+                loaded.set(s, h);
                 const { liveSlot, liveVersion } = h.plan;
                 return `locked; live: ${liveSlot === null ? 'nothing yet' : `${liveVersion} on ${liveSlot}`}`;
             }, 'lock and read state');
         });
+        hosts = sessions.flatMap((s) => loaded.get(s) ?? []);
         report.status = await strategy(ctx(archive));
     }
     catch (error) {
@@ -72242,7 +71452,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
         report.error = errorMessage(error);
     }
     finally {
-        await bestEffort(logs, 'release lock', hosts, (h) => h.releaseLock());
+        await bestEffort(logs, 'release lock', sessions, (s) => s.releaseLock());
         await loadBalancer?.release().catch(() => { });
         fleet?.dispose();
         report.endedAt = Date.now();
@@ -72277,6 +71487,48 @@ async function buildRelease(settings, env) {
 }
 
 /**
+ * nginx back on the live slot (or the upstream file from before the run, with nothing live),
+ * `current` back where state.json says, a slot the run had started drained and stopped. Returns
+ * what it did, for the log.
+ */
+async function repair(h, entry) {
+    const live = h.state.liveSlot;
+    const done = [];
+    if (entry.siteTouched) {
+        await h.nginx.restoreSiteAnyway();
+        done.push('restored the site file from before the run');
+    }
+    if (entry.upstreamTouched) {
+        if (live === null) {
+            await h.nginx.restoreAnyway(true);
+            done.push('restored the upstream file from before the run');
+        }
+        else {
+            await h.installUpstream(live);
+            await h.reloadAndVerify(live);
+            done.push(`nginx sends traffic to the live ${live} slot again`);
+        }
+    }
+    if (entry.currentMovedFrom !== undefined) {
+        const version = entry.currentMovedFrom;
+        await h.host.exec(switchCurrent(h.session.layout, version), { step: 'reload: switch back' });
+        done.push(`current points at ${version} again`);
+        if (live !== null && (await h.slots.running(live, 'reload: check slot'))) {
+            await h.slots.reload(live, version);
+            done.push(`reloaded the ${live} slot on it`);
+        }
+    }
+    if (entry.startedSlot !== undefined && entry.startedSlot !== live) {
+        // nginx no longer sends it anything (put back above, or by the main step, which may have
+        // died while the slot drained): what nginx's old workers still finish there finishes first.
+        await h.slots.drain(entry.startedSlot, h.nginx.sinceReload());
+        await h.slots.stop(entry.startedSlot, h.state.slots[entry.startedSlot]?.version ?? h.version);
+        done.push(`stopped the ${entry.startedSlot} slot the run had started`);
+    }
+    return done;
+}
+
+/**
  * The post step. The deploy lock needs no cleanup (it dies with the main step's SSH connection);
  * what can be left behind when the main step is cancelled or killed mid-run is a new slot it had
  * started and an upstream file it had changed. The journal (saved as the run went) names those
@@ -72299,15 +71551,15 @@ async function cleanup(settings, journalText, runUrl) {
             if (!address)
                 return;
             const host = await RemoteHost.connect(address, options, { via });
-            const deploy = new HostDeploy(host, settings, new Journal(), '');
+            const session = new HostSession(host, settings, new Journal(), '');
             try {
-                await deploy.acquireLock(holder);
-                await deploy.readState();
-                const done = await deploy.repair(entries[label]);
+                await session.acquireLock(holder);
+                const deploy = await HostDeploy.load(session);
+                const done = await repair(deploy, entries[label]);
                 info$1(`post: [${label}] ${done.join('; ') || 'nothing to repair'}`);
             }
             finally {
-                await deploy.releaseLock().catch(() => { });
+                await session.releaseLock().catch(() => { });
                 host.dispose();
             }
         });
@@ -72381,14 +71633,9 @@ function tail$1(check) {
     return text ? `\n${text}` : '';
 }
 
-/**
- * What a host has and what it runs, gathered by one read-only command (for dry-run and for the
- * checks before a deploy). The script is a literal; the deploy path reaches it as $1, the app
- * name (with process-manager systemd, to ask for its units' pids) as $2.
- */
 const REQUIRED_TOOLS = ['tar', 'flock', 'sha256sum', 'setsid', 'nginx'];
 const PROBE_SCRIPT = `
-deploy=$1; app=$2
+deploy=$1; app=$2; blue_pidfile=$3; green_pidfile=$4; state=$5
 # A non-root login's PATH often lacks the sbin directories where nginx lives.
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 for tool in ${REQUIRED_TOOLS.join(' ')}; do
@@ -72399,7 +71646,7 @@ while [ ! -e "$p" ]; do p=$(dirname "$p"); done
 echo "existing=$p"
 if [ -d "$p" ] && [ -w "$p" ]; then echo "writable=yes"; else echo "writable=no"; fi
 for slot in blue green; do
-  f="$deploy/.deploy/$slot.pid"
+  if [ "$slot" = blue ]; then f=$blue_pidfile; else f=$green_pidfile; fi
   if [ -r "$f" ]; then
     pid=$(cat "$f")
     kill -0 "$pid" 2>/dev/null && echo "pid.$slot=$pid"
@@ -72416,15 +71663,15 @@ if [ -d /run/systemd/system ]; then
 fi
 echo "--- tcp"
 cat /proc/net/tcp /proc/net/tcp6 2>/dev/null
-if [ -r "$deploy/.deploy/state.json" ]; then
+if [ -r "$state" ]; then
   echo "--- state"
-  cat "$deploy/.deploy/state.json"
+  cat "$state"
 fi
 exit 0
 `;
 /** `systemdApp`: the app name when its slots are systemd units, else ''. */
-function probeCommand(deployPath, systemdApp = '') {
-    return script(PROBE_SCRIPT, deployPath, systemdApp);
+function probeCommand(l, systemdApp = '') {
+    return script(PROBE_SCRIPT, l.root, systemdApp, l.pidfile('blue'), l.pidfile('green'), l.state);
 }
 const TCP_LISTEN = '0A';
 function parseProbe(output) {
@@ -72472,6 +71719,52 @@ function splitOnce(text, separator) {
     return at < 0 ? [text, ''] : [text.slice(0, at), text.slice(at + 1)];
 }
 
+/** Reading the canary access log (`log_format <app>_canary '$msec|$status|$upstream_addr'`). */
+/**
+ * $1 log file, $2 byte offset ('': only the size). Prints `missing` when the log cannot be read;
+ * else `size <bytes>`, then `<upstream> <requests> <5xx>` per upstream server for the lines between
+ * the offset and that size (a rotated log, smaller than the offset, is read from its start). A
+ * request nginx retried on another server counts for the last one, which gave the answer.
+ */
+function accessLogSince(file, offset) {
+    return script(`f=$1; off=$2
+[ -r "$f" ] || { echo missing; exit 0; }
+size=$(wc -c < "$f" | tr -d ' ')
+echo "size $size"
+[ -z "$off" ] && exit 0
+[ "$size" -lt "$off" ] && off=0
+tail -c +$((off + 1)) "$f" | head -c $((size - off)) | awk -F'|' 'NF >= 3 {
+  n = split($3, a, ", "); u = a[n]; c[u]++; if ($2 >= 500) e[u]++
+} END { for (u in c) print u, c[u], e[u] + 0 }'`, file, offset === undefined ? '' : String(offset));
+}
+/**
+ * Dry run: what canary evidence a host would give. $1 log file, $2 app name, $3 the slot ports
+ * (space-separated), $4 the nginx config dir. Prints `log nodir|unreadable|absent|readable`, for
+ * a readable log `recent <n>` (requests to the slots in its last 64 KiB), then `site <kind> <file>`
+ * for every config file that proxies to http://<app>: `canary` (has the canary access_log line),
+ * `own` (an access_log of its own, so it does not inherit the include's), else `inherits`.
+ */
+function canaryEvidenceProbe(file, app, ports, configDir) {
+    return script(`f=$1; app=$2; ports=$3; dir=$4; format="$app"_canary
+if [ -r "$f" ]; then
+  echo log readable
+  n=$(tail -c 65536 "$f" | awk -F'|' -v ports=" $ports " 'NF >= 3 {
+    k = split($3, a, ", "); m = split(a[k], b, ":"); if (index(ports, " " b[m] " ")) n++
+  } END { print n + 0 }')
+  echo "recent $n"
+elif [ -e "$f" ]; then echo log unreadable
+elif [ -d "$(dirname "$f")" ]; then echo log absent
+else echo log nodir
+fi
+grep -RlE "proxy_pass[[:space:]]+https?://$app([;/[:space:]]|$)" "$dir" 2>/dev/null | while IFS= read -r site; do
+  if grep -qE "^[^#]*access_log[[:space:]][^;]*[[:space:]]$format[[:space:];]" "$site"; then echo "site canary $site"
+  elif grep -qE '^[[:space:]]*access_log[[:space:]]' "$site"; then echo "site own $site"
+  else echo "site inherits $site"
+  fi
+done
+exit 0`, file, app, ports.join(' '), configDir);
+}
+
 /**
  * `dry-run: true`: connect to every host, check what a deploy needs, and plan, changing nothing.
  * Every host is checked even when others fail, so one run lists every problem.
@@ -72499,10 +71792,11 @@ async function dryRun(settings, version, logs) {
 async function checkHost(settings, version, address, options, via, logs) {
     const host = await RemoteHost.connect(address, options, { via, log: logs.sinkFor(address.label) });
     try {
-        const { deployPath, name } = settings.app;
+        const { name } = settings.app;
+        const l = layout(settings.app.deployPath);
         const manager = await processManagerOf(settings, host, address.user);
         const systemdApp = manager.manager === 'systemd' ? name : '';
-        const probe = await host.exec(probeCommand(deployPath, systemdApp), { step: 'probe' });
+        const probe = await host.exec(probeCommand(l, systemdApp), { step: 'probe' });
         const facts = parseProbe(probe.stdout);
         const nginxTest = await host.tryExec(testNginx(nginxCommands(settings)), {
             step: 'nginx test',
@@ -72542,7 +71836,7 @@ async function checkHost(settings, version, address, options, via, logs) {
             : [];
         let state = EMPTY_STATE;
         try {
-            state = parseState(facts.stateJson, `${settings.app.deployPath}/.deploy/state.json`);
+            state = parseState(facts.stateJson, l.state);
         }
         catch (error) {
             problems.push(errorMessage(error));
@@ -73800,11 +73094,11 @@ var Hook = { Collection };
 // pkg/dist-src/defaults.js
 
 // pkg/dist-src/version.js
-var VERSION$5 = "0.0.0-development";
+var VERSION$6 = "0.0.0-development";
 
 // pkg/dist-src/defaults.js
-var userAgent = `octokit-endpoint.js/${VERSION$5} ${getUserAgent()}`;
-var DEFAULTS = {
+var userAgent = `octokit-endpoint.js/${VERSION$6} ${getUserAgent()}`;
+var DEFAULTS$1 = {
   method: "GET",
   baseUrl: "https://api.github.com",
   headers: {
@@ -74138,7 +73432,7 @@ function withDefaults$2(oldDefaults, newDefaults) {
 }
 
 // pkg/dist-src/index.js
-var endpoint = withDefaults$2(null, DEFAULTS);
+var endpoint = withDefaults$2(null, DEFAULTS$1);
 
 /*!
  * content-type
@@ -74956,12 +74250,12 @@ class RequestError extends Error {
 // pkg/dist-src/index.js
 
 // pkg/dist-src/version.js
-var VERSION$4 = "10.0.16";
+var VERSION$5 = "10.0.16";
 
 // pkg/dist-src/defaults.js
 var defaults_default = {
   headers: {
-    "user-agent": `octokit-request.js/${VERSION$4} ${getUserAgent()}`
+    "user-agent": `octokit-request.js/${VERSION$5} ${getUserAgent()}`
   }
 };
 
@@ -75150,7 +74444,7 @@ var request = withDefaults$1(endpoint, defaults_default);
 // pkg/dist-src/index.js
 
 // pkg/dist-src/version.js
-var VERSION$3 = "0.0.0-development";
+var VERSION$4 = "0.0.0-development";
 
 // pkg/dist-src/error.js
 function _buildMessageForResponseErrors(data) {
@@ -75255,7 +74549,7 @@ function withDefaults(request2, newDefaults) {
 // pkg/dist-src/index.js
 withDefaults(request, {
   headers: {
-    "user-agent": `octokit-graphql.js/${VERSION$3} ${getUserAgent()}`
+    "user-agent": `octokit-graphql.js/${VERSION$4} ${getUserAgent()}`
   },
   method: "POST",
   url: "/graphql"
@@ -75321,7 +74615,7 @@ var createTokenAuth = function createTokenAuth2(token) {
   });
 };
 
-const VERSION$2 = "7.0.8";
+const VERSION$3 = "7.0.8";
 
 const noop = () => {
 };
@@ -75342,9 +74636,9 @@ function createLogger(logger = {}) {
   }
   return logger;
 }
-const userAgentTrail = `octokit-core.js/${VERSION$2} ${getUserAgent()}`;
+const userAgentTrail = `octokit-core.js/${VERSION$3} ${getUserAgent()}`;
 class Octokit {
-  static VERSION = VERSION$2;
+  static VERSION = VERSION$3;
   static defaults(defaults) {
     const OctokitWithDefaults = class extends this {
       constructor(...args) {
@@ -75456,7 +74750,7 @@ class Octokit {
   auth;
 }
 
-const VERSION$1 = "17.0.0";
+const VERSION$2 = "17.0.0";
 
 const Endpoints = {
   actions: {
@@ -77877,10 +77171,10 @@ function restEndpointMethods(octokit) {
     rest: api
   };
 }
-restEndpointMethods.VERSION = VERSION$1;
+restEndpointMethods.VERSION = VERSION$2;
 
 // pkg/dist-src/version.js
-var VERSION = "0.0.0-development";
+var VERSION$1 = "0.0.0-development";
 
 // pkg/dist-src/normalize-paginated-list-response.js
 function normalizePaginatedListResponse(response) {
@@ -78003,7 +77297,7 @@ function paginateRest(octokit) {
     })
   };
 }
-paginateRest.VERSION = VERSION;
+paginateRest.VERSION = VERSION$1;
 
 new Context();
 const baseUrl = getApiBaseUrl();
@@ -78914,6 +78208,40 @@ async function blueGreen(ctx) {
 }
 
 /**
+ * A canary's reads on one host during a bake: a health check of the new slot, the canary access
+ * log since an offset, and canary-check-command run from the new release.
+ */
+/** One health check of the new slot during a canary bake: what is wrong, or undefined. */
+function canaryHealthProblem(h) {
+    return checkSlot(...h.slots.healthTarget(), 'canary');
+}
+/**
+ * The canary access log from byte `offset` on (no offset: from its end): the new slot's requests
+ * and 5xx, how many requests reached either of the app's slots (0: not the serving site's log),
+ * and the offset to read from next time; null when the host has no readable log.
+ */
+async function canaryLog(h, offset) {
+    const { settings } = h.session;
+    const { stdout } = await h.host.exec(accessLogSince(settings.canary.accessLog, offset), {
+        step: 'canary: read access log',
+    });
+    const reading = parseLogReading(stdout);
+    if (reading.missing)
+        return null;
+    const counts = reading.byUpstream.get(`127.0.0.1:${h.plan.targetPort}`) ?? NO_COUNTS;
+    const appRequests = ['blue', 'green']
+        .map((slot) => reading.byUpstream.get(`127.0.0.1:${slotPort(settings, slot)}`))
+        .reduce((sum, c) => sum + (c?.requests ?? 0), 0);
+    return { counts, appRequests, offset: reading.size };
+}
+/** canary-check-command, on this host from the new release; throws when it exits non-zero. */
+async function runCanaryCheck(h, weight) {
+    const { settings, layout } = h.session;
+    const env = h.slots.env(h.plan.targetSlot);
+    await h.host.exec(runInRelease(layout, settings.canary.checkCommand, env, { CANARY_WEIGHT: weight }), { step: 'canary: canary-check-command', onLine: h.session.showLine('canary-check-command') });
+}
+
+/**
  * One canary step's bake: for canary-step-duration, the new slots of the given hosts are watched,
  * every health-interval: a health check each (two failures in a row abort; one slow answer under
  * load does not), and their requests and 5xx from the access logs, summed over the hosts (above
@@ -78954,7 +78282,7 @@ async function watch(ctx, hosts, step, weight) {
     while (Date.now() < deadline) {
         await setTimeout$2(Math.min(health.intervalMs, Math.max(0, deadline - Date.now())));
         await forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (h) => {
-            const problem = await h.canaryHealthProblem();
+            const problem = await canaryHealthProblem(h);
             const failures = problem === undefined ? 0 : (failedChecks.get(h) ?? 0) + 1;
             failedChecks.set(h, failures);
             if (problem !== undefined && failures >= FAILED_CHECKS_TO_ABORT) {
@@ -78963,7 +78291,7 @@ async function watch(ctx, hosts, step, weight) {
             const offset = offsets.get(h);
             if (offset === undefined)
                 return;
-            const read = await h.canaryLog(offset);
+            const read = await canaryLog(h, offset);
             if (read === null)
                 return;
             offsets.set(h, read.offset);
@@ -78981,7 +78309,7 @@ async function watch(ctx, hosts, step, weight) {
             throw new HostError(blind.name, 'canary', noRequestsLogged(ctx));
     }
     if (canary.checkCommand) {
-        await forEachParallel(hosts, ctx.settings.ssh.maxParallel, (h) => h.runCanaryCheck(String(weight)));
+        await forEachParallel(hosts, ctx.settings.ssh.maxParallel, (h) => runCanaryCheck(h, String(weight)));
     }
     step.counts = total;
     if (canary.healthOnly) {
@@ -79002,7 +78330,7 @@ async function logOffsets(ctx, hosts) {
     const offsets = new Map();
     const { accessLog, healthOnly } = ctx.settings.canary;
     await forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (h) => {
-        const read = await h.canaryLog();
+        const read = await canaryLog(h);
         if (read !== null)
             offsets.set(h, read.offset);
         else if (healthOnly)
@@ -79062,8 +78390,7 @@ async function rollOut(ctx, hosts, groups, bakeFirst) {
         for (const [index, batch] of groups.entries()) {
             batch.forEach((h) => (h.report.batch = index + 1));
             info$1(`Batch ${index + 1} of ${groups.length}: ${batch.map((h) => h.name).join(', ')}`);
-            await switchBatch(ctx, batch);
-            switched.push(...batch);
+            await switchBatch(ctx, batch, () => switched.push(...batch));
             if (index === 0 && bakeFirst)
                 await bakeFirst(batch);
         }
@@ -79073,11 +78400,19 @@ async function rollOut(ctx, hosts, groups, bakeFirst) {
     }
     return finish(ctx, hosts);
 }
-async function switchBatch(ctx, batch) {
+/**
+ * One batch: new slots started, then the switch (behind a load balancer: taken out of it first
+ * and put back after). `switched` is called once the batch's hosts serve the new version, before
+ * the put back, whose failure then finds them switched.
+ */
+async function switchBatch(ctx, batch, switched) {
     await startNewSlots(ctx, batch);
     const lb = ctx.loadBalancer;
-    if (!lb)
-        return switchTogether(ctx, batch);
+    if (!lb) {
+        await switchTogether(ctx, batch);
+        switched();
+        return;
+    }
     let failed = true;
     try {
         await timed(ctx.phases, 'lb-out', () => lb.route(batch.map((h) => h.host.address)));
@@ -79087,6 +78422,7 @@ async function switchBatch(ctx, batch) {
                 ctx.logs.warning(`[${h.name}] requests from the load balancer were still open after drain-timeout`);
         });
         await switchTogether(ctx, batch);
+        switched();
         failed = false;
     }
     finally {
@@ -79129,7 +78465,7 @@ async function afterFailedBatch(ctx, hosts, switched, error) {
  *
  * By traffic (default): the new version starts on each host's idle slot; for each `canary-weight`
  * step below 100, nginx on every host gets both slots with weights (the new one the step's
- * percent), and the step bakes (src/deploy/canary-bake.ts). 100 is the promotion: the same
+ * percent), and the step bakes (src/canary/bake.ts). 100 is the promotion: the same
  * all-or-nothing switch, drain and stop as blue-green. An abort puts all traffic back on the old
  * slots and stops the new ones. Hosts that serve nothing yet (a first deploy) have nothing to
  * share: they switch at the promotion.
@@ -79203,7 +78539,7 @@ async function rollback(ctx) {
     const hosts = [];
     await onEachHost(ctx, 'start', ctx.hosts, async (h) => {
         const live = h.plan.liveVersion;
-        if (h.planRollback(toVersion))
+        if (planRollback(h, toVersion))
             hosts.push(h);
         else
             h.report.outcome = 'unchanged';
@@ -79214,7 +78550,7 @@ async function rollback(ctx) {
     const started = [];
     try {
         await onEachHost(ctx, 'start', hosts, async (h) => {
-            if (!(await h.startUnlessWarm()))
+            if (!(await startUnlessWarm(h)))
                 return `${h.version} still runs warm on ${h.plan.targetSlot}`;
             started.push(h);
             return startedNote(h);
@@ -79229,6 +78565,59 @@ async function rollback(ctx) {
     hosts.forEach((h) => (h.report.outcome = 'rolled-back'));
     return finish(ctx, hosts, 'rolled-back');
 }
+/**
+ * Retargets a host at an earlier release from its history: `toVersion`, or the newest one that
+ * is not live. Returns false when the host already serves it.
+ */
+function planRollback(h, toVersion) {
+    const { settings } = h.session;
+    const { history } = h.state;
+    const live = h.plan.liveVersion;
+    const known = [...new Set(history.map((r) => r.version))];
+    const target = toVersion
+        ? history.find((r) => r.version === toVersion)
+        : history.find((r) => r.version !== live);
+    if (!target) {
+        const detail = toVersion
+            ? `version ${toVersion} is not in this host's history; available: ${known.join(', ') || 'none'}`
+            : `nothing to roll back to: the history has ${known.length === 0 ? 'no release' : `only ${known.join(', ')}`}`;
+        throw new HostError(h.name, 'rollback', `${detail}. Nothing was changed.`);
+    }
+    h.target.version = target.version;
+    h.target.sha256 = target.sha256;
+    // The release starts (and later stops) the way it was deployed; start-command only stands in
+    // for a release recorded before the commands were.
+    h.target.commands =
+        target.commands ?? (settings.app.startCommand ? inputCommands(settings) : undefined);
+    if (h.target.commands !== undefined)
+        h.slots.useStopCommand(h.target.commands.stop);
+    h.target.plan = planHost(settings, h.name, h.state, target.version);
+    return target.version !== live;
+}
+/**
+ * When the idle slot still runs the target release (keep-previous: warm, or a rolling deploy
+ * that failed), it is used as it is; else the release is started there from releases/. Returns
+ * whether a slot was started (and so needs a health check).
+ */
+async function startUnlessWarm(h) {
+    const { host, layout } = h.session;
+    const idle = h.state.slots[h.plan.targetSlot];
+    if (idle?.version === h.version && idle.pid !== null) {
+        if (await h.slots.running(h.plan.targetSlot, 'rollback: check warm slot')) {
+            h.target.pid = idle.pid;
+            return false;
+        }
+    }
+    const { stdout } = await host.exec(releaseChecksum(layout, h.version), { step: 'rollback' });
+    if (stdout.trim() === '') {
+        throw new HostError(h.name, 'rollback', `release ${h.version} is no longer in ${layout.releases} (pruned by keep-releases); deploy it again instead.`);
+    }
+    if (h.target.commands === undefined) {
+        throw new HostError(h.name, 'rollback', `release ${h.version} was deployed by an older version of this action, which did not record its start-command in state.json, and its slot is not running: give start-command (the command that starts ${h.version}) to this rollback. Nothing was changed.`);
+    }
+    await h.startNewSlot();
+    return true;
+}
 
 /**
  * Reload (hot patching): for app servers that replace their workers gracefully themselves (puma
@@ -79242,11 +78631,423 @@ async function reload(ctx) {
         return 'unchanged';
     await shipAndMigrate(ctx, hosts);
     await onEachHost(ctx, 'switch', hosts, async (h) => {
-        await h.deployInPlace();
+        await deployInPlace(h);
         await h.recordSwitch();
         return `${h.version} is live on ${h.plan.targetSlot}, reloaded in place`;
     }, 'reload');
     return finish(ctx, hosts, 'deployed', false);
+}
+/**
+ * One host: one slot, the live one (blue on a fresh host), whose app server reloads its code
+ * itself. `current` moves to the new release; a running server gets `reload-command`, a stopped
+ * one is started from `current`; then the health check (with version-path, the new version must
+ * answer). On failure `current` moves back and the server reloads again.
+ */
+async function deployInPlace(h) {
+    const { host, layout, journal, settings } = h.session;
+    const slot = h.plan.liveSlot ?? 'blue';
+    h.target.plan = { ...h.plan, targetSlot: slot, targetPort: slotPort(settings, slot) };
+    const previous = h.plan.liveVersion;
+    const running = await h.slots.running(slot, 'reload: check slot');
+    // Journaled before the move: moving `current` back is harmless if it never moved.
+    if (previous !== null)
+        journal.mark({ kind: 'current moved', from: previous });
+    await host.exec(switchCurrent(layout, h.version), { step: 'reload: switch current' });
+    try {
+        if (running) {
+            h.target.pid = h.state.slots[slot]?.pid ?? null;
+            await h.slots.reload();
+        }
+        else {
+            await h.startNewSlot(layout.current);
+        }
+        await h.waitHealthy();
+        if (h.plan.liveSlot === null || h.nginx.sitePending) {
+            await h.installUpstream(slot);
+            await h.reloadAndVerify(slot);
+        }
+    }
+    catch (error) {
+        if (previous !== null) {
+            await host.exec(switchCurrent(layout, previous), { step: 'reload: switch back' });
+            if (running)
+                await h.slots.reload(slot, previous);
+            journal.clear('current moved');
+        }
+        if (!running)
+            await h.stopNewSlot();
+        throw error;
+    }
+}
+
+/**
+ * The inputs of the action by name, with their raw defaults as action.yml declares them. Adding
+ * an input starts here (then its `Settings` field in settings.ts and its parser in parse.ts).
+ */
+const DEFAULTS = {
+    // Connection
+    hosts: '',
+    'ssh-user': 'root',
+    'ssh-port': '22',
+    'ssh-key': '',
+    'ssh-key-passphrase': '',
+    'known-hosts': '',
+    'insecure-ignore-host-key': 'false',
+    'proxy-jump': '',
+    // Jump host's own credentials ('' = those of the targets)
+    'proxy-key': '',
+    'proxy-key-passphrase': '',
+    'proxy-known-hosts': '',
+    'connect-timeout': '20s',
+    'max-parallel': '10',
+    // App
+    'app-name': '',
+    'deploy-path': '',
+    version: '',
+    'build-command': '',
+    'release-path': '.',
+    'artifact-url': '',
+    // What ships: patterns left out of release-path; checksum and token of artifact-url
+    exclude: '',
+    'artifact-sha256': '',
+    'artifact-token': '',
+    'start-command': '',
+    'stop-command': '',
+    'reload-command': '',
+    env: '',
+    'secret-env': '',
+    'migrate-command': '',
+    'post-deploy-command': '',
+    'smoke-command': '',
+    'process-manager': 'auto',
+    'keep-releases': '5',
+    // Strategy
+    strategy: 'blue-green',
+    'batch-size': '1',
+    'load-balancer': '',
+    'lb-upstream-file': '',
+    'lb-backend-port': '80',
+    'on-failure': 'rollback',
+    'canary-weight': '10,50,100',
+    'canary-step-duration': '60s',
+    'canary-max-error-rate': '1%',
+    'canary-min-requests': '20',
+    'canary-hosts': '',
+    'canary-sticky-cookie': '',
+    'canary-check-command': '',
+    'canary-access-log': '',
+    // Slots and health
+    'blue-port': '3001',
+    'green-port': '3002',
+    'health-path': '/health',
+    'version-path': '',
+    'health-timeout': '60s',
+    'health-interval': '1s',
+    'drain-timeout': '30s',
+    'stop-timeout': '10s',
+    'keep-previous': 'stop',
+    // nginx
+    'nginx-upstream-file': '',
+    'nginx-test-command': 'nginx -t',
+    'nginx-reload-command': 'nginx -s reload',
+    'nginx-verify-port': '',
+    // Managed nginx site
+    'nginx-site': '',
+    'nginx-site-listen': '80',
+    'nginx-site-file': '',
+    sudo: 'false',
+    force: 'false',
+    // Lock, rollback, GitHub, misc
+    'lock-timeout': '5m',
+    rollback: 'false',
+    'rollback-to': '',
+    environment: '',
+    url: '',
+    'github-token': '${{ github.token }}',
+    'dry-run': 'false',
+};
+/**
+ * The raw default of every input, exactly as action.yml declares it ('' = no default). The runner
+ * passes these itself; `parseInputs` applies them too, so local runs and tests behave the same.
+ */
+const INPUT_DEFAULTS = DEFAULTS;
+
+/**
+ * Durations as operators write them in workflow files: `30s`, `2m`, `1h`, `500ms`, `1m30s`, or
+ * plain seconds (`45`). Held in code as milliseconds.
+ */
+const MS_PER = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+/** Units in descending order, each at most once; every number may have a fraction (`1.5s`). */
+const WITH_UNITS = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$/;
+const PLAIN_SECONDS = /^\d+(?:\.\d+)?$/;
+/**
+ * Milliseconds for `text` (rounded to a whole millisecond), or `undefined` when it is not a
+ * duration. Negative values and unknown units are not durations; zero is (`0s`, `0`): callers
+ * decide whether zero makes sense.
+ */
+function parseDuration(text) {
+    const value = text.trim();
+    if (PLAIN_SECONDS.test(value))
+        return Math.round(Number(value) * MS_PER.s);
+    const match = value === '' ? null : WITH_UNITS.exec(value);
+    if (!match)
+        return undefined;
+    const [, h = '0', m = '0', s = '0', ms = '0'] = match;
+    return Math.round(Number(h) * MS_PER.h + Number(m) * MS_PER.m + Number(s) * MS_PER.s + Number(ms) * MS_PER.ms);
+}
+
+/**
+ * Parsers for the text of one input each: the value, or what is wrong with the text and what is
+ * expected instead. InputReader.field turns the two into the message. Pure.
+ */
+const ok = (value) => ({ ok: true, value });
+const bad = (problem, expected) => ({ ok: false, problem, expected });
+/**
+ * A zod schema as a parser, for the checks zod has built in (booleans, choices, patterns and
+ * lengths): the schema's error is the problem, and every problem expects the same.
+ */
+function fromSchema(expected, schema) {
+    return (text) => {
+        const result = schema.safeParse(text);
+        return result.success ? ok(result.data) : bad(result.error.issues[0]?.message ?? '', expected);
+    };
+}
+/** The given text as shown in messages: quoted, control characters escaped, long text cut. */
+function show(text) {
+    const escaped = text.replace(/\p{Cc}/gu, (c) => c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    return `'${escaped.length > 80 ? `${escaped.slice(0, 77)}...` : escaped}'`;
+}
+const TRUE = ['true', 'yes', 'on', '1'];
+const FALSE = ['false', 'no', 'off', '0'];
+const APP_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
+const VERSION = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+const USER = /^[a-z_][a-z0-9_.-]*$/i;
+const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+/** nginx reads the cookie as `$cookie_<name>`, and nginx variable names are [A-Za-z0-9_]. */
+const COOKIE_NAME = /^[A-Za-z0-9_]{1,64}$/;
+const SERVER_NAME = /^(\*\.)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const CONTROL_OR_SPACE = /[\s\p{Cc}]/u;
+const HOST_FORMAT = '[user@]host[:port]';
+const USER_EXPECTED = "a user name of letters, digits, '_', '.' and '-', like 'deploy'";
+/** An input that may be left empty: '' gives `empty` (e.g. '', `undefined` or a derived default). */
+function optional(parse, empty) {
+    return (text) => (text === '' ? ok(empty) : parse(text));
+}
+const boolean = fromSchema('true or false; yes/no, on/off and 1/0 also work', stringbool({ truthy: TRUE, falsy: FALSE, error: 'is not a boolean' }));
+function integer(min, max) {
+    const expected = max === Infinity ? `an integer of at least ${min}` : `an integer ${min}-${max}`;
+    return (text) => {
+        if (!/^\d+$/.test(text))
+            return bad('is not an integer', expected);
+        const value = Number(text);
+        return value >= min && value <= max ? ok(value) : bad('is out of range', expected);
+    };
+}
+const port = (text) => {
+    const value = /^\d+$/.test(text) ? Number(text) : NaN;
+    return value >= 1 && value <= 65535 ? ok(value) : bad('is not a port', 'an integer 1-65535');
+};
+function duration(options) {
+    const examples = "e.g. '30s', '2m', '1m30s', '500ms', or plain seconds like '45'";
+    return (text) => {
+        const ms = parseDuration(text);
+        if (ms === undefined)
+            return bad('is not a duration', `a duration, ${examples}`);
+        if (ms === 0 && !options.allowZero)
+            return bad('is zero', 'a duration greater than 0');
+        if (ms > 86_400_000)
+            return bad('is too long', 'a duration of at most 24h');
+        return ok(ms);
+    };
+}
+function oneOf(options) {
+    return fromSchema(`one of ${options.join(', ')}`, _enum(options, 'is not a valid choice'));
+}
+const amount = (text) => {
+    const expected = "a count of at least 1 like '2', or a percentage 1-100 like '25%'";
+    const match = /^(\d+)(%?)$/.exec(text);
+    if (!match)
+        return bad('is not a count or percentage', expected);
+    const value = Number(match[1]);
+    if (match[2] === '%')
+        return value >= 1 && value <= 100
+            ? ok({ kind: 'percent', value })
+            : bad('is out of range', expected);
+    return value >= 1 ? ok({ kind: 'count', value }) : bad('is out of range', expected);
+};
+/** A percentage 0-100 (`1%`, `1`, `0.5%`) as a fraction (0.01, 0.01, 0.005). */
+const errorRate = (text) => {
+    const expected = "a percentage 0-100 like '1%' or '0.5%'";
+    const match = /^(\d+(?:\.\d+)?)%?$/.exec(text);
+    if (!match)
+        return bad('is not a percentage', expected);
+    const value = Number(match[1]);
+    return value <= 100 ? ok(value / 100) : bad('is out of range', expected);
+};
+/** canary-max-error-rate: a percentage, or `off` (null: judged on health only). */
+const errorRateOrOff = (text) => {
+    if (text === 'off')
+        return ok(null);
+    const rate = errorRate(text);
+    return rate.ok ? rate : bad(rate.problem, `${rate.expected}, or 'off' to judge on health only`);
+};
+const weights = (text) => {
+    const expected = "percentages 1-100, strictly ascending and ending with 100, like '10,50,100'";
+    const items = text.split(',').map((item) => item.trim());
+    if (items.some((item) => !/^\d+$/.test(item)))
+        return bad('is not a list of integers', expected);
+    const values = items.map(Number);
+    if (values.some((value) => value < 1 || value > 100))
+        return bad('is out of range', expected);
+    if (values.some((value, i) => i > 0 && value <= (values[i - 1] ?? 0))) {
+        return bad('is not strictly ascending', expected);
+    }
+    if (values.at(-1) !== 100)
+        return bad('does not end with 100', expected);
+    return ok(values);
+};
+const appName = fromSchema("1-40 characters of a-z, 0-9, '_' and '-', starting with a letter, like 'shop'; " +
+    'it names nginx upstreams, files and systemd units', string().regex(APP_NAME, 'is not a valid app name'));
+const versionName = fromSchema("1-64 characters of A-Z, a-z, 0-9, '.', '_', '+' and '-', starting with a letter or digit", string().regex(VERSION, 'is not a valid version'));
+const userName = fromSchema(USER_EXPECTED, string().regex(USER, 'is not a valid user name'));
+function absolutePath(kind) {
+    const expected = `an absolute, normalized ${kind} path like '${kind === 'file' ? '/etc/nginx/conf.d/app.conf' : '/srv/app'}'`;
+    return (text) => {
+        if (CONTROL_OR_SPACE.test(text))
+            return bad('contains whitespace or control characters', expected);
+        if (!text.startsWith('/'))
+            return bad('is not an absolute path', expected);
+        if (text.split('/').includes('..'))
+            return bad("contains '..'", expected);
+        if (text === '/')
+            return bad('is the root directory', expected);
+        if (/\/\/|\/\.(\/|$)|\/$/.test(text))
+            return bad('is not normalized', expected);
+        return ok(text);
+    };
+}
+/** A file path that goes into an nginx config as it is: nothing nginx would read as syntax. */
+const nginxFilePath = (text) => {
+    const path = absolutePath('file')(text);
+    if (!path.ok || /^[\w./@+-]+$/.test(text))
+        return path;
+    return bad('contains characters nginx would read as syntax', "an absolute file path of letters, digits and . _ - + @ / like '/var/log/nginx/app-canary.log'");
+};
+const localPath = (text) => /\p{Cc}/u.test(text)
+    ? bad('contains control characters', "a path on the runner like 'build' or 'dist/app.tar.gz'")
+    : ok(text);
+const httpPath = (text) => {
+    const expected = "an HTTP path starting with '/', without whitespace, like '/health'";
+    if (!text.startsWith('/'))
+        return bad("does not start with '/'", expected);
+    if (CONTROL_OR_SPACE.test(text))
+        return bad('contains whitespace or control characters', expected);
+    return ok(text);
+};
+const httpUrl = (text) => {
+    const expected = "an absolute URL starting with 'https://' or 'http://'";
+    let url;
+    try {
+        url = new URL(text);
+    }
+    catch {
+        return bad('is not a URL', expected);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+        return bad('is not an http(s) URL', expected);
+    if (CONTROL_OR_SPACE.test(text))
+        return bad('contains whitespace or control characters', expected);
+    return ok(text);
+};
+/** Patterns (newline- or comma-separated), every bad one named at once. */
+const ignorePatterns = (text) => {
+    const { patterns, problems } = parseIgnorePatterns(text, 'lines-and-commas');
+    return problems.length === 0
+        ? ok(patterns)
+        : bad(`has bad patterns: ${problems.join('; ')}`, "gitignore-like patterns relative to release-path, one per line or separated by commas, like 'node_modules/, *.log, /coverage'");
+};
+const sha256Hex = fromSchema("64 hex digits, as 'sha256sum app.tar.gz' prints them", string()
+    .regex(/^[0-9a-f]{64}$/i, 'is not a sha256')
+    .toLowerCase());
+const cookieName = fromSchema("1-64 characters of A-Z, a-z, 0-9 and '_', since nginx reads it as $cookie_<name>", string().regex(COOKIE_NAME, 'is not a valid cookie name'));
+/** nginx `server_name` values: host names (a leading `*.` allowed), separated by spaces or commas. */
+const serverNames = (text) => {
+    const names = text.split(/[\s,]+/).filter((n) => n !== '');
+    const wrong = names.find((n) => !SERVER_NAME.test(n));
+    return wrong === undefined
+        ? ok(names)
+        : bad(`has an invalid server name ${show(wrong)}`, "host names like 'shop.example.com' or '*.example.com', separated by spaces or commas");
+};
+/** nginx `listen`: a port, `IPv4:port` or `[IPv6]:port`. */
+const listenAddress = (text) => {
+    const expected = "a port like '80', or 'address:port' like '127.0.0.1:8080' or '[::1]:80'";
+    const match = /^(?:(\d+\.\d+\.\d+\.\d+):|\[([0-9a-fA-F:.]+)\]:)?(\d+)$/.exec(text);
+    if (!match)
+        return bad('is not a listen address', expected);
+    const [, v4, v6, portText = ''] = match;
+    if ((v4 !== undefined && !isIPv4(v4)) || (v6 !== undefined && !isIPv6(v6))) {
+        return bad('has an invalid address', expected);
+    }
+    return port(portText).ok ? ok(text) : bad('has an invalid port', expected);
+};
+const environmentName = fromSchema('at most 255 characters without control characters', string()
+    .max(255, 'is not a valid environment name')
+    .regex(/^\P{Cc}*$/u, 'is not a valid environment name'));
+/** `[user@]host[:port]`: a DNS name, IPv4, `[IPv6]` (with or without port) or bare IPv6. */
+function hostAddress(defaults) {
+    const expected = `${HOST_FORMAT} with a DNS name, an IPv4 address or an IPv6 address in brackets`;
+    return (text) => {
+        let rest = text;
+        let user = defaults.user;
+        const at = rest.lastIndexOf('@');
+        if (at >= 0) {
+            user = rest.slice(0, at);
+            rest = rest.slice(at + 1);
+            if (!USER.test(user))
+                return bad(`has an invalid user ${show(user)}`, USER_EXPECTED);
+        }
+        let host = rest;
+        let portText;
+        if (rest.startsWith('[')) {
+            const close = rest.indexOf(']');
+            const after = close < 0 ? '' : rest.slice(close + 1);
+            host = rest.slice(1, close);
+            if (close < 0 || (after !== '' && !after.startsWith(':')) || !isIPv6(host)) {
+                return bad('is not a valid host', expected);
+            }
+            if (after !== '')
+                portText = after.slice(1);
+        }
+        else if (rest.split(':').length > 2) {
+            if (!isIPv6(rest))
+                return bad('is not a valid host', expected);
+        }
+        else {
+            const colon = rest.indexOf(':');
+            if (colon >= 0) {
+                host = rest.slice(0, colon);
+                portText = rest.slice(colon + 1);
+            }
+            if (!isDnsNameOrIPv4(host))
+                return bad('is not a valid host', expected);
+        }
+        host = host.toLowerCase();
+        let portNumber = defaults.port;
+        if (portText !== undefined) {
+            const parsed = port(portText);
+            if (!parsed.ok)
+                return bad(`has an invalid port ${show(portText)}`, parsed.expected);
+            portNumber = parsed.value;
+        }
+        const shown = host.includes(':') ? `[${host}]` : host;
+        const label = portNumber === 22 ? host : `${shown}:${portNumber}`;
+        return ok({ user, host, port: portNumber, label });
+    };
+}
+function isDnsNameOrIPv4(host) {
+    if (/^[\d.]+$/.test(host))
+        return isIPv4(host);
+    return host.length <= 253 && host.split('.').every((label) => DNS_LABEL.test(label));
 }
 
 /**
@@ -79271,6 +79072,526 @@ function privateKeyProblem(privateKey, passphrase, input = 'ssh-key') {
         return `Input '${input}-passphrase': it does not decrypt '${input}' (wrong passphrase?).`;
     }
     return `Input '${input}': not a private key ssh2 can read (${reason}). Expected an OpenSSH or PEM private key, e.g. the output of 'ssh-keygen -t ed25519'.`;
+}
+/** A PEM key marked encrypted, or an OpenSSH key whose cipher is not `none`. */
+function isEncryptedKey(key) {
+    if (key.includes('BEGIN ENCRYPTED PRIVATE KEY') || key.includes('Proc-Type: 4,ENCRYPTED')) {
+        return true;
+    }
+    const body = /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(key)?.[1];
+    if (body === undefined)
+        return false;
+    const bytes = Buffer.from(body.replace(/\s+/g, ''), 'base64');
+    const magic = 'openssh-key-v1\0';
+    if (bytes.length < magic.length + 4 || bytes.toString('latin1', 0, magic.length) !== magic) {
+        return false;
+    }
+    const length = bytes.readUInt32BE(magic.length);
+    const start = magic.length + 4;
+    return bytes.toString('latin1', start, start + length) !== 'none';
+}
+
+/**
+ * Rules that involve more than one input. Each skips inputs already reported on their own (see
+ * `InputReader.valid`), so one mistake gives one message.
+ */
+/** `proxy-key`, its passphrase and `proxy-known-hosts` belong to a `proxy-jump`. */
+function checkJumpHostCredentials(r, s) {
+    const { proxyJump, proxyKey, proxyPassphrase } = s.ssh;
+    if (proxyJump === undefined && r.valid('proxy-jump')) {
+        const given = ['proxy-key', 'proxy-key-passphrase', 'proxy-known-hosts'].filter((name) => r.text(name) !== '');
+        for (const name of given) {
+            r.report(name, `Input '${name}' was given without 'proxy-jump' (expected a jump host ` +
+                `'[user@]host[:port]' in 'proxy-jump' for it to apply to, or no '${name}').`);
+        }
+    }
+    if (proxyKey !== '' && proxyPassphrase === '' && isEncryptedKey(proxyKey)) {
+        r.report('proxy-key-passphrase', "Input 'proxy-key-passphrase' is required because 'proxy-key' is encrypted (expected the " +
+            "key's passphrase, e.g. from a secret).");
+    }
+    if (proxyJump !== undefined &&
+        proxyPassphrase !== '' &&
+        proxyKey === '' &&
+        r.valid('proxy-key')) {
+        r.report('proxy-key-passphrase', "Input 'proxy-key-passphrase' was given without 'proxy-key' (expected the jump host's " +
+            "own key in 'proxy-key'; the passphrase of 'ssh-key' goes in 'ssh-key-passphrase').");
+    }
+}
+function checkCombinations(r, s) {
+    if (s.ssh.knownHosts === '' &&
+        !s.ssh.insecureIgnoreHostKey &&
+        r.valid('insecure-ignore-host-key')) {
+        r.report('known-hosts', "Input 'known-hosts' is required unless 'insecure-ignore-host-key' is true (expected the " +
+            "hosts' public key lines, e.g. the output of 'ssh-keyscan web1.example.com').");
+    }
+    if (s.ssh.passphrase === '' && s.ssh.privateKey !== '' && isEncryptedKey(s.ssh.privateKey)) {
+        r.report('ssh-key-passphrase', "Input 'ssh-key-passphrase' is required because 'ssh-key' is encrypted (expected the " +
+            "key's passphrase, e.g. from a secret).");
+    }
+    checkJumpHostCredentials(r, s);
+    if (s.app.startCommand === '' && !s.rollback.enabled && r.valid('rollback', 'rollback-to')) {
+        r.report('start-command', "Input 'start-command' is required unless 'rollback' is true (expected the command that " +
+            "starts the app on $PORT, e.g. 'node server.js').");
+    }
+    if (s.strategy === 'reload' && s.app.reloadCommand === '') {
+        r.report('reload-command', "Input 'reload-command' is required when 'strategy' is reload (expected the command that " +
+            "makes the app reload itself, e.g. 'kill -USR2 $(cat tmp/pids/puma.pid)').");
+    }
+    if (s.app.artifactUrl !== '' && s.app.releasePath !== INPUT_DEFAULTS['release-path']) {
+        r.report('artifact-url', `Input 'artifact-url': ${show(s.app.artifactUrl)} was given together with 'release-path' ` +
+            `${show(s.app.releasePath)} (expected only one of them: the release comes from one place).`);
+    }
+    checkReleaseSource(r, s);
+    if (s.slots.bluePort === s.slots.greenPort && r.valid('blue-port', 'green-port')) {
+        r.report('green-port', `Input 'green-port': ${show(r.text('green-port'))} is the same port as 'blue-port' ` +
+            `${show(r.text('blue-port'))} (expected two different ports, one per slot).`);
+    }
+    const { verifyPort } = s.nginx;
+    if ((verifyPort === s.slots.bluePort || verifyPort === s.slots.greenPort) &&
+        r.valid('nginx-verify-port', 'blue-port', 'green-port')) {
+        r.report('nginx-verify-port', `Input 'nginx-verify-port': ${verifyPort} is also a slot port ('blue-port' or 'green-port') ` +
+            `(expected a third port, used by nginx to let the action verify a switch).`);
+    }
+    checkSite(r, s);
+    if (s.health.intervalMs >= s.health.timeoutMs && r.valid('health-interval', 'health-timeout')) {
+        r.report('health-interval', `Input 'health-interval': ${show(r.text('health-interval'))} is not shorter than ` +
+            `'health-timeout' ${show(r.text('health-timeout'))} (expected an interval below the ` +
+            `timeout, so that a slot is checked more than once).`);
+    }
+    checkBatchSize(r, s);
+    const canaryHosts = s.canary.hosts;
+    const hostCount = s.hosts.length;
+    // A percentage is rounded up, as batch-size is.
+    const canaryCount = canaryHosts?.kind === 'percent'
+        ? Math.ceil((hostCount * canaryHosts.value) / 100)
+        : (canaryHosts?.value ?? 0);
+    if (canaryCount >= hostCount && r.valid('hosts')) {
+        r.report('canary-hosts', `Input 'canary-hosts': ${show(r.text('canary-hosts'))} is not fewer than the ${hostCount} ` +
+            `host${hostCount === 1 ? '' : 's'} in 'hosts' (expected fewer hosts than 'hosts' lists, so ` +
+            `that some stay on the old version during the bake).`);
+    }
+}
+/**
+ * Batches behind a load balancer must leave it at least one server: a batch that would take
+ * every host out at once is refused before any host is touched. A rollback moves no batches.
+ */
+function checkBatchSize(r, s) {
+    const { rolling, hosts } = s;
+    if (s.rollback.enabled || !usesLoadBalancer(s))
+        return;
+    if (!r.valid('hosts', 'batch-size', 'rollback', 'rollback-to'))
+        return;
+    const size = batchSizeOf(rolling.batchSize, hosts.length);
+    if (size < hosts.length)
+        return;
+    r.report('batch-size', `Input 'batch-size': ${size} of ${hosts.length} host(s) per batch would take every server out ` +
+        `of the load balancer at once; use a smaller batch-size (or more hosts).`);
+}
+/** `exclude` applies to a packed directory; `artifact-sha256` and `artifact-token` to a URL. */
+function checkReleaseSource(r, s) {
+    const { artifactUrl, exclude, artifactSha256, artifactToken } = s.app;
+    if (artifactUrl !== '' && exclude.length > 0) {
+        r.report('exclude', "Input 'exclude' was given together with 'artifact-url' (expected exclude only with a " +
+            "'release-path' directory that the action packs; a downloaded archive ships as it is).");
+    }
+    if (artifactUrl === '' && artifactSha256 !== '' && r.valid('artifact-url')) {
+        r.report('artifact-sha256', "Input 'artifact-sha256' was given without 'artifact-url' (expected it only with " +
+            'artifact-url, to check the download).');
+    }
+    if (artifactUrl === '' && artifactToken !== '' && r.valid('artifact-url')) {
+        r.report('artifact-token', "Input 'artifact-token' was given without 'artifact-url' (expected it only with " +
+            'artifact-url, to authorize the download).');
+    }
+}
+/** The managed site: only with `nginx-site`, on its own port and file. */
+function checkSite(r, s) {
+    const { serverNames, listen, file } = s.site;
+    if (serverNames.length === 0) {
+        if (r.text('nginx-site-file') !== '' && r.valid('nginx-site', 'nginx-site-file')) {
+            r.report('nginx-site-file', `Input 'nginx-site-file': ${show(file)} was given without 'nginx-site' (expected ` +
+                `'nginx-site' with the site's server names, or no 'nginx-site-file').`);
+        }
+        return;
+    }
+    const listenPort = Number(/(\d+)$/.exec(listen)?.[1]);
+    const taken = [
+        ['blue-port', s.slots.bluePort],
+        ['green-port', s.slots.greenPort],
+        ['nginx-verify-port', s.nginx.verifyPort],
+    ];
+    for (const [input, port] of taken) {
+        if (listenPort === port && r.valid('nginx-site-listen', input)) {
+            r.report('nginx-site-listen', `Input 'nginx-site-listen': ${show(listen)} uses port ${port}, which is '${input}' ` +
+                `(expected a port the slots and the verification server do not use, like 80).`);
+        }
+    }
+    if (file === s.nginx.upstreamFile && r.valid('nginx-site-file', 'nginx-upstream-file')) {
+        r.report('nginx-site-file', `Input 'nginx-site-file': ${show(file)} is also 'nginx-upstream-file' (expected two ` +
+            `different files: the site and the upstream it proxies to).`);
+    }
+}
+
+/**
+ * Reading inputs and collecting problems: every input is read once, a problem is recorded and
+ * reading goes on with a fallback value, so one `InputError` names every problem at once.
+ */
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const PRIVATE_KEY_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\n[\s\S]+\n-----END [A-Z0-9 ]*PRIVATE KEY-----/;
+/** Environment variables the action sets for every slot; `env` may not override them. */
+const SLOT_ENV_KEYS = [
+    'PORT',
+    'SLOT',
+    'APP_VERSION',
+    'RELEASE_DIR',
+    'DEPLOY_PATH',
+    'RELEASE_NODE',
+];
+/** One or more inputs are invalid; `problems` names each one. */
+class InputError extends Error {
+    problems;
+    inputs;
+    constructor(problems, 
+    /** The inputs the problems are about (each problem's first-named input). */
+    inputs = new Set()) {
+        const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
+        super(`Invalid inputs (${count}):\n${problems.map((p) => `- ${p}`).join('\n')}`);
+        this.problems = problems;
+        this.inputs = inputs;
+        this.name = 'InputError';
+    }
+}
+class InputReader {
+    get;
+    problems = [];
+    invalid = new Set();
+    /** Every input a problem was reported for, by its own check or by a combination rule. */
+    flagged = new Set();
+    constructor(get) {
+        this.get = get;
+    }
+    /** The trimmed value, or the input's default when empty (expressions like `${{ }}` give ''). */
+    text(name) {
+        const value = this.get(name).trim();
+        if (value !== '')
+            return value;
+        const fallback = INPUT_DEFAULTS[name];
+        return fallback.includes('${{') ? '' : fallback;
+    }
+    /** The parsed value; on a problem, records it and returns `fallback` so reading continues. */
+    field(name, parse, fallback) {
+        const text = this.text(name);
+        const result = parse(text);
+        if (result.ok)
+            return result.value;
+        if (text === '') {
+            return this.fail(name, fallback, `Input '${name}' is required (expected ${result.expected}).`);
+        }
+        return this.fail(name, fallback, `Input '${name}': ${show(text)} ${result.problem} (expected ${result.expected}).`);
+    }
+    /** A problem of a rule that involves more than one input; `input` is the one it names first. */
+    report(input, problem) {
+        this.flagged.add(input);
+        this.problems.push(problem);
+    }
+    /** Whether none of `names` had a problem (combination rules skip inputs already reported). */
+    valid(...names) {
+        return names.every((name) => !this.invalid.has(name));
+    }
+    hostList(name, defaults) {
+        const entries = this.text(name)
+            .split(/[\s,]+/)
+            .filter((entry) => entry !== '');
+        if (entries.length === 0) {
+            return this.fail(name, [], `Input '${name}' is required (expected one or more ${HOST_FORMAT}, one per line or ` +
+                `separated by commas).`);
+        }
+        const hosts = [];
+        const seen = new Map();
+        for (const entry of entries) {
+            const result = hostAddress(defaults)(entry);
+            if (!result.ok) {
+                this.fail(name, [], `Input '${name}': ${show(entry)} ${result.problem} (expected ${result.expected}).`);
+                continue;
+            }
+            const key = `${result.value.host}:${result.value.port}`;
+            const first = seen.get(key);
+            if (first !== undefined) {
+                this.fail(name, [], `Input '${name}': ${show(entry)} is the same host and port as ${show(first)} ` +
+                    `(expected each host:port once; one host cannot take its own deploy lock twice).`);
+                continue;
+            }
+            seen.set(key, entry);
+            hosts.push(result.value);
+        }
+        return hosts;
+    }
+    /** The private key, normalized to `\n` line ends with a final newline. Never echoes the value. */
+    privateKey(name) {
+        const key = this.text(name).replace(/\r\n?/g, '\n');
+        const expected = "the private key text starting with '-----BEGIN' or 'PuTTY-User-Key-File', e.g. " +
+            "'${{ secrets.DEPLOY_KEY }}'";
+        const hidden = (problem) => this.fail(name, '', `Input '${name}': the value (hidden) ${problem} (expected ${expected}).`);
+        if (key === '')
+            return this.fail(name, '', `Input '${name}' is required (expected ${expected}).`);
+        if (/^(ssh-|ecdsa-|sk-)[a-z0-9@.-]+ AAAA/.test(key))
+            return hidden('is a public key');
+        if (!key.includes('\n') && key.includes('\\n')) {
+            return hidden("has literal '\\n' in place of line breaks");
+        }
+        if (!PRIVATE_KEY_PEM.test(key) && !key.startsWith('PuTTY-User-Key-File-')) {
+            return hidden('is not a private key');
+        }
+        return `${key}\n`;
+    }
+    /** A bearer token: one line of visible characters. Never echoed. */
+    token(name) {
+        const token = this.text(name);
+        if (token === '' || /^[\x21-\x7e]+$/.test(token))
+            return token;
+        return this.fail(name, '', `Input '${name}': the value (hidden) contains whitespace, control or non-ASCII ` +
+            `characters (expected the token alone, e.g. '\${{ secrets.ARTIFACT_TOKEN }}'; it is ` +
+            `sent as 'Authorization: Bearer <token>').`);
+    }
+    /** known_hosts lines, and SHA256 fingerprint pins (appleboy's `fingerprint`), checked. */
+    knownHosts(name) {
+        const text = this.text(name);
+        text.split(/\r?\n/).forEach((raw, index) => {
+            const line = raw.trim();
+            if (line === '' || line.startsWith('#'))
+                return;
+            const fields = line.split(/\s+/);
+            if (fields[0]?.startsWith('@'))
+                fields.shift();
+            const where = `Input '${name}': line ${index + 1} ${show(line)}`;
+            if (parseFingerprintPin(fields, ''))
+                return;
+            const print = fields.slice(0, 2).find((field) => FINGERPRINT_LIKE.test(field));
+            if (print !== undefined && !/^SHA256:/i.test(print)) {
+                this.fail(name, '', `${where} is an MD5 fingerprint (expected a SHA256 one, 'SHA256:' and 43 characters ` +
+                    `as 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' prints it, or a known_hosts line).`);
+            }
+            else if (print !== undefined) {
+                this.fail(name, '', `${where} is not a complete SHA256 fingerprint (expected 'SHA256:' and 43 characters ` +
+                    `as 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' prints it).`);
+            }
+            else if (fields.length < 3 || !/^(ssh-|ecdsa-|sk-)/.test(fields[1] ?? '')) {
+                this.fail(name, '', `${where} is not a known_hosts entry (expected lines like ` +
+                    `'web1.example.com ssh-ed25519 AAAAC3...', e.g. from ssh-keyscan, or a host-key ` +
+                    `fingerprint 'SHA256:...').`);
+            }
+        });
+        return text;
+    }
+    /** `KEY=VALUE` lines into an ordered record. Values are secrets: messages show line and key only. */
+    env(name) {
+        const entries = [];
+        const lineOfKey = new Map();
+        this.text(name)
+            .split(/\r?\n/)
+            .forEach((raw, index) => {
+            const line = raw.trim();
+            const lineNo = index + 1;
+            if (line === '' || line.startsWith('#'))
+                return;
+            const eq = line.indexOf('=');
+            if (eq < 0) {
+                this.fail(name, {}, `Input '${name}': line ${lineNo} has no '=' (expected KEY=VALUE lines; ` +
+                    `values cannot span lines).`);
+                return;
+            }
+            const key = line.slice(0, eq).trim();
+            if (!ENV_KEY.test(key)) {
+                this.fail(name, {}, `Input '${name}': line ${lineNo} does not start with a variable name (expected ` +
+                    `KEY=VALUE with KEY of letters, digits and '_', not starting with a digit; the line ` +
+                    `is not shown since it may hold a secret).`);
+                return;
+            }
+            if (SLOT_ENV_KEYS.includes(key)) {
+                this.fail(name, {}, `Input '${name}': line ${lineNo} sets ${key}, which the action sets for each slot ` +
+                    `(expected none of ${SLOT_ENV_KEYS.join(', ')}).`);
+                return;
+            }
+            const first = lineOfKey.get(key);
+            if (first !== undefined) {
+                this.fail(name, {}, `Input '${name}': line ${lineNo} sets ${key} again, already set on line ${first} ` +
+                    `(expected each key once).`);
+                return;
+            }
+            lineOfKey.set(key, lineNo);
+            entries.push([key, unquote(line.slice(eq + 1).trim())]);
+        });
+        // fromEntries defines own properties, so even a key like __proto__ stays plain data.
+        return Object.fromEntries(entries);
+    }
+    /** The same variable in two `KEY=VALUE` inputs: which value would win is unclear, so refuse. */
+    distinctKeys(first, a, second, b) {
+        for (const key of Object.keys(b).filter((k) => Object.hasOwn(a, k))) {
+            this.fail(second, undefined, `Input '${second}': sets ${key}, which '${first}' sets too (expected each variable in ` +
+                `one of them: '${second}' for values to mask in the log).`);
+        }
+    }
+    fail(name, fallback, problem) {
+        this.invalid.add(name);
+        this.flagged.add(name);
+        this.problems.push(problem);
+        return fallback;
+    }
+}
+/** Strips one pair of matching surrounding quotes, as .env files are usually written. */
+function unquote(value) {
+    const quoted = /^(['"])([\s\S]*)\1$/.exec(value);
+    return quoted ? (quoted[2] ?? '') : value;
+}
+
+/**
+ * Every input of the action, parsed and validated into one typed `Settings` object (pure: the
+ * caller passes a reader such as `core.getInput`). All problems are collected and reported
+ * together in one `InputError`, each naming the input, what was given and what was expected,
+ * before any host is touched.
+ */
+/**
+ * Reads, defaults and validates every input. `get` returns the raw value of an input ('' when it
+ * is not set), like `core.getInput`. Throws `InputError` listing every problem found.
+ */
+function parseInputs(get) {
+    const r = new InputReader(get);
+    // Connection
+    const sshUser = r.field('ssh-user', userName, 'root');
+    const sshPort = r.field('ssh-port', port, 22);
+    const defaults = { user: sshUser, port: sshPort };
+    const hosts = r.hostList('hosts', defaults);
+    const privateKey = r.privateKey('ssh-key');
+    const passphrase = r.text('ssh-key-passphrase');
+    const knownHosts = r.knownHosts('known-hosts');
+    const insecureIgnoreHostKey = r.field('insecure-ignore-host-key', boolean, false);
+    const proxyJump = r.field('proxy-jump', optional(hostAddress(defaults), undefined), undefined);
+    const proxyKey = r.text('proxy-key') === '' ? '' : r.privateKey('proxy-key');
+    const proxyPassphrase = r.text('proxy-key-passphrase');
+    const proxyKnownHosts = r.knownHosts('proxy-known-hosts');
+    const connectTimeoutMs = r.field('connect-timeout', duration({ allowZero: false }), 20_000);
+    const maxParallel = r.field('max-parallel', integer(1, 256), 10);
+    // App
+    const name = r.field('app-name', appName, '');
+    const deployPath = r.field('deploy-path', optional(absolutePath('directory'), `/srv/${name}`), '');
+    const version = r.field('version', optional(versionName, ''), '');
+    const releasePath = r.field('release-path', localPath, '.');
+    const artifactUrl = r.field('artifact-url', optional(httpUrl, ''), '');
+    const exclude = r.field('exclude', ignorePatterns, []);
+    const artifactSha256 = r.field('artifact-sha256', optional(sha256Hex, ''), '');
+    const artifactToken = r.token('artifact-token');
+    const env = r.env('env');
+    const secretEnv = r.env('secret-env');
+    r.distinctKeys('env', env, 'secret-env', secretEnv);
+    const processManager = r.field('process-manager', oneOf(PROCESS_MANAGERS), 'auto');
+    const keepReleases = r.field('keep-releases', integer(2, Infinity), 5);
+    // Strategy
+    const strategy = r.field('strategy', oneOf(STRATEGIES), 'blue-green');
+    const batchSize = r.field('batch-size', amount, { kind: 'count', value: 1 });
+    const loadBalancer = r.field('load-balancer', optional(hostAddress(defaults), undefined), undefined);
+    const lbUpstreamFile = r.field('lb-upstream-file', optional(absolutePath('file'), `/etc/nginx/conf.d/${name}.lb.conf`), '');
+    const lbBackendPort = r.field('lb-backend-port', port, 80);
+    const onFailure = r.field('on-failure', oneOf(ON_FAILURE), 'rollback');
+    const canary = {
+        weights: r.field('canary-weight', weights, [10, 50, 100]),
+        stepDurationMs: r.field('canary-step-duration', duration({ allowZero: false }), 60_000),
+        maxErrorRate: r.field('canary-max-error-rate', errorRateOrOff, 0.01) ?? 1,
+        healthOnly: r.text('canary-max-error-rate') === 'off',
+        minRequests: r.field('canary-min-requests', integer(1, Infinity), 20),
+        hosts: r.field('canary-hosts', optional(amount, undefined), undefined),
+        stickyCookie: r.field('canary-sticky-cookie', optional(cookieName, ''), ''),
+        checkCommand: r.text('canary-check-command'),
+        accessLog: r.field('canary-access-log', optional(nginxFilePath, `/var/log/nginx/${name}-canary.log`), ''),
+    };
+    // Slots and health
+    const slots = {
+        bluePort: r.field('blue-port', port, 3001),
+        greenPort: r.field('green-port', port, 3002),
+        drainTimeoutMs: r.field('drain-timeout', duration({ allowZero: true }), 30_000),
+        stopTimeoutMs: r.field('stop-timeout', duration({ allowZero: false }), 10_000),
+        keepPrevious: r.field('keep-previous', oneOf(KEEP_PREVIOUS), 'stop'),
+    };
+    const health = {
+        path: r.field('health-path', httpPath, '/health'),
+        versionPath: r.field('version-path', optional(httpPath, ''), ''),
+        timeoutMs: r.field('health-timeout', duration({ allowZero: false }), 60_000),
+        intervalMs: r.field('health-interval', duration({ allowZero: false }), 1000),
+    };
+    // nginx, lock, rollback, GitHub
+    const nginx = {
+        upstreamFile: r.field('nginx-upstream-file', optional(absolutePath('file'), `/etc/nginx/conf.d/${name}.upstream.conf`), ''),
+        testCommand: r.text('nginx-test-command'),
+        reloadCommand: r.text('nginx-reload-command'),
+        verifyPort: r.field('nginx-verify-port', optional(port, slots.greenPort + 1), slots.greenPort + 1),
+    };
+    const site = {
+        serverNames: r.field('nginx-site', optional(serverNames, []), []),
+        listen: r.field('nginx-site-listen', listenAddress, '80'),
+        file: r.field('nginx-site-file', optional(absolutePath('file'), `/etc/nginx/conf.d/${name}.site.conf`), ''),
+    };
+    const rollbackTo = r.field('rollback-to', optional(versionName, ''), '');
+    const rollback = {
+        enabled: r.field('rollback', boolean, false) || rollbackTo !== '',
+        toVersion: rollbackTo,
+    };
+    const settings = {
+        hosts,
+        ssh: {
+            user: sshUser,
+            port: sshPort,
+            privateKey,
+            passphrase,
+            knownHosts,
+            insecureIgnoreHostKey,
+            proxyJump,
+            proxyKey,
+            proxyPassphrase,
+            proxyKnownHosts,
+            connectTimeoutMs,
+            maxParallel,
+        },
+        app: {
+            name,
+            deployPath,
+            version,
+            buildCommand: r.text('build-command'),
+            releasePath,
+            artifactUrl,
+            exclude,
+            artifactSha256,
+            artifactToken,
+            startCommand: r.text('start-command'),
+            stopCommand: r.text('stop-command'),
+            reloadCommand: r.text('reload-command'),
+            env,
+            secretEnv,
+            migrateCommand: r.text('migrate-command'),
+            postDeployCommand: r.text('post-deploy-command'),
+            smokeCommand: r.text('smoke-command'),
+            processManager,
+            keepReleases,
+        },
+        strategy,
+        rolling: { batchSize, loadBalancer, lbUpstreamFile, lbBackendPort, onFailure },
+        canary,
+        slots,
+        health,
+        nginx,
+        site,
+        sudo: r.field('sudo', boolean, false),
+        force: r.field('force', boolean, false),
+        lockTimeoutMs: r.field('lock-timeout', duration({ allowZero: true }), 300_000),
+        rollback,
+        github: {
+            environment: r.field('environment', optional(environmentName, ''), ''),
+            url: r.field('url', optional(httpUrl, ''), ''),
+            token: r.text('github-token'),
+        },
+        dryRun: r.field('dry-run', boolean, false),
+    };
+    checkCombinations(r, settings);
+    if (r.problems.length > 0)
+        throw new InputError(r.problems, r.flagged);
+    return settings;
 }
 
 /** Inputs from the runner: read, validated, and their secrets masked in the log. */
@@ -79304,6 +79625,25 @@ function readSettings() {
     if (problems.length > 0)
         throw new InputError(problems);
     return settings;
+}
+/**
+ * The secret values among the settings, for `core.setSecret`: the key and passphrase, the token
+ * and every `secret-env` value (not `env`: values from `${{ secrets.* }}` are masked by the runner
+ * already, and masking plain ones like `production` garbles the log). Multi-line values are
+ * split into lines, since log masking works per line.
+ */
+function secretValues(settings) {
+    const values = [
+        settings.ssh.privateKey,
+        settings.ssh.passphrase,
+        settings.ssh.proxyKey,
+        settings.ssh.proxyPassphrase,
+        settings.github.token,
+        settings.app.artifactToken,
+        ...Object.values(settings.app.secretEnv),
+    ];
+    const lines = values.flatMap((value) => value.split('\n')).map((line) => line.trim());
+    return [...new Set(lines.filter((line) => line !== ''))];
 }
 /** Masks secrets as given, before parsing, so no message about a bad input can show them. */
 function maskRawSecrets(get) {
@@ -79455,7 +79795,7 @@ function runUrlOf(env) {
         return '';
     return `${GITHUB_SERVER_URL ?? 'https://github.com'}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}`;
 }
-/** Post step: repairs what a main step that died mid-run left half-done (see src/cleanup.ts). */
+/** Post step: repairs what a main step that died mid-run left half-done (see src/post/cleanup.ts). */
 async function runPost() {
     removeTempDir(getState(TEMP_DIR));
     const journal = getState(JOURNAL);
