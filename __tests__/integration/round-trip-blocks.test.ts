@@ -316,8 +316,9 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
       spec(3101, {
         recheck: { alive: slots.checkAlive('blue'), port: 3101, path: '/health' },
         record: { layout: l, version: 'v1', stateJson: state },
+        content: upstream(3101),
       }),
-      { step: 'switch', stdin: upstream(3101) },
+      { step: 'switch' },
     )
     expect(result.exitCode, result.stdout + result.stderr).toBe(0)
     expect(parseSwitch(result.stdout)).toMatchObject({
@@ -335,10 +336,10 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
     await sh(
       `printf '%s' '${before}' > ${UPSTREAM} && nginx -s reload && rm -f ${l.upstreamBackup}`,
     )
-    const result = await host.tryExec(spec(3101), {
-      step: 'switch',
-      stdin: upstream(3101, 'not_a_directive on;\n'),
-    })
+    const result = await host.tryExec(
+      spec(3101, { content: upstream(3101, 'not_a_directive on;\n') }),
+      { step: 'switch' },
+    )
     expect(result.exitCode).toBe(SWITCH_FAILED)
     expect(parseSwitch(result.stdout)).toMatchObject({
       ok: false,
@@ -364,8 +365,9 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
           timeoutMs: 500,
           header: 'x-deploy-upstream',
         },
+        content: upstream(3101),
       }),
-      { step: 'switch', stdin: upstream(3101) },
+      { step: 'switch' },
     )
     expect(result.exitCode).toBe(SWITCH_FAILED)
     expect(parseSwitch(result.stdout)).toMatchObject({
@@ -384,8 +386,9 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
     const result = await host.tryExec(
       spec(3102, {
         recheck: { alive: slots.checkAlive('green', true), port: 3102, path: '/health' },
+        content: upstream(3102),
       }),
-      { step: 'switch', stdin: upstream(3102) },
+      { step: 'switch' },
     )
     expect(result.exitCode).toBe(SWITCH_FAILED)
     expect(parseSwitch(result.stdout)).toMatchObject({ failedStep: 'recheck', restored: false })
@@ -407,10 +410,10 @@ describe('finish: drain + stop + state + prune in one', () => {
           quietChecks: 2,
           stop: slots.stop('green', '', env('green', 'v1', 3102)),
         },
-        writeState: true,
+        stateJson: state,
         prune: ['old'],
       }),
-      { step: 'finish', stdin: state },
+      { step: 'finish' },
     )
     expect(result.exitCode, result.stdout + result.stderr).toBe(0)
     expect(parseFinish(result.stdout)).toMatchObject({
@@ -430,10 +433,10 @@ describe('finish: drain + stop + state + prune in one', () => {
       finishHost({
         layout: l,
         old: { port: 3102, drainTimeoutMs: 0, quietChecks: 1, stop: slots.checkAlive('green') },
-        writeState: true,
+        stateJson: 'after\n',
         prune: ['v1'],
       }),
-      { step: 'finish', stdin: 'after\n' },
+      { step: 'finish' },
     )
     expect(parseFinish(result.stdout)).toMatchObject({
       ok: false,

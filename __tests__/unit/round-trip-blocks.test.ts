@@ -255,6 +255,7 @@ describe('switch', () => {
       ...spec,
       recheck: { alive, port: 3002, path: '/health' },
       record: { layout: l, version: 'v2', stateJson: `{"v":"${hostile}"}\n` },
+      content: `upstream shop { server 127.0.0.1:3002; } # ${hostile}\n`,
     })
     const q = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`
     expect(parts(sw).args).toBe(
@@ -267,6 +268,7 @@ describe('switch', () => {
         '/srv/shop/.deploy/state.json',
         q(`{"v":"${hostile}"}\n`),
         '/srv/shop/current releases/v2',
+        q(`upstream shop { server 127.0.0.1:3002; } # ${hostile}\n`),
       ].join(' '),
     )
     const { body } = parts(sw)
@@ -292,7 +294,7 @@ describe('switch', () => {
       client: 'none',
     })
     expect(parts(install).args).toBe(
-      "install /etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak keep sudo 'sudo -n nginx -t' 'sudo -n nginx -s reload' '' 0 '' 8099 /health 127.0.0.1:3002 10000 x-deploy-upstream none '' '' '' ''",
+      "install /etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak keep sudo 'sudo -n nginx -t' 'sudo -n nginx -s reload' '' 0 '' 8099 /health 127.0.0.1:3002 10000 x-deploy-upstream none '' '' '' '' ''",
     )
     expect(parts(switchUpstream({ ...spec, stage: 'activate' })).args).toMatch(/^activate /)
     parses(install)
@@ -330,11 +332,12 @@ describe('finish', () => {
     const finish = finishHost({
       layout: l,
       old: { port: 3001, drainTimeoutMs: 30_000, quietChecks: 4, stop },
-      writeState: true,
+      stateJson: '{"s":1}\n',
       prune: ['v0', hostile],
     })
     expect(parts(finish).args).toBe(
-      `0BB9 600 4 '${stop.text.replaceAll("'", `'\\''`)}' /srv/shop/.deploy/state.json /srv/shop/releases/v0 '/srv/shop/releases/${hostile.replaceAll("'", `'\\''`)}'`,
+      `0BB9 600 4 '${stop.text.replaceAll("'", `'\\''`)}' /srv/shop/.deploy/state.json '{"s":1}
+' /srv/shop/releases/v0 '/srv/shop/releases/${hostile.replaceAll("'", `'\\''`)}'`,
     )
     const { body } = parts(finish)
     expect(body).toContain(`if [ -n "$stopcmd" ]; then
@@ -342,13 +345,12 @@ describe('finish', () => {
   sh -c "$stopcmd" || fail stop
 fi`)
     expect(body).toContain('  rm -rf -- "$@" || fail prune')
-    expect(parts(finishHost({ layout: l, writeState: false, prune: [] })).args).toBe("'' 0 1 '' -")
+    expect(parts(finishHost({ layout: l, prune: [] })).args).toBe("'' 0 1 '' - ''")
     expect(
       parts(
         finishHost({
           layout: l,
           old: { port: 3001, drainTimeoutMs: 0, quietChecks: 1, stop },
-          writeState: false,
           prune: [],
         }),
       ).args,

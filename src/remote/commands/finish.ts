@@ -1,8 +1,8 @@
 /**
  * The end of a deploy on one host in one round trip: drain the old slot (as waitForDrain: until
  * no connection to its port for the quiet window, bounded by drain-timeout; on timeout it is
- * stopped anyway, as today), stop it (the slot manager's stop command), write state.json (stdin:
- * computed on the runner, with the old slot's pid cleared and the pruned releases left out of the
+ * stopped anyway, as today), stop it (the slot manager's stop command), write state.json (computed
+ * on the runner, with the old slot's pid cleared and the pruned releases left out of the
  * history) and remove the pruned releases (the runner computed them with releasesToPrune from the
  * release list of the prepare block plus this run's release). Steps stop at the first failure:
  * state.json is written only once the old slot stopped.
@@ -21,8 +21,11 @@ export interface FinishSpec {
   layout: Layout
   /** The old slot to drain and stop; omitted: no old slot (first deploy, keep-previous warm). */
   old?: { port: number; drainTimeoutMs: number; quietChecks: number; stop: Shell }
-  /** Write state.json (stdin) with this run's final state. */
-  writeState: boolean
+  /**
+   * This run's final state.json (an argument, not stdin: see switchUpstream), or undefined to
+   * leave it as it is.
+   */
+  stateJson?: string
   /** Release versions to remove (never the live or the previous one: the runner decides). */
   prune: string[]
 }
@@ -30,8 +33,8 @@ export interface FinishSpec {
 export function finishHost(spec: FinishSpec): Shell {
   const { layout: l, old } = spec
   return script(
-    `hex=$1; limit=$2; needed=$3; stopcmd=$4; state=$5
-shift 5
+    `hex=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6
+shift 6
 fail() {
   echo "FAILED $1"
   [ -z "$2" ] || printf '%s\\n' "$2" >&2
@@ -65,7 +68,7 @@ if [ "$state" != - ]; then
   (
     set -e
     umask 077
-    cat > "$state.tmp.$$"
+    printf '%s' "$statejson" > "$state.tmp.$$"
     chmod 644 "$state.tmp.$$"
     mv -f "$state.tmp.$$" "$state"
     cp -p "$state" "$state.bak.tmp.$$" && mv -f "$state.bak.tmp.$$" "$state.bak" || rm -f "$state.bak.tmp.$$"
@@ -82,7 +85,8 @@ echo OK`,
       : '0',
     String(old?.quietChecks ?? 1),
     old?.stop.text ?? '',
-    spec.writeState ? l.state : '-',
+    spec.stateJson === undefined ? '-' : l.state,
+    spec.stateJson ?? '',
     ...spec.prune.map((version) => l.release(version)),
   )
 }

@@ -46,11 +46,18 @@ export interface SwitchSpec {
    */
   record?: { layout: Layout; version: string; stateJson: string }
   client?: HttpClientChoice
+  /** install/all: the new upstream file (renderUpstream). */
+  content?: string
 }
 
 const VERIFY_TIMEOUT_MS = 10_000
 
-/** stdin: the new upstream file (install and all; activate reads none). */
+/**
+ * The new upstream file and state.json are arguments, not stdin: a command that reads stdin waits
+ * for data the runner sends only once the exec was accepted, one more round trip. Neither is
+ * secret (both are world-readable files on the host) and both are small (state.json is bounded
+ * by keep-releases; an argument may hold 128 KiB).
+ */
 export function switchUpstream(spec: SwitchSpec): Shell {
   const { nginx, recheck, verify, record } = spec
   return script(
@@ -59,7 +66,7 @@ stage=$1; file=$2; backup=$3; mode=$4; sudo=$5; testcmd=$6; reloadcmd=$7
 alive=$8; rport=$9; shift 9
 rpath=$1; vport=$2; vpath=$3; expected=$4; vtimeout=$5; vheader=$6; client=$7
 state=$8; statejson=$9; shift 9
-current=$1; target=$2
+current=$1; target=$2; content=$3
 ${PUT_FILE}
 [ "$client" = auto ] && client=$(http_client)
 http_tmp=$(mktemp -d) || exit 1
@@ -102,7 +109,7 @@ $out"
   if [ "$mode" = take ]; then
     if [ -f "$file" ]; then cp -p "$file" "$backup" || fail install; else rm -f "$backup"; fi
   fi
-  cat > "$backup.new" && chmod 644 "$backup.new" || fail install
+  printf '%s' "$content" > "$backup.new" && chmod 644 "$backup.new" || fail install
   if ! { cp "$backup.new" "$file.tmp.$$" 2>/dev/null && mv -f "$file.tmp.$$" "$file"; }; then
     rm -f "$file.tmp.$$" 2>/dev/null || true
     put < "$backup.new" 2> "$http_tmp/err" || fail install "$(tail -n 20 "$http_tmp/err")"
@@ -168,6 +175,7 @@ echo OK`,
     record?.stateJson ?? '',
     record?.layout.current ?? '',
     record ? `releases/${record.version}` : '',
+    spec.content ?? '',
   )
 }
 
