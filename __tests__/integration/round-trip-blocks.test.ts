@@ -4,11 +4,12 @@
  */
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RemoteCommandError } from '../../src/errors.js'
 import { renderUpstream } from '../../src/nginx/render.js'
+import { renderEnvFile } from '../../src/remote/commands/files.js'
 import { finishHost, parseFinish } from '../../src/remote/commands/finish.js'
 import {
   HEALTH_NO_CLIENT,
@@ -173,6 +174,25 @@ describe('ship: the archive streamed into one command', () => {
     expect(await sh(`ls -A ${l.release('v1')}; ls -A ${l.incoming}`)).toBe(
       '.release-sha256\nserver.js\n',
     )
+  })
+
+  it('writes shared/.env from the rest of stdin in the same command', async () => {
+    const release = archive('v1-env')
+    const content = renderEnvFile({ SECRET: `it's "secret" $(id)` })
+    const result = await host.tryExecWithFile(
+      shipRelease(l, 'v1-env', release.sha256, '', {
+        archiveBytes: statSync(release.path).size,
+        keep: 5,
+      }),
+      release.path,
+      { step: 'ship', stdin: content },
+    )
+    expect(result.exitCode, result.stderr).toBe(0)
+    expect(
+      await sh(`ls -A ${l.release('v1-env')}; cat ${l.sharedEnv}; stat -c %a ${l.sharedEnv}`),
+    ).toBe(`.release-sha256\nserver.js\n${content}600\n`)
+    expect(result.stderr + result.stdout).not.toContain('secret')
+    await sh(`rm -rf ${l.release('v1-env')} ${l.sharedEnv}`)
   })
 
   it('extracts nothing when the sha256 does not match', async () => {

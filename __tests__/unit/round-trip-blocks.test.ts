@@ -19,6 +19,7 @@ import { incomingArchive, shipRelease } from '../../src/remote/commands/ship.js'
 import { builtinSlots } from '../../src/remote/commands/slot.js'
 import { parseSwitch, switchStepName, switchUpstream } from '../../src/remote/commands/switch.js'
 import { layout } from '../../src/remote/layout.js'
+import { writeEnvFile } from '../../src/remote/commands/files.js'
 import { installRelease } from '../../src/remote/commands/release.js'
 import { cmd, type Shell } from '../../src/remote/shell.js'
 import { holdCommand } from '../../src/ssh/held-exec.js'
@@ -48,19 +49,22 @@ function parses(shell: Shell | string): void {
 }
 
 describe('ship', () => {
-  it('streams into one command: write, check the sha256, then installRelease', () => {
-    const archive = incomingArchive(l, 'v2', sha)
-    expect(archive).toBe(`/srv/shop/.deploy/incoming/v2.${'b'.repeat(12)}.tar.gz`)
-    const receive = `sh -c 'archive=$1; sum=$2
-mkdir -p "\${archive%/*}" && (umask 077 && cat > "$archive") || { rm -f "$archive"; exit 1; }
+  const archive = incomingArchive(l, 'v2', sha)
+  const receive = (bytes: string) => `sh -c 'archive=$1; sum=$2; bytes=$3
+mkdir -p "\${archive%/*}" || exit 1
+if [ -n "$bytes" ]; then (umask 077 && head -c "$bytes" > "$archive"); else (umask 077 && cat > "$archive"); fi || { rm -f "$archive"; exit 1; }
 found=$(sha256sum "$archive" | cut -d'\\'' '\\'' -f1)
 if [ "$found" != "$sum" ]; then
   echo "checksum mismatch after upload of $archive: expected $sum, host has $found ($(wc -c < "$archive") bytes arrived); nothing was extracted" >&2
   rm -f "$archive"
   exit 4
-fi' sh ${archive} ${sha}`
+fi' sh ${archive} ${sha} ${bytes}`
+  it('streams into one command: write, check the sha256, then installRelease', () => {
+    expect(archive).toBe(`/srv/shop/.deploy/incoming/v2.${'b'.repeat(12)}.tar.gz`)
     const ship = shipRelease(l, 'v2', sha)
-    expect(ship.text).toBe(`{ ${receive}; } && { ${installRelease(l, 'v2', archive, sha).text}; }`)
+    expect(ship.text).toBe(
+      `{ ${receive("''")}; } && { ${installRelease(l, 'v2', archive, sha).text}; }`,
+    )
     expect(parts(installRelease(l, 'v2', archive, sha)).args).toBe(
       `/srv/shop/releases/v2 ${archive} ${sha} .release-sha256 ''`,
     )
@@ -68,7 +72,15 @@ fi' sh ${archive} ${sha}`
       `.release-sha256 ${'a'.repeat(64)}; }`,
     )
     execFileSync('sh', ['-n', '-c', ship.text])
-    parses(receive)
+    parses(receive("''"))
+  })
+
+  it('with shared/.env: the archive is exactly its bytes of stdin, the env file the rest', () => {
+    const ship = shipRelease(l, 'v2', sha, '', { archiveBytes: 1234, keep: 5 })
+    expect(ship.text).toBe(
+      `{ ${receive('1234')}; } && { ${installRelease(l, 'v2', archive, sha).text}; } && { ${writeEnvFile(l, 'v2', 5).text}; }`,
+    )
+    execFileSync('sh', ['-n', '-c', ship.text])
   })
 })
 

@@ -96,7 +96,8 @@ export class RemoteHost implements Host {
   }
 
   /**
-   * Runs a command with the local file streamed into its stdin (then stdin is closed); returns
+   * Runs a command with the local file streamed into its stdin, then `options.stdin` (if any),
+   * then stdin is closed; returns
    * its exit code (null: cut off) and output. A file that cannot be read cuts the command off
    * (its stdin is never closed normally, so it sees no complete input), with the reason in stderr.
    */
@@ -120,7 +121,10 @@ export class RemoteHost implements Host {
         this.log(`${options.step}: ${line}`)
         options.onLine?.(line)
       },
-      () => file.pipe(channel),
+      () => {
+        file.pipe(channel, { end: false })
+        file.on('end', () => channel.end(options.stdin))
+      },
     )
     const settled = await result
     return readError ? { ...settled, exitCode: null, stderr: settled.stderr + readError } : settled

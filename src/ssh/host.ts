@@ -50,7 +50,8 @@ export interface Host {
   /** Starts a command that lives as long as its channel (the deploy lock). */
   openExec(command: Shell, step: string): Promise<ExecChannel>
   /**
-   * Runs a command with a local file streamed into its stdin (written, then stdin closed), and
+   * Runs a command with a local file streamed into its stdin (then `options.stdin`, if given;
+   * then stdin is closed), and
    * returns its exit code instead of throwing: one round trip where an upload takes several.
    */
   tryExecWithFile(command: Shell, localPath: string, options: ExecOptions): Promise<ExecResult>
