@@ -195,6 +195,22 @@ describe('ship: the archive streamed into one command', () => {
     await sh(`rm -rf ${l.release('v1-env')} ${l.sharedEnv}`)
   })
 
+  it('writes no shared/.env when the sha256 does not match', async () => {
+    const release = archive('v8')
+    const result = await host.tryExecWithFile(
+      shipRelease(l, 'v8', 'e'.repeat(64), '', {
+        archiveBytes: statSync(release.path).size,
+        keep: 5,
+      }),
+      release.path,
+      { step: 'ship', stdin: "A='1'\n" },
+    )
+    expect(result.exitCode).toBe(SHIP_CHECKSUM_MISMATCH)
+    expect(await sh(`ls -A ${l.root}/shared ${l.incoming}; ls ${l.releases}`)).not.toMatch(
+      /\.env|v8/,
+    )
+  })
+
   it('extracts nothing when the sha256 does not match', async () => {
     const release = archive('v9')
     const result = await host.tryExecWithFile(shipRelease(l, 'v9', 'f'.repeat(64)), release.path, {
@@ -399,6 +415,26 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
       'nginx did not send requests where expected within 0s (nginx answered 200 from 127.0.0.1:3101, expected 127.0.0.1:3102)',
     )
     expect(await sh(`cat ${UPSTREAM}`)).toBe(before)
+  })
+
+  it('without an HTTP client: switches, leaves verify and record to the runner', async () => {
+    await sh(`printf '%s' '${before}' > ${UPSTREAM} && nginx -s reload && echo old > ${l.state}`)
+    const result = await host.tryExec(
+      spec(3101, {
+        client: 'none',
+        content: upstream(3101),
+        record: { layout: l, version: 'v1', stateJson: '{}\n' },
+      }),
+      { step: 'switch' },
+    )
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0)
+    expect(parseSwitch(result.stdout)).toMatchObject({
+      ok: true,
+      steps: ['install', 'test', 'reload', 'verify'],
+      verifySkipped: true,
+    })
+    expect(result.stdout).toContain('SKIPPED record')
+    expect(await sh(`cat ${UPSTREAM}; cat ${l.state}`)).toBe(`${upstream(3101)}old\n`)
   })
 
   it('refuses at the recheck when the slot is gone, before touching nginx', async () => {

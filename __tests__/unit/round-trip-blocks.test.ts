@@ -295,6 +295,10 @@ describe('switch', () => {
     // reloaded is set before the reload runs: a reload that fails half-way is reloaded back.
     expect(body).toContain(`  reloaded=yes
   run reload "$reloadcmd"`)
+    // The nginx commands' own output goes to stderr: nothing they print passes for the report.
+    expect(body).toContain(
+      `sh -c "$2" > "$http_tmp/err" 2>&1 || fail "$1" "$(tail -n 20 "$http_tmp/err")"`,
+    )
     parses(sw)
   })
 
@@ -354,7 +358,7 @@ describe('finish', () => {
     const { body } = parts(finish)
     expect(body).toContain(`if [ -n "$stopcmd" ]; then
   echo "STEP stop"
-  sh -c "$stopcmd" || fail stop
+  sh -c "$stopcmd" >&2 || fail stop
 fi`)
     expect(body).toContain('  rm -rf -- "$@" || fail prune')
     expect(parts(finishHost({ layout: l, prune: [] })).args).toBe("'' 0 1 '' - ''")

@@ -61,7 +61,7 @@ else
 fi
 if [ -n "$stopcmd" ]; then
   echo "STEP stop"
-  sh -c "$stopcmd" || fail stop
+  sh -c "$stopcmd" >&2 || fail stop
 fi
 if [ "$state" != - ]; then
   echo "STEP state"

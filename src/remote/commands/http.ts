@@ -2,7 +2,7 @@
  * HTTP requests made on the host itself, by the scripts that poll in a loop there (health,
  * switch verify) so the runner waits one round trip instead of one per request. The README
  * requires no HTTP client on hosts (only sh, tar, flock, setsid, sha256sum, nginx): these scripts
- * use curl, else wget, and report `none` otherwise; the runner then polls through the SSH tunnel
+ * use curl, else GNU Wget, and report `none` otherwise; the runner then polls through the SSH tunnel
  * as before (`Host.httpGet`). `hostHttpClient` is part of the prepare block, so the runner knows
  * which before it needs one.
  */
@@ -27,7 +27,7 @@ http_client`)
 
 /**
  * Shell functions (need a temp dir in $http_tmp; the caller removes it):
- * `http_client`: prints curl, wget or none.
+ * `http_client`: prints curl, wget (GNU Wget: BusyBox's lacks --content-on-error) or none.
  * `now_ms`: milliseconds since boot (/proc/uptime; hosts are Linux).
  * `sleep_ms MS`.
  * `http_get CLIENT PORT PATH TIMEOUT_MS HEADER`: GET http://127.0.0.1:PORT/PATH with `Host:
@@ -37,7 +37,7 @@ http_client`)
  */
 export const HTTP_FUNCTIONS = `http_client() {
   if command -v curl >/dev/null 2>&1; then echo curl
-  elif command -v wget >/dev/null 2>&1; then echo wget
+  elif wget --version 2>/dev/null | grep -q 'GNU Wget'; then echo wget
   else echo none; fi
 }
 now_ms() {

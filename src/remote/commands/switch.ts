@@ -11,7 +11,8 @@
  * Output: `STEP <name>` as each step starts (recheck, install, test, reload, verify, record), then
  * `OK`; on a failure `FAILED <step>`, the step's stderr on stderr, then `RESTORED` (file back, and
  * `RELOADED` when nginx was reloaded on it) or `RESTORE-FAILED`, and exit SWITCH_FAILED.
- * `SKIPPED verify` when the host has no HTTP client: the runner verifies through the tunnel.
+ * `SKIPPED verify` (and `SKIPPED record`) when the host has no HTTP client: the runner verifies
+ * through the tunnel, then records.
  */
 import type { Layout } from '../layout.js'
 import { script, userCommand, type Shell } from '../shell.js'
@@ -88,8 +89,9 @@ fail() {
   exit ${SWITCH_FAILED}
 }
 run() {
-  # $1 step, $2 command line: its stderr kept for the failure, also passed on.
-  sh -c "$2" 2> "$http_tmp/err" || fail "$1" "$(tail -n 20 "$http_tmp/err")"
+  # $1 step, $2 command line: its output (stdout too: it must not pass for our report) on
+  # stderr, and its tail in the failure.
+  sh -c "$2" > "$http_tmp/err" 2>&1 || fail "$1" "$(tail -n 20 "$http_tmp/err")"
   cat "$http_tmp/err" >&2
 }
 if [ "$stage" != activate ]; then
@@ -140,7 +142,10 @@ if [ "$stage" != install ]; then
       sleep 0.05
     done
   fi
-  if [ -n "$state" ]; then
+  if [ -n "$state" ] && [ "$client" = none ]; then
+    # Not verified here: the runner verifies through the tunnel, then records.
+    echo "SKIPPED record"
+  elif [ -n "$state" ]; then
     echo "STEP record"
     umask 022
     { [ ! -f "$state" ] || cp -p "$state" "$state.prev.$$"; } &&
