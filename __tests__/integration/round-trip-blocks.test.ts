@@ -3,7 +3,7 @@
  * process manager and the sample app, no mocks. Each block with its failure paths.
  */
 import { execFileSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -21,7 +21,11 @@ import {
 import { hostHttpClient } from '../../src/remote/commands/http.js'
 import { LOCK_TIMED_OUT } from '../../src/remote/commands/lock.js'
 import { parsePrepared, prepareHost } from '../../src/remote/commands/prepare.js'
-import { SHIP_CHECKSUM_MISMATCH, shipRelease } from '../../src/remote/commands/ship.js'
+import {
+  SHIP_CHECKSUM_MISMATCH,
+  incomingArchive,
+  shipRelease,
+} from '../../src/remote/commands/ship.js'
 import { builtinSlots, SLOT_EXITED, type SlotEnv } from '../../src/remote/commands/slot.js'
 import { SWITCH_FAILED, parseSwitch, switchUpstream } from '../../src/remote/commands/switch.js'
 import { layout } from '../../src/remote/layout.js'
@@ -29,6 +33,7 @@ import type { Slot } from '../../src/remote/state.js'
 import { RemoteHost } from '../../src/ssh/connection.js'
 import { holdCommand } from '../../src/ssh/held-exec.js'
 import { parseKnownHosts } from '../../src/ssh/known-hosts.js'
+import { dropSshConnections, waitOnHost } from '../../test/faults.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
 import { tempDir } from '../../test/tmp.js'
 
@@ -500,5 +505,22 @@ describe('finish: drain + stop + state + prune in one', () => {
       failedStep: 'stop',
     })
     expect(await sh(`cat ${l.state}; ls ${l.releases}`)).toBe('before\nv1\nv1-boot\n')
+  })
+})
+
+// Last: it drops every SSH connection to the host, the shared one too.
+describe('ship when the connection drops mid-stream', () => {
+  it('returns at once, cut off, and nothing is extracted', { timeout: 60_000 }, async () => {
+    const path = join(local, 'big.tar.gz')
+    writeFileSync(path, randomBytes(64 * 1024 * 1024))
+    const sha256 = createHash('sha256').update(readFileSync(path)).digest('hex')
+    const shipping = host.tryExecWithFile(shipRelease(l, 'v-big', sha256), path, { step: 'ship' })
+    await waitOnHost(labHost, `[ -s ${incomingArchive(l, 'v-big', sha256)} ]`)
+    expect(await dropSshConnections(labHost)).toBeGreaterThan(0)
+    const result = await shipping
+    expect(result.exitCode).toBeNull()
+    expect(await sh(`ls ${l.releases}`)).not.toContain('v-big')
+    // The partial archive goes with the checksum failure, or with the next prepare.
+    expect(await sh(`ls -A ${l.releases} | grep -c tmp || true`)).toBe('0\n')
   })
 })
