@@ -32,8 +32,8 @@ export interface FakeRule {
 
 /** One command the fake was given. */
 export interface RecordedCommand {
-  /** exec, tryExec, openExec (the lock) or upload. */
-  kind: 'exec' | 'tryExec' | 'openExec' | 'upload'
+  /** exec, tryExec, openExec (the lock), upload or tryExecWithFile (`stdin` is `< <local path>`). */
+  kind: 'exec' | 'tryExec' | 'openExec' | 'upload' | 'tryExecWithFile'
   step: string
   /** The script text (for an upload: `upload <local> <remote>`). */
   text: string
@@ -100,6 +100,10 @@ export class FakeHost implements Host {
       channel.emit('close', exitCode)
     })
     return channel as ExecChannel
+  }
+
+  tryExecWithFile(command: Shell, localPath: string, options: ExecOptions): Promise<ExecResult> {
+    return this.answer('tryExecWithFile', command.text, { ...options, stdin: `< ${localPath}` })
   }
 
   async upload(localPath: string, remotePath: string, _sha256: string, step: string) {

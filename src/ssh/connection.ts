@@ -2,6 +2,7 @@
  * One SSH connection to one host: connect (strict host keys, optional jump host), run commands,
  * upload files, and make HTTP requests to ports on the host through the SSH connection.
  */
+import { createReadStream } from 'node:fs'
 import http from 'node:http'
 import { StringDecoder } from 'node:string_decoder'
 import type { Duplex } from 'node:stream'
@@ -92,6 +93,41 @@ export class RemoteHost implements Host {
       this.log(`${options.step}: ${line}`)
       options.onLine?.(line)
     })
+  }
+
+  /**
+   * Runs a command with the local file streamed into its stdin, then `options.stdin` (if any),
+   * then stdin is closed; returns
+   * its exit code (null: cut off) and output. A file that cannot be read cuts the command off
+   * (its stdin is never closed normally, so it sees no complete input), with the reason in stderr.
+   */
+  async tryExecWithFile(
+    command: Shell,
+    localPath: string,
+    options: ExecOptions,
+  ): Promise<ExecResult> {
+    const channel = await this.openExec(command, options.step)
+    const file = createReadStream(localPath)
+    let readError = ''
+    file.on('error', (error) => {
+      readError = `\ncannot read ${localPath}: ${error.message}\n`
+      channel.signal('KILL')
+      channel.close()
+    })
+    const result = collect(
+      channel,
+      options,
+      (line) => {
+        this.log(`${options.step}: ${line}`)
+        options.onLine?.(line)
+      },
+      () => {
+        file.pipe(channel, { end: false })
+        file.on('end', () => channel.end(options.stdin))
+      },
+    )
+    const settled = await result
+    return readError ? { ...settled, exitCode: null, stderr: settled.stderr + readError } : settled
   }
 
   /**
@@ -287,7 +323,13 @@ function describeConnectError(target: HostAddress, options: SshOptions, error: u
   return `cannot connect to ${where}: ${reason}`
 }
 
-function collect(channel: ClientChannel, options: ExecOptions, log: LineSink): Promise<ExecResult> {
+function collect(
+  channel: ClientChannel,
+  options: ExecOptions,
+  log: LineSink,
+  /** Writes the command's stdin and closes it; default: options.stdin. */
+  feed: () => void = () => channel.end(options.stdin),
+): Promise<ExecResult> {
   return new Promise((resolve) => {
     const stdout = new OutputBuffer(log)
     const stderr = new OutputBuffer(log)
@@ -316,7 +358,7 @@ function collect(channel: ClientChannel, options: ExecOptions, log: LineSink): P
       exitCode = typeof code === 'number' ? code : null
       finish()
     })
-    channel.end(options.stdin)
+    feed()
   })
 }
 

@@ -49,6 +49,12 @@ export interface Host {
   tryExec(command: Shell, options: ExecOptions): Promise<ExecResult>
   /** Starts a command that lives as long as its channel (the deploy lock). */
   openExec(command: Shell, step: string): Promise<ExecChannel>
+  /**
+   * Runs a command with a local file streamed into its stdin (then `options.stdin`, if given;
+   * then stdin is closed), and
+   * returns its exit code instead of throwing: one round trip where an upload takes several.
+   */
+  tryExecWithFile(command: Shell, localPath: string, options: ExecOptions): Promise<ExecResult>
   /** Uploads a file, then checks its sha256 on the host. */
   upload(localPath: string, remotePath: string, sha256: string, step: string): Promise<void>
   /** HTTP GET to a port on 127.0.0.1 of the host, through the SSH connection. */

@@ -1,0 +1,115 @@
+/**
+ * The end of a deploy on one host in one round trip: drain the old slot (as waitForDrain: until
+ * no connection to its port for the quiet window, bounded by drain-timeout; on timeout it is
+ * stopped anyway, as today), stop it (the slot manager's stop command), write state.json (computed
+ * on the runner, with the old slot's pid cleared and the pruned releases left out of the
+ * history) and remove the pruned releases (the runner computed them with releasesToPrune from the
+ * release list of the prepare block plus this run's release). Steps stop at the first failure:
+ * state.json is written only once the old slot stopped.
+ *
+ * Output: `open <n>` every 2 s while connections stay open (drainProgress reads it), then
+ * `DRAIN idle|timeout <open connections>|skipped`, `STEP stop|state|prune`, then `OK`;
+ * on a failure `FAILED <step>` with its stderr, exit FINISH_FAILED.
+ */
+import type { Layout } from '../layout.js'
+import { script, type Shell } from '../shell.js'
+
+export const FINISH_FAILED = 6
+const CHECK_MS = 50
+
+export interface FinishSpec {
+  layout: Layout
+  /** The old slot to drain and stop; omitted: no old slot (first deploy, keep-previous warm). */
+  old?: { port: number; drainTimeoutMs: number; quietChecks: number; stop: Shell }
+  /**
+   * This run's final state.json (an argument, not stdin: see switchUpstream), or undefined to
+   * leave it as it is.
+   */
+  stateJson?: string
+  /** Release versions to remove (never the live or the previous one: the runner decides). */
+  prune: string[]
+}
+
+export function finishHost(spec: FinishSpec): Shell {
+  const { layout: l, old } = spec
+  return script(
+    `hex=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6
+shift 6
+fail() {
+  echo "FAILED $1"
+  [ -z "$2" ] || printf '%s\\n' "$2" >&2
+  exit ${FINISH_FAILED}
+}
+conns() { cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 "; }
+if [ -z "$hex" ]; then echo "DRAIN skipped"
+elif [ "$limit" = 0 ]; then echo "DRAIN skipped"
+else
+  quiet=0; i=0; drained=no
+  while [ "$i" -lt "$limit" ]; do
+    n=$(conns)
+    if [ "$n" != 0 ]; then
+      quiet=0
+      [ $((i % 40)) -ne 39 ] || echo "open $n"
+    else
+      quiet=$((quiet + 1))
+      if [ "$quiet" -ge "$needed" ]; then drained=yes; break; fi
+    fi
+    sleep 0.05
+    i=$((i + 1))
+  done
+  if [ "$drained" = yes ]; then echo "DRAIN idle"; else echo "DRAIN timeout $(conns)"; fi
+fi
+if [ -n "$stopcmd" ]; then
+  echo "STEP stop"
+  sh -c "$stopcmd" >&2 || fail stop
+fi
+if [ "$state" != - ]; then
+  echo "STEP state"
+  (
+    set -e
+    umask 077
+    printf '%s' "$statejson" > "$state.tmp.$$"
+    chmod 644 "$state.tmp.$$"
+    mv -f "$state.tmp.$$" "$state"
+    cp -p "$state" "$state.bak.tmp.$$" && mv -f "$state.bak.tmp.$$" "$state.bak" || rm -f "$state.bak.tmp.$$"
+  ) || { rm -f "$state.tmp.$$"; fail state; }
+fi
+if [ $# -gt 0 ]; then
+  echo "STEP prune"
+  rm -rf -- "$@" || fail prune
+fi
+echo OK`,
+    old ? old.port.toString(16).toUpperCase().padStart(4, '0') : '',
+    old
+      ? String(Math.max(old.drainTimeoutMs === 0 ? 0 : 1, Math.ceil(old.drainTimeoutMs / CHECK_MS)))
+      : '0',
+    String(old?.quietChecks ?? 1),
+    old?.stop.text ?? '',
+    spec.stateJson === undefined ? '-' : l.state,
+    spec.stateJson ?? '',
+    ...spec.prune.map((version) => l.release(version)),
+  )
+}
+
+export interface FinishResult {
+  ok: boolean
+  drain: 'idle' | 'timeout' | 'skipped' | 'unknown'
+  /** Connections still open when drain-timeout ended. */
+  openAtTimeout: number
+  steps: string[]
+  failedStep?: string
+}
+
+export function parseFinish(stdout: string): FinishResult {
+  const lines = stdout.split('\n')
+  const drain = lines.find((line) => line.startsWith('DRAIN '))?.split(' ') ?? []
+  const failed = lines.find((line) => line.startsWith('FAILED '))
+  const kind = drain[1]
+  return {
+    ok: lines.includes('OK'),
+    drain: kind === 'idle' || kind === 'timeout' || kind === 'skipped' ? kind : 'unknown',
+    openAtTimeout: Number(drain[2] ?? 0),
+    steps: lines.filter((line) => line.startsWith('STEP ')).map((line) => line.slice(5)),
+    ...(failed ? { failedStep: failed.slice(7) } : {}),
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * HTTP requests made on the host itself, by the scripts that poll in a loop there (health,
+ * switch verify) so the runner waits one round trip instead of one per request. The README
+ * requires no HTTP client on hosts (only sh, tar, flock, setsid, sha256sum, nginx): these scripts
+ * use curl, else GNU Wget, and report `none` otherwise; the runner then polls through the SSH tunnel
+ * as before (`Host.httpGet`). `hostHttpClient` is part of the prepare block, so the runner knows
+ * which before it needs one.
+ */
+import { script, type Shell } from '../shell.js'
+
+export type HttpClient = 'curl' | 'wget' | 'none'
+
+/** What a script is told to use: a client, or `auto` to look for one itself. */
+export type HttpClientChoice = HttpClient | 'auto'
+
+/** The first line of hostHttpClient's output, as a client. */
+export function parseHttpClient(text: string): HttpClient {
+  const word = text.trim()
+  return word === 'curl' || word === 'wget' ? word : 'none'
+}
+
+/** Prints the HTTP client the loops on this host would use: curl, wget or none. */
+export function hostHttpClient(): Shell {
+  return script(`${HTTP_FUNCTIONS}
+http_client`)
+}
+
+/**
+ * Shell functions (need a temp dir in $http_tmp; the caller removes it):
+ * `http_client`: prints curl, wget (GNU Wget: BusyBox's lacks --content-on-error) or none.
+ * `now_ms`: milliseconds since boot (/proc/uptime; hosts are Linux).
+ * `sleep_ms MS`.
+ * `http_get CLIENT PORT PATH TIMEOUT_MS HEADER`: GET http://127.0.0.1:PORT/PATH with `Host:
+ * localhost` (as the SSH tunnel sends it); sets `code` (the status, 0 without an answer),
+ * `body` (its first 64 KiB), `hval` (the value of response header HEADER, '' when absent) and
+ * `err` (why there was no answer).
+ */
+export const HTTP_FUNCTIONS = `http_client() {
+  if command -v curl >/dev/null 2>&1; then echo curl
+  elif wget --version 2>/dev/null | grep -q 'GNU Wget'; then echo wget
+  else echo none; fi
+}
+now_ms() {
+  read -r _up _ < /proc/uptime
+  _f=\${_up#*.}; _f=\${_f#0}
+  echo $(( \${_up%.*} * 1000 + \${_f:-0} * 10 ))
+}
+sleep_ms() {
+  sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"
+}
+http_get() {
+  code=0; body=; hval=; err=
+  rm -f "$http_tmp/h" "$http_tmp/b"
+  _s=$((($4 + 999) / 1000))
+  if [ "$1" = curl ]; then
+    curl -s -o "$http_tmp/b" -D "$http_tmp/h" -H 'Host: localhost' \\
+      --max-time "$(($4 / 1000)).$(printf '%03d' $(($4 % 1000)))" "http://127.0.0.1:$2$3" > /dev/null 2>&1
+    _rc=$?
+    case $_rc in
+      0) ;;
+      7) err="connection refused: nothing listens on port $2" ;;
+      28) err="no response from port $2 within $_s s" ;;
+      *) err="curl exited $_rc" ;;
+    esac
+  else
+    wget -q -S -t 1 -T "$_s" --content-on-error -O "$http_tmp/b" --header 'Host: localhost' \\
+      "http://127.0.0.1:$2$3" 2> "$http_tmp/h"
+    _rc=$?
+    case $_rc in
+      0 | 8) ;;
+      4) err="no answer from port $2 (connection refused or timed out)" ;;
+      *) err="wget exited $_rc" ;;
+    esac
+  fi
+  [ -f "$http_tmp/h" ] || return 0
+  code=$(sed -n 's/^ *HTTP\\/[0-9.]* \\([0-9][0-9][0-9]\\).*/\\1/p' "$http_tmp/h" | tail -n 1)
+  code=\${code:-0}
+  [ "$code" = 0 ] || err=
+  [ -f "$http_tmp/b" ] && body=$(head -c 65536 "$http_tmp/b")
+  [ -z "$5" ] || hval=$(grep -i "^ *$5:" "$http_tmp/h" | tail -n 1 | sed 's/^[^:]*: *//' | tr -d '\\r')
+  return 0
+}`
