@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { RemoteCommandError } from '../../src/errors.js'
+import { RemoteCommandError } from '../../src/common/errors.js'
 import { finishHost, parseFinish } from '../../src/remote/commands/finish.js'
 import {
   healthLoop,

@@ -5,7 +5,7 @@
  * frees it.
  */
 import { StringDecoder } from 'node:string_decoder'
-import { RemoteCommandError } from '../errors.js'
+import { RemoteCommandError } from '../common/errors.js'
 import type { Shell } from '../remote/shell.js'
 import type { Host } from './host.js'
 
