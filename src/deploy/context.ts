@@ -45,6 +45,14 @@ export interface PhaseHost {
   progress: string
 }
 
+/** One phase of a host's run: its name, what it does on a host, its title in the log. */
+export interface HostPhase<H extends PhaseHost> {
+  phase: Phase
+  step: (host: H) => Promise<unknown>
+  /** How the log names the phase (default: the phase). */
+  title?: string
+}
+
 /**
  * Runs one phase on the given hosts in parallel (bounded by max-parallel), timing it per host and
  * noting each host's error on its report. The log gets one line per host as each finishes (what
@@ -59,45 +67,93 @@ export async function onEachHost<H extends PhaseHost>(
   step: (host: H) => Promise<unknown>,
   title: string = phase,
 ): Promise<void> {
+  await inTurnOnEachHost(ctx, hosts, [{ phase, step, title }])
+}
+
+/**
+ * Runs `phases` in order on each host, the hosts in parallel (bounded by max-parallel), without
+ * waiting for the other hosts between phases: at real round-trip times a host that has shipped
+ * starts while a slower one still ships. Once a phase failed on any host, no host begins another
+ * phase; the failures are thrown when every host has stopped. The log is as for onEachHost; on
+ * many hosts a phase's line comes when the last host finished it.
+ */
+export async function inTurnOnEachHost<H extends PhaseHost>(
+  ctx: DeployContext,
+  hosts: H[],
+  phases: HostPhase<H>[],
+): Promise<void> {
   if (hosts.length === 0) return
   const perHost = hosts.length <= PER_HOST_LINES
-  const outcomes: HostOutcome[] = []
-  const pending = new Set(hosts)
-  hosts.forEach((h) => (h.progress = ''))
-  const finished = (outcome: HostOutcome) => {
-    outcomes.push(outcome)
-    if (perHost) info(hostPhaseLine(title, outcome))
-    else debug(hostPhaseLine(title, outcome))
+  const titleOf = (p: HostPhase<H>) => p.title ?? p.phase
+  const outcomes = phases.map((): HostOutcome[] => [])
+  const summarized = phases.map(() => false)
+  const summarize = (i: number) => {
+    summarized[i] = true
+    info(fleetPhaseLine(titleOf(phases[i]!), outcomes[i]!))
   }
+  const finished = (i: number, outcome: HostOutcome) => {
+    outcomes[i]!.push(outcome)
+    const line = hostPhaseLine(titleOf(phases[i]!), outcome)
+    if (perHost) info(line)
+    else debug(line)
+    if (!perHost && outcomes[i]!.length === hosts.length) summarize(i)
+  }
+  /** The phase each host is in (or waits for a turn at) until it stops. */
+  const at = new Map(hosts.map((h) => [h, 0]))
+  hosts.forEach((h) => (h.progress = ''))
   const heartbeat = (ms: number) =>
     waitingLine(
-      title,
+      phases.map(titleOf).join(' → '),
       ms,
-      [...pending].map((h) => ({ host: h.name, status: h.progress })),
+      [...at].map(([h, i]) => ({
+        host: h.name,
+        status: phases.length === 1 ? h.progress : `${titleOf(phases[i]!)}: ${h.progress}`,
+      })),
     )
+  let failed = false
   try {
     await withHeartbeat(heartbeat, () =>
       forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (host) => {
-        const startedAt = Date.now()
         try {
-          const result = await timed(host.report.phases, phase, () => step(host))
-          const note = typeof result === 'string' ? result : undefined
-          finished({ host: host.name, ms: Date.now() - startedAt, note })
-        } catch (error) {
-          host.report.error ??= messageWithoutHost(error)
-          const message = messageWithoutHost(error)
-          const failed = message.startsWith(`${title}: `)
-            ? message.slice(title.length + 2)
-            : message
-          finished({ host: host.name, ms: Date.now() - startedAt, failed })
-          throw error
+          for (const [i, p] of phases.entries()) {
+            if (failed) return
+            at.set(host, i)
+            host.progress = ''
+            await runPhase(host, p, titleOf(p), (outcome) => finished(i, outcome)).catch(
+              (error: unknown) => {
+                failed = true
+                throw error
+              },
+            )
+          }
         } finally {
-          pending.delete(host)
+          at.delete(host)
         }
       }),
     )
   } finally {
-    if (!perHost) info(fleetPhaseLine(title, outcomes))
+    if (!perHost) outcomes.forEach((o, i) => o.length > 0 && !summarized[i] && summarize(i))
+  }
+}
+
+/** One phase on one host: timed into its report, its error noted there, its outcome told. */
+async function runPhase<H extends PhaseHost>(
+  host: H,
+  p: HostPhase<H>,
+  title: string,
+  told: (outcome: HostOutcome) => void,
+): Promise<void> {
+  const startedAt = Date.now()
+  try {
+    const result = await timed(host.report.phases, p.phase, () => p.step(host))
+    const note = typeof result === 'string' ? result : undefined
+    told({ host: host.name, ms: Date.now() - startedAt, note })
+  } catch (error) {
+    const message = messageWithoutHost(error)
+    host.report.error ??= message
+    const failed = message.startsWith(`${title}: `) ? message.slice(title.length + 2) : message
+    told({ host: host.name, ms: Date.now() - startedAt, failed })
+    throw error
   }
 }
 
