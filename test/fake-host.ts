@@ -10,10 +10,13 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
-import { HostError, RemoteCommandError } from '../src/common/errors.js'
-import type { HostAddress } from '../src/inputs/settings.js'
+import { RemoteCommandError } from '../src/common/errors.js'
+import { prepareRequest } from '../src/deploy/host-state.js'
+import type { HostAddress, Settings } from '../src/inputs/settings.js'
 import { VERIFY_HEADER } from '../src/nginx/render.js'
 import { LOCK_ACQUIRED } from '../src/remote/commands/lock.js'
+import { PREPARE_READY } from '../src/remote/commands/prepare.js'
+import { layout } from '../src/remote/layout.js'
 import type { Shell } from '../src/remote/shell.js'
 import type { ExecChannel, ExecOptions, ExecResult, Host, HttpResponse } from '../src/ssh/host.js'
 
@@ -24,7 +27,7 @@ export interface FakeRule {
   exitCode?: number | null
   stdout?: string
   stderr?: string
-  /** Thrown instead of answering (a lost connection, an upload that failed). */
+  /** Thrown instead of answering (a lost connection). */
   error?: Error
   /** Applies to this many matching commands only (then the next matching rule, or the default). */
   times?: number
@@ -32,10 +35,10 @@ export interface FakeRule {
 
 /** One command the fake was given. */
 export interface RecordedCommand {
-  /** exec, tryExec, openExec (the lock), upload or tryExecWithFile (`stdin` is `< <local path>`). */
-  kind: 'exec' | 'tryExec' | 'openExec' | 'upload' | 'tryExecWithFile'
+  /** exec, tryExec, openExec (the lock) or tryExecWithFile (`stdin` is `< <local path>`). */
+  kind: 'exec' | 'tryExec' | 'openExec' | 'tryExecWithFile'
   step: string
-  /** The script text (for an upload: `upload <local> <remote>`). */
+  /** The script text. */
   text: string
   stdin?: string
 }
@@ -106,13 +109,6 @@ export class FakeHost implements Host {
     return this.answer('tryExecWithFile', command.text, { ...options, stdin: `< ${localPath}` })
   }
 
-  async upload(localPath: string, remotePath: string, _sha256: string, step: string) {
-    const result = await this.answer('upload', `upload ${localPath} ${remotePath}`, { step })
-    if (result.exitCode !== 0) {
-      throw new HostError(this.name, step, `upload to ${remotePath} failed: ${result.stderr}`)
-    }
-  }
-
   async httpGet(port: number, path: string): Promise<HttpResponse> {
     this.requests.push({ port, path })
     return this.http(port, path)
@@ -142,7 +138,7 @@ export class FakeHost implements Host {
     const { rule } = found
     if (rule.error) throw rule.error
     const result = {
-      exitCode: rule.exitCode ?? 0,
+      exitCode: rule.exitCode === undefined ? 0 : rule.exitCode,
       stdout: rule.stdout ?? '',
       stderr: rule.stderr ?? '',
     }
@@ -150,6 +146,37 @@ export class FakeHost implements Host {
     output.forEach((line) => options.onLine?.(line))
     return result
   }
+}
+
+/** What a host answers the prepare block (HostSession.lockAndPrepare), for a `lock` rule. */
+export interface PreparedAnswer {
+  /** state.json, the upstream file, the managed site ('' or left out: absent). */
+  files?: string[]
+  /** Output of the extras in the order readState asks for them (left out: empty). */
+  extras?: string[]
+  existing?: string
+  releases?: string[]
+  httpClient?: string
+}
+
+/**
+ * The prepare block's output (see parsePrepared) for the files and extras readState asks a host
+ * of `settings` for: `{ match: 'lock', stdout: preparedOutput(settings, { files: [stateJson] }) }`.
+ */
+export function preparedOutput(settings: Settings, answer: PreparedAnswer = {}): string {
+  const request = prepareRequest(settings, layout(settings.app.deployPath), 'deploy')
+  const files = request.files.map((_, i) => answer.files?.[i] ?? '')
+  const extras = request.extras.flatMap((_, i) => [answer.extras?.[i] ?? '', '0'])
+  const fields = [
+    answer.existing ?? '',
+    (answer.releases ?? []).join('\n'),
+    answer.httpClient ?? 'curl',
+    ...files,
+    ...extras,
+    PREPARE_READY,
+    '',
+  ]
+  return `${LOCK_ACQUIRED}\n${fields.join('\0')}`
 }
 
 /** An HTTP answer as the fake gives it; `upstream` sets nginx's verification header. */

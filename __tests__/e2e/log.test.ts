@@ -99,7 +99,7 @@ describe('one host, blue-green', () => {
     // No group is titled by the bare phase (there were four called "switch").
     expect(shown.filter((line) => line.startsWith('::group::'))).toEqual([])
     // The transcript is all there, in debug output: remote scripts and the state read.
-    expect(main.log).toContain(`::debug::[${host.address}] read state: $ sh -c`)
+    expect(main.log).toContain(`::debug::[${host.address}] lock: $ sh -c`)
     expect(main.log).toContain(`::debug::[${host.address}] read state:   "liveSlot": "blue",`)
     expect(shown.join('\n')).not.toContain('$ sh -c')
     expect(shown.join('\n')).not.toContain('"liveSlot"')

@@ -10,11 +10,10 @@ import { copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { renderUpstream } from '../../src/nginx/render.js'
-import { installRelease, prepareLayout } from '../../src/remote/commands/release.js'
 import { finishHost } from '../../src/remote/commands/finish.js'
 import { healthLoop } from '../../src/remote/commands/health-loop.js'
 import { parsePrepared, prepareHost } from '../../src/remote/commands/prepare.js'
-import { shipRelease, incomingArchive } from '../../src/remote/commands/ship.js'
+import { shipRelease } from '../../src/remote/commands/ship.js'
 import { builtinSlots, type SlotEnv } from '../../src/remote/commands/slot.js'
 import { switchUpstream } from '../../src/remote/commands/switch.js'
 import { layout } from '../../src/remote/layout.js'
@@ -104,13 +103,6 @@ it(
         )
         // The lock is freed at the end of the run, after everything else (another exchange).
         return () => held.release()
-      },
-      'ship (before: SFTP upload + extract)': async () => {
-        n++
-        await host.exec(prepareLayout(l, version()), { step: 'ship' })
-        const upload = incomingArchive(l, version(), sha256)
-        await host.upload(path, upload, sha256, 'ship')
-        await host.exec(installRelease(l, version(), upload, sha256), { step: 'extract' })
       },
       ship: async () => {
         n++

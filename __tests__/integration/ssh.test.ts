@@ -1,7 +1,4 @@
 /** The SSH layer against real sshd and nginx in throwaway hosts (no mocks). */
-import { createHash } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RemoteCommandError } from '../../src/common/errors.js'
 import type { HostAddress } from '../../src/inputs/settings.js'
@@ -9,7 +6,6 @@ import { cmd, script } from '../../src/remote/shell.js'
 import { RemoteHost, type SshOptions } from '../../src/ssh/connection.js'
 import { parseKnownHosts } from '../../src/ssh/known-hosts.js'
 import { makeClientKey, startLab, type Lab } from '../../test/hosts/index.js'
-import { tempDir } from '../../test/tmp.js'
 import { waitFor } from '../../test/wait.js'
 
 let lab: Lab
@@ -136,30 +132,6 @@ describe('commands', () => {
     expect(result.exitCode).toBeNull()
     expect(result.stderr).toContain('timed out after 500 ms')
     expect(Date.now() - started).toBeLessThan(5000)
-  })
-})
-
-describe('upload', () => {
-  it('uploads a file and verifies its sha256 on the host', async () => {
-    const host = await connect(lab.hosts[0]!.address)
-    const dir = tempDir('upload')
-    const file = join(dir, 'release.tar.gz')
-    const content = Buffer.from('release bytes ✓\n'.repeat(5000))
-    writeFileSync(file, content)
-    const sha = createHash('sha256').update(content).digest('hex')
-    await host.upload(file, '/srv/app/.deploy/incoming/release.tar.gz', sha, 'upload')
-    const { stdout } = await lab.hosts[0]!.sh('sha256sum /srv/app/.deploy/incoming/release.tar.gz')
-    expect(stdout.split(' ')[0]).toBe(sha)
-  })
-
-  it('fails when the checksum on the host differs', async () => {
-    const host = await connect(lab.hosts[0]!.address)
-    const dir = tempDir('upload')
-    const file = join(dir, 'a.txt')
-    writeFileSync(file, 'abc')
-    await expect(host.upload(file, '/srv/a.txt', '0'.repeat(64), 'upload')).rejects.toThrow(
-      `[${lab.hosts[0]!.address}] upload: checksum mismatch after upload of /srv/a.txt: expected ${'0'.repeat(64)}, host has ba7816bf`,
-    )
   })
 })
 

@@ -27,7 +27,7 @@ import {
   restoreUpstream,
   testNginx,
 } from '../../src/remote/commands/nginx.js'
-import { installRelease, prepareLayout, removeReleases } from '../../src/remote/commands/release.js'
+import { installRelease, removeReleases } from '../../src/remote/commands/release.js'
 import {
   LOG_ROTATE_BYTES,
   renderSuperviseScript,
@@ -157,14 +157,6 @@ describe('remote commands', () => {
   it('removes releases by full path, after --', () => {
     expect(removeReleases(l, ['v1', 'v2']).text).toBe(
       'rm -rf -- /srv/shop/releases/v1 /srv/shop/releases/v2',
-    )
-  })
-
-  it('clears what an interrupted run left before it ships', () => {
-    expect(prepareLayout(l, 'v2').text).toBe(
-      `{ sh -c 'rm -rf -- "$1" "$2"/.*.tmp.*' sh /srv/shop/.deploy/incoming /srv/shop/releases; } && ` +
-        `{ mkdir -p /srv/shop/releases /srv/shop/shared /srv/shop/logs /srv/shop/.deploy/incoming; } && ` +
-        `{ sh -c 'if [ -d "$1" ]; then cat "$1/$2" 2>/dev/null || echo unknown; fi' sh /srv/shop/releases/v2 .release-sha256; }`,
     )
   })
 

@@ -15,12 +15,17 @@ import { LOCK_TIMED_OUT } from '../../src/remote/commands/lock.js'
 import { slotPort } from '../../src/deploy/plan.js'
 import { repair } from '../../src/post/repair.js'
 import type { HostState } from '../../src/remote/state.js'
+import type { ReleaseArchive } from '../../src/release/index.js'
+import type { Settings } from '../../src/inputs/settings.js'
 import {
   FakeHost,
   INSTALL_STEP,
   RELOAD_STEP,
   httpAnswer,
   nginxSendsTo,
+  preparedOutput,
+  type FakeRule,
+  type PreparedAnswer,
 } from '../../test/fake-host.js'
 import { testSettings } from '../../test/settings.js'
 
@@ -56,7 +61,11 @@ const RESTORE = 'switch: restore upstream'
  */
 function hostWith(state: HostState): FakeHost {
   const host = new FakeHost('web1', [
-    { match: 'read state', stdout: `${JSON.stringify(state)}\0\0`, times: 1 },
+    {
+      match: 'lock',
+      stdout: preparedOutput(settings, { files: [JSON.stringify(state)] }),
+      times: 1,
+    },
     { match: /^start (blue|green)$/, stdout: '4242\n' },
   ])
   host.http = (port) =>
@@ -81,7 +90,10 @@ function contextFor(hosts: HostDeploy[]): DeployContext {
 
 /** HostDeploy of 2.0.0 on `host`, state read and the green slot started. */
 async function startedDeploy(host: FakeHost, journal = new Journal()): Promise<HostDeploy> {
-  const deploy = await HostDeploy.load(new HostSession(host, settings, journal, '2.0.0'))
+  const deploy = await HostDeploy.lockAndLoad(
+    new HostSession(host, settings, journal, '2.0.0'),
+    'a test',
+  )
   await deploy.startNewSlot()
   return deploy
 }
@@ -190,15 +202,146 @@ describe('canary abort on a fake host', () => {
   })
 })
 
-describe('the deploy lock on a fake host', () => {
+describe('the deploy lock and the state, in one round trip on a fake host', () => {
   it('names the host and the holder when another deploy keeps the lock past lock-timeout', async () => {
     const host = new FakeHost('web1', [
       { match: 'lock', exitCode: LOCK_TIMED_OUT, stderr: 'held by run 41 by alice\n' },
     ])
     const session = new HostSession(host, settings, new Journal(), '2.0.0')
-    await expect(session.acquireLock('run 42')).rejects.toThrow(
+    await expect(HostDeploy.lockAndLoad(session, 'run 42')).rejects.toThrow(
       /^\[web1\] lock: another deploy holds the lock and did not finish within lock-timeout \(\d+s\); held by run 41 by alice$/,
     )
+  })
+
+  it('takes the lock, prepares the layout and reads state.json, the upstream and the process manager in one command', async () => {
+    const host = hostWith(LIVE_BLUE)
+    const session = new HostSession(host, settings, new Journal(), '2.0.0')
+    const deploy = await HostDeploy.lockAndLoad(session, 'run 42')
+    expect(host.commands.map((c) => `${c.kind} ${c.step}`)).toEqual(['openExec lock'])
+    const [prepare] = host.commands
+    expect(prepare?.text).toContain("'run 42' /srv/shop/.deploy/incoming /srv/shop/releases")
+    expect(prepare?.text).toContain('/srv/shop/.deploy/state.json /etc/nginx/conf.d/')
+    expect(deploy.plan).toMatchObject({ liveSlot: 'blue', targetSlot: 'green' })
+    await session.releaseLock()
+  })
+
+  it('warns about restarts of the live slot, from the live slot of the manager that applies', async () => {
+    const warnings: string[] = []
+    vi.spyOn(process.stdout, 'write').mockImplementation((line) => {
+      if (String(line).startsWith('::warning::')) warnings.push(String(line))
+      return true
+    })
+    // auto: the detection, then builtin blue, builtin green, systemd blue, systemd green.
+    const host = new FakeHost('web1', [
+      {
+        match: 'lock',
+        stdout: preparedOutput(settings, {
+          files: [JSON.stringify(LIVE_BLUE)],
+          extras: ['systemd=no\n', '3 2026-01-01T00:00:00Z exited 1\n', '9', '8', '7'],
+        }),
+      },
+    ])
+    await HostDeploy.lockAndLoad(new HostSession(host, settings, new Journal(), '2.0.0'), 'a test')
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toContain(
+      'the live blue slot (1.0.0) was restarted 3 time(s) by the process manager since it was started; last at 2026-01-01T00:00:00Z: the app exited 1.',
+    )
+  })
+})
+
+describe('ship on a fake host', () => {
+  const archive: ReleaseArchive = {
+    path: '/tmp/release.tar.gz',
+    sha256: 'b'.repeat(64),
+    bytes: 1234,
+    source: 'release-path',
+  }
+  const withEnv = testSettings({
+    hosts: 'web1',
+    'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
+    env: 'A=1',
+  })
+
+  async function loaded(s: Settings, answer: PreparedAnswer = {}, rules: FakeRule[] = []) {
+    const host = new FakeHost('web1', [
+      ...rules,
+      {
+        match: 'lock',
+        stdout: preparedOutput(s, { files: [JSON.stringify(LIVE_BLUE)], ...answer }),
+      },
+    ])
+    const session = new HostSession(host, s, new Journal(), '2.0.0')
+    return { host, deploy: await HostDeploy.lockAndLoad(session, 'a test') }
+  }
+
+  it('streams the release and shared/.env into one command', async () => {
+    const { host, deploy } = await loaded(withEnv)
+    const mark = host.commands.length
+    expect(await deploy.ship(archive)).toBe('uploaded')
+    const commands = host.commands.slice(mark)
+    expect(commands.map((c) => `${c.kind} ${c.step}`)).toEqual(['tryExecWithFile ship'])
+    expect(commands[0]?.stdin).toBe('< /tmp/release.tar.gz')
+    expect(commands[0]?.text).toContain(
+      `sh /srv/shop/.deploy/incoming/2.0.0.bbbbbbbbbbbb.tar.gz ${archive.sha256} 1234;`,
+    )
+    expect(commands[0]?.text).toContain('/srv/shop/shared/.env')
+    // Shipped once: the same release again is already there.
+    expect(await deploy.ship(archive)).toBe('already there')
+    expect(host.steps().slice(mark)).toEqual(['ship', 'write shared/.env'])
+  })
+
+  it('without env, never touches shared/.env', async () => {
+    const { host, deploy } = await loaded(settings)
+    await deploy.ship(archive)
+    expect(host.commands.at(-1)?.text).not.toContain('.env')
+    const again = await loaded(settings, { existing: archive.sha256 })
+    expect(await again.deploy.ship(archive)).toBe('already there')
+    expect(again.host.steps()).toEqual(['lock'])
+  })
+
+  it('replaces a release that never went live, refuses one that did, and one not ours', async () => {
+    const other = 'c'.repeat(64)
+    const rerun = await loaded(settings, { existing: other })
+    expect(await rerun.deploy.ship(archive)).toBe('replaced')
+    expect(rerun.host.commands.at(-1)?.text).toContain(`.release-sha256 ${other}; }`)
+
+    const live: HostState = {
+      ...LIVE_BLUE,
+      history: [{ ...LIVE_BLUE.history[0]!, version: '2.0.0' }],
+    }
+    const wentLive = await loaded(settings, { existing: other, files: [JSON.stringify(live)] })
+    await expect(wentLive.deploy.ship(archive)).rejects.toThrow(
+      '[web1] ship: release 2.0.0 is already on the host with different content',
+    )
+    const notOurs = await loaded(settings, { existing: 'unknown' })
+    await expect(notOurs.deploy.ship(archive)).rejects.toThrow(
+      '[web1] ship: /srv/shop/releases/2.0.0 is already on the host but was not installed by this action',
+    )
+    expect([...wentLive.host.steps(), ...notOurs.host.steps()]).toEqual(['lock', 'lock'])
+  })
+
+  it('names the part that failed: the upload, the extract, shared/.env', async () => {
+    const fail = async (answer: FakeRule) => {
+      const { deploy } = await loaded(withEnv, {}, [{ ...answer, match: 'ship' }])
+      return deploy.ship(archive).catch((error: Error) => error.message)
+    }
+    expect(await fail({ match: '', exitCode: null })).toBe(
+      '[web1] ship: upload to /srv/shop/.deploy/incoming/2.0.0.bbbbbbbbbbbb.tar.gz failed: the SSH connection was lost',
+    )
+    expect(await fail({ match: '', exitCode: 4, stderr: 'checksum mismatch after upload' })).toBe(
+      '[web1] ship: command exited 4:\nchecksum mismatch after upload',
+    )
+    expect(
+      await fail({
+        match: '',
+        exitCode: 2,
+        stdout: 'RECEIVED\n',
+        stderr: 'No space left on device',
+      }),
+    ).toBe('[web1] extract release: command exited 2:\nNo space left on device')
+    expect(
+      await fail({ match: '', exitCode: 1, stdout: 'RECEIVED\nINSTALLED\n', stderr: 'mv: failed' }),
+    ).toBe('[web1] write shared/.env: command exited 1:\nmv: failed')
   })
 })
 
@@ -206,8 +349,7 @@ describe('repair (the post step) on a fake host', () => {
   /** The post step's order: lock, state, repair, unlock. */
   async function repaired(host: FakeHost, entry: Parameters<typeof repair>[1]) {
     const session = new HostSession(host, settings, new Journal(), '')
-    await session.acquireLock('a test')
-    const deploy = await HostDeploy.load(session)
+    const deploy = await HostDeploy.lockAndLoad(session, 'a test')
     const mark = host.commands.length
     const done = await repair(deploy, entry)
     await session.releaseLock()

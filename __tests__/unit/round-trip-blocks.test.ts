@@ -58,7 +58,8 @@ if [ "$found" != "$sum" ]; then
   echo "checksum mismatch after upload of $archive: expected $sum, host has $found ($(wc -c < "$archive") bytes arrived); nothing was extracted" >&2
   rm -f "$archive"
   exit 4
-fi' sh ${archive} ${sha} ${bytes}`
+fi
+echo RECEIVED' sh ${archive} ${sha} ${bytes}`
   it('streams into one command: write, check the sha256, then installRelease', () => {
     expect(archive).toBe(`/srv/shop/.deploy/incoming/v2.${'b'.repeat(12)}.tar.gz`)
     const ship = shipRelease(l, 'v2', sha)
@@ -77,8 +78,9 @@ fi' sh ${archive} ${sha} ${bytes}`
 
   it('with shared/.env: the archive is exactly its bytes of stdin, the env file the rest', () => {
     const ship = shipRelease(l, 'v2', sha, '', { archiveBytes: 1234, keep: 5 })
+    // RECEIVED and INSTALLED say how far it got: a failure names the upload, extract or env part.
     expect(ship.text).toBe(
-      `{ ${receive('1234')}; } && { ${installRelease(l, 'v2', archive, sha).text}; } && { ${writeEnvFile(l, 'v2', 5).text}; }`,
+      `{ ${receive('1234')}; } && { ${installRelease(l, 'v2', archive, sha).text}; } && { echo INSTALLED; } && { ${writeEnvFile(l, 'v2', 5).text}; }`,
     )
     execFileSync('sh', ['-n', '-c', ship.text])
   })
@@ -109,7 +111,7 @@ describe('prepare', () => {
         `'echo ${quotedHostile.replaceAll("'", `'\\''`)}'`,
       ].join(' '),
     )
-    // The lock part is holdLock's, the layout part prepareLayout's; it holds until stdin closes.
+    // The lock part is holdLock's; then the layout is cleaned and made; it holds until stdin closes.
     expect(body).toContain(`exec 9>>"$lock" || exit 1
 if ! flock -n 9; then
   printf '%s %s\\n' "WAITING" "$(cat "$lock")"

@@ -22,6 +22,7 @@ import {
   RELOAD_STEP,
   httpAnswer,
   nginxSendsTo,
+  preparedOutput,
   type FakeRule,
 } from '../../test/fake-host.js'
 import { testSettings } from '../../test/settings.js'
@@ -88,7 +89,11 @@ function logInto(log: FleetLog, host: FakeHost): FakeHost {
 function appHost(settings: Settings, log: FleetLog, name: string, rules: FakeRule[] = []) {
   const host = new FakeHost(name, [
     ...rules,
-    { match: 'read state', stdout: `${JSON.stringify(liveBlue(settings))}\0\0`, times: 1 },
+    {
+      match: 'lock',
+      stdout: preparedOutput(settings, { files: [JSON.stringify(liveBlue(settings))] }),
+      times: 1,
+    },
     { match: /^start (blue|green)$/, stdout: '4242\n' },
   ])
   // The address the inputs give, as a real connection has it (the load balancer matches on it).
@@ -104,7 +109,9 @@ function appHost(settings: Settings, log: FleetLog, name: string, rules: FakeRul
 async function loaded(settings: Settings, hosts: FakeHost[]): Promise<HostDeploy[]> {
   const journal = new Journal()
   return Promise.all(
-    hosts.map((host) => HostDeploy.load(new HostSession(host, settings, journal, '2.0.0'))),
+    hosts.map((host) =>
+      HostDeploy.lockAndLoad(new HostSession(host, settings, journal, '2.0.0'), 'a test'),
+    ),
   )
 }
 

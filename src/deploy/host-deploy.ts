@@ -4,17 +4,23 @@
  * state.json and the record (host-state.ts), the slots (slot-ops.ts) and the nginx switch
  * (upstream-switch.ts), all working on the one Target of the run. The strategies decide the order.
  */
-import { HostError } from '../common/errors.js'
+import { HostError, RemoteCommandError } from '../common/errors.js'
 import { wentLive, type HostPlan } from './plan.js'
 import { renderEnvFile, writeEnvFile } from '../remote/commands/files.js'
-import { UNKNOWN_CHECKSUM, installRelease, prepareLayout } from '../remote/commands/release.js'
+import { UNKNOWN_CHECKSUM } from '../remote/commands/release.js'
+import {
+  SHIP_INSTALLED,
+  SHIP_RECEIVED,
+  incomingArchive,
+  shipRelease,
+} from '../remote/commands/ship.js'
 import { runInRelease } from '../remote/commands/slot.js'
 import type { HostState, Slot } from '../remote/state.js'
 import type { ReleaseArchive } from '../release/index.js'
 import type { HostReport } from '../report/model.js'
-import type { Host } from '../ssh/host.js'
+import type { ExecResult, Host } from '../ssh/host.js'
 import { inputCommands, type HostSession, type Target } from './host-session.js'
-import { HostRecord, readState, type LoadedState } from './host-state.js'
+import { HostRecord, readState, type HostFacts, type LoadedState } from './host-state.js'
 import { SlotOps } from './slot-ops.js'
 import { UpstreamSwitch } from './upstream-switch.js'
 
@@ -24,10 +30,15 @@ export class HostDeploy {
   readonly record: HostRecord
   readonly slots: SlotOps
   readonly nginx: UpstreamSwitch
+  /** What the host had as the run started (the release's checksum, releases, HTTP client). */
+  readonly facts: HostFacts
 
-  /** Reads the host's state (see readState) and plans its part of the run. */
-  static async load(session: HostSession): Promise<HostDeploy> {
-    return new HostDeploy(session, await readState(session))
+  /**
+   * Takes the deploy lock and reads the host's state in one round trip (see readState), and
+   * plans its part of the run. The lock stays held until session.releaseLock().
+   */
+  static async lockAndLoad(session: HostSession, holder: string): Promise<HostDeploy> {
+    return new HostDeploy(session, await readState(session, holder))
   }
 
   constructor(
@@ -42,6 +53,7 @@ export class HostDeploy {
       plan: loaded.plan,
       pid: null,
     }
+    this.facts = { ...loaded.facts }
     this.record = new HostRecord(session, this.target, loaded.state)
     this.slots = new SlotOps(session, this.target, loaded.manager, (v) => this.record.commandsOf(v))
     this.nginx = new UpstreamSwitch(session, this.target, loaded.files, loaded.siteToInstall)
@@ -93,16 +105,21 @@ export class HostDeploy {
   }
 
   /**
-   * Uploads and installs the release unless the host has it. A release of this version with
-   * other content is replaced only if it never went live (a rerun after a failed health check);
-   * one that did is refused.
+   * Ships and installs the release unless the host has it, and writes shared/.env (see
+   * writeEnv), in one round trip: the archive streamed into one command that checks its sha256,
+   * extracts it and then writes the env file (shipRelease). A release of this version with other
+   * content is replaced only if it never went live (a rerun after a failed health check); one
+   * that did is refused.
    */
   async ship(archive: ReleaseArchive): Promise<'uploaded' | 'already there' | 'replaced'> {
     const l = this.session.layout
-    const { stdout } = await this.host.exec(prepareLayout(l, this.version), { step: 'ship' })
-    const existing = stdout.trim()
+    const { existing } = this.facts
+    const env = this.envFile()
     this.target.sha256 = archive.sha256
-    if (existing === archive.sha256) return 'already there'
+    if (existing === archive.sha256) {
+      await this.writeEnv(env)
+      return 'already there'
+    }
     if (existing === UNKNOWN_CHECKSUM) {
       throw new HostError(
         this.name,
@@ -117,20 +134,53 @@ export class HostDeploy {
         `release ${this.version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A version that went live must never change: give this build a new version.`,
       )
     }
-    const upload = `${l.incoming}/${this.version}.${archive.sha256.slice(0, 12)}.tar.gz`
-    await this.host.upload(archive.path, upload, archive.sha256, 'ship')
-    await this.host.exec(installRelease(l, this.version, upload, archive.sha256, existing), {
-      step: 'extract release',
-    })
+    const keep = this.session.settings.app.keepReleases
+    const shipped = await this.host.tryExecWithFile(
+      shipRelease(
+        l,
+        this.version,
+        archive.sha256,
+        existing,
+        env === '' ? undefined : { archiveBytes: archive.bytes, keep },
+      ),
+      archive.path,
+      { step: 'ship', ...(env === '' ? {} : { stdin: env }) },
+    )
+    if (shipped.exitCode !== 0) throw this.shipFailure(shipped, archive)
+    this.facts.existing = archive.sha256
     return existing === '' ? 'uploaded' : 'replaced'
   }
 
-  /** Writes shared/.env from `env` and `secret-env`; with both empty the file is not touched. */
-  async writeEnv(): Promise<void> {
-    const { env, secretEnv, keepReleases } = this.session.settings.app
-    const content = renderEnvFile({ ...env, ...secretEnv })
+  /** The error of a failed ship, naming the part that failed (upload, extract, shared/.env). */
+  private shipFailure(r: ExecResult, archive: ReleaseArchive): HostError {
+    if (r.exitCode === null) {
+      const upload = incomingArchive(this.session.layout, this.version, archive.sha256)
+      return new HostError(
+        this.name,
+        'ship',
+        `upload to ${upload} failed: ${r.stderr.trim() || 'the SSH connection was lost'}`,
+      )
+    }
+    const lines = r.stdout.split('\n')
+    const step = lines.includes(SHIP_INSTALLED)
+      ? 'write shared/.env'
+      : lines.includes(SHIP_RECEIVED)
+        ? 'extract release'
+        : 'ship'
+    return new RemoteCommandError(this.name, step, r.exitCode, r.stderr)
+  }
+
+  /** shared/.env from `env` and `secret-env` ('' when both are empty: the file is not touched). */
+  private envFile(): string {
+    const { env, secretEnv } = this.session.settings.app
+    return renderEnvFile({ ...env, ...secretEnv })
+  }
+
+  /** Writes shared/.env (a release already on the host: ship writes it with the release). */
+  private async writeEnv(content: string): Promise<void> {
     if (content === '') return
-    await this.host.exec(writeEnvFile(this.session.layout, this.version, keepReleases), {
+    const { layout, settings } = this.session
+    await this.host.exec(writeEnvFile(layout, this.version, settings.app.keepReleases), {
       step: 'write shared/.env',
       stdin: content,
     })

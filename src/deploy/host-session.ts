@@ -1,7 +1,7 @@
 /**
  * One host of the run before its state is read: the connection, the settings, the run's journal
- * of the host, its report and the deploy lock. `HostDeploy.load` reads the host's state and gives
- * the HostDeploy the strategies work with.
+ * of the host, its report and the deploy lock. `HostDeploy.lockAndLoad` takes the lock, reads the
+ * host's state and gives the HostDeploy the strategies work with.
  */
 import type { Settings } from '../inputs/settings.js'
 import { info } from '../report/log.js'
@@ -11,7 +11,9 @@ import { layout, type Layout } from '../remote/layout.js'
 import type { ReleaseCommands } from '../remote/state.js'
 import type { Host } from '../ssh/host.js'
 import type { HostJournal, Journal } from './journal.js'
-import { acquireLock, type HeldLock } from './lock.js'
+import { holdLocked, lockWaitSeconds, type HeldLock } from './lock.js'
+import { parsePrepared, prepareHost, type Prepared } from '../remote/commands/prepare.js'
+import type { Shell } from '../remote/shell.js'
 
 export class HostSession {
   readonly layout: Layout
@@ -41,8 +43,29 @@ export class HostSession {
     return this.host.name
   }
 
-  async acquireLock(holder: string): Promise<void> {
-    this.lock = await acquireLock(this.host, this.layout, this.settings.lockTimeoutMs, holder)
+  /**
+   * Takes the deploy lock and, under it, prepares the layout (what an interrupted run left is
+   * removed, the directories exist) and reads `files` and the output of the read-only `extras`,
+   * all in one round trip (the prepare block). The lock stays held until releaseLock.
+   */
+  async lockAndPrepare(holder: string, files: string[], extras: Shell[]): Promise<Prepared> {
+    const { layout: l, settings } = this
+    const held = await holdLocked(
+      this.host,
+      prepareHost({
+        layout: l,
+        waitSeconds: lockWaitSeconds(settings.lockTimeoutMs),
+        holder,
+        version: this.version,
+        files,
+        extras,
+      }),
+      l,
+      settings.lockTimeoutMs,
+      (stdout) => parsePrepared(stdout, files.length, extras.length),
+    )
+    this.lock = held
+    return held.value
   }
 
   async releaseLock(): Promise<void> {

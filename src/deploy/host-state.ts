@@ -1,28 +1,36 @@
 /**
- * A host's state.json: reading it at the start (with the checks that refuse a host the run must
- * not touch), and the record of the run in it (the switch, its revert, a stopped slot, pruning).
+ * A host's state.json: reading it at the start, under the deploy lock taken in the same round trip
+ * (with the checks that refuse a host the run must not touch), and the record of the run in it (the switch, its revert, a stopped slot, pruning).
  */
 import { HostError, errorMessage } from '../common/errors.js'
-import { info, warning } from '../report/log.js'
+import { debug, info, warning } from '../report/log.js'
 import { planHost, releasesToPrune, type HostPlan } from './plan.js'
-import {
-  readFiles,
-  recordRelease,
-  splitFiles,
-  switchCurrent,
-  writeStateFile,
-} from '../remote/commands/files.js'
+import { recordRelease, switchCurrent, writeStateFile } from '../remote/commands/files.js'
 import {
   detectProcessManager,
   parseProcessManagerFacts,
   resolveProcessManager,
 } from '../remote/commands/process-manager.js'
 import { listReleases, removeReleases } from '../remote/commands/release.js'
-import { cmd } from '../remote/shell.js'
+import type { Settings } from '../inputs/settings.js'
+import type { Layout } from '../remote/layout.js'
+import { cmd, type Shell } from '../remote/shell.js'
 import { parseState, type HostState, type ReleaseCommands, type Slot } from '../remote/state.js'
 import type { HostSession, Target } from './host-session.js'
 import { slotManager, type ProcessManager } from './slot-ops.js'
 import { nginxFiles, renderedSite, type NginxFiles } from './upstream-switch.js'
+
+/** What the prepare block found on a host besides state.json and the nginx files. */
+export interface HostFacts {
+  /** The checksum of this version's release on the host ('' absent, `unknown`: not ours). */
+  existing: string
+  /** The release directories on the host, as the run started. */
+  releases: string[]
+  /** The HTTP client the host's loops can use (curl, wget, or '' for none). */
+  httpClient: string
+}
+
+const NO_FACTS: HostFacts = { existing: '', releases: [], httpClient: '' }
 
 /** What readState found on a host: what the rest of the run works from. */
 export interface LoadedState {
@@ -33,32 +41,38 @@ export interface LoadedState {
   files: NginxFiles
   /** The managed site differs from the host's: the next upstream install writes it too. */
   siteToInstall: boolean
+  facts: HostFacts
 }
 
 /**
- * Reads state.json and plans this host's part; refuses a corrupt state, a hand-edited upstream
- * or managed site, or a site file the action did not write. Resolves process-manager auto
- * first, and reports restarts of the live slot since its start.
+ * Takes the deploy lock and reads the host in the same round trip (HostSession.lockAndPrepare:
+ * state.json, the upstream and site files, process-manager detection, restarts of the slots),
+ * then plans this host's part; refuses a corrupt state, a hand-edited upstream or managed site,
+ * or a site file the action did not write. Resolves process-manager auto first, and reports
+ * restarts of the live slot since its start. The lock stays held (HostSession.releaseLock).
  */
-export async function readState(s: HostSession): Promise<LoadedState> {
-  const { settings, layout, host } = s
-  const manager =
-    settings.app.processManager === 'auto' ? await resolveManager(s) : settings.app.processManager
-  const site = settings.site
-  const paths = [layout.state, settings.nginx.upstreamFile]
-  const { stdout } = await host.exec(
-    readFiles(site.serverNames.length > 0 ? [...paths, site.file] : paths),
-    { step: 'read state' },
-  )
-  const [text = '', upstream = '', siteFile = ''] = splitFiles(stdout)
+export async function readState(s: HostSession, holder: string): Promise<LoadedState> {
+  const { settings, layout } = s
+  const request = prepareRequest(settings, layout, s.host.address.user)
+  const prepared = await s.lockAndPrepare(holder, request.files, request.extras)
+  const chosen = settings.app.processManager
+  const [detected, ...counts] =
+    chosen === 'auto' ? prepared.extras : [undefined, ...prepared.extras]
+  const manager = chosen === 'auto' ? resolveManager(s, detected?.stdout ?? '') : chosen
+  const [text = '', upstream = '', siteFile = ''] = prepared.files
+  text.split('\n').forEach((line) => debug(`[${s.name}] read state: ${line}`))
   let state: HostState
   try {
     state = parseState(text === '' ? undefined : text, layout.state)
   } catch (error) {
     throw new HostError(s.name, 'read state', errorMessage(error))
   }
-  await reportRestarts(s, state, manager)
-  const loaded = stateLoaded(s, state, manager)
+  if (state.liveSlot !== null) {
+    const at = request.managers.indexOf(manager) * 2 + (state.liveSlot === 'blue' ? 0 : 1)
+    reportRestarts(s, state, manager, counts[at]?.stdout ?? '')
+  }
+  const { existing, releases, httpClient } = prepared
+  const loaded = stateLoaded(s, state, manager, { existing, releases, httpClient })
   s.report.previousSlot = s.report.liveSlot = loaded.plan.liveSlot
   s.report.previousVersion = s.report.liveVersion = loaded.plan.liveVersion
   // With `nginx-site`: whether the site file must be written in this run. A file the action did
@@ -73,24 +87,51 @@ export async function readState(s: HostSession): Promise<LoadedState> {
   return loaded
 }
 
+/**
+ * What readState asks the prepare block for: state.json, the upstream file and the managed site;
+ * with process-manager auto the detection first; then the restart counts of both slots, for both
+ * managers with auto (which one applies is known only from the detection). All read-only.
+ */
+export function prepareRequest(
+  settings: Settings,
+  l: Layout,
+  user: string,
+): { files: string[]; extras: Shell[]; managers: ProcessManager[] } {
+  const { site, app } = settings
+  const paths = [l.state, settings.nginx.upstreamFile]
+  const chosen = app.processManager
+  const managers: ProcessManager[] = chosen === 'auto' ? ['builtin', 'systemd'] : [chosen]
+  const restarts = managers.flatMap((m) => {
+    const slots = slotManager(settings, m, l, user)
+    return [slots.restarts('blue'), slots.restarts('green')]
+  })
+  return {
+    files: site.serverNames.length > 0 ? [...paths, site.file] : paths,
+    extras:
+      chosen === 'auto' ? [detectProcessManager(app.name, settings.sudo), ...restarts] : restarts,
+    managers,
+  }
+}
+
 /** The run's start from `state` as read (or, in tests, as given): the plan and the nginx files. */
 export function stateLoaded(
   s: HostSession,
   state: HostState,
   manager: ProcessManager,
+  facts: HostFacts = NO_FACTS,
 ): LoadedState {
   const plan = planHost(s.settings, s.name, state, s.version)
-  return { state, plan, manager, files: nginxFiles(s), siteToInstall: false }
+  return { state, plan, manager, files: nginxFiles(s), siteToInstall: false, facts }
 }
 
 /** process-manager auto: systemd units or the built-in manager, as this host allows. */
-async function resolveManager(s: HostSession): Promise<ProcessManager> {
+function resolveManager(s: HostSession, detected: string): ProcessManager {
   const { name: app } = s.settings.app
-  const user = s.host.address.user
-  const { stdout } = await s.host.exec(detectProcessManager(app, s.settings.sudo), {
-    step: 'process manager',
-  })
-  const resolved = resolveProcessManager(parseProcessManagerFacts(stdout), app, user)
+  const resolved = resolveProcessManager(
+    parseProcessManagerFacts(detected),
+    app,
+    s.host.address.user,
+  )
   if (resolved.manager === 'error') {
     throw new HostError(s.name, 'process manager', resolved.reason)
   }
@@ -100,19 +141,20 @@ async function resolveManager(s: HostSession): Promise<ProcessManager> {
 
 /**
  * The live slot's app was restarted by the process manager since the action started it (a
- * crash, the OOM killer): a warning in this run's output, with where to look.
+ * crash, the OOM killer): a warning in this run's output, with where to look. `restarts`: what
+ * the manager's `restarts` command printed for the live slot.
  */
-async function reportRestarts(
+function reportRestarts(
   s: HostSession,
   state: HostState,
   manager: ProcessManager,
-): Promise<void> {
+  restarts: string,
+): void {
   const live = state.liveSlot
   if (live === null) return
-  const slots = slotManager(s.settings, manager, s.layout, s.host.address.user)
-  const { stdout } = await s.host.exec(slots.restarts(live), { step: 'read state' })
-  const [count = '', when = '', ...why] = stdout.trim().split(/\s+/)
+  const [count = '', when = '', ...why] = restarts.trim().split(/\s+/)
   if (!/^[1-9]\d*$/.test(count)) return
+  const slots = slotManager(s.settings, manager, s.layout, s.host.address.user)
   const last = when ? `; last at ${when}: the app ${why.join(' ')}` : ''
   warning(
     `[${s.name}] the live ${live} slot (${state.slots[live]?.version ?? 'unknown version'}) was restarted ${count} time(s) by the process manager since it was started${last}. See ${slots.logName(live)}.`,

@@ -1,8 +1,15 @@
-/** Taking the deploy lock on a host over a channel that stays open for the whole run. */
+/**
+ * Taking the deploy lock on a host: a command that takes `flock` and then holds it for as long as
+ * its channel stays open (holdLock on the load balancer; the prepare block on an app host, which
+ * also reads what the run decides from, in the same round trip). Closing stdin, ending the run or
+ * losing the connection frees it: the lock can never go stale.
+ */
 import { info } from '../report/log.js'
-import { HostError } from '../common/errors.js'
+import { HostError, RemoteCommandError } from '../common/errors.js'
 import { LOCK_ACQUIRED, LOCK_TIMED_OUT, LOCK_WAITING, holdLock } from '../remote/commands/lock.js'
 import type { Layout } from '../remote/layout.js'
+import type { Shell } from '../remote/shell.js'
+import { holdCommand, type Held } from '../ssh/held-exec.js'
 import type { Host } from '../ssh/host.js'
 
 export interface HeldLock {
@@ -16,51 +23,73 @@ export function lockHolder(runUrl: string, actor: string, now = new Date()): str
   return `${run} by ${actor || 'unknown'} since ${now.toISOString()}`
 }
 
+/** The seconds a lock command waits for another run (lock-timeout, rounded up). */
+export function lockWaitSeconds(timeoutMs: number): number {
+  return Math.ceil(timeoutMs / 1000)
+}
+
+/** The deploy lock alone (the load balancer, which has no release layout to prepare). */
 export async function acquireLock(
   host: Host,
   l: Layout,
   timeoutMs: number,
   holder: string,
 ): Promise<HeldLock> {
-  const channel = await host.openExec(holdLock(l, Math.ceil(timeoutMs / 1000), holder), 'lock')
-  return new Promise((resolve, reject) => {
-    let stdout = ''
-    let stderr = ''
-    let acquired = false
-    let toldWaiting = false
-    // The exit code comes with 'close' (an 'exit' event may fire before listeners exist).
-    const closed = new Promise<void>((done) =>
-      channel.on('close', (code: number | null | undefined) => {
-        if (!acquired) reject(new HostError(host.name, 'lock', lockFailure(code)))
-        done()
-      }),
+  return holdLocked(host, holdLock(l, lockWaitSeconds(timeoutMs), holder), l, timeoutMs, (out) =>
+    out.split('\n').includes(LOCK_ACQUIRED) ? true : undefined,
+  )
+}
+
+/**
+ * Runs a lock command (its output: `WAITING <holder>` while another run holds the lock, then
+ * `LOCKED`, then what `ready` parses) and resolves once `ready` has its value, the lock held.
+ * Says once that it waits, naming the holder. A failure names the host and what failed: the
+ * lock-timeout with the holder, the lock, or (after `LOCKED`) the step after it.
+ */
+export async function holdLocked<T>(
+  host: Host,
+  command: Shell,
+  l: Layout,
+  timeoutMs: number,
+  ready: (stdout: string) => T | undefined,
+  afterLock = 'prepare layout',
+): Promise<Held<T>> {
+  let toldWaiting = false
+  let locked = false
+  const watch = (stdout: string) => {
+    const lines = stdout.split('\n')
+    locked ||= lines.includes(LOCK_ACQUIRED)
+    const waiting = lines.find((line) => line.startsWith(`${LOCK_WAITING} `))
+    if (waiting === undefined || toldWaiting) return
+    toldWaiting = true
+    info(
+      `[${host.name}] waiting for the deploy lock, held by ${waiting.slice(LOCK_WAITING.length + 1)}`,
     )
-    const lockFailure = (code: number | null | undefined) =>
-      code === LOCK_TIMED_OUT
-        ? `another deploy holds the lock and did not finish within lock-timeout (${timeoutMs / 1000}s); ${stderr.trim()}`
-        : typeof code === 'number'
-          ? `could not take the lock ${l.lock} (exit ${code}): ${stderr.trim()}`
-          : 'connection closed while taking the lock'
-    channel.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    channel.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-      const lines = stdout.split('\n')
-      const waiting = lines.find((line) => line.startsWith(LOCK_WAITING))
-      if (waiting && !toldWaiting) {
-        toldWaiting = true
-        info(
-          `[${host.name}] waiting for the deploy lock, held by ${waiting.slice(LOCK_WAITING.length + 1)}`,
-        )
-      }
-      if (!acquired && lines.includes(LOCK_ACQUIRED)) {
-        acquired = true
-        resolve({
-          release: async () => {
-            channel.end()
-            await closed
-          },
-        })
-      }
-    })
-  })
+  }
+  try {
+    return await holdCommand(host, command, 'lock', ready, watch)
+  } catch (error) {
+    if (!(error instanceof RemoteCommandError)) throw error
+    const { exitCode: code, stderr } = error
+    if (code === LOCK_TIMED_OUT) {
+      throw new HostError(
+        host.name,
+        'lock',
+        `another deploy holds the lock and did not finish within lock-timeout (${timeoutMs / 1000}s); ${stderr.trim()}`,
+      )
+    }
+    if (code === null) {
+      throw new HostError(
+        host.name,
+        locked ? afterLock : 'lock',
+        locked ? 'connection closed' : 'connection closed while taking the lock',
+      )
+    }
+    if (locked) throw new RemoteCommandError(host.name, afterLock, code, stderr)
+    throw new HostError(
+      host.name,
+      'lock',
+      `could not take the lock ${l.lock} (exit ${code}): ${stderr.trim()}`,
+    )
+  }
 }

@@ -98,8 +98,7 @@ export async function runDeploy(
         'lock',
         sessions,
         async (s) => {
-          await s.acquireLock(holder)
-          const h = await HostDeploy.load(s)
+          const h = await HostDeploy.lockAndLoad(s, holder)
           loaded.set(s, h)
           const { liveSlot, liveVersion } = h.plan
           return `locked; live: ${liveSlot === null ? 'nothing yet' : `${liveVersion} on ${liveSlot}`}`

@@ -30,12 +30,11 @@ export function hostsToDeploy(ctx: DeployContext): HostDeploy[] {
   return ctx.hosts.filter((h) => !unchanged.includes(h))
 }
 
-/** Upload and install the release, write shared/.env; then the expand migration, once. */
+/** Ship and install the release with shared/.env (one round trip); then the expand migration, once. */
 export async function shipAndMigrate(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
   const archive = releaseOf(ctx)
   await onEachHost(ctx, 'ship', hosts, async (h) => {
     const shipped = await h.ship(archive)
-    await h.writeEnv()
     if (shipped === 'already there') return `${ctx.version} already on the host`
     const how = shipped === 'replaced' ? 'replaced (it never went live)' : 'uploaded'
     return `${ctx.version} ${how} (${formatBytes(archive.bytes)}) and extracted`

@@ -39,8 +39,7 @@ export async function cleanup(
       const host = await RemoteHost.connect(address, options, { via })
       const session = new HostSession(host, settings, new Journal(), '')
       try {
-        await session.acquireLock(holder)
-        const deploy = await HostDeploy.load(session)
+        const deploy = await HostDeploy.lockAndLoad(session, holder)
         const done = await repair(deploy, entries[label]!)
         core.info(`post: [${label}] ${done.join('; ') || 'nothing to repair'}`)
       } finally {

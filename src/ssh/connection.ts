@@ -1,6 +1,6 @@
 /**
- * One SSH connection to one host: connect (strict host keys, optional jump host), run commands,
- * upload files, and make HTTP requests to ports on the host through the SSH connection.
+ * One SSH connection to one host: connect (strict host keys, optional jump host), run commands
+ * (one with a local file streamed into its stdin), and make HTTP requests to ports on the host through the SSH connection.
  */
 import { createReadStream } from 'node:fs'
 import http from 'node:http'
@@ -11,7 +11,7 @@ import { NodeSSH, type Config } from 'node-ssh'
 import type { ClientChannel } from 'ssh2'
 import { HostError, RemoteCommandError, errorMessage } from '../common/errors.js'
 import type { HostAddress } from '../inputs/settings.js'
-import { cmd, type Shell } from '../remote/shell.js'
+import type { Shell } from '../remote/shell.js'
 import { endpoint } from './host-address.js'
 import type { ExecOptions, ExecResult, Host, HttpResponse } from './host.js'
 import {
@@ -144,24 +144,6 @@ export class RemoteHost implements Host {
     })
   }
 
-  /** Uploads a file over SFTP, then checks its sha256 on the host. */
-  async upload(localPath: string, remotePath: string, sha256: string, step: string) {
-    try {
-      await this.whileConnected(this.ssh.putFile(localPath, remotePath), step)
-    } catch (error) {
-      throw new HostError(this.name, step, `upload to ${remotePath} failed: ${errorMessage(error)}`)
-    }
-    const { stdout } = await this.exec(cmd('sha256sum', remotePath), { step })
-    const remoteSum = stdout.split(/\s/)[0]
-    if (remoteSum !== sha256) {
-      throw new HostError(
-        this.name,
-        step,
-        `checksum mismatch after upload of ${remotePath}: expected ${sha256}, host has ${remoteSum}`,
-      )
-    }
-  }
-
   /**
    * HTTP GET to a port on 127.0.0.1 of the host, carried inside the SSH connection,
    * so the host needs no curl and the port needs no firewall opening.
@@ -243,19 +225,6 @@ export class RemoteHost implements Host {
 
   dispose(): void {
     this.ssh.dispose()
-  }
-
-  /**
-   * Settles as `work` does, or fails as soon as the SSH connection closes: an SFTP transfer whose
-   * connection drops never settles by itself (ssh2 leaves it pending).
-   */
-  private whileConnected<T>(work: Promise<T>, step: string): Promise<T> {
-    const client = this.client(step)
-    return new Promise<T>((resolve, reject) => {
-      const lost = () => reject(new Error('the SSH connection was lost'))
-      client.once('close', lost)
-      work.then(resolve, reject).finally(() => client.removeListener('close', lost))
-    })
   }
 
   private client(step: string) {

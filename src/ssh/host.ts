@@ -1,5 +1,5 @@
 /**
- * What a host offers the deploy: run commands, upload files, reach its ports through the SSH
+ * What a host offers the deploy: run commands (with a local file as stdin), reach its ports through the SSH
  * connection. `RemoteHost` (connection.ts) is the real one; the deploy, nginx and load-balancer
  * code take this interface, so that unit tests can give them a fake (test/fake-host.ts).
  */
@@ -55,8 +55,6 @@ export interface Host {
    * returns its exit code instead of throwing: one round trip where an upload takes several.
    */
   tryExecWithFile(command: Shell, localPath: string, options: ExecOptions): Promise<ExecResult>
-  /** Uploads a file, then checks its sha256 on the host. */
-  upload(localPath: string, remotePath: string, sha256: string, step: string): Promise<void>
   /** HTTP GET to a port on 127.0.0.1 of the host, through the SSH connection. */
   httpGet(port: number, path: string, timeoutMs: number): Promise<HttpResponse>
   /** A TCP stream to 127.0.0.1:<port> on the host, through the SSH connection. */

@@ -36,18 +36,6 @@ export function readFileIfPresent(path: string): Shell {
   return script('[ ! -f "$1" ] || cat "$1"', path)
 }
 
-/**
- * Reads several files in one round trip: each one's content (nothing when it does not exist)
- * followed by a NUL byte, which neither JSON nor an nginx config contains.
- */
-export function readFiles(paths: string[]): Shell {
-  return script('for f in "$@"; do [ ! -f "$f" ] || cat "$f"; printf "\\0"; done', ...paths)
-}
-
-export function splitFiles(output: string): string[] {
-  return output.split('\0').slice(0, -1)
-}
-
 /** Writes state.json (stdin) and points `current` at `version`, in one round trip. */
 export function recordRelease(l: Layout, version: string): Shell {
   return and(writeStateFile(l), switchCurrent(l, version))

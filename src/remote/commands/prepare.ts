@@ -1,9 +1,9 @@
 /**
  * The start of a run on one host in one round trip: take the deploy lock (holdLock: flock held
  * by this command for as long as its channel stays open, so the lock stays tied to the
- * connection), then, under the lock, prepare the layout (prepareLayout: remove what an
- * interrupted run left, create the directories), and print what the runner decides from: the
- * checksum of the release this run ships, the releases on the host, the HTTP client the host
+ * connection), then, under the lock, prepare the layout (remove what an interrupted run left: a
+ * partial upload, a half-extracted release; create the directories), and print what the runner
+ * decides from: the checksum of the release this run ships, the releases on the host, the HTTP client the host
  * loops can use, the files asked for (state.json, the upstream file, the managed site) and the
  * output of extra read-only commands (process-manager detection, restarts of the slots). Then it
  * holds the lock until its stdin closes.

@@ -1,21 +1,8 @@
-/** Releases on the host: layout, presence check, install (extract to temp, then rename), prune. */
+/** Releases on the host: presence check, install (extract to temp, then rename), prune. */
 import type { Layout } from '../layout.js'
-import { and, cmd, script, type Shell } from '../shell.js'
+import { cmd, script, type Shell } from '../shell.js'
 
 export const CHECKSUM_FILE = '.release-sha256'
-
-/**
- * Creates the layout and removes what an interrupted run left (a partial upload, a half-extracted
- * release: safe, as the caller holds the deploy lock), then prints the checksum recorded for the
- * release (see releaseChecksum).
- */
-export function prepareLayout(l: Layout, version: string): Shell {
-  return and(
-    script('rm -rf -- "$1" "$2"/.*.tmp.*', l.incoming, l.releases),
-    cmd('mkdir', '-p', l.releases, `${l.root}/shared`, l.logs, l.incoming),
-    releaseChecksum(l, version),
-  )
-}
 
 /** What releaseChecksum prints for a release directory without a checksum (not installed by us). */
 export const UNKNOWN_CHECKSUM = 'unknown'
@@ -33,7 +20,7 @@ export function releaseChecksum(l: Layout, version: string): Shell {
  * Extracts an uploaded archive into a temp dir next to the releases, records its checksum, then
  * renames it into place, so `releases/<version>` is either complete or absent (a full disk or a
  * dropped connection leaves no half release behind). The temp dir is a dot file: no version
- * starts with a dot, so prepareLayout can remove one that an interrupted run left.
+ * starts with a dot, so the prepare block (prepare.ts) can remove one that an interrupted run left.
  *
  * `replacing`: the checksum of a release of this version that never went live (the caller
  * decided so from state.json), which this one replaces. The host checks that the release there

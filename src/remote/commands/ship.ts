@@ -6,12 +6,15 @@
  * prepare block said the release is not there (or may be replaced).
  */
 import type { Layout } from '../layout.js'
-import { and, script, type Shell } from '../shell.js'
+import { and, cmd, script, type Shell } from '../shell.js'
 import { writeEnvFile } from './files.js'
 import { installRelease } from './release.js'
 
 /** Exit code of shipRelease when the bytes that arrived do not have the expected sha256. */
 export const SHIP_CHECKSUM_MISMATCH = 4
+/** shipRelease's stdout lines once the archive arrived intact, and once it was installed. */
+export const SHIP_RECEIVED = 'RECEIVED'
+export const SHIP_INSTALLED = 'INSTALLED'
 
 /** Where the archive of a release is written on the host while it is being installed. */
 export function incomingArchive(l: Layout, version: string, sha256: string): string {
@@ -31,7 +34,9 @@ export interface ShipEnv {
  * renderEnvFile's content, which holds secrets and so never goes into an argument). Writes the
  * archive to `incomingArchive`, checks its sha256 (a mismatch removes it, says what arrived on
  * stderr and exits SHIP_CHECKSUM_MISMATCH: nothing is extracted), then installs it as
- * installRelease does (`replacing`: see there), then writes shared/.env as writeEnvFile does. A
+ * installRelease does (`replacing`: see there), then writes shared/.env as writeEnvFile does. It
+ * prints SHIP_RECEIVED once the archive checked out and SHIP_INSTALLED once it is installed, so
+ * that a failure names its part (upload, extract, shared/.env). A
  * cut connection closes stdin early: the checksum then fails, and nothing is extracted either.
  * `head -c` (coreutils, like sha256sum) reads no byte past the archive.
  */
@@ -52,7 +57,8 @@ if [ "$found" != "$sum" ]; then
   echo "checksum mismatch after upload of $archive: expected $sum, host has $found ($(wc -c < "$archive") bytes arrived); nothing was extracted" >&2
   rm -f "$archive"
   exit ${SHIP_CHECKSUM_MISMATCH}
-fi`,
+fi
+echo ${SHIP_RECEIVED}`,
     archive,
     sha256,
     env === undefined ? '' : String(env.archiveBytes),
@@ -60,5 +66,5 @@ fi`,
   const install = installRelease(l, version, archive, sha256, replacing)
   return env === undefined
     ? and(receive, install)
-    : and(receive, install, writeEnvFile(l, version, env.keep))
+    : and(receive, install, cmd('echo', SHIP_INSTALLED), writeEnvFile(l, version, env.keep))
 }
