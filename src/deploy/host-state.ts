@@ -17,8 +17,8 @@ import {
   parseProcessManagerFacts,
   resolveProcessManager,
 } from '../remote/commands/process-manager.js'
-import { listReleases, removeReleases } from '../remote/commands/release.js'
-import { cmd } from '../remote/shell.js'
+import { listReleases } from '../remote/commands/release.js'
+import { and, cmd } from '../remote/shell.js'
 import { parseState, type HostState, type ReleaseCommands, type Slot } from '../remote/state.js'
 import type { HostSession, Target } from './host-session.js'
 import { slotManager, type ProcessManager } from './slot-ops.js'
@@ -33,6 +33,8 @@ export interface LoadedState {
   files: NginxFiles
   /** The managed site differs from the host's: the next upstream install writes it too. */
   siteToInstall: boolean
+  /** The release directories on the host (pruning at the end of the run needs no listing). */
+  releases: string[]
 }
 
 /**
@@ -47,10 +49,14 @@ export async function readState(s: HostSession): Promise<LoadedState> {
   const site = settings.site
   const paths = [layout.state, settings.nginx.upstreamFile]
   const { stdout } = await host.exec(
-    readFiles(site.serverNames.length > 0 ? [...paths, site.file] : paths),
+    and(
+      readFiles(site.serverNames.length > 0 ? [...paths, site.file] : paths),
+      listReleases(layout),
+    ),
     { step: 'read state' },
   )
   const [text = '', upstream = '', siteFile = ''] = splitFiles(stdout)
+  const releases = stdout.slice(stdout.lastIndexOf('\0') + 1).split('\n')
   let state: HostState
   try {
     state = parseState(text === '' ? undefined : text, layout.state)
@@ -58,7 +64,7 @@ export async function readState(s: HostSession): Promise<LoadedState> {
     throw new HostError(s.name, 'read state', errorMessage(error))
   }
   await reportRestarts(s, state, manager)
-  const loaded = stateLoaded(s, state, manager)
+  const loaded = stateLoaded(s, state, manager, releases)
   s.report.previousSlot = s.report.liveSlot = loaded.plan.liveSlot
   s.report.previousVersion = s.report.liveVersion = loaded.plan.liveVersion
   // With `nginx-site`: whether the site file must be written in this run. A file the action did
@@ -78,9 +84,12 @@ export function stateLoaded(
   s: HostSession,
   state: HostState,
   manager: ProcessManager,
+  /** The names in releases/ (temporary ones are left out). */
+  releases: string[] = [],
 ): LoadedState {
   const plan = planHost(s.settings, s.name, state, s.version)
-  return { state, plan, manager, files: nginxFiles(s), siteToInstall: false }
+  const names = releases.filter((name) => name !== '' && !name.includes('.tmp.'))
+  return { state, plan, manager, files: nginxFiles(s), siteToInstall: false, releases: names }
 }
 
 /** process-manager auto: systemd units or the built-in manager, as this host allows. */
@@ -128,6 +137,8 @@ export class HostRecord {
     private readonly target: Target,
     /** The state as this run last wrote it (as read, until it writes). */
     public state: HostState,
+    /** The release directories on the host when the run read its state (for pruning). */
+    private readonly releases: string[] = [],
   ) {
     this.before = state
   }
@@ -188,33 +199,26 @@ export class HostRecord {
     this.s.report.liveVersion = liveVersion
   }
 
-  /** The old slot was stopped: its pid goes (when state.json knows the slot). */
-  async slotStopped(slot: Slot): Promise<void> {
-    const previous = this.state.slots[slot]
-    if (!previous) return
-    this.state = {
-      ...this.state,
-      slots: { ...this.state.slots, [slot]: { ...previous, pid: null } },
+  /**
+   * The end of the run on this host (HostDeploy's finish block): the releases beyond
+   * keep-releases to remove (never the live or the previous one), and state.json as it is once
+   * `stopped` (the old slot, or null) has stopped and those releases are gone: the slot's pid
+   * cleared, their history entries removed (a pruned release can no longer be rolled back to, so
+   * state.json stays as bounded as releases/). `stateJson` is undefined when nothing changes;
+   * `written()` takes the new state once the host has written it.
+   */
+  finish(stopped: Slot | null): { prune: string[]; stateJson?: string; written: () => void } {
+    const present = [...new Set([...this.releases, this.target.version])]
+    const previous = stopped === null ? null : this.state.slots[stopped]
+    let next = this.state
+    if (stopped !== null && previous) {
+      next = { ...next, slots: { ...next.slots, [stopped]: { ...previous, pid: null } } }
     }
-    await this.write()
-  }
-
-  /** Removes releases beyond keep-releases (never the live or the previous one). */
-  async pruneReleases(): Promise<string[]> {
-    const { host, layout, settings } = this.s
-    const { stdout } = await host.exec(listReleases(layout), { step: 'prune' })
-    const present = stdout.split('\n').filter((name) => name !== '' && !name.includes('.tmp.'))
-    const prune = releasesToPrune(present, this.state, settings.app.keepReleases)
-    if (prune.length === 0) return prune
-    await host.exec(removeReleases(layout, prune), { step: 'prune' })
-    // A pruned release can no longer be rolled back to: its history entry goes too, so that
-    // state.json stays as bounded as releases/.
-    const history = this.state.history.filter((r) => !prune.includes(r.version))
-    if (history.length < this.state.history.length) {
-      this.state = { ...this.state, history }
-      await this.write()
-    }
-    return prune
+    const prune = releasesToPrune(present, next, this.s.settings.app.keepReleases)
+    const history = next.history.filter((r) => !prune.includes(r.version))
+    if (history.length < next.history.length) next = { ...next, history }
+    if (next === this.state) return { prune, written: () => {} }
+    return { prune, stateJson: stateText(next), written: () => (this.state = next) }
   }
 
   private async write(): Promise<void> {
@@ -225,6 +229,10 @@ export class HostRecord {
   }
 
   private text(): string {
-    return `${JSON.stringify(this.state, null, 2)}\n`
+    return stateText(this.state)
   }
+}
+
+function stateText(state: HostState): string {
+  return `${JSON.stringify(state, null, 2)}\n`
 }

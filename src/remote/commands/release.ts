@@ -85,11 +85,6 @@ fi`,
   )
 }
 
-/** Removes the given releases (names only; the caller decides, never the live or previous one). */
-export function removeReleases(l: Layout, versions: string[]): Shell {
-  return cmd('rm', '-rf', '--', ...versions.map((v) => l.release(v)))
-}
-
 /** Lists release directories, one name per line. */
 export function listReleases(l: Layout): Shell {
   return script('[ -d "$1" ] && ls -1 "$1" || true', l.releases)
