@@ -136,16 +136,16 @@ export class SlotOps {
   }
 
   /**
-   * Every drain of a slot nginx was moved off (forward switch, switch back, post-step repair):
-   * waits until the requests nginx's old workers still finish on it are done, bounded by
+   * The drain of a slot nginx was moved off on a switch back or in the post step's repair (the
+   * forward switch drains the old slot in the finish block: see retire): waits until the requests nginx's old workers still finish on it are done, bounded by
    * drain-timeout, the quiet window counting from this run's last nginx reload (`sinceReloadMs`,
    * 0: none). On timeout it warns (the slot is stopped anyway) and returns false.
    */
-  async drain(slot: Slot, sinceReloadMs: number, what = `the ${slot} slot`): Promise<boolean> {
+  async drain(slot: Slot, sinceReloadMs: number): Promise<boolean> {
     const idle = await this.waitIdle(slotPort(this.s.settings, slot), quietChecks(sinceReloadMs))
     if (!idle) {
       warning(
-        `[${this.s.name}] ${what} still had connections after drain-timeout; stopping it anyway`,
+        `[${this.s.name}] the ${slot} slot still had connections after drain-timeout; stopping it anyway`,
       )
     }
     return idle
