@@ -375,4 +375,25 @@ describe('start + health and the finish block on a fake host', () => {
     await deploy.stopOldSlot()
     expect(deploy.state.slots.blue?.pid).toBeNull()
   })
+
+  it('keep-previous warm: the finish block leaves the old slot running and state.json as it is', async () => {
+    const warm = testSettings({
+      hosts: 'web1',
+      'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
+      'keep-previous': 'warm',
+    })
+    const host = hostWith(LIVE_BLUE, [{ match: 'finish', stdout: 'DRAIN skipped\nOK\n' }])
+    const deploy = await HostDeploy.load(new HostSession(host, warm, new Journal(), '2.0.0'))
+    await deploy.startNewSlot()
+    await deploy.waitHealthy()
+    await switchTogether(contextFor([deploy]), [deploy])
+    const mark = host.commands.length
+
+    await finish({ ...contextFor([deploy]), settings: warm }, [deploy])
+
+    expect(stepsSince(host, mark)).toEqual(['finish'])
+    // No port to drain, no stop command, no state.json, nothing to prune.
+    expect(host.commands.at(-1)!.text).toMatch(/' sh '' 0 1 '' - ''$/)
+    expect(deploy.state.slots.blue?.pid).toBe(100)
+  })
 })
