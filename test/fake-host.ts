@@ -184,6 +184,12 @@ export function httpAnswer(status: number, body = '', upstream?: string): HttpRe
   return { status, body, headers: upstream === undefined ? {} : { [VERIFY_HEADER]: upstream } }
 }
 
+/** The output of a start + health (startThenHealth): app pid 4242, healthy at the first check. */
+export const STARTED_HEALTHY = 'STARTED 4242\nRESULT healthy 1\n'
+
+/** The output of a finish block (finishHost) that found the old slot idle and did every step. */
+export const FINISHED = 'DRAIN idle\nSTEP stop\nSTEP state\nOK\n'
+
 /** The step names of an app host's nginx switch, as HostDeploy records them. */
 export const INSTALL_STEP = 'switch: install upstream and test nginx'
 export const RELOAD_STEP = 'switch: reload nginx'

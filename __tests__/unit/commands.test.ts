@@ -27,7 +27,7 @@ import {
   restoreUpstream,
   testNginx,
 } from '../../src/remote/commands/nginx.js'
-import { installRelease, removeReleases } from '../../src/remote/commands/release.js'
+import { installRelease } from '../../src/remote/commands/release.js'
 import {
   LOG_ROTATE_BYTES,
   renderSuperviseScript,
@@ -152,12 +152,6 @@ describe('remote commands', () => {
     )
     expect(supervise).toContain(`  setsid sh -c ${quotedHostile} < /dev/null &\n`)
     expect(supervise).toContain(`cd /srv/shop/releases/v2 || exit 1\n`)
-  })
-
-  it('removes releases by full path, after --', () => {
-    expect(removeReleases(l, ['v1', 'v2']).text).toBe(
-      'rm -rf -- /srv/shop/releases/v1 /srv/shop/releases/v2',
-    )
   })
 
   it('keeps a copy of the state it writes as state.json.bak', () => {

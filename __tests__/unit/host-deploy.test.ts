@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { HostDeploy } from '../../src/deploy/host-deploy.js'
 import { HostSession } from '../../src/deploy/host-session.js'
 import { Journal } from '../../src/deploy/journal.js'
-import { switchTogether } from '../../src/deploy/steps.js'
+import { finish, switchTogether } from '../../src/deploy/steps.js'
 import type { DeployContext } from '../../src/deploy/context.js'
 import { RemoteCommandError } from '../../src/common/errors.js'
 import { HostLogs } from '../../src/report/log.js'
@@ -18,8 +18,10 @@ import type { HostState } from '../../src/remote/state.js'
 import type { ReleaseArchive } from '../../src/release/index.js'
 import type { Settings } from '../../src/inputs/settings.js'
 import {
+  FINISHED,
   FakeHost,
   INSTALL_STEP,
+  STARTED_HEALTHY,
   RELOAD_STEP,
   httpAnswer,
   nginxSendsTo,
@@ -59,14 +61,16 @@ const RESTORE = 'switch: restore upstream'
  * and whose nginx sends requests to the first server of the upstream file it last reloaded (the
  * live slot before any reload).
  */
-function hostWith(state: HostState): FakeHost {
+function hostWith(state: HostState, rules: FakeRule[] = []): FakeHost {
   const host = new FakeHost('web1', [
+    ...rules,
     {
       match: 'lock',
       stdout: preparedOutput(settings, { files: [JSON.stringify(state)] }),
       times: 1,
     },
-    { match: /^start (blue|green)$/, stdout: '4242\n' },
+    { match: /^start (blue|green)$/, stdout: STARTED_HEALTHY },
+    { match: 'finish', stdout: FINISHED },
   ])
   host.http = (port) =>
     port === settings.nginx.verifyPort
@@ -389,5 +393,160 @@ describe('repair (the post step) on a fake host', () => {
     const { done, steps } = await repaired(hostWith(LIVE_BLUE), { startedSlot: 'blue' })
     expect(steps).toEqual([])
     expect(done).toEqual([])
+  })
+})
+
+describe('start + health and the finish block on a fake host', () => {
+  it('starts the slot and polls its health on the host, in one command', async () => {
+    const host = hostWith(LIVE_BLUE)
+    const deploy = await HostDeploy.lockAndLoad(
+      new HostSession(host, settings, new Journal(), '2.0.0'),
+      'a test',
+    )
+    const mark = host.commands.length
+    await deploy.startNewSlot()
+    expect(await deploy.waitHealthy()).toBe(1)
+    expect(stepsSince(host, mark)).toEqual(['start green'])
+    expect(deploy.target.pid).toBe(4242)
+    expect(host.commands.at(-1)?.text).toContain('RESULT healthy')
+    // Nothing went through the tunnel.
+    expect(host.requests).toEqual([])
+  })
+
+  it('a start that fails names the start; one that never gets healthy names health and the last answer', async () => {
+    const failedStart = hostWith(LIVE_BLUE, [
+      {
+        match: 'start green',
+        exitCode: 1,
+        stderr: 'node: cannot find module',
+      },
+    ])
+    await expect(startedDeploy(failedStart)).rejects.toThrow(
+      '[web1] start green: command exited 1:\nnode: cannot find module',
+    )
+    const unhealthy = hostWith(LIVE_BLUE, [
+      {
+        match: 'start green',
+        exitCode: 4,
+        stdout:
+          'STARTED 4242\nwaiting 5 GET /health answered 503\nRESULT timeout 9\nLAST GET /health answered 503\n',
+      },
+    ])
+    const deploy = await startedDeploy(unhealthy)
+    await expect(deploy.waitHealthy()).rejects.toThrow(
+      `[web1] health: green slot (port ${GREEN}) not healthy within health-timeout (${settings.health.timeoutMs / 1000}s); last check: GET /health answered 503`,
+    )
+  })
+
+  it('on a host with neither curl nor wget, polls through the SSH tunnel', async () => {
+    const host = hostWith(LIVE_BLUE, [
+      {
+        match: 'start green',
+        exitCode: 5,
+        stdout: 'STARTED 4242\nRESULT no-client 0\n',
+      },
+    ])
+    const deploy = await startedDeploy(host)
+    expect(await deploy.waitHealthy()).toBe(1)
+    expect(host.requests).toContainEqual({ port: GREEN, path: settings.health.path })
+  })
+
+  it('drains, stops the old slot, writes state.json and prunes in one command', async () => {
+    // releases/ as read with state.json: an older release beyond keep-releases.
+    const host = hostWith(LIVE_BLUE, [
+      {
+        match: 'lock',
+        stdout: preparedOutput(settings, {
+          files: [JSON.stringify(LIVE_BLUE)],
+          releases: ['0.9.0', '1.0.0'],
+        }),
+        times: 1,
+      },
+    ])
+    const kept = testSettings({
+      hosts: 'web1',
+      'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
+      'keep-releases': '2',
+    })
+    const deploy = await HostDeploy.lockAndLoad(
+      new HostSession(host, kept, new Journal(), '2.0.0'),
+      'a test',
+    )
+    await deploy.startNewSlot()
+    await deploy.waitHealthy()
+    await switchTogether(contextFor([deploy]), [deploy])
+    const mark = host.commands.length
+
+    expect(await finish(contextFor([deploy]), [deploy])).toBe('deployed')
+
+    expect(stepsSince(host, mark)).toEqual(['finish'])
+    const text = host.commands.at(-1)!.text
+    const hex = BLUE.toString(16).toUpperCase().padStart(4, '0')
+    expect(text).toMatch(new RegExp(`' sh ${hex} `))
+    // state.json (its pid of blue cleared), then the one release to remove.
+    expect(text).toMatch(/\n\}\n' \S+\/releases\/0\.9\.0$/)
+    expect(deploy.state.slots.blue?.pid).toBeNull()
+    expect(deploy.state.history.map((r) => r.version)).toEqual(['2.0.0', '1.0.0'])
+  })
+
+  it('a stop that fails names the stop, and state.json is left as it was', async () => {
+    const host = hostWith(LIVE_BLUE, [
+      {
+        match: 'finish',
+        exitCode: 6,
+        stdout: 'DRAIN idle\nSTEP stop\nFAILED stop\n',
+        stderr: 'stop-command failed',
+      },
+    ])
+    const deploy = await startedDeploy(host)
+    await deploy.waitHealthy()
+    await switchTogether(contextFor([deploy]), [deploy])
+    const pid = deploy.state.slots.blue?.pid
+
+    expect(await deploy.drainOldSlot()).toBe(true)
+    await expect(deploy.stopOldSlot()).rejects.toThrow(
+      '[web1] stop blue: command exited 6:\nstop-command failed',
+    )
+    expect(deploy.state.slots.blue?.pid).toBe(pid)
+  })
+
+  it('drain-timeout: the old slot is stopped anyway', async () => {
+    const host = hostWith(LIVE_BLUE, [
+      {
+        match: 'finish',
+        stdout: 'open 3\nDRAIN timeout 3\nSTEP stop\nSTEP state\nOK\n',
+      },
+    ])
+    const deploy = await startedDeploy(host)
+    await deploy.waitHealthy()
+    await switchTogether(contextFor([deploy]), [deploy])
+
+    expect(await deploy.drainOldSlot()).toBe(false)
+    await deploy.stopOldSlot()
+    expect(deploy.state.slots.blue?.pid).toBeNull()
+  })
+
+  it('keep-previous warm: the finish block leaves the old slot running and state.json as it is', async () => {
+    const warm = testSettings({
+      hosts: 'web1',
+      'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
+      'keep-previous': 'warm',
+    })
+    const host = hostWith(LIVE_BLUE, [{ match: 'finish', stdout: 'DRAIN skipped\nOK\n' }])
+    const deploy = await HostDeploy.lockAndLoad(
+      new HostSession(host, warm, new Journal(), '2.0.0'),
+      'a test',
+    )
+    await deploy.startNewSlot()
+    await deploy.waitHealthy()
+    await switchTogether(contextFor([deploy]), [deploy])
+    const mark = host.commands.length
+
+    await finish({ ...contextFor([deploy]), settings: warm }, [deploy])
+
+    expect(stepsSince(host, mark)).toEqual(['finish'])
+    // No port to drain, no stop command, no state.json, nothing to prune.
+    expect(host.commands.at(-1)!.text).toMatch(/' sh '' 0 1 '' - ''$/)
+    expect(deploy.state.slots.blue?.pid).toBe(100)
   })
 })

@@ -219,7 +219,7 @@ describe('health loop', () => {
       logName: '/srv/shop/logs/green.log',
     }
     expect(healthLoopFailure(timeout, where, 4, '')).toBe(
-      'green slot (port 3002) not healthy within health-timeout (30s); last check: GET /health answered 503 (12 checks)',
+      'green slot (port 3002) not healthy within health-timeout (30s); last check: GET /health answered 503',
     )
     const exited = parseHealthLoop(
       'RESULT exited 3\nLAST GET /health: connection refused\nboot 1\nfatal: no db\n',

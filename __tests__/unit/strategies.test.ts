@@ -17,8 +17,10 @@ import type { ReleaseArchive } from '../../src/release/index.js'
 import type { HostState } from '../../src/remote/state.js'
 import { rolling } from '../../src/strategies/rolling.js'
 import {
+  FINISHED,
   FakeHost,
   INSTALL_STEP,
+  STARTED_HEALTHY,
   RELOAD_STEP,
   httpAnswer,
   nginxSendsTo,
@@ -94,7 +96,8 @@ function appHost(settings: Settings, log: FleetLog, name: string, rules: FakeRul
       stdout: preparedOutput(settings, { files: [JSON.stringify(liveBlue(settings))] }),
       times: 1,
     },
-    { match: /^start (blue|green)$/, stdout: '4242\n' },
+    { match: /^start (blue|green)$/, stdout: STARTED_HEALTHY },
+    { match: 'finish', stdout: FINISHED },
   ])
   // The address the inputs give, as a real connection has it (the load balancer matches on it).
   Object.assign(host, { address: settings.hosts.find((h) => h.label === name) })
@@ -198,8 +201,8 @@ describe('rolling: a failed batch 2 on fake hosts', () => {
     const afterBatch1 = log.slice(log.indexOf('web1: record'))
     expect(afterBatch1).toEqual([
       'web1: record',
+      // start and health in one command
       'web2: start green',
-      'web2: health',
       'web2: switch',
       `web2: ${INSTALL}`,
       `web2: ${RESTORE}`,

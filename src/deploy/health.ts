@@ -1,14 +1,58 @@
-/** Waiting for a new slot to become healthy, watching that its process stays alive meanwhile. */
+/**
+ * Waiting for a new slot to become healthy, watching that its process stays alive meanwhile: by a
+ * loop on the host that reports once (healthLoop), or, on a host with neither curl nor wget,
+ * through the SSH tunnel (waitHealthy), as the smoke tests, previews and canary checks do.
+ */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HostError, errorMessage } from '../common/errors.js'
 import type { HealthSettings } from '../inputs/settings.js'
+import { healthLoop, healthLoopFailure, parseHealthLoop } from '../remote/commands/health-loop.js'
 import { SLOT_EXITED, type SlotManager } from '../remote/commands/slot.js'
+import type { Shell } from '../remote/shell.js'
 import type { Slot } from '../remote/state.js'
-import type { Host } from '../ssh/host.js'
+import type { ExecResult, Host } from '../ssh/host.js'
 
 const REQUEST_TIMEOUT_MS = 5000
 /** The first retry; each next one waits twice as long, up to health-interval. */
 const FIRST_RETRY_MS = 50
+
+/**
+ * The health phase on the host: polls the slot as waitHealthy does (the same schedule, the same
+ * checks, a restart by the process manager counts as a crash: this run started the slot) and
+ * reports once; see healthLoopChecks for its outcome.
+ */
+export function hostHealthLoop(
+  slots: SlotManager,
+  slot: Slot,
+  port: number,
+  health: HealthSettings,
+  version: string,
+): Shell {
+  const { path, versionPath, timeoutMs, intervalMs } = health
+  const alive = slots.checkAlive(slot, true)
+  return healthLoop({ port, path, versionPath, version, timeoutMs, intervalMs, alive })
+}
+
+/**
+ * What hostHealthLoop's output says: how many checks it took, or 'no-client' when the host has
+ * neither curl nor wget (the caller then polls through the tunnel with waitHealthy). A slot that
+ * is not healthy throws a HostError worded as waitHealthy words it.
+ */
+export function healthLoopChecks(
+  host: Host,
+  slots: SlotManager,
+  slot: Slot,
+  port: number,
+  health: HealthSettings,
+  result: ExecResult,
+): number | 'no-client' {
+  const report = parseHealthLoop(result.stdout)
+  if (report.outcome === 'no-client') return 'no-client'
+  const where = { slot, port, timeoutMs: health.timeoutMs, logName: slots.logName(slot) }
+  const problem = healthLoopFailure(report, where, result.exitCode, result.stderr)
+  if (problem !== undefined) throw new HostError(host.name, 'health', problem)
+  return report.attempts
+}
 
 /**
  * Polls `health.path` (and `health.versionPath`, whose body must contain the version) through the

@@ -5,6 +5,7 @@
  * (upstream-switch.ts), all working on the one Target of the run. The strategies decide the order.
  */
 import { HostError, RemoteCommandError } from '../common/errors.js'
+import { warning } from '../report/log.js'
 import { wentLive, type HostPlan } from './plan.js'
 import { renderEnvFile, writeEnvFile } from '../remote/commands/files.js'
 import { UNKNOWN_CHECKSUM } from '../remote/commands/release.js'
@@ -14,6 +15,7 @@ import {
   incomingArchive,
   shipRelease,
 } from '../remote/commands/ship.js'
+import { finishHost, parseFinish } from '../remote/commands/finish.js'
 import { runInRelease } from '../remote/commands/slot.js'
 import type { HostState, Slot } from '../remote/state.js'
 import type { ReleaseArchive } from '../release/index.js'
@@ -32,6 +34,8 @@ export class HostDeploy {
   readonly nginx: UpstreamSwitch
   /** What the host had as the run started (the release's checksum, releases, HTTP client). */
   readonly facts: HostFacts
+  /** The finish block, once drainOldSlot or pruneReleases started it. */
+  private finishing: FinishRun | undefined
 
   /**
    * Takes the deploy lock and reads the host's state in one round trip (see readState), and
@@ -54,7 +58,7 @@ export class HostDeploy {
       pid: null,
     }
     this.facts = { ...loaded.facts }
-    this.record = new HostRecord(session, this.target, loaded.state)
+    this.record = new HostRecord(session, this.target, loaded.state, loaded.facts.releases)
     this.slots = new SlotOps(session, this.target, loaded.manager, (v) => this.record.commandsOf(v))
     this.nginx = new UpstreamSwitch(session, this.target, loaded.files, loaded.siteToInstall)
   }
@@ -273,13 +277,18 @@ export class HostDeploy {
   }
 
   /**
-   * Waits for the old slot to drain (bounded by drain-timeout). Returns false on timeout. The
+   * Waits for the old slot to drain (bounded by drain-timeout; on timeout it warns, and the slot
+   * is stopped anyway). Returns false on timeout. It starts the finish block (see finish): the
    * quiet window counts from this run's nginx reload, which mostly lies behind us by now.
    */
   async drainOldSlot(): Promise<boolean> {
-    const old = this.plan.liveSlot
-    if (old === null) return true
-    return this.slots.drain(old, this.nginx.sinceReload(), 'the old slot')
+    const idle = await this.finish(true).drained
+    if (!idle) {
+      warning(
+        `[${this.name}] the old slot still had connections after drain-timeout; stopping it anyway`,
+      )
+    }
+    return idle
   }
 
   /** Waits until no connection to `port` is open any more: see SlotOps.waitIdle. */
@@ -287,14 +296,84 @@ export class HostDeploy {
     return this.slots.waitIdle(port)
   }
 
+  /** Waits until the finish block has stopped the old slot and written state.json. */
   async stopOldSlot(): Promise<void> {
-    const old = this.plan.liveSlot
-    if (old === null) return
-    await this.slots.stop(old, this.state.slots[old]?.version ?? this.version)
-    await this.record.slotStopped(old)
+    await this.finish(true).done
   }
 
+  /**
+   * Removes releases beyond keep-releases (never the live or the previous one); returns them.
+   * Without drainOldSlot before (keep-previous warm, the reload strategy), the finish block runs
+   * now, leaving the old slot as it is.
+   */
   pruneReleases(): Promise<string[]> {
-    return this.record.pruneReleases()
+    return this.finish(false).done
   }
+
+  /**
+   * The end of this host's run in one round trip (finishHost): drain the old slot and stop it
+   * (`retireOld`, when there is one), write state.json, remove the pruned releases. Started once;
+   * the log's phases (drain, stop-old, record) wait on it in turn.
+   */
+  private finish(retireOld: boolean): FinishRun {
+    this.finishing ??= this.startFinish(retireOld ? this.plan.liveSlot : null)
+    return this.finishing
+  }
+
+  private startFinish(old: Slot | null): FinishRun {
+    const { layout } = this.session
+    const { prune, stateJson, written } = this.record.finish(old)
+    const retiring =
+      old === null
+        ? undefined
+        : this.slots.retire(
+            old,
+            this.state.slots[old]?.version ?? this.version,
+            this.nginx.sinceReload(),
+          )
+    let drainSeen: (idle: boolean) => void = () => {}
+    const seen = new Promise<boolean>((resolve) => (drainSeen = resolve))
+    const exec = this.host.tryExec(finishHost({ layout, old: retiring?.spec, stateJson, prune }), {
+      step: 'finish',
+      onLine: (line) => {
+        const drain = parseFinish(line).drain
+        if (drain === 'unknown') retiring?.onLine(line)
+        else drainSeen(drain !== 'timeout')
+      },
+    })
+    const done = exec.then(({ stdout, exitCode, stderr }) => {
+      const f = parseFinish(stdout)
+      if (!f.ok) {
+        const step = f.drain === 'unknown' ? 'drain' : finishStep(f.failedStep, old)
+        throw new RemoteCommandError(this.name, step, exitCode, stderr)
+      }
+      written()
+      return prune
+    })
+    const reported = exec.then(({ stdout, exitCode, stderr }) => {
+      const drain = parseFinish(stdout).drain
+      if (drain === 'unknown') throw new RemoteCommandError(this.name, 'drain', exitCode, stderr)
+      return drain !== 'timeout'
+    })
+    const drained = Promise.race([seen, reported])
+    // Each phase awaits its part; a failure is thrown there, the rest need no handler.
+    drained.catch(() => {})
+    done.catch(() => {})
+    return { drained, done }
+  }
+}
+
+/** The finish block of a host as the log's phases wait on it. */
+interface FinishRun {
+  /** Whether the old slot drained (false: drain-timeout); true without an old slot. */
+  drained: Promise<boolean>
+  /** The releases it removed, once all of it is done. */
+  done: Promise<string[]>
+}
+
+/** The step a failure of the finish block names, as the separate commands named it before. */
+function finishStep(failed: string | undefined, old: Slot | null): string {
+  if (failed === 'state') return 'write state'
+  if (failed === 'prune') return 'prune'
+  return old === null ? 'finish' : `stop ${old}`
 }

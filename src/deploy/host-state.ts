@@ -11,7 +11,6 @@ import {
   parseProcessManagerFacts,
   resolveProcessManager,
 } from '../remote/commands/process-manager.js'
-import { listReleases, removeReleases } from '../remote/commands/release.js'
 import type { Settings } from '../inputs/settings.js'
 import type { Layout } from '../remote/layout.js'
 import { cmd, type Shell } from '../remote/shell.js'
@@ -170,6 +169,8 @@ export class HostRecord {
     private readonly target: Target,
     /** The state as this run last wrote it (as read, until it writes). */
     public state: HostState,
+    /** The release directories on the host when the run read its state (for pruning). */
+    private readonly releases: string[] = [],
   ) {
     this.before = state
   }
@@ -230,33 +231,26 @@ export class HostRecord {
     this.s.report.liveVersion = liveVersion
   }
 
-  /** The old slot was stopped: its pid goes (when state.json knows the slot). */
-  async slotStopped(slot: Slot): Promise<void> {
-    const previous = this.state.slots[slot]
-    if (!previous) return
-    this.state = {
-      ...this.state,
-      slots: { ...this.state.slots, [slot]: { ...previous, pid: null } },
+  /**
+   * The end of the run on this host (HostDeploy's finish block): the releases beyond
+   * keep-releases to remove (never the live or the previous one), and state.json as it is once
+   * `stopped` (the old slot, or null) has stopped and those releases are gone: the slot's pid
+   * cleared, their history entries removed (a pruned release can no longer be rolled back to, so
+   * state.json stays as bounded as releases/). `stateJson` is undefined when nothing changes;
+   * `written()` takes the new state once the host has written it.
+   */
+  finish(stopped: Slot | null): { prune: string[]; stateJson?: string; written: () => void } {
+    const present = [...new Set([...this.releases, this.target.version])]
+    const previous = stopped === null ? null : this.state.slots[stopped]
+    let next = this.state
+    if (stopped !== null && previous) {
+      next = { ...next, slots: { ...next.slots, [stopped]: { ...previous, pid: null } } }
     }
-    await this.write()
-  }
-
-  /** Removes releases beyond keep-releases (never the live or the previous one). */
-  async pruneReleases(): Promise<string[]> {
-    const { host, layout, settings } = this.s
-    const { stdout } = await host.exec(listReleases(layout), { step: 'prune' })
-    const present = stdout.split('\n').filter((name) => name !== '' && !name.includes('.tmp.'))
-    const prune = releasesToPrune(present, this.state, settings.app.keepReleases)
-    if (prune.length === 0) return prune
-    await host.exec(removeReleases(layout, prune), { step: 'prune' })
-    // A pruned release can no longer be rolled back to: its history entry goes too, so that
-    // state.json stays as bounded as releases/.
-    const history = this.state.history.filter((r) => !prune.includes(r.version))
-    if (history.length < this.state.history.length) {
-      this.state = { ...this.state, history }
-      await this.write()
-    }
-    return prune
+    const prune = releasesToPrune(present, next, this.s.settings.app.keepReleases)
+    const history = next.history.filter((r) => !prune.includes(r.version))
+    if (history.length < next.history.length) next = { ...next, history }
+    if (next === this.state) return { prune, written: () => {} }
+    return { prune, stateJson: stateText(next), written: () => (this.state = next) }
   }
 
   private async write(): Promise<void> {
@@ -267,6 +261,10 @@ export class HostRecord {
   }
 
   private text(): string {
-    return `${JSON.stringify(this.state, null, 2)}\n`
+    return stateText(this.state)
   }
+}
+
+function stateText(state: HostState): string {
+  return `${JSON.stringify(state, null, 2)}\n`
 }

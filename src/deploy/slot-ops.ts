@@ -2,7 +2,7 @@
  * A host's two slots: start, stop, reload, drain and health-check them through the process
  * manager (the built-in one or systemd units), with the environment the commands get.
  */
-import { HostError } from '../common/errors.js'
+import { HostError, RemoteCommandError } from '../common/errors.js'
 import type { Settings } from '../inputs/settings.js'
 import { formatDuration, warning } from '../report/log.js'
 import { slotPort } from './plan.js'
@@ -12,11 +12,14 @@ import {
   quietChecks,
   waitForDrain,
 } from '../remote/commands/drain.js'
+import { healthLoopProgress, startThenHealth, startedPid } from '../remote/commands/health-loop.js'
 import { builtinSlots, type SlotEnv, type SlotManager } from '../remote/commands/slot.js'
 import { systemdSlots } from '../remote/commands/systemd.js'
 import type { Layout } from '../remote/layout.js'
+import type { Shell } from '../remote/shell.js'
 import type { ReleaseCommands, Slot } from '../remote/state.js'
-import { recheckHealthy, waitHealthy } from './health.js'
+import type { ExecResult } from '../ssh/host.js'
+import { healthLoopChecks, hostHealthLoop, recheckHealthy, waitHealthy } from './health.js'
 import type { HostSession, Target } from './host-session.js'
 
 export type ProcessManager = 'builtin' | 'systemd'
@@ -24,6 +27,8 @@ export type ProcessManager = 'builtin' | 'systemd'
 export class SlotOps {
   /** Starts, stops and watches the slots (a rollback may give it the release's stop-command). */
   private manager: SlotManager
+  /** The health loop start left running on the host, until waitHealthy takes its report. */
+  private booting: Promise<number> | undefined
 
   constructor(
     private readonly s: HostSession,
@@ -58,27 +63,58 @@ export class SlotOps {
     return (await this.s.host.tryExec(this.manager.checkAlive(slot), { step })).exitCode === 0
   }
 
-  /** Starts the target release on the target slot (journaled first: the post step stops it). */
+  /**
+   * Starts the target release on the target slot (journaled first: the post step stops it) and,
+   * in the same round trip, the health loop on the host (startThenHealth). Returns once the slot
+   * started; waitHealthy then waits for the loop's report.
+   */
   async start(workdir?: string): Promise<void> {
     const slot = this.target.plan.targetSlot
     this.s.journal.mark({ kind: 'started slot', slot })
     const start = this.target.commands?.start ?? this.s.settings.app.startCommand
-    const { stdout } = await this.s.host.exec(
-      this.manager.start(slot, start, this.env(slot), workdir),
-      { step: `start ${slot}` },
+    const step = `start ${slot}`
+    let started: (pid: number) => void = () => {}
+    const seen = new Promise<number>((resolve) => (started = resolve))
+    let since = Date.now()
+    const exec = this.s.host.tryExec(
+      startThenHealth(this.manager.start(slot, start, this.env(slot), workdir), this.healthLoop()),
+      {
+        step,
+        onLine: (line) => {
+          const pid = startedPid(line)
+          if (pid === undefined) return this.healthProgress(line, since)
+          since = Date.now()
+          started(pid)
+        },
+      },
     )
-    this.target.pid = Number(stdout.trim().split('\n').pop())
+    const pid = exec.then(({ stdout, exitCode, stderr }) => {
+      const found = stdout
+        .split('\n')
+        .map(startedPid)
+        .find((p) => p !== undefined)
+      if (found === undefined) throw new RemoteCommandError(this.s.name, step, exitCode, stderr)
+      return found
+    })
+    const booting = pid.then(() => exec).then((result) => this.healthOf(result))
+    // waitHealthy awaits it; when the start itself fails, that error is thrown here.
+    booting.catch(() => {})
+    this.booting = booting
+    this.target.pid = await Promise.race([seen, pid])
   }
 
-  async stop(slot: Slot, version: string): Promise<void> {
+  /** The stop of a slot running `version` (its env, the stop-command it was started with). */
+  stopCommand(slot: Slot, version: string): Shell {
     const env = {
       ...this.env(slot),
       APP_VERSION: version,
       RELEASE_DIR: this.s.layout.release(version),
     }
-    await this.s.host.exec(this.manager.stop(slot, this.stopCommandOf(version), env), {
-      step: `stop ${slot}`,
-    })
+    return this.manager.stop(slot, this.stopCommandOf(version), env)
+  }
+
+  async stop(slot: Slot, version: string): Promise<void> {
+    await this.s.host.exec(this.stopCommand(slot, version), { step: `stop ${slot}` })
   }
 
   /** reload-command in a running slot (strategy reload), on `version`. */
@@ -100,16 +136,16 @@ export class SlotOps {
   }
 
   /**
-   * Every drain of a slot nginx was moved off (forward switch, switch back, post-step repair):
-   * waits until the requests nginx's old workers still finish on it are done, bounded by
+   * The drain of a slot nginx was moved off on a switch back or in the post step's repair (the
+   * forward switch drains the old slot in the finish block: see retire): waits until the requests nginx's old workers still finish on it are done, bounded by
    * drain-timeout, the quiet window counting from this run's last nginx reload (`sinceReloadMs`,
    * 0: none). On timeout it warns (the slot is stopped anyway) and returns false.
    */
-  async drain(slot: Slot, sinceReloadMs: number, what = `the ${slot} slot`): Promise<boolean> {
+  async drain(slot: Slot, sinceReloadMs: number): Promise<boolean> {
     const idle = await this.waitIdle(slotPort(this.s.settings, slot), quietChecks(sinceReloadMs))
     if (!idle) {
       warning(
-        `[${this.s.name}] ${what} still had connections after drain-timeout; stopping it anyway`,
+        `[${this.s.name}] the ${slot} slot still had connections after drain-timeout; stopping it anyway`,
       )
     }
     return idle
@@ -122,15 +158,9 @@ export class SlotOps {
   async waitIdle(port: number, quiet = quietChecks()): Promise<boolean> {
     const timeoutMs = this.s.settings.slots.drainTimeoutMs
     if (timeoutMs === 0) return true
-    const started = Date.now()
     const result = await this.s.host.tryExec(waitForDrain(port, timeoutMs, quiet), {
       step: 'drain',
-      onLine: (line) => {
-        const open = drainProgress(line)
-        if (open === undefined) return
-        const waited = formatDuration(Date.now() - started)
-        this.s.progress = `${open} connection(s) to port ${port} left after ${waited} (drain-timeout ${formatDuration(timeoutMs)})`
-      },
+      onLine: this.drainProgress(port),
     })
     if (result.exitCode === 0) return true
     if (result.exitCode === DRAIN_TIMED_OUT) return false
@@ -141,13 +171,80 @@ export class SlotOps {
     )
   }
 
-  /** Waits until the new slot is healthy; returns how many checks it took. */
-  async waitHealthy(): Promise<number> {
+  /**
+   * The old slot's part of the finish block (finishHost): drained as drain() drains (the quiet
+   * window counting from the last reload, `sinceReloadMs` ago), then stopped the way it was
+   * started; `onLine` shows the connections left in the log's heartbeat.
+   */
+  retire(slot: Slot, version: string, sinceReloadMs: number) {
+    const port = slotPort(this.s.settings, slot)
+    const { drainTimeoutMs } = this.s.settings.slots
+    return {
+      spec: {
+        port,
+        drainTimeoutMs,
+        quietChecks: quietChecks(sinceReloadMs),
+        stop: this.stopCommand(slot, version),
+      },
+      onLine: this.drainProgress(port),
+    }
+  }
+
+  /** Reads the `open <n>` lines of a drain loop into the log's heartbeat. */
+  private drainProgress(port: number): (line: string) => void {
     const started = Date.now()
-    return waitHealthy(...this.healthTarget(), (attempt, problem) => {
-      const left = this.s.settings.health.timeoutMs - (Date.now() - started)
-      this.s.progress = `attempt ${attempt}, last answer: ${problem} (${formatDuration(left)} left)`
+    const timeout = formatDuration(this.s.settings.slots.drainTimeoutMs)
+    return (line) => {
+      const open = drainProgress(line)
+      if (open === undefined) return
+      const waited = formatDuration(Date.now() - started)
+      this.s.progress = `${open} connection(s) to port ${port} left after ${waited} (drain-timeout ${timeout})`
+    }
+  }
+
+  /**
+   * Waits until the new slot is healthy; returns how many checks it took. After start, the loop
+   * already runs on the host; otherwise (a slot reloaded in place) it runs now. On a host with
+   * neither curl nor wget, the checks go through the SSH tunnel.
+   */
+  async waitHealthy(): Promise<number> {
+    const booting = this.booting
+    this.booting = undefined
+    if (booting !== undefined) return booting
+    const since = Date.now()
+    const result = await this.s.host.tryExec(this.healthLoop(), {
+      step: 'health',
+      onLine: (line) => this.healthProgress(line, since),
     })
+    return this.healthOf(result)
+  }
+
+  /** The health loop on the host for the target slot (health.ts). */
+  private healthLoop(): Shell {
+    const [, manager, slot, port, health, version] = this.healthTarget()
+    return hostHealthLoop(manager, slot, port, health, version)
+  }
+
+  /** The checks the loop took; throws when the slot is not healthy (see healthLoopChecks). */
+  private async healthOf(result: ExecResult): Promise<number> {
+    const [host, manager, slot, port, health] = this.healthTarget()
+    const checks = healthLoopChecks(host, manager, slot, port, health, result)
+    if (checks !== 'no-client') return checks
+    const started = Date.now()
+    return waitHealthy(...this.healthTarget(), (attempt, problem) =>
+      this.attemptProgress(attempt, problem, started),
+    )
+  }
+
+  /** A progress line of the health loop, for the log's heartbeat. */
+  private healthProgress(line: string, since: number): void {
+    const progress = healthLoopProgress(line)
+    if (progress) this.attemptProgress(progress.attempt, progress.last, since)
+  }
+
+  private attemptProgress(attempt: number, problem: string, since: number): void {
+    const left = this.s.settings.health.timeoutMs - (Date.now() - since)
+    this.s.progress = `attempt ${attempt}, last answer: ${problem} (${formatDuration(left)} left)`
   }
 
   /** Right before the switch: the target slot still runs and passes its checks. */

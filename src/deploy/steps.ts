@@ -44,7 +44,9 @@ export async function shipAndMigrate(ctx: DeployContext, hosts: HostDeploy[]): P
 
 /**
  * Starts the new version on each host's idle slot, waits until all are healthy, runs the smoke
- * test against them. On failure the new slots are stopped again.
+ * test against them. On failure the new slots are stopped again. Per host, start and health are
+ * one command (the health loop runs on the host right after the start): the start phase ends
+ * once the slot started, the health phase once the loop reported.
  */
 export async function startNewSlots(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
   try {
@@ -100,7 +102,9 @@ export async function switchTogether(ctx: DeployContext, hosts: HostDeploy[]): P
 
 /**
  * After every host switched: wait for in-flight requests to the old slots, stop them (unless
- * keep-previous is warm, or there is no old slot), run the contract step once, prune old releases.
+ * keep-previous is warm, or there is no old slot), prune old releases, run the contract step
+ * once. Per host, drain, stop, the state.json write and the prune are one command, whose parts
+ * the drain, stop-old and record phases wait on in turn.
  */
 export async function finish(
   ctx: DeployContext,

@@ -96,6 +96,28 @@ done`,
   )
 }
 
+/**
+ * Start and health in one round trip: runs the slot manager's start command (`start`), prints
+ * `STARTED <pid>` (the pid is the last line the start printed), then runs `health` (a
+ * healthLoop), whose output follows. When the start fails, its output and exit status come back
+ * as they are, without a STARTED line.
+ */
+export function startThenHealth(start: Shell, health: Shell): Shell {
+  return script(
+    `out=$(sh -c "$1") || { rc=$?; printf '%s\\n' "$out"; exit $rc; }
+echo "STARTED $(printf '%s\\n' "$out" | tail -n 1)"
+exec sh -c "$2"`,
+    start.text,
+    health.text,
+  )
+}
+
+/** The pid of startThenHealth's `STARTED <pid>` line; undefined for any other line. */
+export function startedPid(line: string): number | undefined {
+  const match = /^STARTED (\d*)$/.exec(line)
+  return match ? Number(match[1]) : undefined
+}
+
 export interface HealthLoopResult {
   outcome: 'healthy' | 'timeout' | 'exited' | 'no-client' | 'failed'
   attempts: number
@@ -148,7 +170,7 @@ export function healthLoopFailure(
     case 'no-client':
       return undefined
     case 'timeout':
-      return `${slot} slot (port ${port}) not healthy within health-timeout (${timeoutMs / 1000}s); last check: ${result.last} (${result.attempts} checks)`
+      return `${slot} slot (port ${port}) not healthy within health-timeout (${timeoutMs / 1000}s); last check: ${result.last}`
     case 'exited':
       return `the new version exited while booting on ${slot} (port ${port}); last lines of ${logName}:\n${result.logTail}`
     case 'failed':

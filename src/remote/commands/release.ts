@@ -1,6 +1,6 @@
 /** Releases on the host: presence check, install (extract to temp, then rename), prune. */
 import type { Layout } from '../layout.js'
-import { cmd, script, type Shell } from '../shell.js'
+import { script, type Shell } from '../shell.js'
 
 export const CHECKSUM_FILE = '.release-sha256'
 
@@ -70,14 +70,4 @@ fi`,
     CHECKSUM_FILE,
     replacing,
   )
-}
-
-/** Removes the given releases (names only; the caller decides, never the live or previous one). */
-export function removeReleases(l: Layout, versions: string[]): Shell {
-  return cmd('rm', '-rf', '--', ...versions.map((v) => l.release(v)))
-}
-
-/** Lists release directories, one name per line. */
-export function listReleases(l: Layout): Shell {
-  return script('[ -d "$1" ] && ls -1 "$1" || true', l.releases)
 }
