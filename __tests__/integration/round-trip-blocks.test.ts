@@ -355,7 +355,13 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
     const state = '{"liveSlot":"blue"}\n'
     const result = await host.tryExec(
       spec(3101, {
-        recheck: { alive: slots.checkAlive('blue'), port: 3101, path: '/health' },
+        recheck: {
+          alive: slots.checkAlive('blue'),
+          port: 3101,
+          path: '/health',
+          versionPath: '/version',
+          version: 'v1',
+        },
         record: { layout: l, version: 'v1', stateJson: state },
         content: upstream(3101),
       }),
@@ -435,18 +441,68 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
     expect(result.exitCode, result.stdout + result.stderr).toBe(0)
     expect(parseSwitch(result.stdout)).toMatchObject({
       ok: true,
-      steps: ['install', 'test', 'reload', 'verify'],
+      steps: ['install', 'test', 'reload'],
       verifySkipped: true,
     })
     expect(result.stdout).toContain('SKIPPED record')
     expect(await sh(`cat ${UPSTREAM}; cat ${l.state}`)).toBe(`${upstream(3101)}old\n`)
   })
 
+  it('a recheck without an HTTP client touches nothing and says so', async () => {
+    await sh(`printf '%s' '${before}' > ${UPSTREAM}`)
+    const result = await host.tryExec(
+      spec(3101, {
+        client: 'none',
+        recheck: {
+          alive: slots.checkAlive('blue'),
+          port: 3101,
+          path: '/health',
+          versionPath: '',
+          version: 'v1',
+        },
+        content: upstream(3101),
+      }),
+      { step: 'switch' },
+    )
+    expect(result.exitCode).toBe(SWITCH_FAILED)
+    expect(parseSwitch(result.stdout)).toMatchObject({ noClient: true, steps: [], client: 'none' })
+    expect(await sh(`cat ${UPSTREAM}`)).toBe(before)
+  })
+
+  it('refuses at the recheck when the slot answers another version, before touching nginx', async () => {
+    await sh(`printf '%s' '${before}' > ${UPSTREAM}`)
+    const result = await host.tryExec(
+      spec(3101, {
+        recheck: {
+          alive: slots.checkAlive('blue'),
+          port: 3101,
+          path: '/health',
+          versionPath: '/version',
+          version: 'v9',
+        },
+        content: upstream(3101),
+      }),
+      { step: 'switch' },
+    )
+    expect(result.exitCode).toBe(SWITCH_FAILED)
+    expect(parseSwitch(result.stdout)).toMatchObject({ failedStep: 'recheck', restored: false })
+    expect(result.stderr.trim()).toMatch(
+      /^GET \/version answered 200 without 'v9' in its body \(".*v1.*"\)$/,
+    )
+    expect(await sh(`cat ${UPSTREAM}`)).toBe(before)
+  })
+
   it('refuses at the recheck when the slot is gone, before touching nginx', async () => {
     await sh(`printf '%s' '${before}' > ${UPSTREAM}`)
     const result = await host.tryExec(
       spec(3102, {
-        recheck: { alive: slots.checkAlive('green', true), port: 3102, path: '/health' },
+        recheck: {
+          alive: slots.checkAlive('green', true),
+          port: 3102,
+          path: '/health',
+          versionPath: '',
+          version: 'v2',
+        },
         content: upstream(3102),
       }),
       { step: 'switch' },

@@ -18,6 +18,7 @@ import {
   resolveProcessManager,
 } from '../remote/commands/process-manager.js'
 import { listReleases, removeReleases } from '../remote/commands/release.js'
+import type { SwitchSpec } from '../remote/commands/switch.js'
 import { cmd } from '../remote/shell.js'
 import { parseState, type HostState, type ReleaseCommands, type Slot } from '../remote/state.js'
 import type { HostSession, Target } from './host-session.js'
@@ -139,10 +140,34 @@ export class HostRecord {
 
   /** After the switch: `current` and state.json name the new release; the old slot is still up. */
   async recordSwitch(): Promise<void> {
+    const state = this.switchedState()
+    await this.s.host.exec(recordRelease(this.s.layout, this.target.version), {
+      step: 'record',
+      stdin: stateText(state),
+    })
+    this.switchRecorded(state)
+  }
+
+  /**
+   * What the switch script records (with the switch, in the same exec): state.json as
+   * switchedState gives it, and `current`; switchRecorded once it did.
+   */
+  switchRecord(): { state: HostState; record: SwitchSpec['record'] } {
+    const state = this.switchedState()
+    const record = {
+      layout: this.s.layout,
+      version: this.target.version,
+      stateJson: stateText(state),
+    }
+    return { state, record }
+  }
+
+  /** state.json once the new slot is live. */
+  private switchedState(): HostState {
     const { version, sha256, commands, plan, pid } = this.target
     const slot = plan.targetSlot
     const now = new Date().toISOString()
-    this.state = {
+    return {
       ...this.state,
       liveSlot: slot,
       slots: {
@@ -160,14 +185,15 @@ export class HostRecord {
         ...this.state.history.filter((r) => r.version !== version),
       ],
     }
-    await this.s.host.exec(recordRelease(this.s.layout, version), {
-      step: 'record',
-      stdin: this.text(),
-    })
+  }
+
+  /** The host has `state` (switchedState) in state.json, and `current` names the release. */
+  switchRecorded(state: HostState): void {
+    this.state = state
     this.s.journal.mark({ kind: 'recorded' })
     this.s.report.outcome = 'deployed'
-    this.s.report.liveSlot = slot
-    this.s.report.liveVersion = version
+    this.s.report.liveSlot = this.target.plan.targetSlot
+    this.s.report.liveVersion = this.target.version
   }
 
   /** Undoes recordSwitch after a failed switch: the previous state and `current` come back. */
@@ -225,6 +251,11 @@ export class HostRecord {
   }
 
   private text(): string {
-    return `${JSON.stringify(this.state, null, 2)}\n`
+    return stateText(this.state)
   }
+}
+
+/** state.json as the action writes it. */
+function stateText(state: HostState): string {
+  return `${JSON.stringify(state, null, 2)}\n`
 }
