@@ -62168,75 +62168,6 @@ class NodeSSH {
     }
 }
 
-/**
- * Remote commands as data. Every remote command the action runs is a `Shell` value built here:
- * argv arrays are quoted in exactly one place (`quote`), and the combinators only join values that
- * were already built, so raw input can never be pasted into a command string by accident.
- */
-/** Only this module creates Shell values: the constructor is private, this is not exported. */
-let makeShell;
-/** A POSIX sh command line, safe to send as-is. Build it with `cmd`, `script` and the combinators. */
-class Shell {
-    text;
-    constructor(text) {
-        this.text = text;
-    }
-    static {
-        makeShell = (text) => new Shell(text);
-    }
-    toString() {
-        return this.text;
-    }
-}
-const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
-/** Quote one argument for POSIX sh: single quotes, with embedded quotes as '\''. */
-function quote(arg) {
-    if (SAFE_WORD.test(arg))
-        return arg;
-    return `'${arg.replaceAll("'", `'\\''`)}'`;
-}
-/** A simple command from an argv array; each argument is quoted. */
-function cmd(...argv) {
-    if (argv.length === 0)
-        throw new Error('cmd() needs at least the program name');
-    return makeShell(argv.map(quote).join(' '));
-}
-/**
- * A shell script written in this code base (a literal), run by `sh -c` with its data passed as
- * positional parameters ($1, $2, ...), never spliced into the script text.
- */
-function script(body, ...args) {
-    return cmd('sh', '-c', body, 'sh', ...args);
-}
-/**
- * argv for a command line that came from the user (e.g. `nginx-test-command`). A line of plain
- * words (letters, digits and `_@%+=:,./-`; the first not an option or assignment) runs as those
- * words, so that with `sudo` it is a fixed binary with fixed arguments a sudoers line can name
- * exactly: `sudo -n nginx -t`. Anything else (quotes, `$`, `;`, `|`, redirections, globs) needs a
- * shell: `sh -c '<line>'`, through `sudo -n` (fails instead of prompting) when `sudo` is set.
- */
-function userCommandArgv(commandLine, sudo = false) {
-    const argv = plainWords(commandLine) ?? ['sh', '-c', commandLine];
-    return sudo ? ['sudo', '-n', ...argv] : argv;
-}
-/** The words of a command line that needs no shell, else undefined. */
-function plainWords(commandLine) {
-    const words = commandLine.trim().split(/[ \t]+/);
-    const [first = ''] = words;
-    if (first === '' || first.startsWith('-') || first.includes('='))
-        return undefined;
-    return words.every((word) => SAFE_WORD.test(word)) ? words : undefined;
-}
-/** A command line that came from the user, as a command (see userCommandArgv). */
-function userCommand(commandLine, sudo = false) {
-    return cmd(...userCommandArgv(commandLine, sudo));
-}
-const group = (c) => `{ ${c.text}; }`;
-/** `a && b && ...`: stops at the first failure. */
-function and(...commands) {
-    return makeShell(commands.map(group).join(' && '));
-}
-
 /** `host:port` as ssh shows it, with brackets for IPv6. */
 function endpoint$1(address) {
     const host = address.host.includes(':') ? `[${address.host}]` : address.host;
@@ -62442,8 +62373,8 @@ function shortKeyType(type) {
 }
 
 /**
- * One SSH connection to one host: connect (strict host keys, optional jump host), run commands,
- * upload files, and make HTTP requests to ports on the host through the SSH connection.
+ * One SSH connection to one host: connect (strict host keys, optional jump host), run commands
+ * (one with a local file streamed into its stdin), and make HTTP requests to ports on the host through the SSH connection.
  */
 const CONNECT_ATTEMPTS = 3;
 const HTTP_BODY_LIMIT = 64 * 1024;
@@ -62497,6 +62428,31 @@ class RemoteHost {
         });
     }
     /**
+     * Runs a command with the local file streamed into its stdin, then `options.stdin` (if any),
+     * then stdin is closed; returns
+     * its exit code (null: cut off) and output. A file that cannot be read cuts the command off
+     * (its stdin is never closed normally, so it sees no complete input), with the reason in stderr.
+     */
+    async tryExecWithFile(command, localPath, options) {
+        const channel = await this.openExec(command, options.step);
+        const file = createReadStream(localPath);
+        let readError = '';
+        file.on('error', (error) => {
+            readError = `\ncannot read ${localPath}: ${error.message}\n`;
+            channel.signal('KILL');
+            channel.close();
+        });
+        const result = collect(channel, options, (line) => {
+            this.log(`${options.step}: ${line}`);
+            options.onLine?.(line);
+        }, () => {
+            file.pipe(channel, { end: false });
+            file.on('end', () => channel.end(options.stdin));
+        });
+        const settled = await result;
+        return readError ? { ...settled, exitCode: null, stderr: settled.stderr + readError } : settled;
+    }
+    /**
      * Starts a command and returns its open channel, for commands that must live as long as the
      * connection (the deploy lock). Closing the channel or the connection ends them.
      */
@@ -62506,20 +62462,6 @@ class RemoteHost {
         return new Promise((resolve, reject) => {
             client.exec(command.text, (error, channel) => error ? reject(new HostError(this.name, step, error.message)) : resolve(channel));
         });
-    }
-    /** Uploads a file over SFTP, then checks its sha256 on the host. */
-    async upload(localPath, remotePath, sha256, step) {
-        try {
-            await this.whileConnected(this.ssh.putFile(localPath, remotePath), step);
-        }
-        catch (error) {
-            throw new HostError(this.name, step, `upload to ${remotePath} failed: ${errorMessage(error)}`);
-        }
-        const { stdout } = await this.exec(cmd('sha256sum', remotePath), { step });
-        const remoteSum = stdout.split(/\s/)[0];
-        if (remoteSum !== sha256) {
-            throw new HostError(this.name, step, `checksum mismatch after upload of ${remotePath}: expected ${sha256}, host has ${remoteSum}`);
-        }
     }
     /**
      * HTTP GET to a port on 127.0.0.1 of the host, carried inside the SSH connection,
@@ -62580,18 +62522,6 @@ class RemoteHost {
     dispose() {
         this.ssh.dispose();
     }
-    /**
-     * Settles as `work` does, or fails as soon as the SSH connection closes: an SFTP transfer whose
-     * connection drops never settles by itself (ssh2 leaves it pending).
-     */
-    whileConnected(work, step) {
-        const client = this.client(step);
-        return new Promise((resolve, reject) => {
-            const lost = () => reject(new Error('the SSH connection was lost'));
-            client.once('close', lost);
-            work.then(resolve, reject).finally(() => client.removeListener('close', lost));
-        });
-    }
     client(step) {
         const client = this.ssh.connection;
         if (!client)
@@ -62650,7 +62580,9 @@ function describeConnectError(target, options, error) {
     }
     return `cannot connect to ${where}: ${reason}`;
 }
-function collect(channel, options, log) {
+function collect(channel, options, log, 
+/** Writes the command's stdin and closes it; default: options.stdin. */
+feed = () => channel.end(options.stdin)) {
     return new Promise((resolve) => {
         const stdout = new OutputBuffer(log);
         const stderr = new OutputBuffer(log);
@@ -62678,7 +62610,7 @@ function collect(channel, options, log) {
             exitCode = typeof code === 'number' ? code : null;
             finish();
         });
-        channel.end(options.stdin);
+        feed();
     });
 }
 /** Collects a stream's output as text (multi-byte characters may span chunks) and logs lines. */
@@ -62807,45 +62739,82 @@ async function timed(into, phase, work) {
  * `title` names the phase in the log (default: the phase).
  */
 async function onEachHost(ctx, phase, hosts, step, title = phase) {
+    await inTurnOnEachHost(ctx, hosts, [{ phase, step, title }]);
+}
+/**
+ * Runs `phases` in order on each host, the hosts in parallel (bounded by max-parallel), without
+ * waiting for the other hosts between phases: at real round-trip times a host that has shipped
+ * starts while a slower one still ships. Once a phase failed on any host, no host begins another
+ * phase; the failures are thrown when every host has stopped. The log is as for onEachHost; on
+ * many hosts a phase's line comes when the last host finished it.
+ */
+async function inTurnOnEachHost(ctx, hosts, phases) {
     if (hosts.length === 0)
         return;
     const perHost = hosts.length <= PER_HOST_LINES;
-    const outcomes = [];
-    const pending = new Set(hosts);
-    hosts.forEach((h) => (h.progress = ''));
-    const finished = (outcome) => {
-        outcomes.push(outcome);
-        if (perHost)
-            info(hostPhaseLine(title, outcome));
-        else
-            debug(hostPhaseLine(title, outcome));
+    const titleOf = (p) => p.title ?? p.phase;
+    const outcomes = phases.map(() => []);
+    const summarized = phases.map(() => false);
+    const summarize = (i) => {
+        summarized[i] = true;
+        info(fleetPhaseLine(titleOf(phases[i]), outcomes[i]));
     };
-    const heartbeat = (ms) => waitingLine(title, ms, [...pending].map((h) => ({ host: h.name, status: h.progress })));
+    const finished = (i, outcome) => {
+        outcomes[i].push(outcome);
+        const line = hostPhaseLine(titleOf(phases[i]), outcome);
+        if (perHost)
+            info(line);
+        else
+            debug(line);
+        if (!perHost && outcomes[i].length === hosts.length)
+            summarize(i);
+    };
+    /** The phase each host is in (or waits for a turn at) until it stops. */
+    const at = new Map(hosts.map((h) => [h, 0]));
+    hosts.forEach((h) => (h.progress = ''));
+    const heartbeat = (ms) => waitingLine(phases.map(titleOf).join(' → '), ms, [...at].map(([h, i]) => ({
+        host: h.name,
+        status: phases.length === 1 ? h.progress : `${titleOf(phases[i])}: ${h.progress}`,
+    })));
+    let failed = false;
     try {
         await withHeartbeat(heartbeat, () => forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (host) => {
-            const startedAt = Date.now();
             try {
-                const result = await timed(host.report.phases, phase, () => step(host));
-                const note = typeof result === 'string' ? result : undefined;
-                finished({ host: host.name, ms: Date.now() - startedAt, note });
-            }
-            catch (error) {
-                host.report.error ??= messageWithoutHost(error);
-                const message = messageWithoutHost(error);
-                const failed = message.startsWith(`${title}: `)
-                    ? message.slice(title.length + 2)
-                    : message;
-                finished({ host: host.name, ms: Date.now() - startedAt, failed });
-                throw error;
+                for (const [i, p] of phases.entries()) {
+                    if (failed)
+                        return;
+                    at.set(host, i);
+                    host.progress = '';
+                    await runPhase(host, p, titleOf(p), (outcome) => finished(i, outcome)).catch((error) => {
+                        failed = true;
+                        throw error;
+                    });
+                }
             }
             finally {
-                pending.delete(host);
+                at.delete(host);
             }
         }));
     }
     finally {
         if (!perHost)
-            info(fleetPhaseLine(title, outcomes));
+            outcomes.forEach((o, i) => o.length > 0 && !summarized[i] && summarize(i));
+    }
+}
+/** One phase on one host: timed into its report, its error noted there, its outcome told. */
+async function runPhase(host, p, title, told) {
+    const startedAt = Date.now();
+    try {
+        const result = await timed(host.report.phases, p.phase, () => p.step(host));
+        const note = typeof result === 'string' ? result : undefined;
+        told({ host: host.name, ms: Date.now() - startedAt, note });
+    }
+    catch (error) {
+        const message = messageWithoutHost(error);
+        host.report.error ??= message;
+        const failed = message.startsWith(`${title}: `) ? message.slice(title.length + 2) : message;
+        told({ host: host.name, ms: Date.now() - startedAt, failed });
+        throw error;
     }
 }
 /**
@@ -62942,6 +62911,75 @@ function batches(items, size) {
 }
 
 /**
+ * Remote commands as data. Every remote command the action runs is a `Shell` value built here:
+ * argv arrays are quoted in exactly one place (`quote`), and the combinators only join values that
+ * were already built, so raw input can never be pasted into a command string by accident.
+ */
+/** Only this module creates Shell values: the constructor is private, this is not exported. */
+let makeShell;
+/** A POSIX sh command line, safe to send as-is. Build it with `cmd`, `script` and the combinators. */
+class Shell {
+    text;
+    constructor(text) {
+        this.text = text;
+    }
+    static {
+        makeShell = (text) => new Shell(text);
+    }
+    toString() {
+        return this.text;
+    }
+}
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
+/** Quote one argument for POSIX sh: single quotes, with embedded quotes as '\''. */
+function quote(arg) {
+    if (SAFE_WORD.test(arg))
+        return arg;
+    return `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+/** A simple command from an argv array; each argument is quoted. */
+function cmd(...argv) {
+    if (argv.length === 0)
+        throw new Error('cmd() needs at least the program name');
+    return makeShell(argv.map(quote).join(' '));
+}
+/**
+ * A shell script written in this code base (a literal), run by `sh -c` with its data passed as
+ * positional parameters ($1, $2, ...), never spliced into the script text.
+ */
+function script(body, ...args) {
+    return cmd('sh', '-c', body, 'sh', ...args);
+}
+/**
+ * argv for a command line that came from the user (e.g. `nginx-test-command`). A line of plain
+ * words (letters, digits and `_@%+=:,./-`; the first not an option or assignment) runs as those
+ * words, so that with `sudo` it is a fixed binary with fixed arguments a sudoers line can name
+ * exactly: `sudo -n nginx -t`. Anything else (quotes, `$`, `;`, `|`, redirections, globs) needs a
+ * shell: `sh -c '<line>'`, through `sudo -n` (fails instead of prompting) when `sudo` is set.
+ */
+function userCommandArgv(commandLine, sudo = false) {
+    const argv = plainWords(commandLine) ?? ['sh', '-c', commandLine];
+    return sudo ? ['sudo', '-n', ...argv] : argv;
+}
+/** The words of a command line that needs no shell, else undefined. */
+function plainWords(commandLine) {
+    const words = commandLine.trim().split(/[ \t]+/);
+    const [first = ''] = words;
+    if (first === '' || first.startsWith('-') || first.includes('='))
+        return undefined;
+    return words.every((word) => SAFE_WORD.test(word)) ? words : undefined;
+}
+/** A command line that came from the user, as a command (see userCommandArgv). */
+function userCommand(commandLine, sudo = false) {
+    return cmd(...userCommandArgv(commandLine, sudo));
+}
+const group = (c) => `{ ${c.text}; }`;
+/** `a && b && ...`: stops at the first failure. */
+function and(...commands) {
+    return makeShell(commands.map(group).join(' && '));
+}
+
+/**
  * Writes stdin to `path` atomically. `backup` says what `path.bak` keeps: the previous content
  * (default), or a copy of what was just written (state.json: the last good state, which the
  * corrupt-state error tells the operator to restore).
@@ -62962,16 +63000,6 @@ function writeStateFile(l) {
 /** Reads a file, printing nothing when it does not exist. */
 function readFileIfPresent(path) {
     return script('[ ! -f "$1" ] || cat "$1"', path);
-}
-/**
- * Reads several files in one round trip: each one's content (nothing when it does not exist)
- * followed by a NUL byte, which neither JSON nor an nginx config contains.
- */
-function readFiles(paths) {
-    return script('for f in "$@"; do [ ! -f "$f" ] || cat "$f"; printf "\\0"; done', ...paths);
-}
-function splitFiles(output) {
-    return output.split('\0').slice(0, -1);
 }
 /** Writes state.json (stdin) and points `current` at `version`, in one round trip. */
 function recordRelease(l, version) {
@@ -63019,14 +63047,6 @@ mv -f "$tmp" "$env"`, l.sharedEnv, l.envBackups, version, String(keep), ENV_FILE
 }
 
 const CHECKSUM_FILE = '.release-sha256';
-/**
- * Creates the layout and removes what an interrupted run left (a partial upload, a half-extracted
- * release: safe, as the caller holds the deploy lock), then prints the checksum recorded for the
- * release (see releaseChecksum).
- */
-function prepareLayout(l, version) {
-    return and(script('rm -rf -- "$1" "$2"/.*.tmp.*', l.incoming, l.releases), cmd('mkdir', '-p', l.releases, `${l.root}/shared`, l.logs, l.incoming), releaseChecksum(l, version));
-}
 /** What releaseChecksum prints for a release directory without a checksum (not installed by us). */
 const UNKNOWN_CHECKSUM = 'unknown';
 /** Prints the checksum recorded for a release, or nothing when the release is not there. */
@@ -63037,7 +63057,7 @@ function releaseChecksum(l, version) {
  * Extracts an uploaded archive into a temp dir next to the releases, records its checksum, then
  * renames it into place, so `releases/<version>` is either complete or absent (a full disk or a
  * dropped connection leaves no half release behind). The temp dir is a dot file: no version
- * starts with a dot, so prepareLayout can remove one that an interrupted run left.
+ * starts with a dot, so the prepare block (prepare.ts) can remove one that an interrupted run left.
  *
  * `replacing`: the checksum of a release of this version that never went live (the caller
  * decided so from state.json), which this one replaces. The host checks that the release there
@@ -63075,13 +63095,110 @@ else
   mv -T "$tmp" "$target"
 fi`, l.release(version), archive, sha256, CHECKSUM_FILE, replacing);
 }
-/** Removes the given releases (names only; the caller decides, never the live or previous one). */
-function removeReleases(l, versions) {
-    return cmd('rm', '-rf', '--', ...versions.map((v) => l.release(v)));
+
+/** Exit code of shipRelease when the bytes that arrived do not have the expected sha256. */
+const SHIP_CHECKSUM_MISMATCH = 4;
+/** shipRelease's stdout lines once the archive arrived intact, and once it was installed. */
+const SHIP_RECEIVED = 'RECEIVED';
+const SHIP_INSTALLED = 'INSTALLED';
+/** Where the archive of a release is written on the host while it is being installed. */
+function incomingArchive(l, version, sha256) {
+    return `${l.incoming}/${version}.${sha256.slice(0, 12)}.tar.gz`;
 }
-/** Lists release directories, one name per line. */
-function listReleases(l) {
-    return script('[ -d "$1" ] && ls -1 "$1" || true', l.releases);
+/**
+ * stdin: the archive (with `env`: exactly `env.archiveBytes` of it, then the new shared/.env,
+ * renderEnvFile's content, which holds secrets and so never goes into an argument). Writes the
+ * archive to `incomingArchive`, checks its sha256 (a mismatch removes it, says what arrived on
+ * stderr and exits SHIP_CHECKSUM_MISMATCH: nothing is extracted), then installs it as
+ * installRelease does (`replacing`: see there), then writes shared/.env as writeEnvFile does. It
+ * prints SHIP_RECEIVED once the archive checked out and SHIP_INSTALLED once it is installed, so
+ * that a failure names its part (upload, extract, shared/.env). A
+ * cut connection closes stdin early: the checksum then fails, and nothing is extracted either.
+ * `head -c` (coreutils, like sha256sum) reads no byte past the archive.
+ */
+function shipRelease(l, version, sha256, replacing = '', env) {
+    const archive = incomingArchive(l, version, sha256);
+    const receive = script(`archive=$1; sum=$2; bytes=$3
+mkdir -p "\${archive%/*}" || exit 1
+if [ -n "$bytes" ]; then (umask 077 && head -c "$bytes" > "$archive"); else (umask 077 && cat > "$archive"); fi || { rm -f "$archive"; exit 1; }
+found=$(sha256sum "$archive" | cut -d' ' -f1)
+if [ "$found" != "$sum" ]; then
+  echo "checksum mismatch after upload of $archive: expected $sum, host has $found ($(wc -c < "$archive") bytes arrived); nothing was extracted" >&2
+  rm -f "$archive"
+  exit ${SHIP_CHECKSUM_MISMATCH}
+fi
+echo ${SHIP_RECEIVED}`, archive, sha256, env === undefined ? '' : String(env.archiveBytes));
+    const install = installRelease(l, version, archive, sha256, replacing);
+    return env === undefined
+        ? and(receive, install)
+        : and(receive, install, cmd('echo', SHIP_INSTALLED), writeEnvFile(l, version, env.keep));
+}
+
+const FINISH_FAILED = 6;
+const CHECK_MS$1 = 50;
+function finishHost(spec) {
+    const { layout: l, old } = spec;
+    return script(`hex=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6
+shift 6
+fail() {
+  echo "FAILED $1"
+  [ -z "$2" ] || printf '%s\\n' "$2" >&2
+  exit ${FINISH_FAILED}
+}
+conns() { cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 "; }
+if [ -z "$hex" ]; then echo "DRAIN skipped"
+elif [ "$limit" = 0 ]; then echo "DRAIN skipped"
+else
+  quiet=0; i=0; drained=no
+  while [ "$i" -lt "$limit" ]; do
+    n=$(conns)
+    if [ "$n" != 0 ]; then
+      quiet=0
+      [ $((i % 40)) -ne 39 ] || echo "open $n"
+    else
+      quiet=$((quiet + 1))
+      if [ "$quiet" -ge "$needed" ]; then drained=yes; break; fi
+    fi
+    sleep 0.05
+    i=$((i + 1))
+  done
+  if [ "$drained" = yes ]; then echo "DRAIN idle"; else echo "DRAIN timeout $(conns)"; fi
+fi
+if [ -n "$stopcmd" ]; then
+  echo "STEP stop"
+  sh -c "$stopcmd" >&2 || fail stop
+fi
+if [ "$state" != - ]; then
+  echo "STEP state"
+  (
+    set -e
+    umask 077
+    printf '%s' "$statejson" > "$state.tmp.$$"
+    chmod 644 "$state.tmp.$$"
+    mv -f "$state.tmp.$$" "$state"
+    cp -p "$state" "$state.bak.tmp.$$" && mv -f "$state.bak.tmp.$$" "$state.bak" || rm -f "$state.bak.tmp.$$"
+  ) || { rm -f "$state.tmp.$$"; fail state; }
+fi
+if [ $# -gt 0 ]; then
+  echo "STEP prune"
+  rm -rf -- "$@" || fail prune
+fi
+echo OK`, old ? old.port.toString(16).toUpperCase().padStart(4, '0') : '', old
+        ? String(Math.max(old.drainTimeoutMs === 0 ? 0 : 1, Math.ceil(old.drainTimeoutMs / CHECK_MS$1)))
+        : '0', String(old?.quietChecks ?? 1), old?.stop.text ?? '', spec.stateJson === undefined ? '-' : l.state, spec.stateJson ?? '', ...spec.prune.map((version) => l.release(version)));
+}
+function parseFinish(stdout) {
+    const lines = stdout.split('\n');
+    const drain = lines.find((line) => line.startsWith('DRAIN '))?.split(' ') ?? [];
+    const failed = lines.find((line) => line.startsWith('FAILED '));
+    const kind = drain[1];
+    return {
+        ok: lines.includes('OK'),
+        drain: kind === 'idle' || kind === 'timeout' || kind === 'skipped' ? kind : 'unknown',
+        openAtTimeout: Number(drain[2] ?? 0),
+        steps: lines.filter((line) => line.startsWith('STEP ')).map((line) => line.slice(5)),
+        ...(failed ? { failedStep: failed.slice(7) } : {}),
+    };
 }
 
 /** The supervisor's pid (builtin); the app's pid stays in the slot's pidfile. */
@@ -63336,50 +63453,235 @@ echo ${LOCK_ACQUIRED}
 cat > /dev/null`, l.lock, String(waitSeconds), holder);
 }
 
-/** Taking the deploy lock on a host over a channel that stays open for the whole run. */
+/**
+ * A command that answers, then stays running for as long as its channel is open (the prepare
+ * block: the deploy lock held by the same command that read the state). The lock stays tied to
+ * the connection exactly as with holdLock: closing stdin, ending the run or losing the connection
+ * frees it.
+ */
+/**
+ * Starts `command` and resolves once `ready` returns a value for the output so far; rejects with
+ * a RemoteCommandError (exit code, stderr tail) when the command ends before that. `onOutput`
+ * sees the output as it grows (to report `WAITING` lines).
+ */
+async function holdCommand(host, command, step, ready, onOutput = () => { }) {
+    const channel = await host.openExec(command, step);
+    return new Promise((resolve, reject) => {
+        const out = new StringDecoder('utf8');
+        const err = new StringDecoder('utf8');
+        let stdout = '';
+        let stderr = '';
+        let done = false;
+        // The exit code comes with 'close' (an 'exit' event may fire before listeners exist).
+        const closed = new Promise((settle) => channel.on('close', (code) => {
+            if (!done) {
+                done = true;
+                reject(new RemoteCommandError(host.name, step, typeof code === 'number' ? code : null, stderr));
+            }
+            settle();
+        }));
+        channel.stderr.on('data', (chunk) => (stderr += err.write(chunk)));
+        channel.on('data', (chunk) => {
+            stdout += out.write(chunk);
+            if (done)
+                return;
+            onOutput(stdout);
+            const value = ready(stdout);
+            if (value === undefined)
+                return;
+            done = true;
+            resolve({
+                value,
+                release: async () => {
+                    channel.end();
+                    await closed;
+                },
+            });
+        });
+    });
+}
+
+/**
+ * Taking the deploy lock on a host: a command that takes `flock` and then holds it for as long as
+ * its channel stays open (holdLock on the load balancer; the prepare block on an app host, which
+ * also reads what the run decides from, in the same round trip). Closing stdin, ending the run or
+ * losing the connection frees it: the lock can never go stale.
+ */
 /** Who holds the lock, written into the lock file for anyone who has to wait. */
 function lockHolder(runUrl, actor, now = new Date()) {
     const run = runUrl || `a run outside GitHub Actions (pid ${process.pid})`;
     return `${run} by ${actor || 'unknown'} since ${now.toISOString()}`;
 }
+/** The seconds a lock command waits for another run (lock-timeout, rounded up). */
+function lockWaitSeconds(timeoutMs) {
+    return Math.ceil(timeoutMs / 1000);
+}
+/** The deploy lock alone (the load balancer, which has no release layout to prepare). */
 async function acquireLock(host, l, timeoutMs, holder) {
-    const channel = await host.openExec(holdLock(l, Math.ceil(timeoutMs / 1000), holder), 'lock');
-    return new Promise((resolve, reject) => {
-        let stdout = '';
-        let stderr = '';
-        let acquired = false;
-        let toldWaiting = false;
-        // The exit code comes with 'close' (an 'exit' event may fire before listeners exist).
-        const closed = new Promise((done) => channel.on('close', (code) => {
-            if (!acquired)
-                reject(new HostError(host.name, 'lock', lockFailure(code)));
-            done();
-        }));
-        const lockFailure = (code) => code === LOCK_TIMED_OUT
-            ? `another deploy holds the lock and did not finish within lock-timeout (${timeoutMs / 1000}s); ${stderr.trim()}`
-            : typeof code === 'number'
-                ? `could not take the lock ${l.lock} (exit ${code}): ${stderr.trim()}`
-                : 'connection closed while taking the lock';
-        channel.stderr.on('data', (chunk) => (stderr += chunk.toString()));
-        channel.on('data', (chunk) => {
-            stdout += chunk.toString();
-            const lines = stdout.split('\n');
-            const waiting = lines.find((line) => line.startsWith(LOCK_WAITING));
-            if (waiting && !toldWaiting) {
-                toldWaiting = true;
-                info(`[${host.name}] waiting for the deploy lock, held by ${waiting.slice(LOCK_WAITING.length + 1)}`);
-            }
-            if (!acquired && lines.includes(LOCK_ACQUIRED)) {
-                acquired = true;
-                resolve({
-                    release: async () => {
-                        channel.end();
-                        await closed;
-                    },
-                });
-            }
-        });
-    });
+    return holdLocked(host, holdLock(l, lockWaitSeconds(timeoutMs), holder), l, timeoutMs, (out) => out.split('\n').includes(LOCK_ACQUIRED) ? true : undefined);
+}
+/**
+ * Runs a lock command (its output: `WAITING <holder>` while another run holds the lock, then
+ * `LOCKED`, then what `ready` parses) and resolves once `ready` has its value, the lock held.
+ * Says once that it waits, naming the holder. A failure names the host and what failed: the
+ * lock-timeout with the holder, the lock, or (after `LOCKED`) the step after it.
+ */
+async function holdLocked(host, command, l, timeoutMs, ready, afterLock = 'prepare layout') {
+    let toldWaiting = false;
+    let locked = false;
+    const watch = (stdout) => {
+        const lines = stdout.split('\n');
+        locked ||= lines.includes(LOCK_ACQUIRED);
+        const waiting = lines.find((line) => line.startsWith(`${LOCK_WAITING} `));
+        if (waiting === undefined || toldWaiting)
+            return;
+        toldWaiting = true;
+        info(`[${host.name}] waiting for the deploy lock, held by ${waiting.slice(LOCK_WAITING.length + 1)}`);
+    };
+    try {
+        return await holdCommand(host, command, 'lock', ready, watch);
+    }
+    catch (error) {
+        if (!(error instanceof RemoteCommandError))
+            throw error;
+        const { exitCode: code, stderr } = error;
+        if (code === LOCK_TIMED_OUT) {
+            throw new HostError(host.name, 'lock', `another deploy holds the lock and did not finish within lock-timeout (${timeoutMs / 1000}s); ${stderr.trim()}`);
+        }
+        if (code === null) {
+            throw new HostError(host.name, locked ? afterLock : 'lock', locked ? 'connection closed' : 'connection closed while taking the lock');
+        }
+        if (locked)
+            throw new RemoteCommandError(host.name, afterLock, code, stderr);
+        throw new HostError(host.name, 'lock', `could not take the lock ${l.lock} (exit ${code}): ${stderr.trim()}`);
+    }
+}
+
+/**
+ * HTTP requests made on the host itself, by the scripts that poll in a loop there (health,
+ * switch verify) so the runner waits one round trip instead of one per request. The README
+ * requires no HTTP client on hosts (only sh, tar, flock, setsid, sha256sum, nginx): these scripts
+ * use curl, else GNU Wget, and report `none` otherwise; the runner then polls through the SSH tunnel
+ * as before (`Host.httpGet`). `hostHttpClient` is part of the prepare block, so the runner knows
+ * which before it needs one.
+ */
+/**
+ * Shell functions (need a temp dir in $http_tmp; the caller removes it):
+ * `http_client`: prints curl, wget (GNU Wget: BusyBox's lacks --content-on-error) or none.
+ * `now_ms`: milliseconds since boot (/proc/uptime; hosts are Linux).
+ * `sleep_ms MS`.
+ * `http_get CLIENT PORT PATH TIMEOUT_MS HEADER`: GET http://127.0.0.1:PORT/PATH with `Host:
+ * localhost` (as the SSH tunnel sends it); sets `code` (the status, 0 without an answer),
+ * `body` (its first 64 KiB), `hval` (the value of response header HEADER, '' when absent) and
+ * `err` (why there was no answer).
+ */
+const HTTP_FUNCTIONS = `http_client() {
+  if command -v curl >/dev/null 2>&1; then echo curl
+  elif wget --version 2>/dev/null | grep -q 'GNU Wget'; then echo wget
+  else echo none; fi
+}
+now_ms() {
+  read -r _up _ < /proc/uptime
+  _f=\${_up#*.}; _f=\${_f#0}
+  echo $(( \${_up%.*} * 1000 + \${_f:-0} * 10 ))
+}
+sleep_ms() {
+  sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"
+}
+http_get() {
+  code=0; body=; hval=; err=
+  rm -f "$http_tmp/h" "$http_tmp/b"
+  _s=$((($4 + 999) / 1000))
+  if [ "$1" = curl ]; then
+    curl -s -o "$http_tmp/b" -D "$http_tmp/h" -H 'Host: localhost' \\
+      --max-time "$(($4 / 1000)).$(printf '%03d' $(($4 % 1000)))" "http://127.0.0.1:$2$3" > /dev/null 2>&1
+    _rc=$?
+    case $_rc in
+      0) ;;
+      7) err="connection refused: nothing listens on port $2" ;;
+      28) err="no response from port $2 within $_s s" ;;
+      *) err="curl exited $_rc" ;;
+    esac
+  else
+    wget -q -S -t 1 -T "$_s" --content-on-error -O "$http_tmp/b" --header 'Host: localhost' \\
+      "http://127.0.0.1:$2$3" 2> "$http_tmp/h"
+    _rc=$?
+    case $_rc in
+      0 | 8) ;;
+      4) err="no answer from port $2 (connection refused or timed out)" ;;
+      *) err="wget exited $_rc" ;;
+    esac
+  fi
+  [ -f "$http_tmp/h" ] || return 0
+  code=$(sed -n 's/^ *HTTP\\/[0-9.]* \\([0-9][0-9][0-9]\\).*/\\1/p' "$http_tmp/h" | tail -n 1)
+  code=\${code:-0}
+  [ "$code" = 0 ] || err=
+  [ -f "$http_tmp/b" ] && body=$(head -c 65536 "$http_tmp/b")
+  [ -z "$5" ] || hval=$(grep -i "^ *$5:" "$http_tmp/h" | tail -n 1 | sed 's/^[^:]*: *//' | tr -d '\\r')
+  return 0
+}`;
+
+const PREPARE_READY = 'READY';
+function prepareHost(spec) {
+    const l = spec.layout;
+    return script(`${HTTP_FUNCTIONS}
+lock=$1; wait=$2; holder=$3; incoming=$4; releases=$5; release=$6; sums=$7; root=$8; logs=$9
+shift 9
+nfiles=$1; shift
+mkdir -p "$(dirname "$lock")" || exit 1
+exec 9>>"$lock" || exit 1
+if ! flock -n 9; then
+  printf '%s %s\\n' "${LOCK_WAITING}" "$(cat "$lock")"
+  if ! flock -w "$wait" 9; then
+    printf 'held by: %s\\n' "$(cat "$lock")" >&2
+    exit ${LOCK_TIMED_OUT}
+  fi
+fi
+printf '%s\\n' "$holder" > "$lock"
+echo ${LOCK_ACQUIRED}
+rm -rf -- "$incoming" "$releases"/.*.tmp.* || exit 1
+mkdir -p "$releases" "$root/shared" "$logs" "$incoming" || exit 1
+if [ -n "$release" ] && [ -d "$release" ]; then cat "$release/$sums" 2>/dev/null || echo ${UNKNOWN_CHECKSUM}; fi
+printf '\\0'
+ls -1 "$releases"
+printf '\\0'
+http_client
+printf '\\0'
+while [ "$nfiles" -gt 0 ]; do
+  [ ! -f "$1" ] || cat "$1"
+  printf '\\0'
+  shift; nfiles=$((nfiles - 1))
+done
+for extra in "$@"; do
+  sh -c "$extra" < /dev/null
+  printf '\\0%s\\0' $?
+done
+printf '${PREPARE_READY}\\0'
+cat > /dev/null`, l.lock, String(spec.waitSeconds), spec.holder, l.incoming, l.releases, spec.version === '' ? '' : l.release(spec.version), CHECKSUM_FILE, l.root, l.logs, String(spec.files.length), ...spec.files, ...spec.extras.map((extra) => extra.text));
+}
+/**
+ * The fields after `LOCKED`, once all have arrived (`READY` seen); undefined until then. `files`
+ * and `extras`: how many were asked for.
+ */
+function parsePrepared(stdout, files, extras) {
+    const start = stdout.indexOf(`${LOCK_ACQUIRED}\n`);
+    if (start < 0)
+        return undefined;
+    const fields = stdout.slice(start + LOCK_ACQUIRED.length + 1).split('\0');
+    const count = 3 + files + 2 * extras;
+    if (fields.length < count + 2 || fields[count] !== PREPARE_READY)
+        return undefined;
+    const [existing = '', releases = '', client = ''] = fields;
+    return {
+        existing: existing.trim(),
+        releases: releases.split('\n').filter((name) => name !== '' && !name.includes('.tmp.')),
+        httpClient: client.trim(),
+        files: fields.slice(3, 3 + files),
+        extras: Array.from({ length: extras }, (_, i) => ({
+            stdout: fields[3 + files + 2 * i] ?? '',
+            exitCode: Number(fields[4 + files + 2 * i]),
+        })),
+    };
 }
 
 class HostSession {
@@ -63409,8 +63711,23 @@ class HostSession {
     get name() {
         return this.host.name;
     }
-    async acquireLock(holder) {
-        this.lock = await acquireLock(this.host, this.layout, this.settings.lockTimeoutMs, holder);
+    /**
+     * Takes the deploy lock and, under it, prepares the layout (what an interrupted run left is
+     * removed, the directories exist) and reads `files` and the output of the read-only `extras`,
+     * all in one round trip (the prepare block). The lock stays held until releaseLock.
+     */
+    async lockAndPrepare(holder, files, extras) {
+        const { layout: l, settings } = this;
+        const held = await holdLocked(this.host, prepareHost({
+            layout: l,
+            waitSeconds: lockWaitSeconds(settings.lockTimeoutMs),
+            holder,
+            version: this.version,
+            files,
+            extras,
+        }), l, settings.lockTimeoutMs, (stdout) => parsePrepared(stdout, files.length, extras.length));
+        this.lock = held;
+        return held.value;
     }
     async releaseLock() {
         await this.lock?.release();
@@ -70012,10 +70329,168 @@ function drainProgress(line) {
     return match ? Number(match[1]) : undefined;
 }
 
-/** Waiting for a new slot to become healthy, watching that its process stays alive meanwhile. */
+/**
+ * The health phase in one round trip: a loop on the host polls the new slot (health-path, and
+ * version-path whose body must contain the version) until it is healthy, its process exits, or
+ * health-timeout ends, with the same schedule as the runner's loop (at once, then after 50, 100,
+ * 200 ms ... up to health-interval), and reports once. While it waits it prints a progress line
+ * every ~2 s (`waiting <attempt> <last answer>`), for the log's heartbeat. The last lines:
+ *
+ *     RESULT healthy|timeout|exited|no-client <attempts>
+ *     LAST <last answer that was not healthy>      (when there was one)
+ *     <the slot's log tail>                        (exited: what checkAlive printed)
+ *
+ * Exit codes: 0 healthy, HEALTH_TIMED_OUT, SLOT_EXITED (as checkAlive), HEALTH_NO_CLIENT (the host
+ * has neither curl nor wget: poll through the SSH tunnel instead, src/deploy/health.ts).
+ */
+const HEALTH_TIMED_OUT = 4;
+const HEALTH_NO_CLIENT = 5;
+/** One request's limit, as the runner's checks (src/deploy/health.ts). */
+const REQUEST_TIMEOUT_MS$1 = 5000;
+const FIRST_RETRY_MS$1 = 50;
+const PROGRESS_EVERY_MS = 2000;
+function healthLoop(spec) {
+    return script(`${HTTP_FUNCTIONS}
+port=$1; hpath=$2; vpath=$3; version=$4; timeout=$5; interval=$6; client=$7; alive=$8; reqms=$9
+[ "$client" = auto ] && client=$(http_client)
+if [ "$client" = none ]; then echo "RESULT no-client 0"; exit ${HEALTH_NO_CLIENT}; fi
+http_tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$http_tmp"' EXIT
+start=$(now_ms); told=$start; attempt=0; wait=${FIRST_RETRY_MS$1}; last=
+while :; do
+  attempt=$((attempt + 1))
+  out=$(sh -c "$alive" 2>&1)
+  if [ $? -eq ${SLOT_EXITED} ]; then
+    echo "RESULT exited $attempt"
+    [ -z "$last" ] || echo "LAST $last"
+    printf '%s\\n' "$out"
+    exit ${SLOT_EXITED}
+  fi
+  problem=
+  http_get "$client" "$port" "$hpath" "$reqms" ""
+  if [ -n "$err" ]; then problem="GET $hpath: $err"
+  elif [ "$code" -lt 200 ] || [ "$code" -gt 299 ]; then problem="GET $hpath answered $code"
+  elif [ -n "$vpath" ]; then
+    http_get "$client" "$port" "$vpath" "$reqms" ""
+    if [ -n "$err" ]; then problem="GET $vpath: $err"
+    elif [ "$code" -lt 200 ] || [ "$code" -gt 299 ]; then problem="GET $vpath answered $code without '$version' in its body"
+    else
+      case $body in *"$version"*) ;; *)
+        problem="GET $vpath answered $code without '$version' in its body (\\"$(printf '%s' "$body" | tr '\\n\\r\\t' '   ' | head -c 100)\\")" ;;
+      esac
+    fi
+  fi
+  if [ -z "$problem" ]; then
+    echo "RESULT healthy $attempt"
+    [ -z "$last" ] || echo "LAST $last"
+    exit 0
+  fi
+  last=$problem
+  now=$(now_ms)
+  if [ $((now - start + wait)) -gt "$timeout" ]; then
+    echo "RESULT timeout $attempt"
+    echo "LAST $last"
+    exit ${HEALTH_TIMED_OUT}
+  fi
+  if [ $((now - told)) -ge ${PROGRESS_EVERY_MS} ]; then told=$now; echo "waiting $attempt $last"; fi
+  sleep_ms "$wait"
+  wait=$((wait * 2)); [ "$wait" -le "$interval" ] || wait=$interval
+done`, String(spec.port), spec.path, spec.versionPath, spec.version, String(spec.timeoutMs), String(spec.intervalMs), spec.client ?? 'auto', spec.alive.text, String(Math.min(REQUEST_TIMEOUT_MS$1, spec.timeoutMs)));
+}
+/**
+ * Start and health in one round trip: runs the slot manager's start command (`start`), prints
+ * `STARTED <pid>` (the pid is the last line the start printed), then runs `health` (a
+ * healthLoop), whose output follows. When the start fails, its output and exit status come back
+ * as they are, without a STARTED line.
+ */
+function startThenHealth(start, health) {
+    return script(`out=$(sh -c "$1") || { rc=$?; printf '%s\\n' "$out"; exit $rc; }
+echo "STARTED $(printf '%s\\n' "$out" | tail -n 1)"
+exec sh -c "$2"`, start.text, health.text);
+}
+/** The pid of startThenHealth's `STARTED <pid>` line; undefined for any other line. */
+function startedPid(line) {
+    const match = /^STARTED (\d*)$/.exec(line);
+    return match ? Number(match[1]) : undefined;
+}
+/** Reads healthLoop's report from its output (`failed`: no RESULT line, the script broke). */
+function parseHealthLoop(stdout) {
+    const lines = stdout.replace(/\n$/, '').split('\n');
+    const at = lines.findIndex((line) => line.startsWith('RESULT '));
+    if (at < 0)
+        return { outcome: 'failed', attempts: 0, last: '', logTail: '' };
+    const [, outcome = '', attempts = '0'] = lines[at].split(' ');
+    let rest = lines.slice(at + 1);
+    let last = '';
+    if (rest[0]?.startsWith('LAST ')) {
+        last = rest[0].slice('LAST '.length);
+        rest = rest.slice(1);
+    }
+    const known = ['healthy', 'timeout', 'exited', 'no-client'];
+    return {
+        outcome: known.find((k) => k === outcome) ?? 'failed',
+        attempts: Number(attempts),
+        last,
+        logTail: rest.join('\n'),
+    };
+}
+/** The progress line of healthLoop as `attempt n, last answer: ...`; undefined for other lines. */
+function healthLoopProgress(line) {
+    const match = /^waiting (\d+) (.*)$/.exec(line);
+    return match ? { attempt: Number(match[1]), last: match[2] } : undefined;
+}
+/**
+ * The error detail for a health loop that did not end healthy, worded as the runner's loop
+ * words it (src/deploy/health.ts); undefined when healthy (no-client: the caller falls back).
+ */
+function healthLoopFailure(result, where, exitCode, stderr) {
+    const { slot, port, timeoutMs, logName } = where;
+    switch (result.outcome) {
+        case 'healthy':
+        case 'no-client':
+            return undefined;
+        case 'timeout':
+            return `${slot} slot (port ${port}) not healthy within health-timeout (${timeoutMs / 1000}s); last check: ${result.last}`;
+        case 'exited':
+            return `the new version exited while booting on ${slot} (port ${port}); last lines of ${logName}:\n${result.logTail}`;
+        case 'failed':
+            return `the health check on the host failed (exit ${exitCode ?? 'none: cut off'}): ${stderr.trim()}`;
+    }
+}
+
+/**
+ * Waiting for a new slot to become healthy, watching that its process stays alive meanwhile: by a
+ * loop on the host that reports once (healthLoop), or, on a host with neither curl nor wget,
+ * through the SSH tunnel (waitHealthy), as the smoke tests, previews and canary checks do.
+ */
 const REQUEST_TIMEOUT_MS = 5000;
 /** The first retry; each next one waits twice as long, up to health-interval. */
 const FIRST_RETRY_MS = 50;
+/**
+ * The health phase on the host: polls the slot as waitHealthy does (the same schedule, the same
+ * checks, a restart by the process manager counts as a crash: this run started the slot) and
+ * reports once; see healthLoopChecks for its outcome.
+ */
+function hostHealthLoop(slots, slot, port, health, version) {
+    const { path, versionPath, timeoutMs, intervalMs } = health;
+    const alive = slots.checkAlive(slot, true);
+    return healthLoop({ port, path, versionPath, version, timeoutMs, intervalMs, alive });
+}
+/**
+ * What hostHealthLoop's output says: how many checks it took, or 'no-client' when the host has
+ * neither curl nor wget (the caller then polls through the tunnel with waitHealthy). A slot that
+ * is not healthy throws a HostError worded as waitHealthy words it.
+ */
+function healthLoopChecks(host, slots, slot, port, health, result) {
+    const report = parseHealthLoop(result.stdout);
+    if (report.outcome === 'no-client')
+        return 'no-client';
+    const where = { slot, port, timeoutMs: health.timeoutMs, logName: slots.logName(slot) };
+    const problem = healthLoopFailure(report, where, result.exitCode, result.stderr);
+    if (problem !== undefined)
+        throw new HostError(host.name, 'health', problem);
+    return report.attempts;
+}
 /**
  * Polls `health.path` (and `health.versionPath`, whose body must contain the version) through the
  * SSH tunnel (every interval, sooner at first) until both pass or the timeout ends. A slot whose process exits while
@@ -70113,6 +70588,8 @@ class SlotOps {
     recordedCommands;
     /** Starts, stops and watches the slots (a rollback may give it the release's stop-command). */
     manager;
+    /** The health loop start left running on the host, until waitHealthy takes its report. */
+    booting;
     constructor(s, target, kind, 
     /** The commands recorded with a release in state.json (undefined: none recorded). */
     recordedCommands) {
@@ -70142,23 +70619,55 @@ class SlotOps {
     async running(slot, step) {
         return (await this.s.host.tryExec(this.manager.checkAlive(slot), { step })).exitCode === 0;
     }
-    /** Starts the target release on the target slot (journaled first: the post step stops it). */
+    /**
+     * Starts the target release on the target slot (journaled first: the post step stops it) and,
+     * in the same round trip, the health loop on the host (startThenHealth). Returns once the slot
+     * started; waitHealthy then waits for the loop's report.
+     */
     async start(workdir) {
         const slot = this.target.plan.targetSlot;
         this.s.journal.mark({ kind: 'started slot', slot });
         const start = this.target.commands?.start ?? this.s.settings.app.startCommand;
-        const { stdout } = await this.s.host.exec(this.manager.start(slot, start, this.env(slot), workdir), { step: `start ${slot}` });
-        this.target.pid = Number(stdout.trim().split('\n').pop());
+        const step = `start ${slot}`;
+        let started = () => { };
+        const seen = new Promise((resolve) => (started = resolve));
+        let since = Date.now();
+        const exec = this.s.host.tryExec(startThenHealth(this.manager.start(slot, start, this.env(slot), workdir), this.healthLoop()), {
+            step,
+            onLine: (line) => {
+                const pid = startedPid(line);
+                if (pid === undefined)
+                    return this.healthProgress(line, since);
+                since = Date.now();
+                started(pid);
+            },
+        });
+        const pid = exec.then(({ stdout, exitCode, stderr }) => {
+            const found = stdout
+                .split('\n')
+                .map(startedPid)
+                .find((p) => p !== undefined);
+            if (found === undefined)
+                throw new RemoteCommandError(this.s.name, step, exitCode, stderr);
+            return found;
+        });
+        const booting = pid.then(() => exec).then((result) => this.healthOf(result));
+        // waitHealthy awaits it; when the start itself fails, that error is thrown here.
+        booting.catch(() => { });
+        this.booting = booting;
+        this.target.pid = await Promise.race([seen, pid]);
     }
-    async stop(slot, version) {
+    /** The stop of a slot running `version` (its env, the stop-command it was started with). */
+    stopCommand(slot, version) {
         const env = {
             ...this.env(slot),
             APP_VERSION: version,
             RELEASE_DIR: this.s.layout.release(version),
         };
-        await this.s.host.exec(this.manager.stop(slot, this.stopCommandOf(version), env), {
-            step: `stop ${slot}`,
-        });
+        return this.manager.stop(slot, this.stopCommandOf(version), env);
+    }
+    async stop(slot, version) {
+        await this.s.host.exec(this.stopCommand(slot, version), { step: `stop ${slot}` });
     }
     /** reload-command in a running slot (strategy reload), on `version`. */
     async reload(slot = this.target.plan.targetSlot, version = this.target.version) {
@@ -70175,15 +70684,15 @@ class SlotOps {
         return this.recordedCommands(version)?.stop ?? this.s.settings.app.stopCommand;
     }
     /**
-     * Every drain of a slot nginx was moved off (forward switch, switch back, post-step repair):
-     * waits until the requests nginx's old workers still finish on it are done, bounded by
+     * The drain of a slot nginx was moved off on a switch back or in the post step's repair (the
+     * forward switch drains the old slot in the finish block: see retire): waits until the requests nginx's old workers still finish on it are done, bounded by
      * drain-timeout, the quiet window counting from this run's last nginx reload (`sinceReloadMs`,
      * 0: none). On timeout it warns (the slot is stopped anyway) and returns false.
      */
-    async drain(slot, sinceReloadMs, what = `the ${slot} slot`) {
+    async drain(slot, sinceReloadMs) {
         const idle = await this.waitIdle(slotPort(this.s.settings, slot), quietChecks(sinceReloadMs));
         if (!idle) {
-            warning(`[${this.s.name}] ${what} still had connections after drain-timeout; stopping it anyway`);
+            warning(`[${this.s.name}] the ${slot} slot still had connections after drain-timeout; stopping it anyway`);
         }
         return idle;
     }
@@ -70195,16 +70704,9 @@ class SlotOps {
         const timeoutMs = this.s.settings.slots.drainTimeoutMs;
         if (timeoutMs === 0)
             return true;
-        const started = Date.now();
         const result = await this.s.host.tryExec(waitForDrain(port, timeoutMs, quiet), {
             step: 'drain',
-            onLine: (line) => {
-                const open = drainProgress(line);
-                if (open === undefined)
-                    return;
-                const waited = formatDuration(Date.now() - started);
-                this.s.progress = `${open} connection(s) to port ${port} left after ${waited} (drain-timeout ${formatDuration(timeoutMs)})`;
-            },
+            onLine: this.drainProgress(port),
         });
         if (result.exitCode === 0)
             return true;
@@ -70212,13 +70714,76 @@ class SlotOps {
             return false;
         throw new HostError(this.s.name, 'drain', `drain check failed (exit ${result.exitCode}): ${result.stderr}`);
     }
-    /** Waits until the new slot is healthy; returns how many checks it took. */
-    async waitHealthy() {
+    /**
+     * The old slot's part of the finish block (finishHost): drained as drain() drains (the quiet
+     * window counting from the last reload, `sinceReloadMs` ago), then stopped the way it was
+     * started; `onLine` shows the connections left in the log's heartbeat.
+     */
+    retire(slot, version, sinceReloadMs) {
+        const port = slotPort(this.s.settings, slot);
+        const { drainTimeoutMs } = this.s.settings.slots;
+        return {
+            spec: {
+                port,
+                drainTimeoutMs,
+                quietChecks: quietChecks(sinceReloadMs),
+                stop: this.stopCommand(slot, version),
+            },
+            onLine: this.drainProgress(port),
+        };
+    }
+    /** Reads the `open <n>` lines of a drain loop into the log's heartbeat. */
+    drainProgress(port) {
         const started = Date.now();
-        return waitHealthy(...this.healthTarget(), (attempt, problem) => {
-            const left = this.s.settings.health.timeoutMs - (Date.now() - started);
-            this.s.progress = `attempt ${attempt}, last answer: ${problem} (${formatDuration(left)} left)`;
+        const timeout = formatDuration(this.s.settings.slots.drainTimeoutMs);
+        return (line) => {
+            const open = drainProgress(line);
+            if (open === undefined)
+                return;
+            const waited = formatDuration(Date.now() - started);
+            this.s.progress = `${open} connection(s) to port ${port} left after ${waited} (drain-timeout ${timeout})`;
+        };
+    }
+    /**
+     * Waits until the new slot is healthy; returns how many checks it took. After start, the loop
+     * already runs on the host; otherwise (a slot reloaded in place) it runs now. On a host with
+     * neither curl nor wget, the checks go through the SSH tunnel.
+     */
+    async waitHealthy() {
+        const booting = this.booting;
+        this.booting = undefined;
+        if (booting !== undefined)
+            return booting;
+        const since = Date.now();
+        const result = await this.s.host.tryExec(this.healthLoop(), {
+            step: 'health',
+            onLine: (line) => this.healthProgress(line, since),
         });
+        return this.healthOf(result);
+    }
+    /** The health loop on the host for the target slot (health.ts). */
+    healthLoop() {
+        const [, manager, slot, port, health, version] = this.healthTarget();
+        return hostHealthLoop(manager, slot, port, health, version);
+    }
+    /** The checks the loop took; throws when the slot is not healthy (see healthLoopChecks). */
+    async healthOf(result) {
+        const [host, manager, slot, port, health] = this.healthTarget();
+        const checks = healthLoopChecks(host, manager, slot, port, health, result);
+        if (checks !== 'no-client')
+            return checks;
+        const started = Date.now();
+        return waitHealthy(...this.healthTarget(), (attempt, problem) => this.attemptProgress(attempt, problem, started));
+    }
+    /** A progress line of the health loop, for the log's heartbeat. */
+    healthProgress(line, since) {
+        const progress = healthLoopProgress(line);
+        if (progress)
+            this.attemptProgress(progress.attempt, progress.last, since);
+    }
+    attemptProgress(attempt, problem, since) {
+        const left = this.s.settings.health.timeoutMs - (Date.now() - since);
+        this.s.progress = `attempt ${attempt}, last answer: ${problem} (${formatDuration(left)} left)`;
     }
     /** Right before the switch: the target slot still runs and passes its checks. */
     async recheckHealthy() {
@@ -70951,21 +71516,26 @@ class UpstreamSwitch {
 }
 
 /**
- * A host's state.json: reading it at the start (with the checks that refuse a host the run must
- * not touch), and the record of the run in it (the switch, its revert, a stopped slot, pruning).
+ * A host's state.json: reading it at the start, under the deploy lock taken in the same round trip
+ * (with the checks that refuse a host the run must not touch), and the record of the run in it (the switch, its revert, a stopped slot, pruning).
  */
+const NO_FACTS = { existing: '', releases: [], httpClient: '' };
 /**
- * Reads state.json and plans this host's part; refuses a corrupt state, a hand-edited upstream
- * or managed site, or a site file the action did not write. Resolves process-manager auto
- * first, and reports restarts of the live slot since its start.
+ * Takes the deploy lock and reads the host in the same round trip (HostSession.lockAndPrepare:
+ * state.json, the upstream and site files, process-manager detection, restarts of the slots),
+ * then plans this host's part; refuses a corrupt state, a hand-edited upstream or managed site,
+ * or a site file the action did not write. Resolves process-manager auto first, and reports
+ * restarts of the live slot since its start. The lock stays held (HostSession.releaseLock).
  */
-async function readState(s) {
-    const { settings, layout, host } = s;
-    const manager = settings.app.processManager === 'auto' ? await resolveManager(s) : settings.app.processManager;
-    const site = settings.site;
-    const paths = [layout.state, settings.nginx.upstreamFile];
-    const { stdout } = await host.exec(readFiles(site.serverNames.length > 0 ? [...paths, site.file] : paths), { step: 'read state' });
-    const [text = '', upstream = '', siteFile = ''] = splitFiles(stdout);
+async function readState(s, holder) {
+    const { settings, layout } = s;
+    const request = prepareRequest(settings, layout, s.host.address.user);
+    const prepared = await s.lockAndPrepare(holder, request.files, request.extras);
+    const chosen = settings.app.processManager;
+    const [detected, ...counts] = chosen === 'auto' ? prepared.extras : [undefined, ...prepared.extras];
+    const manager = chosen === 'auto' ? resolveManager(s, detected?.stdout ?? '') : chosen;
+    const [text = '', upstream = '', siteFile = ''] = prepared.files;
+    text.split('\n').forEach((line) => debug(`[${s.name}] read state: ${line}`));
     let state;
     try {
         state = parseState(text === '' ? undefined : text, layout.state);
@@ -70973,8 +71543,12 @@ async function readState(s) {
     catch (error) {
         throw new HostError(s.name, 'read state', errorMessage(error));
     }
-    await reportRestarts(s, state, manager);
-    const loaded = stateLoaded(s, state, manager);
+    if (state.liveSlot !== null) {
+        const at = request.managers.indexOf(manager) * 2 + (state.liveSlot === 'blue' ? 0 : 1);
+        reportRestarts(s, state, manager, counts[at]?.stdout ?? '');
+    }
+    const { existing, releases, httpClient } = prepared;
+    const loaded = stateLoaded(s, state, manager, { existing, releases, httpClient });
     s.report.previousSlot = s.report.liveSlot = loaded.plan.liveSlot;
     s.report.previousVersion = s.report.liveVersion = loaded.plan.liveVersion;
     // With `nginx-site`: whether the site file must be written in this run. A file the action did
@@ -70988,19 +71562,35 @@ async function readState(s) {
     loaded.files.upstream.check(upstream, settings.force);
     return loaded;
 }
+/**
+ * What readState asks the prepare block for: state.json, the upstream file and the managed site;
+ * with process-manager auto the detection first; then the restart counts of both slots, for both
+ * managers with auto (which one applies is known only from the detection). All read-only.
+ */
+function prepareRequest(settings, l, user) {
+    const { site, app } = settings;
+    const paths = [l.state, settings.nginx.upstreamFile];
+    const chosen = app.processManager;
+    const managers = chosen === 'auto' ? ['builtin', 'systemd'] : [chosen];
+    const restarts = managers.flatMap((m) => {
+        const slots = slotManager(settings, m, l, user);
+        return [slots.restarts('blue'), slots.restarts('green')];
+    });
+    return {
+        files: site.serverNames.length > 0 ? [...paths, site.file] : paths,
+        extras: chosen === 'auto' ? [detectProcessManager(app.name, settings.sudo), ...restarts] : restarts,
+        managers,
+    };
+}
 /** The run's start from `state` as read (or, in tests, as given): the plan and the nginx files. */
-function stateLoaded(s, state, manager) {
+function stateLoaded(s, state, manager, facts = NO_FACTS) {
     const plan = planHost(s.settings, s.name, state, s.version);
-    return { state, plan, manager, files: nginxFiles(s), siteToInstall: false };
+    return { state, plan, manager, files: nginxFiles(s), siteToInstall: false, facts };
 }
 /** process-manager auto: systemd units or the built-in manager, as this host allows. */
-async function resolveManager(s) {
+function resolveManager(s, detected) {
     const { name: app } = s.settings.app;
-    const user = s.host.address.user;
-    const { stdout } = await s.host.exec(detectProcessManager(app, s.settings.sudo), {
-        step: 'process manager',
-    });
-    const resolved = resolveProcessManager(parseProcessManagerFacts(stdout), app, user);
+    const resolved = resolveProcessManager(parseProcessManagerFacts(detected), app, s.host.address.user);
     if (resolved.manager === 'error') {
         throw new HostError(s.name, 'process manager', resolved.reason);
     }
@@ -71009,17 +71599,17 @@ async function resolveManager(s) {
 }
 /**
  * The live slot's app was restarted by the process manager since the action started it (a
- * crash, the OOM killer): a warning in this run's output, with where to look.
+ * crash, the OOM killer): a warning in this run's output, with where to look. `restarts`: what
+ * the manager's `restarts` command printed for the live slot.
  */
-async function reportRestarts(s, state, manager) {
+function reportRestarts(s, state, manager, restarts) {
     const live = state.liveSlot;
     if (live === null)
         return;
-    const slots = slotManager(s.settings, manager, s.layout, s.host.address.user);
-    const { stdout } = await s.host.exec(slots.restarts(live), { step: 'read state' });
-    const [count = '', when = '', ...why] = stdout.trim().split(/\s+/);
+    const [count = '', when = '', ...why] = restarts.trim().split(/\s+/);
     if (!/^[1-9]\d*$/.test(count))
         return;
+    const slots = slotManager(s.settings, manager, s.layout, s.host.address.user);
     const last = when ? `; last at ${when}: the app ${why.join(' ')}` : '';
     warning(`[${s.name}] the live ${live} slot (${state.slots[live]?.version ?? 'unknown version'}) was restarted ${count} time(s) by the process manager since it was started${last}. See ${slots.logName(live)}.`);
 }
@@ -71028,13 +71618,17 @@ class HostRecord {
     s;
     target;
     state;
+    releases;
     before;
     constructor(s, target, 
     /** The state as this run last wrote it (as read, until it writes). */
-    state) {
+    state, 
+    /** The release directories on the host when the run read its state (for pruning). */
+    releases = []) {
         this.s = s;
         this.target = target;
         this.state = state;
+        this.releases = releases;
         this.before = state;
     }
     /** The commands recorded with `version` in the history. */
@@ -71088,34 +71682,28 @@ class HostRecord {
         this.s.report.liveSlot = liveSlot;
         this.s.report.liveVersion = liveVersion;
     }
-    /** The old slot was stopped: its pid goes (when state.json knows the slot). */
-    async slotStopped(slot) {
-        const previous = this.state.slots[slot];
-        if (!previous)
-            return;
-        this.state = {
-            ...this.state,
-            slots: { ...this.state.slots, [slot]: { ...previous, pid: null } },
-        };
-        await this.write();
-    }
-    /** Removes releases beyond keep-releases (never the live or the previous one). */
-    async pruneReleases() {
-        const { host, layout, settings } = this.s;
-        const { stdout } = await host.exec(listReleases(layout), { step: 'prune' });
-        const present = stdout.split('\n').filter((name) => name !== '' && !name.includes('.tmp.'));
-        const prune = releasesToPrune(present, this.state, settings.app.keepReleases);
-        if (prune.length === 0)
-            return prune;
-        await host.exec(removeReleases(layout, prune), { step: 'prune' });
-        // A pruned release can no longer be rolled back to: its history entry goes too, so that
-        // state.json stays as bounded as releases/.
-        const history = this.state.history.filter((r) => !prune.includes(r.version));
-        if (history.length < this.state.history.length) {
-            this.state = { ...this.state, history };
-            await this.write();
+    /**
+     * The end of the run on this host (HostDeploy's finish block): the releases beyond
+     * keep-releases to remove (never the live or the previous one), and state.json as it is once
+     * `stopped` (the old slot, or null) has stopped and those releases are gone: the slot's pid
+     * cleared, their history entries removed (a pruned release can no longer be rolled back to, so
+     * state.json stays as bounded as releases/). `stateJson` is undefined when nothing changes;
+     * `written()` takes the new state once the host has written it.
+     */
+    finish(stopped) {
+        const present = [...new Set([...this.releases, this.target.version])];
+        const previous = stopped === null ? null : this.state.slots[stopped];
+        let next = this.state;
+        if (stopped !== null && previous) {
+            next = { ...next, slots: { ...next.slots, [stopped]: { ...previous, pid: null } } };
         }
-        return prune;
+        const prune = releasesToPrune(present, next, this.s.settings.app.keepReleases);
+        const history = next.history.filter((r) => !prune.includes(r.version));
+        if (history.length < next.history.length)
+            next = { ...next, history };
+        if (next === this.state)
+            return { prune, written: () => { } };
+        return { prune, stateJson: stateText(next), written: () => (this.state = next) };
     }
     async write() {
         await this.s.host.exec(writeStateFile(this.s.layout), {
@@ -71124,8 +71712,11 @@ class HostRecord {
         });
     }
     text() {
-        return `${JSON.stringify(this.state, null, 2)}\n`;
+        return stateText(this.state);
     }
+}
+function stateText(state) {
+    return `${JSON.stringify(state, null, 2)}\n`;
 }
 
 /**
@@ -71141,9 +71732,16 @@ class HostDeploy {
     record;
     slots;
     nginx;
-    /** Reads the host's state (see readState) and plans its part of the run. */
-    static async load(session) {
-        return new HostDeploy(session, await readState(session));
+    /** What the host had as the run started (the release's checksum, releases, HTTP client). */
+    facts;
+    /** The finish block, once drainOldSlot or pruneReleases started it. */
+    finishing;
+    /**
+     * Takes the deploy lock and reads the host's state in one round trip (see readState), and
+     * plans its part of the run. The lock stays held until session.releaseLock().
+     */
+    static async lockAndLoad(session, holder) {
+        return new HostDeploy(session, await readState(session, holder));
     }
     constructor(session, loaded) {
         this.session = session;
@@ -71155,7 +71753,8 @@ class HostDeploy {
             plan: loaded.plan,
             pid: null,
         };
-        this.record = new HostRecord(session, this.target, loaded.state);
+        this.facts = { ...loaded.facts };
+        this.record = new HostRecord(session, this.target, loaded.state, loaded.facts.releases);
         this.slots = new SlotOps(session, this.target, loaded.manager, (v) => this.record.commandsOf(v));
         this.nginx = new UpstreamSwitch(session, this.target, loaded.files, loaded.siteToInstall);
     }
@@ -71194,37 +71793,59 @@ class HostDeploy {
             latest.sha256 === archive.sha256);
     }
     /**
-     * Uploads and installs the release unless the host has it. A release of this version with
-     * other content is replaced only if it never went live (a rerun after a failed health check);
-     * one that did is refused.
+     * Ships and installs the release unless the host has it, and writes shared/.env (see
+     * writeEnv), in one round trip: the archive streamed into one command that checks its sha256,
+     * extracts it and then writes the env file (shipRelease). A release of this version with other
+     * content is replaced only if it never went live (a rerun after a failed health check); one
+     * that did is refused.
      */
     async ship(archive) {
         const l = this.session.layout;
-        const { stdout } = await this.host.exec(prepareLayout(l, this.version), { step: 'ship' });
-        const existing = stdout.trim();
+        const { existing } = this.facts;
+        const env = this.envFile();
         this.target.sha256 = archive.sha256;
-        if (existing === archive.sha256)
+        if (existing === archive.sha256) {
+            await this.writeEnv(env);
             return 'already there';
+        }
         if (existing === UNKNOWN_CHECKSUM) {
             throw new HostError(this.name, 'ship', `${l.release(this.version)} is already on the host but was not installed by this action (it has no checksum); nothing was changed. Give this build a new version, or remove that directory if it is not needed.`);
         }
         if (existing !== '' && wentLive(this.state, this.version)) {
             throw new HostError(this.name, 'ship', `release ${this.version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A version that went live must never change: give this build a new version.`);
         }
-        const upload = `${l.incoming}/${this.version}.${archive.sha256.slice(0, 12)}.tar.gz`;
-        await this.host.upload(archive.path, upload, archive.sha256, 'ship');
-        await this.host.exec(installRelease(l, this.version, upload, archive.sha256, existing), {
-            step: 'extract release',
-        });
+        const keep = this.session.settings.app.keepReleases;
+        const shipped = await this.host.tryExecWithFile(shipRelease(l, this.version, archive.sha256, existing, env === '' ? undefined : { archiveBytes: archive.bytes, keep }), archive.path, { step: 'ship', ...(env === '' ? {} : { stdin: env }) });
+        if (shipped.exitCode !== 0)
+            throw this.shipFailure(shipped, archive);
+        this.facts.existing = archive.sha256;
         return existing === '' ? 'uploaded' : 'replaced';
     }
-    /** Writes shared/.env from `env` and `secret-env`; with both empty the file is not touched. */
-    async writeEnv() {
-        const { env, secretEnv, keepReleases } = this.session.settings.app;
-        const content = renderEnvFile({ ...env, ...secretEnv });
+    /** The error of a failed ship, naming the part that failed (upload, extract, shared/.env). */
+    shipFailure(r, archive) {
+        if (r.exitCode === null) {
+            const upload = incomingArchive(this.session.layout, this.version, archive.sha256);
+            return new HostError(this.name, 'ship', `upload to ${upload} failed: ${r.stderr.trim() || 'the SSH connection was lost'}`);
+        }
+        const lines = r.stdout.split('\n');
+        const step = lines.includes(SHIP_INSTALLED)
+            ? 'write shared/.env'
+            : lines.includes(SHIP_RECEIVED)
+                ? 'extract release'
+                : 'ship';
+        return new RemoteCommandError(this.name, step, r.exitCode, r.stderr);
+    }
+    /** shared/.env from `env` and `secret-env` ('' when both are empty: the file is not touched). */
+    envFile() {
+        const { env, secretEnv } = this.session.settings.app;
+        return renderEnvFile({ ...env, ...secretEnv });
+    }
+    /** Writes shared/.env (a release already on the host: ship writes it with the release). */
+    async writeEnv(content) {
         if (content === '')
             return;
-        await this.host.exec(writeEnvFile(this.session.layout, this.version, keepReleases), {
+        const { layout, settings } = this.session;
+        await this.host.exec(writeEnvFile(layout, this.version, settings.app.keepReleases), {
             step: 'write shared/.env',
             stdin: content,
         });
@@ -71302,29 +71923,89 @@ class HostDeploy {
         return this.record.revertRecord();
     }
     /**
-     * Waits for the old slot to drain (bounded by drain-timeout). Returns false on timeout. The
+     * Waits for the old slot to drain (bounded by drain-timeout; on timeout it warns, and the slot
+     * is stopped anyway). Returns false on timeout. It starts the finish block (see finish): the
      * quiet window counts from this run's nginx reload, which mostly lies behind us by now.
      */
     async drainOldSlot() {
-        const old = this.plan.liveSlot;
-        if (old === null)
-            return true;
-        return this.slots.drain(old, this.nginx.sinceReload(), 'the old slot');
+        const idle = await this.finish(true).drained;
+        if (!idle) {
+            warning(`[${this.name}] the old slot still had connections after drain-timeout; stopping it anyway`);
+        }
+        return idle;
     }
     /** Waits until no connection to `port` is open any more: see SlotOps.waitIdle. */
     waitIdle(port) {
         return this.slots.waitIdle(port);
     }
+    /** Waits until the finish block has stopped the old slot and written state.json. */
     async stopOldSlot() {
-        const old = this.plan.liveSlot;
-        if (old === null)
-            return;
-        await this.slots.stop(old, this.state.slots[old]?.version ?? this.version);
-        await this.record.slotStopped(old);
+        await this.finish(true).done;
     }
+    /**
+     * Removes releases beyond keep-releases (never the live or the previous one); returns them.
+     * Without drainOldSlot before (keep-previous warm, the reload strategy), the finish block runs
+     * now, leaving the old slot as it is.
+     */
     pruneReleases() {
-        return this.record.pruneReleases();
+        return this.finish(false).done;
     }
+    /**
+     * The end of this host's run in one round trip (finishHost): drain the old slot and stop it
+     * (`retireOld`, when there is one), write state.json, remove the pruned releases. Started once;
+     * the log's phases (drain, stop-old, record) wait on it in turn.
+     */
+    finish(retireOld) {
+        this.finishing ??= this.startFinish(retireOld ? this.plan.liveSlot : null);
+        return this.finishing;
+    }
+    startFinish(old) {
+        const { layout } = this.session;
+        const { prune, stateJson, written } = this.record.finish(old);
+        const retiring = old === null
+            ? undefined
+            : this.slots.retire(old, this.state.slots[old]?.version ?? this.version, this.nginx.sinceReload());
+        let drainSeen = () => { };
+        const seen = new Promise((resolve) => (drainSeen = resolve));
+        const exec = this.host.tryExec(finishHost({ layout, old: retiring?.spec, stateJson, prune }), {
+            step: 'finish',
+            onLine: (line) => {
+                const drain = parseFinish(line).drain;
+                if (drain === 'unknown')
+                    retiring?.onLine(line);
+                else
+                    drainSeen(drain !== 'timeout');
+            },
+        });
+        const done = exec.then(({ stdout, exitCode, stderr }) => {
+            const f = parseFinish(stdout);
+            if (!f.ok) {
+                const step = f.drain === 'unknown' ? 'drain' : finishStep(f.failedStep, old);
+                throw new RemoteCommandError(this.name, step, exitCode, stderr);
+            }
+            written();
+            return prune;
+        });
+        const reported = exec.then(({ stdout, exitCode, stderr }) => {
+            const drain = parseFinish(stdout).drain;
+            if (drain === 'unknown')
+                throw new RemoteCommandError(this.name, 'drain', exitCode, stderr);
+            return drain !== 'timeout';
+        });
+        const drained = Promise.race([seen, reported]);
+        // Each phase awaits its part; a failure is thrown there, the rest need no handler.
+        drained.catch(() => { });
+        done.catch(() => { });
+        return { drained, done };
+    }
+}
+/** The step a failure of the finish block names, as the separate commands named it before. */
+function finishStep(failed, old) {
+    if (failed === 'state')
+        return 'write state';
+    if (failed === 'prune')
+        return 'prune';
+    return old === null ? 'finish' : `stop ${old}`;
 }
 
 class LoadBalancer {
@@ -71437,8 +72118,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
         await timed(report.phases, 'lock', async () => {
             await loadBalancer?.prepare(holder);
             await onEachHost(ctx(archive), 'lock', sessions, async (s) => {
-                await s.acquireLock(holder);
-                const h = await HostDeploy.load(s);
+                const h = await HostDeploy.lockAndLoad(s, holder);
                 loaded.set(s, h);
                 const { liveSlot, liveVersion } = h.plan;
                 return `locked; live: ${liveSlot === null ? 'nothing yet' : `${liveVersion} on ${liveSlot}`}`;
@@ -71553,8 +72233,7 @@ async function cleanup(settings, journalText, runUrl) {
             const host = await RemoteHost.connect(address, options, { via });
             const session = new HostSession(host, settings, new Journal(), '');
             try {
-                await session.acquireLock(holder);
-                const deploy = await HostDeploy.load(session);
+                const deploy = await HostDeploy.lockAndLoad(session, holder);
                 const done = await repair(deploy, entries[label]);
                 info$1(`post: [${label}] ${done.join('; ') || 'nothing to repair'}`);
             }
@@ -78072,12 +78751,11 @@ function hostsToDeploy(ctx) {
     }
     return ctx.hosts.filter((h) => !unchanged.includes(h));
 }
-/** Upload and install the release, write shared/.env; then the expand migration, once. */
+/** Ship and install the release with shared/.env (one round trip); then the expand migration, once. */
 async function shipAndMigrate(ctx, hosts) {
     const archive = releaseOf(ctx);
     await onEachHost(ctx, 'ship', hosts, async (h) => {
         const shipped = await h.ship(archive);
-        await h.writeEnv();
         if (shipped === 'already there')
             return `${ctx.version} already on the host`;
         const how = shipped === 'replaced' ? 'replaced (it never went live)' : 'uploaded';
@@ -78087,7 +78765,9 @@ async function shipAndMigrate(ctx, hosts) {
 }
 /**
  * Starts the new version on each host's idle slot, waits until all are healthy, runs the smoke
- * test against them. On failure the new slots are stopped again.
+ * test against them. On failure the new slots are stopped again. Per host, start and health are
+ * one command (the health loop runs on the host right after the start): the start phase ends
+ * once the slot started, the health phase once the loop reported.
  */
 async function startNewSlots(ctx, hosts) {
     try {
@@ -78136,7 +78816,9 @@ async function switchTogether(ctx, hosts) {
 }
 /**
  * After every host switched: wait for in-flight requests to the old slots, stop them (unless
- * keep-previous is warm, or there is no old slot), run the contract step once, prune old releases.
+ * keep-previous is warm, or there is no old slot), prune old releases, run the contract step
+ * once. Per host, drain, stop, the state.json write and the prune are one command, whose parts
+ * the drain, stop-old and record phases wait on in turn.
  */
 async function finish(ctx, hosts, status = 'deployed', 
 /** false for the reload strategy: its one slot is the live one. */

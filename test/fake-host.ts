@@ -190,20 +190,35 @@ export const STARTED_HEALTHY = 'STARTED 4242\nRESULT healthy 1\n'
 /** The output of a finish block (finishHost) that found the old slot idle and did every step. */
 export const FINISHED = 'DRAIN idle\nSTEP stop\nSTEP state\nOK\n'
 
-/** The step names of an app host's nginx switch, as HostDeploy records them. */
+/**
+ * The step names of an app host's nginx switch (the switch script), as HostDeploy records them:
+ * its first half (recheck, install, test), its second (reload, verify, record), or all of it.
+ */
 export const INSTALL_STEP = 'switch: install upstream and test nginx'
 export const RELOAD_STEP = 'switch: reload nginx'
+export const SWITCH_STEP = 'switch'
+
+/** The switch script's stage and the first upstream server of its file, from its arguments. */
+function switchOf(command: RecordedCommand): { stage: string; port?: number } | undefined {
+  if (!command.text.includes('echo "STEP install"')) return undefined
+  const args = command.text.slice(command.text.lastIndexOf("' sh ") + 5)
+  const port = /server 127\.0\.0\.1:(\d+)/.exec(args)?.[1]
+  return { stage: args.split(' ')[0] ?? '', ...(port ? { port: Number(port) } : {}) }
+}
 
 /**
  * The port an app host's nginx proxies to: the first server of the upstream it installed before
- * its last reload, or `before` when it has not reloaded one.
+ * its last reload (a switch script's `activate` or `all` stage), or `before` when it has not
+ * reloaded one.
  */
 export function nginxSendsTo(host: FakeHost, before: number): number {
-  const lastReload = host.steps().lastIndexOf(RELOAD_STEP)
-  const installed = host.commands
-    .slice(0, lastReload)
-    .filter((c) => c.step === INSTALL_STEP)
-    .at(-1)?.stdin
-  const port = /server 127\.0\.0\.1:(\d+)/.exec(installed ?? '')?.[1]
-  return port ? Number(port) : before
+  let installed: number | undefined
+  let live = before
+  for (const command of host.commands) {
+    const sw = switchOf(command)
+    if (sw === undefined) continue
+    if (sw.stage !== 'activate') installed = sw.port
+    if (sw.stage !== 'install' && installed !== undefined) live = installed
+  }
+  return live
 }

@@ -142,7 +142,13 @@ it(
             backup: l.upstreamBackup,
             backupMode: 'take',
             nginx: { test: 'nginx -t', reload: 'nginx -s reload', sudo: false },
-            recheck: { alive: slots.checkAlive('blue'), port: 3101, path: '/health' },
+            recheck: {
+              alive: slots.checkAlive('blue'),
+              port: 3101,
+              path: '/health',
+              versionPath: '',
+              version: 'v1',
+            },
             verify: {
               port: 8099,
               path: '/health',

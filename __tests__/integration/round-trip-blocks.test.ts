@@ -18,7 +18,6 @@ import {
   healthLoopFailure,
   parseHealthLoop,
 } from '../../src/remote/commands/health-loop.js'
-import { hostHttpClient } from '../../src/remote/commands/http.js'
 import { LOCK_TIMED_OUT } from '../../src/remote/commands/lock.js'
 import { parsePrepared, prepareHost } from '../../src/remote/commands/prepare.js'
 import {
@@ -29,6 +28,7 @@ import {
 import { builtinSlots, SLOT_EXITED, type SlotEnv } from '../../src/remote/commands/slot.js'
 import { SWITCH_FAILED, parseSwitch, switchUpstream } from '../../src/remote/commands/switch.js'
 import { layout } from '../../src/remote/layout.js'
+import { cmd } from '../../src/remote/shell.js'
 import type { Slot } from '../../src/remote/state.js'
 import { RemoteHost } from '../../src/ssh/connection.js'
 import { holdCommand } from '../../src/ssh/held-exec.js'
@@ -117,7 +117,7 @@ describe('prepare: lock + layout + state in one command', () => {
       holder,
       version: 'v1',
       files: [l.state, UPSTREAM],
-      extras: [slots.restarts('blue'), hostHttpClient()],
+      extras: [slots.restarts('blue'), cmd('echo', 'extra')],
     })
 
   it('holds the lock while its channel is open, and reports layout, files and extras', async () => {
@@ -134,7 +134,7 @@ describe('prepare: lock + layout + state in one command', () => {
     expect(prepared.files).toEqual(['{"x":1}\n', ''])
     expect(prepared.extras).toEqual([
       { stdout: '', exitCode: 0 },
-      { stdout: 'curl\n', exitCode: 0 },
+      { stdout: 'extra\n', exitCode: 0 },
     ])
     // What an interrupted run left is gone; the layout is there.
     expect(
@@ -355,7 +355,13 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
     const state = '{"liveSlot":"blue"}\n'
     const result = await host.tryExec(
       spec(3101, {
-        recheck: { alive: slots.checkAlive('blue'), port: 3101, path: '/health' },
+        recheck: {
+          alive: slots.checkAlive('blue'),
+          port: 3101,
+          path: '/health',
+          versionPath: '/version',
+          version: 'v1',
+        },
         record: { layout: l, version: 'v1', stateJson: state },
         content: upstream(3101),
       }),
@@ -435,18 +441,68 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
     expect(result.exitCode, result.stdout + result.stderr).toBe(0)
     expect(parseSwitch(result.stdout)).toMatchObject({
       ok: true,
-      steps: ['install', 'test', 'reload', 'verify'],
+      steps: ['install', 'test', 'reload'],
       verifySkipped: true,
     })
     expect(result.stdout).toContain('SKIPPED record')
     expect(await sh(`cat ${UPSTREAM}; cat ${l.state}`)).toBe(`${upstream(3101)}old\n`)
   })
 
+  it('a recheck without an HTTP client touches nothing and says so', async () => {
+    await sh(`printf '%s' '${before}' > ${UPSTREAM}`)
+    const result = await host.tryExec(
+      spec(3101, {
+        client: 'none',
+        recheck: {
+          alive: slots.checkAlive('blue'),
+          port: 3101,
+          path: '/health',
+          versionPath: '',
+          version: 'v1',
+        },
+        content: upstream(3101),
+      }),
+      { step: 'switch' },
+    )
+    expect(result.exitCode).toBe(SWITCH_FAILED)
+    expect(parseSwitch(result.stdout)).toMatchObject({ noClient: true, steps: [], client: 'none' })
+    expect(await sh(`cat ${UPSTREAM}`)).toBe(before)
+  })
+
+  it('refuses at the recheck when the slot answers another version, before touching nginx', async () => {
+    await sh(`printf '%s' '${before}' > ${UPSTREAM}`)
+    const result = await host.tryExec(
+      spec(3101, {
+        recheck: {
+          alive: slots.checkAlive('blue'),
+          port: 3101,
+          path: '/health',
+          versionPath: '/version',
+          version: 'v9',
+        },
+        content: upstream(3101),
+      }),
+      { step: 'switch' },
+    )
+    expect(result.exitCode).toBe(SWITCH_FAILED)
+    expect(parseSwitch(result.stdout)).toMatchObject({ failedStep: 'recheck', restored: false })
+    expect(result.stderr.trim()).toMatch(
+      /^GET \/version answered 200 without 'v9' in its body \(".*v1.*"\)$/,
+    )
+    expect(await sh(`cat ${UPSTREAM}`)).toBe(before)
+  })
+
   it('refuses at the recheck when the slot is gone, before touching nginx', async () => {
     await sh(`printf '%s' '${before}' > ${UPSTREAM}`)
     const result = await host.tryExec(
       spec(3102, {
-        recheck: { alive: slots.checkAlive('green', true), port: 3102, path: '/health' },
+        recheck: {
+          alive: slots.checkAlive('green', true),
+          port: 3102,
+          path: '/health',
+          versionPath: '',
+          version: 'v2',
+        },
         content: upstream(3102),
       }),
       { step: 'switch' },

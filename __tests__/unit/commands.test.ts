@@ -22,7 +22,7 @@ import {
 import { holdLock } from '../../src/remote/commands/lock.js'
 import {
   checkUpstreamWritable,
-  installUpstream,
+  type NginxCommands,
   reloadNginx,
   restoreUpstream,
   testNginx,
@@ -34,6 +34,7 @@ import {
   startSlot,
   stopSlot,
 } from '../../src/remote/commands/slot.js'
+import { switchUpstream } from '../../src/remote/commands/switch.js'
 import { layout } from '../../src/remote/layout.js'
 import { tempDir } from '../../test/tmp.js'
 
@@ -42,6 +43,25 @@ const hostile = `x'; touch /tmp/pwned; echo '$(id)`
 const quotedHostile = `'x'\\''; touch /tmp/pwned; echo '\\''$(id)'`
 
 /** The positional arguments after `sh -c '<script>' sh`. */
+/** The switch script's first stage alone: install and test, no recheck, no verify. */
+function installOnly(
+  file: string,
+  backup: string,
+  nginx: NginxCommands,
+  backupMode: 'take' | 'keep' = 'take',
+  content = '',
+) {
+  return switchUpstream({
+    stage: 'install',
+    file,
+    backup,
+    backupMode,
+    nginx,
+    client: 'none',
+    content,
+  })
+}
+
 function argsOf(text: string): string {
   return text.slice(text.lastIndexOf("' sh ") + 5)
 }
@@ -95,10 +115,11 @@ describe('remote commands', () => {
 
   it('keeps user commands as single arguments, with sudo -n when asked', () => {
     const nginx = { test: `nginx -t; ${hostile}`, reload: 'nginx -s reload', sudo: true }
-    expect(
-      argsOf(installUpstream('/etc/nginx/conf.d/shop.upstream.conf', l.upstreamBackup, nginx).text),
-    ).toBe(
-      `/etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak take sudo sudo -n sh -c 'nginx -t; x'\\''; touch /tmp/pwned; echo '\\''$(id)'`,
+    const install = installOnly('/etc/nginx/conf.d/shop.upstream.conf', l.upstreamBackup, nginx)
+    const q = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`
+    // The test command is one argument: `sudo -n sh -c <the line>`, the line quoted whole.
+    expect(argsOf(install.text)).toBe(
+      `install /etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak take sudo ${q(`sudo -n sh -c ${q(`nginx -t; ${hostile}`)}`)} 'sudo -n nginx -s reload' '' 0 '' '' '' '' '' '' 10000 '' none '' '' '' '' ''`,
     )
   })
 
@@ -107,12 +128,12 @@ describe('remote commands', () => {
     const file = '/etc/nginx/conf.d/shop.upstream.conf'
     expect(testNginx(nginx).text).toBe('sudo -n nginx -t')
     expect(reloadNginx(nginx).text).toBe('sudo -n nginx -s reload')
-    expect(argsOf(installUpstream(file, l.upstreamBackup, nginx, 'keep').text)).toBe(
-      `${file} /srv/shop/.deploy/upstream.bak keep sudo sudo -n nginx -t`,
+    expect(argsOf(installOnly(file, l.upstreamBackup, nginx, 'keep').text)).toMatch(
+      `install ${file} /srv/shop/.deploy/upstream.bak keep sudo 'sudo -n nginx -t' 'sudo -n nginx -s reload' `,
     )
     // The only other command through sudo: tee over the upstream file, content on stdin.
     for (const { text } of [
-      installUpstream(file, l.upstreamBackup, nginx),
+      installOnly(file, l.upstreamBackup, nginx),
       restoreUpstream(file, l.upstreamBackup, true),
     ]) {
       const script = text.slice(0, text.lastIndexOf("' sh "))
@@ -191,16 +212,14 @@ describe('slot log rotation (the start script, run by sh)', () => {
   })
 })
 
-describe('installUpstream (the script, run by sh)', () => {
+describe('the switch script installing an upstream file (run by sh)', () => {
   it('backs up the file from before the run once, and keeps that backup on later installs', () => {
     const dir = tempDir('upstream')
     const file = join(dir, 'shop.upstream.conf')
     const backup = join(dir, 'upstream.bak')
     const nginx = { test: 'true', reload: 'true', sudo: false }
     const install = (content: string, mode: 'take' | 'keep') =>
-      execFileSync('sh', ['-c', installUpstream(file, backup, nginx, mode).text], {
-        input: content,
-      })
+      execFileSync('sh', ['-c', installOnly(file, backup, nginx, mode, content).text])
     writeFileSync(file, 'before the run\n')
     install('canary step\n', 'take')
     install('promoted\n', 'keep')

@@ -12,6 +12,8 @@ import type { DeployContext } from '../../src/deploy/context.js'
 import { RemoteCommandError } from '../../src/common/errors.js'
 import { HostLogs } from '../../src/report/log.js'
 import { LOCK_TIMED_OUT } from '../../src/remote/commands/lock.js'
+import { SLOT_EXITED } from '../../src/remote/commands/slot.js'
+import { SWITCH_FAILED } from '../../src/remote/commands/switch.js'
 import { slotPort } from '../../src/deploy/plan.js'
 import { repair } from '../../src/post/repair.js'
 import type { HostState } from '../../src/remote/state.js'
@@ -23,6 +25,7 @@ import {
   INSTALL_STEP,
   STARTED_HEALTHY,
   RELOAD_STEP,
+  SWITCH_STEP,
   httpAnswer,
   nginxSendsTo,
   preparedOutput,
@@ -54,6 +57,7 @@ const LIVE_BLUE: HostState = {
 
 const INSTALL = INSTALL_STEP
 const RELOAD = RELOAD_STEP
+const SWITCH = SWITCH_STEP
 const RESTORE = 'switch: restore upstream'
 
 /**
@@ -111,51 +115,156 @@ afterEach(() => {
   vi.restoreAllMocks()
 })
 
+/** The switch script's report of a failure at `step` after `before` (what it undid after). */
+function switchFailed(before: string[], step: string, exit: string, after: string[]): string {
+  return [
+    'CLIENT curl',
+    ...before.map((s) => `STEP ${s}`),
+    `STEP ${step}`,
+    `FAILED ${step} ${exit}`,
+    ...after,
+    '',
+  ].join('\n')
+}
+
+/** The switch script (not the other commands of step `switch`, such as the crash check). */
+const SCRIPT = /echo "STEP install"/
+
+const VERIFY_FAILED =
+  'after the reload, nginx did not send requests where expected within 10s (nginx answered 200 from 127.0.0.1:3001, expected 127.0.0.1:3002)'
+
 describe('the all-or-nothing switch on a fake host', () => {
-  it('a failed nginx -t at install restores the upstream, does not reload, stops the new slot', async () => {
+  it('one host: recheck, install, test, reload, verify and record in one exec', async () => {
+    const journal = new Journal()
+    const host = hostWith(LIVE_BLUE)
+    const deploy = await startedDeploy(host, journal)
+    const mark = host.commands.length
+
+    await switchTogether(contextFor([deploy]), [deploy])
+
+    expect(stepsSince(host, mark)).toEqual([SWITCH])
+    const sw = host.commands[mark]
+    expect(sw?.text).toContain(`server 127.0.0.1:${GREEN}`)
+    // state.json as it will be, and current, are arguments of the same exec.
+    expect(sw?.text).toContain('"liveSlot": "green"')
+    expect(sw?.text).toContain(' /srv/shop/current releases/2.0.0 ')
+    expect(deploy.report.outcome).toBe('deployed')
+    expect(deploy.state.liveSlot).toBe('green')
+    expect(journal.text()).toBe('')
+  })
+
+  it('a failed nginx -t: the script restored the upstream, no reload; the new slot stops without a drain', async () => {
+    const journal = new Journal()
     const host = hostWith(LIVE_BLUE).on({
-      match: INSTALL,
-      exitCode: 1,
+      match: SWITCH,
+      exitCode: SWITCH_FAILED,
+      stdout: switchFailed(['recheck', 'install'], 'test', '1', ['RESTORED']),
       stderr: 'nginx: [emerg] unknown directive "sever"\nnginx: configuration file test failed',
     })
-    const deploy = await startedDeploy(host)
+    const deploy = await startedDeploy(host, journal)
     const mark = host.commands.length
 
     const failure = switchTogether(contextFor([deploy]), [deploy])
 
     await expect(failure).rejects.toThrow(RemoteCommandError)
-    await expect(failure).rejects.toThrow(`[web1] ${INSTALL}: command exited 1`)
-    const steps = stepsSince(host, mark)
-    expect(steps.slice(steps.indexOf(INSTALL))).toEqual([INSTALL, RESTORE, 'stop green'])
-    expect(steps).not.toContain(RELOAD)
+    await expect(failure).rejects.toThrow(
+      `[web1] ${INSTALL}: command exited 1:\nnginx: [emerg] unknown directive "sever"`,
+    )
+    expect(stepsSince(host, mark)).toEqual([SWITCH, 'stop green'])
+    expect(deploy.report.outcome).not.toBe('deployed')
+    expect(journal.text()).toBe('')
   })
 
-  it('a failed verify after the reload restores the upstream and reloads, then drains and stops the new slot', async () => {
-    const host = hostWith(LIVE_BLUE)
-    // nginx keeps sending requests to the old slot whatever it reloads.
-    let skewMs = 0
-    const now = Date.now.bind(Date)
-    vi.spyOn(Date, 'now').mockImplementation(() => now() + skewMs)
-    host.http = (port) => {
-      if (port !== settings.nginx.verifyPort) return httpAnswer(200, 'ok')
-      skewMs += 4000 // the verify gives up after 10 s: let that time pass at once
-      return httpAnswer(200, '', `127.0.0.1:${BLUE}`)
-    }
+  it('a failed verify: the script restored the upstream and reloaded; the new slot drains, then stops', async () => {
+    const host = hostWith(LIVE_BLUE).on({
+      match: SWITCH,
+      exitCode: SWITCH_FAILED,
+      stdout: switchFailed(['recheck', 'install', 'test', 'reload'], 'verify', '-', [
+        'RESTORED',
+        'RELOADED',
+      ]),
+      stderr: VERIFY_FAILED,
+    })
     const deploy = await startedDeploy(host)
     const mark = host.commands.length
 
     await expect(switchTogether(contextFor([deploy]), [deploy])).rejects.toThrow(
       /\[web1\] switch: verify: after the reload, nginx did not send requests where expected.*expected 127\.0\.0\.1:\d+/,
     )
-    const steps = stepsSince(host, mark)
-    expect(steps.slice(steps.indexOf(INSTALL))).toEqual([
+    expect(stepsSince(host, mark)).toEqual([SWITCH, 'drain', 'stop green'])
+  })
+
+  it('a slot gone before the switch: the recheck says so with its log, nothing was touched', async () => {
+    const host = hostWith(LIVE_BLUE).on({
+      match: SWITCH,
+      exitCode: SWITCH_FAILED,
+      stdout: switchFailed([], 'recheck', String(SLOT_EXITED), []),
+      stderr: 'Error: boom\n',
+    })
+    const deploy = await startedDeploy(host)
+    const mark = host.commands.length
+
+    await expect(switchTogether(contextFor([deploy]), [deploy])).rejects.toThrow(
+      `[web1] switch: 2.0.0 on the green slot (port ${GREEN}) is no longer running; nothing was switched. Last lines of `,
+    )
+    expect(stepsSince(host, mark)).toEqual([SWITCH, 'stop green'])
+  })
+
+  it('a host without an HTTP client: recheck and verify through the tunnel, then the record', async () => {
+    const host = hostWith(LIVE_BLUE)
+      .on({ match: SCRIPT, exitCode: SWITCH_FAILED, stdout: 'CLIENT none\nNO-CLIENT\n', times: 1 })
+      .on({
+        match: SCRIPT,
+        stdout: 'STEP install\nSTEP test\nSTEP reload\nSKIPPED verify\nSKIPPED record\nOK\n',
+        times: 1,
+      })
+    const deploy = await startedDeploy(host)
+    const mark = host.commands.length
+
+    await switchTogether(contextFor([deploy]), [deploy])
+
+    // The script's try, the tunnel's crash check (its health check is a request), the switch
+    // without the recheck, the record.
+    expect(stepsSince(host, mark)).toEqual([SWITCH, SWITCH, SWITCH, 'record'])
+    // Without the recheck this time, and told the host has no client.
+    const text = host.commands[mark + 2]?.text ?? ''
+    const args = text.slice(text.lastIndexOf("' sh ") + 5)
+    expect(args).toMatch(/^all \S+ \S+ take no-sudo 'nginx -t' 'nginx -s reload' '' 0 '' '' '' /)
+    expect(args).toContain(' x-deploy-upstream none ')
+    expect(host.requests.map((r) => r.port)).toEqual([GREEN, settings.nginx.verifyPort])
+    expect(deploy.report.outcome).toBe('deployed')
+  })
+
+  it('two hosts: a failed verify on one puts the other, already live and recorded, back too', async () => {
+    const journal = new Journal()
+    const web1 = hostWith(LIVE_BLUE)
+    const web2 = hostWith(LIVE_BLUE)
+    Object.assign(web2, { name: 'web2' })
+    web2.on({
+      match: RELOAD,
+      exitCode: SWITCH_FAILED,
+      stdout: switchFailed(['reload'], 'verify', '-', ['RESTORED', 'RELOADED']),
+      stderr: VERIFY_FAILED,
+    })
+    const deploys = [await startedDeploy(web1, journal), await startedDeploy(web2, journal)]
+    const marks = [web1.commands.length, web2.commands.length]
+
+    await expect(switchTogether(contextFor(deploys), deploys)).rejects.toThrow(
+      /\[web2\] switch: verify: /,
+    )
+    expect(stepsSince(web1, marks[0]!)).toEqual([
       INSTALL,
       RELOAD,
       RESTORE,
       RELOAD,
+      'write state',
+      'revert current',
       'drain',
       'stop green',
     ])
+    expect(stepsSince(web2, marks[1]!)).toEqual([INSTALL, RELOAD, 'drain', 'stop green'])
+    expect(deploys.map((d) => d.state.liveSlot)).toEqual(['blue', 'blue'])
+    expect(journal.text()).toBe('')
   })
 })
 
@@ -163,17 +272,14 @@ describe('switchBack (rolling rollback) on a fake host', () => {
   it('puts nginx back on the live slot before the new slot is drained and stopped', async () => {
     const host = hostWith(LIVE_BLUE)
     const deploy = await startedDeploy(host)
-    await deploy.installUpstream()
-    await deploy.reloadAndVerify()
-    await deploy.recordSwitch()
+    await deploy.switchToNewSlot('all')
     expect(nginxSendsTo(host, slotPort(settings, LIVE_BLUE.liveSlot ?? 'blue'))).toBe(GREEN)
     const mark = host.commands.length
 
     await deploy.switchBack()
 
     expect(stepsSince(host, mark)).toEqual([
-      INSTALL,
-      RELOAD,
+      SWITCH,
       'write state',
       'revert current',
       'drain',
@@ -200,7 +306,7 @@ describe('canary abort on a fake host', () => {
     await deploy.backToLiveSlot()
     await deploy.stopNewSlot()
 
-    expect(stepsSince(host, mark)).toEqual([INSTALL, RELOAD, 'drain', 'stop green'])
+    expect(stepsSince(host, mark)).toEqual([SWITCH, 'drain', 'stop green'])
     // nginx and state.json agree again: nothing left for the post step.
     expect(journal.text()).toBe('')
   })

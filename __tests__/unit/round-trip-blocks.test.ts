@@ -17,7 +17,7 @@ import { parseHttpClient } from '../../src/remote/commands/http.js'
 import { parsePrepared, prepareHost } from '../../src/remote/commands/prepare.js'
 import { incomingArchive, shipRelease } from '../../src/remote/commands/ship.js'
 import { builtinSlots } from '../../src/remote/commands/slot.js'
-import { parseSwitch, switchStepName, switchUpstream } from '../../src/remote/commands/switch.js'
+import { parseSwitch, switchUpstream } from '../../src/remote/commands/switch.js'
 import { layout } from '../../src/remote/layout.js'
 import { writeEnvFile } from '../../src/remote/commands/files.js'
 import { installRelease } from '../../src/remote/commands/release.js'
@@ -267,7 +267,7 @@ describe('switch', () => {
     const alive = slots.checkAlive('green')
     const sw = switchUpstream({
       ...spec,
-      recheck: { alive, port: 3002, path: '/health' },
+      recheck: { alive, port: 3002, path: '/health', versionPath: '/version', version: 'v2' },
       record: { layout: l, version: 'v2', stateJson: `{"v":"${hostile}"}\n` },
       content: `upstream shop { server 127.0.0.1:3002; } # ${hostile}\n`,
     })
@@ -278,7 +278,7 @@ describe('switch', () => {
         q('sudo -n nginx -t'),
         q('sudo -n nginx -s reload'),
         q(alive.text),
-        '3002 /health 8099 /health 127.0.0.1:3002 10000 x-deploy-upstream auto',
+        '3002 /health /version v2 8099 /health 127.0.0.1:3002 10000 x-deploy-upstream auto',
         '/srv/shop/.deploy/state.json',
         q(`{"v":"${hostile}"}\n`),
         '/srv/shop/current releases/v2',
@@ -291,15 +291,19 @@ describe('switch', () => {
     // The restore is restoreUpstream's, then a reload when the new file may have gone live.
     expect(body).toContain(`    if { if [ -f "$backup" ]; then put < "$backup"
          elif [ -e "$file" ] && ! rm -f "$file" 2>/dev/null; then put < /dev/null
-         fi; }; then
+         fi; } 2> "$http_tmp/rerr"; then
       echo RESTORED
-      if [ "$reloaded" = yes ]; then sh -c "$reloadcmd" >&2 && echo RELOADED || echo RELOAD-FAILED; fi`)
+      if [ "$reloaded" = yes ]; then
+        if sh -c "$reloadcmd" > "$http_tmp/rerr" 2>&1; then echo RELOADED`)
+    // The backup is taken before anything is restored from it.
+    expect(body.indexOf('cp -p "$file" "$backup"')).toBeLessThan(body.indexOf('  installed=yes'))
     // reloaded is set before the reload runs: a reload that fails half-way is reloaded back.
     expect(body).toContain(`  reloaded=yes
   run reload "$reloadcmd"`)
-    // The nginx commands' own output goes to stderr: nothing they print passes for the report.
+    // The nginx commands' own output is the failure's detail, with their exit status: nothing
+    // they print passes for the report.
     expect(body).toContain(
-      `sh -c "$2" > "$http_tmp/err" 2>&1 || fail "$1" "$(tail -n 20 "$http_tmp/err")"`,
+      `sh -c "$2" > "$http_tmp/err" 2>&1 || fail "$1" $? "$(tail -n 20 "$http_tmp/err")"`,
     )
     parses(sw)
   })
@@ -312,28 +316,40 @@ describe('switch', () => {
       client: 'none',
     })
     expect(parts(install).args).toBe(
-      "install /etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak keep sudo 'sudo -n nginx -t' 'sudo -n nginx -s reload' '' 0 '' 8099 /health 127.0.0.1:3002 10000 x-deploy-upstream none '' '' '' '' ''",
+      "install /etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak keep sudo 'sudo -n nginx -t' 'sudo -n nginx -s reload' '' 0 '' '' '' 8099 /health 127.0.0.1:3002 10000 x-deploy-upstream none '' '' '' '' ''",
     )
     expect(parts(switchUpstream({ ...spec, stage: 'activate' })).args).toMatch(/^activate /)
     parses(install)
   })
 
   it('reads which step failed and what was undone', () => {
-    expect(parseSwitch('STEP install\nSTEP test\nFAILED test\nRESTORED\n')).toEqual({
+    expect(parseSwitch('CLIENT curl\nSTEP install\nSTEP test\nFAILED test 1\nRESTORED\n')).toEqual({
       ok: false,
       steps: ['install', 'test'],
       failedStep: 'test',
+      failedExit: 1,
       restored: true,
       reloaded: false,
       verifySkipped: false,
+      client: 'curl',
+      noClient: false,
+    })
+    // A check that failed has no exit status; a recheck without an HTTP client touched nothing.
+    expect(parseSwitch('STEP verify\nFAILED verify -\nRESTORED\nRELOADED\n')).toMatchObject({
+      failedStep: 'verify',
+      reloaded: true,
+    })
+    expect(parseSwitch('STEP verify\nFAILED verify -\n').failedExit).toBeUndefined()
+    expect(parseSwitch('CLIENT none\nNO-CLIENT\n')).toMatchObject({
+      ok: false,
+      steps: [],
+      client: 'none',
+      noClient: true,
     })
     expect(parseSwitch('STEP reload\nSTEP verify\nSKIPPED verify\nOK\n')).toMatchObject({
       ok: true,
       verifySkipped: true,
     })
-    expect(switchStepName('test')).toBe('switch: install upstream and test nginx')
-    expect(switchStepName('reload')).toBe('switch: reload nginx')
-    expect(switchStepName('verify')).toBe('switch: verify')
   })
 })
 

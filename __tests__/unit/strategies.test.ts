@@ -15,13 +15,13 @@ import { HostLogs } from '../../src/report/log.js'
 import { slotPort } from '../../src/deploy/plan.js'
 import type { ReleaseArchive } from '../../src/release/index.js'
 import type { HostState } from '../../src/remote/state.js'
+import { SWITCH_FAILED } from '../../src/remote/commands/switch.js'
 import { rolling } from '../../src/strategies/rolling.js'
 import {
   FINISHED,
   FakeHost,
-  INSTALL_STEP,
   STARTED_HEALTHY,
-  RELOAD_STEP,
+  SWITCH_STEP,
   httpAnswer,
   nginxSendsTo,
   preparedOutput,
@@ -37,9 +37,7 @@ function settingsWith(inputs: Record<string, string>): Settings {
   return testSettings({ strategy: 'rolling', 'known-hosts': KNOWN_HOSTS, ...inputs })
 }
 
-const INSTALL = INSTALL_STEP
-const RELOAD = RELOAD_STEP
-const RESTORE = 'switch: restore upstream'
+const SWITCH = SWITCH_STEP
 const LB_RELOAD = 'load balancer: reload nginx'
 const LB_RESTORE = 'load balancer: restore'
 
@@ -69,6 +67,16 @@ function liveBlue(settings: Settings): HostState {
       },
     ],
   }
+}
+
+/** The switch script (not the other commands of step `switch`). */
+const SCRIPT = /echo "STEP install"/
+
+/** The switch script's report of a failed nginx -t (the file from before put back). */
+const TEST_FAILED = {
+  exitCode: SWITCH_FAILED,
+  stdout: 'CLIENT curl\nSTEP install\nSTEP test\nFAILED test 1\nRESTORED\n',
+  stderr: 'nginx: configuration file test failed',
 }
 
 /** Every command of every fake host, as `<host>: <step>`, in the order they were given. */
@@ -170,54 +178,48 @@ describe('rolling: a failed batch 2 on fake hosts', () => {
     )
     // Batch 1 switched (web1 on green), then web2's start failed and its slot was stopped; only
     // then did web1 go back: nginx first, then state.json and current, then drain and stop.
-    const afterBatch1 = log.slice(log.indexOf('web1: record'))
+    const afterBatch1 = log.slice(log.indexOf(`web1: ${SWITCH}`))
     expect(afterBatch1).toEqual([
-      'web1: record',
+      `web1: ${SWITCH}`,
       'web2: start green',
       'web2: stop green',
-      `web1: ${INSTALL}`,
-      `web1: ${RELOAD}`,
+      `web1: ${SWITCH}`,
       'web1: write state',
       'web1: revert current',
       'web1: drain',
       'web1: stop green',
     ])
     expect(nginxSendsTo(web1, slotPort(settings, 'blue'))).toBe(BLUE)
-    expect(stepsOf(log, 'web2')).not.toContain(INSTALL)
+    expect(stepsOf(log, 'web2')).not.toContain(SWITCH)
     expect(hosts.map((h) => h.report.outcome)).toEqual(['reverted', 'failed'])
   })
 
   it('a failed nginx -t in batch 2 restores its upstream and stops its slot before batch 1 goes back', async () => {
     const log: FleetLog = []
     const web1 = appHost(settings, log, 'web1')
-    const web2 = appHost(settings, log, 'web2', [
-      { match: INSTALL, exitCode: 1, stderr: 'nginx: configuration file test failed' },
-    ])
+    const web2 = appHost(settings, log, 'web2', [{ match: SCRIPT, ...TEST_FAILED }])
     const hosts = await loaded(settings, [web1, web2])
 
     await expect(rolling(contextFor(settings, hosts))).rejects.toThrow(
       /\[web2\] switch: install upstream and test nginx: command exited 1[\s\S]*rolled back \(on-failure: rollback\)/,
     )
-    const afterBatch1 = log.slice(log.indexOf('web1: record'))
+    // web2's switch script put its file back itself: nothing more to restore there.
+    const afterBatch1 = log.slice(log.indexOf(`web1: ${SWITCH}`))
     expect(afterBatch1).toEqual([
-      'web1: record',
+      `web1: ${SWITCH}`,
       // start and health in one command
       'web2: start green',
-      'web2: switch',
-      `web2: ${INSTALL}`,
-      `web2: ${RESTORE}`,
+      `web2: ${SWITCH}`,
       'web2: stop green',
-      `web1: ${INSTALL}`,
-      `web1: ${RELOAD}`,
+      `web1: ${SWITCH}`,
       'web1: write state',
       'web1: revert current',
       'web1: drain',
       'web1: stop green',
     ])
-    expect(stepsOf(log, 'web2', INSTALL)).toEqual([INSTALL, RESTORE, 'stop green'])
-    expect(stepsOf(log, 'web1', 'record').slice(1)).toEqual([
-      INSTALL,
-      RELOAD,
+    expect(stepsOf(log, 'web2', SWITCH)).toEqual([SWITCH, 'stop green'])
+    expect(stepsOf(log, 'web1', SWITCH).slice(1)).toEqual([
+      SWITCH,
       'write state',
       'revert current',
       'drain',
@@ -244,7 +246,7 @@ describe('rolling: a failed batch 2 on fake hosts', () => {
     await expect(rolling(contextFor(stopSettings, hosts))).rejects.toThrow(
       /on-failure is stop: the fleet is left on mixed versions\. Hosts now serve:\n {2}web1: 2\.0\.0 \(deployed\)\n {2}web2: 1\.0\.0 \(failed\)/,
     )
-    expect(stepsOf(log, 'web1', 'record')).toEqual(['record'])
+    expect(stepsOf(log, 'web1', SWITCH)).toEqual([SWITCH])
     expect(stepsOf(log, 'web2', 'start green')).toEqual(['start green', 'stop green'])
     expect(nginxSendsTo(web1, slotPort(stopSettings, 'blue'))).toBe(GREEN)
   })
@@ -273,25 +275,21 @@ describe('rolling behind a load balancer: a failed switch there', () => {
 
   it('a failed nginx -t when taking batch 1 out restores the file and stops the new slot, then puts all back', async () => {
     const log: FleetLog = []
-    const { host: lbHost, lb } = balancer(log, [
-      { match: TAKE_OUT, exitCode: 1, stderr: 'nginx: configuration file test failed' },
-    ])
+    const { host: lbHost, lb } = balancer(log, [{ match: TAKE_OUT, ...TEST_FAILED }])
     const apps = ['web1', 'web2', 'web3'].map((name) => appHost(settings, log, name))
     const hosts = await loaded(settings, apps)
 
     await expect(rolling(contextFor(settings, hosts, lb))).rejects.toThrow(
       /^\[lb1\] load balancer: take web1 out: command exited 1[\s\S]*\nNo batch had switched: every host serves its previous version\.$/,
     )
-    // No reload of the refused file; web1's new slot stops (nginx never sent it traffic: no
-    // drain) before the balancer is asked to put every host back.
+    // No reload of the refused file (the script put the one before back); web1's new slot stops
+    // (nginx never sent it traffic: no drain) before the balancer is asked to put every host back.
     expect(log.slice(log.indexOf(`lb1: ${TAKE_OUT}`))).toEqual([
       `lb1: ${TAKE_OUT}`,
-      `lb1: ${LB_RESTORE}`,
       'web1: stop green',
       `lb1: ${PUT_BACK}`,
-      `lb1: ${LB_RELOAD}`,
     ])
-    expect(stepsOf(log, 'web1')).not.toContain(INSTALL)
+    expect(stepsOf(log, 'web1')).not.toContain(SWITCH)
     // Batches 2 and 3 never started: their hosts only got the release.
     for (const name of ['web2', 'web3']) {
       expect(stepsOf(log, name).filter((s) => /^(start|stop)/.test(s))).toEqual([])
@@ -320,22 +318,18 @@ describe('rolling behind a load balancer: a failed switch there', () => {
     )
     expect(log.slice(log.indexOf(`lb1: ${TAKE_OUT}`))).toEqual([
       `lb1: ${TAKE_OUT}`,
-      `lb1: ${LB_RELOAD}`,
       `lb1: ${LB_RESTORE}`,
       `lb1: ${LB_RELOAD}`,
       'web1: stop green',
       `lb1: ${PUT_BACK}`,
-      `lb1: ${LB_RELOAD}`,
     ])
     expect(lbHost.requests.length).toBeGreaterThan(0)
-    expect(stepsOf(log, 'web1')).not.toContain(INSTALL)
+    expect(stepsOf(log, 'web1')).not.toContain(SWITCH)
   })
 
   it('a failed put back after batch 1 switched says so, and on-failure: rollback switches batch 1 back', async () => {
     const log: FleetLog = []
-    const { lb } = balancer(log, [
-      { match: PUT_BACK, exitCode: 1, stderr: 'nginx: configuration file test failed' },
-    ])
+    const { lb } = balancer(log, [{ match: PUT_BACK, ...TEST_FAILED }])
     const apps = ['web1', 'web2', 'web3'].map((name) => appHost(settings, log, name))
     const hosts = await loaded(settings, apps)
 
@@ -344,9 +338,7 @@ describe('rolling behind a load balancer: a failed switch there', () => {
     )
     expect(log.slice(log.indexOf(`lb1: ${PUT_BACK}`))).toEqual([
       `lb1: ${PUT_BACK}`,
-      `lb1: ${LB_RESTORE}`,
-      `web1: ${INSTALL}`,
-      `web1: ${RELOAD}`,
+      `web1: ${SWITCH}`,
       'web1: write state',
       'web1: revert current',
       'web1: drain',

@@ -7,7 +7,8 @@ import {
   type FileRole,
   type NginxHost,
 } from '../../src/nginx/upstream-file.js'
-import { installUpstream, reloadNginx, restoreUpstream } from '../../src/remote/commands/nginx.js'
+import { reloadNginx, restoreUpstream } from '../../src/remote/commands/nginx.js'
+import { SWITCH_FAILED, switchUpstream } from '../../src/remote/commands/switch.js'
 import type { Shell } from '../../src/remote/shell.js'
 import type { ExecOptions, ExecResult, HttpResponse } from '../../src/ssh/connection.js'
 
@@ -17,7 +18,9 @@ const BACKUP = '/srv/shop/.deploy/upstream.bak'
 
 /**
  * What the switch needs of a host, recording every step in order: `exec`/`tryExec` by step name,
- * `httpGet` as `verify`. `fail` names the steps that exit 1; nginx answers from `upstream`.
+ * `httpGet` as `verify`. `fail` names the steps that exit 1; the switch script reports
+ * `switchOutput` (the next one each time; then `OK`), with exit SWITCH_FAILED after a `FAILED`
+ * line; nginx answers from `upstream`.
  */
 class FakeHost implements NginxHost {
   readonly name = 'app1'
@@ -25,11 +28,20 @@ class FakeHost implements NginxHost {
   readonly commands: { step: string; text: string; stdin?: string }[] = []
   upstream = '127.0.0.1:3001'
 
-  constructor(private readonly fail: string[] = []) {}
+  constructor(
+    private readonly fail: string[] = [],
+    private readonly switchOutput: string[] = [],
+  ) {}
 
   async tryExec(command: Shell, options: ExecOptions): Promise<ExecResult> {
     this.steps.push(options.step)
     this.commands.push({ step: options.step, text: command.text, stdin: options.stdin })
+    if (command.text.includes('echo "STEP install"')) {
+      const stdout = this.switchOutput.shift() ?? 'CLIENT none\nSTEP install\nSTEP test\nOK\n'
+      const failed = /^FAILED (\w+) (\d+)/m.exec(stdout)
+      if (failed === null) return { exitCode: 0, stdout, stderr: '' }
+      return { exitCode: SWITCH_FAILED, stdout, stderr: `${failed[1]} failed` }
+    }
     const exitCode = this.fail.includes(options.step) ? 1 : 0
     return { exitCode, stdout: '', stderr: exitCode ? `${options.step} failed` : '' }
   }
@@ -59,7 +71,7 @@ function upstreamFile(
     backup: BACKUP,
     nginx: NGINX,
     backups,
-    steps: { install: 'install', reload: 'reload', restore: 'restore' },
+    steps: { install: 'install', reload: 'reload', all: 'install', restore: 'restore' },
     verify: { port: 3003, path: '/health', timeoutMs: 200 },
     upstreamName: role === 'upstream' ? 'shop' : undefined,
   })
@@ -82,36 +94,60 @@ describe('nginxCommands', () => {
   })
 })
 
+/** The switch script as UpstreamFile runs it for an install (and for switchTo, stage all). */
+const script = (stage: 'install' | 'all', backupMode: 'take' | 'keep', content: string) =>
+  switchUpstream({
+    stage,
+    file: FILE,
+    backup: BACKUP,
+    backupMode,
+    nginx: NGINX,
+    client: 'none',
+    content,
+  }).text
+
+const TEST_FAILED = 'CLIENT none\nSTEP install\nSTEP test\nFAILED test 1\nRESTORED\n'
+
 describe('UpstreamFile: the switch', () => {
-  it('installs (with the test), reloads, verifies, in that order, with the exact commands', async () => {
+  it('installs, tests and reloads in one script, then verifies, with the exact command', async () => {
     const host = new FakeHost()
     await upstreamFile(host).switchTo('new file', expectServer('127.0.0.1:3001'))
-    expect(host.steps).toEqual(['install', 'reload', 'verify'])
+    expect(host.steps).toEqual(['install', 'verify'])
     expect(host.commands).toEqual([
-      {
-        step: 'install',
-        text: installUpstream(FILE, BACKUP, NGINX, 'take').text,
-        stdin: 'new file',
-      },
-      { step: 'reload', text: reloadNginx(NGINX).text, stdin: undefined },
+      { step: 'install', text: script('all', 'take', 'new file'), stdin: undefined },
     ])
   })
 
-  it('a failed install or nginx test: the file from before comes back, no reload', async () => {
-    const host = new FakeHost(['install'])
+  it('a failed nginx test: the script put the file from before back, no reload', async () => {
+    const host = new FakeHost([], [TEST_FAILED])
     await expect(upstreamFile(host).switchTo('bad', expectServer('x'))).rejects.toThrow(
-      '[app1] install: command exited 1',
+      '[app1] install: command exited 1:\ntest failed',
     )
-    expect(host.steps).toEqual(['install', 'restore'])
-    expect(host.commands[1]?.text).toBe(restoreUpstream(FILE, BACKUP, false).text)
+    expect(host.steps).toEqual(['install'])
   })
 
-  it('a failed reload: restore, then reload the file from before', async () => {
-    const host = new FakeHost(['reload'])
+  it('a failed reload names the reload step with its exit status', async () => {
+    const host = new FakeHost(
+      [],
+      ['STEP install\nSTEP test\nSTEP reload\nFAILED reload 1\nRESTORED\nRELOADED\n'],
+    )
+    await expect(upstreamFile(host).switchTo('new', expectServer('x'))).rejects.toThrow(
+      '[app1] reload: command exited 1:\nreload failed',
+    )
+    expect(host.steps).toEqual(['install'])
+  })
+
+  it('a failed reload the script could not undo: restore and reload from here, first error thrown', async () => {
+    const host = new FakeHost(
+      ['restore'],
+      ['STEP install\nSTEP test\nSTEP reload\nFAILED reload 1\nRESTORE-FAILED\n'],
+    )
     await expect(upstreamFile(host).switchTo('new', expectServer('x'))).rejects.toThrow(
       '[app1] reload: command exited 1',
     )
-    expect(host.steps).toEqual(['install', 'reload', 'restore', 'reload'])
+    expect(host.steps).toEqual(['install', 'restore', 'reload'])
+    expect(host.commands[1]?.text).toBe(restoreUpstream(FILE, BACKUP, false).text)
+    expect(host.commands[2]?.text).toBe(reloadNginx(NGINX).text)
   })
 
   it('a failed verify: restore and reload, and the verify error is the one thrown', async () => {
@@ -122,21 +158,13 @@ describe('UpstreamFile: the switch', () => {
       '[app1] switch: verify: after the reload, nginx did not send requests where expected within 0.2s (answered from 127.0.0.1:3002)',
     )
     const steps = host.steps.filter((s, i) => s !== 'verify' || host.steps[i - 1] !== 'verify')
-    expect(steps).toEqual(['install', 'reload', 'verify', 'restore', 'reload'])
-  })
-
-  it('a failed restore after a failed reload still reloads and throws the first error', async () => {
-    const host = new FakeHost(['reload', 'restore'])
-    await expect(upstreamFile(host).switchTo('new', expectServer('x'))).rejects.toThrow(
-      '[app1] reload: command exited 1',
-    )
-    expect(host.steps).toEqual(['install', 'reload', 'restore', 'reload'])
+    expect(steps).toEqual(['install', 'verify', 'restore', 'reload'])
   })
 
   it('verify needs `rounds` answers in a row', async () => {
     const host = new FakeHost()
     await upstreamFile(host).switchTo('new', expectServer('127.0.0.1:3001'), { rounds: 3 })
-    expect(host.steps).toEqual(['install', 'reload', 'verify', 'verify', 'verify'])
+    expect(host.steps).toEqual(['install', 'verify', 'verify', 'verify'])
   })
 
   it('backups first: later installs keep the backup of the file from before the run', async () => {
@@ -145,17 +173,25 @@ describe('UpstreamFile: the switch', () => {
     await file.install('one')
     await file.install('two', 'install again')
     expect(host.commands.map((c) => [c.step, c.text])).toEqual([
-      ['install', installUpstream(FILE, BACKUP, NGINX, 'take').text],
-      ['install again', installUpstream(FILE, BACKUP, NGINX, 'keep').text],
+      ['install', script('install', 'take', 'one')],
+      ['install again', script('install', 'keep', 'two')],
     ])
   })
 
-  it('backups first: a failed first install takes the backup again next time', async () => {
-    const host = new FakeHost(['install'])
+  it('backups first: a first install that failed before the new file was written takes the backup again', async () => {
+    const host = new FakeHost([], ['CLIENT none\nSTEP install\nFAILED install 1\n'])
+    const file = upstreamFile(host, 'first')
+    await expect(file.install('one')).rejects.toThrow('[app1] install: command exited 1')
+    await file.install('two', 'install again')
+    expect(host.commands[1]?.text).toBe(script('install', 'take', 'two'))
+  })
+
+  it('backups first: after a failed nginx test the backup taken stays the one from before the run', async () => {
+    const host = new FakeHost([], [TEST_FAILED])
     const file = upstreamFile(host, 'first')
     await expect(file.install('one')).rejects.toThrow()
     await file.install('two', 'install again')
-    expect(host.commands[1]?.text).toBe(installUpstream(FILE, BACKUP, NGINX, 'take').text)
+    expect(host.commands[1]?.text).toBe(script('install', 'keep', 'two'))
   })
 
   it('backups each: every install backs up the file it replaces', async () => {
@@ -163,8 +199,10 @@ describe('UpstreamFile: the switch', () => {
     const file = upstreamFile(host, 'each')
     await file.install('one')
     await file.install('two')
-    const take = installUpstream(FILE, BACKUP, NGINX, 'take').text
-    expect(host.commands.map((c) => c.text)).toEqual([take, take])
+    expect(host.commands.map((c) => c.text)).toEqual([
+      script('install', 'take', 'one'),
+      script('install', 'take', 'two'),
+    ])
   })
 })
 

@@ -137,23 +137,33 @@ export async function recheckHealthy(
   /** This run started the slot: a restart by the process manager since then is a crash. */
   startedByThisRun = true,
 ): Promise<void> {
-  const what = `${version} on the ${slot} slot (port ${port})`
   const exited = await exitedLogTail(host, slots, slot, 'switch', startedByThisRun)
   if (exited !== undefined) {
-    throw new HostError(
-      host.name,
-      'switch',
-      `${what} is no longer running; nothing was switched. Last lines of ${slots.logName(slot)}:\n${exited}`,
-    )
+    throw recheckError(host.name, slots, slot, port, version, { exited })
   }
   const problem = await probe(host, port, health, version)
   if (problem !== undefined) {
-    throw new HostError(
-      host.name,
-      'switch',
-      `${what} no longer passes its health check (${problem}); nothing was switched.`,
-    )
+    throw recheckError(host.name, slots, slot, port, version, { problem })
   }
+}
+
+/** The recheck's failure (here, or in the switch script): the slot exited, or is unhealthy. */
+export function recheckError(
+  host: string,
+  slots: SlotManager,
+  slot: Slot,
+  port: number,
+  version: string,
+  failure: { exited: string } | { problem: string },
+): HostError {
+  const what = `${version} on the ${slot} slot (port ${port})`
+  return new HostError(
+    host,
+    'switch',
+    'exited' in failure
+      ? `${what} is no longer running; nothing was switched. Last lines of ${slots.logName(slot)}:\n${failure.exited}`
+      : `${what} no longer passes its health check (${failure.problem}); nothing was switched.`,
+  )
 }
 
 /** The tail of the slot's log when its process is gone; undefined while it runs. */

@@ -16,7 +16,7 @@ import {
   shipRelease,
 } from '../remote/commands/ship.js'
 import { finishHost, parseFinish } from '../remote/commands/finish.js'
-import { runInRelease } from '../remote/commands/slot.js'
+import { SLOT_EXITED, runInRelease } from '../remote/commands/slot.js'
 import type { HostState, Slot } from '../remote/state.js'
 import type { ReleaseArchive } from '../release/index.js'
 import type { HostReport } from '../report/model.js'
@@ -24,7 +24,9 @@ import type { ExecResult, Host } from '../ssh/host.js'
 import { inputCommands, type HostSession, type Target } from './host-session.js'
 import { HostRecord, readState, type HostFacts, type LoadedState } from './host-state.js'
 import { SlotOps } from './slot-ops.js'
-import { UpstreamSwitch } from './upstream-switch.js'
+import { UpstreamSwitch, type SwitchExtras } from './upstream-switch.js'
+import { recheckError } from './health.js'
+import type { SwitchStage } from '../remote/commands/switch.js'
 
 export class HostDeploy {
   /** What this run moves the host to (a rollback or the reload strategy retargets it). */
@@ -208,11 +210,6 @@ export class HostDeploy {
     return this.slots.waitHealthy()
   }
 
-  /** Right before the switch: the target slot still runs and passes its checks. */
-  recheckHealthy(): Promise<void> {
-    return this.slots.recheckHealthy()
-  }
-
   /**
    * Stops the slot this run started: on a failure before the switch, and on every switch back
    * (rolling rollback, canary abort, a failed all-or-nothing switch). When nginx had sent traffic
@@ -226,6 +223,45 @@ export class HostDeploy {
     if (this.nginx.newSlotTakenOff) await this.slots.drain(slot, this.nginx.sinceReload())
     await this.slots.stop(slot, this.version)
     journal.clear('started slot')
+  }
+
+  /**
+   * The switch to the new slot with its record, as one stage of the switch script (see
+   * UpstreamSwitch.switch): `all` on a host that switches alone; `install` then `activate` on
+   * every host of an all-or-nothing switch. `install` first rechecks that the slot still runs
+   * and passes its checks (a warm slot of a rollback was not checked at all); `activate` records
+   * the release once requests through nginx reach it.
+   */
+  async switchToNewSlot(stage: SwitchStage): Promise<void> {
+    const [, manager, slot, port, health, version] = this.slots.healthTarget()
+    const started = this.session.journal.has('started slot')
+    const recheck: SwitchExtras['recheck'] = {
+      spec: {
+        alive: manager.checkAlive(slot, started),
+        port,
+        path: health.path,
+        versionPath: health.versionPath,
+        version,
+      },
+      error: (exit, detail) =>
+        recheckError(
+          this.name,
+          manager,
+          slot,
+          port,
+          version,
+          exit === SLOT_EXITED ? { exited: detail } : { problem: detail },
+        ),
+      throughTunnel: () => this.slots.recheckHealthy(),
+    }
+    const record = stage === 'install' ? undefined : this.record.switchRecord()
+    const recorded = await this.nginx.switch(stage, slot, undefined, {
+      recheck,
+      record: record?.record,
+    })
+    if (record === undefined) return
+    if (recorded) this.record.switchRecorded(record.state)
+    else await this.record.recordSwitch()
   }
 
   /** Step 1 of a switch to `slot`: see UpstreamSwitch.install. */

@@ -13,6 +13,7 @@ import {
 } from '../remote/commands/process-manager.js'
 import type { Settings } from '../inputs/settings.js'
 import type { Layout } from '../remote/layout.js'
+import type { SwitchSpec } from '../remote/commands/switch.js'
 import { cmd, type Shell } from '../remote/shell.js'
 import { parseState, type HostState, type ReleaseCommands, type Slot } from '../remote/state.js'
 import type { HostSession, Target } from './host-session.js'
@@ -182,10 +183,34 @@ export class HostRecord {
 
   /** After the switch: `current` and state.json name the new release; the old slot is still up. */
   async recordSwitch(): Promise<void> {
+    const state = this.switchedState()
+    await this.s.host.exec(recordRelease(this.s.layout, this.target.version), {
+      step: 'record',
+      stdin: stateText(state),
+    })
+    this.switchRecorded(state)
+  }
+
+  /**
+   * What the switch script records (with the switch, in the same exec): state.json as
+   * switchedState gives it, and `current`; switchRecorded once it did.
+   */
+  switchRecord(): { state: HostState; record: SwitchSpec['record'] } {
+    const state = this.switchedState()
+    const record = {
+      layout: this.s.layout,
+      version: this.target.version,
+      stateJson: stateText(state),
+    }
+    return { state, record }
+  }
+
+  /** state.json once the new slot is live. */
+  private switchedState(): HostState {
     const { version, sha256, commands, plan, pid } = this.target
     const slot = plan.targetSlot
     const now = new Date().toISOString()
-    this.state = {
+    return {
       ...this.state,
       liveSlot: slot,
       slots: {
@@ -203,14 +228,15 @@ export class HostRecord {
         ...this.state.history.filter((r) => r.version !== version),
       ],
     }
-    await this.s.host.exec(recordRelease(this.s.layout, version), {
-      step: 'record',
-      stdin: this.text(),
-    })
+  }
+
+  /** The host has `state` (switchedState) in state.json, and `current` names the release. */
+  switchRecorded(state: HostState): void {
+    this.state = state
     this.s.journal.mark({ kind: 'recorded' })
     this.s.report.outcome = 'deployed'
-    this.s.report.liveSlot = slot
-    this.s.report.liveVersion = version
+    this.s.report.liveSlot = this.target.plan.targetSlot
+    this.s.report.liveVersion = this.target.version
   }
 
   /** Undoes recordSwitch after a failed switch: the previous state and `current` come back. */
@@ -265,6 +291,7 @@ export class HostRecord {
   }
 }
 
+/** state.json as the action writes it. */
 function stateText(state: HostState): string {
   return `${JSON.stringify(state, null, 2)}\n`
 }

@@ -76,20 +76,27 @@ export async function stopNewSlots(ctx: DeployContext, hosts: HostDeploy[]): Pro
 }
 
 /**
- * The switch, all given hosts or none: check that every target slot still runs and is healthy;
- * install the new upstream file and test nginx everywhere;
- * then reload and verify everywhere; then record the release everywhere. A failure at any point
- * puts every host's previous upstream back (reloading where it was live) and its previous state,
- * and stops the new slots (each drains first where nginx had already sent it traffic).
+ * The switch, all given hosts or none. One host: one exec (the switch script) rechecks that the
+ * target slot still runs and is healthy, installs the new upstream file, tests nginx, reloads,
+ * verifies and records. Several: the first half (recheck, install, test) on every host, then the
+ * second (reload, verify, record) on every host. A failure at any point puts every host's
+ * previous upstream back (reloading where it was live) and its previous state, and stops the new
+ * slots (each drains first where nginx had already sent it traffic).
  */
 export async function switchTogether(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
   let reloaded = false
   try {
-    await onEachHost(ctx, 'switch', hosts, switchStep.recheck, 'recheck')
-    await onEachHost(ctx, 'switch', hosts, switchStep.install, 'nginx config')
-    reloaded = true
-    await onEachHost(ctx, 'switch', hosts, switchStep.reload, 'nginx reload')
-    await onEachHost(ctx, 'switch', hosts, switchStep.record, 'record')
+    if (hosts.length === 1) {
+      reloaded = true
+      await onEachHost(ctx, 'switch', hosts, async (h) => {
+        await h.switchToNewSlot('all')
+        return `upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), ${h.version} is live`
+      })
+    } else {
+      await onEachHost(ctx, 'switch', hosts, switchStep.install, 'nginx config')
+      reloaded = true
+      await onEachHost(ctx, 'switch', hosts, switchStep.activate, 'nginx reload')
+    }
   } catch (error) {
     await bestEffort(ctx.logs, 'revert switch', hosts, async (h) => {
       await h.restoreUpstream(reloaded)
@@ -152,23 +159,15 @@ async function runOnce(
   )
 }
 
-/** The four steps of a switch to each host's new slot, each saying what it did. */
+/** The two barriers of a switch across hosts, each saying what it did. */
 const switchStep = {
-  recheck: async (h: HostDeploy) => {
-    await h.recheckHealthy()
-    return `${h.plan.targetSlot} slot still healthy`
-  },
   install: async (h: HostDeploy) => {
-    await h.installUpstream()
-    return `upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), config test passed`
+    await h.switchToNewSlot('install')
+    return `${h.plan.targetSlot} slot still healthy; upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), config test passed`
   },
-  reload: async (h: HostDeploy) => {
-    await h.reloadAndVerify()
-    return `requests through nginx reach ${h.plan.targetSlot}`
-  },
-  record: async (h: HostDeploy) => {
-    await h.recordSwitch()
-    return `${h.version} is live on ${h.plan.targetSlot}`
+  activate: async (h: HostDeploy) => {
+    await h.switchToNewSlot('activate')
+    return `requests through nginx reach ${h.plan.targetSlot}; ${h.version} is live`
   },
 }
 

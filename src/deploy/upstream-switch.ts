@@ -1,12 +1,22 @@
 /**
  * A host's nginx switch: the app's upstream include, and the managed site (`nginx-site`), written
- * and tested (install), made live (reload and verify) and put back (restore), each through the
- * one UpstreamFile of src/nginx/. Every change is marked in the host's journal before it is made.
+ * and tested (install), made live (reload and verify, with the record of the release) and put
+ * back (restore), each through the one UpstreamFile of src/nginx/: the switch script, one exec
+ * per stage. Every change is marked in the host's journal before it is made.
  */
 import { canaryLogSpec } from '../canary/evidence.js'
+import { errorMessage } from '../common/errors.js'
 import type { Settings } from '../inputs/settings.js'
 import { renderSite, renderUpstream, type UpstreamServer } from '../nginx/render.js'
-import { appUpstreamFile, managedSiteFile, type UpstreamFile } from '../nginx/upstream-file.js'
+import {
+  appUpstreamFile,
+  managedSiteFile,
+  type SwitchRequest,
+  type UpstreamFile,
+} from '../nginx/upstream-file.js'
+import type { HttpClientChoice } from '../remote/commands/http.js'
+import type { SwitchStage } from '../remote/commands/switch.js'
+import { warning } from '../report/log.js'
 import { slotPort } from './plan.js'
 import type { Slot } from '../remote/state.js'
 import type { HostSession, Target } from './host-session.js'
@@ -31,7 +41,17 @@ export function renderedSite(settings: Settings): string | undefined {
   return renderSite({ name: settings.app.name, serverNames, listen })
 }
 
+/** What the switch script checks and records besides nginx (HostDeploy gives them). */
+export interface SwitchExtras {
+  /** install/all: the target slot still runs and answers; how to check it without an HTTP client. */
+  recheck?: NonNullable<SwitchRequest['recheck']> & { throughTunnel: () => Promise<void> }
+  /** activate/all: state.json and `current` name the new release once the switch is verified. */
+  record?: SwitchRequest['record']
+}
+
 export class UpstreamSwitch {
+  /** The host's HTTP client for the switch script ('auto': the script looks, and says which). */
+  httpClient: HttpClientChoice = 'auto'
   /** When this run last reloaded nginx (ms since the epoch; 0: not yet). */
   private reloadedAt = 0
   /**
@@ -67,14 +87,108 @@ export class UpstreamSwitch {
   }
 
   /**
-   * Step 1 of a switch to `slot` (the new one, or the previous one when switching back): the
-   * upstream file in place and the nginx config tested, not yet live.
+   * The switch to `slot` (the new one, or the previous one when switching back; with
+   * `canaryWeight`, the live slot and the new one sharing the traffic) as one stage of the switch
+   * script: `install` ((recheck,) install, test: not live until a reload; then the managed site
+   * when it is pending), `activate` (reload, verify that requests through nginx reach the slot (for
+   * a canary step: one of the two), (record)), or `all` in one exec (two with a pending site,
+   * which goes in between). A failure puts the upstream file from before back (on the host, in
+   * the same exec) and throws. Returns whether `extras.record` was recorded by the script; false
+   * when the host has no HTTP client: it was verified through the tunnel, the caller records.
    */
+  async switch(
+    stage: SwitchStage,
+    slot: Slot = this.target.plan.targetSlot,
+    canaryWeight?: number,
+    extras: SwitchExtras = {},
+  ): Promise<boolean> {
+    if (stage === 'all' && this.siteToInstall) {
+      await this.switch('install', slot, canaryWeight, extras)
+      return this.switch('activate', slot, canaryWeight, { record: extras.record })
+    }
+    const servers = this.servers(slot, canaryWeight)
+    const reloads = stage !== 'install'
+    const toNewSlot = reloads && servers.some((s) => s.port === this.target.plan.targetPort)
+    const traffic = this.newSlotTraffic
+    const marked = this.s.journal.has('upstream')
+    this.s.journal.mark({ kind: 'upstream' })
+    // Marked before the reload: if it fails half-way, nginx may already send traffic there.
+    if (toNewSlot) this.newSlotTraffic = 'serving'
+    const expected = servers.map((s) => `127.0.0.1:${s.port}`)
+    const { result, error } = await this.files.upstream.switch({
+      stage,
+      content: stage === 'activate' ? undefined : this.render(slot, canaryWeight),
+      recheck: stage === 'activate' ? undefined : extras.recheck,
+      expected,
+      record: reloads ? extras.record : undefined,
+      client: this.httpClient,
+    })
+    if (result.client) this.httpClient = result.client
+    // The recheck failed, or needs the tunnel: nothing was touched.
+    const untouched = result.noClient || result.failedStep === 'recheck'
+    if (untouched && !marked) this.s.journal.clear('upstream')
+    if (result.noClient && extras.recheck) {
+      // The recheck goes through the tunnel, then the switch without it.
+      this.newSlotTraffic = traffic
+      await extras.recheck.throughTunnel()
+      return this.switch(stage, slot, canaryWeight, { ...extras, recheck: undefined })
+    }
+    if (error) {
+      if (result.steps.includes('reload')) {
+        if (result.reloaded) this.reloaded(false)
+      } else if (result.failedStep !== undefined) {
+        this.newSlotTraffic = traffic
+      }
+      if (result.restored) await this.restored(result.steps.includes('reload'), result.reloaded)
+      throw error
+    }
+    if (reloads) this.reloaded(toNewSlot)
+    else if (this.siteToInstall) await this.installSite()
+    if (!reloads || !result.verifySkipped) return reloads && extras.record !== undefined
+    await this.files.upstream.verify((answer) =>
+      expected.includes(answer.upstream) && answer.status >= 200 && answer.status <= 299
+        ? undefined
+        : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected.join(' or ')}`,
+    )
+    return false
+  }
+
+  /**
+   * The script put the upstream file from before back (`reloaded`: and nginx on it). nginx runs
+   * it again unless an earlier reload of this run (a canary step) is still live: reloaded here.
+   */
+  private async restored(reloadStarted: boolean, reloaded: boolean): Promise<void> {
+    if (reloadStarted && !reloaded) return // nginx may run either file: the revert reloads
+    if (!reloaded && this.reloadedAt !== 0) {
+      try {
+        await this.files.upstream.reload()
+      } catch (error) {
+        warning(`[${this.s.name}] ${errorMessage(error)}`)
+        return
+      }
+      this.reloaded(false)
+    }
+    this.s.journal.clear('upstream')
+  }
+
+  /** Step 1 of a switch to `slot`: install and test (see switch). */
   async install(slot: Slot = this.target.plan.targetSlot, canaryWeight?: number): Promise<void> {
+    await this.switch('install', slot, canaryWeight)
+  }
+
+  /** Step 2 of a switch to `slot`: reload and verify (see switch). */
+  async reloadAndVerify(
+    slot: Slot = this.target.plan.targetSlot,
+    canaryWeight?: number,
+  ): Promise<void> {
+    await this.switch('activate', slot, canaryWeight)
+  }
+
+  /** The upstream file for `slot` (and `canaryWeight`: see servers). */
+  private render(slot: Slot, canaryWeight?: number): string {
     const { settings } = this.s
     const plan = this.target.plan
-    this.s.journal.mark({ kind: 'upstream' })
-    const content = renderUpstream({
+    return renderUpstream({
       name: settings.app.name,
       servers: this.servers(slot, canaryWeight),
       liveSlot: canaryWeight === undefined ? slot : (plan.liveSlot ?? slot),
@@ -84,8 +198,6 @@ export class UpstreamSwitch {
       canaryLog: slot === plan.targetSlot ? canaryLogSpec(settings) : undefined,
       stickyCookie: settings.canary.stickyCookie || undefined,
     })
-    await this.files.upstream.install(content)
-    if (this.siteToInstall) await this.installSite()
   }
 
   /**
@@ -129,35 +241,12 @@ export class UpstreamSwitch {
     ]
   }
 
-  /**
-   * Step 2: reload nginx, then check that requests through nginx reach the slot (for a canary
-   * step: one of the two slots sharing the traffic).
-   */
-  async reloadAndVerify(
-    slot: Slot = this.target.plan.targetSlot,
-    canaryWeight?: number,
-  ): Promise<void> {
-    const servers = this.servers(slot, canaryWeight)
-    const toNewSlot = servers.some((s) => s.port === this.target.plan.targetPort)
-    // Marked before the reload: if it fails half-way, nginx may already send traffic there.
-    if (toNewSlot) this.newSlotTraffic = 'serving'
-    await this.files.upstream.reload()
-    this.reloaded(toNewSlot)
-    const expected = servers.map((s) => `127.0.0.1:${s.port}`)
-    await this.files.upstream.verify((answer) =>
-      expected.includes(answer.upstream) && answer.status >= 200 && answer.status <= 299
-        ? undefined
-        : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected.join(' or ')}`,
-    )
-  }
-
   /** Canary abort: all traffic back on the live slot (the new one keeps running until stopped). */
   async backToLiveSlot(): Promise<void> {
     const live = this.target.plan.liveSlot
     if (live === null) return
     await this.restoreSite()
-    await this.install(live)
-    await this.reloadAndVerify(live)
+    await this.switch('all', live)
     // Unless this run recorded its switch (a switch back does that next), nginx and state.json
     // agree again: nothing for the post step to repair there.
     if (!this.s.journal.has('recorded')) this.s.journal.clear('upstream')

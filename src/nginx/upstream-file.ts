@@ -4,19 +4,23 @@
  * puts the new file in place (the one it replaces kept as a backup) and tests the whole config,
  * `reload` makes nginx use it, `verify` asks nginx where it sends requests now, `restore` puts the
  * backup back. `check` refuses a file edited by hand (drift) or not written by the action, with
- * one message format for every role.
+ * one message format for every role. Install, test, reload and verify run as one script on the
+ * host (`switch`, src/remote/commands/switch.ts), whole or in its two barriers.
  */
-import { HostError } from '../common/errors.js'
+import { HostError, RemoteCommandError } from '../common/errors.js'
 import type { Settings } from '../inputs/settings.js'
+import type { HttpClientChoice } from '../remote/commands/http.js'
+import { reloadNginx, restoreUpstream, type NginxCommands } from '../remote/commands/nginx.js'
 import {
-  installUpstream,
-  reloadNginx,
-  restoreUpstream,
-  type NginxCommands,
-} from '../remote/commands/nginx.js'
+  parseSwitch,
+  switchUpstream,
+  type SwitchResult,
+  type SwitchSpec,
+  type SwitchStage,
+} from '../remote/commands/switch.js'
 import type { Layout } from '../remote/layout.js'
 import type { Host } from '../ssh/host.js'
-import { upstreamOwnership, type UpstreamOwnership } from './render.js'
+import { VERIFY_HEADER, upstreamOwnership, type UpstreamOwnership } from './render.js'
 import { verifyThroughNginx, type VerifyAnswer } from './verify.js'
 
 /** What the switch needs of a host. */
@@ -92,8 +96,11 @@ export interface UpstreamFileOptions {
    * back the file from before the run. `each`: every install backs up the file it replaces.
    */
   backups: 'first' | 'each'
-  /** Step names of the install (unless the call names its own), the reload and the restore. */
-  steps: { install: string; reload: string; restore: string }
+  /**
+   * Step names of the install (unless the call names its own), the reload, the whole switch in
+   * one script (`all`) and the restore.
+   */
+  steps: { install: string; reload: string; all: string; restore: string }
   /** The verification server the file renders (`verifyPort`) and the path requested through it. */
   verify: { port: number; path: string; timeoutMs?: number }
   /** The upstream's name, to recognise the operator's placeholder (README "Host setup"). */
@@ -130,19 +137,82 @@ export class UpstreamFile {
     return ownership
   }
 
+  /**
+   * The switch script (switchUpstream) on this file: `install` (recheck, install, test),
+   * `activate` (reload, verify, record) or `all`. Returns its result, and the error to throw
+   * when it failed (the script has put the file from before back: `result.restored`), or, for
+   * `result.noClient` (a recheck on a host without an HTTP client), none: nothing was touched.
+   */
+  async switch(request: SwitchRequest): Promise<{ result: SwitchResult; error?: Error }> {
+    const { file, backup, nginx, backups, steps, verify } = this.options
+    const { stage } = request
+    const step = request.step ?? steps[stage === 'activate' ? 'reload' : stage]
+    const r = await this.host.tryExec(
+      switchUpstream({
+        stage,
+        file,
+        backup,
+        backupMode: backups === 'first' && this.backedUp ? 'keep' : 'take',
+        nginx,
+        recheck: request.recheck?.spec,
+        verify: request.expected && {
+          port: verify.port,
+          path: verify.path,
+          expected: request.expected,
+          timeoutMs: verify.timeoutMs ?? 0,
+          header: VERIFY_HEADER,
+        },
+        record: request.record,
+        client: request.client,
+        content: request.content,
+      }),
+      { step },
+    )
+    const result = parseSwitch(r.stdout)
+    // The backup is whole once the new file was written (a failure after it restores from it).
+    if (result.steps.includes('test')) this.backedUp = true
+    if (r.exitCode === 0 || result.noClient) return { result }
+    const detail = r.stderr.trim()
+    const exit = result.failedExit ?? r.exitCode
+    switch (result.failedStep) {
+      case 'recheck':
+        return { result, error: request.recheck?.error(result.failedExit, detail) }
+      case 'install':
+      case 'test':
+        return {
+          result,
+          error: new RemoteCommandError(
+            this.host.name,
+            request.step ?? steps.install,
+            exit,
+            detail,
+          ),
+        }
+      case 'reload':
+        return { result, error: new RemoteCommandError(this.host.name, steps.reload, exit, detail) }
+      case 'verify':
+        return { result, error: new HostError(this.host.name, 'switch: verify', detail) }
+      case 'record':
+        return { result, error: new HostError(this.host.name, 'record', detail) }
+      default:
+        return { result, error: new RemoteCommandError(this.host.name, step, r.exitCode, detail) }
+    }
+  }
+
   /** Puts `content` in place and tests the nginx config (not live until a reload). */
   async install(content: string, step = this.options.steps.install): Promise<void> {
-    const { file, backup, nginx, backups } = this.options
-    const mode = backups === 'first' && this.backedUp ? 'keep' : 'take'
-    await this.host.exec(installUpstream(file, backup, nginx, mode), { step, stdin: content })
-    this.backedUp = true
+    const { error } = await this.switch({ stage: 'install', content, client: 'none', step })
+    if (error) throw error
   }
 
   async reload(): Promise<void> {
     await this.host.exec(reloadNginx(this.options.nginx), { step: this.options.steps.reload })
   }
 
-  /** Through nginx until `check` accepts `rounds` answers in a row (else throws, `switch: verify`). */
+  /**
+   * Through nginx, over the SSH tunnel, until `check` accepts `rounds` answers in a row (else
+   * throws, `switch: verify`): where the switch script could not verify on the host.
+   */
   async verify(check: (answer: VerifyAnswer) => string | undefined, rounds = 1): Promise<void> {
     const { port, path, timeoutMs } = this.options.verify
     await verifyThroughNginx(this.host, port, path, check, rounds, timeoutMs)
@@ -157,28 +227,65 @@ export class UpstreamFile {
   }
 
   /**
-   * The whole switch on one host: install and test, reload, verify. On a failure the file from
-   * before comes back, and nginx reloads it when the new one may have gone live (a failed reload
-   * or verify); a failure of that cleanup is in the log, the error thrown is the first one.
+   * The whole switch on one host: install and test, reload (one script), then verify through the
+   * tunnel. On a failure the file from before comes back, and nginx reloads it when the new one
+   * may have gone live (a failed reload or verify); a failure of that cleanup is in the log, the
+   * error thrown is the first one.
    */
   async switchTo(
     content: string,
     check: (answer: VerifyAnswer) => string | undefined,
     options: { step?: string; rounds?: number } = {},
   ): Promise<void> {
-    let live = false
-    try {
-      await this.install(content, options.step)
-      live = true
-      await this.reload()
-      await this.verify(check, options.rounds)
-    } catch (error) {
-      const { file, backup, nginx, steps } = this.options
-      await this.host.tryExec(restoreUpstream(file, backup, nginx.sudo), { step: steps.restore })
-      if (live) await this.host.tryExec(reloadNginx(nginx), { step: steps.reload })
+    const { result, error } = await this.switch({
+      stage: 'all',
+      content,
+      client: 'none',
+      step: options.step,
+    })
+    if (error) {
+      // The script puts the file back itself; if it could not, once more from here.
+      if (result.steps.includes('install') && !result.restored) {
+        await this.restoreAfterFailure(result.steps.includes('reload'))
+      }
       throw error
     }
+    try {
+      await this.verify(check, options.rounds)
+    } catch (failure) {
+      await this.restoreAfterFailure(true)
+      throw failure
+    }
   }
+
+  private async restoreAfterFailure(live: boolean): Promise<void> {
+    const { file, backup, nginx, steps } = this.options
+    await this.host.tryExec(restoreUpstream(file, backup, nginx.sudo), { step: steps.restore })
+    if (live) await this.host.tryExec(reloadNginx(nginx), { step: steps.reload })
+  }
+}
+
+/** What a switch script (UpstreamFile.switch) does on the file. */
+export interface SwitchRequest {
+  stage: SwitchStage
+  /** install/all: the new file. */
+  content?: string
+  /**
+   * install/all: the slot that takes the traffic still runs and answers (the script's check),
+   * and the error when it does not (`exit`: the slot's check exited with it, SLOT_EXITED when the
+   * slot is gone; undefined: its health check failed).
+   */
+  recheck?: {
+    spec: NonNullable<SwitchSpec['recheck']>
+    error: (exit: number | undefined, detail: string) => Error
+  }
+  /** activate/all: verify on the host that nginx sends requests to one of these. */
+  expected?: string[]
+  /** activate/all: record the release with the switch (after the verify). */
+  record?: SwitchSpec['record']
+  client: HttpClientChoice
+  /** The exec's step name, and the install's in errors (default: the stage's, see steps). */
+  step?: string
 }
 
 /** The steps of a switch on an app host: `switch: install <what> and test nginx`, ... */
@@ -186,6 +293,7 @@ function switchSteps(what: string): UpstreamFileOptions['steps'] {
   return {
     install: `switch: install ${what} and test nginx`,
     reload: 'switch: reload nginx',
+    all: 'switch',
     restore: `switch: restore ${what}`,
   }
 }
@@ -235,6 +343,7 @@ export function lbUpstreamFile(host: NginxHost, settings: Settings, layout: Layo
     steps: {
       install: 'load balancer: install upstream and test nginx',
       reload: 'load balancer: reload nginx',
+      all: 'load balancer: switch',
       restore: 'load balancer: restore',
     },
     verify: verifyOf(settings),

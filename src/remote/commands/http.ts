@@ -3,26 +3,19 @@
  * switch verify) so the runner waits one round trip instead of one per request. The README
  * requires no HTTP client on hosts (only sh, tar, flock, setsid, sha256sum, nginx): these scripts
  * use curl, else GNU Wget, and report `none` otherwise; the runner then polls through the SSH tunnel
- * as before (`Host.httpGet`). `hostHttpClient` is part of the prepare block, so the runner knows
- * which before it needs one.
+ * as before (`Host.httpGet`). The prepare block reports the client (`http_client`), so the
+ * runner knows which before it needs one.
  */
-import { script, type Shell } from '../shell.js'
 
 export type HttpClient = 'curl' | 'wget' | 'none'
 
 /** What a script is told to use: a client, or `auto` to look for one itself. */
 export type HttpClientChoice = HttpClient | 'auto'
 
-/** The first line of hostHttpClient's output, as a client. */
+/** The first line of `http_client`'s output, as a client. */
 export function parseHttpClient(text: string): HttpClient {
   const word = text.trim()
   return word === 'curl' || word === 'wget' ? word : 'none'
-}
-
-/** Prints the HTTP client the loops on this host would use: curl, wget or none. */
-export function hostHttpClient(): Shell {
-  return script(`${HTTP_FUNCTIONS}
-http_client`)
 }
 
 /**

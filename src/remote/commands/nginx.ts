@@ -1,10 +1,10 @@
 /**
- * Switching nginx on a host, in two steps so that several hosts switch together or not at all:
- * `install` puts the new upstream file in place (old one kept as a backup) and tests the whole
- * config; `reload` makes nginx use it. `restore` puts the backup back. nginx reads its files only
- * on test and reload, so an installed but not yet reloaded file serves nothing.
+ * nginx on a host besides the switch itself (src/remote/commands/switch.ts, which installs,
+ * tests, reloads and verifies): `restore` puts the backup of a file back, `reload` makes nginx
+ * use what is in place. nginx reads its files only on test and reload, so an installed but not
+ * yet reloaded file serves nothing.
  */
-import { script, userCommand, userCommandArgv, type Shell } from '../shell.js'
+import { script, userCommand, type Shell } from '../shell.js'
 
 export interface NginxCommands {
   test: string
@@ -18,45 +18,9 @@ export interface NginxCommands {
  * setup where the user owns nothing under /etc/nginx: sudoers allows exactly that command). tee
  * reads the content as this user from stdin, so sudo never opens a path the user controls.
  */
-const PUT_FILE = `put() {
+export const PUT_FILE = `put() {
   if [ "$sudo" = sudo ] && ! [ -w "$file" ]; then sudo -n tee "$file" > /dev/null; else cat > "$file"; fi
 }`
-
-/**
- * stdin: the new file. $1 upstream file, $2 backup path, $3 `keep` to keep the backup taken
- * earlier in the run (so that a restore goes back to the file from before the run), else `take`;
- * $4 `sudo` when the file may be written through sudo (PUT_FILE). Then runs the test command.
- * The new file is first written next to the backup (the deploy path, always writable); then
- * renamed into place where the user may write nginx's directory, else written over the file.
- */
-export function installUpstream(
-  file: string,
-  backup: string,
-  nginx: NginxCommands,
-  backupMode: 'take' | 'keep' = 'take',
-): Shell {
-  return script(
-    `set -e
-file=$1; backup=$2; mode=$3; sudo=$4; shift 4
-${PUT_FILE}
-if [ "$mode" = take ]; then
-  if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
-fi
-cat > "$backup.new"
-chmod 644 "$backup.new"
-if ! { cp "$backup.new" "$file.tmp.$$" 2>/dev/null && mv -f "$file.tmp.$$" "$file"; }; then
-  rm -f "$file.tmp.$$" 2>/dev/null || true
-  put < "$backup.new"
-fi
-rm -f "$backup.new"
-"$@"`,
-    file,
-    backup,
-    backupMode,
-    sudoFlag(nginx.sudo),
-    ...userCommandArgv(nginx.test, nginx.sudo),
-  )
-}
 
 /**
  * Puts the backup back; when there was none (no file before the run), removes the file, or

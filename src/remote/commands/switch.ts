@@ -4,20 +4,23 @@
  * which puts the previous upstream file back (and reloads nginx, when the new one may have gone
  * live) on any failure. The all-or-nothing switch over several hosts runs it twice: `install`
  * (recheck the slot, install, test) on every host, then `activate` (reload, verify, record) on
- * every host; one host runs `all`. The file is written as installUpstream writes it (backup
- * taken or kept, renamed into place or through `sudo -n tee`), the commands run as given
- * (`sudo -n nginx -t`, ...), so the sudoers lines of the README still match.
+ * every host; one host runs `all`. It is the one install of an upstream file (UpstreamFile): the
+ * backup taken or kept, the new file written next to it, then renamed into place or written
+ * through `sudo -n tee`; the commands run as given (`sudo -n nginx -t`, ...), so the sudoers lines
+ * of the README still match.
  *
- * Output: `STEP <name>` as each step starts (recheck, install, test, reload, verify, record), then
- * `OK`; on a failure `FAILED <step>`, the step's stderr on stderr, then `RESTORED` (file back, and
- * `RELOADED` when nginx was reloaded on it) or `RESTORE-FAILED`, and exit SWITCH_FAILED.
- * `SKIPPED verify` (and `SKIPPED record`) when the host has no HTTP client: the runner verifies
- * through the tunnel, then records.
+ * Output: `CLIENT <curl|wget|none>`, `STEP <name>` as each step starts (recheck, install, test,
+ * reload, verify, record), then `OK`; on a failure `FAILED <step> <exit status or ->`, the step's
+ * detail on stderr, then `RESTORED` (file back, and `RELOADED` when nginx was reloaded on it) or
+ * `RESTORE-FAILED`, and exit SWITCH_FAILED. `SKIPPED verify` (and `SKIPPED record`) when the host
+ * has no HTTP client or no verify was asked: the runner verifies through the tunnel, then
+ * records. `NO-CLIENT` (exit SWITCH_FAILED, nothing touched) when a recheck was asked of a host
+ * without an HTTP client.
  */
 import type { Layout } from '../layout.js'
 import { script, userCommand, type Shell } from '../shell.js'
-import { HTTP_FUNCTIONS, type HttpClientChoice } from './http.js'
-import type { NginxCommands } from './nginx.js'
+import { HTTP_FUNCTIONS, parseHttpClient, type HttpClient, type HttpClientChoice } from './http.js'
+import { PUT_FILE, type NginxCommands } from './nginx.js'
 import { SLOT_EXITED } from './slot.js'
 
 export const SWITCH_FAILED = 6
@@ -36,11 +39,16 @@ export interface SwitchSpec {
   nginx: NginxCommands
   /**
    * install/all: the target slot still runs (checkAlive(slot, startedByThisRun)) and answers
-   * health-path on its port. Omitted: no recheck.
+   * health-path (and version-path with `version` in its body; '' for none) on its port. Needs an
+   * HTTP client: without one the script prints `NO-CLIENT` and touches nothing. Omitted: no
+   * recheck.
    */
-  recheck?: { alive: Shell; port: number; path: string }
-  /** activate/all: requests to the verify port reach one of `expected` (`127.0.0.1:<port>`). */
-  verify: { port: number; path: string; expected: string[]; timeoutMs: number; header: string }
+  recheck?: { alive: Shell; port: number; path: string; versionPath: string; version: string }
+  /**
+   * activate/all: requests to the verify port reach one of `expected` (`127.0.0.1:<port>`).
+   * Omitted: `SKIPPED verify`, the runner verifies (the load balancer's check is not a list).
+   */
+  verify?: { port: number; path: string; expected: string[]; timeoutMs: number; header: string }
   /**
    * activate/all: after the verify, state.json and `current` name the new release (state.json
    * as the runner computed it; a failure puts the previous state.json back).
@@ -65,56 +73,77 @@ export function switchUpstream(spec: SwitchSpec): Shell {
     `${HTTP_FUNCTIONS}
 stage=$1; file=$2; backup=$3; mode=$4; sudo=$5; testcmd=$6; reloadcmd=$7
 alive=$8; rport=$9; shift 9
-rpath=$1; vport=$2; vpath=$3; expected=$4; vtimeout=$5; vheader=$6; client=$7
-state=$8; statejson=$9; shift 9
-current=$1; target=$2; content=$3
+rpath=$1; rvpath=$2; rversion=$3; vport=$4; vpath=$5; expected=$6; vtimeout=$7; vheader=$8; client=$9
+shift 9
+state=$1; statejson=$2; current=$3; target=$4; content=$5
 ${PUT_FILE}
 [ "$client" = auto ] && client=$(http_client)
+echo "CLIENT $client"
+if [ "$stage" != activate ] && [ -n "$alive" ] && [ "$client" = none ]; then
+  # The recheck needs an HTTP request: the runner makes it through the tunnel, then comes back.
+  echo NO-CLIENT
+  exit ${SWITCH_FAILED}
+fi
 http_tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$http_tmp"' EXIT
 installed=no; reloaded=no
 fail() {
-  echo "FAILED $1"
-  [ -z "$2" ] || printf '%s\\n' "$2" >&2
+  # $1 step, $2 its exit status ('-': none), $3 why (on stderr, for the runner's error).
+  echo "FAILED $1 $2"
+  [ -z "$3" ] || printf '%s\n' "$3" >&2
   if [ "$installed" = yes ]; then
     if { if [ -f "$backup" ]; then put < "$backup"
          elif [ -e "$file" ] && ! rm -f "$file" 2>/dev/null; then put < /dev/null
-         fi; }; then
+         fi; } 2> "$http_tmp/rerr"; then
       echo RESTORED
-      if [ "$reloaded" = yes ]; then sh -c "$reloadcmd" >&2 && echo RELOADED || echo RELOAD-FAILED; fi
+      if [ "$reloaded" = yes ]; then
+        if sh -c "$reloadcmd" > "$http_tmp/rerr" 2>&1; then echo RELOADED
+        else echo RELOAD-FAILED; tail -n 5 "$http_tmp/rerr" >&2; fi
+      fi
     else
-      echo RESTORE-FAILED
+      echo RESTORE-FAILED; tail -n 5 "$http_tmp/rerr" >&2
     fi
   fi
   exit ${SWITCH_FAILED}
 }
 run() {
-  # $1 step, $2 command line: its output (stdout too: it must not pass for our report) on
-  # stderr, and its tail in the failure.
-  sh -c "$2" > "$http_tmp/err" 2>&1 || fail "$1" "$(tail -n 20 "$http_tmp/err")"
-  cat "$http_tmp/err" >&2
+  # $1 step, $2 command line: its output (stdout too: it must not pass for our report) is the
+  # failure's detail.
+  sh -c "$2" > "$http_tmp/err" 2>&1 || fail "$1" $? "$(tail -n 20 "$http_tmp/err")"
 }
 if [ "$stage" != activate ]; then
   if [ -n "$alive" ]; then
     echo "STEP recheck"
     out=$(sh -c "$alive" 2>&1)
-    [ $? -ne ${SLOT_EXITED} ] || fail recheck "the slot is no longer running; last lines of its log:
-$out"
-    if [ "$client" != none ]; then
-      http_get "$client" "$rport" "$rpath" 5000 ""
-      if [ -n "$err" ]; then fail recheck "GET $rpath: $err"; fi
-      if [ "$code" -lt 200 ] || [ "$code" -gt 299 ]; then fail recheck "GET $rpath answered $code"; fi
+    rc=$?
+    [ $rc -ne ${SLOT_EXITED} ] || fail recheck $rc "$out"
+    problem=
+    http_get "$client" "$rport" "$rpath" 5000 ""
+    if [ -n "$err" ]; then problem="GET $rpath: $err"
+    elif [ "$code" -lt 200 ] || [ "$code" -gt 299 ]; then problem="GET $rpath answered $code"
+    elif [ -n "$rvpath" ]; then
+      http_get "$client" "$rport" "$rvpath" 5000 ""
+      if [ -n "$err" ]; then problem="GET $rvpath: $err"
+      else
+        case $body in *"$rversion"*) [ "$code" -ge 200 ] && [ "$code" -le 299 ] ;; *) false ;; esac ||
+          problem="GET $rvpath answered $code without '$rversion' in its body (\\"$(printf '%s' "$body" | tr '\\n\\r\\t' '   ' | head -c 100)\\")"
+      fi
     fi
+    [ -z "$problem" ] || fail recheck - "$problem"
   fi
   echo "STEP install"
-  installed=yes
   if [ "$mode" = take ]; then
-    if [ -f "$file" ]; then cp -p "$file" "$backup" || fail install; else rm -f "$backup"; fi
+    if [ -f "$file" ]; then
+      cp -p "$file" "$backup" 2> "$http_tmp/err" || fail install $? "$(tail -n 20 "$http_tmp/err")"
+    else rm -f "$backup"; fi
   fi
-  printf '%s' "$content" > "$backup.new" && chmod 644 "$backup.new" || fail install
+  # From here on a failure puts the file from the backup back.
+  installed=yes
+  { printf '%s' "$content" > "$backup.new" && chmod 644 "$backup.new"; } 2> "$http_tmp/err" ||
+    fail install $? "$(tail -n 20 "$http_tmp/err")"
   if ! { cp "$backup.new" "$file.tmp.$$" 2>/dev/null && mv -f "$file.tmp.$$" "$file"; }; then
     rm -f "$file.tmp.$$" 2>/dev/null || true
-    put < "$backup.new" 2> "$http_tmp/err" || fail install "$(tail -n 20 "$http_tmp/err")"
+    put < "$backup.new" 2> "$http_tmp/err" || fail install $? "$(tail -n 20 "$http_tmp/err")"
   fi
   rm -f "$backup.new"
   echo "STEP test"
@@ -125,9 +154,12 @@ if [ "$stage" != install ]; then
   echo "STEP reload"
   reloaded=yes
   run reload "$reloadcmd"
-  echo "STEP verify"
-  if [ "$client" = none ]; then echo "SKIPPED verify"
+  if [ -z "$vport" ] || [ "$client" = none ]; then
+    # Not verified here: the runner verifies through the tunnel, then records.
+    echo "SKIPPED verify"
+    [ -z "$state" ] || echo "SKIPPED record"
   else
+    echo "STEP verify"
     start=$(now_ms); last=
     while :; do
       http_get "$client" "$vport" "$vpath" 2000 "$vheader"
@@ -138,25 +170,22 @@ if [ "$stage" != install ]; then
         esac
         last="nginx answered $code from \${hval:-no upstream}, expected $(echo $expected | sed 's/ / or /g')"
       fi
-      [ $(($(now_ms) - start)) -lt "$vtimeout" ] || fail verify "after the reload, nginx did not send requests where expected within $((vtimeout / 1000))s ($last)"
+      [ $(($(now_ms) - start)) -lt "$vtimeout" ] || fail verify - "after the reload, nginx did not send requests where expected within $((vtimeout / 1000))s ($last)"
       sleep 0.05
     done
-  fi
-  if [ -n "$state" ] && [ "$client" = none ]; then
-    # Not verified here: the runner verifies through the tunnel, then records.
-    echo "SKIPPED record"
-  elif [ -n "$state" ]; then
-    echo "STEP record"
-    umask 022
-    { [ ! -f "$state" ] || cp -p "$state" "$state.prev.$$"; } &&
-      printf '%s' "$statejson" > "$state.tmp.$$" && chmod 644 "$state.tmp.$$" && mv -f "$state.tmp.$$" "$state" ||
-      { rm -f "$state.tmp.$$" "$state.prev.$$"; fail record "cannot write $state"; }
-    if ! { ln -sfn "$target" "$current.tmp" && mv -T "$current.tmp" "$current"; } 2> "$http_tmp/err"; then
-      if [ -f "$state.prev.$$" ]; then mv -f "$state.prev.$$" "$state"; else rm -f "$state"; fi
-      fail record "$(tail -n 20 "$http_tmp/err")"
+    if [ -n "$state" ]; then
+      echo "STEP record"
+      umask 022
+      { [ ! -f "$state" ] || cp -p "$state" "$state.prev.$$"; } &&
+        printf '%s' "$statejson" > "$state.tmp.$$" && chmod 644 "$state.tmp.$$" && mv -f "$state.tmp.$$" "$state" ||
+        { rm -f "$state.tmp.$$" "$state.prev.$$"; fail record - "cannot write $state"; }
+      if ! { ln -sfn "$target" "$current.tmp" && mv -T "$current.tmp" "$current"; } 2> "$http_tmp/err"; then
+        if [ -f "$state.prev.$$" ]; then mv -f "$state.prev.$$" "$state"; else rm -f "$state"; fi
+        fail record - "$(tail -n 20 "$http_tmp/err")"
+      fi
+      rm -f "$state.prev.$$"
+      cp -p "$state" "$state.bak.tmp.$$" && mv -f "$state.bak.tmp.$$" "$state.bak" || rm -f "$state.bak.tmp.$$"
     fi
-    rm -f "$state.prev.$$"
-    cp -p "$state" "$state.bak.tmp.$$" && mv -f "$state.bak.tmp.$$" "$state.bak" || rm -f "$state.bak.tmp.$$"
   fi
 fi
 echo OK`,
@@ -170,11 +199,13 @@ echo OK`,
     recheck?.alive.text ?? '',
     String(recheck?.port ?? 0),
     recheck?.path ?? '',
-    String(verify.port),
-    verify.path,
-    verify.expected.join(' '),
-    String(verify.timeoutMs || VERIFY_TIMEOUT_MS),
-    verify.header,
+    recheck?.versionPath ?? '',
+    recheck?.version ?? '',
+    verify ? String(verify.port) : '',
+    verify?.path ?? '',
+    verify?.expected.join(' ') ?? '',
+    String(verify?.timeoutMs || VERIFY_TIMEOUT_MS),
+    verify?.header ?? '',
     spec.client ?? 'auto',
     record?.layout.state ?? '',
     record?.stateJson ?? '',
@@ -184,21 +215,22 @@ echo OK`,
   )
 }
 
-/** As in nginx.ts: write stdin over $file as this user, else through `sudo -n tee`. */
-const PUT_FILE = `put() {
-  if [ "$sudo" = sudo ] && ! [ -w "$file" ]; then sudo -n tee "$file" > /dev/null; else cat > "$file"; fi
-}`
-
 export interface SwitchResult {
   ok: boolean
   /** The steps that started, in order. */
   steps: SwitchStep[]
   failedStep?: SwitchStep
+  /** The failed step's exit status (undefined: a check that failed, not a command). */
+  failedExit?: number
   /** After a failure: the file from before is back; `reloaded`: nginx reloaded on it. */
   restored: boolean
   reloaded: boolean
-  /** The host has no HTTP client: verify through the tunnel (Host.httpGet). */
+  /** The host has no HTTP client (or no verify was asked): verify through the tunnel. */
   verifySkipped: boolean
+  /** The HTTP client the script used (`CLIENT` line); undefined when it did not say. */
+  client?: HttpClient
+  /** A recheck was asked of a host without an HTTP client: nothing was touched. */
+  noClient: boolean
 }
 
 export function parseSwitch(stdout: string): SwitchResult {
@@ -206,28 +238,21 @@ export function parseSwitch(stdout: string): SwitchResult {
   const steps = lines
     .filter((line) => line.startsWith('STEP '))
     .map((line) => line.slice(5) as SwitchStep)
-  const failed = lines.find((line) => line.startsWith('FAILED '))
+  const [step, exit] =
+    lines
+      .find((line) => line.startsWith('FAILED '))
+      ?.slice(7)
+      .split(' ') ?? []
+  const client = lines.find((line) => line.startsWith('CLIENT '))?.slice(7)
   return {
     ok: lines.includes('OK'),
     steps,
-    ...(failed ? { failedStep: failed.slice(7) as SwitchStep } : {}),
+    ...(step ? { failedStep: step as SwitchStep } : {}),
+    ...(exit && /^\d+$/.test(exit) ? { failedExit: Number(exit) } : {}),
     restored: lines.includes('RESTORED'),
     reloaded: lines.includes('RELOADED'),
     verifySkipped: lines.includes('SKIPPED verify'),
-  }
-}
-
-/** `switch: <step>` as today's step names, for HostError. */
-export function switchStepName(step: SwitchStep | undefined): string {
-  switch (step) {
-    case 'install':
-    case 'test':
-      return 'switch: install upstream and test nginx'
-    case 'reload':
-      return 'switch: reload nginx'
-    case undefined:
-      return 'switch'
-    default:
-      return `switch: ${step}`
+    ...(client ? { client: parseHttpClient(client) } : {}),
+    noClient: lines.includes('NO-CLIENT'),
   }
 }
