@@ -63562,9 +63562,14 @@ async function holdLocked(host, command, l, timeoutMs, ready, afterLock = 'prepa
  * switch verify) so the runner waits one round trip instead of one per request. The README
  * requires no HTTP client on hosts (only sh, tar, flock, setsid, sha256sum, nginx): these scripts
  * use curl, else GNU Wget, and report `none` otherwise; the runner then polls through the SSH tunnel
- * as before (`Host.httpGet`). `hostHttpClient` is part of the prepare block, so the runner knows
- * which before it needs one.
+ * as before (`Host.httpGet`). The prepare block reports the client (`http_client`), so the
+ * runner knows which before it needs one.
  */
+/** The first line of `http_client`'s output, as a client. */
+function parseHttpClient(text) {
+    const word = text.trim();
+    return word === 'curl' || word === 'wget' ? word : 'none';
+}
 /**
  * Shell functions (need a temp dir in $http_tmp; the caller removes it):
  * `http_client`: prints curl, wget (GNU Wget: BusyBox's lacks --content-on-error) or none.
@@ -70539,15 +70544,21 @@ phase) {
 async function recheckHealthy(host, slots, slot, port, health, version, 
 /** This run started the slot: a restart by the process manager since then is a crash. */
 startedByThisRun = true) {
-    const what = `${version} on the ${slot} slot (port ${port})`;
     const exited = await exitedLogTail(host, slots, slot, 'switch', startedByThisRun);
     if (exited !== undefined) {
-        throw new HostError(host.name, 'switch', `${what} is no longer running; nothing was switched. Last lines of ${slots.logName(slot)}:\n${exited}`);
+        throw recheckError(host.name, slots, slot, port, version, { exited });
     }
     const problem = await probe(host, port, health, version);
     if (problem !== undefined) {
-        throw new HostError(host.name, 'switch', `${what} no longer passes its health check (${problem}); nothing was switched.`);
+        throw recheckError(host.name, slots, slot, port, version, { problem });
     }
+}
+/** The recheck's failure (here, or in the switch script): the slot exited, or is unhealthy. */
+function recheckError(host, slots, slot, port, version, failure) {
+    const what = `${version} on the ${slot} slot (port ${port})`;
+    return new HostError(host, 'switch', 'exited' in failure
+        ? `${what} is no longer running; nothing was switched. Last lines of ${slots.logName(slot)}:\n${failure.exited}`
+        : `${what} no longer passes its health check (${failure.problem}); nothing was switched.`);
 }
 /** The tail of the slot's log when its process is gone; undefined while it runs. */
 async function exitedLogTail(host, slots, slot, step, booting) {
@@ -71057,10 +71068,10 @@ function renderSite(spec) {
 }
 
 /**
- * Switching nginx on a host, in two steps so that several hosts switch together or not at all:
- * `install` puts the new upstream file in place (old one kept as a backup) and tests the whole
- * config; `reload` makes nginx use it. `restore` puts the backup back. nginx reads its files only
- * on test and reload, so an installed but not yet reloaded file serves nothing.
+ * nginx on a host besides the switch itself (src/remote/commands/switch.ts, which installs,
+ * tests, reloads and verifies): `restore` puts the backup of a file back, `reload` makes nginx
+ * use what is in place. nginx reads its files only on test and reload, so an installed but not
+ * yet reloaded file serves nothing.
  */
 /**
  * Writes stdin over $file, as this user where it may write the file (root, or the user owns the
@@ -71071,29 +71082,6 @@ function renderSite(spec) {
 const PUT_FILE = `put() {
   if [ "$sudo" = sudo ] && ! [ -w "$file" ]; then sudo -n tee "$file" > /dev/null; else cat > "$file"; fi
 }`;
-/**
- * stdin: the new file. $1 upstream file, $2 backup path, $3 `keep` to keep the backup taken
- * earlier in the run (so that a restore goes back to the file from before the run), else `take`;
- * $4 `sudo` when the file may be written through sudo (PUT_FILE). Then runs the test command.
- * The new file is first written next to the backup (the deploy path, always writable); then
- * renamed into place where the user may write nginx's directory, else written over the file.
- */
-function installUpstream(file, backup, nginx, backupMode = 'take') {
-    return script(`set -e
-file=$1; backup=$2; mode=$3; sudo=$4; shift 4
-${PUT_FILE}
-if [ "$mode" = take ]; then
-  if [ -f "$file" ]; then cp -p "$file" "$backup"; else rm -f "$backup"; fi
-fi
-cat > "$backup.new"
-chmod 644 "$backup.new"
-if ! { cp "$backup.new" "$file.tmp.$$" 2>/dev/null && mv -f "$file.tmp.$$" "$file"; }; then
-  rm -f "$file.tmp.$$" 2>/dev/null || true
-  put < "$backup.new"
-fi
-rm -f "$backup.new"
-"$@"`, file, backup, backupMode, sudoFlag(nginx.sudo), ...userCommandArgv(nginx.test, nginx.sudo));
-}
 /**
  * Puts the backup back; when there was none (no file before the run), removes the file, or
  * empties it where only sudo may write it (an empty include is valid and counts as absent).
@@ -71124,6 +71112,159 @@ if [ -e "$file" ]; then [ -w "$file" ] && exit 0; else [ -w "$(dirname "$file")"
 [ "$sudo" = sudo ] && exec sudo -n -l tee "$file" > /dev/null
 echo "$(id -un) may not write $file" >&2
 exit 1`, file, sudoFlag(sudo));
+}
+
+const SWITCH_FAILED = 6;
+const VERIFY_TIMEOUT_MS$1 = 10_000;
+/**
+ * The new upstream file and state.json are arguments, not stdin: a command that reads stdin waits
+ * for data the runner sends only once the exec was accepted, one more round trip. Neither is
+ * secret (both are world-readable files on the host) and both are small (state.json is bounded
+ * by keep-releases; an argument may hold 128 KiB).
+ */
+function switchUpstream(spec) {
+    const { nginx, recheck, verify, record } = spec;
+    return script(`${HTTP_FUNCTIONS}
+stage=$1; file=$2; backup=$3; mode=$4; sudo=$5; testcmd=$6; reloadcmd=$7
+alive=$8; rport=$9; shift 9
+rpath=$1; rvpath=$2; rversion=$3; vport=$4; vpath=$5; expected=$6; vtimeout=$7; vheader=$8; client=$9
+shift 9
+state=$1; statejson=$2; current=$3; target=$4; content=$5
+${PUT_FILE}
+[ "$client" = auto ] && client=$(http_client)
+echo "CLIENT $client"
+if [ "$stage" != activate ] && [ -n "$alive" ] && [ "$client" = none ]; then
+  # The recheck needs an HTTP request: the runner makes it through the tunnel, then comes back.
+  echo NO-CLIENT
+  exit ${SWITCH_FAILED}
+fi
+http_tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$http_tmp"' EXIT
+installed=no; reloaded=no
+fail() {
+  # $1 step, $2 its exit status ('-': none), $3 why (on stderr, for the runner's error).
+  echo "FAILED $1 $2"
+  [ -z "$3" ] || printf '%s\n' "$3" >&2
+  if [ "$installed" = yes ]; then
+    if { if [ -f "$backup" ]; then put < "$backup"
+         elif [ -e "$file" ] && ! rm -f "$file" 2>/dev/null; then put < /dev/null
+         fi; } 2> "$http_tmp/rerr"; then
+      echo RESTORED
+      if [ "$reloaded" = yes ]; then
+        if sh -c "$reloadcmd" > "$http_tmp/rerr" 2>&1; then echo RELOADED
+        else echo RELOAD-FAILED; tail -n 5 "$http_tmp/rerr" >&2; fi
+      fi
+    else
+      echo RESTORE-FAILED; tail -n 5 "$http_tmp/rerr" >&2
+    fi
+  fi
+  exit ${SWITCH_FAILED}
+}
+run() {
+  # $1 step, $2 command line: its output (stdout too: it must not pass for our report) is the
+  # failure's detail.
+  sh -c "$2" > "$http_tmp/err" 2>&1 || fail "$1" $? "$(tail -n 20 "$http_tmp/err")"
+}
+if [ "$stage" != activate ]; then
+  if [ -n "$alive" ]; then
+    echo "STEP recheck"
+    out=$(sh -c "$alive" 2>&1)
+    rc=$?
+    [ $rc -ne ${SLOT_EXITED} ] || fail recheck $rc "$out"
+    problem=
+    http_get "$client" "$rport" "$rpath" 5000 ""
+    if [ -n "$err" ]; then problem="GET $rpath: $err"
+    elif [ "$code" -lt 200 ] || [ "$code" -gt 299 ]; then problem="GET $rpath answered $code"
+    elif [ -n "$rvpath" ]; then
+      http_get "$client" "$rport" "$rvpath" 5000 ""
+      if [ -n "$err" ]; then problem="GET $rvpath: $err"
+      else
+        case $body in *"$rversion"*) [ "$code" -ge 200 ] && [ "$code" -le 299 ] ;; *) false ;; esac ||
+          problem="GET $rvpath answered $code without '$rversion' in its body (\\"$(printf '%s' "$body" | tr '\\n\\r\\t' '   ' | head -c 100)\\")"
+      fi
+    fi
+    [ -z "$problem" ] || fail recheck - "$problem"
+  fi
+  echo "STEP install"
+  if [ "$mode" = take ]; then
+    if [ -f "$file" ]; then
+      cp -p "$file" "$backup" 2> "$http_tmp/err" || fail install $? "$(tail -n 20 "$http_tmp/err")"
+    else rm -f "$backup"; fi
+  fi
+  # From here on a failure puts the file from the backup back.
+  installed=yes
+  { printf '%s' "$content" > "$backup.new" && chmod 644 "$backup.new"; } 2> "$http_tmp/err" ||
+    fail install $? "$(tail -n 20 "$http_tmp/err")"
+  if ! { cp "$backup.new" "$file.tmp.$$" 2>/dev/null && mv -f "$file.tmp.$$" "$file"; }; then
+    rm -f "$file.tmp.$$" 2>/dev/null || true
+    put < "$backup.new" 2> "$http_tmp/err" || fail install $? "$(tail -n 20 "$http_tmp/err")"
+  fi
+  rm -f "$backup.new"
+  echo "STEP test"
+  run test "$testcmd"
+fi
+if [ "$stage" != install ]; then
+  installed=yes
+  echo "STEP reload"
+  reloaded=yes
+  run reload "$reloadcmd"
+  if [ -z "$vport" ] || [ "$client" = none ]; then
+    # Not verified here: the runner verifies through the tunnel, then records.
+    echo "SKIPPED verify"
+    [ -z "$state" ] || echo "SKIPPED record"
+  else
+    echo "STEP verify"
+    start=$(now_ms); last=
+    while :; do
+      http_get "$client" "$vport" "$vpath" 2000 "$vheader"
+      if [ -n "$err" ]; then last=$err
+      else
+        case " $expected " in
+          *" $hval "*) [ "$code" -ge 200 ] && [ "$code" -le 299 ] && break ;;
+        esac
+        last="nginx answered $code from \${hval:-no upstream}, expected $(echo $expected | sed 's/ / or /g')"
+      fi
+      [ $(($(now_ms) - start)) -lt "$vtimeout" ] || fail verify - "after the reload, nginx did not send requests where expected within $((vtimeout / 1000))s ($last)"
+      sleep 0.05
+    done
+    if [ -n "$state" ]; then
+      echo "STEP record"
+      umask 022
+      { [ ! -f "$state" ] || cp -p "$state" "$state.prev.$$"; } &&
+        printf '%s' "$statejson" > "$state.tmp.$$" && chmod 644 "$state.tmp.$$" && mv -f "$state.tmp.$$" "$state" ||
+        { rm -f "$state.tmp.$$" "$state.prev.$$"; fail record - "cannot write $state"; }
+      if ! { ln -sfn "$target" "$current.tmp" && mv -T "$current.tmp" "$current"; } 2> "$http_tmp/err"; then
+        if [ -f "$state.prev.$$" ]; then mv -f "$state.prev.$$" "$state"; else rm -f "$state"; fi
+        fail record - "$(tail -n 20 "$http_tmp/err")"
+      fi
+      rm -f "$state.prev.$$"
+      cp -p "$state" "$state.bak.tmp.$$" && mv -f "$state.bak.tmp.$$" "$state.bak" || rm -f "$state.bak.tmp.$$"
+    fi
+  fi
+fi
+echo OK`, spec.stage, spec.file, spec.backup, spec.backupMode, nginx.sudo ? 'sudo' : 'no-sudo', userCommand(nginx.test, nginx.sudo).text, userCommand(nginx.reload, nginx.sudo).text, recheck?.alive.text ?? '', String(recheck?.port ?? 0), recheck?.path ?? '', recheck?.versionPath ?? '', recheck?.version ?? '', verify ? String(verify.port) : '', verify?.path ?? '', verify?.expected.join(' ') ?? '', String(verify?.timeoutMs || VERIFY_TIMEOUT_MS$1), verify?.header ?? '', spec.client ?? 'auto', record?.layout.state ?? '', record?.stateJson ?? '', record?.layout.current ?? '', record ? `releases/${record.version}` : '', spec.content ?? '');
+}
+function parseSwitch(stdout) {
+    const lines = stdout.split('\n');
+    const steps = lines
+        .filter((line) => line.startsWith('STEP '))
+        .map((line) => line.slice(5));
+    const [step, exit] = lines
+        .find((line) => line.startsWith('FAILED '))
+        ?.slice(7)
+        .split(' ') ?? [];
+    const client = lines.find((line) => line.startsWith('CLIENT '))?.slice(7);
+    return {
+        ok: lines.includes('OK'),
+        steps,
+        ...(step ? { failedStep: step } : {}),
+        ...(exit && /^\d+$/.test(exit) ? { failedExit: Number(exit) } : {}),
+        restored: lines.includes('RESTORED'),
+        reloaded: lines.includes('RELOADED'),
+        verifySkipped: lines.includes('SKIPPED verify'),
+        ...(client ? { client: parseHttpClient(client) } : {}),
+        noClient: lines.includes('NO-CLIENT'),
+    };
 }
 
 /**
@@ -71169,7 +71310,8 @@ async function verifyThroughNginx(host, port, path, check, rounds = 1, timeoutMs
  * puts the new file in place (the one it replaces kept as a backup) and tests the whole config,
  * `reload` makes nginx use it, `verify` asks nginx where it sends requests now, `restore` puts the
  * backup back. `check` refuses a file edited by hand (drift) or not written by the action, with
- * one message format for every role.
+ * one message format for every role. Install, test, reload and verify run as one script on the
+ * host (`switch`, src/remote/commands/switch.ts), whole or in its two barriers.
  */
 /** The nginx test and reload commands, as the inputs give them. */
 function nginxCommands(settings) {
@@ -71237,17 +71379,74 @@ class UpstreamFile {
         }
         return ownership;
     }
+    /**
+     * The switch script (switchUpstream) on this file: `install` (recheck, install, test),
+     * `activate` (reload, verify, record) or `all`. Returns its result, and the error to throw
+     * when it failed (the script has put the file from before back: `result.restored`), or, for
+     * `result.noClient` (a recheck on a host without an HTTP client), none: nothing was touched.
+     */
+    async switch(request) {
+        const { file, backup, nginx, backups, steps, verify } = this.options;
+        const { stage } = request;
+        const step = request.step ?? steps[stage === 'activate' ? 'reload' : stage];
+        const r = await this.host.tryExec(switchUpstream({
+            stage,
+            file,
+            backup,
+            backupMode: backups === 'first' && this.backedUp ? 'keep' : 'take',
+            nginx,
+            recheck: request.recheck?.spec,
+            verify: request.expected && {
+                port: verify.port,
+                path: verify.path,
+                expected: request.expected,
+                timeoutMs: verify.timeoutMs ?? 0,
+                header: VERIFY_HEADER,
+            },
+            record: request.record,
+            client: request.client,
+            content: request.content,
+        }), { step });
+        const result = parseSwitch(r.stdout);
+        // The backup is whole once the new file was written (a failure after it restores from it).
+        if (result.steps.includes('test'))
+            this.backedUp = true;
+        if (r.exitCode === 0 || result.noClient)
+            return { result };
+        const detail = r.stderr.trim();
+        const exit = result.failedExit ?? r.exitCode;
+        switch (result.failedStep) {
+            case 'recheck':
+                return { result, error: request.recheck?.error(result.failedExit, detail) };
+            case 'install':
+            case 'test':
+                return {
+                    result,
+                    error: new RemoteCommandError(this.host.name, request.step ?? steps.install, exit, detail),
+                };
+            case 'reload':
+                return { result, error: new RemoteCommandError(this.host.name, steps.reload, exit, detail) };
+            case 'verify':
+                return { result, error: new HostError(this.host.name, 'switch: verify', detail) };
+            case 'record':
+                return { result, error: new HostError(this.host.name, 'record', detail) };
+            default:
+                return { result, error: new RemoteCommandError(this.host.name, step, r.exitCode, detail) };
+        }
+    }
     /** Puts `content` in place and tests the nginx config (not live until a reload). */
     async install(content, step = this.options.steps.install) {
-        const { file, backup, nginx, backups } = this.options;
-        const mode = backups === 'first' && this.backedUp ? 'keep' : 'take';
-        await this.host.exec(installUpstream(file, backup, nginx, mode), { step, stdin: content });
-        this.backedUp = true;
+        const { error } = await this.switch({ stage: 'install', content, client: 'none', step });
+        if (error)
+            throw error;
     }
     async reload() {
         await this.host.exec(reloadNginx(this.options.nginx), { step: this.options.steps.reload });
     }
-    /** Through nginx until `check` accepts `rounds` answers in a row (else throws, `switch: verify`). */
+    /**
+     * Through nginx, over the SSH tunnel, until `check` accepts `rounds` answers in a row (else
+     * throws, `switch: verify`): where the switch script could not verify on the host.
+     */
     async verify(check, rounds = 1) {
         const { port, path, timeoutMs } = this.options.verify;
         await verifyThroughNginx(this.host, port, path, check, rounds, timeoutMs);
@@ -71260,25 +71459,38 @@ class UpstreamFile {
         });
     }
     /**
-     * The whole switch on one host: install and test, reload, verify. On a failure the file from
-     * before comes back, and nginx reloads it when the new one may have gone live (a failed reload
-     * or verify); a failure of that cleanup is in the log, the error thrown is the first one.
+     * The whole switch on one host: install and test, reload (one script), then verify through the
+     * tunnel. On a failure the file from before comes back, and nginx reloads it when the new one
+     * may have gone live (a failed reload or verify); a failure of that cleanup is in the log, the
+     * error thrown is the first one.
      */
     async switchTo(content, check, options = {}) {
-        let live = false;
-        try {
-            await this.install(content, options.step);
-            live = true;
-            await this.reload();
-            await this.verify(check, options.rounds);
-        }
-        catch (error) {
-            const { file, backup, nginx, steps } = this.options;
-            await this.host.tryExec(restoreUpstream(file, backup, nginx.sudo), { step: steps.restore });
-            if (live)
-                await this.host.tryExec(reloadNginx(nginx), { step: steps.reload });
+        const { result, error } = await this.switch({
+            stage: 'all',
+            content,
+            client: 'none',
+            step: options.step,
+        });
+        if (error) {
+            // The script puts the file back itself; if it could not, once more from here.
+            if (result.steps.includes('install') && !result.restored) {
+                await this.restoreAfterFailure(result.steps.includes('reload'));
+            }
             throw error;
         }
+        try {
+            await this.verify(check, options.rounds);
+        }
+        catch (failure) {
+            await this.restoreAfterFailure(true);
+            throw failure;
+        }
+    }
+    async restoreAfterFailure(live) {
+        const { file, backup, nginx, steps } = this.options;
+        await this.host.tryExec(restoreUpstream(file, backup, nginx.sudo), { step: steps.restore });
+        if (live)
+            await this.host.tryExec(reloadNginx(nginx), { step: steps.reload });
     }
 }
 /** The steps of a switch on an app host: `switch: install <what> and test nginx`, ... */
@@ -71286,6 +71498,7 @@ function switchSteps(what) {
     return {
         install: `switch: install ${what} and test nginx`,
         reload: 'switch: reload nginx',
+        all: 'switch',
         restore: `switch: restore ${what}`,
     };
 }
@@ -71331,6 +71544,7 @@ function lbUpstreamFile(host, settings, layout) {
         steps: {
             install: 'load balancer: install upstream and test nginx',
             reload: 'load balancer: reload nginx',
+            all: 'load balancer: switch',
             restore: 'load balancer: restore',
         },
         verify: verifyOf(settings),
@@ -71339,8 +71553,9 @@ function lbUpstreamFile(host, settings, layout) {
 
 /**
  * A host's nginx switch: the app's upstream include, and the managed site (`nginx-site`), written
- * and tested (install), made live (reload and verify) and put back (restore), each through the
- * one UpstreamFile of src/nginx/. Every change is marked in the host's journal before it is made.
+ * and tested (install), made live (reload and verify, with the record of the release) and put
+ * back (restore), each through the one UpstreamFile of src/nginx/: the switch script, one exec
+ * per stage. Every change is marked in the host's journal before it is made.
  */
 function nginxFiles(s) {
     return {
@@ -71360,6 +71575,8 @@ class UpstreamSwitch {
     target;
     files;
     siteToInstall;
+    /** The host's HTTP client for the switch script ('auto': the script looks, and says which). */
+    httpClient = 'auto';
     /** When this run last reloaded nginx (ms since the epoch; 0: not yet). */
     reloadedAt = 0;
     /**
@@ -71391,14 +71608,105 @@ class UpstreamSwitch {
         return this.reloadedAt === 0 ? 0 : Date.now() - this.reloadedAt;
     }
     /**
-     * Step 1 of a switch to `slot` (the new one, or the previous one when switching back): the
-     * upstream file in place and the nginx config tested, not yet live.
+     * The switch to `slot` (the new one, or the previous one when switching back; with
+     * `canaryWeight`, the live slot and the new one sharing the traffic) as one stage of the switch
+     * script: `install` ((recheck,) install, test: not live until a reload; then the managed site
+     * when it is pending), `activate` (reload, verify that requests through nginx reach the slot (for
+     * a canary step: one of the two), (record)), or `all` in one exec (two with a pending site,
+     * which goes in between). A failure puts the upstream file from before back (on the host, in
+     * the same exec) and throws. Returns whether `extras.record` was recorded by the script; false
+     * when the host has no HTTP client: it was verified through the tunnel, the caller records.
      */
+    async switch(stage, slot = this.target.plan.targetSlot, canaryWeight, extras = {}) {
+        if (stage === 'all' && this.siteToInstall) {
+            await this.switch('install', slot, canaryWeight, extras);
+            return this.switch('activate', slot, canaryWeight, { record: extras.record });
+        }
+        const servers = this.servers(slot, canaryWeight);
+        const reloads = stage !== 'install';
+        const toNewSlot = reloads && servers.some((s) => s.port === this.target.plan.targetPort);
+        const traffic = this.newSlotTraffic;
+        const marked = this.s.journal.has('upstream');
+        this.s.journal.mark({ kind: 'upstream' });
+        // Marked before the reload: if it fails half-way, nginx may already send traffic there.
+        if (toNewSlot)
+            this.newSlotTraffic = 'serving';
+        const expected = servers.map((s) => `127.0.0.1:${s.port}`);
+        const { result, error } = await this.files.upstream.switch({
+            stage,
+            content: stage === 'activate' ? undefined : this.render(slot, canaryWeight),
+            recheck: stage === 'activate' ? undefined : extras.recheck,
+            expected,
+            record: reloads ? extras.record : undefined,
+            client: this.httpClient,
+        });
+        if (result.client)
+            this.httpClient = result.client;
+        // The recheck failed, or needs the tunnel: nothing was touched.
+        const untouched = result.noClient || result.failedStep === 'recheck';
+        if (untouched && !marked)
+            this.s.journal.clear('upstream');
+        if (result.noClient && extras.recheck) {
+            // The recheck goes through the tunnel, then the switch without it.
+            this.newSlotTraffic = traffic;
+            await extras.recheck.throughTunnel();
+            return this.switch(stage, slot, canaryWeight, { ...extras, recheck: undefined });
+        }
+        if (error) {
+            if (result.steps.includes('reload')) {
+                if (result.reloaded)
+                    this.reloaded(false);
+            }
+            else if (result.failedStep !== undefined) {
+                this.newSlotTraffic = traffic;
+            }
+            if (result.restored)
+                await this.restored(result.steps.includes('reload'), result.reloaded);
+            throw error;
+        }
+        if (reloads)
+            this.reloaded(toNewSlot);
+        else if (this.siteToInstall)
+            await this.installSite();
+        if (!reloads || !result.verifySkipped)
+            return reloads && extras.record !== undefined;
+        await this.files.upstream.verify((answer) => expected.includes(answer.upstream) && answer.status >= 200 && answer.status <= 299
+            ? undefined
+            : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected.join(' or ')}`);
+        return false;
+    }
+    /**
+     * The script put the upstream file from before back (`reloaded`: and nginx on it). nginx runs
+     * it again unless an earlier reload of this run (a canary step) is still live: reloaded here.
+     */
+    async restored(reloadStarted, reloaded) {
+        if (reloadStarted && !reloaded)
+            return; // nginx may run either file: the revert reloads
+        if (!reloaded && this.reloadedAt !== 0) {
+            try {
+                await this.files.upstream.reload();
+            }
+            catch (error) {
+                warning(`[${this.s.name}] ${errorMessage(error)}`);
+                return;
+            }
+            this.reloaded(false);
+        }
+        this.s.journal.clear('upstream');
+    }
+    /** Step 1 of a switch to `slot`: install and test (see switch). */
     async install(slot = this.target.plan.targetSlot, canaryWeight) {
+        await this.switch('install', slot, canaryWeight);
+    }
+    /** Step 2 of a switch to `slot`: reload and verify (see switch). */
+    async reloadAndVerify(slot = this.target.plan.targetSlot, canaryWeight) {
+        await this.switch('activate', slot, canaryWeight);
+    }
+    /** The upstream file for `slot` (and `canaryWeight`: see servers). */
+    render(slot, canaryWeight) {
         const { settings } = this.s;
         const plan = this.target.plan;
-        this.s.journal.mark({ kind: 'upstream' });
-        const content = renderUpstream({
+        return renderUpstream({
             name: settings.app.name,
             servers: this.servers(slot, canaryWeight),
             liveSlot: canaryWeight === undefined ? slot : (plan.liveSlot ?? slot),
@@ -71408,9 +71716,6 @@ class UpstreamSwitch {
             canaryLog: slot === plan.targetSlot ? canaryLogSpec(settings) : undefined,
             stickyCookie: settings.canary.stickyCookie || undefined,
         });
-        await this.files.upstream.install(content);
-        if (this.siteToInstall)
-            await this.installSite();
     }
     /**
      * The managed site, after the upstream it proxies to: written as the upstream file is (the one
@@ -71451,31 +71756,13 @@ class UpstreamSwitch {
             { port: this.target.plan.targetPort, weight: canaryWeight },
         ];
     }
-    /**
-     * Step 2: reload nginx, then check that requests through nginx reach the slot (for a canary
-     * step: one of the two slots sharing the traffic).
-     */
-    async reloadAndVerify(slot = this.target.plan.targetSlot, canaryWeight) {
-        const servers = this.servers(slot, canaryWeight);
-        const toNewSlot = servers.some((s) => s.port === this.target.plan.targetPort);
-        // Marked before the reload: if it fails half-way, nginx may already send traffic there.
-        if (toNewSlot)
-            this.newSlotTraffic = 'serving';
-        await this.files.upstream.reload();
-        this.reloaded(toNewSlot);
-        const expected = servers.map((s) => `127.0.0.1:${s.port}`);
-        await this.files.upstream.verify((answer) => expected.includes(answer.upstream) && answer.status >= 200 && answer.status <= 299
-            ? undefined
-            : `nginx answered ${answer.status} from ${answer.upstream || 'no upstream'}, expected ${expected.join(' or ')}`);
-    }
     /** Canary abort: all traffic back on the live slot (the new one keeps running until stopped). */
     async backToLiveSlot() {
         const live = this.target.plan.liveSlot;
         if (live === null)
             return;
         await this.restoreSite();
-        await this.install(live);
-        await this.reloadAndVerify(live);
+        await this.switch('all', live);
         // Unless this run recorded its switch (a switch back does that next), nginx and state.json
         // agree again: nothing for the post step to repair there.
         if (!this.s.journal.has('recorded'))
@@ -71637,10 +71924,32 @@ class HostRecord {
     }
     /** After the switch: `current` and state.json name the new release; the old slot is still up. */
     async recordSwitch() {
+        const state = this.switchedState();
+        await this.s.host.exec(recordRelease(this.s.layout, this.target.version), {
+            step: 'record',
+            stdin: stateText(state),
+        });
+        this.switchRecorded(state);
+    }
+    /**
+     * What the switch script records (with the switch, in the same exec): state.json as
+     * switchedState gives it, and `current`; switchRecorded once it did.
+     */
+    switchRecord() {
+        const state = this.switchedState();
+        const record = {
+            layout: this.s.layout,
+            version: this.target.version,
+            stateJson: stateText(state),
+        };
+        return { state, record };
+    }
+    /** state.json once the new slot is live. */
+    switchedState() {
         const { version, sha256, commands, plan, pid } = this.target;
         const slot = plan.targetSlot;
         const now = new Date().toISOString();
-        this.state = {
+        return {
             ...this.state,
             liveSlot: slot,
             slots: {
@@ -71658,14 +71967,14 @@ class HostRecord {
                 ...this.state.history.filter((r) => r.version !== version),
             ],
         };
-        await this.s.host.exec(recordRelease(this.s.layout, version), {
-            step: 'record',
-            stdin: this.text(),
-        });
+    }
+    /** The host has `state` (switchedState) in state.json, and `current` names the release. */
+    switchRecorded(state) {
+        this.state = state;
         this.s.journal.mark({ kind: 'recorded' });
         this.s.report.outcome = 'deployed';
-        this.s.report.liveSlot = slot;
-        this.s.report.liveVersion = version;
+        this.s.report.liveSlot = this.target.plan.targetSlot;
+        this.s.report.liveVersion = this.target.version;
     }
     /** Undoes recordSwitch after a failed switch: the previous state and `current` come back. */
     async revertRecord() {
@@ -71715,6 +72024,7 @@ class HostRecord {
         return stateText(this.state);
     }
 }
+/** state.json as the action writes it. */
 function stateText(state) {
     return `${JSON.stringify(state, null, 2)}\n`;
 }
@@ -71865,10 +72175,6 @@ class HostDeploy {
     waitHealthy() {
         return this.slots.waitHealthy();
     }
-    /** Right before the switch: the target slot still runs and passes its checks. */
-    recheckHealthy() {
-        return this.slots.recheckHealthy();
-    }
     /**
      * Stops the slot this run started: on a failure before the switch, and on every switch back
      * (rolling rollback, canary abort, a failed all-or-nothing switch). When nginx had sent traffic
@@ -71884,6 +72190,39 @@ class HostDeploy {
             await this.slots.drain(slot, this.nginx.sinceReload());
         await this.slots.stop(slot, this.version);
         journal.clear('started slot');
+    }
+    /**
+     * The switch to the new slot with its record, as one stage of the switch script (see
+     * UpstreamSwitch.switch): `all` on a host that switches alone; `install` then `activate` on
+     * every host of an all-or-nothing switch. `install` first rechecks that the slot still runs
+     * and passes its checks (a warm slot of a rollback was not checked at all); `activate` records
+     * the release once requests through nginx reach it.
+     */
+    async switchToNewSlot(stage) {
+        const [, manager, slot, port, health, version] = this.slots.healthTarget();
+        const started = this.session.journal.has('started slot');
+        const recheck = {
+            spec: {
+                alive: manager.checkAlive(slot, started),
+                port,
+                path: health.path,
+                versionPath: health.versionPath,
+                version,
+            },
+            error: (exit, detail) => recheckError(this.name, manager, slot, port, version, exit === SLOT_EXITED ? { exited: detail } : { problem: detail }),
+            throughTunnel: () => this.slots.recheckHealthy(),
+        };
+        const record = stage === 'install' ? undefined : this.record.switchRecord();
+        const recorded = await this.nginx.switch(stage, slot, undefined, {
+            recheck,
+            record: record?.record,
+        });
+        if (record === undefined)
+            return;
+        if (recorded)
+            this.record.switchRecorded(record.state);
+        else
+            await this.record.recordSwitch();
     }
     /** Step 1 of a switch to `slot`: see UpstreamSwitch.install. */
     installUpstream(slot = this.plan.targetSlot, canaryWeight) {
@@ -78790,20 +79129,28 @@ async function stopNewSlots(ctx, hosts) {
     await bestEffort(ctx.logs, 'stop new slots', hosts, (h) => h.stopNewSlot());
 }
 /**
- * The switch, all given hosts or none: check that every target slot still runs and is healthy;
- * install the new upstream file and test nginx everywhere;
- * then reload and verify everywhere; then record the release everywhere. A failure at any point
- * puts every host's previous upstream back (reloading where it was live) and its previous state,
- * and stops the new slots (each drains first where nginx had already sent it traffic).
+ * The switch, all given hosts or none. One host: one exec (the switch script) rechecks that the
+ * target slot still runs and is healthy, installs the new upstream file, tests nginx, reloads,
+ * verifies and records. Several: the first half (recheck, install, test) on every host, then the
+ * second (reload, verify, record) on every host. A failure at any point puts every host's
+ * previous upstream back (reloading where it was live) and its previous state, and stops the new
+ * slots (each drains first where nginx had already sent it traffic).
  */
 async function switchTogether(ctx, hosts) {
     let reloaded = false;
     try {
-        await onEachHost(ctx, 'switch', hosts, switchStep.recheck, 'recheck');
-        await onEachHost(ctx, 'switch', hosts, switchStep.install, 'nginx config');
-        reloaded = true;
-        await onEachHost(ctx, 'switch', hosts, switchStep.reload, 'nginx reload');
-        await onEachHost(ctx, 'switch', hosts, switchStep.record, 'record');
+        if (hosts.length === 1) {
+            reloaded = true;
+            await onEachHost(ctx, 'switch', hosts, async (h) => {
+                await h.switchToNewSlot('all');
+                return `upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), ${h.version} is live`;
+            });
+        }
+        else {
+            await onEachHost(ctx, 'switch', hosts, switchStep.install, 'nginx config');
+            reloaded = true;
+            await onEachHost(ctx, 'switch', hosts, switchStep.activate, 'nginx reload');
+        }
     }
     catch (error) {
         await bestEffort(ctx.logs, 'revert switch', hosts, async (h) => {
@@ -78849,23 +79196,15 @@ async function runOnce(ctx, phase, command, hosts) {
         return;
     await timed(ctx.phases, phase, () => step(`[${first.name}] ${phase}`, () => first.runInRelease(command, phase)));
 }
-/** The four steps of a switch to each host's new slot, each saying what it did. */
+/** The two barriers of a switch across hosts, each saying what it did. */
 const switchStep = {
-    recheck: async (h) => {
-        await h.recheckHealthy();
-        return `${h.plan.targetSlot} slot still healthy`;
-    },
     install: async (h) => {
-        await h.installUpstream();
-        return `upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), config test passed`;
+        await h.switchToNewSlot('install');
+        return `${h.plan.targetSlot} slot still healthy; upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), config test passed`;
     },
-    reload: async (h) => {
-        await h.reloadAndVerify();
-        return `requests through nginx reach ${h.plan.targetSlot}`;
-    },
-    record: async (h) => {
-        await h.recordSwitch();
-        return `${h.version} is live on ${h.plan.targetSlot}`;
+    activate: async (h) => {
+        await h.switchToNewSlot('activate');
+        return `requests through nginx reach ${h.plan.targetSlot}; ${h.version} is live`;
     },
 };
 /** `v2 started on the green slot (port 3002)` */
