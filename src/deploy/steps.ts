@@ -8,7 +8,13 @@ import { step } from '../report/log.js'
 import { formatBytes } from '../release/prepare.js'
 import type { ReleaseArchive } from '../release/index.js'
 import type { RunStatus } from '../report/model.js'
-import { bestEffort, onEachHost, type DeployContext } from './context.js'
+import {
+  bestEffort,
+  inTurnOnEachHost,
+  onEachHost,
+  type DeployContext,
+  type HostPhase,
+} from './context.js'
 import type { HostDeploy } from './host-deploy.js'
 import { runSmoke, withPreviewUrls } from './preview.js'
 import { timed } from './timing.js'
@@ -32,29 +38,60 @@ export function hostsToDeploy(ctx: DeployContext): HostDeploy[] {
 
 /** Ship and install the release with shared/.env (one round trip); then the expand migration, once. */
 export async function shipAndMigrate(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
+  await onEachHost(ctx, 'ship', hosts, shipStep(ctx))
+  await runOnce(ctx, 'migrate', ctx.settings.app.migrateCommand, hosts)
+}
+
+/**
+ * Ship, start, health and smoke test (startNewSlots) on the hosts. Without a migrate-command each
+ * host starts as soon as it has shipped, without waiting for the slowest host's upload: at real
+ * round-trip times waiting dominates, and only the switch has to wait for every host. With one,
+ * every host ships, the migration runs, and only then does any new code start.
+ */
+export async function shipAndStart(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
+  if (ctx.settings.app.migrateCommand) {
+    await shipAndMigrate(ctx, hosts)
+    await startNewSlots(ctx, hosts)
+  } else {
+    await startNewSlots(ctx, hosts, [{ phase: 'ship', step: shipStep(ctx) }])
+  }
+}
+
+/** The ship of one host, saying what it did. */
+function shipStep(ctx: DeployContext): (h: HostDeploy) => Promise<string> {
   const archive = releaseOf(ctx)
-  await onEachHost(ctx, 'ship', hosts, async (h) => {
+  return async (h) => {
     const shipped = await h.ship(archive)
     if (shipped === 'already there') return `${ctx.version} already on the host`
     const how = shipped === 'replaced' ? 'replaced (it never went live)' : 'uploaded'
     return `${ctx.version} ${how} (${formatBytes(archive.bytes)}) and extracted`
-  })
-  await runOnce(ctx, 'migrate', ctx.settings.app.migrateCommand, hosts)
+  }
 }
 
 /**
  * Starts the new version on each host's idle slot, waits until all are healthy, runs the smoke
  * test against them. On failure the new slots are stopped again. Per host, start and health are
  * one command (the health loop runs on the host right after the start): the start phase ends
- * once the slot started, the health phase once the loop reported.
+ * once the slot started, the health phase once the loop reported. `before`: phases each host
+ * runs first, in turn with these (see inTurnOnEachHost).
  */
-export async function startNewSlots(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
+export async function startNewSlots(
+  ctx: DeployContext,
+  hosts: HostDeploy[],
+  before: HostPhase<HostDeploy>[] = [],
+): Promise<void> {
   try {
-    await onEachHost(ctx, 'start', hosts, async (h) => {
-      await h.startNewSlot()
-      return startedNote(h)
-    })
-    await onEachHost(ctx, 'health', hosts, async (h) => healthyNote(await h.waitHealthy()))
+    await inTurnOnEachHost(ctx, hosts, [
+      ...before,
+      {
+        phase: 'start',
+        step: async (h) => {
+          await h.startNewSlot()
+          return startedNote(h)
+        },
+      },
+      { phase: 'health', step: async (h) => healthyNote(await h.waitHealthy()) },
+    ])
     if (ctx.settings.app.smokeCommand) {
       const targets = hosts.map((h) => ({ host: h.host, port: h.plan.targetPort }))
       await timed(ctx.phases, 'smoke', () =>

@@ -3,20 +3,13 @@
  * (and the smoke test passed) does nginx switch, on all hosts together or on none.
  */
 import type { DeployContext } from '../deploy/context.js'
-import {
-  finish,
-  hostsToDeploy,
-  shipAndMigrate,
-  startNewSlots,
-  switchTogether,
-} from '../deploy/steps.js'
+import { finish, hostsToDeploy, shipAndStart, switchTogether } from '../deploy/steps.js'
 import type { RunStatus } from '../report/model.js'
 
 export async function blueGreen(ctx: DeployContext): Promise<RunStatus> {
   const hosts = hostsToDeploy(ctx)
   if (hosts.length === 0) return 'unchanged'
-  await shipAndMigrate(ctx, hosts)
-  await startNewSlots(ctx, hosts)
+  await shipAndStart(ctx, hosts)
   await switchTogether(ctx, hosts)
   return finish(ctx, hosts)
 }

@@ -19,8 +19,7 @@ import type { HostDeploy } from '../deploy/host-deploy.js'
 import {
   finish,
   hostsToDeploy,
-  shipAndMigrate,
-  startNewSlots,
+  shipAndStart,
   stopNewSlots,
   switchTogether,
 } from '../deploy/steps.js'
@@ -37,8 +36,7 @@ export async function canary(ctx: DeployContext): Promise<RunStatus> {
 }
 
 async function byTraffic(ctx: DeployContext, hosts: HostDeploy[]): Promise<RunStatus> {
-  await shipAndMigrate(ctx, hosts)
-  await startNewSlots(ctx, hosts)
+  await shipAndStart(ctx, hosts)
   const sharing = hosts.filter((h) => h.plan.liveSlot !== null)
   if (sharing.length < hosts.length) {
     const fresh = hosts.filter((h) => !sharing.includes(h)).map((h) => h.name)
