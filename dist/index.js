@@ -79092,29 +79092,55 @@ function hostsToDeploy(ctx) {
 }
 /** Ship and install the release with shared/.env (one round trip); then the expand migration, once. */
 async function shipAndMigrate(ctx, hosts) {
+    await onEachHost(ctx, 'ship', hosts, shipStep(ctx));
+    await runOnce(ctx, 'migrate', ctx.settings.app.migrateCommand, hosts);
+}
+/**
+ * Ship, start, health and smoke test (startNewSlots) on the hosts. Without a migrate-command each
+ * host starts as soon as it has shipped, without waiting for the slowest host's upload: at real
+ * round-trip times waiting dominates, and only the switch has to wait for every host. With one,
+ * every host ships, the migration runs, and only then does any new code start.
+ */
+async function shipAndStart(ctx, hosts) {
+    if (ctx.settings.app.migrateCommand) {
+        await shipAndMigrate(ctx, hosts);
+        await startNewSlots(ctx, hosts);
+    }
+    else {
+        await startNewSlots(ctx, hosts, [{ phase: 'ship', step: shipStep(ctx) }]);
+    }
+}
+/** The ship of one host, saying what it did. */
+function shipStep(ctx) {
     const archive = releaseOf(ctx);
-    await onEachHost(ctx, 'ship', hosts, async (h) => {
+    return async (h) => {
         const shipped = await h.ship(archive);
         if (shipped === 'already there')
             return `${ctx.version} already on the host`;
         const how = shipped === 'replaced' ? 'replaced (it never went live)' : 'uploaded';
         return `${ctx.version} ${how} (${formatBytes(archive.bytes)}) and extracted`;
-    });
-    await runOnce(ctx, 'migrate', ctx.settings.app.migrateCommand, hosts);
+    };
 }
 /**
  * Starts the new version on each host's idle slot, waits until all are healthy, runs the smoke
  * test against them. On failure the new slots are stopped again. Per host, start and health are
  * one command (the health loop runs on the host right after the start): the start phase ends
- * once the slot started, the health phase once the loop reported.
+ * once the slot started, the health phase once the loop reported. `before`: phases each host
+ * runs first, in turn with these (see inTurnOnEachHost).
  */
-async function startNewSlots(ctx, hosts) {
+async function startNewSlots(ctx, hosts, before = []) {
     try {
-        await onEachHost(ctx, 'start', hosts, async (h) => {
-            await h.startNewSlot();
-            return startedNote(h);
-        });
-        await onEachHost(ctx, 'health', hosts, async (h) => healthyNote(await h.waitHealthy()));
+        await inTurnOnEachHost(ctx, hosts, [
+            ...before,
+            {
+                phase: 'start',
+                step: async (h) => {
+                    await h.startNewSlot();
+                    return startedNote(h);
+                },
+            },
+            { phase: 'health', step: async (h) => healthyNote(await h.waitHealthy()) },
+        ]);
         if (ctx.settings.app.smokeCommand) {
             const targets = hosts.map((h) => ({ host: h.host, port: h.plan.targetPort }));
             await timed(ctx.phases, 'smoke', () => step('smoke-command', () => withPreviewUrls(targets, (urls) => runSmoke(ctx.settings.app.smokeCommand, urls, ctx.version))));
@@ -79222,8 +79248,7 @@ async function blueGreen(ctx) {
     const hosts = hostsToDeploy(ctx);
     if (hosts.length === 0)
         return 'unchanged';
-    await shipAndMigrate(ctx, hosts);
-    await startNewSlots(ctx, hosts);
+    await shipAndStart(ctx, hosts);
     await switchTogether(ctx, hosts);
     return finish(ctx, hosts);
 }
@@ -79501,8 +79526,7 @@ async function canary(ctx) {
     return ctx.settings.canary.hosts === undefined ? byTraffic(ctx, hosts) : byHosts(ctx, hosts);
 }
 async function byTraffic(ctx, hosts) {
-    await shipAndMigrate(ctx, hosts);
-    await startNewSlots(ctx, hosts);
+    await shipAndStart(ctx, hosts);
     const sharing = hosts.filter((h) => h.plan.liveSlot !== null);
     if (sharing.length < hosts.length) {
         const fresh = hosts.filter((h) => !sharing.includes(h)).map((h) => h.name);
