@@ -62769,13 +62769,25 @@ async function inTurnOnEachHost(ctx, hosts, phases) {
         if (!perHost && outcomes[i].length === hosts.length)
             summarize(i);
     };
-    /** The phase each host is in (or waits for a turn at) until it stops. */
-    const at = new Map(hosts.map((h) => [h, 0]));
+    /** The phase each host is in (or waits for a turn at) until it stops, and since when. */
+    const at = new Map(hosts.map((h) => [h, { phase: 0, since: Date.now() }]));
     hosts.forEach((h) => (h.progress = ''));
-    const heartbeat = (ms) => waitingLine(phases.map(titleOf).join(' → '), ms, [...at].map(([h, i]) => ({
-        host: h.name,
-        status: phases.length === 1 ? h.progress : `${titleOf(phases[i])}: ${h.progress}`,
-    })));
+    // Speaks of the phase the hosts still at it are in (since the first of them began it); of each
+    // host's phase when they are in different ones.
+    const heartbeat = () => {
+        const pending = [...at];
+        const current = new Set(pending.map(([, a]) => a.phase));
+        const one = current.size === 1;
+        const title = [...current]
+            .sort((x, y) => x - y)
+            .map((i) => titleOf(phases[i]))
+            .join(', ');
+        const since = Math.min(...pending.map(([, a]) => a.since));
+        return waitingLine(title, Date.now() - since, pending.map(([h, a]) => ({
+            host: h.name,
+            status: one ? h.progress : `${titleOf(phases[a.phase])}: ${h.progress || 'running'}`,
+        })));
+    };
     let failed = false;
     try {
         await withHeartbeat(heartbeat, () => forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (host) => {
@@ -62783,7 +62795,7 @@ async function inTurnOnEachHost(ctx, hosts, phases) {
                 for (const [i, p] of phases.entries()) {
                     if (failed)
                         return;
-                    at.set(host, i);
+                    at.set(host, { phase: i, since: Date.now() });
                     host.progress = '';
                     await runPhase(host, p, titleOf(p), (outcome) => finished(i, outcome)).catch((error) => {
                         failed = true;

@@ -21,6 +21,8 @@ export interface StepResult {
   summary: string
   /** Wall time from spawning node to the step's exit. */
   ms: number
+  /** CPU time (user + system) of the step's process, with the option measureCpu. */
+  cpuMs?: number
 }
 
 export interface ActionRun {
@@ -29,6 +31,7 @@ export interface ActionRun {
 }
 
 const BUNDLE = resolve(import.meta.dirname, '../dist/index.js')
+const CPU_USAGE_HOOK = resolve(import.meta.dirname, 'cpu-usage-hook.mjs')
 
 /**
  * Runs the main step, then the post step (as `post-if: always()` does). The run's folder (the
@@ -43,6 +46,8 @@ export async function runAction(
     timeoutMs?: number
     /** SIGKILL the main step after this long, as a runner that dies would. */
     killAfterMs?: number
+    /** Measure each step's CPU time (StepResult.cpuMs), for benchmarks. */
+    measureCpu?: boolean
   } = {},
 ): Promise<ActionRun> {
   const dir = tempDir('action')
@@ -64,11 +69,12 @@ export async function runAction(
   for (const [name, value] of Object.entries({ ...runnerDefaults(), ...inputs })) {
     env[`INPUT_${name.toUpperCase()}`] = value
   }
-  const main = await step(dir, 'main', env, options.killAfterMs ?? options.timeoutMs)
+  const cpu = options.measureCpu ?? false
+  const main = await step(dir, 'main', env, options.killAfterMs ?? options.timeoutMs, cpu)
   const state = parseFileCommands(readFileSync(join(dir, 'main.state'), 'utf8'))
   const postEnv = { ...env }
   for (const [name, value] of Object.entries(state)) postEnv[`STATE_${name}`] = value
-  const post = await step(dir, 'post', postEnv, options.timeoutMs)
+  const post = await step(dir, 'post', postEnv, options.timeoutMs, cpu)
   // The bundle copy is 3 MB: a soak of 100 deploys would pile up 300 MB until the process ends.
   if (!keepTmpRequested()) rmSync(dir, { recursive: true, force: true })
   return { main, post }
@@ -86,6 +92,7 @@ async function step(
   name: string,
   baseEnv: Record<string, string>,
   timeoutMs = 120_000,
+  measureCpu = false,
 ): Promise<StepResult> {
   const files = { GITHUB_OUTPUT: 'output', GITHUB_STATE: 'state', GITHUB_STEP_SUMMARY: 'summary' }
   const env = { ...baseEnv }
@@ -93,8 +100,11 @@ async function step(
     env[variable] = join(dir, `${name}.${suffix}`)
     writeFileSync(env[variable], '')
   }
+  const cpuFile = join(dir, `${name}.cpu`)
+  const hook = measureCpu ? ['--import', CPU_USAGE_HOOK] : []
+  if (measureCpu) env.DZD_CPU_FILE = cpuFile
   const started = performance.now()
-  const child = spawn(process.execPath, [join(dir, 'index.js')], { cwd: dir, env })
+  const child = spawn(process.execPath, [...hook, join(dir, 'index.js')], { cwd: dir, env })
   let log = ''
   const lines: StepResult['lines'] = []
   const partial = { stdout: '', stderr: '' }
@@ -123,7 +133,14 @@ async function step(
     ],
     outputs: parseFileCommands(readFileSync(env.GITHUB_OUTPUT!, 'utf8')),
     summary: readFileSync(env.GITHUB_STEP_SUMMARY!, 'utf8'),
+    cpuMs: measureCpu ? cpuMsOf(cpuFile) : undefined,
   }
+}
+
+/** The CPU time test/cpu-usage-hook.mjs wrote (user and system microseconds), in ms. */
+function cpuMsOf(file: string): number {
+  const [user = 0, system = 0] = readFileSync(file, 'utf8').trim().split(' ').map(Number)
+  return (user + system) / 1000
 }
 
 /** Reads `name<<delimiter\nvalue\ndelimiter` records, as @actions/core writes them. */

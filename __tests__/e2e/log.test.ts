@@ -89,7 +89,8 @@ describe('one host, blue-green', () => {
     const shown = visibleOf(main)
     expect(shown.length, shown.join('\n')).toBeLessThanOrEqual(60)
     expect(shown).toContain(`Deploying shop v2 to ${host.address} (blue-green)`)
-    for (const phase of ['ship', 'start', 'health', 'nginx reload', 'drain', 'stop-old']) {
+    // One host switches in one command: its line is "switch" (several hosts: "nginx reload").
+    for (const phase of ['ship', 'start', 'health', 'switch', 'drain', 'stop-old']) {
       expect(shown.join('\n')).toMatch(
         new RegExp(`^\\[${host.address}\\] ${phase}: .*\\(\\d+\\.\\ds\\)$`, 'm'),
       )

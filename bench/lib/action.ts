@@ -17,8 +17,11 @@ export interface TimedRun {
 }
 
 /** One run of the action (main and post step); throws its first `::error::` line when main fails. */
-export async function timedAction(inputs: Record<string, string>): Promise<TimedRun> {
-  const run = await runAction(inputs)
+export async function timedAction(
+  inputs: Record<string, string>,
+  options: { measureCpu?: boolean } = {},
+): Promise<TimedRun> {
+  const run = await runAction(inputs, options)
   if (run.main.exitCode !== 0) {
     throw new Error(`deploy failed: ${errorLine(run.main.log) || run.main.log}`)
   }
