@@ -14,13 +14,21 @@
  * timeline: how long the run had that phase going somewhere. "runner CPU" is the CPU time of the
  * action's own processes: the lab's hosts (sshd, nginx, the apps) share this machine's cores with
  * the runner, so on many hosts the wall time also holds their CPU work, which real hosts do on
- * their own. Traffic stays on the lab's namespaces.
+ * their own; "cores busy" is how busy this machine's cores were during the deploys, all of them
+ * together. Traffic stays on the lab's namespaces.
  */
 import { deployInputs, makeRelease } from '../test/deploy-fixture.js'
 import { startLab } from '../test/hosts/index.js'
 import { phaseMs, requireBundle, timedAction } from './lib/action.js'
 import { countsOption, numberOption } from './lib/cli.js'
-import { machineLine, markdownTable, median, seconds } from './lib/stats.js'
+import {
+  busyFraction,
+  machineCpu,
+  machineLine,
+  markdownTable,
+  median,
+  seconds,
+} from './lib/stats.js'
 import { medianPhases, ratio } from './lib/scale.js'
 
 const sizes = countsOption('sizes', [1, 4, 16])
@@ -33,13 +41,16 @@ let release = 0
 /** Wall time of a whole run (main and post step), as this benchmark has always measured it. */
 async function timedDeploy(
   inputs: () => Record<string, string>,
-): Promise<{ ms: number; cpuMs: number; phases: Map<string, number> }> {
+): Promise<{ ms: number; cpuMs: number; busy: number; phases: Map<string, number> }> {
   const started = performance.now()
+  const cpuBefore = machineCpu()
   const run = await timedAction(inputs(), { measureCpu: true })
+  const busy = busyFraction(cpuBefore)
   const { main, post } = run.run
   return {
     ms: performance.now() - started,
     cpuMs: (main.cpuMs ?? 0) + (post.cpuMs ?? 0),
+    busy,
     phases: phaseMs(main.summary),
   }
 }
@@ -51,6 +62,9 @@ interface Result {
   /** CPU time of the action's processes (main + post step) on the runner. */
   blueGreenCpu: number
   rollingCpu: number
+  /** How busy this machine's cores were during the deploys (runner and lab hosts together). */
+  blueGreenBusy: number
+  rollingBusy: number
   blueGreenPhases: Map<string, number>
   rollingPhases: Map<string, number>
 }
@@ -81,6 +95,8 @@ for (const size of sizes) {
       rolling: median(rolling.map((r) => r.ms)),
       blueGreenCpu: median(blueGreen.map((r) => r.cpuMs)),
       rollingCpu: median(rolling.map((r) => r.cpuMs)),
+      blueGreenBusy: median(blueGreen.map((r) => r.busy)),
+      rollingBusy: median(rolling.map((r) => r.busy)),
       blueGreenPhases: medianPhases(blueGreen.map((r) => r.phases)),
       rollingPhases: medianPhases(rolling.map((r) => r.phases)),
     })
@@ -92,6 +108,7 @@ for (const size of sizes) {
   }
 }
 
+const percent = (fraction: number) => `${Math.round(fraction * 100)} %`
 const one = results[0]!
 const rtt = rttMs === undefined ? 'loopback' : `SSH at ${rttMs} ms RTT`
 console.log(`${rtt}; median of ${repeats}; main + post step; max-parallel 16\n`)
@@ -105,6 +122,8 @@ console.log(
       `>× ${one.hosts} host(s)`,
       '>runner CPU, blue-green',
       '>runner CPU, rolling',
+      '>cores busy, blue-green',
+      '>cores busy, rolling',
     ],
     results.map((r) => [
       r.hosts,
@@ -114,6 +133,8 @@ console.log(
       ratio(r.rolling, one.rolling),
       seconds(r.blueGreenCpu),
       seconds(r.rollingCpu),
+      percent(r.blueGreenBusy),
+      percent(r.rollingBusy),
     ]),
   ),
 )

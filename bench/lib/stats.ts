@@ -1,4 +1,5 @@
 /** Small figures and markdown helpers shared by the benchmarks. */
+import { readFileSync } from 'node:fs'
 
 export const median = (values: number[]): number => {
   if (values.length === 0) throw new Error('median of no values')
@@ -34,3 +35,17 @@ export async function machineLine(): Promise<string> {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** The machine's CPU time so far from /proc/stat: busy and total jiffies over every core. */
+export function machineCpu(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1)
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, ...rest] = fields.map(Number)
+  const busy = user + nice + system + rest.slice(0, 3).reduce((a, b) => a + b, 0)
+  return { busy, total: busy + idle + iowait }
+}
+
+/** How busy the machine's cores were between two machineCpu() readings, 0-1. */
+export function busyFraction(from: ReturnType<typeof machineCpu>, to = machineCpu()): number {
+  const total = to.total - from.total
+  return total === 0 ? 0 : (to.busy - from.busy) / total
+}
