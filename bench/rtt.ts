@@ -8,6 +8,11 @@
  *
  *   npm run bench:rtt                   (as root; ~2 minutes)
  *   npm run bench:rtt -- --repeats 5
+ *   npm run bench:rtt -- --strategy rollback
+ *
+ * `--strategy rollback` measures a rollback instead: each repeat deploys a new version at RTT 0,
+ * then rolls back to the previous one (`rollback: true`, keep-previous stop, so the rollback starts
+ * the previous release from releases/ and checks its health) at the RTT measured.
  *
  * Medians of the repeats per RTT, the levels interleaved (0, 50, 150, 0, 50, ...) so that load on
  * the machine falls on all of them alike; a first deploy at RTT 0 sets the host up. Only SSH
@@ -26,6 +31,7 @@ const BOOT_DELAY_MS = 500
 requireRoot()
 requireBundle()
 const repeats = repeatsArg()
+const strategy = strategyArg()
 
 const lab = await startLab({ hosts: 1, name: 'bench-rtt', rttMs: 0 })
 const host = lab.hosts[0]!
@@ -38,11 +44,18 @@ try {
         'health-interval': '1s',
       }),
     )
+  /** A rollback run: no release or version; back to the previous release of the host. */
+  const rollback = () =>
+    timedAction(deployInputs(lab, [host], '.', { 'release-path': '.', rollback: 'true' }))
   await deploy('v0')
   for (let i = 1; i <= repeats; i++) {
     for (const rtt of RTTS) {
+      if (strategy === 'rollback') {
+        lab.setRtt(0)
+        await deploy(`v${i}-rtt${rtt}`)
+      }
       lab.setRtt(rtt)
-      const run = await deploy(`v${i}-rtt${rtt}`)
+      const run = strategy === 'rollback' ? await rollback() : await deploy(`v${i}-rtt${rtt}`)
       runs.get(rtt)!.push(run)
       const phases = [...phaseMs(run.run.main.summary)].map(([p, ms]) => `${p} ${Math.round(ms)}`)
       console.error(`RTT ${rtt} ms: ${Math.round(run.ms)} ms: ${phases.join(', ')}`)
@@ -75,7 +88,7 @@ const rows = measures.map(([name, measure]) => {
 console.log(
   markdownTable(
     [
-      `1-host blue-green deploy, median of ${repeats}`,
+      `1-host ${strategy === 'rollback' ? 'rollback (cold, after a deploy)' : 'blue-green deploy'}, median of ${repeats}`,
       '>RTT 0',
       '>RTT 50 ms',
       '>RTT 150 ms',
@@ -86,6 +99,17 @@ console.log(
   ),
 )
 console.log(`\n${await machineLine()}`)
+
+/** `--strategy blue-green|rollback` (default blue-green). */
+function strategyArg(argv = process.argv.slice(2)): 'blue-green' | 'rollback' {
+  const at = argv.findIndex((a) => a === '--strategy' || a.startsWith('--strategy='))
+  if (at === -1) return 'blue-green'
+  const value = argv[at]!.includes('=') ? argv[at]!.split('=')[1]! : (argv[at + 1] ?? '')
+  if (value !== 'blue-green' && value !== 'rollback') {
+    throw new Error(`--strategy: expected blue-green or rollback; got '${value}'`)
+  }
+  return value
+}
 
 /** `--repeats N` (default 3). */
 function repeatsArg(argv = process.argv.slice(2)): number {
