@@ -16,6 +16,7 @@ import { SLOT_EXITED } from '../../src/remote/commands/slot.js'
 import { SWITCH_FAILED } from '../../src/remote/commands/switch.js'
 import { slotPort } from '../../src/deploy/plan.js'
 import { repair } from '../../src/post/repair.js'
+import { planRollback, startUnlessWarm } from '../../src/strategies/rollback.js'
 import type { HostState } from '../../src/remote/state.js'
 import type { ReleaseArchive } from '../../src/release/index.js'
 import type { Settings } from '../../src/inputs/settings.js'
@@ -291,6 +292,52 @@ describe('switchBack (rolling rollback) on a fake host', () => {
     const drain = host.commands.find((c, i) => i >= mark && c.step === 'drain')
     const hex = GREEN.toString(16).toUpperCase().padStart(4, '0')
     expect(drain?.text).toMatch(new RegExp(`' sh ${hex} `))
+  })
+})
+
+describe('rollback start on a fake host', () => {
+  /** 1.0.0 live on blue, 0.9.0 before it (stopped): a rollback starts 0.9.0 on green. */
+  const ROLLED: HostState = {
+    ...LIVE_BLUE,
+    history: [
+      ...LIVE_BLUE.history,
+      {
+        version: '0.9.0',
+        sha256: 'b'.repeat(64),
+        slot: 'green',
+        deployedAt: '2025-12-01T00:00:00Z',
+      },
+    ],
+  }
+  const rollbackOn = async (releases: string[]) => {
+    const host = new FakeHost('web1', [
+      {
+        match: 'lock',
+        stdout: preparedOutput(settings, { files: [JSON.stringify(ROLLED)], releases }),
+      },
+      { match: /^start (blue|green)$/, stdout: STARTED_HEALTHY },
+    ])
+    const deploy = await HostDeploy.lockAndLoad(
+      new HostSession(host, settings, new Journal(), ''),
+      'a test',
+    )
+    expect(planRollback(deploy, '')).toBe(true)
+    return { host, deploy }
+  }
+
+  it('starts the earlier release from releases/ without a command to look for it', async () => {
+    const { host, deploy } = await rollbackOn(['0.9.0', '1.0.0'])
+    expect(await startUnlessWarm(deploy)).toBe(true)
+    // The prepare block listed the releases: the start is the only command after it.
+    expect(host.steps()).toEqual(['lock', 'start green'])
+  })
+
+  it('refuses a release that keep-releases pruned, before touching anything', async () => {
+    const { host, deploy } = await rollbackOn(['1.0.0'])
+    await expect(startUnlessWarm(deploy)).rejects.toThrow(
+      /^\[web1\] rollback: release 0\.9\.0 is no longer in \S+\/releases \(pruned by keep-releases\); deploy it again instead\.$/,
+    )
+    expect(host.steps()).toEqual(['lock'])
   })
 })
 

@@ -12,7 +12,6 @@ import { inputCommands } from '../deploy/host-session.js'
 import { finish, healthyNote, startedNote, stopNewSlots, switchTogether } from '../deploy/steps.js'
 import { HostError } from '../common/errors.js'
 import { planHost } from '../deploy/plan.js'
-import { releaseChecksum } from '../remote/commands/release.js'
 import type { RunStatus } from '../report/model.js'
 
 export async function rollback(ctx: DeployContext): Promise<RunStatus> {
@@ -83,7 +82,7 @@ export function planRollback(h: HostDeploy, toVersion: string): boolean {
  * whether a slot was started (and so needs a health check).
  */
 export async function startUnlessWarm(h: HostDeploy): Promise<boolean> {
-  const { host, layout } = h.session
+  const { layout } = h.session
   const idle = h.state.slots[h.plan.targetSlot]
   if (idle?.version === h.version && idle.pid !== null) {
     if (await h.slots.running(h.plan.targetSlot, 'rollback: check warm slot')) {
@@ -91,8 +90,8 @@ export async function startUnlessWarm(h: HostDeploy): Promise<boolean> {
       return false
     }
   }
-  const { stdout } = await host.exec(releaseChecksum(layout, h.version), { step: 'rollback' })
-  if (stdout.trim() === '') {
+  // The releases on the host came with the state read, under the lock this run still holds.
+  if (!h.facts.releases.includes(h.version)) {
     throw new HostError(
       h.name,
       'rollback',

@@ -1,20 +1,11 @@
-/** Releases on the host: presence check, install (extract to temp, then rename), prune. */
+/** Releases on the host: install (extract to temp, then rename), prune. */
 import type { Layout } from '../layout.js'
 import { script, type Shell } from '../shell.js'
 
 export const CHECKSUM_FILE = '.release-sha256'
 
-/** What releaseChecksum prints for a release directory without a checksum (not installed by us). */
+/** What the prepare block prints for a release directory without a checksum (not installed by us). */
 export const UNKNOWN_CHECKSUM = 'unknown'
-
-/** Prints the checksum recorded for a release, or nothing when the release is not there. */
-export function releaseChecksum(l: Layout, version: string): Shell {
-  return script(
-    'if [ -d "$1" ]; then cat "$1/$2" 2>/dev/null || echo unknown; fi',
-    l.release(version),
-    CHECKSUM_FILE,
-  )
-}
 
 /**
  * Extracts an uploaded archive into a temp dir next to the releases, records its checksum, then
