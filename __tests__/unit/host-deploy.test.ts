@@ -13,6 +13,7 @@ import { RemoteCommandError } from '../../src/common/errors.js'
 import { HostLogs } from '../../src/report/log.js'
 import { LOCK_TIMED_OUT } from '../../src/remote/commands/lock.js'
 import { SLOT_EXITED } from '../../src/remote/commands/slot.js'
+import { HEALTH_NO_CLIENT } from '../../src/remote/commands/health-loop.js'
 import { SWITCH_FAILED } from '../../src/remote/commands/switch.js'
 import { slotPort } from '../../src/deploy/plan.js'
 import { repair } from '../../src/post/repair.js'
@@ -292,6 +293,54 @@ describe('switchBack (rolling rollback) on a fake host', () => {
     const drain = host.commands.find((c, i) => i >= mark && c.step === 'drain')
     const hex = GREEN.toString(16).toUpperCase().padStart(4, '0')
     expect(drain?.text).toMatch(new RegExp(`' sh ${hex} `))
+  })
+})
+
+describe("the host's HTTP client, from the prepare block", () => {
+  const deployOn = async (httpClient: string, rules: FakeRule[] = []) => {
+    const host = new FakeHost('web1', [
+      ...rules,
+      {
+        match: 'lock',
+        stdout: preparedOutput(settings, { files: [JSON.stringify(LIVE_BLUE)], httpClient }),
+      },
+      { match: /^start (blue|green)$/, stdout: STARTED_HEALTHY },
+    ])
+    host.http = () => httpAnswer(200, 'ok')
+    const deploy = await HostDeploy.lockAndLoad(
+      new HostSession(host, settings, new Journal(), '2.0.0'),
+      'a test',
+    )
+    return { host, deploy }
+  }
+  /** The client the health loop in a command was told to use (its argument after the interval). */
+  const clientArg = (host: FakeHost, step: string) => {
+    const text = host.commands.find((c) => c.step === step)?.text ?? ''
+    const { timeoutMs, intervalMs } = settings.health
+    return text.match(new RegExp(` ${timeoutMs} ${intervalMs} (\\w+) `))?.[1]
+  }
+
+  it('the health loop and the switch script use the client it found, without looking again', async () => {
+    const { host, deploy } = await deployOn('wget')
+    await deploy.startNewSlot()
+    await deploy.waitHealthy()
+    expect(deploy.nginx.httpClient).toBe('wget')
+    expect(clientArg(host, 'start green')).toBe('wget')
+  })
+
+  it('none: the health loop says so at once and the checks go through the tunnel', async () => {
+    const { host, deploy } = await deployOn('none', [
+      {
+        match: 'start green',
+        stdout: 'STARTED 4242\nRESULT no-client 0\n',
+        exitCode: HEALTH_NO_CLIENT,
+      },
+    ])
+    await deploy.startNewSlot()
+    expect(await deploy.waitHealthy()).toBe(1)
+    expect(clientArg(host, 'start green')).toBe('none')
+    expect(host.requests.map((r) => r.port)).toEqual([GREEN])
+    expect(deploy.nginx.httpClient).toBe('none')
   })
 })
 

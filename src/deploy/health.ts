@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { HostError, errorMessage } from '../common/errors.js'
 import type { HealthSettings } from '../inputs/settings.js'
 import { healthLoop, healthLoopFailure, parseHealthLoop } from '../remote/commands/health-loop.js'
+import type { HttpClientChoice } from '../remote/commands/http.js'
 import { SLOT_EXITED, type SlotManager } from '../remote/commands/slot.js'
 import type { Shell } from '../remote/shell.js'
 import type { Slot } from '../remote/state.js'
@@ -27,10 +28,11 @@ export function hostHealthLoop(
   port: number,
   health: HealthSettings,
   version: string,
+  client: HttpClientChoice = 'auto',
 ): Shell {
   const { path, versionPath, timeoutMs, intervalMs } = health
   const alive = slots.checkAlive(slot, true)
-  return healthLoop({ port, path, versionPath, version, timeoutMs, intervalMs, alive })
+  return healthLoop({ port, path, versionPath, version, timeoutMs, intervalMs, alive, client })
 }
 
 /**

@@ -22,7 +22,13 @@ import type { ReleaseArchive } from '../release/index.js'
 import type { HostReport } from '../report/model.js'
 import type { ExecResult, Host } from '../ssh/host.js'
 import { inputCommands, type HostSession, type Target } from './host-session.js'
-import { HostRecord, readState, type HostFacts, type LoadedState } from './host-state.js'
+import {
+  HostRecord,
+  hostHttpClient,
+  readState,
+  type HostFacts,
+  type LoadedState,
+} from './host-state.js'
 import { SlotOps } from './slot-ops.js'
 import { UpstreamSwitch, type SwitchExtras } from './upstream-switch.js'
 import { recheckError } from './health.js'
@@ -61,8 +67,16 @@ export class HostDeploy {
     }
     this.facts = { ...loaded.facts }
     this.record = new HostRecord(session, this.target, loaded.state, loaded.facts.releases)
-    this.slots = new SlotOps(session, this.target, loaded.manager, (v) => this.record.commandsOf(v))
+    const client = hostHttpClient(loaded.facts)
+    this.slots = new SlotOps(
+      session,
+      this.target,
+      loaded.manager,
+      (v) => this.record.commandsOf(v),
+      client,
+    )
     this.nginx = new UpstreamSwitch(session, this.target, loaded.files, loaded.siteToInstall)
+    this.nginx.httpClient = client
   }
 
   get name(): string {

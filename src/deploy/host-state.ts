@@ -15,6 +15,7 @@ import type { Settings } from '../inputs/settings.js'
 import type { Layout } from '../remote/layout.js'
 import type { SwitchSpec } from '../remote/commands/switch.js'
 import { cmd, type Shell } from '../remote/shell.js'
+import { parseHttpClient, type HttpClientChoice } from '../remote/commands/http.js'
 import { parseState, type HostState, type ReleaseCommands, type Slot } from '../remote/state.js'
 import type { HostSession, Target } from './host-session.js'
 import { slotManager, type ProcessManager } from './slot-ops.js'
@@ -26,8 +27,13 @@ export interface HostFacts {
   existing: string
   /** The release directories on the host, as the run started. */
   releases: string[]
-  /** The HTTP client the host's loops can use (curl, wget, or '' for none). */
+  /** The HTTP client the host's loops can use (curl, wget, none; '' when not read). */
   httpClient: string
+}
+
+/** The client the host's scripts are told to use: the one the prepare block found, else `auto`. */
+export function hostHttpClient(facts: HostFacts): HttpClientChoice {
+  return facts.httpClient === '' ? 'auto' : parseHttpClient(facts.httpClient)
 }
 
 const NO_FACTS: HostFacts = { existing: '', releases: [], httpClient: '' }

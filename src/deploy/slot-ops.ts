@@ -13,6 +13,7 @@ import {
   waitForDrain,
 } from '../remote/commands/drain.js'
 import { healthLoopProgress, startThenHealth, startedPid } from '../remote/commands/health-loop.js'
+import type { HttpClientChoice } from '../remote/commands/http.js'
 import { builtinSlots, type SlotEnv, type SlotManager } from '../remote/commands/slot.js'
 import { systemdSlots } from '../remote/commands/systemd.js'
 import type { Layout } from '../remote/layout.js'
@@ -36,6 +37,8 @@ export class SlotOps {
     private readonly kind: ProcessManager,
     /** The commands recorded with a release in state.json (undefined: none recorded). */
     private readonly recordedCommands: (version: string) => ReleaseCommands | undefined,
+    /** The host's HTTP client for the health loop (prepare block; none: through the tunnel). */
+    private readonly httpClient: HttpClientChoice = 'auto',
   ) {
     this.manager = slotManager(s.settings, kind, s.layout, s.host.address.user)
   }
@@ -222,7 +225,7 @@ export class SlotOps {
   /** The health loop on the host for the target slot (health.ts). */
   private healthLoop(): Shell {
     const [, manager, slot, port, health, version] = this.healthTarget()
-    return hostHealthLoop(manager, slot, port, health, version)
+    return hostHealthLoop(manager, slot, port, health, version, this.httpClient)
   }
 
   /** The checks the loop took; throws when the slot is not healthy (see healthLoopChecks). */
