@@ -19,7 +19,7 @@ import {
   writeEnvFile,
   writeStateFile,
 } from '../../src/remote/commands/files.js'
-import { holdLock } from '../../src/remote/commands/lock.js'
+import { LOCK_ACQUIRED, holdLock, lockedRead } from '../../src/remote/commands/lock.js'
 import {
   checkUpstreamWritable,
   type NginxCommands,
@@ -105,6 +105,29 @@ describe('remote commands', () => {
     expect(argsOf(holdLock(l, 300, hostile).text)).toBe(
       `/srv/shop/.deploy/lock 300 ${quotedHostile}`,
     )
+  })
+
+  it('with a file to read, prints it under the lock in the same command (nothing when missing)', () => {
+    expect(argsOf(holdLock(l, 300, 'me', '/etc/nginx/conf.d/shop_lb.conf').text)).toBe(
+      '/srv/shop/.deploy/lock 300 me /etc/nginx/conf.d/shop_lb.conf',
+    )
+    const root = tempDir('lock-read')
+    try {
+      const local = layout(root)
+      const file = join(root, 'lb.conf')
+      const run = () =>
+        execFileSync('sh', ['-c', holdLock(local, 1, 'me', file).text], { input: '' }).toString()
+      expect(lockedRead(run())).toBe('')
+      writeFileSync(file, 'upstream shop_lb {\n  server 10.0.0.1:80;\n}\n')
+      const out = run()
+      expect(out.startsWith(`${LOCK_ACQUIRED}\n`)).toBe(true)
+      expect(lockedRead(out)).toBe('upstream shop_lb {\n  server 10.0.0.1:80;\n}\n')
+      // Not all of it yet: nothing.
+      expect(lockedRead(out.slice(0, -3))).toBeUndefined()
+      expect(readFileSync(local.lock, 'utf8')).toBe('me\n')
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
   })
 
   it('watches the slot port in hex, checking every 50 ms', () => {

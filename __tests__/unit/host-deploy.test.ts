@@ -567,7 +567,7 @@ describe('repair (the post step) on a fake host', () => {
       startedSlot: 'green',
       upstreamTouched: true,
     })
-    expect(steps).toEqual([INSTALL, RELOAD, 'drain', 'stop green'])
+    expect(steps).toEqual([SWITCH, 'drain', 'stop green'])
     expect(done).toEqual([
       'nginx sends traffic to the live blue slot again',
       'stopped the green slot the run had started',
@@ -588,7 +588,7 @@ describe('repair (the post step) on a fake host', () => {
       siteTouched: true,
       upstreamTouched: true,
     })
-    expect(steps).toEqual(['switch: restore site', INSTALL, RELOAD])
+    expect(steps).toEqual(['switch: restore site', SWITCH])
   })
 
   it('leaves the live slot alone', async () => {

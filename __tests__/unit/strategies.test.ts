@@ -273,6 +273,21 @@ describe('rolling behind a load balancer: a failed switch there', () => {
     return { host, lb: new LoadBalancer(host, settings, settings.hosts) }
   }
 
+  it('takes the lock and reads its upstream file in one command, and refuses one edited by hand', async () => {
+    const locked = (content: string) => `LOCKED\n${content}\0READY\0`
+    const fresh = balancer([], [{ match: 'lock', stdout: locked('') }])
+    await fresh.lb.prepare('run 42')
+    expect(fresh.host.commands.map((c) => `${c.kind} ${c.step}`)).toEqual(['openExec lock'])
+    await fresh.lb.release()
+
+    const edited = balancer([], [{ match: 'lock', stdout: locked('upstream x { server a:1; }\n') }])
+    await expect(edited.lb.prepare('run 42')).rejects.toThrow(
+      /^\[lb1\] check lb upstream: \S+ was edited by hand or not written by this action; nothing was changed\./,
+    )
+    expect(edited.host.steps()).toEqual(['lock'])
+    await edited.lb.release()
+  })
+
   it('a failed nginx -t when taking batch 1 out restores the file and stops the new slot, then puts all back', async () => {
     const log: FleetLog = []
     const { host: lbHost, lb } = balancer(log, [{ match: TAKE_OUT, ...TEST_FAILED }])

@@ -6,10 +6,9 @@
 import type { HostAddress, Settings } from '../inputs/settings.js'
 import { renderUpstream } from '../nginx/render.js'
 import { lbUpstreamFile, type UpstreamFile } from '../nginx/upstream-file.js'
-import { readFileIfPresent } from '../remote/commands/files.js'
 import { layout, type Layout } from '../remote/layout.js'
 import type { Host } from '../ssh/host.js'
-import { acquireLock, type HeldLock } from './lock.js'
+import { acquireLockReading, type HeldLock } from './lock.js'
 
 export class LoadBalancer {
   private readonly layout: Layout
@@ -30,13 +29,22 @@ export class LoadBalancer {
     return this.host.name
   }
 
-  /** Takes the deploy lock on the balancer too, and refuses a hand-edited upstream file. */
+  /**
+   * Takes the deploy lock on the balancer too, reading its upstream file in the same round trip,
+   * and refuses a hand-edited one.
+   */
   async prepare(holder: string): Promise<void> {
-    this.lock = await acquireLock(this.host, this.layout, this.settings.lockTimeoutMs, holder)
-    const { stdout } = await this.host.exec(readFileIfPresent(this.upstream.file), {
-      step: 'check lb upstream',
-    })
-    this.upstream.check(stdout, this.settings.force)
+    const { layout, settings, upstream } = this
+    const held = await acquireLockReading(
+      this.host,
+      layout,
+      settings.lockTimeoutMs,
+      holder,
+      upstream.file,
+      'check lb upstream',
+    )
+    this.lock = held
+    upstream.check(held.value, settings.force)
   }
 
   async release(): Promise<void> {

@@ -6,7 +6,13 @@
  */
 import { info } from '../report/log.js'
 import { HostError, RemoteCommandError } from '../common/errors.js'
-import { LOCK_ACQUIRED, LOCK_TIMED_OUT, LOCK_WAITING, holdLock } from '../remote/commands/lock.js'
+import {
+  LOCK_ACQUIRED,
+  LOCK_TIMED_OUT,
+  LOCK_WAITING,
+  holdLock,
+  lockedRead,
+} from '../remote/commands/lock.js'
 import type { Layout } from '../remote/layout.js'
 import type { Shell } from '../remote/shell.js'
 import { holdCommand, type Held } from '../ssh/held-exec.js'
@@ -28,16 +34,21 @@ export function lockWaitSeconds(timeoutMs: number): number {
   return Math.ceil(timeoutMs / 1000)
 }
 
-/** The deploy lock alone (the load balancer, which has no release layout to prepare). */
-export async function acquireLock(
+/**
+ * The deploy lock alone (the load balancer, which has no release layout to prepare) and, in the
+ * same round trip, the file `read` as it is under the lock (the balancer's upstream file); a
+ * failed read is an error of `step`.
+ */
+export async function acquireLockReading(
   host: Host,
   l: Layout,
   timeoutMs: number,
   holder: string,
-): Promise<HeldLock> {
-  return holdLocked(host, holdLock(l, lockWaitSeconds(timeoutMs), holder), l, timeoutMs, (out) =>
-    out.split('\n').includes(LOCK_ACQUIRED) ? true : undefined,
-  )
+  read: string,
+  step: string,
+): Promise<Held<string>> {
+  const command = holdLock(l, lockWaitSeconds(timeoutMs), holder, read)
+  return holdLocked(host, command, l, timeoutMs, lockedRead, step)
 }
 
 /**

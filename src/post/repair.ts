@@ -23,8 +23,8 @@ export async function repair(h: HostDeploy, entry: JournalEntry): Promise<string
       await h.nginx.restoreAnyway(true)
       done.push('restored the upstream file from before the run')
     } else {
-      await h.installUpstream(live)
-      await h.reloadAndVerify(live)
+      // Install, test, reload and verify in one exec (the switch script's stage 'all').
+      await h.nginx.switch('all', live)
       done.push(`nginx sends traffic to the live ${live} slot again`)
     }
   }

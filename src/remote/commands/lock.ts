@@ -10,8 +10,19 @@ export const LOCK_ACQUIRED = 'LOCKED'
 export const LOCK_WAITING = 'WAITING'
 export const LOCK_TIMED_OUT = 75
 
-/** $1 lock file, $2 seconds to wait, $3 holder line written into the file once acquired. */
-export function holdLock(l: Layout, waitSeconds: number, holder: string): Shell {
+/** Ends the file holdLock prints once the lock is held (after a NUL, and followed by one). */
+export const LOCK_READ_END = 'READY'
+
+/**
+ * $1 lock file, $2 seconds to wait, $3 holder line written into the file once acquired; with
+ * `read` ($4), that file is printed under the lock in the same round trip (missing: nothing),
+ * then NUL `READY` NUL (see lockedRead).
+ */
+export function holdLock(l: Layout, waitSeconds: number, holder: string, read?: string): Shell {
+  const readFile =
+    read === undefined
+      ? ''
+      : `[ ! -f "$4" ] || cat "$4" || exit 1\nprintf '\\0%s\\0' ${LOCK_READ_END}\n`
   return script(
     `mkdir -p "$(dirname "$1")" || exit 1
 exec 9>>"$1" || exit 1
@@ -24,9 +35,19 @@ if ! flock -n 9; then
 fi
 printf '%s\\n' "$3" > "$1"
 echo ${LOCK_ACQUIRED}
-cat > /dev/null`,
+${readFile}cat > /dev/null`,
     l.lock,
     String(waitSeconds),
     holder,
+    ...(read === undefined ? [] : [read]),
   )
+}
+
+/** The file holdLock printed under the lock, once all of it arrived; undefined until then. */
+export function lockedRead(stdout: string): string | undefined {
+  const start = stdout.indexOf(`${LOCK_ACQUIRED}\n`)
+  if (start < 0) return undefined
+  const rest = stdout.slice(start + LOCK_ACQUIRED.length + 1)
+  const end = rest.indexOf(`\0${LOCK_READ_END}\0`)
+  return end < 0 ? undefined : rest.slice(0, end)
 }
