@@ -31,11 +31,6 @@ export function writeStateFile(l: Layout): Shell {
   return writeFileAtomically(l.state, '644', 'written')
 }
 
-/** Reads a file, printing nothing when it does not exist. */
-export function readFileIfPresent(path: string): Shell {
-  return script('[ ! -f "$1" ] || cat "$1"', path)
-}
-
 /** Writes state.json (stdin) and points `current` at `version`, in one round trip. */
 export function recordRelease(l: Layout, version: string): Shell {
   return and(writeStateFile(l), switchCurrent(l, version))
