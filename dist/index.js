@@ -63009,10 +63009,6 @@ if [ "$3" = written ]; then cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" 
 function writeStateFile(l) {
     return writeFileAtomically(l.state, '644', 'written');
 }
-/** Reads a file, printing nothing when it does not exist. */
-function readFileIfPresent(path) {
-    return script('[ ! -f "$1" ] || cat "$1"', path);
-}
 /** Writes state.json (stdin) and points `current` at `version`, in one round trip. */
 function recordRelease(l, version) {
     return and(writeStateFile(l), switchCurrent(l, version));
@@ -63059,12 +63055,8 @@ mv -f "$tmp" "$env"`, l.sharedEnv, l.envBackups, version, String(keep), ENV_FILE
 }
 
 const CHECKSUM_FILE = '.release-sha256';
-/** What releaseChecksum prints for a release directory without a checksum (not installed by us). */
+/** What the prepare block prints for a release directory without a checksum (not installed by us). */
 const UNKNOWN_CHECKSUM = 'unknown';
-/** Prints the checksum recorded for a release, or nothing when the release is not there. */
-function releaseChecksum(l, version) {
-    return script('if [ -d "$1" ]; then cat "$1/$2" 2>/dev/null || echo unknown; fi', l.release(version), CHECKSUM_FILE);
-}
 /**
  * Extracts an uploaded archive into a temp dir next to the releases, records its checksum, then
  * renames it into place, so `releases/<version>` is either complete or absent (a full disk or a
@@ -63449,8 +63441,17 @@ const SLOT_EXITED = 3;
 const LOCK_ACQUIRED = 'LOCKED';
 const LOCK_WAITING = 'WAITING';
 const LOCK_TIMED_OUT = 75;
-/** $1 lock file, $2 seconds to wait, $3 holder line written into the file once acquired. */
-function holdLock(l, waitSeconds, holder) {
+/** Ends the file holdLock prints once the lock is held (after a NUL, and followed by one). */
+const LOCK_READ_END = 'READY';
+/**
+ * $1 lock file, $2 seconds to wait, $3 holder line written into the file once acquired; with
+ * `read` ($4), that file is printed under the lock in the same round trip (missing: nothing),
+ * then NUL `READY` NUL (see lockedRead).
+ */
+function holdLock(l, waitSeconds, holder, read) {
+    const readFile = read === undefined
+        ? ''
+        : `[ ! -f "$4" ] || cat "$4" || exit 1\nprintf '\\0%s\\0' ${LOCK_READ_END}\n`;
     return script(`mkdir -p "$(dirname "$1")" || exit 1
 exec 9>>"$1" || exit 1
 if ! flock -n 9; then
@@ -63462,7 +63463,16 @@ if ! flock -n 9; then
 fi
 printf '%s\\n' "$3" > "$1"
 echo ${LOCK_ACQUIRED}
-cat > /dev/null`, l.lock, String(waitSeconds), holder);
+${readFile}cat > /dev/null`, l.lock, String(waitSeconds), holder, ...(read === undefined ? [] : [read]));
+}
+/** The file holdLock printed under the lock, once all of it arrived; undefined until then. */
+function lockedRead(stdout) {
+    const start = stdout.indexOf(`${LOCK_ACQUIRED}\n`);
+    if (start < 0)
+        return undefined;
+    const rest = stdout.slice(start + LOCK_ACQUIRED.length + 1);
+    const end = rest.indexOf(`\0${LOCK_READ_END}\0`);
+    return end < 0 ? undefined : rest.slice(0, end);
 }
 
 /**
@@ -63528,9 +63538,14 @@ function lockHolder(runUrl, actor, now = new Date()) {
 function lockWaitSeconds(timeoutMs) {
     return Math.ceil(timeoutMs / 1000);
 }
-/** The deploy lock alone (the load balancer, which has no release layout to prepare). */
-async function acquireLock(host, l, timeoutMs, holder) {
-    return holdLocked(host, holdLock(l, lockWaitSeconds(timeoutMs), holder), l, timeoutMs, (out) => out.split('\n').includes(LOCK_ACQUIRED) ? true : undefined);
+/**
+ * The deploy lock alone (the load balancer, which has no release layout to prepare) and, in the
+ * same round trip, the file `read` as it is under the lock (the balancer's upstream file); a
+ * failed read is an error of `step`.
+ */
+async function acquireLockReading(host, l, timeoutMs, holder, read, step) {
+    const command = holdLock(l, lockWaitSeconds(timeoutMs), holder, read);
+    return holdLocked(host, command, l, timeoutMs, lockedRead, step);
 }
 /**
  * Runs a lock command (its output: `WAITING <holder>` while another run holds the lock, then
@@ -70488,10 +70503,10 @@ const FIRST_RETRY_MS = 50;
  * checks, a restart by the process manager counts as a crash: this run started the slot) and
  * reports once; see healthLoopChecks for its outcome.
  */
-function hostHealthLoop(slots, slot, port, health, version) {
+function hostHealthLoop(slots, slot, port, health, version, client = 'auto') {
     const { path, versionPath, timeoutMs, intervalMs } = health;
     const alive = slots.checkAlive(slot, true);
-    return healthLoop({ port, path, versionPath, version, timeoutMs, intervalMs, alive });
+    return healthLoop({ port, path, versionPath, version, timeoutMs, intervalMs, alive, client });
 }
 /**
  * What hostHealthLoop's output says: how many checks it took, or 'no-client' when the host has
@@ -70609,17 +70624,21 @@ class SlotOps {
     target;
     kind;
     recordedCommands;
+    httpClient;
     /** Starts, stops and watches the slots (a rollback may give it the release's stop-command). */
     manager;
     /** The health loop start left running on the host, until waitHealthy takes its report. */
     booting;
     constructor(s, target, kind, 
     /** The commands recorded with a release in state.json (undefined: none recorded). */
-    recordedCommands) {
+    recordedCommands, 
+    /** The host's HTTP client for the health loop (prepare block; none: through the tunnel). */
+    httpClient = 'auto') {
         this.s = s;
         this.target = target;
         this.kind = kind;
         this.recordedCommands = recordedCommands;
+        this.httpClient = httpClient;
         this.manager = slotManager(s.settings, kind, s.layout, s.host.address.user);
     }
     /** A systemd unit keeps the stop-command it was started with: the release's, for a rollback. */
@@ -70787,7 +70806,7 @@ class SlotOps {
     /** The health loop on the host for the target slot (health.ts). */
     healthLoop() {
         const [, manager, slot, port, health, version] = this.healthTarget();
-        return hostHealthLoop(manager, slot, port, health, version);
+        return hostHealthLoop(manager, slot, port, health, version, this.httpClient);
     }
     /** The checks the loop took; throws when the slot is not healthy (see healthLoopChecks). */
     async healthOf(result) {
@@ -71818,6 +71837,10 @@ class UpstreamSwitch {
  * A host's state.json: reading it at the start, under the deploy lock taken in the same round trip
  * (with the checks that refuse a host the run must not touch), and the record of the run in it (the switch, its revert, a stopped slot, pruning).
  */
+/** The client the host's scripts are told to use: the one the prepare block found, else `auto`. */
+function hostHttpClient(facts) {
+    return facts.httpClient === '' ? 'auto' : parseHttpClient(facts.httpClient);
+}
 const NO_FACTS = { existing: '', releases: [], httpClient: '' };
 /**
  * Takes the deploy lock and reads the host in the same round trip (HostSession.lockAndPrepare:
@@ -72077,8 +72100,10 @@ class HostDeploy {
         };
         this.facts = { ...loaded.facts };
         this.record = new HostRecord(session, this.target, loaded.state, loaded.facts.releases);
-        this.slots = new SlotOps(session, this.target, loaded.manager, (v) => this.record.commandsOf(v));
+        const client = hostHttpClient(loaded.facts);
+        this.slots = new SlotOps(session, this.target, loaded.manager, (v) => this.record.commandsOf(v), client);
         this.nginx = new UpstreamSwitch(session, this.target, loaded.files, loaded.siteToInstall);
+        this.nginx.httpClient = client;
     }
     get name() {
         return this.session.name;
@@ -72378,13 +72403,15 @@ class LoadBalancer {
     get name() {
         return this.host.name;
     }
-    /** Takes the deploy lock on the balancer too, and refuses a hand-edited upstream file. */
+    /**
+     * Takes the deploy lock on the balancer too, reading its upstream file in the same round trip,
+     * and refuses a hand-edited one.
+     */
     async prepare(holder) {
-        this.lock = await acquireLock(this.host, this.layout, this.settings.lockTimeoutMs, holder);
-        const { stdout } = await this.host.exec(readFileIfPresent(this.upstream.file), {
-            step: 'check lb upstream',
-        });
-        this.upstream.check(stdout, this.settings.force);
+        const { layout, settings, upstream } = this;
+        const held = await acquireLockReading(this.host, layout, settings.lockTimeoutMs, holder, upstream.file, 'check lb upstream');
+        this.lock = held;
+        upstream.check(held.value, settings.force);
     }
     async release() {
         await this.lock?.release();
@@ -72535,8 +72562,8 @@ async function repair(h, entry) {
             done.push('restored the upstream file from before the run');
         }
         else {
-            await h.installUpstream(live);
-            await h.reloadAndVerify(live);
+            // Install, test, reload and verify in one exec (the switch script's stage 'all').
+            await h.nginx.switch('all', live);
             done.push(`nginx sends traffic to the live ${live} slot again`);
         }
     }
@@ -79657,7 +79684,7 @@ function planRollback(h, toVersion) {
  * whether a slot was started (and so needs a health check).
  */
 async function startUnlessWarm(h) {
-    const { host, layout } = h.session;
+    const { layout } = h.session;
     const idle = h.state.slots[h.plan.targetSlot];
     if (idle?.version === h.version && idle.pid !== null) {
         if (await h.slots.running(h.plan.targetSlot, 'rollback: check warm slot')) {
@@ -79665,8 +79692,8 @@ async function startUnlessWarm(h) {
             return false;
         }
     }
-    const { stdout } = await host.exec(releaseChecksum(layout, h.version), { step: 'rollback' });
-    if (stdout.trim() === '') {
+    // The releases on the host came with the state read, under the lock this run still holds.
+    if (!h.facts.releases.includes(h.version)) {
         throw new HostError(h.name, 'rollback', `release ${h.version} is no longer in ${layout.releases} (pruned by keep-releases); deploy it again instead.`);
     }
     if (h.target.commands === undefined) {
