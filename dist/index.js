@@ -62843,85 +62843,6 @@ async function bestEffort(logs, what, hosts, step) {
     return hosts.filter((_, i) => results[i].status === 'fulfilled');
 }
 
-function layout(root) {
-    const meta = `${root}/.deploy`;
-    return {
-        root,
-        releases: `${root}/releases`,
-        current: `${root}/current`,
-        sharedEnv: `${root}/shared/.env`,
-        envBackups: `${meta}/env-backups`,
-        logs: `${root}/logs`,
-        meta,
-        state: `${meta}/state.json`,
-        lock: `${meta}/lock`,
-        incoming: `${meta}/incoming`,
-        upstreamBackup: `${meta}/upstream.bak`,
-        lbUpstreamBackup: `${meta}/lb-upstream.bak`,
-        siteBackup: `${meta}/site.bak`,
-        release: (version) => `${root}/releases/${version}`,
-        slotLog: (slot) => `${root}/logs/${slot}.log`,
-        pidfile: (slot) => `${meta}/${slot}.pid`,
-    };
-}
-
-function otherSlot(slot) {
-    return slot === 'blue' ? 'green' : 'blue';
-}
-function slotPort(settings, slot) {
-    return slot === 'blue' ? settings.slots.bluePort : settings.slots.greenPort;
-}
-/**
- * The version to deploy: the `version` input, else the short commit SHA the workflow runs on.
- */
-function resolveVersion(input, commitSha) {
-    if (input !== '')
-        return input;
-    if (commitSha && /^[0-9a-f]{7,}$/i.test(commitSha))
-        return commitSha.slice(0, 7);
-    throw new Error("Input 'version' is empty and GITHUB_SHA is not set: give a version (e.g. 'v1.2.3').");
-}
-function planHost(settings, host, state, version) {
-    const liveSlot = state.liveSlot;
-    const targetSlot = liveSlot === null ? 'blue' : otherSlot(liveSlot);
-    return {
-        host,
-        liveSlot,
-        liveVersion: liveSlot === null ? null : (state.slots[liveSlot]?.version ?? null),
-        targetSlot,
-        targetPort: slotPort(settings, targetSlot),
-        releaseDir: layout(settings.app.deployPath).release(version),
-    };
-}
-/**
- * Releases to delete: all but the `keep` newest of the history, never one that a slot runs or
- * ran last (live and previous). Directories the history does not know count as oldest.
- */
-function releasesToPrune(present, state, keep) {
-    const newestFirst = state.history.map((r) => r.version).filter((v) => present.includes(v));
-    const kept = new Set(newestFirst.slice(0, keep));
-    for (const slot of Object.values(state.slots))
-        if (slot)
-            kept.add(slot.version);
-    return present.filter((version) => !kept.has(version));
-}
-/**
- * Whether a version ever served as a release of this host: it is in the history or a slot runs
- * (or ran) it. Such a release must never change (rollback integrity); one that never went live
- * (its health check failed, say) may be replaced by a new upload of the same version.
- */
-function wentLive(state, version) {
-    return (state.history.some((r) => r.version === version) ||
-        Object.values(state.slots).some((slot) => slot?.version === version));
-}
-/** Consecutive batches of `size`, in host order. */
-function batches(items, size) {
-    const result = [];
-    for (let i = 0; i < items.length; i += size)
-        result.push(items.slice(i, i + size));
-    return result;
-}
-
 /**
  * Remote commands as data. Every remote command the action runs is a `Shell` value built here:
  * argv arrays are quoted in exactly one place (`quote`), and the combinators only join values that
@@ -63136,6 +63057,147 @@ echo ${SHIP_RECEIVED}`, archive, sha256, env === undefined ? '' : String(env.arc
     return env === undefined
         ? and(receive, install)
         : and(receive, install, cmd('echo', SHIP_INSTALLED), writeEnvFile(l, version, env.keep));
+}
+
+function layout(root) {
+    const meta = `${root}/.deploy`;
+    return {
+        root,
+        releases: `${root}/releases`,
+        current: `${root}/current`,
+        sharedEnv: `${root}/shared/.env`,
+        envBackups: `${meta}/env-backups`,
+        logs: `${root}/logs`,
+        meta,
+        state: `${meta}/state.json`,
+        lock: `${meta}/lock`,
+        incoming: `${meta}/incoming`,
+        upstreamBackup: `${meta}/upstream.bak`,
+        lbUpstreamBackup: `${meta}/lb-upstream.bak`,
+        siteBackup: `${meta}/site.bak`,
+        release: (version) => `${root}/releases/${version}`,
+        slotLog: (slot) => `${root}/logs/${slot}.log`,
+        pidfile: (slot) => `${meta}/${slot}.pid`,
+    };
+}
+
+function otherSlot(slot) {
+    return slot === 'blue' ? 'green' : 'blue';
+}
+function slotPort(settings, slot) {
+    return slot === 'blue' ? settings.slots.bluePort : settings.slots.greenPort;
+}
+/**
+ * The version to deploy: the `version` input, else the short commit SHA the workflow runs on.
+ */
+function resolveVersion(input, commitSha) {
+    if (input !== '')
+        return input;
+    if (commitSha && /^[0-9a-f]{7,}$/i.test(commitSha))
+        return commitSha.slice(0, 7);
+    throw new Error("Input 'version' is empty and GITHUB_SHA is not set: give a version (e.g. 'v1.2.3').");
+}
+function planHost(settings, host, state, version) {
+    const liveSlot = state.liveSlot;
+    const targetSlot = liveSlot === null ? 'blue' : otherSlot(liveSlot);
+    return {
+        host,
+        liveSlot,
+        liveVersion: liveSlot === null ? null : (state.slots[liveSlot]?.version ?? null),
+        targetSlot,
+        targetPort: slotPort(settings, targetSlot),
+        releaseDir: layout(settings.app.deployPath).release(version),
+    };
+}
+/**
+ * Releases to delete: all but the `keep` newest of the history, never one that a slot runs or
+ * ran last (live and previous). Directories the history does not know count as oldest.
+ */
+function releasesToPrune(present, state, keep) {
+    const newestFirst = state.history.map((r) => r.version).filter((v) => present.includes(v));
+    const kept = new Set(newestFirst.slice(0, keep));
+    for (const slot of Object.values(state.slots))
+        if (slot)
+            kept.add(slot.version);
+    return present.filter((version) => !kept.has(version));
+}
+/**
+ * Whether a version ever served as a release of this host: it is in the history or a slot runs
+ * (or ran) it. Such a release must never change (rollback integrity); one that never went live
+ * (its health check failed, say) may be replaced by a new upload of the same version.
+ */
+function wentLive(state, version) {
+    return (state.history.some((r) => r.version === version) ||
+        Object.values(state.slots).some((slot) => slot?.version === version));
+}
+/** Consecutive batches of `size`, in host order. */
+function batches(items, size) {
+    const result = [];
+    for (let i = 0; i < items.length; i += size)
+        result.push(items.slice(i, i + size));
+    return result;
+}
+
+/**
+ * Shipping the release to one host: the archive streamed into one command that checks its sha256,
+ * extracts it and then writes shared/.env (shipRelease), so the host is ready in one round trip.
+ */
+/**
+ * Ships and installs the release unless the host has it, and writes shared/.env (see
+ * writeEnv). A release of this version with other content is replaced only if it never went
+ * live (a rerun after a failed health check); one that did is refused. Sets the target's
+ * checksum, and `facts.existing` once the release is there.
+ */
+async function shipToHost(s, target, facts, state, archive) {
+    const l = s.layout;
+    const { version } = target;
+    const { existing } = facts;
+    const env = envFile(s);
+    target.sha256 = archive.sha256;
+    if (existing === archive.sha256) {
+        await writeEnv(s, version, env);
+        return 'already there';
+    }
+    if (existing === UNKNOWN_CHECKSUM) {
+        throw new HostError(s.name, 'ship', `${l.release(version)} is already on the host but was not installed by this action (it has no checksum); nothing was changed. Give this build a new version, or remove that directory if it is not needed.`);
+    }
+    if (existing !== '' && wentLive(state, version)) {
+        throw new HostError(s.name, 'ship', `release ${version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A version that went live must never change: give this build a new version.`);
+    }
+    const keep = s.settings.app.keepReleases;
+    const shipped = await s.host.tryExecWithFile(shipRelease(l, version, archive.sha256, existing, env === '' ? undefined : { archiveBytes: archive.bytes, keep }), archive.path, { step: 'ship', ...(env === '' ? {} : { stdin: env }) });
+    if (shipped.exitCode !== 0)
+        throw shipFailure(s, version, shipped, archive);
+    facts.existing = archive.sha256;
+    return existing === '' ? 'uploaded' : 'replaced';
+}
+/** The error of a failed ship, naming the part that failed (upload, extract, shared/.env). */
+function shipFailure(s, version, r, archive) {
+    if (r.exitCode === null) {
+        const upload = incomingArchive(s.layout, version, archive.sha256);
+        return new HostError(s.name, 'ship', `upload to ${upload} failed: ${r.stderr.trim() || 'the SSH connection was lost'}`);
+    }
+    const lines = r.stdout.split('\n');
+    const step = lines.includes(SHIP_INSTALLED)
+        ? 'write shared/.env'
+        : lines.includes(SHIP_RECEIVED)
+            ? 'extract release'
+            : 'ship';
+    return new RemoteCommandError(s.name, step, r.exitCode, r.stderr);
+}
+/** shared/.env from `env` and `secret-env` ('' when both are empty: the file is not touched). */
+function envFile(s) {
+    const { env, secretEnv } = s.settings.app;
+    return renderEnvFile({ ...env, ...secretEnv });
+}
+/** Writes shared/.env (a release already on the host: ship writes it with the release). */
+async function writeEnv(s, version, content) {
+    if (content === '')
+        return;
+    await s.host.exec(writeEnvFile(s.layout, version, s.settings.app.keepReleases), {
+        step: 'write shared/.env',
+        stdin: content,
+    });
 }
 
 const FINISH_FAILED = 6;
@@ -72139,63 +72201,9 @@ class HostDeploy {
             latest?.version === this.version &&
             latest.sha256 === archive.sha256);
     }
-    /**
-     * Ships and installs the release unless the host has it, and writes shared/.env (see
-     * writeEnv), in one round trip: the archive streamed into one command that checks its sha256,
-     * extracts it and then writes the env file (shipRelease). A release of this version with other
-     * content is replaced only if it never went live (a rerun after a failed health check); one
-     * that did is refused.
-     */
-    async ship(archive) {
-        const l = this.session.layout;
-        const { existing } = this.facts;
-        const env = this.envFile();
-        this.target.sha256 = archive.sha256;
-        if (existing === archive.sha256) {
-            await this.writeEnv(env);
-            return 'already there';
-        }
-        if (existing === UNKNOWN_CHECKSUM) {
-            throw new HostError(this.name, 'ship', `${l.release(this.version)} is already on the host but was not installed by this action (it has no checksum); nothing was changed. Give this build a new version, or remove that directory if it is not needed.`);
-        }
-        if (existing !== '' && wentLive(this.state, this.version)) {
-            throw new HostError(this.name, 'ship', `release ${this.version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A version that went live must never change: give this build a new version.`);
-        }
-        const keep = this.session.settings.app.keepReleases;
-        const shipped = await this.host.tryExecWithFile(shipRelease(l, this.version, archive.sha256, existing, env === '' ? undefined : { archiveBytes: archive.bytes, keep }), archive.path, { step: 'ship', ...(env === '' ? {} : { stdin: env }) });
-        if (shipped.exitCode !== 0)
-            throw this.shipFailure(shipped, archive);
-        this.facts.existing = archive.sha256;
-        return existing === '' ? 'uploaded' : 'replaced';
-    }
-    /** The error of a failed ship, naming the part that failed (upload, extract, shared/.env). */
-    shipFailure(r, archive) {
-        if (r.exitCode === null) {
-            const upload = incomingArchive(this.session.layout, this.version, archive.sha256);
-            return new HostError(this.name, 'ship', `upload to ${upload} failed: ${r.stderr.trim() || 'the SSH connection was lost'}`);
-        }
-        const lines = r.stdout.split('\n');
-        const step = lines.includes(SHIP_INSTALLED)
-            ? 'write shared/.env'
-            : lines.includes(SHIP_RECEIVED)
-                ? 'extract release'
-                : 'ship';
-        return new RemoteCommandError(this.name, step, r.exitCode, r.stderr);
-    }
-    /** shared/.env from `env` and `secret-env` ('' when both are empty: the file is not touched). */
-    envFile() {
-        const { env, secretEnv } = this.session.settings.app;
-        return renderEnvFile({ ...env, ...secretEnv });
-    }
-    /** Writes shared/.env (a release already on the host: ship writes it with the release). */
-    async writeEnv(content) {
-        if (content === '')
-            return;
-        const { layout, settings } = this.session;
-        await this.host.exec(writeEnvFile(layout, this.version, settings.app.keepReleases), {
-            step: 'write shared/.env',
-            stdin: content,
-        });
+    /** Ships the release and writes shared/.env, in one round trip (see shipToHost). */
+    ship(archive) {
+        return shipToHost(this.session, this.target, this.facts, this.state, archive);
     }
     /** Runs a one-off command (migrate, post-deploy) from the new release dir with its env. */
     async runInRelease(command, step) {

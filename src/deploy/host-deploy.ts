@@ -6,21 +6,14 @@
  */
 import { HostError, RemoteCommandError } from '../common/errors.js'
 import { warning } from '../report/log.js'
-import { wentLive, type HostPlan } from './plan.js'
-import { renderEnvFile, writeEnvFile } from '../remote/commands/files.js'
-import { UNKNOWN_CHECKSUM } from '../remote/commands/release.js'
-import {
-  SHIP_INSTALLED,
-  SHIP_RECEIVED,
-  incomingArchive,
-  shipRelease,
-} from '../remote/commands/ship.js'
+import type { HostPlan } from './plan.js'
+import { shipToHost, type Shipped } from './ship.js'
 import { finishHost, parseFinish } from '../remote/commands/finish.js'
 import { SLOT_EXITED, runInRelease } from '../remote/commands/slot.js'
 import type { HostState, Slot } from '../remote/state.js'
 import type { ReleaseArchive } from '../release/index.js'
 import type { HostReport } from '../report/model.js'
-import type { ExecResult, Host } from '../ssh/host.js'
+import type { Host } from '../ssh/host.js'
 import { inputCommands, type HostSession, type Target } from './host-session.js'
 import {
   HostRecord,
@@ -124,86 +117,9 @@ export class HostDeploy {
     )
   }
 
-  /**
-   * Ships and installs the release unless the host has it, and writes shared/.env (see
-   * writeEnv), in one round trip: the archive streamed into one command that checks its sha256,
-   * extracts it and then writes the env file (shipRelease). A release of this version with other
-   * content is replaced only if it never went live (a rerun after a failed health check); one
-   * that did is refused.
-   */
-  async ship(archive: ReleaseArchive): Promise<'uploaded' | 'already there' | 'replaced'> {
-    const l = this.session.layout
-    const { existing } = this.facts
-    const env = this.envFile()
-    this.target.sha256 = archive.sha256
-    if (existing === archive.sha256) {
-      await this.writeEnv(env)
-      return 'already there'
-    }
-    if (existing === UNKNOWN_CHECKSUM) {
-      throw new HostError(
-        this.name,
-        'ship',
-        `${l.release(this.version)} is already on the host but was not installed by this action (it has no checksum); nothing was changed. Give this build a new version, or remove that directory if it is not needed.`,
-      )
-    }
-    if (existing !== '' && wentLive(this.state, this.version)) {
-      throw new HostError(
-        this.name,
-        'ship',
-        `release ${this.version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A version that went live must never change: give this build a new version.`,
-      )
-    }
-    const keep = this.session.settings.app.keepReleases
-    const shipped = await this.host.tryExecWithFile(
-      shipRelease(
-        l,
-        this.version,
-        archive.sha256,
-        existing,
-        env === '' ? undefined : { archiveBytes: archive.bytes, keep },
-      ),
-      archive.path,
-      { step: 'ship', ...(env === '' ? {} : { stdin: env }) },
-    )
-    if (shipped.exitCode !== 0) throw this.shipFailure(shipped, archive)
-    this.facts.existing = archive.sha256
-    return existing === '' ? 'uploaded' : 'replaced'
-  }
-
-  /** The error of a failed ship, naming the part that failed (upload, extract, shared/.env). */
-  private shipFailure(r: ExecResult, archive: ReleaseArchive): HostError {
-    if (r.exitCode === null) {
-      const upload = incomingArchive(this.session.layout, this.version, archive.sha256)
-      return new HostError(
-        this.name,
-        'ship',
-        `upload to ${upload} failed: ${r.stderr.trim() || 'the SSH connection was lost'}`,
-      )
-    }
-    const lines = r.stdout.split('\n')
-    const step = lines.includes(SHIP_INSTALLED)
-      ? 'write shared/.env'
-      : lines.includes(SHIP_RECEIVED)
-        ? 'extract release'
-        : 'ship'
-    return new RemoteCommandError(this.name, step, r.exitCode, r.stderr)
-  }
-
-  /** shared/.env from `env` and `secret-env` ('' when both are empty: the file is not touched). */
-  private envFile(): string {
-    const { env, secretEnv } = this.session.settings.app
-    return renderEnvFile({ ...env, ...secretEnv })
-  }
-
-  /** Writes shared/.env (a release already on the host: ship writes it with the release). */
-  private async writeEnv(content: string): Promise<void> {
-    if (content === '') return
-    const { layout, settings } = this.session
-    await this.host.exec(writeEnvFile(layout, this.version, settings.app.keepReleases), {
-      step: 'write shared/.env',
-      stdin: content,
-    })
+  /** Ships the release and writes shared/.env, in one round trip (see shipToHost). */
+  ship(archive: ReleaseArchive): Promise<Shipped> {
+    return shipToHost(this.session, this.target, this.facts, this.state, archive)
   }
 
   /** Runs a one-off command (migrate, post-deploy) from the new release dir with its env. */

@@ -1,0 +1,113 @@
+/**
+ * Shipping the release to one host: the archive streamed into one command that checks its sha256,
+ * extracts it and then writes shared/.env (shipRelease), so the host is ready in one round trip.
+ */
+import { HostError, RemoteCommandError } from '../common/errors.js'
+import { renderEnvFile, writeEnvFile } from '../remote/commands/files.js'
+import { UNKNOWN_CHECKSUM } from '../remote/commands/release.js'
+import {
+  SHIP_INSTALLED,
+  SHIP_RECEIVED,
+  incomingArchive,
+  shipRelease,
+} from '../remote/commands/ship.js'
+import type { HostState } from '../remote/state.js'
+import type { ReleaseArchive } from '../release/index.js'
+import type { ExecResult } from '../ssh/host.js'
+import type { HostSession, Target } from './host-session.js'
+import type { HostFacts } from './host-state.js'
+import { wentLive } from './plan.js'
+
+export type Shipped = 'uploaded' | 'already there' | 'replaced'
+
+/**
+ * Ships and installs the release unless the host has it, and writes shared/.env (see
+ * writeEnv). A release of this version with other content is replaced only if it never went
+ * live (a rerun after a failed health check); one that did is refused. Sets the target's
+ * checksum, and `facts.existing` once the release is there.
+ */
+export async function shipToHost(
+  s: HostSession,
+  target: Target,
+  facts: HostFacts,
+  state: HostState,
+  archive: ReleaseArchive,
+): Promise<Shipped> {
+  const l = s.layout
+  const { version } = target
+  const { existing } = facts
+  const env = envFile(s)
+  target.sha256 = archive.sha256
+  if (existing === archive.sha256) {
+    await writeEnv(s, version, env)
+    return 'already there'
+  }
+  if (existing === UNKNOWN_CHECKSUM) {
+    throw new HostError(
+      s.name,
+      'ship',
+      `${l.release(version)} is already on the host but was not installed by this action (it has no checksum); nothing was changed. Give this build a new version, or remove that directory if it is not needed.`,
+    )
+  }
+  if (existing !== '' && wentLive(state, version)) {
+    throw new HostError(
+      s.name,
+      'ship',
+      `release ${version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A version that went live must never change: give this build a new version.`,
+    )
+  }
+  const keep = s.settings.app.keepReleases
+  const shipped = await s.host.tryExecWithFile(
+    shipRelease(
+      l,
+      version,
+      archive.sha256,
+      existing,
+      env === '' ? undefined : { archiveBytes: archive.bytes, keep },
+    ),
+    archive.path,
+    { step: 'ship', ...(env === '' ? {} : { stdin: env }) },
+  )
+  if (shipped.exitCode !== 0) throw shipFailure(s, version, shipped, archive)
+  facts.existing = archive.sha256
+  return existing === '' ? 'uploaded' : 'replaced'
+}
+
+/** The error of a failed ship, naming the part that failed (upload, extract, shared/.env). */
+function shipFailure(
+  s: HostSession,
+  version: string,
+  r: ExecResult,
+  archive: ReleaseArchive,
+): HostError {
+  if (r.exitCode === null) {
+    const upload = incomingArchive(s.layout, version, archive.sha256)
+    return new HostError(
+      s.name,
+      'ship',
+      `upload to ${upload} failed: ${r.stderr.trim() || 'the SSH connection was lost'}`,
+    )
+  }
+  const lines = r.stdout.split('\n')
+  const step = lines.includes(SHIP_INSTALLED)
+    ? 'write shared/.env'
+    : lines.includes(SHIP_RECEIVED)
+      ? 'extract release'
+      : 'ship'
+  return new RemoteCommandError(s.name, step, r.exitCode, r.stderr)
+}
+
+/** shared/.env from `env` and `secret-env` ('' when both are empty: the file is not touched). */
+function envFile(s: HostSession): string {
+  const { env, secretEnv } = s.settings.app
+  return renderEnvFile({ ...env, ...secretEnv })
+}
+
+/** Writes shared/.env (a release already on the host: ship writes it with the release). */
+async function writeEnv(s: HostSession, version: string, content: string): Promise<void> {
+  if (content === '') return
+  await s.host.exec(writeEnvFile(s.layout, version, s.settings.app.keepReleases), {
+    step: 'write shared/.env',
+    stdin: content,
+  })
+}
