@@ -71668,8 +71668,7 @@ class UpstreamSwitch {
     target;
     files;
     siteToInstall;
-    /** The host's HTTP client for the switch script ('auto': the script looks, and says which). */
-    httpClient = 'auto';
+    client;
     /** When this run last reloaded nginx (ms since the epoch; 0: not yet). */
     reloadedAt = 0;
     /**
@@ -71682,11 +71681,18 @@ class UpstreamSwitch {
      * The managed site (`nginx-site`) differs from the one the host has: the next upstream
      * install writes it too (once; whether it was written is the journal's `site`).
      */
-    siteToInstall) {
+    siteToInstall, 
+    /** The host's HTTP client for the switch script ('auto': the script looks, and says which). */
+    client = 'auto') {
         this.s = s;
         this.target = target;
         this.files = files;
         this.siteToInstall = siteToInstall;
+        this.client = client;
+    }
+    /** The HTTP client the switch script uses (learned from its answer when it was 'auto'). */
+    get httpClient() {
+        return this.client;
     }
     /** Whether the next install writes the managed site too. */
     get sitePending() {
@@ -71731,10 +71737,10 @@ class UpstreamSwitch {
             recheck: stage === 'activate' ? undefined : extras.recheck,
             expected,
             record: reloads ? extras.record : undefined,
-            client: this.httpClient,
+            client: this.client,
         });
         if (result.client)
-            this.httpClient = result.client;
+            this.client = result.client;
         // The recheck failed, or needs the tunnel: nothing was touched.
         const untouched = result.noClient || result.failedStep === 'recheck';
         if (untouched && !marked)
@@ -72164,8 +72170,7 @@ class HostDeploy {
         this.record = new HostRecord(session, this.target, loaded.state, loaded.facts.releases);
         const client = hostHttpClient(loaded.facts);
         this.slots = new SlotOps(session, this.target, loaded.manager, (v) => this.record.commandsOf(v), client);
-        this.nginx = new UpstreamSwitch(session, this.target, loaded.files, loaded.siteToInstall);
-        this.nginx.httpClient = client;
+        this.nginx = new UpstreamSwitch(session, this.target, loaded.files, loaded.siteToInstall, client);
     }
     get name() {
         return this.session.name;

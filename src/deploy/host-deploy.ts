@@ -68,8 +68,13 @@ export class HostDeploy {
       (v) => this.record.commandsOf(v),
       client,
     )
-    this.nginx = new UpstreamSwitch(session, this.target, loaded.files, loaded.siteToInstall)
-    this.nginx.httpClient = client
+    this.nginx = new UpstreamSwitch(
+      session,
+      this.target,
+      loaded.files,
+      loaded.siteToInstall,
+      client,
+    )
   }
 
   get name(): string {

@@ -50,8 +50,6 @@ export interface SwitchExtras {
 }
 
 export class UpstreamSwitch {
-  /** The host's HTTP client for the switch script ('auto': the script looks, and says which). */
-  httpClient: HttpClientChoice = 'auto'
   /** When this run last reloaded nginx (ms since the epoch; 0: not yet). */
   private reloadedAt = 0
   /**
@@ -69,7 +67,14 @@ export class UpstreamSwitch {
      * install writes it too (once; whether it was written is the journal's `site`).
      */
     private siteToInstall: boolean,
+    /** The host's HTTP client for the switch script ('auto': the script looks, and says which). */
+    private client: HttpClientChoice = 'auto',
   ) {}
+
+  /** The HTTP client the switch script uses (learned from its answer when it was 'auto'). */
+  get httpClient(): HttpClientChoice {
+    return this.client
+  }
 
   /** Whether the next install writes the managed site too. */
   get sitePending(): boolean {
@@ -121,9 +126,9 @@ export class UpstreamSwitch {
       recheck: stage === 'activate' ? undefined : extras.recheck,
       expected,
       record: reloads ? extras.record : undefined,
-      client: this.httpClient,
+      client: this.client,
     })
-    if (result.client) this.httpClient = result.client
+    if (result.client) this.client = result.client
     // The recheck failed, or needs the tunnel: nothing was touched.
     const untouched = result.noClient || result.failedStep === 'recheck'
     if (untouched && !marked) this.s.journal.clear('upstream')
