@@ -180,8 +180,8 @@ describe('by traffic', () => {
     expect(load.byVersion.v1).toBeGreaterThan(0)
     expect(load.byVersion.v2).toBeGreaterThan(0)
     // The summary's step table: both bakes saw requests and passed, then the promotion.
-    expect(run.main.summary).toMatch(/\| 10% \| \d+ \| 0 \| 0% \| ✅ passed \|/)
-    expect(run.main.summary).toMatch(/\| 50% \| \d+ \| 0 \| 0% \| ✅ passed \|/)
+    expect(run.main.summary).toMatch(/\| 10% \| [\d,]+ \| 0 \| 0% \| ✅ passed \|/)
+    expect(run.main.summary).toMatch(/\| 50% \| [\d,]+ \| 0 \| 0% \| ✅ passed \|/)
     expect(run.main.summary).toContain('| 100% | – | – | – | 🚀 promoted |')
     await expectServing(two, 'v2')
   })
@@ -225,7 +225,7 @@ describe('by traffic', () => {
     expect(error).toContain('Canary aborted: canary step 10%: the new version answered 5xx to')
     expect(error).toContain('above canary-max-error-rate 1%')
     expect(error).toContain('All traffic is back on the previous version (v3, v2)')
-    expect(run.main.summary).toMatch(/\| 10% \| \d+ \| \d+ \| [\d.]+% \| ❌ aborted \|/)
+    expect(run.main.summary).toMatch(/\| 10% \| [\d,]+ \| [\d,]+ \| [\d.]+% \| ❌ aborted \|/)
     expect(run.main.summary).not.toContain('| 50% |')
     // The abort left nothing half-done for the post step.
     expect(run.post.log).not.toContain('repairing')
@@ -331,7 +331,7 @@ describe('by hosts', () => {
     const [first, second, third] = hosts.map((h) => h.address)
     expect(run.main.log).toContain(`Batch 1 of 2: ${first}\n`)
     expect(run.main.log).toContain(`Batch 2 of 2: ${second}, ${third}\n`)
-    expect(run.main.summary).toMatch(/\| 1 of 3 host\(s\) \| \d+ \| 0 \| 0% \| ✅ passed \|/)
+    expect(run.main.summary).toMatch(/\| 1 of 3 host\(s\) \| [\d,]+ \| 0 \| 0% \| ✅ passed \|/)
     expect(run.main.summary).toContain('| all hosts | – | – | – | 🚀 promoted |')
     await expectServing(hosts, 'v6')
 
