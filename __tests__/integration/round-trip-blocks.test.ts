@@ -402,6 +402,9 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
 
   it('puts the file back and reloads when the verify fails', async () => {
     await sh(`printf '%s' '${before}' > ${UPSTREAM} && nginx -s reload`)
+    // Until the old workers let go of the verify port, a reload that listens on it again waits
+    // in bind() (nginx retries every 500 ms), longer than this verify's timeout.
+    await waitOnHost(labHost, `! curl -s -o /dev/null http://127.0.0.1:${VERIFY_PORT}/`)
     // The upstream names 3101, the runner expects 3102: nginx never answers from there.
     const result = await host.tryExec(
       spec(3102, {

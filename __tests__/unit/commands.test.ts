@@ -131,8 +131,8 @@ describe('remote commands', () => {
   })
 
   it('watches the slot port in hex, checking every 50 ms', () => {
-    expect(argsOf(waitForDrain(3001, 30_000).text)).toBe('0BB9 600 4')
-    expect(argsOf(waitForDrain(3001, 30_000, quietChecks(120)).text)).toBe('0BB9 600 2')
+    expect(argsOf(waitForDrain(3001, 30_000).text)).toBe('3001 600 4')
+    expect(argsOf(waitForDrain(3001, 30_000, quietChecks(120)).text)).toBe('3001 600 2')
     expect(quietChecks(5000)).toBe(1)
   })
 

@@ -189,7 +189,7 @@ describe('health loop', () => {
       parts(healthLoop({ ...spec, versionPath: '', timeoutMs: 2000, client: 'wget' })).args,
     ).toBe(`3002 /health '' v2 2000 1000 wget '${alive}' 2000`)
     const { body } = parts(loop)
-    expect(body).toContain(`  out=$(sh -c "$alive" 2>&1)
+    expect(body).toContain(`  out=$(eval "$alive" 2>&1)
   if [ $? -eq 3 ]; then
     echo "RESULT exited $attempt"`)
     expect(body).toContain(`  if [ $((now - start + wait)) -gt "$timeout" ]; then
@@ -278,7 +278,7 @@ describe('switch', () => {
         q('sudo -n nginx -t'),
         q('sudo -n nginx -s reload'),
         q(alive.text),
-        '3002 /health /version v2 8099 /health 127.0.0.1:3002 10000 x-deploy-upstream auto',
+        "3002 /health /version v2 8099 /health 127.0.0.1:3002 10000 '[Xx]-[Dd][Ee][Pp][Ll][Oo][Yy]-[Uu][Pp][Ss][Tt][Rr][Ee][Aa][Mm]' auto",
         '/srv/shop/.deploy/state.json',
         q(`{"v":"${hostile}"}\n`),
         '/srv/shop/current releases/v2',
@@ -294,7 +294,7 @@ describe('switch', () => {
          fi; } 2> "$http_tmp/rerr"; then
       echo RESTORED
       if [ "$reloaded" = yes ]; then
-        if sh -c "$reloadcmd" > "$http_tmp/rerr" 2>&1; then echo RELOADED`)
+        if (eval "$reloadcmd") > "$http_tmp/rerr" 2>&1; then echo RELOADED`)
     // The backup is taken before anything is restored from it.
     expect(body.indexOf('cp -p "$file" "$backup"')).toBeLessThan(body.indexOf('  installed=yes'))
     // reloaded is set before the reload runs: a reload that fails half-way is reloaded back.
@@ -303,7 +303,7 @@ describe('switch', () => {
     // The nginx commands' own output is the failure's detail, with their exit status: nothing
     // they print passes for the report.
     expect(body).toContain(
-      `sh -c "$2" > "$http_tmp/err" 2>&1 || fail "$1" $? "$(tail -n 20 "$http_tmp/err")"`,
+      `(eval "$2") > "$http_tmp/err" 2>&1 || fail "$1" $? "$(tail -n 20 "$http_tmp/err")"`,
     )
     parses(sw)
   })
@@ -316,7 +316,7 @@ describe('switch', () => {
       client: 'none',
     })
     expect(parts(install).args).toBe(
-      "install /etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak keep sudo 'sudo -n nginx -t' 'sudo -n nginx -s reload' '' 0 '' '' '' 8099 /health 127.0.0.1:3002 10000 x-deploy-upstream none '' '' '' '' ''",
+      "install /etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak keep sudo 'sudo -n nginx -t' 'sudo -n nginx -s reload' '' 0 '' '' '' 8099 /health 127.0.0.1:3002 10000 '[Xx]-[Dd][Ee][Pp][Ll][Oo][Yy]-[Uu][Pp][Ss][Tt][Rr][Ee][Aa][Mm]' none '' '' '' '' ''",
     )
     expect(parts(switchUpstream({ ...spec, stage: 'activate' })).args).toMatch(/^activate /)
     parses(install)
@@ -370,13 +370,13 @@ describe('finish', () => {
       prune: ['v0', hostile],
     })
     expect(parts(finish).args).toBe(
-      `0BB9 600 4 '${stop.text.replaceAll("'", `'\\''`)}' /srv/shop/.deploy/state.json '{"s":1}
+      `3001 600 4 '${stop.text.replaceAll("'", `'\\''`)}' /srv/shop/.deploy/state.json '{"s":1}
 ' /srv/shop/releases/v0 '/srv/shop/releases/${hostile.replaceAll("'", `'\\''`)}'`,
     )
     const { body } = parts(finish)
     expect(body).toContain(`if [ -n "$stopcmd" ]; then
   echo "STEP stop"
-  sh -c "$stopcmd" >&2 || fail stop
+  (eval "$stopcmd") >&2 || fail stop
 fi`)
     expect(body).toContain('  rm -rf -- "$@" || fail prune')
     expect(parts(finishHost({ layout: l, prune: [] })).args).toBe("'' 0 1 '' - ''")
@@ -388,7 +388,7 @@ fi`)
           prune: [],
         }),
       ).args,
-    ).toMatch(/^0BB9 0 1 /)
+    ).toMatch(/^3001 0 1 /)
     parses(finish)
   })
 

@@ -226,9 +226,8 @@ describe('rolling: a failed batch 2 on fake hosts', () => {
       'stop green',
     ])
     // The drain waits on the green slot's port, the one nginx was moved off.
-    const hex = GREEN.toString(16).toUpperCase().padStart(4, '0')
     expect(web1.commands.filter((c) => c.step === 'drain').at(-1)?.text).toMatch(
-      new RegExp(`' sh ${hex} `),
+      new RegExp(`' sh ${GREEN} `),
     )
   })
 

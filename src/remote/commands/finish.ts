@@ -1,7 +1,7 @@
 /**
- * The end of a deploy on one host in one round trip: drain the old slot (as waitForDrain: until
- * no connection to its port for the quiet window, bounded by drain-timeout; on timeout it is
- * stopped anyway, as today), stop it (the slot manager's stop command), write state.json (computed
+ * The end of a deploy on one host in one round trip: drain the old slot (drain_port, the loop of
+ * waitForDrain: until no connection to its port for the quiet window, bounded by drain-timeout;
+ * on timeout it is stopped anyway, as today), stop it (the slot manager's stop command), write state.json (computed
  * on the runner, with the old slot's pid cleared and the pruned releases left out of the
  * history) and remove the pruned releases (the runner computed them with releasesToPrune from the
  * release list of the prepare block plus this run's release). Steps stop at the first failure:
@@ -13,9 +13,9 @@
  */
 import type { Layout } from '../layout.js'
 import { script, type Shell } from '../shell.js'
+import { DRAIN_FUNCTIONS, drainChecks } from './drain.js'
 
 export const FINISH_FAILED = 6
-const CHECK_MS = 50
 
 export interface FinishSpec {
   layout: Layout
@@ -33,35 +33,21 @@ export interface FinishSpec {
 export function finishHost(spec: FinishSpec): Shell {
   const { layout: l, old } = spec
   return script(
-    `hex=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6
+    `${DRAIN_FUNCTIONS}
+port=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6
 shift 6
 fail() {
   echo "FAILED $1"
   [ -z "$2" ] || printf '%s\\n' "$2" >&2
   exit ${FINISH_FAILED}
 }
-conns() { cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -c ":$hex [0-9A-F]*:[0-9A-F]* 01 "; }
-if [ -z "$hex" ]; then echo "DRAIN skipped"
-elif [ "$limit" = 0 ]; then echo "DRAIN skipped"
-else
-  quiet=0; i=0; drained=no
-  while [ "$i" -lt "$limit" ]; do
-    n=$(conns)
-    if [ "$n" != 0 ]; then
-      quiet=0
-      [ $((i % 40)) -ne 39 ] || echo "open $n"
-    else
-      quiet=$((quiet + 1))
-      if [ "$quiet" -ge "$needed" ]; then drained=yes; break; fi
-    fi
-    sleep 0.05
-    i=$((i + 1))
-  done
-  if [ "$drained" = yes ]; then echo "DRAIN idle"; else echo "DRAIN timeout $(conns)"; fi
+if [ -z "$port" ] || [ "$limit" = 0 ]; then echo "DRAIN skipped"
+elif drain_port "$port" "$limit" "$needed"; then echo "DRAIN idle"
+else echo "DRAIN timeout $drain_left"
 fi
 if [ -n "$stopcmd" ]; then
   echo "STEP stop"
-  sh -c "$stopcmd" >&2 || fail stop
+  (eval "$stopcmd") >&2 || fail stop
 fi
 if [ "$state" != - ]; then
   echo "STEP state"
@@ -79,10 +65,8 @@ if [ $# -gt 0 ]; then
   rm -rf -- "$@" || fail prune
 fi
 echo OK`,
-    old ? old.port.toString(16).toUpperCase().padStart(4, '0') : '',
-    old
-      ? String(Math.max(old.drainTimeoutMs === 0 ? 0 : 1, Math.ceil(old.drainTimeoutMs / CHECK_MS)))
-      : '0',
+    old ? String(old.port) : '',
+    String(old ? drainChecks(old.drainTimeoutMs) : 0),
     String(old?.quietChecks ?? 1),
     old?.stop.text ?? '',
     spec.stateJson === undefined ? '-' : l.state,

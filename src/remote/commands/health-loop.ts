@@ -47,7 +47,7 @@ trap 'rm -rf "$http_tmp"' EXIT
 start=$(now_ms); told=$start; attempt=0; wait=${FIRST_RETRY_MS}; last=
 while :; do
   attempt=$((attempt + 1))
-  out=$(sh -c "$alive" 2>&1)
+  out=$(eval "$alive" 2>&1)
   if [ $? -eq ${SLOT_EXITED} ]; then
     echo "RESULT exited $attempt"
     [ -z "$last" ] || echo "LAST $last"
@@ -63,6 +63,7 @@ while :; do
     if [ -n "$err" ]; then problem="GET $vpath: $err"
     elif [ "$code" -lt 200 ] || [ "$code" -gt 299 ]; then problem="GET $vpath answered $code without '$version' in its body"
     else
+      body=$(http_body)
       case $body in *"$version"*) ;; *)
         problem="GET $vpath answered $code without '$version' in its body (\\"$(printf '%s' "$body" | tr '\\n\\r\\t' '   ' | head -c 100)\\")" ;;
       esac

@@ -23,10 +23,12 @@ export function parseHttpClient(text: string): HttpClient {
  * `http_client`: prints curl, wget (GNU Wget: BusyBox's lacks --content-on-error) or none.
  * `now_ms`: milliseconds since boot (/proc/uptime; hosts are Linux).
  * `sleep_ms MS`.
- * `http_get CLIENT PORT PATH TIMEOUT_MS HEADER`: GET http://127.0.0.1:PORT/PATH with `Host:
+ * `http_get CLIENT PORT PATH TIMEOUT_MS HEADER_GLOB`: GET http://127.0.0.1:PORT/PATH with `Host:
  * localhost` (as the SSH tunnel sends it); sets `code` (the status, 0 without an answer),
- * `body` (its first 64 KiB), `hval` (the value of response header HEADER, '' when absent) and
- * `err` (why there was no answer).
+ * `hval` (the value of the last response header whose name matches HEADER_GLOB, see
+ * headerGlob; '' when absent) and `err` (why there was no answer). `http_body` prints the
+ * answer's first 64 KiB. The answer is read with shell builtins only: the loops poll every 50 ms
+ * on many hosts at once, and each process they start costs about a millisecond of CPU.
  */
 export const HTTP_FUNCTIONS = `http_client() {
   if command -v curl >/dev/null 2>&1; then echo curl
@@ -42,8 +44,8 @@ sleep_ms() {
   sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"
 }
 http_get() {
-  code=0; body=; hval=; err=
-  rm -f "$http_tmp/h" "$http_tmp/b"
+  code=0; hval=; err=
+  : > "$http_tmp/h"; : > "$http_tmp/b"
   _s=$((($4 + 999) / 1000))
   if [ "$1" = curl ]; then
     curl -s -o "$http_tmp/b" -D "$http_tmp/h" -H 'Host: localhost' \\
@@ -65,11 +67,37 @@ http_get() {
       *) err="wget exited $_rc" ;;
     esac
   fi
-  [ -f "$http_tmp/h" ] || return 0
-  code=$(sed -n 's/^ *HTTP\\/[0-9.]* \\([0-9][0-9][0-9]\\).*/\\1/p' "$http_tmp/h" | tail -n 1)
-  code=\${code:-0}
+  _cr=$(printf '\\r')
+  while IFS= read -r _line || [ -n "$_line" ]; do
+    _line=\${_line%"$_cr"}
+    _line=\${_line#"\${_line%%[! ]*}"}
+    case $_line in
+      HTTP/*)
+        _line=\${_line#* }
+        case $_line in [0-9][0-9][0-9] | [0-9][0-9][0-9]" "*) code=\${_line%%" "*} ;; esac ;;
+      *:*)
+        [ -n "$5" ] || continue
+        case \${_line%%:*} in $5)
+          hval=\${_line#*:}
+          hval=\${hval#"\${hval%%[! ]*}"} ;;
+        esac ;;
+    esac
+  done < "$http_tmp/h"
   [ "$code" = 0 ] || err=
-  [ -f "$http_tmp/b" ] && body=$(head -c 65536 "$http_tmp/b")
-  [ -z "$5" ] || hval=$(grep -i "^ *$5:" "$http_tmp/h" | tail -n 1 | sed 's/^[^:]*: *//' | tr -d '\\r')
   return 0
+}
+http_body() {
+  head -c 65536 "$http_tmp/b"
 }`
+
+/**
+ * A shell glob that matches the header name `name` in any case (header names are
+ * case-insensitive): `X-Up` → `[Xx]-[Uu][Pp]`.
+ */
+export function headerGlob(name: string): string {
+  return [...name]
+    .map((c) =>
+      c.toLowerCase() === c.toUpperCase() ? c : `[${c.toUpperCase()}${c.toLowerCase()}]`,
+    )
+    .join('')
+}

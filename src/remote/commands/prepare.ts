@@ -64,7 +64,7 @@ while [ "$nfiles" -gt 0 ]; do
   shift; nfiles=$((nfiles - 1))
 done
 for extra in "$@"; do
-  sh -c "$extra" < /dev/null
+  (eval "$extra") < /dev/null
   printf '\\0%s\\0' $?
 done
 printf '${PREPARE_READY}\\0'

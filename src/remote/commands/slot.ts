@@ -95,7 +95,9 @@ export function slotEnvArgs(env: SlotEnv, extra: Record<string, string> = {}): s
  */
 export const SLOT_FUNCTIONS = `alive() {
   kill -0 "$1" 2>/dev/null || return 1
-  case "$(cat "/proc/$1/stat" 2>/dev/null)" in *") Z "*) return 1 ;; esac
+  _stat=
+  { read -r _stat < "/proc/$1/stat"; } 2>/dev/null
+  case $_stat in *") Z "*) return 1 ;; esac
   return 0
 }
 load_env() {

@@ -19,7 +19,13 @@
  */
 import type { Layout } from '../layout.js'
 import { script, userCommand, type Shell } from '../shell.js'
-import { HTTP_FUNCTIONS, parseHttpClient, type HttpClient, type HttpClientChoice } from './http.js'
+import {
+  HTTP_FUNCTIONS,
+  headerGlob,
+  parseHttpClient,
+  type HttpClient,
+  type HttpClientChoice,
+} from './http.js'
 import { PUT_FILE, type NginxCommands } from './nginx.js'
 import { SLOT_EXITED } from './slot.js'
 
@@ -97,7 +103,7 @@ fail() {
          fi; } 2> "$http_tmp/rerr"; then
       echo RESTORED
       if [ "$reloaded" = yes ]; then
-        if sh -c "$reloadcmd" > "$http_tmp/rerr" 2>&1; then echo RELOADED
+        if (eval "$reloadcmd") > "$http_tmp/rerr" 2>&1; then echo RELOADED
         else echo RELOAD-FAILED; tail -n 5 "$http_tmp/rerr" >&2; fi
       fi
     else
@@ -109,12 +115,12 @@ fail() {
 run() {
   # $1 step, $2 command line: its output (stdout too: it must not pass for our report) is the
   # failure's detail.
-  sh -c "$2" > "$http_tmp/err" 2>&1 || fail "$1" $? "$(tail -n 20 "$http_tmp/err")"
+  (eval "$2") > "$http_tmp/err" 2>&1 || fail "$1" $? "$(tail -n 20 "$http_tmp/err")"
 }
 if [ "$stage" != activate ]; then
   if [ -n "$alive" ]; then
     echo "STEP recheck"
-    out=$(sh -c "$alive" 2>&1)
+    out=$(eval "$alive" 2>&1)
     rc=$?
     [ $rc -ne ${SLOT_EXITED} ] || fail recheck $rc "$out"
     problem=
@@ -125,6 +131,7 @@ if [ "$stage" != activate ]; then
       http_get "$client" "$rport" "$rvpath" 5000 ""
       if [ -n "$err" ]; then problem="GET $rvpath: $err"
       else
+        body=$(http_body)
         case $body in *"$rversion"*) [ "$code" -ge 200 ] && [ "$code" -le 299 ] ;; *) false ;; esac ||
           problem="GET $rvpath answered $code without '$rversion' in its body (\\"$(printf '%s' "$body" | tr '\\n\\r\\t' '   ' | head -c 100)\\")"
       fi
@@ -168,9 +175,10 @@ if [ "$stage" != install ]; then
         case " $expected " in
           *" $hval "*) [ "$code" -ge 200 ] && [ "$code" -le 299 ] && break ;;
         esac
-        last="nginx answered $code from \${hval:-no upstream}, expected $(echo $expected | sed 's/ / or /g')"
+        last="nginx answered $code from \${hval:-no upstream}"
       fi
-      [ $(($(now_ms) - start)) -lt "$vtimeout" ] || fail verify - "after the reload, nginx did not send requests where expected within $((vtimeout / 1000))s ($last)"
+      [ $(($(now_ms) - start)) -lt "$vtimeout" ] ||
+        fail verify - "after the reload, nginx did not send requests where expected within $((vtimeout / 1000))s ($last, expected $(echo $expected | sed 's/ / or /g'))"
       sleep 0.05
     done
     if [ -n "$state" ]; then
@@ -205,7 +213,7 @@ echo OK`,
     verify?.path ?? '',
     verify?.expected.join(' ') ?? '',
     String(verify?.timeoutMs || VERIFY_TIMEOUT_MS),
-    verify?.header ?? '',
+    verify ? headerGlob(verify.header) : '',
     spec.client ?? 'auto',
     record?.layout.state ?? '',
     record?.stateJson ?? '',

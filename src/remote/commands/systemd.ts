@@ -201,7 +201,8 @@ exit ${SLOT_EXITED}`,
     /** NRestarts: systemd's automatic restarts since the unit was last started. */
     restarts: (slot) =>
       script(
-        `n=$(systemctl show --property NRestarts --value "$1" 2>/dev/null)
+        `[ -d /run/systemd/system ] || exit 0
+n=$(systemctl show --property NRestarts --value "$1" 2>/dev/null)
 [ "\${n:-0}" = 0 ] || echo "$n"
 exit 0`,
         unit(slot),
