@@ -18,10 +18,8 @@ import type { Shell } from '../remote/shell.js'
 import { holdCommand, type Held } from '../ssh/held-exec.js'
 import type { Host } from '../ssh/host.js'
 
-export interface HeldLock {
-  /** Frees the lock (closes the channel's stdin) and waits until the host let go of it. */
-  release(): Promise<void>
-}
+/** A held lock, once its command's answer was read: only its release is left. */
+export type HeldLock = Pick<Held<unknown>, 'release'>
 
 /** Who holds the lock, written into the lock file for anyone who has to wait. */
 export function lockHolder(runUrl: string, actor: string, now = new Date()): string {
