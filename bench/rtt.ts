@@ -9,10 +9,13 @@
  *   npm run bench:rtt                   (as root; ~2 minutes)
  *   npm run bench:rtt -- --repeats 5
  *   npm run bench:rtt -- --strategy rollback
+ *   npm run bench:rtt -- --strategy rollback-warm
  *
  * `--strategy rollback` measures a rollback instead: each repeat deploys a new version at RTT 0,
  * then rolls back to the previous one (`rollback: true`, keep-previous stop, so the rollback starts
  * the previous release from releases/ and checks its health) at the RTT measured.
+ * `--strategy rollback-warm`: the same with `keep-previous: warm` on the deploys, so the previous
+ * release still runs on the idle slot and the rollback only switches nginx to it.
  *
  * Medians of the repeats per RTT, the levels interleaved (0, 50, 150, 0, 50, ...) so that load on
  * the machine falls on all of them alike; a first deploy at RTT 0 sets the host up. Only SSH
@@ -26,6 +29,11 @@ import { requireRoot } from './lib/cli.js'
 import { machineLine, markdownTable, median, seconds } from './lib/stats.js'
 
 const RTTS = [0, 50, 150] as const
+const TITLES = {
+  'blue-green': 'blue-green deploy',
+  rollback: 'rollback (cold, after a deploy)',
+  'rollback-warm': 'rollback (warm: keep-previous warm)',
+}
 const BOOT_DELAY_MS = 500
 
 requireRoot()
@@ -42,6 +50,7 @@ try {
       deployInputs(lab, [host], makeRelease(version, { bootDelayMs: BOOT_DELAY_MS }), {
         version,
         'health-interval': '1s',
+        ...(strategy === 'rollback-warm' ? { 'keep-previous': 'warm' } : {}),
       }),
     )
   /** A rollback run: no release or version; back to the previous release of the host. */
@@ -50,12 +59,12 @@ try {
   await deploy('v0')
   for (let i = 1; i <= repeats; i++) {
     for (const rtt of RTTS) {
-      if (strategy === 'rollback') {
+      if (strategy !== 'blue-green') {
         lab.setRtt(0)
         await deploy(`v${i}-rtt${rtt}`)
       }
       lab.setRtt(rtt)
-      const run = strategy === 'rollback' ? await rollback() : await deploy(`v${i}-rtt${rtt}`)
+      const run = strategy === 'blue-green' ? await deploy(`v${i}-rtt${rtt}`) : await rollback()
       runs.get(rtt)!.push(run)
       const phases = [...phaseMs(run.run.main.summary)].map(([p, ms]) => `${p} ${Math.round(ms)}`)
       console.error(`RTT ${rtt} ms: ${Math.round(run.ms)} ms: ${phases.join(', ')}`)
@@ -88,7 +97,7 @@ const rows = measures.map(([name, measure]) => {
 console.log(
   markdownTable(
     [
-      `1-host ${strategy === 'rollback' ? 'rollback (cold, after a deploy)' : 'blue-green deploy'}, median of ${repeats}`,
+      `1-host ${TITLES[strategy]}, median of ${repeats}`,
       '>RTT 0',
       '>RTT 50 ms',
       '>RTT 150 ms',
@@ -100,15 +109,15 @@ console.log(
 )
 console.log(`\n${await machineLine()}`)
 
-/** `--strategy blue-green|rollback` (default blue-green). */
-function strategyArg(argv = process.argv.slice(2)): 'blue-green' | 'rollback' {
+/** `--strategy blue-green|rollback|rollback-warm` (default blue-green). */
+function strategyArg(argv = process.argv.slice(2)): keyof typeof TITLES {
   const at = argv.findIndex((a) => a === '--strategy' || a.startsWith('--strategy='))
   if (at === -1) return 'blue-green'
   const value = argv[at]!.includes('=') ? argv[at]!.split('=')[1]! : (argv[at + 1] ?? '')
-  if (value !== 'blue-green' && value !== 'rollback') {
-    throw new Error(`--strategy: expected blue-green or rollback; got '${value}'`)
+  if (!Object.hasOwn(TITLES, value)) {
+    throw new Error(`--strategy: expected ${Object.keys(TITLES).join(', ')}; got '${value}'`)
   }
-  return value
+  return value as keyof typeof TITLES
 }
 
 /** `--repeats N` (default 3). */

@@ -154,6 +154,8 @@ export interface PreparedAnswer {
   files?: string[]
   /** Output of the extras in the order readState asks for them (left out: empty). */
   extras?: string[]
+  /** Their exit codes, in the same order (left out: 0). */
+  extraExitCodes?: number[]
   existing?: string
   releases?: string[]
   httpClient?: string
@@ -166,7 +168,10 @@ export interface PreparedAnswer {
 export function preparedOutput(settings: Settings, answer: PreparedAnswer = {}): string {
   const request = prepareRequest(settings, layout(settings.app.deployPath), 'deploy')
   const files = request.files.map((_, i) => answer.files?.[i] ?? '')
-  const extras = request.extras.flatMap((_, i) => [answer.extras?.[i] ?? '', '0'])
+  const extras = request.extras.flatMap((_, i) => [
+    answer.extras?.[i] ?? '',
+    String(answer.extraExitCodes?.[i] ?? 0),
+  ])
   const fields = [
     answer.existing ?? '',
     (answer.releases ?? []).join('\n'),

@@ -1,7 +1,7 @@
 /**
  * The order of the strategies' failure paths across hosts, on fake hosts (test/fake-host.ts) that
- * record every command's step into one log: rolling rollback across batches, and a rolling deploy
- * behind a load balancer whose switch fails. The e2e suite runs the same paths on real hosts;
+ * record every command's step into one log: rolling rollback across batches, a rolling deploy
+ * behind a load balancer whose switch fails, and a rollback to a warm slot. The e2e suite runs the same paths on real hosts;
  * these say exactly which steps run on which host, and in which order.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
@@ -16,6 +16,7 @@ import { slotPort } from '../../src/deploy/plan.js'
 import type { ReleaseArchive } from '../../src/release/index.js'
 import type { HostState } from '../../src/remote/state.js'
 import { SWITCH_FAILED } from '../../src/remote/commands/switch.js'
+import { rollback } from '../../src/strategies/rollback.js'
 import { rolling } from '../../src/strategies/rolling.js'
 import {
   FINISHED,
@@ -359,5 +360,69 @@ describe('rolling behind a load balancer: a failed switch there', () => {
       'web1: stop green',
     ])
     expect(hosts.map((h) => h.report.liveVersion)).toEqual(['1.0.0', '1.0.0', '1.0.0'])
+  })
+})
+
+describe('rollback: whether the warm slot runs comes with the state read', () => {
+  const settings = testSettings({
+    hosts: 'web1',
+    'known-hosts': KNOWN_HOSTS,
+    rollback: 'true',
+    'process-manager': 'builtin',
+  })
+  const BLUE = slotPort(settings, 'blue')
+  const GREEN = slotPort(settings, 'green')
+  /** 2.0.0 live on green; 1.0.0 kept warm on blue (keep-previous: warm). */
+  const warm: HostState = {
+    schema: 1,
+    liveSlot: 'green',
+    slots: {
+      blue: { version: '1.0.0', port: BLUE, pid: 100, startedAt: '2026-01-01T00:00:00.000Z' },
+      green: { version: '2.0.0', port: GREEN, pid: 200, startedAt: '2026-01-02T00:00:00.000Z' },
+    },
+    history: ['2.0.0', '1.0.0'].map((version, i) => ({
+      version,
+      sha256: 'a'.repeat(64),
+      slot: i === 0 ? ('green' as const) : ('blue' as const),
+      deployedAt: '2026-01-01T00:00:00Z',
+    })),
+  }
+
+  /** The host, after a rollback whose prepare block found blue running or not. */
+  async function rolledBack(blueRuns: boolean): Promise<FakeHost> {
+    const host = new FakeHost('web1', [
+      {
+        match: 'lock',
+        // Per slot: restarts of blue and green, then whether blue and green run.
+        stdout: preparedOutput(settings, {
+          files: [JSON.stringify(warm)],
+          releases: ['1.0.0', '2.0.0'],
+          extraExitCodes: [0, 0, blueRuns ? 0 : 1, 0],
+        }),
+        times: 1,
+      },
+      { match: /^start (blue|green)$/, stdout: STARTED_HEALTHY },
+      { match: 'finish', stdout: FINISHED },
+    ])
+    host.http = (port) =>
+      port === settings.nginx.verifyPort
+        ? httpAnswer(200, '', `127.0.0.1:${nginxSendsTo(host, GREEN)}`)
+        : httpAnswer(200, '1.0.0')
+    Object.assign(host, { address: settings.hosts[0] })
+    const journal = new Journal()
+    const h = await HostDeploy.lockAndLoad(new HostSession(host, settings, journal, ''), 'a test')
+    expect(await rollback({ ...contextFor(settings, [h]), version: '' })).toBe('rolled-back')
+    expect(nginxSendsTo(host, GREEN)).toBe(BLUE)
+    return host
+  }
+
+  it('a warm slot that runs: no start and no other command before the switch', async () => {
+    const steps = (await rolledBack(true)).commands.map((c) => c.step)
+    expect(steps).toEqual(['lock', SWITCH, 'finish'])
+  })
+
+  it('a warm slot that no longer runs: started from releases/ before the switch', async () => {
+    const steps = (await rolledBack(false)).commands.map((c) => c.step)
+    expect(steps).toEqual(['lock', 'start blue', SWITCH, 'finish'])
   })
 })

@@ -29,6 +29,11 @@ export interface HostFacts {
   releases: string[]
   /** The HTTP client the host's loops can use (curl, wget, none; '' when not read). */
   httpClient: string
+  /**
+   * A rollback's question, answered in the same round trip: which slots' processes were running
+   * when the run took the lock (a warm slot is used as it is; the switch rechecks it).
+   */
+  running?: Record<Slot, boolean>
 }
 
 /** The client the host's scripts are told to use: the one the prepare block found, else `auto`. */
@@ -62,9 +67,12 @@ export async function readState(s: HostSession, holder: string): Promise<LoadedS
   const request = prepareRequest(settings, layout, s.host.address.user)
   const prepared = await s.lockAndPrepare(holder, request.files, request.extras)
   const chosen = settings.app.processManager
-  const [detected, ...counts] =
+  const [detected, ...perSlot] =
     chosen === 'auto' ? prepared.extras : [undefined, ...prepared.extras]
   const manager = chosen === 'auto' ? resolveManager(s, detected?.stdout ?? '') : chosen
+  // Per manager asked: the restarts of blue and green, then (rollback) whether each runs.
+  const at = request.managers.indexOf(manager) * request.perManager
+  const [restartsBlue, restartsGreen, aliveBlue, aliveGreen] = perSlot.slice(at, at + 4)
   const [text = '', upstream = '', siteFile = ''] = prepared.files
   text.split('\n').forEach((line) => debug(`[${s.name}] read state: ${line}`))
   let state: HostState
@@ -74,11 +82,15 @@ export async function readState(s: HostSession, holder: string): Promise<LoadedS
     throw new HostError(s.name, 'read state', errorMessage(error))
   }
   if (state.liveSlot !== null) {
-    const at = request.managers.indexOf(manager) * 2 + (state.liveSlot === 'blue' ? 0 : 1)
-    reportRestarts(s, state, manager, counts[at]?.stdout ?? '')
+    const restarts = state.liveSlot === 'blue' ? restartsBlue : restartsGreen
+    reportRestarts(s, state, manager, restarts?.stdout ?? '')
   }
   const { existing, releases, httpClient } = prepared
-  const loaded = stateLoaded(s, state, manager, { existing, releases, httpClient })
+  const running =
+    aliveBlue && aliveGreen
+      ? { blue: aliveBlue.exitCode === 0, green: aliveGreen.exitCode === 0 }
+      : undefined
+  const loaded = stateLoaded(s, state, manager, { existing, releases, httpClient, running })
   s.report.previousSlot = s.report.liveSlot = loaded.plan.liveSlot
   s.report.previousVersion = s.report.liveVersion = loaded.plan.liveVersion
   // With `nginx-site`: whether the site file must be written in this run. A file the action did
@@ -95,27 +107,31 @@ export async function readState(s: HostSession, holder: string): Promise<LoadedS
 
 /**
  * What readState asks the prepare block for: state.json, the upstream file and the managed site;
- * with process-manager auto the detection first; then the restart counts of both slots, for both
- * managers with auto (which one applies is known only from the detection). All read-only.
+ * with process-manager auto the detection first; then per manager (both with auto: which one
+ * applies is known only from the detection) the restart counts of both slots and, for a
+ * rollback, whether each slot runs (startUnlessWarm). All read-only.
  */
 export function prepareRequest(
   settings: Settings,
   l: Layout,
   user: string,
-): { files: string[]; extras: Shell[]; managers: ProcessManager[] } {
+): { files: string[]; extras: Shell[]; managers: ProcessManager[]; perManager: number } {
   const { site, app } = settings
   const paths = [l.state, settings.nginx.upstreamFile]
   const chosen = app.processManager
   const managers: ProcessManager[] = chosen === 'auto' ? ['builtin', 'systemd'] : [chosen]
-  const restarts = managers.flatMap((m) => {
+  const perSlot = managers.flatMap((m) => {
     const slots = slotManager(settings, m, l, user)
-    return [slots.restarts('blue'), slots.restarts('green')]
+    const restarts = [slots.restarts('blue'), slots.restarts('green')]
+    if (!settings.rollback.enabled) return restarts
+    return [...restarts, slots.checkAlive('blue'), slots.checkAlive('green')]
   })
   return {
     files: site.serverNames.length > 0 ? [...paths, site.file] : paths,
     extras:
-      chosen === 'auto' ? [detectProcessManager(app.name, settings.sudo), ...restarts] : restarts,
+      chosen === 'auto' ? [detectProcessManager(app.name, settings.sudo), ...perSlot] : perSlot,
     managers,
+    perManager: settings.rollback.enabled ? 4 : 2,
   }
 }
 

@@ -247,6 +247,8 @@ async function openSsh(
     username: target.user,
     privateKey: options.privateKey,
     passphrase: options.passphrase || undefined,
+    // The key only: ssh2 otherwise asks for 'none' first, one round trip per connection.
+    authHandler: ['publickey'],
     readyTimeout: options.connectTimeoutMs,
     keepaliveInterval: options.keepaliveIntervalMs,
     keepaliveCountMax: 3,

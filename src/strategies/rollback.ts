@@ -84,11 +84,11 @@ export function planRollback(h: HostDeploy, toVersion: string): boolean {
 export async function startUnlessWarm(h: HostDeploy): Promise<boolean> {
   const { layout } = h.session
   const idle = h.state.slots[h.plan.targetSlot]
-  if (idle?.version === h.version && idle.pid !== null) {
-    if (await h.slots.running(h.plan.targetSlot, 'rollback: check warm slot')) {
-      h.target.pid = idle.pid
-      return false
-    }
+  // Whether it still runs came with the state read (a slot that died since fails the switch's
+  // recheck, and the old version keeps serving).
+  if (idle?.version === h.version && idle.pid !== null && h.facts.running?.[h.plan.targetSlot]) {
+    h.target.pid = idle.pid
+    return false
   }
   // The releases on the host came with the state read, under the lock this run still holds.
   if (!h.facts.releases.includes(h.version)) {
