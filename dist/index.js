@@ -62538,6 +62538,8 @@ async function openSsh(target, options, via) {
         username: target.user,
         privateKey: options.privateKey,
         passphrase: options.passphrase || undefined,
+        // The key only: ssh2 otherwise asks for 'none' first, one round trip per connection.
+        authHandler: ['publickey'],
         readyTimeout: options.connectTimeoutMs,
         keepaliveInterval: options.keepaliveIntervalMs,
         keepaliveCountMax: 3,
@@ -71958,8 +71960,11 @@ async function readState(s, holder) {
     const request = prepareRequest(settings, layout, s.host.address.user);
     const prepared = await s.lockAndPrepare(holder, request.files, request.extras);
     const chosen = settings.app.processManager;
-    const [detected, ...counts] = chosen === 'auto' ? prepared.extras : [undefined, ...prepared.extras];
+    const [detected, ...perSlot] = chosen === 'auto' ? prepared.extras : [undefined, ...prepared.extras];
     const manager = chosen === 'auto' ? resolveManager(s, detected?.stdout ?? '') : chosen;
+    // Per manager asked: the restarts of blue and green, then (rollback) whether each runs.
+    const at = request.managers.indexOf(manager) * request.perManager;
+    const [restartsBlue, restartsGreen, aliveBlue, aliveGreen] = perSlot.slice(at, at + 4);
     const [text = '', upstream = '', siteFile = ''] = prepared.files;
     text.split('\n').forEach((line) => debug(`[${s.name}] read state: ${line}`));
     let state;
@@ -71970,11 +71975,14 @@ async function readState(s, holder) {
         throw new HostError(s.name, 'read state', errorMessage(error));
     }
     if (state.liveSlot !== null) {
-        const at = request.managers.indexOf(manager) * 2 + (state.liveSlot === 'blue' ? 0 : 1);
-        reportRestarts(s, state, manager, counts[at]?.stdout ?? '');
+        const restarts = state.liveSlot === 'blue' ? restartsBlue : restartsGreen;
+        reportRestarts(s, state, manager, restarts?.stdout ?? '');
     }
     const { existing, releases, httpClient } = prepared;
-    const loaded = stateLoaded(s, state, manager, { existing, releases, httpClient });
+    const running = aliveBlue && aliveGreen
+        ? { blue: aliveBlue.exitCode === 0, green: aliveGreen.exitCode === 0 }
+        : undefined;
+    const loaded = stateLoaded(s, state, manager, { existing, releases, httpClient, running });
     s.report.previousSlot = s.report.liveSlot = loaded.plan.liveSlot;
     s.report.previousVersion = s.report.liveVersion = loaded.plan.liveVersion;
     // With `nginx-site`: whether the site file must be written in this run. A file the action did
@@ -71990,22 +71998,27 @@ async function readState(s, holder) {
 }
 /**
  * What readState asks the prepare block for: state.json, the upstream file and the managed site;
- * with process-manager auto the detection first; then the restart counts of both slots, for both
- * managers with auto (which one applies is known only from the detection). All read-only.
+ * with process-manager auto the detection first; then per manager (both with auto: which one
+ * applies is known only from the detection) the restart counts of both slots and, for a
+ * rollback, whether each slot runs (startUnlessWarm). All read-only.
  */
 function prepareRequest(settings, l, user) {
     const { site, app } = settings;
     const paths = [l.state, settings.nginx.upstreamFile];
     const chosen = app.processManager;
     const managers = chosen === 'auto' ? ['builtin', 'systemd'] : [chosen];
-    const restarts = managers.flatMap((m) => {
+    const perSlot = managers.flatMap((m) => {
         const slots = slotManager(settings, m, l, user);
-        return [slots.restarts('blue'), slots.restarts('green')];
+        const restarts = [slots.restarts('blue'), slots.restarts('green')];
+        if (!settings.rollback.enabled)
+            return restarts;
+        return [...restarts, slots.checkAlive('blue'), slots.checkAlive('green')];
     });
     return {
         files: site.serverNames.length > 0 ? [...paths, site.file] : paths,
-        extras: chosen === 'auto' ? [detectProcessManager(app.name, settings.sudo), ...restarts] : restarts,
+        extras: chosen === 'auto' ? [detectProcessManager(app.name, settings.sudo), ...perSlot] : perSlot,
         managers,
+        perManager: settings.rollback.enabled ? 4 : 2,
     };
 }
 /** The run's start from `state` as read (or, in tests, as given): the plan and the nginx files. */
@@ -79735,11 +79748,11 @@ function planRollback(h, toVersion) {
 async function startUnlessWarm(h) {
     const { layout } = h.session;
     const idle = h.state.slots[h.plan.targetSlot];
-    if (idle?.version === h.version && idle.pid !== null) {
-        if (await h.slots.running(h.plan.targetSlot, 'rollback: check warm slot')) {
-            h.target.pid = idle.pid;
-            return false;
-        }
+    // Whether it still runs came with the state read (a slot that died since fails the switch's
+    // recheck, and the old version keeps serving).
+    if (idle?.version === h.version && idle.pid !== null && h.facts.running?.[h.plan.targetSlot]) {
+        h.target.pid = idle.pid;
+        return false;
     }
     // The releases on the host came with the state read, under the lock this run still holds.
     if (!h.facts.releases.includes(h.version)) {
