@@ -14,6 +14,7 @@ import {
   parseHealthLoop,
 } from '../../src/remote/commands/health-loop.js'
 import { parseHttpClient } from '../../src/remote/commands/http.js'
+import { TAKE_LOCK, holdLock } from '../../src/remote/commands/lock.js'
 import { parsePrepared, prepareHost } from '../../src/remote/commands/prepare.js'
 import { incomingArchive, shipRelease } from '../../src/remote/commands/ship.js'
 import { builtinSlots } from '../../src/remote/commands/slot.js'
@@ -112,16 +113,20 @@ describe('prepare', () => {
       ].join(' '),
     )
     // The lock part is holdLock's; then the layout is cleaned and made; it holds until stdin closes.
-    expect(body).toContain(`exec 9>>"$lock" || exit 1
-if ! flock -n 9; then
-  printf '%s %s\\n' "WAITING" "$(cat "$lock")"
-  if ! flock -w "$wait" 9; then
-    printf 'held by: %s\\n' "$(cat "$lock")" >&2
-    exit 75
+    expect(body).toContain(TAKE_LOCK)
+    expect(TAKE_LOCK).toContain(`exec 9>>"$1" || exit 1
+  if ! flock -n 9; then
+    printf '%s %s\\n' "WAITING" "$(cat "$1")"
+    if ! flock -w "$2" 9; then
+      printf 'held by: %s\\n' "$(cat "$1")" >&2
+      exit 75
+    fi
   fi
-fi
-printf '%s\\n' "$holder" > "$lock"
-echo LOCKED
+  printf '%s\\n' "$3" > "$1"
+  echo LOCKED
+}`)
+    expect(parts(holdLock(l, 300, 'me')).body).toContain(TAKE_LOCK)
+    expect(body).toContain(`take_lock "$lock" "$wait" "$holder"
 rm -rf -- "$incoming" "$releases"/.*.tmp.* || exit 1
 mkdir -p "$releases" "$root/shared" "$logs" "$incoming" || exit 1
 if [ -n "$release" ] && [ -d "$release" ]; then cat "$release/$sums" 2>/dev/null || echo unknown; fi`)

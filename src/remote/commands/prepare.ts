@@ -15,7 +15,7 @@
 import type { Layout } from '../layout.js'
 import { script, type Shell } from '../shell.js'
 import { HTTP_FUNCTIONS } from './http.js'
-import { LOCK_ACQUIRED, LOCK_TIMED_OUT, LOCK_WAITING } from './lock.js'
+import { LOCK_ACQUIRED, TAKE_LOCK } from './lock.js'
 import { CHECKSUM_FILE, UNKNOWN_CHECKSUM } from './release.js'
 
 export const PREPARE_READY = 'READY'
@@ -36,20 +36,11 @@ export function prepareHost(spec: PrepareSpec): Shell {
   const l = spec.layout
   return script(
     `${HTTP_FUNCTIONS}
+${TAKE_LOCK}
 lock=$1; wait=$2; holder=$3; incoming=$4; releases=$5; release=$6; sums=$7; root=$8; logs=$9
 shift 9
 nfiles=$1; shift
-mkdir -p "$(dirname "$lock")" || exit 1
-exec 9>>"$lock" || exit 1
-if ! flock -n 9; then
-  printf '%s %s\\n' "${LOCK_WAITING}" "$(cat "$lock")"
-  if ! flock -w "$wait" 9; then
-    printf 'held by: %s\\n' "$(cat "$lock")" >&2
-    exit ${LOCK_TIMED_OUT}
-  fi
-fi
-printf '%s\\n' "$holder" > "$lock"
-echo ${LOCK_ACQUIRED}
+take_lock "$lock" "$wait" "$holder"
 rm -rf -- "$incoming" "$releases"/.*.tmp.* || exit 1
 mkdir -p "$releases" "$root/shared" "$logs" "$incoming" || exit 1
 if [ -n "$release" ] && [ -d "$release" ]; then cat "$release/$sums" 2>/dev/null || echo ${UNKNOWN_CHECKSUM}; fi
