@@ -26,6 +26,19 @@ if [ "$3" = written ]; then cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" 
   )
 }
 
+/**
+ * State.json from the phase scripts (switch, finish), which have it as an argument:
+ * `write_state FILE CONTENT` replaces FILE atomically (mode 644; fails with FILE as it was), and
+ * `backup_state FILE` copies it to FILE.bak, as writeStateFile does (best effort).
+ */
+export const STATE_FUNCTIONS = `write_state() {
+  printf '%s' "$2" > "$1.tmp.$$" && chmod 644 "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1" ||
+    { rm -f "$1.tmp.$$"; return 1; }
+}
+backup_state() {
+  cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak" || rm -f "$1.bak.tmp.$$"
+}`
+
 /** Writes state.json (stdin) atomically, keeping a copy of it as state.json.bak. */
 export function writeStateFile(l: Layout): Shell {
   return writeFileAtomically(l.state, '644', 'written')

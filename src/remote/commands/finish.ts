@@ -14,6 +14,7 @@
 import type { Layout } from '../layout.js'
 import { script, type Shell } from '../shell.js'
 import { DRAIN_FUNCTIONS, drainChecks } from './drain.js'
+import { STATE_FUNCTIONS } from './files.js'
 
 export const FINISH_FAILED = 6
 
@@ -34,6 +35,7 @@ export function finishHost(spec: FinishSpec): Shell {
   const { layout: l, old } = spec
   return script(
     `${DRAIN_FUNCTIONS}
+${STATE_FUNCTIONS}
 port=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6
 shift 6
 fail() {
@@ -51,14 +53,8 @@ if [ -n "$stopcmd" ]; then
 fi
 if [ "$state" != - ]; then
   echo "STEP state"
-  (
-    set -e
-    umask 077
-    printf '%s' "$statejson" > "$state.tmp.$$"
-    chmod 644 "$state.tmp.$$"
-    mv -f "$state.tmp.$$" "$state"
-    cp -p "$state" "$state.bak.tmp.$$" && mv -f "$state.bak.tmp.$$" "$state.bak" || rm -f "$state.bak.tmp.$$"
-  ) || { rm -f "$state.tmp.$$"; fail state; }
+  write_state "$state" "$statejson" || fail state
+  backup_state "$state"
 fi
 if [ $# -gt 0 ]; then
   echo "STEP prune"

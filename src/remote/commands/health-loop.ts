@@ -23,6 +23,28 @@ const REQUEST_TIMEOUT_MS = 5000
 const FIRST_RETRY_MS = 50
 const PROGRESS_EVERY_MS = 2000
 
+/**
+ * `check_slot CLIENT PORT HEALTH_PATH VERSION_PATH VERSION LIMIT_MS` (needs HTTP_FUNCTIONS): one
+ * round of the slot's checks, health-path then version-path ('' for none) with VERSION in its
+ * body; sets `problem` to what is wrong, in the words of the runner's checks through the tunnel
+ * (health.ts), or to '' when the slot is healthy. The health loop and the switch's recheck.
+ */
+export const CHECK_SLOT = `check_slot() {
+  problem=
+  http_get "$1" "$2" "$3" "$6" ""
+  if [ -n "$err" ]; then problem="GET $3: $err"
+  elif [ "$code" -lt 200 ] || [ "$code" -gt 299 ]; then problem="GET $3 answered $code"
+  elif [ -n "$4" ]; then
+    http_get "$1" "$2" "$4" "$6" ""
+    if [ -n "$err" ]; then problem="GET $4: $err"
+    else
+      _body=$(http_body)
+      case $_body in *"$5"*) [ "$code" -ge 200 ] && [ "$code" -le 299 ] ;; *) false ;; esac ||
+        problem="GET $4 answered $code without '$5' in its body (\\"$(printf '%s' "$_body" | tr '\\n\\r\\t' '   ' | head -c 100)\\")"
+    fi
+  fi
+}`
+
 export interface HealthLoopSpec {
   port: number
   path: string
@@ -39,6 +61,7 @@ export interface HealthLoopSpec {
 export function healthLoop(spec: HealthLoopSpec): Shell {
   return script(
     `${HTTP_FUNCTIONS}
+${CHECK_SLOT}
 port=$1; hpath=$2; vpath=$3; version=$4; timeout=$5; interval=$6; client=$7; alive=$8; reqms=$9
 [ "$client" = auto ] && client=$(http_client)
 if [ "$client" = none ]; then echo "RESULT no-client 0"; exit ${HEALTH_NO_CLIENT}; fi
@@ -54,21 +77,7 @@ while :; do
     printf '%s\\n' "$out"
     exit ${SLOT_EXITED}
   fi
-  problem=
-  http_get "$client" "$port" "$hpath" "$reqms" ""
-  if [ -n "$err" ]; then problem="GET $hpath: $err"
-  elif [ "$code" -lt 200 ] || [ "$code" -gt 299 ]; then problem="GET $hpath answered $code"
-  elif [ -n "$vpath" ]; then
-    http_get "$client" "$port" "$vpath" "$reqms" ""
-    if [ -n "$err" ]; then problem="GET $vpath: $err"
-    elif [ "$code" -lt 200 ] || [ "$code" -gt 299 ]; then problem="GET $vpath answered $code without '$version' in its body"
-    else
-      body=$(http_body)
-      case $body in *"$version"*) ;; *)
-        problem="GET $vpath answered $code without '$version' in its body (\\"$(printf '%s' "$body" | tr '\\n\\r\\t' '   ' | head -c 100)\\")" ;;
-      esac
-    fi
-  fi
+  check_slot "$client" "$port" "$hpath" "$vpath" "$version" "$reqms"
   if [ -z "$problem" ]; then
     echo "RESULT healthy $attempt"
     [ -z "$last" ] || echo "LAST $last"

@@ -26,6 +26,8 @@ import {
   type HttpClient,
   type HttpClientChoice,
 } from './http.js'
+import { STATE_FUNCTIONS } from './files.js'
+import { CHECK_SLOT } from './health-loop.js'
 import { PUT_FILE, type NginxCommands } from './nginx.js'
 import { SLOT_EXITED } from './slot.js'
 
@@ -77,6 +79,8 @@ export function switchUpstream(spec: SwitchSpec): Shell {
   const { nginx, recheck, verify, record } = spec
   return script(
     `${HTTP_FUNCTIONS}
+${CHECK_SLOT}
+${STATE_FUNCTIONS}
 stage=$1; file=$2; backup=$3; mode=$4; sudo=$5; testcmd=$6; reloadcmd=$7
 alive=$8; rport=$9; shift 9
 rpath=$1; rvpath=$2; rversion=$3; vport=$4; vpath=$5; expected=$6; vtimeout=$7; vheader=$8; client=$9
@@ -123,19 +127,7 @@ if [ "$stage" != activate ]; then
     out=$(eval "$alive" 2>&1)
     rc=$?
     [ $rc -ne ${SLOT_EXITED} ] || fail recheck $rc "$out"
-    problem=
-    http_get "$client" "$rport" "$rpath" 5000 ""
-    if [ -n "$err" ]; then problem="GET $rpath: $err"
-    elif [ "$code" -lt 200 ] || [ "$code" -gt 299 ]; then problem="GET $rpath answered $code"
-    elif [ -n "$rvpath" ]; then
-      http_get "$client" "$rport" "$rvpath" 5000 ""
-      if [ -n "$err" ]; then problem="GET $rvpath: $err"
-      else
-        body=$(http_body)
-        case $body in *"$rversion"*) [ "$code" -ge 200 ] && [ "$code" -le 299 ] ;; *) false ;; esac ||
-          problem="GET $rvpath answered $code without '$rversion' in its body (\\"$(printf '%s' "$body" | tr '\\n\\r\\t' '   ' | head -c 100)\\")"
-      fi
-    fi
+    check_slot "$client" "$rport" "$rpath" "$rvpath" "$rversion" 5000
     [ -z "$problem" ] || fail recheck - "$problem"
   fi
   echo "STEP install"
@@ -183,16 +175,14 @@ if [ "$stage" != install ]; then
     done
     if [ -n "$state" ]; then
       echo "STEP record"
-      umask 022
-      { [ ! -f "$state" ] || cp -p "$state" "$state.prev.$$"; } &&
-        printf '%s' "$statejson" > "$state.tmp.$$" && chmod 644 "$state.tmp.$$" && mv -f "$state.tmp.$$" "$state" ||
-        { rm -f "$state.tmp.$$" "$state.prev.$$"; fail record - "cannot write $state"; }
+      { [ ! -f "$state" ] || cp -p "$state" "$state.prev.$$"; } && write_state "$state" "$statejson" ||
+        { rm -f "$state.prev.$$"; fail record - "cannot write $state"; }
       if ! { ln -sfn "$target" "$current.tmp" && mv -T "$current.tmp" "$current"; } 2> "$http_tmp/err"; then
         if [ -f "$state.prev.$$" ]; then mv -f "$state.prev.$$" "$state"; else rm -f "$state"; fi
         fail record - "$(tail -n 20 "$http_tmp/err")"
       fi
       rm -f "$state.prev.$$"
-      cp -p "$state" "$state.bak.tmp.$$" && mv -f "$state.bak.tmp.$$" "$state.bak" || rm -f "$state.bak.tmp.$$"
+      backup_state "$state"
     fi
   fi
 fi
