@@ -58,8 +58,8 @@ export function healthLoopChecks(
 
 /**
  * Polls `health.path` (and `health.versionPath`, whose body must contain the version) through the
- * SSH tunnel (every interval, sooner at first) until both pass or the timeout ends. A slot whose process exits while
- * booting fails at once, with the tail of its log. `onAttempt` hears each failed check (for the
+ * SSH tunnel (every interval, sooner at first) until both pass or the timeout ends. A slot whose
+ * process exits while booting fails at once, with the tail of its log. `onAttempt` hears each failed check (for the
  * log's heartbeat); returns how many checks it took.
  */
 export async function waitHealthy(

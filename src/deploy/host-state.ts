@@ -1,6 +1,7 @@
 /**
  * A host's state.json: reading it at the start, under the deploy lock taken in the same round trip
- * (with the checks that refuse a host the run must not touch), and the record of the run in it (the switch, its revert, a stopped slot, pruning).
+ * (with the checks that refuse a host the run must not touch), and the record of the run in it
+ * (the switch, its revert, a stopped slot, pruning).
  */
 import { HostError, errorMessage } from '../common/errors.js'
 import { debug, info, warning } from '../report/log.js'

@@ -1,6 +1,7 @@
 /**
  * One SSH connection to one host: connect (strict host keys, optional jump host), run commands
- * (one with a local file streamed into its stdin), and make HTTP requests to ports on the host through the SSH connection.
+ * (one with a local file streamed into its stdin), and make HTTP requests to ports on the host
+ * through the SSH connection.
  */
 import { createReadStream } from 'node:fs'
 import http from 'node:http'

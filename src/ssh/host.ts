@@ -1,7 +1,7 @@
 /**
- * What a host offers the deploy: run commands (with a local file as stdin), reach its ports through the SSH
- * connection. `RemoteHost` (connection.ts) is the real one; the deploy, nginx and load-balancer
- * code take this interface, so that unit tests can give them a fake (test/fake-host.ts).
+ * What a host offers the deploy: run commands (with a local file as stdin), reach its ports
+ * through the SSH connection. `RemoteHost` (connection.ts) is the real one; the deploy, nginx and
+ * load-balancer code take this interface, so that unit tests can give them a fake (test/fake-host.ts).
  */
 import type http from 'node:http'
 import type { Duplex } from 'node:stream'
