@@ -141,8 +141,9 @@ export class SlotOps {
   /**
    * The drain of a slot nginx was moved off on a switch back or in the post step's repair (the
    * forward switch drains the old slot in the finish block: see retire): waits until the requests
-   * nginx's old workers still finish on it are done, bounded by drain-timeout, the quiet window counting from this run's last nginx reload (`sinceReloadMs`,
-   * 0: none). On timeout it warns (the slot is stopped anyway) and returns false.
+   * nginx's old workers still finish on it are done, bounded by drain-timeout, the quiet window
+   * counting from this run's last nginx reload (`sinceReloadMs`, 0: none). On timeout it warns
+   * (the slot is stopped anyway) and returns false.
    */
   async drain(slot: Slot, sinceReloadMs: number): Promise<boolean> {
     const idle = await this.waitIdle(slotPort(this.s.settings, slot), quietChecks(sinceReloadMs))
