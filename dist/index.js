@@ -62374,7 +62374,8 @@ function shortKeyType(type) {
 
 /**
  * One SSH connection to one host: connect (strict host keys, optional jump host), run commands
- * (one with a local file streamed into its stdin), and make HTTP requests to ports on the host through the SSH connection.
+ * (one with a local file streamed into its stdin), and make HTTP requests to ports on the host
+ * through the SSH connection.
  */
 const CONNECT_ATTEMPTS = 3;
 const HTTP_BODY_LIMIT = 64 * 1024;
@@ -62928,6 +62929,18 @@ if [ "$3" = previous ] && [ -f "$1" ]; then cp -p "$1" "$1.bak"; fi
 mv -f "$1.tmp.$$" "$1"
 if [ "$3" = written ]; then cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak" || rm -f "$1.bak.tmp.$$"; fi`, path, mode, backup);
 }
+/**
+ * State.json from the phase scripts (switch, finish), which have it as an argument:
+ * `write_state FILE CONTENT` replaces FILE atomically (mode 644; fails with FILE as it was), and
+ * `backup_state FILE` copies it to FILE.bak, as writeStateFile does (best effort).
+ */
+const STATE_FUNCTIONS = `write_state() {
+  printf '%s' "$2" > "$1.tmp.$$" && chmod 644 "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1" ||
+    { rm -f "$1.tmp.$$"; return 1; }
+}
+backup_state() {
+  cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak" || rm -f "$1.bak.tmp.$$"
+}`;
 /** Writes state.json (stdin) atomically, keeping a copy of it as state.json.bak. */
 function writeStateFile(l) {
     return writeFileAtomically(l.state, '644', 'written');
@@ -63279,6 +63292,7 @@ const FINISH_FAILED = 6;
 function finishHost(spec) {
     const { layout: l, old } = spec;
     return script(`${DRAIN_FUNCTIONS}
+${STATE_FUNCTIONS}
 port=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6
 shift 6
 fail() {
@@ -63296,14 +63310,8 @@ if [ -n "$stopcmd" ]; then
 fi
 if [ "$state" != - ]; then
   echo "STEP state"
-  (
-    set -e
-    umask 077
-    printf '%s' "$statejson" > "$state.tmp.$$"
-    chmod 644 "$state.tmp.$$"
-    mv -f "$state.tmp.$$" "$state"
-    cp -p "$state" "$state.bak.tmp.$$" && mv -f "$state.bak.tmp.$$" "$state.bak" || rm -f "$state.bak.tmp.$$"
-  ) || { rm -f "$state.tmp.$$"; fail state; }
+  write_state "$state" "$statejson" || fail state
+  backup_state "$state"
 fi
 if [ $# -gt 0 ]; then
   echo "STEP prune"
@@ -63566,6 +63574,25 @@ const LOCK_TIMED_OUT = 75;
 /** Ends the file holdLock prints once the lock is held (after a NUL, and followed by one). */
 const LOCK_READ_END = 'READY';
 /**
+ * `take_lock FILE SECONDS HOLDER`: takes the flock on FILE with fd 9, which keeps it for as long
+ * as the calling shell lives. While another run holds it, prints `WAITING <its holder line>`
+ * once and waits up to SECONDS (then exits LOCK_TIMED_OUT, the holder on stderr); once held,
+ * writes HOLDER into FILE and prints `LOCKED`. Shared by holdLock and the prepare block.
+ */
+const TAKE_LOCK = `take_lock() {
+  mkdir -p "$(dirname "$1")" || exit 1
+  exec 9>>"$1" || exit 1
+  if ! flock -n 9; then
+    printf '%s %s\\n' "${LOCK_WAITING}" "$(cat "$1")"
+    if ! flock -w "$2" 9; then
+      printf 'held by: %s\\n' "$(cat "$1")" >&2
+      exit ${LOCK_TIMED_OUT}
+    fi
+  fi
+  printf '%s\\n' "$3" > "$1"
+  echo ${LOCK_ACQUIRED}
+}`;
+/**
  * $1 lock file, $2 seconds to wait, $3 holder line written into the file once acquired; with
  * `read` ($4), that file is printed under the lock in the same round trip (missing: nothing),
  * then NUL `READY` NUL (see lockedRead).
@@ -63574,17 +63601,8 @@ function holdLock(l, waitSeconds, holder, read) {
     const readFile = read === undefined
         ? ''
         : `[ ! -f "$4" ] || cat "$4" || exit 1\nprintf '\\0%s\\0' ${LOCK_READ_END}\n`;
-    return script(`mkdir -p "$(dirname "$1")" || exit 1
-exec 9>>"$1" || exit 1
-if ! flock -n 9; then
-  printf '%s %s\\n' "${LOCK_WAITING}" "$(cat "$1")"
-  if ! flock -w "$2" 9; then
-    printf 'held by: %s\\n' "$(cat "$1")" >&2
-    exit ${LOCK_TIMED_OUT}
-  fi
-fi
-printf '%s\\n' "$3" > "$1"
-echo ${LOCK_ACQUIRED}
+    return script(`${TAKE_LOCK}
+take_lock "$1" "$2" "$3"
 ${readFile}cat > /dev/null`, l.lock, String(waitSeconds), holder, ...(read === undefined ? [] : [read]));
 }
 /** The file holdLock printed under the lock, once all of it arrived; undefined until then. */
@@ -63804,20 +63822,11 @@ const PREPARE_READY = 'READY';
 function prepareHost(spec) {
     const l = spec.layout;
     return script(`${HTTP_FUNCTIONS}
+${TAKE_LOCK}
 lock=$1; wait=$2; holder=$3; incoming=$4; releases=$5; release=$6; sums=$7; root=$8; logs=$9
 shift 9
 nfiles=$1; shift
-mkdir -p "$(dirname "$lock")" || exit 1
-exec 9>>"$lock" || exit 1
-if ! flock -n 9; then
-  printf '%s %s\\n' "${LOCK_WAITING}" "$(cat "$lock")"
-  if ! flock -w "$wait" 9; then
-    printf 'held by: %s\\n' "$(cat "$lock")" >&2
-    exit ${LOCK_TIMED_OUT}
-  fi
-fi
-printf '%s\\n' "$holder" > "$lock"
-echo ${LOCK_ACQUIRED}
+take_lock "$lock" "$wait" "$holder"
 rm -rf -- "$incoming" "$releases"/.*.tmp.* || exit 1
 mkdir -p "$releases" "$root/shared" "$logs" "$incoming" || exit 1
 if [ -n "$release" ] && [ -d "$release" ]; then cat "$release/$sums" 2>/dev/null || echo ${UNKNOWN_CHECKSUM}; fi
@@ -70478,8 +70487,30 @@ const HEALTH_NO_CLIENT = 5;
 const REQUEST_TIMEOUT_MS$1 = 5000;
 const FIRST_RETRY_MS$1 = 50;
 const PROGRESS_EVERY_MS = 2000;
+/**
+ * `check_slot CLIENT PORT HEALTH_PATH VERSION_PATH VERSION LIMIT_MS` (needs HTTP_FUNCTIONS): one
+ * round of the slot's checks, health-path then version-path ('' for none) with VERSION in its
+ * body; sets `problem` to what is wrong, in the words of the runner's checks through the tunnel
+ * (health.ts), or to '' when the slot is healthy. The health loop and the switch's recheck.
+ */
+const CHECK_SLOT = `check_slot() {
+  problem=
+  http_get "$1" "$2" "$3" "$6" ""
+  if [ -n "$err" ]; then problem="GET $3: $err"
+  elif [ "$code" -lt 200 ] || [ "$code" -gt 299 ]; then problem="GET $3 answered $code"
+  elif [ -n "$4" ]; then
+    http_get "$1" "$2" "$4" "$6" ""
+    if [ -n "$err" ]; then problem="GET $4: $err"
+    else
+      _body=$(http_body)
+      case $_body in *"$5"*) [ "$code" -ge 200 ] && [ "$code" -le 299 ] ;; *) false ;; esac ||
+        problem="GET $4 answered $code without '$5' in its body (\\"$(printf '%s' "$_body" | tr '\\n\\r\\t' '   ' | head -c 100)\\")"
+    fi
+  fi
+}`;
 function healthLoop(spec) {
     return script(`${HTTP_FUNCTIONS}
+${CHECK_SLOT}
 port=$1; hpath=$2; vpath=$3; version=$4; timeout=$5; interval=$6; client=$7; alive=$8; reqms=$9
 [ "$client" = auto ] && client=$(http_client)
 if [ "$client" = none ]; then echo "RESULT no-client 0"; exit ${HEALTH_NO_CLIENT}; fi
@@ -70495,21 +70526,7 @@ while :; do
     printf '%s\\n' "$out"
     exit ${SLOT_EXITED}
   fi
-  problem=
-  http_get "$client" "$port" "$hpath" "$reqms" ""
-  if [ -n "$err" ]; then problem="GET $hpath: $err"
-  elif [ "$code" -lt 200 ] || [ "$code" -gt 299 ]; then problem="GET $hpath answered $code"
-  elif [ -n "$vpath" ]; then
-    http_get "$client" "$port" "$vpath" "$reqms" ""
-    if [ -n "$err" ]; then problem="GET $vpath: $err"
-    elif [ "$code" -lt 200 ] || [ "$code" -gt 299 ]; then problem="GET $vpath answered $code without '$version' in its body"
-    else
-      body=$(http_body)
-      case $body in *"$version"*) ;; *)
-        problem="GET $vpath answered $code without '$version' in its body (\\"$(printf '%s' "$body" | tr '\\n\\r\\t' '   ' | head -c 100)\\")" ;;
-      esac
-    fi
-  fi
+  check_slot "$client" "$port" "$hpath" "$vpath" "$version" "$reqms"
   if [ -z "$problem" ]; then
     echo "RESULT healthy $attempt"
     [ -z "$last" ] || echo "LAST $last"
@@ -70623,8 +70640,8 @@ function healthLoopChecks(host, slots, slot, port, health, result) {
 }
 /**
  * Polls `health.path` (and `health.versionPath`, whose body must contain the version) through the
- * SSH tunnel (every interval, sooner at first) until both pass or the timeout ends. A slot whose process exits while
- * booting fails at once, with the tail of its log. `onAttempt` hears each failed check (for the
+ * SSH tunnel (every interval, sooner at first) until both pass or the timeout ends. A slot whose
+ * process exits while booting fails at once, with the tail of its log. `onAttempt` hears each failed check (for the
  * log's heartbeat); returns how many checks it took.
  */
 async function waitHealthy(host, slots, slot, port, health, version, onAttempt = () => { }) {
@@ -70825,9 +70842,10 @@ class SlotOps {
     }
     /**
      * The drain of a slot nginx was moved off on a switch back or in the post step's repair (the
-     * forward switch drains the old slot in the finish block: see retire): waits until the requests nginx's old workers still finish on it are done, bounded by
-     * drain-timeout, the quiet window counting from this run's last nginx reload (`sinceReloadMs`,
-     * 0: none). On timeout it warns (the slot is stopped anyway) and returns false.
+     * forward switch drains the old slot in the finish block: see retire): waits until the requests
+     * nginx's old workers still finish on it are done, bounded by drain-timeout, the quiet window
+     * counting from this run's last nginx reload (`sinceReloadMs`, 0: none). On timeout it warns
+     * (the slot is stopped anyway) and returns false.
      */
     async drain(slot, sinceReloadMs) {
         const idle = await this.waitIdle(slotPort(this.s.settings, slot), quietChecks(sinceReloadMs));
@@ -71254,6 +71272,8 @@ const VERIFY_TIMEOUT_MS$1 = 10_000;
 function switchUpstream(spec) {
     const { nginx, recheck, verify, record } = spec;
     return script(`${HTTP_FUNCTIONS}
+${CHECK_SLOT}
+${STATE_FUNCTIONS}
 stage=$1; file=$2; backup=$3; mode=$4; sudo=$5; testcmd=$6; reloadcmd=$7
 alive=$8; rport=$9; shift 9
 rpath=$1; rvpath=$2; rversion=$3; vport=$4; vpath=$5; expected=$6; vtimeout=$7; vheader=$8; client=$9
@@ -71300,19 +71320,7 @@ if [ "$stage" != activate ]; then
     out=$(eval "$alive" 2>&1)
     rc=$?
     [ $rc -ne ${SLOT_EXITED} ] || fail recheck $rc "$out"
-    problem=
-    http_get "$client" "$rport" "$rpath" 5000 ""
-    if [ -n "$err" ]; then problem="GET $rpath: $err"
-    elif [ "$code" -lt 200 ] || [ "$code" -gt 299 ]; then problem="GET $rpath answered $code"
-    elif [ -n "$rvpath" ]; then
-      http_get "$client" "$rport" "$rvpath" 5000 ""
-      if [ -n "$err" ]; then problem="GET $rvpath: $err"
-      else
-        body=$(http_body)
-        case $body in *"$rversion"*) [ "$code" -ge 200 ] && [ "$code" -le 299 ] ;; *) false ;; esac ||
-          problem="GET $rvpath answered $code without '$rversion' in its body (\\"$(printf '%s' "$body" | tr '\\n\\r\\t' '   ' | head -c 100)\\")"
-      fi
-    fi
+    check_slot "$client" "$rport" "$rpath" "$rvpath" "$rversion" 5000
     [ -z "$problem" ] || fail recheck - "$problem"
   fi
   echo "STEP install"
@@ -71360,16 +71368,14 @@ if [ "$stage" != install ]; then
     done
     if [ -n "$state" ]; then
       echo "STEP record"
-      umask 022
-      { [ ! -f "$state" ] || cp -p "$state" "$state.prev.$$"; } &&
-        printf '%s' "$statejson" > "$state.tmp.$$" && chmod 644 "$state.tmp.$$" && mv -f "$state.tmp.$$" "$state" ||
-        { rm -f "$state.tmp.$$" "$state.prev.$$"; fail record - "cannot write $state"; }
+      { [ ! -f "$state" ] || cp -p "$state" "$state.prev.$$"; } && write_state "$state" "$statejson" ||
+        { rm -f "$state.prev.$$"; fail record - "cannot write $state"; }
       if ! { ln -sfn "$target" "$current.tmp" && mv -T "$current.tmp" "$current"; } 2> "$http_tmp/err"; then
         if [ -f "$state.prev.$$" ]; then mv -f "$state.prev.$$" "$state"; else rm -f "$state"; fi
         fail record - "$(tail -n 20 "$http_tmp/err")"
       fi
       rm -f "$state.prev.$$"
-      cp -p "$state" "$state.bak.tmp.$$" && mv -f "$state.bak.tmp.$$" "$state.bak" || rm -f "$state.bak.tmp.$$"
+      backup_state "$state"
     fi
   fi
 fi
@@ -71941,7 +71947,8 @@ class UpstreamSwitch {
 
 /**
  * A host's state.json: reading it at the start, under the deploy lock taken in the same round trip
- * (with the checks that refuse a host the run must not touch), and the record of the run in it (the switch, its revert, a stopped slot, pruning).
+ * (with the checks that refuse a host the run must not touch), and the record of the run in it
+ * (the switch, its revert, a stopped slot, pruning).
  */
 /** The client the host's scripts are told to use: the one the prepare block found, else `auto`. */
 function hostHttpClient(facts) {
