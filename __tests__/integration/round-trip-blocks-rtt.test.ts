@@ -27,7 +27,7 @@ const SERVER = resolve(import.meta.dirname, '../../examples/app/server.js')
 const RTT = 150
 const REPEATS = 3
 const l = layout('/srv/app')
-const slots = builtinSlots(l, 5)
+const slots = builtinSlots(l, { app: 'shop', sudo: false, stopTimeoutSeconds: 5 })
 const UPSTREAM = '/etc/nginx/conf.d/app.upstream.conf'
 const env = (version: string): SlotEnv => ({
   PORT: '3101',
@@ -130,6 +130,7 @@ it(
             timeoutMs: 10_000,
             intervalMs: 200,
             alive: slots.checkAlive('blue', true),
+            members: slots.members('blue'),
           }),
           { step: 'health' },
         )
@@ -144,6 +145,7 @@ it(
             nginx: { test: 'nginx -t', reload: 'nginx -s reload', sudo: false },
             recheck: {
               alive: slots.checkAlive('blue'),
+              members: slots.members('blue'),
               port: 3101,
               path: '/health',
               versionPath: '',

@@ -39,7 +39,7 @@ import { tempDir } from '../../test/tmp.js'
 
 const SERVER = resolve(import.meta.dirname, '../../examples/app/server.js')
 const l = layout('/srv/app')
-const slots = builtinSlots(l, 5)
+const slots = builtinSlots(l, { app: 'shop', sudo: false, stopTimeoutSeconds: 5 })
 const UPSTREAM = '/etc/nginx/conf.d/app.upstream.conf'
 const VERIFY_PORT = 8099
 /** Exits 0 while the pid runs (a zombie counts as gone: a lab host's init may not reap it). */
@@ -237,6 +237,7 @@ describe('health: polled by a loop on the host, reported once', () => {
       timeoutMs: 5000,
       intervalMs: 200,
       alive: slots.checkAlive(slot, true),
+      members: slots.members(slot),
       ...over,
     })
 
@@ -342,6 +343,7 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
       timeoutMs: 5000,
       intervalMs: 200,
       alive: slots.checkAlive('blue', true),
+      members: slots.members('blue'),
     })
     await host.exec(healthy, { step: 'health' })
     writeFileSync(join(local, 'before'), before)
@@ -357,6 +359,7 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
       spec(3101, {
         recheck: {
           alive: slots.checkAlive('blue'),
+          members: slots.members('blue'),
           port: 3101,
           path: '/health',
           versionPath: '/version',
@@ -458,6 +461,7 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
         client: 'none',
         recheck: {
           alive: slots.checkAlive('blue'),
+          members: slots.members('blue'),
           port: 3101,
           path: '/health',
           versionPath: '',
@@ -478,6 +482,7 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
       spec(3101, {
         recheck: {
           alive: slots.checkAlive('blue'),
+          members: slots.members('blue'),
           port: 3101,
           path: '/health',
           versionPath: '/version',
@@ -501,6 +506,7 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
       spec(3102, {
         recheck: {
           alive: slots.checkAlive('green', true),
+          members: slots.members('green'),
           port: 3102,
           path: '/health',
           versionPath: '',

@@ -94,10 +94,10 @@ describe('remote commands', () => {
           .text,
       )
     expect(install()).toBe(
-      `/srv/shop/releases/v2 /srv/shop/.deploy/incoming/v2.tgz ${'b'.repeat(64)} .release-sha256 ''`,
+      `/srv/shop/releases/v2 /srv/shop/.deploy/incoming/v2.tgz ${'b'.repeat(64)} .release-sha256 '' v2 REVISION`,
     )
     expect(install('a'.repeat(64))).toBe(
-      `/srv/shop/releases/v2 /srv/shop/.deploy/incoming/v2.tgz ${'b'.repeat(64)} .release-sha256 ${'a'.repeat(64)}`,
+      `/srv/shop/releases/v2 /srv/shop/.deploy/incoming/v2.tgz ${'b'.repeat(64)} .release-sha256 ${'a'.repeat(64)} v2 REVISION`,
     )
   })
 
@@ -142,7 +142,7 @@ describe('remote commands', () => {
     const q = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`
     // The test command is one argument: `sudo -n sh -c <the line>`, the line quoted whole.
     expect(argsOf(install.text)).toBe(
-      `install /etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak take sudo ${q(`sudo -n sh -c ${q(`nginx -t; ${hostile}`)}`)} 'sudo -n nginx -s reload' '' 0 '' '' '' '' '' '' 10000 '' none '' '' '' '' ''`,
+      `install /etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak take sudo ${q(`sudo -n sh -c ${q(`nginx -t; ${hostile}`)}`)} 'sudo -n nginx -s reload' '' 0 '' '' '' '' '' '' 10000 '' none '' '' '' '' '' ''`,
     )
   })
 
@@ -184,13 +184,22 @@ describe('remote commands', () => {
       DEPLOY_PATH: '/srv/shop',
       RELEASE_NODE: 'shop_green',
     }
-    const { text } = startSlot(l, 'green', hostile, env, 10)
+    const { text } = startSlot(l, 'green', hostile, env, {
+      app: 'shop',
+      sudo: false,
+      stopTimeoutSeconds: 10,
+    })
     expect(text).toContain(
       `sh /srv/shop/.deploy/green.pid 10 /srv/shop/logs/green.log /srv/shop/releases/v2 /srv/shop/.deploy/supervise-green.sh `,
     )
     expect(text).toContain(`/srv/shop/.deploy/boot.sh `)
-    expect(text).toMatch(/ \/srv\/shop\/\.deploy\/green\.restarts$/)
-    const supervise = renderSuperviseScript(l, 'green', hostile, env)
+    expect(text).toMatch(
+      / \/srv\/shop\/\.deploy\/green\.restarts 3002 stop 'slot_pids \/srv\/shop\/\.deploy\/green\.pid' 'slot_pids \/srv\/shop\/\.deploy\/blue\.pid' \/srv\/shop shop green systemctl 10$/,
+    )
+    expect(text).toContain(
+      'stop_slot "$pidfile" "$timeout" "" || exit 1\nfree_port "$@" || exit 8\n',
+    )
+    const supervise = renderSuperviseScript(l, 'green', hostile, env, 10)
     expect(supervise).toContain(
       `export PORT=3002\nexport SLOT=green\nexport APP_VERSION=v2\nexport RELEASE_DIR=/srv/shop/releases/v2\nexport DEPLOY_PATH=/srv/shop\nexport RELEASE_NODE=shop_green\n`,
     )
@@ -220,7 +229,14 @@ describe('slot log rotation (the start script, run by sh)', () => {
       RELEASE_NODE: 'shop_blue',
     }
     const start = () =>
-      execFileSync('sh', ['-c', startSlot(local, 'blue', 'exec sleep 30', env, 1).text])
+      execFileSync('sh', [
+        '-c',
+        startSlot(local, 'blue', 'exec sleep 30', env, {
+          app: 'shop',
+          sudo: false,
+          stopTimeoutSeconds: 1,
+        }).text,
+      ])
     const log = local.slotLog('blue')
     writeFileSync(log, 'small\n')
     start()

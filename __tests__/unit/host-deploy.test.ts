@@ -225,11 +225,12 @@ describe('the all-or-nothing switch on a fake host', () => {
 
     await switchTogether(contextFor([deploy]), [deploy])
 
-    // The script's try, the tunnel's crash check (its health check is a request), the switch
-    // without the recheck, the record.
-    expect(stepsSince(host, mark)).toEqual([SWITCH, SWITCH, SWITCH, 'record'])
+    // The script's try, the tunnel's crash check (its health check is a request), who listens
+    // on the port, the switch without the recheck, the record.
+    expect(stepsSince(host, mark)).toEqual([SWITCH, SWITCH, SWITCH, SWITCH, 'record'])
+    expect(host.commands[mark + 2]?.text).toContain('port_owner "$2"')
     // Without the recheck this time, and told the host has no client.
-    const text = host.commands[mark + 2]?.text ?? ''
+    const text = host.commands[mark + 3]?.text ?? ''
     const args = text.slice(text.lastIndexOf("' sh ") + 5)
     expect(args).toMatch(/^all \S+ \S+ take no-sudo 'nginx -t' 'nginx -s reload' '' 0 '' '' '' /)
     expect(args).toContain(
@@ -510,7 +511,7 @@ describe('ship on a fake host', () => {
     const other = 'c'.repeat(64)
     const rerun = await loaded(settings, { existing: other })
     expect(await rerun.deploy.ship(archive)).toBe('replaced')
-    expect(rerun.host.commands.at(-1)?.text).toContain(`.release-sha256 ${other}; }`)
+    expect(rerun.host.commands.at(-1)?.text).toContain(`.release-sha256 ${other} 2.0.0 REVISION; }`)
 
     const live: HostState = {
       ...LIVE_BLUE,

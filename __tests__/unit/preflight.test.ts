@@ -11,7 +11,7 @@ const settingsWith = (extra: Record<string, string>) =>
     'process-manager': 'builtin',
     ...extra,
   })
-const facts = parseProbe('existing=/srv\nwritable=yes\nuid=1000\n--- tcp\n')
+const facts = parseProbe('existing=/srv\nwritable=yes\nuid=1000\n--- port blue\n--- port green\n')
 const ok = (command: string): CommandCheck => ({ command, exitCode: 0, stderr: '' })
 const refused = (command: string, stderr: string): CommandCheck => ({
   command,
@@ -27,7 +27,9 @@ describe('preflight: sudo and the upstream file', () => {
       sudo: refused('sudo -n nginx -s reload', 'sudo: a password is required\n'),
       upstream: ok(tee),
     }
-    expect(preflightProblems(settingsWith({ sudo: 'true' }), 'deploy', facts, checks)).toEqual([
+    expect(
+      preflightProblems(settingsWith({ sudo: 'true' }), 'deploy', facts, 'blue', checks),
+    ).toEqual([
       `sudo would not run 'sudo -n nginx -s reload' for deploy without a password: allow it (see README "Host setup").\nsudo: a password is required`,
     ])
   })
@@ -35,10 +37,12 @@ describe('preflight: sudo and the upstream file', () => {
   it('an upstream file the user may not write: with sudo, the tee it needs; without, both ways out', () => {
     const upstream = refused(tee, 'sudo: a password is required\n')
     const checks = { nginxTest: ok('nginx -t'), upstream }
-    expect(preflightProblems(settingsWith({ sudo: 'true' }), 'deploy', facts, checks)).toEqual([
+    expect(
+      preflightProblems(settingsWith({ sudo: 'true' }), 'deploy', facts, 'blue', checks),
+    ).toEqual([
       `deploy may not write /etc/nginx/conf.d/shop.upstream.conf, and sudo would not run '${tee}' without a password: give deploy the file or allow that command (see README "Host setup").\nsudo: a password is required`,
     ])
-    expect(preflightProblems(settingsWith({}), 'deploy', facts, checks)).toEqual([
+    expect(preflightProblems(settingsWith({}), 'deploy', facts, 'blue', checks)).toEqual([
       `deploy may not write /etc/nginx/conf.d/shop.upstream.conf: give deploy the file, or set sudo: true and allow '${tee}' (see README "Host setup").`,
     ])
   })
@@ -51,7 +55,7 @@ describe('preflight: sudo and the upstream file', () => {
       site: refused(siteTee, 'sudo: a password is required\n'),
     }
     const settings = settingsWith({ sudo: 'true', 'nginx-site': 'shop.example.com' })
-    expect(preflightProblems(settings, 'deploy', facts, checks)).toEqual([
+    expect(preflightProblems(settings, 'deploy', facts, 'blue', checks)).toEqual([
       `deploy may not write /etc/nginx/conf.d/shop.site.conf, and sudo would not run '${siteTee}' without a password: give deploy the file or allow that command (see README "Host setup").\nsudo: a password is required`,
     ])
   })

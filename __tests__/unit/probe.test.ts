@@ -1,18 +1,22 @@
 import { describe, expect, it } from 'vitest'
+import { builtinMembers, unitMembers } from '../../src/remote/commands/processes.js'
 import { layout } from '../../src/remote/layout.js'
 import { parseProbe, probeCommand } from '../../src/remote/probe.js'
+import { quote } from '../../src/remote/shell.js'
 
 describe('probeCommand', () => {
-  it('passes the deploy path as $1 and the files it reads from the layout, not inside the script', () => {
-    const text = probeCommand(layout("/srv/x'; touch /tmp/pwned; '")).text
-    expect(
-      text.startsWith("sh -c '\ndeploy=$1; app=$2; blue_pidfile=$3; green_pidfile=$4; state=$5\n"),
-    ).toBe(true)
-    const root = `'/srv/x'\\''; touch /tmp/pwned; '\\'''`
-    const meta = `'/srv/x'\\''; touch /tmp/pwned; '\\''/.deploy`
-    expect(
-      text.endsWith(` sh ${root} '' ${meta}/blue.pid' ${meta}/green.pid' ${meta}/state.json'`),
-    ).toBe(true)
+  it('passes the deploy path, the files it reads and each slot as arguments, not inside the script', () => {
+    const l = layout("/srv/x'; touch /tmp/pwned; '")
+    const members = { blue: unitMembers('shop@blue'), green: builtinMembers(l.pidfile('green')) }
+    const text = probeCommand(l, { app: 'shop', ports: { blue: 3001, green: 3002 }, members }).text
+    expect(text).toContain(
+      '\ndeploy=$1; app=$2; state=$3; blue_port=$4; green_port=$5; blue=$6; green=$7\n',
+    )
+    expect(text).toContain(
+      'free_port "$blue_port" check "$blue" "$green" "$deploy" "$app" blue "" 0\n',
+    )
+    const args = [l.root, 'shop', l.state, '3001', '3002', members.blue.text, members.green.text]
+    expect(text.endsWith(` sh ${args.map(quote).join(' ')}`)).toBe(true)
   })
 })
 
@@ -22,25 +26,28 @@ describe('parseProbe', () => {
     'missing=nginx',
     'existing=/srv',
     'writable=yes',
-    'pid.green=4242',
-    '--- tcp',
-    '  sl  local_address rem_address   st tx_queue rx_queue',
-    '   0: 0100007F:0BB9 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1',
-    '   1: 0100007F:0BBA 0100007F:D431 01 00000000:00000000 00:00000000 00000000 0 0 2',
-    '   0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A 0',
+    '--- port blue',
+    'PORT stranger 3001 pid 12 (python3 -m http.server 3001)',
+    '--- port green',
+    'PORT own 3002 pid 4242 (node server.js)',
+    'PORT leftover 3002 pid 4243 (node server.js)',
     '--- state',
     '{"liveSlot":"green"}',
     '',
   ].join('\n')
 
-  it('reads tools, path, pids, listening ports and state', () => {
-    const facts = parseProbe(output)
-    expect(facts).toEqual({
+  it('reads tools, path, who listens on each slot port, and state', () => {
+    expect(parseProbe(output)).toEqual({
       missingTools: ['flock', 'nginx'],
       existingPath: '/srv',
       writable: true,
-      slotPids: { green: 4242 },
-      listeningPorts: new Set([3001, 80]),
+      portUsers: {
+        blue: [{ kind: 'stranger', port: 3001, who: 'pid 12 (python3 -m http.server 3001)' }],
+        green: [
+          { kind: 'own', port: 3002, who: 'pid 4242 (node server.js)' },
+          { kind: 'leftover', port: 3002, who: 'pid 4243 (node server.js)' },
+        ],
+      },
       systemd: false,
       uid: undefined,
       stateJson: '{"liveSlot":"green"}\n',
@@ -48,6 +55,8 @@ describe('parseProbe', () => {
   })
 
   it('has no state when the section is absent', () => {
-    expect(parseProbe('existing=/\nwritable=no\n--- tcp\n').stateJson).toBeUndefined()
+    const facts = parseProbe('existing=/\nwritable=no\n--- port blue\n--- port green\n')
+    expect(facts.stateJson).toBeUndefined()
+    expect(facts.portUsers).toEqual({ blue: [], green: [] })
   })
 })

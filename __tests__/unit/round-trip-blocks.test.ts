@@ -27,7 +27,7 @@ import { holdCommand } from '../../src/ssh/held-exec.js'
 import { FakeHost } from '../../test/fake-host.js'
 
 const l = layout('/srv/shop')
-const slots = builtinSlots(l, 10)
+const slots = builtinSlots(l, { app: 'shop', sudo: false, stopTimeoutSeconds: 10 })
 const hostile = `x'; touch /tmp/pwned; echo '$(id)`
 const quotedHostile = `'x'\\''; touch /tmp/pwned; echo '\\''$(id)'`
 const sha = 'b'.repeat(64)
@@ -68,10 +68,10 @@ echo RECEIVED' sh ${archive} ${sha} ${bytes}`
       `{ ${receive("''")}; } && { ${installRelease(l, 'v2', archive, sha).text}; }`,
     )
     expect(parts(installRelease(l, 'v2', archive, sha)).args).toBe(
-      `/srv/shop/releases/v2 ${archive} ${sha} .release-sha256 ''`,
+      `/srv/shop/releases/v2 ${archive} ${sha} .release-sha256 '' v2 REVISION`,
     )
     expect(shipRelease(l, 'v2', sha, 'a'.repeat(64)).text).toContain(
-      `.release-sha256 ${'a'.repeat(64)}; }`,
+      `.release-sha256 ${'a'.repeat(64)} v2 REVISION; }`,
     )
     execFileSync('sh', ['-n', '-c', ship.text])
     parses(receive("''"))
@@ -184,15 +184,19 @@ describe('health loop', () => {
     timeoutMs: 30_000,
     intervalMs: 1000,
     alive: slots.checkAlive('green', true),
+    members: slots.members('green'),
   }
 
   it('passes the check, the schedule and the slot check as arguments', () => {
     const loop = healthLoop(spec)
     const alive = slots.checkAlive('green', true).text.replaceAll("'", `'\\''`)
-    expect(parts(loop).args).toBe(`3002 /health /version v2 30000 1000 auto '${alive}' 5000`)
+    const members = "'slot_pids /srv/shop/.deploy/green.pid'"
+    expect(parts(loop).args).toBe(
+      `3002 /health /version v2 30000 1000 auto '${alive}' 5000 ${members}`,
+    )
     expect(
       parts(healthLoop({ ...spec, versionPath: '', timeoutMs: 2000, client: 'wget' })).args,
-    ).toBe(`3002 /health '' v2 2000 1000 wget '${alive}' 2000`)
+    ).toBe(`3002 /health '' v2 2000 1000 wget '${alive}' 2000 ${members}`)
     const { body } = parts(loop)
     expect(body).toContain(`  out=$(eval "$alive" 2>&1)
   if [ $? -eq 3 ]; then
@@ -272,7 +276,14 @@ describe('switch', () => {
     const alive = slots.checkAlive('green')
     const sw = switchUpstream({
       ...spec,
-      recheck: { alive, port: 3002, path: '/health', versionPath: '/version', version: 'v2' },
+      recheck: {
+        alive,
+        members: slots.members('green'),
+        port: 3002,
+        path: '/health',
+        versionPath: '/version',
+        version: 'v2',
+      },
       record: { layout: l, version: 'v2', stateJson: `{"v":"${hostile}"}\n` },
       content: `upstream shop { server 127.0.0.1:3002; } # ${hostile}\n`,
     })
@@ -288,6 +299,7 @@ describe('switch', () => {
         q(`{"v":"${hostile}"}\n`),
         '/srv/shop/current releases/v2',
         q(`upstream shop { server 127.0.0.1:3002; } # ${hostile}\n`),
+        q('slot_pids /srv/shop/.deploy/green.pid'),
       ].join(' '),
     )
     const { body } = parts(sw)
@@ -321,7 +333,7 @@ describe('switch', () => {
       client: 'none',
     })
     expect(parts(install).args).toBe(
-      "install /etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak keep sudo 'sudo -n nginx -t' 'sudo -n nginx -s reload' '' 0 '' '' '' 8099 /health 127.0.0.1:3002 10000 '[Xx]-[Dd][Ee][Pp][Ll][Oo][Yy]-[Uu][Pp][Ss][Tt][Rr][Ee][Aa][Mm]' none '' '' '' '' ''",
+      "install /etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak keep sudo 'sudo -n nginx -t' 'sudo -n nginx -s reload' '' 0 '' '' '' 8099 /health 127.0.0.1:3002 10000 '[Xx]-[Dd][Ee][Pp][Ll][Oo][Yy]-[Uu][Pp][Ss][Tt][Rr][Ee][Aa][Mm]' none '' '' '' '' '' ''",
     )
     expect(parts(switchUpstream({ ...spec, stage: 'activate' })).args).toMatch(/^activate /)
     parses(install)

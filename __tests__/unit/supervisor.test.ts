@@ -27,7 +27,7 @@ import { layout, type Layout } from '../../src/remote/layout.js'
 let root: string
 let l: Layout
 let env: SlotEnv
-const slots = () => builtinSlots(l, 2)
+const slots = () => builtinSlots(l, { app: 'shop', sudo: false, stopTimeoutSeconds: 2 })
 const sh = (text: string) => spawnSync('sh', ['-c', text], { encoding: 'utf8' })
 
 const read = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').trim() : '')

@@ -11,7 +11,7 @@ import {
   type SystemdOptions,
 } from '../../src/remote/commands/systemd.js'
 import { layout } from '../../src/remote/layout.js'
-import { parseProbe, probeCommand } from '../../src/remote/probe.js'
+import { parseProbe } from '../../src/remote/probe.js'
 import { quote } from '../../src/remote/shell.js'
 import { tempDir } from '../../test/tmp.js'
 import { testSettings } from '../../test/settings.js'
@@ -135,8 +135,15 @@ describe('systemdSlots', () => {
       ),
     ).toBe(true)
     expect(
+      argsOf(text).includes(
+        ` /srv/shop/.deploy/run-green.sh ${quote(renderRunScript(l, 'shop', 'green', 'node server.js', '', env).trimEnd())} `,
+      ),
+    ).toBe(true)
+    // The port is freed by free_port's rule before the unit starts; the blue unit is the live one.
+    expect(text).toContain('free_port "$@" || exit 8\n')
+    expect(
       argsOf(text).endsWith(
-        ` /srv/shop/.deploy/run-green.sh ${quote(renderRunScript(l, 'shop', 'green', 'node server.js', '', env).trimEnd())}`,
+        ` 3002 stop 'unit_pids shop@green' 'unit_pids shop@blue' /srv/shop shop green systemctl 10`,
       ),
     ).toBe(true)
   })
@@ -168,7 +175,7 @@ describe('systemdSlots', () => {
     expect(argsOf(slots.checkAlive('green', true).text)).toBe('shop@green 30 yes')
     expect(argsOf(slots.checkAlive('green').text)).toBe('shop@green 30 no')
     expect(argsOf(slots.reload('blue', hostile, env).text)).toBe(
-      `shop@blue /srv/shop/shared/.env ${quotedHostile} PORT=3002 SLOT=green APP_VERSION=v2 RELEASE_DIR=/srv/shop/releases/v2 DEPLOY_PATH=/srv/shop RELEASE_NODE=shop_green`,
+      `'unit_pids shop@blue' /srv/shop/shared/.env ${quotedHostile} PORT=3002 SLOT=green APP_VERSION=v2 RELEASE_DIR=/srv/shop/releases/v2 DEPLOY_PATH=/srv/shop RELEASE_NODE=shop_green`,
     )
     expect(slots.logName('blue')).toBe('the journal (journalctl -u shop@blue)')
   })
@@ -182,18 +189,14 @@ describe('host checks for systemd', () => {
       'process-manager': 'systemd',
       ...extra,
     })
-  const facts = (lines: string) => parseProbe(`existing=/srv\nwritable=yes\n${lines}--- tcp\n`)
+  const facts = (lines: string) =>
+    parseProbe(`existing=/srv\nwritable=yes\n${lines}--- port blue\n--- port green\n`)
   const nginxTest = { command: 'nginx -t', exitCode: 0, stderr: '' }
   const problems = (extra: Record<string, string>, lines: string) =>
-    preflightProblems(settingsWith(extra), 'deploy', facts(lines), { nginxTest })
+    preflightProblems(settingsWith(extra), 'deploy', facts(lines), 'blue', { nginxTest })
 
-  it('probes for systemd, the uid and the units’ pids (the app name as $2)', () => {
-    expect(argsOf(probeCommand(layout('/srv/shop'), 'shop').text)).toMatch(/^\/srv\/shop shop /)
-    expect(facts('uid=1000\nsystemd=yes\npid.blue=77\n')).toMatchObject({
-      uid: 1000,
-      systemd: true,
-      slotPids: { blue: 77 },
-    })
+  it('probes for systemd and the uid', () => {
+    expect(facts('uid=1000\nsystemd=yes\n')).toMatchObject({ uid: 1000, systemd: true })
     expect(facts('uid=0\n')).toMatchObject({ uid: 0, systemd: false })
   })
 

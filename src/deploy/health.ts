@@ -6,7 +6,13 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HostError, errorMessage } from '../common/errors.js'
 import type { HealthSettings } from '../inputs/settings.js'
-import { healthLoop, healthLoopFailure, parseHealthLoop } from '../remote/commands/health-loop.js'
+import {
+  foreignListener,
+  healthLoop,
+  healthLoopFailure,
+  parseHealthLoop,
+} from '../remote/commands/health-loop.js'
+import { checkPortOwner, PORT_FOREIGN } from '../remote/commands/processes.js'
 import type { HttpClientChoice } from '../remote/commands/http.js'
 import { SLOT_EXITED, type SlotManager } from '../remote/commands/slot.js'
 import type { Shell } from '../remote/shell.js'
@@ -32,7 +38,18 @@ export function hostHealthLoop(
 ): Shell {
   const { path, versionPath, timeoutMs, intervalMs } = health
   const alive = slots.checkAlive(slot, true)
-  return healthLoop({ port, path, versionPath, version, timeoutMs, intervalMs, alive, client })
+  const members = slots.members(slot)
+  return healthLoop({
+    port,
+    path,
+    versionPath,
+    version,
+    timeoutMs,
+    intervalMs,
+    alive,
+    members,
+    client,
+  })
 }
 
 /**
@@ -75,7 +92,9 @@ export async function waitHealthy(
   // Checks at once, then after 50, 100, 200 ms ... up to health-interval: an app that boots fast
   // is seen soon after it is up, one that boots slowly is not polled harder than asked.
   for (let retry = 0; ; retry++) {
-    const problem = await checkSlot(host, slots, slot, port, health, version, 'boot')
+    const problem =
+      (await checkSlot(host, slots, slot, port, health, version, 'boot')) ??
+      (await portOwnerProblem(host, slots, slot, port, 'health'))
     if (problem === undefined) return retry + 1
     onAttempt(retry + 1, problem)
     const wait = Math.min(health.intervalMs, FIRST_RETRY_MS * 2 ** retry)
@@ -143,10 +162,35 @@ export async function recheckHealthy(
   if (exited !== undefined) {
     throw recheckError(host.name, slots, slot, port, version, { exited })
   }
-  const problem = await probe(host, port, health, version)
+  const problem =
+    (await probe(host, port, health, version)) ??
+    (await portOwnerProblem(host, slots, slot, port, 'switch'))
   if (problem !== undefined) {
     throw recheckError(host.name, slots, slot, port, version, { problem })
   }
+}
+
+/**
+ * Where health runs through the tunnel (no curl or wget on the host), the one extra exec that
+ * asks who listens on the slot's port: undefined when only the slot's own processes do (and one
+ * does), else what is wrong. Another process answering for a booting slot is a HostError at once
+ * (never healthy, whatever it answered); the switch's recheck words every problem itself.
+ */
+async function portOwnerProblem(
+  host: Host,
+  slots: SlotManager,
+  slot: Slot,
+  port: number,
+  phase: 'health' | 'switch',
+): Promise<string | undefined> {
+  const owner = await host.tryExec(checkPortOwner(slots.members(slot), port), { step: phase })
+  if (owner.exitCode === 0) return undefined
+  const problem =
+    owner.stdout.trim() || `port check failed (exit ${owner.exitCode}): ${owner.stderr.trim()}`
+  if (owner.exitCode === PORT_FOREIGN && phase === 'health') {
+    throw new HostError(host.name, phase, foreignListener(slot, problem))
+  }
+  return problem
 }
 
 /** The recheck's failure (here, or in the switch script): the slot exited, or is unhealthy. */

@@ -173,6 +173,7 @@ export class HostDeploy {
     const recheck: SwitchExtras['recheck'] = {
       spec: {
         alive: manager.checkAlive(slot, started),
+        members: manager.members(slot),
         port,
         path: health.path,
         versionPath: health.versionPath,

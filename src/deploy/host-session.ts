@@ -95,6 +95,11 @@ export interface Target {
   plan: HostPlan
   /** The app process on the new slot (started by this run, or the warm one of a rollback). */
   pid: number | null
+  /**
+   * Where the new slot runs from when not its release dir (`current`, for the reload strategy),
+   * recorded with the slot in state.json; undefined: releases/<version>.
+   */
+  workdir?: string
 }
 
 /** The commands the inputs give, as recorded with a release in state.json. */

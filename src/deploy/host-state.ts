@@ -230,7 +230,7 @@ export class HostRecord {
 
   /** state.json once the new slot is live. */
   private switchedState(): HostState {
-    const { version, sha256, commands, plan, pid } = this.target
+    const { version, sha256, commands, plan, pid, workdir } = this.target
     const slot = plan.targetSlot
     const now = new Date().toISOString()
     return {
@@ -238,7 +238,13 @@ export class HostRecord {
       liveSlot: slot,
       slots: {
         ...this.state.slots,
-        [slot]: { version, port: plan.targetPort, pid, startedAt: now },
+        [slot]: {
+          version,
+          port: plan.targetPort,
+          pid,
+          startedAt: now,
+          ...(workdir === undefined ? {} : { workdir }),
+        },
       },
       history: [
         {

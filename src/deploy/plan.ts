@@ -1,7 +1,7 @@
 /** What a run will do on each host, decided from the settings and the host's state (pure). */
 import type { Settings } from '../inputs/settings.js'
 import { layout } from '../remote/layout.js'
-import type { HostState, Slot } from '../remote/state.js'
+import { otherSlot, type HostState, type Slot } from '../remote/state.js'
 
 export interface HostPlan {
   host: string
@@ -12,10 +12,6 @@ export interface HostPlan {
   targetSlot: Slot
   targetPort: number
   releaseDir: string
-}
-
-export function otherSlot(slot: Slot): Slot {
-  return slot === 'blue' ? 'green' : 'blue'
 }
 
 export function slotPort(settings: Settings, slot: Slot): number {

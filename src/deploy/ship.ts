@@ -4,7 +4,8 @@
  */
 import { HostError, RemoteCommandError } from '../common/errors.js'
 import { renderEnvFile, writeEnvFile } from '../remote/commands/files.js'
-import { UNKNOWN_CHECKSUM } from '../remote/commands/release.js'
+import { REVISION_FILE, REVISION_KEPT, UNKNOWN_CHECKSUM } from '../remote/commands/release.js'
+import { warning } from '../report/log.js'
 import {
   SHIP_INSTALLED,
   SHIP_RECEIVED,
@@ -69,6 +70,11 @@ export async function shipToHost(
     { step: 'ship', ...(env === '' ? {} : { stdin: env }) },
   )
   if (shipped.exitCode !== 0) throw shipFailure(s, version, shipped, archive)
+  if (shipped.stdout.split('\n').includes(REVISION_KEPT)) {
+    warning(
+      `[${s.name}] the release has its own ${REVISION_FILE} file, kept as it is: the action writes ${version} there only when the release has none (README "What your app must do").`,
+    )
+  }
   facts.existing = archive.sha256
   return existing === '' ? 'uploaded' : 'replaced'
 }

@@ -14,6 +14,7 @@ import {
 } from '../remote/commands/drain.js'
 import { healthLoopProgress, startThenHealth, startedPid } from '../remote/commands/health-loop.js'
 import type { HttpClientChoice } from '../remote/commands/http.js'
+import { parsePortUsers, PORT_IN_USE, portTakenProblem } from '../remote/commands/processes.js'
 import { builtinSlots, type SlotEnv, type SlotManager } from '../remote/commands/slot.js'
 import { systemdSlots } from '../remote/commands/systemd.js'
 import type { Layout } from '../remote/layout.js'
@@ -74,6 +75,7 @@ export class SlotOps {
   async start(workdir?: string): Promise<void> {
     const slot = this.target.plan.targetSlot
     this.s.journal.mark({ kind: 'started slot', slot })
+    this.target.workdir = workdir
     const start = this.target.commands?.start ?? this.s.settings.app.startCommand
     const step = `start ${slot}`
     let started: (pid: number) => void = () => {}
@@ -85,9 +87,15 @@ export class SlotOps {
         step,
         onLine: (line) => {
           const pid = startedPid(line)
-          if (pid === undefined) return this.healthProgress(line, since)
-          since = Date.now()
-          started(pid)
+          if (pid !== undefined) {
+            since = Date.now()
+            return started(pid)
+          }
+          const [stopped] = parsePortUsers(line).filter((u) => u.kind === 'stopped')
+          if (stopped === undefined) return this.healthProgress(line, since)
+          warning(
+            `[${this.s.name}] ${slot}-port ${stopped.port} was held by a leftover of this app, now stopped: ${stopped.who}`,
+          )
         },
       },
     )
@@ -96,8 +104,11 @@ export class SlotOps {
         .split('\n')
         .map(startedPid)
         .find((p) => p !== undefined)
-      if (found === undefined) throw new RemoteCommandError(this.s.name, step, exitCode, stderr)
-      return found
+      if (found !== undefined) return found
+      const taken =
+        exitCode === PORT_IN_USE && portTakenProblem(parsePortUsers(stdout), `${slot}-port`)
+      if (taken) throw new HostError(this.s.name, step, `${taken} Nothing was switched.`)
+      throw new RemoteCommandError(this.s.name, step, exitCode, stderr)
     })
     const booting = pid.then(() => exec).then((result) => this.healthOf(result))
     // waitHealthy awaits it; when the start itself fails, that error is thrown here.
@@ -283,7 +294,7 @@ export function slotManager(
   stopCommand = settings.app.stopCommand,
 ): SlotManager {
   const stopTimeoutSeconds = Math.max(1, Math.ceil(settings.slots.stopTimeoutMs / 1000))
-  if (manager === 'builtin') return builtinSlots(l, stopTimeoutSeconds)
-  const { name: app } = settings.app
-  return systemdSlots(l, { app, user, sudo: settings.sudo, stopCommand, stopTimeoutSeconds })
+  const options = { app: settings.app.name, sudo: settings.sudo, stopTimeoutSeconds }
+  if (manager === 'builtin') return builtinSlots(l, options)
+  return systemdSlots(l, { ...options, user, stopCommand })
 }

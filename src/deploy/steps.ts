@@ -154,16 +154,19 @@ export async function finish(
   ctx: DeployContext,
   hosts: HostDeploy[],
   status: RunStatus = 'deployed',
-  /** false for the reload strategy: its one slot is the live one. */
-  retireOld = true,
+  /**
+   * The hosts whose old slot is retired (all; for the reload strategy only those that switched
+   * slots instead of reloading the live one).
+   */
+  retiring: HostDeploy[] = hosts,
 ): Promise<RunStatus> {
-  if (retireOld && ctx.settings.slots.keepPrevious === 'stop') {
+  if (retiring.length > 0 && ctx.settings.slots.keepPrevious === 'stop') {
     // On drain-timeout drainOldSlot warns, and the old slot is stopped anyway.
-    await onEachHost(ctx, 'drain', hosts, async (h) => {
+    await onEachHost(ctx, 'drain', retiring, async (h) => {
       if (!(await h.drainOldSlot())) return 'drain-timeout reached'
       return h.plan.liveSlot === null ? 'no old slot' : `${h.plan.liveSlot} slot idle`
     })
-    await onEachHost(ctx, 'stop-old', hosts, async (h) => {
+    await onEachHost(ctx, 'stop-old', retiring, async (h) => {
       await h.stopOldSlot()
       return h.plan.liveSlot === null ? 'no old slot' : `${h.plan.liveSlot} slot stopped`
     })

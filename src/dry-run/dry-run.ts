@@ -7,7 +7,8 @@ import type { HostAddress, Settings } from '../inputs/settings.js'
 import type { HostLogs } from '../report/log.js'
 import { forEachParallel } from '../common/parallel.js'
 import { planHost } from '../deploy/plan.js'
-import { preflightProblems } from './host-checks.js'
+import { portNotes, preflightProblems } from './host-checks.js'
+import { slotManager } from '../deploy/slot-ops.js'
 import type { HostCheck } from '../report/model.js'
 import { layout } from '../remote/layout.js'
 import { parseProbe, probeCommand } from '../remote/probe.js'
@@ -65,9 +66,29 @@ async function checkHost(
     const { name } = settings.app
     const l = layout(settings.app.deployPath)
     const manager = await processManagerOf(settings, host, address.user)
-    const systemdApp = manager.manager === 'systemd' ? name : ''
-    const probe = await host.exec(probeCommand(l, systemdApp), { step: 'probe' })
+    const slots = slotManager(
+      settings,
+      manager.manager === 'systemd' ? 'systemd' : 'builtin',
+      l,
+      address.user,
+    )
+    const probe = await host.exec(
+      probeCommand(l, {
+        app: name,
+        ports: { blue: settings.slots.bluePort, green: settings.slots.greenPort },
+        members: { blue: slots.members('blue'), green: slots.members('green') },
+      }),
+      { step: 'probe' },
+    )
     const facts = parseProbe(probe.stdout)
+    let state = EMPTY_STATE
+    const stateProblems: string[] = []
+    try {
+      state = parseState(facts.stateJson, l.state)
+    } catch (error) {
+      stateProblems.push(errorMessage(error))
+    }
+    const plan = planHost(settings, host.name, state, version)
     const nginxTest = await host.tryExec(testNginx(nginxCommands(settings)), {
       step: 'nginx test',
       timeoutMs: 30_000,
@@ -94,26 +115,22 @@ async function checkHost(
             step: 'site file check',
             timeoutMs: 10_000,
           })
-    const problems = preflightProblems(settings, address.user, facts, {
+    const problems = preflightProblems(settings, address.user, facts, plan.targetSlot, {
       nginxTest: { command: settings.nginx.testCommand, ...nginxTest },
       sudo: sudo && { command: `sudo -n ${reloadArgv.join(' ')}`, ...sudo },
       upstream: { command: `sudo -n tee ${upstreamFile}`, ...upstream },
       site: site && { command: `sudo -n tee ${siteFile ?? ''}`, ...site },
     })
     if (manager.manager === 'error') problems.push(manager.reason)
-    const notes =
-      settings.app.processManager === 'auto' && manager.manager !== 'error'
+    problems.push(...stateProblems)
+    const notes = [
+      ...(settings.app.processManager === 'auto' && manager.manager !== 'error'
         ? [`process-manager auto: ${manager.manager} (${manager.reason})`]
-        : []
-    let state = EMPTY_STATE
-    try {
-      state = parseState(facts.stateJson, l.state)
-    } catch (error) {
-      problems.push(errorMessage(error))
-    }
+        : []),
+      ...portNotes(facts, plan.targetSlot),
+    ]
     const canary = settings.strategy === 'canary' ? await canaryCheck(settings, host) : undefined
     if (canary?.blocking) problems.push(`canary: ${canary.why}`)
-    const plan = planHost(settings, host.name, state, version)
     return { host: host.name, plan, problems, canary, notes }
   } finally {
     host.dispose()

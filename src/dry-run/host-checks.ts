@@ -1,10 +1,10 @@
 /** Checks that a host can take a deploy, from what the probe found (pure). */
 import { lastLines } from '../common/errors.js'
 import type { Settings } from '../inputs/settings.js'
-import { slotPort } from '../deploy/plan.js'
 import type { HostFacts } from '../remote/probe.js'
 import { unitFilePath } from '../remote/commands/systemd.js'
-import { SLOTS } from '../remote/state.js'
+import { portTakenProblem } from '../remote/commands/processes.js'
+import type { Slot } from '../remote/state.js'
 
 /** Results of the commands run next to the probe. */
 export interface CommandCheck {
@@ -26,6 +26,8 @@ export function preflightProblems(
   settings: Settings,
   user: string,
   facts: HostFacts,
+  /** The slot the deploy would start (its port must be free, or become free, by free_port's rule). */
+  targetSlot: Slot,
   checks: {
     nginxTest: CommandCheck
     sudo?: CommandCheck
@@ -65,15 +67,19 @@ export function preflightProblems(
       `nginx-test-command '${checks.nginxTest.command}' failed (exit ${checks.nginxTest.exitCode}).${tail(checks.nginxTest)}`,
     )
   }
-  for (const slot of SLOTS) {
-    const port = slotPort(settings, slot)
-    if (facts.listeningPorts.has(port) && facts.slotPids[slot] === undefined) {
-      problems.push(
-        `${slot}-port ${port} is in use by a process that is not this app's ${slot} slot; free it or choose another port.`,
-      )
-    }
-  }
+  const taken = portTakenProblem(facts.portUsers[targetSlot], `${targetSlot}-port`)
+  if (taken !== undefined) problems.push(taken)
   return problems
+}
+
+/** What the start of `slot` would stop first on its port: the slot itself, or a leftover. */
+export function portNotes(facts: HostFacts, slot: Slot): string[] {
+  return facts.portUsers[slot].flatMap((u) => {
+    if (u.kind === 'leftover' || u.kind === 'unit') {
+      return [`${slot}-port ${u.port}: a leftover of this app would be stopped first: ${u.who}`]
+    }
+    return []
+  })
 }
 
 /** With process-manager systemd: systemd must run the host, and systemctl needs root or sudo. */

@@ -32,7 +32,9 @@ export async function repair(h: HostDeploy, entry: JournalEntry): Promise<string
     const version = entry.currentMovedFrom
     await h.host.exec(switchCurrent(h.session.layout, version), { step: 'reload: switch back' })
     done.push(`current points at ${version} again`)
-    if (live !== null && (await h.slots.running(live, 'reload: check slot'))) {
+    // Only a slot that runs from `current` reloaded into the new release (strategy reload).
+    const fromCurrent = live !== null && h.state.slots[live]?.workdir === h.session.layout.current
+    if (live !== null && fromCurrent && (await h.slots.running(live, 'reload: check slot'))) {
       await h.slots.reload(live, version)
       done.push(`reloaded the ${live} slot on it`)
     }

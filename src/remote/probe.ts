@@ -1,11 +1,13 @@
 /**
  * What a host has and what it runs, gathered by one read-only command (for dry-run and for the
- * checks before a deploy). The script is a literal; the deploy path reaches it as $1, the app
- * name (with process-manager systemd, to ask for its units' pids) as $2, and the files it reads
- * (the slots' pidfiles, the state) as $3-$5, from the one layout in layout.ts.
+ * checks before a deploy). The script is a literal; the deploy path, app name, the files it reads
+ * (the state) and who may listen on each slot's port (as free_port judges it before a start, in
+ * `check` mode) reach it as positional parameters, from the one layout in layout.ts.
  */
 import type { Layout } from './layout.js'
+import { parsePortUsers, PROCESS_FUNCTIONS, type PortUser } from './commands/processes.js'
 import { script, type Shell } from './shell.js'
+import { SLOTS, type Slot } from './state.js'
 
 export const REQUIRED_TOOLS = ['tar', 'flock', 'sha256sum', 'setsid', 'nginx'] as const
 
@@ -15,10 +17,11 @@ export interface HostFacts {
   /** The deploy path, or its nearest existing parent when it does not exist yet. */
   existingPath: string
   writable: boolean
-  /** Pids of our slot processes that are alive, from their pidfiles or their systemd units. */
-  slotPids: Partial<Record<'blue' | 'green', number>>
-  /** Ports something listens on (TCP, IPv4 or IPv6, any address). */
-  listeningPorts: Set<number>
+  /**
+   * Who listens on each slot's port, as the start of that slot would judge it (free_port in
+   * `check` mode: the slot's own processes, the other slot's, a leftover, a stranger...).
+   */
+  portUsers: Record<Slot, PortUser[]>
   /** systemd runs the host (/run/systemd/system exists). */
   systemd: boolean
   /** The login user's uid. */
@@ -27,8 +30,8 @@ export interface HostFacts {
   stateJson: string | undefined
 }
 
-const PROBE_SCRIPT = `
-deploy=$1; app=$2; blue_pidfile=$3; green_pidfile=$4; state=$5
+const PROBE_SCRIPT = `${PROCESS_FUNCTIONS}
+deploy=$1; app=$2; state=$3; blue_port=$4; green_port=$5; blue=$6; green=$7
 # A non-root login's PATH often lacks the sbin directories where nginx lives.
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 for tool in ${REQUIRED_TOOLS.join(' ')}; do
@@ -38,24 +41,12 @@ p=$deploy
 while [ ! -e "$p" ]; do p=$(dirname "$p"); done
 echo "existing=$p"
 if [ -d "$p" ] && [ -w "$p" ]; then echo "writable=yes"; else echo "writable=no"; fi
-for slot in blue green; do
-  if [ "$slot" = blue ]; then f=$blue_pidfile; else f=$green_pidfile; fi
-  if [ -r "$f" ]; then
-    pid=$(cat "$f")
-    kill -0 "$pid" 2>/dev/null && echo "pid.$slot=$pid"
-  fi
-done
 echo "uid=$(id -u)"
-if [ -d /run/systemd/system ]; then
-  echo "systemd=yes"
-  for slot in blue green; do
-    [ -n "$app" ] || break
-    pid=$(systemctl show --property MainPID --value "$app@$slot" 2>/dev/null)
-    [ "\${pid:-0}" = 0 ] || echo "pid.$slot=$pid"
-  done
-fi
-echo "--- tcp"
-cat /proc/net/tcp /proc/net/tcp6 2>/dev/null
+[ ! -d /run/systemd/system ] || echo "systemd=yes"
+echo "--- port blue"
+free_port "$blue_port" check "$blue" "$green" "$deploy" "$app" blue "" 0
+echo "--- port green"
+free_port "$green_port" check "$green" "$blue" "$deploy" "$app" green "" 0
 if [ -r "$state" ]; then
   echo "--- state"
   cat "$state"
@@ -63,26 +54,40 @@ fi
 exit 0
 `
 
-/** `systemdApp`: the app name when its slots are systemd units, else ''. */
-export function probeCommand(l: Layout, systemdApp = ''): Shell {
-  return script(PROBE_SCRIPT, l.root, systemdApp, l.pidfile('blue'), l.pidfile('green'), l.state)
+/** How the slots of the host would be judged: the app, each slot's port and its processes. */
+export interface ProbeSlots {
+  app: string
+  ports: Record<Slot, number>
+  /** The slot manager's members(slot) for each slot. */
+  members: Record<Slot, Shell>
 }
 
-const TCP_LISTEN = '0A'
+export function probeCommand(l: Layout, slots: ProbeSlots): Shell {
+  return script(
+    PROBE_SCRIPT,
+    l.root,
+    slots.app,
+    l.state,
+    String(slots.ports.blue),
+    String(slots.ports.green),
+    slots.members.blue.text,
+    slots.members.green.text,
+  )
+}
 
 export function parseProbe(output: string): HostFacts {
   const facts: HostFacts = {
     missingTools: [],
     existingPath: '',
     writable: false,
-    slotPids: {},
-    listeningPorts: new Set(),
+    portUsers: { blue: [], green: [] },
     systemd: false,
     uid: undefined,
     stateJson: undefined,
   }
-  const [head = '', afterTcp = ''] = output.split('\n--- tcp\n')
-  const [tcp = '', state] = afterTcp.split('\n--- state\n')
+  const [head = '', afterPorts = ''] = output.split('\n--- port blue\n')
+  const [ports = '', state] = afterPorts.split('\n--- state\n')
+  const [blue = '', green = ''] = ports.split('--- port green\n')
   for (const line of head.split('\n')) {
     const [key = '', value = ''] = splitOnce(line, '=')
     if (key === 'missing') facts.missingTools.push(value)
@@ -90,16 +95,8 @@ export function parseProbe(output: string): HostFacts {
     else if (key === 'writable') facts.writable = value === 'yes'
     else if (key === 'systemd') facts.systemd = value === 'yes'
     else if (key === 'uid' && /^\d+$/.test(value)) facts.uid = Number(value)
-    else if (key === 'pid.blue' || key === 'pid.green')
-      facts.slotPids[key.slice(4) as 'blue' | 'green'] = Number(value)
   }
-  for (const line of tcp.split('\n')) {
-    // "  0: 0100007F:0BB9 00000000:0000 0A ...": local address, remote address, state.
-    const fields = line.trim().split(/\s+/)
-    if (fields[3] !== TCP_LISTEN) continue
-    const port = parseInt(fields[1]?.split(':')[1] ?? '', 16)
-    if (Number.isInteger(port)) facts.listeningPorts.add(port)
-  }
+  for (const slot of SLOTS) facts.portUsers[slot] = parsePortUsers(slot === 'blue' ? blue : green)
   facts.stateJson = state
   return facts
 }

@@ -7,11 +7,21 @@ import { z } from 'zod'
 export const SLOTS = ['blue', 'green'] as const
 export type Slot = (typeof SLOTS)[number]
 
+export function otherSlot(slot: Slot): Slot {
+  return slot === 'blue' ? 'green' : 'blue'
+}
+
 const slotState = z.object({
   version: z.string(),
   port: z.number().int(),
   pid: z.number().int().nullable(),
   startedAt: z.string(),
+  /**
+   * Where the slot's processes run from when not releases/<version> (absent): `current` for a
+   * slot the reload strategy started, so that a reload there loads the new release. Optional, so
+   * the schema version stays and older readers still parse the file.
+   */
+  workdir: z.string().optional(),
 })
 
 /**

@@ -9,15 +9,22 @@
  *     LAST <last answer that was not healthy>      (when there was one)
  *     <the slot's log tail>                        (exited: what checkAlive printed)
  *
+ * A slot counts as healthy only while every process that listens on its port is one of its own
+ * (port_owner): an answer from anyone else (a server an earlier stop left behind, another program
+ * on the port) fails at once as `RESULT foreign`, with who it is as the LAST line.
+ *
  * Exit codes: 0 healthy, HEALTH_TIMED_OUT, SLOT_EXITED (as checkAlive), HEALTH_NO_CLIENT (the host
- * has neither curl nor wget: poll through the SSH tunnel instead, src/deploy/health.ts).
+ * has neither curl nor wget: poll through the SSH tunnel instead, src/deploy/health.ts),
+ * HEALTH_FOREIGN.
  */
 import { script, type Shell } from '../shell.js'
 import { HTTP_FUNCTIONS, type HttpClientChoice } from './http.js'
+import { PROCESS_FUNCTIONS } from './processes.js'
 import { SLOT_EXITED } from './slot.js'
 
 export const HEALTH_TIMED_OUT = 4
 export const HEALTH_NO_CLIENT = 5
+export const HEALTH_FOREIGN = 7
 /** One request's limit, as the runner's checks (src/deploy/health.ts). */
 const REQUEST_TIMEOUT_MS = 5000
 const FIRST_RETRY_MS = 50
@@ -55,6 +62,8 @@ export interface HealthLoopSpec {
   intervalMs: number
   /** The slot manager's checkAlive(slot, true): exits SLOT_EXITED with the log tail once it died. */
   alive: Shell
+  /** The slot manager's members(slot): who may listen on the port. */
+  members: Shell
   client?: HttpClientChoice
 }
 
@@ -62,7 +71,9 @@ export function healthLoop(spec: HealthLoopSpec): Shell {
   return script(
     `${HTTP_FUNCTIONS}
 ${CHECK_SLOT}
+${PROCESS_FUNCTIONS}
 port=$1; hpath=$2; vpath=$3; version=$4; timeout=$5; interval=$6; client=$7; alive=$8; reqms=$9
+members=${'$'}{10}
 [ "$client" = auto ] && client=$(http_client)
 if [ "$client" = none ]; then echo "RESULT no-client 0"; exit ${HEALTH_NO_CLIENT}; fi
 http_tmp=$(mktemp -d) || exit 1
@@ -78,6 +89,15 @@ while :; do
     exit ${SLOT_EXITED}
   fi
   check_slot "$client" "$port" "$hpath" "$vpath" "$version" "$reqms"
+  if [ -z "$problem" ]; then
+    eval "$members"
+    port_owner "$port"
+    if [ $? -eq 2 ]; then
+      echo "RESULT foreign $attempt"
+      echo "LAST $problem"
+      exit ${HEALTH_FOREIGN}
+    fi
+  fi
   if [ -z "$problem" ]; then
     echo "RESULT healthy $attempt"
     [ -z "$last" ] || echo "LAST $last"
@@ -103,18 +123,21 @@ done`,
     spec.client ?? 'auto',
     spec.alive.text,
     String(Math.min(REQUEST_TIMEOUT_MS, spec.timeoutMs)),
+    spec.members.text,
   )
 }
 
 /**
  * Start and health in one round trip: runs the slot manager's start command (`start`), prints
- * `STARTED <pid>` (the pid is the last line the start printed), then runs `health` (a
- * healthLoop), whose output follows. When the start fails, its output and exit status come back
- * as they are, without a STARTED line.
+ * what it printed before its last line (`PORT stopped ...`: leftovers it stopped), then
+ * `STARTED <pid>` (the pid is that last line), then runs `health` (a healthLoop), whose output
+ * follows. When the start fails, its output and exit status come back as they are, without a
+ * STARTED line.
  */
 export function startThenHealth(start: Shell, health: Shell): Shell {
   return script(
     `out=$(sh -c "$1") || { rc=$?; printf '%s\\n' "$out"; exit $rc; }
+printf '%s\\n' "$out" | sed '$d'
 echo "STARTED $(printf '%s\\n' "$out" | tail -n 1)"
 exec sh -c "$2"`,
     start.text,
@@ -129,7 +152,7 @@ export function startedPid(line: string): number | undefined {
 }
 
 export interface HealthLoopResult {
-  outcome: 'healthy' | 'timeout' | 'exited' | 'no-client' | 'failed'
+  outcome: 'healthy' | 'timeout' | 'exited' | 'no-client' | 'foreign' | 'failed'
   attempts: number
   /** The last answer that was not healthy ('' when the first check passed). */
   last: string
@@ -149,7 +172,7 @@ export function parseHealthLoop(stdout: string): HealthLoopResult {
     last = rest[0].slice('LAST '.length)
     rest = rest.slice(1)
   }
-  const known = ['healthy', 'timeout', 'exited', 'no-client'] as const
+  const known = ['healthy', 'timeout', 'exited', 'no-client', 'foreign'] as const
   return {
     outcome: known.find((k) => k === outcome) ?? 'failed',
     attempts: Number(attempts),
@@ -183,7 +206,17 @@ export function healthLoopFailure(
       return `${slot} slot (port ${port}) not healthy within health-timeout (${timeoutMs / 1000}s); last check: ${result.last}`
     case 'exited':
       return `the new version exited while booting on ${slot} (port ${port}); last lines of ${logName}:\n${result.logTail}`
+    case 'foreign':
+      return foreignListener(slot, result.last)
     case 'failed':
       return `the health check on the host failed (exit ${exitCode ?? 'none: cut off'}): ${stderr.trim()}`
   }
+}
+
+/**
+ * The failure of a slot whose port answers from a process that is not the slot's (port_owner's
+ * `problem`): never a switch, whatever it answered.
+ */
+export function foreignListener(slot: string, problem: string): string {
+  return `the ${slot} slot's health check was answered, but not by the ${slot} slot: ${problem}. Nothing was switched; stop that process or choose another ${slot}-port.`
 }

@@ -4,11 +4,22 @@ import { script, type Shell } from '../shell.js'
 
 export const CHECKSUM_FILE = '.release-sha256'
 
+/**
+ * The version of a release, in a file at its root written at install (beside the checksum, so
+ * the archive and its sha256 stay as built): what a server reloaded in place (which keeps the
+ * environment it started with, `$APP_VERSION` included) reads to tell which release it runs.
+ */
+export const REVISION_FILE = 'REVISION'
+
+/** installRelease's output line when the release brought its own REVISION file (kept as it is). */
+export const REVISION_KEPT = 'REVISION-KEPT'
+
 /** What the prepare block prints for a release directory without a checksum (not installed by us). */
 export const UNKNOWN_CHECKSUM = 'unknown'
 
 /**
- * Extracts an uploaded archive into a temp dir next to the releases, records its checksum, then
+ * Extracts an uploaded archive into a temp dir next to the releases, records its checksum and
+ * writes REVISION_FILE (unless the release has one: it is kept, and REVISION_KEPT printed), then
  * renames it into place, so `releases/<version>` is either complete or absent (a full disk or a
  * dropped connection leaves no half release behind). The temp dir is a dot file: no version
  * starts with a dot, so the prepare block (prepare.ts) can remove one that an interrupted run left.
@@ -29,13 +40,15 @@ export function installRelease(
 ): Shell {
   return script(
     `set -e
-target=$1; archive=$2; sum=$3; sums=$4; replacing=$5
+target=$1; archive=$2; sum=$3; sums=$4; replacing=$5; version=$6; revision=$7
 tmp="\${target%/*}/.\${target##*/}.tmp.$$"
 old="\${target%/*}/.\${target##*/}.old.tmp.$$"
 trap 'rm -rf "$tmp" "$old"; rm -f "$archive"' EXIT
 mkdir "$tmp"
 tar -xzf "$archive" -C "$tmp"
 printf '%s\\n' "$sum" > "$tmp/$sums"
+if [ -e "$tmp/$revision" ] || [ -L "$tmp/$revision" ]; then echo ${REVISION_KEPT}
+else printf '%s\\n' "$version" > "$tmp/$revision"; fi
 if [ -n "$replacing" ]; then
   found=$(cat "$target/$sums" 2>/dev/null || echo unknown)
   if [ "$found" != "$replacing" ]; then
@@ -60,5 +73,7 @@ fi`,
     sha256,
     CHECKSUM_FILE,
     replacing,
+    version,
+    REVISION_FILE,
   )
 }

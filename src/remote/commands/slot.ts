@@ -1,15 +1,17 @@
 /**
  * Slot processes (built-in process manager): each slot runs under a small supervisor (a sh loop,
  * `.deploy/supervise-<slot>.sh`) started detached (setsid) so the SSH call returns at once. The
- * supervisor starts the app in its own session, writes the app's pid to `.deploy/<slot>.pid`
- * (SLOT_PID; stopped as a whole process group, as before) and starts it again after an exit
- * nobody asked for, with backoff; the action stops the supervisor first, so a slot it stopped
- * stays stopped. `.deploy/boot.sh` starts again, after a reboot, the slots that ran.
+ * supervisor starts the app in its own session, writes the app's pid to `.deploy/<slot>.pid` (the
+ * leader of the slot's process group: every process of the slot is stopped through the group,
+ * see processes.ts) and starts it again after an exit nobody asked for, with backoff; the action
+ * stops the supervisor first, so a slot it stopped stays stopped. Before a slot starts, its port
+ * must be free (free_port). `.deploy/boot.sh` starts again, after a reboot, the slots that ran.
  * `SlotManager` is what the deploy steps use, so systemd units (./systemd.ts) can stand in.
  */
 import type { Layout } from '../layout.js'
-import type { Slot } from '../state.js'
+import { otherSlot, type Slot } from '../state.js'
 import { quote, script, type Shell } from '../shell.js'
+import { builtinMembers, PORT_IN_USE, PROCESS_FUNCTIONS } from './processes.js'
 
 /** Variables every command of a slot gets (start, stop, migrations), besides shared/.env. */
 export interface SlotEnv {
@@ -27,8 +29,16 @@ export interface SlotManager {
   start(slot: Slot, startCommand: string, env: SlotEnv, workdir?: string): Shell
   /** Stops the slot (`env` is the slot's, for stop-command); a slot that is not running is fine. */
   stop(slot: Slot, stopCommand: string, env: SlotEnv): Shell
-  /** Runs `reload-command` with SLOT_PID, the pid of the slot's app server. */
+  /**
+   * Runs `reload-command` with SLOT_PID, the slot's server: the oldest of its processes that
+   * listens on its port (the shell of a start command without `exec` is not it).
+   */
   reload(slot: Slot, reloadCommand: string, env: SlotEnv): Shell
+  /**
+   * A call of a PROCESS_FUNCTIONS function that sets `pids` to the slot's processes (its
+   * process group, or its unit's cgroup): for the scripts that check who listens on its port.
+   */
+  members(slot: Slot): Shell
   /**
    * Exits 0 while the slot runs; else prints the tail of its log and exits SLOT_EXITED.
    * `booting`: the slot was just started, so a restart (systemd) also counts as a crash.
@@ -60,13 +70,23 @@ export const RESTART_DELAY_MAX_SECONDS = 30
 /** An app that ran this long before it exited is restarted after the first delay again. */
 export const RESTART_STABLE_SECONDS = 60
 
+/** What the slot managers of a host need besides the layout. */
+export interface SlotOptions {
+  /** `app-name`: its systemd units are `<app>@blue` and `<app>@green`. */
+  app: string
+  /** systemctl goes through `sudo -n` (a login user that is not root). */
+  sudo: boolean
+  /** stop-timeout: SIGKILL for what still runs of a slot this long after its stop began. */
+  stopTimeoutSeconds: number
+}
+
 /** The built-in process manager (a supervisor per slot, pidfile, log file per slot). */
-export function builtinSlots(l: Layout, stopTimeoutSeconds: number): SlotManager {
+export function builtinSlots(l: Layout, o: SlotOptions): SlotManager {
   return {
-    start: (slot, command, env, workdir) =>
-      startSlot(l, slot, command, env, stopTimeoutSeconds, workdir),
-    stop: (slot, command, env) => stopSlot(l, slot, command, env, stopTimeoutSeconds),
-    reload: (slot, command, env) => reloadSlot(l, slot, command, env),
+    start: (slot, command, env, workdir) => startSlot(l, slot, command, env, o, workdir),
+    stop: (slot, command, env) => stopSlot(l, slot, command, env, o.stopTimeoutSeconds),
+    reload: (slot, command, env) => reloadScript(builtinMembers(l.pidfile(slot)), l, command, env),
+    members: (slot) => builtinMembers(l.pidfile(slot)),
     checkAlive: (slot, booting) => checkSlotAlive(l, slot, 30, booting),
     logName: (slot) => l.slotLog(slot),
     restarts: (slot) =>
@@ -86,47 +106,37 @@ export function slotEnvArgs(env: SlotEnv, extra: Record<string, string> = {}): s
 }
 
 /**
- * Shell functions the slot scripts share. `alive PID`: the process exists and is not a zombie (a
- * host whose pid 1 does not reap orphans keeps dead slots as zombies, which `kill -0` still
- * reports as running). `load_env FILE KEY=VALUE...`: shared/.env, then the slot variables (which
- * win). `stop_slot PIDFILE TIMEOUT STOPCMD`: first the slot's supervisor (`<slot>.supervisor.pid`
- * next to PIDFILE), so that it starts nothing again; then `stop-command` when given (run in
- * $RELEASE_DIR), else SIGTERM to the app's process group; SIGKILL after TIMEOUT seconds.
+ * Shell functions the slot scripts share: PROCESS_FUNCTIONS, and
+ * `load_env FILE KEY=VALUE...`: shared/.env, then the slot variables (which win).
+ * `stop_slot PIDFILE TIMEOUT STOPCMD`: first the slot's supervisor (`<slot>.supervisor.pid` next
+ * to PIDFILE) with its group, so that it starts nothing again; then `stop-command` when given
+ * (run in $RELEASE_DIR), else SIGTERM to the slot's process group; SIGKILL to the group after
+ * TIMEOUT seconds. Done when no process of the group is left (a child the shell started, a
+ * worker the server forked); fails naming what survives the SIGKILL.
  */
-export const SLOT_FUNCTIONS = `alive() {
-  kill -0 "$1" 2>/dev/null || return 1
-  _stat=
-  { read -r _stat < "/proc/$1/stat"; } 2>/dev/null
-  case $_stat in *") Z "*) return 1 ;; esac
-  return 0
-}
+export const SLOT_FUNCTIONS = `${PROCESS_FUNCTIONS}
 load_env() {
   if [ -f "$1" ]; then set -a; . "$1"; set +a; fi
   shift
   for kv in "$@"; do export "$kv"; done
 }
 stop_slot() {
-  supervisor="\${1%.pid}.supervisor.pid"
-  if [ -f "$supervisor" ]; then
-    pid=$(cat "$supervisor")
-    kill -TERM "$pid" 2>/dev/null
-    i=0
-    while alive "$pid" && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-    rm -f "$supervisor"
+  _slot=\${1##*/}; _slot=\${_slot%.pid}
+  _sup="\${1%.pid}.supervisor.pid"
+  if [ -s "$_sup" ] && since_boot "$_sup"; then
+    read -r _g < "$_sup"
+    stop_group "$_g" 5 "the supervisor of the $_slot slot" || return 1
   fi
-  [ -f "$1" ] || return 0
-  pid=$(cat "$1")
-  if alive "$pid"; then
-    if [ -z "$3" ] || ! (cd "$RELEASE_DIR" 2>/dev/null && sh -c "$3"); then
-      [ -z "$3" ] || echo "stop-command failed; sending SIGTERM" >&2
-      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  rm -f "$_sup"
+  slot_pids "$1"
+  if [ -n "$pids" ]; then
+    read -r _g < "$1"
+    _how=
+    if [ -n "$3" ]; then
+      if (cd "$RELEASE_DIR" 2>/dev/null && sh -c "$3"); then _how=asked
+      else echo "stop-command failed; sending SIGTERM" >&2; fi
     fi
-    i=0
-    while alive "$pid" && [ "$i" -lt $(($2 * 20)) ]; do sleep 0.05; i=$((i + 1)); done
-    if alive "$pid"; then
-      echo "slot did not stop within $2 s: SIGKILL" >&2
-      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    fi
+    stop_group "$_g" "$2" "the $_slot slot" $_how || return 1
   fi
   rm -f "$1"
 }`
@@ -135,24 +145,28 @@ stop_slot() {
 export const LOG_ROTATE_BYTES = 10 * 1024 * 1024
 
 /**
- * Stops whatever still runs in the slot (a leftover of a cancelled run), writes the slot's
- * supervisor (and boot.sh), then starts the supervisor, which starts the command in `workdir`
- * (the release dir; `current` for the reload strategy, so the app server finds new code there
- * when it reloads). Prints the app's pid once the supervisor has written it.
+ * Stops whatever still runs in the slot (a leftover of a cancelled run), frees its port
+ * (free_port: a leftover of this app is stopped and printed as `PORT stopped ...`; anything else
+ * there fails with `PORT <kind> ...` lines and exit PORT_IN_USE), writes the slot's supervisor
+ * (and boot.sh), then starts the supervisor, which starts the command in `workdir` (the release
+ * dir; `current` for the reload strategy, so the app server finds new code there when it
+ * reloads). Prints the app's pid last, once the supervisor has written it.
  */
 export function startSlot(
   l: Layout,
   slot: Slot,
   startCommand: string,
   env: SlotEnv,
-  stopTimeoutSeconds: number,
+  o: SlotOptions,
   workdir = env.RELEASE_DIR,
 ): Shell {
   return script(
     `${SLOT_FUNCTIONS}
 pidfile=$1; timeout=$2; log=$3; workdir=$4; supervise=$5; supervisetext=$6; boot=$7; boottext=$8
 restarts=$9
-stop_slot "$pidfile" "$timeout" ""
+shift 9
+stop_slot "$pidfile" "$timeout" "" || exit 1
+free_port "$@" || exit ${PORT_IN_USE}
 [ -d "$workdir" ] || { echo "$workdir is missing" >&2; exit 1; }
 rm -f "$pidfile" "$restarts"
 (umask 077 && printf '%s\\n' "$supervisetext" > "$supervise.tmp") && mv -f "$supervise.tmp" "$supervise" || exit 1
@@ -164,36 +178,71 @@ i=0
 while [ ! -s "$pidfile" ] && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
 cat "$pidfile" 2>/dev/null || { echo "the supervisor did not start the app; see $log" >&2; exit 1; }`,
     l.pidfile(slot),
-    String(stopTimeoutSeconds),
+    String(o.stopTimeoutSeconds),
     l.slotLog(slot),
     workdir,
     superviseScriptPath(l, slot),
-    renderSuperviseScript(l, slot, startCommand, env, workdir).trimEnd(),
+    renderSuperviseScript(l, slot, startCommand, env, o.stopTimeoutSeconds, workdir).trimEnd(),
     bootScriptPath(l),
     renderBootScript(l).trimEnd(),
     restartsFile(l, slot),
+    ...freePortArgs(
+      slot,
+      env,
+      o,
+      builtinMembers(l.pidfile(slot)),
+      builtinMembers(l.pidfile(otherSlot(slot))),
+    ),
   )
+}
+
+/**
+ * The arguments of free_port in `stop` mode for the start of `slot`: its port, its own processes
+ * and the other slot's (live or warm: never stopped), and what tells a leftover of this app.
+ */
+export function freePortArgs(
+  slot: Slot,
+  env: SlotEnv,
+  o: SlotOptions,
+  own: Shell,
+  live: Shell,
+): string[] {
+  return [
+    env.PORT,
+    'stop',
+    own.text,
+    live.text,
+    env.DEPLOY_PATH,
+    o.app,
+    slot,
+    o.sudo ? 'sudo -n systemctl' : 'systemctl',
+    String(o.stopTimeoutSeconds),
+  ]
 }
 
 /**
  * The supervisor of a slot: shared/.env, then the slot's variables (which win); then, from
  * `workdir`, start-command in its own session (its pid in the slot's pidfile), and again after
  * every exit, RESTART_DELAY_SECONDS later, doubling after each quick exit up to
- * RESTART_DELAY_MAX_SECONDS. Each exit goes to the slot log and `<slot>.restarts`. The action stops
- * the supervisor before the app (stop_slot), and a supervisor whose pidfile names another process
- * (the slot was started anew) starts nothing again.
+ * RESTART_DELAY_MAX_SECONDS. Each exit goes to the slot log and `<slot>.restarts`. What the app's
+ * shell leaves running when it exits (a server below a start command without `exec`, holding the
+ * port) is stopped with its group before the next start. The action stops the supervisor before
+ * the app (stop_slot), and a supervisor whose pidfile names another process (the slot was started
+ * anew) starts nothing again.
  */
 export function renderSuperviseScript(
   l: Layout,
   slot: Slot,
   startCommand: string,
   env: SlotEnv,
+  stopTimeoutSeconds: number,
   workdir = env.RELEASE_DIR,
 ): string {
   const exports = Object.entries(env).map(([key, value]) => `export ${key}=${quote(value)}`)
   return `#!/bin/sh
 # The supervisor of the ${slot} slot (process-manager builtin). Written by ssh-zero-downtime-deploy
 # at every start of the slot; do not edit. Started by the deploy, and by boot.sh after a reboot.
+${PROCESS_FUNCTIONS}
 if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
 ${exports.join('\n')}
 _dzd_pidfile=${quote(l.pidfile(slot))}
@@ -214,6 +263,7 @@ while :; do
   _dzd_status=$?
   # Stopped by the action, or the slot was started anew: nothing to restart.
   [ "$(cat "$_dzd_self" 2>/dev/null)" = $$ ] || exit 0
+  stop_group "$_dzd_app" ${stopTimeoutSeconds} "what the app (pid $_dzd_app) left running"
   if [ "$_dzd_status" -gt 128 ]; then
     _dzd_why="was killed by signal $(kill -l $((_dzd_status - 128)) 2>/dev/null || echo $((_dzd_status - 128)))"
   else
@@ -266,34 +316,30 @@ done
 }
 
 /**
- * Runs `reload-command` for the slot (strategy reload), with the slot variables and SLOT_PID,
- * the pid of the running app server, to send it its reload signal.
- */
-export function reloadSlot(l: Layout, slot: Slot, reloadCommand: string, env: SlotEnv): Shell {
-  return reloadScript('cat "$source"', l.pidfile(slot), l, reloadCommand, env)
-}
-
-/**
- * @internal reload-command with the slot variables and SLOT_PID, which `pidOf` (a literal
- * command reading `$source`: a pidfile, a unit name) prints.
+ * Runs `reload-command` for the slot (strategy reload), from its release dir with the slot
+ * variables and SLOT_PID: the slot's server, the oldest of its processes (`members`, see
+ * SlotManager.members) that listens on its port, which the reload signal must reach (not the
+ * shell above a start command without `exec`).
  */
 export function reloadScript(
-  pidOf: string,
-  source: string,
+  members: Shell,
   l: Layout,
   reloadCommand: string,
   env: SlotEnv,
 ): Shell {
   return script(
     `${SLOT_FUNCTIONS}
-source=$1; envfile=$2; command=$3
+members=$1; envfile=$2; command=$3
 shift 3
 load_env "$envfile" "$@"
-SLOT_PID=$(${pidOf}) && [ "\${SLOT_PID:-0}" != 0 ] || { echo "the slot is not running" >&2; exit 1; }
+eval "$members"
+server_pid "$PORT"
+[ -n "$server" ] || { echo "no process of the $SLOT slot listens on port $PORT" >&2; exit 1; }
+SLOT_PID=$server
 export SLOT_PID
 cd "$RELEASE_DIR" || exit 1
 exec sh -c "$command"`,
-    source,
+    members.text,
     l.sharedEnv,
     reloadCommand,
     ...slotEnvArgs(env),

@@ -29,6 +29,7 @@ import {
 import { STATE_FUNCTIONS } from './files.js'
 import { CHECK_SLOT } from './health-loop.js'
 import { PUT_FILE, type NginxCommands } from './nginx.js'
+import { PROCESS_FUNCTIONS } from './processes.js'
 import { SLOT_EXITED } from './slot.js'
 
 export const SWITCH_FAILED = 6
@@ -46,12 +47,21 @@ export interface SwitchSpec {
   backupMode: 'take' | 'keep'
   nginx: NginxCommands
   /**
-   * install/all: the target slot still runs (checkAlive(slot, startedByThisRun)) and answers
-   * health-path (and version-path with `version` in its body; '' for none) on its port. Needs an
+   * install/all: the target slot still runs (checkAlive(slot, startedByThisRun)), answers
+   * health-path (and version-path with `version` in its body; '' for none) on its port, and
+   * nothing but its own processes listen there (port_owner). Needs an
    * HTTP client: without one the script prints `NO-CLIENT` and touches nothing. Omitted: no
    * recheck.
    */
-  recheck?: { alive: Shell; port: number; path: string; versionPath: string; version: string }
+  recheck?: {
+    alive: Shell
+    /** The slot manager's members(slot): every listener on the port must be one of them. */
+    members: Shell
+    port: number
+    path: string
+    versionPath: string
+    version: string
+  }
   /**
    * activate/all: requests to the verify port reach one of `expected` (`127.0.0.1:<port>`).
    * Omitted: `SKIPPED verify`, the runner verifies (the load balancer's check is not a list).
@@ -81,11 +91,12 @@ export function switchUpstream(spec: SwitchSpec): Shell {
     `${HTTP_FUNCTIONS}
 ${CHECK_SLOT}
 ${STATE_FUNCTIONS}
+${PROCESS_FUNCTIONS}
 stage=$1; file=$2; backup=$3; mode=$4; sudo=$5; testcmd=$6; reloadcmd=$7
 alive=$8; rport=$9; shift 9
 rpath=$1; rvpath=$2; rversion=$3; vport=$4; vpath=$5; expected=$6; vtimeout=$7; vheader=$8; client=$9
 shift 9
-state=$1; statejson=$2; current=$3; target=$4; content=$5
+state=$1; statejson=$2; current=$3; target=$4; content=$5; members=$6
 ${PUT_FILE}
 [ "$client" = auto ] && client=$(http_client)
 echo "CLIENT $client"
@@ -129,6 +140,8 @@ if [ "$stage" != activate ]; then
     [ $rc -ne ${SLOT_EXITED} ] || fail recheck $rc "$out"
     check_slot "$client" "$rport" "$rpath" "$rvpath" "$rversion" 5000
     [ -z "$problem" ] || fail recheck - "$problem"
+    eval "$members"
+    port_owner "$rport" || fail recheck - "$problem"
   fi
   echo "STEP install"
   if [ "$mode" = take ]; then
@@ -210,6 +223,7 @@ echo OK`,
     record?.layout.current ?? '',
     record ? `releases/${record.version}` : '',
     spec.content ?? '',
+    recheck?.members.text ?? '',
   )
 }
 

@@ -8,27 +8,25 @@
  * output goes to the journal (`journalctl -u <app>@<slot>`).
  */
 import type { Layout } from '../layout.js'
-import type { Slot } from '../state.js'
+import { otherSlot, type Slot } from '../state.js'
 import { quote, script } from '../shell.js'
+import { PORT_IN_USE, unitMembers } from './processes.js'
 import {
+  freePortArgs,
   reloadScript,
   SLOT_EXITED,
   SLOT_FUNCTIONS,
   type SlotEnv,
   type SlotManager,
+  type SlotOptions,
 } from './slot.js'
 
-export interface SystemdOptions {
-  /** `app-name`: the units are `<app>@blue` and `<app>@green`. */
-  app: string
+/** The units are `<app>@blue` and `<app>@green`; stop-timeout is their TimeoutStopSec. */
+export interface SystemdOptions extends SlotOptions {
   /** The SSH login user; the app runs as this user (as the built-in manager runs it). */
   user: string
-  /** systemctl and the unit file install through `sudo -n` (a login user that is not root). */
-  sudo: boolean
   /** `stop-command`, run by ExecStop; '' = systemd sends SIGTERM. */
   stopCommand: string
-  /** TimeoutStopSec: SIGKILL for what still runs this long after the stop began. */
-  stopTimeoutSeconds: number
 }
 
 export const unitName = (app: string, slot: Slot): string => `${app}@${slot}`
@@ -138,6 +136,7 @@ if [ "$(cat "$unitfile" 2>/dev/null)" != "$unittext" ]; then
   ${systemctl} daemon-reload || exit 1
 fi
 ${systemctl} disable --now --quiet "$unit" || exit 1
+free_port "$@" || exit ${PORT_IN_USE}
 (umask 077 && printf '%s\\n' "$runtext" > "$run.tmp") && mv -f "$run.tmp" "$run" || exit 1
 ${systemctl} enable --now --quiet "$unit" || exit 1
 systemctl show --property MainPID --value "$unit"`,
@@ -149,13 +148,14 @@ systemctl show --property MainPID --value "$unit"`,
         renderUnit(l, o).trimEnd(),
         runScriptPath(l, slot),
         renderRunScript(l, o.app, slot, startCommand, o.stopCommand, env, workdir).trimEnd(),
+        ...freePortArgs(slot, env, o, unitMembers(unit(slot)), unitMembers(unit(otherSlot(slot)))),
       ),
     /** Disables and stops the unit (systemd runs ExecStop, then SIGTERM, SIGKILL). */
     stop: (slot) =>
       script(
         `${SLOT_FUNCTIONS}
 pidfile=$1; timeout=$2; unit=$3; unitfile=$4
-stop_slot "$pidfile" "$timeout" ""
+stop_slot "$pidfile" "$timeout" "" || exit 1
 [ -d /run/systemd/system ] && [ -f "$unitfile" ] || exit 0
 ${systemctl} disable --now --quiet "$unit"`,
         l.pidfile(slot),
@@ -163,14 +163,8 @@ ${systemctl} disable --now --quiet "$unit"`,
         unit(slot),
         unitFilePath(o.app),
       ),
-    reload: (slot, command, env) =>
-      reloadScript(
-        'systemctl show --property MainPID --value "$source"',
-        unit(slot),
-        l,
-        command,
-        env,
-      ),
+    reload: (slot, command, env) => reloadScript(unitMembers(unit(slot)), l, command, env),
+    members: (slot) => unitMembers(unit(slot)),
     /**
      * Alive = ActiveState active (and, while booting, no automatic restart yet); else the unit's
      * state and the journal's last lines since the slot was started, and exit SLOT_EXITED.
