@@ -62991,10 +62991,19 @@ mv -f "$tmp" "$env"`, l.sharedEnv, l.envBackups, version, String(keep), ENV_FILE
 }
 
 const CHECKSUM_FILE = '.release-sha256';
+/**
+ * The version of a release, in a file at its root written at install (beside the checksum, so
+ * the archive and its sha256 stay as built): what a server reloaded in place (which keeps the
+ * environment it started with, `$APP_VERSION` included) reads to tell which release it runs.
+ */
+const REVISION_FILE = 'REVISION';
+/** installRelease's output line when the release brought its own REVISION file (kept as it is). */
+const REVISION_KEPT = 'REVISION-KEPT';
 /** What the prepare block prints for a release directory without a checksum (not installed by us). */
 const UNKNOWN_CHECKSUM = 'unknown';
 /**
- * Extracts an uploaded archive into a temp dir next to the releases, records its checksum, then
+ * Extracts an uploaded archive into a temp dir next to the releases, records its checksum and
+ * writes REVISION_FILE (unless the release has one: it is kept, and REVISION_KEPT printed), then
  * renames it into place, so `releases/<version>` is either complete or absent (a full disk or a
  * dropped connection leaves no half release behind). The temp dir is a dot file: no version
  * starts with a dot, so the prepare block (prepare.ts) can remove one that an interrupted run left.
@@ -63008,13 +63017,15 @@ const UNKNOWN_CHECKSUM = 'unknown';
  */
 function installRelease(l, version, archive, sha256, replacing = '') {
     return script(`set -e
-target=$1; archive=$2; sum=$3; sums=$4; replacing=$5
+target=$1; archive=$2; sum=$3; sums=$4; replacing=$5; version=$6; revision=$7
 tmp="\${target%/*}/.\${target##*/}.tmp.$$"
 old="\${target%/*}/.\${target##*/}.old.tmp.$$"
 trap 'rm -rf "$tmp" "$old"; rm -f "$archive"' EXIT
 mkdir "$tmp"
 tar -xzf "$archive" -C "$tmp"
 printf '%s\\n' "$sum" > "$tmp/$sums"
+if [ -e "$tmp/$revision" ] || [ -L "$tmp/$revision" ]; then echo ${REVISION_KEPT}
+else printf '%s\\n' "$version" > "$tmp/$revision"; fi
 if [ -n "$replacing" ]; then
   found=$(cat "$target/$sums" 2>/dev/null || echo unknown)
   if [ "$found" != "$replacing" ]; then
@@ -63033,7 +63044,7 @@ if [ -n "$replacing" ]; then
   mv -T "$tmp" "$target" || { mv -T "$old" "$target"; exit 1; }
 else
   mv -T "$tmp" "$target"
-fi`, l.release(version), archive, sha256, CHECKSUM_FILE, replacing);
+fi`, l.release(version), archive, sha256, CHECKSUM_FILE, replacing, version, REVISION_FILE);
 }
 
 /** Exit code of shipRelease when the bytes that arrived do not have the expected sha256. */
@@ -63093,1027 +63104,6 @@ function layout(root) {
         release: (version) => `${root}/releases/${version}`,
         slotLog: (slot) => `${root}/logs/${slot}.log`,
         pidfile: (slot) => `${meta}/${slot}.pid`,
-    };
-}
-
-function otherSlot(slot) {
-    return slot === 'blue' ? 'green' : 'blue';
-}
-function slotPort(settings, slot) {
-    return slot === 'blue' ? settings.slots.bluePort : settings.slots.greenPort;
-}
-/**
- * The version to deploy: the `version` input, else the short commit SHA the workflow runs on.
- */
-function resolveVersion(input, commitSha) {
-    if (input !== '')
-        return input;
-    if (commitSha && /^[0-9a-f]{7,}$/i.test(commitSha))
-        return commitSha.slice(0, 7);
-    throw new Error("Input 'version' is empty and GITHUB_SHA is not set: give a version (e.g. 'v1.2.3').");
-}
-function planHost(settings, host, state, version) {
-    const liveSlot = state.liveSlot;
-    const targetSlot = liveSlot === null ? 'blue' : otherSlot(liveSlot);
-    return {
-        host,
-        liveSlot,
-        liveVersion: liveSlot === null ? null : (state.slots[liveSlot]?.version ?? null),
-        targetSlot,
-        targetPort: slotPort(settings, targetSlot),
-        releaseDir: layout(settings.app.deployPath).release(version),
-    };
-}
-/**
- * Releases to delete: all but the `keep` newest of the history, never one that a slot runs or
- * ran last (live and previous). Directories the history does not know count as oldest.
- */
-function releasesToPrune(present, state, keep) {
-    const newestFirst = state.history.map((r) => r.version).filter((v) => present.includes(v));
-    const kept = new Set(newestFirst.slice(0, keep));
-    for (const slot of Object.values(state.slots))
-        if (slot)
-            kept.add(slot.version);
-    return present.filter((version) => !kept.has(version));
-}
-/**
- * Whether a version ever served as a release of this host: it is in the history or a slot runs
- * (or ran) it. Such a release must never change (rollback integrity); one that never went live
- * (its health check failed, say) may be replaced by a new upload of the same version.
- */
-function wentLive(state, version) {
-    return (state.history.some((r) => r.version === version) ||
-        Object.values(state.slots).some((slot) => slot?.version === version));
-}
-/** Consecutive batches of `size`, in host order. */
-function batches(items, size) {
-    const result = [];
-    for (let i = 0; i < items.length; i += size)
-        result.push(items.slice(i, i + size));
-    return result;
-}
-
-/**
- * Shipping the release to one host: the archive streamed into one command that checks its sha256,
- * extracts it and then writes shared/.env (shipRelease), so the host is ready in one round trip.
- */
-/**
- * Ships and installs the release unless the host has it, and writes shared/.env (see
- * writeEnv). A release of this version with other content is replaced only if it never went
- * live (a rerun after a failed health check); one that did is refused. Sets the target's
- * checksum, and `facts.existing` once the release is there.
- */
-async function shipToHost(s, target, facts, state, archive) {
-    const l = s.layout;
-    const { version } = target;
-    const { existing } = facts;
-    const env = envFile(s);
-    target.sha256 = archive.sha256;
-    if (existing === archive.sha256) {
-        await writeEnv(s, version, env);
-        return 'already there';
-    }
-    if (existing === UNKNOWN_CHECKSUM) {
-        throw new HostError(s.name, 'ship', `${l.release(version)} is already on the host but was not installed by this action (it has no checksum); nothing was changed. Give this build a new version, or remove that directory if it is not needed.`);
-    }
-    if (existing !== '' && wentLive(state, version)) {
-        throw new HostError(s.name, 'ship', `release ${version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A version that went live must never change: give this build a new version.`);
-    }
-    const keep = s.settings.app.keepReleases;
-    const shipped = await s.host.tryExecWithFile(shipRelease(l, version, archive.sha256, existing, env === '' ? undefined : { archiveBytes: archive.bytes, keep }), archive.path, { step: 'ship', ...(env === '' ? {} : { stdin: env }) });
-    if (shipped.exitCode !== 0)
-        throw shipFailure(s, version, shipped, archive);
-    facts.existing = archive.sha256;
-    return existing === '' ? 'uploaded' : 'replaced';
-}
-/** The error of a failed ship, naming the part that failed (upload, extract, shared/.env). */
-function shipFailure(s, version, r, archive) {
-    if (r.exitCode === null) {
-        const upload = incomingArchive(s.layout, version, archive.sha256);
-        return new HostError(s.name, 'ship', `upload to ${upload} failed: ${r.stderr.trim() || 'the SSH connection was lost'}`);
-    }
-    const lines = r.stdout.split('\n');
-    const step = lines.includes(SHIP_INSTALLED)
-        ? 'write shared/.env'
-        : lines.includes(SHIP_RECEIVED)
-            ? 'extract release'
-            : 'ship';
-    return new RemoteCommandError(s.name, step, r.exitCode, r.stderr);
-}
-/** shared/.env from `env` and `secret-env` ('' when both are empty: the file is not touched). */
-function envFile(s) {
-    const { env, secretEnv } = s.settings.app;
-    return renderEnvFile({ ...env, ...secretEnv });
-}
-/** Writes shared/.env (a release already on the host: ship writes it with the release). */
-async function writeEnv(s, version, content) {
-    if (content === '')
-        return;
-    await s.host.exec(writeEnvFile(s.layout, version, s.settings.app.keepReleases), {
-        step: 'write shared/.env',
-        stdin: content,
-    });
-}
-
-/**
- * Waits until nothing is connected to the old slot's port any more: nginx's old workers finish
- * their in-flight requests (slow ones, websockets) and then close their upstream connections.
- * Counting ESTABLISHED sockets whose local port is the slot's sees exactly that, per network
- * namespace. `ss` with a filter asks the kernel for just those sockets; without ss, the loop
- * reads /proc/net/tcp{,6} with grep. That fallback costs far more: the kernel walks its whole
- * connection table on every read (~10 ms of CPU per check measured on a 24 GiB machine, and more
- * on a busy host), and the drain checks every 50 ms.
- */
-const DRAIN_TIMED_OUT = 4;
-const CHECK_MS = 50;
-/** While connections stay open, the loop prints `open <count>` this often (in checks: 2 s). */
-const PROGRESS_EVERY = 40;
-/**
- * Idle means no connection for this long after nginx's reload: an old worker that just read a
- * request on a keep-alive connection opens its upstream connection well within that.
- */
-const QUIET_MS = 200;
-/**
- * Checks in a row without a connection that make the port idle, when the reload that retired
- * the old workers happened `msSinceReload` ago (unknown: the whole window). At least one.
- */
-function quietChecks(msSinceReload = 0) {
-    return Math.max(1, Math.ceil((QUIET_MS - msSinceReload) / CHECK_MS));
-}
-/** The drain loop's length in checks for a drain-timeout (0: no drain). */
-const drainChecks = (timeoutMs) => timeoutMs === 0 ? 0 : Math.max(1, Math.ceil(timeoutMs / CHECK_MS));
-/**
- * Shell functions of the drain loop (waitForDrain, finishHost).
- * `drain_port PORT CHECKS QUIET`: checks PORT every 50 ms, at most CHECKS times, until QUIET
- * checks in a row saw no connection (returns 0); prints `open <count>` every 2 s while
- * connections stay open (drainProgress reads it). On timeout it returns 1 with the connections
- * still open in $drain_left.
- */
-const DRAIN_FUNCTIONS = `conn_lines() {
-  if [ "$_ss" = yes ]; then ss -Htn state established "( sport = :$1 )" 2>/dev/null
-  else grep -h ":$2 [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null; fi
-}
-drain_port() {
-  _port=$1; _hex=$(printf '%04X' "$1"); _quiet=0; _i=0
-  if ss -Htn state established '( sport = :1 )' > /dev/null 2>&1; then _ss=yes; else _ss=no; fi
-  while [ "$_i" -lt "$2" ]; do
-    _open=$(conn_lines "$_port" "$_hex")
-    if [ -n "$_open" ]; then
-      _quiet=0
-      [ $((_i % ${PROGRESS_EVERY})) -ne ${PROGRESS_EVERY - 1} ] || echo "open $(printf '%s\\n' "$_open" | grep -c .)"
-    else
-      _quiet=$((_quiet + 1))
-      [ "$_quiet" -lt "$3" ] || return 0
-    fi
-    sleep 0.05
-    _i=$((_i + 1))
-  done
-  drain_left=$(conn_lines "$_port" "$_hex" | grep -c .)
-  return 1
-}`;
-/**
- * $1 the port, $2 the timeout in checks (one per 50 ms), $3 checks in a row without a connection
- * that count as idle (see quietChecks). On timeout it prints the connections left and exits
- * DRAIN_TIMED_OUT.
- */
-function waitForDrain(port, timeoutMs, quiet = quietChecks()) {
-    return script(`${DRAIN_FUNCTIONS}
-drain_port "$1" "$2" "$3" && exit 0
-echo "$drain_left"
-exit ${DRAIN_TIMED_OUT}`, String(port), String(Math.max(1, drainChecks(timeoutMs))), String(quiet));
-}
-/** The connection count of a progress line of waitForDrain; undefined for any other line. */
-function drainProgress(line) {
-    const match = /^open (\d+)$/.exec(line);
-    return match ? Number(match[1]) : undefined;
-}
-
-const FINISH_FAILED = 6;
-function finishHost(spec) {
-    const { layout: l, old } = spec;
-    return script(`${DRAIN_FUNCTIONS}
-${STATE_FUNCTIONS}
-port=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6
-shift 6
-fail() {
-  echo "FAILED $1"
-  [ -z "$2" ] || printf '%s\\n' "$2" >&2
-  exit ${FINISH_FAILED}
-}
-if [ -z "$port" ] || [ "$limit" = 0 ]; then echo "DRAIN skipped"
-elif drain_port "$port" "$limit" "$needed"; then echo "DRAIN idle"
-else echo "DRAIN timeout $drain_left"
-fi
-if [ -n "$stopcmd" ]; then
-  echo "STEP stop"
-  (eval "$stopcmd") >&2 || fail stop
-fi
-if [ "$state" != - ]; then
-  echo "STEP state"
-  write_state "$state" "$statejson" || fail state
-  backup_state "$state"
-fi
-if [ $# -gt 0 ]; then
-  echo "STEP prune"
-  rm -rf -- "$@" || fail prune
-fi
-echo OK`, old ? String(old.port) : '', String(old ? drainChecks(old.drainTimeoutMs) : 0), String(old?.quietChecks ?? 1), old?.stop.text ?? '', spec.stateJson === undefined ? '-' : l.state, spec.stateJson ?? '', ...spec.prune.map((version) => l.release(version)));
-}
-function parseFinish(stdout) {
-    const lines = stdout.split('\n');
-    const drain = lines.find((line) => line.startsWith('DRAIN '))?.split(' ') ?? [];
-    const failed = lines.find((line) => line.startsWith('FAILED '));
-    const kind = drain[1];
-    return {
-        ok: lines.includes('OK'),
-        drain: kind === 'idle' || kind === 'timeout' || kind === 'skipped' ? kind : 'unknown',
-        openAtTimeout: Number(drain[2] ?? 0),
-        steps: lines.filter((line) => line.startsWith('STEP ')).map((line) => line.slice(5)),
-        ...(failed ? { failedStep: failed.slice(7) } : {}),
-    };
-}
-
-/** The supervisor's pid (builtin); the app's pid stays in the slot's pidfile. */
-const supervisorPidfile = (l, slot) => `${l.meta}/${slot}.supervisor.pid`;
-/** `<count> <when> <why>` of the last restart by the supervisor since the slot was started. */
-const restartsFile = (l, slot) => `${l.meta}/${slot}.restarts`;
-/** The supervisor of a slot, written at every start of the slot. */
-const superviseScriptPath = (l, slot) => `${l.meta}/supervise-${slot}.sh`;
-/** Starts the slots that ran before a reboot (README "After a reboot"). */
-const bootScriptPath = (l) => `${l.meta}/boot.sh`;
-/** The first wait before a restart; it doubles after each quick exit, up to the maximum. */
-const RESTART_DELAY_SECONDS = 1;
-const RESTART_DELAY_MAX_SECONDS = 30;
-/** An app that ran this long before it exited is restarted after the first delay again. */
-const RESTART_STABLE_SECONDS = 60;
-/** The built-in process manager (a supervisor per slot, pidfile, log file per slot). */
-function builtinSlots(l, stopTimeoutSeconds) {
-    return {
-        start: (slot, command, env, workdir) => startSlot(l, slot, command, env, stopTimeoutSeconds, workdir),
-        stop: (slot, command, env) => stopSlot(l, slot, command, env, stopTimeoutSeconds),
-        reload: (slot, command, env) => reloadSlot(l, slot, command, env),
-        checkAlive: (slot, booting) => checkSlotAlive(l, slot, 30, booting),
-        logName: (slot) => l.slotLog(slot),
-        restarts: (slot) => script(`${SLOT_FUNCTIONS}
-[ -f "$1" ] && alive "$(cat "$1")" && cat "$2" 2>/dev/null
-exit 0`, supervisorPidfile(l, slot), restartsFile(l, slot)),
-    };
-}
-/** `KEY=value` arguments for load_env: the slot variables, then any extra ones. */
-function slotEnvArgs(env, extra = {}) {
-    return [...Object.entries(env), ...Object.entries(extra)].map(([key, value]) => `${key}=${value}`);
-}
-/**
- * Shell functions the slot scripts share. `alive PID`: the process exists and is not a zombie (a
- * host whose pid 1 does not reap orphans keeps dead slots as zombies, which `kill -0` still
- * reports as running). `load_env FILE KEY=VALUE...`: shared/.env, then the slot variables (which
- * win). `stop_slot PIDFILE TIMEOUT STOPCMD`: first the slot's supervisor (`<slot>.supervisor.pid`
- * next to PIDFILE), so that it starts nothing again; then `stop-command` when given (run in
- * $RELEASE_DIR), else SIGTERM to the app's process group; SIGKILL after TIMEOUT seconds.
- */
-const SLOT_FUNCTIONS = `alive() {
-  kill -0 "$1" 2>/dev/null || return 1
-  _stat=
-  { read -r _stat < "/proc/$1/stat"; } 2>/dev/null
-  case $_stat in *") Z "*) return 1 ;; esac
-  return 0
-}
-load_env() {
-  if [ -f "$1" ]; then set -a; . "$1"; set +a; fi
-  shift
-  for kv in "$@"; do export "$kv"; done
-}
-stop_slot() {
-  supervisor="\${1%.pid}.supervisor.pid"
-  if [ -f "$supervisor" ]; then
-    pid=$(cat "$supervisor")
-    kill -TERM "$pid" 2>/dev/null
-    i=0
-    while alive "$pid" && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-    rm -f "$supervisor"
-  fi
-  [ -f "$1" ] || return 0
-  pid=$(cat "$1")
-  if alive "$pid"; then
-    if [ -z "$3" ] || ! (cd "$RELEASE_DIR" 2>/dev/null && sh -c "$3"); then
-      [ -z "$3" ] || echo "stop-command failed; sending SIGTERM" >&2
-      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    fi
-    i=0
-    while alive "$pid" && [ "$i" -lt $(($2 * 20)) ]; do sleep 0.05; i=$((i + 1)); done
-    if alive "$pid"; then
-      echo "slot did not stop within $2 s: SIGKILL" >&2
-      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -f "$1"
-}`;
-/** A slot log larger than this is moved to `<log>.1` when the slot starts next. */
-const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
-/**
- * Stops whatever still runs in the slot (a leftover of a cancelled run), writes the slot's
- * supervisor (and boot.sh), then starts the supervisor, which starts the command in `workdir`
- * (the release dir; `current` for the reload strategy, so the app server finds new code there
- * when it reloads). Prints the app's pid once the supervisor has written it.
- */
-function startSlot(l, slot, startCommand, env, stopTimeoutSeconds, workdir = env.RELEASE_DIR) {
-    return script(`${SLOT_FUNCTIONS}
-pidfile=$1; timeout=$2; log=$3; workdir=$4; supervise=$5; supervisetext=$6; boot=$7; boottext=$8
-restarts=$9
-stop_slot "$pidfile" "$timeout" ""
-[ -d "$workdir" ] || { echo "$workdir is missing" >&2; exit 1; }
-rm -f "$pidfile" "$restarts"
-(umask 077 && printf '%s\\n' "$supervisetext" > "$supervise.tmp") && mv -f "$supervise.tmp" "$supervise" || exit 1
-(umask 077 && printf '%s\\n' "$boottext" > "$boot.tmp") && mv -f "$boot.tmp" "$boot" || exit 1
-# The slot's process is stopped: its log is rotated here, so it never grows past ~2 x 10 MiB.
-if [ -f "$log" ] && [ "$(wc -c < "$log")" -gt ${LOG_ROTATE_BYTES} ]; then mv -f "$log" "$log.1"; fi
-setsid sh "$supervise" >> "$log" 2>&1 < /dev/null &
-i=0
-while [ ! -s "$pidfile" ] && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-cat "$pidfile" 2>/dev/null || { echo "the supervisor did not start the app; see $log" >&2; exit 1; }`, l.pidfile(slot), String(stopTimeoutSeconds), l.slotLog(slot), workdir, superviseScriptPath(l, slot), renderSuperviseScript(l, slot, startCommand, env, workdir).trimEnd(), bootScriptPath(l), renderBootScript(l).trimEnd(), restartsFile(l, slot));
-}
-/**
- * The supervisor of a slot: shared/.env, then the slot's variables (which win); then, from
- * `workdir`, start-command in its own session (its pid in the slot's pidfile), and again after
- * every exit, RESTART_DELAY_SECONDS later, doubling after each quick exit up to
- * RESTART_DELAY_MAX_SECONDS. Each exit goes to the slot log and `<slot>.restarts`. The action stops
- * the supervisor before the app (stop_slot), and a supervisor whose pidfile names another process
- * (the slot was started anew) starts nothing again.
- */
-function renderSuperviseScript(l, slot, startCommand, env, workdir = env.RELEASE_DIR) {
-    const exports = Object.entries(env).map(([key, value]) => `export ${key}=${quote(value)}`);
-    return `#!/bin/sh
-# The supervisor of the ${slot} slot (process-manager builtin). Written by ssh-zero-downtime-deploy
-# at every start of the slot; do not edit. Started by the deploy, and by boot.sh after a reboot.
-if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
-${exports.join('\n')}
-_dzd_pidfile=${quote(l.pidfile(slot))}
-_dzd_self=${quote(supervisorPidfile(l, slot))}
-_dzd_restarts=${quote(restartsFile(l, slot))}
-_dzd_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
-echo $$ > "$_dzd_self"
-cd ${quote(workdir)} || exit 1
-_dzd_n=0
-_dzd_delay=${RESTART_DELAY_SECONDS}
-while :; do
-  printf '%s === starting %s on port %s: %s\\n' "$(_dzd_now)" "$APP_VERSION" "$PORT" ${quote(startCommand)}
-  _dzd_started=$(date +%s)
-  setsid sh -c ${quote(startCommand)} < /dev/null &
-  _dzd_app=$!
-  echo "$_dzd_app" > "$_dzd_pidfile.tmp" && mv -f "$_dzd_pidfile.tmp" "$_dzd_pidfile"
-  wait "$_dzd_app"
-  _dzd_status=$?
-  # Stopped by the action, or the slot was started anew: nothing to restart.
-  [ "$(cat "$_dzd_self" 2>/dev/null)" = $$ ] || exit 0
-  if [ "$_dzd_status" -gt 128 ]; then
-    _dzd_why="was killed by signal $(kill -l $((_dzd_status - 128)) 2>/dev/null || echo $((_dzd_status - 128)))"
-  else
-    _dzd_why="exited with status $_dzd_status"
-  fi
-  [ $(($(date +%s) - _dzd_started)) -lt ${RESTART_STABLE_SECONDS} ] || _dzd_delay=${RESTART_DELAY_SECONDS}
-  _dzd_n=$((_dzd_n + 1))
-  printf '%s === the app (pid %s) %s; restart %s in %s s\\n' "$(_dzd_now)" "$_dzd_app" "$_dzd_why" "$_dzd_n" "$_dzd_delay"
-  echo "$_dzd_n $(_dzd_now) $_dzd_why" > "$_dzd_restarts"
-  sleep "$_dzd_delay"
-  _dzd_delay=$((_dzd_delay * 2))
-  [ "$_dzd_delay" -le ${RESTART_DELAY_MAX_SECONDS} ] || _dzd_delay=${RESTART_DELAY_MAX_SECONDS}
-done
-`;
-}
-/**
- * `.deploy/boot.sh`: starts the supervisor of every slot that ran when the host went down (its
- * pidfile is there: the action removes it when it stops a slot) and whose supervisor and app are
- * not running. Run at boot from the deploy user's crontab: \`@reboot /bin/sh <deploy-path>/.deploy/boot.sh\`.
- */
-function renderBootScript(l) {
-    return `#!/bin/sh
-# Starts the slots that ran when the host went down (process-manager builtin); a slot the action
-# stopped stays stopped. Run it at boot, e.g. from the deploy user's crontab:
-#   @reboot /bin/sh ${quote(bootScriptPath(l))}
-# Written by ssh-zero-downtime-deploy; do not edit.
-${SLOT_FUNCTIONS}
-meta=${quote(l.meta)}
-logs=${quote(l.logs)}
-booted=$(($(date +%s) - $(cut -d. -f1 /proc/uptime)))
-for slot in blue green; do
-  pidfile="$meta/$slot.pid"; supervise="$meta/supervise-$slot.sh"
-  [ -f "$pidfile" ] && [ -f "$supervise" ] || continue
-  pid=$(cat "$meta/$slot.supervisor.pid" 2>/dev/null)
-  if [ -n "$pid" ] && alive "$pid" && tr '\\0' ' ' < "/proc/$pid/cmdline" | grep -q "supervise-$slot.sh"; then
-    continue
-  fi
-  # Since this boot, the app runs without its supervisor: leave it, the next deploy replaces it.
-  if [ "$(stat -c %Y "$pidfile")" -ge "$booted" ] && alive "$(cat "$pidfile")"; then
-    echo "$slot: the app (pid $(cat "$pidfile")) runs without its supervisor; left as it is" >&2
-    continue
-  fi
-  mkdir -p "$logs"
-  printf '%s === boot.sh: starting the %s slot again\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$slot" >> "$logs/$slot.log"
-  setsid sh "$supervise" >> "$logs/$slot.log" 2>&1 < /dev/null &
-  echo "$slot: started"
-done
-`;
-}
-/**
- * Runs `reload-command` for the slot (strategy reload), with the slot variables and SLOT_PID,
- * the pid of the running app server, to send it its reload signal.
- */
-function reloadSlot(l, slot, reloadCommand, env) {
-    return reloadScript('cat "$source"', l.pidfile(slot), l, reloadCommand, env);
-}
-/**
- * @internal reload-command with the slot variables and SLOT_PID, which `pidOf` (a literal
- * command reading `$source`: a pidfile, a unit name) prints.
- */
-function reloadScript(pidOf, source, l, reloadCommand, env) {
-    return script(`${SLOT_FUNCTIONS}
-source=$1; envfile=$2; command=$3
-shift 3
-load_env "$envfile" "$@"
-SLOT_PID=$(${pidOf}) && [ "\${SLOT_PID:-0}" != 0 ] || { echo "the slot is not running" >&2; exit 1; }
-export SLOT_PID
-cd "$RELEASE_DIR" || exit 1
-exec sh -c "$command"`, source, l.sharedEnv, reloadCommand, ...slotEnvArgs(env));
-}
-/** Stops a slot (`env` is the slot's, for stop-command); a slot that is not running is fine. */
-function stopSlot(l, slot, stopCommand, env, stopTimeoutSeconds) {
-    return script(`${SLOT_FUNCTIONS}
-pidfile=$1; timeout=$2; stopcmd=$3; envfile=$4
-shift 4
-load_env "$envfile" "$@"
-stop_slot "$pidfile" "$timeout" "$stopcmd"`, l.pidfile(slot), String(stopTimeoutSeconds), stopCommand, l.sharedEnv, ...slotEnvArgs(env));
-}
-/** Runs a one-off command (migrate, post-deploy) in the foreground from the release dir. */
-function runInRelease(l, command, env, extra = {}) {
-    return script(`${SLOT_FUNCTIONS}
-envfile=$1; command=$2
-shift 2
-load_env "$envfile" "$@"
-cd "$RELEASE_DIR" || exit 1
-exec sh -c "$command"`, l.sharedEnv, command, ...slotEnvArgs(env, extra));
-}
-/**
- * Exits 0 while the slot's app runs (and, `booting`, its supervisor has not restarted it yet);
- * else prints what the supervisor saw and the tail of the log, and exits 3.
- */
-function checkSlotAlive(l, slot, logLines = 30, booting = false) {
-    return script(`${SLOT_FUNCTIONS}
-if [ -f "$1" ] && alive "$(cat "$1")" && { [ "$4" = no ] || [ ! -s "$5" ]; }; then exit 0; fi
-if [ -s "$5" ]; then
-  read -r count when why < "$5"
-  echo "(restarted $count time(s) by its supervisor; last at $when: the app $why)"
-fi
-tail -n "$3" "$2" 2>/dev/null
-exit 3`, l.pidfile(slot), l.slotLog(slot), String(logLines), booting ? 'yes' : 'no', restartsFile(l, slot));
-}
-const SLOT_EXITED = 3;
-
-const LOCK_ACQUIRED = 'LOCKED';
-const LOCK_WAITING = 'WAITING';
-const LOCK_TIMED_OUT = 75;
-/** Ends the file holdLock prints once the lock is held (after a NUL, and followed by one). */
-const LOCK_READ_END = 'READY';
-/**
- * `take_lock FILE SECONDS HOLDER`: takes the flock on FILE with fd 9, which keeps it for as long
- * as the calling shell lives. While another run holds it, prints `WAITING <its holder line>`
- * once and waits up to SECONDS (then exits LOCK_TIMED_OUT, the holder on stderr); once held,
- * writes HOLDER into FILE and prints `LOCKED`. Shared by holdLock and the prepare block.
- */
-const TAKE_LOCK = `take_lock() {
-  mkdir -p "$(dirname "$1")" || exit 1
-  exec 9>>"$1" || exit 1
-  if ! flock -n 9; then
-    printf '%s %s\\n' "${LOCK_WAITING}" "$(cat "$1")"
-    if ! flock -w "$2" 9; then
-      printf 'held by: %s\\n' "$(cat "$1")" >&2
-      exit ${LOCK_TIMED_OUT}
-    fi
-  fi
-  printf '%s\\n' "$3" > "$1"
-  echo ${LOCK_ACQUIRED}
-}`;
-/**
- * $1 lock file, $2 seconds to wait, $3 holder line written into the file once acquired; with
- * `read` ($4), that file is printed under the lock in the same round trip (missing: nothing),
- * then NUL `READY` NUL (see lockedRead).
- */
-function holdLock(l, waitSeconds, holder, read) {
-    const readFile = read === undefined
-        ? ''
-        : `[ ! -f "$4" ] || cat "$4" || exit 1\nprintf '\\0%s\\0' ${LOCK_READ_END}\n`;
-    return script(`${TAKE_LOCK}
-take_lock "$1" "$2" "$3"
-${readFile}cat > /dev/null`, l.lock, String(waitSeconds), holder, ...(read === undefined ? [] : [read]));
-}
-/** The file holdLock printed under the lock, once all of it arrived; undefined until then. */
-function lockedRead(stdout) {
-    const start = stdout.indexOf(`${LOCK_ACQUIRED}\n`);
-    if (start < 0)
-        return undefined;
-    const rest = stdout.slice(start + LOCK_ACQUIRED.length + 1);
-    const end = rest.indexOf(`\0${LOCK_READ_END}\0`);
-    return end < 0 ? undefined : rest.slice(0, end);
-}
-
-/**
- * A command that answers, then stays running for as long as its channel is open (the prepare
- * block: the deploy lock held by the same command that read the state). The lock stays tied to
- * the connection exactly as with holdLock: closing stdin, ending the run or losing the connection
- * frees it.
- */
-/**
- * Starts `command` and resolves once `ready` returns a value for the output so far; rejects with
- * a RemoteCommandError (exit code, stderr tail) when the command ends before that. `onOutput`
- * sees the output as it grows (to report `WAITING` lines).
- */
-async function holdCommand(host, command, step, ready, onOutput = () => { }) {
-    const channel = await host.openExec(command, step);
-    return new Promise((resolve, reject) => {
-        const out = new StringDecoder('utf8');
-        const err = new StringDecoder('utf8');
-        let stdout = '';
-        let stderr = '';
-        let done = false;
-        // The exit code comes with 'close' (an 'exit' event may fire before listeners exist).
-        const closed = new Promise((settle) => channel.on('close', (code) => {
-            if (!done) {
-                done = true;
-                reject(new RemoteCommandError(host.name, step, typeof code === 'number' ? code : null, stderr));
-            }
-            settle();
-        }));
-        channel.stderr.on('data', (chunk) => (stderr += err.write(chunk)));
-        channel.on('data', (chunk) => {
-            stdout += out.write(chunk);
-            if (done)
-                return;
-            onOutput(stdout);
-            const value = ready(stdout);
-            if (value === undefined)
-                return;
-            done = true;
-            resolve({
-                value,
-                release: async () => {
-                    channel.end();
-                    await closed;
-                },
-            });
-        });
-    });
-}
-
-/**
- * Taking the deploy lock on a host: a command that takes `flock` and then holds it for as long as
- * its channel stays open (holdLock on the load balancer; the prepare block on an app host, which
- * also reads what the run decides from, in the same round trip). Closing stdin, ending the run or
- * losing the connection frees it: the lock can never go stale.
- */
-/** Who holds the lock, written into the lock file for anyone who has to wait. */
-function lockHolder(runUrl, actor, now = new Date()) {
-    const run = runUrl || `a run outside GitHub Actions (pid ${process.pid})`;
-    return `${run} by ${actor || 'unknown'} since ${now.toISOString()}`;
-}
-/** The seconds a lock command waits for another run (lock-timeout, rounded up). */
-function lockWaitSeconds(timeoutMs) {
-    return Math.ceil(timeoutMs / 1000);
-}
-/**
- * The deploy lock alone (the load balancer, which has no release layout to prepare) and, in the
- * same round trip, the file `read` as it is under the lock (the balancer's upstream file); a
- * failed read is an error of `step`.
- */
-async function acquireLockReading(host, l, timeoutMs, holder, read, step) {
-    const command = holdLock(l, lockWaitSeconds(timeoutMs), holder, read);
-    return holdLocked(host, command, l, timeoutMs, lockedRead, step);
-}
-/**
- * Runs a lock command (its output: `WAITING <holder>` while another run holds the lock, then
- * `LOCKED`, then what `ready` parses) and resolves once `ready` has its value, the lock held.
- * Says once that it waits, naming the holder. A failure names the host and what failed: the
- * lock-timeout with the holder, the lock, or (after `LOCKED`) the step after it.
- */
-async function holdLocked(host, command, l, timeoutMs, ready, afterLock = 'prepare layout') {
-    let toldWaiting = false;
-    let locked = false;
-    const watch = (stdout) => {
-        const lines = stdout.split('\n');
-        locked ||= lines.includes(LOCK_ACQUIRED);
-        const waiting = lines.find((line) => line.startsWith(`${LOCK_WAITING} `));
-        if (waiting === undefined || toldWaiting)
-            return;
-        toldWaiting = true;
-        info(`[${host.name}] waiting for the deploy lock, held by ${waiting.slice(LOCK_WAITING.length + 1)}`);
-    };
-    try {
-        return await holdCommand(host, command, 'lock', ready, watch);
-    }
-    catch (error) {
-        if (!(error instanceof RemoteCommandError))
-            throw error;
-        const { exitCode: code, stderr } = error;
-        if (code === LOCK_TIMED_OUT) {
-            throw new HostError(host.name, 'lock', `another deploy holds the lock and did not finish within lock-timeout (${timeoutMs / 1000}s); ${stderr.trim()}`);
-        }
-        if (code === null) {
-            throw new HostError(host.name, locked ? afterLock : 'lock', locked ? 'connection closed' : 'connection closed while taking the lock');
-        }
-        if (locked)
-            throw new RemoteCommandError(host.name, afterLock, code, stderr);
-        throw new HostError(host.name, 'lock', `could not take the lock ${l.lock} (exit ${code}): ${stderr.trim()}`);
-    }
-}
-
-/**
- * HTTP requests made on the host itself, by the scripts that poll in a loop there (health,
- * switch verify) so the runner waits one round trip instead of one per request. The README
- * requires no HTTP client on hosts (only sh, tar, flock, setsid, sha256sum, nginx): these scripts
- * use curl, else GNU Wget, and report `none` otherwise; the runner then polls through the SSH tunnel
- * as before (`Host.httpGet`). The prepare block reports the client (`http_client`), so the
- * runner knows which before it needs one.
- */
-/** The first line of `http_client`'s output, as a client. */
-function parseHttpClient(text) {
-    const word = text.trim();
-    return word === 'curl' || word === 'wget' ? word : 'none';
-}
-/**
- * Shell functions (need a temp dir in $http_tmp; the caller removes it):
- * `http_client`: prints curl, wget (GNU Wget: BusyBox's lacks --content-on-error) or none.
- * `now_ms`: milliseconds since boot (/proc/uptime; hosts are Linux).
- * `sleep_ms MS`.
- * `http_get CLIENT PORT PATH TIMEOUT_MS HEADER_GLOB`: GET http://127.0.0.1:PORT/PATH with `Host:
- * localhost` (as the SSH tunnel sends it); sets `code` (the status, 0 without an answer),
- * `hval` (the value of the last response header whose name matches HEADER_GLOB, see
- * headerGlob; '' when absent) and `err` (why there was no answer). `http_body` prints the
- * answer's first 64 KiB. The answer is read with shell builtins only: the loops poll every 50 ms
- * on many hosts at once, and each process they start costs about a millisecond of CPU.
- */
-const HTTP_FUNCTIONS = `http_client() {
-  if command -v curl >/dev/null 2>&1; then echo curl
-  elif wget --version 2>/dev/null | grep -q 'GNU Wget'; then echo wget
-  else echo none; fi
-}
-now_ms() {
-  read -r _up _ < /proc/uptime
-  _f=\${_up#*.}; _f=\${_f#0}
-  echo $(( \${_up%.*} * 1000 + \${_f:-0} * 10 ))
-}
-sleep_ms() {
-  sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"
-}
-http_get() {
-  code=0; hval=; err=
-  : > "$http_tmp/h"; : > "$http_tmp/b"
-  _s=$((($4 + 999) / 1000))
-  if [ "$1" = curl ]; then
-    curl -s -o "$http_tmp/b" -D "$http_tmp/h" -H 'Host: localhost' \\
-      --max-time "$(($4 / 1000)).$(printf '%03d' $(($4 % 1000)))" "http://127.0.0.1:$2$3" > /dev/null 2>&1
-    _rc=$?
-    case $_rc in
-      0) ;;
-      7) err="connection refused: nothing listens on port $2" ;;
-      28) err="no response from port $2 within $_s s" ;;
-      *) err="curl exited $_rc" ;;
-    esac
-  else
-    wget -q -S -t 1 -T "$_s" --content-on-error -O "$http_tmp/b" --header 'Host: localhost' \\
-      "http://127.0.0.1:$2$3" 2> "$http_tmp/h"
-    _rc=$?
-    case $_rc in
-      0 | 8) ;;
-      4) err="no answer from port $2 (connection refused or timed out)" ;;
-      *) err="wget exited $_rc" ;;
-    esac
-  fi
-  _cr=$(printf '\\r')
-  while IFS= read -r _line || [ -n "$_line" ]; do
-    _line=\${_line%"$_cr"}
-    _line=\${_line#"\${_line%%[! ]*}"}
-    case $_line in
-      HTTP/*)
-        _line=\${_line#* }
-        case $_line in [0-9][0-9][0-9] | [0-9][0-9][0-9]" "*) code=\${_line%%" "*} ;; esac ;;
-      *:*)
-        [ -n "$5" ] || continue
-        case \${_line%%:*} in $5)
-          hval=\${_line#*:}
-          hval=\${hval#"\${hval%%[! ]*}"} ;;
-        esac ;;
-    esac
-  done < "$http_tmp/h"
-  [ "$code" = 0 ] || err=
-  return 0
-}
-http_body() {
-  head -c 65536 "$http_tmp/b"
-}`;
-/**
- * A shell glob that matches the header name `name` in any case (header names are
- * case-insensitive): `X-Up` → `[Xx]-[Uu][Pp]`.
- */
-function headerGlob(name) {
-    return [...name]
-        .map((c) => c.toLowerCase() === c.toUpperCase() ? c : `[${c.toUpperCase()}${c.toLowerCase()}]`)
-        .join('');
-}
-
-const PREPARE_READY = 'READY';
-function prepareHost(spec) {
-    const l = spec.layout;
-    return script(`${HTTP_FUNCTIONS}
-${TAKE_LOCK}
-lock=$1; wait=$2; holder=$3; incoming=$4; releases=$5; release=$6; sums=$7; root=$8; logs=$9
-shift 9
-nfiles=$1; shift
-take_lock "$lock" "$wait" "$holder"
-rm -rf -- "$incoming" "$releases"/.*.tmp.* || exit 1
-mkdir -p "$releases" "$root/shared" "$logs" "$incoming" || exit 1
-if [ -n "$release" ] && [ -d "$release" ]; then cat "$release/$sums" 2>/dev/null || echo ${UNKNOWN_CHECKSUM}; fi
-printf '\\0'
-ls -1 "$releases"
-printf '\\0'
-http_client
-printf '\\0'
-while [ "$nfiles" -gt 0 ]; do
-  [ ! -f "$1" ] || cat "$1"
-  printf '\\0'
-  shift; nfiles=$((nfiles - 1))
-done
-for extra in "$@"; do
-  (eval "$extra") < /dev/null
-  printf '\\0%s\\0' $?
-done
-printf '${PREPARE_READY}\\0'
-cat > /dev/null`, l.lock, String(spec.waitSeconds), spec.holder, l.incoming, l.releases, spec.version === '' ? '' : l.release(spec.version), CHECKSUM_FILE, l.root, l.logs, String(spec.files.length), ...spec.files, ...spec.extras.map((extra) => extra.text));
-}
-/**
- * The fields after `LOCKED`, once all have arrived (`READY` seen); undefined until then. `files`
- * and `extras`: how many were asked for.
- */
-function parsePrepared(stdout, files, extras) {
-    const start = stdout.indexOf(`${LOCK_ACQUIRED}\n`);
-    if (start < 0)
-        return undefined;
-    const fields = stdout.slice(start + LOCK_ACQUIRED.length + 1).split('\0');
-    const count = 3 + files + 2 * extras;
-    if (fields.length < count + 2 || fields[count] !== PREPARE_READY)
-        return undefined;
-    const [existing = '', releases = '', client = ''] = fields;
-    return {
-        existing: existing.trim(),
-        releases: releases.split('\n').filter((name) => name !== '' && !name.includes('.tmp.')),
-        httpClient: client.trim(),
-        files: fields.slice(3, 3 + files),
-        extras: Array.from({ length: extras }, (_, i) => ({
-            stdout: fields[3 + files + 2 * i] ?? '',
-            exitCode: Number(fields[4 + files + 2 * i]),
-        })),
-    };
-}
-
-class HostSession {
-    host;
-    settings;
-    version;
-    layout;
-    /**
-     * What this run changed on the host (a slot started, the upstream or site file written,
-     * `current` moved, the switch recorded): what a failure undoes, saved for the post step.
-     */
-    journal;
-    report;
-    /** What the current step is waiting for, for the log's heartbeat ('' when nothing to say). */
-    progress = '';
-    lock;
-    constructor(host, settings, journal, 
-    /** The version this run moves the host to (a rollback retargets it from the history). */
-    version) {
-        this.host = host;
-        this.settings = settings;
-        this.version = version;
-        this.layout = layout(settings.app.deployPath);
-        this.journal = journal.of(host.name);
-        this.report = emptyHostReport(host.name);
-    }
-    get name() {
-        return this.host.name;
-    }
-    /**
-     * Takes the deploy lock and, under it, prepares the layout (what an interrupted run left is
-     * removed, the directories exist) and reads `files` and the output of the read-only `extras`,
-     * all in one round trip (the prepare block). The lock stays held until releaseLock.
-     */
-    async lockAndPrepare(holder, files, extras) {
-        const { layout: l, settings } = this;
-        const held = await holdLocked(this.host, prepareHost({
-            layout: l,
-            waitSeconds: lockWaitSeconds(settings.lockTimeoutMs),
-            holder,
-            version: this.version,
-            files,
-            extras,
-        }), l, settings.lockTimeoutMs, (stdout) => parsePrepared(stdout, files.length, extras.length));
-        this.lock = held;
-        return held.value;
-    }
-    async releaseLock() {
-        await this.lock?.release();
-        this.lock = undefined;
-    }
-    /** Output of the operator's own commands (migrate, canary check) is shown as it comes. */
-    showLine(step) {
-        return (line) => info(`[${this.name}] ${step}: ${line}`);
-    }
-}
-/** The commands the inputs give, as recorded with a release in state.json. */
-function inputCommands(settings) {
-    const { startCommand: start, stopCommand: stop, reloadCommand: reload } = settings.app;
-    return { start, stop, reload };
-}
-
-const unitName = (app, slot) => `${app}@${slot}`;
-const unitFilePath = (app) => `/etc/systemd/system/${app}@.service`;
-/** The unit as the action rendered it last, next to the state (the source of the install). */
-const stagedUnitPath = (l, app) => `${l.meta}/${app}@.service`;
-const runScriptPath = (l, slot) => `${l.meta}/run-${slot}.sh`;
-/** Text inside a double-quoted word of a unit file: systemd's escapes for \, ", % and $. */
-function unitText(text) {
-    return text.replace(/[\\"]/g, '\\$&').replaceAll('%', '%%').replaceAll('$', '$$$$');
-}
-/** The template unit `<app>@.service` (`%i` is the slot). */
-function renderUnit(l, o) {
-    const run = `"${unitText(l.meta)}/run-%i.sh"`;
-    return `# Written by ssh-zero-downtime-deploy; a deploy rewrites it when it differs.
-[Unit]
-Description=${o.app} %i slot (ssh-zero-downtime-deploy)
-After=network.target
-
-[Service]
-# exec: \`systemctl start\` fails when the script cannot be run at all.
-Type=exec
-${o.user === 'root' ? '' : `User=${o.user}\n`}ExecStart=/bin/sh ${run} start
-ExecStop=/bin/sh ${run} stop
-SyslogIdentifier=${o.app}-%i
-# control-group: after ExecStop (stop-command, if any), SIGTERM goes to every process of the
-# slot at once, as the built-in manager sends it to the slot's process group; whatever still
-# runs TimeoutStopSec (stop-timeout) after the stop began gets SIGKILL.
-KillMode=control-group
-TimeoutStopSec=${o.stopTimeoutSeconds}
-# on-failure: a crash after the deploy is restarted by systemd. While a deploy waits for the
-# new slot to become healthy, any restart counts as a failed boot, so a broken release still
-# fails at once with the journal's last lines.
-Restart=on-failure
-RestartSec=1
-
-[Install]
-WantedBy=multi-user.target
-`;
-}
-/**
- * The per-slot script the unit runs: shared/.env, then the slot's variables (which win), then
- * `start` execs start-command from `workdir`; `stop` runs stop-command from the release dir and
- * waits for the app to exit (systemd bounds the wait by TimeoutStopSec, then signals the rest).
- */
-function renderRunScript(l, app, slot, startCommand, stopCommand, env, workdir = env.RELEASE_DIR) {
-    const exports = Object.entries(env).map(([key, value]) => `export ${key}=${quote(value)}`);
-    const stop = stopCommand
-        ? `cd "$RELEASE_DIR" || exit 1
-    sh -c ${quote(stopCommand)} || { echo 'stop-command failed; systemd sends SIGTERM' >&2; exit 1; }
-    while kill -0 "$MAINPID" 2>/dev/null; do sleep 0.1; done`
-        : ': # no stop-command: systemd sends SIGTERM';
-    return `#!/bin/sh
-# The ${slot} slot of ${app} (systemd unit ${unitName(app, slot)}). Written by ssh-zero-downtime-deploy
-# at every start of the slot; do not edit.
-if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
-${exports.join('\n')}
-case "$1" in
-  start)
-    cd ${quote(workdir)} || exit 1
-    exec sh -c ${quote(startCommand)}
-    ;;
-  stop)
-    ${stop}
-    ;;
-esac
-`;
-}
-/** Fails with a message that says why when the host does not run systemd. */
-const REQUIRE_SYSTEMD = `[ -d /run/systemd/system ] || {
-  echo "process-manager is systemd, but systemd is not running on this host (no /run/systemd/system); use process-manager: builtin" >&2
-  exit 1
-}`;
-/** The slots of one host as systemd units. */
-function systemdSlots(l, o) {
-    const systemctl = o.sudo ? 'sudo -n systemctl' : 'systemctl';
-    const unit = (slot) => unitName(o.app, slot);
-    return {
-        /**
-         * Stops what still runs in the slot (a unit left by a cancelled run, or a process the
-         * built-in manager started before the switch to systemd), installs the template unit when
-         * it differs (then daemon-reload), writes the run script, enables and starts the unit.
-         * Prints the unit's MainPID.
-         */
-        start: (slot, startCommand, env, workdir) => script(`${SLOT_FUNCTIONS}
-${REQUIRE_SYSTEMD}
-pidfile=$1; timeout=$2; unit=$3; unitfile=$4; staged=$5; unittext=$6; run=$7; runtext=$8
-stop_slot "$pidfile" "$timeout" ""
-if [ "$(cat "$unitfile" 2>/dev/null)" != "$unittext" ]; then
-  printf '%s\\n' "$unittext" > "$staged" || exit 1
-  ${o.sudo ? 'sudo -n ' : ''}install -m 0644 "$staged" "$unitfile" || exit 1
-  ${systemctl} daemon-reload || exit 1
-fi
-${systemctl} disable --now --quiet "$unit" || exit 1
-(umask 077 && printf '%s\\n' "$runtext" > "$run.tmp") && mv -f "$run.tmp" "$run" || exit 1
-${systemctl} enable --now --quiet "$unit" || exit 1
-systemctl show --property MainPID --value "$unit"`, l.pidfile(slot), String(o.stopTimeoutSeconds), unit(slot), unitFilePath(o.app), stagedUnitPath(l, o.app), renderUnit(l, o).trimEnd(), runScriptPath(l, slot), renderRunScript(l, o.app, slot, startCommand, o.stopCommand, env, workdir).trimEnd()),
-        /** Disables and stops the unit (systemd runs ExecStop, then SIGTERM, SIGKILL). */
-        stop: (slot) => script(`${SLOT_FUNCTIONS}
-pidfile=$1; timeout=$2; unit=$3; unitfile=$4
-stop_slot "$pidfile" "$timeout" ""
-[ -d /run/systemd/system ] && [ -f "$unitfile" ] || exit 0
-${systemctl} disable --now --quiet "$unit"`, l.pidfile(slot), String(o.stopTimeoutSeconds), unit(slot), unitFilePath(o.app)),
-        reload: (slot, command, env) => reloadScript('systemctl show --property MainPID --value "$source"', unit(slot), l, command, env),
-        /**
-         * Alive = ActiveState active (and, while booting, no automatic restart yet); else the unit's
-         * state and the journal's last lines since the slot was started, and exit SLOT_EXITED.
-         */
-        checkAlive: (slot, booting = false) => script(`unit=$1; lines=$2; booting=$3
-while IFS='=' read -r key value; do
-  case $key in
-    ActiveState) state=$value ;;
-    SubState) sub=$value ;;
-    NRestarts) restarts=$value ;;
-    InactiveExitTimestamp) since=$value ;;
-  esac
-done <<EOF
-$(systemctl show --property ActiveState,SubState,NRestarts,InactiveExitTimestamp "$unit")
-EOF
-if [ "$state" = active ] && { [ "$booting" = no ] || [ "\${restarts:-0}" = 0 ]; }; then exit 0; fi
-echo "($unit: \${state:-unknown} \${sub:-}, \${restarts:-0} automatic restart(s))"
-if [ -n "$since" ]; then set -- --since "$since"; else set --; fi
-journalctl --unit "$unit" "$@" --lines "$lines" --no-pager --output short-iso 2>&1
-exit ${SLOT_EXITED}`, unit(slot), '30', booting ? 'yes' : 'no'),
-        logName: (slot) => `the journal (journalctl -u ${unit(slot)})`,
-        /** NRestarts: systemd's automatic restarts since the unit was last started. */
-        restarts: (slot) => script(`[ -d /run/systemd/system ] || exit 0
-n=$(systemctl show --property NRestarts --value "$1" 2>/dev/null)
-[ "\${n:-0}" = 0 ] || echo "$n"
-exit 0`, unit(slot)),
-    };
-}
-
-/**
- * `process-manager: auto`, resolved per host: systemd units where systemd runs the host and the
- * login user may manage the units (root, or `sudo: true` with the README's sudoers lines), else the
- * built-in manager (a supervisor per slot). A host whose unit file is installed keeps its slots
- * under systemd, so that two managers never run the same slot.
- */
-/** One read-only command: what `auto` needs to know about a host. */
-function detectProcessManager(app, sudo) {
-    return script(`[ -d /run/systemd/system ] || { echo systemd=no; exit 0; }
-echo systemd=yes
-echo "uid=$(id -u)"
-[ -f "$1" ] && echo unit=yes
-if [ "$3" = yes ] && [ "$(id -u)" != 0 ]; then
-  PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
-  sudo -n -l systemctl enable --now --quiet "$2" >/dev/null 2>&1 && echo sudo-systemctl=yes
-fi
-exit 0`, unitFilePath(app), unitName(app, 'blue'), sudo ? 'yes' : 'no');
-}
-function parseProcessManagerFacts(output) {
-    const lines = new Set(output.split('\n').map((line) => line.trim()));
-    const uid = [...lines].find((line) => /^uid=\d+$/.test(line));
-    return {
-        systemd: lines.has('systemd=yes'),
-        uid: uid === undefined ? undefined : Number(uid.slice(4)),
-        unitInstalled: lines.has('unit=yes'),
-        sudoSystemctl: lines.has('sudo-systemctl=yes'),
-    };
-}
-/** What `auto` means on a host with these facts, and why (for the log and dry-run). */
-function resolveProcessManager(facts, app, user) {
-    if (!facts.systemd) {
-        return { manager: 'builtin', reason: 'systemd does not run this host' };
-    }
-    if (facts.uid === 0) {
-        return { manager: 'systemd', reason: `systemd runs this host and ${user} is root` };
-    }
-    if (facts.sudoSystemctl) {
-        return {
-            manager: 'systemd',
-            reason: `systemd runs this host and sudo lets ${user} manage the units`,
-        };
-    }
-    if (facts.unitInstalled) {
-        return {
-            manager: 'error',
-            reason: `process-manager auto: ${unitFilePath(app)} is installed, so this app's slots run as systemd units, but ${user} may not manage them (root, or sudo: true with the sudoers lines of README "process-manager"). Allow it, or set process-manager: builtin after stopping the units (systemctl disable --now ${unitName(app, 'blue')} ${unitName(app, 'green')}). Nothing was changed.`,
-        };
-    }
-    return {
-        manager: 'builtin',
-        reason: `${user} may not manage systemd units (not root, and sudo does not allow systemctl for them)`,
     };
 }
 
@@ -70404,11 +69394,20 @@ const stringbool = (...args) => _stringbool({
  * strictly: a corrupt file stops the run with an explanation instead of being guessed at.
  */
 const SLOTS = ['blue', 'green'];
+function otherSlot(slot) {
+    return slot === 'blue' ? 'green' : 'blue';
+}
 const slotState = object({
     version: string(),
     port: number().int(),
     pid: number().int().nullable(),
     startedAt: string(),
+    /**
+     * Where the slot's processes run from when not releases/<version> (absent): `current` for a
+     * slot the reload strategy started, so that a reload there loads the new release. Optional, so
+     * the schema version stays and older readers still parse the file.
+     */
+    workdir: string().optional(),
 });
 /**
  * The commands a release was deployed with, so that a rollback starts (and stops) it the way it
@@ -70467,6 +69466,1327 @@ function corrupt(path, reason) {
         `(the running slots are then not known to the action).`);
 }
 
+function slotPort(settings, slot) {
+    return slot === 'blue' ? settings.slots.bluePort : settings.slots.greenPort;
+}
+/**
+ * The version to deploy: the `version` input, else the short commit SHA the workflow runs on.
+ */
+function resolveVersion(input, commitSha) {
+    if (input !== '')
+        return input;
+    if (commitSha && /^[0-9a-f]{7,}$/i.test(commitSha))
+        return commitSha.slice(0, 7);
+    throw new Error("Input 'version' is empty and GITHUB_SHA is not set: give a version (e.g. 'v1.2.3').");
+}
+function planHost(settings, host, state, version) {
+    const liveSlot = state.liveSlot;
+    const targetSlot = liveSlot === null ? 'blue' : otherSlot(liveSlot);
+    return {
+        host,
+        liveSlot,
+        liveVersion: liveSlot === null ? null : (state.slots[liveSlot]?.version ?? null),
+        targetSlot,
+        targetPort: slotPort(settings, targetSlot),
+        releaseDir: layout(settings.app.deployPath).release(version),
+    };
+}
+/**
+ * Releases to delete: all but the `keep` newest of the history, never one that a slot runs or
+ * ran last (live and previous). Directories the history does not know count as oldest.
+ */
+function releasesToPrune(present, state, keep) {
+    const newestFirst = state.history.map((r) => r.version).filter((v) => present.includes(v));
+    const kept = new Set(newestFirst.slice(0, keep));
+    for (const slot of Object.values(state.slots))
+        if (slot)
+            kept.add(slot.version);
+    return present.filter((version) => !kept.has(version));
+}
+/**
+ * Whether a version ever served as a release of this host: it is in the history or a slot runs
+ * (or ran) it. Such a release must never change (rollback integrity); one that never went live
+ * (its health check failed, say) may be replaced by a new upload of the same version.
+ */
+function wentLive(state, version) {
+    return (state.history.some((r) => r.version === version) ||
+        Object.values(state.slots).some((slot) => slot?.version === version));
+}
+/** Consecutive batches of `size`, in host order. */
+function batches(items, size) {
+    const result = [];
+    for (let i = 0; i < items.length; i += size)
+        result.push(items.slice(i, i + size));
+    return result;
+}
+
+/**
+ * Shipping the release to one host: the archive streamed into one command that checks its sha256,
+ * extracts it and then writes shared/.env (shipRelease), so the host is ready in one round trip.
+ */
+/**
+ * Ships and installs the release unless the host has it, and writes shared/.env (see
+ * writeEnv). A release of this version with other content is replaced only if it never went
+ * live (a rerun after a failed health check); one that did is refused. Sets the target's
+ * checksum, and `facts.existing` once the release is there.
+ */
+async function shipToHost(s, target, facts, state, archive) {
+    const l = s.layout;
+    const { version } = target;
+    const { existing } = facts;
+    const env = envFile(s);
+    target.sha256 = archive.sha256;
+    if (existing === archive.sha256) {
+        await writeEnv(s, version, env);
+        return 'already there';
+    }
+    if (existing === UNKNOWN_CHECKSUM) {
+        throw new HostError(s.name, 'ship', `${l.release(version)} is already on the host but was not installed by this action (it has no checksum); nothing was changed. Give this build a new version, or remove that directory if it is not needed.`);
+    }
+    if (existing !== '' && wentLive(state, version)) {
+        throw new HostError(s.name, 'ship', `release ${version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A version that went live must never change: give this build a new version.`);
+    }
+    const keep = s.settings.app.keepReleases;
+    const shipped = await s.host.tryExecWithFile(shipRelease(l, version, archive.sha256, existing, env === '' ? undefined : { archiveBytes: archive.bytes, keep }), archive.path, { step: 'ship', ...(env === '' ? {} : { stdin: env }) });
+    if (shipped.exitCode !== 0)
+        throw shipFailure(s, version, shipped, archive);
+    if (shipped.stdout.split('\n').includes(REVISION_KEPT)) {
+        warning(`[${s.name}] the release has its own ${REVISION_FILE} file, kept as it is: the action writes ${version} there only when the release has none (README "What your app must do").`);
+    }
+    facts.existing = archive.sha256;
+    return existing === '' ? 'uploaded' : 'replaced';
+}
+/** The error of a failed ship, naming the part that failed (upload, extract, shared/.env). */
+function shipFailure(s, version, r, archive) {
+    if (r.exitCode === null) {
+        const upload = incomingArchive(s.layout, version, archive.sha256);
+        return new HostError(s.name, 'ship', `upload to ${upload} failed: ${r.stderr.trim() || 'the SSH connection was lost'}`);
+    }
+    const lines = r.stdout.split('\n');
+    const step = lines.includes(SHIP_INSTALLED)
+        ? 'write shared/.env'
+        : lines.includes(SHIP_RECEIVED)
+            ? 'extract release'
+            : 'ship';
+    return new RemoteCommandError(s.name, step, r.exitCode, r.stderr);
+}
+/** shared/.env from `env` and `secret-env` ('' when both are empty: the file is not touched). */
+function envFile(s) {
+    const { env, secretEnv } = s.settings.app;
+    return renderEnvFile({ ...env, ...secretEnv });
+}
+/** Writes shared/.env (a release already on the host: ship writes it with the release). */
+async function writeEnv(s, version, content) {
+    if (content === '')
+        return;
+    await s.host.exec(writeEnvFile(s.layout, version, s.settings.app.keepReleases), {
+        step: 'write shared/.env',
+        stdin: content,
+    });
+}
+
+/**
+ * Waits until nothing is connected to the old slot's port any more: nginx's old workers finish
+ * their in-flight requests (slow ones, websockets) and then close their upstream connections.
+ * Counting ESTABLISHED sockets whose local port is the slot's sees exactly that, per network
+ * namespace. `ss` with a filter asks the kernel for just those sockets; without ss, the loop
+ * reads /proc/net/tcp{,6} with grep. That fallback costs far more: the kernel walks its whole
+ * connection table on every read (~10 ms of CPU per check measured on a 24 GiB machine, and more
+ * on a busy host), and the drain checks every 50 ms.
+ */
+const DRAIN_TIMED_OUT = 4;
+const CHECK_MS = 50;
+/** While connections stay open, the loop prints `open <count>` this often (in checks: 2 s). */
+const PROGRESS_EVERY = 40;
+/**
+ * Idle means no connection for this long after nginx's reload: an old worker that just read a
+ * request on a keep-alive connection opens its upstream connection well within that.
+ */
+const QUIET_MS = 200;
+/**
+ * Checks in a row without a connection that make the port idle, when the reload that retired
+ * the old workers happened `msSinceReload` ago (unknown: the whole window). At least one.
+ */
+function quietChecks(msSinceReload = 0) {
+    return Math.max(1, Math.ceil((QUIET_MS - msSinceReload) / CHECK_MS));
+}
+/** The drain loop's length in checks for a drain-timeout (0: no drain). */
+const drainChecks = (timeoutMs) => timeoutMs === 0 ? 0 : Math.max(1, Math.ceil(timeoutMs / CHECK_MS));
+/**
+ * Shell functions of the drain loop (waitForDrain, finishHost).
+ * `drain_port PORT CHECKS QUIET`: checks PORT every 50 ms, at most CHECKS times, until QUIET
+ * checks in a row saw no connection (returns 0); prints `open <count>` every 2 s while
+ * connections stay open (drainProgress reads it). On timeout it returns 1 with the connections
+ * still open in $drain_left.
+ */
+const DRAIN_FUNCTIONS = `conn_lines() {
+  if [ "$_ss" = yes ]; then ss -Htn state established "( sport = :$1 )" 2>/dev/null
+  else grep -h ":$2 [0-9A-F]*:[0-9A-F]* 01 " /proc/net/tcp /proc/net/tcp6 2>/dev/null; fi
+}
+drain_port() {
+  _port=$1; _hex=$(printf '%04X' "$1"); _quiet=0; _i=0
+  if ss -Htn state established '( sport = :1 )' > /dev/null 2>&1; then _ss=yes; else _ss=no; fi
+  while [ "$_i" -lt "$2" ]; do
+    _open=$(conn_lines "$_port" "$_hex")
+    if [ -n "$_open" ]; then
+      _quiet=0
+      [ $((_i % ${PROGRESS_EVERY})) -ne ${PROGRESS_EVERY - 1} ] || echo "open $(printf '%s\\n' "$_open" | grep -c .)"
+    else
+      _quiet=$((_quiet + 1))
+      [ "$_quiet" -lt "$3" ] || return 0
+    fi
+    sleep 0.05
+    _i=$((_i + 1))
+  done
+  drain_left=$(conn_lines "$_port" "$_hex" | grep -c .)
+  return 1
+}`;
+/**
+ * $1 the port, $2 the timeout in checks (one per 50 ms), $3 checks in a row without a connection
+ * that count as idle (see quietChecks). On timeout it prints the connections left and exits
+ * DRAIN_TIMED_OUT.
+ */
+function waitForDrain(port, timeoutMs, quiet = quietChecks()) {
+    return script(`${DRAIN_FUNCTIONS}
+drain_port "$1" "$2" "$3" && exit 0
+echo "$drain_left"
+exit ${DRAIN_TIMED_OUT}`, String(port), String(Math.max(1, drainChecks(timeoutMs))), String(quiet));
+}
+/** The connection count of a progress line of waitForDrain; undefined for any other line. */
+function drainProgress(line) {
+    const match = /^open (\d+)$/.exec(line);
+    return match ? Number(match[1]) : undefined;
+}
+
+const FINISH_FAILED = 6;
+function finishHost(spec) {
+    const { layout: l, old } = spec;
+    return script(`${DRAIN_FUNCTIONS}
+${STATE_FUNCTIONS}
+port=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6
+shift 6
+fail() {
+  echo "FAILED $1"
+  [ -z "$2" ] || printf '%s\\n' "$2" >&2
+  exit ${FINISH_FAILED}
+}
+if [ -z "$port" ] || [ "$limit" = 0 ]; then echo "DRAIN skipped"
+elif drain_port "$port" "$limit" "$needed"; then echo "DRAIN idle"
+else echo "DRAIN timeout $drain_left"
+fi
+if [ -n "$stopcmd" ]; then
+  echo "STEP stop"
+  (eval "$stopcmd") >&2 || fail stop
+fi
+if [ "$state" != - ]; then
+  echo "STEP state"
+  write_state "$state" "$statejson" || fail state
+  backup_state "$state"
+fi
+if [ $# -gt 0 ]; then
+  echo "STEP prune"
+  rm -rf -- "$@" || fail prune
+fi
+echo OK`, old ? String(old.port) : '', String(old ? drainChecks(old.drainTimeoutMs) : 0), String(old?.quietChecks ?? 1), old?.stop.text ?? '', spec.stateJson === undefined ? '-' : l.state, spec.stateJson ?? '', ...spec.prune.map((version) => l.release(version)));
+}
+function parseFinish(stdout) {
+    const lines = stdout.split('\n');
+    const drain = lines.find((line) => line.startsWith('DRAIN '))?.split(' ') ?? [];
+    const failed = lines.find((line) => line.startsWith('FAILED '));
+    const kind = drain[1];
+    return {
+        ok: lines.includes('OK'),
+        drain: kind === 'idle' || kind === 'timeout' || kind === 'skipped' ? kind : 'unknown',
+        openAtTimeout: Number(drain[2] ?? 0),
+        steps: lines.filter((line) => line.startsWith('STEP ')).map((line) => line.slice(5)),
+        ...(failed ? { failedStep: failed.slice(7) } : {}),
+    };
+}
+
+/**
+ * The processes of a slot on the host, as every `/bin/sh` runs them (dash, bash, BusyBox ash): who
+ * belongs to the slot, stopping all of them, and who listens on its port. A start command that
+ * does not begin with `exec` (`node server.js` under dash, `npm start`, `cd web && ...`) leaves
+ * the shell as the slot's leader and the server below it, so a slot is addressed as a whole:
+ * its process group (built-in manager) or its unit's cgroup (systemd), never the leader's pid.
+ *
+ * The functions set variables instead of printing where the loops call them, so that a check
+ * every 50 ms starts no subshell.
+ */
+/** Exit status of a start whose slot port is held by a process the action may not stop. */
+const PORT_IN_USE = 8;
+/** How long stop_group waits after the SIGKILL before it names what is left (in 50 ms checks). */
+const AFTER_KILL_CHECKS = 100;
+/**
+ * Shell functions:
+ * `since_boot FILE`: FILE was written since the host booted (a pidfile from before a reboot names
+ * a process that is gone, and its number may be another's by now).
+ * `group_pids PGID`: sets `pids` to the processes of group PGID that are not zombies (a host whose
+ * pid 1 does not reap orphans keeps dead ones, which `kill -0` still counts), read from
+ * /proc/<pid>/stat.
+ * `slot_pids PIDFILE` (built-in manager): `pids` of the slot whose leader PIDFILE names (the
+ * leader ran setsid: its pid is the group's id).
+ * `unit_pids UNIT` (systemd): `pids` of the unit's cgroup (cgroup v2 or v1; else the processes
+ * whose /proc/<pid>/cgroup names the unit).
+ * `stop_group PGID TIMEOUT WHAT [asked]`: SIGTERM to the group (not when `asked`: a stop-command
+ * did), waits until none of it is left, SIGKILL to the group after TIMEOUT s; fails naming the
+ * processes still there 5 s after the SIGKILL.
+ * `describe PID...`: sets `described` to `pid 12 (node server.js), ...`; `-UID` is a socket whose
+ * process the login user may not see.
+ * `listeners PORT`: sets `listening` to `<pid> <inode>` lines, one per process and socket that
+ * listens on TCP PORT (IPv4 and IPv6, any address: Node's listen(PORT) binds ::), read from
+ * /proc/net/tcp{,6} and the processes' fds; the pid is `-<uid>` where no process the login user
+ * may see holds the socket.
+ * `port_owner PORT` (after `*_pids`): `problem` is '' when something listens on PORT and every
+ * listener is one of `pids`; else returns 1 (nothing of the slot listens) or 2 (another process
+ * listens; `problem` names it).
+ * `server_pid PORT` (after `*_pids`): sets `server` to the oldest process of `pids` that holds a
+ * socket listening on PORT (the server: gunicorn's master, not the shell above it); '' for none.
+ * `free_port PORT MODE OWN LIVE DEPLOY APP SLOT SYSTEMCTL TIMEOUT`: who listens on the port SLOT
+ * starts on, by the rule of README "What your app must do". OWN and LIVE set `pids` to the slot's
+ * processes and the other slot's. Each listener is printed as `PORT <kind> <port> <who>`: `own`
+ * (the slot itself), `live` (the other slot, live or warm), `unit` (this app's unit of the
+ * slot), `service` (another systemd service), `leftover` (a process of the login user that runs
+ * from DEPLOY/releases/ or has DEPLOY_PATH=DEPLOY), `stranger`, `hidden` (another user's). MODE
+ * `check` only prints; `stop` stops own and leftover processes (their groups, as stop_group) and
+ * the slot's unit, printing `PORT stopped ...`, and fails when anything else listens (then and
+ * after the stops: `PORT busy ...`).
+ */
+const PROCESS_FUNCTIONS = `since_boot() {
+  read -r _up _ < /proc/uptime || return 0
+  [ "$(stat -c %Y "$1" 2>/dev/null || echo 0)" -ge $(($(date +%s) - \${_up%.*} - 1)) ]
+}
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  _stat=
+  { read -r _stat < "/proc/$1/stat"; } 2>/dev/null
+  case $_stat in *") Z "*) return 1 ;; esac
+  return 0
+}
+group_pids() {
+  pids=
+  kill -0 "-$1" 2>/dev/null || return 0
+  pids=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v g="$1" '{ s = $0; sub(/.*\\) /, "", s); split(s, f, " "); if (f[3] == g && f[1] != "Z") printf "%s%s", (n++ ? " " : ""), $1 }')
+}
+group_alive() {
+  kill -0 "-$1" 2>/dev/null || return 1
+  alive "$1" && return 0
+  group_pids "$1"
+  [ -n "$pids" ]
+}
+slot_pids() {
+  pids=
+  [ -s "$1" ] && since_boot "$1" || return 0
+  read -r _g < "$1"
+  case $_g in "" | *[!0-9]*) return 0 ;; esac
+  group_pids "$_g"
+}
+unit_pids() {
+  pids=
+  [ -d /run/systemd/system ] || return 0
+  _cg=$(systemctl show --property ControlGroup --value "$1" 2>/dev/null)
+  [ -n "$_cg" ] || return 0
+  for _d in "/sys/fs/cgroup$_cg" "/sys/fs/cgroup/systemd$_cg"; do
+    [ -r "$_d/cgroup.procs" ] || continue
+    pids=$(tr -s '\\n' ' ' < "$_d/cgroup.procs")
+    pids=\${pids% }
+    return 0
+  done
+  pids=$(grep -l "/$1\\.service\$" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | tr -s '\\n' ' ')
+  pids=\${pids% }
+}
+wait_group() {
+  _i=0
+  while group_alive "$1"; do
+    [ "$_i" -lt "$2" ] || return 1
+    sleep 0.05
+    _i=$((_i + 1))
+  done
+}
+stop_group() {
+  group_alive "$1" || return 0
+  [ "$4" = asked ] || kill -TERM "-$1" 2>/dev/null
+  wait_group "$1" $(($2 * 20)) && return 0
+  echo "$3 did not stop within $2 s: SIGKILL" >&2
+  kill -KILL "-$1" 2>/dev/null
+  wait_group "$1" ${AFTER_KILL_CHECKS} && return 0
+  group_pids "$1"
+  describe $pids
+  echo "$3 still runs 5 s after SIGKILL: $described" >&2
+  return 1
+}
+describe() {
+  described=
+  for _p in "$@"; do
+    case $_p in
+      -*) _d="a process of another user (uid \${_p#-})" ;;
+      *) _d="pid $_p ($(tr '\\0' ' ' < "/proc/$_p/cmdline" 2>/dev/null | cut -c 1-100 | sed 's/ *$//'))" ;;
+    esac
+    described="\${described:+$described, }$_d"
+  done
+}
+listeners() {
+  listening=
+  _socks=$(awk -v p=":$(printf '%04X' "$1")" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10, $8 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+  [ -n "$_socks" ] || return 0
+  listening=$(ls -l /proc/[0-9]*/fd 2>/dev/null | awk -v socks="$_socks" '
+    BEGIN { n = split(socks, s, "\\n"); for (i = 1; i <= n; i++) { split(s[i], f, " "); uid[f[1]] = f[2] } }
+    /^\\/proc\\/[0-9]+\\/fd:$/ { split($0, a, "/"); pid = a[3]; next }
+    /socket:\\[/ { i = $NF; gsub(/[^0-9]/, "", i); if ((i in uid) && !((pid, i) in done)) { print pid, i; seen[i] = 1; done[pid, i] = 1 } }
+    END { for (i in uid) if (!(i in seen)) print "-" uid[i], i }')
+}
+port_owner() {
+  listeners "$1"
+  _own=0; _others=
+  for _p in $(printf '%s\\n' "$listening" | cut -d' ' -f1 | sort -u); do
+    case " $pids " in *" $_p "*) _own=$((_own + 1)) ;; *) _others="$_others $_p" ;; esac
+  done
+  if [ -n "$_others" ]; then
+    describe $_others
+    problem="port $1 is held by $described, which is not a process of the slot"
+    return 2
+  fi
+  problem=
+  [ "$_own" -gt 0 ] && return 0
+  problem="nothing of the slot listens on port $1"
+  return 1
+}
+server_pid() {
+  listeners "$1"
+  server=; _oldest=
+  for _p in $(printf '%s\\n' "$listening" | cut -d' ' -f1 | sort -u); do
+    case " $pids " in *" $_p "*) ;; *) continue ;; esac
+    { read -r _s < "/proc/$_p/stat"; } 2>/dev/null || continue
+    # shellcheck disable=SC2086 # the fields after the command's name, split on purpose
+    set -- \${_s##*") "}
+    if [ -z "$server" ] || [ "\${20}" -lt "$_oldest" ]; then server=$_p; _oldest=\${20}; fi
+  done
+}
+port_user() {
+  case $1 in -*) kind=hidden; return ;; esac
+  case " $_ownp " in *" $1 "*) kind=own; return ;; esac
+  case " $_livep " in *" $1 "*) kind=live; return ;; esac
+  if [ -d /run/systemd/system ]; then
+    _unit=$(sed -n 's|.*/\\([^/]*\\.service\\)$|\\1|p' "/proc/$1/cgroup" 2>/dev/null | head -n 1)
+    case $_unit in
+      "") ;;
+      "$_app@$_slot.service") kind=unit; return ;;
+      "$_app@"*) kind=live; return ;;
+      *) kind=service; return ;;
+    esac
+  fi
+  _pg=$(cut -d' ' -f5 < /proc/$$/stat)
+  if [ "$(awk '/^Uid:/ { print $2 }' "/proc/$1/status" 2>/dev/null)" = "$(id -u)" ] &&
+    [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f3)" != "$_pg" ]; then
+    case $(readlink "/proc/$1/cwd" 2>/dev/null) in "$_deploy/releases/"*) kind=leftover; return ;; esac
+    if tr '\\0' '\\n' < "/proc/$1/environ" 2>/dev/null | grep -qxF "DEPLOY_PATH=$_deploy"; then
+      kind=leftover
+      return
+    fi
+  fi
+  kind=stranger
+}
+free_port() {
+  _port=$1; _mode=$2; _deploy=$5; _app=$6; _slot=$7; _sctl=$8
+  eval "$3"; _ownp=$pids
+  eval "$4"; _livep=$pids
+  listeners "$_port"
+  _busy=no
+  for _p in $(printf '%s\\n' "$listening" | cut -d' ' -f1 | sort -u); do
+    case $_p in -*) ;; *) [ -d "/proc/$_p" ] || continue ;; esac
+    _unit=
+    port_user "$_p"
+    describe "$_p"
+    _what="$_port $described\${_unit:+, unit $_unit}"
+    if [ "$_mode" = check ]; then echo "PORT $kind $_what"; continue; fi
+    case $kind in
+      own | leftover)
+        _pg=$(sed 's/.*) //' "/proc/$_p/stat" 2>/dev/null | cut -d' ' -f3)
+        if [ -n "$_pg" ] && stop_group "$_pg" "$9" "$described"; then echo "PORT stopped $_what"; else _busy=yes; fi ;;
+      unit)
+        if $_sctl disable --now --quiet "$_unit" >&2; then echo "PORT stopped $_what"; else _busy=yes; fi ;;
+      *) echo "PORT $kind $_what"; _busy=yes ;;
+    esac
+  done
+  [ "$_mode" = stop ] || return 0
+  [ "$_busy" = no ] || return 1
+  listeners "$_port"
+  [ -n "$listening" ] || return 0
+  for _p in $(printf '%s\\n' "$listening" | cut -d' ' -f1 | sort -u); do
+    describe "$_p"
+    echo "PORT busy $_port $described"
+  done
+  return 1
+}`;
+/** Sets `pids` to the processes of the built-in manager's slot whose leader `pidfile` names. */
+const builtinMembers = (pidfile) => cmd('slot_pids', pidfile);
+/** Sets `pids` to the processes of a systemd unit. */
+const unitMembers = (unit) => cmd('unit_pids', unit);
+/**
+ * port_owner on its own, for a host whose health checks go through the SSH tunnel: exits 0 when
+ * every listener on `port` is one of `members` (and one is), 1 when nothing of the slot listens,
+ * 2 when another process does; prints port_owner's `problem` otherwise.
+ */
+function checkPortOwner(members, port) {
+    return script(`${PROCESS_FUNCTIONS}
+eval "$1"
+port_owner "$2"
+rc=$?
+[ -z "$problem" ] || printf '%s\\n' "$problem"
+exit $rc`, members.text, String(port));
+}
+/** checkPortOwner's exit status when another process listens on the port. */
+const PORT_FOREIGN = 2;
+const PORT_USER_KINDS = [
+    'own',
+    'live',
+    'unit',
+    'service',
+    'leftover',
+    'stranger',
+    'hidden',
+    'stopped',
+    'busy',
+];
+/** The `PORT <kind> <port> <who>` lines of free_port's output; other lines are left out. */
+function parsePortUsers(output) {
+    return output.split('\n').flatMap((line) => {
+        const match = /^PORT (\w+) (\d+) (.*)$/.exec(line);
+        if (!match || !PORT_USER_KINDS.includes(match[1]))
+            return [];
+        return [{ kind: match[1], port: Number(match[2]), who: match[3] }];
+    });
+}
+/**
+ * Why a slot cannot start on its port, from free_port's lines (in `stop` mode, after it stopped
+ * what it may), or undefined when nothing in them keeps the port taken. `input`: the port's
+ * input name (`blue-port`).
+ */
+function portTakenProblem(users, input) {
+    const reasons = users.flatMap((u) => {
+        switch (u.kind) {
+            case 'live':
+                return [
+                    `${u.who} of the other slot (live or warm) listens on it too: it is never stopped for another slot. Does the start command listen on $PORT?`,
+                ];
+            case 'service':
+                return [`${u.who} of another systemd service listens on it`];
+            case 'stranger':
+                return [`${u.who} listens on it and is not a process of this app`];
+            case 'hidden':
+                return [`${u.who} listens on it`];
+            case 'busy':
+                return [`${u.who} still listens on it after the leftovers were stopped`];
+            default:
+                return [];
+        }
+    });
+    if (reasons.length === 0)
+        return undefined;
+    const port = users[0].port;
+    return `${input} ${port} is taken: ${reasons.join('; ')}. Stop it, or choose another ${input}.`;
+}
+
+/** The supervisor's pid (builtin); the app's pid stays in the slot's pidfile. */
+const supervisorPidfile = (l, slot) => `${l.meta}/${slot}.supervisor.pid`;
+/** `<count> <when> <why>` of the last restart by the supervisor since the slot was started. */
+const restartsFile = (l, slot) => `${l.meta}/${slot}.restarts`;
+/** The supervisor of a slot, written at every start of the slot. */
+const superviseScriptPath = (l, slot) => `${l.meta}/supervise-${slot}.sh`;
+/** Starts the slots that ran before a reboot (README "After a reboot"). */
+const bootScriptPath = (l) => `${l.meta}/boot.sh`;
+/** The first wait before a restart; it doubles after each quick exit, up to the maximum. */
+const RESTART_DELAY_SECONDS = 1;
+const RESTART_DELAY_MAX_SECONDS = 30;
+/** An app that ran this long before it exited is restarted after the first delay again. */
+const RESTART_STABLE_SECONDS = 60;
+/** The built-in process manager (a supervisor per slot, pidfile, log file per slot). */
+function builtinSlots(l, o) {
+    return {
+        start: (slot, command, env, workdir) => startSlot(l, slot, command, env, o, workdir),
+        stop: (slot, command, env) => stopSlot(l, slot, command, env, o.stopTimeoutSeconds),
+        reload: (slot, command, env) => reloadScript(builtinMembers(l.pidfile(slot)), l, command, env),
+        members: (slot) => builtinMembers(l.pidfile(slot)),
+        checkAlive: (slot, booting) => checkSlotAlive(l, slot, 30, booting),
+        logName: (slot) => l.slotLog(slot),
+        restarts: (slot) => script(`${SLOT_FUNCTIONS}
+[ -f "$1" ] && alive "$(cat "$1")" && cat "$2" 2>/dev/null
+exit 0`, supervisorPidfile(l, slot), restartsFile(l, slot)),
+    };
+}
+/** `KEY=value` arguments for load_env: the slot variables, then any extra ones. */
+function slotEnvArgs(env, extra = {}) {
+    return [...Object.entries(env), ...Object.entries(extra)].map(([key, value]) => `${key}=${value}`);
+}
+/**
+ * Shell functions the slot scripts share: PROCESS_FUNCTIONS, and
+ * `load_env FILE KEY=VALUE...`: shared/.env, then the slot variables (which win).
+ * `stop_slot PIDFILE TIMEOUT STOPCMD`: first the slot's supervisor (`<slot>.supervisor.pid` next
+ * to PIDFILE) with its group, so that it starts nothing again; then `stop-command` when given
+ * (run in $RELEASE_DIR), else SIGTERM to the slot's process group; SIGKILL to the group after
+ * TIMEOUT seconds. Done when no process of the group is left (a child the shell started, a
+ * worker the server forked); fails naming what survives the SIGKILL.
+ */
+const SLOT_FUNCTIONS = `${PROCESS_FUNCTIONS}
+load_env() {
+  if [ -f "$1" ]; then set -a; . "$1"; set +a; fi
+  shift
+  for kv in "$@"; do export "$kv"; done
+}
+stop_slot() {
+  _slot=\${1##*/}; _slot=\${_slot%.pid}
+  _sup="\${1%.pid}.supervisor.pid"
+  if [ -s "$_sup" ] && since_boot "$_sup"; then
+    read -r _g < "$_sup"
+    stop_group "$_g" 5 "the supervisor of the $_slot slot" || return 1
+  fi
+  rm -f "$_sup"
+  slot_pids "$1"
+  if [ -n "$pids" ]; then
+    read -r _g < "$1"
+    _how=
+    if [ -n "$3" ]; then
+      if (cd "$RELEASE_DIR" 2>/dev/null && sh -c "$3"); then _how=asked
+      else echo "stop-command failed; sending SIGTERM" >&2; fi
+    fi
+    stop_group "$_g" "$2" "the $_slot slot" $_how || return 1
+  fi
+  rm -f "$1"
+}`;
+/** A slot log larger than this is moved to `<log>.1` when the slot starts next. */
+const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
+/**
+ * Stops whatever still runs in the slot (a leftover of a cancelled run), frees its port
+ * (free_port: a leftover of this app is stopped and printed as `PORT stopped ...`; anything else
+ * there fails with `PORT <kind> ...` lines and exit PORT_IN_USE), writes the slot's supervisor
+ * (and boot.sh), then starts the supervisor, which starts the command in `workdir` (the release
+ * dir; `current` for the reload strategy, so the app server finds new code there when it
+ * reloads). Prints the app's pid last, once the supervisor has written it.
+ */
+function startSlot(l, slot, startCommand, env, o, workdir = env.RELEASE_DIR) {
+    return script(`${SLOT_FUNCTIONS}
+pidfile=$1; timeout=$2; log=$3; workdir=$4; supervise=$5; supervisetext=$6; boot=$7; boottext=$8
+restarts=$9
+shift 9
+stop_slot "$pidfile" "$timeout" "" || exit 1
+free_port "$@" || exit ${PORT_IN_USE}
+[ -d "$workdir" ] || { echo "$workdir is missing" >&2; exit 1; }
+rm -f "$pidfile" "$restarts"
+(umask 077 && printf '%s\\n' "$supervisetext" > "$supervise.tmp") && mv -f "$supervise.tmp" "$supervise" || exit 1
+(umask 077 && printf '%s\\n' "$boottext" > "$boot.tmp") && mv -f "$boot.tmp" "$boot" || exit 1
+# The slot's process is stopped: its log is rotated here, so it never grows past ~2 x 10 MiB.
+if [ -f "$log" ] && [ "$(wc -c < "$log")" -gt ${LOG_ROTATE_BYTES} ]; then mv -f "$log" "$log.1"; fi
+setsid sh "$supervise" >> "$log" 2>&1 < /dev/null &
+i=0
+while [ ! -s "$pidfile" ] && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+cat "$pidfile" 2>/dev/null || { echo "the supervisor did not start the app; see $log" >&2; exit 1; }`, l.pidfile(slot), String(o.stopTimeoutSeconds), l.slotLog(slot), workdir, superviseScriptPath(l, slot), renderSuperviseScript(l, slot, startCommand, env, o.stopTimeoutSeconds, workdir).trimEnd(), bootScriptPath(l), renderBootScript(l).trimEnd(), restartsFile(l, slot), ...freePortArgs(slot, env, o, builtinMembers(l.pidfile(slot)), builtinMembers(l.pidfile(otherSlot(slot)))));
+}
+/**
+ * The arguments of free_port in `stop` mode for the start of `slot`: its port, its own processes
+ * and the other slot's (live or warm: never stopped), and what tells a leftover of this app.
+ */
+function freePortArgs(slot, env, o, own, live) {
+    return [
+        env.PORT,
+        'stop',
+        own.text,
+        live.text,
+        env.DEPLOY_PATH,
+        o.app,
+        slot,
+        o.sudo ? 'sudo -n systemctl' : 'systemctl',
+        String(o.stopTimeoutSeconds),
+    ];
+}
+/**
+ * The supervisor of a slot: shared/.env, then the slot's variables (which win); then, from
+ * `workdir`, start-command in its own session (its pid in the slot's pidfile), and again after
+ * every exit, RESTART_DELAY_SECONDS later, doubling after each quick exit up to
+ * RESTART_DELAY_MAX_SECONDS. Each exit goes to the slot log and `<slot>.restarts`. What the app's
+ * shell leaves running when it exits (a server below a start command without `exec`, holding the
+ * port) is stopped with its group before the next start. The action stops the supervisor before
+ * the app (stop_slot), and a supervisor whose pidfile names another process (the slot was started
+ * anew) starts nothing again.
+ */
+function renderSuperviseScript(l, slot, startCommand, env, stopTimeoutSeconds, workdir = env.RELEASE_DIR) {
+    const exports = Object.entries(env).map(([key, value]) => `export ${key}=${quote(value)}`);
+    return `#!/bin/sh
+# The supervisor of the ${slot} slot (process-manager builtin). Written by ssh-zero-downtime-deploy
+# at every start of the slot; do not edit. Started by the deploy, and by boot.sh after a reboot.
+${PROCESS_FUNCTIONS}
+if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
+${exports.join('\n')}
+_dzd_pidfile=${quote(l.pidfile(slot))}
+_dzd_self=${quote(supervisorPidfile(l, slot))}
+_dzd_restarts=${quote(restartsFile(l, slot))}
+_dzd_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+echo $$ > "$_dzd_self"
+cd ${quote(workdir)} || exit 1
+_dzd_n=0
+_dzd_delay=${RESTART_DELAY_SECONDS}
+while :; do
+  printf '%s === starting %s on port %s: %s\\n' "$(_dzd_now)" "$APP_VERSION" "$PORT" ${quote(startCommand)}
+  _dzd_started=$(date +%s)
+  setsid sh -c ${quote(startCommand)} < /dev/null &
+  _dzd_app=$!
+  echo "$_dzd_app" > "$_dzd_pidfile.tmp" && mv -f "$_dzd_pidfile.tmp" "$_dzd_pidfile"
+  wait "$_dzd_app"
+  _dzd_status=$?
+  # Stopped by the action, or the slot was started anew: nothing to restart.
+  [ "$(cat "$_dzd_self" 2>/dev/null)" = $$ ] || exit 0
+  stop_group "$_dzd_app" ${stopTimeoutSeconds} "what the app (pid $_dzd_app) left running"
+  if [ "$_dzd_status" -gt 128 ]; then
+    _dzd_why="was killed by signal $(kill -l $((_dzd_status - 128)) 2>/dev/null || echo $((_dzd_status - 128)))"
+  else
+    _dzd_why="exited with status $_dzd_status"
+  fi
+  [ $(($(date +%s) - _dzd_started)) -lt ${RESTART_STABLE_SECONDS} ] || _dzd_delay=${RESTART_DELAY_SECONDS}
+  _dzd_n=$((_dzd_n + 1))
+  printf '%s === the app (pid %s) %s; restart %s in %s s\\n' "$(_dzd_now)" "$_dzd_app" "$_dzd_why" "$_dzd_n" "$_dzd_delay"
+  echo "$_dzd_n $(_dzd_now) $_dzd_why" > "$_dzd_restarts"
+  sleep "$_dzd_delay"
+  _dzd_delay=$((_dzd_delay * 2))
+  [ "$_dzd_delay" -le ${RESTART_DELAY_MAX_SECONDS} ] || _dzd_delay=${RESTART_DELAY_MAX_SECONDS}
+done
+`;
+}
+/**
+ * `.deploy/boot.sh`: starts the supervisor of every slot that ran when the host went down (its
+ * pidfile is there: the action removes it when it stops a slot) and whose supervisor and app are
+ * not running. Run at boot from the deploy user's crontab: \`@reboot /bin/sh <deploy-path>/.deploy/boot.sh\`.
+ */
+function renderBootScript(l) {
+    return `#!/bin/sh
+# Starts the slots that ran when the host went down (process-manager builtin); a slot the action
+# stopped stays stopped. Run it at boot, e.g. from the deploy user's crontab:
+#   @reboot /bin/sh ${quote(bootScriptPath(l))}
+# Written by ssh-zero-downtime-deploy; do not edit.
+${SLOT_FUNCTIONS}
+meta=${quote(l.meta)}
+logs=${quote(l.logs)}
+booted=$(($(date +%s) - $(cut -d. -f1 /proc/uptime)))
+for slot in blue green; do
+  pidfile="$meta/$slot.pid"; supervise="$meta/supervise-$slot.sh"
+  [ -f "$pidfile" ] && [ -f "$supervise" ] || continue
+  pid=$(cat "$meta/$slot.supervisor.pid" 2>/dev/null)
+  if [ -n "$pid" ] && alive "$pid" && tr '\\0' ' ' < "/proc/$pid/cmdline" | grep -q "supervise-$slot.sh"; then
+    continue
+  fi
+  # Since this boot, the app runs without its supervisor: leave it, the next deploy replaces it.
+  if [ "$(stat -c %Y "$pidfile")" -ge "$booted" ] && alive "$(cat "$pidfile")"; then
+    echo "$slot: the app (pid $(cat "$pidfile")) runs without its supervisor; left as it is" >&2
+    continue
+  fi
+  mkdir -p "$logs"
+  printf '%s === boot.sh: starting the %s slot again\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$slot" >> "$logs/$slot.log"
+  setsid sh "$supervise" >> "$logs/$slot.log" 2>&1 < /dev/null &
+  echo "$slot: started"
+done
+`;
+}
+/**
+ * Runs `reload-command` for the slot (strategy reload), from its release dir with the slot
+ * variables and SLOT_PID: the slot's server, the oldest of its processes (`members`, see
+ * SlotManager.members) that listens on its port, which the reload signal must reach (not the
+ * shell above a start command without `exec`).
+ */
+function reloadScript(members, l, reloadCommand, env) {
+    return script(`${SLOT_FUNCTIONS}
+members=$1; envfile=$2; command=$3
+shift 3
+load_env "$envfile" "$@"
+eval "$members"
+server_pid "$PORT"
+[ -n "$server" ] || { echo "no process of the $SLOT slot listens on port $PORT" >&2; exit 1; }
+SLOT_PID=$server
+export SLOT_PID
+cd "$RELEASE_DIR" || exit 1
+exec sh -c "$command"`, members.text, l.sharedEnv, reloadCommand, ...slotEnvArgs(env));
+}
+/** Stops a slot (`env` is the slot's, for stop-command); a slot that is not running is fine. */
+function stopSlot(l, slot, stopCommand, env, stopTimeoutSeconds) {
+    return script(`${SLOT_FUNCTIONS}
+pidfile=$1; timeout=$2; stopcmd=$3; envfile=$4
+shift 4
+load_env "$envfile" "$@"
+stop_slot "$pidfile" "$timeout" "$stopcmd"`, l.pidfile(slot), String(stopTimeoutSeconds), stopCommand, l.sharedEnv, ...slotEnvArgs(env));
+}
+/** Runs a one-off command (migrate, post-deploy) in the foreground from the release dir. */
+function runInRelease(l, command, env, extra = {}) {
+    return script(`${SLOT_FUNCTIONS}
+envfile=$1; command=$2
+shift 2
+load_env "$envfile" "$@"
+cd "$RELEASE_DIR" || exit 1
+exec sh -c "$command"`, l.sharedEnv, command, ...slotEnvArgs(env, extra));
+}
+/**
+ * Exits 0 while the slot's app runs (and, `booting`, its supervisor has not restarted it yet);
+ * else prints what the supervisor saw and the tail of the log, and exits 3.
+ */
+function checkSlotAlive(l, slot, logLines = 30, booting = false) {
+    return script(`${SLOT_FUNCTIONS}
+if [ -f "$1" ] && alive "$(cat "$1")" && { [ "$4" = no ] || [ ! -s "$5" ]; }; then exit 0; fi
+if [ -s "$5" ]; then
+  read -r count when why < "$5"
+  echo "(restarted $count time(s) by its supervisor; last at $when: the app $why)"
+fi
+tail -n "$3" "$2" 2>/dev/null
+exit 3`, l.pidfile(slot), l.slotLog(slot), String(logLines), booting ? 'yes' : 'no', restartsFile(l, slot));
+}
+const SLOT_EXITED = 3;
+
+const LOCK_ACQUIRED = 'LOCKED';
+const LOCK_WAITING = 'WAITING';
+const LOCK_TIMED_OUT = 75;
+/** Ends the file holdLock prints once the lock is held (after a NUL, and followed by one). */
+const LOCK_READ_END = 'READY';
+/**
+ * `take_lock FILE SECONDS HOLDER`: takes the flock on FILE with fd 9, which keeps it for as long
+ * as the calling shell lives. While another run holds it, prints `WAITING <its holder line>`
+ * once and waits up to SECONDS (then exits LOCK_TIMED_OUT, the holder on stderr); once held,
+ * writes HOLDER into FILE and prints `LOCKED`. Shared by holdLock and the prepare block.
+ */
+const TAKE_LOCK = `take_lock() {
+  mkdir -p "$(dirname "$1")" || exit 1
+  exec 9>>"$1" || exit 1
+  if ! flock -n 9; then
+    printf '%s %s\\n' "${LOCK_WAITING}" "$(cat "$1")"
+    if ! flock -w "$2" 9; then
+      printf 'held by: %s\\n' "$(cat "$1")" >&2
+      exit ${LOCK_TIMED_OUT}
+    fi
+  fi
+  printf '%s\\n' "$3" > "$1"
+  echo ${LOCK_ACQUIRED}
+}`;
+/**
+ * $1 lock file, $2 seconds to wait, $3 holder line written into the file once acquired; with
+ * `read` ($4), that file is printed under the lock in the same round trip (missing: nothing),
+ * then NUL `READY` NUL (see lockedRead).
+ */
+function holdLock(l, waitSeconds, holder, read) {
+    const readFile = read === undefined
+        ? ''
+        : `[ ! -f "$4" ] || cat "$4" || exit 1\nprintf '\\0%s\\0' ${LOCK_READ_END}\n`;
+    return script(`${TAKE_LOCK}
+take_lock "$1" "$2" "$3"
+${readFile}cat > /dev/null`, l.lock, String(waitSeconds), holder, ...(read === undefined ? [] : [read]));
+}
+/** The file holdLock printed under the lock, once all of it arrived; undefined until then. */
+function lockedRead(stdout) {
+    const start = stdout.indexOf(`${LOCK_ACQUIRED}\n`);
+    if (start < 0)
+        return undefined;
+    const rest = stdout.slice(start + LOCK_ACQUIRED.length + 1);
+    const end = rest.indexOf(`\0${LOCK_READ_END}\0`);
+    return end < 0 ? undefined : rest.slice(0, end);
+}
+
+/**
+ * A command that answers, then stays running for as long as its channel is open (the prepare
+ * block: the deploy lock held by the same command that read the state). The lock stays tied to
+ * the connection exactly as with holdLock: closing stdin, ending the run or losing the connection
+ * frees it.
+ */
+/**
+ * Starts `command` and resolves once `ready` returns a value for the output so far; rejects with
+ * a RemoteCommandError (exit code, stderr tail) when the command ends before that. `onOutput`
+ * sees the output as it grows (to report `WAITING` lines).
+ */
+async function holdCommand(host, command, step, ready, onOutput = () => { }) {
+    const channel = await host.openExec(command, step);
+    return new Promise((resolve, reject) => {
+        const out = new StringDecoder('utf8');
+        const err = new StringDecoder('utf8');
+        let stdout = '';
+        let stderr = '';
+        let done = false;
+        // The exit code comes with 'close' (an 'exit' event may fire before listeners exist).
+        const closed = new Promise((settle) => channel.on('close', (code) => {
+            if (!done) {
+                done = true;
+                reject(new RemoteCommandError(host.name, step, typeof code === 'number' ? code : null, stderr));
+            }
+            settle();
+        }));
+        channel.stderr.on('data', (chunk) => (stderr += err.write(chunk)));
+        channel.on('data', (chunk) => {
+            stdout += out.write(chunk);
+            if (done)
+                return;
+            onOutput(stdout);
+            const value = ready(stdout);
+            if (value === undefined)
+                return;
+            done = true;
+            resolve({
+                value,
+                release: async () => {
+                    channel.end();
+                    await closed;
+                },
+            });
+        });
+    });
+}
+
+/**
+ * Taking the deploy lock on a host: a command that takes `flock` and then holds it for as long as
+ * its channel stays open (holdLock on the load balancer; the prepare block on an app host, which
+ * also reads what the run decides from, in the same round trip). Closing stdin, ending the run or
+ * losing the connection frees it: the lock can never go stale.
+ */
+/** Who holds the lock, written into the lock file for anyone who has to wait. */
+function lockHolder(runUrl, actor, now = new Date()) {
+    const run = runUrl || `a run outside GitHub Actions (pid ${process.pid})`;
+    return `${run} by ${actor || 'unknown'} since ${now.toISOString()}`;
+}
+/** The seconds a lock command waits for another run (lock-timeout, rounded up). */
+function lockWaitSeconds(timeoutMs) {
+    return Math.ceil(timeoutMs / 1000);
+}
+/**
+ * The deploy lock alone (the load balancer, which has no release layout to prepare) and, in the
+ * same round trip, the file `read` as it is under the lock (the balancer's upstream file); a
+ * failed read is an error of `step`.
+ */
+async function acquireLockReading(host, l, timeoutMs, holder, read, step) {
+    const command = holdLock(l, lockWaitSeconds(timeoutMs), holder, read);
+    return holdLocked(host, command, l, timeoutMs, lockedRead, step);
+}
+/**
+ * Runs a lock command (its output: `WAITING <holder>` while another run holds the lock, then
+ * `LOCKED`, then what `ready` parses) and resolves once `ready` has its value, the lock held.
+ * Says once that it waits, naming the holder. A failure names the host and what failed: the
+ * lock-timeout with the holder, the lock, or (after `LOCKED`) the step after it.
+ */
+async function holdLocked(host, command, l, timeoutMs, ready, afterLock = 'prepare layout') {
+    let toldWaiting = false;
+    let locked = false;
+    const watch = (stdout) => {
+        const lines = stdout.split('\n');
+        locked ||= lines.includes(LOCK_ACQUIRED);
+        const waiting = lines.find((line) => line.startsWith(`${LOCK_WAITING} `));
+        if (waiting === undefined || toldWaiting)
+            return;
+        toldWaiting = true;
+        info(`[${host.name}] waiting for the deploy lock, held by ${waiting.slice(LOCK_WAITING.length + 1)}`);
+    };
+    try {
+        return await holdCommand(host, command, 'lock', ready, watch);
+    }
+    catch (error) {
+        if (!(error instanceof RemoteCommandError))
+            throw error;
+        const { exitCode: code, stderr } = error;
+        if (code === LOCK_TIMED_OUT) {
+            throw new HostError(host.name, 'lock', `another deploy holds the lock and did not finish within lock-timeout (${timeoutMs / 1000}s); ${stderr.trim()}`);
+        }
+        if (code === null) {
+            throw new HostError(host.name, locked ? afterLock : 'lock', locked ? 'connection closed' : 'connection closed while taking the lock');
+        }
+        if (locked)
+            throw new RemoteCommandError(host.name, afterLock, code, stderr);
+        throw new HostError(host.name, 'lock', `could not take the lock ${l.lock} (exit ${code}): ${stderr.trim()}`);
+    }
+}
+
+/**
+ * HTTP requests made on the host itself, by the scripts that poll in a loop there (health,
+ * switch verify) so the runner waits one round trip instead of one per request. The README
+ * requires no HTTP client on hosts (only sh, tar, flock, setsid, sha256sum, nginx): these scripts
+ * use curl, else GNU Wget, and report `none` otherwise; the runner then polls through the SSH tunnel
+ * as before (`Host.httpGet`). The prepare block reports the client (`http_client`), so the
+ * runner knows which before it needs one.
+ */
+/** The first line of `http_client`'s output, as a client. */
+function parseHttpClient(text) {
+    const word = text.trim();
+    return word === 'curl' || word === 'wget' ? word : 'none';
+}
+/**
+ * Shell functions (need a temp dir in $http_tmp; the caller removes it):
+ * `http_client`: prints curl, wget (GNU Wget: BusyBox's lacks --content-on-error) or none.
+ * `now_ms`: milliseconds since boot (/proc/uptime; hosts are Linux).
+ * `sleep_ms MS`.
+ * `http_get CLIENT PORT PATH TIMEOUT_MS HEADER_GLOB`: GET http://127.0.0.1:PORT/PATH with `Host:
+ * localhost` (as the SSH tunnel sends it); sets `code` (the status, 0 without an answer),
+ * `hval` (the value of the last response header whose name matches HEADER_GLOB, see
+ * headerGlob; '' when absent) and `err` (why there was no answer). `http_body` prints the
+ * answer's first 64 KiB. The answer is read with shell builtins only: the loops poll every 50 ms
+ * on many hosts at once, and each process they start costs about a millisecond of CPU.
+ */
+const HTTP_FUNCTIONS = `http_client() {
+  if command -v curl >/dev/null 2>&1; then echo curl
+  elif wget --version 2>/dev/null | grep -q 'GNU Wget'; then echo wget
+  else echo none; fi
+}
+now_ms() {
+  read -r _up _ < /proc/uptime
+  _f=\${_up#*.}; _f=\${_f#0}
+  echo $(( \${_up%.*} * 1000 + \${_f:-0} * 10 ))
+}
+sleep_ms() {
+  sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"
+}
+http_get() {
+  code=0; hval=; err=
+  : > "$http_tmp/h"; : > "$http_tmp/b"
+  _s=$((($4 + 999) / 1000))
+  if [ "$1" = curl ]; then
+    curl -s -o "$http_tmp/b" -D "$http_tmp/h" -H 'Host: localhost' \\
+      --max-time "$(($4 / 1000)).$(printf '%03d' $(($4 % 1000)))" "http://127.0.0.1:$2$3" > /dev/null 2>&1
+    _rc=$?
+    case $_rc in
+      0) ;;
+      7) err="connection refused: nothing listens on port $2" ;;
+      28) err="no response from port $2 within $_s s" ;;
+      *) err="curl exited $_rc" ;;
+    esac
+  else
+    wget -q -S -t 1 -T "$_s" --content-on-error -O "$http_tmp/b" --header 'Host: localhost' \\
+      "http://127.0.0.1:$2$3" 2> "$http_tmp/h"
+    _rc=$?
+    case $_rc in
+      0 | 8) ;;
+      4) err="no answer from port $2 (connection refused or timed out)" ;;
+      *) err="wget exited $_rc" ;;
+    esac
+  fi
+  _cr=$(printf '\\r')
+  while IFS= read -r _line || [ -n "$_line" ]; do
+    _line=\${_line%"$_cr"}
+    _line=\${_line#"\${_line%%[! ]*}"}
+    case $_line in
+      HTTP/*)
+        _line=\${_line#* }
+        case $_line in [0-9][0-9][0-9] | [0-9][0-9][0-9]" "*) code=\${_line%%" "*} ;; esac ;;
+      *:*)
+        [ -n "$5" ] || continue
+        case \${_line%%:*} in $5)
+          hval=\${_line#*:}
+          hval=\${hval#"\${hval%%[! ]*}"} ;;
+        esac ;;
+    esac
+  done < "$http_tmp/h"
+  [ "$code" = 0 ] || err=
+  return 0
+}
+http_body() {
+  head -c 65536 "$http_tmp/b"
+}`;
+/**
+ * A shell glob that matches the header name `name` in any case (header names are
+ * case-insensitive): `X-Up` → `[Xx]-[Uu][Pp]`.
+ */
+function headerGlob(name) {
+    return [...name]
+        .map((c) => c.toLowerCase() === c.toUpperCase() ? c : `[${c.toUpperCase()}${c.toLowerCase()}]`)
+        .join('');
+}
+
+const PREPARE_READY = 'READY';
+function prepareHost(spec) {
+    const l = spec.layout;
+    return script(`${HTTP_FUNCTIONS}
+${TAKE_LOCK}
+lock=$1; wait=$2; holder=$3; incoming=$4; releases=$5; release=$6; sums=$7; root=$8; logs=$9
+shift 9
+nfiles=$1; shift
+take_lock "$lock" "$wait" "$holder"
+rm -rf -- "$incoming" "$releases"/.*.tmp.* || exit 1
+mkdir -p "$releases" "$root/shared" "$logs" "$incoming" || exit 1
+if [ -n "$release" ] && [ -d "$release" ]; then cat "$release/$sums" 2>/dev/null || echo ${UNKNOWN_CHECKSUM}; fi
+printf '\\0'
+ls -1 "$releases"
+printf '\\0'
+http_client
+printf '\\0'
+while [ "$nfiles" -gt 0 ]; do
+  [ ! -f "$1" ] || cat "$1"
+  printf '\\0'
+  shift; nfiles=$((nfiles - 1))
+done
+for extra in "$@"; do
+  (eval "$extra") < /dev/null
+  printf '\\0%s\\0' $?
+done
+printf '${PREPARE_READY}\\0'
+cat > /dev/null`, l.lock, String(spec.waitSeconds), spec.holder, l.incoming, l.releases, spec.version === '' ? '' : l.release(spec.version), CHECKSUM_FILE, l.root, l.logs, String(spec.files.length), ...spec.files, ...spec.extras.map((extra) => extra.text));
+}
+/**
+ * The fields after `LOCKED`, once all have arrived (`READY` seen); undefined until then. `files`
+ * and `extras`: how many were asked for.
+ */
+function parsePrepared(stdout, files, extras) {
+    const start = stdout.indexOf(`${LOCK_ACQUIRED}\n`);
+    if (start < 0)
+        return undefined;
+    const fields = stdout.slice(start + LOCK_ACQUIRED.length + 1).split('\0');
+    const count = 3 + files + 2 * extras;
+    if (fields.length < count + 2 || fields[count] !== PREPARE_READY)
+        return undefined;
+    const [existing = '', releases = '', client = ''] = fields;
+    return {
+        existing: existing.trim(),
+        releases: releases.split('\n').filter((name) => name !== '' && !name.includes('.tmp.')),
+        httpClient: client.trim(),
+        files: fields.slice(3, 3 + files),
+        extras: Array.from({ length: extras }, (_, i) => ({
+            stdout: fields[3 + files + 2 * i] ?? '',
+            exitCode: Number(fields[4 + files + 2 * i]),
+        })),
+    };
+}
+
+class HostSession {
+    host;
+    settings;
+    version;
+    layout;
+    /**
+     * What this run changed on the host (a slot started, the upstream or site file written,
+     * `current` moved, the switch recorded): what a failure undoes, saved for the post step.
+     */
+    journal;
+    report;
+    /** What the current step is waiting for, for the log's heartbeat ('' when nothing to say). */
+    progress = '';
+    lock;
+    constructor(host, settings, journal, 
+    /** The version this run moves the host to (a rollback retargets it from the history). */
+    version) {
+        this.host = host;
+        this.settings = settings;
+        this.version = version;
+        this.layout = layout(settings.app.deployPath);
+        this.journal = journal.of(host.name);
+        this.report = emptyHostReport(host.name);
+    }
+    get name() {
+        return this.host.name;
+    }
+    /**
+     * Takes the deploy lock and, under it, prepares the layout (what an interrupted run left is
+     * removed, the directories exist) and reads `files` and the output of the read-only `extras`,
+     * all in one round trip (the prepare block). The lock stays held until releaseLock.
+     */
+    async lockAndPrepare(holder, files, extras) {
+        const { layout: l, settings } = this;
+        const held = await holdLocked(this.host, prepareHost({
+            layout: l,
+            waitSeconds: lockWaitSeconds(settings.lockTimeoutMs),
+            holder,
+            version: this.version,
+            files,
+            extras,
+        }), l, settings.lockTimeoutMs, (stdout) => parsePrepared(stdout, files.length, extras.length));
+        this.lock = held;
+        return held.value;
+    }
+    async releaseLock() {
+        await this.lock?.release();
+        this.lock = undefined;
+    }
+    /** Output of the operator's own commands (migrate, canary check) is shown as it comes. */
+    showLine(step) {
+        return (line) => info(`[${this.name}] ${step}: ${line}`);
+    }
+}
+/** The commands the inputs give, as recorded with a release in state.json. */
+function inputCommands(settings) {
+    const { startCommand: start, stopCommand: stop, reloadCommand: reload } = settings.app;
+    return { start, stop, reload };
+}
+
+const unitName = (app, slot) => `${app}@${slot}`;
+const unitFilePath = (app) => `/etc/systemd/system/${app}@.service`;
+/** The unit as the action rendered it last, next to the state (the source of the install). */
+const stagedUnitPath = (l, app) => `${l.meta}/${app}@.service`;
+const runScriptPath = (l, slot) => `${l.meta}/run-${slot}.sh`;
+/** Text inside a double-quoted word of a unit file: systemd's escapes for \, ", % and $. */
+function unitText(text) {
+    return text.replace(/[\\"]/g, '\\$&').replaceAll('%', '%%').replaceAll('$', '$$$$');
+}
+/** The template unit `<app>@.service` (`%i` is the slot). */
+function renderUnit(l, o) {
+    const run = `"${unitText(l.meta)}/run-%i.sh"`;
+    return `# Written by ssh-zero-downtime-deploy; a deploy rewrites it when it differs.
+[Unit]
+Description=${o.app} %i slot (ssh-zero-downtime-deploy)
+After=network.target
+
+[Service]
+# exec: \`systemctl start\` fails when the script cannot be run at all.
+Type=exec
+${o.user === 'root' ? '' : `User=${o.user}\n`}ExecStart=/bin/sh ${run} start
+ExecStop=/bin/sh ${run} stop
+SyslogIdentifier=${o.app}-%i
+# control-group: after ExecStop (stop-command, if any), SIGTERM goes to every process of the
+# slot at once, as the built-in manager sends it to the slot's process group; whatever still
+# runs TimeoutStopSec (stop-timeout) after the stop began gets SIGKILL.
+KillMode=control-group
+TimeoutStopSec=${o.stopTimeoutSeconds}
+# on-failure: a crash after the deploy is restarted by systemd. While a deploy waits for the
+# new slot to become healthy, any restart counts as a failed boot, so a broken release still
+# fails at once with the journal's last lines.
+Restart=on-failure
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+/**
+ * The per-slot script the unit runs: shared/.env, then the slot's variables (which win), then
+ * `start` execs start-command from `workdir`; `stop` runs stop-command from the release dir and
+ * waits for the app to exit (systemd bounds the wait by TimeoutStopSec, then signals the rest).
+ */
+function renderRunScript(l, app, slot, startCommand, stopCommand, env, workdir = env.RELEASE_DIR) {
+    const exports = Object.entries(env).map(([key, value]) => `export ${key}=${quote(value)}`);
+    const stop = stopCommand
+        ? `cd "$RELEASE_DIR" || exit 1
+    sh -c ${quote(stopCommand)} || { echo 'stop-command failed; systemd sends SIGTERM' >&2; exit 1; }
+    while kill -0 "$MAINPID" 2>/dev/null; do sleep 0.1; done`
+        : ': # no stop-command: systemd sends SIGTERM';
+    return `#!/bin/sh
+# The ${slot} slot of ${app} (systemd unit ${unitName(app, slot)}). Written by ssh-zero-downtime-deploy
+# at every start of the slot; do not edit.
+if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
+${exports.join('\n')}
+case "$1" in
+  start)
+    cd ${quote(workdir)} || exit 1
+    exec sh -c ${quote(startCommand)}
+    ;;
+  stop)
+    ${stop}
+    ;;
+esac
+`;
+}
+/** Fails with a message that says why when the host does not run systemd. */
+const REQUIRE_SYSTEMD = `[ -d /run/systemd/system ] || {
+  echo "process-manager is systemd, but systemd is not running on this host (no /run/systemd/system); use process-manager: builtin" >&2
+  exit 1
+}`;
+/** The slots of one host as systemd units. */
+function systemdSlots(l, o) {
+    const systemctl = o.sudo ? 'sudo -n systemctl' : 'systemctl';
+    const unit = (slot) => unitName(o.app, slot);
+    return {
+        /**
+         * Stops what still runs in the slot (a unit left by a cancelled run, or a process the
+         * built-in manager started before the switch to systemd), installs the template unit when
+         * it differs (then daemon-reload), writes the run script, enables and starts the unit.
+         * Prints the unit's MainPID.
+         */
+        start: (slot, startCommand, env, workdir) => script(`${SLOT_FUNCTIONS}
+${REQUIRE_SYSTEMD}
+pidfile=$1; timeout=$2; unit=$3; unitfile=$4; staged=$5; unittext=$6; run=$7; runtext=$8
+stop_slot "$pidfile" "$timeout" ""
+if [ "$(cat "$unitfile" 2>/dev/null)" != "$unittext" ]; then
+  printf '%s\\n' "$unittext" > "$staged" || exit 1
+  ${o.sudo ? 'sudo -n ' : ''}install -m 0644 "$staged" "$unitfile" || exit 1
+  ${systemctl} daemon-reload || exit 1
+fi
+${systemctl} disable --now --quiet "$unit" || exit 1
+free_port "$@" || exit ${PORT_IN_USE}
+(umask 077 && printf '%s\\n' "$runtext" > "$run.tmp") && mv -f "$run.tmp" "$run" || exit 1
+${systemctl} enable --now --quiet "$unit" || exit 1
+systemctl show --property MainPID --value "$unit"`, l.pidfile(slot), String(o.stopTimeoutSeconds), unit(slot), unitFilePath(o.app), stagedUnitPath(l, o.app), renderUnit(l, o).trimEnd(), runScriptPath(l, slot), renderRunScript(l, o.app, slot, startCommand, o.stopCommand, env, workdir).trimEnd(), ...freePortArgs(slot, env, o, unitMembers(unit(slot)), unitMembers(unit(otherSlot(slot))))),
+        /** Disables and stops the unit (systemd runs ExecStop, then SIGTERM, SIGKILL). */
+        stop: (slot) => script(`${SLOT_FUNCTIONS}
+pidfile=$1; timeout=$2; unit=$3; unitfile=$4
+stop_slot "$pidfile" "$timeout" "" || exit 1
+[ -d /run/systemd/system ] && [ -f "$unitfile" ] || exit 0
+${systemctl} disable --now --quiet "$unit"`, l.pidfile(slot), String(o.stopTimeoutSeconds), unit(slot), unitFilePath(o.app)),
+        reload: (slot, command, env) => reloadScript(unitMembers(unit(slot)), l, command, env),
+        members: (slot) => unitMembers(unit(slot)),
+        /**
+         * Alive = ActiveState active (and, while booting, no automatic restart yet); else the unit's
+         * state and the journal's last lines since the slot was started, and exit SLOT_EXITED.
+         */
+        checkAlive: (slot, booting = false) => script(`unit=$1; lines=$2; booting=$3
+while IFS='=' read -r key value; do
+  case $key in
+    ActiveState) state=$value ;;
+    SubState) sub=$value ;;
+    NRestarts) restarts=$value ;;
+    InactiveExitTimestamp) since=$value ;;
+  esac
+done <<EOF
+$(systemctl show --property ActiveState,SubState,NRestarts,InactiveExitTimestamp "$unit")
+EOF
+if [ "$state" = active ] && { [ "$booting" = no ] || [ "\${restarts:-0}" = 0 ]; }; then exit 0; fi
+echo "($unit: \${state:-unknown} \${sub:-}, \${restarts:-0} automatic restart(s))"
+if [ -n "$since" ]; then set -- --since "$since"; else set --; fi
+journalctl --unit "$unit" "$@" --lines "$lines" --no-pager --output short-iso 2>&1
+exit ${SLOT_EXITED}`, unit(slot), '30', booting ? 'yes' : 'no'),
+        logName: (slot) => `the journal (journalctl -u ${unit(slot)})`,
+        /** NRestarts: systemd's automatic restarts since the unit was last started. */
+        restarts: (slot) => script(`[ -d /run/systemd/system ] || exit 0
+n=$(systemctl show --property NRestarts --value "$1" 2>/dev/null)
+[ "\${n:-0}" = 0 ] || echo "$n"
+exit 0`, unit(slot)),
+    };
+}
+
+/**
+ * `process-manager: auto`, resolved per host: systemd units where systemd runs the host and the
+ * login user may manage the units (root, or `sudo: true` with the README's sudoers lines), else the
+ * built-in manager (a supervisor per slot). A host whose unit file is installed keeps its slots
+ * under systemd, so that two managers never run the same slot.
+ */
+/** One read-only command: what `auto` needs to know about a host. */
+function detectProcessManager(app, sudo) {
+    return script(`[ -d /run/systemd/system ] || { echo systemd=no; exit 0; }
+echo systemd=yes
+echo "uid=$(id -u)"
+[ -f "$1" ] && echo unit=yes
+if [ "$3" = yes ] && [ "$(id -u)" != 0 ]; then
+  PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+  sudo -n -l systemctl enable --now --quiet "$2" >/dev/null 2>&1 && echo sudo-systemctl=yes
+fi
+exit 0`, unitFilePath(app), unitName(app, 'blue'), sudo ? 'yes' : 'no');
+}
+function parseProcessManagerFacts(output) {
+    const lines = new Set(output.split('\n').map((line) => line.trim()));
+    const uid = [...lines].find((line) => /^uid=\d+$/.test(line));
+    return {
+        systemd: lines.has('systemd=yes'),
+        uid: uid === undefined ? undefined : Number(uid.slice(4)),
+        unitInstalled: lines.has('unit=yes'),
+        sudoSystemctl: lines.has('sudo-systemctl=yes'),
+    };
+}
+/** What `auto` means on a host with these facts, and why (for the log and dry-run). */
+function resolveProcessManager(facts, app, user) {
+    if (!facts.systemd) {
+        return { manager: 'builtin', reason: 'systemd does not run this host' };
+    }
+    if (facts.uid === 0) {
+        return { manager: 'systemd', reason: `systemd runs this host and ${user} is root` };
+    }
+    if (facts.sudoSystemctl) {
+        return {
+            manager: 'systemd',
+            reason: `systemd runs this host and sudo lets ${user} manage the units`,
+        };
+    }
+    if (facts.unitInstalled) {
+        return {
+            manager: 'error',
+            reason: `process-manager auto: ${unitFilePath(app)} is installed, so this app's slots run as systemd units, but ${user} may not manage them (root, or sudo: true with the sudoers lines of README "process-manager"). Allow it, or set process-manager: builtin after stopping the units (systemctl disable --now ${unitName(app, 'blue')} ${unitName(app, 'green')}). Nothing was changed.`,
+        };
+    }
+    return {
+        manager: 'builtin',
+        reason: `${user} may not manage systemd units (not root, and sudo does not allow systemctl for them)`,
+    };
+}
+
 /**
  * The health phase in one round trip: a loop on the host polls the new slot (health-path, and
  * version-path whose body must contain the version) until it is healthy, its process exits, or
@@ -70478,11 +70798,17 @@ function corrupt(path, reason) {
  *     LAST <last answer that was not healthy>      (when there was one)
  *     <the slot's log tail>                        (exited: what checkAlive printed)
  *
+ * A slot counts as healthy only while every process that listens on its port is one of its own
+ * (port_owner): an answer from anyone else (a server an earlier stop left behind, another program
+ * on the port) fails at once as `RESULT foreign`, with who it is as the LAST line.
+ *
  * Exit codes: 0 healthy, HEALTH_TIMED_OUT, SLOT_EXITED (as checkAlive), HEALTH_NO_CLIENT (the host
- * has neither curl nor wget: poll through the SSH tunnel instead, src/deploy/health.ts).
+ * has neither curl nor wget: poll through the SSH tunnel instead, src/deploy/health.ts),
+ * HEALTH_FOREIGN.
  */
 const HEALTH_TIMED_OUT = 4;
 const HEALTH_NO_CLIENT = 5;
+const HEALTH_FOREIGN = 7;
 /** One request's limit, as the runner's checks (src/deploy/health.ts). */
 const REQUEST_TIMEOUT_MS$1 = 5000;
 const FIRST_RETRY_MS$1 = 50;
@@ -70511,7 +70837,9 @@ const CHECK_SLOT = `check_slot() {
 function healthLoop(spec) {
     return script(`${HTTP_FUNCTIONS}
 ${CHECK_SLOT}
+${PROCESS_FUNCTIONS}
 port=$1; hpath=$2; vpath=$3; version=$4; timeout=$5; interval=$6; client=$7; alive=$8; reqms=$9
+members=${'$'}{10}
 [ "$client" = auto ] && client=$(http_client)
 if [ "$client" = none ]; then echo "RESULT no-client 0"; exit ${HEALTH_NO_CLIENT}; fi
 http_tmp=$(mktemp -d) || exit 1
@@ -70528,6 +70856,15 @@ while :; do
   fi
   check_slot "$client" "$port" "$hpath" "$vpath" "$version" "$reqms"
   if [ -z "$problem" ]; then
+    eval "$members"
+    port_owner "$port"
+    if [ $? -eq 2 ]; then
+      echo "RESULT foreign $attempt"
+      echo "LAST $problem"
+      exit ${HEALTH_FOREIGN}
+    fi
+  fi
+  if [ -z "$problem" ]; then
     echo "RESULT healthy $attempt"
     [ -z "$last" ] || echo "LAST $last"
     exit 0
@@ -70542,16 +70879,18 @@ while :; do
   if [ $((now - told)) -ge ${PROGRESS_EVERY_MS} ]; then told=$now; echo "waiting $attempt $last"; fi
   sleep_ms "$wait"
   wait=$((wait * 2)); [ "$wait" -le "$interval" ] || wait=$interval
-done`, String(spec.port), spec.path, spec.versionPath, spec.version, String(spec.timeoutMs), String(spec.intervalMs), spec.client ?? 'auto', spec.alive.text, String(Math.min(REQUEST_TIMEOUT_MS$1, spec.timeoutMs)));
+done`, String(spec.port), spec.path, spec.versionPath, spec.version, String(spec.timeoutMs), String(spec.intervalMs), spec.client ?? 'auto', spec.alive.text, String(Math.min(REQUEST_TIMEOUT_MS$1, spec.timeoutMs)), spec.members.text);
 }
 /**
  * Start and health in one round trip: runs the slot manager's start command (`start`), prints
- * `STARTED <pid>` (the pid is the last line the start printed), then runs `health` (a
- * healthLoop), whose output follows. When the start fails, its output and exit status come back
- * as they are, without a STARTED line.
+ * what it printed before its last line (`PORT stopped ...`: leftovers it stopped), then
+ * `STARTED <pid>` (the pid is that last line), then runs `health` (a healthLoop), whose output
+ * follows. When the start fails, its output and exit status come back as they are, without a
+ * STARTED line.
  */
 function startThenHealth(start, health) {
     return script(`out=$(sh -c "$1") || { rc=$?; printf '%s\\n' "$out"; exit $rc; }
+printf '%s\\n' "$out" | sed '$d'
 echo "STARTED $(printf '%s\\n' "$out" | tail -n 1)"
 exec sh -c "$2"`, start.text, health.text);
 }
@@ -70573,7 +70912,7 @@ function parseHealthLoop(stdout) {
         last = rest[0].slice('LAST '.length);
         rest = rest.slice(1);
     }
-    const known = ['healthy', 'timeout', 'exited', 'no-client'];
+    const known = ['healthy', 'timeout', 'exited', 'no-client', 'foreign'];
     return {
         outcome: known.find((k) => k === outcome) ?? 'failed',
         attempts: Number(attempts),
@@ -70600,9 +70939,18 @@ function healthLoopFailure(result, where, exitCode, stderr) {
             return `${slot} slot (port ${port}) not healthy within health-timeout (${timeoutMs / 1000}s); last check: ${result.last}`;
         case 'exited':
             return `the new version exited while booting on ${slot} (port ${port}); last lines of ${logName}:\n${result.logTail}`;
+        case 'foreign':
+            return foreignListener(slot, result.last);
         case 'failed':
             return `the health check on the host failed (exit ${exitCode ?? 'none: cut off'}): ${stderr.trim()}`;
     }
+}
+/**
+ * The failure of a slot whose port answers from a process that is not the slot's (port_owner's
+ * `problem`): never a switch, whatever it answered.
+ */
+function foreignListener(slot, problem) {
+    return `the ${slot} slot's health check was answered, but not by the ${slot} slot: ${problem}. Nothing was switched; stop that process or choose another ${slot}-port.`;
 }
 
 /**
@@ -70621,7 +70969,18 @@ const FIRST_RETRY_MS = 50;
 function hostHealthLoop(slots, slot, port, health, version, client = 'auto') {
     const { path, versionPath, timeoutMs, intervalMs } = health;
     const alive = slots.checkAlive(slot, true);
-    return healthLoop({ port, path, versionPath, version, timeoutMs, intervalMs, alive, client });
+    const members = slots.members(slot);
+    return healthLoop({
+        port,
+        path,
+        versionPath,
+        version,
+        timeoutMs,
+        intervalMs,
+        alive,
+        members,
+        client,
+    });
 }
 /**
  * What hostHealthLoop's output says: how many checks it took, or 'no-client' when the host has
@@ -70649,7 +71008,8 @@ async function waitHealthy(host, slots, slot, port, health, version, onAttempt =
     // Checks at once, then after 50, 100, 200 ms ... up to health-interval: an app that boots fast
     // is seen soon after it is up, one that boots slowly is not polled harder than asked.
     for (let retry = 0;; retry++) {
-        const problem = await checkSlot(host, slots, slot, port, health, version, 'boot');
+        const problem = (await checkSlot(host, slots, slot, port, health, version, 'boot')) ??
+            (await portOwnerProblem(host, slots, slot, port, 'health'));
         if (problem === undefined)
             return retry + 1;
         onAttempt(retry + 1, problem);
@@ -70690,10 +71050,27 @@ startedByThisRun = true) {
     if (exited !== undefined) {
         throw recheckError(host.name, slots, slot, port, version, { exited });
     }
-    const problem = await probe(host, port, health, version);
+    const problem = (await probe(host, port, health, version)) ??
+        (await portOwnerProblem(host, slots, slot, port, 'switch'));
     if (problem !== undefined) {
         throw recheckError(host.name, slots, slot, port, version, { problem });
     }
+}
+/**
+ * Where health runs through the tunnel (no curl or wget on the host), the one extra exec that
+ * asks who listens on the slot's port: undefined when only the slot's own processes do (and one
+ * does), else what is wrong. Another process answering for a booting slot is a HostError at once
+ * (never healthy, whatever it answered); the switch's recheck words every problem itself.
+ */
+async function portOwnerProblem(host, slots, slot, port, phase) {
+    const owner = await host.tryExec(checkPortOwner(slots.members(slot), port), { step: phase });
+    if (owner.exitCode === 0)
+        return undefined;
+    const problem = owner.stdout.trim() || `port check failed (exit ${owner.exitCode}): ${owner.stderr.trim()}`;
+    if (owner.exitCode === PORT_FOREIGN && phase === 'health') {
+        throw new HostError(host.name, phase, foreignListener(slot, problem));
+    }
+    return problem;
 }
 /** The recheck's failure (here, or in the switch script): the slot exited, or is unhealthy. */
 function recheckError(host, slots, slot, port, version, failure) {
@@ -70784,6 +71161,7 @@ class SlotOps {
     async start(workdir) {
         const slot = this.target.plan.targetSlot;
         this.s.journal.mark({ kind: 'started slot', slot });
+        this.target.workdir = workdir;
         const start = this.target.commands?.start ?? this.s.settings.app.startCommand;
         const step = `start ${slot}`;
         let started = () => { };
@@ -70793,10 +71171,14 @@ class SlotOps {
             step,
             onLine: (line) => {
                 const pid = startedPid(line);
-                if (pid === undefined)
+                if (pid !== undefined) {
+                    since = Date.now();
+                    return started(pid);
+                }
+                const [stopped] = parsePortUsers(line).filter((u) => u.kind === 'stopped');
+                if (stopped === undefined)
                     return this.healthProgress(line, since);
-                since = Date.now();
-                started(pid);
+                warning(`[${this.s.name}] ${slot}-port ${stopped.port} was held by a leftover of this app, now stopped: ${stopped.who}`);
             },
         });
         const pid = exec.then(({ stdout, exitCode, stderr }) => {
@@ -70804,9 +71186,12 @@ class SlotOps {
                 .split('\n')
                 .map(startedPid)
                 .find((p) => p !== undefined);
-            if (found === undefined)
-                throw new RemoteCommandError(this.s.name, step, exitCode, stderr);
-            return found;
+            if (found !== undefined)
+                return found;
+            const taken = exitCode === PORT_IN_USE && portTakenProblem(parsePortUsers(stdout), `${slot}-port`);
+            if (taken)
+                throw new HostError(this.s.name, step, `${taken} Nothing was switched.`);
+            throw new RemoteCommandError(this.s.name, step, exitCode, stderr);
         });
         const booting = pid.then(() => exec).then((result) => this.healthOf(result));
         // waitHealthy awaits it; when the start itself fails, that error is thrown here.
@@ -70967,10 +71352,10 @@ class SlotOps {
  */
 function slotManager(settings, manager, l, user, stopCommand = settings.app.stopCommand) {
     const stopTimeoutSeconds = Math.max(1, Math.ceil(settings.slots.stopTimeoutMs / 1000));
+    const options = { app: settings.app.name, sudo: settings.sudo, stopTimeoutSeconds };
     if (manager === 'builtin')
-        return builtinSlots(l, stopTimeoutSeconds);
-    const { name: app } = settings.app;
-    return systemdSlots(l, { app, user, sudo: settings.sudo, stopCommand, stopTimeoutSeconds });
+        return builtinSlots(l, options);
+    return systemdSlots(l, { ...options, user, stopCommand });
 }
 
 /**
@@ -71274,11 +71659,12 @@ function switchUpstream(spec) {
     return script(`${HTTP_FUNCTIONS}
 ${CHECK_SLOT}
 ${STATE_FUNCTIONS}
+${PROCESS_FUNCTIONS}
 stage=$1; file=$2; backup=$3; mode=$4; sudo=$5; testcmd=$6; reloadcmd=$7
 alive=$8; rport=$9; shift 9
 rpath=$1; rvpath=$2; rversion=$3; vport=$4; vpath=$5; expected=$6; vtimeout=$7; vheader=$8; client=$9
 shift 9
-state=$1; statejson=$2; current=$3; target=$4; content=$5
+state=$1; statejson=$2; current=$3; target=$4; content=$5; members=$6
 ${PUT_FILE}
 [ "$client" = auto ] && client=$(http_client)
 echo "CLIENT $client"
@@ -71322,6 +71708,8 @@ if [ "$stage" != activate ]; then
     [ $rc -ne ${SLOT_EXITED} ] || fail recheck $rc "$out"
     check_slot "$client" "$rport" "$rpath" "$rvpath" "$rversion" 5000
     [ -z "$problem" ] || fail recheck - "$problem"
+    eval "$members"
+    port_owner "$rport" || fail recheck - "$problem"
   fi
   echo "STEP install"
   if [ "$mode" = take ]; then
@@ -71379,7 +71767,7 @@ if [ "$stage" != install ]; then
     fi
   fi
 fi
-echo OK`, spec.stage, spec.file, spec.backup, spec.backupMode, nginx.sudo ? 'sudo' : 'no-sudo', userCommand(nginx.test, nginx.sudo).text, userCommand(nginx.reload, nginx.sudo).text, recheck?.alive.text ?? '', String(recheck?.port ?? 0), recheck?.path ?? '', recheck?.versionPath ?? '', recheck?.version ?? '', verify ? String(verify.port) : '', verify?.path ?? '', verify?.expected.join(' ') ?? '', String(verify?.timeoutMs || VERIFY_TIMEOUT_MS$1), verify ? headerGlob(verify.header) : '', spec.client ?? 'auto', record?.layout.state ?? '', record?.stateJson ?? '', record?.layout.current ?? '', record ? `releases/${record.version}` : '', spec.content ?? '');
+echo OK`, spec.stage, spec.file, spec.backup, spec.backupMode, nginx.sudo ? 'sudo' : 'no-sudo', userCommand(nginx.test, nginx.sudo).text, userCommand(nginx.reload, nginx.sudo).text, recheck?.alive.text ?? '', String(recheck?.port ?? 0), recheck?.path ?? '', recheck?.versionPath ?? '', recheck?.version ?? '', verify ? String(verify.port) : '', verify?.path ?? '', verify?.expected.join(' ') ?? '', String(verify?.timeoutMs || VERIFY_TIMEOUT_MS$1), verify ? headerGlob(verify.header) : '', spec.client ?? 'auto', record?.layout.state ?? '', record?.stateJson ?? '', record?.layout.current ?? '', record ? `releases/${record.version}` : '', spec.content ?? '', recheck?.members.text ?? '');
 }
 function parseSwitch(stdout) {
     const lines = stdout.split('\n');
@@ -72105,7 +72493,7 @@ class HostRecord {
     }
     /** state.json once the new slot is live. */
     switchedState() {
-        const { version, sha256, commands, plan, pid } = this.target;
+        const { version, sha256, commands, plan, pid, workdir } = this.target;
         const slot = plan.targetSlot;
         const now = new Date().toISOString();
         return {
@@ -72113,7 +72501,13 @@ class HostRecord {
             liveSlot: slot,
             slots: {
                 ...this.state.slots,
-                [slot]: { version, port: plan.targetPort, pid, startedAt: now },
+                [slot]: {
+                    version,
+                    port: plan.targetPort,
+                    pid,
+                    startedAt: now,
+                    ...(workdir === undefined ? {} : { workdir }),
+                },
             },
             history: [
                 {
@@ -72310,6 +72704,7 @@ class HostDeploy {
         const recheck = {
             spec: {
                 alive: manager.checkAlive(slot, started),
+                members: manager.members(slot),
                 port,
                 path: health.path,
                 versionPath: health.versionPath,
@@ -72640,7 +73035,9 @@ async function repair(h, entry) {
         const version = entry.currentMovedFrom;
         await h.host.exec(switchCurrent(h.session.layout, version), { step: 'reload: switch back' });
         done.push(`current points at ${version} again`);
-        if (live !== null && (await h.slots.running(live, 'reload: check slot'))) {
+        // Only a slot that runs from `current` reloaded into the new release (strategy reload).
+        const fromCurrent = live !== null && h.state.slots[live]?.workdir === h.session.layout.current;
+        if (live !== null && fromCurrent && (await h.slots.running(live, 'reload: check slot'))) {
             await h.slots.reload(live, version);
             done.push(`reloaded the ${live} slot on it`);
         }
@@ -72707,7 +73104,9 @@ const PACKAGE_OF = {
     nginx: 'nginx',
 };
 /** Every problem that would stop a deploy on this host; empty when it is ready. */
-function preflightProblems(settings, user, facts, checks) {
+function preflightProblems(settings, user, facts, 
+/** The slot the deploy would start (its port must be free, or become free, by free_port's rule). */
+targetSlot, checks) {
     const problems = facts.missingTools.map((tool) => `'${tool}' is not installed (Debian/Ubuntu package: ${PACKAGE_OF[tool] ?? tool}).`);
     if (!facts.writable) {
         const path = settings.app.deployPath;
@@ -72731,13 +73130,19 @@ function preflightProblems(settings, user, facts, checks) {
     if (checks.nginxTest.exitCode !== 0) {
         problems.push(`nginx-test-command '${checks.nginxTest.command}' failed (exit ${checks.nginxTest.exitCode}).${tail$1(checks.nginxTest)}`);
     }
-    for (const slot of SLOTS) {
-        const port = slotPort(settings, slot);
-        if (facts.listeningPorts.has(port) && facts.slotPids[slot] === undefined) {
-            problems.push(`${slot}-port ${port} is in use by a process that is not this app's ${slot} slot; free it or choose another port.`);
-        }
-    }
+    const taken = portTakenProblem(facts.portUsers[targetSlot], `${targetSlot}-port`);
+    if (taken !== undefined)
+        problems.push(taken);
     return problems;
+}
+/** What the start of `slot` would stop first on its port: the slot itself, or a leftover. */
+function portNotes(facts, slot) {
+    return facts.portUsers[slot].flatMap((u) => {
+        if (u.kind === 'leftover' || u.kind === 'unit') {
+            return [`${slot}-port ${u.port}: a leftover of this app would be stopped first: ${u.who}`];
+        }
+        return [];
+    });
 }
 /** With process-manager systemd: systemd must run the host, and systemctl needs root or sudo. */
 function systemdProblems(settings, user, facts) {
@@ -72760,8 +73165,8 @@ function tail$1(check) {
 }
 
 const REQUIRED_TOOLS = ['tar', 'flock', 'sha256sum', 'setsid', 'nginx'];
-const PROBE_SCRIPT = `
-deploy=$1; app=$2; blue_pidfile=$3; green_pidfile=$4; state=$5
+const PROBE_SCRIPT = `${PROCESS_FUNCTIONS}
+deploy=$1; app=$2; state=$3; blue_port=$4; green_port=$5; blue=$6; green=$7
 # A non-root login's PATH often lacks the sbin directories where nginx lives.
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 for tool in ${REQUIRED_TOOLS.join(' ')}; do
@@ -72771,48 +73176,34 @@ p=$deploy
 while [ ! -e "$p" ]; do p=$(dirname "$p"); done
 echo "existing=$p"
 if [ -d "$p" ] && [ -w "$p" ]; then echo "writable=yes"; else echo "writable=no"; fi
-for slot in blue green; do
-  if [ "$slot" = blue ]; then f=$blue_pidfile; else f=$green_pidfile; fi
-  if [ -r "$f" ]; then
-    pid=$(cat "$f")
-    kill -0 "$pid" 2>/dev/null && echo "pid.$slot=$pid"
-  fi
-done
 echo "uid=$(id -u)"
-if [ -d /run/systemd/system ]; then
-  echo "systemd=yes"
-  for slot in blue green; do
-    [ -n "$app" ] || break
-    pid=$(systemctl show --property MainPID --value "$app@$slot" 2>/dev/null)
-    [ "\${pid:-0}" = 0 ] || echo "pid.$slot=$pid"
-  done
-fi
-echo "--- tcp"
-cat /proc/net/tcp /proc/net/tcp6 2>/dev/null
+[ ! -d /run/systemd/system ] || echo "systemd=yes"
+echo "--- port blue"
+free_port "$blue_port" check "$blue" "$green" "$deploy" "$app" blue "" 0
+echo "--- port green"
+free_port "$green_port" check "$green" "$blue" "$deploy" "$app" green "" 0
 if [ -r "$state" ]; then
   echo "--- state"
   cat "$state"
 fi
 exit 0
 `;
-/** `systemdApp`: the app name when its slots are systemd units, else ''. */
-function probeCommand(l, systemdApp = '') {
-    return script(PROBE_SCRIPT, l.root, systemdApp, l.pidfile('blue'), l.pidfile('green'), l.state);
+function probeCommand(l, slots) {
+    return script(PROBE_SCRIPT, l.root, slots.app, l.state, String(slots.ports.blue), String(slots.ports.green), slots.members.blue.text, slots.members.green.text);
 }
-const TCP_LISTEN = '0A';
 function parseProbe(output) {
     const facts = {
         missingTools: [],
         existingPath: '',
         writable: false,
-        slotPids: {},
-        listeningPorts: new Set(),
+        portUsers: { blue: [], green: [] },
         systemd: false,
         uid: undefined,
         stateJson: undefined,
     };
-    const [head = '', afterTcp = ''] = output.split('\n--- tcp\n');
-    const [tcp = '', state] = afterTcp.split('\n--- state\n');
+    const [head = '', afterPorts = ''] = output.split('\n--- port blue\n');
+    const [ports = '', state] = afterPorts.split('\n--- state\n');
+    const [blue = '', green = ''] = ports.split('--- port green\n');
     for (const line of head.split('\n')) {
         const [key = '', value = ''] = splitOnce(line, '=');
         if (key === 'missing')
@@ -72825,18 +73216,9 @@ function parseProbe(output) {
             facts.systemd = value === 'yes';
         else if (key === 'uid' && /^\d+$/.test(value))
             facts.uid = Number(value);
-        else if (key === 'pid.blue' || key === 'pid.green')
-            facts.slotPids[key.slice(4)] = Number(value);
     }
-    for (const line of tcp.split('\n')) {
-        // "  0: 0100007F:0BB9 00000000:0000 0A ...": local address, remote address, state.
-        const fields = line.trim().split(/\s+/);
-        if (fields[3] !== TCP_LISTEN)
-            continue;
-        const port = parseInt(fields[1]?.split(':')[1] ?? '', 16);
-        if (Number.isInteger(port))
-            facts.listeningPorts.add(port);
-    }
+    for (const slot of SLOTS)
+        facts.portUsers[slot] = parsePortUsers(slot === 'blue' ? blue : green);
     facts.stateJson = state;
     return facts;
 }
@@ -72921,9 +73303,22 @@ async function checkHost(settings, version, address, options, via, logs) {
         const { name } = settings.app;
         const l = layout(settings.app.deployPath);
         const manager = await processManagerOf(settings, host, address.user);
-        const systemdApp = manager.manager === 'systemd' ? name : '';
-        const probe = await host.exec(probeCommand(l, systemdApp), { step: 'probe' });
+        const slots = slotManager(settings, manager.manager === 'systemd' ? 'systemd' : 'builtin', l, address.user);
+        const probe = await host.exec(probeCommand(l, {
+            app: name,
+            ports: { blue: settings.slots.bluePort, green: settings.slots.greenPort },
+            members: { blue: slots.members('blue'), green: slots.members('green') },
+        }), { step: 'probe' });
         const facts = parseProbe(probe.stdout);
+        let state = EMPTY_STATE;
+        const stateProblems = [];
+        try {
+            state = parseState(facts.stateJson, l.state);
+        }
+        catch (error) {
+            stateProblems.push(errorMessage(error));
+        }
+        const plan = planHost(settings, host.name, state, version);
         const nginxTest = await host.tryExec(testNginx(nginxCommands(settings)), {
             step: 'nginx test',
             timeoutMs: 30_000,
@@ -72949,7 +73344,7 @@ async function checkHost(settings, version, address, options, via, logs) {
                 step: 'site file check',
                 timeoutMs: 10_000,
             });
-        const problems = preflightProblems(settings, address.user, facts, {
+        const problems = preflightProblems(settings, address.user, facts, plan.targetSlot, {
             nginxTest: { command: settings.nginx.testCommand, ...nginxTest },
             sudo: sudo && { command: `sudo -n ${reloadArgv.join(' ')}`, ...sudo },
             upstream: { command: `sudo -n tee ${upstreamFile}`, ...upstream },
@@ -72957,20 +73352,16 @@ async function checkHost(settings, version, address, options, via, logs) {
         });
         if (manager.manager === 'error')
             problems.push(manager.reason);
-        const notes = settings.app.processManager === 'auto' && manager.manager !== 'error'
-            ? [`process-manager auto: ${manager.manager} (${manager.reason})`]
-            : [];
-        let state = EMPTY_STATE;
-        try {
-            state = parseState(facts.stateJson, l.state);
-        }
-        catch (error) {
-            problems.push(errorMessage(error));
-        }
+        problems.push(...stateProblems);
+        const notes = [
+            ...(settings.app.processManager === 'auto' && manager.manager !== 'error'
+                ? [`process-manager auto: ${manager.manager} (${manager.reason})`]
+                : []),
+            ...portNotes(facts, plan.targetSlot),
+        ];
         const canary = settings.strategy === 'canary' ? await canaryCheck(settings, host) : undefined;
         if (canary?.blocking)
             problems.push(`canary: ${canary.why}`);
-        const plan = planHost(settings, host.name, state, version);
         return { host: host.name, plan, problems, canary, notes };
     }
     finally {
@@ -79302,16 +79693,19 @@ async function switchTogether(ctx, hosts) {
  * the drain, stop-old and record phases wait on in turn.
  */
 async function finish(ctx, hosts, status = 'deployed', 
-/** false for the reload strategy: its one slot is the live one. */
-retireOld = true) {
-    if (retireOld && ctx.settings.slots.keepPrevious === 'stop') {
+/**
+ * The hosts whose old slot is retired (all; for the reload strategy only those that switched
+ * slots instead of reloading the live one).
+ */
+retiring = hosts) {
+    if (retiring.length > 0 && ctx.settings.slots.keepPrevious === 'stop') {
         // On drain-timeout drainOldSlot warns, and the old slot is stopped anyway.
-        await onEachHost(ctx, 'drain', hosts, async (h) => {
+        await onEachHost(ctx, 'drain', retiring, async (h) => {
             if (!(await h.drainOldSlot()))
                 return 'drain-timeout reached';
             return h.plan.liveSlot === null ? 'no old slot' : `${h.plan.liveSlot} slot idle`;
         });
-        await onEachHost(ctx, 'stop-old', hosts, async (h) => {
+        await onEachHost(ctx, 'stop-old', retiring, async (h) => {
             await h.stopOldSlot();
             return h.plan.liveSlot === null ? 'no old slot' : `${h.plan.liveSlot} slot stopped`;
         });
@@ -79776,32 +80170,50 @@ async function startUnlessWarm(h) {
  * Reload (hot patching): for app servers that replace their workers gracefully themselves (puma
  * phased restart, gunicorn HUP, unicorn USR2, an Erlang release upgrade). One slot and one port:
  * ship, move `current`, run `reload-command`, health-check; on failure `current` moves back and
- * the server reloads again. Hosts reload in parallel; a failed host does not undo the others.
+ * the server reloads again. A server loads the code of the directory it started in, so a live
+ * slot that does not run from `current` (a blue-green deploy started it in its release dir)
+ * cannot reload into the new release: that host starts the new release on its other slot from
+ * `current` and switches instead, as blue-green does. Hosts go in parallel; a failed host does
+ * not undo the others.
  */
 async function reload(ctx) {
     const hosts = hostsToDeploy(ctx);
     if (hosts.length === 0)
         return 'unchanged';
     await shipAndMigrate(ctx, hosts);
+    const switched = [];
     await onEachHost(ctx, 'switch', hosts, async (h) => {
-        await deployInPlace(h);
-        await h.recordSwitch();
-        return `${h.version} is live on ${h.plan.targetSlot}, reloaded in place`;
+        if (await deployInPlace(h)) {
+            await h.recordSwitch();
+            return `${h.version} is live on ${h.plan.targetSlot}, reloaded in place`;
+        }
+        switched.push(h);
+        return `${h.version} is live on ${h.plan.targetSlot} (port ${h.plan.targetPort}), started from current`;
     }, 'reload');
-    return finish(ctx, hosts, 'deployed', false);
+    // The hosts that switched slots retire the old one, as blue-green does.
+    return finish(ctx, hosts, 'deployed', switched);
 }
 /**
  * One host: one slot, the live one (blue on a fresh host), whose app server reloads its code
  * itself. `current` moves to the new release; a running server gets `reload-command`, a stopped
  * one is started from `current`; then the health check (with version-path, the new version must
- * answer). On failure `current` moves back and the server reloads again.
+ * answer). On failure `current` moves back and the server reloads again. Returns false when the
+ * live slot did not run from `current`: the new release then started on the other slot from
+ * `current` and the host switched to it (switchFromCurrent); the caller retires the old slot.
  */
 async function deployInPlace(h) {
     const { host, layout, journal, settings } = h.session;
     const slot = h.plan.liveSlot ?? 'blue';
-    h.target.plan = { ...h.plan, targetSlot: slot, targetPort: slotPort(settings, slot) };
-    const previous = h.plan.liveVersion;
     const running = await h.slots.running(slot, 'reload: check slot');
+    const from = h.state.slots[slot]?.workdir ?? layout.release(h.state.slots[slot]?.version ?? '');
+    if (running && h.plan.liveSlot !== null && from !== layout.current) {
+        info(`[${h.name}] the ${slot} slot runs from ${from}, not from ${layout.current}: a reload would load its code again, so ${h.version} starts on the other slot from ${layout.current} and the host switches to it instead`);
+        await switchFromCurrent(h);
+        return false;
+    }
+    h.target.plan = { ...h.plan, targetSlot: slot, targetPort: slotPort(settings, slot) };
+    h.target.workdir = layout.current;
+    const previous = h.plan.liveVersion;
     // Journaled before the move: moving `current` back is harmless if it never moved.
     if (previous !== null)
         journal.mark({ kind: 'current moved', from: previous });
@@ -79829,6 +80241,35 @@ async function deployInPlace(h) {
         }
         if (!running)
             await h.stopNewSlot();
+        throw error;
+    }
+    return true;
+}
+/**
+ * The reload of a host whose live slot runs from its release dir: `current` moves to the new
+ * release first (journaled), the new release starts on the idle slot from `current` (so the
+ * reloads of later runs load new code), passes its health check, and the host switches to it
+ * with its record. On failure `current` moves back and the new slot stops; the live slot never
+ * stopped serving.
+ */
+async function switchFromCurrent(h) {
+    const { host, layout, journal, settings } = h.session;
+    const previous = h.plan.liveVersion;
+    h.target.plan = planHost(settings, h.name, h.state, h.version);
+    if (previous !== null)
+        journal.mark({ kind: 'current moved', from: previous });
+    await host.exec(switchCurrent(layout, h.version), { step: 'reload: switch current' });
+    try {
+        await h.startNewSlot(layout.current);
+        await h.waitHealthy();
+        await h.switchToNewSlot('all');
+    }
+    catch (error) {
+        if (previous !== null) {
+            await host.exec(switchCurrent(layout, previous), { step: 'reload: switch back' });
+            journal.clear('current moved');
+        }
+        await h.stopNewSlot();
         throw error;
     }
 }

@@ -49,7 +49,7 @@ elif [ -d "$(dirname "$f")" ]; then echo log absent
 else echo log nodir
 fi
 grep -RlE "proxy_pass[[:space:]]+https?://$app([;/[:space:]]|$)" "$dir" 2>/dev/null | while IFS= read -r site; do
-  if grep -qE "^[^#]*access_log[[:space:]][^;]*[[:space:]]$format[[:space:];]" "$site"; then echo "site canary $site"
+  if grep -qE "^[^#]*access_log[[:space:]][^;]*[[:space:]]\${format}[[:space:];]" "$site"; then echo "site canary $site"
   elif grep -qE '^[[:space:]]*access_log[[:space:]]' "$site"; then echo "site own $site"
   else echo "site inherits $site"
   fi

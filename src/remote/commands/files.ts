@@ -19,7 +19,7 @@ cat > "$1.tmp.$$"
 chmod "$2" "$1.tmp.$$"
 if [ "$3" = previous ] && [ -f "$1" ]; then cp -p "$1" "$1.bak"; fi
 mv -f "$1.tmp.$$" "$1"
-if [ "$3" = written ]; then cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak" || rm -f "$1.bak.tmp.$$"; fi`,
+if [ "$3" = written ]; then { cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak"; } || rm -f "$1.bak.tmp.$$"; fi`,
     path,
     mode,
     backup,
@@ -32,11 +32,11 @@ if [ "$3" = written ]; then cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" 
  * `backup_state FILE` copies it to FILE.bak, as writeStateFile does (best effort).
  */
 export const STATE_FUNCTIONS = `write_state() {
-  printf '%s' "$2" > "$1.tmp.$$" && chmod 644 "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1" ||
+  { printf '%s' "$2" > "$1.tmp.$$" && chmod 644 "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"; } ||
     { rm -f "$1.tmp.$$"; return 1; }
 }
 backup_state() {
-  cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak" || rm -f "$1.bak.tmp.$$"
+  { cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak"; } || rm -f "$1.bak.tmp.$$"
 }`
 
 /** Writes state.json (stdin) atomically, keeping a copy of it as state.json.bak. */
@@ -89,6 +89,7 @@ if [ -f "$env" ]; then
   if [ -e "$backup" ]; then backup="$backup.$$"; fi
   cp "$env" "$backups/.tmp.$$"
   mv "$backups/.tmp.$$" "$backup"
+  # shellcheck disable=SC2012 # the backups are named by the action: <time>-<version>
   ls -1 "$backups" | sort -r | tail -n +$((keep + 1)) | while read -r old; do rm -f "$backups/$old"; done
 fi
 mv -f "$tmp" "$env"`,

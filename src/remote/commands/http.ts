@@ -18,9 +18,15 @@ export function parseHttpClient(text: string): HttpClient {
   return word === 'curl' || word === 'wget' ? word : 'none'
 }
 
+/** `http_client`: prints curl, wget (GNU Wget: BusyBox's lacks --content-on-error) or none. */
+export const HTTP_CLIENT_FUNCTION = `http_client() {
+  if command -v curl >/dev/null 2>&1; then echo curl
+  elif wget --version 2>/dev/null | grep -q 'GNU Wget'; then echo wget
+  else echo none; fi
+}`
+
 /**
- * Shell functions (need a temp dir in $http_tmp; the caller removes it):
- * `http_client`: prints curl, wget (GNU Wget: BusyBox's lacks --content-on-error) or none.
+ * Shell functions (need a temp dir in $http_tmp; the caller removes it): HTTP_CLIENT_FUNCTION and
  * `now_ms`: milliseconds since boot (/proc/uptime; hosts are Linux).
  * `sleep_ms MS`.
  * `http_get CLIENT PORT PATH TIMEOUT_MS HEADER_GLOB`: GET http://127.0.0.1:PORT/PATH with `Host:
@@ -30,11 +36,7 @@ export function parseHttpClient(text: string): HttpClient {
  * answer's first 64 KiB. The answer is read with shell builtins only: the loops poll every 50 ms
  * on many hosts at once, and each process they start costs about a millisecond of CPU.
  */
-export const HTTP_FUNCTIONS = `http_client() {
-  if command -v curl >/dev/null 2>&1; then echo curl
-  elif wget --version 2>/dev/null | grep -q 'GNU Wget'; then echo wget
-  else echo none; fi
-}
+export const HTTP_FUNCTIONS = `${HTTP_CLIENT_FUNCTION}
 now_ms() {
   read -r _up _ < /proc/uptime
   _f=\${_up#*.}; _f=\${_f#0}
@@ -77,6 +79,7 @@ http_get() {
         case $_line in [0-9][0-9][0-9] | [0-9][0-9][0-9]" "*) code=\${_line%%" "*} ;; esac ;;
       *:*)
         [ -n "$5" ] || continue
+        # shellcheck disable=SC2254 # HEADER_GLOB is a pattern (headerGlob)
         case \${_line%%:*} in $5)
           hval=\${_line#*:}
           hval=\${hval#"\${hval%%[! ]*}"} ;;

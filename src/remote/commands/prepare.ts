@@ -14,7 +14,7 @@
  */
 import type { Layout } from '../layout.js'
 import { script, type Shell } from '../shell.js'
-import { HTTP_FUNCTIONS } from './http.js'
+import { HTTP_CLIENT_FUNCTION } from './http.js'
 import { LOCK_ACQUIRED, TAKE_LOCK } from './lock.js'
 import { CHECKSUM_FILE, UNKNOWN_CHECKSUM } from './release.js'
 
@@ -35,7 +35,7 @@ export interface PrepareSpec {
 export function prepareHost(spec: PrepareSpec): Shell {
   const l = spec.layout
   return script(
-    `${HTTP_FUNCTIONS}
+    `${HTTP_CLIENT_FUNCTION}
 ${TAKE_LOCK}
 lock=$1; wait=$2; holder=$3; incoming=$4; releases=$5; release=$6; sums=$7; root=$8; logs=$9
 shift 9

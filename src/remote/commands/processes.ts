@@ -30,8 +30,8 @@ const AFTER_KILL_CHECKS = 100
  * `stop_group PGID TIMEOUT WHAT [asked]`: SIGTERM to the group (not when `asked`: a stop-command
  * did), waits until none of it is left, SIGKILL to the group after TIMEOUT s; fails naming the
  * processes still there 5 s after the SIGKILL.
- * `describe PID...`: sets `described` to `pid 12 (node server.js), ...`; `-UID` is a socket whose
- * process the login user may not see.
+ * `describe "PID..."`: sets `described` to `pid 12 (node server.js), ...`; `-UID` is a socket
+ * whose process the login user may not see.
  * `listeners PORT`: sets `listening` to `<pid> <inode>` lines, one per process and socket that
  * listens on TCP PORT (IPv4 and IPv6, any address: Node's listen(PORT) binds ::), read from
  * /proc/net/tcp{,6} and the processes' fds; the pid is `-<uid>` where no process the login user
@@ -91,7 +91,7 @@ unit_pids() {
     pids=\${pids% }
     return 0
   done
-  pids=$(grep -l "/$1\\.service\$" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | tr -s '\\n' ' ')
+  pids=$(grep -l "/$1\\.service$" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | tr -s '\\n' ' ')
   pids=\${pids% }
 }
 wait_group() {
@@ -110,13 +110,13 @@ stop_group() {
   kill -KILL "-$1" 2>/dev/null
   wait_group "$1" ${AFTER_KILL_CHECKS} && return 0
   group_pids "$1"
-  describe $pids
+  describe "$pids"
   echo "$3 still runs 5 s after SIGKILL: $described" >&2
   return 1
 }
 describe() {
   described=
-  for _p in "$@"; do
+  for _p in $1; do
     case $_p in
       -*) _d="a process of another user (uid \${_p#-})" ;;
       *) _d="pid $_p ($(tr '\\0' ' ' < "/proc/$_p/cmdline" 2>/dev/null | cut -c 1-100 | sed 's/ *$//'))" ;;
@@ -128,12 +128,14 @@ listeners() {
   listening=
   _socks=$(awk -v p=":$(printf '%04X' "$1")" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10, $8 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
   [ -n "$_socks" ] || return 0
+  # shellcheck disable=SC2012 # /proc/<pid>/fd holds numbers, and ls -l shows where each points
   listening=$(ls -l /proc/[0-9]*/fd 2>/dev/null | awk -v socks="$_socks" '
     BEGIN { n = split(socks, s, "\\n"); for (i = 1; i <= n; i++) { split(s[i], f, " "); uid[f[1]] = f[2] } }
     /^\\/proc\\/[0-9]+\\/fd:$/ { split($0, a, "/"); pid = a[3]; next }
     /socket:\\[/ { i = $NF; gsub(/[^0-9]/, "", i); if ((i in uid) && !((pid, i) in done)) { print pid, i; seen[i] = 1; done[pid, i] = 1 } }
     END { for (i in uid) if (!(i in seen)) print "-" uid[i], i }')
 }
+# shellcheck disable=SC2034 # problem is for the caller
 port_owner() {
   listeners "$1"
   _own=0; _others=
@@ -141,7 +143,7 @@ port_owner() {
     case " $pids " in *" $_p "*) _own=$((_own + 1)) ;; *) _others="$_others $_p" ;; esac
   done
   if [ -n "$_others" ]; then
-    describe $_others
+    describe "$_others"
     problem="port $1 is held by $described, which is not a process of the slot"
     return 2
   fi

@@ -116,8 +116,10 @@ export function slotEnvArgs(env: SlotEnv, extra: Record<string, string> = {}): s
  */
 export const SLOT_FUNCTIONS = `${PROCESS_FUNCTIONS}
 load_env() {
+  # shellcheck source=/dev/null # shared/.env: the app's variables
   if [ -f "$1" ]; then set -a; . "$1"; set +a; fi
   shift
+  # shellcheck disable=SC2163 # each argument is KEY=VALUE
   for kv in "$@"; do export "$kv"; done
 }
 stop_slot() {
@@ -136,7 +138,7 @@ stop_slot() {
       if (cd "$RELEASE_DIR" 2>/dev/null && sh -c "$3"); then _how=asked
       else echo "stop-command failed; sending SIGTERM" >&2; fi
     fi
-    stop_group "$_g" "$2" "the $_slot slot" $_how || return 1
+    stop_group "$_g" "$2" "the $_slot slot" \${_how:+"$_how"} || return 1
   fi
   rm -f "$1"
 }`
@@ -243,6 +245,7 @@ export function renderSuperviseScript(
 # The supervisor of the ${slot} slot (process-manager builtin). Written by ssh-zero-downtime-deploy
 # at every start of the slot; do not edit. Started by the deploy, and by boot.sh after a reboot.
 ${PROCESS_FUNCTIONS}
+# shellcheck source=/dev/null # shared/.env: the app's variables
 if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
 ${exports.join('\n')}
 _dzd_pidfile=${quote(l.pidfile(slot))}
@@ -297,7 +300,7 @@ logs=${quote(l.logs)}
 booted=$(($(date +%s) - $(cut -d. -f1 /proc/uptime)))
 for slot in blue green; do
   pidfile="$meta/$slot.pid"; supervise="$meta/supervise-$slot.sh"
-  [ -f "$pidfile" ] && [ -f "$supervise" ] || continue
+  { [ -f "$pidfile" ] && [ -f "$supervise" ]; } || continue
   pid=$(cat "$meta/$slot.supervisor.pid" 2>/dev/null)
   if [ -n "$pid" ] && alive "$pid" && tr '\\0' ' ' < "/proc/$pid/cmdline" | grep -q "supervise-$slot.sh"; then
     continue

@@ -183,12 +183,12 @@ if [ "$stage" != install ]; then
         last="nginx answered $code from \${hval:-no upstream}"
       fi
       [ $(($(now_ms) - start)) -lt "$vtimeout" ] ||
-        fail verify - "after the reload, nginx did not send requests where expected within $((vtimeout / 1000))s ($last, expected $(echo $expected | sed 's/ / or /g'))"
+        fail verify - "after the reload, nginx did not send requests where expected within $((vtimeout / 1000))s ($last, expected $(printf '%s' "$expected" | sed 's/ / or /g'))"
       sleep 0.05
     done
     if [ -n "$state" ]; then
       echo "STEP record"
-      { [ ! -f "$state" ] || cp -p "$state" "$state.prev.$$"; } && write_state "$state" "$statejson" ||
+      { { [ ! -f "$state" ] || cp -p "$state" "$state.prev.$$"; } && write_state "$state" "$statejson"; } ||
         { rm -f "$state.prev.$$"; fail record - "cannot write $state"; }
       if ! { ln -sfn "$target" "$current.tmp" && mv -T "$current.tmp" "$current"; } 2> "$http_tmp/err"; then
         if [ -f "$state.prev.$$" ]; then mv -f "$state.prev.$$" "$state"; else rm -f "$state"; fi

@@ -93,6 +93,7 @@ export function renderRunScript(
   return `#!/bin/sh
 # The ${slot} slot of ${app} (systemd unit ${unitName(app, slot)}). Written by ssh-zero-downtime-deploy
 # at every start of the slot; do not edit.
+# shellcheck source=/dev/null # shared/.env: the app's variables
 if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
 ${exports.join('\n')}
 case "$1" in
