@@ -62927,7 +62927,7 @@ cat > "$1.tmp.$$"
 chmod "$2" "$1.tmp.$$"
 if [ "$3" = previous ] && [ -f "$1" ]; then cp -p "$1" "$1.bak"; fi
 mv -f "$1.tmp.$$" "$1"
-if [ "$3" = written ]; then cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak" || rm -f "$1.bak.tmp.$$"; fi`, path, mode, backup);
+if [ "$3" = written ]; then { cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak"; } || rm -f "$1.bak.tmp.$$"; fi`, path, mode, backup);
 }
 /**
  * State.json from the phase scripts (switch, finish), which have it as an argument:
@@ -62935,11 +62935,11 @@ if [ "$3" = written ]; then cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" 
  * `backup_state FILE` copies it to FILE.bak, as writeStateFile does (best effort).
  */
 const STATE_FUNCTIONS = `write_state() {
-  printf '%s' "$2" > "$1.tmp.$$" && chmod 644 "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1" ||
+  { printf '%s' "$2" > "$1.tmp.$$" && chmod 644 "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"; } ||
     { rm -f "$1.tmp.$$"; return 1; }
 }
 backup_state() {
-  cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak" || rm -f "$1.bak.tmp.$$"
+  { cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak"; } || rm -f "$1.bak.tmp.$$"
 }`;
 /** Writes state.json (stdin) atomically, keeping a copy of it as state.json.bak. */
 function writeStateFile(l) {
@@ -62985,6 +62985,7 @@ if [ -f "$env" ]; then
   if [ -e "$backup" ]; then backup="$backup.$$"; fi
   cp "$env" "$backups/.tmp.$$"
   mv "$backups/.tmp.$$" "$backup"
+  # shellcheck disable=SC2012 # the backups are named by the action: <time>-<version>
   ls -1 "$backups" | sort -r | tail -n +$((keep + 1)) | while read -r old; do rm -f "$backups/$old"; done
 fi
 mv -f "$tmp" "$env"`, l.sharedEnv, l.envBackups, version, String(keep), ENV_FILE_MODE);
@@ -69731,8 +69732,8 @@ const AFTER_KILL_CHECKS = 100;
  * `stop_group PGID TIMEOUT WHAT [asked]`: SIGTERM to the group (not when `asked`: a stop-command
  * did), waits until none of it is left, SIGKILL to the group after TIMEOUT s; fails naming the
  * processes still there 5 s after the SIGKILL.
- * `describe PID...`: sets `described` to `pid 12 (node server.js), ...`; `-UID` is a socket whose
- * process the login user may not see.
+ * `describe "PID..."`: sets `described` to `pid 12 (node server.js), ...`; `-UID` is a socket
+ * whose process the login user may not see.
  * `listeners PORT`: sets `listening` to `<pid> <inode>` lines, one per process and socket that
  * listens on TCP PORT (IPv4 and IPv6, any address: Node's listen(PORT) binds ::), read from
  * /proc/net/tcp{,6} and the processes' fds; the pid is `-<uid>` where no process the login user
@@ -69792,7 +69793,7 @@ unit_pids() {
     pids=\${pids% }
     return 0
   done
-  pids=$(grep -l "/$1\\.service\$" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | tr -s '\\n' ' ')
+  pids=$(grep -l "/$1\\.service$" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | tr -s '\\n' ' ')
   pids=\${pids% }
 }
 wait_group() {
@@ -69811,13 +69812,13 @@ stop_group() {
   kill -KILL "-$1" 2>/dev/null
   wait_group "$1" ${AFTER_KILL_CHECKS} && return 0
   group_pids "$1"
-  describe $pids
+  describe "$pids"
   echo "$3 still runs 5 s after SIGKILL: $described" >&2
   return 1
 }
 describe() {
   described=
-  for _p in "$@"; do
+  for _p in $1; do
     case $_p in
       -*) _d="a process of another user (uid \${_p#-})" ;;
       *) _d="pid $_p ($(tr '\\0' ' ' < "/proc/$_p/cmdline" 2>/dev/null | cut -c 1-100 | sed 's/ *$//'))" ;;
@@ -69829,12 +69830,14 @@ listeners() {
   listening=
   _socks=$(awk -v p=":$(printf '%04X' "$1")" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10, $8 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
   [ -n "$_socks" ] || return 0
+  # shellcheck disable=SC2012 # /proc/<pid>/fd holds numbers, and ls -l shows where each points
   listening=$(ls -l /proc/[0-9]*/fd 2>/dev/null | awk -v socks="$_socks" '
     BEGIN { n = split(socks, s, "\\n"); for (i = 1; i <= n; i++) { split(s[i], f, " "); uid[f[1]] = f[2] } }
     /^\\/proc\\/[0-9]+\\/fd:$/ { split($0, a, "/"); pid = a[3]; next }
     /socket:\\[/ { i = $NF; gsub(/[^0-9]/, "", i); if ((i in uid) && !((pid, i) in done)) { print pid, i; seen[i] = 1; done[pid, i] = 1 } }
     END { for (i in uid) if (!(i in seen)) print "-" uid[i], i }')
 }
+# shellcheck disable=SC2034 # problem is for the caller
 port_owner() {
   listeners "$1"
   _own=0; _others=
@@ -69842,7 +69845,7 @@ port_owner() {
     case " $pids " in *" $_p "*) _own=$((_own + 1)) ;; *) _others="$_others $_p" ;; esac
   done
   if [ -n "$_others" ]; then
-    describe $_others
+    describe "$_others"
     problem="port $1 is held by $described, which is not a process of the slot"
     return 2
   fi
@@ -69963,29 +69966,35 @@ function parsePortUsers(output) {
  * input name (`blue-port`).
  */
 function portTakenProblem(users, input) {
-    const reasons = users.flatMap((u) => {
-        switch (u.kind) {
-            case 'live':
-                return [
-                    `${u.who} of the other slot (live or warm) listens on it too: it is never stopped for another slot. Does the start command listen on $PORT?`,
-                ];
-            case 'service':
-                return [`${u.who} of another systemd service listens on it`];
-            case 'stranger':
-                return [`${u.who} listens on it and is not a process of this app`];
-            case 'hidden':
-                return [`${u.who} listens on it`];
-            case 'busy':
-                return [`${u.who} still listens on it after the leftovers were stopped`];
-            default:
-                return [];
-        }
+    const reasons = TAKEN_BY.flatMap(([kind, why]) => {
+        const whos = users.filter((u) => u.kind === kind).map((u) => u.who);
+        return whos.length === 0 ? [] : [why(whos.join(', '), whos.length > 1)];
     });
     if (reasons.length === 0)
         return undefined;
     const port = users[0].port;
     return `${input} ${port} is taken: ${reasons.join('; ')}. Stop it, or choose another ${input}.`;
 }
+/** The kinds of listener that keep a port taken, and how each is worded (`many`: plural). */
+const TAKEN_BY = [
+    [
+        'live',
+        (who, many) => `${who} of the other slot (live or warm) ${many ? 'listen' : 'listens'} on it too: it is never stopped for another slot. Does the start command listen on $PORT?`,
+    ],
+    [
+        'service',
+        (who, many) => `${who} of another systemd service ${many ? 'listen' : 'listens'} on it`,
+    ],
+    [
+        'stranger',
+        (who, many) => `${who} ${many ? 'listen on it and are not processes' : 'listens on it and is not a process'} of this app`,
+    ],
+    ['hidden', (who, many) => `${who} ${many ? 'listen' : 'listens'} on it`],
+    [
+        'busy',
+        (who, many) => `${who} still ${many ? 'listen' : 'listens'} on it after the leftovers were stopped`,
+    ],
+];
 
 /** The supervisor's pid (builtin); the app's pid stays in the slot's pidfile. */
 const supervisorPidfile = (l, slot) => `${l.meta}/${slot}.supervisor.pid`;
@@ -70029,8 +70038,10 @@ function slotEnvArgs(env, extra = {}) {
  */
 const SLOT_FUNCTIONS = `${PROCESS_FUNCTIONS}
 load_env() {
+  # shellcheck source=/dev/null # shared/.env: the app's variables
   if [ -f "$1" ]; then set -a; . "$1"; set +a; fi
   shift
+  # shellcheck disable=SC2163 # each argument is KEY=VALUE
   for kv in "$@"; do export "$kv"; done
 }
 stop_slot() {
@@ -70049,7 +70060,7 @@ stop_slot() {
       if (cd "$RELEASE_DIR" 2>/dev/null && sh -c "$3"); then _how=asked
       else echo "stop-command failed; sending SIGTERM" >&2; fi
     fi
-    stop_group "$_g" "$2" "the $_slot slot" $_how || return 1
+    stop_group "$_g" "$2" "the $_slot slot" \${_how:+"$_how"} || return 1
   fi
   rm -f "$1"
 }`;
@@ -70114,6 +70125,7 @@ function renderSuperviseScript(l, slot, startCommand, env, stopTimeoutSeconds, w
 # The supervisor of the ${slot} slot (process-manager builtin). Written by ssh-zero-downtime-deploy
 # at every start of the slot; do not edit. Started by the deploy, and by boot.sh after a reboot.
 ${PROCESS_FUNCTIONS}
+# shellcheck source=/dev/null # shared/.env: the app's variables
 if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
 ${exports.join('\n')}
 _dzd_pidfile=${quote(l.pidfile(slot))}
@@ -70167,7 +70179,7 @@ logs=${quote(l.logs)}
 booted=$(($(date +%s) - $(cut -d. -f1 /proc/uptime)))
 for slot in blue green; do
   pidfile="$meta/$slot.pid"; supervise="$meta/supervise-$slot.sh"
-  [ -f "$pidfile" ] && [ -f "$supervise" ] || continue
+  { [ -f "$pidfile" ] && [ -f "$supervise" ]; } || continue
   pid=$(cat "$meta/$slot.supervisor.pid" 2>/dev/null)
   if [ -n "$pid" ] && alive "$pid" && tr '\\0' ' ' < "/proc/$pid/cmdline" | grep -q "supervise-$slot.sh"; then
     continue
@@ -70405,9 +70417,14 @@ function parseHttpClient(text) {
     const word = text.trim();
     return word === 'curl' || word === 'wget' ? word : 'none';
 }
+/** `http_client`: prints curl, wget (GNU Wget: BusyBox's lacks --content-on-error) or none. */
+const HTTP_CLIENT_FUNCTION = `http_client() {
+  if command -v curl >/dev/null 2>&1; then echo curl
+  elif wget --version 2>/dev/null | grep -q 'GNU Wget'; then echo wget
+  else echo none; fi
+}`;
 /**
- * Shell functions (need a temp dir in $http_tmp; the caller removes it):
- * `http_client`: prints curl, wget (GNU Wget: BusyBox's lacks --content-on-error) or none.
+ * Shell functions (need a temp dir in $http_tmp; the caller removes it): HTTP_CLIENT_FUNCTION and
  * `now_ms`: milliseconds since boot (/proc/uptime; hosts are Linux).
  * `sleep_ms MS`.
  * `http_get CLIENT PORT PATH TIMEOUT_MS HEADER_GLOB`: GET http://127.0.0.1:PORT/PATH with `Host:
@@ -70417,11 +70434,7 @@ function parseHttpClient(text) {
  * answer's first 64 KiB. The answer is read with shell builtins only: the loops poll every 50 ms
  * on many hosts at once, and each process they start costs about a millisecond of CPU.
  */
-const HTTP_FUNCTIONS = `http_client() {
-  if command -v curl >/dev/null 2>&1; then echo curl
-  elif wget --version 2>/dev/null | grep -q 'GNU Wget'; then echo wget
-  else echo none; fi
-}
+const HTTP_FUNCTIONS = `${HTTP_CLIENT_FUNCTION}
 now_ms() {
   read -r _up _ < /proc/uptime
   _f=\${_up#*.}; _f=\${_f#0}
@@ -70464,6 +70477,7 @@ http_get() {
         case $_line in [0-9][0-9][0-9] | [0-9][0-9][0-9]" "*) code=\${_line%%" "*} ;; esac ;;
       *:*)
         [ -n "$5" ] || continue
+        # shellcheck disable=SC2254 # HEADER_GLOB is a pattern (headerGlob)
         case \${_line%%:*} in $5)
           hval=\${_line#*:}
           hval=\${hval#"\${hval%%[! ]*}"} ;;
@@ -70489,7 +70503,7 @@ function headerGlob(name) {
 const PREPARE_READY = 'READY';
 function prepareHost(spec) {
     const l = spec.layout;
-    return script(`${HTTP_FUNCTIONS}
+    return script(`${HTTP_CLIENT_FUNCTION}
 ${TAKE_LOCK}
 lock=$1; wait=$2; holder=$3; incoming=$4; releases=$5; release=$6; sums=$7; root=$8; logs=$9
 shift 9
@@ -70653,6 +70667,7 @@ function renderRunScript(l, app, slot, startCommand, stopCommand, env, workdir =
     return `#!/bin/sh
 # The ${slot} slot of ${app} (systemd unit ${unitName(app, slot)}). Written by ssh-zero-downtime-deploy
 # at every start of the slot; do not edit.
+# shellcheck source=/dev/null # shared/.env: the app's variables
 if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
 ${exports.join('\n')}
 case "$1" in
@@ -71751,12 +71766,12 @@ if [ "$stage" != install ]; then
         last="nginx answered $code from \${hval:-no upstream}"
       fi
       [ $(($(now_ms) - start)) -lt "$vtimeout" ] ||
-        fail verify - "after the reload, nginx did not send requests where expected within $((vtimeout / 1000))s ($last, expected $(echo $expected | sed 's/ / or /g'))"
+        fail verify - "after the reload, nginx did not send requests where expected within $((vtimeout / 1000))s ($last, expected $(printf '%s' "$expected" | sed 's/ / or /g'))"
       sleep 0.05
     done
     if [ -n "$state" ]; then
       echo "STEP record"
-      { [ ! -f "$state" ] || cp -p "$state" "$state.prev.$$"; } && write_state "$state" "$statejson" ||
+      { { [ ! -f "$state" ] || cp -p "$state" "$state.prev.$$"; } && write_state "$state" "$statejson"; } ||
         { rm -f "$state.prev.$$"; fail record - "cannot write $state"; }
       if ! { ln -sfn "$target" "$current.tmp" && mv -T "$current.tmp" "$current"; } 2> "$http_tmp/err"; then
         if [ -f "$state.prev.$$" ]; then mv -f "$state.prev.$$" "$state"; else rm -f "$state"; fi
@@ -73265,7 +73280,7 @@ elif [ -d "$(dirname "$f")" ]; then echo log absent
 else echo log nodir
 fi
 grep -RlE "proxy_pass[[:space:]]+https?://$app([;/[:space:]]|$)" "$dir" 2>/dev/null | while IFS= read -r site; do
-  if grep -qE "^[^#]*access_log[[:space:]][^;]*[[:space:]]$format[[:space:];]" "$site"; then echo "site canary $site"
+  if grep -qE "^[^#]*access_log[[:space:]][^;]*[[:space:]]\${format}[[:space:];]" "$site"; then echo "site canary $site"
   elif grep -qE '^[[:space:]]*access_log[[:space:]]' "$site"; then echo "site own $site"
   else echo "site inherits $site"
   fi

@@ -119,8 +119,10 @@ nginx -s reload`)
       expect(main.outputs.status).toBe('failed')
       const error = errorLine(main.log)
       expect(error).toContain('Dry run found 3 problem(s)')
-      expect(error).toContain(
-        `[${one!.address}] blue-port 3001 is in use by a process that is not this app's blue slot`,
+      // The deploy's own rule: the process there is named, and it is not this app's.
+      expect(error).toContain(`[${one!.address}] blue-port 3001 is taken: pid `)
+      expect(error).toMatch(
+        /\(nginx: master process [^)]*\).* listen on it and are not processes of this app/,
       )
       expect(error).toContain(`[${two!.address}] nginx-test-command 'nginx -t' failed (exit 1).`)
       expect(error).toContain('unknown directive')

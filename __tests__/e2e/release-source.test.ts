@@ -83,9 +83,10 @@ it('leaves out what exclude and .deployignore name, and refuses a bad pattern be
     const deployed = await run(app, { version: 'x1', exclude: 'node_modules/' })
     expect(errorLine(deployed.main.log)).toBe('')
     expect(deployed.main.outputs.status).toBe('deployed')
-    // .release-sha256 is the action's own record of the archive.
+    // .release-sha256 and REVISION are the action's own records of the archive and version.
     expect(await shipped('x1')).toEqual([
       '.release-sha256',
+      'REVISION',
       'VERSION',
       'cluster.js',
       'logs',

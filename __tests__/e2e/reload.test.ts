@@ -28,7 +28,9 @@ const deploy = (
     deployInputs(lab, [host], makeRelease(version, behaviour), {
       version,
       strategy: 'reload',
-      'start-command': 'exec node cluster.js',
+      // Without exec, as users write it: dash stays the master's parent, and SLOT_PID must be
+      // the master (the oldest process of the slot listening on its port), not dash.
+      'start-command': 'node cluster.js',
       'reload-command': 'kill -HUP "$SLOT_PID"',
       'version-path': '/version',
       ...extra,
@@ -69,8 +71,10 @@ it('reloads new code in place under load without one failed request', async () =
   expect(report.failed).toBe(0)
   expect(report.byVersion.r3).toBeGreaterThan(0)
   expect(await servedVersion(host)).toBe('r3')
-  // The same master process served all three versions: no second slot, no restart.
-  expect(((await hostState(host)).slots as { blue: { pid: number } }).blue.pid).toBe(pid)
+  // The same master process served all three versions: no second slot, no restart. The slot
+  // runs from current, as state.json records.
+  const slot = ((await hostState(host)).slots as { blue: { pid: number; workdir: string } }).blue
+  expect(slot).toMatchObject({ pid, workdir: '/srv/shop/current' })
   const { stdout } = await host.sh('ss -Hltn "sport = :3002" | wc -l; readlink /srv/shop/current')
   expect(stdout).toBe('0\nreleases/r3\n')
 })
@@ -93,7 +97,7 @@ it('a run killed after moving current: the post step moves it back and reloads t
     deployInputs(lab, [host], makeRelease('r5'), {
       version: 'r5',
       strategy: 'reload',
-      'start-command': 'exec node cluster.js',
+      'start-command': 'node cluster.js',
       // The first reload hangs (the runner dies meanwhile); the post step's own reload does not.
       'reload-command':
         'kill -HUP "$SLOT_PID"; if [ ! -f /srv/reload-hung ]; then touch /srv/reload-hung; sleep 30; fi',

@@ -109,7 +109,11 @@ describe('rolling', () => {
       expect(run.main.exitCode).toBe(1)
       expect(run.main.outputs.status).toBe('failed')
       const error = errorLine(run.main.log)
-      expect(error).toContain(`[${apps[2]!.address}] health: the new version exited while booting`)
+      // The port is checked before the start: nginx there is not this app's, so nothing starts.
+      expect(error).toContain(`[${apps[2]!.address}] start blue: blue-port 3001 is taken: pid `)
+      expect(error).toMatch(
+        /\(nginx: master process [^)]*\)(, pid \d+ \(nginx: worker process\))* listen on it and are not processes of this app/,
+      )
       expect(error).toContain('were rolled back (on-failure: rollback)')
       expect(await versions()).toEqual(apps.map(() => 'v2'))
       const outputs = hostsOutput(run.main.outputs)
@@ -121,7 +125,7 @@ describe('rolling', () => {
         'failed',
         'failed',
       ])
-      expect(outputs[2]!.error).toContain('exited while booting')
+      expect(outputs[2]!.error).toContain('blue-port 3001 is taken')
       // Batch 3 was shipped ahead but never started.
       expect(outputs[4]!.seconds.start).toBeUndefined()
       const { stdout } = await lb.sh('cat /etc/nginx/conf.d/shop.lb.conf')

@@ -111,7 +111,7 @@ it(`drains the new slots on ${ROLLBACKS} rolling rollbacks under load: 0 failed`
       )
       expect(run.main.outputs.status).toBe('failed')
       const error = errorLine(run.main.log)
-      expect(error).toMatch(/\] health: /)
+      expect(error).toMatch(/\] start green: green-port 3002 is taken: /)
       expect(error).toContain(
         'The 2 host(s) that had switched were rolled back (on-failure: rollback)',
       )

@@ -153,23 +153,36 @@ describe('process-manager: systemd on a host that runs systemd', () => {
     expect(await servedVersion(host)).toBe('v1')
   })
 
-  it('strategy reload: reload-command gets the unit main pid as SLOT_PID; the unit is not restarted', async () => {
-    const reload = (version: string) =>
+  it('strategy reload: SLOT_PID is the server, not the unit shell above it; the unit is not restarted', async () => {
+    const reload = (version: string, extra: Record<string, string> = {}) =>
       runAction(
         deployInputs(lab, [host], makeRelease(version), {
           ...{ version, ...systemd, strategy: 'reload', 'app-name': 'hot' },
           ...{ 'blue-port': '5001', 'green-port': '5002', 'version-path': '/version' },
-          'start-command': 'exec node cluster.js',
-          'reload-command': 'kill -HUP "$SLOT_PID"',
+          // Without exec: the unit's main process is the shell, the server its child.
+          'start-command': 'node cluster.js',
+          'reload-command': 'echo "$SLOT_PID" > /srv/hot-slot-pid && kill -HUP "$SLOT_PID"',
+          ...extra,
         }),
       )
     expect((await reload('r1')).main.outputs.status).toBe('deployed')
-    const pid = await mainPid('hot@blue')
+    const shell = await mainPid('hot@blue')
+    const server = (await host.sh(`ss -Hltnp 'sport = :5001'`)).stdout.match(/pid=(\d+)/)?.[1]
     const r2 = await reload('r2') // version-path: only r2's workers pass the health check
     expect(errorLine(r2.main.log)).toBe('')
     expect(r2.main.outputs).toMatchObject({ status: 'deployed', 'live-slot': 'blue' })
-    expect(await mainPid('hot@blue')).toBe(pid)
+    expect((await host.sh('cat /srv/hot-slot-pid')).stdout.trim()).toBe(server)
+    expect(server).not.toBe(String(shell))
+    expect(await mainPid('hot@blue')).toBe(shell)
     expect(await systemctl('show -p NRestarts --value', 'hot@blue')).toEqual(['0'])
+
+    // A blue-green deploy stops the old unit whole: nothing of it is left, its port is free.
+    const r3 = await reload('r3', { strategy: 'blue-green', 'start-command': 'node server.js' })
+    expect(errorLine(r3.main.log)).toBe('')
+    expect(r3.main.outputs).toMatchObject({ status: 'deployed', 'live-slot': 'green' })
+    expect(await systemctl('is-active', 'hot@blue')).toEqual(['inactive'])
+    expect((await host.sh(`ss -Hltn 'sport = :5001' | wc -l`)).stdout.trim()).toBe('0')
+    expect((await host.sh(`pgrep -f '[c]luster.js' | wc -l`)).stdout.trim()).toBe('0')
   })
 })
 

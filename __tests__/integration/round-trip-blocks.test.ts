@@ -12,6 +12,8 @@ import { renderUpstream } from '../../src/nginx/render.js'
 import { renderEnvFile } from '../../src/remote/commands/files.js'
 import { finishHost, parseFinish } from '../../src/remote/commands/finish.js'
 import {
+  foreignListener,
+  HEALTH_FOREIGN,
   HEALTH_NO_CLIENT,
   HEALTH_TIMED_OUT,
   healthLoop,
@@ -20,6 +22,7 @@ import {
 } from '../../src/remote/commands/health-loop.js'
 import { LOCK_TIMED_OUT } from '../../src/remote/commands/lock.js'
 import { parsePrepared, prepareHost } from '../../src/remote/commands/prepare.js'
+import { REVISION_KEPT } from '../../src/remote/commands/release.js'
 import {
   SHIP_CHECKSUM_MISMATCH,
   incomingArchive,
@@ -103,6 +106,16 @@ async function ship(version: string, extra: Record<string, string> = {}) {
     step: 'ship',
   })
   expect(result.exitCode, result.stderr).toBe(0)
+  return result
+}
+
+/** A program that is not the app, answering 200 on `port` of the host; returns its pid. */
+const strangerJs = (port: number) =>
+  `require("http").createServer((q, s) => s.end("v1")).listen(${port})`
+async function strangerOn(port: number): Promise<number> {
+  await sh(`cd /tmp && setsid node -e '${strangerJs(port)}' > /dev/null 2>&1 < /dev/null &`)
+  await waitOnHost(labHost, `ss -Hltn 'sport = :${port}' | grep -q .`)
+  return Number(await sh(`ss -Hltnp 'sport = :${port}' | sed 's/.*pid=\\([0-9]*\\).*/\\1/'`))
 }
 
 async function start(slot: Slot, version: string, port: number, command = 'exec node server.js') {
@@ -176,9 +189,14 @@ describe('prepare: lock + layout + state in one command', () => {
 describe('ship: the archive streamed into one command', () => {
   it('writes, checks and extracts the release atomically', async () => {
     await ship('v1')
+    // REVISION: the version, written at install beside the checksum (not in the archive).
     expect(await sh(`ls -A ${l.release('v1')}; ls -A ${l.incoming}`)).toBe(
-      '.release-sha256\nserver.js\n',
+      '.release-sha256\nREVISION\nserver.js\n',
     )
+    expect(await sh(`cat ${l.release('v1')}/REVISION`)).toBe('v1\n')
+    expect((await ship('v1-rev', { REVISION: 'built-here\n' })).stdout).toContain(REVISION_KEPT)
+    expect(await sh(`cat ${l.release('v1-rev')}/REVISION`)).toBe('built-here\n')
+    await sh(`rm -rf ${l.release('v1-rev')}`)
   })
 
   it('writes shared/.env from the rest of stdin in the same command', async () => {
@@ -195,7 +213,7 @@ describe('ship: the archive streamed into one command', () => {
     expect(result.exitCode, result.stderr).toBe(0)
     expect(
       await sh(`ls -A ${l.release('v1-env')}; cat ${l.sharedEnv}; stat -c %a ${l.sharedEnv}`),
-    ).toBe(`.release-sha256\nserver.js\n${content}600\n`)
+    ).toBe(`.release-sha256\nREVISION\nserver.js\n${content}600\n`)
     expect(result.stderr + result.stdout).not.toContain('secret')
     await sh(`rm -rf ${l.release('v1-env')} ${l.sharedEnv}`)
   })
@@ -295,6 +313,29 @@ describe('health: polled by a loop on the host, reported once', () => {
     expect(report.outcome).toBe('exited')
     expect(report.logTail).toContain('fatal: crashing at boot')
     await host.exec(slots.stop('green', '', env('green', 'v1', 3102)), { step: 'stop' })
+  })
+
+  it('an answer from a process that is not the slot is never healthy: it is named at once', async () => {
+    // The slot runs (nothing of it listens); a program outside it answers 200 on its port.
+    await start('blue', 'v1', 3101, 'exec sleep 60')
+    const stranger = await strangerOn(3101)
+    try {
+      const result = await host.tryExec(loop(3101, 'blue', { versionPath: '', client: 'curl' }), {
+        step: 'health',
+      })
+      expect(result.exitCode).toBe(HEALTH_FOREIGN)
+      const report = parseHealthLoop(result.stdout)
+      expect(report).toMatchObject({ outcome: 'foreign', attempts: 1 })
+      expect(report.last).toBe(
+        `port 3101 is held by pid ${stranger} (node -e ${strangerJs(3101)}), which is not a process of the slot`,
+      )
+      expect(
+        healthLoopFailure(report, { slot: 'blue', port: 3101, timeoutMs: 0, logName: '' }, 7, ''),
+      ).toBe(foreignListener('blue', report.last))
+    } finally {
+      await sh(`kill ${stranger}`)
+      await host.exec(slots.stop('blue', '', env('blue', 'v1', 3101)), { step: 'stop' })
+    }
   })
 
   it('says so when the host has no HTTP client', async () => {
@@ -498,6 +539,40 @@ describe('switch: install + nginx -t + reload + verify + record in one', () => {
       /^GET \/version answered 200 without 'v9' in its body \(".*v1.*"\)$/,
     )
     expect(await sh(`cat ${UPSTREAM}`)).toBe(before)
+  })
+
+  it('refuses at the recheck when a process outside the slot listens on its port too', async () => {
+    await sh(`printf '%s' '${before}' > ${UPSTREAM}`)
+    // The slot answers its health check, but another program holds its port as well (it
+    // listens on 127.0.0.2, where the app's server does not).
+    const other = await sh(
+      `cd /tmp && setsid node -e 'require("http").createServer().listen(3101, "127.0.0.2")' > /dev/null 2>&1 < /dev/null & echo $!`,
+    )
+    await waitOnHost(labHost, `ss -Hltn 'sport = :3101' | grep -q 127.0.0.2`)
+    try {
+      const result = await host.tryExec(
+        spec(3101, {
+          recheck: {
+            alive: slots.checkAlive('blue'),
+            members: slots.members('blue'),
+            port: 3101,
+            path: '/health',
+            versionPath: '/version',
+            version: 'v1',
+          },
+          content: upstream(3101),
+        }),
+        { step: 'switch' },
+      )
+      expect(result.exitCode).toBe(SWITCH_FAILED)
+      expect(parseSwitch(result.stdout)).toMatchObject({ failedStep: 'recheck', restored: false })
+      expect(result.stderr.trim()).toMatch(
+        /^port 3101 is held by pid \d+ \(node -e .*127\.0\.0\.2.*\), which is not a process of the slot$/,
+      )
+      expect(await sh(`cat ${UPSTREAM}`)).toBe(before)
+    } finally {
+      await sh(`kill ${other.trim()}`)
+    }
   })
 
   it('refuses at the recheck when the slot is gone, before touching nginx', async () => {

@@ -18,6 +18,7 @@ import { SWITCH_FAILED } from '../../src/remote/commands/switch.js'
 import { slotPort } from '../../src/deploy/plan.js'
 import { repair } from '../../src/post/repair.js'
 import { planRollback, startUnlessWarm } from '../../src/strategies/rollback.js'
+import { deployInPlace } from '../../src/strategies/reload.js'
 import type { HostState } from '../../src/remote/state.js'
 import type { ReleaseArchive } from '../../src/release/index.js'
 import type { Settings } from '../../src/inputs/settings.js'
@@ -751,5 +752,75 @@ describe('start + health and the finish block on a fake host', () => {
     // No port to drain, no stop command, no state.json, nothing to prune.
     expect(host.commands.at(-1)!.text).toMatch(/' sh '' 0 1 '' - ''$/)
     expect(deploy.state.slots.blue?.pid).toBe(100)
+  })
+})
+
+describe('strategy reload on a fake host: in place only where the slot runs from current', () => {
+  const reloadSettings = testSettings({
+    hosts: 'web1',
+    'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
+    strategy: 'reload',
+    'reload-command': 'kill -HUP "$SLOT_PID"',
+  })
+  const withWorkdir = (workdir?: string): HostState => ({
+    ...LIVE_BLUE,
+    slots: { ...LIVE_BLUE.slots, blue: { ...LIVE_BLUE.slots.blue!, ...(workdir && { workdir }) } },
+  })
+  async function loadedReload(state: HostState, rules: FakeRule[] = []) {
+    const host = new FakeHost('web1', [
+      ...rules,
+      { match: 'lock', stdout: preparedOutput(reloadSettings, { files: [JSON.stringify(state)] }) },
+      { match: /^start (blue|green)$/, stdout: STARTED_HEALTHY },
+      { match: 'health', stdout: 'RESULT healthy 1\n' },
+      { match: SWITCH, stdout: 'CLIENT curl\nSTEP recheck\nSTEP install\nOK\n' },
+    ])
+    const deploy = await HostDeploy.lockAndLoad(
+      new HostSession(host, reloadSettings, new Journal(), '2.0.0'),
+      'a test',
+    )
+    return { host, deploy, mark: host.commands.length }
+  }
+
+  it('a slot started from current is reloaded in place: SLOT_PID is found on the host', async () => {
+    const { host, deploy, mark } = await loadedReload(withWorkdir('/srv/shop/current'))
+    expect(await deployInPlace(deploy)).toBe(true)
+    expect(stepsSince(host, mark)).toEqual([
+      'reload: check slot',
+      'reload: switch current',
+      'reload: reload-command',
+      'health',
+    ])
+    expect(host.commands[mark + 2]!.text).toContain('server_pid "$PORT"')
+    expect(deploy.target).toMatchObject({ workdir: '/srv/shop/current', pid: 100 })
+    expect(deploy.plan.targetSlot).toBe('blue')
+  })
+
+  it('a slot started in its release dir: the new release starts on the other slot from current and the host switches', async () => {
+    const { host, deploy, mark } = await loadedReload(withWorkdir())
+    expect(await deployInPlace(deploy)).toBe(false)
+    expect(stepsSince(host, mark)).toEqual([
+      'reload: check slot',
+      'reload: switch current',
+      'start green',
+      SWITCH,
+    ])
+    expect(host.commands[mark + 2]!.text).toContain(' /srv/shop/current ')
+    expect(deploy.plan).toMatchObject({ liveSlot: 'blue', targetSlot: 'green' })
+    expect(deploy.session.journal.has('current moved')).toBe(true)
+  })
+
+  it('a failed start there moves current back and stops the new slot; the live slot is left alone', async () => {
+    const { host, deploy, mark } = await loadedReload(withWorkdir(), [
+      { match: 'start green', exitCode: 3, stdout: 'STARTED 4242\nRESULT exited 1\nboom\n' },
+    ])
+    await expect(deployInPlace(deploy)).rejects.toThrow(/exited while booting on green/)
+    expect(stepsSince(host, mark)).toEqual([
+      'reload: check slot',
+      'reload: switch current',
+      'start green',
+      'reload: switch back',
+      'stop green',
+    ])
+    expect(deploy.session.journal.has('current moved')).toBe(false)
   })
 })

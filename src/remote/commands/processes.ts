@@ -285,25 +285,35 @@ export function parsePortUsers(output: string): PortUser[] {
  * input name (`blue-port`).
  */
 export function portTakenProblem(users: PortUser[], input: string): string | undefined {
-  const reasons = users.flatMap((u) => {
-    switch (u.kind) {
-      case 'live':
-        return [
-          `${u.who} of the other slot (live or warm) listens on it too: it is never stopped for another slot. Does the start command listen on $PORT?`,
-        ]
-      case 'service':
-        return [`${u.who} of another systemd service listens on it`]
-      case 'stranger':
-        return [`${u.who} listens on it and is not a process of this app`]
-      case 'hidden':
-        return [`${u.who} listens on it`]
-      case 'busy':
-        return [`${u.who} still listens on it after the leftovers were stopped`]
-      default:
-        return []
-    }
+  const reasons = TAKEN_BY.flatMap(([kind, why]) => {
+    const whos = users.filter((u) => u.kind === kind).map((u) => u.who)
+    return whos.length === 0 ? [] : [why(whos.join(', '), whos.length > 1)]
   })
   if (reasons.length === 0) return undefined
   const port = users[0]!.port
   return `${input} ${port} is taken: ${reasons.join('; ')}. Stop it, or choose another ${input}.`
 }
+
+/** The kinds of listener that keep a port taken, and how each is worded (`many`: plural). */
+const TAKEN_BY: [PortUserKind, (who: string, many: boolean) => string][] = [
+  [
+    'live',
+    (who, many) =>
+      `${who} of the other slot (live or warm) ${many ? 'listen' : 'listens'} on it too: it is never stopped for another slot. Does the start command listen on $PORT?`,
+  ],
+  [
+    'service',
+    (who, many) => `${who} of another systemd service ${many ? 'listen' : 'listens'} on it`,
+  ],
+  [
+    'stranger',
+    (who, many) =>
+      `${who} ${many ? 'listen on it and are not processes' : 'listens on it and is not a process'} of this app`,
+  ],
+  ['hidden', (who, many) => `${who} ${many ? 'listen' : 'listens'} on it`],
+  [
+    'busy',
+    (who, many) =>
+      `${who} still ${many ? 'listen' : 'listens'} on it after the leftovers were stopped`,
+  ],
+]
