@@ -210,7 +210,7 @@ describe('remote commands', () => {
   it('keeps a copy of the state it writes as state.json.bak', () => {
     const { text } = writeStateFile(l)
     expect(argsOf(text)).toBe('/srv/shop/.deploy/state.json 644 written')
-    expect(text).toContain(`if [ "$3" = written ]; then cp -p "$1" "$1.bak.tmp.$$"`)
+    expect(text).toContain(`if [ "$3" = written ]; then { cp -p "$1" "$1.bak.tmp.$$"`)
   })
 })
 

@@ -85,6 +85,7 @@ describe('renderRunScript', () => {
     expect(script).toBe(`#!/bin/sh
 # The green slot of shop (systemd unit shop@green). Written by ssh-zero-downtime-deploy
 # at every start of the slot; do not edit.
+# shellcheck source=/dev/null # shared/.env: the app's variables
 if [ -f /srv/shop/shared/.env ]; then set -a; . /srv/shop/shared/.env; set +a; fi
 export PORT=3002
 export SLOT=green
