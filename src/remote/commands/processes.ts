@@ -205,7 +205,7 @@ free_port() {
         _pg=$(sed 's/.*) //' "/proc/$_p/stat" 2>/dev/null | cut -d' ' -f3)
         if [ -n "$_pg" ] && stop_group "$_pg" "$9" "$described"; then echo "PORT stopped $_what"; else _busy=yes; fi ;;
       unit)
-        if $_sctl disable --now --quiet "$_unit" >&2; then echo "PORT stopped $_what"; else _busy=yes; fi ;;
+        if $_sctl disable --now --quiet "\${_unit%.service}" >&2; then echo "PORT stopped $_what"; else _busy=yes; fi ;;
       *) echo "PORT $kind $_what"; _busy=yes ;;
     esac
   done
