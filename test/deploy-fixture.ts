@@ -99,7 +99,8 @@ export function deployInputs(
     'known-hosts': lab.knownHosts,
     'app-name': 'shop',
     'release-path': releasePath,
-    'start-command': 'exec node server.js',
+    // As the README's Quick start writes it: no exec, so dash stays the server's parent.
+    'start-command': 'node server.js',
     'health-interval': '200ms',
     'health-timeout': '15s',
     'drain-timeout': '10s',

@@ -63,9 +63,14 @@ describe('process-manager auto on a host without systemd: the supervised builtin
     const log = await deployTwice(plainLab)
     expect(log).toContain('process-manager auto: builtin (systemd does not run this host)')
 
-    const { stdout } = await host.sh('cat /srv/shop/.deploy/green.pid')
-    const app = Number(stdout.trim())
-    await host.sh(`kill -KILL ${app}`)
+    // The slot's leader (the shell of `node server.js`, in the pidfile) and the server below it,
+    // which the OOM killer would pick.
+    const { stdout } = await host.sh(
+      `cat /srv/shop/.deploy/green.pid; ss -Hltnp 'sport = :3002' | sed 's/.*pid=\\([0-9]*\\).*/\\1/'`,
+    )
+    const [app, server] = stdout.trim().split('\n').map(Number)
+    expect(server).not.toBe(app)
+    await host.sh(`kill -KILL ${server}`)
     const ms = await servesAgain(host, 'v2')
     console.log(`builtin: served again ${ms} ms after SIGKILL`)
     expect(ms).toBeLessThan(5000)
@@ -103,9 +108,10 @@ describe('process-manager auto on a host without systemd: the supervised builtin
 
   it('boot.sh brings the live slot back when every process of it is gone (a reboot), and only it', async () => {
     const host = plainLab.hosts[0]!
-    // v3 is live on blue; kill its supervisor and app at once, as a reboot does.
+    // v3 is live on blue; kill its supervisor and every process of the slot at once (the
+    // pidfile names the leader of the slot's process group), as a reboot does.
     await host.sh(
-      'kill -KILL "$(cat /srv/shop/.deploy/blue.supervisor.pid)" "$(cat /srv/shop/.deploy/blue.pid)"',
+      'kill -KILL "$(cat /srv/shop/.deploy/blue.supervisor.pid)" "-$(cat /srv/shop/.deploy/blue.pid)"',
     )
     // Nothing brings it back by itself (the supervisor is gone too): 2.5 s of polling see no v3.
     const cameBack = await servesAgain(host, 'v3', 2500).then(

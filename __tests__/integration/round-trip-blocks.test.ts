@@ -118,7 +118,7 @@ async function strangerOn(port: number): Promise<number> {
   return Number(await sh(`ss -Hltnp 'sport = :${port}' | sed 's/.*pid=\\([0-9]*\\).*/\\1/'`))
 }
 
-async function start(slot: Slot, version: string, port: number, command = 'exec node server.js') {
+async function start(slot: Slot, version: string, port: number, command = 'node server.js') {
   await host.exec(slots.start(slot, command, env(slot, version, port)), { step: 'start' })
 }
 
