@@ -69734,10 +69734,11 @@ const AFTER_KILL_CHECKS = 100;
  * processes still there 5 s after the SIGKILL.
  * `describe "PID..."`: sets `described` to `pid 12 (node server.js), ...`; `-UID` is a socket
  * whose process the login user may not see.
- * `listeners PORT`: sets `listening` to `<pid> <inode>` lines, one per process and socket that
- * listens on TCP PORT (IPv4 and IPv6, any address: Node's listen(PORT) binds ::), read from
+ * `listeners PORT [PIDS]`: sets `listening` to `<pid> <inode>` lines, one per process and socket
+ * that listens on TCP PORT (IPv4 and IPv6, any address: Node's listen(PORT) binds ::), read from
  * /proc/net/tcp{,6} and the processes' fds; the pid is `-<uid>` where no process the login user
- * may see holds the socket.
+ * may see holds the socket. With PIDS (a slot's), only their fds are read when they hold every
+ * such socket (the usual case): reading every process's fds costs far more on a busy host.
  * `port_owner PORT` (after `*_pids`): `problem` is '' when something listens on PORT and every
  * listener is one of `pids`; else returns 1 (nothing of the slot listens) or 2 (another process
  * listens; `problem` names it).
@@ -69830,16 +69831,30 @@ listeners() {
   listening=
   _socks=$(awk -v p=":$(printf '%04X' "$1")" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10, $8 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
   [ -n "$_socks" ] || return 0
+  # The slot's own processes first: when they hold every listening socket, no other is read.
+  # (/proc/self/fd, ls's own, makes ls name each directory even for one process.)
+  if [ -n "$2" ]; then
+    _fds=/proc/self/fd
+    for _p in $2; do _fds="$_fds /proc/$_p/fd"; done
+    # shellcheck disable=SC2086 # one directory per pid
+    fd_sockets $_fds
+    case $listening in -* | *"
+-"*) ;; *) return 0 ;; esac
+  fi
+  fd_sockets /proc/[0-9]*/fd
+}
+fd_sockets() {
   # shellcheck disable=SC2012 # /proc/<pid>/fd holds numbers, and ls -l shows where each points
-  listening=$(ls -l /proc/[0-9]*/fd 2>/dev/null | awk -v socks="$_socks" '
+  listening=$(ls -l "$@" 2>/dev/null | awk -v socks="$_socks" '
     BEGIN { n = split(socks, s, "\\n"); for (i = 1; i <= n; i++) { split(s[i], f, " "); uid[f[1]] = f[2] } }
     /^\\/proc\\/[0-9]+\\/fd:$/ { split($0, a, "/"); pid = a[3]; next }
-    /socket:\\[/ { i = $NF; gsub(/[^0-9]/, "", i); if ((i in uid) && !((pid, i) in done)) { print pid, i; seen[i] = 1; done[pid, i] = 1 } }
+    /^\\/proc\\/self\\/fd:$/ { pid = ""; next }
+    pid != "" && /socket:\\[/ { i = $NF; gsub(/[^0-9]/, "", i); if ((i in uid) && !((pid, i) in done)) { print pid, i; seen[i] = 1; done[pid, i] = 1 } }
     END { for (i in uid) if (!(i in seen)) print "-" uid[i], i }')
 }
 # shellcheck disable=SC2034 # problem is for the caller
 port_owner() {
-  listeners "$1"
+  listeners "$1" "$pids"
   _own=0; _others=
   for _p in $(printf '%s\\n' "$listening" | cut -d' ' -f1 | sort -u); do
     case " $pids " in *" $_p "*) _own=$((_own + 1)) ;; *) _others="$_others $_p" ;; esac
@@ -69855,7 +69870,7 @@ port_owner() {
   return 1
 }
 server_pid() {
-  listeners "$1"
+  listeners "$1" "$pids"
   server=; _oldest=
   for _p in $(printf '%s\\n' "$listening" | cut -d' ' -f1 | sort -u); do
     case " $pids " in *" $_p "*) ;; *) continue ;; esac
@@ -69894,6 +69909,7 @@ free_port() {
   eval "$3"; _ownp=$pids
   eval "$4"; _livep=$pids
   listeners "$_port"
+  [ -n "$listening" ] || return 0
   _busy=no
   for _p in $(printf '%s\\n' "$listening" | cut -d' ' -f1 | sort -u); do
     case $_p in -*) ;; *) [ -d "/proc/$_p" ] || continue ;; esac
