@@ -63103,8 +63103,8 @@ function layout(root) {
         lbUpstreamBackup: `${meta}/lb-upstream.bak`,
         siteBackup: `${meta}/site.bak`,
         release: (version) => `${root}/releases/${version}`,
-        slotLog: (slot) => `${root}/logs/${slot}.log`,
-        pidfile: (slot) => `${meta}/${slot}.pid`,
+        slotLog: (id) => `${root}/logs/${id}.log`,
+        pidfile: (id) => `${meta}/${id}.pid`,
     };
 }
 
@@ -69398,6 +69398,7 @@ const SLOTS = ['blue', 'green'];
 function otherSlot(slot) {
     return slot === 'blue' ? 'green' : 'blue';
 }
+const isSlot = (id) => id === 'blue' || id === 'green';
 const slotState = object({
     version: string(),
     port: number().int(),
@@ -69418,6 +69419,10 @@ const releaseCommands = object({
     start: string(),
     stop: string(),
     reload: string(),
+    /** `worker-command` as `name: command` pairs; absent in entries written before workers. */
+    workers: array(object({ name: string(), command: string() })).optional(),
+    /** `worker-stop-command` ('' = SIGTERM); absent: ''. */
+    workerStop: string().optional(),
 });
 const release = object({
     version: string(),
@@ -69427,12 +69432,20 @@ const release = object({
     /** Absent in entries written before the commands were recorded. */
     commands: releaseCommands.optional(),
 });
+/** The workers that run on a host: the generation they run in, their release and names. */
+const workersState = object({
+    generation: _enum(SLOTS),
+    version: string(),
+    names: array(string()),
+});
 const hostState = object({
     schema: literal(1),
     liveSlot: _enum(SLOTS).nullable(),
     slots: object({ blue: slotState.nullable(), green: slotState.nullable() }),
     /** Newest first. */
     history: array(release),
+    /** The live release's workers; absent (or null) where none run. Optional: schema 1 stays. */
+    workers: workersState.nullable().optional(),
 });
 /** The state of a host that was never deployed to. */
 const EMPTY_STATE = {
@@ -70012,12 +70025,12 @@ const TAKEN_BY = [
     ],
 ];
 
-/** The supervisor's pid (builtin); the app's pid stays in the slot's pidfile. */
-const supervisorPidfile = (l, slot) => `${l.meta}/${slot}.supervisor.pid`;
-/** `<count> <when> <why>` of the last restart by the supervisor since the slot was started. */
-const restartsFile = (l, slot) => `${l.meta}/${slot}.restarts`;
-/** The supervisor of a slot, written at every start of the slot. */
-const superviseScriptPath = (l, slot) => `${l.meta}/supervise-${slot}.sh`;
+/** The supervisor's pid (builtin); the app's pid stays in the pidfile. */
+const supervisorPidfile = (l, id) => `${l.meta}/${id}.supervisor.pid`;
+/** `<count> <when> <why>` of the last restart by the supervisor since it was started. */
+const restartsFile = (l, id) => `${l.meta}/${id}.restarts`;
+/** The supervisor of a slot or worker, written at every start. */
+const superviseScriptPath = (l, id) => `${l.meta}/supervise-${id}.sh`;
 /** Starts the slots that ran before a reboot (README "After a reboot"). */
 const bootScriptPath = (l) => `${l.meta}/boot.sh`;
 /** The first wait before a restart; it doubles after each quick exit, up to the maximum. */
@@ -70025,21 +70038,21 @@ const RESTART_DELAY_SECONDS = 1;
 const RESTART_DELAY_MAX_SECONDS = 30;
 /** An app that ran this long before it exited is restarted after the first delay again. */
 const RESTART_STABLE_SECONDS = 60;
-/** The built-in process manager (a supervisor per slot, pidfile, log file per slot). */
+/** The built-in process manager (a supervisor, pidfile and log file per slot or worker). */
 function builtinSlots(l, o) {
     return {
-        start: (slot, command, env, workdir) => startSlot(l, slot, command, env, o, workdir),
-        stop: (slot, command, env) => stopSlot(l, slot, command, env, o.stopTimeoutSeconds),
+        start: (id, command, env, workdir) => startSlot(l, id, command, env, o, workdir),
+        stop: (id, command, env) => stopSlot(l, id, command, env, o.stopTimeoutSeconds),
         reload: (slot, command, env) => reloadScript(builtinMembers(l.pidfile(slot)), l, command, env),
-        members: (slot) => builtinMembers(l.pidfile(slot)),
-        checkAlive: (slot, booting) => checkSlotAlive(l, slot, 30, booting),
-        logName: (slot) => l.slotLog(slot),
-        restarts: (slot) => script(`${SLOT_FUNCTIONS}
+        members: (id) => builtinMembers(l.pidfile(id)),
+        checkAlive: (id, booting) => checkSlotAlive(l, id, 30, booting),
+        logName: (id) => l.slotLog(id),
+        restarts: (id) => script(`${SLOT_FUNCTIONS}
 [ -f "$1" ] && alive "$(cat "$1")" && cat "$2" 2>/dev/null
-exit 0`, supervisorPidfile(l, slot), restartsFile(l, slot)),
+exit 0`, supervisorPidfile(l, id), restartsFile(l, id)),
     };
 }
-/** `KEY=value` arguments for load_env: the slot variables, then any extra ones. */
+/** `KEY=value` arguments for load_env: the slot (or worker) variables, then any extra ones. */
 function slotEnvArgs(env, extra = {}) {
     return [...Object.entries(env), ...Object.entries(extra)].map(([key, value]) => `${key}=${value}`);
 }
@@ -70062,10 +70075,11 @@ load_env() {
 }
 stop_slot() {
   _slot=\${1##*/}; _slot=\${_slot%.pid}
+  case $_slot in worker-*) _what="the $_slot process" ;; *) _what="the $_slot slot" ;; esac
   _sup="\${1%.pid}.supervisor.pid"
   if [ -s "$_sup" ] && since_boot "$_sup"; then
     read -r _g < "$_sup"
-    stop_group "$_g" 5 "the supervisor of the $_slot slot" || return 1
+    stop_group "$_g" 5 "the supervisor of $_what" || return 1
   fi
   rm -f "$_sup"
   slot_pids "$1"
@@ -70076,27 +70090,27 @@ stop_slot() {
       if (cd "$RELEASE_DIR" 2>/dev/null && sh -c "$3"); then _how=asked
       else echo "stop-command failed; sending SIGTERM" >&2; fi
     fi
-    stop_group "$_g" "$2" "the $_slot slot" \${_how:+"$_how"} || return 1
+    stop_group "$_g" "$2" "$_what" \${_how:+"$_how"} || return 1
   fi
   rm -f "$1"
 }`;
 /** A slot log larger than this is moved to `<log>.1` when the slot starts next. */
 const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 /**
- * Stops whatever still runs in the slot (a leftover of a cancelled run), frees its port
- * (free_port: a leftover of this app is stopped and printed as `PORT stopped ...`; anything else
- * there fails with `PORT <kind> ...` lines and exit PORT_IN_USE), writes the slot's supervisor
- * (and boot.sh), then starts the supervisor, which starts the command in `workdir` (the release
- * dir; `current` for the reload strategy, so the app server finds new code there when it
- * reloads). Prints the app's pid last, once the supervisor has written it.
+ * Stops whatever still runs in the slot or worker (a leftover of a cancelled run), frees a slot's
+ * port (free_port: a leftover of this app is stopped and printed as `PORT stopped ...`; anything
+ * else there fails with `PORT <kind> ...` lines and exit PORT_IN_USE), writes its supervisor (and
+ * boot.sh), then starts the supervisor, which starts the command in `workdir` (the release dir;
+ * `current` for the reload strategy, so the app server finds new code there when it reloads).
+ * Prints the app's pid last, once the supervisor has written it.
  */
-function startSlot(l, slot, startCommand, env, o, workdir = env.RELEASE_DIR) {
+function startSlot(l, id, startCommand, env, o, workdir = env.RELEASE_DIR) {
     return script(`${SLOT_FUNCTIONS}
 pidfile=$1; timeout=$2; log=$3; workdir=$4; supervise=$5; supervisetext=$6; boot=$7; boottext=$8
 restarts=$9
 shift 9
 stop_slot "$pidfile" "$timeout" "" || exit 1
-free_port "$@" || exit ${PORT_IN_USE}
+[ $# -eq 0 ] || free_port "$@" || exit ${PORT_IN_USE}
 [ -d "$workdir" ] || { echo "$workdir is missing" >&2; exit 1; }
 rm -f "$pidfile" "$restarts"
 (umask 077 && printf '%s\\n' "$supervisetext" > "$supervise.tmp") && mv -f "$supervise.tmp" "$supervise" || exit 1
@@ -70106,28 +70120,31 @@ if [ -f "$log" ] && [ "$(wc -c < "$log")" -gt ${LOG_ROTATE_BYTES} ]; then mv -f 
 setsid sh "$supervise" >> "$log" 2>&1 < /dev/null &
 i=0
 while [ ! -s "$pidfile" ] && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-cat "$pidfile" 2>/dev/null || { echo "the supervisor did not start the app; see $log" >&2; exit 1; }`, l.pidfile(slot), String(o.stopTimeoutSeconds), l.slotLog(slot), workdir, superviseScriptPath(l, slot), renderSuperviseScript(l, slot, startCommand, env, o.stopTimeoutSeconds, workdir).trimEnd(), bootScriptPath(l), renderBootScript(l).trimEnd(), restartsFile(l, slot), ...freePortArgs(slot, env, o, builtinMembers(l.pidfile(slot)), builtinMembers(l.pidfile(otherSlot(slot)))));
+cat "$pidfile" 2>/dev/null || { echo "the supervisor did not start the app; see $log" >&2; exit 1; }`, l.pidfile(id), String(o.stopTimeoutSeconds), l.slotLog(id), workdir, superviseScriptPath(l, id), renderSuperviseScript(l, id, startCommand, env, o.stopTimeoutSeconds, workdir).trimEnd(), bootScriptPath(l), renderBootScript(l).trimEnd(), restartsFile(l, id), ...freePortArgs(id, env, o, (slot) => builtinMembers(l.pidfile(slot))));
 }
 /**
- * The arguments of free_port in `stop` mode for the start of `slot`: its port, its own processes
- * and the other slot's (live or warm: never stopped), and what tells a leftover of this app.
+ * The arguments of free_port in `stop` mode for the start of a slot: its port, its own processes
+ * and the other slot's (live or warm: never stopped, `members` of each), and what tells a
+ * leftover of this app. None for a worker, which has no port.
  */
-function freePortArgs(slot, env, o, own, live) {
+function freePortArgs(id, env, o, members) {
+    if (!isSlot(id) || !('PORT' in env))
+        return [];
     return [
         env.PORT,
         'stop',
-        own.text,
-        live.text,
+        members(id).text,
+        members(otherSlot(id)).text,
         env.DEPLOY_PATH,
         o.app,
-        slot,
+        id,
         o.sudo ? 'sudo -n systemctl' : 'systemctl',
         String(o.stopTimeoutSeconds),
     ];
 }
 /**
- * The supervisor of a slot: shared/.env, then the slot's variables (which win); then, from
- * `workdir`, start-command in its own session (its pid in the slot's pidfile), and again after
+ * The supervisor of a slot (or worker): shared/.env, then its variables (which win); then, from
+ * `workdir`, the start command in its own session (its pid in the pidfile), and again after
  * every exit, RESTART_DELAY_SECONDS later, doubling after each quick exit up to
  * RESTART_DELAY_MAX_SECONDS. Each exit goes to the slot log and `<slot>.restarts`. What the app's
  * shell leaves running when it exits (a server below a start command without `exec`, holding the
@@ -70135,25 +70152,27 @@ function freePortArgs(slot, env, o, own, live) {
  * the app (stop_slot), and a supervisor whose pidfile names another process (the slot was started
  * anew) starts nothing again.
  */
-function renderSuperviseScript(l, slot, startCommand, env, stopTimeoutSeconds, workdir = env.RELEASE_DIR) {
+function renderSuperviseScript(l, id, startCommand, env, stopTimeoutSeconds, workdir = env.RELEASE_DIR) {
     const exports = Object.entries(env).map(([key, value]) => `export ${key}=${quote(value)}`);
+    const what = isSlot(id) ? `the ${id} slot` : id;
+    const port = 'PORT' in env ? ` on port ${env.PORT}` : '';
     return `#!/bin/sh
-# The supervisor of the ${slot} slot (process-manager builtin). Written by ssh-zero-downtime-deploy
-# at every start of the slot; do not edit. Started by the deploy, and by boot.sh after a reboot.
+# The supervisor of ${what} (process-manager builtin). Written by ssh-zero-downtime-deploy
+# at every start; do not edit. Started by the deploy, and by boot.sh after a reboot.
 ${PROCESS_FUNCTIONS}
 # shellcheck source=/dev/null # shared/.env: the app's variables
 if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
 ${exports.join('\n')}
-_dzd_pidfile=${quote(l.pidfile(slot))}
-_dzd_self=${quote(supervisorPidfile(l, slot))}
-_dzd_restarts=${quote(restartsFile(l, slot))}
+_dzd_pidfile=${quote(l.pidfile(id))}
+_dzd_self=${quote(supervisorPidfile(l, id))}
+_dzd_restarts=${quote(restartsFile(l, id))}
 _dzd_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 echo $$ > "$_dzd_self"
 cd ${quote(workdir)} || exit 1
 _dzd_n=0
 _dzd_delay=${RESTART_DELAY_SECONDS}
 while :; do
-  printf '%s === starting %s on port %s: %s\\n' "$(_dzd_now)" "$APP_VERSION" "$PORT" ${quote(startCommand)}
+  printf '%s === starting %s%s: %s\\n' "$(_dzd_now)" "$APP_VERSION" ${quote(port)} ${quote(startCommand)}
   _dzd_started=$(date +%s)
   setsid sh -c ${quote(startCommand)} < /dev/null &
   _dzd_app=$!
@@ -70179,22 +70198,22 @@ done
 `;
 }
 /**
- * `.deploy/boot.sh`: starts the supervisor of every slot that ran when the host went down (its
- * pidfile is there: the action removes it when it stops a slot) and whose supervisor and app are
- * not running. Run at boot from the deploy user's crontab: \`@reboot /bin/sh <deploy-path>/.deploy/boot.sh\`.
+ * `.deploy/boot.sh`: starts the supervisor of every slot (and worker) that ran when the host went
+ * down (its pidfile is there: the action removes it when it stops one) and whose supervisor and
+ * app are not running. Run at boot from the deploy user's crontab: \`@reboot /bin/sh <deploy-path>/.deploy/boot.sh\`.
  */
 function renderBootScript(l) {
     return `#!/bin/sh
-# Starts the slots that ran when the host went down (process-manager builtin); a slot the action
-# stopped stays stopped. Run it at boot, e.g. from the deploy user's crontab:
+# Starts the slots and workers that ran when the host went down (process-manager builtin); one the
+# action stopped stays stopped. Run it at boot, e.g. from the deploy user's crontab:
 #   @reboot /bin/sh ${quote(bootScriptPath(l))}
 # Written by ssh-zero-downtime-deploy; do not edit.
 ${SLOT_FUNCTIONS}
 meta=${quote(l.meta)}
 logs=${quote(l.logs)}
 booted=$(($(date +%s) - $(cut -d. -f1 /proc/uptime)))
-for slot in blue green; do
-  pidfile="$meta/$slot.pid"; supervise="$meta/supervise-$slot.sh"
+for supervise in "$meta"/supervise-*.sh; do
+  slot=\${supervise##*/supervise-}; slot=\${slot%.sh}; pidfile="$meta/$slot.pid"
   { [ -f "$pidfile" ] && [ -f "$supervise" ]; } || continue
   pid=$(cat "$meta/$slot.supervisor.pid" 2>/dev/null)
   if [ -n "$pid" ] && alive "$pid" && tr '\\0' ' ' < "/proc/$pid/cmdline" | grep -q "supervise-$slot.sh"; then
@@ -70206,7 +70225,8 @@ for slot in blue green; do
     continue
   fi
   mkdir -p "$logs"
-  printf '%s === boot.sh: starting the %s slot again\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$slot" >> "$logs/$slot.log"
+  case $slot in worker-*) what=$slot ;; *) what="the $slot slot" ;; esac
+  printf '%s === boot.sh: starting %s again\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$what" >> "$logs/$slot.log"
   setsid sh "$supervise" >> "$logs/$slot.log" 2>&1 < /dev/null &
   echo "$slot: started"
 done
@@ -70231,13 +70251,16 @@ export SLOT_PID
 cd "$RELEASE_DIR" || exit 1
 exec sh -c "$command"`, members.text, l.sharedEnv, reloadCommand, ...slotEnvArgs(env));
 }
-/** Stops a slot (`env` is the slot's, for stop-command); a slot that is not running is fine. */
-function stopSlot(l, slot, stopCommand, env, stopTimeoutSeconds) {
+/**
+ * Stops a slot or worker (`env` is its own, for the stop command); one that is not running is
+ * fine.
+ */
+function stopSlot(l, id, stopCommand, env, stopTimeoutSeconds) {
     return script(`${SLOT_FUNCTIONS}
 pidfile=$1; timeout=$2; stopcmd=$3; envfile=$4
 shift 4
 load_env "$envfile" "$@"
-stop_slot "$pidfile" "$timeout" "$stopcmd"`, l.pidfile(slot), String(stopTimeoutSeconds), stopCommand, l.sharedEnv, ...slotEnvArgs(env));
+stop_slot "$pidfile" "$timeout" "$stopcmd"`, l.pidfile(id), String(stopTimeoutSeconds), stopCommand, l.sharedEnv, ...slotEnvArgs(env));
 }
 /** Runs a one-off command (migrate, post-deploy) in the foreground from the release dir. */
 function runInRelease(l, command, env, extra = {}) {
@@ -70249,10 +70272,10 @@ cd "$RELEASE_DIR" || exit 1
 exec sh -c "$command"`, l.sharedEnv, command, ...slotEnvArgs(env, extra));
 }
 /**
- * Exits 0 while the slot's app runs (and, `booting`, its supervisor has not restarted it yet);
- * else prints what the supervisor saw and the tail of the log, and exits 3.
+ * Exits 0 while the slot's (or worker's) app runs (and, `booting`, its supervisor has not
+ * restarted it yet); else prints what the supervisor saw and the tail of the log, and exits 3.
  */
-function checkSlotAlive(l, slot, logLines = 30, booting = false) {
+function checkSlotAlive(l, id, logLines = 30, booting = false) {
     return script(`${SLOT_FUNCTIONS}
 if [ -f "$1" ] && alive "$(cat "$1")" && { [ "$4" = no ] || [ ! -s "$5" ]; }; then exit 0; fi
 if [ -s "$5" ]; then
@@ -70260,7 +70283,7 @@ if [ -s "$5" ]; then
   echo "(restarted $count time(s) by its supervisor; last at $when: the app $why)"
 fi
 tail -n "$3" "$2" 2>/dev/null
-exit 3`, l.pidfile(slot), l.slotLog(slot), String(logLines), booting ? 'yes' : 'no', restartsFile(l, slot));
+exit 3`, l.pidfile(id), l.slotLog(id), String(logLines), booting ? 'yes' : 'no', restartsFile(l, id));
 }
 const SLOT_EXITED = 3;
 
@@ -70630,21 +70653,28 @@ function inputCommands(settings) {
     return { start, stop, reload };
 }
 
-const unitName = (app, slot) => `${app}@${slot}`;
-const unitFilePath = (app) => `/etc/systemd/system/${app}@.service`;
+const WORKER_PREFIX = 'worker-';
+const kindOf = (id) => (isSlot(id) ? 'slot' : 'worker');
+const template = (app, kind) => kind === 'slot' ? `${app}@` : `${app}-worker@`;
+const unitName = (app, id) => isSlot(id) ? `${app}@${id}` : `${app}-worker@${id.slice(WORKER_PREFIX.length)}`;
+const unitFilePath = (app, kind = 'slot') => `/etc/systemd/system/${template(app, kind)}.service`;
 /** The unit as the action rendered it last, next to the state (the source of the install). */
-const stagedUnitPath = (l, app) => `${l.meta}/${app}@.service`;
-const runScriptPath = (l, slot) => `${l.meta}/run-${slot}.sh`;
+const stagedUnitPath = (l, app, kind = 'slot') => `${l.meta}/${template(app, kind)}.service`;
+const runScriptPath = (l, id) => `${l.meta}/run-${id}.sh`;
 /** Text inside a double-quoted word of a unit file: systemd's escapes for \, ", % and $. */
 function unitText(text) {
     return text.replace(/[\\"]/g, '\\$&').replaceAll('%', '%%').replaceAll('$', '$$$$');
 }
-/** The template unit `<app>@.service` (`%i` is the slot). */
-function renderUnit(l, o) {
-    const run = `"${unitText(l.meta)}/run-%i.sh"`;
+/**
+ * The template unit `<app>@.service` (`%i` is the slot), or `<app>-worker@.service` (`%i` is
+ * `<name>-<generation>`).
+ */
+function renderUnit(l, o, kind = 'slot') {
+    const prefix = kind === 'slot' ? '' : WORKER_PREFIX;
+    const run = `"${unitText(l.meta)}/run-${prefix}%i.sh"`;
     return `# Written by ssh-zero-downtime-deploy; a deploy rewrites it when it differs.
 [Unit]
-Description=${o.app} %i slot (ssh-zero-downtime-deploy)
+Description=${o.app} %i ${kind} (ssh-zero-downtime-deploy)
 After=network.target
 
 [Service]
@@ -70652,7 +70682,7 @@ After=network.target
 Type=exec
 ${o.user === 'root' ? '' : `User=${o.user}\n`}ExecStart=/bin/sh ${run} start
 ExecStop=/bin/sh ${run} stop
-SyslogIdentifier=${o.app}-%i
+SyslogIdentifier=${o.app}-${prefix}%i
 # control-group: after ExecStop (stop-command, if any), SIGTERM goes to every process of the
 # slot at once, as the built-in manager sends it to the slot's process group; whatever still
 # runs TimeoutStopSec (stop-timeout) after the stop began gets SIGKILL.
@@ -70669,11 +70699,12 @@ WantedBy=multi-user.target
 `;
 }
 /**
- * The per-slot script the unit runs: shared/.env, then the slot's variables (which win), then
- * `start` execs start-command from `workdir`; `stop` runs stop-command from the release dir and
- * waits for the app to exit (systemd bounds the wait by TimeoutStopSec, then signals the rest).
+ * The script a slot's (or worker's) unit runs: shared/.env, then its variables (which win), then
+ * `start` execs the start command from `workdir`; `stop` runs the stop command from the release
+ * dir and waits for the app to exit (systemd bounds the wait by TimeoutStopSec, then signals the
+ * rest).
  */
-function renderRunScript(l, app, slot, startCommand, stopCommand, env, workdir = env.RELEASE_DIR) {
+function renderRunScript(l, app, id, startCommand, stopCommand, env, workdir = env.RELEASE_DIR) {
     const exports = Object.entries(env).map(([key, value]) => `export ${key}=${quote(value)}`);
     const stop = stopCommand
         ? `cd "$RELEASE_DIR" || exit 1
@@ -70681,8 +70712,8 @@ function renderRunScript(l, app, slot, startCommand, stopCommand, env, workdir =
     while kill -0 "$MAINPID" 2>/dev/null; do sleep 0.1; done`
         : ': # no stop-command: systemd sends SIGTERM';
     return `#!/bin/sh
-# The ${slot} slot of ${app} (systemd unit ${unitName(app, slot)}). Written by ssh-zero-downtime-deploy
-# at every start of the slot; do not edit.
+# The ${isSlot(id) ? `${id} slot` : id} of ${app} (systemd unit ${unitName(app, id)}). Written by ssh-zero-downtime-deploy
+# at every start; do not edit.
 # shellcheck source=/dev/null # shared/.env: the app's variables
 if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
 ${exports.join('\n')}
@@ -70702,44 +70733,46 @@ const REQUIRE_SYSTEMD = `[ -d /run/systemd/system ] || {
   echo "process-manager is systemd, but systemd is not running on this host (no /run/systemd/system); use process-manager: builtin" >&2
   exit 1
 }`;
-/** The slots of one host as systemd units. */
+/** The slots (or workers) of one host as systemd units. */
 function systemdSlots(l, o) {
     const systemctl = o.sudo ? 'sudo -n systemctl' : 'systemctl';
-    const unit = (slot) => unitName(o.app, slot);
+    const unit = (id) => unitName(o.app, id);
     return {
         /**
          * Stops what still runs in the slot (a unit left by a cancelled run, or a process the
-         * built-in manager started before the switch to systemd), installs the template unit when
-         * it differs (then daemon-reload), writes the run script, enables and starts the unit.
-         * Prints the unit's MainPID.
+         * built-in manager started before the switch to systemd), frees a slot's port (free_port, as
+         * the built-in manager does), installs the template unit when it differs (then
+         * daemon-reload), writes the run script, enables and starts the unit. Prints the unit's
+         * MainPID last.
          */
-        start: (slot, startCommand, env, workdir) => script(`${SLOT_FUNCTIONS}
+        start: (id, startCommand, env, workdir) => script(`${SLOT_FUNCTIONS}
 ${REQUIRE_SYSTEMD}
 pidfile=$1; timeout=$2; unit=$3; unitfile=$4; staged=$5; unittext=$6; run=$7; runtext=$8
-stop_slot "$pidfile" "$timeout" ""
+shift 8
+stop_slot "$pidfile" "$timeout" "" || exit 1
 if [ "$(cat "$unitfile" 2>/dev/null)" != "$unittext" ]; then
   printf '%s\\n' "$unittext" > "$staged" || exit 1
   ${o.sudo ? 'sudo -n ' : ''}install -m 0644 "$staged" "$unitfile" || exit 1
   ${systemctl} daemon-reload || exit 1
 fi
 ${systemctl} disable --now --quiet "$unit" || exit 1
-free_port "$@" || exit ${PORT_IN_USE}
+[ $# -eq 0 ] || free_port "$@" || exit ${PORT_IN_USE}
 (umask 077 && printf '%s\\n' "$runtext" > "$run.tmp") && mv -f "$run.tmp" "$run" || exit 1
 ${systemctl} enable --now --quiet "$unit" || exit 1
-systemctl show --property MainPID --value "$unit"`, l.pidfile(slot), String(o.stopTimeoutSeconds), unit(slot), unitFilePath(o.app), stagedUnitPath(l, o.app), renderUnit(l, o).trimEnd(), runScriptPath(l, slot), renderRunScript(l, o.app, slot, startCommand, o.stopCommand, env, workdir).trimEnd(), ...freePortArgs(slot, env, o, unitMembers(unit(slot)), unitMembers(unit(otherSlot(slot))))),
+systemctl show --property MainPID --value "$unit"`, l.pidfile(id), String(o.stopTimeoutSeconds), unit(id), unitFilePath(o.app, kindOf(id)), stagedUnitPath(l, o.app, kindOf(id)), renderUnit(l, o, kindOf(id)).trimEnd(), runScriptPath(l, id), renderRunScript(l, o.app, id, startCommand, o.stopCommand, env, workdir).trimEnd(), ...freePortArgs(id, env, o, (slot) => unitMembers(unit(slot)))),
         /** Disables and stops the unit (systemd runs ExecStop, then SIGTERM, SIGKILL). */
-        stop: (slot) => script(`${SLOT_FUNCTIONS}
+        stop: (id) => script(`${SLOT_FUNCTIONS}
 pidfile=$1; timeout=$2; unit=$3; unitfile=$4
 stop_slot "$pidfile" "$timeout" "" || exit 1
 [ -d /run/systemd/system ] && [ -f "$unitfile" ] || exit 0
-${systemctl} disable --now --quiet "$unit"`, l.pidfile(slot), String(o.stopTimeoutSeconds), unit(slot), unitFilePath(o.app)),
+${systemctl} disable --now --quiet "$unit"`, l.pidfile(id), String(o.stopTimeoutSeconds), unit(id), unitFilePath(o.app, kindOf(id))),
         reload: (slot, command, env) => reloadScript(unitMembers(unit(slot)), l, command, env),
-        members: (slot) => unitMembers(unit(slot)),
+        members: (id) => unitMembers(unit(id)),
         /**
          * Alive = ActiveState active (and, while booting, no automatic restart yet); else the unit's
          * state and the journal's last lines since the slot was started, and exit SLOT_EXITED.
          */
-        checkAlive: (slot, booting = false) => script(`unit=$1; lines=$2; booting=$3
+        checkAlive: (id, booting = false) => script(`unit=$1; lines=$2; booting=$3
 while IFS='=' read -r key value; do
   case $key in
     ActiveState) state=$value ;;
@@ -70754,13 +70787,13 @@ if [ "$state" = active ] && { [ "$booting" = no ] || [ "\${restarts:-0}" = 0 ]; 
 echo "($unit: \${state:-unknown} \${sub:-}, \${restarts:-0} automatic restart(s))"
 if [ -n "$since" ]; then set -- --since "$since"; else set --; fi
 journalctl --unit "$unit" "$@" --lines "$lines" --no-pager --output short-iso 2>&1
-exit ${SLOT_EXITED}`, unit(slot), '30', booting ? 'yes' : 'no'),
-        logName: (slot) => `the journal (journalctl -u ${unit(slot)})`,
+exit ${SLOT_EXITED}`, unit(id), '30', booting ? 'yes' : 'no'),
+        logName: (id) => `the journal (journalctl -u ${unit(id)})`,
         /** NRestarts: systemd's automatic restarts since the unit was last started. */
-        restarts: (slot) => script(`[ -d /run/systemd/system ] || exit 0
+        restarts: (id) => script(`[ -d /run/systemd/system ] || exit 0
 n=$(systemctl show --property NRestarts --value "$1" 2>/dev/null)
 [ "\${n:-0}" = 0 ] || echo "$n"
-exit 0`, unit(slot)),
+exit 0`, unit(id)),
     };
 }
 

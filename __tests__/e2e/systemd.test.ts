@@ -11,6 +11,7 @@ import {
   makeRelease,
   servedVersion,
 } from '../../test/deploy-fixture.js'
+import { waitOnHost } from '../../test/faults.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
 import { readmeBlock } from '../../test/readme.js'
 import { waitFor } from '../../test/wait.js'
@@ -190,6 +191,28 @@ describe('process-manager: systemd on a host that runs systemd', () => {
 function readmeSudoers(): string {
   return `${readmeBlock('sudoers-nginx')}${readmeBlock('sudoers-systemd')}`
 }
+
+describe('process-manager: systemd: the port of the slot to start', () => {
+  it('a program that is not this app fails the start, named, before the unit starts', async () => {
+    const { liveSlot } = (await hostState(host)) as { liveSlot: 'blue' | 'green' }
+    const [idle, port] = liveSlot === 'blue' ? ['green', 3002] : ['blue', 3001]
+    await host.sh(
+      `cd /tmp && setsid node -e 'require("http").createServer((q, s) => s.end("x")).listen(${port})' > /dev/null 2>&1 < /dev/null &`,
+    )
+    await waitOnHost(host, `ss -Hltn 'sport = :${port}' | grep -q .`)
+    const pid = (await host.sh(`ss -Hltnp 'sport = :${port}'`)).stdout.match(/pid=(\d+)/)?.[1]
+    try {
+      const run = await deploy('v-taken')
+      expect(run.main.outputs.status).toBe('failed')
+      expect(errorLine(run.main.log)).toContain(
+        `start ${idle}: ${idle}-port ${port} is taken: pid ${pid} (node -e `,
+      )
+      expect(await systemctl('is-active', `shop@${idle}`)).toEqual(['inactive'])
+    } finally {
+      await host.sh(`kill ${pid}`)
+    }
+  })
+})
 
 describe('process-manager: systemd with a non-root user and sudo', () => {
   it('deploys v1 and v2 as user deploy with exactly the sudoers lines of the README', async () => {

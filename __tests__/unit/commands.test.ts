@@ -197,7 +197,7 @@ describe('remote commands', () => {
       / \/srv\/shop\/\.deploy\/green\.restarts 3002 stop 'slot_pids \/srv\/shop\/\.deploy\/green\.pid' 'slot_pids \/srv\/shop\/\.deploy\/blue\.pid' \/srv\/shop shop green systemctl 10$/,
     )
     expect(text).toContain(
-      'stop_slot "$pidfile" "$timeout" "" || exit 1\nfree_port "$@" || exit 8\n',
+      'stop_slot "$pidfile" "$timeout" "" || exit 1\n[ $# -eq 0 ] || free_port "$@" || exit 8\n',
     )
     const supervise = renderSuperviseScript(l, 'green', hostile, env, 10)
     expect(supervise).toContain(

@@ -84,7 +84,7 @@ describe('renderRunScript', () => {
     })
     expect(script).toBe(`#!/bin/sh
 # The green slot of shop (systemd unit shop@green). Written by ssh-zero-downtime-deploy
-# at every start of the slot; do not edit.
+# at every start; do not edit.
 # shellcheck source=/dev/null # shared/.env: the app's variables
 if [ -f /srv/shop/shared/.env ]; then set -a; . /srv/shop/shared/.env; set +a; fi
 export PORT=3002
@@ -141,7 +141,9 @@ describe('systemdSlots', () => {
       ),
     ).toBe(true)
     // The port is freed by free_port's rule before the unit starts; the blue unit is the live one.
-    expect(text).toContain('free_port "$@" || exit 8\n')
+    // The arguments before free_port's are shifted away.
+    expect(text).toContain('\nshift 8\nstop_slot "$pidfile" "$timeout" "" || exit 1\n')
+    expect(text).toContain('[ $# -eq 0 ] || free_port "$@" || exit 8\n')
     expect(
       argsOf(text).endsWith(
         ` 3002 stop 'unit_pids shop@green' 'unit_pids shop@blue' /srv/shop shop green systemctl 10`,

@@ -1,5 +1,5 @@
 /** Where things live under the deploy path on a host (DESIGN.md "On the host"). Pure. */
-import type { Slot } from './state.js'
+import type { ProcessId } from './state.js'
 
 export interface Layout {
   root: string
@@ -21,8 +21,10 @@ export interface Layout {
   /** The managed site file (`nginx-site`) from before the run's change to it. */
   siteBackup: string
   release(version: string): string
-  slotLog(slot: Slot): string
-  pidfile(slot: Slot): string
+  /** The output of a slot's (or a worker's) processes. */
+  slotLog(id: ProcessId): string
+  /** The pid of the leader of a slot's (or a worker's) process group. */
+  pidfile(id: ProcessId): string
 }
 
 export function layout(root: string): Layout {
@@ -42,7 +44,7 @@ export function layout(root: string): Layout {
     lbUpstreamBackup: `${meta}/lb-upstream.bak`,
     siteBackup: `${meta}/site.bak`,
     release: (version) => `${root}/releases/${version}`,
-    slotLog: (slot) => `${root}/logs/${slot}.log`,
-    pidfile: (slot) => `${meta}/${slot}.pid`,
+    slotLog: (id) => `${root}/logs/${id}.log`,
+    pidfile: (id) => `${meta}/${id}.pid`,
   }
 }

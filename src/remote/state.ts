@@ -11,6 +11,19 @@ export function otherSlot(slot: Slot): Slot {
   return slot === 'blue' ? 'green' : 'blue'
 }
 
+/**
+ * A worker process of a release (`worker-command`): `worker-<name>-<generation>`. The workers of
+ * two releases run side by side for a moment, as the web slots do, so they alternate between two
+ * generations, blue and green, like the slots (but on their own: a worker host has no slot).
+ */
+export type WorkerId = `worker-${string}`
+/** What a host supervises: a web slot, or a worker. */
+export type ProcessId = Slot | WorkerId
+
+export const workerId = (name: string, generation: Slot): WorkerId => `worker-${name}-${generation}`
+
+export const isSlot = (id: ProcessId): id is Slot => id === 'blue' || id === 'green'
+
 const slotState = z.object({
   version: z.string(),
   port: z.number().int(),
@@ -32,6 +45,10 @@ const releaseCommands = z.object({
   start: z.string(),
   stop: z.string(),
   reload: z.string(),
+  /** `worker-command` as `name: command` pairs; absent in entries written before workers. */
+  workers: z.array(z.object({ name: z.string(), command: z.string() })).optional(),
+  /** `worker-stop-command` ('' = SIGTERM); absent: ''. */
+  workerStop: z.string().optional(),
 })
 
 const release = z.object({
@@ -43,15 +60,25 @@ const release = z.object({
   commands: releaseCommands.optional(),
 })
 
+/** The workers that run on a host: the generation they run in, their release and names. */
+const workersState = z.object({
+  generation: z.enum(SLOTS),
+  version: z.string(),
+  names: z.array(z.string()),
+})
+
 const hostState = z.object({
   schema: z.literal(1),
   liveSlot: z.enum(SLOTS).nullable(),
   slots: z.object({ blue: slotState.nullable(), green: slotState.nullable() }),
   /** Newest first. */
   history: z.array(release),
+  /** The live release's workers; absent (or null) where none run. Optional: schema 1 stays. */
+  workers: workersState.nullable().optional(),
 })
 
 export type SlotState = z.infer<typeof slotState>
+export type WorkersState = z.infer<typeof workersState>
 export type ReleaseCommands = z.infer<typeof releaseCommands>
 export type ReleaseRecord = z.infer<typeof release>
 export type HostState = z.infer<typeof hostState>

@@ -5,11 +5,12 @@
  * leader of the slot's process group: every process of the slot is stopped through the group,
  * see processes.ts) and starts it again after an exit nobody asked for, with backoff; the action
  * stops the supervisor first, so a slot it stopped stays stopped. Before a slot starts, its port
- * must be free (free_port). `.deploy/boot.sh` starts again, after a reboot, the slots that ran.
- * `SlotManager` is what the deploy steps use, so systemd units (./systemd.ts) can stand in.
+ * must be free (free_port). The workers of a release (`worker-command`) run the same way, each
+ * under its own supervisor, with no port. `.deploy/boot.sh` starts again, after a reboot, what
+ * ran. `SlotManager` is what the deploy steps use, so systemd units (./systemd.ts) can stand in.
  */
 import type { Layout } from '../layout.js'
-import { otherSlot, type Slot } from '../state.js'
+import { isSlot, otherSlot, type ProcessId, type Slot } from '../state.js'
 import { quote, script, type Shell } from '../shell.js'
 import { builtinMembers, PORT_IN_USE, PROCESS_FUNCTIONS } from './processes.js'
 
@@ -23,44 +24,62 @@ export interface SlotEnv {
   RELEASE_NODE: string
 }
 
-/** How the slots of one host are run: the commands that start, stop, reload and watch them. */
+/** Variables every command of a worker gets (start, stop), besides shared/.env: no PORT. */
+export interface WorkerEnv {
+  WORKER: string
+  APP_VERSION: string
+  RELEASE_DIR: string
+  DEPLOY_PATH: string
+  RELEASE_NODE: string
+}
+
+/** The variables of a slot or of a worker. */
+export type ProcessEnv = SlotEnv | WorkerEnv
+
+/**
+ * How the slots (and workers) of one host are run: the commands that start, stop, reload and
+ * watch them. `id` is a slot, or a worker (`worker-<name>-<generation>`), which has no port.
+ */
 export interface SlotManager {
-  /** Starts `startCommand` in `workdir` (default the release dir); prints the new pid. */
-  start(slot: Slot, startCommand: string, env: SlotEnv, workdir?: string): Shell
-  /** Stops the slot (`env` is the slot's, for stop-command); a slot that is not running is fine. */
-  stop(slot: Slot, stopCommand: string, env: SlotEnv): Shell
+  /**
+   * Starts `startCommand` in `workdir` (default the release dir); a slot once its port is free.
+   * Prints the new pid last.
+   */
+  start(id: ProcessId, startCommand: string, env: ProcessEnv, workdir?: string): Shell
+  /** Stops it (`env` is its own, for the stop command); one that is not running is fine. */
+  stop(id: ProcessId, stopCommand: string, env: ProcessEnv): Shell
   /**
    * Runs `reload-command` with SLOT_PID, the slot's server: the oldest of its processes that
    * listens on its port (the shell of a start command without `exec` is not it).
    */
   reload(slot: Slot, reloadCommand: string, env: SlotEnv): Shell
   /**
-   * A call of a PROCESS_FUNCTIONS function that sets `pids` to the slot's processes (its
-   * process group, or its unit's cgroup): for the scripts that check who listens on its port.
+   * A call of a PROCESS_FUNCTIONS function that sets `pids` to its processes (its process
+   * group, or its unit's cgroup): for the scripts that check who listens on a slot's port.
    */
-  members(slot: Slot): Shell
+  members(id: ProcessId): Shell
   /**
-   * Exits 0 while the slot runs; else prints the tail of its log and exits SLOT_EXITED.
-   * `booting`: the slot was just started, so a restart (systemd) also counts as a crash.
+   * Exits 0 while it runs; else prints the tail of its log and exits SLOT_EXITED. `booting`: it
+   * was just started, so a restart by the process manager also counts as a crash.
    */
-  checkAlive(slot: Slot, booting?: boolean): Shell
-  /** Where the slot's output goes, for messages: a file, or a journalctl command. */
-  logName(slot: Slot): string
+  checkAlive(id: ProcessId, booting?: boolean): Shell
+  /** Where its output goes, for messages: a file, or a journalctl command. */
+  logName(id: ProcessId): string
   /**
-   * Prints how often the process manager restarted the slot's app since the action started it:
+   * Prints how often the process manager restarted it since the action started it:
    * `<count> [<when> <why>]`, or nothing (not running, or no restart).
    */
-  restarts(slot: Slot): Shell
+  restarts(id: ProcessId): Shell
 }
 
-/** The supervisor's pid (builtin); the app's pid stays in the slot's pidfile. */
-export const supervisorPidfile = (l: Layout, slot: Slot): string =>
-  `${l.meta}/${slot}.supervisor.pid`
-/** `<count> <when> <why>` of the last restart by the supervisor since the slot was started. */
-export const restartsFile = (l: Layout, slot: Slot): string => `${l.meta}/${slot}.restarts`
-/** The supervisor of a slot, written at every start of the slot. */
-export const superviseScriptPath = (l: Layout, slot: Slot): string =>
-  `${l.meta}/supervise-${slot}.sh`
+/** The supervisor's pid (builtin); the app's pid stays in the pidfile. */
+export const supervisorPidfile = (l: Layout, id: ProcessId): string =>
+  `${l.meta}/${id}.supervisor.pid`
+/** `<count> <when> <why>` of the last restart by the supervisor since it was started. */
+export const restartsFile = (l: Layout, id: ProcessId): string => `${l.meta}/${id}.restarts`
+/** The supervisor of a slot or worker, written at every start. */
+export const superviseScriptPath = (l: Layout, id: ProcessId): string =>
+  `${l.meta}/supervise-${id}.sh`
 /** Starts the slots that ran before a reboot (README "After a reboot"). */
 export const bootScriptPath = (l: Layout): string => `${l.meta}/boot.sh`
 
@@ -76,32 +95,35 @@ export interface SlotOptions {
   app: string
   /** systemctl goes through `sudo -n` (a login user that is not root). */
   sudo: boolean
-  /** stop-timeout: SIGKILL for what still runs of a slot this long after its stop began. */
+  /**
+   * SIGKILL for what still runs this long after a stop began: stop-timeout for the slots,
+   * worker-stop-timeout for the workers (a manager of each is made with its own).
+   */
   stopTimeoutSeconds: number
 }
 
-/** The built-in process manager (a supervisor per slot, pidfile, log file per slot). */
+/** The built-in process manager (a supervisor, pidfile and log file per slot or worker). */
 export function builtinSlots(l: Layout, o: SlotOptions): SlotManager {
   return {
-    start: (slot, command, env, workdir) => startSlot(l, slot, command, env, o, workdir),
-    stop: (slot, command, env) => stopSlot(l, slot, command, env, o.stopTimeoutSeconds),
+    start: (id, command, env, workdir) => startSlot(l, id, command, env, o, workdir),
+    stop: (id, command, env) => stopSlot(l, id, command, env, o.stopTimeoutSeconds),
     reload: (slot, command, env) => reloadScript(builtinMembers(l.pidfile(slot)), l, command, env),
-    members: (slot) => builtinMembers(l.pidfile(slot)),
-    checkAlive: (slot, booting) => checkSlotAlive(l, slot, 30, booting),
-    logName: (slot) => l.slotLog(slot),
-    restarts: (slot) =>
+    members: (id) => builtinMembers(l.pidfile(id)),
+    checkAlive: (id, booting) => checkSlotAlive(l, id, 30, booting),
+    logName: (id) => l.slotLog(id),
+    restarts: (id) =>
       script(
         `${SLOT_FUNCTIONS}
 [ -f "$1" ] && alive "$(cat "$1")" && cat "$2" 2>/dev/null
 exit 0`,
-        supervisorPidfile(l, slot),
-        restartsFile(l, slot),
+        supervisorPidfile(l, id),
+        restartsFile(l, id),
       ),
   }
 }
 
-/** `KEY=value` arguments for load_env: the slot variables, then any extra ones. */
-export function slotEnvArgs(env: SlotEnv, extra: Record<string, string> = {}): string[] {
+/** `KEY=value` arguments for load_env: the slot (or worker) variables, then any extra ones. */
+export function slotEnvArgs(env: ProcessEnv, extra: Record<string, string> = {}): string[] {
   return [...Object.entries(env), ...Object.entries(extra)].map(([key, value]) => `${key}=${value}`)
 }
 
@@ -124,10 +146,11 @@ load_env() {
 }
 stop_slot() {
   _slot=\${1##*/}; _slot=\${_slot%.pid}
+  case $_slot in worker-*) _what="the $_slot process" ;; *) _what="the $_slot slot" ;; esac
   _sup="\${1%.pid}.supervisor.pid"
   if [ -s "$_sup" ] && since_boot "$_sup"; then
     read -r _g < "$_sup"
-    stop_group "$_g" 5 "the supervisor of the $_slot slot" || return 1
+    stop_group "$_g" 5 "the supervisor of $_what" || return 1
   fi
   rm -f "$_sup"
   slot_pids "$1"
@@ -138,7 +161,7 @@ stop_slot() {
       if (cd "$RELEASE_DIR" 2>/dev/null && sh -c "$3"); then _how=asked
       else echo "stop-command failed; sending SIGTERM" >&2; fi
     fi
-    stop_group "$_g" "$2" "the $_slot slot" \${_how:+"$_how"} || return 1
+    stop_group "$_g" "$2" "$_what" \${_how:+"$_how"} || return 1
   fi
   rm -f "$1"
 }`
@@ -147,18 +170,18 @@ stop_slot() {
 export const LOG_ROTATE_BYTES = 10 * 1024 * 1024
 
 /**
- * Stops whatever still runs in the slot (a leftover of a cancelled run), frees its port
- * (free_port: a leftover of this app is stopped and printed as `PORT stopped ...`; anything else
- * there fails with `PORT <kind> ...` lines and exit PORT_IN_USE), writes the slot's supervisor
- * (and boot.sh), then starts the supervisor, which starts the command in `workdir` (the release
- * dir; `current` for the reload strategy, so the app server finds new code there when it
- * reloads). Prints the app's pid last, once the supervisor has written it.
+ * Stops whatever still runs in the slot or worker (a leftover of a cancelled run), frees a slot's
+ * port (free_port: a leftover of this app is stopped and printed as `PORT stopped ...`; anything
+ * else there fails with `PORT <kind> ...` lines and exit PORT_IN_USE), writes its supervisor (and
+ * boot.sh), then starts the supervisor, which starts the command in `workdir` (the release dir;
+ * `current` for the reload strategy, so the app server finds new code there when it reloads).
+ * Prints the app's pid last, once the supervisor has written it.
  */
 export function startSlot(
   l: Layout,
-  slot: Slot,
+  id: ProcessId,
   startCommand: string,
-  env: SlotEnv,
+  env: ProcessEnv,
   o: SlotOptions,
   workdir = env.RELEASE_DIR,
 ): Shell {
@@ -168,7 +191,7 @@ pidfile=$1; timeout=$2; log=$3; workdir=$4; supervise=$5; supervisetext=$6; boot
 restarts=$9
 shift 9
 stop_slot "$pidfile" "$timeout" "" || exit 1
-free_port "$@" || exit ${PORT_IN_USE}
+[ $# -eq 0 ] || free_port "$@" || exit ${PORT_IN_USE}
 [ -d "$workdir" ] || { echo "$workdir is missing" >&2; exit 1; }
 rm -f "$pidfile" "$restarts"
 (umask 077 && printf '%s\\n' "$supervisetext" > "$supervise.tmp") && mv -f "$supervise.tmp" "$supervise" || exit 1
@@ -179,52 +202,47 @@ setsid sh "$supervise" >> "$log" 2>&1 < /dev/null &
 i=0
 while [ ! -s "$pidfile" ] && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
 cat "$pidfile" 2>/dev/null || { echo "the supervisor did not start the app; see $log" >&2; exit 1; }`,
-    l.pidfile(slot),
+    l.pidfile(id),
     String(o.stopTimeoutSeconds),
-    l.slotLog(slot),
+    l.slotLog(id),
     workdir,
-    superviseScriptPath(l, slot),
-    renderSuperviseScript(l, slot, startCommand, env, o.stopTimeoutSeconds, workdir).trimEnd(),
+    superviseScriptPath(l, id),
+    renderSuperviseScript(l, id, startCommand, env, o.stopTimeoutSeconds, workdir).trimEnd(),
     bootScriptPath(l),
     renderBootScript(l).trimEnd(),
-    restartsFile(l, slot),
-    ...freePortArgs(
-      slot,
-      env,
-      o,
-      builtinMembers(l.pidfile(slot)),
-      builtinMembers(l.pidfile(otherSlot(slot))),
-    ),
+    restartsFile(l, id),
+    ...freePortArgs(id, env, o, (slot) => builtinMembers(l.pidfile(slot))),
   )
 }
 
 /**
- * The arguments of free_port in `stop` mode for the start of `slot`: its port, its own processes
- * and the other slot's (live or warm: never stopped), and what tells a leftover of this app.
+ * The arguments of free_port in `stop` mode for the start of a slot: its port, its own processes
+ * and the other slot's (live or warm: never stopped, `members` of each), and what tells a
+ * leftover of this app. None for a worker, which has no port.
  */
 export function freePortArgs(
-  slot: Slot,
-  env: SlotEnv,
+  id: ProcessId,
+  env: ProcessEnv,
   o: SlotOptions,
-  own: Shell,
-  live: Shell,
+  members: (slot: Slot) => Shell,
 ): string[] {
+  if (!isSlot(id) || !('PORT' in env)) return []
   return [
     env.PORT,
     'stop',
-    own.text,
-    live.text,
+    members(id).text,
+    members(otherSlot(id)).text,
     env.DEPLOY_PATH,
     o.app,
-    slot,
+    id,
     o.sudo ? 'sudo -n systemctl' : 'systemctl',
     String(o.stopTimeoutSeconds),
   ]
 }
 
 /**
- * The supervisor of a slot: shared/.env, then the slot's variables (which win); then, from
- * `workdir`, start-command in its own session (its pid in the slot's pidfile), and again after
+ * The supervisor of a slot (or worker): shared/.env, then its variables (which win); then, from
+ * `workdir`, the start command in its own session (its pid in the pidfile), and again after
  * every exit, RESTART_DELAY_SECONDS later, doubling after each quick exit up to
  * RESTART_DELAY_MAX_SECONDS. Each exit goes to the slot log and `<slot>.restarts`. What the app's
  * shell leaves running when it exits (a server below a start command without `exec`, holding the
@@ -234,30 +252,32 @@ export function freePortArgs(
  */
 export function renderSuperviseScript(
   l: Layout,
-  slot: Slot,
+  id: ProcessId,
   startCommand: string,
-  env: SlotEnv,
+  env: ProcessEnv,
   stopTimeoutSeconds: number,
   workdir = env.RELEASE_DIR,
 ): string {
   const exports = Object.entries(env).map(([key, value]) => `export ${key}=${quote(value)}`)
+  const what = isSlot(id) ? `the ${id} slot` : id
+  const port = 'PORT' in env ? ` on port ${env.PORT}` : ''
   return `#!/bin/sh
-# The supervisor of the ${slot} slot (process-manager builtin). Written by ssh-zero-downtime-deploy
-# at every start of the slot; do not edit. Started by the deploy, and by boot.sh after a reboot.
+# The supervisor of ${what} (process-manager builtin). Written by ssh-zero-downtime-deploy
+# at every start; do not edit. Started by the deploy, and by boot.sh after a reboot.
 ${PROCESS_FUNCTIONS}
 # shellcheck source=/dev/null # shared/.env: the app's variables
 if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
 ${exports.join('\n')}
-_dzd_pidfile=${quote(l.pidfile(slot))}
-_dzd_self=${quote(supervisorPidfile(l, slot))}
-_dzd_restarts=${quote(restartsFile(l, slot))}
+_dzd_pidfile=${quote(l.pidfile(id))}
+_dzd_self=${quote(supervisorPidfile(l, id))}
+_dzd_restarts=${quote(restartsFile(l, id))}
 _dzd_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 echo $$ > "$_dzd_self"
 cd ${quote(workdir)} || exit 1
 _dzd_n=0
 _dzd_delay=${RESTART_DELAY_SECONDS}
 while :; do
-  printf '%s === starting %s on port %s: %s\\n' "$(_dzd_now)" "$APP_VERSION" "$PORT" ${quote(startCommand)}
+  printf '%s === starting %s%s: %s\\n' "$(_dzd_now)" "$APP_VERSION" ${quote(port)} ${quote(startCommand)}
   _dzd_started=$(date +%s)
   setsid sh -c ${quote(startCommand)} < /dev/null &
   _dzd_app=$!
@@ -284,22 +304,22 @@ done
 }
 
 /**
- * `.deploy/boot.sh`: starts the supervisor of every slot that ran when the host went down (its
- * pidfile is there: the action removes it when it stops a slot) and whose supervisor and app are
- * not running. Run at boot from the deploy user's crontab: \`@reboot /bin/sh <deploy-path>/.deploy/boot.sh\`.
+ * `.deploy/boot.sh`: starts the supervisor of every slot (and worker) that ran when the host went
+ * down (its pidfile is there: the action removes it when it stops one) and whose supervisor and
+ * app are not running. Run at boot from the deploy user's crontab: \`@reboot /bin/sh <deploy-path>/.deploy/boot.sh\`.
  */
 export function renderBootScript(l: Layout): string {
   return `#!/bin/sh
-# Starts the slots that ran when the host went down (process-manager builtin); a slot the action
-# stopped stays stopped. Run it at boot, e.g. from the deploy user's crontab:
+# Starts the slots and workers that ran when the host went down (process-manager builtin); one the
+# action stopped stays stopped. Run it at boot, e.g. from the deploy user's crontab:
 #   @reboot /bin/sh ${quote(bootScriptPath(l))}
 # Written by ssh-zero-downtime-deploy; do not edit.
 ${SLOT_FUNCTIONS}
 meta=${quote(l.meta)}
 logs=${quote(l.logs)}
 booted=$(($(date +%s) - $(cut -d. -f1 /proc/uptime)))
-for slot in blue green; do
-  pidfile="$meta/$slot.pid"; supervise="$meta/supervise-$slot.sh"
+for supervise in "$meta"/supervise-*.sh; do
+  slot=\${supervise##*/supervise-}; slot=\${slot%.sh}; pidfile="$meta/$slot.pid"
   { [ -f "$pidfile" ] && [ -f "$supervise" ]; } || continue
   pid=$(cat "$meta/$slot.supervisor.pid" 2>/dev/null)
   if [ -n "$pid" ] && alive "$pid" && tr '\\0' ' ' < "/proc/$pid/cmdline" | grep -q "supervise-$slot.sh"; then
@@ -311,7 +331,8 @@ for slot in blue green; do
     continue
   fi
   mkdir -p "$logs"
-  printf '%s === boot.sh: starting the %s slot again\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$slot" >> "$logs/$slot.log"
+  case $slot in worker-*) what=$slot ;; *) what="the $slot slot" ;; esac
+  printf '%s === boot.sh: starting %s again\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$what" >> "$logs/$slot.log"
   setsid sh "$supervise" >> "$logs/$slot.log" 2>&1 < /dev/null &
   echo "$slot: started"
 done
@@ -349,12 +370,15 @@ exec sh -c "$command"`,
   )
 }
 
-/** Stops a slot (`env` is the slot's, for stop-command); a slot that is not running is fine. */
+/**
+ * Stops a slot or worker (`env` is its own, for the stop command); one that is not running is
+ * fine.
+ */
 export function stopSlot(
   l: Layout,
-  slot: Slot,
+  id: ProcessId,
   stopCommand: string,
-  env: SlotEnv,
+  env: ProcessEnv,
   stopTimeoutSeconds: number,
 ): Shell {
   return script(
@@ -363,7 +387,7 @@ pidfile=$1; timeout=$2; stopcmd=$3; envfile=$4
 shift 4
 load_env "$envfile" "$@"
 stop_slot "$pidfile" "$timeout" "$stopcmd"`,
-    l.pidfile(slot),
+    l.pidfile(id),
     String(stopTimeoutSeconds),
     stopCommand,
     l.sharedEnv,
@@ -392,10 +416,10 @@ exec sh -c "$command"`,
 }
 
 /**
- * Exits 0 while the slot's app runs (and, `booting`, its supervisor has not restarted it yet);
- * else prints what the supervisor saw and the tail of the log, and exits 3.
+ * Exits 0 while the slot's (or worker's) app runs (and, `booting`, its supervisor has not
+ * restarted it yet); else prints what the supervisor saw and the tail of the log, and exits 3.
  */
-export function checkSlotAlive(l: Layout, slot: Slot, logLines = 30, booting = false): Shell {
+export function checkSlotAlive(l: Layout, id: ProcessId, logLines = 30, booting = false): Shell {
   return script(
     `${SLOT_FUNCTIONS}
 if [ -f "$1" ] && alive "$(cat "$1")" && { [ "$4" = no ] || [ ! -s "$5" ]; }; then exit 0; fi
@@ -405,11 +429,11 @@ if [ -s "$5" ]; then
 fi
 tail -n "$3" "$2" 2>/dev/null
 exit 3`,
-    l.pidfile(slot),
-    l.slotLog(slot),
+    l.pidfile(id),
+    l.slotLog(id),
     String(logLines),
     booting ? 'yes' : 'no',
-    restartsFile(l, slot),
+    restartsFile(l, id),
   )
 }
 

@@ -8,7 +8,7 @@
  * output goes to the journal (`journalctl -u <app>@<slot>`).
  */
 import type { Layout } from '../layout.js'
-import { otherSlot, type Slot } from '../state.js'
+import { isSlot, type ProcessId } from '../state.js'
 import { quote, script } from '../shell.js'
 import { PORT_IN_USE, unitMembers } from './processes.js'
 import {
@@ -16,7 +16,7 @@ import {
   reloadScript,
   SLOT_EXITED,
   SLOT_FUNCTIONS,
-  type SlotEnv,
+  type ProcessEnv,
   type SlotManager,
   type SlotOptions,
 } from './slot.js'
@@ -29,23 +29,42 @@ export interface SystemdOptions extends SlotOptions {
   stopCommand: string
 }
 
-export const unitName = (app: string, slot: Slot): string => `${app}@${slot}`
-export const unitFilePath = (app: string): string => `/etc/systemd/system/${app}@.service`
+/**
+ * The slots run as `<app>@<slot>` of the template `<app>@.service`; the workers as
+ * `<app>-worker@<name>-<generation>` of `<app>-worker@.service`, whose stop timeout is
+ * worker-stop-timeout.
+ */
+export type UnitKind = 'slot' | 'worker'
+
+const WORKER_PREFIX = 'worker-'
+const kindOf = (id: ProcessId): UnitKind => (isSlot(id) ? 'slot' : 'worker')
+const template = (app: string, kind: UnitKind): string =>
+  kind === 'slot' ? `${app}@` : `${app}-worker@`
+
+export const unitName = (app: string, id: ProcessId): string =>
+  isSlot(id) ? `${app}@${id}` : `${app}-worker@${id.slice(WORKER_PREFIX.length)}`
+export const unitFilePath = (app: string, kind: UnitKind = 'slot'): string =>
+  `/etc/systemd/system/${template(app, kind)}.service`
 /** The unit as the action rendered it last, next to the state (the source of the install). */
-export const stagedUnitPath = (l: Layout, app: string): string => `${l.meta}/${app}@.service`
-export const runScriptPath = (l: Layout, slot: Slot): string => `${l.meta}/run-${slot}.sh`
+export const stagedUnitPath = (l: Layout, app: string, kind: UnitKind = 'slot'): string =>
+  `${l.meta}/${template(app, kind)}.service`
+export const runScriptPath = (l: Layout, id: ProcessId): string => `${l.meta}/run-${id}.sh`
 
 /** Text inside a double-quoted word of a unit file: systemd's escapes for \, ", % and $. */
 function unitText(text: string): string {
   return text.replace(/[\\"]/g, '\\$&').replaceAll('%', '%%').replaceAll('$', '$$$$')
 }
 
-/** The template unit `<app>@.service` (`%i` is the slot). */
-export function renderUnit(l: Layout, o: SystemdOptions): string {
-  const run = `"${unitText(l.meta)}/run-%i.sh"`
+/**
+ * The template unit `<app>@.service` (`%i` is the slot), or `<app>-worker@.service` (`%i` is
+ * `<name>-<generation>`).
+ */
+export function renderUnit(l: Layout, o: SystemdOptions, kind: UnitKind = 'slot'): string {
+  const prefix = kind === 'slot' ? '' : WORKER_PREFIX
+  const run = `"${unitText(l.meta)}/run-${prefix}%i.sh"`
   return `# Written by ssh-zero-downtime-deploy; a deploy rewrites it when it differs.
 [Unit]
-Description=${o.app} %i slot (ssh-zero-downtime-deploy)
+Description=${o.app} %i ${kind} (ssh-zero-downtime-deploy)
 After=network.target
 
 [Service]
@@ -53,7 +72,7 @@ After=network.target
 Type=exec
 ${o.user === 'root' ? '' : `User=${o.user}\n`}ExecStart=/bin/sh ${run} start
 ExecStop=/bin/sh ${run} stop
-SyslogIdentifier=${o.app}-%i
+SyslogIdentifier=${o.app}-${prefix}%i
 # control-group: after ExecStop (stop-command, if any), SIGTERM goes to every process of the
 # slot at once, as the built-in manager sends it to the slot's process group; whatever still
 # runs TimeoutStopSec (stop-timeout) after the stop began gets SIGKILL.
@@ -71,17 +90,18 @@ WantedBy=multi-user.target
 }
 
 /**
- * The per-slot script the unit runs: shared/.env, then the slot's variables (which win), then
- * `start` execs start-command from `workdir`; `stop` runs stop-command from the release dir and
- * waits for the app to exit (systemd bounds the wait by TimeoutStopSec, then signals the rest).
+ * The script a slot's (or worker's) unit runs: shared/.env, then its variables (which win), then
+ * `start` execs the start command from `workdir`; `stop` runs the stop command from the release
+ * dir and waits for the app to exit (systemd bounds the wait by TimeoutStopSec, then signals the
+ * rest).
  */
 export function renderRunScript(
   l: Layout,
   app: string,
-  slot: Slot,
+  id: ProcessId,
   startCommand: string,
   stopCommand: string,
-  env: SlotEnv,
+  env: ProcessEnv,
   workdir = env.RELEASE_DIR,
 ): string {
   const exports = Object.entries(env).map(([key, value]) => `export ${key}=${quote(value)}`)
@@ -91,8 +111,8 @@ export function renderRunScript(
     while kill -0 "$MAINPID" 2>/dev/null; do sleep 0.1; done`
     : ': # no stop-command: systemd sends SIGTERM'
   return `#!/bin/sh
-# The ${slot} slot of ${app} (systemd unit ${unitName(app, slot)}). Written by ssh-zero-downtime-deploy
-# at every start of the slot; do not edit.
+# The ${isSlot(id) ? `${id} slot` : id} of ${app} (systemd unit ${unitName(app, id)}). Written by ssh-zero-downtime-deploy
+# at every start; do not edit.
 # shellcheck source=/dev/null # shared/.env: the app's variables
 if [ -f ${quote(l.sharedEnv)} ]; then set -a; . ${quote(l.sharedEnv)}; set +a; fi
 ${exports.join('\n')}
@@ -114,63 +134,65 @@ const REQUIRE_SYSTEMD = `[ -d /run/systemd/system ] || {
   exit 1
 }`
 
-/** The slots of one host as systemd units. */
+/** The slots (or workers) of one host as systemd units. */
 export function systemdSlots(l: Layout, o: SystemdOptions): SlotManager {
   const systemctl = o.sudo ? 'sudo -n systemctl' : 'systemctl'
-  const unit = (slot: Slot) => unitName(o.app, slot)
+  const unit = (id: ProcessId) => unitName(o.app, id)
   return {
     /**
      * Stops what still runs in the slot (a unit left by a cancelled run, or a process the
-     * built-in manager started before the switch to systemd), installs the template unit when
-     * it differs (then daemon-reload), writes the run script, enables and starts the unit.
-     * Prints the unit's MainPID.
+     * built-in manager started before the switch to systemd), frees a slot's port (free_port, as
+     * the built-in manager does), installs the template unit when it differs (then
+     * daemon-reload), writes the run script, enables and starts the unit. Prints the unit's
+     * MainPID last.
      */
-    start: (slot, startCommand, env, workdir) =>
+    start: (id, startCommand, env, workdir) =>
       script(
         `${SLOT_FUNCTIONS}
 ${REQUIRE_SYSTEMD}
 pidfile=$1; timeout=$2; unit=$3; unitfile=$4; staged=$5; unittext=$6; run=$7; runtext=$8
-stop_slot "$pidfile" "$timeout" ""
+shift 8
+stop_slot "$pidfile" "$timeout" "" || exit 1
 if [ "$(cat "$unitfile" 2>/dev/null)" != "$unittext" ]; then
   printf '%s\\n' "$unittext" > "$staged" || exit 1
   ${o.sudo ? 'sudo -n ' : ''}install -m 0644 "$staged" "$unitfile" || exit 1
   ${systemctl} daemon-reload || exit 1
 fi
 ${systemctl} disable --now --quiet "$unit" || exit 1
-free_port "$@" || exit ${PORT_IN_USE}
+[ $# -eq 0 ] || free_port "$@" || exit ${PORT_IN_USE}
 (umask 077 && printf '%s\\n' "$runtext" > "$run.tmp") && mv -f "$run.tmp" "$run" || exit 1
 ${systemctl} enable --now --quiet "$unit" || exit 1
 systemctl show --property MainPID --value "$unit"`,
-        l.pidfile(slot),
+        l.pidfile(id),
         String(o.stopTimeoutSeconds),
-        unit(slot),
-        unitFilePath(o.app),
-        stagedUnitPath(l, o.app),
-        renderUnit(l, o).trimEnd(),
-        runScriptPath(l, slot),
-        renderRunScript(l, o.app, slot, startCommand, o.stopCommand, env, workdir).trimEnd(),
-        ...freePortArgs(slot, env, o, unitMembers(unit(slot)), unitMembers(unit(otherSlot(slot)))),
+        unit(id),
+        unitFilePath(o.app, kindOf(id)),
+        stagedUnitPath(l, o.app, kindOf(id)),
+        renderUnit(l, o, kindOf(id)).trimEnd(),
+        runScriptPath(l, id),
+        renderRunScript(l, o.app, id, startCommand, o.stopCommand, env, workdir).trimEnd(),
+        ...freePortArgs(id, env, o, (slot) => unitMembers(unit(slot))),
       ),
     /** Disables and stops the unit (systemd runs ExecStop, then SIGTERM, SIGKILL). */
-    stop: (slot) =>
+    stop: (id) =>
       script(
         `${SLOT_FUNCTIONS}
 pidfile=$1; timeout=$2; unit=$3; unitfile=$4
 stop_slot "$pidfile" "$timeout" "" || exit 1
 [ -d /run/systemd/system ] && [ -f "$unitfile" ] || exit 0
 ${systemctl} disable --now --quiet "$unit"`,
-        l.pidfile(slot),
+        l.pidfile(id),
         String(o.stopTimeoutSeconds),
-        unit(slot),
-        unitFilePath(o.app),
+        unit(id),
+        unitFilePath(o.app, kindOf(id)),
       ),
     reload: (slot, command, env) => reloadScript(unitMembers(unit(slot)), l, command, env),
-    members: (slot) => unitMembers(unit(slot)),
+    members: (id) => unitMembers(unit(id)),
     /**
      * Alive = ActiveState active (and, while booting, no automatic restart yet); else the unit's
      * state and the journal's last lines since the slot was started, and exit SLOT_EXITED.
      */
-    checkAlive: (slot, booting = false) =>
+    checkAlive: (id, booting = false) =>
       script(
         `unit=$1; lines=$2; booting=$3
 while IFS='=' read -r key value; do
@@ -188,19 +210,19 @@ echo "($unit: \${state:-unknown} \${sub:-}, \${restarts:-0} automatic restart(s)
 if [ -n "$since" ]; then set -- --since "$since"; else set --; fi
 journalctl --unit "$unit" "$@" --lines "$lines" --no-pager --output short-iso 2>&1
 exit ${SLOT_EXITED}`,
-        unit(slot),
+        unit(id),
         '30',
         booting ? 'yes' : 'no',
       ),
-    logName: (slot) => `the journal (journalctl -u ${unit(slot)})`,
+    logName: (id) => `the journal (journalctl -u ${unit(id)})`,
     /** NRestarts: systemd's automatic restarts since the unit was last started. */
-    restarts: (slot) =>
+    restarts: (id) =>
       script(
         `[ -d /run/systemd/system ] || exit 0
 n=$(systemctl show --property NRestarts --value "$1" 2>/dev/null)
 [ "\${n:-0}" = 0 ] || echo "$n"
 exit 0`,
-        unit(slot),
+        unit(id),
       ),
   }
 }
