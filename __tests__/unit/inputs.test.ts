@@ -96,6 +96,7 @@ describe('parseInputs', () => {
         processManager: 'auto',
         keepReleases: 5,
       },
+      workers: { commands: [], stopCommand: '', stopTimeoutMs: 30_000, hosts: [] },
       strategy: 'blue-green',
       rolling: {
         batchSize: { kind: 'count', value: 1 },
@@ -173,6 +174,11 @@ describe('parseInputs', () => {
       'smoke-command': 'npm run smoke',
       'process-manager': 'systemd',
       'keep-releases': '3',
+      'worker-command':
+        '# the queues\njobs: bundle exec sidekiq -C config/sidekiq.yml\n\n  mail-2 :  node mail.js --queue "a: b"',
+      'worker-stop-command': 'kill -TSTP "$WORKER_PID"',
+      'worker-stop-timeout': '1m',
+      'worker-hosts': 'jobs1.example.com, deploy@jobs2:22',
       strategy: 'canary',
       'batch-size': '50%',
       'load-balancer': 'lb.example.com:2022',
@@ -253,6 +259,18 @@ describe('parseInputs', () => {
         smokeCommand: 'npm run smoke',
         processManager: 'systemd',
         keepReleases: 3,
+      },
+      workers: {
+        commands: [
+          { name: 'jobs', command: 'bundle exec sidekiq -C config/sidekiq.yml' },
+          { name: 'mail-2', command: 'node mail.js --queue "a: b"' },
+        ],
+        stopCommand: 'kill -TSTP "$WORKER_PID"',
+        stopTimeoutMs: 60_000,
+        hosts: [
+          host('jobs1.example.com', 2200, 'app', 'jobs1.example.com:2200'),
+          host('jobs2', 22, 'deploy'),
+        ],
       },
       strategy: 'canary',
       rolling: {
@@ -719,6 +737,38 @@ const BAD_INPUTS: [Record<string, string>, string][] = [
   [
     { strategy: 'reload' },
     "Input 'reload-command' is required when 'strategy' is reload (expected the command that makes the app reload itself, e.g. 'kill -USR2 $(cat tmp/pids/puma.pid)').",
+  ],
+  [
+    { 'worker-command': 'jobs: node jobs.js\nnode mail.js' },
+    "Input 'worker-command': 'jobs: node jobs.js\\nnode mail.js' has the line 'node mail.js', which is not a worker (expected one 'name: command' per line, the name of 1-20 characters of a-z, 0-9 and '-' starting with a letter, each name once, like 'jobs: bundle exec sidekiq').",
+  ],
+  [
+    { 'worker-command': 'Jobs: node jobs.js' },
+    "Input 'worker-command': 'Jobs: node jobs.js' has the line 'Jobs: node jobs.js', which is not a worker (expected one 'name: command' per line, the name of 1-20 characters of a-z, 0-9 and '-' starting with a letter, each name once, like 'jobs: bundle exec sidekiq').",
+  ],
+  [
+    { 'worker-command': 'jobs: a\njobs: b' },
+    "Input 'worker-command': 'jobs: a\\njobs: b' names 'jobs' twice (expected one 'name: command' per line, the name of 1-20 characters of a-z, 0-9 and '-' starting with a letter, each name once, like 'jobs: bundle exec sidekiq').",
+  ],
+  [
+    { 'worker-stop-timeout': '0s' },
+    "Input 'worker-stop-timeout': '0s' is zero (expected a duration greater than 0).",
+  ],
+  [
+    { 'worker-hosts': 'jobs1' },
+    "Input 'worker-hosts' was given without 'worker-command' (expected the workers those hosts run, one 'name: command' per line in 'worker-command').",
+  ],
+  [
+    { 'worker-stop-command': 'kill -TSTP "$WORKER_PID"' },
+    "Input 'worker-stop-command' was given without 'worker-command' (expected the workers it stops, one 'name: command' per line in 'worker-command').",
+  ],
+  [
+    { 'worker-command': 'jobs: node jobs.js', 'worker-hosts': 'web1.example.com' },
+    "Input 'worker-hosts': 'web1.example.com' is also in 'hosts' (expected hosts that run only workers; a host in 'hosts' runs the workers beside its slots already).",
+  ],
+  [
+    { 'worker-command': 'jobs: node jobs.js', 'worker-hosts': 'jobs_1' },
+    "Input 'worker-hosts': 'jobs_1' is not a valid host (expected [user@]host[:port] with a DNS name, an IPv4 address or an IPv6 address in brackets).",
   ],
   [
     { env: 'A=1\nFOO' },

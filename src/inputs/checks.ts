@@ -114,6 +114,7 @@ export function checkCombinations(r: InputReader, s: Settings): void {
     )
   }
   checkBatchSize(r, s)
+  checkWorkers(r, s)
   const canaryHosts = s.canary.hosts
   const hostCount = s.hosts.length
   // A percentage is rounded up, as batch-size is.
@@ -128,6 +129,39 @@ export function checkCombinations(r: InputReader, s: Settings): void {
         `host${hostCount === 1 ? '' : 's'} in 'hosts' (expected fewer hosts than 'hosts' lists, so ` +
         `that some stay on the old version during the bake).`,
     )
+  }
+}
+
+/**
+ * `worker-hosts` run the release's workers: they need `worker-command` (a rollback restarts the
+ * recorded ones), and are not also web hosts (`hosts`); `worker-stop-command` needs workers.
+ */
+function checkWorkers(r: InputReader, s: Settings): void {
+  const { commands, hosts } = s.workers
+  const none = commands.length === 0 && !s.rollback.enabled
+  if (none && hosts.length > 0 && r.valid('worker-command', 'worker-hosts')) {
+    r.report(
+      'worker-hosts',
+      "Input 'worker-hosts' was given without 'worker-command' (expected the workers those " +
+        "hosts run, one 'name: command' per line in 'worker-command').",
+    )
+  }
+  if (none && s.workers.stopCommand !== '' && r.valid('worker-command')) {
+    r.report(
+      'worker-stop-command',
+      "Input 'worker-stop-command' was given without 'worker-command' (expected the workers " +
+        "it stops, one 'name: command' per line in 'worker-command').",
+    )
+  }
+  const web = new Set(s.hosts.map((h) => `${h.host}:${h.port}`))
+  for (const h of hosts) {
+    if (web.has(`${h.host}:${h.port}`) && r.valid('hosts', 'worker-hosts')) {
+      r.report(
+        'worker-hosts',
+        `Input 'worker-hosts': ${show(h.label)} is also in 'hosts' (expected hosts that run only ` +
+          "workers; a host in 'hosts' runs the workers beside its slots already).",
+      )
+    }
   }
 }
 

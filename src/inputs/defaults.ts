@@ -39,6 +39,11 @@ const DEFAULTS = {
   'post-deploy-command': '',
   'smoke-command': '',
   'process-manager': 'auto',
+  // Background workers of the release, and hosts that run only them
+  'worker-command': '',
+  'worker-stop-command': '',
+  'worker-stop-timeout': '30s',
+  'worker-hosts': '',
   'keep-releases': '5',
   // Strategy
   strategy: 'blue-green',

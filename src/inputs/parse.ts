@@ -30,6 +30,7 @@ import {
   userName,
   versionName,
   weights,
+  workerCommands,
 } from './parsers.js'
 import { InputError, InputReader } from './reader.js'
 import {
@@ -45,6 +46,7 @@ import {
   type Settings,
   type SiteSettings,
   type SlotSettings,
+  type WorkerSettings,
 } from './settings.js'
 
 /**
@@ -83,6 +85,12 @@ export function parseInputs(get: (name: string) => string): Settings {
   const secretEnv = r.env('secret-env')
   r.distinctKeys('env', env, 'secret-env', secretEnv)
   const processManager = r.field('process-manager', oneOf(PROCESS_MANAGERS), 'auto')
+  const workers: WorkerSettings = {
+    commands: r.field('worker-command', workerCommands, []),
+    stopCommand: r.text('worker-stop-command'),
+    stopTimeoutMs: r.field('worker-stop-timeout', duration({ allowZero: false }), 30_000),
+    hosts: r.hostList('worker-hosts', defaults, true),
+  }
   const keepReleases = r.field('keep-releases', integer(2, Infinity), 5)
 
   // Strategy
@@ -198,6 +206,7 @@ export function parseInputs(get: (name: string) => string): Settings {
       processManager,
       keepReleases,
     },
+    workers,
     strategy,
     rolling: { batchSize, loadBalancer, lbUpstreamFile, lbBackendPort, onFailure },
     canary,

@@ -6,7 +6,7 @@ import { isIPv4, isIPv6 } from 'node:net'
 import { z } from 'zod'
 import { parseIgnorePatterns, type IgnorePattern } from '../release/ignore.js'
 import { parseDuration } from './duration.js'
-import type { Amount, HostAddress } from './settings.js'
+import type { Amount, HostAddress, WorkerCommand } from './settings.js'
 
 /** A parsed value, or what is wrong with the given text and what was expected instead. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string; expected: string }
@@ -126,6 +126,29 @@ export const weights: Parser<number[]> = (text) => {
   }
   if (values.at(-1) !== 100) return bad('does not end with 100', expected)
   return ok(values)
+}
+
+const WORKER_NAME = /^[a-z][a-z0-9-]{0,19}$/
+
+/** `worker-command`: one `name: command` per line (`#` comments and empty lines skipped). */
+export const workerCommands: Parser<WorkerCommand[]> = (text) => {
+  const expected =
+    "one 'name: command' per line, the name of 1-20 characters of a-z, 0-9 and '-' starting " +
+    "with a letter, each name once, like 'jobs: bundle exec sidekiq'"
+  const workers: WorkerCommand[] = []
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#')) continue
+    const at = line.indexOf(':')
+    const name = at < 0 ? '' : line.slice(0, at).trim()
+    const command = at < 0 ? '' : line.slice(at + 1).trim()
+    if (!WORKER_NAME.test(name) || command === '') {
+      return bad(`has the line ${show(line)}, which is not a worker`, expected)
+    }
+    if (workers.some((w) => w.name === name)) return bad(`names ${show(name)} twice`, expected)
+    workers.push({ name, command })
+  }
+  return ok(workers)
 }
 
 export const appName = fromSchema(

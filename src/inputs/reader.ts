@@ -76,10 +76,12 @@ export class InputReader {
     return names.every((name) => !this.invalid.has(name))
   }
 
-  hostList(name: InputName, defaults: HostDefaults): HostAddress[] {
+  /** Hosts, one per line or comma-separated; at least one unless `optional`. */
+  hostList(name: InputName, defaults: HostDefaults, optional = false): HostAddress[] {
     const entries = this.text(name)
       .split(/[\s,]+/)
       .filter((entry) => entry !== '')
+    if (entries.length === 0 && optional) return []
     if (entries.length === 0) {
       return this.fail(
         name,

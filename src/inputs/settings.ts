@@ -105,6 +105,24 @@ export interface AppSettings {
   keepReleases: number
 }
 
+/** One line of `worker-command`: a process of the release beside the web slots. */
+export interface WorkerCommand {
+  /** 1-20 characters of a-z, 0-9 and '-', starting with a letter; unique. */
+  name: string
+  command: string
+}
+
+export interface WorkerSettings {
+  /** The release's workers, in input order; empty = none (a rollback restarts recorded ones). */
+  commands: WorkerCommand[]
+  /** Command that stops one worker (`WORKER`, `WORKER_PID` set); '' = SIGTERM. */
+  stopCommand: string
+  /** After SIGTERM (or `stopCommand`), SIGKILL after this long. */
+  stopTimeoutMs: number
+  /** Hosts that get the release and its workers, but no slots and no nginx; may be empty. */
+  hosts: HostAddress[]
+}
+
 export interface RollingSettings {
   /** Hosts per batch. */
   batchSize: Amount
@@ -212,6 +230,8 @@ export interface Settings {
   hosts: HostAddress[]
   ssh: SshSettings
   app: AppSettings
+  /** Background workers (`worker-command`) and the hosts that run only them (`worker-hosts`). */
+  workers: WorkerSettings
   strategy: Strategy
   /** Used by strategy `rolling`. */
   rolling: RollingSettings
