@@ -22,8 +22,10 @@ import {
   renderSuperviseScript,
   runInRelease,
   type SlotEnv,
+  type WorkerEnv,
 } from '../src/remote/commands/slot.js'
 import { switchUpstream } from '../src/remote/commands/switch.js'
+import { startWorkers, stopWorkers } from '../src/remote/commands/workers.js'
 import { renderRunScript, systemdSlots } from '../src/remote/commands/systemd.js'
 import { layout } from '../src/remote/layout.js'
 import { probeCommand } from '../src/remote/probe.js'
@@ -45,6 +47,13 @@ const env: SlotEnv = {
   RELEASE_DIR: '/srv/shop/releases/v2',
   DEPLOY_PATH: '/srv/shop',
   RELEASE_NODE: 'shop_green',
+}
+const workerEnv: WorkerEnv = {
+  WORKER: 'jobs',
+  APP_VERSION: 'v2',
+  RELEASE_DIR: '/srv/shop/releases/v2',
+  DEPLOY_PATH: '/srv/shop',
+  RELEASE_NODE: 'shop_jobs_green',
 }
 const options = { app: 'shop', sudo: false, stopTimeoutSeconds: 10 }
 const builtin = builtinSlots(l, options)
@@ -214,6 +223,22 @@ export function hostScripts(): HostScript[] {
       'systemd.ts',
       'run script',
       renderRunScript(l, 'shop', 'green', 'node server.js', 'kill -QUIT 1', env),
+    ),
+    built(
+      'workers.ts',
+      'startWorkers',
+      startWorkers([
+        {
+          id: 'worker-jobs-green',
+          start: builtin.start('worker-jobs-green', 'bundle exec sidekiq', workerEnv),
+          alive: builtin.checkAlive('worker-jobs-green', true),
+        },
+      ]),
+    ),
+    built(
+      'workers.ts',
+      'stopWorkers',
+      stopWorkers([builtin.stop('worker-jobs-green', 'kill -TSTP "$WORKER_PID"', workerEnv)]),
     ),
     built(
       'probe.ts',

@@ -96,7 +96,15 @@ function stepsSince(host: FakeHost, mark: number): string[] {
 }
 
 function contextFor(hosts: HostDeploy[]): DeployContext {
-  return { settings, version: '2.0.0', hosts, phases: [], canarySteps: [], logs: new HostLogs() }
+  return {
+    settings,
+    version: '2.0.0',
+    hosts,
+    workerHosts: [],
+    phases: [],
+    canarySteps: [],
+    logs: new HostLogs(),
+  }
 }
 
 /** HostDeploy of 2.0.0 on `host`, state read and the green slot started. */
@@ -688,7 +696,7 @@ describe('start + health and the finish block on a fake host', () => {
     const text = host.commands.at(-1)!.text
     expect(text).toMatch(new RegExp(`' sh ${BLUE} `))
     // state.json (its pid of blue cleared), then the one release to remove.
-    expect(text).toMatch(/\n\}\n' \S+\/releases\/0\.9\.0$/)
+    expect(text).toMatch(/\n\}\n' '' \S+\/releases\/0\.9\.0$/)
     expect(deploy.state.slots.blue?.pid).toBeNull()
     expect(deploy.state.history.map((r) => r.version)).toEqual(['2.0.0', '1.0.0'])
   })
@@ -750,7 +758,7 @@ describe('start + health and the finish block on a fake host', () => {
 
     expect(stepsSince(host, mark)).toEqual(['finish'])
     // No port to drain, no stop command, no state.json, nothing to prune.
-    expect(host.commands.at(-1)!.text).toMatch(/' sh '' 0 1 '' - ''$/)
+    expect(host.commands.at(-1)!.text).toMatch(/' sh '' 0 1 '' - '' ''$/)
     expect(deploy.state.slots.blue?.pid).toBe(100)
   })
 })

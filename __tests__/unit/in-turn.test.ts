@@ -17,6 +17,7 @@ function contextOf(): DeployContext {
     settings,
     version: '2.0.0',
     hosts: [],
+    workerHosts: [],
     phases: [],
     canarySteps: [],
     logs: new HostLogs(),

@@ -388,7 +388,7 @@ describe('finish', () => {
     })
     expect(parts(finish).args).toBe(
       `3001 600 4 '${stop.text.replaceAll("'", `'\\''`)}' /srv/shop/.deploy/state.json '{"s":1}
-' /srv/shop/releases/v0 '/srv/shop/releases/${hostile.replaceAll("'", `'\\''`)}'`,
+' '' /srv/shop/releases/v0 '/srv/shop/releases/${hostile.replaceAll("'", `'\\''`)}'`,
     )
     const { body } = parts(finish)
     expect(body).toContain(`if [ -n "$stopcmd" ]; then
@@ -396,7 +396,7 @@ describe('finish', () => {
   (eval "$stopcmd") >&2 || fail stop
 fi`)
     expect(body).toContain('  rm -rf -- "$@" || fail prune')
-    expect(parts(finishHost({ layout: l, prune: [] })).args).toBe("'' 0 1 '' - ''")
+    expect(parts(finishHost({ layout: l, prune: [] })).args).toBe("'' 0 1 '' - '' ''")
     expect(
       parts(
         finishHost({

@@ -137,6 +137,7 @@ function contextFor(
     version: '2.0.0',
     archive: ARCHIVE,
     hosts,
+    workerHosts: [],
     loadBalancer,
     phases: [],
     canarySteps: [],

@@ -27,6 +27,8 @@ export interface DeployContext {
   /** The packed release; absent for a rollback, which ships nothing. */
   archive?: ReleaseArchive
   hosts: HostDeploy[]
+  /** `worker-hosts`: hosts that run only the release's workers (no slots, no nginx). */
+  workerHosts: HostDeploy[]
   /** Rolling deploys with `load-balancer`: the balancer, connected and locked. */
   loadBalancer?: LoadBalancer
   /** Run-wide phases (migrate, smoke, canary, post-deploy). */

@@ -24,6 +24,7 @@ import {
 } from './host-state.js'
 import { SlotOps } from './slot-ops.js'
 import { UpstreamSwitch, type SwitchExtras } from './upstream-switch.js'
+import { WorkerOps } from './worker-ops.js'
 import { recheckError } from './health.js'
 import type { SwitchStage } from '../remote/commands/switch.js'
 
@@ -33,6 +34,8 @@ export class HostDeploy {
   readonly record: HostRecord
   readonly slots: SlotOps
   readonly nginx: UpstreamSwitch
+  /** The release's workers (`worker-command`), on a web host and on a worker host. */
+  readonly workers: WorkerOps
   /** What the host had as the run started (the release's checksum, releases, HTTP client). */
   readonly facts: HostFacts
   /** The finish block, once drainOldSlot or pruneReleases started it. */
@@ -75,6 +78,13 @@ export class HostDeploy {
       loaded.siteToInstall,
       client,
     )
+    this.workers = new WorkerOps(
+      session,
+      this.target,
+      loaded.manager,
+      () => this.record.state,
+      (v) => this.record.commandsOf(v),
+    )
   }
 
   get name(): string {
@@ -106,17 +116,31 @@ export class HostDeploy {
     return this.target.plan
   }
 
+  /** The release the host runs as the run started: its live slot's, or a worker host's workers'. */
+  get runningVersion(): string | null {
+    if (this.session.role === 'worker') return this.state.workers?.version ?? null
+    return this.plan.liveVersion
+  }
+
   get state(): HostState {
     return this.record.state
   }
 
-  /** Whether this host already serves this exact release (same version and checksum). */
+  /**
+   * Whether this host already serves this exact release (same version and checksum): on its
+   * live slot, or on a worker host, in its workers.
+   */
   isUnchanged(archive: ReleaseArchive): boolean {
     const live = this.state.liveSlot
     const latest = this.state.history[0]
+    const running =
+      this.session.role === 'worker'
+        ? this.state.workers?.version
+        : live === null
+          ? undefined
+          : this.state.slots[live]?.version
     return (
-      live !== null &&
-      this.state.slots[live]?.version === this.version &&
+      running === this.version &&
       latest?.version === this.version &&
       latest.sha256 === archive.sha256
     )
@@ -220,6 +244,12 @@ export class HostDeploy {
     return this.nginx.backToLiveSlot()
   }
 
+  /** The host switched to its new slot in this run, and its previous slot still runs. */
+  get canSwitchBack(): boolean {
+    const { liveSlot, targetSlot } = this.plan
+    return liveSlot !== null && liveSlot !== targetSlot && this.report.outcome === 'deployed'
+  }
+
   /**
    * Rollback of a switched host while its previous slot still runs (rolling with on-failure
    * rollback): nginx back to the previous slot, previous state and `current`, new slot drained
@@ -292,8 +322,21 @@ export class HostDeploy {
     return this.finishing
   }
 
+  /**
+   * The live workers to stop in the finish block, once state.json names what replaces them: when
+   * this run started the release's own (or the release has none). Undefined: nothing to stop.
+   */
+  private workersToRetire() {
+    const live = this.workers.live
+    const next = this.target.workers
+    if (live === null || next === undefined) return undefined
+    return next !== null && next.generation === live.generation ? undefined : live
+  }
+
   private startFinish(old: Slot | null): FinishRun {
-    const { layout } = this.session
+    const { layout, journal } = this.session
+    const retire = this.workersToRetire()
+    if (retire !== undefined) journal.mark({ kind: 'retiring workers', workers: retire })
     const { prune, stateJson, written } = this.record.finish(old)
     const retiring =
       old === null
@@ -305,7 +348,9 @@ export class HostDeploy {
           )
     let drainSeen: (idle: boolean) => void = () => {}
     const seen = new Promise<boolean>((resolve) => (drainSeen = resolve))
-    const exec = this.host.tryExec(finishHost({ layout, old: retiring?.spec, stateJson, prune }), {
+    const retireWorkers = retire && this.workers.stopCommand(retire)
+    const spec = { layout, old: retiring?.spec, stateJson, retireWorkers, prune }
+    const exec = this.host.tryExec(finishHost(spec), {
       step: 'finish',
       onLine: (line) => {
         const drain = parseFinish(line).drain
@@ -320,6 +365,8 @@ export class HostDeploy {
         throw new RemoteCommandError(this.name, step, exitCode, stderr)
       }
       written()
+      journal.clear('started workers')
+      journal.clear('retiring workers')
       return prune
     })
     const reported = exec.then(({ stdout, exitCode, stderr }) => {
@@ -347,5 +394,6 @@ interface FinishRun {
 function finishStep(failed: string | undefined, old: Slot | null): string {
   if (failed === 'state') return 'write state'
   if (failed === 'prune') return 'prune'
+  if (failed === 'workers') return 'stop old workers'
   return old === null ? 'finish' : `stop ${old}`
 }

@@ -6,9 +6,9 @@
 import type { Settings } from '../inputs/settings.js'
 import { info } from '../report/log.js'
 import type { HostPlan } from './plan.js'
-import { emptyHostReport, type HostReport } from '../report/model.js'
+import { emptyHostReport, type HostReport, type HostRole } from '../report/model.js'
 import { layout, type Layout } from '../remote/layout.js'
-import type { ReleaseCommands } from '../remote/state.js'
+import type { ReleaseCommands, WorkersState } from '../remote/state.js'
 import type { Host } from '../ssh/host.js'
 import type { HostJournal, Journal } from './journal.js'
 import { holdLocked, lockWaitSeconds, type HeldLock } from './lock.js'
@@ -33,10 +33,12 @@ export class HostSession {
     journal: Journal,
     /** The version this run moves the host to (a rollback retargets it from the history). */
     readonly version: string,
+    /** A web host (`hosts`: slots, nginx, workers), or a worker host (`worker-hosts`: workers). */
+    readonly role: HostRole = 'web',
   ) {
     this.layout = layout(settings.app.deployPath)
     this.journal = journal.of(host.name)
-    this.report = emptyHostReport(host.name)
+    this.report = emptyHostReport(host.name, role)
   }
 
   get name(): string {
@@ -100,10 +102,21 @@ export interface Target {
    * recorded with the slot in state.json; undefined: releases/<version>.
    */
   workdir?: string
+  /**
+   * The release's workers once this run started them (null: the release has none, so the live
+   * ones just stop); undefined until the run reached its workers.
+   */
+  workers?: WorkersState | null
 }
 
 /** The commands the inputs give, as recorded with a release in state.json. */
 export function inputCommands(settings: Settings): ReleaseCommands {
   const { startCommand: start, stopCommand: stop, reloadCommand: reload } = settings.app
-  return { start, stop, reload }
+  const { commands: workers, stopCommand: workerStop } = settings.workers
+  return {
+    start,
+    stop,
+    reload,
+    ...(workers.length > 0 ? { workers, workerStop } : {}),
+  }
 }

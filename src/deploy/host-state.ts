@@ -19,6 +19,7 @@ import { cmd, type Shell } from '../remote/shell.js'
 import { parseHttpClient, type HttpClientChoice } from '../remote/commands/http.js'
 import { parseState, type HostState, type ReleaseCommands, type Slot } from '../remote/state.js'
 import type { HostSession, Target } from './host-session.js'
+import type { HostRole } from '../report/model.js'
 import { slotManager, type ProcessManager } from './slot-ops.js'
 import { nginxFiles, renderedSite, type NginxFiles } from './upstream-switch.js'
 
@@ -65,7 +66,7 @@ export interface LoadedState {
  */
 export async function readState(s: HostSession, holder: string): Promise<LoadedState> {
   const { settings, layout } = s
-  const request = prepareRequest(settings, layout, s.host.address.user)
+  const request = prepareRequest(settings, layout, s.host.address.user, s.role)
   const prepared = await s.lockAndPrepare(holder, request.files, request.extras)
   const chosen = settings.app.processManager
   const [detected, ...perSlot] =
@@ -94,6 +95,11 @@ export async function readState(s: HostSession, holder: string): Promise<LoadedS
   const loaded = stateLoaded(s, state, manager, { existing, releases, httpClient, running })
   s.report.previousSlot = s.report.liveSlot = loaded.plan.liveSlot
   s.report.previousVersion = s.report.liveVersion = loaded.plan.liveVersion
+  // A worker host has no slots and no nginx: what it runs is its workers' release.
+  if (s.role === 'worker') {
+    s.report.previousVersion = s.report.liveVersion = state.workers?.version ?? null
+    return loaded
+  }
   // With `nginx-site`: whether the site file must be written in this run. A file the action did
   // not write is never overwritten (not even with force); one it wrote and someone edited since
   // is overwritten only with force.
@@ -116,9 +122,11 @@ export function prepareRequest(
   settings: Settings,
   l: Layout,
   user: string,
+  role: HostRole = 'web',
 ): { files: string[]; extras: Shell[]; managers: ProcessManager[]; perManager: number } {
   const { site, app } = settings
-  const paths = [l.state, settings.nginx.upstreamFile]
+  // A worker host's nginx (if any) is not the action's: its files are not read.
+  const paths = role === 'worker' ? [l.state] : [l.state, settings.nginx.upstreamFile]
   const chosen = app.processManager
   const managers: ProcessManager[] = chosen === 'auto' ? ['builtin', 'systemd'] : [chosen]
   const perSlot = managers.flatMap((m) => {
@@ -128,7 +136,7 @@ export function prepareRequest(
     return [...restarts, slots.checkAlive('blue'), slots.checkAlive('green')]
   })
   return {
-    files: site.serverNames.length > 0 ? [...paths, site.file] : paths,
+    files: site.serverNames.length > 0 && role === 'web' ? [...paths, site.file] : paths,
     extras:
       chosen === 'auto' ? [detectProcessManager(app.name, settings.sudo), ...perSlot] : perSlot,
     managers,
@@ -301,11 +309,45 @@ export class HostRecord {
     if (stopped !== null && previous) {
       next = { ...next, slots: { ...next.slots, [stopped]: { ...previous, pid: null } } }
     }
+    next = this.withWorkers(next)
     const prune = releasesToPrune(present, next, this.s.settings.app.keepReleases)
     const history = next.history.filter((r) => !prune.includes(r.version))
     if (history.length < next.history.length) next = { ...next, history }
     if (next === this.state) return { prune, written: () => {} }
-    return { prune, stateJson: stateText(next), written: () => (this.state = next) }
+    const written = () => {
+      this.state = next
+      if (this.s.role === 'worker' && next.workers) this.workersRecorded(next.workers.version)
+    }
+    return { prune, stateJson: stateText(next), written }
+  }
+
+  /** A worker host runs `version`'s workers now, as state.json says. */
+  private workersRecorded(version: string): void {
+    const report = this.s.report
+    if (report.outcome !== 'rolled-back') report.outcome = 'deployed'
+    report.liveVersion = version
+  }
+
+  /**
+   * The state once this run's workers replaced the live ones (`target.workers`; undefined: the
+   * run did not get to them). On a worker host, where no switch records the release, the release
+   * enters the history with its workers.
+   */
+  private withWorkers(state: HostState): HostState {
+    const workers = this.target.workers
+    // Undefined: the run did not get to the workers; null with none running: nothing changes.
+    if (workers === undefined || (workers === null && !state.workers)) return state
+    if (this.s.role === 'web') return { ...state, workers }
+    const { version, sha256, commands, plan } = this.target
+    const entry = {
+      version,
+      sha256,
+      slot: workers?.generation ?? plan.targetSlot,
+      deployedAt: new Date().toISOString(),
+      ...(commands === undefined ? {} : { commands }),
+    }
+    const history = [entry, ...state.history.filter((r) => r.version !== version)]
+    return { ...state, workers, history }
   }
 
   private async write(): Promise<void> {

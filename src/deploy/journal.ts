@@ -7,7 +7,7 @@
  * `mark` and `clear` update the host's entry and save the journal in one call, so there is no
  * separate save to forget.
  */
-import type { Slot } from '../remote/state.js'
+import type { Slot, WorkersState } from '../remote/state.js'
 
 /** The saved form of one host's entry, as the post step reads it. */
 export interface JournalEntry {
@@ -22,6 +22,11 @@ export interface JournalEntry {
    * version, which state.json still names.
    */
   currentMovedFrom?: string
+  /**
+   * Worker generations this run started or began to stop: each one state.json does not name as
+   * the live workers is stopped (also after the switch was recorded).
+   */
+  workers?: WorkersState[]
 }
 
 /** A change a run makes on a host, as it is marked in the journal. */
@@ -34,6 +39,10 @@ export type Change =
   | { kind: 'site' }
   /** Strategy reload: `current` moved (or is about to move) away from `from`. */
   | { kind: 'current moved'; from: string }
+  /** The new release's workers were (or are about to be) started in this generation. */
+  | { kind: 'started workers'; workers: WorkersState }
+  /** The previous release's workers are about to be stopped (once state.json names the new). */
+  | { kind: 'retiring workers'; workers: WorkersState }
   /**
    * state.json names this run's release as live: while marked, the post step has nothing to
    * repair on the host (the other changes are kept, for when the record is reverted).
@@ -100,7 +109,11 @@ export class HostJournal {
 
   /** What the post step would have to repair if the run died now (undefined: nothing). */
   entry(): JournalEntry | undefined {
-    if (this.changes.has('recorded')) return undefined
+    const workers = (['started workers', 'retiring workers'] as const).flatMap((kind) => {
+      const change = this.changes.get(kind)
+      return change && 'workers' in change ? [change.workers] : []
+    })
+    if (this.changes.has('recorded')) return workers.length > 0 ? { workers } : undefined
     const started = this.changes.get('started slot')
     const moved = this.changes.get('current moved')
     const entry: JournalEntry = {
@@ -108,12 +121,14 @@ export class HostJournal {
       upstreamTouched: this.changes.has('upstream'),
       siteTouched: this.changes.has('site'),
       currentMovedFrom: moved?.kind === 'current moved' ? moved.from : undefined,
+      ...(workers.length > 0 ? { workers } : {}),
     }
     const nothing =
       entry.startedSlot === undefined &&
       !entry.upstreamTouched &&
       !entry.siteTouched &&
-      entry.currentMovedFrom === undefined
+      entry.currentMovedFrom === undefined &&
+      workers.length === 0
     return nothing ? undefined : entry
   }
 }

@@ -49,12 +49,14 @@ export function planHost(
 
 /**
  * Releases to delete: all but the `keep` newest of the history, never one that a slot runs or
- * ran last (live and previous). Directories the history does not know count as oldest.
+ * ran last (live and previous), nor the live workers' one. Directories the history does not know
+ * count as oldest.
  */
 export function releasesToPrune(present: string[], state: HostState, keep: number): string[] {
   const newestFirst = state.history.map((r) => r.version).filter((v) => present.includes(v))
   const kept = new Set(newestFirst.slice(0, keep))
   for (const slot of Object.values(state.slots)) if (slot) kept.add(slot.version)
+  if (state.workers) kept.add(state.workers.version)
   return present.filter((version) => !kept.has(version))
 }
 

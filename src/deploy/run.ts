@@ -7,7 +7,7 @@ import { errorMessage } from '../common/errors.js'
 import { usesLoadBalancer, type Settings } from '../inputs/settings.js'
 import { step, type HostLogs } from '../report/log.js'
 import { prepareRelease, runBuild, type ReleaseArchive } from '../release/index.js'
-import { emptyHostReport, type RunReport } from '../report/model.js'
+import { emptyHostReport, type HostRole, type RunReport } from '../report/model.js'
 import { Fleet } from '../ssh/fleet.js'
 import { bestEffort, onEachHost, type DeployContext, type Strategy } from './context.js'
 import { HostDeploy } from './host-deploy.js'
@@ -44,7 +44,10 @@ export async function runDeploy(
     previousVersion: null,
     liveSlot: null,
     previousSlot: null,
-    hosts: settings.hosts.map((h) => emptyHostReport(h.label)),
+    hosts: [
+      ...settings.hosts.map((h) => emptyHostReport(h.label)),
+      ...settings.workers.hosts.map((h) => emptyHostReport(h.label, 'worker')),
+    ],
     phases: [],
     canarySteps: [],
     startedAt: Date.now(),
@@ -56,12 +59,14 @@ export async function runDeploy(
   let fleet: Fleet | undefined
   let sessions: HostSession[] = []
   let hosts: HostDeploy[] = []
+  let workerHosts: HostDeploy[] = []
   let loadBalancer: LoadBalancer | undefined
   const ctx = (archive: ReleaseArchive | undefined): DeployContext => ({
     settings,
     version,
     archive,
     hosts,
+    workerHosts,
     loadBalancer,
     phases: report.phases,
     canarySteps: report.canarySteps,
@@ -72,7 +77,7 @@ export async function runDeploy(
     const archive = settings.rollback.enabled
       ? undefined
       : await timed(report.phases, 'build', () => buildRelease(settings, env))
-    const count = settings.hosts.length
+    const count = settings.hosts.length + settings.workers.hosts.length
     fleet = await timed(report.phases, 'connect', () =>
       step(
         'connect',
@@ -84,7 +89,12 @@ export async function runDeploy(
         () => (count === 1 ? settings.hosts[0]!.label : `${count} hosts`),
       ),
     )
-    sessions = fleet.hosts.map((host) => new HostSession(host, settings, env.journal, version))
+    sessions = [
+      ...fleet.hosts.map((host) => new HostSession(host, settings, env.journal, version)),
+      ...fleet.workerHosts.map(
+        (host) => new HostSession(host, settings, env.journal, version, 'worker'),
+      ),
+    ]
     report.hosts = sessions.map((s) => s.report)
     if (fleet.loadBalancer) {
       loadBalancer = new LoadBalancer(fleet.loadBalancer, settings, settings.hosts)
@@ -101,12 +111,18 @@ export async function runDeploy(
           const h = await HostDeploy.lockAndLoad(s, holder)
           loaded.set(s, h)
           const { liveSlot, liveVersion } = h.plan
+          if (s.role === 'worker') {
+            return `locked; workers: ${h.state.workers?.version ?? 'none yet'}`
+          }
           return `locked; live: ${liveSlot === null ? 'nothing yet' : `${liveVersion} on ${liveSlot}`}`
         },
         'lock and read state',
       )
     })
-    hosts = sessions.flatMap((s) => loaded.get(s) ?? [])
+    const loadedOf = (role: HostRole) =>
+      sessions.filter((s) => s.role === role).flatMap((s) => loaded.get(s) ?? [])
+    hosts = loadedOf('web')
+    workerHosts = loadedOf('worker')
     report.status = await strategy(ctx(archive))
   } catch (error) {
     report.status = 'failed'

@@ -283,7 +283,8 @@ export class SlotOps {
 }
 
 /**
- * The process manager for one host (`user`: its login user). A systemd unit keeps the
+ * The process manager for one host (`user`: its login user), of its slots (or, with
+ * worker-stop-command and worker-stop-timeout, of its workers). A systemd unit keeps the
  * `stopCommand` it was started with.
  */
 export function slotManager(
@@ -292,8 +293,10 @@ export function slotManager(
   l: Layout,
   user: string,
   stopCommand = settings.app.stopCommand,
+  /** worker-stop-timeout for the workers' manager. */
+  stopTimeoutMs = settings.slots.stopTimeoutMs,
 ): SlotManager {
-  const stopTimeoutSeconds = Math.max(1, Math.ceil(settings.slots.stopTimeoutMs / 1000))
+  const stopTimeoutSeconds = Math.max(1, Math.ceil(stopTimeoutMs / 1000))
   const options = { app: settings.app.name, sudo: settings.sudo, stopTimeoutSeconds }
   if (manager === 'builtin') return builtinSlots(l, options)
   return systemdSlots(l, { ...options, user, stopCommand })

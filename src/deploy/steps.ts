@@ -4,6 +4,7 @@
  * what it did (see onEachHost).
  */
 import * as core from '@actions/core'
+import { errorMessage } from '../common/errors.js'
 import { step } from '../report/log.js'
 import { formatBytes } from '../release/prepare.js'
 import type { ReleaseArchive } from '../release/index.js'
@@ -25,20 +26,42 @@ export function releaseOf(ctx: DeployContext): ReleaseArchive {
   return ctx.archive
 }
 
-/** Hosts that need this release; those already serving it are marked unchanged. */
+/**
+ * Web hosts that need this release; those (and worker hosts) already running it are marked
+ * unchanged. Empty when there is nothing to do anywhere.
+ */
 export function hostsToDeploy(ctx: DeployContext): HostDeploy[] {
   const archive = releaseOf(ctx)
-  const unchanged = ctx.hosts.filter((h) => h.isUnchanged(archive))
+  const all = [...ctx.hosts, ...ctx.workerHosts]
+  const unchanged = all.filter((h) => h.isUnchanged(archive))
   unchanged.forEach((h) => (h.report.outcome = 'unchanged'))
-  if (unchanged.length === ctx.hosts.length) {
+  if (unchanged.length === all.length) {
     core.info(`Every host already serves ${ctx.version}: nothing to do.`)
   }
   return ctx.hosts.filter((h) => !unchanged.includes(h))
 }
 
-/** Ship and install the release with shared/.env (one round trip); then the expand migration, once. */
+/**
+ * A run whose web hosts all run the release already: the worker hosts that do not get it and
+ * their workers; 'unchanged' when there are none.
+ */
+export async function workersOnly(ctx: DeployContext): Promise<RunStatus> {
+  if (workerHostsToDeploy(ctx).length === 0) return 'unchanged'
+  await shipAndMigrate(ctx, [])
+  return finish(ctx, [])
+}
+
+/** Worker hosts this run moves (those already running the release are marked unchanged). */
+export function workerHostsToDeploy(ctx: DeployContext): HostDeploy[] {
+  return ctx.workerHosts.filter((h) => h.report.outcome !== 'unchanged')
+}
+
+/**
+ * Ship and install the release with shared/.env (one round trip), on the web hosts and the worker
+ * hosts; then the expand migration, once.
+ */
 export async function shipAndMigrate(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
-  await onEachHost(ctx, 'ship', hosts, shipStep(ctx))
+  await onEachHost(ctx, 'ship', [...hosts, ...workerHostsToDeploy(ctx)], shipStep(ctx))
   await runOnce(ctx, 'migrate', ctx.settings.app.migrateCommand, hosts)
 }
 
@@ -53,6 +76,8 @@ export async function shipAndStart(ctx: DeployContext, hosts: HostDeploy[]): Pro
     await shipAndMigrate(ctx, hosts)
     await startNewSlots(ctx, hosts)
   } else {
+    // The worker hosts first: their ship failing must not leave new slots started.
+    await onEachHost(ctx, 'ship', workerHostsToDeploy(ctx), shipStep(ctx))
     await startNewSlots(ctx, hosts, [{ phase: 'ship', step: shipStep(ctx) }])
   }
 }
@@ -145,10 +170,12 @@ export async function switchTogether(ctx: DeployContext, hosts: HostDeploy[]): P
 }
 
 /**
- * After every host switched: wait for in-flight requests to the old slots, stop them (unless
- * keep-previous is warm, or there is no old slot), prune old releases, run the contract step
- * once. Per host, drain, stop, the state.json write and the prune are one command, whose parts
- * the drain, stop-old and record phases wait on in turn.
+ * After every host switched: the release's workers start (on the worker hosts too; see
+ * startWorkers), then wait for in-flight requests to the old slots, stop them (unless
+ * keep-previous is warm, or there is no old slot), stop the previous release's workers, prune old
+ * releases, run the contract step once. Per host, drain, stop, the state.json write, the
+ * workers' stop and the prune are one command, whose parts the drain, stop-old and record phases
+ * wait on in turn.
  */
 export async function finish(
   ctx: DeployContext,
@@ -160,6 +187,8 @@ export async function finish(
    */
   retiring: HostDeploy[] = hosts,
 ): Promise<RunStatus> {
+  const workerHosts = workerHostsToDeploy(ctx)
+  await startWorkers(ctx, hosts, workerHosts)
   if (retiring.length > 0 && ctx.settings.slots.keepPrevious === 'stop') {
     // On drain-timeout drainOldSlot warns, and the old slot is stopped anyway.
     await onEachHost(ctx, 'drain', retiring, async (h) => {
@@ -178,11 +207,47 @@ export async function finish(
   await onEachHost(
     ctx,
     'record',
-    hosts,
+    [...hosts, ...workerHosts],
     async (h) => prunedNote(await h.pruneReleases()),
     'prune releases',
   )
   return status
+}
+
+/**
+ * The release's workers start on every host that runs them, once the new version is live on the
+ * web hosts (the previous release's stop later, in the finish block). When any fails to start,
+ * the ones started stop again and the previous ones keep running; with `on-failure: rollback`
+ * the web hosts that switched go back to their previous slot (still running), with `stop` they
+ * stay on the new version. The run fails either way.
+ */
+async function startWorkers(
+  ctx: DeployContext,
+  hosts: HostDeploy[],
+  workerHosts: HostDeploy[],
+): Promise<void> {
+  const all = [...hosts, ...workerHosts]
+  const withWorkers = all.filter((h) => (h.target.commands?.workers ?? []).length > 0)
+  all.filter((h) => !withWorkers.includes(h)).forEach((h) => (h.target.workers = null))
+  try {
+    await onEachHost(ctx, 'workers', withWorkers, async (h) => {
+      await h.workers.startNew()
+      return `${(h.target.commands?.workers ?? []).map((w) => w.name).join(', ')} up (${h.version})`
+    })
+  } catch (error) {
+    const started = withWorkers.filter((h) => h.target.workers)
+    await bestEffort(ctx.logs, 'stop the new workers', started, (h) => h.workers.stopNew())
+    const back =
+      ctx.settings.rolling.onFailure === 'rollback' ? hosts.filter((h) => h.canSwitchBack) : []
+    await bestEffort(ctx.logs, 'switch back', back, (h) => h.switchBack())
+    const web =
+      back.length > 0
+        ? `${back.length} web host(s) switched back to their previous version (on-failure: rollback).`
+        : hosts.length > 0
+          ? 'The web hosts stay on the new version (on-failure: stop); the previous workers keep running.'
+          : 'The previous workers keep running.'
+    throw new Error(`${errorMessage(error)}\n${web}`, { cause: error })
+  }
 }
 
 /** migrate / post-deploy: once per run, on the first host, from the new release. */

@@ -7,9 +7,9 @@ import type { HostAddress, Settings } from '../inputs/settings.js'
 import type { HostLogs } from '../report/log.js'
 import { forEachParallel } from '../common/parallel.js'
 import { planHost } from '../deploy/plan.js'
-import { portNotes, preflightProblems } from './host-checks.js'
+import { hostProblems, portNotes, preflightProblems } from './host-checks.js'
 import { slotManager } from '../deploy/slot-ops.js'
-import type { HostCheck } from '../report/model.js'
+import type { HostCheck, HostRole } from '../report/model.js'
 import { layout } from '../remote/layout.js'
 import { parseProbe, probeCommand } from '../remote/probe.js'
 import { canaryEvidence, NGINX_CONFIG_DIR, type CanaryEvidence } from '../canary/evidence.js'
@@ -23,7 +23,7 @@ import {
   type ResolvedProcessManager,
 } from '../remote/commands/process-manager.js'
 import { cmd, userCommandArgv } from '../remote/shell.js'
-import { EMPTY_STATE, parseState } from '../remote/state.js'
+import { EMPTY_STATE, parseState, type HostState } from '../remote/state.js'
 import { RemoteHost, type SshOptions } from '../ssh/connection.js'
 import { connectJumpHost } from '../ssh/jump-host.js'
 import { sshOptionsFrom } from '../ssh/options.js'
@@ -39,14 +39,20 @@ export async function dryRun(
     jumpHost = await connectJumpHost(settings)
   } catch (error) {
     const problem = `jump host ${settings.ssh.proxyJump?.label}: ${errorMessage(error)}`
-    return settings.hosts.map((h) => ({ host: h.label, problems: [problem] }))
+    return [...settings.hosts, ...settings.workers.hosts].map((h) => ({
+      host: h.label,
+      problems: [problem],
+    }))
   }
+  const targets = [
+    ...settings.hosts.map((address) => ({ address, role: 'web' as const })),
+    ...settings.workers.hosts.map((address) => ({ address, role: 'worker' as const })),
+  ]
   try {
-    return await forEachParallel(settings.hosts, settings.ssh.maxParallel, (address) =>
-      checkHost(settings, version, address, options, jumpHost, logs).catch((error): HostCheck => ({
-        host: address.label,
-        problems: [messageWithoutHost(error)],
-      })),
+    return await forEachParallel(targets, settings.ssh.maxParallel, ({ address, role }) =>
+      checkHost(settings, version, address, role, options, jumpHost, logs).catch(
+        (error): HostCheck => ({ host: address.label, problems: [messageWithoutHost(error)] }),
+      ),
     )
   } finally {
     jumpHost?.dispose()
@@ -57,6 +63,7 @@ async function checkHost(
   settings: Settings,
   version: string,
   address: HostAddress,
+  role: HostRole,
   options: SshOptions,
   via: RemoteHost | undefined,
   logs: HostLogs,
@@ -89,6 +96,11 @@ async function checkHost(
       stateProblems.push(errorMessage(error))
     }
     const plan = planHost(settings, host.name, state, version)
+    if (role === 'worker') {
+      const problems = [...hostProblems(settings, address.user, facts, role), ...stateProblems]
+      if (manager.manager === 'error') problems.push(manager.reason)
+      return { host: host.name, problems, notes: workerHostNotes(settings, state, version) }
+    }
     const nginxTest = await host.tryExec(testNginx(nginxCommands(settings)), {
       step: 'nginx test',
       timeoutMs: 30_000,
@@ -162,4 +174,14 @@ async function processManagerOf(
     step: 'process manager',
   })
   return resolveProcessManager(parseProcessManagerFacts(stdout), name, user)
+}
+
+/** What a deploy would do on a worker host: its workers, and the ones they replace. */
+function workerHostNotes(settings: Settings, state: HostState, version: string): string[] {
+  const names = settings.workers.commands.map((w) => w.name).join(', ')
+  const live = state.workers
+  const now = live ? `${live.version} (${live.names.join(', ')})` : 'none'
+  return [
+    `worker host: would ship ${version} and run its workers (${names || 'none'}); running now: ${now}`,
+  ]
 }

@@ -5,6 +5,7 @@ import type { HostFacts } from '../remote/probe.js'
 import { unitFilePath } from '../remote/commands/systemd.js'
 import { portTakenProblem } from '../remote/commands/processes.js'
 import type { Slot } from '../remote/state.js'
+import type { HostRole } from '../report/model.js'
 
 /** Results of the commands run next to the probe. */
 export interface CommandCheck {
@@ -36,16 +37,7 @@ export function preflightProblems(
     site?: CommandCheck
   },
 ): string[] {
-  const problems = facts.missingTools.map(
-    (tool) => `'${tool}' is not installed (Debian/Ubuntu package: ${PACKAGE_OF[tool] ?? tool}).`,
-  )
-  if (!facts.writable) {
-    const path = settings.app.deployPath
-    const nearest =
-      facts.existingPath === path ? '' : ` (its nearest existing parent is ${facts.existingPath})`
-    problems.push(`deploy-path ${path} is not writable by ${user}${nearest}.`)
-  }
-  problems.push(...systemdProblems(settings, user, facts))
+  const problems = hostProblems(settings, user, facts)
   if (checks.sudo && checks.sudo.exitCode !== 0) {
     problems.push(
       `sudo would not run '${checks.sudo.command}' for ${user} without a password: allow it ` +
@@ -80,6 +72,31 @@ export function portNotes(facts: HostFacts, slot: Slot): string[] {
     }
     return []
   })
+}
+
+/**
+ * What stops a deploy on any host, a worker host too: missing tools (nginx only where the site
+ * is), a deploy-path the user cannot write, systemd that is not there or not allowed.
+ */
+export function hostProblems(
+  settings: Settings,
+  user: string,
+  facts: HostFacts,
+  role: HostRole = 'web',
+): string[] {
+  const problems = facts.missingTools
+    .filter((tool) => role === 'web' || tool !== 'nginx')
+    .map(
+      (tool) => `'${tool}' is not installed (Debian/Ubuntu package: ${PACKAGE_OF[tool] ?? tool}).`,
+    )
+  if (!facts.writable) {
+    const path = settings.app.deployPath
+    const nearest =
+      facts.existingPath === path ? '' : ` (its nearest existing parent is ${facts.existingPath})`
+    problems.push(`deploy-path ${path} is not writable by ${user}${nearest}.`)
+  }
+  problems.push(...systemdProblems(settings, user, facts))
+  return problems
 }
 
 /** With process-manager systemd: systemd must run the host, and systemctl needs root or sudo. */

@@ -34,10 +34,12 @@ export async function cleanup(
   const holder = lockHolder(runUrl, `${process.env.GITHUB_ACTOR ?? 'unknown'} (post step)`)
   try {
     await forEachParallel(labels, settings.ssh.maxParallel, async (label) => {
-      const address = settings.hosts.find((h) => h.label === label)
+      const web = settings.hosts.find((h) => h.label === label)
+      const address = web ?? settings.workers.hosts.find((h) => h.label === label)
       if (!address) return
       const host = await RemoteHost.connect(address, options, { via })
-      const session = new HostSession(host, settings, new Journal(), '')
+      const role = web ? 'web' : 'worker'
+      const session = new HostSession(host, settings, new Journal(), '', role)
       try {
         const deploy = await HostDeploy.lockAndLoad(session, holder)
         const done = await repair(deploy, entries[label]!)

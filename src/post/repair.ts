@@ -8,8 +8,8 @@ import { switchCurrent } from '../remote/commands/files.js'
 
 /**
  * nginx back on the live slot (or the upstream file from before the run, with nothing live),
- * `current` back where state.json says, a slot the run had started drained and stopped. Returns
- * what it did, for the log.
+ * `current` back where state.json says, workers state.json does not name as live stopped, a slot
+ * the run had started drained and stopped. Returns what it did, for the log.
  */
 export async function repair(h: HostDeploy, entry: JournalEntry): Promise<string[]> {
   const live = h.state.liveSlot
@@ -38,6 +38,13 @@ export async function repair(h: HostDeploy, entry: JournalEntry): Promise<string
       await h.slots.reload(live, version)
       done.push(`reloaded the ${live} slot on it`)
     }
+  }
+  for (const workers of entry.workers ?? []) {
+    // The workers state.json names run on; any other generation the run touched stops.
+    const running = h.state.workers
+    if (running?.generation === workers.generation && running.version === workers.version) continue
+    await h.host.exec(h.workers.stopCommand(workers), { step: 'workers' })
+    done.push(`stopped the ${workers.version} workers (${workers.names.join(', ')})`)
   }
   if (entry.startedSlot !== undefined && entry.startedSlot !== live) {
     // nginx no longer sends it anything (put back above, or by the main step, which may have

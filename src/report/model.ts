@@ -20,6 +20,7 @@ export type Phase =
   | 'switch'
   | 'canary'
   | 'lb-in'
+  | 'workers'
   | 'drain'
   | 'stop-old'
   | 'post-deploy'
@@ -45,8 +46,23 @@ export type HostOutcome =
   | 'reverted'
   | 'rolled-back'
 
+/** A web host (`hosts`), or a host that runs only the workers (`worker-hosts`). */
+export type HostRole = 'web' | 'worker'
+
+/** A worker of the release on a host, after the run. */
+export interface WorkerOutcome {
+  name: string
+  version: string
+  /** up: started and running; exited / failed: did not come up (the run failed). */
+  state: 'up' | 'exited' | 'failed'
+}
+
 export interface HostReport {
   host: string
+  /** Absent for a web host. */
+  role?: 'worker'
+  /** The release's workers this run started (absent: none). */
+  workers?: WorkerOutcome[]
   /** Rolling deploys: the batch (1-based) the host switched in. */
   batch?: number
   outcome: HostOutcome
@@ -91,9 +107,10 @@ export interface RunReport {
 }
 
 /** A host's report before anything happened on it (a failure that stops the run leaves it so). */
-export function emptyHostReport(host: string): HostReport {
+export function emptyHostReport(host: string, role: HostRole = 'web'): HostReport {
   return {
     host,
+    ...(role === 'worker' ? { role } : {}),
     outcome: 'failed',
     liveSlot: null,
     liveVersion: null,

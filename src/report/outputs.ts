@@ -1,7 +1,14 @@
 /** The action's outputs for a run (pure): `main.ts` sets them with `core.setOutput`. */
 import type { Slot } from '../remote/state.js'
 import { plain, tail } from './markdown.js'
-import type { HostOutcome, HostReport, Phase, PhaseTiming, RunReport } from './model.js'
+import type {
+  HostOutcome,
+  HostReport,
+  Phase,
+  PhaseTiming,
+  RunReport,
+  WorkerOutcome,
+} from './model.js'
 
 /** Per-host error text in the `hosts` output is cut to its last this many characters. */
 export const OUTPUT_ERROR_CHARS = 2000
@@ -9,6 +16,8 @@ export const OUTPUT_ERROR_CHARS = 2000
 /** One element of the `hosts` output (JSON). */
 export interface HostOutput {
   host: string
+  /** `worker` for a host of `worker-hosts` (no slot); absent for a web host. */
+  role?: 'worker'
   outcome: HostOutcome
   /** Slot and version serving after the run (null: nothing serves). */
   slot: Slot | null
@@ -17,6 +26,8 @@ export interface HostOutput {
   previousVersion: string | null
   /** Seconds spent per phase (two decimals; a phase that ran more than once is summed). */
   seconds: Partial<Record<Phase, number>>
+  /** The release's workers the run started, and whether each came up; absent: none. */
+  workers?: WorkerOutcome[]
   /** Last {@link OUTPUT_ERROR_CHARS} characters of what went wrong, control characters removed. */
   error?: string
 }
@@ -38,12 +49,14 @@ export function hostOutput(host: HostReport): HostOutput {
   for (const [phase, { ms }] of phaseTotals(host.phases)) seconds[phase] = Math.round(ms / 10) / 100
   return {
     host: host.host,
+    ...(host.role === undefined ? {} : { role: host.role }),
     outcome: host.outcome,
     slot: host.liveSlot,
     version: host.liveVersion,
     previousSlot: host.previousSlot,
     previousVersion: host.previousVersion,
     seconds,
+    ...(host.workers === undefined ? {} : { workers: host.workers }),
     ...(host.error === undefined ? {} : { error: tail(plain(host.error), OUTPUT_ERROR_CHARS) }),
   }
 }

@@ -181,7 +181,13 @@ export function hostRow(h: HostReport): string[] {
             Math.min(...h.phases.map((p) => p.startedAt)),
         )
   return [
-    esc(h.batch === undefined ? h.host : `${h.host} (batch ${h.batch})`),
+    esc(
+      h.role === 'worker'
+        ? `${h.host} (workers)`
+        : h.batch === undefined
+          ? h.host
+          : `${h.host} (batch ${h.batch})`,
+    ),
     esc(`${OUTCOME_ICON[h.outcome]} ${h.outcome}`),
     esc(h.liveSlot ?? '–'),
     esc(h.liveVersion ?? '–'),
@@ -304,6 +310,20 @@ function canarySection(r: RunReport): string[] {
   ]
 }
 
+/** The release's workers per host, when the run started any (absent otherwise). */
+function workersSection(r: RunReport): string[] {
+  const rows = r.hosts.flatMap((h) =>
+    (h.workers ?? []).map((w) => [
+      esc(h.host),
+      esc(w.name),
+      esc(w.version),
+      esc(`${w.state === 'up' ? '✅' : '❌'} ${w.state}`),
+    ]),
+  )
+  if (rows.length === 0) return []
+  return ['#### Workers', '', table(['Host', 'Worker', 'Version', 'State'], rows), '']
+}
+
 function render(r: RunReport, parts: Parts, limits: Limits): string {
   const leftOut: string[] = []
   const hosts = hostsSection(r, parts, limits, leftOut)
@@ -325,6 +345,7 @@ function render(r: RunReport, parts: Parts, limits: Limits): string {
     ...stateLines(r, limits.runErrorChars),
     '',
     ...hosts,
+    ...workersSection(r),
     ...canarySection(r),
     ...note,
     ...(gantt === '' ? [] : ['#### Timeline', '', gantt, '']),

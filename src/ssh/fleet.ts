@@ -4,10 +4,14 @@ import { RemoteHost, type LineSink } from './connection.js'
 import { connectJumpHost } from './jump-host.js'
 import { sshOptionsFrom } from './options.js'
 
-/** Open connections to every host of a run, its load balancer and jump host, if any. */
+/**
+ * Open connections to every host of a run (`hosts`, then `worker-hosts`), its load balancer and
+ * jump host, if any.
+ */
 export class Fleet {
   private constructor(
     readonly hosts: RemoteHost[],
+    readonly workerHosts: RemoteHost[],
     readonly loadBalancer: RemoteHost | undefined,
     private readonly jumpHost: RemoteHost | undefined,
   ) {}
@@ -23,7 +27,7 @@ export class Fleet {
       logFor: (host: string) => LineSink
     },
   ): Promise<Fleet> {
-    const addresses = settings.hosts
+    const addresses = [...settings.hosts, ...settings.workers.hosts]
     const options = sshOptionsFrom(settings)
     const via = await connectJumpHost(settings)
     const opened = new Map<HostAddress, RemoteHost>()
@@ -39,15 +43,13 @@ export class Fleet {
       throw error
     }
     const lb = run.loadBalancer && opened.get(run.loadBalancer)
-    return new Fleet(
-      addresses.map((a) => opened.get(a) as RemoteHost),
-      lb,
-      via,
-    )
+    const connected = (list: HostAddress[]) => list.map((a) => opened.get(a) as RemoteHost)
+    return new Fleet(connected(settings.hosts), connected(settings.workers.hosts), lb, via)
   }
 
   dispose(): void {
     this.hosts.forEach((host) => host.dispose())
+    this.workerHosts.forEach((host) => host.dispose())
     this.loadBalancer?.dispose()
     this.jumpHost?.dispose()
   }

@@ -22,6 +22,7 @@ import {
   shipAndStart,
   stopNewSlots,
   switchTogether,
+  workersOnly,
 } from '../deploy/steps.js'
 import { errorMessage } from '../common/errors.js'
 import { batchSizeOf } from '../inputs/settings.js'
@@ -31,7 +32,7 @@ import { rollOut } from './rolling.js'
 
 export async function canary(ctx: DeployContext): Promise<RunStatus> {
   const hosts = hostsToDeploy(ctx)
-  if (hosts.length === 0) return 'unchanged'
+  if (hosts.length === 0) return workersOnly(ctx)
   return ctx.settings.canary.hosts === undefined ? byTraffic(ctx, hosts) : byHosts(ctx, hosts)
 }
 

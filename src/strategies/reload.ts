@@ -10,7 +10,7 @@
  */
 import { onEachHost, type DeployContext } from '../deploy/context.js'
 import type { HostDeploy } from '../deploy/host-deploy.js'
-import { finish, hostsToDeploy, shipAndMigrate } from '../deploy/steps.js'
+import { finish, hostsToDeploy, shipAndMigrate, workersOnly } from '../deploy/steps.js'
 import { planHost, slotPort } from '../deploy/plan.js'
 import { switchCurrent } from '../remote/commands/files.js'
 import type { RunStatus } from '../report/model.js'
@@ -18,7 +18,7 @@ import { info } from '../report/log.js'
 
 export async function reload(ctx: DeployContext): Promise<RunStatus> {
   const hosts = hostsToDeploy(ctx)
-  if (hosts.length === 0) return 'unchanged'
+  if (hosts.length === 0) return workersOnly(ctx)
   await shipAndMigrate(ctx, hosts)
   const switched: HostDeploy[] = []
   await onEachHost(

@@ -9,7 +9,14 @@ import type { DeployContext } from '../deploy/context.js'
 import { onEachHost } from '../deploy/context.js'
 import type { HostDeploy } from '../deploy/host-deploy.js'
 import { inputCommands } from '../deploy/host-session.js'
-import { finish, healthyNote, startedNote, stopNewSlots, switchTogether } from '../deploy/steps.js'
+import {
+  finish,
+  healthyNote,
+  startedNote,
+  stopNewSlots,
+  switchTogether,
+  workerHostsToDeploy,
+} from '../deploy/steps.js'
 import { HostError } from '../common/errors.js'
 import { planHost } from '../deploy/plan.js'
 import type { RunStatus } from '../report/model.js'
@@ -20,16 +27,17 @@ export async function rollback(ctx: DeployContext): Promise<RunStatus> {
   await onEachHost(
     ctx,
     'start',
-    ctx.hosts,
+    [...ctx.hosts, ...ctx.workerHosts],
     async (h) => {
-      const live = h.plan.liveVersion
-      if (planRollback(h, toVersion)) hosts.push(h)
-      else h.report.outcome = 'unchanged'
+      const live = h.runningVersion
+      if (!planRollback(h, toVersion)) h.report.outcome = 'unchanged'
+      else if (h.session.role === 'web') hosts.push(h)
+      else h.report.outcome = 'rolled-back'
       return h.version === live ? `already on ${live}` : `${live ?? 'nothing'} -> ${h.version}`
     },
     'plan rollback',
   )
-  if (hosts.length === 0) return 'unchanged'
+  if (hosts.length === 0 && workerHostsToDeploy(ctx).length === 0) return 'unchanged'
   const started: HostDeploy[] = []
   try {
     await onEachHost(ctx, 'start', hosts, async (h) => {
@@ -54,7 +62,7 @@ export async function rollback(ctx: DeployContext): Promise<RunStatus> {
 export function planRollback(h: HostDeploy, toVersion: string): boolean {
   const { settings } = h.session
   const { history } = h.state
-  const live = h.plan.liveVersion
+  const live = h.runningVersion
   const known = [...new Set(history.map((r) => r.version))]
   const target = toVersion
     ? history.find((r) => r.version === toVersion)

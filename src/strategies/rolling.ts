@@ -15,6 +15,7 @@ import {
   startNewSlots,
   stopNewSlots,
   switchTogether,
+  workersOnly,
 } from '../deploy/steps.js'
 import { timed } from '../deploy/timing.js'
 import { errorMessage } from '../common/errors.js'
@@ -24,7 +25,7 @@ import type { RunStatus } from '../report/model.js'
 
 export async function rolling(ctx: DeployContext): Promise<RunStatus> {
   const hosts = hostsToDeploy(ctx)
-  if (hosts.length === 0) return 'unchanged'
+  if (hosts.length === 0) return workersOnly(ctx)
   return rollOut(
     ctx,
     hosts,

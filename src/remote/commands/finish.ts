@@ -4,11 +4,12 @@
  * on timeout it is stopped anyway, as today), stop it (the slot manager's stop command), write state.json (computed
  * on the runner, with the old slot's pid cleared and the pruned releases left out of the
  * history) and remove the pruned releases (the runner computed them with releasesToPrune from the
- * release list of the prepare block plus this run's release). Steps stop at the first failure:
+ * release list of the prepare block plus this run's release). Between the two, the previous
+ * release's workers stop, once state.json names the new ones. Steps stop at the first failure:
  * state.json is written only once the old slot stopped.
  *
  * Output: `open <n>` every 2 s while connections stay open (drainProgress reads it), then
- * `DRAIN idle|timeout <open connections>|skipped`, `STEP stop|state|prune`, then `OK`;
+ * `DRAIN idle|timeout <open connections>|skipped`, `STEP stop|state|workers|prune`, then `OK`;
  * on a failure `FAILED <step>` with its stderr, exit FINISH_FAILED.
  */
 import type { Layout } from '../layout.js'
@@ -27,6 +28,11 @@ export interface FinishSpec {
    * leave it as it is.
    */
   stateJson?: string
+  /**
+   * The stop of the previous release's workers, run once state.json names the new ones (or none);
+   * omitted: no workers to stop.
+   */
+  retireWorkers?: Shell
   /** Release versions to remove (never the live or the previous one: the runner decides). */
   prune: string[]
 }
@@ -36,8 +42,8 @@ export function finishHost(spec: FinishSpec): Shell {
   return script(
     `${DRAIN_FUNCTIONS}
 ${STATE_FUNCTIONS}
-port=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6
-shift 6
+port=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6; workers=$7
+shift 7
 fail() {
   echo "FAILED $1"
   [ -z "$2" ] || printf '%s\\n' "$2" >&2
@@ -56,6 +62,10 @@ if [ "$state" != - ]; then
   write_state "$state" "$statejson" || fail state
   backup_state "$state"
 fi
+if [ -n "$workers" ]; then
+  echo "STEP workers"
+  (eval "$workers") >&2 || fail workers
+fi
 if [ $# -gt 0 ]; then
   echo "STEP prune"
   rm -rf -- "$@" || fail prune
@@ -67,6 +77,7 @@ echo OK`,
     old?.stop.text ?? '',
     spec.stateJson === undefined ? '-' : l.state,
     spec.stateJson ?? '',
+    spec.retireWorkers?.text ?? '',
     ...spec.prune.map((version) => l.release(version)),
   )
 }

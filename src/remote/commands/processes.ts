@@ -40,8 +40,11 @@ const AFTER_KILL_CHECKS = 100
  * `port_owner PORT` (after `*_pids`): `problem` is '' when something listens on PORT and every
  * listener is one of `pids`; else returns 1 (nothing of the slot listens) or 2 (another process
  * listens; `problem` names it).
+ * `oldest_of "PID..."`: sets `oldest` to the one that started first ('' for none).
  * `server_pid PORT` (after `*_pids`): sets `server` to the oldest process of `pids` that holds a
  * socket listening on PORT (the server: gunicorn's master, not the shell above it); '' for none.
+ * `main_pid PGID`: sets `main` to the oldest process of the group that is not a shell (a worker's
+ * main process below `sh -c`), or the oldest of all when every one is.
  * `free_port PORT MODE OWN LIVE DEPLOY APP SLOT SYSTEMCTL TIMEOUT`: who listens on the port SLOT
  * starts on, by the rule of README "What your app must do". OWN and LIVE set `pids` to the slot's
  * processes and the other slot's. Each listener is printed as `PORT <kind> <port> <who>`: `own`
@@ -167,16 +170,36 @@ port_owner() {
   problem="nothing of the slot listens on port $1"
   return 1
 }
-server_pid() {
-  listeners "$1" "$pids"
-  server=; _oldest=
-  for _p in $(printf '%s\\n' "$listening" | cut -d' ' -f1 | sort -u); do
-    case " $pids " in *" $_p "*) ;; *) continue ;; esac
+oldest_of() {
+  oldest=; _since=
+  for _p in $1; do
     { read -r _s < "/proc/$_p/stat"; } 2>/dev/null || continue
     # shellcheck disable=SC2086 # the fields after the command's name, split on purpose
     set -- \${_s##*") "}
-    if [ -z "$server" ] || [ "\${20}" -lt "$_oldest" ]; then server=$_p; _oldest=\${20}; fi
+    if [ -z "$oldest" ] || [ "\${20}" -lt "$_since" ]; then oldest=$_p; _since=\${20}; fi
   done
+}
+# shellcheck disable=SC2034 # server is for the caller
+server_pid() {
+  listeners "$1" "$pids"
+  _held=
+  for _p in $(printf '%s\\n' "$listening" | cut -d' ' -f1 | sort -u); do
+    case " $pids " in *" $_p "*) _held="$_held $_p" ;; esac
+  done
+  oldest_of "$_held"
+  server=$oldest
+}
+# shellcheck disable=SC2034 # main is for the caller
+main_pid() {
+  group_pids "$1"
+  _apps=
+  for _p in $pids; do
+    _c=
+    { read -r _c < "/proc/$_p/comm"; } 2>/dev/null
+    case $_c in sh | dash | bash | ash | busybox) ;; *) _apps="$_apps $_p" ;; esac
+  done
+  oldest_of "\${_apps:-$pids}"
+  main=$oldest
 }
 port_user() {
   case $1 in -*) kind=hidden; return ;; esac

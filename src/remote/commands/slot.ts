@@ -157,6 +157,7 @@ stop_slot() {
   if [ -n "$pids" ]; then
     read -r _g < "$1"
     _how=
+    case $_slot in worker-*) main_pid "$_g"; WORKER_PID=$main; export WORKER_PID ;; esac
     if [ -n "$3" ]; then
       if (cd "$RELEASE_DIR" 2>/dev/null && sh -c "$3"); then _how=asked
       else echo "stop-command failed; sending SIGTERM" >&2; fi
