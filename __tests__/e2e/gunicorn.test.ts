@@ -1,0 +1,83 @@
+/**
+ * A Python app under Debian's gunicorn end to end (examples/gunicorn), as README "Recipes"
+ * (Django) starts it: a blue-green deploy, then `strategy: reload` with `kill -HUP "$SLOT_PID"`.
+ * The first reload finds the live slot running from its release dir and moves to `current` on
+ * the other slot; the next one HUPs the same master in place, whose new workers load the new
+ * release. Zero failed requests throughout.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { errorLine, runAction } from '../../test/action-runner.js'
+import {
+  addSite,
+  deployInputs,
+  GUNICORN_APP,
+  hostState,
+  servedVersion,
+} from '../../test/deploy-fixture.js'
+import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
+import { formatLoadReport, moreAnswers, startLoad } from '../../test/load.js'
+
+let lab: Lab
+let host: LabHost
+
+const deploy = (version: string, strategy: string) =>
+  runAction(
+    deployInputs(lab, [host], GUNICORN_APP, {
+      version,
+      strategy,
+      'start-command': 'gunicorn --bind 127.0.0.1:$PORT --workers 2 --threads 4 app:app',
+      'reload-command': 'kill -HUP "$SLOT_PID"',
+      'version-path': '/version',
+    }),
+  )
+
+/** The slots of state.json: pid and working directory of each running one. */
+const slots = async () =>
+  (await hostState(host)).slots as Record<string, { pid: number; workdir: string }>
+
+beforeAll(async () => {
+  lab = await startLab({ hosts: 1, name: 'gunicorn', runtimes: ['gunicorn'] })
+  host = lab.hosts[0]!
+})
+
+afterAll(async () => {
+  await lab?.stop()
+})
+
+it('deploys blue-green, then reloads with HUP (from current, then in place): 0 failed requests', async () => {
+  const first = await deploy('g1', 'blue-green')
+  expect(errorLine(first.main.log)).toBe('')
+  expect(first.main.outputs).toMatchObject({ status: 'deployed', 'live-slot': 'blue' })
+  await addSite(host, 'shop')
+
+  const load = startLoad({ urls: [`http://${host.address}/`], maxDurationMs: 120_000 })
+  await moreAnswers(load, 100, 'g1')
+  // Blue runs from releases/g1, where a HUP would load g1 again: g2 starts on green from current.
+  const moved = await deploy('g2', 'reload')
+  expect(errorLine(moved.main.log)).toBe('')
+  expect(moved.main.outputs).toMatchObject({ status: 'deployed', 'live-slot': 'green' })
+  expect(moved.main.log).toContain(
+    'the blue slot runs from /srv/shop/releases/g1, not from /srv/shop/current',
+  )
+  const green = (await slots()).green!
+  expect(green.workdir).toBe('/srv/shop/current')
+  await moreAnswers(load, 100, 'g2')
+
+  const reloaded = await deploy('g3', 'reload')
+  expect(errorLine(reloaded.main.log)).toBe('')
+  expect(reloaded.main.outputs).toMatchObject({ status: 'deployed', 'live-slot': 'green' })
+  await moreAnswers(load, 100, 'g3')
+  const report = await load.stop()
+  console.log(`gunicorn under load: ${formatLoadReport(report)}`)
+  expect(report.failureSamples).toEqual([])
+  expect(report.failed).toBe(0)
+  expect(await servedVersion(host)).toBe('g3')
+
+  // The same slot serves g3 (no restart): gunicorn's master got the HUP, and its new workers
+  // loaded the release current points at.
+  expect((await slots()).green).toMatchObject({ pid: green.pid, workdir: '/srv/shop/current' })
+  const { stdout } = await host.sh('readlink /srv/shop/current; ss -Hltn "sport = :3001" | wc -l')
+  expect(stdout).toBe('releases/g3\n0\n')
+  const { stdout: log } = await host.sh('cat /srv/shop/logs/green.log')
+  expect(log).toContain('[INFO] Handling signal: hup')
+})
