@@ -5,6 +5,8 @@
  * the other slot; the next one HUPs the same master in place, whose new workers load the new
  * release. Zero failed requests throughout.
  */
+import { appendFileSync, cpSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { errorLine, runAction } from '../../test/action-runner.js'
 import {
@@ -16,17 +18,21 @@ import {
 } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
 import { formatLoadReport, moreAnswers, startLoad } from '../../test/load.js'
+import { tempDir } from '../../test/tmp.js'
+import { waitFor } from '../../test/wait.js'
 
 let lab: Lab
 let host: LabHost
 
-const deploy = (version: string, strategy: string) =>
+const deploy = (version: string, strategy: string, release = GUNICORN_APP) =>
   runAction(
-    deployInputs(lab, [host], GUNICORN_APP, {
+    deployInputs(lab, [host], release, {
       version,
       strategy,
       'start-command': 'gunicorn --bind 127.0.0.1:$PORT --workers 2 --threads 4 app:app',
       'reload-command': 'kill -HUP "$SLOT_PID"',
+      // Before any reload: gunicorn's master exits when its new workers cannot load the app.
+      'migrate-command': "python3 -c 'import app'",
       'version-path': '/version',
     }),
   )
@@ -80,4 +86,44 @@ it('deploys blue-green, then reloads with HUP (from current, then in place): 0 f
   expect(stdout).toBe('releases/g3\n0\n')
   const { stdout: log } = await host.sh('cat /srv/shop/logs/green.log')
   expect(log).toContain('[INFO] Handling signal: hup')
+})
+
+it('a release whose app cannot load fails at migrate-command, before gunicorn gets the HUP', async () => {
+  const before = (await slots()).green!
+  const broken = tempDir('gunicorn-broken')
+  cpSync(GUNICORN_APP, broken, { recursive: true })
+  appendFileSync(join(broken, 'app.py'), 'raise RuntimeError("this release cannot load")\n')
+  const run = await deploy('g4', 'reload', broken)
+  expect(run.main.exitCode).toBe(1)
+  expect(run.main.log).toContain('RuntimeError: this release cannot load')
+  expect(errorLine(run.main.log)).toContain('migrate')
+  const { stdout } = await host.sh(
+    'readlink /srv/shop/current; grep -c "signal: hup" /srv/shop/logs/green.log',
+  )
+  expect(stdout).toBe('releases/g3\n1\n')
+  expect((await slots()).green).toMatchObject({ pid: before.pid, version: 'g3' })
+  expect(await servedVersion(host)).toBe('g3')
+})
+
+it('a slot reloaded in place that crashes starts again in the release current points at', async () => {
+  const { pid } = (await slots()).green!
+  // Every process of the slot killed at once, as by the OOM killer; the supervisor restarts it.
+  await host.sh(`kill -KILL -${pid}`)
+  await waitFor(
+    async () =>
+      (await host.sh('cat /srv/shop/logs/green.log')).stdout.includes(
+        `(pid ${pid}) was killed by signal KILL; restart 1 in 1 s`,
+      ),
+    {
+      what: 'the supervisor to see the slot killed',
+    },
+  )
+  const served = await waitFor(
+    async () => {
+      const version = await servedVersion(host)
+      return /^g\d$/.test(version) ? version : undefined
+    },
+    { what: 'the green slot to serve again after its restart' },
+  )
+  expect(served).toBe('g3')
 })
