@@ -70996,12 +70996,14 @@ const REQUEST_TIMEOUT_MS = 5000;
 const FIRST_RETRY_MS = 50;
 /**
  * The health phase on the host: polls the slot as waitHealthy does (the same schedule, the same
- * checks, a restart by the process manager counts as a crash: this run started the slot) and
+ * checks, and for a slot this run started a restart by the process manager counts as a crash) and
  * reports once; see healthLoopChecks for its outcome.
  */
-function hostHealthLoop(slots, slot, port, health, version, client = 'auto') {
+function hostHealthLoop(slots, slot, port, health, version, client = 'auto', 
+/** False for a slot reloaded in place: restarts from before this run are no crash. */
+startedByThisRun = true) {
     const { path, versionPath, timeoutMs, intervalMs } = health;
-    const alive = slots.checkAlive(slot, true);
+    const alive = slots.checkAlive(slot, startedByThisRun);
     const members = slots.members(slot);
     return healthLoop({
         port,
@@ -71036,12 +71038,14 @@ function healthLoopChecks(host, slots, slot, port, health, result) {
  * process exits while booting fails at once, with the tail of its log. `onAttempt` hears each failed check (for the
  * log's heartbeat); returns how many checks it took.
  */
-async function waitHealthy(host, slots, slot, port, health, version, onAttempt = () => { }) {
+async function waitHealthy(host, slots, slot, port, health, version, onAttempt = () => { }, 
+/** False for a slot reloaded in place: restarts from before this run are no crash. */
+startedByThisRun = true) {
     const deadline = Date.now() + health.timeoutMs;
     // Checks at once, then after 50, 100, 200 ms ... up to health-interval: an app that boots fast
     // is seen soon after it is up, one that boots slowly is not polled harder than asked.
     for (let retry = 0;; retry++) {
-        const problem = (await checkSlot(host, slots, slot, port, health, version, 'boot')) ??
+        const problem = (await checkSlot(host, slots, slot, port, health, version, 'boot', startedByThisRun)) ??
             (await portOwnerProblem(host, slots, slot, port, 'health'));
         if (problem === undefined)
             return retry + 1;
@@ -71063,9 +71067,10 @@ const EXITED_WHEN = {
  */
 async function checkSlot(host, slots, slot, port, health, version, 
 /** When the check runs, for the message. */
-phase) {
-    // The slot was started by this run either way: a restart by the process manager is a crash.
-    const exited = await exitedLogTail(host, slots, slot, 'health', true);
+phase, 
+/** This run started the slot (not so in a reload in place): a restart since is a crash. */
+startedByThisRun = true) {
+    const exited = await exitedLogTail(host, slots, slot, 'health', startedByThisRun);
     if (exited !== undefined) {
         throw new HostError(host.name, 'health', `the new version exited ${EXITED_WHEN[phase]} on ${slot} (port ${port}); last lines of ${slots.logName(slot)}:\n${exited}`);
     }
@@ -71340,7 +71345,8 @@ class SlotOps {
     /** The health loop on the host for the target slot (health.ts). */
     healthLoop() {
         const [, manager, slot, port, health, version] = this.healthTarget();
-        return hostHealthLoop(manager, slot, port, health, version, this.httpClient);
+        const started = this.s.journal.has('started slot');
+        return hostHealthLoop(manager, slot, port, health, version, this.httpClient, started);
     }
     /** The checks the loop took; throws when the slot is not healthy (see healthLoopChecks). */
     async healthOf(result) {
@@ -71349,7 +71355,7 @@ class SlotOps {
         if (checks !== 'no-client')
             return checks;
         const started = Date.now();
-        return waitHealthy(...this.healthTarget(), (attempt, problem) => this.attemptProgress(attempt, problem, started));
+        return waitHealthy(...this.healthTarget(), (attempt, problem) => this.attemptProgress(attempt, problem, started), this.s.journal.has('started slot'));
     }
     /** A progress line of the health loop, for the log's heartbeat. */
     healthProgress(line, since) {
@@ -80268,8 +80274,10 @@ async function deployInPlace(h) {
     catch (error) {
         if (previous !== null) {
             await host.exec(switchCurrent(layout, previous), { step: 'reload: switch back' });
-            if (running)
-                await h.slots.reload(slot, previous);
+            // What went wrong first is the run's error; a failed reload back leaves the journal entry,
+            // so the post step tries again.
+            if (running && !(await reloadedBack(h, slot, previous)))
+                throw error;
             journal.clear('current moved');
         }
         if (!running)
@@ -80277,6 +80285,21 @@ async function deployInPlace(h) {
         throw error;
     }
     return true;
+}
+/**
+ * The reload onto the previous release after a failed one; false, with a warning, when it fails
+ * too. A server can die in a reload (gunicorn's master exits when its new workers cannot load the
+ * app): its process manager starts it again from `current`, which names the previous release.
+ */
+async function reloadedBack(h, slot, previous) {
+    try {
+        await h.slots.reload(slot, previous);
+        return true;
+    }
+    catch (error) {
+        warning(`[${h.name}] the reload back onto ${previous} failed too (${error.message}); ${h.session.layout.current} points at ${previous} again`);
+        return false;
+    }
 }
 /**
  * The reload of a host whose live slot runs from its release dir: `current` moves to the new

@@ -15,18 +15,23 @@ import {
 } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
 import { formatLoadReport, moreAnswers, startLoad } from '../../test/load.js'
+import { readmeInputs } from '../../test/readme.js'
 
 let lab: Lab
 let host: LabHost
 let release: string
 
-/** As README "Recipes" (Phoenix release) writes it. */
+/**
+ * README "Recipes", Phoenix release: its start, migrate and version lines and its env as written
+ * there (the Phoenix variables are unused by this app); the release is built once, by this file.
+ */
+const recipe = readmeInputs('recipe-mix-release')
 const elixirInputs = (extra: Record<string, string>) =>
   deployInputs(lab, [host], release, {
-    'start-command': 'bin/shop start',
-    'migrate-command': "bin/shop eval 'Shop.Release.migrate()'",
-    env: 'RELEASE_DISTRIBUTION=none',
-    'version-path': '/version',
+    'start-command': recipe['start-command']!,
+    'migrate-command': recipe['migrate-command']!,
+    'version-path': recipe['version-path']!,
+    env: recipe.env!,
     'health-timeout': '30s',
     ...extra,
   })
@@ -43,6 +48,8 @@ afterAll(async () => {
 })
 
 it('deploys the release blue-green, migrates with bin/shop eval, rolls back: 0 failed requests', async () => {
+  expect(recipe).toMatchObject({ 'start-command': 'bin/shop start' })
+  expect(recipe.env).toContain('RELEASE_DISTRIBUTION=none\n')
   const first = await deploy('e1')
   expect(errorLine(first.main.log)).toBe('')
   expect(first.main.outputs).toMatchObject({ status: 'deployed', 'live-slot': 'blue' })

@@ -1,4 +1,5 @@
-"""Sample WSGI app for gunicorn (Python standard library only).
+"""A WSGI app for gunicorn (Python's standard library only), laid out as Django's `shop.wsgi`:
+`python3 -m gunicorn --bind 127.0.0.1:$PORT shop.wsgi` serves `application`.
 
 The version is the REVISION file of the working directory, read when a worker loads this module:
 after `kill -HUP` on gunicorn's master, new workers load the code (and REVISION) of the release
@@ -17,7 +18,7 @@ with open("REVISION", encoding="utf-8") as revision:
 MAX_SLOW_MS = 30_000
 
 
-def app(environ, start_response):
+def application(environ, start_response):
     method = environ["REQUEST_METHOD"]
     path = environ.get("PATH_INFO", "/")
     status, body = answer(method, path, environ)
