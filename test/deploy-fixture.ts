@@ -1,10 +1,33 @@
-/** Helpers for end-to-end deploy tests: releases of the sample app, nginx sites, host state. */
-import { copyFileSync, writeFileSync } from 'node:fs'
+/**
+ * Helpers for end-to-end deploy tests: releases of the sample app (and of the examples in other
+ * stacks), nginx sites, host state.
+ */
+import { execFile } from 'node:child_process'
+import { copyFileSync, cpSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
 import type { Lab, LabHost } from './hosts/index.js'
 import { tempDir } from './tmp.js'
 
-const SAMPLE_APP = resolve(import.meta.dirname, '../examples/app')
+const EXAMPLES = resolve(import.meta.dirname, '../examples')
+const SAMPLE_APP = join(EXAMPLES, 'app')
+
+/** examples/gunicorn, a release as it is: its version is the REVISION file the action writes. */
+export const GUNICORN_APP = join(EXAMPLES, 'gunicorn')
+
+/**
+ * The Mix release of examples/elixir (`bin/shop`), built with Debian's elixir (`MIX_ENV=prod mix
+ * release`) in a {@link tempDir}; returns `_build/prod/rel/shop`, the directory a deploy ships.
+ * The app reports the REVISION file the action writes at the release's root, so one build
+ * serves every version: build it once per test file.
+ */
+export async function buildElixirRelease(): Promise<string> {
+  const project = tempDir('elixir-build')
+  cpSync(join(EXAMPLES, 'elixir'), project, { recursive: true })
+  const env = { ...process.env, MIX_ENV: 'prod', MIX_HOME: join(project, '.mix') }
+  await promisify(execFile)('mix', ['release'], { cwd: project, env, timeout: 180_000 })
+  return join(project, '_build/prod/rel/shop')
+}
 
 /**
  * A release directory of the sample app reporting `version`; `behaviour` goes into

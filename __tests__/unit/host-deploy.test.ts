@@ -803,6 +803,40 @@ describe('strategy reload on a fake host: in place only where the slot runs from
     expect(deploy.plan.targetSlot).toBe('blue')
   })
 
+  it('a server that died in the reload: the run fails with why, current moves back, the failed reload back is a warning', async () => {
+    // gunicorn's master exits when its new workers cannot load the app: nothing listens to reload.
+    const { host, deploy, mark } = await loadedReload(withWorkdir('/srv/shop/current'), [
+      { match: 'reload: reload-command', times: 1 },
+      { match: 'health', exitCode: 3, stdout: 'RESULT exited 4\nReason: Worker failed to boot.\n' },
+      {
+        match: 'reload: reload-command',
+        exitCode: 1,
+        stderr: 'no process of the blue slot listens on port 3001\n',
+      },
+    ])
+    const warnings: string[] = []
+    vi.spyOn(process.stdout, 'write').mockImplementation((line) => {
+      if (String(line).startsWith('::warning::')) warnings.push(String(line))
+      return true
+    })
+    await expect(deployInPlace(deploy)).rejects.toThrow(/Worker failed to boot/)
+    expect(stepsSince(host, mark)).toEqual([
+      'reload: check slot',
+      'reload: switch current',
+      'reload: reload-command',
+      'health',
+      'reload: switch back',
+      'reload: reload-command',
+    ])
+    expect(host.commands[mark + 4]!.text).toMatch(/ releases\/1\.0\.0$/)
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toContain('[web1] the reload back onto 1.0.0 failed too (')
+    expect(warnings[0]).toContain('no process of the blue slot listens on port 3001')
+    expect(warnings[0]).toContain('); /srv/shop/current points at 1.0.0 again')
+    // The post step reloads once more.
+    expect(deploy.session.journal.has('current moved')).toBe(true)
+  })
+
   it('a slot started in its release dir: the new release starts on the other slot from current and the host switches', async () => {
     const { host, deploy, mark } = await loadedReload(withWorkdir())
     expect(await deployInPlace(deploy)).toBe(false)

@@ -5,7 +5,7 @@
  * Also the pure choice of `process-manager: auto`.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -85,6 +85,25 @@ describe('builtin supervisor', () => {
     expect(booting.status).toBe(SLOT_EXITED)
     expect(booting.stdout).toContain('(restarted 1 time(s) by its supervisor; last at ')
     expect(sh(slots().restarts('blue').text).stdout).toMatch(/^1 \S+ was killed by signal KILL\n$/)
+  })
+
+  it('starts a slot that runs from current again in the release current points at now', async () => {
+    // A server reloaded in place (strategy: reload) runs the release current points at; after a
+    // crash it must not come back with the release current pointed at when the slot started.
+    mkdirSync(join(root, 'releases/v2'))
+    symlinkSync('releases/v1', l.current)
+    const cwdFile = join(root, 'cwd')
+    const command = `pwd -P > ${cwdFile}; exec sleep 60`
+    execFileSync('sh', ['-c', slots().start('blue', command, env, l.current).text])
+    const first = appPid()
+    await until('the app to note its directory', () => read(cwdFile) !== '')
+    expect(read(cwdFile)).toBe(join(root, 'releases/v1'))
+
+    rmSync(cwdFile)
+    sh(`ln -sfn releases/v2 ${l.current}`)
+    process.kill(first, 'SIGKILL')
+    await until('the app to start again', () => appPid() !== first && read(cwdFile) !== '')
+    expect(read(cwdFile)).toBe(join(root, 'releases/v2'))
   })
 
   it('backs off in a crash loop, and shows each exit in the log', async () => {

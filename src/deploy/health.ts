@@ -25,7 +25,7 @@ const FIRST_RETRY_MS = 50
 
 /**
  * The health phase on the host: polls the slot as waitHealthy does (the same schedule, the same
- * checks, a restart by the process manager counts as a crash: this run started the slot) and
+ * checks, and for a slot this run started a restart by the process manager counts as a crash) and
  * reports once; see healthLoopChecks for its outcome.
  */
 export function hostHealthLoop(
@@ -35,9 +35,11 @@ export function hostHealthLoop(
   health: HealthSettings,
   version: string,
   client: HttpClientChoice = 'auto',
+  /** False for a slot reloaded in place: restarts from before this run are no crash. */
+  startedByThisRun = true,
 ): Shell {
   const { path, versionPath, timeoutMs, intervalMs } = health
-  const alive = slots.checkAlive(slot, true)
+  const alive = slots.checkAlive(slot, startedByThisRun)
   const members = slots.members(slot)
   return healthLoop({
     port,
@@ -87,13 +89,15 @@ export async function waitHealthy(
   health: HealthSettings,
   version: string,
   onAttempt: (attempt: number, problem: string) => void = () => {},
+  /** False for a slot reloaded in place: restarts from before this run are no crash. */
+  startedByThisRun = true,
 ): Promise<number> {
   const deadline = Date.now() + health.timeoutMs
   // Checks at once, then after 50, 100, 200 ms ... up to health-interval: an app that boots fast
   // is seen soon after it is up, one that boots slowly is not polled harder than asked.
   for (let retry = 0; ; retry++) {
     const problem =
-      (await checkSlot(host, slots, slot, port, health, version, 'boot')) ??
+      (await checkSlot(host, slots, slot, port, health, version, 'boot', startedByThisRun)) ??
       (await portOwnerProblem(host, slots, slot, port, 'health'))
     if (problem === undefined) return retry + 1
     onAttempt(retry + 1, problem)
@@ -130,9 +134,10 @@ export async function checkSlot(
   version: string,
   /** When the check runs, for the message. */
   phase: CheckPhase,
+  /** This run started the slot (not so in a reload in place): a restart since is a crash. */
+  startedByThisRun = true,
 ): Promise<string | undefined> {
-  // The slot was started by this run either way: a restart by the process manager is a crash.
-  const exited = await exitedLogTail(host, slots, slot, 'health', true)
+  const exited = await exitedLogTail(host, slots, slot, 'health', startedByThisRun)
   if (exited !== undefined) {
     throw new HostError(
       host.name,

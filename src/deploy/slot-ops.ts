@@ -237,7 +237,8 @@ export class SlotOps {
   /** The health loop on the host for the target slot (health.ts). */
   private healthLoop(): Shell {
     const [, manager, slot, port, health, version] = this.healthTarget()
-    return hostHealthLoop(manager, slot, port, health, version, this.httpClient)
+    const started = this.s.journal.has('started slot')
+    return hostHealthLoop(manager, slot, port, health, version, this.httpClient, started)
   }
 
   /** The checks the loop took; throws when the slot is not healthy (see healthLoopChecks). */
@@ -246,8 +247,10 @@ export class SlotOps {
     const checks = healthLoopChecks(host, manager, slot, port, health, result)
     if (checks !== 'no-client') return checks
     const started = Date.now()
-    return waitHealthy(...this.healthTarget(), (attempt, problem) =>
-      this.attemptProgress(attempt, problem, started),
+    return waitHealthy(
+      ...this.healthTarget(),
+      (attempt, problem) => this.attemptProgress(attempt, problem, started),
+      this.s.journal.has('started slot'),
     )
   }
 

@@ -13,8 +13,9 @@ import type { HostDeploy } from '../deploy/host-deploy.js'
 import { finish, hostsToDeploy, shipAndMigrate, workersOnly } from '../deploy/steps.js'
 import { planHost, slotPort } from '../deploy/plan.js'
 import { switchCurrent } from '../remote/commands/files.js'
+import type { Slot } from '../remote/state.js'
 import type { RunStatus } from '../report/model.js'
-import { info } from '../report/log.js'
+import { info, warning } from '../report/log.js'
 
 export async function reload(ctx: DeployContext): Promise<RunStatus> {
   const hosts = hostsToDeploy(ctx)
@@ -80,13 +81,32 @@ export async function deployInPlace(h: HostDeploy): Promise<boolean> {
   } catch (error) {
     if (previous !== null) {
       await host.exec(switchCurrent(layout, previous), { step: 'reload: switch back' })
-      if (running) await h.slots.reload(slot, previous)
+      // What went wrong first is the run's error; a failed reload back leaves the journal entry,
+      // so the post step tries again.
+      if (running && !(await reloadedBack(h, slot, previous))) throw error
       journal.clear('current moved')
     }
     if (!running) await h.stopNewSlot()
     throw error
   }
   return true
+}
+
+/**
+ * The reload onto the previous release after a failed one; false, with a warning, when it fails
+ * too. A server can die in a reload (gunicorn's master exits when its new workers cannot load the
+ * app): its process manager starts it again from `current`, which names the previous release.
+ */
+async function reloadedBack(h: HostDeploy, slot: Slot, previous: string): Promise<boolean> {
+  try {
+    await h.slots.reload(slot, previous)
+    return true
+  } catch (error) {
+    warning(
+      `[${h.name}] the reload back onto ${previous} failed too (${(error as Error).message}); ${h.session.layout.current} points at ${previous} again`,
+    )
+    return false
+  }
 }
 
 /**

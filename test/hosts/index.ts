@@ -36,7 +36,7 @@ import {
   names,
   teardownNetwork,
 } from './net.js'
-import { ensurePackages, missingPackages } from './packages.js'
+import { ensurePackages, missingPackages, type PackageOptions } from './packages.js'
 
 export { ensurePackages, hashKnownHosts, makeClientKey, missingPackages }
 export type { ClientKey, KeyOptions, KeyType, LabHost }
@@ -95,6 +95,8 @@ export interface LabOptions {
    * sshd and nginx as units; `host.sh` then runs inside those namespaces too (systemctl works).
    */
   systemd?: boolean
+  /** App runtimes from Debian the hosts run besides Node (`elixir`, `gunicorn`), installed if missing. */
+  runtimes?: PackageOptions['runtimes']
   /**
    * Latency lab: put this round-trip time (ms) in front of each host's sshd, by a delaying TCP
    * proxy in this process on 127.0.0.1 (test/hosts/delay-proxy.ts; 0: the proxy without delay).
@@ -117,7 +119,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   if (process.getuid?.() !== 0) {
     throw new Error('test/hosts must run as root (it creates network and mount namespaces)')
   }
-  await ensurePackages({ systemd: opts.systemd })
+  await ensurePackages({ systemd: opts.systemd, runtimes: opts.runtimes })
   const { id, dir } = claimLabDir(opts.name)
   const unregister = onProcessExit(() => destroyLab(id))
   const proxies: DelayProxy[] = []

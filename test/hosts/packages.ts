@@ -36,14 +36,32 @@ const SYSTEMD_REQUIRED: { bin: string; pkg: string }[] = [
   { bin: 'dbus-daemon', pkg: 'dbus' },
 ]
 
+/**
+ * App runtimes of the e2e tests that deploy other stacks than Node, from Debian: `elixir` builds a
+ * Mix release on the runner side (the release brings its own erts to the host), `gunicorn` serves
+ * a Python app on the host (both sides are this machine).
+ */
+const RUNTIMES = {
+  elixir: [{ bin: 'mix', pkg: 'elixir' }],
+  gunicorn: [{ bin: 'gunicorn', pkg: 'gunicorn' }],
+} satisfies Record<string, { bin: string; pkg: string }[]>
+
+type Runtime = keyof typeof RUNTIMES
+
 export interface PackageOptions {
   /** Also what systemd hosts need (the systemd, sudo and dbus packages). */
   systemd?: boolean
+  /** Also these app runtimes. */
+  runtimes?: Runtime[]
 }
 
 /** Packages providing the binaries that are missing (empty when all is installed). */
 export function missingPackages(opts: PackageOptions = {}): string[] {
-  const required = opts.systemd ? [...REQUIRED, ...SYSTEMD_REQUIRED] : REQUIRED
+  const required = [
+    ...REQUIRED,
+    ...(opts.systemd ? SYSTEMD_REQUIRED : []),
+    ...(opts.runtimes ?? []).flatMap((runtime) => RUNTIMES[runtime]),
+  ]
   const missing = required.filter((r) => !which(r.bin)).map((r) => r.pkg)
   if (opts.systemd && !existsSync(SYSTEMD)) missing.push('systemd')
   return [...new Set(missing)]
@@ -51,7 +69,7 @@ export function missingPackages(opts: PackageOptions = {}): string[] {
 
 /**
  * Makes sure sshd, ssh, nginx, ip, nsenter are installed (with `systemd`, also systemd, setpriv,
- * sudo and dbus): as root, installs the missing packages with apt-get (nginx-light, else nginx)
+ * sudo and dbus; with `runtimes`, those app runtimes): as root, installs the missing packages with apt-get (nginx-light, else nginx)
  * without starting their system services; otherwise throws a message saying what to install.
  */
 export async function ensurePackages(opts: PackageOptions = {}): Promise<void> {

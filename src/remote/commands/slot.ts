@@ -243,7 +243,8 @@ export function freePortArgs(
 
 /**
  * The supervisor of a slot (or worker): shared/.env, then its variables (which win); then, from
- * `workdir`, the start command in its own session (its pid in the pidfile), and again after
+ * `workdir` (entered at each start: a slot that runs from `current` restarts in the release it
+ * names then), the start command in its own session (its pid in the pidfile), and again after
  * every exit, RESTART_DELAY_SECONDS later, doubling after each quick exit up to
  * RESTART_DELAY_MAX_SECONDS. Each exit goes to the slot log and `<slot>.restarts`. What the app's
  * shell leaves running when it exits (a server below a start command without `exec`, holding the
@@ -274,10 +275,11 @@ _dzd_self=${quote(supervisorPidfile(l, id))}
 _dzd_restarts=${quote(restartsFile(l, id))}
 _dzd_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 echo $$ > "$_dzd_self"
-cd ${quote(workdir)} || exit 1
 _dzd_n=0
 _dzd_delay=${RESTART_DELAY_SECONDS}
 while :; do
+  # At every start: a slot that runs from current (a reload) restarts in the release it names now.
+  cd ${quote(workdir)} || exit 1
   printf '%s === starting %s%s: %s\\n' "$(_dzd_now)" "$APP_VERSION" ${quote(port)} ${quote(startCommand)}
   _dzd_started=$(date +%s)
   setsid sh -c ${quote(startCommand)} < /dev/null &
