@@ -707,14 +707,14 @@ describe('start + health and the finish block on a fake host', () => {
     await switchTogether(contextFor([deploy]), [deploy])
     const pid = deploy.state.slots.blue?.pid
 
-    expect(await deploy.drainOldSlot()).toBe(true)
+    expect(await deploy.drainOldSlot()).toEqual({ idle: true, open: 0 })
     await expect(deploy.stopOldSlot()).rejects.toThrow(
       '[web1] stop blue: command exited 6:\nstop-command failed',
     )
     expect(deploy.state.slots.blue?.pid).toBe(pid)
   })
 
-  it('drain-timeout: the old slot is stopped anyway', async () => {
+  it('drain-timeout: the old slot is stopped anyway, and the log and the report say how many connections it had', async () => {
     const host = hostWith(LIVE_BLUE, [
       {
         match: 'finish',
@@ -724,10 +724,19 @@ describe('start + health and the finish block on a fake host', () => {
     const deploy = await startedDeploy(host)
     await deploy.waitHealthy()
     await switchTogether(contextFor([deploy]), [deploy])
+    const warnings: string[] = []
+    vi.spyOn(process.stdout, 'write').mockImplementation((line) => {
+      if (String(line).startsWith('::warning::')) warnings.push(String(line))
+      return true
+    })
 
-    expect(await deploy.drainOldSlot()).toBe(false)
+    expect(await deploy.drainOldSlot()).toEqual({ idle: false, open: 3 })
     await deploy.stopOldSlot()
     expect(deploy.state.slots.blue?.pid).toBeNull()
+    expect(deploy.report.openAfterDrain).toBe(3)
+    expect(warnings).toEqual([
+      '::warning::[web1] the blue slot still had 3 connection(s) open after drain-timeout (30.0s); stopping it anyway (a websocket stays open until the app closes it: README "Websockets")\n',
+    ])
   })
 
   it('keep-previous warm: the finish block leaves the old slot running and state.json as it is', async () => {

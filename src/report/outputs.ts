@@ -17,6 +17,8 @@ export interface HostOutput {
   previousVersion: string | null
   /** Seconds spent per phase (two decimals; a phase that ran more than once is summed). */
   seconds: Partial<Record<Phase, number>>
+  /** Connections still open when the drain reached drain-timeout (absent: it drained). */
+  openAfterDrain?: number
   /** Last {@link OUTPUT_ERROR_CHARS} characters of what went wrong, control characters removed. */
   error?: string
 }
@@ -44,6 +46,7 @@ export function hostOutput(host: HostReport): HostOutput {
     previousSlot: host.previousSlot,
     previousVersion: host.previousVersion,
     seconds,
+    ...(host.openAfterDrain === undefined ? {} : { openAfterDrain: host.openAfterDrain }),
     ...(host.error === undefined ? {} : { error: tail(plain(host.error), OUTPUT_ERROR_CHARS) }),
   }
 }

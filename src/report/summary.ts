@@ -171,6 +171,30 @@ function timing(totals: ReturnType<typeof phaseTotals>, ...phases: Phase[]): str
   return `${humanDuration(ms)}${found.some((t) => t.failed) ? ' ❌' : ''}`
 }
 
+/** The drain's duration, and the connections drain-timeout left open, if it did. */
+function drainCell(h: HostReport, totals: ReturnType<typeof phaseTotals>): string {
+  const time = timing(totals, 'drain')
+  if (h.openAfterDrain === undefined) return time
+  const left = `${h.openAfterDrain} left open`
+  return time === '–' ? left : `${time}, ${left}`
+}
+
+/**
+ * Below the table when a drain reached drain-timeout: on which hosts, with how many connections,
+ * and what that means (the stop closed them: websockets stay open until the app closes them).
+ */
+function drainNote(hosts: HostReport[]): string[] {
+  const timedOut = hosts.filter((h) => h.openAfterDrain !== undefined)
+  if (timedOut.length === 0) return []
+  const shown = timedOut.slice(0, 5).map((h) => `${esc(h.host)} (${h.openAfterDrain})`)
+  const more =
+    timedOut.length > shown.length ? ` and ${count(timedOut.length - 5, 'more host')}` : ''
+  return [
+    '',
+    `Drain: drain-timeout ended with connections still open on ${shown.join(', ')}${more}; the slot was stopped anyway. Websockets stay open until the app closes them on SIGTERM, so their drain always lasts drain-timeout: keep it to your longest request.`,
+  ]
+}
+
 export function hostRow(h: HostReport): string[] {
   const totals = phaseTotals(h.phases)
   const total =
@@ -189,7 +213,7 @@ export function hostRow(h: HostReport): string[] {
     esc(timing(totals, 'ship')),
     esc(timing(totals, 'start', 'health')),
     esc(timing(totals, 'switch')),
-    esc(timing(totals, 'drain')),
+    esc(drainCell(h, totals)),
     esc(total),
   ]
 }
@@ -235,7 +259,14 @@ function hostsSection(r: RunReport, parts: Parts, limits: Limits, leftOut: strin
         : `the error details of ${count(failed.length - detailed.length, 'more host')}`,
     )
   }
-  return ['#### Hosts', '', table(HOST_COLUMNS, rows), ...detailed.flatMap((d) => ['', d]), '']
+  return [
+    '#### Hosts',
+    '',
+    table(HOST_COLUMNS, rows),
+    ...drainNote(r.hosts),
+    ...detailed.flatMap((d) => ['', d]),
+    '',
+  ]
 }
 
 function rollbackSection(r: RunReport): string[] {
