@@ -89,6 +89,7 @@ export function openWebSocket(
   url: string,
   options: { headers?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<WebSocket> {
+  const timeoutMs = options.timeoutMs ?? 5000
   const key = randomBytes(16).toString('base64')
   const expected = createHash('sha1')
     .update(key + GUID)
@@ -102,10 +103,10 @@ export function openWebSocket(
         'Sec-WebSocket-Key': key,
         'Sec-WebSocket-Version': '13',
       },
-      timeout: options.timeoutMs ?? 5000,
+      timeout: timeoutMs,
     })
     req.on('timeout', () =>
-      req.destroy(new Error(`no websocket handshake within ${url}'s timeout`)),
+      req.destroy(new Error(`no answer to the websocket handshake at ${url} in ${timeoutMs} ms`)),
     )
     req.on('error', reject)
     req.on('response', (res) => {
@@ -118,15 +119,16 @@ export function openWebSocket(
         socket.destroy()
         return reject(new Error('websocket handshake with a wrong Sec-WebSocket-Accept'))
       }
-      resolve(connected(socket, head))
+      resolve(connected(socket, head, timeoutMs))
     })
     req.end()
   })
 }
 
-/** The client side of an open connection: resolves with the first message. */
-function connected(socket: Socket, head: Buffer): Promise<WebSocket> {
+/** The client side of an open connection: resolves with the first message (cut after `timeoutMs`). */
+function connected(socket: Socket, head: Buffer, timeoutMs: number): Promise<WebSocket> {
   socket.setNoDelay(true)
+  const silent = setTimeout(() => socket.destroy(), timeoutMs)
   let buffer = head
   let closeFrame: { code: number; reason: string } | undefined
   let sentClose = false
@@ -135,14 +137,15 @@ function connected(socket: Socket, head: Buffer): Promise<WebSocket> {
   const firstMessage = new Promise<string>((r) => (first = r))
   let firstSeen = false
   const closed = new Promise<WebSocketClose>((resolve) => {
-    socket.once('close', () =>
+    socket.once('close', () => {
+      clearTimeout(silent)
       resolve({
         code: closeFrame?.code ?? 1006,
         reason: closeFrame?.reason ?? '',
         frame: closeFrame !== undefined,
         at: Date.now(),
-      }),
-    )
+      })
+    })
   })
   socket.on('error', () => socket.destroy())
   const sendClose = (payload: Buffer) => {
@@ -159,6 +162,7 @@ function connected(socket: Socket, head: Buffer): Promise<WebSocket> {
         if (firstSeen) messages.push(text)
         else {
           firstSeen = true
+          clearTimeout(silent)
           first(text)
         }
       } else if (opcode === 0x8) {

@@ -155,7 +155,10 @@ describe('deploys with websocket clients connected, under plain load', () => {
     await moreAnswers(load, 100, to)
     const plain = await load.stop()
     const clients = await fleet.stop()
-    console.log(`websockets ${from} -> ${to}: ${formatFleetReport(clients)}`)
+    const took = (result.main.ms / 1000).toFixed(1)
+    console.log(
+      `websockets ${from} -> ${to} (run ${took} s, ${lingering} nginx worker(s) shutting down at its end): ${formatFleetReport(clients)}`,
+    )
     console.log(`websockets ${from} -> ${to}, plain load: ${formatLoadReport(plain)}`)
     expect(plain.failureSamples).toEqual([])
     expect(plain.failed).toBe(0)

@@ -409,6 +409,29 @@ describe('canary abort on a fake host', () => {
     // nginx and state.json agree again: nothing left for the post step.
     expect(journal.text()).toBe('')
   })
+
+  it("a drain that reaches drain-timeout is stopped anyway, with the connections left in the log and the host's report", async () => {
+    const host = hostWith(LIVE_BLUE, [{ match: 'drain', exitCode: 4, stdout: 'open 5\n5\n' }])
+    const deploy = await startedDeploy(host)
+    await deploy.installUpstream(deploy.plan.targetSlot, 10)
+    await deploy.reloadAndVerify(deploy.plan.targetSlot, 10)
+    const warnings: string[] = []
+    vi.spyOn(process.stdout, 'write').mockImplementation((line) => {
+      if (String(line).startsWith('::warning::')) warnings.push(String(line))
+      return true
+    })
+
+    await deploy.backToLiveSlot()
+    await deploy.stopNewSlot()
+
+    expect(host.steps().slice(-2)).toEqual(['drain', 'stop green'])
+    expect(deploy.report.openAfterDrain).toBe(5)
+    expect(warnings).toEqual([
+      expect.stringContaining(
+        '[web1] the green slot still had 5 connection(s) open after drain-timeout (30.0s); stopping it anyway',
+      ),
+    ])
+  })
 })
 
 describe('the deploy lock and the state, in one round trip on a fake host', () => {

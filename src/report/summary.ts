@@ -16,6 +16,8 @@ export const HOST_ERROR_CHARS = 2000
 export const RUN_ERROR_CHARS = 4000
 /** When over budget, error details are kept for the first this many failed hosts only. */
 export const DETAILED_FAILED_HOSTS = 20
+/** The drain note below the table names at most this many hosts. */
+const NOTE_HOSTS = 5
 /** Host names and versions longer than this are cut in the table and prose. */
 const MAX_CELL_CHARS = 100
 
@@ -186,9 +188,9 @@ function drainCell(h: HostReport, totals: ReturnType<typeof phaseTotals>): strin
 function drainNote(hosts: HostReport[]): string[] {
   const timedOut = hosts.filter((h) => h.openAfterDrain !== undefined)
   if (timedOut.length === 0) return []
-  const shown = timedOut.slice(0, 5).map((h) => `${esc(h.host)} (${h.openAfterDrain})`)
-  const more =
-    timedOut.length > shown.length ? ` and ${count(timedOut.length - 5, 'more host')}` : ''
+  const shown = timedOut.slice(0, NOTE_HOSTS).map((h) => `${esc(h.host)} (${h.openAfterDrain})`)
+  const rest = timedOut.length - shown.length
+  const more = rest > 0 ? ` and ${count(rest, 'more host')}` : ''
   return [
     '',
     `Drain: drain-timeout ended with connections still open on ${shown.join(', ')}${more}; the slot was stopped anyway. Websockets stay open until the app closes them on SIGTERM, so their drain always lasts drain-timeout: keep it to your longest request.`,
