@@ -69684,6 +69684,15 @@ drain_port "$1" "$2" "$3" && exit 0
 echo "$drain_left"
 exit ${DRAIN_TIMED_OUT}`, String(port), String(Math.max(1, drainChecks(timeoutMs))), String(quiet));
 }
+/** The outcome of waitForDrain from its exit code and output (undefined: the check failed). */
+function parseDrain(exitCode, stdout) {
+    if (exitCode === 0)
+        return { idle: true, open: 0 };
+    if (exitCode !== DRAIN_TIMED_OUT)
+        return undefined;
+    const last = stdout.trim().split('\n').at(-1) ?? '';
+    return { idle: false, open: /^\d+$/.test(last) ? Number(last) : 0 };
+}
 /** The connection count of a progress line of waitForDrain; undefined for any other line. */
 function drainProgress(line) {
     const match = /^open (\d+)$/.exec(line);
@@ -71357,31 +71366,40 @@ class SlotOps {
      * forward switch drains the old slot in the finish block: see retire): waits until the requests
      * nginx's old workers still finish on it are done, bounded by drain-timeout, the quiet window
      * counting from this run's last nginx reload (`sinceReloadMs`, 0: none). On timeout it warns
-     * (the slot is stopped anyway) and returns false.
+     * (the slot is stopped anyway: see drained).
      */
     async drain(slot, sinceReloadMs) {
-        const idle = await this.waitIdle(slotPort(this.s.settings, slot), quietChecks(sinceReloadMs));
-        if (!idle) {
-            warning(`[${this.s.name}] the ${slot} slot still had connections after drain-timeout; stopping it anyway`);
-        }
-        return idle;
+        const port = slotPort(this.s.settings, slot);
+        return this.drained(slot, await this.waitIdle(port, quietChecks(sinceReloadMs)));
+    }
+    /**
+     * The end of a slot's drain: on drain-timeout, the warning with the connections still open and
+     * the same count in the host's report (the job summary). Returns the outcome.
+     */
+    drained(slot, outcome) {
+        if (outcome.idle)
+            return outcome;
+        const { name, settings, report } = this.s;
+        report.openAfterDrain = outcome.open;
+        const timeout = formatDuration(settings.slots.drainTimeoutMs);
+        warning(`[${name}] the ${slot} slot still had ${outcome.open} connection(s) open after drain-timeout (${timeout}); stopping it anyway (a websocket stays open until the app closes it: README "Websockets")`);
+        return outcome;
     }
     /**
      * Waits until no connection to `port` is open any more (in-flight requests finished), bounded
-     * by drain-timeout. Returns false on timeout.
+     * by drain-timeout.
      */
     async waitIdle(port, quiet = quietChecks()) {
         const timeoutMs = this.s.settings.slots.drainTimeoutMs;
         if (timeoutMs === 0)
-            return true;
+            return { idle: true, open: 0 };
         const result = await this.s.host.tryExec(waitForDrain(port, timeoutMs, quiet), {
             step: 'drain',
             onLine: this.drainProgress(port),
         });
-        if (result.exitCode === 0)
-            return true;
-        if (result.exitCode === DRAIN_TIMED_OUT)
-            return false;
+        const outcome = parseDrain(result.exitCode, result.stdout);
+        if (outcome)
+            return outcome;
         throw new HostError(this.s.name, 'drain', `drain check failed (exit ${result.exitCode}): ${result.stderr}`);
     }
     /**
@@ -71622,13 +71640,29 @@ const VERIFY_HEADER = 'x-deploy-upstream';
 const MARKER = '# Managed by ssh-zero-downtime-deploy';
 /** The canary log line: `$msec|$status|$upstream_addr` (the address list may hold ", "). */
 const CANARY_LOG_FORMAT = "'$msec|$status|$upstream_addr'";
+/** `$shop` for app `shop`, `$shop_api` for `shop-api`: the start of the include's variables. */
+function variablePrefix(name) {
+    return `$${name.replaceAll('-', '_')}`;
+}
+/**
+ * The `Connection` header a site sends to the app (`$<name>_connection`): `upgrade` for a request
+ * that asks for one (a websocket handshake), so that nginx passes the upgrade through, and empty
+ * for every other, so that the connection to the app stays keep-alive. Per app, so two apps'
+ * includes on one host do not define the same variable.
+ */
+function connectionVariable(name) {
+    return `${variablePrefix(name)}_connection`;
+}
+function connectionMap(name) {
+    return `map $http_upgrade ${connectionVariable(name)} {\n    default upgrade;\n    "" "";\n}\n`;
+}
 function body(spec) {
     const servers = spec.servers.map((s) => {
         const weight = s.weight === undefined ? '' : ` weight=${s.weight}`;
         const host = s.host === undefined ? '127.0.0.1' : s.host.includes(':') ? `[${s.host}]` : s.host;
         return `    server ${host}:${s.port}${weight} max_fails=0${s.down ? ' down' : ''};\n`;
     });
-    const prefix = `$${spec.name.replaceAll('-', '_')}`;
+    const prefix = variablePrefix(spec.name);
     const variable = `${prefix}_live_slot`;
     const cookie = spec.stickyCookie;
     const hash = cookie && spec.servers.length > 1 ? `    hash ${prefix}_canary_key consistent;\n` : '';
@@ -71642,6 +71676,7 @@ function body(spec) {
                     `map $cookie_${cookie} ${prefix}_canary_cookie {\n    "" "${cookie}=$request_id; Path=/; HttpOnly; SameSite=Lax";\n    default "";\n}\n`
             : '',
         `upstream ${spec.name} {\n${hash}${servers.join('')}}\n`,
+        connectionMap(spec.name),
         spec.liveSlot === undefined
             ? ''
             : `map $host ${variable} {\n    default ${spec.liveSlot};\n}\n`,
@@ -71683,7 +71718,8 @@ function renderUpstream(spec) {
 function upstreamOwnership(content, name) {
     if (content.trim() === '')
         return 'absent';
-    if (name !== undefined && content.trim() === upstreamPlaceholder(name))
+    const placeholders = name === undefined ? [] : [upstreamPlaceholder(name), oldPlaceholder(name)];
+    if (placeholders.includes(content.trim()))
         return 'placeholder';
     if (!content.startsWith(MARKER))
         return 'foreign';
@@ -71694,18 +71730,25 @@ function upstreamOwnership(content, name) {
 }
 /**
  * The one line an operator puts in the upstream file before the first deploy (README "Host
- * setup"), so that a site with `proxy_pass http://<name>;` passes `nginx -t` already: an upstream
- * whose only server is marked down (nginx answers 502 until the first deploy). The action treats
- * exactly this line as its own to replace; any other content stays foreign.
+ * setup"), so that a site with `proxy_pass http://<name>;` and `Connection $<name>_connection`
+ * passes `nginx -t` already: an upstream whose only server is marked down (nginx answers 502 until
+ * the first deploy) and the connection map. The action treats exactly this line (or the one of
+ * {@link oldPlaceholder}) as its own to replace; any other content stays foreign.
  */
 function upstreamPlaceholder(name) {
+    return `upstream ${name} { server 127.0.0.1:1 down; } map $http_upgrade ${connectionVariable(name)} { default upgrade; "" ""; } # placeholder: the first deploy replaces this file`;
+}
+/** The placeholder of the README before websockets (no map): a host prepared then, not yet deployed. */
+function oldPlaceholder(name) {
     return `upstream ${name} { server 127.0.0.1:1 down; } # placeholder: the first deploy replaces this file`;
 }
 /**
  * The minimal site the action writes and owns with `nginx-site`: every request to the app's
- * upstream, over keep-alive connections (HTTP/1.1, no `Connection: close`), with the client's
- * Host and address. No `access_log` of its own, so it inherits nginx's http-level logs (the
- * canary's included). Checksummed in its header like the upstream file, for the drift check.
+ * upstream, over keep-alive connections (HTTP/1.1, no `Connection: close`), websocket upgrades
+ * passed through (`Upgrade`, and `Connection` from the include's map), with the client's Host and
+ * address. No `access_log` of its own, so it inherits nginx's http-level logs (the canary's
+ * included). Checksummed in its header like the upstream file, for the drift check; a site the
+ * previous version wrote is still the action's, and is rewritten with the next upstream install.
  */
 function renderSite(spec) {
     const content = [
@@ -71715,7 +71758,8 @@ function renderSite(spec) {
         `    location / {\n`,
         `        proxy_pass http://${spec.name};\n`,
         `        proxy_http_version 1.1;\n`,
-        `        proxy_set_header Connection "";\n`,
+        `        proxy_set_header Upgrade $http_upgrade;\n`,
+        `        proxy_set_header Connection ${connectionVariable(spec.name)};\n`,
         `        proxy_set_header Host $host;\n`,
         `        proxy_set_header X-Real-IP $remote_addr;\n`,
         `        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n`,
@@ -73139,16 +73183,15 @@ class HostDeploy {
         return this.record.revertRecord();
     }
     /**
-     * Waits for the old slot to drain (bounded by drain-timeout; on timeout it warns, and the slot
-     * is stopped anyway). Returns false on timeout. It starts the finish block (see finish): the
-     * quiet window counts from this run's nginx reload, which mostly lies behind us by now.
+     * Waits for the old slot to drain (bounded by drain-timeout; on timeout it warns with the
+     * connections still open, and the slot is stopped anyway: SlotOps.drained). It starts the
+     * finish block (see finish): the quiet window counts from this run's nginx reload, which mostly
+     * lies behind us by now.
      */
     async drainOldSlot() {
-        const idle = await this.finish(true).drained;
-        if (!idle) {
-            warning(`[${this.name}] the old slot still had connections after drain-timeout; stopping it anyway`);
-        }
-        return idle;
+        const outcome = await this.finish(true).drained;
+        const old = this.plan.liveSlot;
+        return old === null ? outcome : this.slots.drained(old, outcome);
     }
     /** Waits until no connection to `port` is open any more: see SlotOps.waitIdle. */
     waitIdle(port) {
@@ -73202,11 +73245,11 @@ class HostDeploy {
         const exec = this.host.tryExec(finishHost(spec), {
             step: 'finish',
             onLine: (line) => {
-                const drain = parseFinish(line).drain;
-                if (drain === 'unknown')
+                const f = parseFinish(line);
+                if (f.drain === 'unknown')
                     retiring?.onLine(line);
                 else
-                    drainSeen(drain !== 'timeout');
+                    drainSeen(drainOutcome(f));
             },
         });
         const done = exec.then(({ stdout, exitCode, stderr }) => {
@@ -73221,10 +73264,10 @@ class HostDeploy {
             return prune;
         });
         const reported = exec.then(({ stdout, exitCode, stderr }) => {
-            const drain = parseFinish(stdout).drain;
-            if (drain === 'unknown')
+            const f = parseFinish(stdout);
+            if (f.drain === 'unknown')
                 throw new RemoteCommandError(this.name, 'drain', exitCode, stderr);
-            return drain !== 'timeout';
+            return drainOutcome(f);
         });
         const drained = Promise.race([seen, reported]);
         // Each phase awaits its part; a failure is thrown there, the rest need no handler.
@@ -73232,6 +73275,10 @@ class HostDeploy {
         done.catch(() => { });
         return { drained, done };
     }
+}
+/** The drain of a finish block's output: idle unless it reached drain-timeout. */
+function drainOutcome(f) {
+    return f.drain === 'timeout' ? { idle: false, open: f.openAtTimeout } : { idle: true, open: 0 };
 }
 /** The step a failure of the finish block names, as the separate commands named it before. */
 function finishStep(failed, old) {
@@ -79534,6 +79581,7 @@ function hostOutput(host) {
         previousVersion: host.previousVersion,
         seconds,
         ...(host.workers === undefined ? {} : { workers: host.workers }),
+        ...(host.openAfterDrain === undefined ? {} : { openAfterDrain: host.openAfterDrain }),
         ...(host.error === undefined ? {} : { error: tail(plain(host.error), OUTPUT_ERROR_CHARS) }),
     };
 }
@@ -79668,6 +79716,8 @@ const HOST_ERROR_CHARS = 2000;
 const RUN_ERROR_CHARS = 4000;
 /** When over budget, error details are kept for the first this many failed hosts only. */
 const DETAILED_FAILED_HOSTS = 20;
+/** The drain note below the table names at most this many hosts. */
+const NOTE_HOSTS = 5;
 /** Host names and versions longer than this are cut in the table and prose. */
 const MAX_CELL_CHARS = 100;
 const STATUS_ICON = {
@@ -79799,6 +79849,30 @@ function timing(totals, ...phases) {
     const ms = found.reduce((sum, t) => sum + t.ms, 0);
     return `${humanDuration(ms)}${found.some((t) => t.failed) ? ' ❌' : ''}`;
 }
+/** The drain's duration, and the connections drain-timeout left open, if it did. */
+function drainCell(h, totals) {
+    const time = timing(totals, 'drain');
+    if (h.openAfterDrain === undefined)
+        return time;
+    const left = `${h.openAfterDrain} left open`;
+    return time === '–' ? left : `${time}, ${left}`;
+}
+/**
+ * Below the table when a drain reached drain-timeout: on which hosts, with how many connections,
+ * and what that means (the stop closed them: websockets stay open until the app closes them).
+ */
+function drainNote(hosts) {
+    const timedOut = hosts.filter((h) => h.openAfterDrain !== undefined);
+    if (timedOut.length === 0)
+        return [];
+    const shown = timedOut.slice(0, NOTE_HOSTS).map((h) => `${esc(h.host)} (${h.openAfterDrain})`);
+    const rest = timedOut.length - shown.length;
+    const more = rest > 0 ? ` and ${count(rest, 'more host')}` : '';
+    return [
+        '',
+        `Drain: drain-timeout ended with connections still open on ${shown.join(', ')}${more}; the slot was stopped anyway. Websockets stay open until the app closes them on SIGTERM, so their drain always lasts drain-timeout: keep it to your longest request.`,
+    ];
+}
 function hostRow(h) {
     const totals = phaseTotals(h.phases);
     const total = h.phases.length === 0
@@ -79818,7 +79892,7 @@ function hostRow(h) {
         esc(timing(totals, 'ship')),
         esc(timing(totals, 'start', 'health')),
         esc(timing(totals, 'switch')),
-        esc(timing(totals, 'drain')),
+        esc(drainCell(h, totals)),
         esc(total),
     ];
 }
@@ -79852,7 +79926,14 @@ function hostsSection(r, parts, limits, leftOut) {
             ? 'the error details of every host'
             : `the error details of ${count(failed.length - detailed.length, 'more host')}`);
     }
-    return ['#### Hosts', '', table(HOST_COLUMNS, rows), ...detailed.flatMap((d) => ['', d]), ''];
+    return [
+        '#### Hosts',
+        '',
+        table(HOST_COLUMNS, rows),
+        ...drainNote(r.hosts),
+        ...detailed.flatMap((d) => ['', d]),
+        '',
+    ];
 }
 function rollbackSection(r) {
     const version = esc(r.version);
@@ -80195,8 +80276,9 @@ retiring = hosts) {
     if (retiring.length > 0 && ctx.settings.slots.keepPrevious === 'stop') {
         // On drain-timeout drainOldSlot warns, and the old slot is stopped anyway.
         await onEachHost(ctx, 'drain', retiring, async (h) => {
-            if (!(await h.drainOldSlot()))
-                return 'drain-timeout reached';
+            const drain = await h.drainOldSlot();
+            if (!drain.idle)
+                return `drain-timeout reached, ${drain.open} connection(s) still open`;
             return h.plan.liveSlot === null ? 'no old slot' : `${h.plan.liveSlot} slot idle`;
         });
         await onEachHost(ctx, 'stop-old', retiring, async (h) => {
@@ -80490,8 +80572,9 @@ async function switchBatch(ctx, batch, switched) {
         await timed(ctx.phases, 'lb-out', () => lb.route(batch.map((h) => h.host.address)));
         const port = ctx.settings.rolling.lbBackendPort;
         await onEachHost(ctx, 'drain', batch, async (h) => {
-            if (!(await h.waitIdle(port)))
-                ctx.logs.warning(`[${h.name}] requests from the load balancer were still open after drain-timeout`);
+            const drain = await h.waitIdle(port);
+            if (!drain.idle)
+                ctx.logs.warning(`[${h.name}] ${drain.open} connection(s) from the load balancer were still open after drain-timeout`);
         });
         await switchTogether(ctx, batch);
         switched();

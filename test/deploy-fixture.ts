@@ -3,9 +3,11 @@
  * stacks), nginx sites, host state.
  */
 import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { copyFileSync, cpSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
+import { connectionVariable } from '../src/nginx/render.js'
 import type { Lab, LabHost } from './hosts/index.js'
 import { tempDir } from './tmp.js'
 
@@ -53,7 +55,10 @@ export interface SiteOptions {
   ownAccessLog?: string
 }
 
-/** The operator's site: port 80 proxies to the upstream the action owns. */
+/**
+ * The operator's site as README "Host setup" step 4 writes it: port 80 proxies to the upstream
+ * the action owns, websocket upgrades included (`$<app>_connection` comes from its include).
+ */
 export async function addSite(
   host: LabHost,
   app: string,
@@ -72,7 +77,8 @@ server {
     ${cookie}
     proxy_pass http://${app};
     proxy_http_version 1.1;
-    proxy_set_header Connection "";
+    proxy_set_header Upgrade $http_upgrade;
+    proxy_set_header Connection ${connectionVariable(app)};
     proxy_read_timeout 60s;
   }
 }
@@ -142,4 +148,23 @@ export async function hostState(host: LabHost, app = 'shop'): Promise<Record<str
 export async function listening(host: LabHost, port: number): Promise<boolean> {
   const { stdout } = await host.sh(`ss -Hltn 'sport = :${port}' | wc -l`)
   return stdout.trim() !== '0'
+}
+
+/**
+ * `file`, the upstream include or the managed site as the action renders it now, as the version
+ * before websockets wrote it (no connection map; `Connection ""` in the site), with the checksum
+ * that version put in its header: the file on a host that version deployed.
+ */
+export function writtenBeforeWebsockets(file: string): string {
+  const [title = '', warning = '', , ...lines] = file.split('\n')
+  const now = lines.join('\n')
+  const before = now
+    .replace(/^map \$http_upgrade \S+ \{\n.*\n.*\n\}\n/m, '')
+    .replace(
+      /^( +)proxy_set_header Upgrade \$http_upgrade;\n +proxy_set_header Connection \$\w+;\n/m,
+      '$1proxy_set_header Connection "";\n',
+    )
+  if (before === now) throw new Error(`not a file rendered with websockets:\n${file}`)
+  const sha = createHash('sha256').update(before).digest('hex')
+  return `${title}\n${warning}\n# sha256:${sha}\n${before}`
 }

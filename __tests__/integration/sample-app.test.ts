@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { freePort } from '../../test/free-port.js'
 import { waitFor } from '../../test/wait.js'
+import { HandshakeRefused, openWebSocket } from '../../test/websocket.js'
 
 const SERVER = resolve(import.meta.dirname, '../../examples/app/server.js')
 
@@ -231,6 +232,43 @@ describe('examples/app/server.js', () => {
     expect(await app.exited).toBe(0)
     expect(app.stdout()).toMatch(/SIGTERM: draining 1 connection \(1 request in flight\)/)
     expect(app.stdout()).toContain('drained, exiting')
+  })
+
+  it('answers a websocket on /ws with its version and echoes text; a plain GET /ws gets 426', async () => {
+    const app = await startApp({ APP_VERSION: 'v2', SLOT: 'green' })
+    const ws = await openWebSocket(`http://127.0.0.1:${app.port}/ws`)
+    expect(ws.version).toBe('v2')
+    ws.send('hello')
+    ws.send('x'.repeat(300))
+    await waitFor(() => ws.messages.length === 2, { what: 'two echoes' })
+    expect(ws.messages).toEqual(['v2: hello', `v2: ${'x'.repeat(300)}`])
+    ws.close()
+    expect(await ws.closed).toMatchObject({ code: 1000, frame: true })
+
+    const plain = await http(app.port, '/ws')
+    expect(plain.status).toBe(426)
+    expect(plain.headers.upgrade).toBe('websocket')
+    await expect(openWebSocket(`http://127.0.0.1:${app.port}/other`)).rejects.toEqual(
+      new HandshakeRefused(404),
+    )
+  })
+
+  it('on SIGTERM closes every websocket with a close frame (1001) and exits', async () => {
+    const app = await startApp({ APP_VERSION: 'v1' })
+    const sockets = await Promise.all(
+      [1, 2, 3].map(() => openWebSocket(`http://127.0.0.1:${app.port}/ws`)),
+    )
+    const t0 = Date.now()
+    app.child.kill('SIGTERM')
+    const closes = await Promise.all(sockets.map((ws) => ws.closed))
+    expect(closes.map(({ code, reason, frame }) => ({ code, reason, frame }))).toEqual(
+      Array(3).fill({ code: 1001, reason: 'going away', frame: true }),
+    )
+    expect(await app.exited).toBe(0)
+    expect(Date.now() - t0).toBeLessThan(1000)
+    expect(app.stdout()).toMatch(
+      /SIGTERM: draining 3 connections \(0 requests in flight, 3 websockets\)/,
+    )
   })
 
   it('on SIGTERM closes idle keep-alive connections and exits at once', async () => {

@@ -12,7 +12,7 @@ import {
 } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { quietChecks, waitForDrain } from '../../src/remote/commands/drain.js'
+import { parseDrain, quietChecks, waitForDrain } from '../../src/remote/commands/drain.js'
 import {
   renderEnvFile,
   switchCurrent,
@@ -134,6 +134,13 @@ describe('remote commands', () => {
     expect(argsOf(waitForDrain(3001, 30_000).text)).toBe('3001 600 4')
     expect(argsOf(waitForDrain(3001, 30_000, quietChecks(120)).text)).toBe('3001 600 2')
     expect(quietChecks(5000)).toBe(1)
+  })
+
+  it('reads how the drain ended: idle, or drain-timeout with the connections left', () => {
+    expect(parseDrain(0, '')).toEqual({ idle: true, open: 0 })
+    expect(parseDrain(4, 'open 12\nopen 12\n12\n')).toEqual({ idle: false, open: 12 })
+    expect(parseDrain(1, '')).toBeUndefined()
+    expect(parseDrain(null, '')).toBeUndefined()
   })
 
   it('keeps user commands as single arguments, with sudo -n when asked', () => {

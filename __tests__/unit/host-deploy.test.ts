@@ -417,6 +417,29 @@ describe('canary abort on a fake host', () => {
     // nginx and state.json agree again: nothing left for the post step.
     expect(journal.text()).toBe('')
   })
+
+  it("a drain that reaches drain-timeout is stopped anyway, with the connections left in the log and the host's report", async () => {
+    const host = hostWith(LIVE_BLUE, [{ match: 'drain', exitCode: 4, stdout: 'open 5\n5\n' }])
+    const deploy = await startedDeploy(host)
+    await deploy.installUpstream(deploy.plan.targetSlot, 10)
+    await deploy.reloadAndVerify(deploy.plan.targetSlot, 10)
+    const warnings: string[] = []
+    vi.spyOn(process.stdout, 'write').mockImplementation((line) => {
+      if (String(line).startsWith('::warning::')) warnings.push(String(line))
+      return true
+    })
+
+    await deploy.backToLiveSlot()
+    await deploy.stopNewSlot()
+
+    expect(host.steps().slice(-2)).toEqual(['drain', 'stop green'])
+    expect(deploy.report.openAfterDrain).toBe(5)
+    expect(warnings).toEqual([
+      expect.stringContaining(
+        '[web1] the green slot still had 5 connection(s) open after drain-timeout (30.0s); stopping it anyway',
+      ),
+    ])
+  })
 })
 
 describe('the deploy lock and the state, in one round trip on a fake host', () => {
@@ -715,14 +738,14 @@ describe('start + health and the finish block on a fake host', () => {
     await switchTogether(contextFor([deploy]), [deploy])
     const pid = deploy.state.slots.blue?.pid
 
-    expect(await deploy.drainOldSlot()).toBe(true)
+    expect(await deploy.drainOldSlot()).toEqual({ idle: true, open: 0 })
     await expect(deploy.stopOldSlot()).rejects.toThrow(
       '[web1] stop blue: command exited 6:\nstop-command failed',
     )
     expect(deploy.state.slots.blue?.pid).toBe(pid)
   })
 
-  it('drain-timeout: the old slot is stopped anyway', async () => {
+  it('drain-timeout: the old slot is stopped anyway, and the log and the report say how many connections it had', async () => {
     const host = hostWith(LIVE_BLUE, [
       {
         match: 'finish',
@@ -732,10 +755,19 @@ describe('start + health and the finish block on a fake host', () => {
     const deploy = await startedDeploy(host)
     await deploy.waitHealthy()
     await switchTogether(contextFor([deploy]), [deploy])
+    const warnings: string[] = []
+    vi.spyOn(process.stdout, 'write').mockImplementation((line) => {
+      if (String(line).startsWith('::warning::')) warnings.push(String(line))
+      return true
+    })
 
-    expect(await deploy.drainOldSlot()).toBe(false)
+    expect(await deploy.drainOldSlot()).toEqual({ idle: false, open: 3 })
     await deploy.stopOldSlot()
     expect(deploy.state.slots.blue?.pid).toBeNull()
+    expect(deploy.report.openAfterDrain).toBe(3)
+    expect(warnings).toEqual([
+      '::warning::[web1] the blue slot still had 3 connection(s) open after drain-timeout (30.0s); stopping it anyway (a websocket stays open until the app closes it: README "Websockets")\n',
+    ])
   })
 
   it('keep-previous warm: the finish block leaves the old slot running and state.json as it is', async () => {

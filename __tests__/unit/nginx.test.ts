@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import {
+  connectionVariable,
   renderSite,
   renderUpstream,
   upstreamOwnership,
   upstreamPlaceholder,
 } from '../../src/nginx/render.js'
+import { writtenBeforeWebsockets } from '../../test/deploy-fixture.js'
 import { readmeBlock } from '../../test/readme.js'
 
 const spec = {
@@ -15,7 +17,7 @@ const spec = {
 }
 
 describe('renderUpstream', () => {
-  it('renders the upstream, the live-slot variable and the verification server', () => {
+  it('renders the upstream, the connection map, the live-slot variable and the verification server', () => {
     const text = renderUpstream(spec)
     expect(text.split('\n').slice(0, 2)).toEqual([
       '# Managed by ssh-zero-downtime-deploy for upstream shop-api. Do not edit: the next deploy',
@@ -24,6 +26,10 @@ describe('renderUpstream', () => {
     expect(text.split('\n')[2]).toMatch(/^# sha256:[0-9a-f]{64}$/)
     expect(text.split('\n').slice(3).join('\n')).toBe(`upstream shop-api {
     server 127.0.0.1:3002 max_fails=0;
+}
+map $http_upgrade $shop_api_connection {
+    default upgrade;
+    "" "";
 }
 map $host $shop_api_live_slot {
     default green;
@@ -119,6 +125,17 @@ upstream shop-api {
   })
 })
 
+describe('the connection map', () => {
+  it('is named per app, so two apps on one nginx do not define the same variable', () => {
+    expect(connectionVariable('shop')).toBe('$shop_connection')
+    expect(connectionVariable('shop-api')).toBe('$shop_api_connection')
+    const maps = [renderUpstream({ ...spec, name: 'shop' }), renderUpstream(spec)].map(
+      (text) => text.match(/^map \$http_upgrade (\S+) \{$/m)?.[1],
+    )
+    expect(maps).toEqual(['$shop_connection', '$shop_api_connection'])
+  })
+})
+
 describe('upstreamOwnership', () => {
   const ours = renderUpstream(spec)
 
@@ -144,9 +161,13 @@ describe('renderUpstream for a load balancer', () => {
       ],
       verifyPort: 3003,
     })
-    expect(text.split('\n').slice(3, 8).join('\n')).toBe(`upstream shop_lb {
+    expect(text.split('\n').slice(3, 12).join('\n')).toBe(`upstream shop_lb {
     server web1.example.com:80 max_fails=0;
     server [2001:db8::2]:8080 max_fails=0 down;
+}
+map $http_upgrade $shop_lb_connection {
+    default upgrade;
+    "" "";
 }
 server {`)
   })
@@ -155,10 +176,17 @@ server {`)
 describe('the placeholder upstream (README "Host setup")', () => {
   const line = upstreamPlaceholder('shop')
 
-  it('is one upstream whose only server is down, so a site naming it passes nginx -t', () => {
+  it('is one upstream whose only server is down and the connection map, so a site naming them passes nginx -t', () => {
     expect(line).toBe(
-      'upstream shop { server 127.0.0.1:1 down; } # placeholder: the first deploy replaces this file',
+      'upstream shop { server 127.0.0.1:1 down; } map $http_upgrade $shop_connection { default upgrade; "" ""; } # placeholder: the first deploy replaces this file',
     )
+  })
+
+  it("is also the README's line from before websockets (a host set up then, not deployed yet)", () => {
+    const before =
+      'upstream shop { server 127.0.0.1:1 down; } # placeholder: the first deploy replaces this file'
+    expect(upstreamOwnership(`${before}\n`, 'shop')).toBe('placeholder')
+    expect(upstreamOwnership(`${before}\n`, 'shop-api')).toBe('foreign')
   })
 
   it('is the line the README tells the operator to write', () => {
@@ -184,7 +212,7 @@ describe('renderSite', () => {
     listen: '80',
   })
 
-  it('renders a checksummed site that proxies to the upstream over keep-alive', () => {
+  it('renders a checksummed site that proxies to the upstream over keep-alive, websockets included', () => {
     const lines = site.split('\n')
     expect(lines.slice(0, 2)).toEqual([
       '# Managed by ssh-zero-downtime-deploy for site shop (input nginx-site). Do not edit: the',
@@ -197,7 +225,8 @@ describe('renderSite', () => {
     location / {
         proxy_pass http://shop;
         proxy_http_version 1.1;
-        proxy_set_header Connection "";
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection $shop_connection;
         proxy_set_header Host $host;
         proxy_set_header X-Real-IP $remote_addr;
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
@@ -224,5 +253,28 @@ describe('renderSite', () => {
     ['', 'absent'],
   ])('%#: ownership is %2$s', (content, expected) => {
     expect(upstreamOwnership(content)).toBe(expected)
+  })
+})
+
+describe('files written by the version before websockets', () => {
+  const siteSpec = { name: 'shop', serverNames: ['shop.example.com'], listen: '80' }
+  const upstream = writtenBeforeWebsockets(renderUpstream({ ...spec, name: 'shop' }))
+  const site = writtenBeforeWebsockets(renderSite(siteSpec))
+
+  it('are what that version rendered', () => {
+    expect(upstream).not.toContain('$http_upgrade')
+    expect(site).toContain(
+      '        proxy_http_version 1.1;\n        proxy_set_header Connection "";\n        proxy_set_header Host $host;\n',
+    )
+  })
+
+  it("are still the action's (no drift), so the next deploy replaces them", () => {
+    expect(upstreamOwnership(upstream, 'shop')).toBe('ours')
+    expect(upstreamOwnership(site)).toBe('ours')
+  })
+
+  it('the site differs from the one rendered now, so the next switch writes it again', () => {
+    // readState: siteToInstall = the file on the host !== renderedSite(settings)
+    expect(renderSite(siteSpec)).not.toBe(site)
   })
 })

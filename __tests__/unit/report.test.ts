@@ -186,6 +186,13 @@ describe('runOutputs', () => {
     })
   })
 
+  it('gives the connections a drain left open at drain-timeout', () => {
+    const hosts = [host('web1', { openAfterDrain: 12 }), host('web2')]
+    const [web1, web2] = JSON.parse(runOutputs(report({ hosts })).hosts ?? '')
+    expect(web1.openAfterDrain).toBe(12)
+    expect(web2).not.toHaveProperty('openAfterDrain')
+  })
+
   it('sums a phase that ran more than once and keeps only the end of a long error', () => {
     const [output] = JSON.parse(
       runOutputs(
@@ -502,6 +509,38 @@ describe('renderSummary', () => {
     expect(previous).toBe(
       '### ❌ Rolling back shop to the previous release on 2 hosts failed after 3.0 s',
     )
+  })
+})
+
+describe('renderSummary after a drain that reached drain-timeout', () => {
+  it("shows the connections left open in the host's Drain cell and a note below the table", () => {
+    const text = renderSummary(
+      report({ hosts: [host('web1', { openAfterDrain: 12 }), host('web2', {}, 2100)] }),
+    )
+    expect(text).toContain(
+      [
+        '| web1 | ✅ deployed | green | v2 | v1 (blue) | 1.5 s | 2.5 s | 0.3 s | 10 s, 12 left open | 17 s |',
+        '| web2 | ✅ deployed | green | v2 | v1 (blue) | 1.5 s | 2.5 s | 0.3 s | 10 s | 17 s |',
+        '',
+        'Drain: drain-timeout ended with connections still open on web1 (12); the slot was stopped anyway. Websockets stay open until the app closes them on SIGTERM, so their drain always lasts drain-timeout: keep it to your longest request.',
+        '',
+        '#### Timeline',
+      ].join('\n'),
+    )
+  })
+
+  it('names at most five hosts in the note, and counts the rest', () => {
+    const hosts = Array.from({ length: 7 }, (_, i) => host(`web${i + 1}`, { openAfterDrain: i }))
+    const note = renderSummary(report({ hosts }))
+      .split('\n')
+      .find((line) => line.startsWith('Drain:'))
+    expect(note).toContain(
+      'on web1 (0), web2 (1), web3 (2), web4 (3), web5 (4) and 2 more hosts; the slot',
+    )
+  })
+
+  it('has no note when every drain finished', () => {
+    expect(renderSummary(report())).not.toContain('Drain:')
   })
 })
 

@@ -6,6 +6,8 @@
 //
 // Endpoints: GET /health, GET /version, GET /, GET /slow?ms=2000, POST /echo; anything else 404.
 // Every response carries X-App-Version and X-App-Slot.
+// GET /ws with `Upgrade: websocket` (RFC 6455, text frames): says its version once open, then
+// answers each text message with `<version>: <message>`; without the upgrade it answers 426.
 //
 // Test hooks, from env or from behaviour.json in the working directory (the file wins, key by key):
 //   bootDelayMs   (BOOT_DELAY_MS)    wait this long before listening
@@ -18,12 +20,19 @@
 //   exitAfterMs   (EXIT_AFTER_MS)    crash (exit 1) this long after listening: healthy, then gone
 //
 // SIGTERM / SIGINT: stop accepting, let in-flight requests (slow ones too) finish, close idle
-// keep-alive connections, exit 0. KEEP_ALIVE_TIMEOUT_MS (default 5000) sets the keep-alive timeout.
+// keep-alive connections, close every websocket with a close frame (1001 "going away", so its
+// client reconnects, to the new version once nginx sends it there), exit 0.
+// KEEP_ALIVE_TIMEOUT_MS (default 5000) sets the keep-alive timeout.
+import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 
 const MAX_SLOW_MS = 30_000
 const MAX_ECHO_BYTES = 1024 * 1024
+const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+const MAX_MESSAGE_BYTES = 64 * 1024
+/** After its close frame, how long a websocket waits for the client's before it is cut. */
+const CLOSE_WAIT_MS = 2000
 
 function log(message) {
   process.stdout.write(`${new Date().toISOString()} [pid ${process.pid}] ${message}\n`)
@@ -161,6 +170,11 @@ function handle(req, res) {
     return send(res, status, status < 400 ? 'ok' : 'unhealthy')
   }
   if (isGet && path === '/version') return send(res, 200, version)
+  if (isGet && path === '/ws') {
+    // A proxy that drops the Upgrade header (nginx without `proxy_set_header Upgrade`) lands here.
+    res.setHeader('Upgrade', 'websocket')
+    return send(res, 426, 'websocket upgrade required\n')
+  }
   if (isGet && path === '/') return send(res, 200, info())
   if (isGet && path === '/slow') {
     const asked = Number(url.searchParams.get('ms') ?? 2000)
@@ -215,6 +229,118 @@ server.on('connection', (socket) => {
 
 server.on('error', (err) => fatal(`cannot listen on ${host}:${port}: ${err.message}`))
 
+/** Open websockets: each closed with a close frame on SIGTERM. */
+const websockets = new Set()
+
+/** One unfragmented, unmasked frame (server to client). */
+function frame(opcode, payload = Buffer.alloc(0)) {
+  const n = payload.length
+  const head =
+    n < 126
+      ? Buffer.from([0x80 | opcode, n])
+      : n < 65536
+        ? Buffer.from([0x80 | opcode, 126, n >> 8, n & 0xff])
+        : Buffer.concat([Buffer.from([0x80 | opcode, 127]), bigEndian64(n)])
+  return Buffer.concat([head, payload])
+}
+
+function bigEndian64(n) {
+  const b = Buffer.alloc(8)
+  b.writeBigUInt64BE(BigInt(n))
+  return b
+}
+
+function closeFrame(code, reason) {
+  const payload = Buffer.alloc(2 + Buffer.byteLength(reason))
+  payload.writeUInt16BE(code)
+  payload.write(reason, 2)
+  return frame(0x8, payload)
+}
+
+/** Sends a close frame (once), then waits CLOSE_WAIT_MS for the client's before cutting. */
+function closeWebsocket(ws, code, reason) {
+  if (ws.closing) return
+  ws.closing = true
+  ws.socket.write(closeFrame(code, reason))
+  setTimeout(() => ws.socket.destroy(), CLOSE_WAIT_MS).unref()
+}
+
+/**
+ * The frames a client sent so far: masked, unfragmented. Text is answered, ping ponged, close
+ * answered with a close frame and the connection ended; anything else closes with 1003.
+ */
+function readFrames(ws) {
+  for (;;) {
+    const b = ws.buffer
+    if (b.length < 2) return
+    const fin = (b[0] & 0x80) !== 0
+    const opcode = b[0] & 0x0f
+    const masked = (b[1] & 0x80) !== 0
+    let length = b[1] & 0x7f
+    let at = 2
+    if (length === 126) {
+      if (b.length < 4) return
+      length = b.readUInt16BE(2)
+      at = 4
+    } else if (length === 127) {
+      if (b.length < 10) return
+      length = Number(b.readBigUInt64BE(2))
+      at = 10
+    }
+    if (!masked) return closeWebsocket(ws, 1002, 'client frames must be masked')
+    if (length > MAX_MESSAGE_BYTES) return closeWebsocket(ws, 1009, 'message too big')
+    if (b.length < at + 4 + length) return
+    const mask = b.subarray(at, at + 4)
+    const payload = Buffer.from(b.subarray(at + 4, at + 4 + length))
+    for (let i = 0; i < payload.length; i++) payload[i] ^= mask[i % 4]
+    ws.buffer = b.subarray(at + 4 + length)
+    if (!fin || opcode === 0x0) return closeWebsocket(ws, 1003, 'fragmented messages unsupported')
+    if (opcode === 0x8) {
+      // The client's close (or its answer to ours): answer it once, then end the connection.
+      if (!ws.closing) ws.socket.write(frame(0x8, payload.subarray(0, 2)))
+      ws.closing = true
+      ws.socket.end()
+      return
+    }
+    if (ws.closing) continue
+    if (opcode === 0x1) ws.socket.write(frame(0x1, Buffer.from(`${version}: ${payload}`)))
+    else if (opcode === 0x9) ws.socket.write(frame(0xa, payload))
+    else if (opcode !== 0xa) return closeWebsocket(ws, 1003, 'only text messages')
+  }
+}
+
+server.on('upgrade', (req, socket, head) => {
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname
+  const key = req.headers['sec-websocket-key']
+  const upgrade = String(req.headers.upgrade ?? '').toLowerCase()
+  const refuse = (status) => {
+    const text = `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`
+    socket.end(text)
+  }
+  if (draining) return refuse('503 Service Unavailable')
+  if (path !== '/ws' || req.method !== 'GET') return refuse('404 Not Found')
+  if (upgrade !== 'websocket' || typeof key !== 'string') return refuse('400 Bad Request')
+  if (req.headers['sec-websocket-version'] !== '13') return refuse('426 Upgrade Required')
+  const accept = createHash('sha1')
+    .update(key + WEBSOCKET_GUID)
+    .digest('base64')
+  socket.write(
+    'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      `Sec-WebSocket-Accept: ${accept}\r\nX-App-Version: ${version}\r\nX-App-Slot: ${slot}\r\n\r\n`,
+  )
+  const ws = { socket, buffer: head, closing: false }
+  websockets.add(ws)
+  socket.setNoDelay(true)
+  socket.on('data', (chunk) => {
+    ws.buffer = Buffer.concat([ws.buffer, chunk])
+    readFrames(ws)
+  })
+  socket.on('error', () => socket.destroy())
+  socket.once('close', () => websockets.delete(ws))
+  socket.write(frame(0x1, Buffer.from(version)))
+  readFrames(ws)
+})
+
 function maybeFinishDrain() {
   // Keep-alive connections that went idle after their last response: close them now.
   server.closeIdleConnections()
@@ -232,8 +358,9 @@ function shutdown(signal) {
   }
   draining = true
   log(
-    `${signal}: draining ${plural(connections.size, 'connection')} (${plural(inFlight, 'request')} in flight)`,
+    `${signal}: draining ${plural(connections.size, 'connection')} (${plural(inFlight, 'request')} in flight${websockets.size > 0 ? `, ${plural(websockets.size, 'websocket')}` : ''})`,
   )
+  for (const ws of websockets) closeWebsocket(ws, 1001, 'going away')
   if (!server.listening) {
     log('stopped before listening')
     process.exit(0)

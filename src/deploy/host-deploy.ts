@@ -5,9 +5,9 @@
  * (upstream-switch.ts), all working on the one Target of the run. The strategies decide the order.
  */
 import { HostError, RemoteCommandError } from '../common/errors.js'
-import { warning } from '../report/log.js'
 import type { HostPlan } from './plan.js'
 import { shipToHost, type Shipped } from './ship.js'
+import type { DrainOutcome } from '../remote/commands/drain.js'
 import { finishHost, parseFinish } from '../remote/commands/finish.js'
 import { SLOT_EXITED, runInRelease } from '../remote/commands/slot.js'
 import type { HostState, Slot } from '../remote/state.js'
@@ -279,22 +279,19 @@ export class HostDeploy {
   }
 
   /**
-   * Waits for the old slot to drain (bounded by drain-timeout; on timeout it warns, and the slot
-   * is stopped anyway). Returns false on timeout. It starts the finish block (see finish): the
-   * quiet window counts from this run's nginx reload, which mostly lies behind us by now.
+   * Waits for the old slot to drain (bounded by drain-timeout; on timeout it warns with the
+   * connections still open, and the slot is stopped anyway: SlotOps.drained). It starts the
+   * finish block (see finish): the quiet window counts from this run's nginx reload, which mostly
+   * lies behind us by now.
    */
-  async drainOldSlot(): Promise<boolean> {
-    const idle = await this.finish(true).drained
-    if (!idle) {
-      warning(
-        `[${this.name}] the old slot still had connections after drain-timeout; stopping it anyway`,
-      )
-    }
-    return idle
+  async drainOldSlot(): Promise<DrainOutcome> {
+    const outcome = await this.finish(true).drained
+    const old = this.plan.liveSlot
+    return old === null ? outcome : this.slots.drained(old, outcome)
   }
 
   /** Waits until no connection to `port` is open any more: see SlotOps.waitIdle. */
-  waitIdle(port: number): Promise<boolean> {
+  waitIdle(port: number): Promise<DrainOutcome> {
     return this.slots.waitIdle(port)
   }
 
@@ -346,16 +343,16 @@ export class HostDeploy {
             this.state.slots[old]?.version ?? this.version,
             this.nginx.sinceReload(),
           )
-    let drainSeen: (idle: boolean) => void = () => {}
-    const seen = new Promise<boolean>((resolve) => (drainSeen = resolve))
+    let drainSeen: (outcome: DrainOutcome) => void = () => {}
+    const seen = new Promise<DrainOutcome>((resolve) => (drainSeen = resolve))
     const retireWorkers = retire && this.workers.stopCommand(retire)
     const spec = { layout, old: retiring?.spec, stateJson, retireWorkers, prune }
     const exec = this.host.tryExec(finishHost(spec), {
       step: 'finish',
       onLine: (line) => {
-        const drain = parseFinish(line).drain
-        if (drain === 'unknown') retiring?.onLine(line)
-        else drainSeen(drain !== 'timeout')
+        const f = parseFinish(line)
+        if (f.drain === 'unknown') retiring?.onLine(line)
+        else drainSeen(drainOutcome(f))
       },
     })
     const done = exec.then(({ stdout, exitCode, stderr }) => {
@@ -370,9 +367,9 @@ export class HostDeploy {
       return prune
     })
     const reported = exec.then(({ stdout, exitCode, stderr }) => {
-      const drain = parseFinish(stdout).drain
-      if (drain === 'unknown') throw new RemoteCommandError(this.name, 'drain', exitCode, stderr)
-      return drain !== 'timeout'
+      const f = parseFinish(stdout)
+      if (f.drain === 'unknown') throw new RemoteCommandError(this.name, 'drain', exitCode, stderr)
+      return drainOutcome(f)
     })
     const drained = Promise.race([seen, reported])
     // Each phase awaits its part; a failure is thrown there, the rest need no handler.
@@ -382,10 +379,15 @@ export class HostDeploy {
   }
 }
 
+/** The drain of a finish block's output: idle unless it reached drain-timeout. */
+function drainOutcome(f: ReturnType<typeof parseFinish>): DrainOutcome {
+  return f.drain === 'timeout' ? { idle: false, open: f.openAtTimeout } : { idle: true, open: 0 }
+}
+
 /** The finish block of a host as the log's phases wait on it. */
 interface FinishRun {
-  /** Whether the old slot drained (false: drain-timeout); true without an old slot. */
-  drained: Promise<boolean>
+  /** How the old slot's drain ended (idle without an old slot). */
+  drained: Promise<DrainOutcome>
   /** The releases it removed, once all of it is done. */
   done: Promise<string[]>
 }

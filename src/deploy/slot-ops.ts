@@ -7,10 +7,11 @@ import type { Settings } from '../inputs/settings.js'
 import { formatDuration, warning } from '../report/log.js'
 import { slotPort } from './plan.js'
 import {
-  DRAIN_TIMED_OUT,
   drainProgress,
+  parseDrain,
   quietChecks,
   waitForDrain,
+  type DrainOutcome,
 } from '../remote/commands/drain.js'
 import { healthLoopProgress, startThenHealth, startedPid } from '../remote/commands/health-loop.js'
 import type { HttpClientChoice } from '../remote/commands/http.js'
@@ -154,31 +155,41 @@ export class SlotOps {
    * forward switch drains the old slot in the finish block: see retire): waits until the requests
    * nginx's old workers still finish on it are done, bounded by drain-timeout, the quiet window
    * counting from this run's last nginx reload (`sinceReloadMs`, 0: none). On timeout it warns
-   * (the slot is stopped anyway) and returns false.
+   * (the slot is stopped anyway: see drained).
    */
-  async drain(slot: Slot, sinceReloadMs: number): Promise<boolean> {
-    const idle = await this.waitIdle(slotPort(this.s.settings, slot), quietChecks(sinceReloadMs))
-    if (!idle) {
-      warning(
-        `[${this.s.name}] the ${slot} slot still had connections after drain-timeout; stopping it anyway`,
-      )
-    }
-    return idle
+  async drain(slot: Slot, sinceReloadMs: number): Promise<DrainOutcome> {
+    const port = slotPort(this.s.settings, slot)
+    return this.drained(slot, await this.waitIdle(port, quietChecks(sinceReloadMs)))
+  }
+
+  /**
+   * The end of a slot's drain: on drain-timeout, the warning with the connections still open and
+   * the same count in the host's report (the job summary). Returns the outcome.
+   */
+  drained(slot: Slot, outcome: DrainOutcome): DrainOutcome {
+    if (outcome.idle) return outcome
+    const { name, settings, report } = this.s
+    report.openAfterDrain = outcome.open
+    const timeout = formatDuration(settings.slots.drainTimeoutMs)
+    warning(
+      `[${name}] the ${slot} slot still had ${outcome.open} connection(s) open after drain-timeout (${timeout}); stopping it anyway (a websocket stays open until the app closes it: README "Websockets")`,
+    )
+    return outcome
   }
 
   /**
    * Waits until no connection to `port` is open any more (in-flight requests finished), bounded
-   * by drain-timeout. Returns false on timeout.
+   * by drain-timeout.
    */
-  async waitIdle(port: number, quiet = quietChecks()): Promise<boolean> {
+  async waitIdle(port: number, quiet = quietChecks()): Promise<DrainOutcome> {
     const timeoutMs = this.s.settings.slots.drainTimeoutMs
-    if (timeoutMs === 0) return true
+    if (timeoutMs === 0) return { idle: true, open: 0 }
     const result = await this.s.host.tryExec(waitForDrain(port, timeoutMs, quiet), {
       step: 'drain',
       onLine: this.drainProgress(port),
     })
-    if (result.exitCode === 0) return true
-    if (result.exitCode === DRAIN_TIMED_OUT) return false
+    const outcome = parseDrain(result.exitCode, result.stdout)
+    if (outcome) return outcome
     throw new HostError(
       this.s.name,
       'drain',

@@ -192,7 +192,8 @@ export async function finish(
   if (retiring.length > 0 && ctx.settings.slots.keepPrevious === 'stop') {
     // On drain-timeout drainOldSlot warns, and the old slot is stopped anyway.
     await onEachHost(ctx, 'drain', retiring, async (h) => {
-      if (!(await h.drainOldSlot())) return 'drain-timeout reached'
+      const drain = await h.drainOldSlot()
+      if (!drain.idle) return `drain-timeout reached, ${drain.open} connection(s) still open`
       return h.plan.liveSlot === null ? 'no old slot' : `${h.plan.liveSlot} slot idle`
     })
     await onEachHost(ctx, 'stop-old', retiring, async (h) => {

@@ -55,13 +55,32 @@ const MARKER = '# Managed by ssh-zero-downtime-deploy'
 /** The canary log line: `$msec|$status|$upstream_addr` (the address list may hold ", "). */
 export const CANARY_LOG_FORMAT = "'$msec|$status|$upstream_addr'"
 
+/** `$shop` for app `shop`, `$shop_api` for `shop-api`: the start of the include's variables. */
+function variablePrefix(name: string): string {
+  return `$${name.replaceAll('-', '_')}`
+}
+
+/**
+ * The `Connection` header a site sends to the app (`$<name>_connection`): `upgrade` for a request
+ * that asks for one (a websocket handshake), so that nginx passes the upgrade through, and empty
+ * for every other, so that the connection to the app stays keep-alive. Per app, so two apps'
+ * includes on one host do not define the same variable.
+ */
+export function connectionVariable(name: string): string {
+  return `${variablePrefix(name)}_connection`
+}
+
+function connectionMap(name: string): string {
+  return `map $http_upgrade ${connectionVariable(name)} {\n    default upgrade;\n    "" "";\n}\n`
+}
+
 function body(spec: UpstreamSpec): string {
   const servers = spec.servers.map((s) => {
     const weight = s.weight === undefined ? '' : ` weight=${s.weight}`
     const host = s.host === undefined ? '127.0.0.1' : s.host.includes(':') ? `[${s.host}]` : s.host
     return `    server ${host}:${s.port}${weight} max_fails=0${s.down ? ' down' : ''};\n`
   })
-  const prefix = `$${spec.name.replaceAll('-', '_')}`
+  const prefix = variablePrefix(spec.name)
   const variable = `${prefix}_live_slot`
   const cookie = spec.stickyCookie
   const hash =
@@ -76,6 +95,7 @@ function body(spec: UpstreamSpec): string {
         `map $cookie_${cookie} ${prefix}_canary_cookie {\n    "" "${cookie}=$request_id; Path=/; HttpOnly; SameSite=Lax";\n    default "";\n}\n`
       : '',
     `upstream ${spec.name} {\n${hash}${servers.join('')}}\n`,
+    connectionMap(spec.name),
     spec.liveSlot === undefined
       ? ''
       : `map $host ${variable} {\n    default ${spec.liveSlot};\n}\n`,
@@ -140,7 +160,8 @@ export type UpstreamOwnership =
  */
 export function upstreamOwnership(content: string, name?: string): UpstreamOwnership {
   if (content.trim() === '') return 'absent'
-  if (name !== undefined && content.trim() === upstreamPlaceholder(name)) return 'placeholder'
+  const placeholders = name === undefined ? [] : [upstreamPlaceholder(name), oldPlaceholder(name)]
+  if (placeholders.includes(content.trim())) return 'placeholder'
   if (!content.startsWith(MARKER)) return 'foreign'
   const lines = content.split('\n')
   const recorded = /^# sha256:([0-9a-f]{64})$/.exec(lines[2] ?? '')?.[1]
@@ -150,11 +171,17 @@ export function upstreamOwnership(content: string, name?: string): UpstreamOwner
 
 /**
  * The one line an operator puts in the upstream file before the first deploy (README "Host
- * setup"), so that a site with `proxy_pass http://<name>;` passes `nginx -t` already: an upstream
- * whose only server is marked down (nginx answers 502 until the first deploy). The action treats
- * exactly this line as its own to replace; any other content stays foreign.
+ * setup"), so that a site with `proxy_pass http://<name>;` and `Connection $<name>_connection`
+ * passes `nginx -t` already: an upstream whose only server is marked down (nginx answers 502 until
+ * the first deploy) and the connection map. The action treats exactly this line (or the one of
+ * {@link oldPlaceholder}) as its own to replace; any other content stays foreign.
  */
 export function upstreamPlaceholder(name: string): string {
+  return `upstream ${name} { server 127.0.0.1:1 down; } map $http_upgrade ${connectionVariable(name)} { default upgrade; "" ""; } # placeholder: the first deploy replaces this file`
+}
+
+/** The placeholder of the README before websockets (no map): a host prepared then, not yet deployed. */
+function oldPlaceholder(name: string): string {
   return `upstream ${name} { server 127.0.0.1:1 down; } # placeholder: the first deploy replaces this file`
 }
 
@@ -169,9 +196,11 @@ export interface SiteSpec {
 
 /**
  * The minimal site the action writes and owns with `nginx-site`: every request to the app's
- * upstream, over keep-alive connections (HTTP/1.1, no `Connection: close`), with the client's
- * Host and address. No `access_log` of its own, so it inherits nginx's http-level logs (the
- * canary's included). Checksummed in its header like the upstream file, for the drift check.
+ * upstream, over keep-alive connections (HTTP/1.1, no `Connection: close`), websocket upgrades
+ * passed through (`Upgrade`, and `Connection` from the include's map), with the client's Host and
+ * address. No `access_log` of its own, so it inherits nginx's http-level logs (the canary's
+ * included). Checksummed in its header like the upstream file, for the drift check; a site the
+ * previous version wrote is still the action's, and is rewritten with the next upstream install.
  */
 export function renderSite(spec: SiteSpec): string {
   const content = [
@@ -181,7 +210,8 @@ export function renderSite(spec: SiteSpec): string {
     `    location / {\n`,
     `        proxy_pass http://${spec.name};\n`,
     `        proxy_http_version 1.1;\n`,
-    `        proxy_set_header Connection "";\n`,
+    `        proxy_set_header Upgrade $http_upgrade;\n`,
+    `        proxy_set_header Connection ${connectionVariable(spec.name)};\n`,
     `        proxy_set_header Host $host;\n`,
     `        proxy_set_header X-Real-IP $remote_addr;\n`,
     `        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n`,

@@ -74,6 +74,11 @@ export interface HostReport {
   previousVersion: string | null
   /** Per-host phases (ship, start, health, switch, drain, stop-old). */
   phases: PhaseTiming[]
+  /**
+   * Connections still open when a drain of this host reached drain-timeout (websockets, or
+   * requests longer than drain-timeout; the slot was stopped anyway). Absent when it drained.
+   */
+  openAfterDrain?: number
   /** What went wrong on this host (remote text: escape before rendering). */
   error?: string
 }

@@ -28,6 +28,8 @@ export interface HostOutput {
   seconds: Partial<Record<Phase, number>>
   /** The release's workers the run started, and whether each came up; absent: none. */
   workers?: WorkerOutcome[]
+  /** Connections still open when the drain reached drain-timeout (absent: it drained). */
+  openAfterDrain?: number
   /** Last {@link OUTPUT_ERROR_CHARS} characters of what went wrong, control characters removed. */
   error?: string
 }
@@ -57,6 +59,7 @@ export function hostOutput(host: HostReport): HostOutput {
     previousVersion: host.previousVersion,
     seconds,
     ...(host.workers === undefined ? {} : { workers: host.workers }),
+    ...(host.openAfterDrain === undefined ? {} : { openAfterDrain: host.openAfterDrain }),
     ...(host.error === undefined ? {} : { error: tail(plain(host.error), OUTPUT_ERROR_CHARS) }),
   }
 }

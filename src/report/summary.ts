@@ -16,6 +16,8 @@ export const HOST_ERROR_CHARS = 2000
 export const RUN_ERROR_CHARS = 4000
 /** When over budget, error details are kept for the first this many failed hosts only. */
 export const DETAILED_FAILED_HOSTS = 20
+/** The drain note below the table names at most this many hosts. */
+const NOTE_HOSTS = 5
 /** Host names and versions longer than this are cut in the table and prose. */
 const MAX_CELL_CHARS = 100
 
@@ -171,6 +173,30 @@ function timing(totals: ReturnType<typeof phaseTotals>, ...phases: Phase[]): str
   return `${humanDuration(ms)}${found.some((t) => t.failed) ? ' ❌' : ''}`
 }
 
+/** The drain's duration, and the connections drain-timeout left open, if it did. */
+function drainCell(h: HostReport, totals: ReturnType<typeof phaseTotals>): string {
+  const time = timing(totals, 'drain')
+  if (h.openAfterDrain === undefined) return time
+  const left = `${h.openAfterDrain} left open`
+  return time === '–' ? left : `${time}, ${left}`
+}
+
+/**
+ * Below the table when a drain reached drain-timeout: on which hosts, with how many connections,
+ * and what that means (the stop closed them: websockets stay open until the app closes them).
+ */
+function drainNote(hosts: HostReport[]): string[] {
+  const timedOut = hosts.filter((h) => h.openAfterDrain !== undefined)
+  if (timedOut.length === 0) return []
+  const shown = timedOut.slice(0, NOTE_HOSTS).map((h) => `${esc(h.host)} (${h.openAfterDrain})`)
+  const rest = timedOut.length - shown.length
+  const more = rest > 0 ? ` and ${count(rest, 'more host')}` : ''
+  return [
+    '',
+    `Drain: drain-timeout ended with connections still open on ${shown.join(', ')}${more}; the slot was stopped anyway. Websockets stay open until the app closes them on SIGTERM, so their drain always lasts drain-timeout: keep it to your longest request.`,
+  ]
+}
+
 export function hostRow(h: HostReport): string[] {
   const totals = phaseTotals(h.phases)
   const total =
@@ -195,7 +221,7 @@ export function hostRow(h: HostReport): string[] {
     esc(timing(totals, 'ship')),
     esc(timing(totals, 'start', 'health')),
     esc(timing(totals, 'switch')),
-    esc(timing(totals, 'drain')),
+    esc(drainCell(h, totals)),
     esc(total),
   ]
 }
@@ -241,7 +267,14 @@ function hostsSection(r: RunReport, parts: Parts, limits: Limits, leftOut: strin
         : `the error details of ${count(failed.length - detailed.length, 'more host')}`,
     )
   }
-  return ['#### Hosts', '', table(HOST_COLUMNS, rows), ...detailed.flatMap((d) => ['', d]), '']
+  return [
+    '#### Hosts',
+    '',
+    table(HOST_COLUMNS, rows),
+    ...drainNote(r.hosts),
+    ...detailed.flatMap((d) => ['', d]),
+    '',
+  ]
 }
 
 function rollbackSection(r: RunReport): string[] {

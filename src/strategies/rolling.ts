@@ -81,9 +81,10 @@ async function switchBatch(
     await timed(ctx.phases, 'lb-out', () => lb.route(batch.map((h) => h.host.address)))
     const port = ctx.settings.rolling.lbBackendPort
     await onEachHost(ctx, 'drain', batch, async (h) => {
-      if (!(await h.waitIdle(port)))
+      const drain = await h.waitIdle(port)
+      if (!drain.idle)
         ctx.logs.warning(
-          `[${h.name}] requests from the load balancer were still open after drain-timeout`,
+          `[${h.name}] ${drain.open} connection(s) from the load balancer were still open after drain-timeout`,
         )
     })
     await switchTogether(ctx, batch)

@@ -79,6 +79,24 @@ exit ${DRAIN_TIMED_OUT}`,
   )
 }
 
+/**
+ * How a drain ended: idle, or at drain-timeout with `open` connections still there (websockets,
+ * or requests longer than drain-timeout), which the stop after it closes.
+ */
+export interface DrainOutcome {
+  idle: boolean
+  /** Connections still open when drain-timeout ended; 0 when idle. */
+  open: number
+}
+
+/** The outcome of waitForDrain from its exit code and output (undefined: the check failed). */
+export function parseDrain(exitCode: number | null, stdout: string): DrainOutcome | undefined {
+  if (exitCode === 0) return { idle: true, open: 0 }
+  if (exitCode !== DRAIN_TIMED_OUT) return undefined
+  const last = stdout.trim().split('\n').at(-1) ?? ''
+  return { idle: false, open: /^\d+$/.test(last) ? Number(last) : 0 }
+}
+
 /** The connection count of a progress line of waitForDrain; undefined for any other line. */
 export function drainProgress(line: string): number | undefined {
   const match = /^open (\d+)$/.exec(line)
