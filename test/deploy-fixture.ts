@@ -38,9 +38,9 @@ export async function buildElixirRelease(): Promise<string> {
  */
 export function makeRelease(version: string, behaviour?: Record<string, unknown>): string {
   const dir = tempDir(`release-${version}`)
-  copyFileSync(join(SAMPLE_APP, 'server.js'), join(dir, 'server.js'))
-  copyFileSync(join(SAMPLE_APP, 'cluster.js'), join(dir, 'cluster.js'))
-  copyFileSync(join(SAMPLE_APP, 'package.json'), join(dir, 'package.json'))
+  for (const file of ['server.js', 'cluster.js', 'worker.js', 'package.json']) {
+    copyFileSync(join(SAMPLE_APP, file), join(dir, file))
+  }
   writeFileSync(join(dir, 'VERSION'), `${version}\n`)
   if (behaviour) writeFileSync(join(dir, 'behaviour.json'), JSON.stringify(behaviour))
   return dir

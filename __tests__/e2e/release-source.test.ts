@@ -92,6 +92,7 @@ it('leaves out what exclude and .deployignore name, and refuses a bad pattern be
       'logs',
       'package.json',
       'server.js',
+      'worker.js',
     ])
   } finally {
     rmSync(app, { recursive: true, force: true })

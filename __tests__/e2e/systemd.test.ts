@@ -192,6 +192,31 @@ function readmeSudoers(): string {
   return `${readmeBlock('sudoers-nginx')}${readmeBlock('sudoers-systemd')}`
 }
 
+describe('process-manager: systemd: workers', () => {
+  it('run as <app>-worker@<name>-<generation> units; the next release moves them to the other generation', async () => {
+    const worker = { 'worker-command': 'jobs: node worker.js', 'worker-stop-timeout': '5s' }
+    const first = await deploy('wk1', worker)
+    expect(errorLine(first.main.log)).toBe('')
+    const { workers } = (await hostState(host)) as { workers: { generation: string } }
+    const [now, next] = workers.generation === 'blue' ? ['blue', 'green'] : ['green', 'blue']
+    expect(await systemctl('is-active', `shop-worker@jobs-${now}`)).toEqual(['active'])
+    const unit = await host.sh('cat /etc/systemd/system/shop-worker@.service')
+    expect(unit.stdout).toContain('ExecStart=/bin/sh "/srv/shop/.deploy/run-worker-%i.sh" start')
+    expect(unit.stdout).toContain('TimeoutStopSec=5')
+
+    const second = await deploy('wk2', worker)
+    expect(errorLine(second.main.log)).toBe('')
+    expect(
+      await systemctl('is-active', `shop-worker@jobs-${next}`, `shop-worker@jobs-${now}`),
+    ).toEqual(['active', 'inactive'])
+    // A release without workers stops the live ones.
+    const none = await deploy('wk3')
+    expect(errorLine(none.main.log)).toBe('')
+    expect(await systemctl('is-active', `shop-worker@jobs-${next}`)).toEqual(['inactive'])
+    expect(await hostState(host)).toMatchObject({ workers: null })
+  })
+})
+
 describe('process-manager: systemd: the port of the slot to start', () => {
   it('a program that is not this app fails the start, named, before the unit starts', async () => {
     const { liveSlot } = (await hostState(host)) as { liveSlot: 'blue' | 'green' }

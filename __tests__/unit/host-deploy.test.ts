@@ -898,3 +898,100 @@ describe('strategy reload on a fake host: in place only where the slot runs from
     expect(deploy.session.journal.has('current moved')).toBe(false)
   })
 })
+
+describe('workers on a fake host', () => {
+  const withWorkers = testSettings({
+    hosts: 'web1',
+    'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample',
+    'worker-command': 'jobs: node worker.js\nmail: node mail.js',
+  })
+  /** 1.0.0 live on blue, its workers in the blue generation. */
+  const LIVE_WORKERS: HostState = {
+    ...LIVE_BLUE,
+    workers: { generation: 'blue', version: '1.0.0', names: ['jobs'] },
+  }
+  const WORKERS_UP = 'WORKER worker-jobs-green up\nWORKER worker-mail-green up\n'
+
+  async function switchedDeploy(host: FakeHost, journal = new Journal()) {
+    const deploy = await HostDeploy.lockAndLoad(
+      new HostSession(host, withWorkers, journal, '2.0.0'),
+      'a test',
+    )
+    await deploy.startNewSlot()
+    await deploy.waitHealthy()
+    const ctx = { ...contextFor([deploy]), settings: withWorkers }
+    await switchTogether(ctx, [deploy])
+    return { deploy, ctx, mark: host.commands.length }
+  }
+
+  it('start in the other generation after the switch; the old ones stop in the finish block, after state.json', async () => {
+    const journal = new Journal()
+    const host = hostWith(LIVE_WORKERS, [{ match: 'workers', stdout: WORKERS_UP }])
+    const { deploy, ctx, mark } = await switchedDeploy(host, journal)
+
+    expect(await finish(ctx, [deploy])).toBe('deployed')
+
+    expect(stepsSince(host, mark)).toEqual(['workers', 'finish'])
+    const start = host.commands[mark]!.text
+    expect(start).toContain(' worker-jobs-green ')
+    expect(start).toContain(' worker-mail-green ')
+    const block = host.commands[mark + 1]!.text
+    // The stop of the blue generation's jobs worker is the finish block's workers argument.
+    expect(block).toContain('/srv/shop/.deploy/worker-jobs-blue.pid')
+    expect(block).toContain('echo "STEP workers"')
+    expect(deploy.state.workers).toEqual({
+      generation: 'green',
+      version: '2.0.0',
+      names: ['jobs', 'mail'],
+    })
+    expect(deploy.report.workers).toEqual([
+      { name: 'jobs', version: '2.0.0', state: 'up' },
+      { name: 'mail', version: '2.0.0', state: 'up' },
+    ])
+    expect(journal.text()).toBe('')
+  })
+
+  it('one that does not come up: the new ones stop, the web host switches back, the old ones stay', async () => {
+    const host = hostWith(LIVE_WORKERS, [
+      {
+        match: 'workers',
+        exitCode: 9,
+        stdout: 'WORKER worker-jobs-green up\nWORKER worker-mail-green exited\n  fatal: no queue\n',
+        times: 1,
+      },
+    ])
+    const { deploy, ctx, mark } = await switchedDeploy(host)
+
+    await expect(finish(ctx, [deploy])).rejects.toThrow(
+      /\[web1\] workers: worker-mail-green exited; last lines of \/srv\/shop\/logs\/worker-mail-green\.log:\nfatal: no queue\n1 web host\(s\) switched back/,
+    )
+    expect(stepsSince(host, mark)).toEqual([
+      'workers',
+      'workers: stop the new ones',
+      SWITCH,
+      'write state',
+      'revert current',
+      'drain',
+      'stop green',
+    ])
+    // The stop names the green generation only; the blue jobs worker was never touched.
+    expect(host.commands[mark + 1]!.text).toContain('worker-mail-green.pid')
+    expect(host.commands.map((c) => c.text).join('\n')).not.toContain('worker-jobs-blue.pid')
+    expect(deploy.report.outcome).toBe('reverted')
+  })
+
+  it('the post step stops a generation state.json does not name, and leaves the live one', async () => {
+    const host = hostWith(LIVE_WORKERS)
+    const session = new HostSession(host, withWorkers, new Journal(), '')
+    const deploy = await HostDeploy.lockAndLoad(session, 'a test')
+    const mark = host.commands.length
+    const done = await repair(deploy, {
+      workers: [
+        { generation: 'green', version: '2.0.0', names: ['jobs', 'mail'] },
+        { generation: 'blue', version: '1.0.0', names: ['jobs'] },
+      ],
+    })
+    expect(stepsSince(host, mark)).toEqual(['workers'])
+    expect(done).toEqual(['stopped the 2.0.0 workers (jobs, mail)'])
+  })
+})

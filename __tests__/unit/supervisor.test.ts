@@ -23,6 +23,13 @@ import {
   type SlotEnv,
 } from '../../src/remote/commands/slot.js'
 import { layout, type Layout } from '../../src/remote/layout.js'
+import type { WorkerId } from '../../src/remote/state.js'
+import {
+  parseWorkers,
+  startWorkers,
+  stopWorkers,
+  WORKERS_FAILED,
+} from '../../src/remote/commands/workers.js'
 
 let root: string
 let l: Layout
@@ -197,5 +204,67 @@ describe('process-manager auto', () => {
     expect(resolved.reason).toBe(
       'process-manager auto: /etc/systemd/system/shop@.service is installed, so this app\'s slots run as systemd units, but deploy may not manage them (root, or sudo: true with the sudoers lines of README "process-manager"). Allow it, or set process-manager: builtin after stopping the units (systemctl disable --now shop@blue shop@green). Nothing was changed.',
     )
+  })
+})
+
+describe('workers under the builtin supervisor, run by sh', () => {
+  const workerEnv = (name: string) => ({
+    WORKER: name,
+    APP_VERSION: 'v1',
+    RELEASE_DIR: join(root, 'releases/v1'),
+    DEPLOY_PATH: root,
+    RELEASE_NODE: `shop_${name}_blue`,
+  })
+  const start = (id: WorkerId, name: string, command: string) => ({
+    id,
+    start: slots().start(id, command, workerEnv(name)),
+    alive: slots().checkAlive(id, true),
+  })
+  afterEach(() => {
+    for (const id of ['worker-jobs-blue', 'worker-mail-blue'] as const) {
+      sh(slots().stop(id, '', workerEnv(id)).text)
+    }
+  })
+
+  it('start together and are up after the settle time; one that dies is named with its log', () => {
+    const result = sh(
+      startWorkers(
+        [
+          start('worker-jobs-blue', 'jobs', 'exec sleep 60'),
+          start('worker-mail-blue', 'mail', 'echo "fatal: no queue" >&2; exit 1'),
+        ],
+        1,
+      ).text,
+    )
+    expect(result.status).toBe(WORKERS_FAILED)
+    const reports = parseWorkers(result.stdout)
+    expect(reports.map((r) => [r.id, r.state])).toEqual([
+      ['worker-jobs-blue', 'up'],
+      ['worker-mail-blue', 'exited'],
+    ])
+    expect(reports[1]!.detail).toContain('fatal: no queue')
+    // A worker has no port: nothing of free_port ran, and its log names no port.
+    expect(read(l.slotLog('worker-jobs-blue'))).toMatch(/=== starting v1: exec sleep 60$/m)
+  })
+
+  it('a stop-command gets WORKER_PID, the worker below the shell; the stop waits for the whole group', () => {
+    expect(
+      sh(startWorkers([start('worker-jobs-blue', 'jobs', 'sleep 60; :')], 1).text).status,
+    ).toBe(0)
+    const leader = Number(read(l.pidfile('worker-jobs-blue')))
+    const stop = sh(
+      stopWorkers([
+        slots().stop(
+          'worker-jobs-blue',
+          'echo "$WORKER_PID" > "$DEPLOY_PATH/worker-pid"; kill -TERM "$WORKER_PID"',
+          workerEnv('jobs'),
+        ),
+      ]).text,
+    )
+    expect(stop.status).toBe(0)
+    const main = Number(read(join(root, 'worker-pid')))
+    expect(main).not.toBe(leader)
+    expect(read(`/proc/${main}/comm`)).toBe('')
+    expect(running(leader)).toBe(false)
   })
 })
