@@ -28,7 +28,7 @@ export function releaseOf(ctx: DeployContext): ReleaseArchive {
 
 /**
  * Web hosts that need this release; those (and worker hosts) already running it are marked
- * unchanged. Empty when there is nothing to do anywhere.
+ * unchanged. Empty when no web host needs it (see workersOnly for the worker hosts then).
  */
 export function hostsToDeploy(ctx: DeployContext): HostDeploy[] {
   const archive = releaseOf(ctx)
