@@ -80129,7 +80129,7 @@ function releaseOf(ctx) {
 }
 /**
  * Web hosts that need this release; those (and worker hosts) already running it are marked
- * unchanged. Empty when there is nothing to do anywhere.
+ * unchanged. Empty when no web host needs it (see workersOnly for the worker hosts then).
  */
 function hostsToDeploy(ctx) {
     const archive = releaseOf(ctx);
