@@ -1,0 +1,144 @@
+/**
+ * Fingerprinted assets of one host (`asset-path`): before the release this run moves the host to
+ * takes traffic, its asset folders get the files of the releases the run keeps, and the live
+ * release gets its files (remote/commands/assets.ts), so that a page of either version finds its
+ * bundle on either slot. Said in one log line per host and in the host's report; a run that fails
+ * before any nginx reload sent the new version traffic takes back what it linked into the live
+ * release.
+ */
+import { RemoteCommandError } from '../common/errors.js'
+import { info, warning } from '../report/log.js'
+import type { AssetsOutcome } from '../report/model.js'
+import {
+  ASSETS_STEP,
+  bridgeAssets,
+  parseBridge,
+  pruneAssetLinks,
+  unlinkAssets,
+  type BridgeResult,
+} from '../remote/commands/assets.js'
+import type { Shell } from '../remote/shell.js'
+import type { HostState } from '../remote/state.js'
+import type { HostSession, Target } from './host-session.js'
+import type { HostFacts } from './host-state.js'
+import { assetSources } from './plan.js'
+
+export class AssetBridge {
+  /** The bridge ran to its end in this run. */
+  private bridged = false
+  /** The live release that got files of the target in this run (undefined: none). */
+  private linkedIntoLive: string | undefined
+
+  constructor(
+    private readonly s: HostSession,
+    private readonly target: Target,
+    private readonly state: () => HostState,
+    private readonly facts: HostFacts,
+  ) {}
+
+  /**
+   * The bridge still to run before the target takes traffic (in the ship command; for a
+   * rollback, in the switch's install stage); undefined when there is none: no asset folders, a
+   * worker host, or already done.
+   */
+  pending(): Shell | undefined {
+    const { version, assets, plan } = this.target
+    if (this.bridged || this.s.role === 'worker' || assets.length === 0) return undefined
+    const keep = this.s.settings.app.keepReleases
+    const sources = assetSources(this.state(), version, plan.targetSlot, this.facts.releases, keep)
+    return bridgeAssets({
+      layout: this.s.layout,
+      target: version,
+      live: plan.liveVersion ?? '',
+      sources,
+      folders: assets,
+    })
+  }
+
+  /**
+   * Takes the output of the bridge (also of one that failed half-way: what it linked into the
+   * live release is known): the log line, the host's report, and a warning for names whose
+   * content differs between kept releases.
+   */
+  took(stdout: string): void {
+    const result = parseBridge(stdout)
+    const live = this.target.plan.liveVersion
+    if (live !== null && result.linked.some((l) => l.into === live)) this.linkedIntoLive = live
+    if (!result.done) return
+    this.bridged = true
+    const outcome = assetsOutcome(result, this.target.version, live)
+    this.s.report.assets = outcome
+    info(`[${this.s.name}] assets: ${assetsNote(outcome, this.target.version)}`)
+    if (result.clashes) {
+      const { names, first } = result.clashes
+      warning(
+        `[${this.s.name}] asset-path: ${names} file name(s) have different content in two kept releases (${first}${names > 1 ? ', ...' : ''}): each release keeps its own, so a page of one version may get the other's file from the other slot. Fingerprint them (a content hash in the name), as the bundlers' production builds do.`,
+      )
+    }
+  }
+
+  /** Runs the pending bridge on its own (a release already on the host from an earlier run). */
+  async run(): Promise<void> {
+    const bridge = this.pending()
+    if (bridge === undefined) return
+    const r = await this.s.host.tryExec(bridge, { step: ASSETS_STEP })
+    this.took(r.stdout)
+    if (r.exitCode !== 0) throw new RemoteCommandError(this.s.name, ASSETS_STEP, r.exitCode, r.stderr)
+  }
+
+  /** Whether this run linked files of the target into the live release. */
+  get intoLive(): boolean {
+    return this.linkedIntoLive !== undefined
+  }
+
+  /**
+   * After a run that failed before any nginx reload sent the new version traffic: the live
+   * release gives back the files this run linked into it (no page of the new version exists).
+   */
+  async takeBack(): Promise<void> {
+    const live = this.linkedIntoLive
+    if (live === undefined) return
+    await this.s.host.exec(unlinkAssets(this.s.layout, live, this.target.version), {
+      step: 'unlink assets',
+    })
+    this.linkedIntoLive = undefined
+    delete this.s.report.assets?.intoLive
+  }
+
+  /** The finish block's part: links to releases it no longer keeps go (see pruneAssetLinks). */
+  prune(kept: string[]): Shell {
+    return pruneAssetLinks(this.s.layout, kept)
+  }
+}
+
+/** The report of a bridge into `target` (`live`: the live release, null when none). */
+export function assetsOutcome(
+  result: BridgeResult,
+  target: string,
+  live: string | null,
+): AssetsOutcome {
+  const into = result.linked.filter((l) => l.into === target)
+  const toLive = result.linked.find((l) => l.into === live)
+  return {
+    files: result.files,
+    linked: into.reduce((sum, l) => sum + l.files, 0),
+    from: into.map((l) => l.from),
+    ...(live === null ? {} : { intoLive: { version: live, files: toLive?.files ?? 0 } }),
+    clashes: result.clashes?.names ?? 0,
+  }
+}
+
+/**
+ * `1,204 file(s) of v2, v1 linked into v3 (its own: 1,180); 1,180 of v3 into v2 (live)`, or what
+ * there was instead.
+ */
+export function assetsNote(a: AssetsOutcome, target: string): string {
+  const n = (count: number) => count.toLocaleString('en-US')
+  const into =
+    a.linked === 0
+      ? `nothing to link into ${target} (its own: ${n(a.files)} file(s))`
+      : `${n(a.linked)} file(s) of ${a.from.join(', ')} linked into ${target} (its own: ${n(a.files)})`
+  const live = a.intoLive && `; ${n(a.intoLive.files)} of ${target} into ${a.intoLive.version} (live)`
+  return `${into}${live ?? ''}`
+}
+
