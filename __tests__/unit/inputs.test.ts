@@ -163,6 +163,7 @@ describe('parseInputs', () => {
       'release-path': '.',
       'artifact-url': 'https://example.com/shop.tar.gz',
       exclude: '',
+      'asset-path': 'public/assets/\n.next/static, priv/static/assets',
       'artifact-sha256': 'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855',
       'artifact-token': 'ghp_artifact-token.1',
       'start-command': 'node server.js',
@@ -248,7 +249,7 @@ describe('parseInputs', () => {
         releasePath: '.',
         artifactUrl: 'https://example.com/shop.tar.gz',
         exclude: [],
-        assetPaths: [],
+        assetPaths: ['public/assets', '.next/static', 'priv/static/assets'],
         artifactSha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
         artifactToken: 'ghp_artifact-token.1',
         startCommand: 'node server.js',
@@ -515,6 +516,18 @@ describe('values', () => {
 
 /** One bad input each (on top of a valid configuration), with the exact message it gives. */
 const BAD_INPUTS: [Record<string, string>, string][] = [
+  [
+    { 'asset-path': '/srv/assets' },
+    "Input 'asset-path': '/srv/assets' has an absolute path '/srv/assets' (expected folders of the release relative to its root, one per line or separated by commas, like 'public/assets' or '.next/static').",
+  ],
+  [
+    { 'asset-path': 'public/../assets' },
+    "Input 'asset-path': 'public/../assets' has 'public/../assets', with an empty, '.' or '..' segment (expected folders of the release relative to its root, one per line or separated by commas, like 'public/assets' or '.next/static').",
+  ],
+  [
+    { 'asset-path': 'public, public/assets' },
+    "Input 'asset-path': 'public, public/assets' has 'public/assets' and 'public', one inside the other (expected folders of the release relative to its root, one per line or separated by commas, like 'public/assets' or '.next/static').",
+  ],
   [
     { hosts: '' },
     "Input 'hosts' is required (expected one or more [user@]host[:port], one per line or separated by commas).",

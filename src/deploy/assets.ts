@@ -15,6 +15,7 @@ import {
   parseBridge,
   pruneAssetLinks,
   unlinkAssets,
+  unlinkedCount,
   type BridgeResult,
 } from '../remote/commands/assets.js'
 import type { Shell } from '../remote/shell.js'
@@ -28,6 +29,8 @@ export class AssetBridge {
   private bridged = false
   /** The live release that got files of the target in this run (undefined: none). */
   private linkedIntoLive: string | undefined
+  /** The live slot reloaded into the target itself (the reload strategy): its pages exist. */
+  private reloadedInPlace = false
 
   constructor(
     private readonly s: HostSession,
@@ -91,6 +94,16 @@ export class AssetBridge {
     return this.linkedIntoLive !== undefined
   }
 
+  /** The live slot is about to reload into the target (reload strategy): it serves its pages. */
+  servedInPlace(): void {
+    this.reloadedInPlace = true
+  }
+
+  /** The target served pages in place (see servedInPlace). */
+  get reloaded(): boolean {
+    return this.reloadedInPlace
+  }
+
   /**
    * After a run that failed before any nginx reload sent the new version traffic: the live
    * release gives back the files this run linked into it (no page of the new version exists).
@@ -98,16 +111,31 @@ export class AssetBridge {
   async takeBack(): Promise<void> {
     const live = this.linkedIntoLive
     if (live === undefined) return
-    await this.s.host.exec(unlinkAssets(this.s.layout, live, this.target.version), {
+    const r = await this.s.host.exec(unlinkAssets(this.s.layout, live, this.target.version), {
       step: 'unlink assets',
     })
+    info(
+      `[${this.s.name}] assets: ${unlinkedCount(r.stdout)} file(s) of ${this.target.version} taken back from ${live} (no page of ${this.target.version} was served)`,
+    )
     this.linkedIntoLive = undefined
     delete this.s.report.assets?.intoLive
   }
 
-  /** The finish block's part: links to releases it no longer keeps go (see pruneAssetLinks). */
-  prune(kept: string[]): Shell {
+  /**
+   * The finish block's part: links to releases it no longer keeps go (see pruneAssetLinks);
+   * undefined where no release of the host was ever bridged (state.json records asset-path).
+   */
+  prune(kept: string[]): Shell | undefined {
+    const bridged =
+      this.target.assets.length > 0 || this.state().history.some((r) => r.assets !== undefined)
+    if (this.s.role === 'worker' || !bridged) return undefined
     return pruneAssetLinks(this.s.layout, kept)
+  }
+
+  /** Says what the finish block's pruneAssetLinks removed (its `UNLINKED <n>`). */
+  pruned(stdout: string): void {
+    const links = unlinkedCount(stdout)
+    if (links > 0) info(`[${this.s.name}] assets: ${links} link(s) to pruned releases removed`)
   }
 }
 

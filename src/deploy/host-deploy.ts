@@ -374,6 +374,7 @@ export class HostDeploy {
         throw new RemoteCommandError(this.name, step, exitCode, stderr)
       }
       written()
+      this.assets.pruned(stdout)
       journal.clear('started workers')
       journal.clear('retiring workers')
       return prune

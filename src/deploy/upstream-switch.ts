@@ -92,6 +92,11 @@ export class UpstreamSwitch {
     return this.newSlotTraffic === 'taken off'
   }
 
+  /** nginx was told to send the new slot traffic in this run (a reload may have done so). */
+  get newSlotServed(): boolean {
+    return this.newSlotTraffic !== 'none'
+  }
+
   /** How long ago this run last reloaded nginx (0: it did not), for a drain's quiet window. */
   sinceReload(): number {
     return this.reloadedAt === 0 ? 0 : Date.now() - this.reloadedAt

@@ -78,10 +78,13 @@ exec < /dev/null
 set -f
 lists=$1; releases=$2; target=$3; live=$4; folders=$5
 shift 5
+# awk reads them through ENVIRON, which takes values as they are (-v would read escapes in them).
+export lists folders
 nl='
 '
 IFS=$nl
 tmp=$(mktemp -d) || exit 1
+export tmp
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$lists" || exit 1
 # own_list V: V's own files in each folder its list does not cover yet (what was linked into V
@@ -102,7 +105,6 @@ own_list() {
 }
 # The awk part shared by clashes and link_into: ARGV from the second on are versions, made the
 # paths of their own lists (unreadable ones dropped); inside(path): in one of the folders.
-# Values come through ENVIRON, which awk takes as they are (-v would read escapes in them).
 LISTS='
   BEGIN {
     lists = ENVIRON["lists"]; nf = split(ENVIRON["folders"], fs, "\\n")
@@ -116,7 +118,7 @@ LISTS='
 # clashes V...: names with more than one content among the own files of V..., but not those all
 # of them have.
 clashes() {
-  lists=$lists folders=$folders awk "$LISTS"'
+  awk "$LISTS"'
     /^#/ { next }
     { path = $0; sub(/^[^ ]* [^ ]* /, "", path); if (!inside(path)) next
       if (!((path, FILENAME) in seen)) { seen[path, FILENAME] = 1; have[path]++ }
@@ -133,7 +135,7 @@ link_into() {
   for _f in $folders; do
     [ ! -d "$releases/$_t/$_f" ] || (cd "$releases/$_t" && find "$_f" -printf '%y %p\\n') >> "$tmp/present" || return 1
   done
-  lists=$lists folders=$folders tmp=$tmp awk "$LISTS"'
+  awk "$LISTS"'
     FILENAME == ARGV[1] { kind[substr($0, 3)] = substr($0, 1, 1); next }
     /^#/ { next }
     { path = $0; sub(/^[^ ]* [^ ]* /, "", path)
@@ -182,6 +184,7 @@ ${DROP_LINKS}
 awk 'FILENAME == ARGV[1] { if ($0 !~ /^#/) { p = $0; sub(/^[^ ]* [^ ]* /, "", p); own[p] = 1 }; next } ($0 in own)' \\
   "$lists/$target.own" "$lists/$live.linked" |
   while IFS= read -r p; do
+    # shellcheck disable=SC3013 # dash, busybox sh and bash all have -ef (same device and inode)
     if [ "$releases/$live/$p" -ef "$releases/$target/$p" ]; then printf '%s\\n' "$p"; fi
   done > "$tmp/gone"
 drop_links "$live" "$tmp/gone" || exit 1
