@@ -117,7 +117,9 @@ describe('prepareRelease from release-path', () => {
 
   it('refuses exclude with an archive release-path', async () => {
     systemTarball(join(workspace, 'app.tgz'))
-    await expect(prepareRelease(input({ releasePath: 'app.tgz', exclude: ['*.log'] }))).rejects.toThrow(
+    await expect(
+      prepareRelease(input({ releasePath: 'app.tgz', exclude: ['*.log'] })),
+    ).rejects.toThrow(
       `exclude was given, but release-path 'app.tgz' is not a directory (resolved to ${join(workspace, 'app.tgz')})`,
     )
   })

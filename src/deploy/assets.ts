@@ -86,7 +86,8 @@ export class AssetBridge {
     if (bridge === undefined) return
     const r = await this.s.host.tryExec(bridge, { step: ASSETS_STEP })
     this.took(r.stdout)
-    if (r.exitCode !== 0) throw new RemoteCommandError(this.s.name, ASSETS_STEP, r.exitCode, r.stderr)
+    if (r.exitCode !== 0)
+      throw new RemoteCommandError(this.s.name, ASSETS_STEP, r.exitCode, r.stderr)
   }
 
   /** Whether this run linked files of the target into the live release. */
@@ -166,7 +167,7 @@ export function assetsNote(a: AssetsOutcome, target: string): string {
     a.linked === 0
       ? `nothing to link into ${target} (its own: ${n(a.files)} file(s))`
       : `${n(a.linked)} file(s) of ${a.from.join(', ')} linked into ${target} (its own: ${n(a.files)})`
-  const live = a.intoLive && `; ${n(a.intoLive.files)} of ${target} into ${a.intoLive.version} (live)`
+  const live =
+    a.intoLive && `; ${n(a.intoLive.files)} of ${target} into ${a.intoLive.version} (live)`
   return `${into}${live ?? ''}`
 }
-

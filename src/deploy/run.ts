@@ -6,12 +6,7 @@ import * as core from '@actions/core'
 import { errorMessage } from '../common/errors.js'
 import { usesLoadBalancer, type Settings } from '../inputs/settings.js'
 import { step, type HostLogs } from '../report/log.js'
-import {
-  foldersMissing,
-  prepareRelease,
-  runBuild,
-  type ReleaseArchive,
-} from '../release/index.js'
+import { foldersMissing, prepareRelease, runBuild, type ReleaseArchive } from '../release/index.js'
 import { emptyHostReport, type HostRole, type RunReport } from '../report/model.js'
 import { Fleet } from '../ssh/fleet.js'
 import { bestEffort, onEachHost, type DeployContext, type Strategy } from './context.js'

@@ -181,7 +181,12 @@ async function processManagerOf(
  * What asset-path would bridge (the releases kept by state.json's history stand in for the
  * release directories, which the probe does not list).
  */
-function assetNotes(settings: Settings, state: HostState, version: string, plan: HostPlan): string[] {
+function assetNotes(
+  settings: Settings,
+  state: HostState,
+  version: string,
+  plan: HostPlan,
+): string[] {
   const folders = settings.app.assetPaths
   if (folders.length === 0) return []
   const recorded = [...state.history.map((r) => r.version)]

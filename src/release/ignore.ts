@@ -36,4 +36,3 @@ export function ignoreMatcher(exclude: readonly string[], deployignore = ''): Ig
   const rules = ignore().add(exclude).add(deployignore)
   return (path, directory) => rules.ignores(directory ? `${path}/` : path)
 }
-

@@ -255,9 +255,7 @@ export function parseBridge(stdout: string): BridgeResult {
         const [, into = '', from = '', count = '0'] = line.split(' ')
         return { into, from, files: Number(count) }
       }),
-    ...(clash
-      ? { clashes: { names: Number(clash[1]), first: clash.slice(2).join(' ') } }
-      : {}),
+    ...(clash ? { clashes: { names: Number(clash[1]), first: clash.slice(2).join(' ') } } : {}),
     done: lines.includes(BRIDGED),
   }
 }
