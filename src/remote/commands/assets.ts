@@ -5,11 +5,12 @@
  *
  * On the host, per release, in `.deploy/assets/` (never in a release, whose own files do not
  * change): `<version>.own` lists the release's own files in its asset folders (a `# <folder>` line
- * per folder listed, then `cksum` lines, `<crc> <bytes> <path>`, the path relative to the
- * release), made before any file is linked into it; `<version>.linked` lists what was linked into
+ * per folder listed, then one path a line, relative to the release), made before any file is
+ * linked into it; `<version>.linked` lists what was linked into
  * it (one path a line). Names that start with `.` (at any depth below a folder) are never listed,
  * so never linked: two manifests in one folder (`.sprockets-manifest-*.json`) make Sprockets pick
- * either. Names with a newline or a backslash are left out too (cksum would escape them).
+ * either. Names with a newline or a backslash are left out too (cksum, which compares the contents
+ * of a name that several releases have, would escape them).
  *
  * Hard links within the deploy path: no byte is copied. A linked name goes again when no kept
  * release lists it as its own (pruneAssetLinks, in the finish block), or when a failed run takes
@@ -88,7 +89,7 @@ export tmp
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$lists" || exit 1
 # own_list V: V's own files in each folder its list does not cover yet (what was linked into V
-# left out), as cksum lines.
+# left out).
 own_list() {
   [ -d "$releases/$1" ] || return 0
   _linked=$lists/$1.linked
@@ -99,7 +100,7 @@ own_list() {
       printf '# %s\\n' "$_f"
       [ ! -d "$releases/$1/$_f" ] ||
         (cd "$releases/$1" && find "$_f" -mindepth 1 -name '.*' -prune -o -type f ! -name "*$nl*" ! -name '*\\\\*' -print |
-          grep -vxF -f "$_linked" | tr '\\n' '\\0' | xargs -0 -r cksum)
+          { grep -vxF -f "$_linked" || [ $? -eq 1 ]; })
     } >> "$lists/$1.own" || return 1
   done
 }
@@ -116,48 +117,59 @@ LISTS='
   function inside(path,   k) { for (k = 1; k <= nf; k++) if (fs[k] != "" && index(path, fs[k] "/") == 1) return 1; return 0 }
 '
 # clashes V...: names with more than one content among the own files of V..., but not those all
-# of them have.
+# of them have. Only the names that more than one has are read (cksum), as <version>/<path>.
 clashes() {
   awk "$LISTS"'
-    /^#/ { next }
-    { path = $0; sub(/^[^ ]* [^ ]* /, "", path); if (!inside(path)) next
-      if (!((path, FILENAME) in seen)) { seen[path, FILENAME] = 1; have[path]++ }
+    /^#/ || !inside($0) { next }
+    !(($0, FILENAME) in seen) { seen[$0, FILENAME] = 1; have[$0]++; where[$0] = where[$0] "\\n" version[index_of[FILENAME]] "/" $0 }
+    END { for (p in have) if (have[p] > 1 && have[p] < kept) print substr(where[p], 2) }
+  ' /dev/null "$@" > "$tmp/shared" || return 1
+  [ -s "$tmp/shared" ] || return 0
+  (cd "$releases" && tr '\\n' '\\0' < "$tmp/shared" | xargs -0 cksum) | awk '
+    { path = $0; sub(/^[^ ]* [^ ]* [^\\/]*\\//, "", path)
       if (!((path, $1 " " $2) in sums)) { sums[path, $1 " " $2] = 1; contents[path]++ } }
-    END { for (p in contents) if (contents[p] > 1 && have[p] < kept) { n++; if (first == "" || p < first) first = p }
-          if (n) print "CLASH " n " " first }
-  ' /dev/null "$@"
+    END { for (p in contents) if (contents[p] > 1) { n++; if (first == "" || p < first) first = p }
+          if (n) print "CLASH " n " " first }'
 }
 # link_into T S...: into T, the own files of S... (newest first) that T lacks.
 link_into() {
   _t=$1
   [ -d "$releases/$_t" ] || return 0
-  : > "$tmp/present"
+  _w=$tmp/into.$_t
+  mkdir "$_w" && : > "$_w/present" || return 1
   for _f in $folders; do
-    [ ! -d "$releases/$_t/$_f" ] || (cd "$releases/$_t" && find "$_f" -printf '%y %p\\n') >> "$tmp/present" || return 1
+    [ ! -d "$releases/$_t/$_f" ] || (cd "$releases/$_t" && find "$_f" -printf '%y %p\\n') >> "$_w/present" || return 1
   done
-  awk "$LISTS"'
+  out=$_w awk "$LISTS"'
     FILENAME == ARGV[1] { kind[substr($0, 3)] = substr($0, 1, 1); next }
     /^#/ { next }
-    { path = $0; sub(/^[^ ]* [^ ]* /, "", path)
+    { path = $0
       if (!inside(path) || (path in kind)) next
       d = path; while (sub(/\\/[^\\/]*$/, "", d)) if ((d in kind) && kind[d] != "d") next
       d = path; while (sub(/\\/[^\\/]*$/, "", d)) if (!(d in kind)) kind[d] = "d"
       kind[path] = "f"; s = version[index_of[FILENAME]]
-      print path > (ENVIRON["tmp"] "/link." s); count[s]++ }
+      print path > (ENVIRON["out"] "/link." s); count[s]++ }
     END { for (i = 2; i < ARGC; i++) if (count[version[i]]) print version[i], count[version[i]] }
-  ' "$tmp/present" "$@" > "$tmp/counts" || return 1
+  ' "$_w/present" "$@" > "$_w/counts" || return 1
   while IFS=' ' read -r _s _n; do
     # Listed first: a link the list does not name would never be pruned.
-    cat "$tmp/link.$_s" >> "$lists/$_t.linked" || return 1
-    (cd "$releases/$_s" && tr '\\n' '\\0' < "$tmp/link.$_s" | xargs -0 cp -l --parents -t "$releases/$_t" --) || return 1
+    cat "$_w/link.$_s" >> "$lists/$_t.linked" || return 1
+    (cd "$releases/$_s" && tr '\\n' '\\0' < "$_w/link.$_s" | xargs -0 cp -l --parents -t "$releases/$_t" --) || return 1
     echo "LINKED $_t $_s $_n"
-  done < "$tmp/counts"
+  done < "$_w/counts"
 }
 for v in "$target" "$live" "$@"; do [ -z "$v" ] || own_list "$v" || exit 1; done
 echo "FILES $(grep -vc '^#' "$lists/$target.own")"
-clashes "$target" "$@"
-link_into "$target" "$@" || exit 1
-if [ -n "$live" ] && [ "$live" != "$target" ]; then link_into "$live" "$target" || exit 1; fi
+clashes "$target" "$@" || exit 1
+# The two directions are independent (each reads only own lists): in parallel, most of the time
+# is link(2) calls.
+link_into "$target" "$@" > "$tmp/into-target" &
+into_target=$!
+failed=0
+if [ -n "$live" ] && [ "$live" != "$target" ]; then link_into "$live" "$target" > "$tmp/into-live" || failed=1; fi
+wait "$into_target" || failed=1
+cat "$tmp/into-target" "$tmp/into-live" 2> /dev/null
+[ "$failed" -eq 0 ] || exit 1
 echo ${BRIDGED}`,
     l.assets,
     l.releases,
@@ -181,7 +193,7 @@ if [ ! -f "$lists/$live.linked" ] || [ ! -f "$lists/$target.own" ]; then echo "U
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 ${DROP_LINKS}
-awk 'FILENAME == ARGV[1] { if ($0 !~ /^#/) { p = $0; sub(/^[^ ]* [^ ]* /, "", p); own[p] = 1 }; next } ($0 in own)' \\
+awk 'FILENAME == ARGV[1] { if ($0 !~ /^#/) own[$0] = 1; next } ($0 in own)' \\
   "$lists/$target.own" "$lists/$live.linked" |
   while IFS= read -r p; do
     # shellcheck disable=SC3013 # dash, busybox sh and bash all have -ef (same device and inode)
@@ -217,7 +229,7 @@ for file in "$lists"/*; do
   for v do case $name in "$v.own" | "$v.linked") keep=yes ;; esac; done
   [ "$keep" = yes ] || rm -f "$file" || exit 1
 done
-for v do [ ! -f "$lists/$v.own" ] || awk '!/^#/ { sub(/^[^ ]* [^ ]* /, ""); print }' "$lists/$v.own"; done > "$tmp/own"
+for v do [ ! -f "$lists/$v.own" ] || grep -v '^#' "$lists/$v.own"; done > "$tmp/own"
 gone=0
 for v do
   [ -s "$lists/$v.linked" ] || continue
