@@ -64511,141 +64511,6 @@ function and(...commands) {
 }
 
 /**
- * Writes stdin to `path` atomically. `backup` says what `path.bak` keeps: the previous content
- * (default), or a copy of what was just written (state.json: the last good state, which the
- * corrupt-state error tells the operator to restore).
- */
-function writeFileAtomically(path, mode = '644', backup = 'previous') {
-    return script(`set -e
-umask 077
-cat > "$1.tmp.$$"
-chmod "$2" "$1.tmp.$$"
-if [ "$3" = previous ] && [ -f "$1" ]; then cp -p "$1" "$1.bak"; fi
-mv -f "$1.tmp.$$" "$1"
-if [ "$3" = written ]; then { cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak"; } || rm -f "$1.bak.tmp.$$"; fi`, path, mode, backup);
-}
-/**
- * State.json from the phase scripts (switch, finish), which have it as an argument:
- * `write_state FILE CONTENT` replaces FILE atomically (mode 644; fails with FILE as it was), and
- * `backup_state FILE` copies it to FILE.bak, as writeStateFile does (best effort).
- */
-const STATE_FUNCTIONS = `write_state() {
-  { printf '%s' "$2" > "$1.tmp.$$" && chmod 644 "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"; } ||
-    { rm -f "$1.tmp.$$"; return 1; }
-}
-backup_state() {
-  { cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak"; } || rm -f "$1.bak.tmp.$$"
-}`;
-/** Writes state.json (stdin) atomically, keeping a copy of it as state.json.bak. */
-function writeStateFile(l) {
-    return writeFileAtomically(l.state, '644', 'written');
-}
-/** Writes state.json (stdin) and points `current` at `version`, in one round trip. */
-function recordRelease(l, version) {
-    return and(writeStateFile(l), switchCurrent(l, version));
-}
-/** Points `current` at a release: a new symlink renamed over the old one (atomic). */
-function switchCurrent(l, version) {
-    return script('ln -sfn "$2" "$1.tmp" && mv -T "$1.tmp" "$1"', l.current, `releases/${version}`);
-}
-/**
- * shared/.env content: one `KEY='value'` line per variable, quoted so that sourcing it from sh
- * (as slots are started) sets the value literally; dotenv libraries read the same lines.
- */
-function renderEnvFile(env) {
-    return Object.entries(env)
-        .map(([key, value]) => `${key}=${quote(value)}\n`)
-        .join('');
-}
-const ENV_FILE_MODE = '600';
-/**
- * Replaces shared/.env with stdin, only when the content changes. The file it replaces (often
- * placed by hand, with secrets that never pass through GitHub) is first copied to
- * `<envBackups>/<UTC time>.<version>`: a new name each time, so a later run never overwrites it;
- * only the newest `keep` backups stay. Unchanged content touches nothing and makes no backup.
- */
-function writeEnvFile(l, version, keep) {
-    return script(`set -e
-umask 077
-env=$1; backups=$2; version=$3; keep=$4; mode=$5
-tmp="$env.tmp.$$"
-trap 'rm -f "$tmp" "$backups/.tmp.$$"' EXIT
-cat > "$tmp"
-chmod "$mode" "$tmp"
-if [ -f "$env" ]; then
-  if cmp -s "$tmp" "$env"; then exit 0; fi
-  mkdir -p "$backups"
-  chmod 700 "$backups"
-  backup="$backups/$(date -u +%Y%m%dT%H%M%SZ).$version"
-  if [ -e "$backup" ]; then backup="$backup.$$"; fi
-  cp "$env" "$backups/.tmp.$$"
-  mv "$backups/.tmp.$$" "$backup"
-  # shellcheck disable=SC2012 # the backups are named by the action: <time>-<version>
-  ls -1 "$backups" | sort -r | tail -n +$((keep + 1)) | while read -r old; do rm -f "$backups/$old"; done
-fi
-mv -f "$tmp" "$env"`, l.sharedEnv, l.envBackups, version, String(keep), ENV_FILE_MODE);
-}
-
-const CHECKSUM_FILE = '.release-sha256';
-/**
- * The version of a release, in a file at its root written at install (beside the checksum, so
- * the archive and its sha256 stay as built): what a server reloaded in place (which keeps the
- * environment it started with, `$APP_VERSION` included) reads to tell which release it runs.
- */
-const REVISION_FILE = 'REVISION';
-/** installRelease's output line when the release brought its own REVISION file (kept as it is). */
-const REVISION_KEPT = 'REVISION-KEPT';
-/** What the prepare block prints for a release directory without a checksum (not installed by us). */
-const UNKNOWN_CHECKSUM = 'unknown';
-/**
- * Extracts an uploaded archive into a temp dir next to the releases, records its checksum and
- * writes REVISION_FILE (unless the release has one: it is kept, and REVISION_KEPT printed), then
- * renames it into place, so `releases/<version>` is either complete or absent (a full disk or a
- * dropped connection leaves no half release behind). The temp dir is a dot file: no version
- * starts with a dot, so the prepare block (prepare.ts) can remove one that an interrupted run left.
- *
- * `replacing`: the checksum of a release of this version that never went live (the caller
- * decided so from state.json), which this one replaces. The host checks that the release there
- * still has that checksum and that no process runs from it (one the run could not stop, say;
- * processes in other mount namespaces see other files and are left out),
- * moves it aside, moves the new one in (the old one back if that fails), then removes it.
- * Empty: the release must not exist yet. Once it is in place, the lists of asset files of an
- * earlier release of this version go (assets.ts: the new release's are made from its files).
- */
-function installRelease(l, version, archive, sha256, replacing = '') {
-    return script(`set -e
-target=$1; archive=$2; sum=$3; sums=$4; replacing=$5; version=$6; revision=$7; lists=$8
-tmp="\${target%/*}/.\${target##*/}.tmp.$$"
-old="\${target%/*}/.\${target##*/}.old.tmp.$$"
-trap 'rm -rf "$tmp" "$old"; rm -f "$archive"' EXIT
-mkdir "$tmp"
-tar -xzf "$archive" -C "$tmp"
-printf '%s\\n' "$sum" > "$tmp/$sums"
-if [ -e "$tmp/$revision" ] || [ -L "$tmp/$revision" ]; then echo ${REVISION_KEPT}
-else printf '%s\\n' "$version" > "$tmp/$revision"; fi
-if [ -n "$replacing" ]; then
-  found=$(cat "$target/$sums" 2>/dev/null || echo unknown)
-  if [ "$found" != "$replacing" ]; then
-    echo "$target has checksum $found, expected $replacing; it was not replaced" >&2
-    exit 3
-  fi
-  ns=$(readlink /proc/$$/ns/mnt 2>/dev/null || :)
-  for p in /proc/[0-9]*; do
-    [ "$(readlink "$p/ns/mnt" 2>/dev/null || :)" = "$ns" ] || continue
-    case $(readlink "$p/cwd" 2>/dev/null || :) in "$target" | "$target"/*)
-      echo "process \${p#/proc/} runs from $target; it was not replaced" >&2
-      exit 3
-    esac
-  done
-  mv -T "$target" "$old"
-  mv -T "$tmp" "$target" || { mv -T "$old" "$target"; exit 1; }
-else
-  mv -T "$tmp" "$target"
-fi
-rm -f "$lists/$version.own" "$lists/$version.linked"`, l.release(version), archive, sha256, CHECKSUM_FILE, replacing, version, REVISION_FILE, l.assets);
-}
-
-/**
  * `drop_links REL FILE` (`$lists` and `$releases` set by the caller): removes the paths of FILE
  * (links, every one) from release REL, the directories that leaves empty below its asset folders,
  * and the paths from REL's linked list.
@@ -64695,7 +64560,7 @@ export tmp
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$lists" || exit 1
 # own_list V: V's own files in each folder its list does not cover yet (what was linked into V
-# left out), as cksum lines.
+# left out).
 own_list() {
   [ -d "$releases/$1" ] || return 0
   _linked=$lists/$1.linked
@@ -64706,7 +64571,7 @@ own_list() {
       printf '# %s\\n' "$_f"
       [ ! -d "$releases/$1/$_f" ] ||
         (cd "$releases/$1" && find "$_f" -mindepth 1 -name '.*' -prune -o -type f ! -name "*$nl*" ! -name '*\\\\*' -print |
-          grep -vxF -f "$_linked" | tr '\\n' '\\0' | xargs -0 -r cksum)
+          { grep -vxF -f "$_linked" || [ $? -eq 1 ]; })
     } >> "$lists/$1.own" || return 1
   done
 }
@@ -64723,48 +64588,59 @@ LISTS='
   function inside(path,   k) { for (k = 1; k <= nf; k++) if (fs[k] != "" && index(path, fs[k] "/") == 1) return 1; return 0 }
 '
 # clashes V...: names with more than one content among the own files of V..., but not those all
-# of them have.
+# of them have. Only the names that more than one has are read (cksum), as <version>/<path>.
 clashes() {
   awk "$LISTS"'
-    /^#/ { next }
-    { path = $0; sub(/^[^ ]* [^ ]* /, "", path); if (!inside(path)) next
-      if (!((path, FILENAME) in seen)) { seen[path, FILENAME] = 1; have[path]++ }
+    /^#/ || !inside($0) { next }
+    !(($0, FILENAME) in seen) { seen[$0, FILENAME] = 1; have[$0]++; where[$0] = where[$0] "\\n" version[index_of[FILENAME]] "/" $0 }
+    END { for (p in have) if (have[p] > 1 && have[p] < kept) print substr(where[p], 2) }
+  ' /dev/null "$@" > "$tmp/shared" || return 1
+  [ -s "$tmp/shared" ] || return 0
+  (cd "$releases" && tr '\\n' '\\0' < "$tmp/shared" | xargs -0 cksum) | awk '
+    { path = $0; sub(/^[^ ]* [^ ]* [^\\/]*\\//, "", path)
       if (!((path, $1 " " $2) in sums)) { sums[path, $1 " " $2] = 1; contents[path]++ } }
-    END { for (p in contents) if (contents[p] > 1 && have[p] < kept) { n++; if (first == "" || p < first) first = p }
-          if (n) print "CLASH " n " " first }
-  ' /dev/null "$@"
+    END { for (p in contents) if (contents[p] > 1) { n++; if (first == "" || p < first) first = p }
+          if (n) print "CLASH " n " " first }'
 }
 # link_into T S...: into T, the own files of S... (newest first) that T lacks.
 link_into() {
   _t=$1
   [ -d "$releases/$_t" ] || return 0
-  : > "$tmp/present"
+  _w=$tmp/into.$_t
+  mkdir "$_w" && : > "$_w/present" || return 1
   for _f in $folders; do
-    [ ! -d "$releases/$_t/$_f" ] || (cd "$releases/$_t" && find "$_f" -printf '%y %p\\n') >> "$tmp/present" || return 1
+    [ ! -d "$releases/$_t/$_f" ] || (cd "$releases/$_t" && find "$_f" -printf '%y %p\\n') >> "$_w/present" || return 1
   done
-  awk "$LISTS"'
+  out=$_w awk "$LISTS"'
     FILENAME == ARGV[1] { kind[substr($0, 3)] = substr($0, 1, 1); next }
     /^#/ { next }
-    { path = $0; sub(/^[^ ]* [^ ]* /, "", path)
+    { path = $0
       if (!inside(path) || (path in kind)) next
       d = path; while (sub(/\\/[^\\/]*$/, "", d)) if ((d in kind) && kind[d] != "d") next
       d = path; while (sub(/\\/[^\\/]*$/, "", d)) if (!(d in kind)) kind[d] = "d"
       kind[path] = "f"; s = version[index_of[FILENAME]]
-      print path > (ENVIRON["tmp"] "/link." s); count[s]++ }
+      print path > (ENVIRON["out"] "/link." s); count[s]++ }
     END { for (i = 2; i < ARGC; i++) if (count[version[i]]) print version[i], count[version[i]] }
-  ' "$tmp/present" "$@" > "$tmp/counts" || return 1
+  ' "$_w/present" "$@" > "$_w/counts" || return 1
   while IFS=' ' read -r _s _n; do
     # Listed first: a link the list does not name would never be pruned.
-    cat "$tmp/link.$_s" >> "$lists/$_t.linked" || return 1
-    (cd "$releases/$_s" && tr '\\n' '\\0' < "$tmp/link.$_s" | xargs -0 cp -l --parents -t "$releases/$_t" --) || return 1
+    cat "$_w/link.$_s" >> "$lists/$_t.linked" || return 1
+    (cd "$releases/$_s" && tr '\\n' '\\0' < "$_w/link.$_s" | xargs -0 cp -l --parents -t "$releases/$_t" --) || return 1
     echo "LINKED $_t $_s $_n"
-  done < "$tmp/counts"
+  done < "$_w/counts"
 }
 for v in "$target" "$live" "$@"; do [ -z "$v" ] || own_list "$v" || exit 1; done
 echo "FILES $(grep -vc '^#' "$lists/$target.own")"
-clashes "$target" "$@"
-link_into "$target" "$@" || exit 1
-if [ -n "$live" ] && [ "$live" != "$target" ]; then link_into "$live" "$target" || exit 1; fi
+clashes "$target" "$@" || exit 1
+# The two directions are independent (each reads only own lists): in parallel, most of the time
+# is link(2) calls.
+link_into "$target" "$@" > "$tmp/into-target" &
+into_target=$!
+failed=0
+if [ -n "$live" ] && [ "$live" != "$target" ]; then link_into "$live" "$target" > "$tmp/into-live" || failed=1; fi
+wait "$into_target" || failed=1
+cat "$tmp/into-target" "$tmp/into-live" 2> /dev/null
+[ "$failed" -eq 0 ] || exit 1
 echo ${BRIDGED}`, l.assets, l.releases, spec.target, spec.live, spec.folders.join('\n'), ...spec.sources);
 }
 /**
@@ -64779,7 +64655,7 @@ if [ ! -f "$lists/$live.linked" ] || [ ! -f "$lists/$target.own" ]; then echo "U
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 ${DROP_LINKS}
-awk 'FILENAME == ARGV[1] { if ($0 !~ /^#/) { p = $0; sub(/^[^ ]* [^ ]* /, "", p); own[p] = 1 }; next } ($0 in own)' \\
+awk 'FILENAME == ARGV[1] { if ($0 !~ /^#/) own[$0] = 1; next } ($0 in own)' \\
   "$lists/$target.own" "$lists/$live.linked" |
   while IFS= read -r p; do
     # shellcheck disable=SC3013 # dash, busybox sh and bash all have -ef (same device and inode)
@@ -64808,7 +64684,7 @@ for file in "$lists"/*; do
   for v do case $name in "$v.own" | "$v.linked") keep=yes ;; esac; done
   [ "$keep" = yes ] || rm -f "$file" || exit 1
 done
-for v do [ ! -f "$lists/$v.own" ] || awk '!/^#/ { sub(/^[^ ]* [^ ]* /, ""); print }' "$lists/$v.own"; done > "$tmp/own"
+for v do [ ! -f "$lists/$v.own" ] || grep -v '^#' "$lists/$v.own"; done > "$tmp/own"
 gone=0
 for v do
   [ -s "$lists/$v.linked" ] || continue
@@ -64838,49 +64714,6 @@ function parseBridge(stdout) {
 function unlinkedCount(stdout) {
     const line = stdout.split('\n').find((l) => l.startsWith('UNLINKED '));
     return line === undefined ? 0 : Number(line.slice(9));
-}
-
-/** Exit code of shipRelease when the bytes that arrived do not have the expected sha256. */
-const SHIP_CHECKSUM_MISMATCH = 4;
-/**
- * shipRelease's stdout lines once the archive arrived intact, and once it was installed (then,
- * with asset-path, bridgeAssets' lines ending in `BRIDGED`).
- */
-const SHIP_RECEIVED = 'RECEIVED';
-const SHIP_INSTALLED = 'INSTALLED';
-/** Where the archive of a release is written on the host while it is being installed. */
-function incomingArchive(l, version, sha256) {
-    return `${l.incoming}/${version}.${sha256.slice(0, 12)}.tar.gz`;
-}
-/**
- * stdin: the archive (with `env`: exactly `env.archiveBytes` of it, then the new shared/.env,
- * renderEnvFile's content, which holds secrets and so never goes into an argument). Writes the
- * archive to `incomingArchive`, checks its sha256 (a mismatch removes it, says what arrived on
- * stderr and exits SHIP_CHECKSUM_MISMATCH: nothing is extracted), then installs it as
- * installRelease does (`replacing`: see there), then writes shared/.env as writeEnvFile does. It
- * prints SHIP_RECEIVED once the archive checked out and SHIP_INSTALLED once it is installed, so
- * that a failure names its part (upload, extract, assets, shared/.env). `bridge` (asset-path:
- * bridgeAssets) runs right after the install, before shared/.env. A
- * cut connection closes stdin early: the checksum then fails, and nothing is extracted either.
- * `head -c` (coreutils, like sha256sum) reads no byte past the archive.
- */
-function shipRelease(l, version, sha256, replacing = '', env, bridge) {
-    const archive = incomingArchive(l, version, sha256);
-    const receive = script(`archive=$1; sum=$2; bytes=$3
-mkdir -p "\${archive%/*}" || exit 1
-if [ -n "$bytes" ]; then (umask 077 && head -c "$bytes" > "$archive"); else (umask 077 && cat > "$archive"); fi || { rm -f "$archive"; exit 1; }
-found=$(sha256sum "$archive" | cut -d' ' -f1)
-if [ "$found" != "$sum" ]; then
-  echo "checksum mismatch after upload of $archive: expected $sum, host has $found ($(wc -c < "$archive") bytes arrived); nothing was extracted" >&2
-  rm -f "$archive"
-  exit ${SHIP_CHECKSUM_MISMATCH}
-fi
-echo ${SHIP_RECEIVED}`, archive, sha256, env === undefined ? '' : String(env.archiveBytes));
-    const install = installRelease(l, version, archive, sha256, replacing);
-    const after = [...(bridge ? [bridge] : []), ...(env ? [writeEnvFile(l, version, env.keep)] : [])];
-    return after.length === 0
-        ? and(receive, install)
-        : and(receive, install, cmd('echo', SHIP_INSTALLED), ...after);
 }
 
 function layout(root) {
@@ -71363,6 +71196,337 @@ function batches(items, size) {
 }
 
 /**
+ * Fingerprinted assets of one host (`asset-path`): before the release this run moves the host to
+ * takes traffic, its asset folders get the files of the releases the run keeps, and the live
+ * release gets its files (remote/commands/assets.ts), so that a page of either version finds its
+ * bundle on either slot. Said in one log line per host and in the host's report; a run that fails
+ * before any nginx reload sent the new version traffic takes back what it linked into the live
+ * release.
+ */
+class AssetBridge {
+    s;
+    target;
+    state;
+    facts;
+    /** The bridge ran to its end in this run. */
+    bridged = false;
+    /** The live release that got files of the target in this run (undefined: none). */
+    linkedIntoLive;
+    /** The live slot reloaded into the target itself (the reload strategy): its pages exist. */
+    reloadedInPlace = false;
+    constructor(s, target, state, facts) {
+        this.s = s;
+        this.target = target;
+        this.state = state;
+        this.facts = facts;
+    }
+    /**
+     * The bridge still to run before the target takes traffic (in the ship command; for a
+     * rollback, in the switch's install stage); undefined when there is none: no asset folders, a
+     * worker host, or already done.
+     */
+    pending() {
+        const { version, assets, plan } = this.target;
+        if (this.bridged || this.s.role === 'worker' || assets.length === 0)
+            return undefined;
+        const keep = this.s.settings.app.keepReleases;
+        const sources = assetSources(this.state(), version, plan.targetSlot, this.facts.releases, keep);
+        return bridgeAssets({
+            layout: this.s.layout,
+            target: version,
+            live: plan.liveVersion ?? '',
+            sources,
+            folders: assets,
+        });
+    }
+    /**
+     * Takes the output of the bridge (also of one that failed half-way: what it linked into the
+     * live release is known): the log line, the host's report, and a warning for names whose
+     * content differs between kept releases.
+     */
+    took(stdout) {
+        const result = parseBridge(stdout);
+        const live = this.target.plan.liveVersion;
+        if (live !== null && result.linked.some((l) => l.into === live))
+            this.linkedIntoLive = live;
+        if (!result.done)
+            return;
+        this.bridged = true;
+        const outcome = assetsOutcome(result, this.target.version, live);
+        this.s.report.assets = outcome;
+        info(`[${this.s.name}] assets: ${assetsNote(outcome, this.target.version)}`);
+    }
+    /** Runs the pending bridge on its own (a release already on the host from an earlier run). */
+    async run() {
+        const bridge = this.pending();
+        if (bridge === undefined)
+            return;
+        const r = await this.s.host.tryExec(bridge, { step: ASSETS_STEP });
+        this.took(r.stdout);
+        if (r.exitCode !== 0)
+            throw new RemoteCommandError(this.s.name, ASSETS_STEP, r.exitCode, r.stderr);
+    }
+    /** Whether this run linked files of the target into the live release. */
+    get intoLive() {
+        return this.linkedIntoLive !== undefined;
+    }
+    /** The live slot is about to reload into the target (reload strategy): it serves its pages. */
+    servedInPlace() {
+        this.reloadedInPlace = true;
+    }
+    /** The target served pages in place (see servedInPlace). */
+    get reloaded() {
+        return this.reloadedInPlace;
+    }
+    /**
+     * After a run that failed before any nginx reload sent the new version traffic: the live
+     * release gives back the files this run linked into it (no page of the new version exists).
+     */
+    async takeBack() {
+        const live = this.linkedIntoLive;
+        if (live === undefined)
+            return;
+        const r = await this.s.host.exec(unlinkAssets(this.s.layout, live, this.target.version), {
+            step: 'unlink assets',
+        });
+        info(`[${this.s.name}] assets: ${unlinkedCount(r.stdout)} file(s) of ${this.target.version} taken back from ${live} (no page of ${this.target.version} was served)`);
+        this.linkedIntoLive = undefined;
+        delete this.s.report.assets?.intoLive;
+    }
+    /**
+     * The finish block's part: links to releases it no longer keeps go (see pruneAssetLinks);
+     * undefined where no release of the host was ever bridged (state.json records asset-path).
+     */
+    prune(kept) {
+        const bridged = this.target.assets.length > 0 || this.state().history.some((r) => r.assets !== undefined);
+        if (this.s.role === 'worker' || !bridged)
+            return undefined;
+        return pruneAssetLinks(this.s.layout, kept);
+    }
+    /** Says what the finish block's pruneAssetLinks removed (its `UNLINKED <n>`). */
+    pruned(stdout) {
+        const links = unlinkedCount(stdout);
+        if (links > 0)
+            info(`[${this.s.name}] assets: ${links} link(s) to pruned releases removed`);
+    }
+}
+/** The report of a bridge into `target` (`live`: the live release, null when none). */
+function assetsOutcome(result, target, live) {
+    const into = result.linked.filter((l) => l.into === target);
+    const toLive = result.linked.find((l) => l.into === live);
+    return {
+        files: result.files,
+        linked: into.reduce((sum, l) => sum + l.files, 0),
+        from: into.map((l) => l.from),
+        ...(live === null ? {} : { intoLive: { version: live, files: toLive?.files ?? 0 } }),
+        clashes: result.clashes?.names ?? 0,
+        ...(result.clashes ? { firstClash: result.clashes.first } : {}),
+    };
+}
+/**
+ * Once per run, after it: names with different content in two kept releases, as the hosts' bridges
+ * found them (the most any host found, the first name by order).
+ */
+function warnAssetClashes(hosts) {
+    const found = hosts.flatMap((h) => (h.assets && h.assets.clashes > 0 ? [h.assets] : []));
+    if (found.length === 0)
+        return;
+    const names = Math.max(...found.map((a) => a.clashes));
+    const first = found.map((a) => a.firstClash ?? '').sort()[0];
+    warning(`asset-path: ${names} file name(s) have different content in two kept releases (${first}${names > 1 ? ', ...' : ''}; on ${found.length} host(s)): each release keeps its own, so a page of one version may get the other's file from the other slot. Fingerprint them (a content hash in the name), as the bundlers' production builds do.`);
+}
+/**
+ * `1,204 file(s) of v2, v1 linked into v3 (its own: 1,180); 1,180 of v3 into v2 (live)`, or what
+ * there was instead.
+ */
+function assetsNote(a, target) {
+    const n = (count) => count.toLocaleString('en-US');
+    const into = a.linked === 0
+        ? `nothing to link into ${target} (its own: ${n(a.files)} file(s))`
+        : `${n(a.linked)} file(s) of ${a.from.join(', ')} linked into ${target} (its own: ${n(a.files)})`;
+    const live = a.intoLive && `; ${n(a.intoLive.files)} of ${target} into ${a.intoLive.version} (live)`;
+    return `${into}${live ?? ''}`;
+}
+
+/**
+ * Writes stdin to `path` atomically. `backup` says what `path.bak` keeps: the previous content
+ * (default), or a copy of what was just written (state.json: the last good state, which the
+ * corrupt-state error tells the operator to restore).
+ */
+function writeFileAtomically(path, mode = '644', backup = 'previous') {
+    return script(`set -e
+umask 077
+cat > "$1.tmp.$$"
+chmod "$2" "$1.tmp.$$"
+if [ "$3" = previous ] && [ -f "$1" ]; then cp -p "$1" "$1.bak"; fi
+mv -f "$1.tmp.$$" "$1"
+if [ "$3" = written ]; then { cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak"; } || rm -f "$1.bak.tmp.$$"; fi`, path, mode, backup);
+}
+/**
+ * State.json from the phase scripts (switch, finish), which have it as an argument:
+ * `write_state FILE CONTENT` replaces FILE atomically (mode 644; fails with FILE as it was), and
+ * `backup_state FILE` copies it to FILE.bak, as writeStateFile does (best effort).
+ */
+const STATE_FUNCTIONS = `write_state() {
+  { printf '%s' "$2" > "$1.tmp.$$" && chmod 644 "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"; } ||
+    { rm -f "$1.tmp.$$"; return 1; }
+}
+backup_state() {
+  { cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak"; } || rm -f "$1.bak.tmp.$$"
+}`;
+/** Writes state.json (stdin) atomically, keeping a copy of it as state.json.bak. */
+function writeStateFile(l) {
+    return writeFileAtomically(l.state, '644', 'written');
+}
+/** Writes state.json (stdin) and points `current` at `version`, in one round trip. */
+function recordRelease(l, version) {
+    return and(writeStateFile(l), switchCurrent(l, version));
+}
+/** Points `current` at a release: a new symlink renamed over the old one (atomic). */
+function switchCurrent(l, version) {
+    return script('ln -sfn "$2" "$1.tmp" && mv -T "$1.tmp" "$1"', l.current, `releases/${version}`);
+}
+/**
+ * shared/.env content: one `KEY='value'` line per variable, quoted so that sourcing it from sh
+ * (as slots are started) sets the value literally; dotenv libraries read the same lines.
+ */
+function renderEnvFile(env) {
+    return Object.entries(env)
+        .map(([key, value]) => `${key}=${quote(value)}\n`)
+        .join('');
+}
+const ENV_FILE_MODE = '600';
+/**
+ * Replaces shared/.env with stdin, only when the content changes. The file it replaces (often
+ * placed by hand, with secrets that never pass through GitHub) is first copied to
+ * `<envBackups>/<UTC time>.<version>`: a new name each time, so a later run never overwrites it;
+ * only the newest `keep` backups stay. Unchanged content touches nothing and makes no backup.
+ */
+function writeEnvFile(l, version, keep) {
+    return script(`set -e
+umask 077
+env=$1; backups=$2; version=$3; keep=$4; mode=$5
+tmp="$env.tmp.$$"
+trap 'rm -f "$tmp" "$backups/.tmp.$$"' EXIT
+cat > "$tmp"
+chmod "$mode" "$tmp"
+if [ -f "$env" ]; then
+  if cmp -s "$tmp" "$env"; then exit 0; fi
+  mkdir -p "$backups"
+  chmod 700 "$backups"
+  backup="$backups/$(date -u +%Y%m%dT%H%M%SZ).$version"
+  if [ -e "$backup" ]; then backup="$backup.$$"; fi
+  cp "$env" "$backups/.tmp.$$"
+  mv "$backups/.tmp.$$" "$backup"
+  # shellcheck disable=SC2012 # the backups are named by the action: <time>-<version>
+  ls -1 "$backups" | sort -r | tail -n +$((keep + 1)) | while read -r old; do rm -f "$backups/$old"; done
+fi
+mv -f "$tmp" "$env"`, l.sharedEnv, l.envBackups, version, String(keep), ENV_FILE_MODE);
+}
+
+const CHECKSUM_FILE = '.release-sha256';
+/**
+ * The version of a release, in a file at its root written at install (beside the checksum, so
+ * the archive and its sha256 stay as built): what a server reloaded in place (which keeps the
+ * environment it started with, `$APP_VERSION` included) reads to tell which release it runs.
+ */
+const REVISION_FILE = 'REVISION';
+/** installRelease's output line when the release brought its own REVISION file (kept as it is). */
+const REVISION_KEPT = 'REVISION-KEPT';
+/** What the prepare block prints for a release directory without a checksum (not installed by us). */
+const UNKNOWN_CHECKSUM = 'unknown';
+/**
+ * Extracts an uploaded archive into a temp dir next to the releases, records its checksum and
+ * writes REVISION_FILE (unless the release has one: it is kept, and REVISION_KEPT printed), then
+ * renames it into place, so `releases/<version>` is either complete or absent (a full disk or a
+ * dropped connection leaves no half release behind). The temp dir is a dot file: no version
+ * starts with a dot, so the prepare block (prepare.ts) can remove one that an interrupted run left.
+ *
+ * `replacing`: the checksum of a release of this version that never went live (the caller
+ * decided so from state.json), which this one replaces. The host checks that the release there
+ * still has that checksum and that no process runs from it (one the run could not stop, say;
+ * processes in other mount namespaces see other files and are left out),
+ * moves it aside, moves the new one in (the old one back if that fails), then removes it.
+ * Empty: the release must not exist yet. Once it is in place, the lists of asset files of an
+ * earlier release of this version go (assets.ts: the new release's are made from its files).
+ */
+function installRelease(l, version, archive, sha256, replacing = '') {
+    return script(`set -e
+target=$1; archive=$2; sum=$3; sums=$4; replacing=$5; version=$6; revision=$7; lists=$8
+tmp="\${target%/*}/.\${target##*/}.tmp.$$"
+old="\${target%/*}/.\${target##*/}.old.tmp.$$"
+trap 'rm -rf "$tmp" "$old"; rm -f "$archive"' EXIT
+mkdir "$tmp"
+tar -xzf "$archive" -C "$tmp"
+printf '%s\\n' "$sum" > "$tmp/$sums"
+if [ -e "$tmp/$revision" ] || [ -L "$tmp/$revision" ]; then echo ${REVISION_KEPT}
+else printf '%s\\n' "$version" > "$tmp/$revision"; fi
+if [ -n "$replacing" ]; then
+  found=$(cat "$target/$sums" 2>/dev/null || echo unknown)
+  if [ "$found" != "$replacing" ]; then
+    echo "$target has checksum $found, expected $replacing; it was not replaced" >&2
+    exit 3
+  fi
+  ns=$(readlink /proc/$$/ns/mnt 2>/dev/null || :)
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/ns/mnt" 2>/dev/null || :)" = "$ns" ] || continue
+    case $(readlink "$p/cwd" 2>/dev/null || :) in "$target" | "$target"/*)
+      echo "process \${p#/proc/} runs from $target; it was not replaced" >&2
+      exit 3
+    esac
+  done
+  mv -T "$target" "$old"
+  mv -T "$tmp" "$target" || { mv -T "$old" "$target"; exit 1; }
+else
+  mv -T "$tmp" "$target"
+fi
+rm -f "$lists/$version.own" "$lists/$version.linked"`, l.release(version), archive, sha256, CHECKSUM_FILE, replacing, version, REVISION_FILE, l.assets);
+}
+
+/** Exit code of shipRelease when the bytes that arrived do not have the expected sha256. */
+const SHIP_CHECKSUM_MISMATCH = 4;
+/**
+ * shipRelease's stdout lines once the archive arrived intact, and once it was installed (then,
+ * with asset-path, bridgeAssets' lines ending in `BRIDGED`).
+ */
+const SHIP_RECEIVED = 'RECEIVED';
+const SHIP_INSTALLED = 'INSTALLED';
+/** Where the archive of a release is written on the host while it is being installed. */
+function incomingArchive(l, version, sha256) {
+    return `${l.incoming}/${version}.${sha256.slice(0, 12)}.tar.gz`;
+}
+/**
+ * stdin: the archive (with `env`: exactly `env.archiveBytes` of it, then the new shared/.env,
+ * renderEnvFile's content, which holds secrets and so never goes into an argument). Writes the
+ * archive to `incomingArchive`, checks its sha256 (a mismatch removes it, says what arrived on
+ * stderr and exits SHIP_CHECKSUM_MISMATCH: nothing is extracted), then installs it as
+ * installRelease does (`replacing`: see there), then writes shared/.env as writeEnvFile does. It
+ * prints SHIP_RECEIVED once the archive checked out and SHIP_INSTALLED once it is installed, so
+ * that a failure names its part (upload, extract, assets, shared/.env). `bridge` (asset-path:
+ * bridgeAssets) runs right after the install, before shared/.env. A
+ * cut connection closes stdin early: the checksum then fails, and nothing is extracted either.
+ * `head -c` (coreutils, like sha256sum) reads no byte past the archive.
+ */
+function shipRelease(l, version, sha256, replacing = '', env, bridge) {
+    const archive = incomingArchive(l, version, sha256);
+    const receive = script(`archive=$1; sum=$2; bytes=$3
+mkdir -p "\${archive%/*}" || exit 1
+if [ -n "$bytes" ]; then (umask 077 && head -c "$bytes" > "$archive"); else (umask 077 && cat > "$archive"); fi || { rm -f "$archive"; exit 1; }
+found=$(sha256sum "$archive" | cut -d' ' -f1)
+if [ "$found" != "$sum" ]; then
+  echo "checksum mismatch after upload of $archive: expected $sum, host has $found ($(wc -c < "$archive") bytes arrived); nothing was extracted" >&2
+  rm -f "$archive"
+  exit ${SHIP_CHECKSUM_MISMATCH}
+fi
+echo ${SHIP_RECEIVED}`, archive, sha256, env === undefined ? '' : String(env.archiveBytes));
+    const install = installRelease(l, version, archive, sha256, replacing);
+    const after = [...(bridge ? [bridge] : []), ...(env ? [writeEnvFile(l, version, env.keep)] : [])];
+    return after.length === 0
+        ? and(receive, install)
+        : and(receive, install, cmd('echo', SHIP_INSTALLED), ...after);
+}
+
+/**
  * Shipping the release to one host: the archive streamed into one command that checks its sha256,
  * extracts it, bridges its asset folders (asset-path) and then writes shared/.env (shipRelease),
  * so the host is ready in one round trip.
@@ -74824,150 +74988,6 @@ class WorkerOps {
 }
 
 /**
- * Fingerprinted assets of one host (`asset-path`): before the release this run moves the host to
- * takes traffic, its asset folders get the files of the releases the run keeps, and the live
- * release gets its files (remote/commands/assets.ts), so that a page of either version finds its
- * bundle on either slot. Said in one log line per host and in the host's report; a run that fails
- * before any nginx reload sent the new version traffic takes back what it linked into the live
- * release.
- */
-class AssetBridge {
-    s;
-    target;
-    state;
-    facts;
-    /** The bridge ran to its end in this run. */
-    bridged = false;
-    /** The live release that got files of the target in this run (undefined: none). */
-    linkedIntoLive;
-    /** The live slot reloaded into the target itself (the reload strategy): its pages exist. */
-    reloadedInPlace = false;
-    constructor(s, target, state, facts) {
-        this.s = s;
-        this.target = target;
-        this.state = state;
-        this.facts = facts;
-    }
-    /**
-     * The bridge still to run before the target takes traffic (in the ship command; for a
-     * rollback, in the switch's install stage); undefined when there is none: no asset folders, a
-     * worker host, or already done.
-     */
-    pending() {
-        const { version, assets, plan } = this.target;
-        if (this.bridged || this.s.role === 'worker' || assets.length === 0)
-            return undefined;
-        const keep = this.s.settings.app.keepReleases;
-        const sources = assetSources(this.state(), version, plan.targetSlot, this.facts.releases, keep);
-        return bridgeAssets({
-            layout: this.s.layout,
-            target: version,
-            live: plan.liveVersion ?? '',
-            sources,
-            folders: assets,
-        });
-    }
-    /**
-     * Takes the output of the bridge (also of one that failed half-way: what it linked into the
-     * live release is known): the log line, the host's report, and a warning for names whose
-     * content differs between kept releases.
-     */
-    took(stdout) {
-        const result = parseBridge(stdout);
-        const live = this.target.plan.liveVersion;
-        if (live !== null && result.linked.some((l) => l.into === live))
-            this.linkedIntoLive = live;
-        if (!result.done)
-            return;
-        this.bridged = true;
-        const outcome = assetsOutcome(result, this.target.version, live);
-        this.s.report.assets = outcome;
-        info(`[${this.s.name}] assets: ${assetsNote(outcome, this.target.version)}`);
-        if (result.clashes) {
-            const { names, first } = result.clashes;
-            warning(`[${this.s.name}] asset-path: ${names} file name(s) have different content in two kept releases (${first}${names > 1 ? ', ...' : ''}): each release keeps its own, so a page of one version may get the other's file from the other slot. Fingerprint them (a content hash in the name), as the bundlers' production builds do.`);
-        }
-    }
-    /** Runs the pending bridge on its own (a release already on the host from an earlier run). */
-    async run() {
-        const bridge = this.pending();
-        if (bridge === undefined)
-            return;
-        const r = await this.s.host.tryExec(bridge, { step: ASSETS_STEP });
-        this.took(r.stdout);
-        if (r.exitCode !== 0)
-            throw new RemoteCommandError(this.s.name, ASSETS_STEP, r.exitCode, r.stderr);
-    }
-    /** Whether this run linked files of the target into the live release. */
-    get intoLive() {
-        return this.linkedIntoLive !== undefined;
-    }
-    /** The live slot is about to reload into the target (reload strategy): it serves its pages. */
-    servedInPlace() {
-        this.reloadedInPlace = true;
-    }
-    /** The target served pages in place (see servedInPlace). */
-    get reloaded() {
-        return this.reloadedInPlace;
-    }
-    /**
-     * After a run that failed before any nginx reload sent the new version traffic: the live
-     * release gives back the files this run linked into it (no page of the new version exists).
-     */
-    async takeBack() {
-        const live = this.linkedIntoLive;
-        if (live === undefined)
-            return;
-        const r = await this.s.host.exec(unlinkAssets(this.s.layout, live, this.target.version), {
-            step: 'unlink assets',
-        });
-        info(`[${this.s.name}] assets: ${unlinkedCount(r.stdout)} file(s) of ${this.target.version} taken back from ${live} (no page of ${this.target.version} was served)`);
-        this.linkedIntoLive = undefined;
-        delete this.s.report.assets?.intoLive;
-    }
-    /**
-     * The finish block's part: links to releases it no longer keeps go (see pruneAssetLinks);
-     * undefined where no release of the host was ever bridged (state.json records asset-path).
-     */
-    prune(kept) {
-        const bridged = this.target.assets.length > 0 || this.state().history.some((r) => r.assets !== undefined);
-        if (this.s.role === 'worker' || !bridged)
-            return undefined;
-        return pruneAssetLinks(this.s.layout, kept);
-    }
-    /** Says what the finish block's pruneAssetLinks removed (its `UNLINKED <n>`). */
-    pruned(stdout) {
-        const links = unlinkedCount(stdout);
-        if (links > 0)
-            info(`[${this.s.name}] assets: ${links} link(s) to pruned releases removed`);
-    }
-}
-/** The report of a bridge into `target` (`live`: the live release, null when none). */
-function assetsOutcome(result, target, live) {
-    const into = result.linked.filter((l) => l.into === target);
-    const toLive = result.linked.find((l) => l.into === live);
-    return {
-        files: result.files,
-        linked: into.reduce((sum, l) => sum + l.files, 0),
-        from: into.map((l) => l.from),
-        ...(live === null ? {} : { intoLive: { version: live, files: toLive?.files ?? 0 } }),
-        clashes: result.clashes?.names ?? 0,
-    };
-}
-/**
- * `1,204 file(s) of v2, v1 linked into v3 (its own: 1,180); 1,180 of v3 into v2 (live)`, or what
- * there was instead.
- */
-function assetsNote(a, target) {
-    const n = (count) => count.toLocaleString('en-US');
-    const into = a.linked === 0
-        ? `nothing to link into ${target} (its own: ${n(a.files)} file(s))`
-        : `${n(a.linked)} file(s) of ${a.from.join(', ')} linked into ${target} (its own: ${n(a.files)})`;
-    const live = a.intoLive && `; ${n(a.intoLive.files)} of ${target} into ${a.intoLive.version} (live)`;
-    return `${into}${live ?? ''}`;
-}
-
-/**
  * One host's part of a deploy, once its state is read: the per-host steps the strategies share
  * (ship, start, health, nginx switch, drain, stop, record), composed from the parts that own them:
  * state.json and the record (host-state.ts), the slots (slot-ops.ts) and the nginx switch
@@ -75436,6 +75456,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
         fleet?.dispose();
         report.endedAt = Date.now();
     }
+    warnAssetClashes(report.hosts);
     const first = report.hosts[0];
     if (settings.rollback.enabled)
         report.version = hosts[0]?.version ?? version;

@@ -6,7 +6,8 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { assetsNote, assetsOutcome, warnAssetClashes } from '../../src/deploy/assets.js'
 import {
   bridgeAssets,
   parseBridge,
@@ -15,6 +16,7 @@ import {
   unlinkedCount,
 } from '../../src/remote/commands/assets.js'
 import { layout } from '../../src/remote/layout.js'
+import { emptyHostReport } from '../../src/report/model.js'
 import type { Shell } from '../../src/remote/shell.js'
 import { tempDir } from '../../test/tmp.js'
 
@@ -148,5 +150,48 @@ describe('bridgeAssets', () => {
     expect(inode(root, 'v1', 'public/assets/app-2.js')).toBe(
       inode(root, 'v2', 'public/assets/app-2.js'),
     )
+  })
+})
+
+describe('what the runner makes of a bridge', () => {
+  afterEach(() => vi.restoreAllMocks())
+
+  it('one log line per host: what came from where, and what the live release got', () => {
+    const result = parseBridge(
+      'FILES 1180\nLINKED v3 v2 1000\nLINKED v3 v1 204\nLINKED v2 v3 1180\nBRIDGED\n',
+    )
+    const outcome = assetsOutcome(result, 'v3', 'v2')
+    expect(outcome).toEqual({
+      files: 1180,
+      linked: 1204,
+      from: ['v2', 'v1'],
+      intoLive: { version: 'v2', files: 1180 },
+      clashes: 0,
+    })
+    expect(assetsNote(outcome, 'v3')).toBe(
+      '1,204 file(s) of v2, v1 linked into v3 (its own: 1,180); 1,180 of v3 into v2 (live)',
+    )
+    const first = assetsOutcome(parseBridge('FILES 3\nBRIDGED\n'), 'v1', null)
+    expect(assetsNote(first, 'v1')).toBe('nothing to link into v1 (its own: 3 file(s))')
+  })
+
+  it('warns once per run about names with two contents, whatever the number of hosts', () => {
+    const written: string[] = []
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk))
+      return true
+    })
+    const clash = parseBridge('FILES 3\nCLASH 2 public/assets/logo.svg\nBRIDGED\n')
+    const host = (name: string) => ({
+      ...emptyHostReport(name),
+      assets: assetsOutcome(clash, 'v3', 'v2'),
+    })
+    warnAssetClashes([host('web1'), host('web2'), emptyHostReport('web3')])
+    expect(written).toEqual([
+      "::warning::asset-path: 2 file name(s) have different content in two kept releases (public/assets/logo.svg, ...; on 2 host(s)): each release keeps its own, so a page of one version may get the other's file from the other slot. Fingerprint them (a content hash in the name), as the bundlers' production builds do.\n",
+    ])
+    written.length = 0
+    warnAssetClashes([emptyHostReport('web1')])
+    expect(written).toEqual([])
   })
 })

@@ -8,7 +8,7 @@
  */
 import { RemoteCommandError } from '../common/errors.js'
 import { info, warning } from '../report/log.js'
-import type { AssetsOutcome } from '../report/model.js'
+import type { AssetsOutcome, HostReport } from '../report/model.js'
 import {
   ASSETS_STEP,
   bridgeAssets,
@@ -72,12 +72,6 @@ export class AssetBridge {
     const outcome = assetsOutcome(result, this.target.version, live)
     this.s.report.assets = outcome
     info(`[${this.s.name}] assets: ${assetsNote(outcome, this.target.version)}`)
-    if (result.clashes) {
-      const { names, first } = result.clashes
-      warning(
-        `[${this.s.name}] asset-path: ${names} file name(s) have different content in two kept releases (${first}${names > 1 ? ', ...' : ''}): each release keeps its own, so a page of one version may get the other's file from the other slot. Fingerprint them (a content hash in the name), as the bundlers' production builds do.`,
-      )
-    }
   }
 
   /** Runs the pending bridge on its own (a release already on the host from an earlier run). */
@@ -154,7 +148,22 @@ export function assetsOutcome(
     from: into.map((l) => l.from),
     ...(live === null ? {} : { intoLive: { version: live, files: toLive?.files ?? 0 } }),
     clashes: result.clashes?.names ?? 0,
+    ...(result.clashes ? { firstClash: result.clashes.first } : {}),
   }
+}
+
+/**
+ * Once per run, after it: names with different content in two kept releases, as the hosts' bridges
+ * found them (the most any host found, the first name by order).
+ */
+export function warnAssetClashes(hosts: HostReport[]): void {
+  const found = hosts.flatMap((h) => (h.assets && h.assets.clashes > 0 ? [h.assets] : []))
+  if (found.length === 0) return
+  const names = Math.max(...found.map((a) => a.clashes))
+  const first = found.map((a) => a.firstClash ?? '').sort()[0]
+  warning(
+    `asset-path: ${names} file name(s) have different content in two kept releases (${first}${names > 1 ? ', ...' : ''}; on ${found.length} host(s)): each release keeps its own, so a page of one version may get the other's file from the other slot. Fingerprint them (a content hash in the name), as the bundlers' production builds do.`,
+  )
 }
 
 /**

@@ -10,6 +10,7 @@ import { foldersMissing, prepareRelease, runBuild, type ReleaseArchive } from '.
 import { emptyHostReport, type HostRole, type RunReport } from '../report/model.js'
 import { Fleet } from '../ssh/fleet.js'
 import { bestEffort, onEachHost, type DeployContext, type Strategy } from './context.js'
+import { warnAssetClashes } from './assets.js'
 import { HostDeploy } from './host-deploy.js'
 import { HostSession } from './host-session.js'
 import type { Journal } from './journal.js'
@@ -134,6 +135,7 @@ export async function runDeploy(
     fleet?.dispose()
     report.endedAt = Date.now()
   }
+  warnAssetClashes(report.hosts)
   const first = report.hosts[0]
   if (settings.rollback.enabled) report.version = hosts[0]?.version ?? version
   report.previousVersion = first?.previousVersion ?? null

@@ -69,6 +69,8 @@ export interface AssetsOutcome {
   intoLive?: { version: string; files: number }
   /** Names with different content in two kept releases (each release keeps its own). */
   clashes: number
+  /** The first of them, by name (absent: none). */
+  firstClash?: string
 }
 
 export interface HostReport {
