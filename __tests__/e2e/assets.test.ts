@@ -153,6 +153,25 @@ describe('one host', () => {
     expect(await inode(host, 'v2', bundle('v4'))).toBe(await inode(host, 'v4', bundle('v4')))
     expect(await status(host, bundle('v2'))).toBe(200)
   })
+  it('a run that fails before any reload takes back what it linked into the live release', async () => {
+    const failed = await runAction(
+      deployInputs(lab, [host], makeAssetRelease('v5', { healthStatus: 503 }), {
+        version: 'v5',
+        'asset-path': ASSETS,
+        'health-timeout': '2s',
+      }),
+    )
+    expect(failed.main.exitCode).toBe(1)
+    expect(failed.main.log).toContain(
+      `[${host.address}] assets: 2 file(s) of v5 taken back from v4 (no page of v5 was served)`,
+    )
+    expect(await inode(host, 'v4', bundle('v5'))).toBe('')
+    expect(await inode(host, 'v4', bundle('v4'))).not.toBe('')
+    expect(await inode(host, 'v4', bundle('v2'))).toBe(await inode(host, 'v2', bundle('v2')))
+    // The failed release keeps what it got; it goes with it.
+    expect(await inode(host, 'v5', bundle('v4'))).toBe(await inode(host, 'v4', bundle('v4')))
+    expect(await servedVersion(host)).toBe('v4')
+  })
 })
 
 describe('rolling, two hosts behind a load balancer', () => {
