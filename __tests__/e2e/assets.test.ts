@@ -1,8 +1,9 @@
 /**
  * Fingerprinted assets across versions (asset-path) on the bundle, under browsers that fetch a
  * page and then its bundle 0.2-3 s later: blue-green v1 → v2 → v3, a rollback run without
- * asset-path, a canary at 50 % without a sticky cookie, and a 2-host rolling deploy behind a load
- * balancer. Not one bundle request may fail.
+ * asset-path, a canary at 50 % without a sticky cookie, a 2-host rolling deploy behind a load
+ * balancer, and an in-place reload (old and new workers answer side by side). Not one bundle
+ * request may fail.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { errorLine, runAction, type ActionRun } from '../../test/action-runner.js'
@@ -24,7 +25,7 @@ let lab: Lab
 let host: LabHost
 
 beforeAll(async () => {
-  lab = await startLab({ hosts: 4, name: 'assets' })
+  lab = await startLab({ hosts: 5, name: 'assets' })
   host = lab.hosts[0]!
 })
 
@@ -206,5 +207,31 @@ nginx -s reload`)
       expect(await inode(app, 'v1', bundle('v2'))).toBe(await inode(app, 'v2', bundle('v2')))
       expect(await inode(app, 'v2', bundle('v1'))).toBe(await inode(app, 'v1', bundle('v1')))
     }
+  })
+})
+
+describe('reload in place', () => {
+  it('old and new workers of one slot serve both versions’ bundles across the reload', async () => {
+    const hot = lab.hosts[4]!
+    const reload = (version: string) =>
+      runAction(
+        deployInputs(lab, [hot], makeAssetRelease(version), {
+          version,
+          strategy: 'reload',
+          'start-command': 'node cluster.js',
+          'reload-command': 'kill -HUP "$SLOT_PID"',
+          'version-path': '/version',
+          'asset-path': ASSETS,
+        }),
+      )
+    expect(errorLine((await reload('r1')).main.log)).toBe('')
+    await addSite(hot, 'shop')
+
+    const r2 = await underBrowsers([`http://${hot.address}`], () => reload('r2'))
+    expect(errorLine(r2.run.main.log)).toBe('')
+    expect(r2.run.main.log).toContain('reloaded in place')
+    expectNoFailures(r2.load)
+    expect(await inode(hot, 'r1', bundle('r2'))).toBe(await inode(hot, 'r2', bundle('r2')))
+    expect(await status(hot, bundle('r1'))).toBe(200)
   })
 })
