@@ -10,22 +10,27 @@
  *   npm run bench:rtt -- --repeats 5
  *   npm run bench:rtt -- --strategy rollback
  *   npm run bench:rtt -- --strategy rollback-warm
+ *   npm run bench:rtt -- --assets 5000
  *
  * `--strategy rollback` measures a rollback instead: each repeat deploys a new version at RTT 0,
  * then rolls back to the previous one (`rollback: true`, keep-previous stop, so the rollback starts
  * the previous release from releases/ and checks its health) at the RTT measured.
  * `--strategy rollback-warm`: the same with `keep-previous: warm` on the deploys, so the previous
  * release still runs on the idle slot and the rollback only switches nginx to it.
+ * `--assets N`: every release has N fingerprinted files of its own in public/assets, and the
+ * deploys set `asset-path` (their bridge is folded into the ship, the switch and the finish block).
  *
  * Medians of the repeats per RTT, the levels interleaved (0, 50, 150, 0, 50, ...) so that load on
  * the machine falls on all of them alike; a first deploy at RTT 0 sets the host up. Only SSH
  * is delayed (RTT 0 still goes through the proxy, so its own cost cancels too): the action's HTTP
  * health checks run on the host, and nothing else crosses the "network".
  */
-import { deployInputs, makeRelease } from '../test/deploy-fixture.js'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { deployInputs, makeAssetRelease, makeRelease } from '../test/deploy-fixture.js'
 import { startLab } from '../test/hosts/index.js'
 import { phaseMs, requireBundle, timedAction, type TimedRun } from './lib/action.js'
-import { requireRoot } from './lib/cli.js'
+import { numberOption, requireRoot } from './lib/cli.js'
 import { machineLine, markdownTable, median, seconds } from './lib/stats.js'
 
 const RTTS = [0, 50, 150] as const
@@ -40,6 +45,7 @@ requireRoot()
 requireBundle()
 const repeats = repeatsArg()
 const strategy = strategyArg()
+const assets = numberOption('assets', 0)
 
 const lab = await startLab({ hosts: 1, name: 'bench-rtt', rttMs: 0 })
 const host = lab.hosts[0]!
@@ -47,9 +53,10 @@ const runs = new Map<number, TimedRun[]>(RTTS.map((rtt) => [rtt, []]))
 try {
   const deploy = (version: string) =>
     timedAction(
-      deployInputs(lab, [host], makeRelease(version, { bootDelayMs: BOOT_DELAY_MS }), {
+      deployInputs(lab, [host], release(version), {
         version,
         'health-interval': '1s',
+        ...(assets > 0 ? { 'asset-path': 'public/assets' } : {}),
         ...(strategy === 'rollback-warm' ? { 'keep-previous': 'warm' } : {}),
       }),
     )
@@ -72,6 +79,18 @@ try {
   }
 } finally {
   await lab.stop()
+}
+
+/** The sample app's release, with `--assets` files of its own in public/assets. */
+function release(version: string): string {
+  const behaviour = { bootDelayMs: BOOT_DELAY_MS }
+  if (assets === 0) return makeRelease(version, behaviour)
+  const dir = makeAssetRelease(version, behaviour)
+  for (let k = 0; k < 100; k++) mkdirSync(join(dir, `public/assets/d${k}`))
+  for (let i = 0; i < assets; i++) {
+    writeFileSync(join(dir, `public/assets/d${i % 100}/f${i}-${version}.js`), `${version} ${i}\n`)
+  }
+  return dir
 }
 
 /** Per RTT, the median of each measure over its runs. */
@@ -97,7 +116,7 @@ const rows = measures.map(([name, measure]) => {
 console.log(
   markdownTable(
     [
-      `1-host ${TITLES[strategy]}, median of ${repeats}`,
+      `1-host ${TITLES[strategy]}${assets > 0 ? `, asset-path of ${assets} files` : ''}, median of ${repeats}`,
       '>RTT 0',
       '>RTT 50 ms',
       '>RTT 150 ms',

@@ -48,13 +48,13 @@ import require$$5$3 from 'string_decoder';
 import * as child from 'child_process';
 import child__default from 'child_process';
 import { setTimeout as setTimeout$1 } from 'timers';
-import { createHash, randomBytes, randomUUID, createHmac } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
 import ro, { open as open$2, mkdir as mkdir$1, rm as rm$1, rename as rename$1, readdir as readdir$1, readlink as readlink$1, stat as stat$1, copyFile as copyFile$2, readFile as readFile$1 } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import require$$0$7, { Buffer as Buffer$1 } from 'buffer';
 import * as Ps from 'zlib';
 import Ps__default from 'zlib';
+import { randomBytes, createHash, randomUUID, createHmac } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
 import * as stream from 'stream';
 import stream__default from 'stream';
 import { setTimeout as setTimeout$2 } from 'node:timers/promises';
@@ -30972,6 +30972,11 @@ function errorMessage(error) {
     return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * `Settings`: everything the action was asked to do, validated, as one doc-commented object that
+ * the rest of the action reads (parse.ts builds it); with the choices of its enum fields and the
+ * facts derived from it that more than one part needs.
+ */
 const STRATEGIES = ['blue-green', 'rolling', 'canary', 'reload'];
 const ON_FAILURE = ['rollback', 'stop'];
 const KEEP_PREVIOUS = ['stop', 'warm'];
@@ -31144,49 +31149,6 @@ async function step(title, work, note = () => '') {
     }
 }
 
-/** The `build-command` step: runs on the runner, in the workspace, before anything is packed. */
-/**
- * Runs `command` (if not blank) with `sh -c` in `cwd`, streaming its output to the log. The
- * environment of the action is passed on unchanged. A non-zero exit throws
- * `build-command failed (exit N): <command>`.
- */
-async function runBuild(command, cwd) {
-    if (command.trim() === '')
-        return;
-    const exitCode = await shellOnRunner('build-command', command, { cwd, ignoreReturnCode: true });
-    if (exitCode !== 0)
-        throw new Error(`build-command failed (exit ${exitCode}): ${command}`);
-}
-/**
- * Runs a user command on the runner with `sh -c` and returns its exit code. `sh` is the one
- * program the action needs on the runner (everything else is Node in the bundle); without it on
- * PATH (a Windows runner without Git for Windows' `bin` on PATH) the error says so, naming `input`.
- */
-async function shellOnRunner(input, command, options) {
-    try {
-        return await exec('sh', ['-c', command], options);
-    }
-    catch (error) {
-        if (!/Unable to locate executable file: sh\b/.test(errorMessage(error)))
-            throw error;
-        throw new Error(`${input} runs with 'sh -c' on the runner, and there is no sh on its PATH (Linux and ` +
-            `macOS runners have one; on Windows put Git for Windows' bin directory on PATH, or run ` +
-            `the command in a step of its own: README "Supported runners"): ${command}`, { cause: error });
-    }
-}
-
-/** sha256 of files on the runner, read as a stream so large archives never sit in memory. */
-/** The hex sha256 of the file's bytes (what `sha256sum` prints on the host). */
-async function sha256File(path) {
-    const hash = createHash('sha256');
-    await pipeline(createReadStream(path), hash);
-    return hash.digest('hex');
-}
-/** The hex sha256 of a string (UTF-8). */
-function sha256Text(text) {
-    return createHash('sha256').update(text, 'utf8').digest('hex');
-}
-
 var zr=Object.defineProperty;var Ur=(s,t)=>{for(var e in t)zr(s,e,{get:t[e],enumerable:true});};var Ds=typeof process=="object"&&process?process:{stdout:null,stderr:null},Wr=s=>!!s&&typeof s=="object"&&(s instanceof A||s instanceof require$$0$3||Gr(s)||Zr(s)),Gr=s=>!!s&&typeof s=="object"&&s instanceof EventEmitter&&typeof s.pipe=="function"&&s.pipe!==require$$0$3.Writable.prototype.pipe,Zr=s=>!!s&&typeof s=="object"&&s instanceof EventEmitter&&typeof s.write=="function"&&typeof s.end=="function",Q=Symbol("EOF"),J=Symbol("maybeEmitEnd"),nt=Symbol("emittedEnd"),De=Symbol("emittingEnd"),qt=Symbol("emittedError"),Ne=Symbol("closed"),Ns=Symbol("read"),Ae=Symbol("flush"),As=Symbol("flushChunk"),z=Symbol("encoding"),Mt=Symbol("decoder"),g=Symbol("flowing"),Qt=Symbol("paused"),Bt=Symbol("resume"),b=Symbol("buffer"),N=Symbol("pipes"),_=Symbol("bufferLength"),bi=Symbol("bufferPush"),Ie=Symbol("bufferShift"),L=Symbol("objectMode"),S=Symbol("destroyed"),_i=Symbol("error"),Oi=Symbol("emitData"),Is=Symbol("emitEnd"),Ti=Symbol("emitEnd2"),Z=Symbol("async"),xi=Symbol("abort"),Ce=Symbol("aborted"),Jt=Symbol("signal"),Rt=Symbol("dataListeners"),C=Symbol("discarded"),jt=s=>Promise.resolve().then(s),Yr=s=>s(),Kr=s=>s==="end"||s==="finish"||s==="prefinish",Vr=s=>s instanceof ArrayBuffer||!!s&&typeof s=="object"&&s.constructor&&s.constructor.name==="ArrayBuffer"&&s.byteLength>=0,$r=s=>!Buffer.isBuffer(s)&&ArrayBuffer.isView(s),Fe=class{src;dest;opts;ondrain;constructor(t,e,i){this.src=t,this.dest=e,this.opts=i,this.ondrain=()=>t[Bt](),this.dest.on("drain",this.ondrain);}unpipe(){this.dest.removeListener("drain",this.ondrain);}proxyErrors(t){}end(){this.unpipe(),this.opts.end&&this.dest.end();}},Li=class extends Fe{unpipe(){this.src.removeListener("error",this.proxyErrors),super.unpipe();}constructor(t,e,i){super(t,e,i),this.proxyErrors=r=>this.dest.emit("error",r),t.on("error",this.proxyErrors);}},Xr=s=>!!s.objectMode,qr=s=>!s.objectMode&&!!s.encoding&&s.encoding!=="buffer",A=class extends EventEmitter{[g]=false;[Qt]=false;[N]=[];[b]=[];[L];[z];[Z];[Mt];[Q]=false;[nt]=false;[De]=false;[Ne]=false;[qt]=null;[_]=0;[S]=false;[Jt];[Ce]=false;[Rt]=0;[C]=false;writable=true;readable=true;constructor(...t){let e=t[0]||{};if(super(),e.objectMode&&typeof e.encoding=="string")throw new TypeError("Encoding and objectMode may not be used together");Xr(e)?(this[L]=true,this[z]=null):qr(e)?(this[z]=e.encoding,this[L]=false):(this[L]=false,this[z]=null),this[Z]=!!e.async,this[Mt]=this[z]?new StringDecoder(this[z]):null,e&&e.debugExposeBuffer===true&&Object.defineProperty(this,"buffer",{get:()=>this[b]}),e&&e.debugExposePipes===true&&Object.defineProperty(this,"pipes",{get:()=>this[N]});let{signal:i}=e;i&&(this[Jt]=i,i.aborted?this[xi]():i.addEventListener("abort",()=>this[xi]()));}get bufferLength(){return this[_]}get encoding(){return this[z]}set encoding(t){throw new Error("Encoding must be set at instantiation time")}setEncoding(t){throw new Error("Encoding must be set at instantiation time")}get objectMode(){return this[L]}set objectMode(t){throw new Error("objectMode must be set at instantiation time")}get async(){return this[Z]}set async(t){this[Z]=this[Z]||!!t;}[xi](){this[Ce]=true,this.emit("abort",this[Jt]?.reason),this.destroy(this[Jt]?.reason);}get aborted(){return this[Ce]}set aborted(t){}write(t,e,i){if(this[Ce])return  false;if(this[Q])throw new Error("write after end");if(this[S])return this.emit("error",Object.assign(new Error("Cannot call write after a stream was destroyed"),{code:"ERR_STREAM_DESTROYED"})),true;typeof e=="function"&&(i=e,e="utf8"),e||(e="utf8");let r=this[Z]?jt:Yr;if(!this[L]&&!Buffer.isBuffer(t)){if($r(t))t=Buffer.from(t.buffer,t.byteOffset,t.byteLength);else if(Vr(t))t=Buffer.from(t);else if(typeof t!="string")throw new Error("Non-contiguous data written to non-objectMode stream")}return this[L]?(this[g]&&this[_]!==0&&this[Ae](true),this[g]?this.emit("data",t):this[bi](t),this[_]!==0&&this.emit("readable"),i&&r(i),this[g]):t.length?(typeof t=="string"&&!(e===this[z]&&!this[Mt]?.lastNeed)&&(t=Buffer.from(t,e)),Buffer.isBuffer(t)&&this[z]&&(t=this[Mt].write(t)),this[g]&&this[_]!==0&&this[Ae](true),this[g]?this.emit("data",t):this[bi](t),this[_]!==0&&this.emit("readable"),i&&r(i),this[g]):(this[_]!==0&&this.emit("readable"),i&&r(i),this[g])}read(t){if(this[S])return null;if(this[C]=false,this[_]===0||t===0||t&&t>this[_])return this[J](),null;this[L]&&(t=null),this[b].length>1&&!this[L]&&(this[b]=[this[z]?this[b].join(""):Buffer.concat(this[b],this[_])]);let e=this[Ns](t||null,this[b][0]);return this[J](),e}[Ns](t,e){if(this[L])this[Ie]();else {let i=e;t===i.length||t===null?this[Ie]():typeof i=="string"?(this[b][0]=i.slice(t),e=i.slice(0,t),this[_]-=t):(this[b][0]=i.subarray(t),e=i.subarray(0,t),this[_]-=t);}return this.emit("data",e),!this[b].length&&!this[Q]&&this.emit("drain"),e}end(t,e,i){return typeof t=="function"&&(i=t,t=void 0),typeof e=="function"&&(i=e,e="utf8"),t!==void 0&&this.write(t,e),i&&this.once("end",i),this[Q]=true,this.writable=false,(this[g]||!this[Qt])&&this[J](),this}[Bt](){this[S]||(!this[Rt]&&!this[N].length&&(this[C]=true),this[Qt]=false,this[g]=true,this.emit("resume"),this[b].length?this[Ae]():this[Q]?this[J]():this.emit("drain"));}resume(){return this[Bt]()}pause(){this[g]=false,this[Qt]=true,this[C]=false;}get destroyed(){return this[S]}get flowing(){return this[g]}get paused(){return this[Qt]}[bi](t){this[L]?this[_]+=1:this[_]+=t.length,this[b].push(t);}[Ie](){return this[L]?this[_]-=1:this[_]-=this[b][0].length,this[b].shift()}[Ae](t=false){do;while(this[As](this[Ie]())&&this[b].length);!t&&!this[b].length&&!this[Q]&&this.emit("drain");}[As](t){return this.emit("data",t),this[g]}pipe(t,e){if(this[S])return t;this[C]=false;let i=this[nt];return e=e||{},t===Ds.stdout||t===Ds.stderr?e.end=false:e.end=e.end!==false,e.proxyErrors=!!e.proxyErrors,i?e.end&&t.end():(this[N].push(e.proxyErrors?new Li(this,t,e):new Fe(this,t,e)),this[Z]?jt(()=>this[Bt]()):this[Bt]()),t}unpipe(t){let e=this[N].find(i=>i.dest===t);e&&(this[N].length===1?(this[g]&&this[Rt]===0&&(this[g]=false),this[N]=[]):this[N].splice(this[N].indexOf(e),1),e.unpipe());}addListener(t,e){return this.on(t,e)}on(t,e){let i=super.on(t,e);if(t==="data")this[C]=false,this[Rt]++,!this[N].length&&!this[g]&&this[Bt]();else if(t==="readable"&&this[_]!==0)super.emit("readable");else if(Kr(t)&&this[nt])super.emit(t),this.removeAllListeners(t);else if(t==="error"&&this[qt]){let r=e;this[Z]?jt(()=>r.call(this,this[qt])):r.call(this,this[qt]);}return i}removeListener(t,e){return this.off(t,e)}off(t,e){let i=super.off(t,e);return t==="data"&&(this[Rt]=this.listeners("data").length,this[Rt]===0&&!this[C]&&!this[N].length&&(this[g]=false)),i}removeAllListeners(t){let e=super.removeAllListeners(t);return (t==="data"||t===void 0)&&(this[Rt]=0,!this[C]&&!this[N].length&&(this[g]=false)),e}get emittedEnd(){return this[nt]}[J](){!this[De]&&!this[nt]&&!this[S]&&this[b].length===0&&this[Q]&&(this[De]=true,this.emit("end"),this.emit("prefinish"),this.emit("finish"),this[Ne]&&this.emit("close"),this[De]=false);}emit(t,...e){let i=e[0];if(t!=="error"&&t!=="close"&&t!==S&&this[S])return  false;if(t==="data")return !this[L]&&!i?false:this[Z]?(jt(()=>this[Oi](i)),true):this[Oi](i);if(t==="end")return this[Is]();if(t==="close"){if(this[Ne]=true,!this[nt]&&!this[S])return  false;let n=super.emit("close");return this.removeAllListeners("close"),n}else if(t==="error"){this[qt]=i,super.emit(_i,i);let n=!this[Jt]||this.listeners("error").length?super.emit("error",i):false;return this[J](),n}else if(t==="resume"){let n=super.emit("resume");return this[J](),n}else if(t==="finish"||t==="prefinish"){let n=super.emit(t);return this.removeAllListeners(t),n}let r=super.emit(t,...e);return this[J](),r}[Oi](t){for(let i of this[N])i.dest.write(t)===false&&this.pause();let e=this[C]?false:super.emit("data",t);return this[J](),e}[Is](){return this[nt]?false:(this[nt]=true,this.readable=false,this[Z]?(jt(()=>this[Ti]()),true):this[Ti]())}[Ti](){if(this[Mt]){let e=this[Mt].end();if(e){for(let i of this[N])i.dest.write(e);this[C]||super.emit("data",e);}}for(let e of this[N])e.end();let t=super.emit("end");return this.removeAllListeners("end"),t}async collect(){let t=Object.assign([],{dataLength:0});this[L]||(t.dataLength=0);let e=this.promise();return this.on("data",i=>{t.push(i),this[L]||(t.dataLength+=i.length);}),await e,t}async concat(){if(this[L])throw new Error("cannot concat in objectMode");let t=await this.collect();return this[z]?t.join(""):Buffer.concat(t,t.dataLength)}async promise(){return new Promise((t,e)=>{this.on(S,()=>e(new Error("stream destroyed"))),this.on("error",i=>e(i)),this.on("end",()=>t());})}[Symbol.asyncIterator](){this[C]=false;let t=false,e=async()=>(this.pause(),t=true,{value:void 0,done:true});return {next:()=>{if(t)return e();let r=this.read();if(r!==null)return Promise.resolve({done:false,value:r});if(this[Q])return e();let n,o,h=d=>{this.off("data",a),this.off("end",l),this.off(S,c),e(),o(d);},a=d=>{this.off("error",h),this.off("end",l),this.off(S,c),this.pause(),n({value:d,done:!!this[Q]});},l=()=>{this.off("error",h),this.off("data",a),this.off(S,c),e(),n({done:true,value:void 0});},c=()=>h(new Error("stream destroyed"));return new Promise((d,y)=>{o=y,n=d,this.once(S,c),this.once("error",h),this.once("end",l),this.once("data",a);})},throw:e,return:e,[Symbol.asyncIterator](){return this},[Symbol.asyncDispose]:async()=>{}}}[Symbol.iterator](){this[C]=false;let t=false,e=()=>(this.pause(),this.off(_i,e),this.off(S,e),this.off("end",e),t=true,{done:true,value:void 0}),i=()=>{if(t)return e();let r=this.read();return r===null?e():{done:false,value:r}};return this.once("end",e),this.once(_i,e),this.once(S,e),{next:i,throw:e,return:e,[Symbol.iterator](){return this},[Symbol.dispose]:()=>{}}}destroy(t){if(this[S])return t?this.emit("error",t):this.emit(S),this;this[S]=true,this[C]=true,this[b].length=0,this[_]=0;let e=this;return typeof e.close=="function"&&!this[Ne]&&e.close(),t?this.emit("error",t):this.emit(S),this}static get isStream(){return Wr}};var Jr=fs__default.writev,ht=Symbol("_autoClose"),H=Symbol("_close"),te=Symbol("_ended"),m=Symbol("_fd"),Ni=Symbol("_finished"),tt=Symbol("_flags"),Ai=Symbol("_flush"),ki=Symbol("_handleChunk"),vi=Symbol("_makeBuf"),ie=Symbol("_mode"),ke=Symbol("_needDrain"),Ut=Symbol("_onerror"),Ht=Symbol("_onopen"),Ii=Symbol("_onread"),Pt=Symbol("_onwrite"),at=Symbol("_open"),U=Symbol("_path"),ot=Symbol("_pos"),Y=Symbol("_queue"),zt=Symbol("_read"),Ci=Symbol("_readSize"),j=Symbol("_reading"),ee=Symbol("_remain"),Fi=Symbol("_size"),ve=Symbol("_write"),gt=Symbol("_writing"),Me=Symbol("_defaultFlag"),bt=Symbol("_errored"),_t=class extends A{[bt]=false;[m];[U];[Ci];[j]=false;[Fi];[ee];[ht];constructor(t,e){if(e=e||{},super(e),this.readable=true,this.writable=false,typeof t!="string")throw new TypeError("path must be a string");this[bt]=false,this[m]=typeof e.fd=="number"?e.fd:void 0,this[U]=t,this[Ci]=e.readSize||16*1024*1024,this[j]=false,this[Fi]=typeof e.size=="number"?e.size:1/0,this[ee]=this[Fi],this[ht]=typeof e.autoClose=="boolean"?e.autoClose:true,typeof this[m]=="number"?this[zt]():this[at]();}get fd(){return this[m]}get path(){return this[U]}write(){throw new TypeError("this is a readable stream")}end(){throw new TypeError("this is a readable stream")}[at](){fs__default.open(this[U],"r",(t,e)=>this[Ht](t,e));}[Ht](t,e){t?this[Ut](t):(this[m]=e,this.emit("open",e),this[zt]());}[vi](){return Buffer.allocUnsafe(Math.min(this[Ci],this[ee]))}[zt](){if(!this[j]){this[j]=true;let t=this[vi]();if(t.length===0)return process.nextTick(()=>this[Ii](null,0,t));fs__default.read(this[m],t,0,t.length,null,(e,i,r)=>this[Ii](e,i,r));}}[Ii](t,e,i){this[j]=false,t?this[Ut](t):this[ki](e,i)&&this[zt]();}[H](){if(this[ht]&&typeof this[m]=="number"){let t=this[m];this[m]=void 0,fs__default.close(t,e=>e?this.emit("error",e):this.emit("close"));}}[Ut](t){this[j]=true,this[H](),this.emit("error",t);}[ki](t,e){let i=false;return this[ee]-=t,t>0&&(i=super.write(t<e.length?e.subarray(0,t):e)),(t===0||this[ee]<=0)&&(i=false,this[H](),super.end()),i}emit(t,...e){switch(t){case "prefinish":case "finish":return  false;case "drain":return typeof this[m]=="number"&&this[zt](),false;case "error":return this[bt]?false:(this[bt]=true,super.emit(t,...e));default:return super.emit(t,...e)}}},Be=class extends _t{[at](){let t=true;try{this[Ht](null,fs__default.openSync(this[U],"r")),t=!1;}finally{t&&this[H]();}}[zt](){let t=true;try{if(!this[j]){this[j]=!0;do{let e=this[vi](),i=e.length===0?0:fs__default.readSync(this[m],e,0,e.length,null);if(!this[ki](i,e))break}while(!0);this[j]=!1;}t=!1;}finally{t&&this[H]();}}[H](){if(this[ht]&&typeof this[m]=="number"){let t=this[m];this[m]=void 0,fs__default.closeSync(t),this.emit("close");}}},et=class extends events__default{readable=false;writable=true;[bt]=false;[gt]=false;[te]=false;[Y]=[];[ke]=false;[U];[ie];[ht];[m];[Me];[tt];[Ni]=false;[ot];constructor(t,e){e=e||{},super(e),this[U]=t,this[m]=typeof e.fd=="number"?e.fd:void 0,this[ie]=e.mode===void 0?438:e.mode,this[ot]=typeof e.start=="number"?e.start:void 0,this[ht]=typeof e.autoClose=="boolean"?e.autoClose:true;let i=this[ot]!==void 0?"r+":"w";this[Me]=e.flags===void 0,this[tt]=e.flags===void 0?i:e.flags,this[m]===void 0&&this[at]();}emit(t,...e){if(t==="error"){if(this[bt])return  false;this[bt]=true;}return super.emit(t,...e)}get fd(){return this[m]}get path(){return this[U]}[Ut](t){this[H](),this[gt]=true,this.emit("error",t);}[at](){fs__default.open(this[U],this[tt],this[ie],(t,e)=>this[Ht](t,e));}[Ht](t,e){this[Me]&&this[tt]==="r+"&&t&&t.code==="ENOENT"?(this[tt]="w",this[at]()):t?this[Ut](t):(this[m]=e,this.emit("open",e),this[gt]||this[Ai]());}end(t,e){return t&&this.write(t,e),this[te]=true,!this[gt]&&!this[Y].length&&typeof this[m]=="number"&&this[Pt](null,0),this}write(t,e){return typeof t=="string"&&(t=Buffer.from(t,e)),this[te]?(this.emit("error",new Error("write() after end()")),false):this[m]===void 0||this[gt]||this[Y].length?(this[Y].push(t),this[ke]=true,false):(this[gt]=true,this[ve](t),true)}[ve](t){fs__default.write(this[m],t,0,t.length,this[ot],(e,i)=>this[Pt](e,i));}[Pt](t,e){t?this[Ut](t):(this[ot]!==void 0&&typeof e=="number"&&(this[ot]+=e),this[Y].length?this[Ai]():(this[gt]=false,this[te]&&!this[Ni]?(this[Ni]=true,this[H](),this.emit("finish")):this[ke]&&(this[ke]=false,this.emit("drain"))));}[Ai](){if(this[Y].length===0)this[te]&&this[Pt](null,0);else if(this[Y].length===1)this[ve](this[Y].pop());else {let t=this[Y];this[Y]=[],Jr(this[m],t,this[ot],(e,i)=>this[Pt](e,i));}}[H](){if(this[ht]&&typeof this[m]=="number"){let t=this[m];this[m]=void 0,fs__default.close(t,e=>e?this.emit("error",e):this.emit("close"));}}},Wt=class extends et{[at](){let t;if(this[Me]&&this[tt]==="r+")try{t=fs__default.openSync(this[U],this[tt],this[ie]);}catch(e){if(e?.code==="ENOENT")return this[tt]="w",this[at]();throw e}else t=fs__default.openSync(this[U],this[tt],this[ie]);this[Ht](null,t);}[H](){if(this[ht]&&typeof this[m]=="number"){let t=this[m];this[m]=void 0,fs__default.closeSync(t),this.emit("close");}}[ve](t){let e=true;try{this[Pt](null,fs__default.writeSync(this[m],t,0,t.length,this[ot])),e=!1;}finally{if(e)try{this[H]();}catch{}}}};var jr=new Map([["C","cwd"],["f","file"],["z","gzip"],["P","preservePaths"],["U","unlink"],["strip-components","strip"],["stripComponents","strip"],["keep-newer","newer"],["keepNewer","newer"],["keep-newer-files","newer"],["keepNewerFiles","newer"],["k","keep"],["keep-existing","keep"],["keepExisting","keep"],["m","noMtime"],["no-mtime","noMtime"],["p","preserveOwner"],["L","follow"],["h","follow"],["onentry","onReadEntry"]]),Fs=s=>!!s.sync&&!!s.file,ks=s=>!s.sync&&!!s.file,vs=s=>!!s.sync&&!s.file,Ms=s=>!s.sync&&!s.file;var Bs=s=>!!s.file;var tn=s=>{let t=jr.get(s);return t||s},se=(s={})=>{if(!s)return {};let t={};for(let[e,i]of Object.entries(s)){let r=tn(e);t[r]=i;}return t.chmod===void 0&&t.noChmod===false&&(t.chmod=true),delete t.noChmod,t};var K=(s,t,e,i,r)=>Object.assign((n=[],o,h)=>{Array.isArray(n)&&(o=n,n={}),typeof o=="function"&&(h=o,o=void 0),o=o?Array.from(o):[];let a=se(n);if(r?.(a,o),Fs(a)){if(typeof h=="function")throw new TypeError("callback not supported for sync tar functions");return s(a,o)}else if(ks(a)){let l=t(a,o);return h?l.then(()=>h(),h):l}else if(vs(a)){if(typeof h=="function")throw new TypeError("callback not supported for sync tar functions");return e(a,o)}else if(Ms(a)){if(typeof h=="function")throw new TypeError("callback only supported with file option");return i(a,o)}throw new Error("impossible options??")},{syncFile:s,asyncFile:t,syncNoFile:e,asyncNoFile:i,validate:r});var sn=Ps__default.constants||{ZLIB_VERNUM:4736},M=Object.freeze(Object.assign(Object.create(null),{Z_NO_FLUSH:0,Z_PARTIAL_FLUSH:1,Z_SYNC_FLUSH:2,Z_FULL_FLUSH:3,Z_FINISH:4,Z_BLOCK:5,Z_OK:0,Z_STREAM_END:1,Z_NEED_DICT:2,Z_ERRNO:-1,Z_STREAM_ERROR:-2,Z_DATA_ERROR:-3,Z_MEM_ERROR:-4,Z_BUF_ERROR:-5,Z_VERSION_ERROR:-6,Z_NO_COMPRESSION:0,Z_BEST_SPEED:1,Z_BEST_COMPRESSION:9,Z_DEFAULT_COMPRESSION:-1,Z_FILTERED:1,Z_HUFFMAN_ONLY:2,Z_RLE:3,Z_FIXED:4,Z_DEFAULT_STRATEGY:0,DEFLATE:1,INFLATE:2,GZIP:3,GUNZIP:4,DEFLATERAW:5,INFLATERAW:6,UNZIP:7,BROTLI_DECODE:8,BROTLI_ENCODE:9,Z_MIN_WINDOWBITS:8,Z_MAX_WINDOWBITS:15,Z_DEFAULT_WINDOWBITS:15,Z_MIN_CHUNK:64,Z_MAX_CHUNK:1/0,Z_DEFAULT_CHUNK:16384,Z_MIN_MEMLEVEL:1,Z_MAX_MEMLEVEL:9,Z_DEFAULT_MEMLEVEL:8,Z_MIN_LEVEL:-1,Z_MAX_LEVEL:9,Z_DEFAULT_LEVEL:-1,BROTLI_OPERATION_PROCESS:0,BROTLI_OPERATION_FLUSH:1,BROTLI_OPERATION_FINISH:2,BROTLI_OPERATION_EMIT_METADATA:3,BROTLI_MODE_GENERIC:0,BROTLI_MODE_TEXT:1,BROTLI_MODE_FONT:2,BROTLI_DEFAULT_MODE:0,BROTLI_MIN_QUALITY:0,BROTLI_MAX_QUALITY:11,BROTLI_DEFAULT_QUALITY:11,BROTLI_MIN_WINDOW_BITS:10,BROTLI_MAX_WINDOW_BITS:24,BROTLI_LARGE_MAX_WINDOW_BITS:30,BROTLI_DEFAULT_WINDOW:22,BROTLI_MIN_INPUT_BLOCK_BITS:16,BROTLI_MAX_INPUT_BLOCK_BITS:24,BROTLI_PARAM_MODE:0,BROTLI_PARAM_QUALITY:1,BROTLI_PARAM_LGWIN:2,BROTLI_PARAM_LGBLOCK:3,BROTLI_PARAM_DISABLE_LITERAL_CONTEXT_MODELING:4,BROTLI_PARAM_SIZE_HINT:5,BROTLI_PARAM_LARGE_WINDOW:6,BROTLI_PARAM_NPOSTFIX:7,BROTLI_PARAM_NDIRECT:8,BROTLI_DECODER_RESULT_ERROR:0,BROTLI_DECODER_RESULT_SUCCESS:1,BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT:2,BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT:3,BROTLI_DECODER_PARAM_DISABLE_RING_BUFFER_REALLOCATION:0,BROTLI_DECODER_PARAM_LARGE_WINDOW:1,BROTLI_DECODER_NO_ERROR:0,BROTLI_DECODER_SUCCESS:1,BROTLI_DECODER_NEEDS_MORE_INPUT:2,BROTLI_DECODER_NEEDS_MORE_OUTPUT:3,BROTLI_DECODER_ERROR_FORMAT_EXUBERANT_NIBBLE:-1,BROTLI_DECODER_ERROR_FORMAT_RESERVED:-2,BROTLI_DECODER_ERROR_FORMAT_EXUBERANT_META_NIBBLE:-3,BROTLI_DECODER_ERROR_FORMAT_SIMPLE_HUFFMAN_ALPHABET:-4,BROTLI_DECODER_ERROR_FORMAT_SIMPLE_HUFFMAN_SAME:-5,BROTLI_DECODER_ERROR_FORMAT_CL_SPACE:-6,BROTLI_DECODER_ERROR_FORMAT_HUFFMAN_SPACE:-7,BROTLI_DECODER_ERROR_FORMAT_CONTEXT_MAP_REPEAT:-8,BROTLI_DECODER_ERROR_FORMAT_BLOCK_LENGTH_1:-9,BROTLI_DECODER_ERROR_FORMAT_BLOCK_LENGTH_2:-10,BROTLI_DECODER_ERROR_FORMAT_TRANSFORM:-11,BROTLI_DECODER_ERROR_FORMAT_DICTIONARY:-12,BROTLI_DECODER_ERROR_FORMAT_WINDOW_BITS:-13,BROTLI_DECODER_ERROR_FORMAT_PADDING_1:-14,BROTLI_DECODER_ERROR_FORMAT_PADDING_2:-15,BROTLI_DECODER_ERROR_FORMAT_DISTANCE:-16,BROTLI_DECODER_ERROR_DICTIONARY_NOT_SET:-19,BROTLI_DECODER_ERROR_INVALID_ARGUMENTS:-20,BROTLI_DECODER_ERROR_ALLOC_CONTEXT_MODES:-21,BROTLI_DECODER_ERROR_ALLOC_TREE_GROUPS:-22,BROTLI_DECODER_ERROR_ALLOC_CONTEXT_MAP:-25,BROTLI_DECODER_ERROR_ALLOC_RING_BUFFER_1:-26,BROTLI_DECODER_ERROR_ALLOC_RING_BUFFER_2:-27,BROTLI_DECODER_ERROR_ALLOC_BLOCK_TYPE_TREES:-30,BROTLI_DECODER_ERROR_UNREACHABLE:-31},sn));var rn=Buffer$1.concat,zs=Object.getOwnPropertyDescriptor(Buffer$1,"concat"),nn=s=>s,Bi=zs?.writable===true||zs?.set!==void 0?s=>{Buffer$1.concat=s?nn:rn;}:s=>{},Tt=Symbol("_superWrite"),Gt=class extends Error{code;errno;constructor(t,e){super("zlib: "+t.message,{cause:t}),this.code=t.code,this.errno=t.errno,this.code||(this.code="ZLIB_ERROR"),this.message="zlib: "+t.message,Error.captureStackTrace(this,e??this.constructor);}get name(){return "ZlibError"}},Pi=Symbol("flushFlag"),re$1=class re extends A{#t=false;#i=false;#s;#n;#r;#e;#o;get sawError(){return this.#t}get handle(){return this.#e}get flushFlag(){return this.#s}constructor(t,e){if(!t||typeof t!="object")throw new TypeError("invalid options for ZlibBase constructor");if(super(t),this.#s=t.flush??0,this.#n=t.finishFlush??0,this.#r=t.fullFlushFlag??0,typeof Ps[e]!="function")throw new TypeError("Compression method not supported: "+e);try{this.#e=new Ps[e](t);}catch(i){throw new Gt(i,this.constructor)}this.#o=i=>{this.#t||(this.#t=true,this.close(),this.emit("error",i));},this.#e?.on("error",i=>this.#o(new Gt(i))),this.once("end",()=>this.close);}close(){this.#e&&(this.#e.close(),this.#e=void 0,this.emit("close"));}reset(){if(!this.#t)return invariant(this.#e,"zlib binding closed"),this.#e.reset?.()}flush(t){this.ended||(typeof t!="number"&&(t=this.#r),this.write(Object.assign(Buffer$1.alloc(0),{[Pi]:t})));}end(t,e,i){return typeof t=="function"&&(i=t,e=void 0,t=void 0),typeof e=="function"&&(i=e,e=void 0),t&&(e?this.write(t,e):this.write(t)),this.flush(this.#n),this.#i=true,super.end(i)}get ended(){return this.#i}[Tt](t){return super.write(t)}write(t,e,i){if(typeof e=="function"&&(i=e,e="utf8"),typeof t=="string"&&(t=Buffer$1.from(t,e)),this.#t)return;invariant(this.#e,"zlib binding closed");let r=this.#e._handle,n=r.close;r.close=()=>{};let o=this.#e.close;this.#e.close=()=>{},Bi(true);let h;try{let l=typeof t[Pi]=="number"?t[Pi]:this.#s;h=this.#e._processChunk(t,l),Bi(!1);}catch(l){Bi(false),this.#o(new Gt(l,this.write));}finally{this.#e&&(this.#e._handle=r,r.close=n,this.#e.close=o,this.#e.removeAllListeners("error"));}this.#e&&this.#e.on("error",l=>this.#o(new Gt(l,this.write)));let a;if(h)if(Array.isArray(h)&&h.length>0){let l=h[0];a=this[Tt](Buffer$1.from(l));for(let c=1;c<h.length;c++)a=this[Tt](h[c]);}else a=this[Tt](Buffer$1.from(h));return i&&i(),a}},Pe=class extends re$1{#t;#i;constructor(t,e){t=t||{},t.flush=t.flush||M.Z_NO_FLUSH,t.finishFlush=t.finishFlush||M.Z_FINISH,t.fullFlushFlag=M.Z_FULL_FLUSH,super(t,e),this.#t=t.level,this.#i=t.strategy;}params(t,e){if(!this.sawError){if(!this.handle)throw new Error("cannot switch params when binding is closed");if(!this.handle.params)throw new Error("not supported in this implementation");if(this.#t!==t||this.#i!==e){this.flush(M.Z_SYNC_FLUSH),invariant(this.handle,"zlib binding closed");let i=this.handle.flush;this.handle.flush=(r,n)=>{typeof r=="function"&&(n=r,r=this.flushFlag),this.flush(r),n?.();};try{this.handle.params(t,e);}finally{this.handle.flush=i;}this.handle&&(this.#t=t,this.#i=e);}}}};var ze=class extends Pe{#t;constructor(t){super(t,"Gzip"),this.#t=t&&!!t.portable;}[Tt](t){return this.#t?(this.#t=false,t[9]=255,super[Tt](t)):super[Tt](t)}};var Ue=class extends Pe{constructor(t){super(t,"Unzip");}},He=class extends re$1{constructor(t,e){t=t||{},t.flush=t.flush||M.BROTLI_OPERATION_PROCESS,t.finishFlush=t.finishFlush||M.BROTLI_OPERATION_FINISH,t.fullFlushFlag=M.BROTLI_OPERATION_FLUSH,super(t,e);}},We=class extends He{constructor(t){super(t,"BrotliCompress");}},Ge=class extends He{constructor(t){super(t,"BrotliDecompress");}},Ze=class extends re$1{constructor(t,e){t=t||{},t.flush=t.flush||M.ZSTD_e_continue,t.finishFlush=t.finishFlush||M.ZSTD_e_end,t.fullFlushFlag=M.ZSTD_e_flush,super(t,e);}},Ye=class extends Ze{constructor(t){super(t,"ZstdCompress");}},Ke=class extends Ze{constructor(t){super(t,"ZstdDecompress");}};var Us=(s,t)=>{if(Number.isSafeInteger(s))s<0?an(s,t):hn(s,t);else throw Error("cannot encode number outside of javascript safe integer range");return t},hn=(s,t)=>{t[0]=128;for(var e=t.length;e>1;e--)t[e-1]=s&255,s=Math.floor(s/256);},an=(s,t)=>{t[0]=255;var e=false;s=s*-1;for(var i=t.length;i>1;i--){var r=s&255;s=Math.floor(s/256),e?t[i-1]=Ws(r):r===0?t[i-1]=0:(e=true,t[i-1]=Gs(r));}},Hs=s=>{let t=s[0],e=t===128?cn(s.subarray(1,s.length)):t===255?ln(s):null;if(e===null)throw Error("invalid base256 encoding");if(!Number.isSafeInteger(e))throw Error("parsed number outside of javascript safe integer range");return e},ln=s=>{for(var t=s.length,e=0,i=false,r=t-1;r>-1;r--){var n=Number(s[r]),o;i?o=Ws(n):n===0?o=n:(i=true,o=Gs(n)),o!==0&&(e-=o*Math.pow(256,t-r-1));}return e},cn=s=>{for(var t=s.length,e=0,i=t-1;i>-1;i--){var r=Number(s[i]);r!==0&&(e+=r*Math.pow(256,t-i-1));}return e},Ws=s=>(255^s)&255,Gs=s=>(255^s)+1&255;var Hi={};Ur(Hi,{code:()=>Ve,isCode:()=>ne,isName:()=>dn,name:()=>oe,normalFsTypes:()=>Ui});var ne=s=>oe.has(s),dn=s=>Ve.has(s),Ui=new Set(["0","","1","2","3","4","5","6","7","D"]),oe=new Map([["0","File"],["","OldFile"],["1","Link"],["2","SymbolicLink"],["3","CharacterDevice"],["4","BlockDevice"],["5","Directory"],["6","FIFO"],["7","ContiguousFile"],["g","GlobalExtendedHeader"],["x","ExtendedHeader"],["A","SolarisACL"],["D","GNUDumpDir"],["I","Inode"],["K","NextFileHasLongLinkpath"],["L","NextFileHasLongPath"],["M","ContinuationFile"],["N","OldGnuLongPath"],["S","SparseFile"],["V","TapeVolumeHeader"],["X","OldExtendedHeader"]]),Ve=new Map(Array.from(oe).map(s=>[s[1],s[0]]));var un=s=>s===void 0||s<0?void 0:s,F=class{cksumValid=false;needPax=false;nullBlock=false;block;path;mode;uid;gid;size;cksum;#t="Unsupported";linkpath;uname;gname;devmaj=0;devmin=0;atime;ctime;mtime;charset;comment;constructor(t,e=0,i,r){Buffer.isBuffer(t)?this.decode(t,e||0,i,r):t&&this.#i(t);}decode(t,e,i,r){if(e||(e=0),!t||!(t.length>=e+512))throw new Error("need 512 bytes for header");let n=xt(t,e+156,1),o=Ui.has(n),h=o?i:void 0,a=o?r:void 0;if(this.path=h?.path??xt(t,e,100),this.mode=h?.mode??a?.mode??lt(t,e+100,8),this.uid=h?.uid??a?.uid??lt(t,e+108,8),this.gid=h?.gid??a?.gid??lt(t,e+116,8),this.size=un(h?.size??a?.size??lt(t,e+124,12)),this.mtime=h?.mtime??a?.mtime??Wi(t,e+136,12),this.cksum=lt(t,e+148,12),a&&this.#i(a,true),h&&this.#i(h),ne(n)&&(this.#t=n||"0"),this.#t==="0"&&this.path.slice(-1)==="/"&&(this.#t="5"),this.#t==="5"&&(this.size=0),this.linkpath=xt(t,e+157,100),t.subarray(e+257,e+265).toString()==="ustar\x0000")if(this.uname=h?.uname??a?.uname??xt(t,e+265,32),this.gname=h?.gname??a?.gname??xt(t,e+297,32),this.devmaj=h?.devmaj??a?.devmaj??lt(t,e+329,8)??0,this.devmin=h?.devmin??a?.devmin??lt(t,e+337,8)??0,t[e+475]!==0){let c=xt(t,e+345,155);this.path=c+"/"+this.path;}else {let c=xt(t,e+345,130);c&&(this.path=c+"/"+this.path),this.atime=i?.atime??r?.atime??Wi(t,e+476,12),this.ctime=i?.ctime??r?.ctime??Wi(t,e+488,12);}let l=256;for(let c=e;c<e+148;c++)l+=t[c];for(let c=e+156;c<e+512;c++)l+=t[c];this.cksumValid=l===this.cksum,this.cksum===void 0&&l===256&&(this.nullBlock=true);}#i(t,e=false){Object.assign(this,Object.fromEntries(Object.entries(t).filter(([i,r])=>!(r==null||i==="size"&&Number(r)<0||i==="path"&&e||i==="linkpath"&&e||i==="global"))));}encode(t,e=0){if(t||(t=this.block=Buffer.alloc(512)),this.#t==="Unsupported"&&(this.#t="0"),!(t.length>=e+512))throw new Error("need 512 bytes for header");let i=this.ctime||this.atime?130:155,r=mn(this.path||"",i),n=r[0],o=r[1];this.needPax=!!r[2],this.needPax=Lt(t,e,100,n)||this.needPax,this.needPax=ct(t,e+100,8,this.mode)||this.needPax,this.needPax=ct(t,e+108,8,this.uid)||this.needPax,this.needPax=ct(t,e+116,8,this.gid)||this.needPax,this.needPax=ct(t,e+124,12,this.size)||this.needPax,this.needPax=Gi(t,e+136,12,this.mtime)||this.needPax,t[e+156]=Number(this.#t.codePointAt(0)),this.needPax=Lt(t,e+157,100,this.linkpath)||this.needPax,t.write("ustar\x0000",e+257,8),this.needPax=Lt(t,e+265,32,this.uname)||this.needPax,this.needPax=Lt(t,e+297,32,this.gname)||this.needPax,this.needPax=ct(t,e+329,8,this.devmaj)||this.needPax,this.needPax=ct(t,e+337,8,this.devmin)||this.needPax,this.needPax=Lt(t,e+345,i,o)||this.needPax,t[e+475]!==0?this.needPax=Lt(t,e+345,155,o)||this.needPax:(this.needPax=Lt(t,e+345,130,o)||this.needPax,this.needPax=Gi(t,e+476,12,this.atime)||this.needPax,this.needPax=Gi(t,e+488,12,this.ctime)||this.needPax);let h=256;for(let a=e;a<e+148;a++)h+=t[a];for(let a=e+156;a<e+512;a++)h+=t[a];return this.cksum=h,ct(t,e+148,8,this.cksum),this.cksumValid=true,this.needPax}get type(){return this.#t==="Unsupported"?this.#t:oe.get(this.#t)}get typeKey(){return this.#t}set type(t){let e=String(Ve.get(t));if(ne(e)||e==="Unsupported")this.#t=e;else if(ne(t))this.#t=t;else throw new TypeError("invalid entry type: "+t)}},mn=(s,t)=>{let i=s,r="",n,o=posix.parse(s).root||".";if(Buffer.byteLength(i)<100)n=[i,r,false];else {r=posix.dirname(i),i=posix.basename(i);do Buffer.byteLength(i)<=100&&Buffer.byteLength(r)<=t?n=[i,r,false]:Buffer.byteLength(i)>100&&Buffer.byteLength(r)<=t?n=[i.slice(0,99),r,true]:(i=posix.join(posix.basename(r),i),r=posix.dirname(r));while(r!==o&&n===void 0);n||(n=[s.slice(0,99),"",true]);}return n},xt=(s,t,e)=>s.subarray(t,t+e).toString("utf8").replace(/\0.*/,""),Wi=(s,t,e)=>pn(lt(s,t,e)),pn=s=>s===void 0?void 0:new Date(s*1e3),lt=(s,t,e)=>Number(s[t])&128?Hs(s.subarray(t,t+e)):wn(s,t,e),En=s=>isNaN(s)?void 0:s,wn=(s,t,e)=>En(parseInt(s.subarray(t,t+e).toString("utf8").replace(/\0.*$/,"").trim(),8)),Sn={12:8589934591,8:2097151},ct=(s,t,e,i)=>i===void 0?false:i>Sn[e]||i<0?(Us(i,s.subarray(t,t+e)),true):(yn(s,t,e,i),false),yn=(s,t,e,i)=>s.write(Rn(i,e),t,e,"ascii"),Rn=(s,t)=>gn(Math.floor(s).toString(8),t),gn=(s,t)=>(s.length===t-1?s:new Array(t-s.length-1).join("0")+s+" ")+"\0",Gi=(s,t,e,i)=>i===void 0?false:ct(s,t,e,i.getTime()/1e3),bn=new Array(156).join("\0"),Lt=(s,t,e,i)=>i===void 0?false:(s.write(i+bn,t,e,"utf8"),i.length!==Buffer.byteLength(i)||i.length>e);var ft=class s{atime;mtime;ctime;charset;comment;gid;uid;gname;uname;linkpath;dev;ino;nlink;path;size;mode;global;constructor(t,e=false){this.atime=t.atime,this.charset=t.charset,this.comment=t.comment,this.ctime=t.ctime,this.dev=t.dev,this.gid=t.gid,this.global=e,this.gname=t.gname,this.ino=t.ino,this.linkpath=t.linkpath,this.mtime=t.mtime,this.nlink=t.nlink,this.path=t.path,this.size=t.size,this.uid=t.uid,this.uname=t.uname;}encode(){let t=this.encodeBody();if(t==="")return Buffer.allocUnsafe(0);let e=Buffer.byteLength(t),i=512*Math.ceil(1+e/512),r=Buffer.allocUnsafe(i);for(let n=0;n<512;n++)r[n]=0;new F({path:("PaxHeader/"+basename(this.path??"")).slice(0,99),mode:this.mode||420,uid:this.uid,gid:this.gid,size:e,mtime:this.mtime,type:this.global?"GlobalExtendedHeader":"ExtendedHeader",linkpath:"",uname:this.uname||"",gname:this.gname||"",devmaj:0,devmin:0,atime:this.atime,ctime:this.ctime}).encode(r),r.write(t,512,e,"utf8");for(let n=e+512;n<r.length;n++)r[n]=0;return r}encodeBody(){return this.encodeField("path")+this.encodeField("ctime")+this.encodeField("atime")+this.encodeField("dev")+this.encodeField("ino")+this.encodeField("nlink")+this.encodeField("charset")+this.encodeField("comment")+this.encodeField("gid")+this.encodeField("gname")+this.encodeField("linkpath")+this.encodeField("mtime")+this.encodeField("size")+this.encodeField("uid")+this.encodeField("uname")}encodeField(t){if(this[t]===void 0)return "";let e=this[t],i=e instanceof Date?e.getTime()/1e3:e,r=" "+(t==="dev"||t==="ino"||t==="nlink"?"SCHILY.":"")+t+"="+i+`
 `,n=Buffer.byteLength(r),o=Math.floor(Math.log(n)/Math.log(10))+1;return n+o>=Math.pow(10,o)&&(o+=1),o+n+r}static parse(t,e,i=false){return new s(On(Tn(t),e),i)}},On=(s,t)=>t?Object.assign({},t,s):s,Tn=s=>s.replace(/\n$/,"").split(`
 `).reduce(xn,Object.create(null)),xn=(s,t)=>{let e=parseInt(t,10);if(e!==Buffer.byteLength(t)+1)return s;t=t.slice((e+" ").length);let i=t.split("="),r=i.shift();if(!r)return s;let n=r.replace(/^SCHILY\.(dev|ino|nlink)/,"$1"),o=i.join("=").replace(/\0.*/,"");switch(n){case "path":case "linkpath":case "type":case "charset":case "comment":case "gname":case "uname":s[n]=o;break;case "ctime":case "atime":case "mtime":s[n]=new Date(Number(o)*1e3);break;case "size":let h=+o;h>=0&&(s[n]=h);break;case "gid":case "uid":case "dev":case "ino":case "nlink":case "mode":s[n]=+o;break}return s};var Ln=process.env.TESTING_TAR_FAKE_PLATFORM||process.platform,f=Ln!=="win32"?s=>String(s):s=>String(s).replaceAll(/\\/g,"/");var $e=class extends A{extended;globalExtended;header;startBlockSize;blockRemain;remain;type;meta=false;ignore=false;path;mode;uid;gid;uname;gname;size=0;mtime;atime;ctime;linkpath;dev;ino;nlink;invalid=false;absolute;unsupported=false;constructor(t,e,i){switch(super({}),this.pause(),this.extended=e,this.globalExtended=i,this.header=t,this.remain=t.size??0,this.startBlockSize=512*Math.ceil(this.remain/512),this.blockRemain=this.startBlockSize,this.type=t.type,this.type){case "File":case "OldFile":case "Link":case "SymbolicLink":case "CharacterDevice":case "BlockDevice":case "Directory":case "FIFO":case "ContiguousFile":case "GNUDumpDir":break;case "NextFileHasLongLinkpath":case "NextFileHasLongPath":case "OldGnuLongPath":case "GlobalExtendedHeader":case "ExtendedHeader":case "OldExtendedHeader":this.meta=true;break;default:this.ignore=true;}if(!t.path)throw new Error("no path provided for tar.ReadEntry");this.path=f(t.path),this.mode=t.mode,this.mode&&(this.mode=this.mode&4095),this.uid=t.uid,this.gid=t.gid,this.uname=t.uname,this.gname=t.gname,this.size=this.remain,this.mtime=t.mtime,this.atime=t.atime,this.ctime=t.ctime,this.linkpath=t.linkpath?f(t.linkpath):void 0,this.uname=t.uname,this.gname=t.gname,e&&this.#t(e),i&&this.#t(i,true);}write(t){let e=t.length;if(e>this.blockRemain)throw new Error("writing more to entry than is appropriate");let i=this.remain,r=this.blockRemain;return this.remain=Math.max(0,i-e),this.blockRemain=Math.max(0,r-e),this.ignore?true:i>=e?super.write(t):super.write(t.subarray(0,i))}#t(t,e=false){t.path&&(t.path=f(t.path)),t.linkpath&&(t.linkpath=f(t.linkpath)),Object.assign(this,Object.fromEntries(Object.entries(t).filter(([i,r])=>!(r==null||i==="path"&&e))));}};var Dt=(s,t,e,i={})=>{s.file&&(i.file=s.file),s.cwd&&(i.cwd=s.cwd),i.code=e instanceof Error&&e.code||t,i.tarCode=t,!s.strict&&i.recoverable!==false?(e instanceof Error&&(i=Object.assign(e,i),e=e.message),s.emit("warn",t,e,i)):e instanceof Error?s.emit("error",Object.assign(e,i)):s.emit("error",Object.assign(new Error(`${t}: ${e}`),i));};var Nn=1024*1024,Xi=Buffer.from([31,139]),qi=Buffer.from([40,181,47,253]),An=Math.max(Xi.length,qi.length),B=Symbol("state"),Nt=Symbol("writeEntry"),it=Symbol("readEntry"),Zi=Symbol("nextEntry"),Zs=Symbol("processEntry"),V=Symbol("extendedHeader"),he=Symbol("globalExtendedHeader"),dt=Symbol("meta"),Ys=Symbol("emitMeta"),p=Symbol("buffer"),st=Symbol("queue"),ut=Symbol("ended"),Yi=Symbol("emittedEnd"),At=Symbol("emit"),w=Symbol("unzip"),Xe=Symbol("consumeChunk"),qe=Symbol("consumeChunkSub"),Ki=Symbol("consumeBody"),Ks=Symbol("consumeMeta"),Vs=Symbol("consumeHeader"),ae=Symbol("consuming"),Vi=Symbol("bufferConcat"),Qe=Symbol("maybeEnd"),Yt=Symbol("writing"),$=Symbol("aborted"),Je=Symbol("onDone"),It=Symbol("sawValidEntry"),je=Symbol("sawNullBlock"),ti=Symbol("sawEOF"),$s=Symbol("closeStream"),In=1e3,le=Symbol("compressedBytesRead"),$i=Symbol("decompressedBytesRead"),Xs=Symbol("checkDecompressionRatio"),Cn=()=>true,rt=class extends EventEmitter$1{file;strict;maxMetaEntrySize;filter;brotli;zstd;maxDecompressionRatio;writable=true;readable=false;[st]=[];[p];[it];[Nt];[B]="begin";[dt]="";[V];[he];[ut]=false;[w];[$]=false;[It];[je]=false;[ti]=false;[Yt]=false;[ae]=false;[Yi]=false;[le]=0;[$i]=0;constructor(t={}){super(),this.file=t.file||"",this.on(Je,()=>{(this[B]==="begin"||this[It]===false)&&this.warn("TAR_BAD_ARCHIVE","Unrecognized archive format");}),t.ondone?this.on(Je,t.ondone):this.on(Je,()=>{this.emit("prefinish"),this.emit("finish"),this.emit("end");}),this.strict=!!t.strict,this.maxDecompressionRatio=typeof t.maxDecompressionRatio=="number"?t.maxDecompressionRatio:In,this.maxMetaEntrySize=t.maxMetaEntrySize||Nn,this.filter=typeof t.filter=="function"?t.filter:Cn;let e=t.file&&(t.file.endsWith(".tar.br")||t.file.endsWith(".tbr"));this.brotli=!(t.gzip||t.zstd)&&t.brotli!==void 0?t.brotli:e?void 0:false;let i=t.file&&(t.file.endsWith(".tar.zst")||t.file.endsWith(".tzst"));this.zstd=!(t.gzip||t.brotli)&&t.zstd!==void 0?t.zstd:i?true:void 0,this.on("end",()=>this[$s]()),typeof t.onwarn=="function"&&this.on("warn",t.onwarn),typeof t.onReadEntry=="function"&&this.on("entry",t.onReadEntry);}warn(t,e,i={}){Dt(this,t,e,i);}[Vs](t,e){this[It]===void 0&&(this[It]=false);let i;try{i=new F(t,e,this[V],this[he]);}catch(r){return this.warn("TAR_ENTRY_INVALID",r)}if(i.nullBlock)this[je]?(this[ti]=true,this[B]==="begin"&&(this[B]="header"),this[At]("eof")):(this[je]=true,this[At]("nullBlock"));else if(this[je]=false,!i.cksumValid)this.warn("TAR_ENTRY_INVALID","checksum failure",{header:i});else if(!i.path)this.warn("TAR_ENTRY_INVALID","path is required",{header:i});else {let r=i.type;if(/^(Symbolic)?Link$/.test(r)&&!i.linkpath)this.warn("TAR_ENTRY_INVALID","linkpath required",{header:i});else if(!/^(Symbolic)?Link$/.test(r)&&!/^(Global)?ExtendedHeader$/.test(r)&&i.linkpath)this.warn("TAR_ENTRY_INVALID","linkpath forbidden",{header:i});else {let n=this[Nt]=new $e(i,this[V],this[he]);if(!this[It])if(n.remain){let o=()=>{n.invalid||(this[It]=true);};n.on("end",o);}else this[It]=true;n.meta?n.size>this.maxMetaEntrySize?(n.ignore=true,this[At]("ignoredEntry",n),this[B]="ignore",n.resume()):n.size>0&&(this[dt]="",n.on("data",o=>this[dt]+=o),this[B]="meta"):(this[V]=void 0,n.ignore=n.ignore||!this.filter(n.path,n),n.ignore?(this[At]("ignoredEntry",n),this[B]=n.remain?"ignore":"header",n.resume()):(n.remain?this[B]="body":(this[B]="header",n.end()),this[it]?this[st].push(n):(this[st].push(n),this[Zi]())));}}}[$s](){queueMicrotask(()=>this.emit("close"));}[Zs](t){let e=true;if(!t)this[it]=void 0,e=false;else if(Array.isArray(t)){let[i,...r]=t;this.emit(i,...r);}else this[it]=t,this.emit("entry",t),t.emittedEnd||(t.on("end",()=>this[Zi]()),e=false);return e}[Zi](){do;while(this[Zs](this[st].shift()));if(this[st].length===0){let t=this[it];!t||t.flowing||t.size===t.remain?this[Yt]||this.emit("drain"):t.once("drain",()=>this.emit("drain"));}}[Ki](t,e){let i=this[Nt];if(!i)throw new Error("attempt to consume body without entry??");let r=i.blockRemain??0,n=r>=t.length&&e===0?t:t.subarray(e,e+r);return i.write(n),i.blockRemain||(this[B]="header",this[Nt]=void 0,i.end()),n.length}[Ks](t,e){let i=this[Nt],r=this[Ki](t,e);return !this[Nt]&&i&&this[Ys](i),r}[At](t,e,i){this[st].length===0&&!this[it]?this.emit(t,e,i):this[st].push([t,e,i]);}[Ys](t){switch(this[At]("meta",this[dt]),t.type){case "ExtendedHeader":case "OldExtendedHeader":this[V]=ft.parse(this[dt],this[V],false);break;case "GlobalExtendedHeader":this[he]=ft.parse(this[dt],this[he],true);break;case "NextFileHasLongPath":case "OldGnuLongPath":{let e=this[V]??Object.create(null);this[V]=e,e.path=this[dt].replace(/\0.*/,"");break}case "NextFileHasLongLinkpath":{let e=this[V]||Object.create(null);this[V]=e,e.linkpath=this[dt].replace(/\0.*/,"");break}default:throw new Error("unknown meta: "+t.type)}}abort(t){if(!this[$]){if(this[w]){let e=this[w];e.write=()=>true,e.end=()=>e,e.emit=()=>false,e.destroy?.();}this[$]=true,this.emit("abort",t),this.warn("TAR_ABORT",t,{recoverable:false});}}[Xs](t){this[$i]+=t.length;let e=this[$i]/this[le];return e>this.maxDecompressionRatio?(this.abort(new Error(`max decompression ratio exceeded: ${e.toFixed(2)} > ${this.maxDecompressionRatio}`)),false):true}write(t,e,i){if(typeof e=="function"&&(i=e,e=void 0),typeof t=="string"&&(t=Buffer.from(t,typeof e=="string"?e:"utf8")),this[$])return i?.(),false;if((this[w]===void 0||this.brotli===void 0&&this[w]===false)&&t){if(this[p]&&(t=Buffer.concat([this[p],t]),this[p]=void 0),t.length<An)return this[p]=t,i?.(),true;for(let a=0;this[w]===void 0&&a<Xi.length;a++)t[a]!==Xi[a]&&(this[w]=false);let o=false;if(this[w]===false&&this.zstd!==false){o=true;for(let a=0;a<qi.length;a++)if(t[a]!==qi[a]){o=false;break}}let h=this.brotli===void 0&&!o;if(this[w]===false&&h)if(t.length<512)if(this[ut])this.brotli=true;else return this[p]=t,i?.(),true;else try{new F(t.subarray(0,512)),this.brotli=!1;}catch{this.brotli=true;}if(this[w]===void 0||this[w]===false&&(this.brotli||o)){let a=this[ut];this[ut]=false,this[w]=this[w]===void 0?new Ue({}):o?new Ke({}):new Ge({}),this[w].on("data",c=>{this[Xs](c)&&this[Xe](c);}),this[w].on("error",c=>{this[$]||this.abort(c);}),this[w].on("end",()=>{this[ut]=true,this[Xe]();}),this[Yt]=true,this[le]+=t.length;let l=!!this[w][a?"end":"write"](t);return this[Yt]=false,i?.(),l}}this[Yt]=true,this[w]?(this[le]+=t.length,this[w].write(t)):this[Xe](t),this[Yt]=false;let n=this[st].length>0?false:this[it]?this[it].flowing:true;return !n&&this[st].length===0&&this[it]?.once("drain",()=>this.emit("drain")),i?.(),n}[Vi](t){t&&!this[$]&&(this[p]=this[p]?Buffer.concat([this[p],t]):t);}[Qe](){if(this[ut]&&!this[Yi]&&!this[$]&&!this[ae]){this[Yi]=true;let t=this[Nt];if(t?.blockRemain){let e=this[p]?this[p].length:0;this.warn("TAR_BAD_ARCHIVE",`Truncated input (needed ${t.blockRemain} more bytes, only ${e} available)`,{entry:t}),this[p]&&t.write(this[p]),t.end();}this[At](Je);}}[Xe](t){if(this[ae]&&t)this[Vi](t);else if(!t&&!this[p])this[Qe]();else if(t){if(this[ae]=true,this[p]){this[Vi](t);let e=this[p];this[p]=void 0,this[qe](e);}else this[qe](t);for(;this[p]&&this[p]?.length>=512&&!this[$]&&!this[ti];){let e=this[p];this[p]=void 0,this[qe](e);}this[ae]=false;}(!this[p]||this[ut])&&this[Qe]();}[qe](t){let e=0,i=t.length;for(;e+512<=i&&!this[$]&&!this[ti];)switch(this[B]){case "begin":case "header":this[Vs](t,e),e+=512;break;case "ignore":case "body":e+=this[Ki](t,e);break;case "meta":e+=this[Ks](t,e);break;default:throw new Error("invalid state: "+this[B])}e<i&&(this[p]=this[p]?Buffer.concat([t.subarray(e),this[p]]):t.subarray(e));}end(t,e,i){return typeof t=="function"&&(i=t,e=void 0,t=void 0),typeof e=="function"&&(i=e,e=void 0),typeof t=="string"&&(t=Buffer.from(t,e)),i&&this.once("finish",i),this[$]||(this[w]?(t&&(this[le]+=t.length,this[w].write(t)),this[w].end()):(this[ut]=true,(this.brotli===void 0||this.zstd===void 0)&&(t=t||Buffer.alloc(0)),t&&this.write(t),this[Qe]())),this}};var mt=s=>{let t=s.length-1,e=-1;for(;t>-1&&s.charAt(t)==="/";)e=t,t--;return e===-1?s:s.slice(0,e)};var vn=s=>{let t=s.onReadEntry;s.onReadEntry=t?e=>{t(e),e.resume();}:e=>e.resume();},Qi=(s,t)=>{let e=new Map(t.map(o=>[mt(o),true])),i=s.filter,r=100,n=(o,h="",a=0)=>{if(a>=r)return e.set(o,false),false;let l=h||parse$4(o).root||".",c;if(o===l)c=false;else {let d=e.get(o);c=d!==void 0?d:n(dirname(o),l,a+1);}return e.set(o,c),c};s.filter=i?(o,h)=>i(o,h)&&n(mt(o)):o=>n(mt(o));},Mn=s=>{let t=new rt(s),e=s.file,i;try{i=u.openSync(e,"r");let r=u.fstatSync(i),n=s.maxReadSize||16*1024*1024;if(r.size<n){let o=Buffer.allocUnsafe(r.size),h=u.readSync(i,o,0,r.size,0);t.end(h===o.byteLength?o:o.subarray(0,h));}else {let o=0,h=Buffer.allocUnsafe(n);for(;o<r.size;){let a=u.readSync(i,h,0,n,o);if(a===0)break;o+=a,t.write(h.subarray(0,a));}t.end();}}finally{if(typeof i=="number")try{u.closeSync(i);}catch{}}},Bn=(s,t)=>{let e=new rt(s),i=s.maxReadSize||16*1024*1024,r=s.file;return new Promise((o,h)=>{e.on("error",h),e.on("end",o),u.stat(r,(a,l)=>{if(a)h(a);else {let c=new _t(r,{readSize:i,size:l.size});c.on("error",h),c.pipe(e);}});})},Ct=K(Mn,Bn,s=>new rt(s),s=>new rt(s),(s,t)=>{t?.length&&Qi(s,t),s.noResume||vn(s);});var Ji=(s,t,e)=>(s&=4095,e&&(s=(s|384)&-19),t&&(s&256&&(s|=64),s&32&&(s|=8),s&4&&(s|=1)),s);var{isAbsolute:zn,parse:qs}=win32,ce=s=>{let t="",e=qs(s);for(;zn(s)||e.root;){let i=s.charAt(0)==="/"&&s.slice(0,4)!=="//?/"?"/":e.root;s=s.slice(i.length),t+=i,e=qs(s);}return [t,s]};var ei=["|","<",">","?",":"],ji=ei.map(s=>String.fromCodePoint(61440+Number(s.codePointAt(0)))),Un=new Map(ei.map((s,t)=>[s,ji[t]])),Hn=new Map(ji.map((s,t)=>[s,ei[t]])),ts=s=>ei.reduce((t,e)=>t.split(e).join(Un.get(e)),s),Qs=s=>ji.reduce((t,e)=>t.split(e).join(Hn.get(e)),s);var rr=(s,t)=>t?(s=f(s).replace(/^\.(\/|$)/,""),mt(t)+"/"+s):f(s),Wn=16*1024*1024,tr=Symbol("process"),er=Symbol("file"),ir=Symbol("directory"),is=Symbol("symlink"),sr=Symbol("hardlink"),fe=Symbol("header"),ii=Symbol("read"),ss=Symbol("lstat"),si=Symbol("onlstat"),rs=Symbol("onread"),ns=Symbol("onreadlink"),os=Symbol("openfile"),hs=Symbol("onopenfile"),pt=Symbol("close"),ri=Symbol("mode"),as=Symbol("awaitDrain"),es=Symbol("ondrain"),q=Symbol("prefix"),de=class extends A{path;portable;myuid=process.getuid&&process.getuid()||0;myuser=process.env.USER||"";maxReadSize;linkCache;statCache;preservePaths;cwd;strict;mtime;noPax;noMtime;prefix;fd;blockLen=0;blockRemain=0;buf;pos=0;remain=0;length=0;offset=0;win32;absolute;header;type;linkpath;stat;onWriteEntry;#t=false;constructor(t,e={}){let i=se(e);super(),this.path=f(t),this.portable=!!i.portable,this.maxReadSize=i.maxReadSize||Wn,this.linkCache=i.linkCache||new Map,this.statCache=i.statCache||new Map,this.preservePaths=!!i.preservePaths,this.cwd=f(i.cwd||process.cwd()),this.strict=!!i.strict,this.noPax=!!i.noPax,this.noMtime=!!i.noMtime,this.mtime=i.mtime,this.prefix=i.prefix?f(i.prefix):void 0,this.onWriteEntry=i.onWriteEntry,typeof i.onwarn=="function"&&this.on("warn",i.onwarn);let r=false;if(!this.preservePaths){let[o,h]=ce(this.path);o&&typeof h=="string"&&(this.path=h,r=o);}this.win32=!!i.win32||process.platform==="win32",this.win32&&(this.path=Qs(this.path.replaceAll(/\\/g,"/")),t=t.replaceAll(/\\/g,"/")),this.absolute=f(i.absolute||path__default.resolve(this.cwd,t)),this.path===""&&(this.path="./"),r&&this.warn("TAR_ENTRY_INFO",`stripping ${r} from absolute path`,{entry:this,path:r+this.path});let n=this.statCache.get(this.absolute);n?this[si](n):this[ss]();}warn(t,e,i={}){return Dt(this,t,e,i)}emit(t,...e){return t==="error"&&(this.#t=true),super.emit(t,...e)}[ss](){fs__default.lstat(this.absolute,(t,e)=>{if(t)return this.emit("error",t);this[si](e);});}[si](t){this.statCache.set(this.absolute,t),this.stat=t,t.isFile()||(t.size=0),this.type=Gn(t),this.emit("stat",t),this[tr]();}[tr](){switch(this.type){case "File":return this[er]();case "Directory":return this[ir]();case "SymbolicLink":return this[is]();default:return this.end()}}[ri](t){return Ji(t,this.type==="Directory",this.portable)}[q](t){return rr(t,this.prefix)}[fe](){if(!this.stat)throw new Error("cannot write header before stat");this.type==="Directory"&&this.portable&&(this.noMtime=true),this.onWriteEntry?.(this),this.header=new F({path:this[q](this.path),linkpath:this.type==="Link"&&this.linkpath!==void 0?this[q](this.linkpath):this.linkpath,mode:this[ri](this.stat.mode),uid:this.portable?void 0:this.stat.uid,gid:this.portable?void 0:this.stat.gid,size:this.stat.size,mtime:this.noMtime?void 0:this.mtime||this.stat.mtime,type:this.type==="Unsupported"?void 0:this.type,uname:this.portable?void 0:this.stat.uid===this.myuid?this.myuser:"",atime:this.portable?void 0:this.stat.atime,ctime:this.portable?void 0:this.stat.ctime}),this.header.encode()&&!this.noPax&&super.write(new ft({atime:this.portable?void 0:this.header.atime,ctime:this.portable?void 0:this.header.ctime,gid:this.portable?void 0:this.header.gid,mtime:this.noMtime?void 0:this.mtime||this.header.mtime,path:this[q](this.path),linkpath:this.type==="Link"&&this.linkpath!==void 0?this[q](this.linkpath):this.linkpath,size:this.header.size,uid:this.portable?void 0:this.header.uid,uname:this.portable?void 0:this.header.uname,dev:this.portable?void 0:this.stat.dev,ino:this.portable?void 0:this.stat.ino,nlink:this.portable?void 0:this.stat.nlink}).encode());let t=this.header?.block;if(!t)throw new Error("failed to encode header");super.write(t);}[ir](){if(!this.stat)throw new Error("cannot create directory entry without stat");this.path.slice(-1)!=="/"&&(this.path+="/"),this.stat.size=0,this[fe](),this.end();}[is](){fs__default.readlink(this.absolute,(t,e)=>{if(t)return this.emit("error",t);this[ns](e);});}[ns](t){this.linkpath=f(t),this[fe](),this.end();}[sr](t){if(!this.stat)throw new Error("cannot create link entry without stat");this.type="Link",this.linkpath=f(path__default.relative(this.cwd,t)),this.stat.size=0,this[fe](),this.end();}[er](){if(!this.stat)throw new Error("cannot create file entry without stat");if(this.stat.nlink>1){let t=`${this.stat.dev}:${this.stat.ino}`,e=this.linkCache.get(t);if(e?.indexOf(this.cwd)===0)return this[sr](e);this.linkCache.set(t,this.absolute);}if(this[fe](),this.stat.size===0)return this.end();this[os]();}[os](){fs__default.open(this.absolute,"r",(t,e)=>{if(t)return this.emit("error",t);this[hs](e);});}[hs](t){if(this.fd=t,this.#t)return this[pt]();if(!this.stat)throw new Error("should stat before calling onopenfile");this.blockLen=512*Math.ceil(this.stat.size/512),this.blockRemain=this.blockLen;let e=Math.min(this.blockLen,this.maxReadSize);this.buf=Buffer.allocUnsafe(e),this.offset=0,this.pos=0,this.remain=this.stat.size,this.length=this.buf.length,this[ii]();}[ii](){let{fd:t,buf:e,offset:i,length:r,pos:n}=this;if(t===void 0||e===void 0)throw new Error("cannot read file without first opening");fs__default.read(t,e,i,r,n,(o,h)=>{if(o)return this[pt](()=>this.emit("error",o));this[rs](h);});}[pt](t=()=>{}){this.fd!==void 0&&fs__default.close(this.fd,t);}[rs](t){if(t<=0&&this.remain>0){let r=Object.assign(new Error("encountered unexpected EOF"),{path:this.absolute,syscall:"read",code:"EOF"});return this[pt](()=>this.emit("error",r))}if(t>this.remain){let r=Object.assign(new Error("did not encounter expected EOF"),{path:this.absolute,syscall:"read",code:"EOF"});return this[pt](()=>this.emit("error",r))}if(!this.buf)throw new Error("should have created buffer prior to reading");if(t===this.remain)for(let r=t;r<this.length&&t<this.blockRemain;r++)this.buf[r+this.offset]=0,t++,this.remain++;let e=this.offset===0&&t===this.buf.length?this.buf:this.buf.subarray(this.offset,this.offset+t);this.write(e)?this[es]():this[as](()=>this[es]());}[as](t){this.once("drain",t);}write(t,e,i){if(typeof e=="function"&&(i=e,e=void 0),typeof t=="string"&&(t=Buffer.from(t,typeof e=="string"?e:"utf8")),this.blockRemain<t.length){let r=Object.assign(new Error("writing more data than expected"),{path:this.absolute});return this.emit("error",r)}return this.remain-=t.length,this.blockRemain-=t.length,this.pos+=t.length,this.offset+=t.length,super.write(t,null,i)}[es](){if(!this.remain)return this.blockRemain&&super.write(Buffer.alloc(this.blockRemain)),this[pt](t=>t?this.emit("error",t):this.end());if(!this.buf)throw new Error("buffer lost somehow in ONDRAIN");this.offset>=this.length&&(this.buf=Buffer.allocUnsafe(Math.min(this.blockRemain,this.buf.length)),this.offset=0),this.length=this.buf.length-this.offset,this[ii]();}},ni=class extends de{sync=true;[ss](){this[si](fs__default.lstatSync(this.absolute));}[is](){this[ns](fs__default.readlinkSync(this.absolute));}[os](){this[hs](fs__default.openSync(this.absolute,"r"));}[ii](){let t=true;try{let{fd:e,buf:i,offset:r,length:n,pos:o}=this;if(e===void 0||i===void 0)throw new Error("fd and buf must be set in READ method");let h=fs__default.readSync(e,i,r,n,o);this[rs](h),t=!1;}finally{if(t)try{this[pt](()=>{});}catch{}}}[as](t){t();}[pt](t=()=>{}){this.fd!==void 0&&fs__default.closeSync(this.fd),t();}},oi=class extends A{blockLen=0;blockRemain=0;buf=0;pos=0;remain=0;length=0;preservePaths;portable;strict;noPax;noMtime;readEntry;type;prefix;path;mode;uid;gid;uname;gname;header;mtime;atime;ctime;linkpath;size;onWriteEntry;warn(t,e,i={}){return Dt(this,t,e,i)}constructor(t,e={}){let i=se(e);super(),this.preservePaths=!!i.preservePaths,this.portable=!!i.portable,this.strict=!!i.strict,this.noPax=!!i.noPax,this.noMtime=!!i.noMtime,this.onWriteEntry=i.onWriteEntry,this.readEntry=t;let{type:r}=t;if(r==="Unsupported")throw new Error("writing entry that should be ignored");this.type=r,this.type==="Directory"&&this.portable&&(this.noMtime=true),this.prefix=i.prefix,this.path=f(t.path),this.mode=t.mode!==void 0?this[ri](t.mode):void 0,this.uid=this.portable?void 0:t.uid,this.gid=this.portable?void 0:t.gid,this.uname=this.portable?void 0:t.uname,this.gname=this.portable?void 0:t.gname,this.size=t.size,this.mtime=this.noMtime?void 0:i.mtime||t.mtime,this.atime=this.portable?void 0:t.atime,this.ctime=this.portable?void 0:t.ctime,this.linkpath=t.linkpath!==void 0?f(t.linkpath):void 0,typeof i.onwarn=="function"&&this.on("warn",i.onwarn);let n=false;if(!this.preservePaths){let[h,a]=ce(this.path);h&&typeof a=="string"&&(this.path=a,n=h);}this.remain=t.size,this.blockRemain=t.startBlockSize,this.onWriteEntry?.(this),this.header=new F({path:this[q](this.path),linkpath:this.type==="Link"&&this.linkpath!==void 0?this[q](this.linkpath):this.linkpath,mode:this.mode,uid:this.portable?void 0:this.uid,gid:this.portable?void 0:this.gid,size:this.size,mtime:this.noMtime?void 0:this.mtime,type:this.type,uname:this.portable?void 0:this.uname,atime:this.portable?void 0:this.atime,ctime:this.portable?void 0:this.ctime}),n&&this.warn("TAR_ENTRY_INFO",`stripping ${n} from absolute path`,{entry:this,path:n+this.path}),this.header.encode()&&!this.noPax&&super.write(new ft({atime:this.portable?void 0:this.atime,ctime:this.portable?void 0:this.ctime,gid:this.portable?void 0:this.gid,mtime:this.noMtime?void 0:this.mtime,path:this[q](this.path),linkpath:this.type==="Link"&&this.linkpath!==void 0?this[q](this.linkpath):this.linkpath,size:this.size,uid:this.portable?void 0:this.uid,uname:this.portable?void 0:this.uname,dev:this.portable?void 0:this.readEntry.dev,ino:this.portable?void 0:this.readEntry.ino,nlink:this.portable?void 0:this.readEntry.nlink}).encode());let o=this.header?.block;if(!o)throw new Error("failed to encode header");super.write(o),t.pipe(this);}[q](t){return rr(t,this.prefix)}[ri](t){return Ji(t,this.type==="Directory",this.portable)}write(t,e,i){typeof e=="function"&&(i=e,e=void 0),typeof t=="string"&&(t=Buffer.from(t,typeof e=="string"?e:"utf8"));let r=t.length;if(r>this.blockRemain)throw new Error("writing more to entry than is appropriate");return this.blockRemain-=r,super.write(t,i)}end(t,e,i){return this.blockRemain&&super.write(Buffer.alloc(this.blockRemain)),typeof t=="function"&&(i=t,e=void 0,t=void 0),typeof e=="function"&&(i=e,e=void 0),typeof t=="string"&&(t=Buffer.from(t,e??"utf8")),i&&this.once("finish",i),t?super.end(t,i):super.end(i),this}},Gn=s=>s.isFile()?"File":s.isDirectory()?"Directory":s.isSymbolicLink()?"SymbolicLink":"Unsupported";var hi=class s{tail;head;length=0;static create(t=[]){return new s(t)}constructor(t=[]){for(let e of t)this.push(e);}*[Symbol.iterator](){for(let t=this.head;t;t=t.next)yield t.value;}removeNode(t){if(t.list!==this)throw new Error("removing node which does not belong to this list");let e=t.next,i=t.prev;return e&&(e.prev=i),i&&(i.next=e),t===this.head&&(this.head=e),t===this.tail&&(this.tail=i),this.length--,t.next=void 0,t.prev=void 0,t.list=void 0,e}unshiftNode(t){if(t===this.head)return;t.list&&t.list.removeNode(t);let e=this.head;t.list=this,t.next=e,e&&(e.prev=t),this.head=t,this.tail||(this.tail=t),this.length++;}pushNode(t){if(t===this.tail)return;t.list&&t.list.removeNode(t);let e=this.tail;t.list=this,t.prev=e,e&&(e.next=t),this.tail=t,this.head||(this.head=t),this.length++;}push(...t){for(let e=0,i=t.length;e<i;e++)Yn(this,t[e]);return this.length}unshift(...t){for(var e=0,i=t.length;e<i;e++)Kn(this,t[e]);return this.length}pop(){if(!this.tail)return;let t=this.tail.value,e=this.tail;return this.tail=this.tail.prev,this.tail?this.tail.next=void 0:this.head=void 0,e.list=void 0,this.length--,t}shift(){if(!this.head)return;let t=this.head.value,e=this.head;return this.head=this.head.next,this.head?this.head.prev=void 0:this.tail=void 0,e.list=void 0,this.length--,t}forEach(t,e){e=e||this;for(let i=this.head,r=0;i;r++)t.call(e,i.value,r,this),i=i.next;}forEachReverse(t,e){e=e||this;for(let i=this.tail,r=this.length-1;i;r--)t.call(e,i.value,r,this),i=i.prev;}get(t){let e=0,i=this.head;for(;i&&e<t;e++)i=i.next;if(e===t&&i)return i.value}getReverse(t){let e=0,i=this.tail;for(;i&&e<t;e++)i=i.prev;if(e===t&&i)return i.value}map(t,e){e=e||this;let i=new s;for(let r=this.head;r;)i.push(t.call(e,r.value,this)),r=r.next;return i}mapReverse(t,e){e=e||this;var i=new s;for(let r=this.tail;r;)i.push(t.call(e,r.value,this)),r=r.prev;return i}reduce(t,e){let i,r=this.head;if(arguments.length>1)i=e;else if(this.head)r=this.head.next,i=this.head.value;else throw new TypeError("Reduce of empty list with no initial value");for(var n=0;r;n++)i=t(i,r.value,n),r=r.next;return i}reduceReverse(t,e){let i,r=this.tail;if(arguments.length>1)i=e;else if(this.tail)r=this.tail.prev,i=this.tail.value;else throw new TypeError("Reduce of empty list with no initial value");for(let n=this.length-1;r;n--)i=t(i,r.value,n),r=r.prev;return i}toArray(){let t=new Array(this.length);for(let e=0,i=this.head;i;e++)t[e]=i.value,i=i.next;return t}toArrayReverse(){let t=new Array(this.length);for(let e=0,i=this.tail;i;e++)t[e]=i.value,i=i.prev;return t}slice(t=0,e=this.length){e<0&&(e+=this.length),t<0&&(t+=this.length);let i=new s;if(e<t||e<0)return i;t<0&&(t=0),e>this.length&&(e=this.length);let r=this.head,n=0;for(n=0;r&&n<t;n++)r=r.next;for(;r&&n<e;n++,r=r.next)i.push(r.value);return i}sliceReverse(t=0,e=this.length){e<0&&(e+=this.length),t<0&&(t+=this.length);let i=new s;if(e<t||e<0)return i;t<0&&(t=0),e>this.length&&(e=this.length);let r=this.length,n=this.tail;for(;n&&r>e;r--)n=n.prev;for(;n&&r>t;r--,n=n.prev)i.push(n.value);return i}splice(t,e=0,...i){t>this.length&&(t=this.length-1),t<0&&(t=this.length+t);let r=this.head;for(let o=0;r&&o<t;o++)r=r.next;let n=[];for(let o=0;r&&o<e;o++)n.push(r.value),r=this.removeNode(r);r?r!==this.tail&&(r=r.prev):r=this.tail;for(let o of i)r=Zn(this,r,o);return n}reverse(){let t=this.head,e=this.tail;for(let i=t;i;i=i.prev){let r=i.prev;i.prev=i.next,i.next=r;}return this.head=e,this.tail=t,this}};function Zn(s,t,e){let i=t,r=t?t.next:s.head,n=new ue(e,i,r,s);return n.next===void 0&&(s.tail=n),n.prev===void 0&&(s.head=n),s.length++,n}function Yn(s,t){s.tail=new ue(t,s.tail,void 0,s),s.head||(s.head=s.tail),s.length++;}function Kn(s,t){s.head=new ue(t,void 0,s.head,s),s.tail||(s.tail=s.head),s.length++;}var ue=class{list;next;prev;value;constructor(t,e,i,r){this.list=r,this.value=t,e?(e.next=this,this.prev=e):this.prev=void 0,i?(i.prev=this,this.next=i):this.next=void 0;}};var pi=class{path;absolute;entry;stat;readdir;pending=false;pendingLink=false;ignore=false;piped=false;constructor(t,e){this.path=t||"./",this.absolute=e;}},nr=Buffer.alloc(1024),li=Symbol("onStat"),me=Symbol("ended"),W=Symbol("queue"),pe=Symbol("pendingLinks"),Et=Symbol("current"),Ft=Symbol("process"),Ee=Symbol("processing"),ai=Symbol("processJob"),G=Symbol("jobs"),ls=Symbol("jobDone"),ci=Symbol("addFSEntry"),or=Symbol("addTarEntry"),ds=Symbol("stat"),us=Symbol("readdir"),fi=Symbol("onreaddir"),di=Symbol("pipe"),hr=Symbol("entry"),cs=Symbol("entryOpt"),ui=Symbol("writeEntryClass"),lr=Symbol("write"),fs=Symbol("ondrain"),wt=class extends A{sync=false;opt;cwd;maxReadSize;preservePaths;strict;noPax;prefix;linkCache;statCache;file;portable;zip;readdirCache;noDirRecurse;follow;noMtime;mtime;filter;jobs;[ui];onWriteEntry;[W];[pe]=new Map;[G]=0;[Ee]=false;[me]=false;constructor(t={}){if(super(),this.opt=t,this.file=t.file||"",this.cwd=t.cwd||process.cwd(),this.maxReadSize=t.maxReadSize,this.preservePaths=!!t.preservePaths,this.strict=!!t.strict,this.noPax=!!t.noPax,this.prefix=f(t.prefix||""),this.linkCache=t.linkCache||new Map,this.statCache=t.statCache||new Map,this.readdirCache=t.readdirCache||new Map,this.onWriteEntry=t.onWriteEntry,this[ui]=de,typeof t.onwarn=="function"&&this.on("warn",t.onwarn),this.portable=!!t.portable,t.gzip||t.brotli||t.zstd){if((t.gzip?1:0)+(t.brotli?1:0)+(t.zstd?1:0)>1)throw new TypeError("gzip, brotli, zstd are mutually exclusive");if(t.gzip&&(typeof t.gzip!="object"&&(t.gzip={}),this.portable&&(t.gzip.portable=true),this.zip=new ze(t.gzip)),t.brotli&&(typeof t.brotli!="object"&&(t.brotli={}),this.zip=new We(t.brotli)),t.zstd&&(typeof t.zstd!="object"&&(t.zstd={}),this.zip=new Ye(t.zstd)),!this.zip)throw new Error("impossible");let e=this.zip;e.on("data",i=>super.write(i)),e.on("end",()=>super.end()),e.on("drain",()=>this[fs]()),this.on("resume",()=>e.resume());}else this.on("drain",this[fs]);this.noDirRecurse=!!t.noDirRecurse,this.follow=!!t.follow,this.noMtime=!!t.noMtime,t.mtime&&(this.mtime=t.mtime),this.filter=typeof t.filter=="function"?t.filter:()=>true,this[W]=new hi,this[G]=0,this.jobs=Number(t.jobs)||4,this[Ee]=false,this[me]=false;}[lr](t){return super.write(t)}add(t){return this.write(t),this}end(t,e,i){return typeof t=="function"&&(i=t,t=void 0),typeof e=="function"&&(i=e,e=void 0),t&&this.add(t),this[me]=true,this[Ft](),i&&i(),this}write(t){if(this[me])throw new Error("write after end");return typeof t=="string"?this[ci](t):this[or](t),this.flowing}[or](t){let e=f(path__default.resolve(this.cwd,t.path));if(!this.filter(t.path,t))t.resume();else {let i=new pi(t.path,e);i.entry=new oi(t,this[cs](i)),i.entry.on("end",()=>this[ls](i)),this[G]+=1,this[W].push(i);}this[Ft]();}[ci](t){let e=f(path__default.resolve(this.cwd,t));this[W].push(new pi(t,e)),this[Ft]();}[ds](t){t.pending=true,this[G]+=1;let e=this.follow?"stat":"lstat";fs__default[e](t.absolute,(i,r)=>{t.pending=false,this[G]-=1,i?this.emit("error",i):this[li](t,r);});}[li](t,e){if(this.statCache.set(t.absolute,e),t.stat=e,!this.filter(t.path,e))t.ignore=true;else if(e.isFile()&&e.nlink>1&&!this.linkCache.get(`${e.dev}:${e.ino}`)&&!this.sync)if(t===this[Et])this[ai](t);else {let i=`${e.dev}:${e.ino}`,r=this[pe].get(i);r?r.push(t):this[pe].set(i,[t]),t.pendingLink=true,t.pending=true;}this[Ft]();}[us](t){t.pending=true,this[G]+=1,fs__default.readdir(t.absolute,(e,i)=>{if(t.pending=false,this[G]-=1,e)return this.emit("error",e);this[fi](t,i);});}[fi](t,e){this.readdirCache.set(t.absolute,e),t.readdir=e,this[Ft]();}[Ft](){if(!this[Ee]){this[Ee]=true;for(let t=this[W].head;t&&this[G]<this.jobs;t=t.next)if(this[ai](t.value),t.value.ignore){let e=t.next;this[W].removeNode(t),t.next=e;}this[Ee]=false,this[me]&&this[W].length===0&&this[G]===0&&(this.zip?this.zip.end(nr):(super.write(nr),super.end()));}}get[Et](){return this[W]&&this[W].head&&this[W].head.value}[ls](t){this[W].shift(),this[G]-=1;let{stat:e}=t;if(e&&e.isFile()&&e.nlink>1){let i=`${e.dev}:${e.ino}`,r=this[pe].get(i);if(r){this[pe].delete(i);for(let n of r)n.pending=false,this[ai](n);}}this[Ft]();}[ai](t){if(t.pending&&t.pendingLink&&t===this[Et]&&(t.pending=false,t.pendingLink=false),!t.pending){if(t.entry){t===this[Et]&&!t.piped&&this[di](t);return}if(!t.stat){let e=this.statCache.get(t.absolute);e?this[li](t,e):this[ds](t);}if(t.stat&&!t.ignore){if(!this.noDirRecurse&&t.stat.isDirectory()&&!t.readdir){let e=this.readdirCache.get(t.absolute);if(e?this[fi](t,e):this[us](t),!t.readdir)return}if(t.entry=this[hr](t),!t.entry){t.ignore=true;return}t===this[Et]&&!t.piped&&this[di](t);}}}[cs](t){return {onwarn:(e,i,r)=>this.warn(e,i,r),noPax:this.noPax,cwd:this.cwd,absolute:t.absolute,preservePaths:this.preservePaths,maxReadSize:this.maxReadSize,strict:this.strict,portable:this.portable,linkCache:this.linkCache,statCache:this.statCache,noMtime:this.noMtime,mtime:this.mtime,prefix:this.prefix,onWriteEntry:this.onWriteEntry}}[hr](t){this[G]+=1;try{return new this[ui](t.path,this[cs](t)).on("end",()=>this[ls](t)).on("error",i=>this.emit("error",i))}catch(e){this.emit("error",e);}}[fs](){this[Et]&&this[Et].entry&&this[Et].entry.resume();}[di](t){t.piped=true,t.readdir&&t.readdir.forEach(r=>{let n=t.path,o=n==="./"?"":n.replace(/\/*$/,"/");this[ci](o+r);});let e=t.entry,i=this.zip;if(!e)throw new Error("cannot pipe without source");i?e.on("data",r=>{i.write(r)||e.pause();}):e.on("data",r=>{super.write(r)||e.pause();});}pause(){return this.zip&&this.zip.pause(),super.pause()}warn(t,e,i={}){Dt(this,t,e,i);}},kt=class extends wt{sync=true;constructor(t){super(t),this[ui]=ni;}pause(){}resume(){}[ds](t){let e=this.follow?"statSync":"lstatSync";this[li](t,fs__default[e](t.absolute));}[us](t){this[fi](t,fs__default.readdirSync(t.absolute));}[di](t){let e=t.entry,i=this.zip;if(t.readdir&&t.readdir.forEach(r=>{let n=t.path,o=n==="./"?"":n.replace(/\/*$/,"/");this[ci](o+r);}),!e)throw new Error("Cannot pipe without source");i?e.on("data",r=>{i.write(r);}):e.on("data",r=>{super[lr](r);});}};var Vn=(s,t)=>{let e=new kt(s),i=new Wt(s.file,{mode:s.mode||438});e.pipe(i),fr(e,t);},$n=(s,t)=>{let e=new wt(s),i=new et(s.file,{mode:s.mode||438});e.pipe(i);let r=new Promise((n,o)=>{i.on("error",o),i.on("close",n),e.on("error",o);});return dr(e,t).catch(n=>e.emit("error",n)),r},fr=(s,t)=>{t.forEach(e=>{e.charAt(0)==="@"?Ct({file:R.resolve(s.cwd,e.slice(1)),sync:true,noResume:true,onReadEntry:i=>s.add(i)}):s.add(e);}),s.end();},dr=async(s,t)=>{for(let e of t)e.charAt(0)==="@"?await Ct({file:R.resolve(String(s.cwd),e.slice(1)),noResume:true,onReadEntry:i=>{s.add(i);}}):s.add(e);s.end();},Xn=(s,t)=>{let e=new kt(s);return fr(e,t),e},qn=(s,t)=>{let e=new wt(s);return dr(e,t).catch(i=>e.emit("error",i)),e};K(Vn,$n,Xn,qn,(s,t)=>{if(!t?.length)throw new TypeError("no paths specified to add to archive")});var Jn=process.env.__FAKE_PLATFORM__||process.platform,Er=Jn==="win32",{O_CREAT:wr,O_NOFOLLOW:ur,O_TRUNC:Sr,O_WRONLY:yr}=fs__default.constants,Rr=Number(process.env.__FAKE_FS_O_FILENAME__)||fs__default.constants.UV_FS_O_FILEMAP||0,jn=Er&&!!Rr,to=512*1024,eo=Rr|Sr|wr|yr,mr=!Er&&typeof ur=="number"?ur|Sr|wr|yr:null,ms=mr!==null?()=>mr:jn?s=>s<to?eo:"w":()=>"w";var ps=(s,t,e)=>{try{return u.lchownSync(s,t,e)}catch(i){if(i?.code!=="ENOENT")throw i}},Ei=(s,t,e,i)=>{u.lchown(s,t,e,r=>{i(r&&r?.code!=="ENOENT"?r:null);});},io=(s,t,e,i,r)=>{if(t.isDirectory())Es(R.resolve(s,t.name),e,i,n=>{if(n)return r(n);let o=R.resolve(s,t.name);Ei(o,e,i,r);});else {let n=R.resolve(s,t.name);Ei(n,e,i,r);}},Es=(s,t,e,i)=>{u.readdir(s,{withFileTypes:true},(r,n)=>{if(r){if(r.code==="ENOENT")return i();if(r.code!=="ENOTDIR"&&r.code!=="ENOTSUP")return i(r)}if(r||!n.length)return Ei(s,t,e,i);let o=n.length,h=null,a=l=>{if(!h){if(l)return i(h=l);if(--o===0)return Ei(s,t,e,i)}};for(let l of n)io(s,l,t,e,a);});},so=(s,t,e,i)=>{t.isDirectory()&&ws(R.resolve(s,t.name),e,i),ps(R.resolve(s,t.name),e,i);},ws=(s,t,e)=>{let i;try{i=u.readdirSync(s,{withFileTypes:!0});}catch(r){let n=r;if(n?.code==="ENOENT")return;if(n?.code==="ENOTDIR"||n?.code==="ENOTSUP")return ps(s,t,e);throw n}for(let r of i)so(s,r,t,e);return ps(s,t,e)};var Se=class extends Error{path;code;syscall="chdir";constructor(t,e){super(`${e}: Cannot cd into '${t}'`),this.path=t,this.code=e;}get name(){return "CwdError"}};var St=class extends Error{path;symlink;syscall="symlink";code="TAR_SYMLINK_ERROR";constructor(t,e){super("TAR_SYMLINK_ERROR: Cannot extract through symbolic link"),this.symlink=t,this.path=e;}get name(){return "SymlinkError"}};var no=(s,t)=>{u.stat(s,(e,i)=>{(e||!i.isDirectory())&&(e=new Se(s,e?.code||"ENOTDIR")),t(e);});},gr=(s,t,e)=>{s=f(s);let i=t.umask??18,r=t.mode|448,n=(r&i)!==0,o=t.uid,h=t.gid,a=typeof o=="number"&&typeof h=="number"&&(o!==t.processUid||h!==t.processGid),l=t.preserve,c=t.unlink,d=f(t.cwd),y=(E,x)=>{E?e(E):x&&a?Es(x,o,h,Le=>y(Le)):n?u.chmod(s,r,e):e();};if(s===d)return no(s,y);if(l)return ro.mkdir(s,{mode:r,recursive:true}).then(E=>y(null,E??void 0),y);let D=f(R.relative(d,s)).split("/");Ss(d,D,r,c,d,void 0,y);},Ss=(s,t,e,i,r,n,o)=>{if(t.length===0)return o(null,n);let h=t.shift(),a=f(R.resolve(s+"/"+h));u.mkdir(a,e,br(a,t,e,i,r,n,o));},br=(s,t,e,i,r,n,o)=>h=>{h?u.lstat(s,(a,l)=>{if(a)a.path=a.path&&f(a.path),o(a);else if(l.isDirectory())Ss(s,t,e,i,r,n,o);else if(i)u.unlink(s,c=>{if(c)return o(c);u.mkdir(s,e,br(s,t,e,i,r,n,o));});else {if(l.isSymbolicLink())return o(new St(s,s+"/"+t.join("/")));o(h);}}):(n=n||s,Ss(s,t,e,i,r,n,o));},oo=s=>{let t=false,e;try{t=u.statSync(s).isDirectory();}catch(i){e=i?.code;}finally{if(!t)throw new Se(s,e??"ENOTDIR")}},_r=(s,t)=>{s=f(s);let e=t.umask??18,i=t.mode|448,r=(i&e)!==0,n=t.uid,o=t.gid,h=typeof n=="number"&&typeof o=="number"&&(n!==t.processUid||o!==t.processGid),a=t.preserve,l=t.unlink,c=f(t.cwd),d=E=>{E&&h&&ws(E,n,o),r&&u.chmodSync(s,i);};if(s===c)return oo(c),d();if(a)return d(u.mkdirSync(s,{mode:i,recursive:true})??void 0);let T=f(R.relative(c,s)).split("/"),D;for(let E=T.shift(),x=c;E&&(x+="/"+E);E=T.shift()){x=f(R.resolve(x));try{u.mkdirSync(x,i),D=D||x;}catch{let Le=u.lstatSync(x);if(Le.isDirectory())continue;if(l){u.unlinkSync(x),u.mkdirSync(x,i),D=D||x;continue}else if(Le.isSymbolicLink())return new St(x,x+"/"+T.join("/"))}}return d(D)};var ys=Object.create(null),Or=1e4,Vt=new Set,Tr=s=>{Vt.has(s)?Vt.delete(s):ys[s]=s.normalize("NFD").toLocaleLowerCase("en").toLocaleUpperCase("en"),Vt.add(s);let t=ys[s],e=Vt.size-Or;if(e>Or/10){for(let i of Vt)if(Vt.delete(i),delete ys[i],--e<=0)break}return t};var ho=process.env.TESTING_TAR_FAKE_PLATFORM||process.platform,ao=ho==="win32",lo=s=>s.split("/").slice(0,-1).reduce((e,i)=>{let r=e.at(-1);return r!==void 0&&(i=join(r,i)),e.push(i||"/"),e},[]),yi=class{#t=new Map;#i=new Map;#s=new Set;reserve(t,e){t=ao?["win32 parallelization disabled"]:t.map(r=>mt(join(Tr(r))));let i=new Set(t.map(r=>lo(r)).reduce((r,n)=>r.concat(n)));this.#i.set(e,{dirs:i,paths:t});for(let r of t){let n=this.#t.get(r);n?n.push(e):this.#t.set(r,[e]);}for(let r of i){let n=this.#t.get(r);if(!n)this.#t.set(r,[new Set([e])]);else {let o=n.at(-1);o instanceof Set?o.add(e):n.push(new Set([e]));}}return this.#r(e)}#n(t){let e=this.#i.get(t);if(!e)throw new Error("function does not have any path reservations");return {paths:e.paths.map(i=>this.#t.get(i)),dirs:[...e.dirs].map(i=>this.#t.get(i))}}check(t){let{paths:e,dirs:i}=this.#n(t);return e.every(r=>r&&r[0]===t)&&i.every(r=>r&&r[0]instanceof Set&&r[0].has(t))}#r(t){return this.#s.has(t)||!this.check(t)?false:(this.#s.add(t),t(()=>this.#e(t)),true)}#e(t){if(!this.#s.has(t))return  false;let e=this.#i.get(t);if(!e)throw new Error("invalid reservation");let{paths:i,dirs:r}=e,n=new Set;for(let o of i){let h=this.#t.get(o);if(!h||h?.[0]!==t)continue;let a=h[1];if(!a){this.#t.delete(o);continue}if(h.shift(),typeof a=="function")n.add(a);else for(let l of a)n.add(l);}for(let o of r){let h=this.#t.get(o),a=h?.[0];if(!(!h||!(a instanceof Set)))if(a.size===1&&h.length===1){this.#t.delete(o);continue}else if(a.size===1){h.shift();let l=h[0];typeof l=="function"&&n.add(l);}else a.delete(t);}return this.#s.delete(t),n.forEach(o=>this.#r(o)),true}};var Lr=()=>process.umask();var Dr=Symbol("onEntry"),_s=Symbol("checkFs"),Nr=Symbol("checkFs2"),Os=Symbol("isReusable"),P=Symbol("makeFs"),Ts=Symbol("file"),xs=Symbol("directory"),gi=Symbol("link"),Ar=Symbol("symlink"),Ir=Symbol("hardlink"),Re=Symbol("ensureNoSymlink"),Cr=Symbol("unsupported"),Fr=Symbol("checkPath"),Rs=Symbol("stripAbsolutePath"),yt=Symbol("mkdir"),O=Symbol("onError"),Ri=Symbol("pending"),kr=Symbol("pend"),$t=Symbol("unpend"),gs=Symbol("ended"),bs=Symbol("maybeClose"),Ls=Symbol("skip"),ge=Symbol("doChown"),be=Symbol("uid"),_e=Symbol("gid"),Oe=Symbol("checkedCwd"),fo=process.env.TESTING_TAR_FAKE_PLATFORM||process.platform,Te=fo==="win32",uo=1024,mo=(s,t)=>{if(!Te)return u.unlink(s,t);let e=s+".DELETE."+randomBytes(16).toString("hex");u.rename(s,e,i=>{if(i)return t(i);u.unlink(e,t);});},po=s=>{if(!Te)return u.unlinkSync(s);let t=s+".DELETE."+randomBytes(16).toString("hex");u.renameSync(s,t),u.unlinkSync(t);},vr=(s,t,e)=>s!==void 0&&s===s>>>0?s:t!==void 0&&t===t>>>0?t:e,Xt=class extends rt{[gs]=false;[Oe]=false;[Ri]=0;reservations=new yi;transform;writable=true;readable=false;uid;gid;setOwner;preserveOwner;processGid;processUid;maxDepth;forceChown;win32;newer;keep;noMtime;preservePaths;unlink;cwd;strip;processUmask;umask;dmode;fmode;chmod;constructor(t={}){if(t.ondone=()=>{this[gs]=true,this[bs]();},super(t),this.transform=t.transform,this.chmod=!!t.chmod,typeof t.uid=="number"||typeof t.gid=="number"){if(typeof t.uid!="number"||typeof t.gid!="number")throw new TypeError("cannot set owner without number uid and gid");if(t.preserveOwner)throw new TypeError("cannot preserve owner in archive and also set owner explicitly");this.uid=t.uid,this.gid=t.gid,this.setOwner=true;}else this.uid=void 0,this.gid=void 0,this.setOwner=false;this.preserveOwner=t.preserveOwner===void 0&&typeof t.uid!="number"?process.getuid?.()===0:!!t.preserveOwner,this.processUid=(this.preserveOwner||this.setOwner)&&process.getuid?process.getuid():void 0,this.processGid=(this.preserveOwner||this.setOwner)&&process.getgid?process.getgid():void 0,this.maxDepth=typeof t.maxDepth=="number"?t.maxDepth:uo,this.forceChown=t.forceChown===true,this.win32=!!t.win32||Te,this.newer=!!t.newer,this.keep=!!t.keep,this.noMtime=!!t.noMtime,this.preservePaths=!!t.preservePaths,this.unlink=!!t.unlink,this.cwd=f(R.resolve(t.cwd||process.cwd())),this.strip=Number(t.strip)||0,this.processUmask=this.chmod?typeof t.processUmask=="number"?t.processUmask:Lr():0,this.umask=typeof t.umask=="number"?t.umask:this.processUmask,this.dmode=t.dmode||511&~this.umask,this.fmode=t.fmode||438&~this.umask,this.on("entry",e=>this[Dr](e));}warn(t,e,i={}){return (t==="TAR_BAD_ARCHIVE"||t==="TAR_ABORT")&&(i.recoverable=false),super.warn(t,e,i)}[bs](){this[gs]&&this[Ri]===0&&(this.emit("prefinish"),this.emit("finish"),this.emit("end"));}[Rs](t,e){let i=t[e],{type:r}=t;if(!i||this.preservePaths)return  true;let[n,o]=ce(i),h=o.replaceAll(/\\/g,"/").split("/");if(h.includes("..")||Te&&/^[a-z]:\.\.$/i.test(h[0]??"")){if(e==="path"||r==="Link")return this.warn("TAR_ENTRY_ERROR",`${e} contains '..'`,{entry:t,[e]:i}),false;let a=R.posix.dirname(t.path),l=R.posix.normalize(R.posix.join(a,h.join("/")));if(l.startsWith("../")||l==="..")return this.warn("TAR_ENTRY_ERROR",`${e} escapes extraction directory`,{entry:t,[e]:i}),false}return n&&(t[e]=String(o),this.warn("TAR_ENTRY_INFO",`stripping ${n} from absolute ${e}`,{entry:t,[e]:i})),true}[Fr](t){let e=f(t.path),i=e.split("/");if(this.strip){if(i.length<this.strip)return  false;if(t.type==="Link"){let r=f(String(t.linkpath)).split("/");if(r.length>=this.strip)t.linkpath=r.slice(this.strip).join("/");else return  false}i.splice(0,this.strip),t.path=i.join("/");}if(isFinite(this.maxDepth)&&i.length>this.maxDepth)return this.warn("TAR_ENTRY_ERROR","path excessively deep",{entry:t,path:e,depth:i.length,maxDepth:this.maxDepth}),false;if(!this[Rs](t,"path")||!this[Rs](t,"linkpath"))return  false;if(t.absolute=R.isAbsolute(t.path)?f(R.resolve(t.path)):f(R.resolve(this.cwd,t.path)),!this.preservePaths&&typeof t.absolute=="string"&&t.absolute.indexOf(this.cwd+"/")!==0&&t.absolute!==this.cwd)return this.warn("TAR_ENTRY_ERROR","path escaped extraction target",{entry:t,path:f(t.path),resolvedPath:t.absolute,cwd:this.cwd}),false;if(t.absolute===this.cwd&&t.type!=="Directory"&&t.type!=="GNUDumpDir")return  false;if(this.win32){let{root:r}=R.win32.parse(String(t.absolute));t.absolute=r+ts(String(t.absolute).slice(r.length));let{root:n}=R.win32.parse(t.path);t.path=n+ts(t.path.slice(n.length));}return  true}[Dr](t){if(!this[Fr](t))return t.resume();switch(require$$0$2.equal(typeof t.absolute,"string"),t.type){case "Directory":case "GNUDumpDir":t.mode&&(t.mode=t.mode|448);case "File":case "OldFile":case "ContiguousFile":case "Link":case "SymbolicLink":return this[_s](t);default:return this[Cr](t)}}[O](t,e){t.name==="CwdError"?this.emit("error",t):(this.warn("TAR_ENTRY_ERROR",t,{entry:e}),this[$t](),e.resume());}[yt](t,e,i){gr(f(t),{uid:this.uid,gid:this.gid,processUid:this.processUid,processGid:this.processGid,umask:this.processUmask,preserve:this.preservePaths,unlink:this.unlink,cwd:this.cwd,mode:e},i);}[ge](t){return this.forceChown||this.preserveOwner&&(typeof t.uid=="number"&&t.uid!==this.processUid||typeof t.gid=="number"&&t.gid!==this.processGid)||typeof this.uid=="number"&&this.uid!==this.processUid||typeof this.gid=="number"&&this.gid!==this.processGid}[be](t){return vr(this.uid,t.uid,this.processUid)}[_e](t){return vr(this.gid,t.gid,this.processGid)}[Ts](t,e){let i=typeof t.mode=="number"?t.mode&4095:this.fmode,r=new et(String(t.absolute),{flags:ms(t.size),mode:i,autoClose:false});r.on("error",a=>{r.fd&&u.close(r.fd,()=>{}),r.write=()=>true,this[O](a,t),e();});let n=1,o=a=>{if(a){r.fd&&u.close(r.fd,()=>{}),this[O](a,t),e();return}--n===0&&r.fd!==void 0&&u.close(r.fd,l=>{l?this[O](l,t):this[$t](),e();});};r.on("finish",()=>{let a=String(t.absolute),l=r.fd;if(typeof l=="number"&&t.mtime&&!this.noMtime){n++;let c=t.atime||new Date,d=t.mtime;u.futimes(l,c,d,y=>y?u.utimes(a,c,d,T=>o(T&&y)):o());}if(typeof l=="number"&&this[ge](t)){n++;let c=this[be](t),d=this[_e](t);typeof c=="number"&&typeof d=="number"&&u.fchown(l,c,d,y=>y?u.chown(a,c,d,T=>o(T&&y)):o());}o();});let h=this.transform&&this.transform(t)||t;h!==t&&(h.on("error",a=>{this[O](a,t),e();}),t.pipe(h)),h.pipe(r);}[xs](t,e){let i=typeof t.mode=="number"?t.mode&4095:this.dmode;this[yt](String(t.absolute),i,r=>{if(r){this[O](r,t),e();return}let n=1,o=()=>{--n===0&&(e(),this[$t](),t.resume());};t.mtime&&!this.noMtime&&(n++,u.utimes(String(t.absolute),t.atime||new Date,t.mtime,o)),this[ge](t)&&(n++,u.chown(String(t.absolute),Number(this[be](t)),Number(this[_e](t)),o)),o();});}[Cr](t){t.unsupported=true,this.warn("TAR_ENTRY_UNSUPPORTED",`unsupported entry type: ${t.type}`,{entry:t}),t.resume();}[Ar](t,e){let i=f(R.relative(this.cwd,R.resolve(R.dirname(String(t.absolute)),String(t.linkpath)))).split("/");this[Re](t,this.cwd,i,()=>this[gi](t,String(t.linkpath),"symlink",e),r=>{this[O](r,t),e();});}[Ir](t,e){let i=f(R.resolve(this.cwd,String(t.linkpath))),r=f(String(t.linkpath)).split("/");this[Re](t,this.cwd,r,()=>this[gi](t,i,"link",e),n=>{this[O](n,t),e();});}[Re](t,e,i,r,n){let o=i.shift();if(this.preservePaths||o===void 0)return r();let h=R.resolve(e,o);u.lstat(h,(a,l)=>{if(a)return r();if(l?.isSymbolicLink())return n(new St(h,R.resolve(h,i.join("/"))));this[Re](t,h,i,r,n);});}[kr](){this[Ri]++;}[$t](){this[Ri]--,this[bs]();}[Ls](t){this[$t](),t.resume();}[Os](t,e){return t.type==="File"&&!this.unlink&&e.isFile()&&e.nlink<=1&&!Te}[_s](t){this[kr]();let e=[t.path];t.linkpath&&e.push(t.linkpath),this.reservations.reserve(e,i=>this[Nr](t,i));}[Nr](t,e){let i=h=>{e(h);},r=()=>{this[yt](this.cwd,this.dmode,h=>{if(h){this[O](h,t),i();return}this[Oe]=true,n();});},n=()=>{if(t.absolute!==this.cwd){let h=f(R.dirname(String(t.absolute)));if(h!==this.cwd)return this[yt](h,this.dmode,a=>{if(a){this[O](a,t),i();return}o();})}o();},o=()=>{u.lstat(String(t.absolute),(h,a)=>{if(a&&(this.keep||this.newer&&a.mtime>(t.mtime??a.mtime))){this[Ls](t),i();return}if(h||this[Os](t,a))return this[P](null,t,i);if(a.isDirectory()){if(t.type==="Directory"){let l=this.chmod&&t.mode&&(a.mode&4095)!==t.mode,c=d=>this[P](d??null,t,i);return l?u.chmod(String(t.absolute),Number(t.mode),c):c()}if(t.absolute!==this.cwd)return u.rmdir(String(t.absolute),l=>this[P](l??null,t,i))}if(t.absolute===this.cwd)return this[P](null,t,i);mo(String(t.absolute),l=>this[P](l??null,t,i));});};this[Oe]?n():r();}[P](t,e,i){if(t){this[O](t,e),i();return}switch(e.type){case "File":case "OldFile":case "ContiguousFile":return this[Ts](e,i);case "Link":return this[Ir](e,i);case "SymbolicLink":return this[Ar](e,i);case "Directory":case "GNUDumpDir":return this[xs](e,i)}}[gi](t,e,i,r){u[i](e,String(t.absolute),n=>{n?this[O](n,t):(this[$t](),t.resume()),r();});}},ye=s=>{try{return [null,s()]}catch(t){return [t,null]}},xe=class extends Xt{sync=true;[P](t,e){return super[P](t,e,()=>{})}[_s](t){if(!this[Oe]){let n=this[yt](this.cwd,this.dmode);if(n)return this[O](n,t);this[Oe]=true;}if(t.absolute!==this.cwd){let n=f(R.dirname(String(t.absolute)));if(n!==this.cwd){let o=this[yt](n,this.dmode);if(o)return this[O](o,t)}}let[e,i]=ye(()=>u.lstatSync(String(t.absolute)));if(i&&(this.keep||this.newer&&i.mtime>(t.mtime??i.mtime)))return this[Ls](t);if(e||this[Os](t,i))return this[P](null,t);if(i.isDirectory()){if(t.type==="Directory"){let o=this.chmod&&t.mode&&(i.mode&4095)!==t.mode,[h]=o?ye(()=>{u.chmodSync(String(t.absolute),Number(t.mode));}):[];return this[P](h,t)}let[n]=ye(()=>u.rmdirSync(String(t.absolute)));this[P](n,t);}let[r]=t.absolute===this.cwd?[]:ye(()=>po(String(t.absolute)));this[P](r,t);}[Ts](t,e){let i=typeof t.mode=="number"?t.mode&4095:this.fmode,r=h=>{let a;try{u.closeSync(n);}catch(l){a=l;}(h||a)&&this[O](h||a,t),e();},n;try{n=u.openSync(String(t.absolute),ms(t.size),i);}catch(h){return r(h)}let o=this.transform&&this.transform(t)||t;o!==t&&(o.on("error",h=>this[O](h,t)),t.pipe(o)),o.on("data",h=>{try{u.writeSync(n,h,0,h.length);}catch(a){r(a);}}),o.on("end",()=>{let h=null;if(t.mtime&&!this.noMtime){let a=t.atime||new Date,l=t.mtime;try{u.futimesSync(n,a,l);}catch(c){try{u.utimesSync(String(t.absolute),a,l);}catch{h=c;}}}if(this[ge](t)){let a=this[be](t),l=this[_e](t);try{u.fchownSync(n,Number(a),Number(l));}catch(c){try{u.chownSync(String(t.absolute),Number(a),Number(l));}catch{h=h||c;}}}r(h);});}[xs](t,e){let i=typeof t.mode=="number"?t.mode&4095:this.dmode,r=this[yt](String(t.absolute),i);if(r){this[O](r,t),e();return}if(t.mtime&&!this.noMtime)try{u.utimesSync(String(t.absolute),t.atime||new Date,t.mtime);}catch{}if(this[ge](t))try{u.chownSync(String(t.absolute),Number(this[be](t)),Number(this[_e](t)));}catch{}e(),t.resume();}[yt](t,e){try{return _r(f(t),{uid:this.uid,gid:this.gid,processUid:this.processUid,processGid:this.processGid,umask:this.processUmask,preserve:this.preservePaths,unlink:this.unlink,cwd:this.cwd,mode:e})}catch(i){return i}}[Re](t,e,i,r,n){if(this.preservePaths||i.length===0)return r();let o=e;for(let h of i){o=R.resolve(o,h);let[a,l]=ye(()=>u.lstatSync(o));if(a)return r();if(l.isSymbolicLink())return n(new St(o,R.resolve(e,i.join("/"))))}r();}[gi](t,e,i,r){let n=`${i}Sync`;try{u[n](e,String(t.absolute)),r(),t.resume();}catch(o){return this[O](o,t)}}};var Eo=s=>{let t=new xe(s),e=s.file,i=u.statSync(e),r=s.maxReadSize||16*1024*1024;new Be(e,{readSize:r,size:i.size}).pipe(t);},wo=(s,t)=>{let e=new Xt(s),i=s.maxReadSize||16*1024*1024,r=s.file;return new Promise((o,h)=>{e.on("error",h),e.on("close",o),u.stat(r,(a,l)=>{if(a)h(a);else {let c=new _t(r,{readSize:i,size:l.size});c.on("error",h),c.pipe(e);}});})};K(Eo,wo,s=>new xe(s),s=>new Xt(s),(s,t)=>{t?.length&&Qi(s,t);});var yo=(s,t)=>{let e=new kt(s),i=true,r,n;try{try{r=u.openSync(s.file,"r+");}catch(a){if(a?.code==="ENOENT")r=u.openSync(s.file,"w+");else throw a}let o=u.fstatSync(r),h=Buffer.alloc(512);t:for(n=0;n<o.size;n+=512){for(let c=0,d=0;c<512;c+=d){if(d=u.readSync(r,h,c,h.length-c,n+c),n===0&&h[0]===31&&h[1]===139)throw new Error("cannot append to compressed archives");if(!d)break t}let a=new F(h);if(!a.cksumValid)break;let l=512*Math.ceil((a.size||0)/512);if(n+l+512>o.size)break;n+=l,s.mtimeCache&&a.mtime&&s.mtimeCache.set(String(a.path),a.mtime);}i=!1,Ro(s,e,n,r,t);}finally{if(i)try{u.closeSync(r);}catch{}}},Ro=(s,t,e,i,r)=>{let n=new Wt(s.file,{fd:i,start:e});t.pipe(n),bo(t,r);},go=(s,t)=>{t=Array.from(t);let e=new wt(s),i=(n,o,h)=>{let a=(T,D)=>{T?u.close(n,E=>h(T)):h(null,D);},l=0;if(o===0)return a(null,0);let c=0,d=Buffer.alloc(512),y=(T,D)=>{if(T||D===void 0)return a(T);if(c+=D,c<512&&D)return u.read(n,d,c,d.length-c,l+c,y);if(l===0&&d[0]===31&&d[1]===139)return a(new Error("cannot append to compressed archives"));if(c<512)return a(null,l);let E=new F(d);if(!E.cksumValid)return a(null,l);let x=512*Math.ceil((E.size??0)/512);if(l+x+512>o||(l+=x+512,l>=o))return a(null,l);s.mtimeCache&&E.mtime&&s.mtimeCache.set(String(E.path),E.mtime),c=0,u.read(n,d,0,512,l,y);};u.read(n,d,0,512,l,y);};return new Promise((n,o)=>{e.on("error",o);let h="r+",a=(l,c)=>{if(l&&l.code==="ENOENT"&&h==="r+")return h="w+",u.open(s.file,h,a);if(l||!c)return o(l);u.fstat(c,(d,y)=>{if(d)return u.close(c,()=>o(d));i(c,y.size,(T,D)=>{if(T)return o(T);let E=new et(s.file,{fd:c,start:D});e.pipe(E),E.on("error",o),E.on("close",n),_o(e,t);});});};u.open(s.file,h,a);})},bo=(s,t)=>{t.forEach(e=>{e.charAt(0)==="@"?Ct({file:R.resolve(s.cwd,e.slice(1)),sync:true,noResume:true,onReadEntry:i=>s.add(i)}):s.add(e);}),s.end();},_o=async(s,t)=>{for(let e of t)e.charAt(0)==="@"?await Ct({file:R.resolve(String(s.cwd),e.slice(1)),noResume:true,onReadEntry:i=>s.add(i)}):s.add(e);s.end();},vt=K(yo,go,()=>{throw new TypeError("file is required")},()=>{throw new TypeError("file is required")},(s,t)=>{if(!Bs(s))throw new TypeError("file is required");if(s.gzip||s.brotli||s.zstd||s.file.endsWith(".br")||s.file.endsWith(".tbr"))throw new TypeError("cannot append to compressed archives");if(!t?.length)throw new TypeError("no paths specified to add/replace")});K(vt.syncFile,vt.asyncFile,vt.syncNoFile,vt.asyncNoFile,(s,t=[])=>{vt.validate?.(s,t),To(s);});var To=s=>{let t=s.filter;s.mtimeCache||(s.mtimeCache=new Map),s.filter=t?(e,i)=>t(e,i)&&!((s.mtimeCache?.get(e)??i.mtime??0)>(i.mtime??0)):(e,i)=>!((s.mtimeCache?.get(e)??i.mtime??0)>(i.mtime??0));};
@@ -31247,6 +31209,25 @@ async function checkArchive(path, what) {
     }
     return facts;
 }
+/**
+ * The folders (relative to the release root, as asset-path names them) that the archive does not
+ * hold as a directory: each needs an entry at or below `<folder>/`.
+ */
+async function foldersMissing(path, folders) {
+    const missing = new Set(folders);
+    await Ct({
+        file: path,
+        onReadEntry: (entry) => {
+            const p = withoutDotPrefix(entry.path);
+            for (const folder of missing) {
+                if (p.startsWith(`${folder}/`) || (p === folder && entry.type === 'Directory')) {
+                    missing.delete(folder);
+                }
+            }
+        },
+    });
+    return [...missing];
+}
 async function readHead(path, length) {
     const file = await open$2(path, 'r');
     try {
@@ -31274,6 +31255,49 @@ function withoutDotPrefix(path) {
     while (p.startsWith('./'))
         p = p.slice(2);
     return p === '.' ? '' : p;
+}
+
+/** The `build-command` step: runs on the runner, in the workspace, before anything is packed. */
+/**
+ * Runs `command` (if not blank) with `sh -c` in `cwd`, streaming its output to the log. The
+ * environment of the action is passed on unchanged. A non-zero exit throws
+ * `build-command failed (exit N): <command>`.
+ */
+async function runBuild(command, cwd) {
+    if (command.trim() === '')
+        return;
+    const exitCode = await shellOnRunner('build-command', command, { cwd, ignoreReturnCode: true });
+    if (exitCode !== 0)
+        throw new Error(`build-command failed (exit ${exitCode}): ${command}`);
+}
+/**
+ * Runs a user command on the runner with `sh -c` and returns its exit code. `sh` is the one
+ * program the action needs on the runner (everything else is Node in the bundle); without it on
+ * PATH (a Windows runner without Git for Windows' `bin` on PATH) the error says so, naming `input`.
+ */
+async function shellOnRunner(input, command, options) {
+    try {
+        return await exec('sh', ['-c', command], options);
+    }
+    catch (error) {
+        if (!/Unable to locate executable file: sh\b/.test(errorMessage(error)))
+            throw error;
+        throw new Error(`${input} runs with 'sh -c' on the runner, and there is no sh on its PATH (Linux and ` +
+            `macOS runners have one; on Windows put Git for Windows' bin directory on PATH, or run ` +
+            `the command in a step of its own: README "Supported runners"): ${command}`, { cause: error });
+    }
+}
+
+/** sha256 of files on the runner, read as a stream so large archives never sit in memory. */
+/** The hex sha256 of the file's bytes (what `sha256sum` prints on the host). */
+async function sha256File(path) {
+    const hash = createHash('sha256');
+    await pipeline(createReadStream(path), hash);
+    return hash.digest('hex');
+}
+/** The hex sha256 of a string (UTF-8). */
+function sha256Text(text) {
+    return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 var re = {exports: {}};
@@ -35005,124 +35029,1687 @@ function downloadFailure(what, error, withToken) {
     return `${what}: download failed: ${error instanceof Error ? error.message : String(error)}`;
 }
 
+var ignore$1 = {exports: {}};
+
+var hasRequiredIgnore;
+
+function requireIgnore () {
+	if (hasRequiredIgnore) return ignore$1.exports;
+	hasRequiredIgnore = 1;
+	(function (module) {
+		// A simple implementation of make-array
+		function makeArray (subject) {
+		  return Array.isArray(subject)
+		    ? subject
+		    : [subject]
+		}
+
+		const UNDEFINED = undefined;
+		const EMPTY = '';
+		const SPACE = ' ';
+		const ESCAPE = '\\';
+
+		// The characters that carry a meaning of their own inside a regular
+		//   expression, so a literal one has to be escaped before it is emitted.
+		const REGEX_LITERAL_SPECIAL = /[.*+?()[\]{}^$|\\/]/;
+		const BOM = '\uFEFF';
+		// A run of two or more asterisks is a globstar (#175)
+		const REGEX_ANCHORED_GLOBSTAR = /^\/\*{2,}$/;
+		const REGEX_REPLACE_LEADING_EXCAPED_EXCLAMATION = /^\\!/;
+		const REGEX_REPLACE_LEADING_EXCAPED_HASH = /^\\#/;
+		const REGEX_SPLITALL_CRLF = /\r?\n/g;
+
+		// Invalid:
+		// - /foo,
+		// - ./foo,
+		// - ../foo,
+		// - .
+		// - ..
+		// Valid:
+		// - .foo
+		const DOUBLE_SLASH = '//';
+		const SLASH_CODE = 47;
+		const DOT_CODE = 46;
+
+
+		const SLASH = '/';
+
+		// Do not use ternary expression here, since "istanbul ignore next" is buggy
+		let TMP_KEY_IGNORE = 'node-ignore';
+		/* istanbul ignore else */
+		if (typeof Symbol !== 'undefined') {
+		  TMP_KEY_IGNORE = Symbol.for('node-ignore');
+		}
+		const KEY_IGNORE = TMP_KEY_IGNORE;
+
+		const define = (object, key, value) => {
+		  Object.defineProperty(object, key, {value});
+		  return value
+		};
+
+		const RETURN_FALSE = () => false;
+
+		// > The range notation, e.g. [a-zA-Z],
+		// > can be used to match one of the characters in a range.
+		//
+		// gitignore(5) defers to fnmatch(3) for this, and git implements it in
+		//   `wildmatch.c`.  A bracket expression has a sub-grammar of its own, which
+		//   is neither the surrounding pattern grammar nor the JavaScript one:
+		//
+		//   - a `]` right after `[` or `[!` is a literal member, not the terminator
+		//   - `[:alpha:]` names one of twelve POSIX classes
+		//   - `\` escapes the next member, `]` included
+		//   - `*`, `?` and `.` are plain literal members
+		//   - an unterminated expression makes the whole pattern match nothing
+		//
+		// which means the expression can not be located -- let alone translated -- by
+		//   a regular expression.  It is scanned out of the pattern before the
+		//   replacers below run, and put back once they are done, so that neither the
+		//   metacharacter escaper nor the `?` / `*` replacers ever see its body.
+
+		// git classifies with its own ASCII-only ctype macros (`wildmatch.c`), never
+		//   with the C library ones, so these must not be mapped onto `\d` / `\w` /
+		//   `\s`, which are wider.  `/` is left out of every expansion, because a
+		//   bracket expression never matches a path separator.
+		const POSIX_CLASSES = {
+		  alnum: '0-9A-Za-z',
+		  alpha: 'A-Za-z',
+		  blank: ' \\t',
+		  cntrl: '\\x00-\\x1f\\x7f',
+		  digit: '0-9',
+		  graph: '!-.0-~',
+		  lower: 'a-z',
+		  print: ' -.0-~',
+		  punct: '!-.:-@\\[-`{-~',
+		  // git's `sane-ctype.h` classifies \v and \f as control, not space,
+		  //   unlike C's `isspace`
+		  space: ' \\t\\n\\r',
+		  upper: 'A-Z',
+		  xdigit: '0-9A-Fa-f'
+		};
+
+		const CLASS_MEMBERS_TO_ESCAPE = '\\]^-[';
+
+		const escapeMember = char => CLASS_MEMBERS_TO_ESCAPE.indexOf(char) < 0
+		  ? char
+		  : ESCAPE + char;
+
+		// > if (matched == negated || ((flags & WM_PATHNAME) && text_ch == '/'))
+		// >   return WM_ABORT_TO_STARSTAR;                     (git, `wildmatch.c`)
+		// A bracket expression never matches a path separator, whatever its members
+		//   say, so a negated class gets `/` as one more excluded character, while a
+		//   plain one -- where a literal member or a range could still let `/` in --
+		//   is guarded with a lookahead, `/` being impossible to subtract from a
+		//   JavaScript character class.
+		const NON_SLASH = '(?!\\/)';
+
+		const classSource = (negated, body) => {
+		  if (negated) {
+		    return `[^\\/${body}]`
+		  }
+
+		  const source = `[${body}]`;
+
+		  return new RegExp(source).test('/')
+		    ? NON_SLASH + source
+		    : source
+		};
+
+		// Scan the bracket expression that starts at `pattern[start] === '['`,
+		//   mirroring the member loop of git's `wildmatch.c`.
+		// @returns {{end: number, source: string} | null} `null` if the expression is
+		//   never terminated, which makes the whole pattern match nothing.
+		const scanBracket = (pattern, start) => {
+		  const {length} = pattern;
+		  let index = start + 1;
+		  let negated = EMPTY;
+
+		  const lead = pattern[index];
+		  if (lead === '!' || lead === '^') {
+		    negated = '^';
+		    index ++;
+		  }
+
+		  let body = EMPTY;
+
+		  // The member a `-` could start a range from, or EMPTY when the previous
+		  //   member can not open one (start of the body, or a range / POSIX class
+		  //   that has just closed)
+		  let prev = EMPTY;
+
+		  // git scans the members with a do-while, so the first one is consumed
+		  //   unconditionally.  That is the whole reason a leading `]` is a member
+		  //   and not the terminator.
+		  for (;;) {
+		    const char = pattern[index];
+
+		    if (char === UNDEFINED) {
+		      return null
+		    }
+
+		    if (char === ESCAPE) {
+		      // A pattern can not end on a lone backslash -- `createRule` has
+		      //   already thrown it away -- so there is a character to read.
+		      const escaped = pattern[++ index];
+		      body += escapeMember(escaped);
+		      prev = escaped;
+		    } else if (
+		      char === '-'
+		      && prev
+		      && index + 1 < length
+		      && pattern[index + 1] !== ']'
+		    ) {
+		      index ++;
+		      let to = pattern[index];
+		      if (to === ESCAPE) {
+		        to = pattern[index += 1];
+		      }
+		      // An out-of-order range matches nothing in git but is a syntax error in
+		      //   JavaScript, so it is dropped.  Its lower bound stays: git tests it
+		      //   as a plain member before it ever looks at the `-`, so `[c-a]` does
+		      //   match `c`.
+		      if (prev <= to) {
+		        body += `-${escapeMember(to)}`;
+		      }
+		      prev = EMPTY;
+		    } else if (char === '[' && pattern[index + 1] === ':') {
+		      const nameStart = index + 2;
+		      let end = nameStart;
+		      while (end < length && pattern[end] !== ']') {
+		        end ++;
+		      }
+
+		      if (end === length) {
+		        return null
+		      }
+
+		      if (end > nameStart && pattern[end - 1] === ':') {
+		        const name = pattern.slice(nameStart, end - 1);
+
+		        // An unknown class name makes the whole pattern match nothing
+		        if (!Object.prototype.hasOwnProperty.call(POSIX_CLASSES, name)) {
+		          return null
+		        }
+
+		        body += POSIX_CLASSES[name];
+		        prev = EMPTY;
+		        index = end;
+		      } else {
+		        // No `:]` to close it, so the `[` is a plain member and scanning
+		        //   resumes right after it.
+		        body += escapeMember('[');
+		        prev = '[';
+		        index = nameStart - 2;
+		      }
+		    } else {
+		      body += escapeMember(char);
+		      prev = char;
+		    }
+
+		    index ++;
+
+		    if (pattern[index] === ']') {
+		      return {
+		        end: index,
+		        source: classSource(negated, body)
+		      }
+		    }
+		  }
+		};
+
+		// An empty JavaScript class can never match, which is how a pattern that git
+		//   gives up on (`WM_ABORT_ALL`) is expressed here.
+		const NEVER_MATCH = '[]';
+
+		// A NUL can appear in neither a `.gitignore` line nor a path, which makes it
+		//   the one safe placeholder character.  A literal one in the pattern is
+		//   held aside all the same, so a collision is impossible by construction.
+		const PLACEHOLDER = '\u0000';
+		const REGEX_RESTORE_PLACEHOLDER = new RegExp(
+		  `${PLACEHOLDER}(\\d+)${PLACEHOLDER}`, 'g'
+		);
+
+		// The one wildcard the chain does not expand for itself is a trailing `*`. How
+		//   it expands depends on the mode (`regex` vs `checkRegex`), so `_make` is
+		//   left to do it, and until then the pending wildcard travels as this marker.
+		//   That is what keeps it apart from a user-escaped literal `\*`: the unescape
+		//   steps collapse the escaped one to the exact `\*` a wildcard would leave
+		//   behind, so by the time `_make` runs the two are otherwise the same string
+		//   and a literal star gets wrongly rewritten into a wildcard. The marker is a
+		//   private-use character, and `extractBrackets` keeps one that came out of the
+		//   pattern apart from it, so the only marker `_make` ever turns back into a
+		//   real wildcard is the one this chain put there itself.
+		const TRAILING_WILDCARD = '\uE000';
+
+		// A trailing "/**" is deferred the same way, because `checkRegex` has to tell
+		//   it apart from a trailing "/*" (see `checkSourceOf`). For `.ignores()` it
+		//   still never matches the folder itself (#21).
+		const TRAILING_DOUBLESTAR = '\uE001';
+
+		// The three characters above mean something to the chain that builds the
+		//   source rather than to the path, so one that came out of the pattern is
+		//   held aside like a bracket expression instead of going straight out. Being
+		//   held is what makes it safe: the restore runs after the step that anchors
+		//   the source, so the character comes back in the middle of the source and
+		//   not at its end, which is the one place `_make` and `checkSourceOf` look
+		//   for a marker. Without it a pattern's own character lands where a pending
+		//   marker sits, and `_make` turns it into a real trailing wildcard.
+		//
+		// It is held as a one-member class rather than bare, in both of the branches
+		//   a reserved character can reach, so that the property can be
+		//   read off this function alone -- a reserved character never goes out on
+		//   its own -- rather than depending on where in the chain the restore
+		//   happens to run. In the expression built here `[x]` matches exactly what
+		//   `x` matches, none of the three being special to a regular expression or
+		//   inside a class, so no test can tell the two apart: the class is insurance,
+		//   and the paragraph above is the reason it is not needed.
+		const isReserved = char =>
+		  char === PLACEHOLDER
+		  || char === TRAILING_WILDCARD
+		  || char === TRAILING_DOUBLESTAR;
+
+		// Replace every bracket expression with a placeholder the replacers below
+		//   leave alone, and translate it separately.
+		const extractBrackets = pattern => {
+		  const sources = [];
+		  const hold = source =>
+		    `${PLACEHOLDER}${sources.push(source) - 1}${PLACEHOLDER}`;
+
+		  const {length} = pattern;
+		  let out = EMPTY;
+		  let index = 0;
+
+		  while (index < length) {
+		    const char = pattern[index];
+
+		    if (char === ESCAPE) {
+		      // > Put a backslash ("\") in front of ... a character to make it literal.
+		      //                                            (gitignore(5) -> fnmatch(3))
+		      // A backslash quotes the next character, whatever it is, so `\d` is a
+		      //   literal `d`, not the regex digit class, and `\?` is a literal `?`,
+		      //   not a wildcard. Held aside as its literal here, the escape never
+		      //   reaches the replacers below, which would otherwise let `\d`, `\b`,
+		      //   `\1`, `\/` keep their regular-expression meaning, and would turn a
+		      //   `\?` into `[^\/]`.
+		      //
+		      // Three escapes are still left for the chain: `\*` (a literal star,
+		      //   told apart from a wildcard by `TRAILING_WILDCARD` and the wildcard
+		      //   replacers), `\[` (a literal bracket, the one `[` the bracket
+		      //   replacer still expects), and `\ ` (a quoted space, which one pass
+		      //   below rewrites in bulk -- holding each one aside instead costs more
+		      //   on a pattern built out of them).
+		      //
+		      // A quoted backslash is not among them. The chain doubles every
+		      //   backslash, then takes the doubling back out again, and a quoted one
+		      //   standing next to a character the chain also escapes left the two
+		      //   counts sharing a run, so one of the escapes was lost. Held here as
+		      //   the literal it means, it never joins that run.
+		      const escaped = pattern[index + 1];
+
+		      if (escaped === SLASH && index + 2 === length) {
+		        // Git removes a final directory slash before matching. An escape
+		        //   without a character after that removal makes the pattern invalid.
+		        out += hold(NEVER_MATCH);
+		      } else if (
+		        escaped === '*'
+		        || escaped === '['
+		        || escaped === SPACE
+		      ) {
+		        out += pattern.slice(index, index + 2);
+		      } else {
+		        out += hold(
+		          REGEX_LITERAL_SPECIAL.test(escaped)
+		            ? ESCAPE + escaped
+		            : isReserved(escaped)
+		              ? `[${escaped}]`
+		              : escaped
+		        );
+		      }
+
+		      index += 2;
+		    } else if (isReserved(char)) {
+		      out += hold(`[${char}]`);
+		      index ++;
+		    } else if (char === '[') {
+		      const scanned = scanBracket(pattern, index);
+
+		      if (scanned === null) {
+		        // git gives up on the whole pattern (`WM_ABORT_ALL`), so whatever
+		        //   follows can not make it match either.
+		        out += hold(NEVER_MATCH);
+		        index = length;
+		      } else {
+		        out += hold(scanned.source);
+		        index = scanned.end + 1;
+		      }
+		    } else {
+		      out += char;
+		      index ++;
+		    }
+		  }
+
+		  return {
+		    source: out,
+		    sources
+		  }
+		};
+
+		// A step of the chain below is normally a `[matcher, replacer]` pair handed
+		//   to `String.replace`. `DIRECT` marks the ones that are plain string work
+		//   instead, and take `(source, pattern)`.
+		//
+		// Anchoring the two ends is exactly that -- a test of one character and a
+		//   concatenation -- and putting it through the regular expression engine
+		//   cost a third of this chain for nothing: 167ns where 10ns does the same
+		//   job. The two are still steps in the same list, in the same places,
+		//   because their position in the order is part of what they mean.
+		const DIRECT = null;
+
+		// A separator at the beginning or in the middle of a pattern, as opposed to
+		//   one at the very end.
+		const REGEX_INNER_SLASH = /\/(?!$)/;
+		const WILDCARD = '[^\\/]*';
+
+		// > If the pattern ends with a slash,
+		// > it is removed for the purpose of the following description,
+		// > but it would only find a match with a directory.
+		// > In other words, foo/ will match a directory foo and paths underneath it,
+		// > but will not match a regular file or a symbolic link foo
+		// >  (this is consistent with the way how pathspec works in general in Git).
+		// '`foo/`' will not match regular file '`foo`' or symbolic link '`foo`'
+		// -> ignore-rules will not deal with it, because it costs extra `fs.stat` call
+		//      you could use option `mark: true` with `glob`
+
+		// '`foo/`' should not continue with the '`..`'
+		// The chain that turns one gitignore pattern into a regular expression
+		//   source, in order. A step is either
+		//
+		//   [matcher, replacer]            handed to `String.replace`
+		//   [matcher, replacer, required]  the same, but skipped outright unless
+		//                                    `required` appears in the string, which
+		//                                    the matcher cannot match without
+		//   [DIRECT, transform]            plain string work, taking (source, pattern)
+		//
+		// The `required` character is only ever a shortcut: finding it does not mean
+		//   the matcher will match, and not finding it means it cannot. It is there
+		//   because scanning for one character costs a fraction of running a matcher
+		//   that then finds nothing -- for the wildcard step, whose `[^\\]+`
+		//   backtracks its way through the whole string before giving up, 11ns
+		//   against 400ns.
+		const REPLACERS = [
+
+		  // Replace (\ ) with ' '
+		  // Only a space: an escaped tab or other whitespace is already a literal by
+		  //   the time it reaches here, and a bare tab must be left as one, not turned
+		  //   into a space.
+		  // (\ ) -> ' '
+		  // (\\ ) -> '\\ '
+		  // (\\\ ) -> '\\ '
+		  [
+		    // A run of backslashes is taken whole, from its first one, so no match
+		    //   ever starts again inside it -- `(\\+?) ` did, which made a long run
+		    //   quadratic.
+		    /(\\+)( ?)/g,
+		    (_, run, space) => space
+		      ? run.slice(0, run.length - run.length % 2) + SPACE
+		      : run,
+		    ESCAPE + SPACE
+		  ],
+
+		  // git's wildmatch() reads a run of two or more asterisks as one globstar
+		  //   whenever the run fills a path segment: it starts the pattern or follows
+		  //   a `/`, and it ends the pattern or comes before a `/`. A run of two is
+		  //   already `**`; a longer one is folded into `**` here, so the steps
+		  //   below only ever have to know `**`.
+		  // `***/foo` -> `**/foo`, `a/***/b` -> `a/**/b`, `a/***` -> `a/**`
+		  // git also takes a run beside a literal prefix (`a***/b`) or beside an
+		  //   escaped slash (`***\/b`) as a globstar, and this does not; the README
+		  //   lists both, under "A run of asterisks".
+		  [
+		    /(^|\/)\*{3,}(?=\/|$)/g,
+		    (_, start) => `${start}**`,
+		    '*'
+		  ],
+
+		  // Escape metacharacters
+		  // which is written down by users but means special for regular expressions.
+
+		  // > There are 12 characters with special meanings:
+		  // > - the backslash \,
+		  // > - the caret ^,
+		  // > - the dollar sign $,
+		  // > - the period or dot .,
+		  // > - the vertical bar or pipe symbol |,
+		  // > - the question mark ?,
+		  // > - the asterisk or star *,
+		  // > - the plus sign +,
+		  // > - the opening parenthesis (,
+		  // > - the closing parenthesis ),
+		  // > - and the opening square bracket [,
+		  // > - the opening curly brace {,
+		  // > These special characters are often called "metacharacters".
+		  [
+		    /[\\$.|*+(){^]/g,
+		    match => `\\${match}`
+		  ],
+
+		  [
+		    // > a question mark (?) matches a single character
+		    /(?!\\)\?/g,
+		    () => '[^/]',
+		    '?'
+		  ],
+
+		  // leading slash
+		  [
+
+		    // > A leading slash matches the beginning of the pathname.
+		    // > For example, "/*.c" matches "cat-file.c" but not "mozilla-sha1/sha1.c".
+		    // A leading slash matches the beginning of the pathname
+		    /^\//,
+		    () => '^',
+		    SLASH
+		  ],
+
+		  // replace special metacharacter slash after the leading slash
+		  [
+		    /\//g,
+		    () => '\\/',
+		    SLASH
+		  ],
+
+		  [
+		    // > A leading "**" followed by a slash means match in all directories.
+		    // > For example, "**/foo" matches file or directory "foo" anywhere,
+		    // > the same as pattern "foo".
+		    // > "**/foo/bar" matches file or directory "bar" anywhere that is directly
+		    // >   under directory "foo".
+		    // Notice that the '*'s have been replaced as '\\*'
+		    /^\^*(?:\\\*\\\*\\\/)+/,
+
+		    // '**/foo' <-> 'foo'
+		    () => '(?:^|\\/)',
+		    '*'
+		  ],
+
+		  // starting
+		  [
+		    // there will be no leading '/'
+		    //   (which has been replaced by section "leading slash")
+		    // If starts with '**', adding a '^' to the regular expression also works
+		    DIRECT,
+		    (source, pattern) => {
+		      // Nothing to anchor to, or already anchored (`^` or `(?:^|\/)`)
+		      if (!source || source[0] === '^' || source[0] === '(') {
+		        return source
+		      }
+
+		      // If has a slash `/` at the beginning or middle
+		      const anchor = !REGEX_INNER_SLASH.test(pattern)
+		        // > Prior to 2.22.1
+		        // > If the pattern does not contain a slash /,
+		        // >   Git treats it as a shell glob pattern
+		        // Actually, if there is only a trailing slash,
+		        //   git also treats it as a shell glob pattern
+
+		        // After 2.22.1 (compatible but clearer)
+		        // > If there is a separator at the beginning or middle (or both)
+		        // > of the pattern, then the pattern is relative to the directory
+		        // > level of the particular .gitignore file itself.
+		        // > Otherwise the pattern may also match at any level below
+		        // > the .gitignore level.
+		        ? '(?:^|\\/)'
+
+		        // > Otherwise, Git treats the pattern as a shell glob suitable for
+		        // >   consumption by fnmatch(3)
+		        : '^';
+
+		      return anchor + source
+		    }
+		  ],
+
+		  // two globstars
+		  [
+		    // Use lookahead assertions so that we could match more than one `'/**'`
+		    /\\\/\\\*\\\*(?=\\\/|$)/g,
+
+		    // Zero, one or several directories
+		    // should not use '*', or it will be replaced by the next replacer
+
+		    // Check if it is not the last `'/**'`
+		    (_, index, str) => index + 6 < str.length
+
+		      // case: /**/ at the end of the pattern, i.e. a trailing `'/**/'`
+		      // > A trailing `"/**/"` (a trailing `"/**"` restricted to directories)
+		      // >   matches everything inside, but it should not match the current
+		      // >   folder itself, so it requires at least one directory segment.
+		      // 'a/**/' matches 'a/b/', 'a/x/y/' but not 'a/'
+		      ? str.slice(index + 6) === '\\/'
+		        ? '(?:\\/[^\\/]+)+'
+
+		        // case: /**/
+		        // > A slash followed by two consecutive asterisks then a slash matches
+		        // >   zero or more directories.
+		        // > For example, "a/**/b" matches "a/b", "a/x/b", "a/x/y/b" and so on.
+		        // '/**/'
+		        : '(?:\\/[^\\/]+)*'
+
+		      // case: /**
+		      // > A trailing `"/**"` matches everything inside.
+
+		      // #21: everything inside but it should not include the current folder,
+		      //   resolved by `_make`
+		      : `\\/${TRAILING_DOUBLESTAR}`,
+		    '*'
+		  ],
+
+		  // normal intermediate wildcards
+		  [
+		    // Never replace escaped '*'
+		    // ignore rule '\*' will match the path '*'
+
+		    // 'abc.*/' -> go
+		    // 'abc.*'  -> skip this rule,
+		    //    coz trailing single wildcard will be handed by [trailing wildcard]
+		    /(^|[^\\])(?:\\\*)+(?!$)/g,
+
+		    // '*.js' matches '.js'
+		    // '*.js' doesn't match 'abc'
+		    // 1. An asterisk "*" matches anything except a slash.
+		    // 2. Other consecutive asterisks are considered regular asterisks
+		    //    and collapse into one non-slash wildcard run.
+		    (_, p1) => p1 + WILDCARD,
+		    '*'
+		  ],
+
+		  // trailing wildcard, held apart from a literal star
+		  [
+		    // The step above leaves a trailing `*` alone, so a single `\*` is all that
+		    //   can be left at the end here, and what stands in front of it says which
+		    //   kind it is. A wildcard arrives as the escaper wrote it, `\*` with
+		    //   nothing before it; a literal arrives as the user's own escape, which
+		    //   the escaper doubled, and then the star's own -- `\\` and then `\*`.
+		    //   There is no third case: every backslash still reaching the chain is
+		    //   one `\*`, `\[` or `\ ` carries itself, and each is followed by its
+		    //   own character, so a longer run can never form. This runs while the
+		    //   two are still distinct, before the unescape steps below collapse the
+		    //   literal onto the very `\*` a wildcard leaves behind.
+		    /(^|[^\\])((?:\\\\)*)\\\*$/,
+
+		    (match, p1, p2) =>
+		      p2 === EMPTY
+		        // A real wildcard: carry it to `_make` as the marker, so the unescape
+		        //   steps and the trailing-wildcard rewrite can never mistake it for a
+		        //   literal `\*` (nor the reverse).
+		        ? p1 + TRAILING_WILDCARD
+		        // A literal star: leave it exactly as it stands for the unescape steps.
+		        : match,
+		    '*'
+		  ],
+
+		  [
+		    // unescape, revert step 3 except for back slash
+		    // For example, if a user escape a '\\*',
+		    // after step 3, the result will be '\\\\\\*'
+		    /\\\\\\(?=[$.|*+(){^])/g,
+		    () => ESCAPE,
+		    ESCAPE + ESCAPE
+		  ],
+
+		  [
+		    // '\\\\' -> '\\'
+		    /\\\\/g,
+		    () => ESCAPE,
+		    ESCAPE + ESCAPE
+		  ],
+
+		  [
+		    // Every real bracket expression -- POSIX classes included -- has already
+		    //   been held aside by `extractBrackets`, so the only `[` left in the
+		    //   pattern is an escaped, literal one.
+
+		    // A backslash could only stand at the end of the range if it quoted the
+		    //   `]`, and `\]` is held aside long before this.
+		    /\\\[([^\]/]*?)($|\])/g,
+
+		    // '\\[bar]' -> '\\\\[bar]'
+		    (match, range, close) => `\\[${range}${close}`,
+		    '['
+		  ],
+
+		  // ending
+		  [
+		    // 'js' will not match 'js.'
+		    // 'ab' will not match 'abc'
+		    DIRECT,
+
+		    // WTF!
+		    // https://git-scm.com/docs/gitignore
+		    // changes in [2.22.1](https://git-scm.com/docs/gitignore/2.22.1)
+		    // which re-fixes #24, #38
+
+		    // > If there is a separator at the end of the pattern then the pattern
+		    // > will only match directories, otherwise the pattern can match both
+		    // > files and directories.
+
+		    // 'js*' will not match 'a.js'
+		    // 'js/' will not match 'a.js'
+		    // 'js' will match 'a.js' and 'a.js/'
+		    source => {
+		      const last = source[source.length - 1];
+
+		      // The pattern is empty, or ends in a pending marker `_make` owns --
+		      //   the trailing wildcard, or a trailing "/**". A trailing `*` that is
+		      //   not the marker is a literal star, which anchors like any other
+		      //   final character.
+		      if (!last || last === TRAILING_WILDCARD || last === TRAILING_DOUBLESTAR) {
+		        return source
+		      }
+
+		      return last === SLASH
+		        // foo/ will not match 'foo'
+		        ? `${source}$`
+		        // foo matches 'foo' and 'foo/'
+		        : `${source}(?=$|\\/$)`
+		    }
+		  ]
+		];
+
+		const REGEX_REPLACE_TRAILING_WILDCARD = /(^|\\\/)?\uE000$/;
+		const MODE_IGNORE = 'regex';
+		const MODE_CHECK_IGNORE = 'checkRegex';
+		const UNDERSCORE = '_';
+
+		const replaceTrailingWildcard = (_, p1) => {
+		  const prefix = p1
+		    // '\^':
+		    // '/*' does not match EMPTY
+		    // '/*' does not match everything
+
+		    // '\\\/':
+		    // 'abc/*' does not match 'abc/'
+		    ? `${p1}[^/]+`
+
+		    // 'a*' matches 'a'
+		    // 'a*' matches 'aa'
+		    : '[^/]*';
+
+		  return `${prefix}(?=$|\\/$)`
+		};
+
+		const REGEX_REPLACE_TRAILING_DOUBLESTAR = /\uE001$/;
+
+		// 'abc/**' matches everything under 'abc', but not 'abc/' itself (#21):
+		//   requiring one arbitrary character (line terminators included, #176)
+		//   after 'abc/' is necessary and sufficient for `.test(path)`.
+		const replaceTrailingDoublestar = () => '[\\s\\S]';
+
+		// The fixed piece between the wildcard at `at` and the next wildcard of the
+		//   run: the tokens that separate them, joined as they appear in the source.
+		//   A run never holds two wildcards in a row, so there is always at least one
+		//   token.
+		const separatorAfter = (run, at) => {
+		  let separator = EMPTY;
+
+		  for (let index = at + 1; index < run.length && !run[index].wildcard; index ++) {
+		    separator += run[index].single;
+		  }
+
+		  return separator
+		};
+
+		// Where a run of non-slash wildcards is split by fixed pieces --
+		//   `[^/]*ab[^/]*cd...` -- the engine has many equivalent ways to lay the
+		//   input across the wildcards, and on input that does not match it works
+		//   through all of them, so the time grows with the number of wildcards
+		//   rather than the length of the path. Every wildcard but the last in such a
+		//   run can be pinned to stop where the piece after it begins, which leaves
+		//   one way to lay out the input and no rewinding, without changing which
+		//   paths match: the fixed pieces still bound the count, and the last
+		//   wildcard still absorbs the rest.
+		//
+		// A wildcard is pinned to the whole piece, never to the piece's first
+		//   character. The pin leaves no way back, so a wildcard that stopped at that
+		//   first character would hand over wherever the character happens to turn
+		//   up, including the places the rest of the piece cannot follow -- which is
+		//   how `f*o/*/*` came to miss `foo/b/c`, the first `o` of `foo` not being
+		//   the one the `o/` after it needs. Every token of a piece matches exactly
+		//   one character, so the first place the whole piece fits is the leftmost
+		//   place it can sit, and whatever is left over goes to the wildcards that
+		//   follow.
+		//
+		// The source is read one token at a time -- a wildcard, a single-character
+		//   piece (a literal, an escape, a class), or a parenthesised group or anchor
+		//   that ends the run -- so only a genuine wildcard is touched.
+		const pinWildcards = source => {
+		  if (source.indexOf(WILDCARD) < 0) {
+		    return source
+		  }
+
+		  const tokens = [];
+		  const {length} = source;
+		  let index = 0;
+
+		  while (index < length) {
+		    const char = source[index];
+
+		    if (source.startsWith(WILDCARD, index)) {
+		      tokens.push({wildcard: true});
+		      index += WILDCARD.length;
+		    } else if (char === '[') {
+		      let end = index + 1;
+
+		      if (source[end] === '^') {
+		        end ++;
+		      }
+
+		      if (source[end] === ']') {
+		        end ++;
+		      }
+
+		      while (end < length && source[end] !== ']') {
+		        end += source[end] === ESCAPE
+		          ? 2
+		          : 1;
+		      }
+
+		      end ++;
+		      tokens.push({single: source.slice(index, end)});
+		      index = end;
+		    } else if (char === ESCAPE) {
+		      tokens.push({single: source.slice(index, index + 2)});
+		      index += 2;
+		    } else if (char === '(') {
+		      let depth = 0;
+		      let end = index;
+
+		      do {
+		        if (source[end] === ESCAPE) {
+		          end ++;
+		        } else if (source[end] === '(') {
+		          depth ++;
+		        } else if (source[end] === ')') {
+		          depth --;
+		        }
+
+		        end ++;
+		      } while (end < length && depth > 0)
+
+		      if ('*+?'.indexOf(source[end]) >= 0) {
+		        end ++;
+		      }
+
+		      tokens.push({boundary: source.slice(index, end)});
+		      index = end;
+		    } else if (char === '^' || char === '$') {
+		      tokens.push({boundary: char});
+		      index ++;
+		    } else {
+		      tokens.push({single: char});
+		      index ++;
+		    }
+		  }
+
+		  let out = EMPTY;
+		  let run = [];
+
+		  const flush = () => {
+		    let lastWildcard;
+
+		    run.forEach((token, at) => {
+		      if (token.wildcard) {
+		        lastWildcard = at;
+		      }
+		    });
+
+		    run.forEach((token, at) => {
+		      if (!token.wildcard) {
+		        out += token.single;
+		        return
+		      }
+
+		      // Every wildcard but the last is pinned to the whole piece that
+		      //   follows it, for the reason set out above this function. The last
+		      //   one stays as it is and takes up the rest.
+		      out += at === lastWildcard
+		        ? WILDCARD
+		        : `(?:(?!${separatorAfter(run, at)})[^\\/])*`;
+		    });
+
+		    run = [];
+		  };
+
+		  tokens.forEach(token => {
+		    if (token.boundary === undefined) {
+		      run.push(token);
+		      return
+		    }
+
+		    flush();
+		    out += token.boundary;
+		  });
+
+		  flush();
+
+		  return out
+		};
+
+		// @param {pattern}
+		const makeRegexPrefix = pattern => {
+		  // `/**` matches every path, as `**` does. The translation below only finds
+		  //   a globstar beside a slash it keeps, and the leading one is turned into
+		  //   an anchor, so `/**` would come out as `/*` and match one level only.
+		  //   Here rather than in `createRule`, so that `checkSourceOf`, which
+		  //   compiles `/**/` again without its trailing slash, gets it too.
+		  if (REGEX_ANCHORED_GLOBSTAR.test(pattern)) {
+		    pattern = '**';
+		  }
+
+		  const {source, sources} = extractBrackets(pattern);
+
+		  const replaced = REPLACERS.reduce(
+		    // A pass whose matcher finds nothing hands back the very string it was
+		    //   given, so asking first costs a search and saves a rewrite. Ten of the
+		    //   fifteen passes never fire for a typical .gitignore line, and between
+		    //   them they were 45% of this chain.
+		    (prev, [matcher, replacer, required]) => {
+		      if (matcher === DIRECT) {
+		        return replacer(prev, pattern)
+		      }
+
+		      if (required !== UNDEFINED && prev.indexOf(required) < 0) {
+		        return prev
+		      }
+
+		      // A pass whose matcher finds nothing hands back the very string it was
+		      //   given, so asking first costs a search and saves a rewrite.
+		      return matcher.test(prev)
+		        ? prev.replace(matcher, replacer.bind(pattern))
+		        : prev
+		    },
+		    source
+		  );
+
+		  // Most patterns hold no bracket expression at all, and then there is
+		  //   nothing to put back.
+		  return sources.length
+		    ? replaced.replace(
+		      REGEX_RESTORE_PLACEHOLDER,
+		      (match, index) => sources[index]
+		    )
+		    : replaced
+		};
+
+		// `checkRegex` tests a path with a trailing slash, 'abc/', the way
+		//   `git check-ignore` matches that literal string once the directory itself
+		//   is known not to be excluded (see `checkIgnore`): a trailing '/' of the
+		//   pattern is dropped, a basename pattern sees an empty basename, and only a
+		//   pattern whose last segment is a pending wildcard can match what is left
+		//   after the final slash -- 'abc/*' and 'abc/**' match 'abc/', and 'abc/**'
+		//   also matches 'abc/d/' (#77, #169).
+		const checkSourceOf = (body, prefix) => {
+		  if (body[body.length - 1] === SLASH) {
+		    prefix = makeRegexPrefix(body.slice(0, -1));
+		  }
+
+		  const head = prefix.slice(0, -1);
+		  const last = prefix[prefix.length - 1];
+
+		  return last === TRAILING_WILDCARD
+		    ? `${head}$`
+		    : last === TRAILING_DOUBLESTAR
+		      ? head
+		      : NEVER_MATCH
+		};
+
+		// A trailing slash does not stop a pattern being basename-only: it restricts
+		//   the match to a directory, it does not let the pattern reach across one.
+		//   Everything else a pattern can hold -- a wildcard, a character class, an
+		//   escape -- stays inside a single path segment too, so a pattern with no
+		//   separator in it can only ever describe the last one.
+		const matchesBasename = body => {
+		  const index = body.indexOf(SLASH);
+
+		  return index < 0 || index === body.length - 1
+		};
+
+		// The last segment of a path, keeping a trailing slash, because a pattern that
+		//   ends in one matches only a directory.
+		// 'a/b/c.js' -> 'c.js';  'a/b/' -> 'b/';  'c.js' -> 'c.js' (no copy made)
+		const basenameOf = path => {
+		  const end = path.length - 1;
+
+		  const index = path.lastIndexOf(
+		    SLASH,
+		    path[end] === SLASH
+		      ? end - 1
+		      : end
+		  );
+
+		  return index < 0
+		    ? path
+		    : path.slice(index + 1)
+		};
+
+		// The parent directory of a path, with its trailing separator, or EMPTY when
+		//   the path has none.
+		// 'a/b/c' -> 'a/b/';  'a/b/' -> 'a/';  'a' -> EMPTY;  'a/' -> EMPTY
+		//
+		// A path holding an empty segment has to be taken apart, because its
+		//   ancestors are not prefixes of it: the parent of 'a//b' is 'a/', not
+		//   'a//', and the parent of '/a/' is nothing at all. Both shapes reach here
+		//   -- 'a//b' is accepted outright, and `checkIgnore` does not put the path
+		//   it is given through the relative-path check.
+		//
+		// Every other path is a prefix of itself, and cutting one costs a fraction of
+		//   splitting it into an array and joining that back at every level: 73ns
+		//   against 207ns.
+		const parentOf = path => {
+		  if (
+		    path.charCodeAt(0) === SLASH_CODE
+		    || path.indexOf(DOUBLE_SLASH) >= 0
+		  ) {
+		    const slices = path.split(SLASH).filter(Boolean);
+
+		    slices.pop();
+
+		    return slices.length
+		      ? slices.join(SLASH) + SLASH
+		      : EMPTY
+		  }
+
+		  const end = path.length - 1;
+
+		  // Look back from before a trailing separator, since that one belongs to the
+		  //   path itself.
+		  //
+		  // A negative place to start would be a trap here: `lastIndexOf` clamps one
+		  //   to 0 and searches there rather than reporting no match, so '/' would
+		  //   come back as its own parent and the walk would never end. It cannot
+		  //   happen -- that is the only path short enough to produce one, and the
+		  //   test above has already sent it the other way.
+		  const cut = path.lastIndexOf(
+		    SLASH,
+		    path.charCodeAt(end) === SLASH_CODE
+		      ? end - 1
+		      : end
+		  );
+
+		  return cut < 0
+		    ? EMPTY
+		    : path.slice(0, cut + 1)
+		};
+
+		const isString = subject => typeof subject === 'string';
+
+		// Blank lines, comments and trailing lone backslashes are told by
+		//   `createRule`, once the pattern is normalized.
+		const checkPattern = pattern => pattern
+		  && isString(pattern);
+
+		// Git drops one CR before each LF, and one at the end of a final line that
+		//   has no LF after it.
+		const splitPattern = pattern => (
+		  pattern[pattern.length - 1] === '\r'
+		    ? pattern.slice(0, -1)
+		    : pattern
+		)
+		.split(REGEX_SPLITALL_CRLF)
+		.filter(Boolean);
+
+		class IgnoreRule {
+		  constructor (
+		    pattern,
+		    mark,
+		    body,
+		    ignoreCase,
+		    negative,
+		    prefix
+		  ) {
+		    this.pattern = pattern;
+		    this.mark = mark;
+		    this.negative = negative;
+
+		    define(this, 'body', body);
+		    define(this, 'ignoreCase', ignoreCase);
+		    define(this, 'regexPrefix', prefix);
+		  }
+
+		  // Worked out on first use and kept behind an own property, the way `regex`
+		  //   caches itself in `_regex`. Deciding it in the constructor instead would
+		  //   add a fourth `defineProperty` to every rule ever built, which cost 4% of
+		  //   every compile -- including the compiles of rules that are never matched
+		  //   against anything.
+		  get _basenameOnly () {
+		    return define(this, '_basenameOnly', matchesBasename(this.body))
+		  }
+
+		  get regex () {
+		    const key = UNDERSCORE + MODE_IGNORE;
+
+		    if (this[key]) {
+		      return this[key]
+		    }
+
+		    return this._make(MODE_IGNORE, key)
+		  }
+
+		  get checkRegex () {
+		    const key = UNDERSCORE + MODE_CHECK_IGNORE;
+
+		    if (this[key]) {
+		      return this[key]
+		    }
+
+		    return this._make(MODE_CHECK_IGNORE, key)
+		  }
+
+		  _make (mode, key) {
+		    const str = pinWildcards(
+		      mode === MODE_IGNORE
+		        ? this.regexPrefix
+		        .replace(REGEX_REPLACE_TRAILING_WILDCARD, replaceTrailingWildcard)
+		        .replace(REGEX_REPLACE_TRAILING_DOUBLESTAR, replaceTrailingDoublestar)
+		        : checkSourceOf(this.body, this.regexPrefix)
+		    );
+
+		    const regex = this.ignoreCase
+		      ? new RegExp(str, 'i')
+		      : new RegExp(str);
+
+		    return define(this, key, regex)
+		  }
+		}
+
+		const hasTrailingBackslash = str => {
+		  let count = 0;
+
+		  while (str[str.length - count - 1] === ESCAPE) {
+		    count ++;
+		  }
+
+		  return count % 2 === 1
+		};
+
+		// Read a line the way git does: when `stripLineEnd` is set (an unsplit array
+		//   or object pattern), drop any trailing blank lines along with the LF
+		//   before each and at most one CR at the end of the line; then trim trailing
+		//   spaces in the same backward pass. Git trims spaces only, and a space
+		//   escaped by an odd run of backslashes stays, unescaped, as the last one.
+		// Scanned from the end: a regular expression can only try each start in
+		//   turn, which is quadratic over a long run of spaces or backslashes.
+		// 'a  ' -> 'a';  'a\ ' -> 'a ';  'a\\ ' -> 'a\\';  'a\t' -> 'a\t'
+		// 'a\r\n' -> 'a';  'a\r\r' -> 'a\r';  'a\n\r' -> 'a'
+		const trimEnd = (body, stripLineEnd) => {
+		  let lineEnd = body.length;
+		  let end;
+
+		  for (;;) {
+		    if (stripLineEnd && body[lineEnd - 1] === '\r') {
+		      lineEnd --;
+		    }
+
+		    end = lineEnd;
+
+		    while (body[end - 1] === SPACE) {
+		      end --;
+		    }
+
+		    if (!stripLineEnd || body[end - 1] !== '\n') {
+		      break
+		    }
+
+		    lineEnd = end - 1;
+		  }
+
+		  if (end === lineEnd) {
+		    return body.slice(0, lineEnd)
+		  }
+
+		  let backslashes = 0;
+
+		  while (body[end - backslashes - 1] === ESCAPE) {
+		    backslashes ++;
+		  }
+
+		  return backslashes % 2
+		    ? body.slice(0, end - 1) + SPACE
+		    : body.slice(0, end)
+		};
+
+		const createRule = (
+		  pattern,
+		  mark,
+		  ignoreCase,
+		  stripLineEnd,
+		  stripBOM
+		) => {
+		  // Git drops a BOM before it reads the first line, so before anything else.
+		  let body = stripBOM && pattern[0] === BOM
+		    ? pattern.slice(1)
+		    : pattern;
+
+		  // > A line starting with # serves as a comment.
+		  if (body[0] === '#') {
+		    return
+		  }
+
+		  let negative = false;
+
+		  // > An optional prefix "!" which negates the pattern;
+		  if (body[0] === '!') {
+		    negative = true;
+		    body = body.slice(1);
+		  }
+
+		  // Normalize the body before checking which slashes anchor the pattern.
+		  //   Otherwise `bar/ ` is mistaken for a pattern containing an inner slash.
+		  //   A line from `splitPattern` has already lost its line ending, so only a
+		  //   trailing space remains to trim there.
+		  const last = body[body.length - 1];
+
+		  if (
+		    last === SPACE
+		    || stripLineEnd && (last === '\r' || last === '\n')
+		  ) {
+		    body = trimEnd(body, stripLineEnd);
+		  }
+
+		  // > A blank line matches no files, so it can serve as a separator for
+		  // >   readability.
+		  // Nor does a lone "!", a pattern ending on an unpaired backslash, or
+		  //   anything else left empty here: an empty pattern would compile to a
+		  //   regex matching every path.
+		  if (!body || hasTrailingBackslash(body)) {
+		    return
+		  }
+
+		  body = body
+		  // > Put a backslash ("\") in front of the first "!" for patterns that
+		  // >   begin with a literal "!", for example, `"\!important!.txt"`.
+		  .replace(REGEX_REPLACE_LEADING_EXCAPED_EXCLAMATION, '!')
+		  // > Put a backslash ("\") in front of the first hash for patterns that
+		  // >   begin with a hash.
+		  .replace(REGEX_REPLACE_LEADING_EXCAPED_HASH, '#');
+
+		  const regexPrefix = makeRegexPrefix(body);
+
+		  return new IgnoreRule(
+		    pattern,
+		    mark,
+		    body,
+		    ignoreCase,
+		    negative,
+		    regexPrefix
+		  )
+		};
+
+		class RuleManager {
+		  constructor (ignoreCase) {
+		    this._ignoreCase = ignoreCase;
+		    this._rules = [];
+
+		    // How many of the rules git would tag `EXC_FLAG_NODIR`.
+		    //
+		    // The scan uses it to decide, once for the whole set, whether handing
+		    //   those rules the basename is worth what it costs the others. The
+		    //   shortcut saves a full-path scan on every rule it applies to and costs
+		    //   a check on every rule it does not, so a set where almost nothing is
+		    //   basename-only comes out behind -- a 955 pattern set with 44 of them
+		    //   measured 19% slower with the shortcut always on.
+		    //
+		    // Deciding this by measurement rather than by meaning is safe: a
+		    //   basename-only pattern gives the very same answer against the whole
+		    //   path, it just takes longer to say so. The choice can only change how
+		    //   fast the scan runs, never what it returns.
+		    this._basenameCount = 0;
+		  }
+
+		  _add (pattern, index) {
+		    // #32
+		    if (pattern && pattern[KEY_IGNORE]) {
+		      this._rules = this._rules.concat(pattern._rules._rules);
+		      this._basenameCount += pattern._rules._basenameCount;
+		      this._added = true;
+		      return
+		    }
+
+		    const isStr = isString(pattern);
+		    const raw = isStr
+		      ? pattern
+		      : pattern.pattern;
+
+		    const rule = checkPattern(raw)
+		      && createRule(
+		        raw,
+		        isStr ? UNDEFINED : pattern.mark,
+		        this._ignoreCase,
+		        !this._split,
+		        this._stripBOM && !index
+		      );
+
+		    if (rule) {
+		      this._added = true;
+		      this._rules.push(rule);
+
+		      // Deliberately not `rule._basenameOnly`: reading that would materialise
+		      //   the rule's own copy, and the whole point of leaving it lazy is that
+		      //   a rule which is compiled and never matched never pays for it.
+		      if (matchesBasename(rule.body)) {
+		        this._basenameCount ++;
+		      }
+		    }
+		  }
+
+		  // @param {Array<string> | string | Ignore} pattern
+		  add (pattern) {
+		    this._added = false;
+		    this._split = isString(pattern);
+		    this._stripBOM = !this._split || pattern[0] === BOM;
+
+		    makeArray(
+		      this._split
+		        ? splitPattern(pattern)
+		        : pattern
+		    ).forEach(this._add, this);
+
+		    if (this._added) {
+		      this._literalRules = UNDEFINED;
+		    }
+
+		    return this._added
+		  }
+
+		  // Match the literal 'abc/' for `checkIgnore`, last rule wins. Only a rule
+		  //   ending in a wildcard can match it (see `checkSourceOf`), so the rest
+		  //   are left out once, rather than tested or compiled for every path.
+		  testLiteral (path) {
+		    const rules = this._literalRules || (
+		      this._literalRules = this._rules.filter(
+		        ({body}) => body[body.length - (
+		          body[body.length - 1] === SLASH ? 2 : 1
+		        )] === '*'
+		      )
+		    );
+
+		    let ignored = false;
+		    let unignored = false;
+		    let matchedRule;
+
+		    for (let index = rules.length - 1; index >= 0; index --) {
+		      const rule = rules[index];
+
+		      if (rule.checkRegex.test(path)) {
+		        ignored = !rule.negative;
+		        unignored = rule.negative;
+		        matchedRule = rule.negative
+		          ? UNDEFINED
+		          : rule;
+		        break
+		      }
+		    }
+
+		    const ret = {
+		      ignored,
+		      unignored
+		    };
+
+		    if (matchedRule) {
+		      ret.rule = matchedRule;
+		    }
+
+		    return ret
+		  }
+
+		  // Test one single path without recursively checking parent directories
+		  //
+		  // - mode `string` either `MODE_IGNORE` or `MODE_CHECK_IGNORE`
+
+		  // @returns {TestResult}
+		  test (path, mode) {
+		    // Most of a .gitignore is patterns with no slash in them, and running
+		    //   those against the whole path makes the regular expression engine walk
+		    //   every directory name on the way to the only segment that could match.
+		    //   Handing them the basename instead is what git does, and it is where
+		    //   the time in a directory walk goes: the rule scan was two thirds of it.
+		    const rules = this._rules;
+		    const {length} = rules;
+
+		    const shortcut = this._basenameCount * 2 >= length;
+
+		    const basename = shortcut
+		      ? basenameOf(path)
+		      : path;
+
+		    // The last rule to match decides, as in git, and it is the rule
+		    //   `git check-ignore -v` reports, so the scan runs from the end and stops
+		    //   at the first match.
+		    // A plain loop rather than `forEach`, so that `path`, `basename` and
+		    //   `shortcut` are locals. As a callback they became closure variables,
+		    //   and reaching for one of those once per rule cost 10% of a scan over a
+		    //   large rule set -- more than the shortcut they were there to serve.
+		    for (let index = length - 1; index >= 0; index --) {
+		      const rule = rules[index];
+
+		      if (rule[mode].test(
+		        shortcut && rule._basenameOnly
+		          ? basename
+		          : path
+		      )) {
+		        const {negative} = rule;
+
+		        const ret = {
+		          ignored: !negative,
+		          unignored: negative
+		        };
+
+		        if (!negative) {
+		          ret.rule = rule;
+		        }
+
+		        return ret
+		      }
+		    }
+
+		    return {
+		      ignored: false,
+		      unignored: false
+		    }
+		  }
+		}
+
+		const throwError = (message, Ctor) => {
+		  throw new Ctor(message)
+		};
+
+		const checkPath = (path, originalPath, doThrow) => {
+		  if (!isString(path)) {
+		    return doThrow(
+		      `path must be a string, but got \`${originalPath}\``,
+		      TypeError
+		    )
+		  }
+
+		  // We don't know if we should ignore EMPTY, so throw
+		  if (!path) {
+		    return doThrow(`path must not be empty`, TypeError)
+		  }
+
+		  // Check if it is a relative path
+		  if (checkPath.isNotRelative(path)) {
+		    const r = '`path.relative()`d';
+		    return doThrow(
+		      `path should be a ${r} string, but got "${originalPath}"`,
+		      RangeError
+		    )
+		  }
+
+		  return true
+		};
+
+		// > pathname should be a `path.relative()`d one
+		//
+		// The same thing `REGEX_TEST_INVALID_PATH` says, spelled out: a path is not
+		//   relative if it begins with a separator, or with `./` or `../`, or is
+		//   nothing but `.` or `..`. Every match is decided by the first three
+		//   characters, and this runs on every path handed to the library -- where it
+		//   was 55% of a cached lookup, more than the cache lookup itself.
+		const isNotRelative = path => {
+		  const first = path.charCodeAt(0);
+
+		  if (first === SLASH_CODE) {
+		    return true
+		  }
+
+		  if (first !== DOT_CODE) {
+		    return false
+		  }
+
+		  // '.'
+		  if (path.length === 1) {
+		    return true
+		  }
+
+		  const second = path.charCodeAt(1);
+
+		  // './'
+		  if (second === SLASH_CODE) {
+		    return true
+		  }
+
+		  if (second !== DOT_CODE) {
+		    return false
+		  }
+
+		  // '..' or '../'
+		  return path.length === 2 || path.charCodeAt(2) === SLASH_CODE
+		};
+
+		checkPath.isNotRelative = isNotRelative;
+
+		// On windows, the following function will be replaced
+		/* istanbul ignore next */
+		checkPath.convert = p => p;
+
+
+		const convertPath = target =>
+		  isString(target) && checkPath.convert(target);
+
+
+		class Ignore {
+		  constructor ({
+		    ignorecase = true,
+		    ignoreCase = ignorecase,
+		    allowRelativePaths = false
+		  } = {}) {
+		    define(this, KEY_IGNORE, true);
+
+		    this._rules = new RuleManager(ignoreCase);
+		    this._strictPathCheck = !allowRelativePaths;
+		    this._initCache();
+		  }
+
+		  _initCache () {
+		    // A cache for the result of `.ignores()`
+		    this._ignoreCache = Object.create(null);
+
+		    // A cache for the result of `.test()`
+		    this._testCache = Object.create(null);
+		  }
+
+		  add (pattern) {
+		    if (this._rules.add(pattern)) {
+		      // Some rules have just added to the ignore,
+		      //   making the behavior changed,
+		      //   so we need to re-initialize the result cache
+		      this._initCache();
+		    }
+
+		    return this
+		  }
+
+		  // legacy
+		  addPattern (pattern) {
+		    return this.add(pattern)
+		  }
+
+		  // @returns {TestResult}
+		  _test (originalPath, cache, path) {
+		    checkPath(
+		      path,
+		      originalPath,
+		      this._strictPathCheck
+		        ? throwError
+		        : RETURN_FALSE
+		    );
+
+		    return path
+		      ? this._t(path, cache)
+		      : {
+		        ignored: false,
+		        unignored: false
+		      }
+		  }
+
+		  checkIgnore (target) {
+		    // A Windows path is converted first, so that a directory given with a
+		    //   trailing separator, `\` or `/`, is told the same way
+		    const path = convertPath(target);
+
+		    // If the path does not end with a slash, `.ignores()` is much equivalent
+		    //   to `git check-ignore`
+		    if (!path || path.charCodeAt(path.length - 1) !== SLASH_CODE) {
+		      return this._test(target, this._testCache, path)
+		    }
+
+		    // Like `git check-ignore`: a directory excluded by itself or by an
+		    //   ancestor settles it, and only then is the literal 'abc/' matched
+		    //   against the rules (see `checkSourceOf`).
+		    const dir = this._t(path, this._testCache);
+
+		    if (dir.ignored) {
+		      return dir
+		    }
+
+		    const literal = this._rules.testLiteral(path);
+
+		    return literal.ignored || literal.unignored
+		      ? literal
+		      : dir
+		  }
+
+		  _t (
+		    // The path to be tested
+		    path,
+
+		    // The cache for the result of a certain checking
+		    cache
+		  ) {
+		    // Every cached result is an object, so one read both tells a hit and
+		    //   fetches it, where `in` and then a read hashed the path twice.
+		    const cached = cache[path];
+
+		    if (cached) {
+		      return cached
+		    }
+
+		    const parentPath = parentOf(path);
+
+		    // If the path contains a parent directory, check the parent first
+		    const parent = parentPath
+		      ? this._t(parentPath, cache)
+		      : UNDEFINED;
+
+		    return cache[path] = parent && parent.ignored
+		      // > It is not possible to re-include a file if a parent directory of
+		      // >   that file is excluded.
+		      ? parent
+		      : this._rules.test(path, MODE_IGNORE)
+		  }
+
+		  ignores (path) {
+		    return this._test(path, this._ignoreCache, convertPath(path)).ignored
+		  }
+
+		  createFilter () {
+		    return path => !this.ignores(path)
+		  }
+
+		  filter (paths) {
+		    return makeArray(paths).filter(this.createFilter())
+		  }
+
+		  // @returns {TestResult}
+		  test (path) {
+		    return this._test(path, this._testCache, convertPath(path))
+		  }
+		}
+
+		const factory = options => new Ignore(options);
+
+		const isPathValid = path =>
+		  checkPath(convertPath(path), path, RETURN_FALSE);
+
+		/* istanbul ignore next */
+		const setupWindows = () => {
+		  /* eslint no-control-regex: "off" */
+		  const makePosix = str => /^\\\\\?\\/.test(str)
+		  || /["<>|\u0000-\u001F]+/u.test(str)
+		    ? str
+		    : str.replace(/\\/g, '/');
+
+		  checkPath.convert = makePosix;
+
+		  // 'C:\\foo'     <- 'C:\\foo' has been converted to 'C:/'
+		  // 'd:\\foo'
+		  const REGEX_TEST_WINDOWS_PATH_ABSOLUTE = /^[a-z]:\//i;
+		  checkPath.isNotRelative = path =>
+		    REGEX_TEST_WINDOWS_PATH_ABSOLUTE.test(path)
+		    || isNotRelative(path);
+		};
+
+
+		// Windows
+		// --------------------------------------------------------------
+		/* istanbul ignore next */
+		if (
+		  // Detect `process` so that it can run in browsers.
+		  typeof process !== 'undefined'
+		  && process.platform === 'win32'
+		) {
+		  setupWindows();
+		}
+
+		// COMMONJS_EXPORTS ////////////////////////////////////////////////////////////
+
+		module.exports = factory;
+
+		// Although it is an anti-pattern,
+		//   it is still widely misused by a lot of libraries in github
+		// Ref: https://github.com/search?q=ignore.default%28%29&type=code
+		factory.default = factory;
+
+		module.exports.isPathValid = isPathValid;
+
+		// For testing purposes
+		define(module.exports, Symbol.for('setupWindows'), setupWindows); 
+	} (ignore$1));
+	return ignore$1.exports;
+}
+
+var ignoreExports = requireIgnore();
+var ignore = /*@__PURE__*/getDefaultExportFromCjs(ignoreExports);
+
 /**
- * What a packed `release-path` leaves out: the `exclude` input and the `.deployignore` file at the
- * root of the directory, in a subset of the .gitignore syntax (pure; matched by pack.ts).
- *
- * - One pattern per line (`exclude` also takes commas); blank lines and `#` comments are skipped.
- * - Paths are relative to the packed directory and use `/`.
- * - A pattern without a `/` (other than a trailing one) matches a name at any depth: `*.log`,
- *   `node_modules`. One with a `/` is anchored at the root: `docs/drafts`, `/coverage` (a leading
- *   `/` just anchors).
- * - A trailing `/` matches directories only: `tmp/`.
- * - `*` is any run of characters but `/`, `?` one character but `/`, `[abc]` / `[a-z]` / `[!abc]`
- *   one character of (or not of) the set. `**` as a whole segment (between slashes, or at either
- *   end) stands for any number of directories: all of `logs/**` is under logs.
- * - A matched directory is left out with everything below it.
- * - Not supported, and refused so that nothing is shipped by surprise: `!` (re-including),
- *   `\` escapes, `{a,b}` braces, `.` and `..` segments, `**` inside a segment (`a**`).
+ * What a packed `release-path` leaves out: the `exclude` input, then the `.deployignore` file at
+ * the root of the directory, in the gitignore syntax as git reads it (the npm `ignore` package,
+ * which eslint and prettier use: `!` re-includes, `\` escapes, `**`, sets, trailing spaces). As
+ * in git, the last pattern that matches a path decides, and a directory left out goes with
+ * everything in it (nothing below it can be re-included). `.git` and `.deployignore` itself never
+ * ship, whatever `!` says (pack.ts and prepare.ts leave them out before any pattern is asked).
  */
 /** The patterns file at the root of a packed directory (itself never shipped). */
 const DEPLOYIGNORE_FILE = '.deployignore';
 /**
- * Parses patterns from text. `separators`: `lines` for a .deployignore file, `lines-and-commas`
- * for the `exclude` input. Problems name the pattern (and its line, for a file).
+ * The `exclude` input as gitignore lines: one pattern per line or separated by commas (so a
+ * comma in a name is written `[,]`), each trimmed; blank lines and `#` comments skipped.
  */
-function parseIgnorePatterns(text, separators) {
-    const patterns = [];
-    const problems = [];
-    text.split(/\r?\n/).forEach((rawLine, index) => {
-        const line = rawLine.trim();
-        if (line === '' || line.startsWith('#'))
-            return;
-        const items = separators === 'lines' ? [line] : line.split(',');
-        for (const item of items.map((i) => i.trim()).filter((i) => i !== '')) {
-            const result = compilePattern(item);
-            if (typeof result === 'string') {
-                const where = separators === 'lines' ? `line ${index + 1} ` : '';
-                problems.push(`${where}${quoted(item)} ${result}`);
-            }
-            else {
-                patterns.push(result);
-            }
-        }
-    });
-    return { patterns, problems };
+function splitExclude(text) {
+    return text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line !== '' && !line.startsWith('#'))
+        .flatMap((line) => line.split(','))
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
 }
-/** Whether `path` (relative, `/`-separated) is left out by one of the patterns. */
-function isIgnored(patterns, path, directory) {
-    return patterns.some((p) => (directory || !p.directoryOnly) && p.regex.test(path));
-}
-/** The pattern compiled, or what is wrong with it. */
-function compilePattern(text) {
-    if (/\p{Cc}/u.test(text))
-        return 'contains control characters';
-    if (text.startsWith('!')) {
-        return "re-includes with '!', which is not supported (list only what to leave out)";
-    }
-    if (text.includes('\\'))
-        return "contains '\\' (escapes are not supported; separate with '/')";
-    if (/[{}]/.test(text))
-        return "contains '{' or '}' (braces are not supported; list each pattern)";
-    const directoryOnly = text.endsWith('/');
-    let body = directoryOnly ? text.slice(0, -1) : text;
-    const anchored = body.includes('/');
-    if (body.startsWith('/'))
-        body = body.slice(1);
-    if (body === '')
-        return 'matches nothing (expected a name or path)';
-    const segments = body.split('/');
-    if (segments.some((s) => s === ''))
-        return "has an empty path segment ('//')";
-    if (segments.some((s) => s === '.' || s === '..')) {
-        return "has a '.' or '..' segment (patterns are relative to release-path and stay inside it)";
-    }
-    if (segments.some((s) => s !== '**' && s.includes('**'))) {
-        return "has '**' inside a segment (expected '**' alone between slashes, like '**/tmp')";
-    }
-    let source = '';
-    for (const [i, segment] of segments.entries()) {
-        const last = i === segments.length - 1;
-        if (segment === '**') {
-            source += last ? '.*' : '(?:[^/]+/)*';
-            continue;
-        }
-        const converted = segmentSource(segment);
-        if (converted === undefined)
-            return "has a '[' without its ']'";
-        source += converted + (last ? '' : '/');
-    }
-    const prefix = anchored ? '^' : '^(?:.*/)?';
-    return { text, regex: new RegExp(`${prefix}${source}$`, 'u'), directoryOnly };
-}
-/** One segment as regex source; undefined when a `[` set is not closed. */
-function segmentSource(segment) {
-    let out = '';
-    for (let i = 0; i < segment.length; i++) {
-        const c = segment[i] ?? '';
-        if (c === '*')
-            out += '[^/]*';
-        else if (c === '?')
-            out += '[^/]';
-        else if (c === '[') {
-            const close = segment.indexOf(']', i + 2);
-            if (close < 0)
-                return undefined;
-            let set = segment.slice(i + 1, close);
-            const negated = set.startsWith('!') || set.startsWith('^');
-            if (negated)
-                set = set.slice(1);
-            const escaped = set.replace(/[\\\]^[]/g, '\\$&');
-            out += negated ? `[^/${escaped}]` : `[${escaped}]`;
-            i = close;
-        }
-        else
-            out += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    }
-    return out;
-}
-function quoted(text) {
-    return `'${text.length > 80 ? `${text.slice(0, 77)}...` : text}'`;
+/**
+ * The matcher of `exclude` then `deployignore` (the file's text, read as git reads a
+ * .gitignore). A directory is asked with a trailing `/`, so that `tmp/` matches only directories.
+ */
+function ignoreMatcher(exclude, deployignore = '') {
+    const rules = ignore().add(exclude).add(deployignore);
+    return (path, directory) => rules.ignores(directory ? `${path}/` : path);
 }
 
 /*
@@ -35372,7 +36959,7 @@ function validateConcurrency(concurrency) {
  *   stored as symlinks with their target as is; sockets, FIFOs and devices are skipped.
  * - `.git` (a directory, or a file in a submodule or worktree) is skipped at any depth, as is
  *   anything under `exclude` (e.g. the work dir that will hold the archive, when it is inside)
- *   and anything an `ignore` pattern matches (./ignore.ts: the `exclude` input, .deployignore).
+ *   and anything the `ignore` matcher leaves out (./ignore.ts: the `exclude` input, .deployignore).
  */
 /** Derived mtimes fall in 2000-01-01 .. 2017-01-05 (2^29 seconds): in the past, never 1970. */
 const MTIME_BASE_SECONDS = Date.UTC(2000, 0, 1) / 1000;
@@ -35387,10 +36974,9 @@ async function packDirectory(dir, output, options = {}) {
     const root = resolve(dir);
     const exclude = new Set((options.exclude ?? []).map((path) => resolve(path)));
     exclude.add(resolve(output));
-    const ignore = options.ignore ?? [];
-    const entries = await listEntries(root, exclude, ignore);
+    const entries = await listEntries(root, exclude, options.ignore);
     if (entries.length === 0) {
-        const what = ignore.length > 0 ? '.git and what is excluded' : '.git';
+        const what = options.ignore ? '.git and what is excluded' : '.git';
         throw new Error(`${root} has nothing to pack (it is empty, or holds only ${what})`);
     }
     const mtimes = await deriveMtimes(root, entries);
@@ -35458,7 +37044,7 @@ async function listEntries(root, exclude, ignore) {
             if (child.name === '.git' || exclude.has(childAbsolute))
                 continue;
             const path = relative === '' ? child.name : `${relative}/${child.name}`;
-            if (isIgnored(ignore, path, child.isDirectory()))
+            if (ignore?.(path, child.isDirectory()))
                 continue;
             if (child.isDirectory()) {
                 entries.push({ path, kind: 'directory' });
@@ -35538,12 +37124,14 @@ async function prepareRelease(input) {
         const exclude = input.exclude ?? [];
         if (stats.isDirectory()) {
             info$1(`Packing directory ${path}`);
-            const ignore = [...exclude, ...(await readDeployIgnore(path))];
-            const { entries } = await packDirectory(path, output, { exclude: [workDir], ignore });
-            const without = [
-                '.git',
-                ...(ignore.length > 0 ? ['what exclude and .deployignore name'] : []),
-            ];
+            const deployignore = await readDeployIgnore(path);
+            const patterns = exclude.length > 0 || deployignore !== undefined;
+            const { entries } = await packDirectory(path, output, {
+                // .deployignore never ships, whatever a '!' pattern says.
+                exclude: [workDir, join(path, DEPLOYIGNORE_FILE)],
+                ...(patterns ? { ignore: ignoreMatcher(exclude, deployignore) } : {}),
+            });
+            const without = ['.git', ...(patterns ? ['what exclude and .deployignore name'] : [])];
             info$1(`Packed ${entries} entries (without ${without.join(' and ')})`);
             source = `directory ${path}`;
         }
@@ -35568,29 +37156,22 @@ async function prepareRelease(input) {
     return { path: output, sha256, bytes: size, source };
 }
 /**
- * The patterns of `<dir>/.deployignore` (none when there is no such file), plus the file itself:
- * it is never shipped. A bad pattern fails the run before any host is touched.
+ * The text of `<dir>/.deployignore`, read as git reads a .gitignore (undefined when there is no
+ * such file).
  */
 async function readDeployIgnore(dir) {
     const file = join(dir, DEPLOYIGNORE_FILE);
-    let text;
     try {
-        text = await readFile$1(file, 'utf8');
+        const text = await readFile$1(file, 'utf8');
+        info$1(`Leaving out what ${file} names`);
+        return text;
     }
     catch (error) {
         const code = error.code;
         if (code === 'ENOENT')
-            return [];
+            return undefined;
         throw new Error(`${file} cannot be read: ${errorText(error)}`, { cause: error });
     }
-    const { patterns, problems } = parseIgnorePatterns(text, 'lines');
-    if (problems.length > 0) {
-        throw new Error(`${file} has ${problems.length === 1 ? 'a bad pattern' : `${problems.length} bad patterns`}; ` +
-            `nothing was shipped:\n${problems.map((p) => `- ${p}`).join('\n')}`);
-    }
-    info$1(`Leaving out what ${file} names (${patterns.length} patterns)`);
-    const self = parseIgnorePatterns(`/${DEPLOYIGNORE_FILE}`, 'lines').patterns;
-    return [...patterns, ...self];
 }
 function errorText(error) {
     return error instanceof Error ? error.message : String(error);
@@ -62930,174 +64511,209 @@ function and(...commands) {
 }
 
 /**
- * Writes stdin to `path` atomically. `backup` says what `path.bak` keeps: the previous content
- * (default), or a copy of what was just written (state.json: the last good state, which the
- * corrupt-state error tells the operator to restore).
+ * `drop_links REL FILE` (`$lists` and `$releases` set by the caller): removes the paths of FILE
+ * (links, every one) from release REL, the directories that leaves empty below its asset folders,
+ * and the paths from REL's linked list.
  */
-function writeFileAtomically(path, mode = '644', backup = 'previous') {
-    return script(`set -e
-umask 077
-cat > "$1.tmp.$$"
-chmod "$2" "$1.tmp.$$"
-if [ "$3" = previous ] && [ -f "$1" ]; then cp -p "$1" "$1.bak"; fi
-mv -f "$1.tmp.$$" "$1"
-if [ "$3" = written ]; then { cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak"; } || rm -f "$1.bak.tmp.$$"; fi`, path, mode, backup);
-}
-/**
- * State.json from the phase scripts (switch, finish), which have it as an argument:
- * `write_state FILE CONTENT` replaces FILE atomically (mode 644; fails with FILE as it was), and
- * `backup_state FILE` copies it to FILE.bak, as writeStateFile does (best effort).
- */
-const STATE_FUNCTIONS = `write_state() {
-  { printf '%s' "$2" > "$1.tmp.$$" && chmod 644 "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"; } ||
-    { rm -f "$1.tmp.$$"; return 1; }
-}
-backup_state() {
-  { cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak"; } || rm -f "$1.bak.tmp.$$"
+const DROP_LINKS = `drop_links() {
+  [ -s "$2" ] || return 0
+  (cd "$releases/$1" && tr '\\n' '\\0' < "$2" | xargs -0 rm -f --) || return 1
+  # The parents of what went, deepest first, down to (not including) the folder they are in;
+  # best effort: a directory that still holds something stays.
+  own="$lists/$1.own" awk '
+    BEGIN { own = ENVIRON["own"]; while ((getline line < own) > 0) if (line ~ /^# /) folders[substr(line, 3)] = 1 }
+    { for (f in folders) if (index($0, f "/") == 1) { d = $0; while (sub(/\\/[^\\/]*$/, "", d) && length(d) > length(f)) print d } }
+  ' "$2" | sort -ru | (cd "$releases/$1" && tr '\\n' '\\0' | xargs -0 -r rmdir --ignore-fail-on-non-empty -- 2> /dev/null)
+  grep -vxF -f "$2" "$lists/$1.linked" > "$lists/$1.linked.tmp"
+  mv -f "$lists/$1.linked.tmp" "$lists/$1.linked"
 }`;
-/** Writes state.json (stdin) atomically, keeping a copy of it as state.json.bak. */
-function writeStateFile(l) {
-    return writeFileAtomically(l.state, '644', 'written');
-}
-/** Writes state.json (stdin) and points `current` at `version`, in one round trip. */
-function recordRelease(l, version) {
-    return and(writeStateFile(l), switchCurrent(l, version));
-}
-/** Points `current` at a release: a new symlink renamed over the old one (atomic). */
-function switchCurrent(l, version) {
-    return script('ln -sfn "$2" "$1.tmp" && mv -T "$1.tmp" "$1"', l.current, `releases/${version}`);
-}
+/** The step that links asset files, in errors (in the ship, the switch or on its own). */
+const ASSETS_STEP = 'link assets';
+/** bridgeAssets' last line, once all of it is done. */
+const BRIDGED = 'BRIDGED';
 /**
- * shared/.env content: one `KEY='value'` line per variable, quoted so that sourcing it from sh
- * (as slots are started) sets the value literally; dotenv libraries read the same lines.
- */
-function renderEnvFile(env) {
-    return Object.entries(env)
-        .map(([key, value]) => `${key}=${quote(value)}\n`)
-        .join('');
-}
-const ENV_FILE_MODE = '600';
-/**
- * Replaces shared/.env with stdin, only when the content changes. The file it replaces (often
- * placed by hand, with secrets that never pass through GitHub) is first copied to
- * `<envBackups>/<UTC time>.<version>`: a new name each time, so a later run never overwrites it;
- * only the newest `keep` backups stay. Unchanged content touches nothing and makes no backup.
- */
-function writeEnvFile(l, version, keep) {
-    return script(`set -e
-umask 077
-env=$1; backups=$2; version=$3; keep=$4; mode=$5
-tmp="$env.tmp.$$"
-trap 'rm -f "$tmp" "$backups/.tmp.$$"' EXIT
-cat > "$tmp"
-chmod "$mode" "$tmp"
-if [ -f "$env" ]; then
-  if cmp -s "$tmp" "$env"; then exit 0; fi
-  mkdir -p "$backups"
-  chmod 700 "$backups"
-  backup="$backups/$(date -u +%Y%m%dT%H%M%SZ).$version"
-  if [ -e "$backup" ]; then backup="$backup.$$"; fi
-  cp "$env" "$backups/.tmp.$$"
-  mv "$backups/.tmp.$$" "$backup"
-  # shellcheck disable=SC2012 # the backups are named by the action: <time>-<version>
-  ls -1 "$backups" | sort -r | tail -n +$((keep + 1)) | while read -r old; do rm -f "$backups/$old"; done
-fi
-mv -f "$tmp" "$env"`, l.sharedEnv, l.envBackups, version, String(keep), ENV_FILE_MODE);
-}
-
-const CHECKSUM_FILE = '.release-sha256';
-/**
- * The version of a release, in a file at its root written at install (beside the checksum, so
- * the archive and its sha256 stay as built): what a server reloaded in place (which keeps the
- * environment it started with, `$APP_VERSION` included) reads to tell which release it runs.
- */
-const REVISION_FILE = 'REVISION';
-/** installRelease's output line when the release brought its own REVISION file (kept as it is). */
-const REVISION_KEPT = 'REVISION-KEPT';
-/** What the prepare block prints for a release directory without a checksum (not installed by us). */
-const UNKNOWN_CHECKSUM = 'unknown';
-/**
- * Extracts an uploaded archive into a temp dir next to the releases, records its checksum and
- * writes REVISION_FILE (unless the release has one: it is kept, and REVISION_KEPT printed), then
- * renames it into place, so `releases/<version>` is either complete or absent (a full disk or a
- * dropped connection leaves no half release behind). The temp dir is a dot file: no version
- * starts with a dot, so the prepare block (prepare.ts) can remove one that an interrupted run left.
+ * Lists each release's own files where its list does not cover the folders yet (the target's
+ * at its install; a release deployed before asset-path was set, at its first bridge), then links
+ * into the target what the sources list as their own and it lacks, newest source first, never
+ * over one of its names (nor below a name that is not a directory); then into the live release
+ * the target's own files it lacks. Counts the names with different content in two kept releases
+ * (the target and the sources), but not those every one of them has (phx.digest leaves an
+ * undigested `app.js` in each).
  *
- * `replacing`: the checksum of a release of this version that never went live (the caller
- * decided so from state.json), which this one replaces. The host checks that the release there
- * still has that checksum and that no process runs from it (one the run could not stop, say;
- * processes in other mount namespaces see other files and are left out),
- * moves it aside, moves the new one in (the old one back if that fails), then removes it.
- * Empty: the release must not exist yet.
+ * Output: `FILES <n>` (the target's own files), `CLASH <names> <first name>` when there are
+ * such names, `LINKED <into> <from> <n>` for each pair that linked files, then `BRIDGED`.
  */
-function installRelease(l, version, archive, sha256, replacing = '') {
-    return script(`set -e
-target=$1; archive=$2; sum=$3; sums=$4; replacing=$5; version=$6; revision=$7
-tmp="\${target%/*}/.\${target##*/}.tmp.$$"
-old="\${target%/*}/.\${target##*/}.old.tmp.$$"
-trap 'rm -rf "$tmp" "$old"; rm -f "$archive"' EXIT
-mkdir "$tmp"
-tar -xzf "$archive" -C "$tmp"
-printf '%s\\n' "$sum" > "$tmp/$sums"
-if [ -e "$tmp/$revision" ] || [ -L "$tmp/$revision" ]; then echo ${REVISION_KEPT}
-else printf '%s\\n' "$version" > "$tmp/$revision"; fi
-if [ -n "$replacing" ]; then
-  found=$(cat "$target/$sums" 2>/dev/null || echo unknown)
-  if [ "$found" != "$replacing" ]; then
-    echo "$target has checksum $found, expected $replacing; it was not replaced" >&2
-    exit 3
-  fi
-  ns=$(readlink /proc/$$/ns/mnt 2>/dev/null || :)
-  for p in /proc/[0-9]*; do
-    [ "$(readlink "$p/ns/mnt" 2>/dev/null || :)" = "$ns" ] || continue
-    case $(readlink "$p/cwd" 2>/dev/null || :) in "$target" | "$target"/*)
-      echo "process \${p#/proc/} runs from $target; it was not replaced" >&2
-      exit 3
-    esac
+function bridgeAssets(spec) {
+    const l = spec.layout;
+    return script(`# Nothing here reads stdin: in the ship command, shared/.env follows on it.
+exec < /dev/null
+set -f
+lists=$1; releases=$2; target=$3; live=$4; folders=$5
+shift 5
+# awk reads them through ENVIRON, which takes values as they are (-v would read escapes in them).
+export lists folders
+nl='
+'
+IFS=$nl
+tmp=$(mktemp -d) || exit 1
+export tmp
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$lists" || exit 1
+# own_list V: V's own files in each folder its list does not cover yet (what was linked into V
+# left out).
+own_list() {
+  [ -d "$releases/$1" ] || return 0
+  _linked=$lists/$1.linked
+  [ -f "$_linked" ] || _linked=/dev/null
+  for _f in $folders; do
+    if grep -qxF "# $_f" "$lists/$1.own" 2>/dev/null; then continue; fi
+    {
+      printf '# %s\\n' "$_f"
+      [ ! -d "$releases/$1/$_f" ] ||
+        (cd "$releases/$1" && find "$_f" -mindepth 1 -name '.*' -prune -o -type f ! -name "*$nl*" ! -name '*\\\\*' -print |
+          { grep -vxF -f "$_linked" || [ $? -eq 1 ]; })
+    } >> "$lists/$1.own" || return 1
   done
-  mv -T "$target" "$old"
-  mv -T "$tmp" "$target" || { mv -T "$old" "$target"; exit 1; }
-else
-  mv -T "$tmp" "$target"
-fi`, l.release(version), archive, sha256, CHECKSUM_FILE, replacing, version, REVISION_FILE);
 }
-
-/** Exit code of shipRelease when the bytes that arrived do not have the expected sha256. */
-const SHIP_CHECKSUM_MISMATCH = 4;
-/** shipRelease's stdout lines once the archive arrived intact, and once it was installed. */
-const SHIP_RECEIVED = 'RECEIVED';
-const SHIP_INSTALLED = 'INSTALLED';
-/** Where the archive of a release is written on the host while it is being installed. */
-function incomingArchive(l, version, sha256) {
-    return `${l.incoming}/${version}.${sha256.slice(0, 12)}.tar.gz`;
+# The awk part shared by clashes and link_into: ARGV from the second on are versions, made the
+# paths of their own lists (unreadable ones dropped); inside(path): in one of the folders.
+LISTS='
+  BEGIN {
+    lists = ENVIRON["lists"]; nf = split(ENVIRON["folders"], fs, "\\n")
+    for (i = 2; i < ARGC; i++) {
+      version[i] = ARGV[i]; file = lists "/" ARGV[i] ".own"; ARGV[i] = ""
+      if ((getline line < file) > 0) { close(file); ARGV[i] = file; index_of[file] = i; kept++ }
+    }
+  }
+  function inside(path,   k) { for (k = 1; k <= nf; k++) if (fs[k] != "" && index(path, fs[k] "/") == 1) return 1; return 0 }
+'
+# clashes V...: names with more than one content among the own files of V..., but not those all
+# of them have. Only the names that more than one has are read (cksum), as <version>/<path>.
+clashes() {
+  awk "$LISTS"'
+    /^#/ || !inside($0) { next }
+    !(($0, FILENAME) in seen) { seen[$0, FILENAME] = 1; have[$0]++; where[$0] = where[$0] "\\n" version[index_of[FILENAME]] "/" $0 }
+    END { for (p in have) if (have[p] > 1 && have[p] < kept) print substr(where[p], 2) }
+  ' /dev/null "$@" > "$tmp/shared" || return 1
+  [ -s "$tmp/shared" ] || return 0
+  (cd "$releases" && tr '\\n' '\\0' < "$tmp/shared" | xargs -0 cksum) | awk '
+    { path = $0; sub(/^[^ ]* [^ ]* [^\\/]*\\//, "", path)
+      if (!((path, $1 " " $2) in sums)) { sums[path, $1 " " $2] = 1; contents[path]++ } }
+    END { for (p in contents) if (contents[p] > 1) { n++; if (first == "" || p < first) first = p }
+          if (n) print "CLASH " n " " first }'
+}
+# link_into T S...: into T, the own files of S... (newest first) that T lacks.
+link_into() {
+  _t=$1
+  [ -d "$releases/$_t" ] || return 0
+  _w=$tmp/into.$_t
+  mkdir "$_w" && : > "$_w/present" || return 1
+  for _f in $folders; do
+    [ ! -d "$releases/$_t/$_f" ] || (cd "$releases/$_t" && find "$_f" -printf '%y %p\\n') >> "$_w/present" || return 1
+  done
+  out=$_w awk "$LISTS"'
+    FILENAME == ARGV[1] { kind[substr($0, 3)] = substr($0, 1, 1); next }
+    /^#/ { next }
+    { path = $0
+      if (!inside(path) || (path in kind)) next
+      d = path; while (sub(/\\/[^\\/]*$/, "", d)) if ((d in kind) && kind[d] != "d") next
+      d = path; while (sub(/\\/[^\\/]*$/, "", d)) if (!(d in kind)) kind[d] = "d"
+      kind[path] = "f"; s = version[index_of[FILENAME]]
+      print path > (ENVIRON["out"] "/link." s); count[s]++ }
+    END { for (i = 2; i < ARGC; i++) if (count[version[i]]) print version[i], count[version[i]] }
+  ' "$_w/present" "$@" > "$_w/counts" || return 1
+  while IFS=' ' read -r _s _n; do
+    # Listed first: a link the list does not name would never be pruned.
+    cat "$_w/link.$_s" >> "$lists/$_t.linked" || return 1
+    (cd "$releases/$_s" && tr '\\n' '\\0' < "$_w/link.$_s" | xargs -0 cp -l --parents -t "$releases/$_t" --) || return 1
+    echo "LINKED $_t $_s $_n"
+  done < "$_w/counts"
+}
+for v in "$target" "$live" "$@"; do [ -z "$v" ] || own_list "$v" || exit 1; done
+echo "FILES $(grep -vc '^#' "$lists/$target.own")"
+clashes "$target" "$@" || exit 1
+# The two directions are independent (each reads only own lists): in parallel, most of the time
+# is link(2) calls.
+link_into "$target" "$@" > "$tmp/into-target" &
+into_target=$!
+failed=0
+if [ -n "$live" ] && [ "$live" != "$target" ]; then link_into "$live" "$target" > "$tmp/into-live" || failed=1; fi
+wait "$into_target" || failed=1
+cat "$tmp/into-target" "$tmp/into-live" 2> /dev/null
+[ "$failed" -eq 0 ] || exit 1
+echo ${BRIDGED}`, l.assets, l.releases, spec.target, spec.live, spec.folders.join('\n'), ...spec.sources);
 }
 /**
- * stdin: the archive (with `env`: exactly `env.archiveBytes` of it, then the new shared/.env,
- * renderEnvFile's content, which holds secrets and so never goes into an argument). Writes the
- * archive to `incomingArchive`, checks its sha256 (a mismatch removes it, says what arrived on
- * stderr and exits SHIP_CHECKSUM_MISMATCH: nothing is extracted), then installs it as
- * installRelease does (`replacing`: see there), then writes shared/.env as writeEnvFile does. It
- * prints SHIP_RECEIVED once the archive checked out and SHIP_INSTALLED once it is installed, so
- * that a failure names its part (upload, extract, shared/.env). A
- * cut connection closes stdin early: the checksum then fails, and nothing is extracted either.
- * `head -c` (coreutils, like sha256sum) reads no byte past the archive.
+ * After a run that failed before any nginx reload sent the target traffic: takes back from the
+ * live release what bridgeAssets linked into it from the target (the names of the target's own
+ * list that are still the target's file, the same inode; a name another release gave stays).
+ * Output: `UNLINKED <n>`.
  */
-function shipRelease(l, version, sha256, replacing = '', env) {
-    const archive = incomingArchive(l, version, sha256);
-    const receive = script(`archive=$1; sum=$2; bytes=$3
-mkdir -p "\${archive%/*}" || exit 1
-if [ -n "$bytes" ]; then (umask 077 && head -c "$bytes" > "$archive"); else (umask 077 && cat > "$archive"); fi || { rm -f "$archive"; exit 1; }
-found=$(sha256sum "$archive" | cut -d' ' -f1)
-if [ "$found" != "$sum" ]; then
-  echo "checksum mismatch after upload of $archive: expected $sum, host has $found ($(wc -c < "$archive") bytes arrived); nothing was extracted" >&2
-  rm -f "$archive"
-  exit ${SHIP_CHECKSUM_MISMATCH}
-fi
-echo ${SHIP_RECEIVED}`, archive, sha256, env === undefined ? '' : String(env.archiveBytes));
-    const install = installRelease(l, version, archive, sha256, replacing);
-    return env === undefined
-        ? and(receive, install)
-        : and(receive, install, cmd('echo', SHIP_INSTALLED), writeEnvFile(l, version, env.keep));
+function unlinkAssets(l, live, target) {
+    return script(`lists=$1; releases=$2; live=$3; target=$4
+if [ ! -f "$lists/$live.linked" ] || [ ! -f "$lists/$target.own" ]; then echo "UNLINKED 0"; exit 0; fi
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+${DROP_LINKS}
+awk 'FILENAME == ARGV[1] { if ($0 !~ /^#/) own[$0] = 1; next } ($0 in own)' \\
+  "$lists/$target.own" "$lists/$live.linked" |
+  while IFS= read -r p; do
+    # shellcheck disable=SC3013 # dash, busybox sh and bash all have -ef (same device and inode)
+    if [ "$releases/$live/$p" -ef "$releases/$target/$p" ]; then printf '%s\\n' "$p"; fi
+  done > "$tmp/gone"
+drop_links "$live" "$tmp/gone" || exit 1
+echo "UNLINKED $(wc -l < "$tmp/gone")"`, l.assets, l.releases, live, target);
+}
+/**
+ * The finish block's part, once the pruned releases are gone: the lists of releases that are not
+ * `kept` go, and from each kept release, the linked names that no kept release lists as its own
+ * (their release was pruned). Nothing when no release was ever bridged. Output: `UNLINKED <n>`
+ * when it removed links.
+ */
+function pruneAssetLinks(l, kept) {
+    return script(`lists=$1; releases=$2
+shift 2
+[ -d "$lists" ] || exit 0
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+${DROP_LINKS}
+for file in "$lists"/*; do
+  [ -e "$file" ] || continue
+  name=\${file##*/}
+  keep=no
+  for v do case $name in "$v.own" | "$v.linked") keep=yes ;; esac; done
+  [ "$keep" = yes ] || rm -f "$file" || exit 1
+done
+for v do [ ! -f "$lists/$v.own" ] || grep -v '^#' "$lists/$v.own"; done > "$tmp/own"
+gone=0
+for v do
+  [ -s "$lists/$v.linked" ] || continue
+  grep -vxF -f "$tmp/own" "$lists/$v.linked" > "$tmp/gone"
+  drop_links "$v" "$tmp/gone" || exit 1
+  gone=$((gone + $(wc -l < "$tmp/gone")))
+done
+[ "$gone" -eq 0 ] || echo "UNLINKED $gone"`, l.assets, l.releases, ...kept);
+}
+function parseBridge(stdout) {
+    const lines = stdout.split('\n');
+    const files = lines.find((line) => line.startsWith('FILES '));
+    const clash = lines.find((line) => line.startsWith('CLASH '))?.split(' ');
+    return {
+        files: Number(files?.slice(6) ?? 0),
+        linked: lines
+            .filter((line) => line.startsWith('LINKED '))
+            .map((line) => {
+            const [, into = '', from = '', count = '0'] = line.split(' ');
+            return { into, from, files: Number(count) };
+        }),
+        ...(clash ? { clashes: { names: Number(clash[1]), first: clash.slice(2).join(' ') } } : {}),
+        done: lines.includes(BRIDGED),
+    };
+}
+/** The links an `UNLINKED <n>` line says were removed (0 when none). */
+function unlinkedCount(stdout) {
+    const line = stdout.split('\n').find((l) => l.startsWith('UNLINKED '));
+    return line === undefined ? 0 : Number(line.slice(9));
 }
 
 function layout(root) {
@@ -63116,6 +64732,7 @@ function layout(root) {
         upstreamBackup: `${meta}/upstream.bak`,
         lbUpstreamBackup: `${meta}/lb-upstream.bak`,
         siteBackup: `${meta}/site.bak`,
+        assets: `${meta}/assets`,
         release: (version) => `${root}/releases/${version}`,
         slotLog: (id) => `${root}/logs/${id}.log`,
         pidfile: (id) => `${meta}/${id}.pid`,
@@ -69446,6 +71063,11 @@ const release = object({
     deployedAt: string(),
     /** Absent in entries written before the commands were recorded. */
     commands: releaseCommands.optional(),
+    /**
+     * `asset-path`: the folders whose files stay served across versions, so that a rollback to it
+     * bridges the same ones. Absent: none. Optional, so schema 1 stays.
+     */
+    assets: array(string()).optional(),
 });
 /** The workers that run on a host: the generation they run in, their release and names. */
 const workersState = object({
@@ -69536,6 +71158,27 @@ function releasesToPrune(present, state, keep) {
     return present.filter((version) => !kept.has(version));
 }
 /**
+ * The releases whose own asset files the release `version` gets (asset-path), newest first:
+ * those that this run's pruning keeps once `version` is live on `slot` (the live one, the history
+ * that keep-releases keeps; never a release that did not go live), but `version` itself.
+ * `present`: the release directories on the host.
+ */
+function assetSources(state, version, slot, present, keep) {
+    const live = {
+        ...state,
+        slots: { ...state.slots, [slot]: { version, port: 0, pid: null, startedAt: '' } },
+        history: [
+            { version, sha256: '', slot, deployedAt: '' },
+            ...state.history.filter((r) => r.version !== version),
+        ],
+    };
+    const all = [...new Set([...present, version])];
+    const pruned = releasesToPrune(all, live, keep);
+    const order = live.history.map((r) => r.version);
+    const rank = (v) => (order.includes(v) ? order.indexOf(v) : order.length);
+    return all.filter((v) => v !== version && !pruned.includes(v)).sort((a, b) => rank(a) - rank(b));
+}
+/**
  * Whether a version ever served as a release of this host: it is in the history or a slot runs
  * (or ran) it. Such a release must never change (rollback integrity); one that never went live
  * (its health check failed, say) may be replaced by a new upload of the same version.
@@ -69553,16 +71196,350 @@ function batches(items, size) {
 }
 
 /**
+ * Fingerprinted assets of one host (`asset-path`): before the release this run moves the host to
+ * takes traffic, its asset folders get the files of the releases the run keeps, and the live
+ * release gets its files (remote/commands/assets.ts), so that a page of either version finds its
+ * bundle on either slot. Said in one log line per host and in the host's report; a run that fails
+ * before any nginx reload sent the new version traffic takes back what it linked into the live
+ * release.
+ */
+class AssetBridge {
+    s;
+    target;
+    state;
+    facts;
+    /** The bridge ran to its end in this run. */
+    bridged = false;
+    /** The live release that got files of the target in this run (undefined: none). */
+    linkedIntoLive;
+    /** The live slot reloaded into the target itself (the reload strategy): its pages exist. */
+    reloadedInPlace = false;
+    constructor(s, target, state, facts) {
+        this.s = s;
+        this.target = target;
+        this.state = state;
+        this.facts = facts;
+    }
+    /**
+     * The bridge still to run before the target takes traffic (in the ship command; for a
+     * rollback, in the switch's install stage); undefined when there is none: no asset folders, a
+     * worker host, or already done.
+     */
+    pending() {
+        const { version, assets, plan } = this.target;
+        if (this.bridged || this.s.role === 'worker' || assets.length === 0)
+            return undefined;
+        const keep = this.s.settings.app.keepReleases;
+        const sources = assetSources(this.state(), version, plan.targetSlot, this.facts.releases, keep);
+        return bridgeAssets({
+            layout: this.s.layout,
+            target: version,
+            live: plan.liveVersion ?? '',
+            sources,
+            folders: assets,
+        });
+    }
+    /**
+     * Takes the output of the bridge (also of one that failed half-way: what it linked into the
+     * live release is known): the log line, the host's report, and a warning for names whose
+     * content differs between kept releases.
+     */
+    took(stdout) {
+        const result = parseBridge(stdout);
+        const live = this.target.plan.liveVersion;
+        if (live !== null && result.linked.some((l) => l.into === live))
+            this.linkedIntoLive = live;
+        if (!result.done)
+            return;
+        this.bridged = true;
+        const outcome = assetsOutcome(result, this.target.version, live);
+        this.s.report.assets = outcome;
+        info(`[${this.s.name}] assets: ${assetsNote(outcome, this.target.version)}`);
+    }
+    /** Runs the pending bridge on its own (a release already on the host from an earlier run). */
+    async run() {
+        const bridge = this.pending();
+        if (bridge === undefined)
+            return;
+        const r = await this.s.host.tryExec(bridge, { step: ASSETS_STEP });
+        this.took(r.stdout);
+        if (r.exitCode !== 0)
+            throw new RemoteCommandError(this.s.name, ASSETS_STEP, r.exitCode, r.stderr);
+    }
+    /** Whether this run linked files of the target into the live release. */
+    get intoLive() {
+        return this.linkedIntoLive !== undefined;
+    }
+    /** The live slot is about to reload into the target (reload strategy): it serves its pages. */
+    servedInPlace() {
+        this.reloadedInPlace = true;
+    }
+    /** The target served pages in place (see servedInPlace). */
+    get reloaded() {
+        return this.reloadedInPlace;
+    }
+    /**
+     * After a run that failed before any nginx reload sent the new version traffic: the live
+     * release gives back the files this run linked into it (no page of the new version exists).
+     */
+    async takeBack() {
+        const live = this.linkedIntoLive;
+        if (live === undefined)
+            return;
+        const r = await this.s.host.exec(unlinkAssets(this.s.layout, live, this.target.version), {
+            step: 'unlink assets',
+        });
+        info(`[${this.s.name}] assets: ${unlinkedCount(r.stdout)} file(s) of ${this.target.version} taken back from ${live} (no page of ${this.target.version} was served)`);
+        this.linkedIntoLive = undefined;
+        delete this.s.report.assets?.intoLive;
+    }
+    /**
+     * The finish block's part: links to releases it no longer keeps go (see pruneAssetLinks);
+     * undefined where no release of the host was ever bridged (state.json records asset-path).
+     */
+    prune(kept) {
+        const bridged = this.target.assets.length > 0 || this.state().history.some((r) => r.assets !== undefined);
+        if (this.s.role === 'worker' || !bridged)
+            return undefined;
+        return pruneAssetLinks(this.s.layout, kept);
+    }
+    /** Says what the finish block's pruneAssetLinks removed (its `UNLINKED <n>`). */
+    pruned(stdout) {
+        const links = unlinkedCount(stdout);
+        if (links > 0)
+            info(`[${this.s.name}] assets: ${links} link(s) to pruned releases removed`);
+    }
+}
+/** The report of a bridge into `target` (`live`: the live release, null when none). */
+function assetsOutcome(result, target, live) {
+    const into = result.linked.filter((l) => l.into === target);
+    const toLive = result.linked.find((l) => l.into === live);
+    return {
+        files: result.files,
+        linked: into.reduce((sum, l) => sum + l.files, 0),
+        from: into.map((l) => l.from),
+        ...(live === null ? {} : { intoLive: { version: live, files: toLive?.files ?? 0 } }),
+        clashes: result.clashes?.names ?? 0,
+        ...(result.clashes ? { firstClash: result.clashes.first } : {}),
+    };
+}
+/**
+ * Once per run, after it: names with different content in two kept releases, as the hosts' bridges
+ * found them (the most any host found, the first name by order).
+ */
+function warnAssetClashes(hosts) {
+    const found = hosts.flatMap((h) => (h.assets && h.assets.clashes > 0 ? [h.assets] : []));
+    if (found.length === 0)
+        return;
+    const names = Math.max(...found.map((a) => a.clashes));
+    const first = found.map((a) => a.firstClash ?? '').sort()[0];
+    warning(`asset-path: ${names} file name(s) have different content in two kept releases (${first}${names > 1 ? ', ...' : ''}; on ${found.length} host(s)): each release keeps its own, so a page of one version may get the other's file from the other slot. Fingerprint them (a content hash in the name), as the bundlers' production builds do.`);
+}
+/**
+ * `1,204 file(s) of v2, v1 linked into v3 (its own: 1,180); 1,180 of v3 into v2 (live)`, or what
+ * there was instead.
+ */
+function assetsNote(a, target) {
+    const n = (count) => count.toLocaleString('en-US');
+    const into = a.linked === 0
+        ? `nothing to link into ${target} (its own: ${n(a.files)} file(s))`
+        : `${n(a.linked)} file(s) of ${a.from.join(', ')} linked into ${target} (its own: ${n(a.files)})`;
+    const live = a.intoLive && `; ${n(a.intoLive.files)} of ${target} into ${a.intoLive.version} (live)`;
+    return `${into}${live ?? ''}`;
+}
+
+/**
+ * Writes stdin to `path` atomically. `backup` says what `path.bak` keeps: the previous content
+ * (default), or a copy of what was just written (state.json: the last good state, which the
+ * corrupt-state error tells the operator to restore).
+ */
+function writeFileAtomically(path, mode = '644', backup = 'previous') {
+    return script(`set -e
+umask 077
+cat > "$1.tmp.$$"
+chmod "$2" "$1.tmp.$$"
+if [ "$3" = previous ] && [ -f "$1" ]; then cp -p "$1" "$1.bak"; fi
+mv -f "$1.tmp.$$" "$1"
+if [ "$3" = written ]; then { cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak"; } || rm -f "$1.bak.tmp.$$"; fi`, path, mode, backup);
+}
+/**
+ * State.json from the phase scripts (switch, finish), which have it as an argument:
+ * `write_state FILE CONTENT` replaces FILE atomically (mode 644; fails with FILE as it was), and
+ * `backup_state FILE` copies it to FILE.bak, as writeStateFile does (best effort).
+ */
+const STATE_FUNCTIONS = `write_state() {
+  { printf '%s' "$2" > "$1.tmp.$$" && chmod 644 "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"; } ||
+    { rm -f "$1.tmp.$$"; return 1; }
+}
+backup_state() {
+  { cp -p "$1" "$1.bak.tmp.$$" && mv -f "$1.bak.tmp.$$" "$1.bak"; } || rm -f "$1.bak.tmp.$$"
+}`;
+/** Writes state.json (stdin) atomically, keeping a copy of it as state.json.bak. */
+function writeStateFile(l) {
+    return writeFileAtomically(l.state, '644', 'written');
+}
+/** Writes state.json (stdin) and points `current` at `version`, in one round trip. */
+function recordRelease(l, version) {
+    return and(writeStateFile(l), switchCurrent(l, version));
+}
+/** Points `current` at a release: a new symlink renamed over the old one (atomic). */
+function switchCurrent(l, version) {
+    return script('ln -sfn "$2" "$1.tmp" && mv -T "$1.tmp" "$1"', l.current, `releases/${version}`);
+}
+/**
+ * shared/.env content: one `KEY='value'` line per variable, quoted so that sourcing it from sh
+ * (as slots are started) sets the value literally; dotenv libraries read the same lines.
+ */
+function renderEnvFile(env) {
+    return Object.entries(env)
+        .map(([key, value]) => `${key}=${quote(value)}\n`)
+        .join('');
+}
+const ENV_FILE_MODE = '600';
+/**
+ * Replaces shared/.env with stdin, only when the content changes. The file it replaces (often
+ * placed by hand, with secrets that never pass through GitHub) is first copied to
+ * `<envBackups>/<UTC time>.<version>`: a new name each time, so a later run never overwrites it;
+ * only the newest `keep` backups stay. Unchanged content touches nothing and makes no backup.
+ */
+function writeEnvFile(l, version, keep) {
+    return script(`set -e
+umask 077
+env=$1; backups=$2; version=$3; keep=$4; mode=$5
+tmp="$env.tmp.$$"
+trap 'rm -f "$tmp" "$backups/.tmp.$$"' EXIT
+cat > "$tmp"
+chmod "$mode" "$tmp"
+if [ -f "$env" ]; then
+  if cmp -s "$tmp" "$env"; then exit 0; fi
+  mkdir -p "$backups"
+  chmod 700 "$backups"
+  backup="$backups/$(date -u +%Y%m%dT%H%M%SZ).$version"
+  if [ -e "$backup" ]; then backup="$backup.$$"; fi
+  cp "$env" "$backups/.tmp.$$"
+  mv "$backups/.tmp.$$" "$backup"
+  # shellcheck disable=SC2012 # the backups are named by the action: <time>-<version>
+  ls -1 "$backups" | sort -r | tail -n +$((keep + 1)) | while read -r old; do rm -f "$backups/$old"; done
+fi
+mv -f "$tmp" "$env"`, l.sharedEnv, l.envBackups, version, String(keep), ENV_FILE_MODE);
+}
+
+const CHECKSUM_FILE = '.release-sha256';
+/**
+ * The version of a release, in a file at its root written at install (beside the checksum, so
+ * the archive and its sha256 stay as built): what a server reloaded in place (which keeps the
+ * environment it started with, `$APP_VERSION` included) reads to tell which release it runs.
+ */
+const REVISION_FILE = 'REVISION';
+/** installRelease's output line when the release brought its own REVISION file (kept as it is). */
+const REVISION_KEPT = 'REVISION-KEPT';
+/** What the prepare block prints for a release directory without a checksum (not installed by us). */
+const UNKNOWN_CHECKSUM = 'unknown';
+/**
+ * Extracts an uploaded archive into a temp dir next to the releases, records its checksum and
+ * writes REVISION_FILE (unless the release has one: it is kept, and REVISION_KEPT printed), then
+ * renames it into place, so `releases/<version>` is either complete or absent (a full disk or a
+ * dropped connection leaves no half release behind). The temp dir is a dot file: no version
+ * starts with a dot, so the prepare block (prepare.ts) can remove one that an interrupted run left.
+ *
+ * `replacing`: the checksum of a release of this version that never went live (the caller
+ * decided so from state.json), which this one replaces. The host checks that the release there
+ * still has that checksum and that no process runs from it (one the run could not stop, say;
+ * processes in other mount namespaces see other files and are left out),
+ * moves it aside, moves the new one in (the old one back if that fails), then removes it.
+ * Empty: the release must not exist yet. Once it is in place, the lists of asset files of an
+ * earlier release of this version go (assets.ts: the new release's are made from its files).
+ */
+function installRelease(l, version, archive, sha256, replacing = '') {
+    return script(`set -e
+target=$1; archive=$2; sum=$3; sums=$4; replacing=$5; version=$6; revision=$7; lists=$8
+tmp="\${target%/*}/.\${target##*/}.tmp.$$"
+old="\${target%/*}/.\${target##*/}.old.tmp.$$"
+trap 'rm -rf "$tmp" "$old"; rm -f "$archive"' EXIT
+mkdir "$tmp"
+tar -xzf "$archive" -C "$tmp"
+printf '%s\\n' "$sum" > "$tmp/$sums"
+if [ -e "$tmp/$revision" ] || [ -L "$tmp/$revision" ]; then echo ${REVISION_KEPT}
+else printf '%s\\n' "$version" > "$tmp/$revision"; fi
+if [ -n "$replacing" ]; then
+  found=$(cat "$target/$sums" 2>/dev/null || echo unknown)
+  if [ "$found" != "$replacing" ]; then
+    echo "$target has checksum $found, expected $replacing; it was not replaced" >&2
+    exit 3
+  fi
+  ns=$(readlink /proc/$$/ns/mnt 2>/dev/null || :)
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/ns/mnt" 2>/dev/null || :)" = "$ns" ] || continue
+    case $(readlink "$p/cwd" 2>/dev/null || :) in "$target" | "$target"/*)
+      echo "process \${p#/proc/} runs from $target; it was not replaced" >&2
+      exit 3
+    esac
+  done
+  mv -T "$target" "$old"
+  mv -T "$tmp" "$target" || { mv -T "$old" "$target"; exit 1; }
+else
+  mv -T "$tmp" "$target"
+fi
+rm -f "$lists/$version.own" "$lists/$version.linked"`, l.release(version), archive, sha256, CHECKSUM_FILE, replacing, version, REVISION_FILE, l.assets);
+}
+
+/** Exit code of shipRelease when the bytes that arrived do not have the expected sha256. */
+const SHIP_CHECKSUM_MISMATCH = 4;
+/**
+ * shipRelease's stdout lines once the archive arrived intact, and once it was installed (then,
+ * with asset-path, bridgeAssets' lines ending in `BRIDGED`).
+ */
+const SHIP_RECEIVED = 'RECEIVED';
+const SHIP_INSTALLED = 'INSTALLED';
+/** Where the archive of a release is written on the host while it is being installed. */
+function incomingArchive(l, version, sha256) {
+    return `${l.incoming}/${version}.${sha256.slice(0, 12)}.tar.gz`;
+}
+/**
+ * stdin: the archive (with `env`: exactly `env.archiveBytes` of it, then the new shared/.env,
+ * renderEnvFile's content, which holds secrets and so never goes into an argument). Writes the
+ * archive to `incomingArchive`, checks its sha256 (a mismatch removes it, says what arrived on
+ * stderr and exits SHIP_CHECKSUM_MISMATCH: nothing is extracted), then installs it as
+ * installRelease does (`replacing`: see there), then writes shared/.env as writeEnvFile does. It
+ * prints SHIP_RECEIVED once the archive checked out and SHIP_INSTALLED once it is installed, so
+ * that a failure names its part (upload, extract, assets, shared/.env). `bridge` (asset-path:
+ * bridgeAssets) runs right after the install, before shared/.env. A
+ * cut connection closes stdin early: the checksum then fails, and nothing is extracted either.
+ * `head -c` (coreutils, like sha256sum) reads no byte past the archive.
+ */
+function shipRelease(l, version, sha256, replacing = '', env, bridge) {
+    const archive = incomingArchive(l, version, sha256);
+    const receive = script(`archive=$1; sum=$2; bytes=$3
+mkdir -p "\${archive%/*}" || exit 1
+if [ -n "$bytes" ]; then (umask 077 && head -c "$bytes" > "$archive"); else (umask 077 && cat > "$archive"); fi || { rm -f "$archive"; exit 1; }
+found=$(sha256sum "$archive" | cut -d' ' -f1)
+if [ "$found" != "$sum" ]; then
+  echo "checksum mismatch after upload of $archive: expected $sum, host has $found ($(wc -c < "$archive") bytes arrived); nothing was extracted" >&2
+  rm -f "$archive"
+  exit ${SHIP_CHECKSUM_MISMATCH}
+fi
+echo ${SHIP_RECEIVED}`, archive, sha256, env === undefined ? '' : String(env.archiveBytes));
+    const install = installRelease(l, version, archive, sha256, replacing);
+    const after = [...(bridge ? [bridge] : []), ...(env ? [writeEnvFile(l, version, env.keep)] : [])];
+    return after.length === 0
+        ? and(receive, install)
+        : and(receive, install, cmd('echo', SHIP_INSTALLED), ...after);
+}
+
+/**
  * Shipping the release to one host: the archive streamed into one command that checks its sha256,
- * extracts it and then writes shared/.env (shipRelease), so the host is ready in one round trip.
+ * extracts it, bridges its asset folders (asset-path) and then writes shared/.env (shipRelease),
+ * so the host is ready in one round trip.
  */
 /**
- * Ships and installs the release unless the host has it, and writes shared/.env (see
- * writeEnv). A release of this version with other content is replaced only if it never went
- * live (a rerun after a failed health check); one that did is refused. Sets the target's
- * checksum, and `facts.existing` once the release is there.
+ * Ships and installs the release unless the host has it, bridges its asset folders (`assets`:
+ * before any page of it exists, and before the first batch of a rolling deploy switches, every
+ * host's live release has its files) and writes shared/.env (see writeEnv). A release of this
+ * version with other content is replaced only if it never went live (a rerun after a failed
+ * health check); one that did is refused. Sets the target's checksum, and `facts.existing` once
+ * the release is there.
  */
-async function shipToHost(s, target, facts, state, archive) {
+async function shipToHost(s, target, facts, state, archive, assets) {
     const l = s.layout;
     const { version } = target;
     const { existing } = facts;
@@ -69570,6 +71547,7 @@ async function shipToHost(s, target, facts, state, archive) {
     target.sha256 = archive.sha256;
     if (existing === archive.sha256) {
         await writeEnv(s, version, env);
+        await assets.run();
         return 'already there';
     }
     if (existing === UNKNOWN_CHECKSUM) {
@@ -69579,27 +71557,35 @@ async function shipToHost(s, target, facts, state, archive) {
         throw new HostError(s.name, 'ship', `release ${version} is already on the host with different content (sha256 ${existing}; this run built ${archive.sha256}). A version that went live must never change: give this build a new version.`);
     }
     const keep = s.settings.app.keepReleases;
-    const shipped = await s.host.tryExecWithFile(shipRelease(l, version, archive.sha256, existing, env === '' ? undefined : { archiveBytes: archive.bytes, keep }), archive.path, { step: 'ship', ...(env === '' ? {} : { stdin: env }) });
+    const bridge = assets.pending();
+    const shipped = await s.host.tryExecWithFile(shipRelease(l, version, archive.sha256, existing, env === '' ? undefined : { archiveBytes: archive.bytes, keep }, bridge), archive.path, { step: 'ship', ...(env === '' ? {} : { stdin: env }) });
+    if (bridge)
+        assets.took(shipped.stdout);
     if (shipped.exitCode !== 0)
-        throw shipFailure(s, version, shipped, archive);
+        throw shipFailure(s, version, shipped, archive, bridge !== undefined);
     if (shipped.stdout.split('\n').includes(REVISION_KEPT)) {
         warning(`[${s.name}] the release has its own ${REVISION_FILE} file, kept as it is: the action writes ${version} there only when the release has none (README "What your app must do").`);
     }
     facts.existing = archive.sha256;
     return existing === '' ? 'uploaded' : 'replaced';
 }
-/** The error of a failed ship, naming the part that failed (upload, extract, shared/.env). */
-function shipFailure(s, version, r, archive) {
+/**
+ * The error of a failed ship, naming the part that failed (upload, extract, assets when
+ * `bridged`, shared/.env).
+ */
+function shipFailure(s, version, r, archive, bridged) {
     if (r.exitCode === null) {
         const upload = incomingArchive(s.layout, version, archive.sha256);
         return new HostError(s.name, 'ship', `upload to ${upload} failed: ${r.stderr.trim() || 'the SSH connection was lost'}`);
     }
     const lines = r.stdout.split('\n');
-    const step = lines.includes(SHIP_INSTALLED)
-        ? 'write shared/.env'
-        : lines.includes(SHIP_RECEIVED)
+    const step = !lines.includes(SHIP_INSTALLED)
+        ? lines.includes(SHIP_RECEIVED)
             ? 'extract release'
-            : 'ship';
+            : 'ship'
+        : bridged && !lines.includes(BRIDGED)
+            ? ASSETS_STEP
+            : 'write shared/.env';
     return new RemoteCommandError(s.name, step, r.exitCode, r.stderr);
 }
 /** shared/.env from `env` and `secret-env` ('' when both are empty: the file is not touched). */
@@ -69704,8 +71690,8 @@ function finishHost(spec) {
     const { layout: l, old } = spec;
     return script(`${DRAIN_FUNCTIONS}
 ${STATE_FUNCTIONS}
-port=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6; workers=$7
-shift 7
+port=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6; workers=$7; links=$8
+shift 8
 fail() {
   echo "FAILED $1"
   [ -z "$2" ] || printf '%s\\n' "$2" >&2
@@ -69732,7 +71718,10 @@ if [ $# -gt 0 ]; then
   echo "STEP prune"
   rm -rf -- "$@" || fail prune
 fi
-echo OK`, old ? String(old.port) : '', String(old ? drainChecks(old.drainTimeoutMs) : 0), String(old?.quietChecks ?? 1), old?.stop.text ?? '', spec.stateJson === undefined ? '-' : l.state, spec.stateJson ?? '', spec.retireWorkers?.text ?? '', ...spec.prune.map((version) => l.release(version)));
+if [ -n "$links" ]; then
+  (eval "$links") || fail links
+fi
+echo OK`, old ? String(old.port) : '', String(old ? drainChecks(old.drainTimeoutMs) : 0), String(old?.quietChecks ?? 1), old?.stop.text ?? '', spec.stateJson === undefined ? '-' : l.state, spec.stateJson ?? '', spec.retireWorkers?.text ?? '', spec.pruneLinks?.text ?? '', ...spec.prune.map((version) => l.release(version)));
 }
 function parseFinish(stdout) {
     const lines = stdout.split('\n');
@@ -71839,7 +73828,7 @@ stage=$1; file=$2; backup=$3; mode=$4; sudo=$5; testcmd=$6; reloadcmd=$7
 alive=$8; rport=$9; shift 9
 rpath=$1; rvpath=$2; rversion=$3; vport=$4; vpath=$5; expected=$6; vtimeout=$7; vheader=$8; client=$9
 shift 9
-state=$1; statejson=$2; current=$3; target=$4; content=$5; members=$6
+state=$1; statejson=$2; current=$3; target=$4; content=$5; members=$6; bridge=$7
 ${PUT_FILE}
 [ "$client" = auto ] && client=$(http_client)
 echo "CLIENT $client"
@@ -71885,6 +73874,10 @@ if [ "$stage" != activate ]; then
     [ -z "$problem" ] || fail recheck - "$problem"
     eval "$members"
     port_owner "$rport" || fail recheck - "$problem"
+  fi
+  if [ -n "$bridge" ]; then
+    echo "STEP bridge"
+    (eval "$bridge") 2> "$http_tmp/err" || fail bridge $? "$(tail -n 20 "$http_tmp/err")"
   fi
   echo "STEP install"
   if [ "$mode" = take ]; then
@@ -71942,7 +73935,7 @@ if [ "$stage" != install ]; then
     fi
   fi
 fi
-echo OK`, spec.stage, spec.file, spec.backup, spec.backupMode, nginx.sudo ? 'sudo' : 'no-sudo', userCommand(nginx.test, nginx.sudo).text, userCommand(nginx.reload, nginx.sudo).text, recheck?.alive.text ?? '', String(recheck?.port ?? 0), recheck?.path ?? '', recheck?.versionPath ?? '', recheck?.version ?? '', verify ? String(verify.port) : '', verify?.path ?? '', verify?.expected.join(' ') ?? '', String(verify?.timeoutMs || VERIFY_TIMEOUT_MS$1), verify ? headerGlob(verify.header) : '', spec.client ?? 'auto', record?.layout.state ?? '', record?.stateJson ?? '', record?.layout.current ?? '', record ? `releases/${record.version}` : '', spec.content ?? '', recheck?.members.text ?? '');
+echo OK`, spec.stage, spec.file, spec.backup, spec.backupMode, nginx.sudo ? 'sudo' : 'no-sudo', userCommand(nginx.test, nginx.sudo).text, userCommand(nginx.reload, nginx.sudo).text, recheck?.alive.text ?? '', String(recheck?.port ?? 0), recheck?.path ?? '', recheck?.versionPath ?? '', recheck?.version ?? '', verify ? String(verify.port) : '', verify?.path ?? '', verify?.expected.join(' ') ?? '', String(verify?.timeoutMs || VERIFY_TIMEOUT_MS$1), verify ? headerGlob(verify.header) : '', spec.client ?? 'auto', record?.layout.state ?? '', record?.stateJson ?? '', record?.layout.current ?? '', record ? `releases/${record.version}` : '', spec.content ?? '', recheck?.members.text ?? '', spec.bridge?.text ?? '');
 }
 function parseSwitch(stdout) {
     const lines = stdout.split('\n');
@@ -72080,10 +74073,10 @@ class UpstreamFile {
         return ownership;
     }
     /**
-     * The switch script (switchUpstream) on this file: `install` (recheck, install, test),
-     * `activate` (reload, verify, record) or `all`. Returns its result, and the error to throw
-     * when it failed (the script has put the file from before back: `result.restored`), or, for
-     * `result.noClient` (a recheck on a host without an HTTP client), none: nothing was touched.
+     * The switch script (switchUpstream) on this file: `install` (recheck, bridge, install, test),
+     * `activate` (reload, verify, record) or `all`. Returns its result and output, and the error to
+     * throw when it failed (the script has put the file from before back: `result.restored`), or,
+     * for `result.noClient` (a recheck on a host without an HTTP client), none: nothing was touched.
      */
     async switch(request) {
         const { file, backup, nginx, backups, steps, verify } = this.options;
@@ -72106,32 +74099,34 @@ class UpstreamFile {
             record: request.record,
             client: request.client,
             content: request.content,
+            bridge: request.bridge,
         }), { step });
         const result = parseSwitch(r.stdout);
         // The backup is whole once the new file was written (a failure after it restores from it).
         if (result.steps.includes('test'))
             this.backedUp = true;
+        const { stdout } = r;
         if (r.exitCode === 0 || result.noClient)
-            return { result };
+            return { result, stdout };
         const detail = r.stderr.trim();
         const exit = result.failedExit ?? r.exitCode;
+        const failed = (error) => ({ result, stdout, error });
         switch (result.failedStep) {
             case 'recheck':
-                return { result, error: request.recheck?.error(result.failedExit, detail) };
+                return failed(request.recheck?.error(result.failedExit, detail));
+            case 'bridge':
+                return failed(new RemoteCommandError(this.host.name, ASSETS_STEP, exit, detail));
             case 'install':
             case 'test':
-                return {
-                    result,
-                    error: new RemoteCommandError(this.host.name, request.step ?? steps.install, exit, detail),
-                };
+                return failed(new RemoteCommandError(this.host.name, request.step ?? steps.install, exit, detail));
             case 'reload':
-                return { result, error: new RemoteCommandError(this.host.name, steps.reload, exit, detail) };
+                return failed(new RemoteCommandError(this.host.name, steps.reload, exit, detail));
             case 'verify':
-                return { result, error: new HostError(this.host.name, 'switch: verify', detail) };
+                return failed(new HostError(this.host.name, 'switch: verify', detail));
             case 'record':
-                return { result, error: new HostError(this.host.name, 'record', detail) };
+                return failed(new HostError(this.host.name, 'record', detail));
             default:
-                return { result, error: new RemoteCommandError(this.host.name, step, r.exitCode, detail) };
+                return failed(new RemoteCommandError(this.host.name, step, r.exitCode, detail));
         }
     }
     /** Puts `content` in place and tests the nginx config (not live until a reload). */
@@ -72309,6 +74304,10 @@ class UpstreamSwitch {
     get newSlotTakenOff() {
         return this.newSlotTraffic === 'taken off';
     }
+    /** nginx was told to send the new slot traffic in this run (a reload may have done so). */
+    get newSlotServed() {
+        return this.newSlotTraffic !== 'none';
+    }
     /** How long ago this run last reloaded nginx (0: it did not), for a drain's quiet window. */
     sinceReload() {
         return this.reloadedAt === 0 ? 0 : Date.now() - this.reloadedAt;
@@ -72338,14 +74337,17 @@ class UpstreamSwitch {
         if (toNewSlot)
             this.newSlotTraffic = 'serving';
         const expected = servers.map((s) => `127.0.0.1:${s.port}`);
-        const { result, error } = await this.files.upstream.switch({
+        const { result, stdout, error } = await this.files.upstream.switch({
             stage,
             content: stage === 'activate' ? undefined : this.render(slot, canaryWeight),
             recheck: stage === 'activate' ? undefined : extras.recheck,
             expected,
             record: reloads ? extras.record : undefined,
+            bridge: stage === 'activate' ? undefined : extras.bridge?.script,
             client: this.client,
         });
+        if (result.steps.includes('bridge'))
+            extras.bridge?.took(stdout);
         if (result.client)
             this.client = result.client;
         // The recheck failed, or needs the tunnel: nothing was touched.
@@ -72674,7 +74676,7 @@ class HostRecord {
     }
     /** state.json once the new slot is live. */
     switchedState() {
-        const { version, sha256, commands, plan, pid, workdir } = this.target;
+        const { version, sha256, commands, assets, plan, pid, workdir } = this.target;
         const slot = plan.targetSlot;
         const now = new Date().toISOString();
         return {
@@ -72697,6 +74699,7 @@ class HostRecord {
                     slot,
                     deployedAt: now,
                     ...(commands === undefined ? {} : { commands }),
+                    ...(assets.length === 0 ? {} : { assets }),
                 },
                 ...this.state.history.filter((r) => r.version !== version),
             ],
@@ -72730,8 +74733,9 @@ class HostRecord {
      * keep-releases to remove (never the live or the previous one), and state.json as it is once
      * `stopped` (the old slot, or null) has stopped and those releases are gone: the slot's pid
      * cleared, their history entries removed (a pruned release can no longer be rolled back to, so
-     * state.json stays as bounded as releases/). `stateJson` is undefined when nothing changes;
-     * `written()` takes the new state once the host has written it.
+     * state.json stays as bounded as releases/). `kept`: the releases left on the host.
+     * `stateJson` is undefined when nothing changes; `written()` takes the new state once the host
+     * has written it.
      */
     finish(stopped) {
         const present = [...new Set([...this.releases, this.target.version])];
@@ -72742,17 +74746,18 @@ class HostRecord {
         }
         next = this.withWorkers(next);
         const prune = releasesToPrune(present, next, this.s.settings.app.keepReleases);
+        const kept = present.filter((version) => !prune.includes(version));
         const history = next.history.filter((r) => !prune.includes(r.version));
         if (history.length < next.history.length)
             next = { ...next, history };
         if (next === this.state)
-            return { prune, written: () => { } };
+            return { prune, kept, written: () => { } };
         const written = () => {
             this.state = next;
             if (this.s.role === 'worker' && next.workers)
                 this.workersRecorded(next.workers.version);
         };
-        return { prune, stateJson: stateText(next), written };
+        return { prune, kept, stateJson: stateText(next), written };
     }
     /** A worker host runs `version`'s workers now, as state.json says. */
     workersRecorded(version) {
@@ -72773,13 +74778,14 @@ class HostRecord {
             return state;
         if (this.s.role === 'web')
             return { ...state, workers };
-        const { version, sha256, commands, plan } = this.target;
+        const { version, sha256, commands, assets, plan } = this.target;
         const entry = {
             version,
             sha256,
             slot: workers?.generation ?? plan.targetSlot,
             deployedAt: new Date().toISOString(),
             ...(commands === undefined ? {} : { commands }),
+            ...(assets.length === 0 ? {} : { assets }),
         };
         const history = [entry, ...state.history.filter((r) => r.version !== version)];
         return { ...state, workers, history };
@@ -72996,6 +75002,8 @@ class HostDeploy {
     nginx;
     /** The release's workers (`worker-command`), on a web host and on a worker host. */
     workers;
+    /** The release's asset folders bridged with the kept releases' (`asset-path`). */
+    assets;
     /** What the host had as the run started (the release's checksum, releases, HTTP client). */
     facts;
     /** The finish block, once drainOldSlot or pruneReleases started it. */
@@ -73015,6 +75023,7 @@ class HostDeploy {
             sha256: '',
             commands: inputCommands(settings),
             plan: loaded.plan,
+            assets: settings.app.assetPaths,
             pid: null,
         };
         this.facts = { ...loaded.facts };
@@ -73023,6 +75032,7 @@ class HostDeploy {
         this.slots = new SlotOps(session, this.target, loaded.manager, (v) => this.record.commandsOf(v), client);
         this.nginx = new UpstreamSwitch(session, this.target, loaded.files, loaded.siteToInstall, client);
         this.workers = new WorkerOps(session, this.target, loaded.manager, () => this.record.state, (v) => this.record.commandsOf(v));
+        this.assets = new AssetBridge(session, this.target, () => this.record.state, this.facts);
     }
     get name() {
         return this.session.name;
@@ -73071,9 +75081,12 @@ class HostDeploy {
             latest?.version === this.version &&
             latest.sha256 === archive.sha256);
     }
-    /** Ships the release and writes shared/.env, in one round trip (see shipToHost). */
+    /**
+     * Ships the release, bridges its asset folders and writes shared/.env, in one round trip (see
+     * shipToHost).
+     */
     ship(archive) {
-        return shipToHost(this.session, this.target, this.facts, this.state, archive);
+        return shipToHost(this.session, this.target, this.facts, this.state, archive, this.assets);
     }
     /** Runs a one-off command (migrate, post-deploy) from the new release dir with its env. */
     async runInRelease(command, step) {
@@ -73110,8 +75123,9 @@ class HostDeploy {
      * The switch to the new slot with its record, as one stage of the switch script (see
      * UpstreamSwitch.switch): `all` on a host that switches alone; `install` then `activate` on
      * every host of an all-or-nothing switch. `install` first rechecks that the slot still runs
-     * and passes its checks (a warm slot of a rollback was not checked at all); `activate` records
-     * the release once requests through nginx reach it.
+     * and passes its checks (a warm slot of a rollback was not checked at all), then bridges the
+     * release's asset folders when the ship did not (a rollback's); `activate` records the release
+     * once requests through nginx reach it.
      */
     async switchToNewSlot(stage) {
         const [, manager, slot, port, health, version] = this.slots.healthTarget();
@@ -73129,9 +75143,11 @@ class HostDeploy {
             throughTunnel: () => this.slots.recheckHealthy(),
         };
         const record = stage === 'install' ? undefined : this.record.switchRecord();
+        const bridge = stage === 'activate' ? undefined : this.assets.pending();
         const recorded = await this.nginx.switch(stage, slot, undefined, {
             recheck,
             record: record?.record,
+            ...(bridge ? { bridge: { script: bridge, took: (out) => this.assets.took(out) } } : {}),
         });
         if (record === undefined)
             return;
@@ -73234,14 +75250,15 @@ class HostDeploy {
         const retire = this.workersToRetire();
         if (retire !== undefined)
             journal.mark({ kind: 'retiring workers', workers: retire });
-        const { prune, stateJson, written } = this.record.finish(old);
+        const { prune, kept, stateJson, written } = this.record.finish(old);
         const retiring = old === null
             ? undefined
             : this.slots.retire(old, this.state.slots[old]?.version ?? this.version, this.nginx.sinceReload());
         let drainSeen = () => { };
         const seen = new Promise((resolve) => (drainSeen = resolve));
         const retireWorkers = retire && this.workers.stopCommand(retire);
-        const spec = { layout, old: retiring?.spec, stateJson, retireWorkers, prune };
+        const pruneLinks = this.assets.prune(kept);
+        const spec = { layout, old: retiring?.spec, stateJson, retireWorkers, prune, pruneLinks };
         const exec = this.host.tryExec(finishHost(spec), {
             step: 'finish',
             onLine: (line) => {
@@ -73259,6 +75276,7 @@ class HostDeploy {
                 throw new RemoteCommandError(this.name, step, exitCode, stderr);
             }
             written();
+            this.assets.pruned(stdout);
             journal.clear('started workers');
             journal.clear('retiring workers');
             return prune;
@@ -73288,6 +75306,8 @@ function finishStep(failed, old) {
         return 'prune';
     if (failed === 'workers')
         return 'stop old workers';
+    if (failed === 'links')
+        return 'prune asset links';
     return old === null ? 'finish' : `stop ${old}`;
 }
 
@@ -73428,6 +75448,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
     catch (error) {
         report.status = 'failed';
         report.error = errorMessage(error);
+        await takeBackAssetLinks(hosts, logs);
     }
     finally {
         await bestEffort(logs, 'release lock', sessions, (s) => s.releaseLock());
@@ -73435,6 +75456,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
         fleet?.dispose();
         report.endedAt = Date.now();
     }
+    warnAssetClashes(report.hosts);
     const first = report.hosts[0];
     if (settings.rollback.enabled)
         report.version = hosts[0]?.version ?? version;
@@ -73442,6 +75464,17 @@ async function runDeploy(settings, version, strategy, logs, env) {
     report.previousSlot = first?.previousSlot ?? null;
     report.liveSlot = first?.liveSlot ?? null;
     return report;
+}
+/**
+ * asset-path after a failed run: when no host sent the new version traffic (no nginx reload to
+ * its slot, no reload in place), no page of it exists, so the live releases give back the files
+ * this run linked into them. Once one did, the links stay until pruning (browsers have its pages).
+ */
+async function takeBackAssetLinks(hosts, logs) {
+    if (hosts.some((h) => h.nginx.newSlotServed || h.assets.reloaded))
+        return;
+    const linked = hosts.filter((h) => h.assets.intoLive);
+    await bestEffort(logs, 'take back asset links', linked, (h) => h.assets.takeBack());
 }
 async function buildRelease(settings, env) {
     if (settings.app.buildCommand) {
@@ -73453,7 +75486,7 @@ async function buildRelease(settings, env) {
             endGroup();
         }
     }
-    return prepareRelease({
+    const archive = await prepareRelease({
         releasePath: settings.app.releasePath,
         artifactUrl: settings.app.artifactUrl,
         cwd: env.workspace,
@@ -73462,6 +75495,11 @@ async function buildRelease(settings, env) {
         artifactSha256: settings.app.artifactSha256,
         artifactToken: settings.app.artifactToken,
     });
+    const missing = await foldersMissing(archive.path, settings.app.assetPaths);
+    if (missing.length > 0) {
+        throw new Error(`Input 'asset-path': the release has no folder ${missing.map((f) => `'${f}'`).join(', ')} (${archive.source}; expected folders relative to the release's root, as the build leaves them). No host was touched.`);
+    }
+    return archive;
 }
 
 /**
@@ -73844,6 +75882,7 @@ async function checkHost(settings, version, address, role, options, via, logs) {
                 ? [`process-manager auto: ${manager.manager} (${manager.reason})`]
                 : []),
             ...portNotes(facts, plan.targetSlot),
+            ...assetNotes(settings, state, version, plan),
         ];
         const canary = settings.strategy === 'canary' ? await canaryCheck(settings, host) : undefined;
         if (canary?.blocking)
@@ -73870,6 +75909,24 @@ async function processManagerOf(settings, host, user) {
         step: 'process manager',
     });
     return resolveProcessManager(parseProcessManagerFacts(stdout), name, user);
+}
+/**
+ * What asset-path would bridge (the releases kept by state.json's history stand in for the
+ * release directories, which the probe does not list).
+ */
+function assetNotes(settings, state, version, plan) {
+    const folders = settings.app.assetPaths;
+    if (folders.length === 0)
+        return [];
+    const recorded = [...state.history.map((r) => r.version)];
+    const sources = assetSources(state, version, plan.targetSlot, recorded, settings.app.keepReleases);
+    const from = sources.length === 0 ? 'no kept release' : sources.join(', ');
+    const live = plan.liveVersion === null || plan.liveVersion === version
+        ? ''
+        : `; ${plan.liveVersion} (live) would get ${version}'s before the first reload`;
+    return [
+        `asset-path ${folders.join(', ')}: ${version} would get the files of ${from} as hard links${live}`,
+    ];
 }
 /** What a deploy would do on a worker host: its workers, and the ones they replace. */
 function workerHostNotes(settings, state, version) {
@@ -80004,6 +82061,32 @@ function workersSection(r) {
         return [];
     return ['#### Workers', '', table(['Host', 'Worker', 'Version', 'State'], rows), ''];
 }
+/** What asset-path bridged per host, when it ran (absent otherwise). */
+function assetsSection(r) {
+    const n = (count) => count.toLocaleString('en-US');
+    const rows = r.hosts.flatMap((h) => {
+        const a = h.assets;
+        if (a === undefined)
+            return [];
+        return [
+            [
+                esc(h.host),
+                n(a.files),
+                a.linked === 0 ? '0' : esc(`${n(a.linked)} (from ${a.from.join(', ')})`),
+                a.intoLive ? esc(`${n(a.intoLive.files)} into ${a.intoLive.version}`) : '',
+                a.clashes === 0 ? '' : `⚠️ ${n(a.clashes)}`,
+            ],
+        ];
+    });
+    if (rows.length === 0)
+        return [];
+    return [
+        '#### Fingerprinted assets',
+        '',
+        table(['Host', 'Own files', 'Linked in', 'Given to the live release', 'Name clashes'], rows),
+        '',
+    ];
+}
 function render(r, parts, limits) {
     const leftOut = [];
     const hosts = hostsSection(r, parts, limits, leftOut);
@@ -80026,6 +82109,7 @@ function render(r, parts, limits) {
         '',
         ...hosts,
         ...workersSection(r),
+        ...assetsSection(r),
         ...canarySection(r),
         ...note,
         ...(gantt === '' ? [] : ['#### Timeline', '', gantt, '']),
@@ -80747,6 +82831,8 @@ function planRollback(h, toVersion) {
         target.commands ?? (settings.app.startCommand ? inputCommands(settings) : undefined);
     if (h.target.commands !== undefined)
         h.slots.useStopCommand(h.target.commands.stop);
+    // Its asset folders as recorded with it (the input only stands in for a release without).
+    h.target.assets = target.assets ?? settings.app.assetPaths;
     h.target.plan = planHost(settings, h.name, h.state, target.version);
     return target.version !== live;
 }
@@ -80830,6 +82916,7 @@ async function deployInPlace(h) {
     try {
         if (running) {
             h.target.pid = h.state.slots[slot]?.pid ?? null;
+            h.assets.servedInPlace();
             await h.slots.reload();
         }
         else {
@@ -80929,6 +83016,8 @@ const DEFAULTS = {
     'artifact-url': '',
     // What ships: patterns left out of release-path; checksum and token of artifact-url
     exclude: '',
+    // Folders whose files stay served across versions (fingerprinted assets)
+    'asset-path': '',
     'artifact-sha256': '',
     'artifact-token': '',
     'start-command': '',
@@ -81206,12 +83295,50 @@ const httpUrl = (text) => {
         return bad('contains whitespace or control characters', expected);
     return ok(text);
 };
-/** Patterns (newline- or comma-separated), every bad one named at once. */
+/**
+ * gitignore patterns (newline- or comma-separated); a pattern with control characters (a pasted
+ * escape sequence, not a file name) is refused, every such one named at once.
+ */
 const ignorePatterns = (text) => {
-    const { patterns, problems } = parseIgnorePatterns(text, 'lines-and-commas');
+    const patterns = splitExclude(text);
+    const problems = patterns
+        .filter((pattern) => /\p{Cc}/u.test(pattern))
+        .map((pattern) => `${show(pattern)} contains control characters`);
     return problems.length === 0
         ? ok(patterns)
-        : bad(`has bad patterns: ${problems.join('; ')}`, "gitignore-like patterns relative to release-path, one per line or separated by commas, like 'node_modules/, *.log, /coverage'");
+        : bad(`has bad patterns: ${problems.join('; ')}`, "gitignore patterns relative to release-path, one per line or separated by commas, like 'node_modules/, *.log, /coverage'");
+};
+/**
+ * `asset-path`: folders of the release relative to its root, one per line or separated by
+ * commas, a trailing `/` dropped; each stays inside the release (no absolute path, no `.` or `..`
+ * segment), and none is inside another.
+ */
+const assetFolders = (text) => {
+    const expected = "folders of the release relative to its root, one per line or separated by commas, like 'public/assets' or '.next/static'";
+    const given = text
+        .split(/[\n,]/)
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
+    const folders = [];
+    for (const item of given) {
+        if (/[\p{Cc}\\]/u.test(item))
+            return bad(`has ${show(item)}, with a control character or '\\'`, expected);
+        if (item.startsWith('/'))
+            return bad(`has an absolute path ${show(item)}`, expected);
+        const folder = item.replace(/\/+$/, '');
+        const segments = folder.split('/');
+        if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
+            return bad(`has ${show(item)}, with an empty, '.' or '..' segment`, expected);
+        }
+        if (folder.startsWith('-'))
+            return bad(`has ${show(item)}, which starts with '-'`, expected);
+        const overlap = folders.find((f) => f === folder || f.startsWith(`${folder}/`) || folder.startsWith(`${f}/`));
+        if (overlap !== undefined) {
+            return bad(`has ${show(item)} and ${show(overlap)}, one inside the other`, expected);
+        }
+        folders.push(folder);
+    }
+    return ok(folders);
 };
 const sha256Hex = fromSchema("64 hex digits, as 'sha256sum app.tar.gz' prints them", string()
     .regex(/^[0-9a-f]{64}$/i, 'is not a sha256')
@@ -81751,6 +83878,7 @@ function parseInputs(get) {
     const releasePath = r.field('release-path', localPath, '.');
     const artifactUrl = r.field('artifact-url', optional(httpUrl, ''), '');
     const exclude = r.field('exclude', ignorePatterns, []);
+    const assetPaths = r.field('asset-path', assetFolders, []);
     const artifactSha256 = r.field('artifact-sha256', optional(sha256Hex, ''), '');
     const artifactToken = r.token('artifact-token');
     const env = r.env('env');
@@ -81837,6 +83965,7 @@ function parseInputs(get) {
             releasePath,
             artifactUrl,
             exclude,
+            assetPaths,
             artifactSha256,
             artifactToken,
             startCommand: r.text('start-command'),

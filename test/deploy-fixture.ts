@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { copyFileSync, cpSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { connectionVariable } from '../src/nginx/render.js'
@@ -43,6 +43,32 @@ export function makeRelease(version: string, behaviour?: Record<string, unknown>
   }
   writeFileSync(join(dir, 'VERSION'), `${version}\n`)
   if (behaviour) writeFileSync(join(dir, 'behaviour.json'), JSON.stringify(behaviour))
+  return dir
+}
+
+/** The fingerprint of a version's bundle: `app-<fingerprint(v)>.js`. */
+export function fingerprint(version: string): string {
+  return createHash('sha256').update(version).digest('hex').slice(0, 8)
+}
+
+/**
+ * {@link makeRelease} with fingerprinted assets, as a production build leaves them: in
+ * public/assets, `app-<hash>.js`, a lazy chunk, the manifest `.manifest.json` that names the
+ * bundle (the sample app's /page reads it), and an undigested `app.js` of the version's own
+ * content (phx.digest leaves one in every release).
+ */
+export function makeAssetRelease(version: string, behaviour?: Record<string, unknown>): string {
+  const dir = makeRelease(version, behaviour)
+  const assets = join(dir, 'public/assets')
+  const hash = fingerprint(version)
+  mkdirSync(join(assets, 'chunks'), { recursive: true })
+  writeFileSync(join(assets, `app-${hash}.js`), `console.log(${JSON.stringify(version)})\n`)
+  writeFileSync(
+    join(assets, `chunks/lazy-${hash}.js`),
+    `export default ${JSON.stringify(version)}\n`,
+  )
+  writeFileSync(join(assets, 'app.js'), `console.log(${JSON.stringify(version)}) // undigested\n`)
+  writeFileSync(join(assets, '.manifest.json'), JSON.stringify({ 'app.js': `app-${hash}.js` }))
   return dir
 }
 

@@ -4,6 +4,7 @@
  * pass as arguments). The unit test `host-scripts.test.ts` checks that each `script(` call site
  * of src/remote has a script here, so a new one cannot be left out.
  */
+import { bridgeAssets, pruneAssetLinks, unlinkAssets } from '../src/remote/commands/assets.js'
 import { accessLogSince, canaryEvidenceProbe } from '../src/remote/commands/canary.js'
 import { waitForDrain } from '../src/remote/commands/drain.js'
 import { switchCurrent, writeEnvFile, writeFileAtomically } from '../src/remote/commands/files.js'
@@ -107,6 +108,19 @@ export function hostScripts(): HostScript[] {
     members: builtin.members('green'),
   })
   return [
+    built(
+      'assets.ts',
+      'bridgeAssets',
+      bridgeAssets({
+        layout: l,
+        target: 'v3',
+        live: 'v2',
+        sources: ['v2', 'v1'],
+        folders: ['public/assets', '.next/static'],
+      }),
+    ),
+    built('assets.ts', 'unlinkAssets', unlinkAssets(l, 'v2', 'v3')),
+    built('assets.ts', 'pruneAssetLinks', pruneAssetLinks(l, ['v3', 'v2'])),
     built('canary.ts', 'accessLogSince', accessLogSince('/var/log/nginx/shop.log', 10)),
     built(
       'canary.ts',

@@ -64,21 +64,35 @@ async function shipped(version: string): Promise<string[]> {
   return stdout.split('\n').filter(Boolean)
 }
 
-it('leaves out what exclude and .deployignore name, and refuses a bad pattern before connecting', async () => {
+it('leaves out what exclude and .deployignore name as git would, and refuses bad input before connecting', async () => {
   const app = makeRelease('x1')
   try {
-    for (const file of ['node_modules/dep/index.js', 'logs/dev.log', 'test/app.test.js']) {
+    for (const file of [
+      'node_modules/dep/index.js',
+      'logs/dev.log',
+      'logs/keep.log',
+      'test/app.test.js',
+    ]) {
       mkdirSync(join(app, file, '..'), { recursive: true })
       writeFileSync(join(app, file), file)
     }
-    writeFileSync(join(app, '.deployignore'), '# not for the hosts\n*.log\n/test\n')
+    // Read after exclude: the last pattern that matches decides, as in git.
+    writeFileSync(join(app, '.deployignore'), '# not for the hosts\n*.log\n!keep.log\n/test\n')
 
-    const bad = await run(app, { version: 'x0', exclude: 'node_modules/, !node_modules/keep' })
+    const bad = await run(app, { version: 'x0', exclude: 'node_modules/, log\u001b[0m' })
     expect(bad.main.exitCode).toBe(1)
     expect(bad.main.log).toContain(
-      "Input 'exclude': 'node_modules/, !node_modules/keep' has bad patterns: '!node_modules/keep' re-includes with '!'",
+      "Input 'exclude': 'node_modules/, log\\x1b[0m' has bad patterns: 'log\\x1b[0m' contains control characters",
     )
     expect(bad.main.log).not.toContain('Packing directory')
+
+    // asset-path names a folder the built release does not have: refused before any host.
+    const missing = await run(app, { version: 'x0', 'asset-path': 'public/assets' })
+    expect(missing.main.exitCode).toBe(1)
+    expect(errorLine(missing.main.log)).toContain(
+      "Input 'asset-path': the release has no folder 'public/assets'",
+    )
+    expect(missing.main.log).not.toContain('locked; live')
 
     const deployed = await run(app, { version: 'x1', exclude: 'node_modules/' })
     expect(errorLine(deployed.main.log)).toBe('')
@@ -90,6 +104,7 @@ it('leaves out what exclude and .deployignore name, and refuses a bad pattern be
       'VERSION',
       'cluster.js',
       'logs',
+      'logs/keep.log',
       'package.json',
       'server.js',
       'worker.js',

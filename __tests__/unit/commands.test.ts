@@ -94,10 +94,10 @@ describe('remote commands', () => {
           .text,
       )
     expect(install()).toBe(
-      `/srv/shop/releases/v2 /srv/shop/.deploy/incoming/v2.tgz ${'b'.repeat(64)} .release-sha256 '' v2 REVISION`,
+      `/srv/shop/releases/v2 /srv/shop/.deploy/incoming/v2.tgz ${'b'.repeat(64)} .release-sha256 '' v2 REVISION /srv/shop/.deploy/assets`,
     )
     expect(install('a'.repeat(64))).toBe(
-      `/srv/shop/releases/v2 /srv/shop/.deploy/incoming/v2.tgz ${'b'.repeat(64)} .release-sha256 ${'a'.repeat(64)} v2 REVISION`,
+      `/srv/shop/releases/v2 /srv/shop/.deploy/incoming/v2.tgz ${'b'.repeat(64)} .release-sha256 ${'a'.repeat(64)} v2 REVISION /srv/shop/.deploy/assets`,
     )
   })
 
@@ -149,7 +149,7 @@ describe('remote commands', () => {
     const q = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`
     // The test command is one argument: `sudo -n sh -c <the line>`, the line quoted whole.
     expect(argsOf(install.text)).toBe(
-      `install /etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak take sudo ${q(`sudo -n sh -c ${q(`nginx -t; ${hostile}`)}`)} 'sudo -n nginx -s reload' '' 0 '' '' '' '' '' '' 10000 '' none '' '' '' '' '' ''`,
+      `install /etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak take sudo ${q(`sudo -n sh -c ${q(`nginx -t; ${hostile}`)}`)} 'sudo -n nginx -s reload' '' 0 '' '' '' '' '' '' 10000 '' none '' '' '' '' '' '' ''`,
     )
   })
 

@@ -543,7 +543,9 @@ describe('ship on a fake host', () => {
     const other = 'c'.repeat(64)
     const rerun = await loaded(settings, { existing: other })
     expect(await rerun.deploy.ship(archive)).toBe('replaced')
-    expect(rerun.host.commands.at(-1)?.text).toContain(`.release-sha256 ${other} 2.0.0 REVISION; }`)
+    expect(rerun.host.commands.at(-1)?.text).toContain(
+      `.release-sha256 ${other} 2.0.0 REVISION /srv/shop/.deploy/assets; }`,
+    )
 
     const live: HostState = {
       ...LIVE_BLUE,
@@ -719,7 +721,7 @@ describe('start + health and the finish block on a fake host', () => {
     const text = host.commands.at(-1)!.text
     expect(text).toMatch(new RegExp(`' sh ${BLUE} `))
     // state.json (its pid of blue cleared), then the one release to remove.
-    expect(text).toMatch(/\n\}\n' '' \S+\/releases\/0\.9\.0$/)
+    expect(text).toMatch(/\n\}\n' '' '' \S+\/releases\/0\.9\.0$/)
     expect(deploy.state.slots.blue?.pid).toBeNull()
     expect(deploy.state.history.map((r) => r.version)).toEqual(['2.0.0', '1.0.0'])
   })
@@ -790,7 +792,7 @@ describe('start + health and the finish block on a fake host', () => {
 
     expect(stepsSince(host, mark)).toEqual(['finish'])
     // No port to drain, no stop command, no state.json, nothing to prune.
-    expect(host.commands.at(-1)!.text).toMatch(/' sh '' 0 1 '' - '' ''$/)
+    expect(host.commands.at(-1)!.text).toMatch(/' sh '' 0 1 '' - '' '' ''$/)
     expect(deploy.state.slots.blue?.pid).toBe(100)
   })
 })

@@ -83,6 +83,7 @@ describe('parseInputs', () => {
         releasePath: '.',
         artifactUrl: '',
         exclude: [],
+        assetPaths: [],
         artifactSha256: '',
         artifactToken: '',
         startCommand: 'node server.js',
@@ -162,6 +163,7 @@ describe('parseInputs', () => {
       'release-path': '.',
       'artifact-url': 'https://example.com/shop.tar.gz',
       exclude: '',
+      'asset-path': 'public/assets/\n.next/static, priv/static/assets',
       'artifact-sha256': 'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855',
       'artifact-token': 'ghp_artifact-token.1',
       'start-command': 'node server.js',
@@ -247,6 +249,7 @@ describe('parseInputs', () => {
         releasePath: '.',
         artifactUrl: 'https://example.com/shop.tar.gz',
         exclude: [],
+        assetPaths: ['public/assets', '.next/static', 'priv/static/assets'],
         artifactSha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
         artifactToken: 'ghp_artifact-token.1',
         startCommand: 'node server.js',
@@ -507,16 +510,24 @@ describe('values', () => {
     const { exclude } = parse({
       exclude: '# build leftovers\nnode_modules/, *.log\n/coverage\n',
     }).app
-    expect(exclude.map((p) => [p.text, p.directoryOnly])).toEqual([
-      ['node_modules/', true],
-      ['*.log', false],
-      ['/coverage', false],
-    ])
+    expect(exclude).toEqual(['node_modules/', '*.log', '/coverage'])
   })
 })
 
 /** One bad input each (on top of a valid configuration), with the exact message it gives. */
 const BAD_INPUTS: [Record<string, string>, string][] = [
+  [
+    { 'asset-path': '/srv/assets' },
+    "Input 'asset-path': '/srv/assets' has an absolute path '/srv/assets' (expected folders of the release relative to its root, one per line or separated by commas, like 'public/assets' or '.next/static').",
+  ],
+  [
+    { 'asset-path': 'public/../assets' },
+    "Input 'asset-path': 'public/../assets' has 'public/../assets', with an empty, '.' or '..' segment (expected folders of the release relative to its root, one per line or separated by commas, like 'public/assets' or '.next/static').",
+  ],
+  [
+    { 'asset-path': 'public, public/assets' },
+    "Input 'asset-path': 'public, public/assets' has 'public/assets' and 'public', one inside the other (expected folders of the release relative to its root, one per line or separated by commas, like 'public/assets' or '.next/static').",
+  ],
   [
     { hosts: '' },
     "Input 'hosts' is required (expected one or more [user@]host[:port], one per line or separated by commas).",
@@ -699,12 +710,8 @@ const BAD_INPUTS: [Record<string, string>, string][] = [
     "Input 'artifact-url': 'not a url' is not a URL (expected an absolute URL starting with 'https://' or 'http://').",
   ],
   [
-    { exclude: '!keep.log, ../secrets, *.{log,tmp}' },
-    "Input 'exclude': '!keep.log, ../secrets, *.{log,tmp}' has bad patterns: '!keep.log' re-includes with '!', which is not supported (list only what to leave out); '../secrets' has a '.' or '..' segment (patterns are relative to release-path and stay inside it); '*.{log' contains '{' or '}' (braces are not supported; list each pattern); 'tmp}' contains '{' or '}' (braces are not supported; list each pattern) (expected gitignore-like patterns relative to release-path, one per line or separated by commas, like 'node_modules/, *.log, /coverage').",
-  ],
-  [
-    { exclude: 'a**/b, [abc' },
-    "Input 'exclude': 'a**/b, [abc' has bad patterns: 'a**/b' has '**' inside a segment (expected '**' alone between slashes, like '**/tmp'); '[abc' has a '[' without its ']' (expected gitignore-like patterns relative to release-path, one per line or separated by commas, like 'node_modules/, *.log, /coverage').",
+    { exclude: 'node_modules/, !node_modules/keep, log\u001b[0m' },
+    "Input 'exclude': 'node_modules/, !node_modules/keep, log\\x1b[0m' has bad patterns: 'log\\x1b[0m' contains control characters (expected gitignore patterns relative to release-path, one per line or separated by commas, like 'node_modules/, *.log, /coverage').",
   ],
   [
     { exclude: 'node_modules/', 'artifact-url': 'https://example.com/app.tgz' },

@@ -20,7 +20,7 @@ import { join } from 'node:path'
 import * as tar from 'tar'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { sha256File } from '../../src/release/index.js'
-import { parseIgnorePatterns } from '../../src/release/ignore.js'
+import { ignoreMatcher, splitExclude } from '../../src/release/ignore.js'
 import { contentMtime, packDirectory } from '../../src/release/pack.js'
 
 let temp: string
@@ -260,14 +260,12 @@ describe('packDirectory', () => {
       mkdirSync(join(app, file, '..'), { recursive: true })
       writeFileSync(join(app, file), file)
     }
-    const { patterns, problems } = parseIgnorePatterns(
+    const patterns = splitExclude(
       'node_modules/, *.log, tmp/\n/coverage\npublic/assets/**\n?ain.js\nvendor/*/',
-      'lines-and-commas',
     )
-    expect(problems).toEqual([])
     const archive = join(temp, 'release.tar.gz')
 
-    const result = await packDirectory(app, archive, { ignore: patterns })
+    const result = await packDirectory(app, archive, { ignore: ignoreMatcher(patterns) })
 
     const paths = [...(await listArchive(archive)).keys()].map((p) => p.replace(/\/$/, ''))
     expect(paths).toEqual([
@@ -298,8 +296,8 @@ describe('packDirectory', () => {
   it('says what was left out when the patterns leave nothing to pack', async () => {
     const app = join(temp, 'app')
     makeApp(app)
-    const { patterns } = parseIgnorePatterns('*', 'lines')
-    await expect(packDirectory(app, join(temp, 'r.tar.gz'), { ignore: patterns })).rejects.toThrow(
+    const ignore = ignoreMatcher(['*'])
+    await expect(packDirectory(app, join(temp, 'r.tar.gz'), { ignore })).rejects.toThrow(
       `${app} has nothing to pack (it is empty, or holds only .git and what is excluded)`,
     )
   })

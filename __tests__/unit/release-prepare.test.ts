@@ -10,7 +10,6 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { inspectArchive } from '../../src/release/archive.js'
 import { ARTIFACT_TOOL, cacheVersion } from '../../src/release/download.js'
 import { prepareRelease, sha256File } from '../../src/release/index.js'
-import { parseIgnorePatterns } from '../../src/release/ignore.js'
 import { formatBytes } from '../../src/release/prepare.js'
 
 /** The token the private route of the test server wants. */
@@ -90,9 +89,7 @@ describe('prepareRelease from release-path', () => {
     writeFileSync(join(workspace, 'config/app.json'), '{}\n')
     writeFileSync(join(workspace, 'server.js'), 'ok\n')
     writeFileSync(join(workspace, '.deployignore'), '# dev only\n*.log\n\n/config/*.dev.json\n')
-    const exclude = parseIgnorePatterns('node_modules/', 'lines-and-commas').patterns
-
-    const release = await prepareRelease(input({ exclude }))
+    const release = await prepareRelease(input({ exclude: ['node_modules/'] }))
 
     const listing = execFileSync('tar', ['-tzf', release.path], { encoding: 'utf8' })
     expect(listing.split('\n').filter(Boolean)).toEqual([
@@ -103,20 +100,26 @@ describe('prepareRelease from release-path', () => {
     ])
   })
 
-  it('refuses a .deployignore with bad patterns, naming each', async () => {
+  it('reads .deployignore after exclude, as git reads a .gitignore; .deployignore and .git never ship', async () => {
+    mkdirSync(join(workspace, 'logs'), { recursive: true })
+    mkdirSync(join(workspace, '.git'), { recursive: true })
+    writeFileSync(join(workspace, '.git/HEAD'), 'ref\n')
+    writeFileSync(join(workspace, 'logs/dev.log'), 'x\n')
+    writeFileSync(join(workspace, 'logs/audit.log'), 'x\n')
     writeFileSync(join(workspace, 'server.js'), 'ok\n')
-    writeFileSync(join(workspace, '.deployignore'), 'ok.txt\n!keep.log\n../up\n')
-    await expect(prepareRelease(input())).rejects.toThrow(
-      `${join(workspace, '.deployignore')} has 2 bad patterns; nothing was shipped:\n` +
-        "- line 2 '!keep.log' re-includes with '!', which is not supported (list only what to leave out)\n" +
-        "- line 3 '../up' has a '.' or '..' segment (patterns are relative to release-path and stay inside it)",
-    )
+    writeFileSync(join(workspace, '.deployignore'), '!audit.log\n!.deployignore\n!.git\n')
+
+    const release = await prepareRelease(input({ exclude: ['*.log'] }))
+
+    const listing = execFileSync('tar', ['-tzf', release.path], { encoding: 'utf8' })
+    expect(listing.split('\n').filter(Boolean)).toEqual(['logs/', 'logs/audit.log', 'server.js'])
   })
 
   it('refuses exclude with an archive release-path', async () => {
     systemTarball(join(workspace, 'app.tgz'))
-    const exclude = parseIgnorePatterns('*.log', 'lines-and-commas').patterns
-    await expect(prepareRelease(input({ releasePath: 'app.tgz', exclude }))).rejects.toThrow(
+    await expect(
+      prepareRelease(input({ releasePath: 'app.tgz', exclude: ['*.log'] })),
+    ).rejects.toThrow(
       `exclude was given, but release-path 'app.tgz' is not a directory (resolved to ${join(workspace, 'app.tgz')})`,
     )
   })

@@ -68,10 +68,10 @@ echo RECEIVED' sh ${archive} ${sha} ${bytes}`
       `{ ${receive("''")}; } && { ${installRelease(l, 'v2', archive, sha).text}; }`,
     )
     expect(parts(installRelease(l, 'v2', archive, sha)).args).toBe(
-      `/srv/shop/releases/v2 ${archive} ${sha} .release-sha256 '' v2 REVISION`,
+      `/srv/shop/releases/v2 ${archive} ${sha} .release-sha256 '' v2 REVISION /srv/shop/.deploy/assets`,
     )
     expect(shipRelease(l, 'v2', sha, 'a'.repeat(64)).text).toContain(
-      `.release-sha256 ${'a'.repeat(64)} v2 REVISION; }`,
+      `.release-sha256 ${'a'.repeat(64)} v2 REVISION /srv/shop/.deploy/assets; }`,
     )
     execFileSync('sh', ['-n', '-c', ship.text])
     parses(receive("''"))
@@ -300,6 +300,7 @@ describe('switch', () => {
         '/srv/shop/current releases/v2',
         q(`upstream shop { server 127.0.0.1:3002; } # ${hostile}\n`),
         q('slot_pids /srv/shop/.deploy/green.pid'),
+        "''",
       ].join(' '),
     )
     const { body } = parts(sw)
@@ -333,7 +334,7 @@ describe('switch', () => {
       client: 'none',
     })
     expect(parts(install).args).toBe(
-      "install /etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak keep sudo 'sudo -n nginx -t' 'sudo -n nginx -s reload' '' 0 '' '' '' 8099 /health 127.0.0.1:3002 10000 '[Xx]-[Dd][Ee][Pp][Ll][Oo][Yy]-[Uu][Pp][Ss][Tt][Rr][Ee][Aa][Mm]' none '' '' '' '' '' ''",
+      "install /etc/nginx/conf.d/shop.upstream.conf /srv/shop/.deploy/upstream.bak keep sudo 'sudo -n nginx -t' 'sudo -n nginx -s reload' '' 0 '' '' '' 8099 /health 127.0.0.1:3002 10000 '[Xx]-[Dd][Ee][Pp][Ll][Oo][Yy]-[Uu][Pp][Ss][Tt][Rr][Ee][Aa][Mm]' none '' '' '' '' '' '' ''",
     )
     expect(parts(switchUpstream({ ...spec, stage: 'activate' })).args).toMatch(/^activate /)
     parses(install)
@@ -388,7 +389,7 @@ describe('finish', () => {
     })
     expect(parts(finish).args).toBe(
       `3001 600 4 '${stop.text.replaceAll("'", `'\\''`)}' /srv/shop/.deploy/state.json '{"s":1}
-' '' /srv/shop/releases/v0 '/srv/shop/releases/${hostile.replaceAll("'", `'\\''`)}'`,
+' '' '' /srv/shop/releases/v0 '/srv/shop/releases/${hostile.replaceAll("'", `'\\''`)}'`,
     )
     const { body } = parts(finish)
     expect(body).toContain(`if [ -n "$stopcmd" ]; then
@@ -396,7 +397,7 @@ describe('finish', () => {
   (eval "$stopcmd") >&2 || fail stop
 fi`)
     expect(body).toContain('  rm -rf -- "$@" || fail prune')
-    expect(parts(finishHost({ layout: l, prune: [] })).args).toBe("'' 0 1 '' - '' ''")
+    expect(parts(finishHost({ layout: l, prune: [] })).args).toBe("'' 0 1 '' - '' '' ''")
     expect(
       parts(
         finishHost({

@@ -5,6 +5,9 @@
 // content decides which version the app reports.
 //
 // Endpoints: GET /health, GET /version, GET /, GET /slow?ms=2000, POST /echo; anything else 404.
+// GET /page: a page as a fingerprinting build renders it, naming its bundle from the manifest
+// public/assets/.manifest.json (`{"app.js": "app-<hash>.js"}`): `<script src="/assets/...">`;
+// GET /assets/<name>: the file public/assets/<name> of the working directory (404 when missing).
 // Every response carries X-App-Version and X-App-Slot.
 // GET /ws with `Upgrade: websocket` (RFC 6455, text frames): says its version once open, then
 // answers each text message with `<version>: <message>`; without the upgrade it answers 426.
@@ -132,6 +135,30 @@ function send(res, status, body, contentType = 'text/plain; charset=utf-8') {
   res.end(payload)
 }
 
+const ASSETS = 'public/assets'
+
+function page(res) {
+  let bundle = 'app.js'
+  try {
+    bundle = JSON.parse(readFileSync(`${ASSETS}/.manifest.json`, 'utf8'))['app.js'] ?? bundle
+  } catch {
+    // no manifest: the undigested name
+  }
+  return send(res, 200, `<script src="/assets/${bundle}"></script>\n`, 'text/html; charset=utf-8')
+}
+
+function asset(res, name) {
+  if (name.split('/').some((part) => part === '' || part === '..'))
+    return send(res, 404, 'not found\n')
+  let body
+  try {
+    body = readFileSync(`${ASSETS}/${name}`)
+  } catch {
+    return send(res, 404, 'not found\n')
+  }
+  return send(res, 200, body, 'text/javascript')
+}
+
 function injectError(path) {
   if (behaviour.errorRate <= 0) return false
   const applies = behaviour.errorPath ? path === behaviour.errorPath : path !== '/health'
@@ -176,6 +203,8 @@ function handle(req, res) {
     return send(res, 426, 'websocket upgrade required\n')
   }
   if (isGet && path === '/') return send(res, 200, info())
+  if (isGet && path === '/page') return page(res)
+  if (isGet && path.startsWith('/assets/')) return asset(res, path.slice('/assets/'.length))
   if (isGet && path === '/slow') {
     const asked = Number(url.searchParams.get('ms') ?? 2000)
     const ms = Math.min(MAX_SLOW_MS, Math.max(0, Number.isFinite(asked) ? asked : 2000))

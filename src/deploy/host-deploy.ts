@@ -25,6 +25,7 @@ import {
 import { SlotOps } from './slot-ops.js'
 import { UpstreamSwitch, type SwitchExtras } from './upstream-switch.js'
 import { WorkerOps } from './worker-ops.js'
+import { AssetBridge } from './assets.js'
 import { recheckError } from './health.js'
 import type { SwitchStage } from '../remote/commands/switch.js'
 
@@ -36,6 +37,8 @@ export class HostDeploy {
   readonly nginx: UpstreamSwitch
   /** The release's workers (`worker-command`), on a web host and on a worker host. */
   readonly workers: WorkerOps
+  /** The release's asset folders bridged with the kept releases' (`asset-path`). */
+  readonly assets: AssetBridge
   /** What the host had as the run started (the release's checksum, releases, HTTP client). */
   readonly facts: HostFacts
   /** The finish block, once drainOldSlot or pruneReleases started it. */
@@ -59,6 +62,7 @@ export class HostDeploy {
       sha256: '',
       commands: inputCommands(settings),
       plan: loaded.plan,
+      assets: settings.app.assetPaths,
       pid: null,
     }
     this.facts = { ...loaded.facts }
@@ -85,6 +89,7 @@ export class HostDeploy {
       () => this.record.state,
       (v) => this.record.commandsOf(v),
     )
+    this.assets = new AssetBridge(session, this.target, () => this.record.state, this.facts)
   }
 
   get name(): string {
@@ -146,9 +151,12 @@ export class HostDeploy {
     )
   }
 
-  /** Ships the release and writes shared/.env, in one round trip (see shipToHost). */
+  /**
+   * Ships the release, bridges its asset folders and writes shared/.env, in one round trip (see
+   * shipToHost).
+   */
   ship(archive: ReleaseArchive): Promise<Shipped> {
-    return shipToHost(this.session, this.target, this.facts, this.state, archive)
+    return shipToHost(this.session, this.target, this.facts, this.state, archive, this.assets)
   }
 
   /** Runs a one-off command (migrate, post-deploy) from the new release dir with its env. */
@@ -188,8 +196,9 @@ export class HostDeploy {
    * The switch to the new slot with its record, as one stage of the switch script (see
    * UpstreamSwitch.switch): `all` on a host that switches alone; `install` then `activate` on
    * every host of an all-or-nothing switch. `install` first rechecks that the slot still runs
-   * and passes its checks (a warm slot of a rollback was not checked at all); `activate` records
-   * the release once requests through nginx reach it.
+   * and passes its checks (a warm slot of a rollback was not checked at all), then bridges the
+   * release's asset folders when the ship did not (a rollback's); `activate` records the release
+   * once requests through nginx reach it.
    */
   async switchToNewSlot(stage: SwitchStage): Promise<void> {
     const [, manager, slot, port, health, version] = this.slots.healthTarget()
@@ -215,9 +224,11 @@ export class HostDeploy {
       throughTunnel: () => this.slots.recheckHealthy(),
     }
     const record = stage === 'install' ? undefined : this.record.switchRecord()
+    const bridge = stage === 'activate' ? undefined : this.assets.pending()
     const recorded = await this.nginx.switch(stage, slot, undefined, {
       recheck,
       record: record?.record,
+      ...(bridge ? { bridge: { script: bridge, took: (out) => this.assets.took(out) } } : {}),
     })
     if (record === undefined) return
     if (recorded) this.record.switchRecorded(record.state)
@@ -334,7 +345,7 @@ export class HostDeploy {
     const { layout, journal } = this.session
     const retire = this.workersToRetire()
     if (retire !== undefined) journal.mark({ kind: 'retiring workers', workers: retire })
-    const { prune, stateJson, written } = this.record.finish(old)
+    const { prune, kept, stateJson, written } = this.record.finish(old)
     const retiring =
       old === null
         ? undefined
@@ -346,7 +357,8 @@ export class HostDeploy {
     let drainSeen: (outcome: DrainOutcome) => void = () => {}
     const seen = new Promise<DrainOutcome>((resolve) => (drainSeen = resolve))
     const retireWorkers = retire && this.workers.stopCommand(retire)
-    const spec = { layout, old: retiring?.spec, stateJson, retireWorkers, prune }
+    const pruneLinks = this.assets.prune(kept)
+    const spec = { layout, old: retiring?.spec, stateJson, retireWorkers, prune, pruneLinks }
     const exec = this.host.tryExec(finishHost(spec), {
       step: 'finish',
       onLine: (line) => {
@@ -362,6 +374,7 @@ export class HostDeploy {
         throw new RemoteCommandError(this.name, step, exitCode, stderr)
       }
       written()
+      this.assets.pruned(stdout)
       journal.clear('started workers')
       journal.clear('retiring workers')
       return prune
@@ -397,5 +410,6 @@ function finishStep(failed: string | undefined, old: Slot | null): string {
   if (failed === 'state') return 'write state'
   if (failed === 'prune') return 'prune'
   if (failed === 'workers') return 'stop old workers'
+  if (failed === 'links') return 'prune asset links'
   return old === null ? 'finish' : `stop ${old}`
 }

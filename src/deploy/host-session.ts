@@ -95,6 +95,11 @@ export interface Target {
    */
   commands: ReleaseCommands | undefined
   plan: HostPlan
+  /**
+   * The release's asset folders (asset-path; for a rollback the ones recorded with the release,
+   * else the input): their files stay served across versions. Empty: none.
+   */
+  assets: string[]
   /** The app process on the new slot (started by this run, or the warm one of a rollback). */
   pid: number | null
   /**

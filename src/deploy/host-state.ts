@@ -238,7 +238,7 @@ export class HostRecord {
 
   /** state.json once the new slot is live. */
   private switchedState(): HostState {
-    const { version, sha256, commands, plan, pid, workdir } = this.target
+    const { version, sha256, commands, assets, plan, pid, workdir } = this.target
     const slot = plan.targetSlot
     const now = new Date().toISOString()
     return {
@@ -261,6 +261,7 @@ export class HostRecord {
           slot,
           deployedAt: now,
           ...(commands === undefined ? {} : { commands }),
+          ...(assets.length === 0 ? {} : { assets }),
         },
         ...this.state.history.filter((r) => r.version !== version),
       ],
@@ -299,10 +300,16 @@ export class HostRecord {
    * keep-releases to remove (never the live or the previous one), and state.json as it is once
    * `stopped` (the old slot, or null) has stopped and those releases are gone: the slot's pid
    * cleared, their history entries removed (a pruned release can no longer be rolled back to, so
-   * state.json stays as bounded as releases/). `stateJson` is undefined when nothing changes;
-   * `written()` takes the new state once the host has written it.
+   * state.json stays as bounded as releases/). `kept`: the releases left on the host.
+   * `stateJson` is undefined when nothing changes; `written()` takes the new state once the host
+   * has written it.
    */
-  finish(stopped: Slot | null): { prune: string[]; stateJson?: string; written: () => void } {
+  finish(stopped: Slot | null): {
+    prune: string[]
+    kept: string[]
+    stateJson?: string
+    written: () => void
+  } {
     const present = [...new Set([...this.releases, this.target.version])]
     const previous = stopped === null ? null : this.state.slots[stopped]
     let next = this.state
@@ -311,14 +318,15 @@ export class HostRecord {
     }
     next = this.withWorkers(next)
     const prune = releasesToPrune(present, next, this.s.settings.app.keepReleases)
+    const kept = present.filter((version) => !prune.includes(version))
     const history = next.history.filter((r) => !prune.includes(r.version))
     if (history.length < next.history.length) next = { ...next, history }
-    if (next === this.state) return { prune, written: () => {} }
+    if (next === this.state) return { prune, kept, written: () => {} }
     const written = () => {
       this.state = next
       if (this.s.role === 'worker' && next.workers) this.workersRecorded(next.workers.version)
     }
-    return { prune, stateJson: stateText(next), written }
+    return { prune, kept, stateJson: stateText(next), written }
   }
 
   /** A worker host runs `version`'s workers now, as state.json says. */
@@ -338,13 +346,14 @@ export class HostRecord {
     // Undefined: the run did not get to the workers; null with none running: nothing changes.
     if (workers === undefined || (workers === null && !state.workers)) return state
     if (this.s.role === 'web') return { ...state, workers }
-    const { version, sha256, commands, plan } = this.target
+    const { version, sha256, commands, assets, plan } = this.target
     const entry = {
       version,
       sha256,
       slot: workers?.generation ?? plan.targetSlot,
       deployedAt: new Date().toISOString(),
       ...(commands === undefined ? {} : { commands }),
+      ...(assets.length === 0 ? {} : { assets }),
     }
     const history = [entry, ...state.history.filter((r) => r.version !== version)]
     return { ...state, workers, history }

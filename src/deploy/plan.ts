@@ -61,6 +61,34 @@ export function releasesToPrune(present: string[], state: HostState, keep: numbe
 }
 
 /**
+ * The releases whose own asset files the release `version` gets (asset-path), newest first:
+ * those that this run's pruning keeps once `version` is live on `slot` (the live one, the history
+ * that keep-releases keeps; never a release that did not go live), but `version` itself.
+ * `present`: the release directories on the host.
+ */
+export function assetSources(
+  state: HostState,
+  version: string,
+  slot: Slot,
+  present: string[],
+  keep: number,
+): string[] {
+  const live: HostState = {
+    ...state,
+    slots: { ...state.slots, [slot]: { version, port: 0, pid: null, startedAt: '' } },
+    history: [
+      { version, sha256: '', slot, deployedAt: '' },
+      ...state.history.filter((r) => r.version !== version),
+    ],
+  }
+  const all = [...new Set([...present, version])]
+  const pruned = releasesToPrune(all, live, keep)
+  const order = live.history.map((r) => r.version)
+  const rank = (v: string) => (order.includes(v) ? order.indexOf(v) : order.length)
+  return all.filter((v) => v !== version && !pruned.includes(v)).sort((a, b) => rank(a) - rank(b))
+}
+
+/**
  * Whether a version ever served as a release of this host: it is in the history or a slot runs
  * (or ran) it. Such a release must never change (rollback integrity); one that never went live
  * (its health check failed, say) may be replaced by a new upload of the same version.

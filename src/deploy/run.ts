@@ -6,10 +6,11 @@ import * as core from '@actions/core'
 import { errorMessage } from '../common/errors.js'
 import { usesLoadBalancer, type Settings } from '../inputs/settings.js'
 import { step, type HostLogs } from '../report/log.js'
-import { prepareRelease, runBuild, type ReleaseArchive } from '../release/index.js'
+import { foldersMissing, prepareRelease, runBuild, type ReleaseArchive } from '../release/index.js'
 import { emptyHostReport, type HostRole, type RunReport } from '../report/model.js'
 import { Fleet } from '../ssh/fleet.js'
 import { bestEffort, onEachHost, type DeployContext, type Strategy } from './context.js'
+import { warnAssetClashes } from './assets.js'
 import { HostDeploy } from './host-deploy.js'
 import { HostSession } from './host-session.js'
 import type { Journal } from './journal.js'
@@ -127,18 +128,31 @@ export async function runDeploy(
   } catch (error) {
     report.status = 'failed'
     report.error = errorMessage(error)
+    await takeBackAssetLinks(hosts, logs)
   } finally {
     await bestEffort(logs, 'release lock', sessions, (s) => s.releaseLock())
     await loadBalancer?.release().catch(() => {})
     fleet?.dispose()
     report.endedAt = Date.now()
   }
+  warnAssetClashes(report.hosts)
   const first = report.hosts[0]
   if (settings.rollback.enabled) report.version = hosts[0]?.version ?? version
   report.previousVersion = first?.previousVersion ?? null
   report.previousSlot = first?.previousSlot ?? null
   report.liveSlot = first?.liveSlot ?? null
   return report
+}
+
+/**
+ * asset-path after a failed run: when no host sent the new version traffic (no nginx reload to
+ * its slot, no reload in place), no page of it exists, so the live releases give back the files
+ * this run linked into them. Once one did, the links stay until pruning (browsers have its pages).
+ */
+async function takeBackAssetLinks(hosts: HostDeploy[], logs: HostLogs): Promise<void> {
+  if (hosts.some((h) => h.nginx.newSlotServed || h.assets.reloaded)) return
+  const linked = hosts.filter((h) => h.assets.intoLive)
+  await bestEffort(logs, 'take back asset links', linked, (h) => h.assets.takeBack())
 }
 
 async function buildRelease(settings: Settings, env: RunEnvironment): Promise<ReleaseArchive> {
@@ -150,7 +164,7 @@ async function buildRelease(settings: Settings, env: RunEnvironment): Promise<Re
       core.endGroup()
     }
   }
-  return prepareRelease({
+  const archive = await prepareRelease({
     releasePath: settings.app.releasePath,
     artifactUrl: settings.app.artifactUrl,
     cwd: env.workspace,
@@ -159,4 +173,11 @@ async function buildRelease(settings: Settings, env: RunEnvironment): Promise<Re
     artifactSha256: settings.app.artifactSha256,
     artifactToken: settings.app.artifactToken,
   })
+  const missing = await foldersMissing(archive.path, settings.app.assetPaths)
+  if (missing.length > 0) {
+    throw new Error(
+      `Input 'asset-path': the release has no folder ${missing.map((f) => `'${f}'`).join(', ')} (${archive.source}; expected folders relative to the release's root, as the build leaves them). No host was touched.`,
+    )
+  }
+  return archive
 }

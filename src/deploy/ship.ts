@@ -1,11 +1,13 @@
 /**
  * Shipping the release to one host: the archive streamed into one command that checks its sha256,
- * extracts it and then writes shared/.env (shipRelease), so the host is ready in one round trip.
+ * extracts it, bridges its asset folders (asset-path) and then writes shared/.env (shipRelease),
+ * so the host is ready in one round trip.
  */
 import { HostError, RemoteCommandError } from '../common/errors.js'
 import { renderEnvFile, writeEnvFile } from '../remote/commands/files.js'
 import { REVISION_FILE, REVISION_KEPT, UNKNOWN_CHECKSUM } from '../remote/commands/release.js'
 import { warning } from '../report/log.js'
+import { ASSETS_STEP, BRIDGED } from '../remote/commands/assets.js'
 import {
   SHIP_INSTALLED,
   SHIP_RECEIVED,
@@ -18,14 +20,17 @@ import type { ExecResult } from '../ssh/host.js'
 import type { HostSession, Target } from './host-session.js'
 import type { HostFacts } from './host-state.js'
 import { wentLive } from './plan.js'
+import type { AssetBridge } from './assets.js'
 
 export type Shipped = 'uploaded' | 'already there' | 'replaced'
 
 /**
- * Ships and installs the release unless the host has it, and writes shared/.env (see
- * writeEnv). A release of this version with other content is replaced only if it never went
- * live (a rerun after a failed health check); one that did is refused. Sets the target's
- * checksum, and `facts.existing` once the release is there.
+ * Ships and installs the release unless the host has it, bridges its asset folders (`assets`:
+ * before any page of it exists, and before the first batch of a rolling deploy switches, every
+ * host's live release has its files) and writes shared/.env (see writeEnv). A release of this
+ * version with other content is replaced only if it never went live (a rerun after a failed
+ * health check); one that did is refused. Sets the target's checksum, and `facts.existing` once
+ * the release is there.
  */
 export async function shipToHost(
   s: HostSession,
@@ -33,6 +38,7 @@ export async function shipToHost(
   facts: HostFacts,
   state: HostState,
   archive: ReleaseArchive,
+  assets: AssetBridge,
 ): Promise<Shipped> {
   const l = s.layout
   const { version } = target
@@ -41,6 +47,7 @@ export async function shipToHost(
   target.sha256 = archive.sha256
   if (existing === archive.sha256) {
     await writeEnv(s, version, env)
+    await assets.run()
     return 'already there'
   }
   if (existing === UNKNOWN_CHECKSUM) {
@@ -58,6 +65,7 @@ export async function shipToHost(
     )
   }
   const keep = s.settings.app.keepReleases
+  const bridge = assets.pending()
   const shipped = await s.host.tryExecWithFile(
     shipRelease(
       l,
@@ -65,11 +73,13 @@ export async function shipToHost(
       archive.sha256,
       existing,
       env === '' ? undefined : { archiveBytes: archive.bytes, keep },
+      bridge,
     ),
     archive.path,
     { step: 'ship', ...(env === '' ? {} : { stdin: env }) },
   )
-  if (shipped.exitCode !== 0) throw shipFailure(s, version, shipped, archive)
+  if (bridge) assets.took(shipped.stdout)
+  if (shipped.exitCode !== 0) throw shipFailure(s, version, shipped, archive, bridge !== undefined)
   if (shipped.stdout.split('\n').includes(REVISION_KEPT)) {
     warning(
       `[${s.name}] the release has its own ${REVISION_FILE} file, kept as it is: the action writes ${version} there only when the release has none (README "What your app must do").`,
@@ -79,12 +89,16 @@ export async function shipToHost(
   return existing === '' ? 'uploaded' : 'replaced'
 }
 
-/** The error of a failed ship, naming the part that failed (upload, extract, shared/.env). */
+/**
+ * The error of a failed ship, naming the part that failed (upload, extract, assets when
+ * `bridged`, shared/.env).
+ */
 function shipFailure(
   s: HostSession,
   version: string,
   r: ExecResult,
   archive: ReleaseArchive,
+  bridged: boolean,
 ): HostError {
   if (r.exitCode === null) {
     const upload = incomingArchive(s.layout, version, archive.sha256)
@@ -95,11 +109,13 @@ function shipFailure(
     )
   }
   const lines = r.stdout.split('\n')
-  const step = lines.includes(SHIP_INSTALLED)
-    ? 'write shared/.env'
-    : lines.includes(SHIP_RECEIVED)
+  const step = !lines.includes(SHIP_INSTALLED)
+    ? lines.includes(SHIP_RECEIVED)
       ? 'extract release'
       : 'ship'
+    : bridged && !lines.includes(BRIDGED)
+      ? ASSETS_STEP
+      : 'write shared/.env'
   return new RemoteCommandError(s.name, step, r.exitCode, r.stderr)
 }
 

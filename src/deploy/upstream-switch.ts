@@ -15,6 +15,7 @@ import {
   type UpstreamFile,
 } from '../nginx/upstream-file.js'
 import type { HttpClientChoice } from '../remote/commands/http.js'
+import type { Shell } from '../remote/shell.js'
 import type { SwitchStage } from '../remote/commands/switch.js'
 import { warning } from '../report/log.js'
 import { slotPort } from './plan.js'
@@ -47,6 +48,11 @@ export interface SwitchExtras {
   recheck?: NonNullable<SwitchRequest['recheck']> & { throughTunnel: () => Promise<void> }
   /** activate/all: state.json and `current` name the new release once the switch is verified. */
   record?: SwitchRequest['record']
+  /**
+   * install/all: the release's asset folders bridged first (a rollback's: AssetBridge), and
+   * what takes the bridge's output.
+   */
+  bridge?: { script: Shell; took: (stdout: string) => void }
 }
 
 export class UpstreamSwitch {
@@ -86,6 +92,11 @@ export class UpstreamSwitch {
     return this.newSlotTraffic === 'taken off'
   }
 
+  /** nginx was told to send the new slot traffic in this run (a reload may have done so). */
+  get newSlotServed(): boolean {
+    return this.newSlotTraffic !== 'none'
+  }
+
   /** How long ago this run last reloaded nginx (0: it did not), for a drain's quiet window. */
   sinceReload(): number {
     return this.reloadedAt === 0 ? 0 : Date.now() - this.reloadedAt
@@ -120,14 +131,16 @@ export class UpstreamSwitch {
     // Marked before the reload: if it fails half-way, nginx may already send traffic there.
     if (toNewSlot) this.newSlotTraffic = 'serving'
     const expected = servers.map((s) => `127.0.0.1:${s.port}`)
-    const { result, error } = await this.files.upstream.switch({
+    const { result, stdout, error } = await this.files.upstream.switch({
       stage,
       content: stage === 'activate' ? undefined : this.render(slot, canaryWeight),
       recheck: stage === 'activate' ? undefined : extras.recheck,
       expected,
       record: reloads ? extras.record : undefined,
+      bridge: stage === 'activate' ? undefined : extras.bridge?.script,
       client: this.client,
     })
+    if (result.steps.includes('bridge')) extras.bridge?.took(stdout)
     if (result.client) this.client = result.client
     // The recheck failed, or needs the tunnel: nothing was touched.
     const untouched = result.noClient || result.failedStep === 'recheck'

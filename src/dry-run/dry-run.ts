@@ -6,7 +6,7 @@ import { errorMessage, messageWithoutHost } from '../common/errors.js'
 import type { HostAddress, Settings } from '../inputs/settings.js'
 import type { HostLogs } from '../report/log.js'
 import { forEachParallel } from '../common/parallel.js'
-import { planHost } from '../deploy/plan.js'
+import { assetSources, planHost, type HostPlan } from '../deploy/plan.js'
 import { hostProblems, portNotes, preflightProblems } from './host-checks.js'
 import { slotManager } from '../deploy/slot-ops.js'
 import type { HostCheck, HostRole } from '../report/model.js'
@@ -140,6 +140,7 @@ async function checkHost(
         ? [`process-manager auto: ${manager.manager} (${manager.reason})`]
         : []),
       ...portNotes(facts, plan.targetSlot),
+      ...assetNotes(settings, state, version, plan),
     ]
     const canary = settings.strategy === 'canary' ? await canaryCheck(settings, host) : undefined
     if (canary?.blocking) problems.push(`canary: ${canary.why}`)
@@ -174,6 +175,30 @@ async function processManagerOf(
     step: 'process manager',
   })
   return resolveProcessManager(parseProcessManagerFacts(stdout), name, user)
+}
+
+/**
+ * What asset-path would bridge (the releases kept by state.json's history stand in for the
+ * release directories, which the probe does not list).
+ */
+function assetNotes(
+  settings: Settings,
+  state: HostState,
+  version: string,
+  plan: HostPlan,
+): string[] {
+  const folders = settings.app.assetPaths
+  if (folders.length === 0) return []
+  const recorded = [...state.history.map((r) => r.version)]
+  const sources = assetSources(state, version, plan.targetSlot, recorded, settings.app.keepReleases)
+  const from = sources.length === 0 ? 'no kept release' : sources.join(', ')
+  const live =
+    plan.liveVersion === null || plan.liveVersion === version
+      ? ''
+      : `; ${plan.liveVersion} (live) would get ${version}'s before the first reload`
+  return [
+    `asset-path ${folders.join(', ')}: ${version} would get the files of ${from} as hard links${live}`,
+  ]
 }
 
 /** What a deploy would do on a worker host: its workers, and the ones they replace. */

@@ -28,6 +28,8 @@ const DEFAULTS = {
   'artifact-url': '',
   // What ships: patterns left out of release-path; checksum and token of artifact-url
   exclude: '',
+  // Folders whose files stay served across versions (fingerprinted assets)
+  'asset-path': '',
   'artifact-sha256': '',
   'artifact-token': '',
   'start-command': '',

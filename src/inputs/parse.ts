@@ -8,6 +8,7 @@ import { checkCombinations } from './checks.js'
 import {
   absolutePath,
   amount,
+  assetFolders,
   appName,
   boolean,
   cookieName,
@@ -79,6 +80,7 @@ export function parseInputs(get: (name: string) => string): Settings {
   const releasePath = r.field('release-path', localPath, '.')
   const artifactUrl = r.field('artifact-url', optional(httpUrl, ''), '')
   const exclude = r.field('exclude', ignorePatterns, [])
+  const assetPaths = r.field('asset-path', assetFolders, [])
   const artifactSha256 = r.field('artifact-sha256', optional(sha256Hex, ''), '')
   const artifactToken = r.token('artifact-token')
   const env = r.env('env')
@@ -193,6 +195,7 @@ export function parseInputs(get: (name: string) => string): Settings {
       releasePath,
       artifactUrl,
       exclude,
+      assetPaths,
       artifactSha256,
       artifactToken,
       startCommand: r.text('start-command'),

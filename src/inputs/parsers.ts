@@ -4,7 +4,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net'
 import { z } from 'zod'
-import { parseIgnorePatterns, type IgnorePattern } from '../release/ignore.js'
+import { splitExclude } from '../release/ignore.js'
 import { parseDuration } from './duration.js'
 import type { Amount, HostAddress, WorkerCommand } from './settings.js'
 
@@ -216,15 +216,55 @@ export const httpUrl: Parser<string> = (text) => {
   return ok(text)
 }
 
-/** Patterns (newline- or comma-separated), every bad one named at once. */
-export const ignorePatterns: Parser<IgnorePattern[]> = (text) => {
-  const { patterns, problems } = parseIgnorePatterns(text, 'lines-and-commas')
+/**
+ * gitignore patterns (newline- or comma-separated); a pattern with control characters (a pasted
+ * escape sequence, not a file name) is refused, every such one named at once.
+ */
+export const ignorePatterns: Parser<string[]> = (text) => {
+  const patterns = splitExclude(text)
+  const problems = patterns
+    .filter((pattern) => /\p{Cc}/u.test(pattern))
+    .map((pattern) => `${show(pattern)} contains control characters`)
   return problems.length === 0
     ? ok(patterns)
     : bad(
         `has bad patterns: ${problems.join('; ')}`,
-        "gitignore-like patterns relative to release-path, one per line or separated by commas, like 'node_modules/, *.log, /coverage'",
+        "gitignore patterns relative to release-path, one per line or separated by commas, like 'node_modules/, *.log, /coverage'",
       )
+}
+
+/**
+ * `asset-path`: folders of the release relative to its root, one per line or separated by
+ * commas, a trailing `/` dropped; each stays inside the release (no absolute path, no `.` or `..`
+ * segment), and none is inside another.
+ */
+export const assetFolders: Parser<string[]> = (text) => {
+  const expected =
+    "folders of the release relative to its root, one per line or separated by commas, like 'public/assets' or '.next/static'"
+  const given = text
+    .split(/[\n,]/)
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
+  const folders: string[] = []
+  for (const item of given) {
+    if (/[\p{Cc}\\]/u.test(item))
+      return bad(`has ${show(item)}, with a control character or '\\'`, expected)
+    if (item.startsWith('/')) return bad(`has an absolute path ${show(item)}`, expected)
+    const folder = item.replace(/\/+$/, '')
+    const segments = folder.split('/')
+    if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
+      return bad(`has ${show(item)}, with an empty, '.' or '..' segment`, expected)
+    }
+    if (folder.startsWith('-')) return bad(`has ${show(item)}, which starts with '-'`, expected)
+    const overlap = folders.find(
+      (f) => f === folder || f.startsWith(`${folder}/`) || folder.startsWith(`${f}/`),
+    )
+    if (overlap !== undefined) {
+      return bad(`has ${show(item)} and ${show(overlap)}, one inside the other`, expected)
+    }
+    folders.push(folder)
+  }
+  return ok(folders)
 }
 
 export const sha256Hex = fromSchema(

@@ -3,8 +3,6 @@
  * the rest of the action reads (parse.ts builds it); with the choices of its enum fields and the
  * facts derived from it that more than one part needs.
  */
-import type { IgnorePattern } from '../release/ignore.js'
-
 export const STRATEGIES = ['blue-green', 'rolling', 'canary', 'reload'] as const
 export const ON_FAILURE = ['rollback', 'stop'] as const
 export const KEEP_PREVIOUS = ['stop', 'warm'] as const
@@ -77,8 +75,13 @@ export interface AppSettings {
   releasePath: string
   /** http(s) URL of a release archive to ship instead of `releasePath`; '' = none. */
   artifactUrl: string
-  /** `exclude`: paths of a packed `releasePath` left out (release/ignore.ts for the syntax). */
-  exclude: IgnorePattern[]
+  /** `exclude`: gitignore patterns of paths of a packed `releasePath` left out (release/ignore.ts). */
+  exclude: string[]
+  /**
+   * `asset-path`: folders of the release (relative to its root, none inside another) whose files
+   * stay served across versions; empty = none.
+   */
+  assetPaths: string[]
   /** `artifact-sha256`: lowercase hex sha256 the download must have; '' = not checked. */
   artifactSha256: string
   /** `artifact-token`: sent as `Authorization: Bearer <token>` with the download (a secret). */

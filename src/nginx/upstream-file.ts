@@ -10,6 +10,7 @@
 import { HostError, RemoteCommandError } from '../common/errors.js'
 import type { Settings } from '../inputs/settings.js'
 import type { HttpClientChoice } from '../remote/commands/http.js'
+import { ASSETS_STEP } from '../remote/commands/assets.js'
 import { reloadNginx, restoreUpstream, type NginxCommands } from '../remote/commands/nginx.js'
 import {
   parseSwitch,
@@ -138,12 +139,14 @@ export class UpstreamFile {
   }
 
   /**
-   * The switch script (switchUpstream) on this file: `install` (recheck, install, test),
-   * `activate` (reload, verify, record) or `all`. Returns its result, and the error to throw
-   * when it failed (the script has put the file from before back: `result.restored`), or, for
-   * `result.noClient` (a recheck on a host without an HTTP client), none: nothing was touched.
+   * The switch script (switchUpstream) on this file: `install` (recheck, bridge, install, test),
+   * `activate` (reload, verify, record) or `all`. Returns its result and output, and the error to
+   * throw when it failed (the script has put the file from before back: `result.restored`), or,
+   * for `result.noClient` (a recheck on a host without an HTTP client), none: nothing was touched.
    */
-  async switch(request: SwitchRequest): Promise<{ result: SwitchResult; error?: Error }> {
+  async switch(
+    request: SwitchRequest,
+  ): Promise<{ result: SwitchResult; stdout: string; error?: Error }> {
     const { file, backup, nginx, backups, steps, verify } = this.options
     const { stage } = request
     const step = request.step ?? steps[stage === 'activate' ? 'reload' : stage]
@@ -165,37 +168,36 @@ export class UpstreamFile {
         record: request.record,
         client: request.client,
         content: request.content,
+        bridge: request.bridge,
       }),
       { step },
     )
     const result = parseSwitch(r.stdout)
     // The backup is whole once the new file was written (a failure after it restores from it).
     if (result.steps.includes('test')) this.backedUp = true
-    if (r.exitCode === 0 || result.noClient) return { result }
+    const { stdout } = r
+    if (r.exitCode === 0 || result.noClient) return { result, stdout }
     const detail = r.stderr.trim()
     const exit = result.failedExit ?? r.exitCode
+    const failed = (error?: Error) => ({ result, stdout, error })
     switch (result.failedStep) {
       case 'recheck':
-        return { result, error: request.recheck?.error(result.failedExit, detail) }
+        return failed(request.recheck?.error(result.failedExit, detail))
+      case 'bridge':
+        return failed(new RemoteCommandError(this.host.name, ASSETS_STEP, exit, detail))
       case 'install':
       case 'test':
-        return {
-          result,
-          error: new RemoteCommandError(
-            this.host.name,
-            request.step ?? steps.install,
-            exit,
-            detail,
-          ),
-        }
+        return failed(
+          new RemoteCommandError(this.host.name, request.step ?? steps.install, exit, detail),
+        )
       case 'reload':
-        return { result, error: new RemoteCommandError(this.host.name, steps.reload, exit, detail) }
+        return failed(new RemoteCommandError(this.host.name, steps.reload, exit, detail))
       case 'verify':
-        return { result, error: new HostError(this.host.name, 'switch: verify', detail) }
+        return failed(new HostError(this.host.name, 'switch: verify', detail))
       case 'record':
-        return { result, error: new HostError(this.host.name, 'record', detail) }
+        return failed(new HostError(this.host.name, 'record', detail))
       default:
-        return { result, error: new RemoteCommandError(this.host.name, step, r.exitCode, detail) }
+        return failed(new RemoteCommandError(this.host.name, step, r.exitCode, detail))
     }
   }
 
@@ -283,6 +285,8 @@ export interface SwitchRequest {
   expected?: string[]
   /** activate/all: record the release with the switch (after the verify). */
   record?: SwitchSpec['record']
+  /** install/all: bridge the release's asset folders first (a rollback's). */
+  bridge?: SwitchSpec['bridge']
   client: HttpClientChoice
   /** The exec's step name, and the install's in errors (default: the stage's, see steps). */
   step?: string

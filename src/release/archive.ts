@@ -71,6 +71,26 @@ export async function checkArchive(path: string, what: string): Promise<ArchiveF
   return facts
 }
 
+/**
+ * The folders (relative to the release root, as asset-path names them) that the archive does not
+ * hold as a directory: each needs an entry at or below `<folder>/`.
+ */
+export async function foldersMissing(path: string, folders: readonly string[]): Promise<string[]> {
+  const missing = new Set(folders)
+  await tar.list({
+    file: path,
+    onReadEntry: (entry) => {
+      const p = withoutDotPrefix(entry.path)
+      for (const folder of missing) {
+        if (p.startsWith(`${folder}/`) || (p === folder && entry.type === 'Directory')) {
+          missing.delete(folder)
+        }
+      }
+    },
+  })
+  return [...missing]
+}
+
 async function readHead(path: string, length: number): Promise<Buffer> {
   const file = await open(path, 'r')
   try {

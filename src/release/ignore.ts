@@ -1,133 +1,38 @@
 /**
- * What a packed `release-path` leaves out: the `exclude` input and the `.deployignore` file at the
- * root of the directory, in a subset of the .gitignore syntax (pure; matched by pack.ts).
- *
- * - One pattern per line (`exclude` also takes commas); blank lines and `#` comments are skipped.
- * - Paths are relative to the packed directory and use `/`.
- * - A pattern without a `/` (other than a trailing one) matches a name at any depth: `*.log`,
- *   `node_modules`. One with a `/` is anchored at the root: `docs/drafts`, `/coverage` (a leading
- *   `/` just anchors).
- * - A trailing `/` matches directories only: `tmp/`.
- * - `*` is any run of characters but `/`, `?` one character but `/`, `[abc]` / `[a-z]` / `[!abc]`
- *   one character of (or not of) the set. `**` as a whole segment (between slashes, or at either
- *   end) stands for any number of directories: all of `logs/**` is under logs.
- * - A matched directory is left out with everything below it.
- * - Not supported, and refused so that nothing is shipped by surprise: `!` (re-including),
- *   `\` escapes, `{a,b}` braces, `.` and `..` segments, `**` inside a segment (`a**`).
+ * What a packed `release-path` leaves out: the `exclude` input, then the `.deployignore` file at
+ * the root of the directory, in the gitignore syntax as git reads it (the npm `ignore` package,
+ * which eslint and prettier use: `!` re-includes, `\` escapes, `**`, sets, trailing spaces). As
+ * in git, the last pattern that matches a path decides, and a directory left out goes with
+ * everything in it (nothing below it can be re-included). `.git` and `.deployignore` itself never
+ * ship, whatever `!` says (pack.ts and prepare.ts leave them out before any pattern is asked).
  */
-
-/** One parsed pattern. */
-export interface IgnorePattern {
-  /** As written (trimmed), for messages. */
-  text: string
-  /** Matches the `/`-separated path relative to the packed directory. */
-  regex: RegExp
-  /** Trailing `/`: matches directories only. */
-  directoryOnly: boolean
-}
-
-export interface ParsedPatterns {
-  patterns: IgnorePattern[]
-  /** What is wrong with each bad pattern, e.g. `'!keep.log' re-includes (...)`. */
-  problems: string[]
-}
+import ignore from 'ignore'
 
 /** The patterns file at the root of a packed directory (itself never shipped). */
 export const DEPLOYIGNORE_FILE = '.deployignore'
 
+/** Whether a path, relative to the packed directory and `/`-separated, is left out. */
+export type IgnoreMatcher = (path: string, directory: boolean) => boolean
+
 /**
- * Parses patterns from text. `separators`: `lines` for a .deployignore file, `lines-and-commas`
- * for the `exclude` input. Problems name the pattern (and its line, for a file).
+ * The `exclude` input as gitignore lines: one pattern per line or separated by commas (so a
+ * comma in a name is written `[,]`), each trimmed; blank lines and `#` comments skipped.
  */
-export function parseIgnorePatterns(
-  text: string,
-  separators: 'lines' | 'lines-and-commas',
-): ParsedPatterns {
-  const patterns: IgnorePattern[] = []
-  const problems: string[] = []
-  text.split(/\r?\n/).forEach((rawLine, index) => {
-    const line = rawLine.trim()
-    if (line === '' || line.startsWith('#')) return
-    const items = separators === 'lines' ? [line] : line.split(',')
-    for (const item of items.map((i) => i.trim()).filter((i) => i !== '')) {
-      const result = compilePattern(item)
-      if (typeof result === 'string') {
-        const where = separators === 'lines' ? `line ${index + 1} ` : ''
-        problems.push(`${where}${quoted(item)} ${result}`)
-      } else {
-        patterns.push(result)
-      }
-    }
-  })
-  return { patterns, problems }
+export function splitExclude(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .flatMap((line) => line.split(','))
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
 }
 
-/** Whether `path` (relative, `/`-separated) is left out by one of the patterns. */
-export function isIgnored(
-  patterns: readonly IgnorePattern[],
-  path: string,
-  directory: boolean,
-): boolean {
-  return patterns.some((p) => (directory || !p.directoryOnly) && p.regex.test(path))
-}
-
-/** The pattern compiled, or what is wrong with it. */
-function compilePattern(text: string): IgnorePattern | string {
-  if (/\p{Cc}/u.test(text)) return 'contains control characters'
-  if (text.startsWith('!')) {
-    return "re-includes with '!', which is not supported (list only what to leave out)"
-  }
-  if (text.includes('\\')) return "contains '\\' (escapes are not supported; separate with '/')"
-  if (/[{}]/.test(text)) return "contains '{' or '}' (braces are not supported; list each pattern)"
-  const directoryOnly = text.endsWith('/')
-  let body = directoryOnly ? text.slice(0, -1) : text
-  const anchored = body.includes('/')
-  if (body.startsWith('/')) body = body.slice(1)
-  if (body === '') return 'matches nothing (expected a name or path)'
-  const segments = body.split('/')
-  if (segments.some((s) => s === '')) return "has an empty path segment ('//')"
-  if (segments.some((s) => s === '.' || s === '..')) {
-    return "has a '.' or '..' segment (patterns are relative to release-path and stay inside it)"
-  }
-  if (segments.some((s) => s !== '**' && s.includes('**'))) {
-    return "has '**' inside a segment (expected '**' alone between slashes, like '**/tmp')"
-  }
-  let source = ''
-  for (const [i, segment] of segments.entries()) {
-    const last = i === segments.length - 1
-    if (segment === '**') {
-      source += last ? '.*' : '(?:[^/]+/)*'
-      continue
-    }
-    const converted = segmentSource(segment)
-    if (converted === undefined) return "has a '[' without its ']'"
-    source += converted + (last ? '' : '/')
-  }
-  const prefix = anchored ? '^' : '^(?:.*/)?'
-  return { text, regex: new RegExp(`${prefix}${source}$`, 'u'), directoryOnly }
-}
-
-/** One segment as regex source; undefined when a `[` set is not closed. */
-function segmentSource(segment: string): string | undefined {
-  let out = ''
-  for (let i = 0; i < segment.length; i++) {
-    const c = segment[i] ?? ''
-    if (c === '*') out += '[^/]*'
-    else if (c === '?') out += '[^/]'
-    else if (c === '[') {
-      const close = segment.indexOf(']', i + 2)
-      if (close < 0) return undefined
-      let set = segment.slice(i + 1, close)
-      const negated = set.startsWith('!') || set.startsWith('^')
-      if (negated) set = set.slice(1)
-      const escaped = set.replace(/[\\\]^[]/g, '\\$&')
-      out += negated ? `[^/${escaped}]` : `[${escaped}]`
-      i = close
-    } else out += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
-  }
-  return out
-}
-
-function quoted(text: string): string {
-  return `'${text.length > 80 ? `${text.slice(0, 77)}...` : text}'`
+/**
+ * The matcher of `exclude` then `deployignore` (the file's text, read as git reads a
+ * .gitignore). A directory is asked with a trailing `/`, so that `tmp/` matches only directories.
+ */
+export function ignoreMatcher(exclude: readonly string[], deployignore = ''): IgnoreMatcher {
+  const rules = ignore().add(exclude).add(deployignore)
+  return (path, directory) => rules.ignores(directory ? `${path}/` : path)
 }

@@ -18,7 +18,7 @@
  *   stored as symlinks with their target as is; sockets, FIFOs and devices are skipped.
  * - `.git` (a directory, or a file in a submodule or worktree) is skipped at any depth, as is
  *   anything under `exclude` (e.g. the work dir that will hold the archive, when it is inside)
- *   and anything an `ignore` pattern matches (./ignore.ts: the `exclude` input, .deployignore).
+ *   and anything the `ignore` matcher leaves out (./ignore.ts: the `exclude` input, .deployignore).
  */
 import * as core from '@actions/core'
 import { createHash } from 'node:crypto'
@@ -28,13 +28,13 @@ import { join, resolve } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import pLimit from 'p-limit'
 import * as tar from 'tar'
-import { isIgnored, type IgnorePattern } from './ignore.js'
+import type { IgnoreMatcher } from './ignore.js'
 
 export interface PackOptions {
   /** Absolute paths left out of the archive, with everything below them. */
   exclude?: readonly string[]
-  /** Patterns of paths (relative to the directory) left out, with everything below them. */
-  ignore?: readonly IgnorePattern[]
+  /** Paths (relative to the directory) left out, with everything below them. */
+  ignore?: IgnoreMatcher
 }
 
 export interface PackResult {
@@ -66,10 +66,9 @@ export async function packDirectory(
   const root = resolve(dir)
   const exclude = new Set((options.exclude ?? []).map((path) => resolve(path)))
   exclude.add(resolve(output))
-  const ignore = options.ignore ?? []
-  const entries = await listEntries(root, exclude, ignore)
+  const entries = await listEntries(root, exclude, options.ignore)
   if (entries.length === 0) {
-    const what = ignore.length > 0 ? '.git and what is excluded' : '.git'
+    const what = options.ignore ? '.git and what is excluded' : '.git'
     throw new Error(`${root} has nothing to pack (it is empty, or holds only ${what})`)
   }
   const mtimes = await deriveMtimes(root, entries)
@@ -136,7 +135,7 @@ export function contentMtime(digest: Buffer): Date {
 async function listEntries(
   root: string,
   exclude: ReadonlySet<string>,
-  ignore: readonly IgnorePattern[],
+  ignore: IgnoreMatcher | undefined,
 ): Promise<Entry[]> {
   const entries: Entry[] = []
   const visit = async (absolute: string, relative: string): Promise<void> => {
@@ -146,7 +145,7 @@ async function listEntries(
       const childAbsolute = join(absolute, child.name)
       if (child.name === '.git' || exclude.has(childAbsolute)) continue
       const path = relative === '' ? child.name : `${relative}/${child.name}`
-      if (isIgnored(ignore, path, child.isDirectory())) continue
+      if (ignore?.(path, child.isDirectory())) continue
       if (child.isDirectory()) {
         entries.push({ path, kind: 'directory' })
         await visit(childAbsolute, path)

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path'
 import { checkArchive } from './archive.js'
 import { sha256File } from './checksum.js'
 import { downloadArtifact } from './download.js'
-import { DEPLOYIGNORE_FILE, parseIgnorePatterns, type IgnorePattern } from './ignore.js'
+import { DEPLOYIGNORE_FILE, ignoreMatcher } from './ignore.js'
 import { packDirectory } from './pack.js'
 
 export interface ReleaseArchive {
@@ -32,8 +32,8 @@ export interface ReleaseInput {
   cwd: string
   /** Where the archive is written (created if missing); kept out of a packed `releasePath`. */
   workDir: string
-  /** `exclude`: left out of a packed directory, besides its .deployignore. */
-  exclude?: readonly IgnorePattern[]
+  /** `exclude`: gitignore patterns left out of a packed directory, before its .deployignore. */
+  exclude?: readonly string[]
   /** `artifact-sha256`: the hex sha256 the download must have; '' = not checked. */
   artifactSha256?: string
   /** `artifact-token`: sent as `Authorization: Bearer <token>`; '' = none. Never logged. */
@@ -66,12 +66,14 @@ export async function prepareRelease(input: ReleaseInput): Promise<ReleaseArchiv
     const exclude = input.exclude ?? []
     if (stats.isDirectory()) {
       core.info(`Packing directory ${path}`)
-      const ignore = [...exclude, ...(await readDeployIgnore(path))]
-      const { entries } = await packDirectory(path, output, { exclude: [workDir], ignore })
-      const without = [
-        '.git',
-        ...(ignore.length > 0 ? ['what exclude and .deployignore name'] : []),
-      ]
+      const deployignore = await readDeployIgnore(path)
+      const patterns = exclude.length > 0 || deployignore !== undefined
+      const { entries } = await packDirectory(path, output, {
+        // .deployignore never ships, whatever a '!' pattern says.
+        exclude: [workDir, join(path, DEPLOYIGNORE_FILE)],
+        ...(patterns ? { ignore: ignoreMatcher(exclude, deployignore) } : {}),
+      })
+      const without = ['.git', ...(patterns ? ['what exclude and .deployignore name'] : [])]
       core.info(`Packed ${entries} entries (without ${without.join(' and ')})`)
       source = `directory ${path}`
     } else if (exclude.length > 0) {
@@ -99,29 +101,20 @@ export async function prepareRelease(input: ReleaseInput): Promise<ReleaseArchiv
 }
 
 /**
- * The patterns of `<dir>/.deployignore` (none when there is no such file), plus the file itself:
- * it is never shipped. A bad pattern fails the run before any host is touched.
+ * The text of `<dir>/.deployignore`, read as git reads a .gitignore (undefined when there is no
+ * such file).
  */
-async function readDeployIgnore(dir: string): Promise<IgnorePattern[]> {
+async function readDeployIgnore(dir: string): Promise<string | undefined> {
   const file = join(dir, DEPLOYIGNORE_FILE)
-  let text: string
   try {
-    text = await readFile(file, 'utf8')
+    const text = await readFile(file, 'utf8')
+    core.info(`Leaving out what ${file} names`)
+    return text
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return []
+    if (code === 'ENOENT') return undefined
     throw new Error(`${file} cannot be read: ${errorText(error)}`, { cause: error })
   }
-  const { patterns, problems } = parseIgnorePatterns(text, 'lines')
-  if (problems.length > 0) {
-    throw new Error(
-      `${file} has ${problems.length === 1 ? 'a bad pattern' : `${problems.length} bad patterns`}; ` +
-        `nothing was shipped:\n${problems.map((p) => `- ${p}`).join('\n')}`,
-    )
-  }
-  core.info(`Leaving out what ${file} names (${patterns.length} patterns)`)
-  const self = parseIgnorePatterns(`/${DEPLOYIGNORE_FILE}`, 'lines').patterns
-  return [...patterns, ...self]
 }
 
 function errorText(error: unknown): string {

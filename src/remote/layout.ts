@@ -20,6 +20,8 @@ export interface Layout {
   lbUpstreamBackup: string
   /** The managed site file (`nginx-site`) from before the run's change to it. */
   siteBackup: string
+  /** Per release, its own files and the files linked into it in its asset folders (asset-path). */
+  assets: string
   release(version: string): string
   /** The output of a slot's (or a worker's) processes. */
   slotLog(id: ProcessId): string
@@ -43,6 +45,7 @@ export function layout(root: string): Layout {
     upstreamBackup: `${meta}/upstream.bak`,
     lbUpstreamBackup: `${meta}/lb-upstream.bak`,
     siteBackup: `${meta}/site.bak`,
+    assets: `${meta}/assets`,
     release: (version) => `${root}/releases/${version}`,
     slotLog: (id) => `${root}/logs/${id}.log`,
     pidfile: (id) => `${meta}/${id}.pid`,

@@ -58,6 +58,11 @@ const release = z.object({
   deployedAt: z.string(),
   /** Absent in entries written before the commands were recorded. */
   commands: releaseCommands.optional(),
+  /**
+   * `asset-path`: the folders whose files stay served across versions, so that a rollback to it
+   * bridges the same ones. Absent: none. Optional, so schema 1 stays.
+   */
+  assets: z.array(z.string()).optional(),
 })
 
 /** The workers that run on a host: the generation they run in, their release and names. */

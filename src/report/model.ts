@@ -57,6 +57,22 @@ export interface WorkerOutcome {
   state: 'up' | 'exited' | 'failed'
 }
 
+/** What asset-path bridging did on a host, before the new release took traffic. */
+export interface AssetsOutcome {
+  /** The new release's own files in its asset folders. */
+  files: number
+  /** Files of the releases the run keeps, linked into the new release. */
+  linked: number
+  /** Those releases, newest first (the ones that gave files). */
+  from: string[]
+  /** The new release's files linked into the live one (absent: nothing was live). */
+  intoLive?: { version: string; files: number }
+  /** Names with different content in two kept releases (each release keeps its own). */
+  clashes: number
+  /** The first of them, by name (absent: none). */
+  firstClash?: string
+}
+
 export interface HostReport {
   host: string
   /** Absent for a web host. */
@@ -79,6 +95,8 @@ export interface HostReport {
    * requests longer than drain-timeout; the slot was stopped anyway). Absent when it drained.
    */
   openAfterDrain?: number
+  /** asset-path: what the bridge linked (absent: no asset-path, or it did not run). */
+  assets?: AssetsOutcome
   /** What went wrong on this host (remote text: escape before rendering). */
   error?: string
 }

@@ -357,6 +357,31 @@ function workersSection(r: RunReport): string[] {
   return ['#### Workers', '', table(['Host', 'Worker', 'Version', 'State'], rows), '']
 }
 
+/** What asset-path bridged per host, when it ran (absent otherwise). */
+function assetsSection(r: RunReport): string[] {
+  const n = (count: number) => count.toLocaleString('en-US')
+  const rows = r.hosts.flatMap((h) => {
+    const a = h.assets
+    if (a === undefined) return []
+    return [
+      [
+        esc(h.host),
+        n(a.files),
+        a.linked === 0 ? '0' : esc(`${n(a.linked)} (from ${a.from.join(', ')})`),
+        a.intoLive ? esc(`${n(a.intoLive.files)} into ${a.intoLive.version}`) : '',
+        a.clashes === 0 ? '' : `⚠️ ${n(a.clashes)}`,
+      ],
+    ]
+  })
+  if (rows.length === 0) return []
+  return [
+    '#### Fingerprinted assets',
+    '',
+    table(['Host', 'Own files', 'Linked in', 'Given to the live release', 'Name clashes'], rows),
+    '',
+  ]
+}
+
 function render(r: RunReport, parts: Parts, limits: Limits): string {
   const leftOut: string[] = []
   const hosts = hostsSection(r, parts, limits, leftOut)
@@ -379,6 +404,7 @@ function render(r: RunReport, parts: Parts, limits: Limits): string {
     '',
     ...hosts,
     ...workersSection(r),
+    ...assetsSection(r),
     ...canarySection(r),
     ...note,
     ...(gantt === '' ? [] : ['#### Timeline', '', gantt, '']),

@@ -69,6 +69,7 @@ export async function deployInPlace(h: HostDeploy): Promise<boolean> {
   try {
     if (running) {
       h.target.pid = h.state.slots[slot]?.pid ?? null
+      h.assets.servedInPlace()
       await h.slots.reload()
     } else {
       await h.startNewSlot(layout.current)

@@ -80,6 +80,8 @@ export function planRollback(h: HostDeploy, toVersion: string): boolean {
   h.target.commands =
     target.commands ?? (settings.app.startCommand ? inputCommands(settings) : undefined)
   if (h.target.commands !== undefined) h.slots.useStopCommand(h.target.commands.stop)
+  // Its asset folders as recorded with it (the input only stands in for a release without).
+  h.target.assets = target.assets ?? settings.app.assetPaths
   h.target.plan = planHost(settings, h.name, h.state, target.version)
   return target.version !== live
 }

@@ -5,11 +5,13 @@
  * on the runner, with the old slot's pid cleared and the pruned releases left out of the
  * history) and remove the pruned releases (the runner computed them with releasesToPrune from the
  * release list of the prepare block plus this run's release). Between the two, the previous
- * release's workers stop, once state.json names the new ones. Steps stop at the first failure:
- * state.json is written only once the old slot stopped.
+ * release's workers stop, once state.json names the new ones. Last, the asset links to pruned
+ * releases go (pruneAssetLinks). Steps stop at the first failure: state.json is written only once
+ * the old slot stopped.
  *
  * Output: `open <n>` every 2 s while connections stay open (drainProgress reads it), then
- * `DRAIN idle|timeout <open connections>|skipped`, `STEP stop|state|workers|prune`, then `OK`;
+ * `DRAIN idle|timeout <open connections>|skipped`, `STEP stop|state|workers|prune`, the asset
+ * links' `UNLINKED <n>` when it removed some, then `OK`;
  * on a failure `FAILED <step>` with its stderr, exit FINISH_FAILED.
  */
 import type { Layout } from '../layout.js'
@@ -35,6 +37,8 @@ export interface FinishSpec {
   retireWorkers?: Shell
   /** Release versions to remove (never the live or the previous one: the runner decides). */
   prune: string[]
+  /** After the prune: the asset links to releases no longer kept go (pruneAssetLinks). */
+  pruneLinks?: Shell
 }
 
 export function finishHost(spec: FinishSpec): Shell {
@@ -42,8 +46,8 @@ export function finishHost(spec: FinishSpec): Shell {
   return script(
     `${DRAIN_FUNCTIONS}
 ${STATE_FUNCTIONS}
-port=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6; workers=$7
-shift 7
+port=$1; limit=$2; needed=$3; stopcmd=$4; state=$5; statejson=$6; workers=$7; links=$8
+shift 8
 fail() {
   echo "FAILED $1"
   [ -z "$2" ] || printf '%s\\n' "$2" >&2
@@ -70,6 +74,9 @@ if [ $# -gt 0 ]; then
   echo "STEP prune"
   rm -rf -- "$@" || fail prune
 fi
+if [ -n "$links" ]; then
+  (eval "$links") || fail links
+fi
 echo OK`,
     old ? String(old.port) : '',
     String(old ? drainChecks(old.drainTimeoutMs) : 0),
@@ -78,6 +85,7 @@ echo OK`,
     spec.stateJson === undefined ? '-' : l.state,
     spec.stateJson ?? '',
     spec.retireWorkers?.text ?? '',
+    spec.pruneLinks?.text ?? '',
     ...spec.prune.map((version) => l.release(version)),
   )
 }

@@ -29,7 +29,8 @@ export const UNKNOWN_CHECKSUM = 'unknown'
  * still has that checksum and that no process runs from it (one the run could not stop, say;
  * processes in other mount namespaces see other files and are left out),
  * moves it aside, moves the new one in (the old one back if that fails), then removes it.
- * Empty: the release must not exist yet.
+ * Empty: the release must not exist yet. Once it is in place, the lists of asset files of an
+ * earlier release of this version go (assets.ts: the new release's are made from its files).
  */
 export function installRelease(
   l: Layout,
@@ -40,7 +41,7 @@ export function installRelease(
 ): Shell {
   return script(
     `set -e
-target=$1; archive=$2; sum=$3; sums=$4; replacing=$5; version=$6; revision=$7
+target=$1; archive=$2; sum=$3; sums=$4; replacing=$5; version=$6; revision=$7; lists=$8
 tmp="\${target%/*}/.\${target##*/}.tmp.$$"
 old="\${target%/*}/.\${target##*/}.old.tmp.$$"
 trap 'rm -rf "$tmp" "$old"; rm -f "$archive"' EXIT
@@ -67,7 +68,8 @@ if [ -n "$replacing" ]; then
   mv -T "$tmp" "$target" || { mv -T "$old" "$target"; exit 1; }
 else
   mv -T "$tmp" "$target"
-fi`,
+fi
+rm -f "$lists/$version.own" "$lists/$version.linked"`,
     l.release(version),
     archive,
     sha256,
@@ -75,5 +77,6 @@ fi`,
     replacing,
     version,
     REVISION_FILE,
+    l.assets,
   )
 }

@@ -12,7 +12,10 @@ import { installRelease } from './release.js'
 
 /** Exit code of shipRelease when the bytes that arrived do not have the expected sha256. */
 export const SHIP_CHECKSUM_MISMATCH = 4
-/** shipRelease's stdout lines once the archive arrived intact, and once it was installed. */
+/**
+ * shipRelease's stdout lines once the archive arrived intact, and once it was installed (then,
+ * with asset-path, bridgeAssets' lines ending in `BRIDGED`).
+ */
 export const SHIP_RECEIVED = 'RECEIVED'
 export const SHIP_INSTALLED = 'INSTALLED'
 
@@ -36,7 +39,8 @@ export interface ShipEnv {
  * stderr and exits SHIP_CHECKSUM_MISMATCH: nothing is extracted), then installs it as
  * installRelease does (`replacing`: see there), then writes shared/.env as writeEnvFile does. It
  * prints SHIP_RECEIVED once the archive checked out and SHIP_INSTALLED once it is installed, so
- * that a failure names its part (upload, extract, shared/.env). A
+ * that a failure names its part (upload, extract, assets, shared/.env). `bridge` (asset-path:
+ * bridgeAssets) runs right after the install, before shared/.env. A
  * cut connection closes stdin early: the checksum then fails, and nothing is extracted either.
  * `head -c` (coreutils, like sha256sum) reads no byte past the archive.
  */
@@ -46,6 +50,7 @@ export function shipRelease(
   sha256: string,
   replacing = '',
   env?: ShipEnv,
+  bridge?: Shell,
 ): Shell {
   const archive = incomingArchive(l, version, sha256)
   const receive = script(
@@ -64,7 +69,8 @@ echo ${SHIP_RECEIVED}`,
     env === undefined ? '' : String(env.archiveBytes),
   )
   const install = installRelease(l, version, archive, sha256, replacing)
-  return env === undefined
+  const after = [...(bridge ? [bridge] : []), ...(env ? [writeEnvFile(l, version, env.keep)] : [])]
+  return after.length === 0
     ? and(receive, install)
-    : and(receive, install, cmd('echo', SHIP_INSTALLED), writeEnvFile(l, version, env.keep))
+    : and(receive, install, cmd('echo', SHIP_INSTALLED), ...after)
 }

@@ -9,8 +9,8 @@
  * through `sudo -n tee`; the commands run as given (`sudo -n nginx -t`, ...), so the sudoers lines
  * of the README still match.
  *
- * Output: `CLIENT <curl|wget|none>`, `STEP <name>` as each step starts (recheck, install, test,
- * reload, verify, record), then `OK`; on a failure `FAILED <step> <exit status or ->`, the step's
+ * Output: `CLIENT <curl|wget|none>`, `STEP <name>` as each step starts (recheck, bridge, install,
+ * test, reload, verify, record), then `OK`; on a failure `FAILED <step> <exit status or ->`, the step's
  * detail on stderr, then `RESTORED` (file back, and `RELOADED` when nginx was reloaded on it) or
  * `RESTORE-FAILED`, and exit SWITCH_FAILED. `SKIPPED verify` (and `SKIPPED record`) when the host
  * has no HTTP client or no verify was asked: the runner verifies through the tunnel, then
@@ -36,7 +36,7 @@ export const SWITCH_FAILED = 6
 
 export type SwitchStage = 'install' | 'activate' | 'all'
 
-export type SwitchStep = 'recheck' | 'install' | 'test' | 'reload' | 'verify' | 'record'
+export type SwitchStep = 'recheck' | 'bridge' | 'install' | 'test' | 'reload' | 'verify' | 'record'
 
 export interface SwitchSpec {
   stage: SwitchStage
@@ -75,6 +75,11 @@ export interface SwitchSpec {
   client?: HttpClientChoice
   /** install/all: the new upstream file (renderUpstream). */
   content?: string
+  /**
+   * install/all: after the recheck, before the install, the release's asset folders bridged
+   * (bridgeAssets: a rollback's), its output in this one's. Omitted: none.
+   */
+  bridge?: Shell
 }
 
 const VERIFY_TIMEOUT_MS = 10_000
@@ -96,7 +101,7 @@ stage=$1; file=$2; backup=$3; mode=$4; sudo=$5; testcmd=$6; reloadcmd=$7
 alive=$8; rport=$9; shift 9
 rpath=$1; rvpath=$2; rversion=$3; vport=$4; vpath=$5; expected=$6; vtimeout=$7; vheader=$8; client=$9
 shift 9
-state=$1; statejson=$2; current=$3; target=$4; content=$5; members=$6
+state=$1; statejson=$2; current=$3; target=$4; content=$5; members=$6; bridge=$7
 ${PUT_FILE}
 [ "$client" = auto ] && client=$(http_client)
 echo "CLIENT $client"
@@ -142,6 +147,10 @@ if [ "$stage" != activate ]; then
     [ -z "$problem" ] || fail recheck - "$problem"
     eval "$members"
     port_owner "$rport" || fail recheck - "$problem"
+  fi
+  if [ -n "$bridge" ]; then
+    echo "STEP bridge"
+    (eval "$bridge") 2> "$http_tmp/err" || fail bridge $? "$(tail -n 20 "$http_tmp/err")"
   fi
   echo "STEP install"
   if [ "$mode" = take ]; then
@@ -224,6 +233,7 @@ echo OK`,
     record ? `releases/${record.version}` : '',
     spec.content ?? '',
     recheck?.members.text ?? '',
+    spec.bridge?.text ?? '',
   )
 }
 
