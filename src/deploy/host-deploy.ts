@@ -189,9 +189,10 @@ export class HostDeploy {
    * UpstreamSwitch.switch): `all` on a host that switches alone; `install` then `activate` on
    * every host of an all-or-nothing switch. `install` first rechecks that the slot still runs
    * and passes its checks (a warm slot of a rollback was not checked at all); `activate` records
-   * the release once requests through nginx reach it.
+   * the release once requests through nginx reach it, unless `record` is false (a watched host:
+   * recordSwitch once the watch passed).
    */
-  async switchToNewSlot(stage: SwitchStage): Promise<void> {
+  async switchToNewSlot(stage: SwitchStage, record = true): Promise<void> {
     const [, manager, slot, port, health, version] = this.slots.healthTarget()
     const started = this.session.journal.has('started slot')
     const recheck: SwitchExtras['recheck'] = {
@@ -214,13 +215,13 @@ export class HostDeploy {
         ),
       throughTunnel: () => this.slots.recheckHealthy(),
     }
-    const record = stage === 'install' ? undefined : this.record.switchRecord()
-    const recorded = await this.nginx.switch(stage, slot, undefined, {
+    const recorded = stage === 'install' || !record ? undefined : this.record.switchRecord()
+    const done = await this.nginx.switch(stage, slot, undefined, {
       recheck,
-      record: record?.record,
+      record: recorded?.record,
     })
-    if (record === undefined) return
-    if (recorded) this.record.switchRecorded(record.state)
+    if (recorded === undefined) return
+    if (done) this.record.switchRecorded(recorded.state)
     else await this.record.recordSwitch()
   }
 
@@ -251,11 +252,13 @@ export class HostDeploy {
   }
 
   /**
-   * Rollback of a switched host while its previous slot still runs (rolling with on-failure
-   * rollback): nginx back to the previous slot, previous state and `current`, new slot drained
-   * and stopped.
+   * Back to the previous slot, which still runs, after this host switched (a rolling rollback, a
+   * watch that breached, workers that did not start): nginx back on it, the previous state and
+   * `current` (when the switch was recorded), the new slot drained and stopped. `served`: the
+   * version counts as live from now on (see HostRecord.revertRecord); false when a canary or a
+   * watch rejected it.
    */
-  async switchBack(): Promise<void> {
+  async switchBack(served: boolean): Promise<void> {
     if (this.plan.liveSlot === null) {
       throw new HostError(
         this.name,
@@ -264,7 +267,7 @@ export class HostDeploy {
       )
     }
     await this.nginx.backToLiveSlot()
-    await this.record.revertRecord()
+    await this.record.revertRecord(served)
     await this.stopNewSlot()
     this.session.journal.clear('upstream')
     this.report.outcome = 'reverted'
@@ -274,8 +277,9 @@ export class HostDeploy {
     return this.record.recordSwitch()
   }
 
-  revertRecord(): Promise<void> {
-    return this.record.revertRecord()
+  /** After a failed switch: see HostRecord.revertRecord. */
+  revertRecord(served = false): Promise<void> {
+    return this.record.revertRecord(served)
   }
 
   /**

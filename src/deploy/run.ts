@@ -5,7 +5,7 @@
 import * as core from '@actions/core'
 import { errorMessage } from '../common/errors.js'
 import { usesLoadBalancer, type Settings } from '../inputs/settings.js'
-import { step, type HostLogs } from '../report/log.js'
+import { info, step, type HostLogs } from '../report/log.js'
 import { prepareRelease, runBuild, type ReleaseArchive } from '../release/index.js'
 import { emptyHostReport, type HostRole, type RunReport } from '../report/model.js'
 import { Fleet } from '../ssh/fleet.js'
@@ -15,6 +15,7 @@ import { HostSession } from './host-session.js'
 import type { Journal } from './journal.js'
 import { LoadBalancer } from './load-balancer.js'
 import { lockHolder } from './lock.js'
+import { restoreEnv } from './ship.js'
 import { timed } from './timing.js'
 
 export interface RunEnvironment {
@@ -50,6 +51,7 @@ export async function runDeploy(
     ],
     phases: [],
     canarySteps: [],
+    watches: [],
     startedAt: Date.now(),
     endedAt: 0,
     url: settings.github.url,
@@ -70,6 +72,7 @@ export async function runDeploy(
     loadBalancer,
     phases: report.phases,
     canarySteps: report.canarySteps,
+    watches: report.watches,
     logs,
   })
   try {
@@ -128,6 +131,7 @@ export async function runDeploy(
     report.status = 'failed'
     report.error = errorMessage(error)
   } finally {
+    await restoreEnvWhereNotLive(logs, sessions)
     await bestEffort(logs, 'release lock', sessions, (s) => s.releaseLock())
     await loadBalancer?.release().catch(() => {})
     fleet?.dispose()
@@ -139,6 +143,21 @@ export async function runDeploy(
   report.previousSlot = first?.previousSlot ?? null
   report.liveSlot = first?.liveSlot ?? null
   return report
+}
+
+/**
+ * Every failure path ends here: on each host where the run replaced shared/.env and its release
+ * did not go live, the file from before comes back, still under the lock.
+ */
+async function restoreEnvWhereNotLive(logs: HostLogs, sessions: HostSession[]): Promise<void> {
+  const replaced = sessions.filter(
+    (s) => s.journal.has('env written') && !s.journal.has('recorded'),
+  )
+  await bestEffort(logs, 'restore shared/.env', replaced, async (s) => {
+    if (await restoreEnv(s, s.journal.get('env written')!.token)) {
+      info(`[${s.name}] shared/.env: put back as it was before the run (${s.version} is not live)`)
+    }
+  })
 }
 
 async function buildRelease(settings: Settings, env: RunEnvironment): Promise<ReleaseArchive> {

@@ -128,7 +128,12 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     const lab = await buildLab(id, dir, count, opts, proxies)
     // assign, not spread: keeps the rttMs getter
     return Object.assign(lab, {
-      stop: async () => (unregister(), await closeProxies(), destroyLab(id)),
+      stop: async () => {
+        unregister()
+        await closeProxies()
+        noteTempLeftovers(id, lab.hosts)
+        destroyLab(id)
+      },
     })
   } catch (err) {
     unregister()
@@ -154,6 +159,17 @@ function claimLabDir(name?: string): { id: string; dir: string } {
     }
     rmSync(dir, { recursive: true, force: true }) // another process took the same id meanwhile
   }
+}
+
+/**
+ * The test run's list of what host scripts left in the lab hosts' temp dirs (LabHost.
+ * tempLeftovers), which __tests__/global-setup.ts reports as it reports the run's temp dir.
+ */
+function noteTempLeftovers(id: string, hosts: LabHost[]): void {
+  const log = process.env.DZD_HOST_TMP_LOG
+  if (!log) return
+  const lines = hosts.flatMap((h) => h.tempLeftovers().map((e) => `lab ${id} ${h.name}: ${e}\n`))
+  if (lines.length > 0) appendFileSync(log, lines.join(''))
 }
 
 type LabParts = Omit<Lab, 'stop'>

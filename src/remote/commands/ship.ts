@@ -27,6 +27,8 @@ export interface ShipEnv {
   archiveBytes: number
   /** keep-releases: how many backups of shared/.env stay. */
   keep: number
+  /** The run's token for the file's undo record (writeEnvFile). */
+  token: string
 }
 
 /**
@@ -66,5 +68,5 @@ echo ${SHIP_RECEIVED}`,
   const install = installRelease(l, version, archive, sha256, replacing)
   return env === undefined
     ? and(receive, install)
-    : and(receive, install, cmd('echo', SHIP_INSTALLED), writeEnvFile(l, version, env.keep))
+    : and(receive, install, cmd('echo', SHIP_INSTALLED), writeEnvFile(l, version, env.keep, env.token))
 }
