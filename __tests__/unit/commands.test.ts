@@ -299,6 +299,9 @@ describe('writeEnvFile (the script, run by sh)', () => {
     try {
       const local = layout(root)
       mkdirSync(join(root, 'shared'))
+      // The action's own dir (state, lock) exists before anything is shipped.
+      mkdirSync(local.meta)
+      const undo = () => readFileSync(local.envUndo, 'utf8')
       const write = (content: string, version: string, token = 'run') =>
         execFileSync('sh', ['-c', writeEnvFile(local, version, 2, token).text], { input: content })
       const backups = () =>
@@ -314,16 +317,21 @@ describe('writeEnvFile (the script, run by sh)', () => {
       expect(readFileSync(local.sharedEnv, 'utf8')).toBe("A='1'\n")
       expect(statSync(local.sharedEnv).mode & 0o777).toBe(0o600)
       expect(() => readdirSync(local.envBackups)).toThrow()
+      // The undo record: the run's token, and that there was no file before.
+      expect(undo()).toBe('run none\n')
 
-      // The operator's own file: kept before it is replaced.
+      // The operator's own file: kept before it is replaced, and named in the undo record.
       writeFileSync(local.sharedEnv, 'SECRET=by-hand\n')
-      write("A='2'\n", 'v2')
+      write("A='2'\n", 'v2', 'run-2')
       expect(backups()).toEqual([['v2', 'SECRET=by-hand\n']])
       expect(statSync(local.envBackups).mode & 0o777).toBe(0o700)
+      const [backup] = readdirSync(local.envBackups)
+      expect(undo()).toBe(`run-2 ${backup}\n`)
 
-      // Same content again: nothing replaced, no new backup.
-      write("A='2'\n", 'v3')
+      // Same content again: nothing replaced, no new backup, the undo record left as it was.
+      write("A='2'\n", 'v3', 'run-3')
       expect(backups()).toEqual([['v2', 'SECRET=by-hand\n']])
+      expect(undo()).toBe(`run-2 ${backup}\n`)
 
       // A rerun of the same version in the same second does not overwrite the backup.
       write("A='3'\n", 'v2')
@@ -333,6 +341,7 @@ describe('writeEnvFile (the script, run by sh)', () => {
       expect(kept).toHaveLength(2)
       expect(kept).toContain("A='3'\n")
       expect(readdirSync(join(root, 'shared'))).toEqual(['.env'])
+      expect(readdirSync(local.meta).sort()).toEqual(['env-backups', 'env.undo'])
     } finally {
       rmSync(root, { recursive: true, force: true })
     }

@@ -103,6 +103,7 @@ function contextFor(hosts: HostDeploy[]): DeployContext {
     workerHosts: [],
     phases: [],
     canarySteps: [],
+    watches: [],
     logs: new HostLogs(),
   }
 }
@@ -290,7 +291,7 @@ describe('switchBack (rolling rollback) on a fake host', () => {
     expect(nginxSendsTo(host, slotPort(settings, LIVE_BLUE.liveSlot ?? 'blue'))).toBe(GREEN)
     const mark = host.commands.length
 
-    await deploy.switchBack()
+    await deploy.switchBack(true)
 
     expect(stepsSince(host, mark)).toEqual([
       SWITCH,

@@ -141,6 +141,7 @@ function contextFor(
     loadBalancer,
     phases: [],
     canarySteps: [],
+    watches: [],
     logs: new HostLogs(),
   }
 }

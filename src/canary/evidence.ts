@@ -7,7 +7,12 @@
  */
 import type { EvidenceGate, Settings } from '../inputs/settings.js'
 import { evidenceLogLine } from '../nginx/evidence-log.js'
-import { FIRST_FAILURES, type Counts, type FailedRequest, type LogEvidence } from '../report/model.js'
+import {
+  FIRST_FAILURES,
+  type Counts,
+  type FailedRequest,
+  type LogEvidence,
+} from '../report/model.js'
 
 /** Which inputs judge a window: `canary-*` or `watch-*` (named in every message). */
 export type GateInputs = 'canary' | 'watch'
@@ -25,8 +30,7 @@ export interface UpstreamReading {
 
 /** One host's access log since an offset. */
 export type LogReading =
-  | { missing: true }
-  | { missing: false; size: number; byUpstream: Map<string, UpstreamReading> }
+  { missing: true } | { missing: false; size: number; byUpstream: Map<string, UpstreamReading> }
 
 /** Parses the output of `accessLogSince`. */
 export function parseLogReading(stdout: string): LogReading {
@@ -47,7 +51,8 @@ export function parseLogReading(stdout: string): LogReading {
     const [kind, upstream = '', a = '', b = ''] = line.trim().split(/\s+/)
     if (kind === 'count') of(upstream).counts = { requests: Number(a), errors: Number(b) }
     else if (kind === 'lat') of(upstream).latencies.set(Number(a), Number(b))
-    else if (kind === 'fail') of(upstream).failures.push({ at: Number(a) * 1000, status: Number(b) })
+    else if (kind === 'fail')
+      of(upstream).failures.push({ at: Number(a) * 1000, status: Number(b) })
   }
   for (const reading of byUpstream.values()) reading.failures.sort((x, y) => x.at - y.at)
   return { missing: false, size: Number(size[1]), byUpstream }
@@ -86,9 +91,7 @@ export interface Seen {
 
 export type Judgement =
   /** Fewer requests than the gate's minimum: keep watching (or, at the end, fail closed). */
-  | { verdict: 'too few' }
-  | { verdict: 'passed' }
-  | { verdict: 'aborted'; reason: string }
+  { verdict: 'too few' } | { verdict: 'passed' } | { verdict: 'aborted'; reason: string }
 
 /**
  * The gate's verdict on what a window saw: judged once `minRequests` requests came in, on the

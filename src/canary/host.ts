@@ -12,7 +12,10 @@ import type { FailedRequest } from '../report/model.js'
 import { NO_COUNTS, parseLogReading, type Latencies } from './evidence.js'
 
 /** One health check of the new slot during a window: what is wrong, or undefined. */
-export function newSlotHealthProblem(h: HostDeploy, phase: CheckPhase): Promise<string | undefined> {
+export function newSlotHealthProblem(
+  h: HostDeploy,
+  phase: CheckPhase,
+): Promise<string | undefined> {
   return checkSlot(...h.slots.healthTarget(), phase)
 }
 

@@ -94,8 +94,11 @@ async function switchBack(
   watched: HostDeploy[],
   error: unknown,
 ): Promise<WatchBreached> {
-  const back = await bestEffort(ctx.logs, 'watch breached: back to the previous version', watched, (h) =>
-    h.switchBack(false),
+  const back = await bestEffort(
+    ctx.logs,
+    'watch breached: back to the previous version',
+    watched,
+    (h) => h.switchBack(false),
   )
   const stuck = watched.filter((h) => !back.includes(h))
   const serving = [...new Set(back.map((h) => h.plan.liveVersion))].join(', ')

@@ -121,7 +121,9 @@ async function run(
   if (logged) record.counts = NO_COUNTS
   const appRequests = new Map<HostDeploy, number>()
   const failedChecks = new Map<HostDeploy, number>()
-  core.info(`${spec.title}: judging the new version's traffic for ${formatDuration(spec.durationMs)}`)
+  core.info(
+    `${spec.title}: judging the new version's traffic for ${formatDuration(spec.durationMs)}`,
+  )
   for (;;) {
     const left = progress.deadline - Date.now()
     if (left <= 0) break
@@ -131,7 +133,11 @@ async function run(
       const failures = problem === undefined ? 0 : (failedChecks.get(h) ?? 0) + 1
       failedChecks.set(h, failures)
       if (problem !== undefined && failures >= FAILED_CHECKS_TO_ABORT) {
-        throw new HostError(h.name, inputs, `health check failed ${failures} times in a row: ${problem}`)
+        throw new HostError(
+          h.name,
+          inputs,
+          `health check failed ${failures} times in a row: ${problem}`,
+        )
       }
       const offset = offsets.get(h)
       if (offset === undefined) return
@@ -156,7 +162,8 @@ async function run(
   }
   if (logged) {
     const blind = hosts.find((h) => (appRequests.get(h) ?? 0) === 0)
-    if (blind) throw failClosed(record, new HostError(blind.name, inputs, noRequestsLogged(ctx, spec)))
+    if (blind)
+      throw failClosed(record, new HostError(blind.name, inputs, noRequestsLogged(ctx, spec)))
     if (progress.tooFew) throw failClosed(record, new Error(tooFew(spec, progress)))
   }
   await spec.atEnd?.()

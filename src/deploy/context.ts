@@ -15,13 +15,7 @@ import {
 } from '../report/log.js'
 import { forEachParallel } from '../common/parallel.js'
 import type { ReleaseArchive } from '../release/index.js'
-import type {
-  HostReport,
-  JudgedWindow,
-  Phase,
-  PhaseTiming,
-  RunStatus,
-} from '../report/model.js'
+import type { HostReport, JudgedWindow, Phase, PhaseTiming, RunStatus } from '../report/model.js'
 import type { HostDeploy } from './host-deploy.js'
 import type { LoadBalancer } from './load-balancer.js'
 import { timed } from './timing.js'

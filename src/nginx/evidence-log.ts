@@ -10,9 +10,7 @@ import { watchApplies, type Settings } from '../inputs/settings.js'
  * The log the include writes on app hosts while the run may judge the new slot (strategy canary,
  * or a watch): the canary-access-log, for requests to either slot. Undefined otherwise.
  */
-export function evidenceLogSpec(
-  settings: Settings,
-): { path: string; ports: number[] } | undefined {
+export function evidenceLogSpec(settings: Settings): { path: string; ports: number[] } | undefined {
   if (settings.strategy !== 'canary' && !watchApplies(settings)) return undefined
   return {
     path: settings.canary.accessLog,

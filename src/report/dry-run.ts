@@ -13,8 +13,7 @@ export function planLines(check: HostCheck, upstreamFile: string): string[] {
     : []
   const verdict =
     check.problems.length === 0 ? ['ready'] : check.problems.map((p) => `problem: ${p}`)
-  const canary =
-    check.canary && !check.canary.blocking ? [evidenceText(check.canary)] : []
+  const canary = check.canary && !check.canary.blocking ? [evidenceText(check.canary)] : []
   return [
     ...lines,
     ...(check.notes ?? []),
@@ -47,9 +46,7 @@ export function dryRunSummary(checks: HostCheck[], version: string): string {
     cell(c.plan ? `${c.plan.targetSlot} :${c.plan.targetPort}` : '?'),
     [
       c.problems.length === 0 ? 'ready' : c.problems.map(cell).join('<br>'),
-      ...(c.canary && !c.canary.blocking
-        ? [cell(evidenceText(c.canary))]
-        : []),
+      ...(c.canary && !c.canary.blocking ? [cell(evidenceText(c.canary))] : []),
     ].join('<br>'),
   ])
   return [

@@ -5,14 +5,7 @@
 import { formatLatency, formatRate } from '../canary/evidence.js'
 import { renderGantt } from './gantt.js'
 import { cell, codeBlock, head, html, noMentions, plain, table, tail } from './markdown.js'
-import type {
-  HostOutcome,
-  HostReport,
-  JudgedWindow,
-  Phase,
-  RunReport,
-  RunStatus,
-} from './model.js'
+import type { HostOutcome, HostReport, JudgedWindow, Phase, RunReport, RunStatus } from './model.js'
 import { phaseTotals } from './outputs.js'
 
 /** GitHub rejects a step summary over 1 MiB; the rendered text stays under this (UTF-8 bytes). */
@@ -154,7 +147,9 @@ function stateLines(r: RunReport, runErrorChars: number): string[] {
       const error =
         r.error === undefined ? [] : [codeBlock(tail(plain(r.error), runErrorChars), 'text'), '']
       const switched = onNewVersion(r).length
-      const reverted = r.hosts.filter((h) => h.outcome === 'reverted').length
+      // After a watch breach, the hosts it switched back say so (they did serve the new version).
+      const breached = r.watches.some((w) => w.verdict === 'aborted')
+      const reverted = breached ? r.hosts.filter((h) => h.outcome === 'reverted').length : 0
       if (r.rollbackTo !== undefined && switched === 0 && r.hosts.length > 0) {
         const unchanged =
           'No host was rolled back: every host still serves what it served before, as the table shows.'
@@ -168,8 +163,8 @@ function stateLines(r: RunReport, runErrorChars: number): string[] {
             : reverted > 0
               ? `${count(reverted, 'host')} switched to ${version} and back: every host serves its previous version again, as the table shows.`
               : r.previousVersion === null
-              ? `No host switched to ${version}: every host still serves what it served before, as the table shows.`
-              : `No host switched to ${version}: every host still serves the previous version, ${before}, as the table shows.`
+                ? `No host switched to ${version}: every host still serves what it served before, as the table shows.`
+                : `No host switched to ${version}: every host still serves the previous version, ${before}, as the table shows.`
       return [...error, serving]
     }
   }
@@ -379,7 +374,10 @@ function watchSection(r: RunReport): string[] {
       : [
           '',
           `First 5xx answers of the new version: ${failures
-            .map((f) => `${f.status} on ${esc(f.host)} at ${new Date(f.at).toISOString().slice(11, 23)}`)
+            .map(
+              (f) =>
+                `${f.status} on ${esc(f.host)} at ${new Date(f.at).toISOString().slice(11, 23)}`,
+            )
             .join(', ')} (UTC).`,
         ]
   return [

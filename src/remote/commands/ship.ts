@@ -68,5 +68,10 @@ echo ${SHIP_RECEIVED}`,
   const install = installRelease(l, version, archive, sha256, replacing)
   return env === undefined
     ? and(receive, install)
-    : and(receive, install, cmd('echo', SHIP_INSTALLED), writeEnvFile(l, version, env.keep, env.token))
+    : and(
+        receive,
+        install,
+        cmd('echo', SHIP_INSTALLED),
+        writeEnvFile(l, version, env.keep, env.token),
+      )
 }
