@@ -1,7 +1,8 @@
 /**
  * The bundle removes its own temp files (the packed release in RUNNER_TEMP/deploy-*): after a
  * deploy that works, one that fails, and one whose main step was killed (the post step removes
- * it). Self-hosted runners keep RUNNER_TEMP between jobs.
+ * it). Self-hosted runners keep RUNNER_TEMP between jobs. The host scripts remove theirs too (the
+ * HTTP checks' `tmp.*` dirs), on the host, on every one of those paths.
  */
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -39,11 +40,12 @@ async function deployIn(
   const left = [
     ...readdirSync(runnerTemp).map((e) => join('RUNNER_TEMP', e)),
     ...readdirSync(tmp).map((e) => join('TMPDIR', e)),
+    ...host.tempLeftovers().map((e) => `host ${e}`),
   ]
   return { run, left }
 }
 
-it('a deploy leaves nothing in RUNNER_TEMP or TMPDIR', async () => {
+it("a deploy leaves nothing in RUNNER_TEMP, TMPDIR or the host's temp dir", async () => {
   const { run, left } = await deployIn('v1', {})
   expect(errorLine(run.main.log)).toBe('')
   expect(run.main.exitCode).toBe(0)
