@@ -119,7 +119,7 @@ async function underLoad(on: LabHost[], version: string, run: () => Promise<Acti
   const servedMs = first === undefined || last === undefined ? undefined : last - first
   console.log(
     `watch ${version} on ${on.length} host(s): ${result.main.outputs.status}, ` +
-      `${version} served for ${servedMs ?? '-'} ms (watch ${WATCH_MS} ms); load: ${formatLoadReport(report)}`,
+      `${version} served for ${servedMs ?? '-'} ms; load: ${formatLoadReport(report)}`,
   )
   return { run: result, load: report, failedAfter: report.failed - atEnd, servedMs } as Watched
 }
