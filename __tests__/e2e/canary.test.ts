@@ -284,22 +284,22 @@ describe('checks, missing log, cancelled run', () => {
   it('insufficient evidence is not a pass: a quiet step goes on until canary-min-requests came in, else fails closed', async () => {
     const host = hosts[0]!
     const before = await servedVersion(host)
-    // A few requests only: the 2 s step goes on to 6 s (3 × canary-step-duration), then aborts.
+    // A few requests only: the 3 s step goes on to 9 s (3 × canary-step-duration), then aborts.
     const quiet = deploy(
       [host],
       'v10c',
       {},
-      { 'canary-weight': '50,100', 'canary-step-duration': '2s' },
+      { 'canary-weight': '50,100', 'canary-step-duration': '3s' },
     )
     await stepLive(host, 50)
     await versionCounts(host, 6)
     const run = await quiet
     expect(run.main.outputs.status).toBe('failed')
     expect(errorOf(run)).toMatch(
-      /canary step 50%: no evidence, so the canary fails closed: only \d request\(s\) reached the new version in [\d.]+s \(3 × canary-step-duration\), fewer than canary-min-requests \(20\)/,
+      /canary step 50%: no evidence, so the canary fails closed: only \d+ request\(s\) reached the new version in [\d.]+s \(3 × canary-step-duration\), fewer than canary-min-requests \(20\)/,
     )
     expect(run.main.log).toMatch(
-      /Canary 50%: \d requests, 0 5xx \(0\.0%\), [^,]*waiting for 20 requests, [\d.]+s left of 3 × canary-step-duration/,
+      /Canary 50%: \d+ requests, 0 5xx \(0\.0%\), [^,]*waiting for 20 requests, [\d.]+s left of 3 × canary-step-duration/,
     )
     await expectServing([host], before)
 
