@@ -209,6 +209,20 @@ describe('blue-green', () => {
     await expectServing([host], 'v4')
   })
 
+  it('a release that answers / in 300 ms is switched back on watch-max-latency', async () => {
+    const host = hosts[0]!
+    const w = await underLoad([host], 'v4b', () =>
+      deploy([host], 'v4b', { rootDelayMs: 300 }, { 'watch-max-latency': '100ms' }),
+    )
+    expect(w.run.main.outputs['watch-verdict']).toBe('breached')
+    expect(w.load.failed).toBe(0)
+    expect(w.servedMs!).toBeLessThanOrEqual(WATCH_MS + 5000)
+    expect(errorOf(w.run)).toMatch(
+      /Watch breached: the new version's p99 response time was [\d.]+ m?s over \d+ requests, above watch-max-latency 100 ms/,
+    )
+    await expectServing([host], 'v4')
+  })
+
   it('no request during the watch: it fails closed and switches back', async () => {
     const host = hosts[0]!
     const run = await deploy([host], 'v5', {}, { watch: '1s' })
