@@ -7,6 +7,7 @@
  */
 import type { EvidenceGate, Settings } from '../inputs/settings.js'
 import { evidenceLogLine } from '../nginx/evidence-log.js'
+import { formatLatency, formatRate } from '../report/log.js'
 import {
   FIRST_FAILURES,
   type Counts,
@@ -124,15 +125,6 @@ export function judge(seen: Seen, gate: EvidenceGate, inputs: GateInputs): Judge
 /** Whether the gate judges the access log at all (else health and the checks only). */
 export function readsLog(gate: EvidenceGate): boolean {
   return gate.maxErrorRate !== null || gate.maxLatencyMs !== null
-}
-
-export function formatRate(rate: number): string {
-  return `${Number((rate * 100).toFixed(2))}%`
-}
-
-/** `120 ms`, `2.4 s`. */
-export function formatLatency(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${Number((ms / 1000).toFixed(2))} s`
 }
 
 /** Keeps the first FIRST_FAILURES of `into` and `more` together, oldest first. */

@@ -16,12 +16,11 @@ import type { HostDeploy } from '../deploy/host-deploy.js'
 import type { EvidenceGate } from '../inputs/settings.js'
 import { evidenceLogLine } from '../nginx/evidence-log.js'
 import type { JudgedWindow } from '../report/model.js'
-import { formatDuration, withHeartbeat } from '../report/log.js'
+import { formatDuration, formatLatency, withHeartbeat } from '../report/log.js'
 import {
   addCounts,
   addLatencies,
   firstFailures,
-  formatLatency,
   judge,
   NO_COUNTS,
   offHint,

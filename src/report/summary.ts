@@ -2,7 +2,7 @@
  * The job summary of a run (pure): outcome, hosts, timeline and how to roll back. Everything that
  * came from hosts or inputs is escaped, and the whole stays under GitHub's 1 MiB summary limit.
  */
-import { formatLatency, formatRate } from '../canary/evidence.js'
+import { formatLatency, formatRate } from './log.js'
 import { renderGantt } from './gantt.js'
 import { cell, codeBlock, head, html, noMentions, plain, table, tail } from './markdown.js'
 import type { HostOutcome, HostReport, JudgedWindow, Phase, RunReport, RunStatus } from './model.js'
