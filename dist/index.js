@@ -31026,6 +31026,14 @@ function formatDuration(ms) {
     const seconds = Math.round(ms / 1000);
     return `${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, '0')}s`;
 }
+/** A share as a percentage: `0.25%`, `12.5%`. */
+function formatRate(rate) {
+    return `${Number((rate * 100).toFixed(2))}%`;
+}
+/** `120 ms`, `2.4 s`. */
+function formatLatency(ms) {
+    return ms < 1000 ? `${ms} ms` : `${Number((ms / 1000).toFixed(2))} s`;
+}
 /** `Deploying shop v2 to 2 hosts (blue-green)`, or `Rolling back shop on 2 hosts`. */
 function runHeadline(run) {
     const hosts = run.hosts.length === 1 ? run.hosts[0] : `${run.hosts.length} hosts`;
@@ -73809,13 +73817,6 @@ function judge(seen, gate, inputs) {
 /** Whether the gate judges the access log at all (else health and the checks only). */
 function readsLog(gate) {
     return gate.maxErrorRate !== null || gate.maxLatencyMs !== null;
-}
-function formatRate(rate) {
-    return `${Number((rate * 100).toFixed(2))}%`;
-}
-/** `120 ms`, `2.4 s`. */
-function formatLatency(ms) {
-    return ms < 1000 ? `${ms} ms` : `${Number((ms / 1000).toFixed(2))} s`;
 }
 /** Keeps the first FIRST_FAILURES of `into` and `more` together, oldest first. */
 function firstFailures(into, more) {
