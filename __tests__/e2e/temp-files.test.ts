@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { errorLine, runAction } from '../../test/action-runner.js'
 import { deployInputs, makeRelease } from '../../test/deploy-fixture.js'
-import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
+import { startLab, tempDirsSettled, type Lab, type LabHost } from '../../test/hosts/index.js'
 import { tempDir } from '../../test/tmp.js'
 
 let lab: Lab
@@ -37,6 +37,8 @@ async function deployIn(
     deployInputs(lab, [host], makeRelease(version, behaviour), { version, ...overrides }),
     { env: { RUNNER_TEMP: runnerTemp, TMPDIR: tmp }, killAfterMs },
   )
+  // A host script the kill left running removes its temp dir at its next line (see tempDirsSettled).
+  if (killAfterMs !== undefined) await tempDirsSettled([host])
   const left = [
     ...readdirSync(runnerTemp).map((e) => join('RUNNER_TEMP', e)),
     ...readdirSync(tmp).map((e) => join('TMPDIR', e)),

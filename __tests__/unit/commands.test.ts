@@ -2,6 +2,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import {
+  chmodSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -318,20 +319,23 @@ describe('writeEnvFile (the script, run by sh)', () => {
       expect(statSync(local.sharedEnv).mode & 0o777).toBe(0o600)
       expect(() => readdirSync(local.envBackups)).toThrow()
       // The undo record: the run's token, and that there was no file before.
-      expect(undo()).toBe('run none\n')
+      expect(undo()).toBe('run none -\n')
 
       // The operator's own file: kept before it is replaced, and named in the undo record.
       writeFileSync(local.sharedEnv, 'SECRET=by-hand\n')
+      chmodSync(local.sharedEnv, 0o640)
       write("A='2'\n", 'v2', 'run-2')
       expect(backups()).toEqual([['v2', 'SECRET=by-hand\n']])
       expect(statSync(local.envBackups).mode & 0o777).toBe(0o700)
       const [backup] = readdirSync(local.envBackups)
-      expect(undo()).toBe(`run-2 ${backup}\n`)
+      expect(undo()).toBe(`run-2 ${backup} 640\n`)
+      // The backup is 600 whatever the file's mode was: the undo record keeps that.
+      expect(statSync(join(local.envBackups, backup!)).mode & 0o777).toBe(0o600)
 
       // Same content again: nothing replaced, no new backup, the undo record left as it was.
       write("A='2'\n", 'v3', 'run-3')
       expect(backups()).toEqual([['v2', 'SECRET=by-hand\n']])
-      expect(undo()).toBe(`run-2 ${backup}\n`)
+      expect(undo()).toBe(`run-2 ${backup} 640\n`)
 
       // A rerun of the same version in the same second does not overwrite the backup.
       write("A='3'\n", 'v2')

@@ -37,6 +37,7 @@ import {
   teardownNetwork,
 } from './net.js'
 import { ensurePackages, missingPackages, type PackageOptions } from './packages.js'
+import { waitFor } from '../wait.js'
 
 export { ensurePackages, hashKnownHosts, makeClientKey, missingPackages }
 export type { ClientKey, KeyOptions, KeyType, LabHost }
@@ -131,7 +132,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       stop: async () => {
         unregister()
         await closeProxies()
-        noteTempLeftovers(id, lab.hosts)
+        await noteTempLeftovers(id, lab.hosts)
         destroyLab(id)
       },
     })
@@ -162,12 +163,26 @@ function claimLabDir(name?: string): { id: string; dir: string } {
 }
 
 /**
+ * A host script whose runner went away (a run killed mid-command) removes its temp dir when its
+ * next line hits the closed channel (SIGPIPE, trapped): within seconds, as the health loop prints
+ * every 2 s. Resolves once no host has a temp file left, or after `timeoutMs` either way.
+ */
+export async function tempDirsSettled(hosts: LabHost[], timeoutMs = 6000): Promise<void> {
+  await waitFor(() => hosts.every((h) => h.tempLeftovers().length === 0), {
+    what: "the lab hosts' temp dirs to empty",
+    timeoutMs,
+    intervalMs: 100,
+  }).catch(() => undefined)
+}
+
+/**
  * The test run's list of what host scripts left in the lab hosts' temp dirs (LabHost.
  * tempLeftovers), which __tests__/global-setup.ts reports as it reports the run's temp dir.
  */
-function noteTempLeftovers(id: string, hosts: LabHost[]): void {
+async function noteTempLeftovers(id: string, hosts: LabHost[]): Promise<void> {
   const log = process.env.DZD_HOST_TMP_LOG
   if (!log) return
+  await tempDirsSettled(hosts)
   const lines = hosts.flatMap((h) => h.tempLeftovers().map((e) => `lab ${id} ${h.name}: ${e}\n`))
   if (lines.length > 0) appendFileSync(log, lines.join(''))
 }
