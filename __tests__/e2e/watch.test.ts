@@ -235,6 +235,27 @@ describe('blue-green', () => {
     await expectServing([host], 'v4')
   })
 
+  it('judged by watch-check-command only (watch-max-error-rate: off): a non-zero exit switches back', async () => {
+    const host = hosts[0]!
+    const run = await deploy(
+      [host],
+      'v5b',
+      {},
+      {
+        watch: '2s',
+        'watch-max-error-rate': 'off',
+        'watch-check-command':
+          'echo "checked $APP_VERSION on $DEPLOY_HOSTS after $PREVIOUS_VERSION"; exit 3',
+      },
+    )
+    expect(run.main.outputs['watch-verdict']).toBe('breached')
+    expect(errorOf(run)).toContain(
+      `Watch breached: watch-check-command exited 3:\nchecked v5b on ${host.address} after v4`,
+    )
+    expect(run.main.summary).toMatch(/\| watch \| – \| – \| – \| – \| [^|]+ \| ❌ breached \|/)
+    await expectServing([host], 'v4')
+  })
+
   it('a run killed mid-watch: the post step puts the warm previous slot back and stops the new one', async () => {
     const host = hosts[0]!
     const running = deploy([host], 'v6', {}, { watch: '60s' }, { killAfterMs: 20_000 })
