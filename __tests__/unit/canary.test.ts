@@ -263,5 +263,14 @@ describe('canary evidence (dry run)', () => {
       available: false,
       blocking: false,
     })
+    // The same for a watch, in its own words.
+    expect(canaryEvidence(`log absent\n${own}\n`, settings(), 'watch')).toEqual({
+      available: false,
+      blocking: true,
+      why: `${conf}/own proxies to http://shop with an access_log of its own, so it does not inherit the action's and the watch would switch back (fail closed): add \`access_log ${log} shop_canary;\` to that server block, or set \`watch-max-error-rate: off\` to judge on health checks and watch-check-command only`,
+    })
+    expect(canaryEvidence('log absent\n' + own, settings(true), 'watch').why).toBe(
+      'watch-max-error-rate: off: health only',
+    )
   })
 })
