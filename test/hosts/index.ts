@@ -177,25 +177,22 @@ export async function tempDirsSettled(hosts: LabHost[], timeoutMs = 6000): Promi
 }
 
 /**
- * SIGTERMs every process below the host's init (its SSH sessions and what they run), as a host
- * shutdown does: a host script still running (a killed run's, in a command that hangs on
- * purpose) exits through its traps and removes its temp dir. The host goes down next anyway.
+ * SIGTERMs the processes of the host (those in its network namespace) but its init and the
+ * init's own children, as a host shutdown does: a host script still running (a killed run's,
+ * orphaned, in a command that hangs on purpose) exits through its traps and removes its temp dir.
+ * The host goes down next anyway.
  */
-function terminateSessions(host: LabHost): void {
-  const root = host.pid
-  if (!root) return
-  const children = new Map<number, number[]>()
-  for (const line of execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' })
-    .trim()
-    .split('\n')) {
-    const [pid = 0, parent = 0] = line.trim().split(/\s+/).map(Number)
-    children.set(parent, [...(children.get(parent) ?? []), pid])
-  }
-  const below = [...(children.get(root) ?? [])]
-  for (let i = 0; i < below.length; i++) below.push(...(children.get(below[i]!) ?? []))
-  for (const pid of below) {
+function terminateProcesses(host: LabHost): void {
+  const init = host.pid
+  if (!init) return
+  const pids = execFileSync('ip', ['netns', 'pids', host.netns], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)
+    .map(Number)
+  for (const pid of pids) {
     try {
-      process.kill(pid, 'SIGTERM')
+      const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1])
+      if (pid !== init && parent !== init) process.kill(pid, 'SIGTERM')
     } catch {
       // gone meanwhile
     }
@@ -205,14 +202,14 @@ function terminateSessions(host: LabHost): void {
 /**
  * The test run's list of what host scripts left in the lab hosts' temp dirs (LabHost.
  * tempLeftovers), which __tests__/global-setup.ts reports as it reports the run's temp dir: what
- * is still there once the scripts still running were told to stop (terminateSessions).
+ * is still there once the scripts still running were told to stop (terminateProcesses).
  */
 async function noteTempLeftovers(id: string, hosts: LabHost[]): Promise<void> {
   const log = process.env.DZD_HOST_TMP_LOG
   if (!log) return
   const busy = hosts.filter((h) => h.tempLeftovers().length > 0)
   if (busy.length === 0) return
-  busy.forEach(terminateSessions)
+  busy.forEach(terminateProcesses)
   await tempDirsSettled(busy)
   const lines = hosts.flatMap((h) => h.tempLeftovers().map((e) => `lab ${id} ${h.name}: ${e}\n`))
   if (lines.length > 0) appendFileSync(log, lines.join(''))
