@@ -80419,9 +80419,6 @@ async function runCanaryCheck(h, weight) {
 /** A window that saw fewer requests than the gate's minimum goes on, up to this many times its length. */
 const EXTENSION_FACTOR = 3;
 const FAILED_CHECKS_TO_ABORT = 2;
-/** The gate found the new version's figures above a limit. */
-class AboveLimit extends Error {
-}
 /**
  * Judges the new slots of `hosts` for the window; returns when it passed, throws what ended it
  * (the record then says `aborted`, why, and `failClosed` when it was for want of evidence).
@@ -80507,7 +80504,7 @@ async function run$1(ctx, hosts, spec, progress) {
             record.p99Ms = p99(progress.seen.latencies);
             const judged = judge(progress.seen, gate, inputs);
             if (judged.verdict === 'aborted')
-                throw new AboveLimit(judged.reason);
+                throw new Error(judged.reason);
         }
         await spec.eachInterval?.();
     }

@@ -52,9 +52,6 @@ export interface WindowSpec {
   atEnd?: () => Promise<void>
 }
 
-/** The gate found the new version's figures above a limit. */
-export class AboveLimit extends Error {}
-
 /**
  * Judges the new slots of `hosts` for the window; returns when it passed, throws what ended it
  * (the record then says `aborted`, why, and `failClosed` when it was for want of evidence).
@@ -155,7 +152,7 @@ async function run(
       record.counts = progress.seen.counts
       record.p99Ms = p99(progress.seen.latencies)
       const judged = judge(progress.seen, gate, inputs)
-      if (judged.verdict === 'aborted') throw new AboveLimit(judged.reason)
+      if (judged.verdict === 'aborted') throw new Error(judged.reason)
     }
     await spec.eachInterval?.()
   }
