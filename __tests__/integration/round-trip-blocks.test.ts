@@ -217,7 +217,7 @@ describe('ship: the archive streamed into one command', () => {
     ).toBe(`.release-sha256\nREVISION\nserver.js\n${content}600\n`)
     expect(result.stderr + result.stdout).not.toContain('secret')
     // There was no file before: the undo record says so.
-    expect(await sh(`cat ${l.envUndo}`)).toBe('run-1 none\n')
+    expect(await sh(`cat ${l.envUndo}`)).toBe('run-1 none -\n')
     await sh(`rm -rf ${l.release('v1-env')} ${l.sharedEnv} ${l.envUndo}`)
   })
 
