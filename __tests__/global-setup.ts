@@ -9,21 +9,27 @@ import { KEEP_TMP_VARIABLE, keepTmpRequested } from '../test/tmp.js'
  * project's own, __tests__/build-setup.ts, installs the lab packages and builds dist/index.js):
  * the run gets a temp dir of its own, `<os temp dir>/dzd-test-XXXXXX`, as TMPDIR of every test
  * (and of the bundle and lab hosts they start), and each lab it starts is noted in a file next to
- * it. When the run ends, that dir must be empty and no lab of the run may have left a network
- * namespace, link or cgroup behind; otherwise the run fails (vitest only prints errors thrown by a
+ * it, as is what host scripts left in its hosts' temp dir when it stopped. When the run ends, that
+ * dir must be empty, no host script may have left a file in a lab host's temp dir, and no lab of
+ * the run may have left a network namespace, link or cgroup behind; otherwise the run fails (vitest only prints errors thrown by a
  * teardown, so this one sets the exit code). Other runs at the same time have their own dirs.
  */
 export default function setup(): () => void {
   const runDir = mkdtempSync(join(tmpdir(), 'dzd-test-'))
   const labLog = `${runDir}.labs`
+  const hostTmpLog = `${runDir}.host-tmp`
   writeFileSync(labLog, '')
+  writeFileSync(hostTmpLog, '')
   process.env.TMPDIR = runDir
   process.env.DZD_LAB_LOG = labLog
-  return () => checkLeftovers(runDir, labLog)
+  process.env.DZD_HOST_TMP_LOG = hostTmpLog
+  return () => checkLeftovers(runDir, labLog, hostTmpLog)
 }
 
-function checkLeftovers(runDir: string, labLog: string): void {
+function checkLeftovers(runDir: string, labLog: string, hostTmpLog: string): void {
   const entries = readdirSync(runDir)
+  const hostEntries = readFileSync(hostTmpLog, 'utf8').split('\n').filter(Boolean)
+  rmSync(hostTmpLog, { force: true })
   const labs = readFileSync(labLog, 'utf8').split('\n').filter(Boolean)
   const labsLeft = labsLeftBehind(labs)
   const keep = keepTmpRequested() && (entries.length > 0 || labsLeft.length > 0)
@@ -33,6 +39,7 @@ function checkLeftovers(runDir: string, labLog: string): void {
   }
   const problems = [
     ...entries.map((e) => `left in the temp dir: ${e}`),
+    ...hostEntries.map((e) => `left in a host's temp dir: ${e}`),
     ...labsLeft.map((id) => `lab ${id} left network namespaces, links or cgroups behind`),
   ]
   if (problems.length === 0) return

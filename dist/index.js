@@ -30898,28 +30898,30 @@ class HostJournal {
     has(kind) {
         return this.changes.has(kind);
     }
+    /** The change of this kind, while marked. */
+    get(kind) {
+        return this.changes.get(kind);
+    }
     /** What the post step would have to repair if the run died now (undefined: nothing). */
     entry() {
-        const workers = ['started workers', 'retiring workers'].flatMap((kind) => {
-            const change = this.changes.get(kind);
-            return change && 'workers' in change ? [change.workers] : [];
-        });
+        const workers = ['started workers', 'retiring workers'].flatMap((kind) => this.get(kind)?.workers ?? []);
         if (this.changes.has('recorded'))
             return workers.length > 0 ? { workers } : undefined;
-        const started = this.changes.get('started slot');
-        const moved = this.changes.get('current moved');
+        const env = this.get('env written');
         const entry = {
-            startedSlot: started?.kind === 'started slot' ? started.slot : undefined,
+            startedSlot: this.get('started slot')?.slot,
             upstreamTouched: this.changes.has('upstream'),
             siteTouched: this.changes.has('site'),
-            currentMovedFrom: moved?.kind === 'current moved' ? moved.from : undefined,
+            currentMovedFrom: this.get('current moved')?.from,
             ...(workers.length > 0 ? { workers } : {}),
+            ...(env === undefined ? {} : { envToken: env.token }),
         };
         const nothing = entry.startedSlot === undefined &&
             !entry.upstreamTouched &&
             !entry.siteTouched &&
             entry.currentMovedFrom === undefined &&
-            workers.length === 0;
+            workers.length === 0 &&
+            env === undefined;
         return nothing ? undefined : entry;
     }
 }
@@ -30992,6 +30994,13 @@ function usesLoadBalancer(settings) {
         (settings.strategy === 'canary' && settings.canary.hosts !== undefined);
     return batched && settings.rolling.loadBalancer !== undefined;
 }
+/**
+ * Whether the run watches the new version after its switches: `watch` above 0, for the
+ * strategies that keep the previous slot warm (not reload; a rollback is not watched).
+ */
+function watchApplies(settings) {
+    return (settings.watch.durationMs > 0 && settings.strategy !== 'reload' && !settings.rollback.enabled);
+}
 
 /**
  * The log a person watches: one line per phase (per host, or per fleet when there are many hosts)
@@ -31021,6 +31030,14 @@ function formatDuration(ms) {
         return `${(Math.max(0, ms) / 1000).toFixed(1)}s`;
     const seconds = Math.round(ms / 1000);
     return `${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, '0')}s`;
+}
+/** A share as a percentage: `0.25%`, `12.5%`. */
+function formatRate(rate) {
+    return `${Number((rate * 100).toFixed(2))}%`;
+}
+/** `120 ms`, `2.4 s`. */
+function formatLatency(ms) {
+    return ms < 1000 ? `${ms} ms` : `${Number((ms / 1000).toFixed(2))} s`;
 }
 /** `Deploying shop v2 to 2 hosts (blue-green)`, or `Rolling back shop on 2 hosts`. */
 function runHeadline(run) {
@@ -37217,6 +37234,12 @@ function formatBytes(bytes) {
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
+/** A window keeps this many of the new version's first 5xx answers. */
+const FIRST_FAILURES = 5;
+/** A window before anything was seen. */
+function newWindow(label) {
+    return { label, counts: null, p99Ms: null, verdict: 'not judged', firstFailures: [] };
+}
 /** A host's report before anything happened on it (a failure that stops the run leaves it so). */
 function emptyHostReport(host, role = 'web') {
     return {
@@ -64724,6 +64747,7 @@ function layout(root) {
         current: `${root}/current`,
         sharedEnv: `${root}/shared/.env`,
         envBackups: `${meta}/env-backups`,
+        envUndo: `${meta}/env.undo`,
         logs: `${root}/logs`,
         meta,
         state: `${meta}/state.json`,
@@ -71083,6 +71107,12 @@ const hostState = object({
     history: array(release),
     /** The live release's workers; absent (or null) where none run. Optional: schema 1 stays. */
     workers: workersState.nullable().optional(),
+    /**
+     * Versions that served traffic in a run that then switched back for another reason than a
+     * verdict on them (a rolling rollback, say): not in the history, since nothing may roll back to
+     * them, but they went live, so they never change. Optional: schema 1 stays.
+     */
+    switchedBack: array(string()).optional(),
 });
 /** The state of a host that was never deployed to. */
 const EMPTY_STATE = {
@@ -71179,13 +71209,15 @@ function assetSources(state, version, slot, present, keep) {
     return all.filter((v) => v !== version && !pruned.includes(v)).sort((a, b) => rank(a) - rank(b));
 }
 /**
- * Whether a version ever served as a release of this host: it is in the history or a slot runs
- * (or ran) it. Such a release must never change (rollback integrity); one that never went live
- * (its health check failed, say) may be replaced by a new upload of the same version.
+ * Whether a version ever served as a release of this host: it is in the history, a slot runs
+ * (or ran) it, or a run switched to it and back (switchedBack). Such a release must never change
+ * (rollback integrity); one that never went live (its health check failed, or a canary or a
+ * watch rejected it) may be replaced by a new upload of the same version.
  */
 function wentLive(state, version) {
     return (state.history.some((r) => r.version === version) ||
-        Object.values(state.slots).some((slot) => slot?.version === version));
+        Object.values(state.slots).some((slot) => slot?.version === version) ||
+        (state.switchedBack ?? []).includes(version));
 }
 /** Consecutive batches of `size`, in host order. */
 function batches(items, size) {
@@ -71399,29 +71431,57 @@ const ENV_FILE_MODE = '600';
 /**
  * Replaces shared/.env with stdin, only when the content changes. The file it replaces (often
  * placed by hand, with secrets that never pass through GitHub) is first copied to
- * `<envBackups>/<UTC time>.<version>`: a new name each time, so a later run never overwrites it;
- * only the newest `keep` backups stay. Unchanged content touches nothing and makes no backup.
+ * `<envBackups>/<UTC time>.<version>` (mode 600, times kept): a new name each time, so a later
+ * run never overwrites it; only the newest `keep` backups stay. Unchanged content touches nothing
+ * and makes no backup. Before the file changes, `envUndo` says how to put it back
+ * (`<token> <backup> <its mode>`, or `<token> none -` when there was no file): restoreEnvFile,
+ * with the run's `token`, when the run fails.
  */
-function writeEnvFile(l, version, keep) {
+function writeEnvFile(l, version, keep, token) {
     return script(`set -e
 umask 077
-env=$1; backups=$2; version=$3; keep=$4; mode=$5
+env=$1; backups=$2; version=$3; keep=$4; mode=$5; undo=$6; token=$7
 tmp="$env.tmp.$$"
-trap 'rm -f "$tmp" "$backups/.tmp.$$"' EXIT
+trap 'rm -f "$tmp" "$backups/.tmp.$$" "$undo.tmp.$$"' EXIT
 cat > "$tmp"
 chmod "$mode" "$tmp"
+backup=none; was=-
 if [ -f "$env" ]; then
   if cmp -s "$tmp" "$env"; then exit 0; fi
   mkdir -p "$backups"
   chmod 700 "$backups"
-  backup="$backups/$(date -u +%Y%m%dT%H%M%SZ).$version"
-  if [ -e "$backup" ]; then backup="$backup.$$"; fi
-  cp "$env" "$backups/.tmp.$$"
-  mv "$backups/.tmp.$$" "$backup"
+  backup="$(date -u +%Y%m%dT%H%M%SZ).$version"
+  if [ -e "$backups/$backup" ]; then backup="$backup.$$"; fi
+  was=$(stat -c %a "$env")
+  cp -p "$env" "$backups/.tmp.$$"
+  chmod "$mode" "$backups/.tmp.$$"
+  mv "$backups/.tmp.$$" "$backups/$backup"
   # shellcheck disable=SC2012 # the backups are named by the action: <time>-<version>
   ls -1 "$backups" | sort -r | tail -n +$((keep + 1)) | while read -r old; do rm -f "$backups/$old"; done
 fi
-mv -f "$tmp" "$env"`, l.sharedEnv, l.envBackups, version, String(keep), ENV_FILE_MODE);
+printf '%s %s %s\n' "$token" "$backup" "$was" > "$undo.tmp.$$"
+mv -f "$undo.tmp.$$" "$undo"
+mv -f "$tmp" "$env"`, l.sharedEnv, l.envBackups, version, String(keep), ENV_FILE_MODE, l.envUndo, token);
+}
+/** restoreEnvFile's output when it put the file back. */
+const ENV_RESTORED = 'RESTORED';
+/**
+ * Puts back the shared/.env that the run with `token` replaced (writeEnvFile's `envUndo`): its
+ * backup, with the times it had and the mode it had before, or no file when there was none. Does nothing when that run did not change
+ * the file (another token, or none); prints ENV_RESTORED when it did.
+ */
+function restoreEnvFile(l, token) {
+    return script(`env=$1; backups=$2; undo=$3; token=$4
+[ -f "$undo" ] || exit 0
+read -r run backup was < "$undo" || exit 1
+[ "$run" = "$token" ] || exit 0
+if [ "$backup" = none ]; then rm -f "$env" || exit 1
+else
+  tmp="$env.tmp.$$"
+  { cp -p "$backups/$backup" "$tmp" && chmod "$was" "$tmp" && mv -f "$tmp" "$env"; } || { rm -f "$tmp"; exit 1; }
+fi
+rm -f "$undo"
+echo ${ENV_RESTORED}`, l.sharedEnv, l.envBackups, l.envUndo, token);
 }
 
 const CHECKSUM_FILE = '.release-sha256';
@@ -71520,7 +71580,10 @@ if [ "$found" != "$sum" ]; then
 fi
 echo ${SHIP_RECEIVED}`, archive, sha256, env === undefined ? '' : String(env.archiveBytes));
     const install = installRelease(l, version, archive, sha256, replacing);
-    const after = [...(bridge ? [bridge] : []), ...(env ? [writeEnvFile(l, version, env.keep)] : [])];
+    const after = [
+        ...(bridge ? [bridge] : []),
+        ...(env ? [writeEnvFile(l, version, env.keep, env.token)] : []),
+    ];
     return after.length === 0
         ? and(receive, install)
         : and(receive, install, cmd('echo', SHIP_INSTALLED), ...after);
@@ -71529,7 +71592,8 @@ echo ${SHIP_RECEIVED}`, archive, sha256, env === undefined ? '' : String(env.arc
 /**
  * Shipping the release to one host: the archive streamed into one command that checks its sha256,
  * extracts it, bridges its asset folders (asset-path) and then writes shared/.env (shipRelease),
- * so the host is ready in one round trip.
+ * so the host is ready in one round trip. A run that fails puts the shared/.env it replaced back
+ * (restoreEnv).
  */
 /**
  * Ships and installs the release unless the host has it, bridges its asset folders (`assets`:
@@ -71558,7 +71622,8 @@ async function shipToHost(s, target, facts, state, archive, assets) {
     }
     const keep = s.settings.app.keepReleases;
     const bridge = assets.pending();
-    const shipped = await s.host.tryExecWithFile(shipRelease(l, version, archive.sha256, existing, env === '' ? undefined : { archiveBytes: archive.bytes, keep }, bridge), archive.path, { step: 'ship', ...(env === '' ? {} : { stdin: env }) });
+    const token = env === '' ? '' : envWritten(s);
+    const shipped = await s.host.tryExecWithFile(shipRelease(l, version, archive.sha256, existing, env === '' ? undefined : { archiveBytes: archive.bytes, keep, token }, bridge), archive.path, { step: 'ship', ...(env === '' ? {} : { stdin: env }) });
     if (bridge)
         assets.took(shipped.stdout);
     if (shipped.exitCode !== 0)
@@ -71597,10 +71662,31 @@ function envFile(s) {
 async function writeEnv(s, version, content) {
     if (content === '')
         return;
-    await s.host.exec(writeEnvFile(s.layout, version, s.settings.app.keepReleases), {
+    const token = envWritten(s);
+    await s.host.exec(writeEnvFile(s.layout, version, s.settings.app.keepReleases, token), {
         step: 'write shared/.env',
         stdin: content,
     });
+}
+/**
+ * Journals that shared/.env is about to be replaced, before it is: the post step puts it back
+ * too. Returns the token of the file's undo record.
+ */
+function envWritten(s) {
+    const token = randomUUID();
+    s.journal.mark({ kind: 'env written', token });
+    return token;
+}
+/**
+ * After a run that did not make its release live on this host: the shared/.env it replaced comes
+ * back (the old version, still live, reads it at its next start). Returns whether it did.
+ */
+async function restoreEnv(s, token) {
+    const { stdout } = await s.host.exec(restoreEnvFile(s.layout, token), {
+        step: 'restore shared/.env',
+    });
+    s.journal.clear('env written');
+    return stdout.split('\n').includes(ENV_RESTORED);
 }
 
 /**
@@ -72509,7 +72595,19 @@ const HTTP_CLIENT_FUNCTION = `http_client() {
   else echo none; fi
 }`;
 /**
- * Shell functions (need a temp dir in $http_tmp; the caller removes it): HTTP_CLIENT_FUNCTION and
+ * The temp dir the HTTP functions need, `$http_tmp`, removed on every way out: a normal exit, and
+ * a signal, which dash otherwise dies of without running the EXIT trap (a runner that went away
+ * closes the connection: the next line the script prints raises SIGPIPE). Left out, each such
+ * run left a `tmp.*` directory in the host's /tmp.
+ */
+const HTTP_TMP = `http_tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$http_tmp"' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM`;
+/**
+ * Shell functions (need the temp dir of HTTP_TMP): HTTP_CLIENT_FUNCTION and
  * `now_ms`: milliseconds since boot (/proc/uptime; hosts are Linux).
  * `sleep_ms MS`.
  * `http_get CLIENT PORT PATH TIMEOUT_MS HEADER_GLOB`: GET http://127.0.0.1:PORT/PATH with `Host:
@@ -72962,8 +73060,7 @@ port=$1; hpath=$2; vpath=$3; version=$4; timeout=$5; interval=$6; client=$7; ali
 members=${'$'}{10}
 [ "$client" = auto ] && client=$(http_client)
 if [ "$client" = none ]; then echo "RESULT no-client 0"; exit ${HEALTH_NO_CLIENT}; fi
-http_tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$http_tmp"' EXIT
+${HTTP_TMP}
 start=$(now_ms); told=$start; attempt=0; wait=${FIRST_RETRY_MS$1}; last=
 while :; do
   attempt=$((attempt + 1))
@@ -73147,6 +73244,7 @@ startedByThisRun = true) {
 const EXITED_WHEN = {
     boot: 'while booting',
     canary: 'during the canary',
+    watch: 'during the watch',
 };
 /**
  * One health check of a slot: what is wrong, or undefined when healthy. A slot whose process has
@@ -73497,127 +73595,26 @@ stopTimeoutMs = settings.slots.stopTimeoutMs) {
 }
 
 /**
- * The access log the action's own include writes on app hosts during a canary run, while nginx
- * sends traffic to the new slot (see `UpstreamSpec.canaryLog`): the canary-access-log, for
- * requests to either slot.
+ * The access log that tells how a new version serves real traffic (a canary's steps, the watch
+ * after a switch), as the app's include writes it (pure): which file, for which ports, and the
+ * line a site with an `access_log` of its own adds to write it too. The format is the include's
+ * `log_format <app>_canary` (render.ts).
  */
-function canaryLogSpec(settings) {
-    if (settings.strategy !== 'canary')
+/**
+ * The log the include writes on app hosts while the run may judge the new slot (strategy canary,
+ * or a watch): the canary-access-log, for requests to either slot. Undefined otherwise.
+ */
+function evidenceLogSpec(settings) {
+    if (settings.strategy !== 'canary' && !watchApplies(settings))
         return undefined;
     return {
         path: settings.canary.accessLog,
         ports: [settings.slots.bluePort, settings.slots.greenPort],
     };
 }
-/** The line that makes a server with its own `access_log` write the canary log too. */
-function canaryLogLine(settings) {
+/** The line that makes a server with its own `access_log` write the evidence log too. */
+function evidenceLogLine(settings) {
     return `access_log ${settings.canary.accessLog} ${settings.app.name}_canary;`;
-}
-/** Parses the output of `accessLogSince`. */
-function parseLogReading(stdout) {
-    const lines = stdout.split('\n').filter((line) => line.trim() !== '');
-    if (lines[0] === 'missing')
-        return { missing: true };
-    const size = /^size (\d+)$/.exec(lines[0] ?? '');
-    if (!size)
-        throw new Error(`unexpected access log summary: ${JSON.stringify(stdout.slice(0, 200))}`);
-    const byUpstream = new Map();
-    for (const line of lines.slice(1)) {
-        const [upstream = '', requests = '', errors = ''] = line.trim().split(/\s+/);
-        byUpstream.set(upstream, { requests: Number(requests), errors: Number(errors) });
-    }
-    return { missing: false, size: Number(size[1]), byUpstream };
-}
-function addCounts(a, b) {
-    return { requests: a.requests + b.requests, errors: a.errors + b.errors };
-}
-const NO_COUNTS = { requests: 0, errors: 0 };
-/** The 5xx share of the new version, judged once it had at least `minRequests` requests. */
-function judge(counts, settings) {
-    if (counts.requests < settings.minRequests)
-        return { verdict: 'not judged' };
-    const rate = counts.errors / counts.requests;
-    if (rate <= settings.maxErrorRate)
-        return { verdict: 'passed' };
-    return {
-        verdict: 'aborted',
-        reason: `the new version answered 5xx to ${formatRate(rate)} of ${counts.requests} requests ` +
-            `(${counts.errors}), above canary-max-error-rate ${formatRate(settings.maxErrorRate)}`,
-    };
-}
-function formatRate(rate) {
-    return `${Number((rate * 100).toFixed(2))}%`;
-}
-/** Where the dry run looks for the site that proxies to the app. */
-const NGINX_CONFIG_DIR = '/etc/nginx';
-function canaryEvidence(probeOutput, settings) {
-    const { accessLog, healthOnly } = settings.canary;
-    const app = settings.app.name;
-    const lines = probeOutput.split('\n').map((line) => line.trim());
-    const log = lines.find((line) => line.startsWith('log '))?.slice(4);
-    const recent = Number(lines.find((line) => line.startsWith('recent '))?.slice(7) ?? 0);
-    const sites = (kind) => lines.filter((line) => line.startsWith(`site ${kind} `)).map((line) => line.split(' ')[2]);
-    const add = `add \`${canaryLogLine(settings)}\``;
-    if (log === 'nodir') {
-        return {
-            available: false,
-            blocking: true,
-            why: `the directory of canary-access-log ${accessLog} does not exist, so nginx could not ` +
-                `open the log the action's include writes (nginx -t fails): set canary-access-log to a ` +
-                `file in a directory that exists (nginx's log directory)`,
-        };
-    }
-    if (healthOnly) {
-        return { available: false, blocking: false, why: 'canary-max-error-rate: off: health only' };
-    }
-    if (log === 'unreadable') {
-        return {
-            available: false,
-            blocking: true,
-            why: `${accessLog} is not readable by the deploy user, so every step would abort (fail ` +
-                `closed): let it read the file (e.g. the log's group, often adm), or set ` +
-                `\`canary-max-error-rate: off\` to judge on health checks only`,
-        };
-    }
-    if (recent > 0) {
-        return {
-            available: true,
-            blocking: false,
-            why: `${accessLog} already records requests to ${app}'s slots (${recent} in its last 64 KiB)`,
-        };
-    }
-    const [canaryLine, inherits, own] = [sites('canary'), sites('inherits'), sites('own')];
-    if (canaryLine.length > 0) {
-        return {
-            available: true,
-            blocking: false,
-            why: `${canaryLine.join(', ')} writes ${accessLog} (the canary access_log line)`,
-        };
-    }
-    if (inherits.length > 0) {
-        return {
-            available: true,
-            blocking: false,
-            why: `${inherits.join(', ')} has no access_log of its own, so it inherits the one the ` +
-                `action's include writes to ${accessLog} during a canary`,
-        };
-    }
-    if (own.length > 0) {
-        return {
-            available: false,
-            blocking: true,
-            why: `${own.join(', ')} proxies to http://${app} with an access_log of its own, so it does ` +
-                `not inherit the action's and every step would abort (fail closed): ${add} to that ` +
-                `server block, or set \`canary-max-error-rate: off\` to judge on health checks only`,
-        };
-    }
-    return {
-        available: false,
-        blocking: false,
-        why: `no file under ${NGINX_CONFIG_DIR} has \`proxy_pass http://${app};\`, so it cannot be ` +
-            `told: a server without an access_log of its own inherits the action's; one with its ` +
-            `own needs \`${canaryLogLine(settings)}\``,
-    };
 }
 
 /**
@@ -73627,8 +73624,11 @@ function canaryEvidence(probeOutput, settings) {
  */
 const VERIFY_HEADER = 'x-deploy-upstream';
 const MARKER = '# Managed by ssh-zero-downtime-deploy';
-/** The canary log line: `$msec|$status|$upstream_addr` (the address list may hold ", "). */
-const CANARY_LOG_FORMAT = "'$msec|$status|$upstream_addr'";
+/**
+ * The evidence log line (a canary's and a watch's): `$msec|$status|$upstream_addr|
+ * $upstream_response_time` (the last two may be lists, `a, b` after a retry).
+ */
+const CANARY_LOG_FORMAT = "'$msec|$status|$upstream_addr|$upstream_response_time'";
 /** `$shop` for app `shop`, `$shop_api` for `shop-api`: the start of the include's variables. */
 function variablePrefix(name) {
     return `$${name.replaceAll('-', '_')}`;
@@ -73837,8 +73837,7 @@ if [ "$stage" != activate ] && [ -n "$alive" ] && [ "$client" = none ]; then
   echo NO-CLIENT
   exit ${SWITCH_FAILED}
 fi
-http_tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$http_tmp"' EXIT
+${HTTP_TMP}
 installed=no; reloaded=no
 fail() {
   # $1 step, $2 its exit status ('-': none), $3 why (on stderr, for the runner's error).
@@ -74421,7 +74420,7 @@ class UpstreamSwitch {
             verifyPort: settings.nginx.verifyPort,
             canaryLogFormat: true,
             // Not when going back to the live slot: that must work even if nginx refused the log.
-            canaryLog: slot === plan.targetSlot ? canaryLogSpec(settings) : undefined,
+            canaryLog: slot === plan.targetSlot ? evidenceLogSpec(settings) : undefined,
             stickyCookie: settings.canary.stickyCookie || undefined,
         });
     }
@@ -74713,11 +74712,20 @@ class HostRecord {
         this.s.report.liveSlot = this.target.plan.targetSlot;
         this.s.report.liveVersion = this.target.version;
     }
-    /** Undoes recordSwitch after a failed switch: the previous state and `current` come back. */
-    async revertRecord() {
+    /**
+     * Undoes the record of the switch (a failed switch, a switch back): the previous state and
+     * `current` come back. `served`: the version served traffic and was switched back for another
+     * reason than a verdict on it, so it counts as live (never changes: switchedBack).
+     */
+    async revertRecord(served = false) {
         if (this.state === this.before)
             return;
-        this.state = this.before;
+        const { version } = this.target;
+        const before = this.before;
+        this.state =
+            served && !wentLive(before, version)
+                ? { ...before, switchedBack: [...(before.switchedBack ?? []), version] }
+                : before;
         this.s.journal.clear('recorded');
         await this.write();
         const { liveSlot, liveVersion } = this.target.plan;
@@ -74750,6 +74758,11 @@ class HostRecord {
         const history = next.history.filter((r) => !prune.includes(r.version));
         if (history.length < next.history.length)
             next = { ...next, history };
+        // A release that is gone can be uploaded again: what it served no longer matters.
+        const switchedBack = next.switchedBack?.filter((v) => present.includes(v) && !prune.includes(v));
+        if (switchedBack && switchedBack.length < (next.switchedBack?.length ?? 0)) {
+            next = { ...next, switchedBack };
+        }
         if (next === this.state)
             return { prune, kept, written: () => { } };
         const written = () => {
@@ -74761,6 +74774,7 @@ class HostRecord {
     }
     /** A worker host runs `version`'s workers now, as state.json says. */
     workersRecorded(version) {
+        this.s.journal.mark({ kind: 'recorded' });
         const report = this.s.report;
         if (report.outcome !== 'rolled-back')
             report.outcome = 'deployed';
@@ -75125,9 +75139,10 @@ class HostDeploy {
      * every host of an all-or-nothing switch. `install` first rechecks that the slot still runs
      * and passes its checks (a warm slot of a rollback was not checked at all), then bridges the
      * release's asset folders when the ship did not (a rollback's); `activate` records the release
-     * once requests through nginx reach it.
+     * once requests through nginx reach it, unless `record` is false (a watched host: recordSwitch
+     * once the watch passed).
      */
-    async switchToNewSlot(stage) {
+    async switchToNewSlot(stage, record = true) {
         const [, manager, slot, port, health, version] = this.slots.healthTarget();
         const started = this.session.journal.has('started slot');
         const recheck = {
@@ -75142,17 +75157,17 @@ class HostDeploy {
             error: (exit, detail) => recheckError(this.name, manager, slot, port, version, exit === SLOT_EXITED ? { exited: detail } : { problem: detail }),
             throughTunnel: () => this.slots.recheckHealthy(),
         };
-        const record = stage === 'install' ? undefined : this.record.switchRecord();
+        const recorded = stage === 'install' || !record ? undefined : this.record.switchRecord();
         const bridge = stage === 'activate' ? undefined : this.assets.pending();
-        const recorded = await this.nginx.switch(stage, slot, undefined, {
+        const done = await this.nginx.switch(stage, slot, undefined, {
             recheck,
-            record: record?.record,
+            record: recorded?.record,
             ...(bridge ? { bridge: { script: bridge, took: (out) => this.assets.took(out) } } : {}),
         });
-        if (record === undefined)
+        if (recorded === undefined)
             return;
-        if (recorded)
-            this.record.switchRecorded(record.state);
+        if (done)
+            this.record.switchRecorded(recorded.state);
         else
             await this.record.recordSwitch();
     }
@@ -75178,16 +75193,18 @@ class HostDeploy {
         return liveSlot !== null && liveSlot !== targetSlot && this.report.outcome === 'deployed';
     }
     /**
-     * Rollback of a switched host while its previous slot still runs (rolling with on-failure
-     * rollback): nginx back to the previous slot, previous state and `current`, new slot drained
-     * and stopped.
+     * Back to the previous slot, which still runs, after this host switched (a rolling rollback, a
+     * watch that breached, workers that did not start): nginx back on it, the previous state and
+     * `current` (when the switch was recorded), the new slot drained and stopped. `served`: the
+     * version counts as live from now on (see HostRecord.revertRecord); false when a canary or a
+     * watch rejected it.
      */
-    async switchBack() {
+    async switchBack(served) {
         if (this.plan.liveSlot === null) {
             throw new HostError(this.name, 'switch back', 'no previous version to switch back to (first deploy)');
         }
         await this.nginx.backToLiveSlot();
-        await this.record.revertRecord();
+        await this.record.revertRecord(served);
         await this.stopNewSlot();
         this.session.journal.clear('upstream');
         this.report.outcome = 'reverted';
@@ -75195,8 +75212,9 @@ class HostDeploy {
     recordSwitch() {
         return this.record.recordSwitch();
     }
-    revertRecord() {
-        return this.record.revertRecord();
+    /** After a failed switch: see HostRecord.revertRecord. */
+    revertRecord(served = false) {
+        return this.record.revertRecord(served);
     }
     /**
      * Waits for the old slot to drain (bounded by drain-timeout; on timeout it warns with the
@@ -75386,6 +75404,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
         ],
         phases: [],
         canarySteps: [],
+        watches: [],
         startedAt: Date.now(),
         endedAt: 0,
         url: settings.github.url,
@@ -75406,6 +75425,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
         loadBalancer,
         phases: report.phases,
         canarySteps: report.canarySteps,
+        watches: report.watches,
         logs,
     });
     try {
@@ -75451,6 +75471,7 @@ async function runDeploy(settings, version, strategy, logs, env) {
         await takeBackAssetLinks(hosts, logs);
     }
     finally {
+        await restoreEnvWhereNotLive(logs, sessions);
         await bestEffort(logs, 'release lock', sessions, (s) => s.releaseLock());
         await loadBalancer?.release().catch(() => { });
         fleet?.dispose();
@@ -75475,6 +75496,18 @@ async function takeBackAssetLinks(hosts, logs) {
         return;
     const linked = hosts.filter((h) => h.assets.intoLive);
     await bestEffort(logs, 'take back asset links', linked, (h) => h.assets.takeBack());
+}
+/**
+ * Every failure path ends here: on each host where the run replaced shared/.env and its release
+ * did not go live, the file from before comes back, still under the lock.
+ */
+async function restoreEnvWhereNotLive(logs, sessions) {
+    const replaced = sessions.filter((s) => s.journal.has('env written') && !s.journal.has('recorded'));
+    await bestEffort(logs, 'restore shared/.env', replaced, async (s) => {
+        if (await restoreEnv(s, s.journal.get('env written').token)) {
+            info(`[${s.name}] shared/.env: put back as it was before the run (${s.version} is not live)`);
+        }
+    });
 }
 async function buildRelease(settings, env) {
     if (settings.app.buildCommand) {
@@ -75505,7 +75538,8 @@ async function buildRelease(settings, env) {
 /**
  * nginx back on the live slot (or the upstream file from before the run, with nothing live),
  * `current` back where state.json says, workers state.json does not name as live stopped, a slot
- * the run had started drained and stopped. Returns what it did, for the log.
+ * the run had started drained and stopped, the shared/.env it replaced put back. Returns what it
+ * did, for the log.
  */
 async function repair(h, entry) {
     const live = h.state.liveSlot;
@@ -75550,6 +75584,9 @@ async function repair(h, entry) {
         await h.slots.drain(entry.startedSlot, h.nginx.sinceReload());
         await h.slots.stop(entry.startedSlot, h.state.slots[entry.startedSlot]?.version ?? h.version);
         done.push(`stopped the ${entry.startedSlot} slot the run had started`);
+    }
+    if (entry.envToken !== undefined && (await restoreEnv(h.session, entry.envToken))) {
+        done.push('put back shared/.env as it was before the run');
     }
     return done;
 }
@@ -75741,12 +75778,195 @@ function splitOnce(text, separator) {
     return at < 0 ? [text, ''] : [text.slice(0, at), text.slice(at + 1)];
 }
 
-/** Reading the canary access log (`log_format <app>_canary '$msec|$status|$upstream_addr'`). */
+/** Parses the output of `accessLogSince`. */
+function parseLogReading(stdout) {
+    const lines = stdout.split('\n').filter((line) => line.trim() !== '');
+    if (lines[0] === 'missing')
+        return { missing: true };
+    const size = /^size (\d+)$/.exec(lines[0] ?? '');
+    if (!size)
+        throw new Error(`unexpected access log summary: ${JSON.stringify(stdout.slice(0, 200))}`);
+    const byUpstream = new Map();
+    const of = (upstream) => {
+        const known = byUpstream.get(upstream);
+        if (known)
+            return known;
+        const fresh = { counts: NO_COUNTS, latencies: new Map(), failures: [] };
+        byUpstream.set(upstream, fresh);
+        return fresh;
+    };
+    for (const line of lines.slice(1)) {
+        const [kind, upstream = '', a = '', b = ''] = line.trim().split(/\s+/);
+        if (kind === 'count')
+            of(upstream).counts = { requests: Number(a), errors: Number(b) };
+        else if (kind === 'lat')
+            of(upstream).latencies.set(Number(a), Number(b));
+        else if (kind === 'fail')
+            of(upstream).failures.push({ at: Number(a) * 1000, status: Number(b) });
+    }
+    for (const reading of byUpstream.values())
+        reading.failures.sort((x, y) => x.at - y.at);
+    return { missing: false, size: Number(size[1]), byUpstream };
+}
+function addCounts(a, b) {
+    return { requests: a.requests + b.requests, errors: a.errors + b.errors };
+}
+const NO_COUNTS = { requests: 0, errors: 0 };
+/** `into` with `more` added to it. */
+function addLatencies(into, more) {
+    for (const [bucket, n] of more)
+        into.set(bucket, (into.get(bucket) ?? 0) + n);
+    return into;
+}
+/** The 99th percentile of the histogram (the bucket it falls in); null when it is empty. */
+function p99(latencies) {
+    const total = [...latencies.values()].reduce((sum, n) => sum + n, 0);
+    if (total === 0)
+        return null;
+    const rank = Math.ceil(0.99 * total);
+    let seen = 0;
+    for (const bucket of [...latencies.keys()].sort((a, b) => a - b)) {
+        seen += latencies.get(bucket);
+        if (seen >= rank)
+            return bucket;
+    }
+    return null;
+}
+/**
+ * The gate's verdict on what a window saw: judged once `minRequests` requests came in, on the
+ * 5xx share and on the p99 response time, each when its limit is set.
+ */
+function judge(seen, gate, inputs) {
+    const { requests, errors } = seen.counts;
+    if (requests < gate.minRequests)
+        return { verdict: 'too few' };
+    const rate = requests === 0 ? 0 : errors / requests;
+    if (gate.maxErrorRate !== null && rate > gate.maxErrorRate) {
+        return {
+            verdict: 'aborted',
+            reason: `the new version answered 5xx to ${formatRate(rate)} of ${requests} requests ` +
+                `(${errors}), above ${inputs}-max-error-rate ${formatRate(gate.maxErrorRate)}`,
+        };
+    }
+    const slowest = p99(seen.latencies);
+    if (gate.maxLatencyMs !== null && slowest !== null && slowest > gate.maxLatencyMs) {
+        return {
+            verdict: 'aborted',
+            reason: `the new version's p99 response time was ${formatLatency(slowest)} over ${requests} ` +
+                `requests, above ${inputs}-max-latency ${formatLatency(gate.maxLatencyMs)}`,
+        };
+    }
+    return { verdict: 'passed' };
+}
+/** Whether the gate judges the access log at all (else health and the checks only). */
+function readsLog(gate) {
+    return gate.maxErrorRate !== null || gate.maxLatencyMs !== null;
+}
+/** Keeps the first FIRST_FAILURES of `into` and `more` together, oldest first. */
+function firstFailures(into, more) {
+    return [...into, ...more].sort((a, b) => a.at - b.at).slice(0, FIRST_FAILURES);
+}
+/** Where the dry run looks for the site that proxies to the app. */
+const NGINX_CONFIG_DIR = '/etc/nginx';
+/**
+ * Dry run: will the windows of a canary (`inputs` canary) or a watch (`watch`) on this host have
+ * access log evidence, and why (from the output of `canaryEvidenceProbe`).
+ */
+function canaryEvidence(probeOutput, settings, inputs = 'canary') {
+    const { accessLog } = settings.canary;
+    const gate = settings[inputs];
+    const app = settings.app.name;
+    const lines = probeOutput.split('\n').map((line) => line.trim());
+    const log = lines.find((line) => line.startsWith('log '))?.slice(4);
+    const recent = Number(lines.find((line) => line.startsWith('recent '))?.slice(7) ?? 0);
+    const sites = (kind) => lines.filter((line) => line.startsWith(`site ${kind} `)).map((line) => line.split(' ')[2]);
+    const add = `add \`${evidenceLogLine(settings)}\``;
+    const aborts = inputs === 'canary' ? 'every step would abort' : 'the watch would switch back';
+    const off = offHint(inputs, gate);
+    if (log === 'nodir') {
+        return {
+            available: false,
+            blocking: true,
+            why: `the directory of canary-access-log ${accessLog} does not exist, so nginx could not ` +
+                `open the log the action's include writes (nginx -t fails): set canary-access-log to a ` +
+                `file in a directory that exists (nginx's log directory)`,
+        };
+    }
+    if (!readsLog(gate)) {
+        return { available: false, blocking: false, why: `${inputs}-max-error-rate: off: health only` };
+    }
+    if (log === 'unreadable') {
+        return {
+            available: false,
+            blocking: true,
+            why: `${accessLog} is not readable by the deploy user, so ${aborts} (fail closed): let it ` +
+                `read the file (e.g. the log's group, often adm), or ${off}`,
+        };
+    }
+    if (recent > 0) {
+        return {
+            available: true,
+            blocking: false,
+            why: `${accessLog} already records requests to ${app}'s slots (${recent} in its last 64 KiB)`,
+        };
+    }
+    const [canaryLine, inherits, own] = [sites('canary'), sites('inherits'), sites('own')];
+    if (canaryLine.length > 0) {
+        return {
+            available: true,
+            blocking: false,
+            why: `${canaryLine.join(', ')} writes ${accessLog} (the canary access_log line)`,
+        };
+    }
+    if (inherits.length > 0) {
+        return {
+            available: true,
+            blocking: false,
+            why: `${inherits.join(', ')} has no access_log of its own, so it inherits the one the ` +
+                `action's include writes to ${accessLog} during a ${inputs}`,
+        };
+    }
+    if (own.length > 0) {
+        return {
+            available: false,
+            blocking: true,
+            why: `${own.join(', ')} proxies to http://${app} with an access_log of its own, so it does ` +
+                `not inherit the action's and ${aborts} (fail closed): ${add} to that server block, ` +
+                `or ${off}`,
+        };
+    }
+    return {
+        available: false,
+        blocking: false,
+        why: `no file under ${NGINX_CONFIG_DIR} has \`proxy_pass http://${app};\`, so it cannot be ` +
+            `told: a server without an access_log of its own inherits the action's; one with its ` +
+            `own needs \`${evidenceLogLine(settings)}\``,
+    };
+}
+/**
+ * How to judge without the access log: `set \`canary-max-error-rate: off\` to judge on health
+ * checks only` (with the latency limit to drop too, when one is set).
+ */
+function offHint(inputs, gate) {
+    const latency = gate.maxLatencyMs === null ? '' : ` and drop \`${inputs}-max-latency\``;
+    const checks = inputs === 'watch' ? ' and watch-check-command' : '';
+    return `set \`${inputs}-max-error-rate: off\`${latency} to judge on health checks${checks} only`;
+}
+
+/**
+ * Reading the evidence log of a canary or a watch
+ * (`log_format <app>_canary '$msec|$status|$upstream_addr|$upstream_response_time'`).
+ */
+/** How many 5xx answers per upstream server a read reports (FIRST_FAILURES of a window). */
+const FAILURES_PER_READ = 5;
 /**
  * $1 log file, $2 byte offset ('': only the size). Prints `missing` when the log cannot be read;
- * else `size <bytes>`, then `<upstream> <requests> <5xx>` per upstream server for the lines between
- * the offset and that size (a rotated log, smaller than the offset, is read from its start). A
- * request nginx retried on another server counts for the last one, which gave the answer.
+ * else `size <bytes>`, then, for the lines between the offset and that size (a rotated log,
+ * smaller than the offset, is read from its start), per upstream server: `count <upstream>
+ * <requests> <5xx>`; `lat <upstream> <ms> <answers>` per response time, in ms rounded up to 2
+ * significant digits (lines of the older 3-field format have none); `fail <upstream> <msec>
+ * <status>` for its first 5xx answers. A request nginx retried on another server counts for the
+ * last one, which gave the answer.
  */
 function accessLogSince(file, offset) {
     return script(`f=$1; off=$2
@@ -75755,12 +75975,25 @@ size=$(wc -c < "$f" | tr -d ' ')
 echo "size $size"
 [ -z "$off" ] && exit 0
 [ "$size" -lt "$off" ] && off=0
-tail -c +$((off + 1)) "$f" | head -c $((size - off)) | awk -F'|' 'NF >= 3 {
-  n = split($3, a, ", "); u = a[n]; c[u]++; if ($2 >= 500) e[u]++
-} END { for (u in c) print u, c[u], e[u] + 0 }'`, file, offset === undefined ? '' : String(offset));
+tail -c +$((off + 1)) "$f" | head -c $((size - off)) | awk -F'|' -v keep=${FAILURES_PER_READ} '
+function last(list, parts) { return parts[split(list, parts, /, | : /)] }
+function bucket(ms, b, s) {
+  if (ms < 100) { b = int(ms); return b < ms ? b + 1 : b }
+  s = 10 ^ (length(int(ms)) - 2); b = int(ms / s)
+  return (b * s < ms ? b + 1 : b) * s
+}
+NF >= 3 {
+  u = last($3); c[u]++
+  if ($2 >= 500) { e[u]++; if (f[u]++ < keep) print "fail", u, $1, $2 }
+  if (NF >= 4) { t = last($4); if (t ~ /^[0-9.]+$/) l[u, bucket(t * 1000)]++ }
+}
+END {
+  for (u in c) print "count", u, c[u], e[u] + 0
+  for (k in l) { split(k, p, SUBSEP); print "lat", p[1], p[2], l[k] }
+}'`, file, offset === undefined ? '' : String(offset));
 }
 /**
- * Dry run: what canary evidence a host would give. $1 log file, $2 app name, $3 the slot ports
+ * Dry run: what evidence a host would give a canary or a watch. $1 log file, $2 app name, $3 the slot ports
  * (space-separated), $4 the nginx config dir. Prints `log nodir|unreadable|absent|readable`, for
  * a readable log `recent <n>` (requests to the slots in its last 64 KiB), then `site <kind> <file>`
  * for every config file that proxies to http://<app>: `canary` (has the canary access_log line),
@@ -75884,21 +76117,33 @@ async function checkHost(settings, version, address, role, options, via, logs) {
             ...portNotes(facts, plan.targetSlot),
             ...assetNotes(settings, state, version, plan),
         ];
-        const canary = settings.strategy === 'canary' ? await canaryCheck(settings, host) : undefined;
+        const judged = judgedBy(settings);
+        const canary = judged && { ...(await evidenceCheck(settings, host, judged)), for: judged };
         if (canary?.blocking)
-            problems.push(`canary: ${canary.why}`);
+            problems.push(`${judged}: ${canary.why}`);
         return { host: host.name, plan, problems, canary, notes };
     }
     finally {
         host.dispose();
     }
 }
-/** Whether a canary will have access log evidence on this host (README: Canary). */
-async function canaryCheck(settings, host) {
+/**
+ * Whose windows of real traffic the run judges, for the evidence check: the canary's, or the
+ * watch's (the one that reads the access log, when both would run).
+ */
+function judgedBy(settings) {
+    const gates = [
+        ...(settings.strategy === 'canary' ? ['canary'] : []),
+        ...(watchApplies(settings) ? ['watch'] : []),
+    ];
+    return gates.find((g) => readsLog(settings[g])) ?? gates[0];
+}
+/** Whether a canary (or a watch) will have access log evidence on this host (README: Canary). */
+async function evidenceCheck(settings, host, judged) {
     const { bluePort, greenPort } = settings.slots;
     const probe = canaryEvidenceProbe(settings.canary.accessLog, settings.app.name, [bluePort, greenPort], NGINX_CONFIG_DIR);
-    const { stdout } = await host.exec(probe, { step: 'canary evidence check' });
-    return canaryEvidence(stdout, settings);
+    const { stdout } = await host.exec(probe, { step: `${judged} evidence check` });
+    return canaryEvidence(stdout, settings, judged);
 }
 /** The process manager a deploy would use on this host (auto asks the host). */
 async function processManagerOf(settings, host, user) {
@@ -76013,7 +76258,7 @@ function planLines(check, upstreamFile) {
         ]
         : [];
     const verdict = check.problems.length === 0 ? ['ready'] : check.problems.map((p) => `problem: ${p}`);
-    const canary = check.canary && !check.canary.blocking ? [`canary evidence: ${evidenceText(check.canary)}`] : [];
+    const canary = check.canary && !check.canary.blocking ? [evidenceText(check.canary)] : [];
     return [
         ...lines,
         ...(check.notes ?? []),
@@ -76022,8 +76267,9 @@ function planLines(check, upstreamFile) {
         ...verdict,
     ];
 }
+/** `canary evidence: yes: ...` (or `watch evidence`). */
 function evidenceText(evidence) {
-    return `${evidence.available ? 'yes' : 'no'}: ${evidence.why}`;
+    return `${evidence.for} evidence: ${evidence.available ? 'yes' : 'no'}: ${evidence.why}`;
 }
 function dryRunSummary(checks, version) {
     const failed = checks.filter((c) => c.problems.length > 0);
@@ -76040,9 +76286,7 @@ function dryRunSummary(checks, version) {
         cell(c.plan ? `${c.plan.targetSlot} :${c.plan.targetPort}` : '?'),
         [
             c.problems.length === 0 ? 'ready' : c.problems.map(cell).join('<br>'),
-            ...(c.canary && !c.canary.blocking
-                ? [cell(`canary evidence: ${evidenceText(c.canary)}`)]
-                : []),
+            ...(c.canary && !c.canary.blocking ? [cell(evidenceText(c.canary))] : []),
         ].join('<br>'),
     ]);
     return [
@@ -81657,7 +81901,20 @@ function runOutputs(report) {
         'duration-seconds': String(Math.max(0, Math.round((report.endedAt - report.startedAt) / 1000))),
         'deployment-id': report.deploymentId === undefined ? '' : String(report.deploymentId),
         url: report.url,
+        'watch-verdict': watchVerdict(report.watches),
     };
+}
+/**
+ * `watch-verdict`: `passed`, `breached` (figures above a limit, a failed check or health),
+ * `no-evidence` (the watch failed closed), or '' when no watch ran.
+ */
+function watchVerdict(watches) {
+    if (watches.length === 0)
+        return '';
+    const aborted = watches.find((w) => w.verdict === 'aborted');
+    if (aborted === undefined)
+        return 'passed';
+    return aborted.failClosed ? 'no-evidence' : 'breached';
 }
 
 /** More hosts than this: one aggregated section instead of a section per host. */
@@ -81883,6 +82140,9 @@ function stateLines(r, runErrorChars) {
         case 'failed': {
             const error = r.error === undefined ? [] : [codeBlock(tail(plain(r.error), runErrorChars), 'text'), ''];
             const switched = onNewVersion(r).length;
+            // After a watch breach, the hosts it switched back say so (they did serve the new version).
+            const breached = r.watches.some((w) => w.verdict === 'aborted');
+            const reverted = breached ? r.hosts.filter((h) => h.outcome === 'reverted').length : 0;
             if (r.rollbackTo !== undefined && switched === 0 && r.hosts.length > 0) {
                 const unchanged = 'No host was rolled back: every host still serves what it served before, as the table shows.';
                 return [...error, unchanged];
@@ -81891,9 +82151,11 @@ function stateLines(r, runErrorChars) {
                 ? 'No host was changed.'
                 : switched > 0
                     ? `${switched} of ${count(r.hosts.length, 'host')} serve ${version}; the others still serve their previous version, as the table shows.`
-                    : r.previousVersion === null
-                        ? `No host switched to ${version}: every host still serves what it served before, as the table shows.`
-                        : `No host switched to ${version}: every host still serves the previous version, ${before}, as the table shows.`;
+                    : reverted > 0
+                        ? `${count(reverted, 'host')} switched to ${version} and back: every host serves its previous version again, as the table shows.`
+                        : r.previousVersion === null
+                            ? `No host switched to ${version}: every host still serves what it served before, as the table shows.`
+                            : `No host switched to ${version}: every host still serves the previous version, ${before}, as the table shows.`;
             return [...error, serving];
         }
     }
@@ -82028,24 +82290,58 @@ const VERDICT_ICON = {
     aborted: '❌ aborted',
     promoted: '🚀 promoted',
 };
+/** A judged window's figures: requests, 5xx, their rate and the p99 ('–' where none). */
+function windowFigures(w) {
+    const { counts } = w;
+    return [
+        counts === null ? '–' : counts.requests.toLocaleString('en-US'),
+        counts === null ? '–' : counts.errors.toLocaleString('en-US'),
+        counts === null || counts.requests === 0 ? '–' : formatRate(counts.errors / counts.requests),
+        w.p99Ms === null ? '–' : formatLatency(w.p99Ms),
+    ];
+}
+const FIGURE_COLUMNS = ['Requests to new version', '5xx', '5xx rate', 'p99'];
 /** Strategy canary: a row per step, with what reached the new version and the verdict. */
 function canarySection(r) {
     if (r.canarySteps.length === 0)
         return [];
     const rows = r.canarySteps.map((step) => [
         esc(step.label),
-        step.counts === null ? '–' : step.counts.requests.toLocaleString('en-US'),
-        step.counts === null ? '–' : step.counts.errors.toLocaleString('en-US'),
-        step.counts === null || step.counts.requests === 0
-            ? '–'
-            : formatRate(step.counts.errors / step.counts.requests),
+        ...windowFigures(step),
         VERDICT_ICON[step.verdict],
         esc(step.note ?? ''),
     ]);
+    return ['#### Canary', '', table(['Step', ...FIGURE_COLUMNS, 'Verdict', 'Note'], rows), ''];
+}
+/**
+ * The watch after the switch (`watch`): a row per watch (one per rolling batch), and after a
+ * breach the first 5xx answers the new version gave.
+ */
+function watchSection(r) {
+    if (r.watches.length === 0)
+        return [];
+    const verdict = (w) => w.verdict !== 'aborted' ? '✅ passed' : w.failClosed ? '❌ no evidence' : '❌ breached';
+    const rows = r.watches.map((w) => [
+        esc(w.label),
+        ...windowFigures(w),
+        w.ms === undefined ? '–' : humanDuration(w.ms),
+        verdict(w),
+        esc(w.note ?? ''),
+    ]);
+    const failures = r.watches.flatMap((w) => (w.verdict === 'aborted' ? w.firstFailures : []));
+    const first = failures.length === 0
+        ? []
+        : [
+            '',
+            `First 5xx answers of the new version: ${failures
+                .map((f) => `${f.status} on ${esc(f.host)} at ${new Date(f.at).toISOString().slice(11, 23)}`)
+                .join(', ')} (UTC).`,
+        ];
     return [
-        '#### Canary',
+        '#### Watch',
         '',
-        table(['Step', 'Requests to new version', '5xx', '5xx rate', 'Verdict', 'Note'], rows),
+        table(['Watch', ...FIGURE_COLUMNS, 'Lasted', 'Verdict', 'Note'], rows),
+        ...first,
         '',
     ];
 }
@@ -82111,6 +82407,7 @@ function render(r, parts, limits) {
         ...workersSection(r),
         ...assetsSection(r),
         ...canarySection(r),
+        ...watchSection(r),
         ...note,
         ...(gantt === '' ? [] : ['#### Timeline', '', gantt, '']),
         ...rollbackSection(r),
@@ -82153,6 +82450,384 @@ function renderSummary(report) {
             return text;
     }
     return text;
+}
+
+/**
+ * The reads on one host while a window of real traffic is judged (a canary step, the watch): a
+ * health check of the new slot, the evidence log since an offset, and canary-check-command run
+ * from the new release.
+ */
+/** One health check of the new slot during a window: what is wrong, or undefined. */
+function newSlotHealthProblem(h, phase) {
+    return checkSlot(...h.slots.healthTarget(), phase);
+}
+/**
+ * The evidence log from byte `offset` on (no offset: from its end): the new slot's requests, 5xx,
+ * response times and first failures, how many requests reached either of the app's slots, and
+ * the offset to read from next time; null when the host has no readable log.
+ */
+async function evidenceLog(h, offset) {
+    const { settings } = h.session;
+    const { stdout } = await h.host.exec(accessLogSince(settings.canary.accessLog, offset), {
+        step: 'read access log',
+    });
+    const reading = parseLogReading(stdout);
+    if (reading.missing)
+        return null;
+    const upstream = (port) => reading.byUpstream.get(`127.0.0.1:${port}`);
+    const target = upstream(h.plan.targetPort);
+    const appRequests = ['blue', 'green']
+        .map((slot) => upstream(slotPort(settings, slot))?.counts.requests ?? 0)
+        .reduce((sum, n) => sum + n, 0);
+    return {
+        counts: target?.counts ?? NO_COUNTS,
+        latencies: target?.latencies ?? new Map(),
+        failures: (target?.failures ?? []).map((f) => ({ ...f, host: h.name })),
+        appRequests,
+        offset: reading.size,
+    };
+}
+/** canary-check-command, on this host from the new release; throws when it exits non-zero. */
+async function runCanaryCheck(h, weight) {
+    const { settings, layout } = h.session;
+    const env = h.slots.env(h.plan.targetSlot);
+    await h.host.exec(runInRelease(layout, settings.canary.checkCommand, env, { CANARY_WEIGHT: weight }), { step: 'canary: canary-check-command', onLine: h.session.showLine('canary-check-command') });
+}
+
+/**
+ * A window of real traffic to the new version, judged as it comes: a canary step's bake, or the
+ * watch after a switch. Every health-interval, each new slot gets a health check (two failures
+ * in a row end the window; one slow answer under load does not) and each host's evidence log is
+ * read since the last time, summed over the hosts into the window's record; once the gate's
+ * minimum of requests came in, figures above a limit end it at once. It fails closed: without a
+ * readable log, with a log that saw none of the app's requests on some host, or with fewer
+ * requests than the minimum even after going on for EXTENSION_FACTOR times its length.
+ */
+/** A window that saw fewer requests than the gate's minimum goes on, up to this many times its length. */
+const EXTENSION_FACTOR = 3;
+const FAILED_CHECKS_TO_ABORT = 2;
+/**
+ * Judges the new slots of `hosts` for the window; returns when it passed, throws what ended it
+ * (the record then says `aborted`, why, and `failClosed` when it was for want of evidence).
+ */
+async function judgeWindow(ctx, hosts, spec) {
+    const { record } = spec;
+    const started = Date.now();
+    const progress = new Progress(spec, started);
+    try {
+        await withHeartbeat(() => progress.line(), () => run$1(ctx, hosts, spec, progress));
+    }
+    catch (error) {
+        record.verdict = 'aborted';
+        record.note ??= errorMessage(error);
+        throw error;
+    }
+    finally {
+        record.ms = Date.now() - started;
+    }
+}
+/** Where the window is: what it saw, and until when it goes on. */
+class Progress {
+    spec;
+    started;
+    seen = { counts: NO_COUNTS, latencies: new Map() };
+    constructor(spec, started) {
+        this.spec = spec;
+        this.started = started;
+    }
+    /** Fewer requests than the minimum so far (only when the log is judged). */
+    get tooFew() {
+        return readsLog(this.spec.gate) && this.seen.counts.requests < this.spec.gate.minRequests;
+    }
+    /** When the window ends: its length, or while too few requests came in, the bound. */
+    get deadline() {
+        const factor = this.tooFew ? EXTENSION_FACTOR : 1;
+        return this.started + factor * this.spec.durationMs;
+    }
+    /** The heartbeat (see windowProgress). */
+    line() {
+        const waiting = Date.now() >= this.started + this.spec.durationMs && this.tooFew;
+        return windowProgress(this.spec, this.deadline - Date.now(), waiting);
+    }
+}
+async function run$1(ctx, hosts, spec, progress) {
+    const { gate, inputs, record } = spec;
+    const logged = readsLog(gate);
+    const offsets = logged ? await logOffsets(ctx, hosts, spec) : new Map();
+    if (logged)
+        record.counts = NO_COUNTS;
+    const appRequests = new Map();
+    const failedChecks = new Map();
+    info$1(`${spec.title}: judging the new version's traffic for ${formatDuration(spec.durationMs)}`);
+    for (;;) {
+        const left = progress.deadline - Date.now();
+        if (left <= 0)
+            break;
+        await setTimeout$2(Math.min(ctx.settings.health.intervalMs, left));
+        await forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (h) => {
+            const problem = await newSlotHealthProblem(h, inputs);
+            const failures = problem === undefined ? 0 : (failedChecks.get(h) ?? 0) + 1;
+            failedChecks.set(h, failures);
+            if (problem !== undefined && failures >= FAILED_CHECKS_TO_ABORT) {
+                throw new HostError(h.name, inputs, `health check failed ${failures} times in a row: ${problem}`);
+            }
+            const offset = offsets.get(h);
+            if (offset === undefined)
+                return;
+            const read = await evidenceLog(h, offset);
+            if (read === null)
+                return;
+            offsets.set(h, read.offset);
+            appRequests.set(h, (appRequests.get(h) ?? 0) + read.appRequests);
+            const { seen } = progress;
+            progress.seen = {
+                counts: addCounts(seen.counts, read.counts),
+                latencies: addLatencies(seen.latencies, read.latencies),
+            };
+            record.firstFailures = firstFailures(record.firstFailures, read.failures);
+        });
+        if (logged) {
+            record.counts = progress.seen.counts;
+            record.p99Ms = p99(progress.seen.latencies);
+            const judged = judge(progress.seen, gate, inputs);
+            if (judged.verdict === 'aborted')
+                throw new Error(judged.reason);
+        }
+        await spec.eachInterval?.();
+    }
+    if (logged) {
+        const blind = hosts.find((h) => (appRequests.get(h) ?? 0) === 0);
+        if (blind)
+            throw failClosed(record, new HostError(blind.name, inputs, noRequestsLogged(ctx, spec)));
+        if (progress.tooFew)
+            throw failClosed(record, new Error(tooFew(spec, progress)));
+    }
+    await spec.atEnd?.();
+    if (!logged) {
+        record.note = `${inputs}-max-error-rate: off: judged on health${inputs === 'watch' ? ' and watch-check-command' : ''} only`;
+        return;
+    }
+    record.verdict = 'passed';
+    if (Date.now() - progress.started > spec.durationMs + ctx.settings.health.intervalMs) {
+        record.note = `went on for ${formatDuration(Date.now() - progress.started)} until ${inputs}-min-requests (${gate.minRequests}) came in`;
+    }
+}
+function failClosed(record, error) {
+    record.failClosed = true;
+    return error;
+}
+/**
+ * Where each host's evidence log ends now. Without a readable log the window has no evidence: it
+ * fails closed.
+ */
+async function logOffsets(ctx, hosts, spec) {
+    const offsets = new Map();
+    await forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (h) => {
+        const read = await evidenceLog(h);
+        if (read === null) {
+            throw failClosed(spec.record, new HostError(h.name, spec.inputs, noReadableLog(ctx, spec)));
+        }
+        offsets.set(h, read.offset);
+    });
+    return offsets;
+}
+/** `the canary fails closed` / `the watch fails closed`. */
+function failsClosed(spec) {
+    return `no evidence, so the ${spec.inputs} fails closed`;
+}
+function noReadableLog(ctx, spec) {
+    const { accessLog } = ctx.settings.canary;
+    return (`${failsClosed(spec)}: cannot read the access log ${accessLog} (missing, ` +
+        `or not readable by the deploy user). The action's include writes it during a ` +
+        `${spec.inputs}: let the deploy user read it (e.g. add it to the log's group, often adm), ` +
+        `set canary-access-log to a file it can read, or ${offHint(spec.inputs, spec.gate)}.`);
+}
+function noRequestsLogged(ctx, spec) {
+    const { canary, app } = ctx.settings;
+    const what = spec.inputs === 'canary' ? 'bake' : 'watch';
+    return (`${failsClosed(spec)}: the access log ${canary.accessLog} recorded no ` +
+        `request to ${app.name}'s slots during the ${spec.durationMs / 1000}s ${what}, so the ` +
+        `site that serves http://${app.name} does not write it (a server with an access_log of its ` +
+        `own does not inherit the action's), or no traffic came in. Add \`${evidenceLogLine(ctx.settings)}\` ` +
+        `to the server block that has \`proxy_pass http://${app.name};\` (next to its own ` +
+        `access_log), or ${offHint(spec.inputs, spec.gate)}.`);
+}
+function tooFew(spec, progress) {
+    const { inputs, gate } = spec;
+    const n = progress.seen.counts.requests;
+    const took = formatDuration(Date.now() - progress.started);
+    return (`${failsClosed(spec)}: only ${n} request(s) reached the new version in ${took} ` +
+        `(${EXTENSION_FACTOR} × ${spec.durationInput}), fewer than ${inputs}-min-requests ` +
+        `(${gate.minRequests}). Send it traffic during the ${inputs}, or set ` +
+        `\`${inputs}-min-requests: 0\` to judge whatever comes in.`);
+}
+/**
+ * The window's heartbeat: `Watch: 420 requests, 1 5xx (0.2%), p99 120 ms so far, 42.0s left`;
+ * `waiting` (past its length, fewer requests than the minimum): `..., waiting for 20 requests,
+ * 12.0s left of 3 × watch`.
+ */
+function windowProgress(spec, leftMs, waiting = false) {
+    const { record, title } = spec;
+    const left = formatDuration(Math.max(0, leftMs));
+    const total = record.counts;
+    if (total === null)
+        return `${title}: judged on health only, ${left} left`;
+    const rate = total.requests === 0 ? 0 : total.errors / total.requests;
+    const latency = record.p99Ms === null ? '' : `, p99 ${formatLatency(record.p99Ms)}`;
+    const figures = `${total.requests} requests, ${total.errors} 5xx (${(100 * rate).toFixed(1)}%)${latency} so far`;
+    if (!waiting)
+        return `${title}: ${figures}, ${left} left`;
+    const want = `waiting for ${spec.gate.minRequests} requests`;
+    return `${title}: ${figures}, ${want}, ${left} left of ${EXTENSION_FACTOR} × ${spec.durationInput}`;
+}
+
+/**
+ * One canary step's bake: for canary-step-duration, the new slots of the given hosts are judged
+ * as a window of real traffic (window.ts: health, and the 5xx rate and p99 of the access logs
+ * summed over the hosts, against canary-max-error-rate and canary-max-latency once
+ * canary-min-requests came in). At the end, canary-check-command runs on each host. The step is
+ * recorded for the summary either way.
+ */
+/**
+ * A verdict on the release itself: a canary or a watch found it wanting (or had no evidence).
+ * Whatever on-failure says, the hosts that switched go back, and the version counts as never
+ * live there (a fixed rerun of it may replace it).
+ */
+class ReleaseRejected extends Error {
+}
+/** The bake found the new version wanting; its step is already recorded. */
+class CanaryAborted extends ReleaseRejected {
+}
+/**
+ * `label` names the step in the log and summary; `weight` is the new version's share of the
+ * traffic in percent (CANARY_WEIGHT for canary-check-command).
+ */
+async function bake(ctx, hosts, label, weight) {
+    const { canary, ssh } = ctx.settings;
+    const step = newWindow(label);
+    ctx.canarySteps.push(step);
+    const checks = () => forEachParallel(hosts, ssh.maxParallel, (h) => runCanaryCheck(h, String(weight)));
+    try {
+        await timed(ctx.phases, 'canary', () => judgeWindow(ctx, hosts, {
+            title: `Canary ${label}`,
+            inputs: 'canary',
+            gate: canary,
+            durationMs: canary.stepDurationMs,
+            durationInput: 'canary-step-duration',
+            record: step,
+            ...(canary.checkCommand ? { atEnd: async () => void (await checks()) } : {}),
+        }));
+    }
+    catch (error) {
+        throw new CanaryAborted(`canary step ${label}: ${errorMessage(error)}`, { cause: error });
+    }
+}
+
+/**
+ * The watch after a switch (`watch`): the new version's real traffic is judged for `watch` as a
+ * window (window.ts: health, the access logs' 5xx rate and p99 against watch-max-error-rate and
+ * watch-max-latency once watch-min-requests came in, and watch-check-command on the runner every
+ * health-interval), while the previous slot stays warm: drained of traffic, still running.
+ *
+ * A watched host's switch is recorded in state.json only once the watch passed, so a run killed
+ * mid-watch is repaired by the post step like one killed mid-canary (nginx back on the slot
+ * state.json names, the new slot drained and stopped). A breach, or a watch without evidence,
+ * switches every watched host back at once (one reload each, then the new slot drained and
+ * stopped) and fails the run; the version never went live there, so a fixed rerun of it deploys.
+ */
+/** The watch found the new version wanting (or had no evidence); the hosts went back. */
+class WatchBreached extends ReleaseRejected {
+}
+/**
+ * The hosts of `hosts` that a watch judges: those with a previous slot to go back to (none on a
+ * first deploy), when the run watches at all. Their switch waits for the watch to be recorded.
+ */
+function watchedHosts(ctx, hosts) {
+    if (!watchApplies(ctx.settings))
+        return [];
+    return hosts.filter((h) => h.plan.liveSlot !== null);
+}
+/**
+ * Watches `hosts`, which just switched to the new version (those of watchedHosts, with their
+ * record deferred), then records their switch. A breach switches them back and throws
+ * WatchBreached. `label` names the watch in the summary (a rolling batch).
+ */
+async function watchThenRecord(ctx, hosts, label = 'watch') {
+    const watched = watchedHosts(ctx, hosts);
+    if (watched.length === 0) {
+        if (watchApplies(ctx.settings) && hosts.length > 0) {
+            info$1(`Watch: nothing to switch back to on ${names(hosts)} (first deploy): not watched`);
+        }
+        return;
+    }
+    const { watch } = ctx.settings;
+    const record = newWindow(label);
+    ctx.watches.push(record);
+    const fresh = hosts.filter((h) => !watched.includes(h));
+    if (fresh.length > 0) {
+        info$1(`Watch: ${names(fresh)} had no previous version (first deploy): not watched`);
+    }
+    try {
+        await timed(ctx.phases, 'watch', () => judgeWindow(ctx, watched, {
+            title: label === 'watch' ? 'Watch' : `Watch (${label})`,
+            inputs: 'watch',
+            gate: watch,
+            durationMs: watch.durationMs,
+            durationInput: 'watch',
+            record,
+            ...(watch.checkCommand ? { eachInterval: () => runWatchCheck(ctx, watched) } : {}),
+        }));
+    }
+    catch (error) {
+        throw await switchBack(ctx, watched, error);
+    }
+    await onEachHost(ctx, 'record', watched, async (h) => {
+        await h.recordSwitch();
+        return `watch passed; ${h.version} is live on ${h.plan.targetSlot}`;
+    }, 'record');
+}
+/**
+ * After a breach: every watched host back on its previous slot at once (the switch back drains
+ * and stops the new slot), except where nginx could not be put back: there the new slot keeps
+ * running. Returns the run's error, saying which.
+ */
+async function switchBack(ctx, watched, error) {
+    const back = await bestEffort(ctx.logs, 'watch breached: back to the previous version', watched, (h) => h.switchBack(false));
+    const stuck = watched.filter((h) => !back.includes(h));
+    const serving = [...new Set(back.map((h) => h.plan.liveVersion))].join(', ');
+    const outcome = stuck.length === 0
+        ? `Every watched host is back on the previous version (${serving}), kept warm during the watch; the new slots were drained and stopped. ${ctx.version} was not recorded as live: a fixed rerun of it deploys.`
+        : `${names(stuck)} could not be switched back and still serve ${ctx.version} (see the warnings); the post step tries again. Fix nginx there and rerun the deploy.`;
+    return new WatchBreached(`Watch breached: ${errorMessage(error)}\n${outcome}`, { cause: error });
+}
+/**
+ * watch-check-command on the runner (e.g. a query of the team's metrics), with APP_VERSION (the
+ * new version), PREVIOUS_VERSION and DEPLOY_HOSTS (the watched hosts, space-separated). Its
+ * output is shown only when it fails, so a check every second does not flood the log.
+ */
+async function runWatchCheck(ctx, watched) {
+    const command = ctx.settings.watch.checkCommand;
+    let output = '';
+    const env = {
+        ...process.env,
+        APP_VERSION: ctx.version,
+        PREVIOUS_VERSION: watched[0]?.plan.liveVersion ?? '',
+        DEPLOY_HOSTS: watched.map((h) => h.name).join(' '),
+    };
+    const keep = (data) => (output = `${output}${data.toString()}`.slice(-4e3));
+    const code = await shellOnRunner('watch-check-command', command, {
+        env,
+        silent: true,
+        ignoreReturnCode: true,
+        listeners: { stdout: keep, stderr: keep },
+    });
+    if (code === 0)
+        return;
+    const said = lastLines(output, 10);
+    throw new Error(`watch-check-command exited ${code}${said ? `:\n${said}` : ''}`);
+}
+function names(hosts) {
+    return hosts.map((h) => h.name).join(', ');
 }
 
 /**
@@ -82314,28 +82989,35 @@ async function stopNewSlots(ctx, hosts) {
  * verifies and records. Several: the first half (recheck, install, test) on every host, then the
  * second (reload, verify, record) on every host. A failure at any point puts every host's
  * previous upstream back (reloading where it was live) and its previous state, and stops the new
- * slots (each drains first where nginx had already sent it traffic).
+ * slots (each drains first where nginx had already sent it traffic). `unrecorded`: hosts whose
+ * record waits for the watch (canary/watch.ts); they serve the new version all the same.
  */
-async function switchTogether(ctx, hosts) {
+async function switchTogether(ctx, hosts, unrecorded = []) {
+    const record = (h) => !unrecorded.includes(h);
+    const serves = (h) => record(h) ? `${h.version} is live` : `${h.version} serves, watched before it is recorded`;
     let reloaded = false;
     try {
         if (hosts.length === 1) {
             reloaded = true;
             await onEachHost(ctx, 'switch', hosts, async (h) => {
-                await h.switchToNewSlot('all');
-                return `upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), ${h.version} is live`;
+                await h.switchToNewSlot('all', record(h));
+                return `upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), ${serves(h)}`;
             });
         }
         else {
-            await onEachHost(ctx, 'switch', hosts, switchStep.install, 'nginx config');
+            await onEachHost(ctx, 'switch', hosts, installStep, 'nginx config');
             reloaded = true;
-            await onEachHost(ctx, 'switch', hosts, switchStep.activate, 'nginx reload');
+            await onEachHost(ctx, 'switch', hosts, async (h) => {
+                await h.switchToNewSlot('activate', record(h));
+                return `requests through nginx reach ${h.plan.targetSlot}; ${serves(h)}`;
+            }, 'nginx reload');
         }
     }
     catch (error) {
         await bestEffort(ctx.logs, 'revert switch', hosts, async (h) => {
             await h.restoreUpstream(reloaded);
-            await h.revertRecord();
+            // A host that recorded its switch served the new version: it counts as live.
+            await h.revertRecord(true);
         });
         await stopNewSlots(ctx, hosts);
         throw error;
@@ -82398,7 +83080,8 @@ async function startWorkers(ctx, hosts, workerHosts) {
         const started = withWorkers.filter((h) => h.target.workers);
         await bestEffort(ctx.logs, 'stop the new workers', started, (h) => h.workers.stopNew());
         const back = ctx.settings.rolling.onFailure === 'rollback' ? hosts.filter((h) => h.canSwitchBack) : [];
-        await bestEffort(ctx.logs, 'switch back', back, (h) => h.switchBack());
+        // The new version served, and is not found wanting: it counts as live there.
+        await bestEffort(ctx.logs, 'switch back', back, (h) => h.switchBack(true));
         const web = back.length > 0
             ? `${back.length} web host(s) switched back to their previous version (on-failure: rollback).`
             : hosts.length > 0
@@ -82414,17 +83097,11 @@ async function runOnce(ctx, phase, command, hosts) {
         return;
     await timed(ctx.phases, phase, () => step(`[${first.name}] ${phase}`, () => first.runInRelease(command, phase)));
 }
-/** The two barriers of a switch across hosts, each saying what it did. */
-const switchStep = {
-    install: async (h) => {
-        await h.switchToNewSlot('install');
-        return `${h.plan.targetSlot} slot still healthy; upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), config test passed`;
-    },
-    activate: async (h) => {
-        await h.switchToNewSlot('activate');
-        return `requests through nginx reach ${h.plan.targetSlot}; ${h.version} is live`;
-    },
-};
+/** The first barrier of a switch across hosts, saying what it did. */
+async function installStep(h) {
+    await h.switchToNewSlot('install');
+    return `${h.plan.targetSlot} slot still healthy; upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), config test passed`;
+}
 /** `v2 started on the green slot (port 3002)` */
 function startedNote(h) {
     return `${h.version} started on the ${h.plan.targetSlot} slot (port ${h.plan.targetPort})`;
@@ -82436,172 +83113,19 @@ function prunedNote(pruned) {
     return pruned.length === 0 ? 'nothing to prune' : `removed ${pruned.join(', ')}`;
 }
 
+/**
+ * Blue-green: the new version starts on every host's idle slot; only when every host is healthy
+ * (and the smoke test passed) does nginx switch, on all hosts together or on none. With `watch`,
+ * the new version's traffic is judged before the switch is recorded and the old slots retire.
+ */
 async function blueGreen(ctx) {
     const hosts = hostsToDeploy(ctx);
     if (hosts.length === 0)
         return workersOnly(ctx);
     await shipAndStart(ctx, hosts);
-    await switchTogether(ctx, hosts);
+    await switchTogether(ctx, hosts, watchedHosts(ctx, hosts));
+    await watchThenRecord(ctx, hosts);
     return finish(ctx, hosts);
-}
-
-/**
- * A canary's reads on one host during a bake: a health check of the new slot, the canary access
- * log since an offset, and canary-check-command run from the new release.
- */
-/** One health check of the new slot during a canary bake: what is wrong, or undefined. */
-function canaryHealthProblem(h) {
-    return checkSlot(...h.slots.healthTarget(), 'canary');
-}
-/**
- * The canary access log from byte `offset` on (no offset: from its end): the new slot's requests
- * and 5xx, how many requests reached either of the app's slots (0: not the serving site's log),
- * and the offset to read from next time; null when the host has no readable log.
- */
-async function canaryLog(h, offset) {
-    const { settings } = h.session;
-    const { stdout } = await h.host.exec(accessLogSince(settings.canary.accessLog, offset), {
-        step: 'canary: read access log',
-    });
-    const reading = parseLogReading(stdout);
-    if (reading.missing)
-        return null;
-    const counts = reading.byUpstream.get(`127.0.0.1:${h.plan.targetPort}`) ?? NO_COUNTS;
-    const appRequests = ['blue', 'green']
-        .map((slot) => reading.byUpstream.get(`127.0.0.1:${slotPort(settings, slot)}`))
-        .reduce((sum, c) => sum + (c?.requests ?? 0), 0);
-    return { counts, appRequests, offset: reading.size };
-}
-/** canary-check-command, on this host from the new release; throws when it exits non-zero. */
-async function runCanaryCheck(h, weight) {
-    const { settings, layout } = h.session;
-    const env = h.slots.env(h.plan.targetSlot);
-    await h.host.exec(runInRelease(layout, settings.canary.checkCommand, env, { CANARY_WEIGHT: weight }), { step: 'canary: canary-check-command', onLine: h.session.showLine('canary-check-command') });
-}
-
-/**
- * One canary step's bake: for canary-step-duration, the new slots of the given hosts are watched,
- * every health-interval: a health check each (two failures in a row abort; one slow answer under
- * load does not), and their requests and 5xx from the access logs, summed over the hosts (above
- * canary-max-error-rate once canary-min-requests came in aborts at once). At the end,
- * canary-check-command runs on each host. The step is recorded for the summary either way.
- */
-const FAILED_CHECKS_TO_ABORT = 2;
-/** The bake found the new version wanting; `step` is already recorded. */
-class CanaryAborted extends Error {
-}
-/**
- * `label` names the step in the log and summary; `weight` is the new version's share of the
- * traffic in percent (CANARY_WEIGHT for canary-check-command).
- */
-async function bake(ctx, hosts, label, weight) {
-    const step = { label, counts: null, verdict: 'not judged' };
-    ctx.canarySteps.push(step);
-    try {
-        const heartbeat = (ms) => bakeProgress(label, step.counts, ctx.settings.canary.stepDurationMs - ms);
-        await timed(ctx.phases, 'canary', () => withHeartbeat(heartbeat, () => watch(ctx, hosts, step, weight)));
-    }
-    catch (error) {
-        step.verdict = 'aborted';
-        step.note ??= errorMessage(error);
-        throw error instanceof CanaryAborted
-            ? error
-            : new CanaryAborted(`canary step ${label}: ${errorMessage(error)}`, { cause: error });
-    }
-}
-async function watch(ctx, hosts, step, weight) {
-    const { canary, health } = ctx.settings;
-    const offsets = await logOffsets(ctx, hosts);
-    const appRequests = new Map();
-    const failedChecks = new Map();
-    const deadline = Date.now() + canary.stepDurationMs;
-    let total = offsets.size === 0 ? null : NO_COUNTS;
-    info$1(`Canary ${step.label}: baking for ${canary.stepDurationMs / 1000}s`);
-    while (Date.now() < deadline) {
-        await setTimeout$2(Math.min(health.intervalMs, Math.max(0, deadline - Date.now())));
-        await forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (h) => {
-            const problem = await canaryHealthProblem(h);
-            const failures = problem === undefined ? 0 : (failedChecks.get(h) ?? 0) + 1;
-            failedChecks.set(h, failures);
-            if (problem !== undefined && failures >= FAILED_CHECKS_TO_ABORT) {
-                throw new HostError(h.name, 'canary', `health check failed ${failures} times in a row: ${problem}`);
-            }
-            const offset = offsets.get(h);
-            if (offset === undefined)
-                return;
-            const read = await canaryLog(h, offset);
-            if (read === null)
-                return;
-            offsets.set(h, read.offset);
-            appRequests.set(h, (appRequests.get(h) ?? 0) + read.appRequests);
-            total = addCounts(total ?? NO_COUNTS, read.counts);
-        });
-        step.counts = total;
-        const judged = total === null || canary.healthOnly ? undefined : judge(total, canary);
-        if (judged?.verdict === 'aborted')
-            throw new CanaryAborted(`canary step ${step.label}: ${judged.reason}`);
-    }
-    if (!canary.healthOnly) {
-        const blind = hosts.find((h) => (appRequests.get(h) ?? 0) === 0);
-        if (blind)
-            throw new HostError(blind.name, 'canary', noRequestsLogged(ctx));
-    }
-    if (canary.checkCommand) {
-        await forEachParallel(hosts, ctx.settings.ssh.maxParallel, (h) => runCanaryCheck(h, String(weight)));
-    }
-    step.counts = total;
-    if (canary.healthOnly) {
-        step.note = 'canary-max-error-rate: off: judged on health only';
-        return;
-    }
-    const judged = judge(total ?? NO_COUNTS, canary);
-    step.verdict = judged.verdict;
-    if (judged.verdict === 'not judged') {
-        step.note = `${(total ?? NO_COUNTS).requests} request(s), fewer than canary-min-requests (${canary.minRequests}): judged on health only`;
-    }
-}
-/**
- * Where each host's access log ends now. Without a readable log the step has no evidence: it
- * aborts (fail closed), unless the user chose health-only judging (canary-max-error-rate: off).
- */
-async function logOffsets(ctx, hosts) {
-    const offsets = new Map();
-    const { accessLog, healthOnly } = ctx.settings.canary;
-    await forEachParallel(hosts, ctx.settings.ssh.maxParallel, async (h) => {
-        const read = await canaryLog(h);
-        if (read !== null)
-            offsets.set(h, read.offset);
-        else if (healthOnly)
-            info$1(`[${h.name}] canary: no readable access log at ${accessLog}`);
-        else
-            throw new HostError(h.name, 'canary', noReadableLog(ctx));
-    });
-    return offsets;
-}
-const HEALTH_ONLY = 'or set `canary-max-error-rate: off` to judge on health checks only';
-function noReadableLog(ctx) {
-    const { accessLog } = ctx.settings.canary;
-    return (`no evidence, so the canary fails closed: cannot read the access log ${accessLog} (missing, ` +
-        `or not readable by the deploy user). The action's ` +
-        `include writes it during a canary: let the deploy user read it (e.g. add it to the log's ` +
-        `group, often adm), set canary-access-log to a file it can read, ${HEALTH_ONLY}.`);
-}
-function noRequestsLogged(ctx) {
-    const { canary, app } = ctx.settings;
-    return (`no evidence, so the canary fails closed: the access log ${canary.accessLog} recorded no ` +
-        `request to ${app.name}'s slots during the ${canary.stepDurationMs / 1000}s bake, so the ` +
-        `site that serves http://${app.name} does not write it (a server with an access_log of its ` +
-        `own does not inherit the action's), or no traffic came in. Add \`${canaryLogLine(ctx.settings)}\` ` +
-        `to the server block that has \`proxy_pass http://${app.name};\` (next to its own ` +
-        `access_log), ${HEALTH_ONLY}.`);
-}
-/** The bake's heartbeat: `Canary 10%: 42 requests, 1 5xx (2.4%) so far, 15.0s left`. */
-function bakeProgress(label, total, leftMs) {
-    const left = `${formatDuration(Math.max(0, leftMs))} left`;
-    if (total === null)
-        return `Canary ${label}: baking, no request counts, ${left}`;
-    const rate = total.requests === 0 ? 0 : (100 * total.errors) / total.requests;
-    return `Canary ${label}: ${total.requests} requests, ${total.errors} 5xx (${rate.toFixed(1)}%) so far, ${left}`;
 }
 
 /**
@@ -82618,8 +83142,9 @@ async function rolling(ctx) {
 }
 /**
  * Ships to every host, then switches the groups one after the other. `bakeFirst` (canary by hosts)
- * runs once the first group switched; when it throws CanaryAborted, every switched host goes back
- * whatever on-failure says, since the new version was found wanting.
+ * runs once the first group switched; with `watch`, each group is watched once it switched (and
+ * baked), before the next. When the bake or a watch rejects the release (CanaryAborted,
+ * WatchBreached), every switched host goes back whatever on-failure says.
  */
 async function rollOut(ctx, hosts, groups, bakeFirst) {
     await shipAndMigrate(ctx, hosts);
@@ -82631,6 +83156,7 @@ async function rollOut(ctx, hosts, groups, bakeFirst) {
             await switchBatch(ctx, batch, () => switched.push(...batch));
             if (index === 0 && bakeFirst)
                 await bakeFirst(batch);
+            await watchThenRecord(ctx, batch, groups.length === 1 ? 'watch' : `batch ${index + 1}`);
         }
     }
     catch (error) {
@@ -82640,14 +83166,16 @@ async function rollOut(ctx, hosts, groups, bakeFirst) {
 }
 /**
  * One batch: new slots started, then the switch (behind a load balancer: taken out of it first
- * and put back after). `switched` is called once the batch's hosts serve the new version, before
- * the put back, whose failure then finds them switched.
+ * and put back after; the watch, if any, comes once it is back). `switched` is called once the
+ * batch's hosts serve the new version, before the put back, whose failure then finds them
+ * switched.
  */
 async function switchBatch(ctx, batch, switched) {
     await startNewSlots(ctx, batch);
+    const unrecorded = watchedHosts(ctx, batch);
     const lb = ctx.loadBalancer;
     if (!lb) {
-        await switchTogether(ctx, batch);
+        await switchTogether(ctx, batch, unrecorded);
         switched();
         return;
     }
@@ -82660,7 +83188,7 @@ async function switchBatch(ctx, batch, switched) {
             if (!drain.idle)
                 ctx.logs.warning(`[${h.name}] ${drain.open} connection(s) from the load balancer were still open after drain-timeout`);
         });
-        await switchTogether(ctx, batch);
+        await switchTogether(ctx, batch, unrecorded);
         switched();
         failed = false;
     }
@@ -82677,19 +83205,25 @@ async function switchBatch(ctx, batch, switched) {
 }
 /**
  * Rolls the switched hosts back (or leaves them), and says exactly which host runs what. A canary
- * bake that found the new version wanting (CanaryAborted) reverts them whatever on-failure says.
+ * bake or a watch that rejected the release reverts them whatever on-failure says (a watch has
+ * switched back its own batch already), and the version counts as never live there; any other
+ * failure leaves it live where it served (see HostDeploy.switchBack).
  */
 async function afterFailedBatch(ctx, hosts, switched, error) {
     const reason = errorMessage(error);
     if (switched.length === 0)
         return new Error(`${reason}\nNo batch had switched: every host serves its previous version.`);
-    const revertedBecause = error instanceof CanaryAborted
-        ? 'canary aborted'
-        : ctx.settings.rolling.onFailure === 'rollback'
-            ? 'on-failure: rollback'
-            : undefined;
+    const rejected = error instanceof ReleaseRejected;
+    const revertedBecause = error instanceof WatchBreached
+        ? 'watch breached'
+        : error instanceof CanaryAborted
+            ? 'canary aborted'
+            : ctx.settings.rolling.onFailure === 'rollback'
+                ? 'on-failure: rollback'
+                : undefined;
     if (revertedBecause !== undefined) {
-        await bestEffort(ctx.logs, 'roll back switched batches', switched, (h) => h.switchBack());
+        const back = switched.filter((h) => h.report.outcome !== 'reverted');
+        await bestEffort(ctx.logs, 'roll back switched batches', back, (h) => h.switchBack(!rejected));
     }
     const lines = hosts.map((h) => `  ${h.name}: ${h.report.liveVersion ?? 'nothing'} (${h.report.outcome})`);
     const what = revertedBecause === undefined
@@ -82707,7 +83241,7 @@ async function afterFailedBatch(ctx, hosts, switched, error) {
  * percent), and the step bakes (src/canary/bake.ts). 100 is the promotion: the same
  * all-or-nothing switch, drain and stop as blue-green. An abort puts all traffic back on the old
  * slots and stops the new ones. Hosts that serve nothing yet (a first deploy) have nothing to
- * share: they switch at the promotion.
+ * share: they switch at the promotion. With `watch`, the promotion is watched (canary/watch.ts).
  *
  * By hosts (`canary-hosts`): the first hosts switch fully (as a rolling batch), bake, and then the
  * others follow in batches of `batch-size`; an abort switches the canary hosts back.
@@ -82742,8 +83276,9 @@ async function byTraffic(ctx, hosts) {
     catch (error) {
         throw await abort(ctx, hosts, sharing, error);
     }
-    await switchTogether(ctx, hosts);
-    ctx.canarySteps.push({ label: '100%', counts: null, verdict: 'promoted' });
+    await switchTogether(ctx, hosts, watchedHosts(ctx, hosts));
+    ctx.canarySteps.push({ ...newWindow('100%'), verdict: 'promoted' });
+    await watchThenRecord(ctx, hosts);
     return finish(ctx, hosts);
 }
 /**
@@ -82768,7 +83303,7 @@ async function byHosts(ctx, hosts) {
     const rest = batches(hosts.slice(count), batchSizeOf(ctx.settings.rolling.batchSize, ctx.hosts.length));
     const share = Math.round((100 * first.length) / ctx.hosts.length);
     const status = await rollOut(ctx, hosts, [first, ...rest], (group) => bake(ctx, group, `${group.length} of ${ctx.hosts.length} host(s)`, share));
-    ctx.canarySteps.push({ label: 'all hosts', counts: null, verdict: 'promoted' });
+    ctx.canarySteps.push({ ...newWindow('all hosts'), verdict: 'promoted' });
     return status;
 }
 
@@ -83050,6 +83585,13 @@ const DEFAULTS = {
     'canary-sticky-cookie': '',
     'canary-check-command': '',
     'canary-access-log': '',
+    'canary-max-latency': '',
+    // The watch after the switch
+    watch: '0s',
+    'watch-max-error-rate': '5%',
+    'watch-min-requests': '20',
+    'watch-max-latency': '',
+    'watch-check-command': '',
     // Slots and health
     'blue-port': '3001',
     'green-port': '3002',
@@ -83198,13 +83740,15 @@ const errorRate = (text) => {
     const value = Number(match[1]);
     return value <= 100 ? ok(value / 100) : bad('is out of range', expected);
 };
-/** canary-max-error-rate: a percentage, or `off` (null: judged on health only). */
+/** canary- and watch-max-error-rate: a percentage, or `off` (null: the rate is not judged). */
 const errorRateOrOff = (text) => {
     if (text === 'off')
         return ok(null);
     const rate = errorRate(text);
-    return rate.ok ? rate : bad(rate.problem, `${rate.expected}, or 'off' to judge on health only`);
+    return rate.ok ? rate : bad(rate.problem, `${rate.expected}, or 'off' not to judge it`);
 };
+/** canary- and watch-max-latency: a duration above 0, or nothing (null: not judged). */
+const latencyOrNone = optional(duration({ allowZero: false }), null);
 const weights = (text) => {
     const expected = "percentages 1-100, strictly ascending and ending with 100, like '10,50,100'";
     const items = text.split(',').map((item) => item.trim());
@@ -83534,6 +84078,7 @@ function checkCombinations(r, s) {
     }
     checkBatchSize(r, s);
     checkWorkers(r, s);
+    checkWatch(r, s);
     const canaryHosts = s.canary.hosts;
     const hostCount = s.hosts.length;
     // A percentage is rounded up, as batch-size is.
@@ -83567,6 +84112,22 @@ function checkWorkers(r, s) {
             r.report('worker-hosts', `Input 'worker-hosts': ${show(h.label)} is also in 'hosts' (expected hosts that run only ` +
                 "workers; a host in 'hosts' runs the workers beside its slots already).");
         }
+    }
+}
+/**
+ * The watch judges the new slot while the previous one stays warm, so the reload strategy (one
+ * slot, reloaded in place) has nothing to switch back to; watch-check-command runs in a watch.
+ */
+function checkWatch(r, s) {
+    const watching = s.watch.durationMs > 0;
+    if (watching && s.strategy === 'reload' && r.valid('watch', 'strategy')) {
+        r.report('watch', `Input 'watch': ${show(r.text('watch'))} does not apply to strategy reload (expected '0s' ` +
+            'with reload, which reloads the one slot in place and keeps no previous slot to switch ' +
+            'back to; blue-green, rolling and canary can watch).');
+    }
+    if (!watching && s.watch.checkCommand !== '' && r.valid('watch')) {
+        r.report('watch-check-command', "Input 'watch-check-command' was given without 'watch' (expected a 'watch' duration like " +
+            "'60s' for it to run in, or no 'watch-check-command').");
     }
 }
 /**
@@ -83902,13 +84463,20 @@ function parseInputs(get) {
     const canary = {
         weights: r.field('canary-weight', weights, [10, 50, 100]),
         stepDurationMs: r.field('canary-step-duration', duration({ allowZero: false }), 60_000),
-        maxErrorRate: r.field('canary-max-error-rate', errorRateOrOff, 0.01) ?? 1,
-        healthOnly: r.text('canary-max-error-rate') === 'off',
-        minRequests: r.field('canary-min-requests', integer(1, Infinity), 20),
+        maxErrorRate: r.field('canary-max-error-rate', errorRateOrOff, 0.01),
+        minRequests: r.field('canary-min-requests', integer(0, Infinity), 20),
+        maxLatencyMs: r.field('canary-max-latency', latencyOrNone, null),
         hosts: r.field('canary-hosts', optional(amount, undefined), undefined),
         stickyCookie: r.field('canary-sticky-cookie', optional(cookieName, ''), ''),
         checkCommand: r.text('canary-check-command'),
         accessLog: r.field('canary-access-log', optional(nginxFilePath, `/var/log/nginx/${name}-canary.log`), ''),
+    };
+    const watch = {
+        durationMs: r.field('watch', duration({ allowZero: true }), 0),
+        maxErrorRate: r.field('watch-max-error-rate', errorRateOrOff, 0.05),
+        minRequests: r.field('watch-min-requests', integer(0, Infinity), 20),
+        maxLatencyMs: r.field('watch-max-latency', latencyOrNone, null),
+        checkCommand: r.text('watch-check-command'),
     };
     // Slots and health
     const slots = {
@@ -83983,6 +84551,7 @@ function parseInputs(get) {
         strategy,
         rolling: { batchSize, loadBalancer, lbUpstreamFile, lbBackendPort, onFailure },
         canary,
+        watch,
         slots,
         health,
         nginx,

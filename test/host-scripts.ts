@@ -7,7 +7,12 @@
 import { bridgeAssets, pruneAssetLinks, unlinkAssets } from '../src/remote/commands/assets.js'
 import { accessLogSince, canaryEvidenceProbe } from '../src/remote/commands/canary.js'
 import { waitForDrain } from '../src/remote/commands/drain.js'
-import { switchCurrent, writeEnvFile, writeFileAtomically } from '../src/remote/commands/files.js'
+import {
+  restoreEnvFile,
+  switchCurrent,
+  writeEnvFile,
+  writeFileAtomically,
+} from '../src/remote/commands/files.js'
 import { finishHost } from '../src/remote/commands/finish.js'
 import { healthLoop, startThenHealth } from '../src/remote/commands/health-loop.js'
 import { holdLock } from '../src/remote/commands/lock.js'
@@ -130,7 +135,8 @@ export function hostScripts(): HostScript[] {
     built('drain.ts', 'waitForDrain', waitForDrain(3001, 10_000)),
     built('files.ts', 'writeFileAtomically', writeFileAtomically('/srv/shop/.deploy/x')),
     built('files.ts', 'switchCurrent', switchCurrent(l, 'v2')),
-    built('files.ts', 'writeEnvFile', writeEnvFile(l, 'v2', 5)),
+    built('files.ts', 'writeEnvFile', writeEnvFile(l, 'v2', 5, 'run-token')),
+    built('files.ts', 'restoreEnvFile', restoreEnvFile(l, 'run-token')),
     built(
       'finish.ts',
       'finishHost',
@@ -187,7 +193,8 @@ export function hostScripts(): HostScript[] {
       installRelease(l, 'v2', '/srv/shop/.deploy/incoming/v2.tar.gz', 'b'.repeat(64)),
     ),
     ...scriptBodies(
-      shipRelease(l, 'v2', 'b'.repeat(64), '', { archiveBytes: 10, keep: 5 }).text,
+      shipRelease(l, 'v2', 'b'.repeat(64), '', { archiveBytes: 10, keep: 5, token: 'run-token' })
+        .text,
     ).map((body, i) => rendered('ship.ts', `shipRelease ${i}`, body)),
     built('slot.ts', 'builtin start', builtin.start('green', 'node server.js', env)),
     built('slot.ts', 'builtin stop', builtin.stop('green', 'kill -QUIT "$PORT"', env)),

@@ -13,7 +13,7 @@ import {
   servedVersion,
 } from '../../test/deploy-fixture.js'
 import { waitOnHost } from '../../test/faults.js'
-import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
+import { startLab, tempDirsSettled, type Lab, type LabHost } from '../../test/hosts/index.js'
 
 let lab: Lab
 let host: LabHost
@@ -183,7 +183,7 @@ describe('the deploy lock and the post step', () => {
       deployInputs(lab, [host], makeRelease('v2-killed-switch'), {
         version: 'v2-killed-switch',
         'nginx-reload-command':
-          'nginx -s reload && if [ -f /srv/hang-once ]; then rm /srv/hang-once; sleep 30; fi',
+          'nginx -s reload && if [ -f /srv/hang-once ]; then rm /srv/hang-once; sleep 10; fi',
       }),
       { killAfterMs: 3000 },
     )
@@ -194,5 +194,9 @@ describe('the deploy lock and the post step', () => {
     )
     expect(await servedVersion(host)).toBe(before)
     expect(await hostState(host)).toMatchObject({ liveSlot: live })
+    // The killed run's switch script, still in the hanging reload, removes its temp dir once it
+    // goes on and its next line finds the runner gone (SIGPIPE, trapped).
+    await tempDirsSettled([host], 20_000)
+    expect(host.tempLeftovers()).toEqual([])
   })
 })

@@ -19,7 +19,7 @@ import {
 } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
 import { formatLoadReport, moreAnswers, startLoad, type LoadReport } from '../../test/load.js'
-import { waitFor } from '../../test/wait.js'
+import { letTimePass, waitFor } from '../../test/wait.js'
 
 let lab: Lab
 let hosts: LabHost[]
@@ -180,9 +180,9 @@ describe('by traffic', () => {
     expect(load.byVersion.v1).toBeGreaterThan(0)
     expect(load.byVersion.v2).toBeGreaterThan(0)
     // The summary's step table: both bakes saw requests and passed, then the promotion.
-    expect(run.main.summary).toMatch(/\| 10% \| [\d,]+ \| 0 \| 0% \| ✅ passed \|/)
-    expect(run.main.summary).toMatch(/\| 50% \| [\d,]+ \| 0 \| 0% \| ✅ passed \|/)
-    expect(run.main.summary).toContain('| 100% | – | – | – | 🚀 promoted |')
+    expect(run.main.summary).toMatch(/\| 10% \| [\d,]+ \| 0 \| 0% \| \d[\d.]* m?s \| ✅ passed \|/)
+    expect(run.main.summary).toMatch(/\| 50% \| [\d,]+ \| 0 \| 0% \| \d[\d.]* m?s \| ✅ passed \|/)
+    expect(run.main.summary).toContain('| 100% | – | – | – | – | 🚀 promoted |')
     await expectServing(two, 'v2')
   })
 
@@ -207,7 +207,7 @@ describe('by traffic', () => {
     expect((counts.v2 ?? 0) + (counts.v3 ?? 0)).toBe(1000)
     // (c) The documented site line still works, each request counted once (the site's own line
     // replaces the inherited one) and none of the action's verify requests.
-    expect(run.main.summary).toContain(`| 20% | ${counts.v3} | 0 | 0% | ✅ passed |`)
+    expect(run.main.summary).toContain(`| 20% | ${counts.v3} | 0 | 0% | `)
   })
 
   it('aborts at the first step when the new version answers 500, and the old one serves 100 %', async () => {
@@ -225,7 +225,9 @@ describe('by traffic', () => {
     expect(error).toContain('Canary aborted: canary step 10%: the new version answered 5xx to')
     expect(error).toContain('above canary-max-error-rate 1%')
     expect(error).toContain('All traffic is back on the previous version (v3, v2)')
-    expect(run.main.summary).toMatch(/\| 10% \| [\d,]+ \| [\d,]+ \| [\d.]+% \| ❌ aborted \|/)
+    expect(run.main.summary).toMatch(
+      /\| 10% \| [\d,]+ \| [\d,]+ \| [\d.]+% \| [^|]+ \| ❌ aborted \|/,
+    )
     expect(run.main.summary).not.toContain('| 50% |')
     // The abort left nothing half-done for the post step.
     expect(run.post.log).not.toContain('repairing')
@@ -274,9 +276,49 @@ describe('checks, missing log, cancelled run', () => {
       `Canary aborted: canary step 50%: [${host.address}] canary: canary-check-command: command exited 1`,
     )
     expect(run.main.summary).toMatch(
-      /\| 10% \| 0 \| 0 \| [^|]+ \| ➖ not judged \| canary-max-error-rate: off: judged on health only \|/,
+      /\| 10% \| – \| – \| – \| – \| ➖ not judged \| canary-max-error-rate: off: judged on health only \|/,
     )
     await expectServing([host], before)
+  })
+
+  it('insufficient evidence is not a pass: a quiet step goes on until canary-min-requests came in, else fails closed', async () => {
+    const host = hosts[0]!
+    const before = await servedVersion(host)
+    // A few requests only: the 3 s step goes on to 9 s (3 × canary-step-duration), then aborts.
+    const quiet = deploy(
+      [host],
+      'v10c',
+      {},
+      { 'canary-weight': '50,100', 'canary-step-duration': '3s' },
+    )
+    await stepLive(host, 50)
+    await versionCounts(host, 6)
+    const run = await quiet
+    expect(run.main.outputs.status).toBe('failed')
+    expect(errorOf(run)).toMatch(
+      /canary step 50%: no evidence, so the canary fails closed: only \d+ request\(s\) reached the new version in [\d.]+s \(3 × canary-step-duration\), fewer than canary-min-requests \(20\)/,
+    )
+    expect(run.main.log).toMatch(
+      /Canary 50%: \d+ requests, 0 5xx \(0\.0%\)(, p99 [^,]+)? so far, waiting for 20 requests, [\d.]+s left of 3 × canary-step-duration/,
+    )
+    await expectServing([host], before)
+
+    // The minimum arrives after the step's length: judged then, and it passes, saying so.
+    const late = deploy(
+      [host],
+      'v10d',
+      {},
+      { 'canary-weight': '50,100', 'canary-step-duration': '2s' },
+    )
+    await stepLive(host, 50)
+    await letTimePass(2500, 'the step runs past its length without traffic')
+    await versionCounts(host, 100)
+    const promoted = await late
+    expect(promoted.main.outputs.status, errorOf(promoted)).toBe('deployed')
+    expect(promoted.main.summary).toMatch(
+      /\| 50% \| [\d,]+ \| 0 \| 0% \| [^|]+ \| ✅ passed \| went on for [\d.]+s until canary-min-requests \(20\) came in \|/,
+    )
+    await expectServing([host], 'v10d')
   })
 
   it('a canary-access-log nginx cannot open fails at nginx -t, before any traffic moves', async () => {
@@ -331,8 +373,10 @@ describe('by hosts', () => {
     const [first, second, third] = hosts.map((h) => h.address)
     expect(run.main.log).toContain(`Batch 1 of 2: ${first}\n`)
     expect(run.main.log).toContain(`Batch 2 of 2: ${second}, ${third}\n`)
-    expect(run.main.summary).toMatch(/\| 1 of 3 host\(s\) \| [\d,]+ \| 0 \| 0% \| ✅ passed \|/)
-    expect(run.main.summary).toContain('| all hosts | – | – | – | 🚀 promoted |')
+    expect(run.main.summary).toMatch(
+      /\| 1 of 3 host\(s\) \| [\d,]+ \| 0 \| 0% \| [^|]+ \| ✅ passed \|/,
+    )
+    expect(run.main.summary).toContain('| all hosts | – | – | – | – | 🚀 promoted |')
     await expectServing(hosts, 'v6')
 
     const aborted = await underLoad(hosts, () =>
@@ -480,7 +524,7 @@ describe('evidence without the canary line', () => {
     // Exactly the new version's answers: the include logs only the app's slots, once each, and
     // not the action's own verify requests.
     expect(counts.v13).toBeGreaterThan(0)
-    expect(promoted.main.summary).toContain(`| 20% | ${counts.v13} | 0 | 0% | ✅ passed |`)
+    expect(promoted.main.summary).toContain(`| 20% | ${counts.v13} | 0 | 0% | `)
     await expectServing([host], 'v13')
   })
 
@@ -515,7 +559,7 @@ describe('evidence without the canary line', () => {
         'to judge on health checks only.',
     )
     expect(error).toContain('All traffic is back on the previous version (v13)')
-    expect(run.main.summary).toMatch(/\| 20% \| 0 \| 0 \| [^|]+ \| ❌ aborted \|/)
+    expect(run.main.summary).toMatch(/\| 20% \| 0 \| 0 \| – \| – \| ❌ aborted \|/)
     expect(run.post.log).not.toContain('repairing')
     await expectServing([host], 'v13')
     expect(await hostState(host)).toEqual(before)

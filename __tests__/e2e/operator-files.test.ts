@@ -2,7 +2,9 @@
  * The operator's files and reruns (issue 13, parts 2 and 3), end to end with the bundle:
  * a hand-placed shared/.env is never touched by a deploy without `env`; a deploy with `env` keeps
  * the file it replaces in a backup no later run overwrites; only `secret-env` values are masked;
- * a release that never went live is replaced by a rerun, one that went live never changes.
+ * a release that never went live is replaced by a rerun, one that went live never changes; a
+ * deploy whose version does not go live puts the shared/.env it replaced back (issue 21), also
+ * from the post step after a run killed once it had written it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { errorLine, runAction } from '../../test/action-runner.js'
@@ -14,6 +16,7 @@ import {
   servedVersion,
 } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
+import { waitFor } from '../../test/wait.js'
 
 let lab: Lab
 let host: LabHost
@@ -177,4 +180,48 @@ describe('re-running a failed deploy', () => {
     expect(stdout).toBe('app.txt\nby-hand\n')
     expect(await servedVersion(host)).toBe('r2')
   })
+})
+
+describe('a failed deploy leaves shared/.env as it was', () => {
+  const failing = { 'health-timeout': '2s' }
+
+  it('FEATURE=old live, a deploy with FEATURE=new fails its health check: the file reads FEATURE=old again', async () => {
+    await deployed('f1', { env: 'FEATURE=old' })
+    const before = await envFile()
+    const backups = await envBackups()
+    const run = await deploy('f2', { ...failing, env: 'FEATURE=new' }, { healthStatus: 503 })
+    expect(run.main.outputs.status).toBe('failed')
+    expect(run.main.log).toContain(
+      `[${host.address}] shared/.env: put back as it was before the run (f2 is not live)`,
+    )
+    // The same bytes, mode and modification time; the backup of it stays, for the record.
+    expect(await envFile()).toBe(before)
+    expect(before).toMatch(/^600 \d+\nFEATURE=old\n$/)
+    expect(await envBackups()).toEqual([...backups, ['f2', 'FEATURE=old\n']])
+    expect(await liveAppVariable('FEATURE')).toBe('old')
+    expect(await servedVersion(host)).toBe('f1')
+  })
+
+  it('the same after a run killed once it had written the file: the post step puts it back', async () => {
+    const before = await envFile()
+    const running = runAction(
+      deployInputs(lab, [host], makeRelease('f3', { healthStatus: 503 }), {
+        version: 'f3',
+        env: 'FEATURE=new',
+        'health-timeout': '60s',
+      }),
+      { killAfterMs: 10_000 },
+    )
+    // The ship wrote the new file (the health check then waits for a slot that never passes).
+    await waitFor(async () => (await envFile()).endsWith('FEATURE=new\n'), {
+      what: 'the run to write FEATURE=new',
+      timeoutMs: 10_000,
+    })
+    const killed = await running
+    expect(killed.main.exitCode).toBeNull()
+    expect(killed.post.exitCode).toBe(0)
+    expect(killed.post.log).toContain('put back shared/.env as it was before the run')
+    expect(await envFile()).toBe(before)
+    expect(await servedVersion(host)).toBe('f1')
+  }, 120_000)
 })

@@ -1,13 +1,15 @@
 /**
  * Rolling deploys end to end: six app hosts in batches of two behind a load balancer host, with
- * the built bundle; batches switch in order, a failed batch rolls the switched ones back, and a
- * request through the load balancer never fails.
+ * the built bundle; batches switch in order, a failed batch rolls the switched ones back (the
+ * version then counts as live where it served), and a request through the load balancer never
+ * fails.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeCommandValue, errorLine, runAction } from '../../test/action-runner.js'
 import {
   addSite,
   deployInputs,
+  hostState,
   makeRelease,
   servedVersion,
   waitUntilServing,
@@ -130,6 +132,22 @@ describe('rolling', () => {
       expect(outputs[4]!.seconds.start).toBeUndefined()
       const { stdout } = await lb.sh('cat /etc/nginx/conf.d/shop.lb.conf')
       expect(stdout).not.toContain(' down;')
+
+      // v3 served on hosts 1 and 2 before the rollback: it went live there, so other content
+      // for it is refused (issue 21); state.json says so.
+      for (const app of apps.slice(0, 2)) {
+        expect((await hostState(app)).switchedBack).toEqual(['v3'])
+      }
+      const changed = await runAction(
+        rollingInputs('v3', { 'release-path': makeRelease('v3', { healthStatus: 200 }) }),
+      )
+      expect(changed.main.exitCode).toBe(1)
+      const refused = decodeCommandValue(errorLine(changed.main.log))
+      expect(refused).toContain(
+        `[${apps[0]!.address}] ship: release v3 is already on the host with different content`,
+      )
+      expect(refused).toContain('A version that went live must never change')
+      expect(await versions()).toEqual(apps.map(() => 'v2'))
     } finally {
       await Promise.all(
         [apps[2]!, apps[3]!].map((h) =>

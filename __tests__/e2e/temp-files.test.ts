@@ -1,14 +1,15 @@
 /**
  * The bundle removes its own temp files (the packed release in RUNNER_TEMP/deploy-*): after a
  * deploy that works, one that fails, and one whose main step was killed (the post step removes
- * it). Self-hosted runners keep RUNNER_TEMP between jobs.
+ * it). Self-hosted runners keep RUNNER_TEMP between jobs. The host scripts remove theirs too (the
+ * HTTP checks' `tmp.*` dirs), on the host, on every one of those paths.
  */
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { errorLine, runAction } from '../../test/action-runner.js'
 import { deployInputs, makeRelease } from '../../test/deploy-fixture.js'
-import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
+import { startLab, tempDirsSettled, type Lab, type LabHost } from '../../test/hosts/index.js'
 import { tempDir } from '../../test/tmp.js'
 
 let lab: Lab
@@ -36,14 +37,17 @@ async function deployIn(
     deployInputs(lab, [host], makeRelease(version, behaviour), { version, ...overrides }),
     { env: { RUNNER_TEMP: runnerTemp, TMPDIR: tmp }, killAfterMs },
   )
+  // A host script the kill left running removes its temp dir at its next line (see tempDirsSettled).
+  if (killAfterMs !== undefined) await tempDirsSettled([host])
   const left = [
     ...readdirSync(runnerTemp).map((e) => join('RUNNER_TEMP', e)),
     ...readdirSync(tmp).map((e) => join('TMPDIR', e)),
+    ...host.tempLeftovers().map((e) => `host ${e}`),
   ]
   return { run, left }
 }
 
-it('a deploy leaves nothing in RUNNER_TEMP or TMPDIR', async () => {
+it("a deploy leaves nothing in RUNNER_TEMP, TMPDIR or the host's temp dir", async () => {
   const { run, left } = await deployIn('v1', {})
   expect(errorLine(run.main.log)).toBe('')
   expect(run.main.exitCode).toBe(0)

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { HTTP_FUNCTIONS, headerGlob } from '../../src/remote/commands/http.js'
+import { HTTP_FUNCTIONS, HTTP_TMP, headerGlob } from '../../src/remote/commands/http.js'
 import { script } from '../../src/remote/shell.js'
 import { freePort } from '../../test/free-port.js'
 
@@ -32,8 +32,7 @@ afterAll(() => new Promise((done) => server.close(done)))
 async function get(client: string, toPort: number, path: string, header = ''): Promise<string> {
   const shell = script(
     `${HTTP_FUNCTIONS}
-http_tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$http_tmp"' EXIT
+${HTTP_TMP}
 http_get "$1" "$2" "$3" 2000 "$4"
 body=$(http_body)
 printf '%s|%s|%s|%s|%s' "$code" "$hval" "$err" "\${#body}" "\${body%%v*}"`,

@@ -114,7 +114,11 @@ it(
       'ship + shared/.env': async () => {
         n++
         const result = await host.tryExecWithFile(
-          shipRelease(l, version(), sha256, '', { archiveBytes: statSync(path).size, keep: 5 }),
+          shipRelease(l, version(), sha256, '', {
+            archiveBytes: statSync(path).size,
+            keep: 5,
+            token: 'rtt',
+          }),
           path,
           { step: 'ship', stdin: "A='1'\n" },
         )

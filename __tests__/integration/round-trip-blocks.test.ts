@@ -206,6 +206,7 @@ describe('ship: the archive streamed into one command', () => {
       shipRelease(l, 'v1-env', release.sha256, '', {
         archiveBytes: statSync(release.path).size,
         keep: 5,
+        token: 'run-1',
       }),
       release.path,
       { step: 'ship', stdin: content },
@@ -215,7 +216,9 @@ describe('ship: the archive streamed into one command', () => {
       await sh(`ls -A ${l.release('v1-env')}; cat ${l.sharedEnv}; stat -c %a ${l.sharedEnv}`),
     ).toBe(`.release-sha256\nREVISION\nserver.js\n${content}600\n`)
     expect(result.stderr + result.stdout).not.toContain('secret')
-    await sh(`rm -rf ${l.release('v1-env')} ${l.sharedEnv}`)
+    // There was no file before: the undo record says so.
+    expect(await sh(`cat ${l.envUndo}`)).toBe('run-1 none -\n')
+    await sh(`rm -rf ${l.release('v1-env')} ${l.sharedEnv} ${l.envUndo}`)
   })
 
   it('writes no shared/.env when the sha256 does not match', async () => {
@@ -224,6 +227,7 @@ describe('ship: the archive streamed into one command', () => {
       shipRelease(l, 'v8', 'e'.repeat(64), '', {
         archiveBytes: statSync(release.path).size,
         keep: 5,
+        token: 'run-1',
       }),
       release.path,
       { step: 'ship', stdin: "A='1'\n" },

@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest'
 import { INPUT_DEFAULTS } from '../../src/inputs/defaults.js'
 import { parseInputs } from '../../src/inputs/parse.js'
 
-/** The outputs DESIGN.md promises (plus `planned` as a status value for dry runs). */
+/**
+ * The outputs DESIGN.md promises (plus `planned` as a status value for dry runs), and the watch's
+ * verdict (issue 21).
+ */
 const OUTPUTS = [
   'status',
   'version',
@@ -14,6 +17,7 @@ const OUTPUTS = [
   'duration-seconds',
   'deployment-id',
   'url',
+  'watch-verdict',
 ]
 const REQUIRED_INPUTS = ['hosts', 'ssh-key', 'app-name']
 

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { appendFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { canaryEvidence, judge, parseLogReading } from '../../src/canary/evidence.js'
+import { canaryEvidence, judge, p99, parseLogReading } from '../../src/canary/evidence.js'
 import { accessLogSince, canaryEvidenceProbe } from '../../src/remote/commands/canary.js'
 import { tempDir } from '../../test/tmp.js'
 
@@ -15,42 +15,86 @@ describe('accessLogSince', () => {
   const dir = tempDir('canary-log')
   const log = join(dir, 'shop-canary.log')
   const lines = [
-    '1700000000.001|200|127.0.0.1:3001',
-    '1700000000.002|500|127.0.0.1:3002',
-    '1700000000.003|200|127.0.0.1:3002',
+    '1700000000.001|200|127.0.0.1:3001|0.012',
+    '1700000000.002|500|127.0.0.1:3002|0.150',
+    '1700000000.003|200|127.0.0.1:3002|1.234',
     // Retried on the other server after a refused connection: counts for the one that answered.
-    '1700000000.004|200|127.0.0.1:3002, 127.0.0.1:3001',
-    '1700000000.005|502|-',
+    '1700000000.004|200|127.0.0.1:3002, 127.0.0.1:3001|0.000, 0.003',
+    '1700000000.005|502|-|-',
+    // The format before response times: counted, no latency.
+    '1699999999.000|200|127.0.0.1:3001',
   ]
+  const reading = (
+    requests: number,
+    errors: number,
+    latencies: [number, number][],
+    failures: [number, number][] = [],
+  ) => ({
+    counts: { requests, errors },
+    latencies: new Map(latencies),
+    failures: failures.map(([at, status]) => ({ at, status })),
+  })
 
-  it('sums requests and 5xx per upstream from an offset on', () => {
+  it('sums requests, 5xx, response times (2 significant digits, rounded up) and the first failures per upstream from an offset on', () => {
     writeFileSync(log, `${lines.join('\n')}\n`)
     const start = parseLogReading(run(undefined, log))
-    expect(start).toEqual({ missing: false, size: 173, byUpstream: new Map() })
+    expect(start).toEqual({ missing: false, size: 240, byUpstream: new Map() })
     const whole = parseLogReading(run(0, log))
     expect(whole).toEqual({
       missing: false,
-      size: 173,
+      size: 240,
       byUpstream: new Map([
-        ['127.0.0.1:3001', { requests: 2, errors: 0 }],
-        ['127.0.0.1:3002', { requests: 2, errors: 1 }],
-        ['-', { requests: 1, errors: 1 }],
+        [
+          '127.0.0.1:3002',
+          reading(
+            2,
+            1,
+            [
+              [150, 1],
+              [1300, 1],
+            ],
+            [[1700000000002, 500]],
+          ),
+        ],
+        ['-', reading(1, 1, [], [[1700000000005, 502]])],
+        [
+          '127.0.0.1:3001',
+          reading(3, 0, [
+            [12, 1],
+            [3, 1],
+          ]),
+        ],
       ]),
     })
-    appendFileSync(log, '1700000000.006|503|127.0.0.1:3002\n')
-    expect(parseLogReading(run(173, log))).toEqual({
+    appendFileSync(log, '1700000000.006|503|127.0.0.1:3002|8.01\n')
+    expect(parseLogReading(run(240, log))).toEqual({
       missing: false,
-      size: 207,
-      byUpstream: new Map([['127.0.0.1:3002', { requests: 1, errors: 1 }]]),
+      size: 279,
+      byUpstream: new Map([['127.0.0.1:3002', reading(1, 1, [[8100, 1]], [[1700000000006, 503]])]]),
     })
   })
 
+  it('reports at most 5 failures per upstream and read, the oldest', () => {
+    const failing = Array.from(
+      { length: 7 },
+      (_, i) => `170000000${i}.000|500|127.0.0.1:3002|0.001`,
+    )
+    writeFileSync(log, `${failing.join('\n')}\n`)
+    const read = parseLogReading(run(0, log))
+    expect(read.missing).toBe(false)
+    const upstream = !read.missing ? read.byUpstream.get('127.0.0.1:3002') : undefined
+    expect(upstream?.counts).toEqual({ requests: 7, errors: 7 })
+    expect(upstream?.failures.map((f) => f.at)).toEqual(
+      [0, 1, 2, 3, 4].map((i) => (1700000000 + i) * 1000),
+    )
+  })
+
   it('reads a rotated log (smaller than the offset) from its start', () => {
-    writeFileSync(log, '1700000001.000|200|127.0.0.1:3002\n')
+    writeFileSync(log, '1700000001.000|200|127.0.0.1:3002|0.1\n')
     expect(parseLogReading(run(5000, log))).toEqual({
       missing: false,
-      size: 34,
-      byUpstream: new Map([['127.0.0.1:3002', { requests: 1, errors: 0 }]]),
+      size: 38,
+      byUpstream: new Map([['127.0.0.1:3002', reading(1, 0, [[100, 1]])]]),
     })
   })
 
@@ -65,26 +109,76 @@ describe('accessLogSince', () => {
   })
 })
 
-describe('judge', () => {
-  const settings = { maxErrorRate: 0.01, minRequests: 20 }
+describe('p99', () => {
+  it('is the bucket the 99th percentile answer falls in, null without answers', () => {
+    expect(p99(new Map())).toBeNull()
+    expect(
+      p99(
+        new Map([
+          [20, 99],
+          [8000, 1],
+        ]),
+      ),
+    ).toBe(20)
+    expect(
+      p99(
+        new Map([
+          [8000, 2],
+          [20, 98],
+        ]),
+      ),
+    ).toBe(8000)
+  })
+})
 
-  it('does not judge too few requests', () => {
-    expect(judge({ requests: 2, errors: 1 }, settings)).toEqual({ verdict: 'not judged' })
+describe('judge', () => {
+  const gate = { maxErrorRate: 0.01, minRequests: 20, maxLatencyMs: null }
+  const seen = (requests: number, errors: number, latencies: [number, number][] = []) => ({
+    counts: { requests, errors },
+    latencies: new Map(latencies),
   })
 
-  it('passes a rate at the limit and aborts above it', () => {
-    expect(judge({ requests: 100, errors: 1 }, settings)).toEqual({ verdict: 'passed' })
-    expect(judge({ requests: 100, errors: 2 }, settings)).toEqual({
+  it('says too few requests came in, below the minimum', () => {
+    expect(judge(seen(2, 1), gate, 'canary')).toEqual({ verdict: 'too few' })
+    expect(judge(seen(0, 0), { ...gate, minRequests: 0 }, 'watch')).toEqual({ verdict: 'passed' })
+  })
+
+  it('passes a rate at the limit and aborts above it, naming the inputs', () => {
+    expect(judge(seen(100, 1), gate, 'canary')).toEqual({ verdict: 'passed' })
+    expect(judge(seen(100, 2), gate, 'canary')).toEqual({
       verdict: 'aborted',
       reason:
         'the new version answered 5xx to 2% of 100 requests (2), above canary-max-error-rate 1%',
     })
+    expect(judge(seen(100, 2), { ...gate, maxErrorRate: 0.05 }, 'watch').verdict).toBe('passed')
+    expect(judge(seen(100, 60), { ...gate, maxErrorRate: null }, 'watch').verdict).toBe('passed')
   })
 
   it('aborts on any error with a zero-tolerance rate', () => {
-    expect(judge({ requests: 20, errors: 1 }, { ...settings, maxErrorRate: 0 }).verdict).toBe(
-      'aborted',
-    )
+    expect(judge(seen(20, 1), { ...gate, maxErrorRate: 0 }, 'canary').verdict).toBe('aborted')
+  })
+
+  it('aborts on a p99 above the latency limit', () => {
+    const slow = seen(100, 0, [
+      [20, 98],
+      [8000, 2],
+    ])
+    expect(judge(slow, gate, 'watch').verdict).toBe('passed')
+    expect(judge(slow, { ...gate, maxLatencyMs: 2000 }, 'watch')).toEqual({
+      verdict: 'aborted',
+      reason:
+        "the new version's p99 response time was 8 s over 100 requests, above watch-max-latency 2 s",
+    })
+    expect(
+      judge(
+        seen(100, 0, [
+          [20, 99],
+          [8000, 1],
+        ]),
+        { ...gate, maxLatencyMs: 2000 },
+        'watch',
+      ).verdict,
+    ).toBe('passed')
   })
 })
 
@@ -102,8 +196,14 @@ describe('canary evidence (dry run)', () => {
     writeFileSync(join(conf, 'sites-available', name), body)
     symlinkSync(join(conf, 'sites-available', name), join(conf, 'sites-enabled', name))
   }
+  const gate = (healthOnly: boolean) => ({
+    maxErrorRate: healthOnly ? null : 0.01,
+    minRequests: 20,
+    maxLatencyMs: null,
+  })
   const settings = (healthOnly = false) => ({
-    canary: { accessLog: log, healthOnly } as never,
+    canary: { accessLog: log, ...gate(healthOnly) } as never,
+    watch: gate(healthOnly) as never,
     app: { name: 'shop' } as never,
   })
 
@@ -163,5 +263,14 @@ describe('canary evidence (dry run)', () => {
       available: false,
       blocking: false,
     })
+    // The same for a watch, in its own words.
+    expect(canaryEvidence(`log absent\n${own}\n`, settings(), 'watch')).toEqual({
+      available: false,
+      blocking: true,
+      why: `${conf}/own proxies to http://shop with an access_log of its own, so it does not inherit the action's and the watch would switch back (fail closed): add \`access_log ${log} shop_canary;\` to that server block, or set \`watch-max-error-rate: off\` to judge on health checks and watch-check-command only`,
+    })
+    expect(canaryEvidence('log absent\n' + own, settings(true), 'watch').why).toBe(
+      'watch-max-error-rate: off: health only',
+    )
   })
 })

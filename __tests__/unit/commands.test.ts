@@ -2,6 +2,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import {
+  chmodSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -14,7 +15,9 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parseDrain, quietChecks, waitForDrain } from '../../src/remote/commands/drain.js'
 import {
+  ENV_RESTORED,
   renderEnvFile,
+  restoreEnvFile,
   switchCurrent,
   writeEnvFile,
   writeStateFile,
@@ -79,10 +82,10 @@ describe('remote commands', () => {
     )
   })
 
-  it('writes shared/.env with its backups dir, version, how many to keep and mode as arguments', () => {
-    const { text } = writeEnvFile(l, hostile, 5)
+  it('writes shared/.env with its backups dir, version, how many to keep, mode, undo record and token as arguments', () => {
+    const { text } = writeEnvFile(l, hostile, 5, 'run-token')
     expect(argsOf(text)).toBe(
-      `/srv/shop/shared/.env /srv/shop/.deploy/env-backups ${quotedHostile} 5 600`,
+      `/srv/shop/shared/.env /srv/shop/.deploy/env-backups ${quotedHostile} 5 600 /srv/shop/.deploy/env.undo run-token`,
     )
     expect(text).toContain('if cmp -s "$tmp" "$env"; then exit 0; fi')
   })
@@ -297,8 +300,11 @@ describe('writeEnvFile (the script, run by sh)', () => {
     try {
       const local = layout(root)
       mkdirSync(join(root, 'shared'))
-      const write = (content: string, version: string) =>
-        execFileSync('sh', ['-c', writeEnvFile(local, version, 2).text], { input: content })
+      // The action's own dir (state, lock) exists before anything is shipped.
+      mkdirSync(local.meta)
+      const undo = () => readFileSync(local.envUndo, 'utf8')
+      const write = (content: string, version: string, token = 'run') =>
+        execFileSync('sh', ['-c', writeEnvFile(local, version, 2, token).text], { input: content })
       const backups = () =>
         readdirSync(local.envBackups)
           .sort()
@@ -312,16 +318,24 @@ describe('writeEnvFile (the script, run by sh)', () => {
       expect(readFileSync(local.sharedEnv, 'utf8')).toBe("A='1'\n")
       expect(statSync(local.sharedEnv).mode & 0o777).toBe(0o600)
       expect(() => readdirSync(local.envBackups)).toThrow()
+      // The undo record: the run's token, and that there was no file before.
+      expect(undo()).toBe('run none -\n')
 
-      // The operator's own file: kept before it is replaced.
+      // The operator's own file: kept before it is replaced, and named in the undo record.
       writeFileSync(local.sharedEnv, 'SECRET=by-hand\n')
-      write("A='2'\n", 'v2')
+      chmodSync(local.sharedEnv, 0o640)
+      write("A='2'\n", 'v2', 'run-2')
       expect(backups()).toEqual([['v2', 'SECRET=by-hand\n']])
       expect(statSync(local.envBackups).mode & 0o777).toBe(0o700)
+      const [backup] = readdirSync(local.envBackups)
+      expect(undo()).toBe(`run-2 ${backup} 640\n`)
+      // The backup is 600 whatever the file's mode was: the undo record keeps that.
+      expect(statSync(join(local.envBackups, backup!)).mode & 0o777).toBe(0o600)
 
-      // Same content again: nothing replaced, no new backup.
-      write("A='2'\n", 'v3')
+      // Same content again: nothing replaced, no new backup, the undo record left as it was.
+      write("A='2'\n", 'v3', 'run-3')
       expect(backups()).toEqual([['v2', 'SECRET=by-hand\n']])
+      expect(undo()).toBe(`run-2 ${backup} 640\n`)
 
       // A rerun of the same version in the same second does not overwrite the backup.
       write("A='3'\n", 'v2')
@@ -331,6 +345,49 @@ describe('writeEnvFile (the script, run by sh)', () => {
       expect(kept).toHaveLength(2)
       expect(kept).toContain("A='3'\n")
       expect(readdirSync(join(root, 'shared'))).toEqual(['.env'])
+      expect(readdirSync(local.meta).sort()).toEqual(['env-backups', 'env.undo'])
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('restoreEnvFile (the script, run by sh)', () => {
+  it("puts back the file a run replaced, as it was, or none; never another run's", () => {
+    const root = tempDir('env-restore')
+    try {
+      const local = layout(root)
+      mkdirSync(join(root, 'shared'))
+      mkdirSync(local.meta)
+      const write = (content: string, token: string) =>
+        execFileSync('sh', ['-c', writeEnvFile(local, 'v2', 5, token).text], { input: content })
+      const restore = (token: string) =>
+        execFileSync('sh', ['-c', restoreEnvFile(local, token).text], { encoding: 'utf8' })
+
+      // The operator's file (mode 640) replaced by run a, then put back exactly.
+      writeFileSync(local.sharedEnv, 'FEATURE=old\n', { mode: 0o640 })
+      write("FEATURE='new'\n", 'a')
+      expect(readFileSync(local.sharedEnv, 'utf8')).toBe("FEATURE='new'\n")
+      // Another run's token (a later run, or one that did not change the file) does nothing.
+      expect(restore('b')).toBe('')
+      expect(readFileSync(local.sharedEnv, 'utf8')).toBe("FEATURE='new'\n")
+      expect(restore('a')).toBe(`${ENV_RESTORED}\n`)
+      expect(readFileSync(local.sharedEnv, 'utf8')).toBe('FEATURE=old\n')
+      expect(statSync(local.sharedEnv).mode & 0o777).toBe(0o640)
+      // Once done, a second restore does nothing.
+      expect(restore('a')).toBe('')
+
+      // The same content: nothing replaced, nothing to put back (the file stays).
+      write('FEATURE=old\n', 'c')
+      expect(restore('c')).toBe('')
+      expect(readFileSync(local.sharedEnv, 'utf8')).toBe('FEATURE=old\n')
+
+      // No file before the run: the restore removes the one it wrote.
+      rmSync(local.sharedEnv)
+      write("A='1'\n", 'd')
+      expect(restore('d')).toBe(`${ENV_RESTORED}\n`)
+      expect(readdirSync(join(root, 'shared'))).toEqual([])
+      expect(readdirSync(local.meta)).toEqual(['env-backups'])
     } finally {
       rmSync(root, { recursive: true, force: true })
     }

@@ -103,6 +103,7 @@ function contextFor(hosts: HostDeploy[]): DeployContext {
     workerHosts: [],
     phases: [],
     canarySteps: [],
+    watches: [],
     logs: new HostLogs(),
   }
 }
@@ -290,7 +291,7 @@ describe('switchBack (rolling rollback) on a fake host', () => {
     expect(nginxSendsTo(host, slotPort(settings, LIVE_BLUE.liveSlot ?? 'blue'))).toBe(GREEN)
     const mark = host.commands.length
 
-    await deploy.switchBack()
+    await deploy.switchBack(true)
 
     expect(stepsSince(host, mark)).toEqual([
       SWITCH,
@@ -304,6 +305,17 @@ describe('switchBack (rolling rollback) on a fake host', () => {
     // The drain waits on the port of the slot nginx was moved off.
     const drain = host.commands.find((c, i) => i >= mark && c.step === 'drain')
     expect(drain?.text).toMatch(new RegExp(`' sh ${GREEN} `))
+    // It served traffic: it counts as live from now on (a rerun may not replace it).
+    expect(deploy.state).toEqual({ ...LIVE_BLUE, switchedBack: ['2.0.0'] })
+  })
+
+  it('after a verdict on the release (a watch, a canary): the state from before, never live', async () => {
+    const host = hostWith(LIVE_BLUE)
+    const deploy = await startedDeploy(host)
+    await deploy.switchToNewSlot('all')
+    await deploy.switchBack(false)
+    expect(deploy.state).toEqual(LIVE_BLUE)
+    expect(deploy.report.outcome).toBe('reverted')
   })
 })
 

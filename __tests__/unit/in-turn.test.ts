@@ -20,6 +20,7 @@ function contextOf(): DeployContext {
     workerHosts: [],
     phases: [],
     canarySteps: [],
+    watches: [],
     logs: new HostLogs(),
   }
 }

@@ -110,12 +110,19 @@ describe('parseInputs', () => {
         weights: [10, 50, 100],
         stepDurationMs: 60_000,
         maxErrorRate: 0.01,
-        healthOnly: false,
         minRequests: 20,
+        maxLatencyMs: null,
         hosts: undefined,
         stickyCookie: '',
         checkCommand: '',
         accessLog: '/var/log/nginx/shop-canary.log',
+      },
+      watch: {
+        durationMs: 0,
+        maxErrorRate: 0.05,
+        minRequests: 20,
+        maxLatencyMs: null,
+        checkCommand: '',
       },
       slots: {
         bluePort: 3001,
@@ -199,6 +206,12 @@ describe('parseInputs', () => {
       'canary-sticky-cookie': 'shop_canary',
       'canary-check-command': './check.sh',
       'canary-access-log': '/var/log/nginx/shop.upstream.log',
+      'canary-max-latency': '2.5s',
+      watch: '1m30s',
+      'watch-max-error-rate': 'off',
+      'watch-min-requests': '0',
+      'watch-max-latency': '800ms',
+      'watch-check-command': './prom-query.sh',
       'blue-port': '8001',
       'green-port': '8002',
       'health-path': '/healthz?full=1',
@@ -287,12 +300,19 @@ describe('parseInputs', () => {
         weights: [5, 25, 100],
         stepDurationMs: 150_000,
         maxErrorRate: 0.005,
-        healthOnly: false,
         minRequests: 100,
+        maxLatencyMs: 2500,
         hosts: { kind: 'count', value: 1 },
         stickyCookie: 'shop_canary',
         checkCommand: './check.sh',
         accessLog: '/var/log/nginx/shop.upstream.log',
+      },
+      watch: {
+        durationMs: 90_000,
+        maxErrorRate: null,
+        minRequests: 0,
+        maxLatencyMs: 800,
+        checkCommand: './prom-query.sh',
       },
       slots: {
         bluePort: 8001,
@@ -411,12 +431,10 @@ describe('values', () => {
     expect(settings.canary.hosts).toEqual({ kind: 'percent', value: 25 })
     expect(settings.canary.maxErrorRate).toBe(0.02)
     expect(parse({ 'canary-max-error-rate': '0' }).canary.maxErrorRate).toBe(0)
-    expect(settings.canary.healthOnly).toBe(false)
-    // `off`: the explicit choice to judge on health only (no error-rate gate).
-    expect(parse({ 'canary-max-error-rate': 'off' }).canary).toMatchObject({
-      healthOnly: true,
-      maxErrorRate: 1,
-    })
+    // `off`: the explicit choice not to judge the error rate (null).
+    expect(parse({ 'canary-max-error-rate': 'off' }).canary.maxErrorRate).toBeNull()
+    expect(parse({ 'watch-max-error-rate': 'off' }).watch.maxErrorRate).toBeNull()
+    expect(parse({ 'watch-max-error-rate': '0.5%' }).watch.maxErrorRate).toBe(0.005)
   })
 
   it('reads env in order, strips one pair of quotes and keeps odd keys as plain data', () => {
@@ -911,11 +929,11 @@ const BAD_INPUTS: [Record<string, string>, string][] = [
   ],
   [
     { 'canary-max-error-rate': '150%' },
-    "Input 'canary-max-error-rate': '150%' is out of range (expected a percentage 0-100 like '1%' or '0.5%', or 'off' to judge on health only).",
+    "Input 'canary-max-error-rate': '150%' is out of range (expected a percentage 0-100 like '1%' or '0.5%', or 'off' not to judge it).",
   ],
   [
     { 'canary-max-error-rate': 'low' },
-    "Input 'canary-max-error-rate': 'low' is not a percentage (expected a percentage 0-100 like '1%' or '0.5%', or 'off' to judge on health only).",
+    "Input 'canary-max-error-rate': 'low' is not a percentage (expected a percentage 0-100 like '1%' or '0.5%', or 'off' not to judge it).",
   ],
   [
     { 'canary-access-log': '/var/log/nginx/a;b.log' },
@@ -926,8 +944,28 @@ const BAD_INPUTS: [Record<string, string>, string][] = [
     "Input 'canary-access-log': 'logs/canary.log' is not an absolute path (expected an absolute, normalized file path like '/etc/nginx/conf.d/app.conf').",
   ],
   [
-    { 'canary-min-requests': '0' },
-    "Input 'canary-min-requests': '0' is out of range (expected an integer of at least 1).",
+    { 'canary-min-requests': '-1' },
+    "Input 'canary-min-requests': '-1' is not an integer (expected an integer of at least 0).",
+  ],
+  [
+    { 'watch-min-requests': '1.5' },
+    "Input 'watch-min-requests': '1.5' is not an integer (expected an integer of at least 0).",
+  ],
+  [
+    { watch: 'soon' },
+    "Input 'watch': 'soon' is not a duration (expected a duration, e.g. '30s', '2m', '1m30s', '500ms', or plain seconds like '45').",
+  ],
+  [
+    { 'watch-max-latency': '0s' },
+    "Input 'watch-max-latency': '0s' is zero (expected a duration greater than 0).",
+  ],
+  [
+    { strategy: 'reload', 'reload-command': 'kill -HUP 1', watch: '60s' },
+    "Input 'watch': '60s' does not apply to strategy reload (expected '0s' with reload, which reloads the one slot in place and keeps no previous slot to switch back to; blue-green, rolling and canary can watch).",
+  ],
+  [
+    { 'watch-check-command': './check.sh' },
+    "Input 'watch-check-command' was given without 'watch' (expected a 'watch' duration like '60s' for it to run in, or no 'watch-check-command').",
   ],
   [
     { 'canary-hosts': '1' },

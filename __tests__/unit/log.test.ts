@@ -1,6 +1,7 @@
 /** The log's lines: phases, durations, heartbeats, and what is kept out of it. */
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { bakeProgress } from '../../src/canary/bake.js'
+import { windowProgress, type WindowSpec } from '../../src/canary/window.js'
+import { newWindow } from '../../src/report/model.js'
 import {
   fleetPhaseLine,
   formatDuration,
@@ -96,14 +97,34 @@ describe('phase lines', () => {
     expect(waitingLine('drain', 10_000, many)).toContain('[web4] still running; and 3 more')
   })
 
-  it('the canary heartbeat: requests, 5xx and their rate so far, and the time left', () => {
-    expect(bakeProgress('10%', { requests: 42, errors: 1 }, 15_000)).toBe(
+  it('the heartbeat of a canary step or a watch: requests, 5xx, rate, p99 so far, and the time left', () => {
+    const spec = (
+      title: string,
+      counts: WindowSpec['record']['counts'],
+      p99Ms: number | null = null,
+    ): WindowSpec => ({
+      title,
+      inputs: 'watch',
+      gate: { maxErrorRate: 0.05, minRequests: 20, maxLatencyMs: null },
+      durationMs: 60_000,
+      durationInput: 'watch',
+      record: { ...newWindow(title), counts, p99Ms },
+    })
+    expect(windowProgress(spec('Canary 10%', { requests: 42, errors: 1 }), 15_000)).toBe(
       'Canary 10%: 42 requests, 1 5xx (2.4%) so far, 15.0s left',
     )
-    expect(bakeProgress('50%', { requests: 0, errors: 0 }, -10)).toBe(
-      'Canary 50%: 0 requests, 0 5xx (0.0%) so far, 0.0s left',
+    expect(windowProgress(spec('Watch', { requests: 0, errors: 0 }), -10)).toBe(
+      'Watch: 0 requests, 0 5xx (0.0%) so far, 0.0s left',
     )
-    expect(bakeProgress('50%', null, 3000)).toBe('Canary 50%: baking, no request counts, 3.0s left')
+    expect(windowProgress(spec('Watch', { requests: 420, errors: 1 }, 120), 42_000)).toBe(
+      'Watch: 420 requests, 1 5xx (0.2%), p99 120 ms so far, 42.0s left',
+    )
+    expect(windowProgress(spec('Watch', { requests: 3, errors: 0 }), 12_000, true)).toBe(
+      'Watch: 3 requests, 0 5xx (0.0%) so far, waiting for 20 requests, 12.0s left of 3 × watch',
+    )
+    expect(windowProgress(spec('Watch', null), 3000)).toBe(
+      'Watch: judged on health only, 3.0s left',
+    )
   })
 })
 

@@ -64,7 +64,7 @@ server {
       canaryLog: { path: '/var/log/nginx/shop-api-canary.log', ports: [3001, 3002] },
     })
     expect(text).toContain(
-      "\nlog_format shop-api_canary '$msec|$status|$upstream_addr';\n" +
+      "\nlog_format shop-api_canary '$msec|$status|$upstream_addr|$upstream_response_time';\n" +
         'map $upstream_addr $shop_api_canary_logged {\n' +
         '    default 0;\n' +
         '    "~(^| )127\\.0\\.0\\.1:(3001|3002)(,| |$)" 1;\n' +
@@ -89,7 +89,7 @@ server {
 
   it('defines the canary log format for the site to write', () => {
     expect(renderUpstream({ ...spec, canaryLogFormat: true })).toContain(
-      "\nlog_format shop-api_canary '$msec|$status|$upstream_addr';\nupstream shop-api {\n",
+      "\nlog_format shop-api_canary '$msec|$status|$upstream_addr|$upstream_response_time';\nupstream shop-api {\n",
     )
   })
 

@@ -91,6 +91,8 @@ describe('wentLive', () => {
     state.slots.blue = { version: 'v0', port: 3001, pid: 1, startedAt: 't' }
     expect(wentLive(state, 'v0')).toBe(true)
     expect(wentLive(EMPTY_STATE, 'v1')).toBe(false)
+    // Switched to and back in a run (a rolling rollback): it served, so it counts.
+    expect(wentLive({ ...EMPTY_STATE, switchedBack: ['v9'] }, 'v9')).toBe(true)
   })
 })
 

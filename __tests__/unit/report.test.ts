@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { mermaidText, renderGantt } from '../../src/report/gantt.js'
 import { codeBlock, noMentions, plain, tail } from '../../src/report/markdown.js'
-import type { HostReport, Phase, PhaseTiming, RunReport } from '../../src/report/model.js'
-import { runOutputs } from '../../src/report/outputs.js'
+import {
+  newWindow,
+  type HostReport,
+  type Phase,
+  type PhaseTiming,
+  type RunReport,
+} from '../../src/report/model.js'
+import { runOutputs, watchVerdict } from '../../src/report/outputs.js'
 import {
   hostDetails,
   hostRow,
@@ -50,6 +56,7 @@ function report(overrides: Partial<RunReport> = {}): RunReport {
     hosts: [host('web1.example.com'), host('deploy@[2001:db8::1]:2222', {}, 2100)],
     phases: [phase('build', 0, 1500), phase('connect', 1500, 2000), phase('record', 19200, 19500)],
     canarySteps: [],
+    watches: [],
     startedAt: T0,
     endedAt: T0 + 19_600,
     url: 'https://shop.example.com',
@@ -122,6 +129,7 @@ describe('runOutputs', () => {
       'duration-seconds': '20',
       'deployment-id': '42',
       url: 'https://shop.example.com',
+      'watch-verdict': '',
     })
   })
 
@@ -157,6 +165,7 @@ describe('runOutputs', () => {
       'duration-seconds': '34',
       'deployment-id': '',
       url: 'https://shop.example.com',
+      'watch-verdict': '',
     })
   })
 
@@ -183,6 +192,7 @@ describe('runOutputs', () => {
       'duration-seconds': '1',
       'deployment-id': '',
       url: '',
+      'watch-verdict': '',
     })
   })
 
@@ -551,11 +561,17 @@ describe('renderSummary for a canary', () => {
         strategy: 'canary',
         status: 'failed',
         canarySteps: [
-          { label: '10%', counts: { requests: 1200, errors: 3 }, verdict: 'passed' },
-          { label: '25%', counts: { requests: 8, errors: 0 }, verdict: 'not judged', note: 'few' },
           {
-            label: '50%',
+            ...newWindow('10%'),
+            counts: { requests: 1200, errors: 3 },
+            p99Ms: 140,
+            verdict: 'passed',
+          },
+          { ...newWindow('25%'), note: 'canary-max-error-rate: off: judged on health only' },
+          {
+            ...newWindow('50%'),
             counts: { requests: 250, errors: 25 },
+            p99Ms: 2400,
             verdict: 'aborted',
             note: 'the new version answered 5xx to 10% of 250 requests (25)',
           },
@@ -564,16 +580,73 @@ describe('renderSummary for a canary', () => {
     )
     expect(text).toContain(`#### Canary
 
-| Step | Requests to new version | 5xx | 5xx rate | Verdict | Note |
-| --- | --- | --- | --- | --- | --- |
-| 10% | 1,200 | 3 | 0.25% | ✅ passed |  |
-| 25% | 8 | 0 | 0% | ➖ not judged | few |
-| 50% | 250 | 25 | 10% | ❌ aborted | the new version answered 5xx to 10% of 250 requests (25) |
+| Step | Requests to new version | 5xx | 5xx rate | p99 | Verdict | Note |
+| --- | --- | --- | --- | --- | --- | --- |
+| 10% | 1,200 | 3 | 0.25% | 140 ms | ✅ passed |  |
+| 25% | – | – | – | – | ➖ not judged | canary-max-error-rate: off: judged on health only |
+| 50% | 250 | 25 | 10% | 2.4 s | ❌ aborted | the new version answered 5xx to 10% of 250 requests (25) |
 `)
   })
 
   it('has no canary section for other strategies', () => {
     expect(renderSummary(report())).not.toContain('Canary')
+  })
+})
+
+describe('the watch in the summary and outputs', () => {
+  const breached = {
+    ...newWindow('watch'),
+    counts: { requests: 412, errors: 203 },
+    p99Ms: 35,
+    verdict: 'aborted' as const,
+    note: 'the new version answered 5xx to 49.27% of 412 requests (203), above watch-max-error-rate 5%',
+    firstFailures: [
+      { host: 'web1', status: 500, at: Date.UTC(2026, 0, 2, 10, 0, 1, 250) },
+      { host: 'web2', status: 502, at: Date.UTC(2026, 0, 2, 10, 0, 1, 300) },
+    ],
+    ms: 3100,
+  }
+
+  it('renders a row per watch with its figures, how long it lasted, and the first 5xx answers after a breach', () => {
+    const text = renderSummary(
+      report({
+        status: 'failed',
+        watches: [
+          {
+            ...newWindow('batch 1'),
+            counts: { requests: 900, errors: 0 },
+            p99Ms: 12,
+            verdict: 'passed',
+            ms: 45_000,
+          },
+          { ...breached, label: 'batch 2' },
+        ],
+      }),
+    )
+    expect(text).toContain(`#### Watch
+
+| Watch | Requests to new version | 5xx | 5xx rate | p99 | Lasted | Verdict | Note |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+| batch 1 | 900 | 0 | 0% | 12 ms | 45 s | ✅ passed |  |
+| batch 2 | 412 | 203 | 49.27% | 35 ms | 3.1 s | ❌ breached | the new version answered 5xx to 49.27% of 412 requests (203), above watch-max-error-rate 5% |
+
+First 5xx answers of the new version: 500 on web1 at 10:00:01.250, 502 on web2 at 10:00:01.300 (UTC).
+`)
+    expect(renderSummary(report())).not.toContain('#### Watch')
+  })
+
+  it('watch-verdict: passed, breached, no-evidence, or empty without a watch', () => {
+    expect(watchVerdict([])).toBe('')
+    expect(watchVerdict([{ ...newWindow('watch'), verdict: 'passed' }])).toBe('passed')
+    expect(watchVerdict([{ ...newWindow('batch 1'), verdict: 'passed' }, breached])).toBe(
+      'breached',
+    )
+    expect(watchVerdict([{ ...breached, failClosed: true, note: 'no evidence' }])).toBe(
+      'no-evidence',
+    )
+    expect(runOutputs(report({ watches: [breached] }))['watch-verdict']).toBe('breached')
+    const noneYet = renderSummary(report({ watches: [{ ...breached, failClosed: true }] }))
+    expect(noneYet).toContain('❌ no evidence')
   })
 })
 

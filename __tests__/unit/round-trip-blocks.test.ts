@@ -78,10 +78,10 @@ echo RECEIVED' sh ${archive} ${sha} ${bytes}`
   })
 
   it('with shared/.env: the archive is exactly its bytes of stdin, the env file the rest', () => {
-    const ship = shipRelease(l, 'v2', sha, '', { archiveBytes: 1234, keep: 5 })
+    const ship = shipRelease(l, 'v2', sha, '', { archiveBytes: 1234, keep: 5, token: 't' })
     // RECEIVED and INSTALLED say how far it got: a failure names the upload, extract or env part.
     expect(ship.text).toBe(
-      `{ ${receive('1234')}; } && { ${installRelease(l, 'v2', archive, sha).text}; } && { echo INSTALLED; } && { ${writeEnvFile(l, 'v2', 5).text}; }`,
+      `{ ${receive('1234')}; } && { ${installRelease(l, 'v2', archive, sha).text}; } && { echo INSTALLED; } && { ${writeEnvFile(l, 'v2', 5, 't').text}; }`,
     )
     execFileSync('sh', ['-n', '-c', ship.text])
   })

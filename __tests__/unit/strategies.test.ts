@@ -1,7 +1,8 @@
 /**
  * The order of the strategies' failure paths across hosts, on fake hosts (test/fake-host.ts) that
  * record every command's step into one log: rolling rollback across batches, a rolling deploy
- * behind a load balancer whose switch fails, and a rollback to a warm slot. The e2e suite runs the same paths on real hosts;
+ * behind a load balancer whose switch fails, a rollback to a warm slot, and the watch after each
+ * batch. The e2e suite runs the same paths on real hosts;
  * these say exactly which steps run on which host, and in which order.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
@@ -141,6 +142,7 @@ function contextFor(
     loadBalancer,
     phases: [],
     canarySteps: [],
+    watches: [],
     logs: new HostLogs(),
   }
 }
@@ -425,5 +427,71 @@ describe('rollback: whether the warm slot runs comes with the state read', () =>
   it('a warm slot that no longer runs: started from releases/ before the switch', async () => {
     const steps = (await rolledBack(false)).commands.map((c) => c.step)
     expect(steps).toEqual(['lock', 'start blue', SWITCH, 'finish'])
+  })
+})
+
+describe('rolling with watch on fake hosts', () => {
+  const settings = settingsWith({
+    hosts: 'web1,web2',
+    'batch-size': '1',
+    watch: '300ms',
+    'health-interval': '100ms',
+  })
+  const GREEN = slotPort(settings, 'green')
+  const BLUE = slotPort(settings, 'blue')
+  /** The evidence log: where it ends at the start of a watch, then what each read finds. */
+  const accessLog = (errors: number): FakeRule[] => [
+    { match: 'read access log', stdout: 'size 100\n', times: 1 },
+    { match: 'read access log', stdout: `size 200\ncount 127.0.0.1:${GREEN} 30 ${errors}\n` },
+  ]
+
+  it('watches each batch before recording its switch and before the next batch starts', async () => {
+    const log: FleetLog = []
+    const web1 = appHost(settings, log, 'web1', accessLog(0))
+    const web2 = appHost(settings, log, 'web2', accessLog(0))
+    const hosts = await loaded(settings, [web1, web2])
+    const ctx = contextFor(settings, hosts)
+
+    await expect(rolling(ctx)).resolves.toBe('deployed')
+
+    const web1Steps = stepsOf(log, 'web1', SWITCH)
+    expect(web1Steps.slice(0, 2)).toEqual([SWITCH, 'read access log'])
+    // web1's switch is recorded only after its watch read the log, and before web2 starts.
+    expect(log.indexOf('web1: record')).toBeGreaterThan(log.lastIndexOf('web1: read access log'))
+    expect(log.indexOf('web2: start green')).toBeGreaterThan(log.indexOf('web1: record'))
+    expect(ctx.watches.map((w) => [w.label, w.verdict])).toEqual([
+      ['batch 1', 'passed'],
+      ['batch 2', 'passed'],
+    ])
+    expect(hosts.map((h) => h.state.liveSlot)).toEqual(['green', 'green'])
+  })
+
+  it('a breach in batch 1 switches it back at once, never recorded, and batch 2 never starts', async () => {
+    const log: FleetLog = []
+    const web1 = appHost(settings, log, 'web1', accessLog(15))
+    const web2 = appHost(settings, log, 'web2', accessLog(0))
+    const hosts = await loaded(settings, [web1, web2])
+    const ctx = contextFor(settings, hosts)
+
+    await expect(rolling(ctx)).rejects.toThrow(
+      /Watch breached: the new version answered 5xx to 50% of 30 requests \(15\), above watch-max-error-rate 5%/,
+    )
+    // Where the log ends, then one health check and read: above the limit, back at once.
+    expect(stepsOf(log, 'web1', SWITCH)).toEqual([
+      SWITCH,
+      'read access log',
+      'health',
+      'read access log',
+      SWITCH,
+      'drain',
+      'stop green',
+    ])
+    expect(stepsOf(log, 'web1')).not.toContain('record')
+    expect(stepsOf(log, 'web2')).not.toContain('start green')
+    expect(nginxSendsTo(web1, BLUE)).toBe(BLUE)
+    expect(hosts.map((h) => h.report.outcome)).toEqual(['reverted', 'failed'])
+    expect(ctx.watches).toMatchObject([
+      { label: 'batch 1', verdict: 'aborted', counts: { requests: 30, errors: 15 } },
+    ])
   })
 })

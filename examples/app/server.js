@@ -19,6 +19,7 @@
 //   unhealthyAfterMs (UNHEALTHY_AFTER_MS) /health answers 503 once the process ran this long
 //   errorRate     (ERROR_RATE)       answer 500 for this share (0..1) of requests on errorPath
 //   errorPath     (ERROR_PATH)       the path errorRate applies to (default: every path but /health)
+//   rootDelayMs   (ROOT_DELAY_MS)    answer GET / this much later (a slow release, /health still fast)
 //   ignoreSigterm (IGNORE_SIGTERM)   log SIGTERM and keep serving (to exercise stop-timeout/SIGKILL)
 //   exitAfterMs   (EXIT_AFTER_MS)    crash (exit 1) this long after listening: healthy, then gone
 //
@@ -73,6 +74,7 @@ function readBehaviour() {
     unhealthyAfterMs: envNumber(env.UNHEALTHY_AFTER_MS),
     errorRate: envNumber(env.ERROR_RATE),
     errorPath: env.ERROR_PATH || undefined,
+    rootDelayMs: envNumber(env.ROOT_DELAY_MS),
     ignoreSigterm: envBool(env.IGNORE_SIGTERM),
     exitAfterMs: envNumber(env.EXIT_AFTER_MS),
   }
@@ -98,6 +100,7 @@ function readBehaviour() {
     unhealthyAfterMs: Number(merged.unhealthyAfterMs) || Infinity,
     errorRate: Math.min(1, Math.max(0, Number(merged.errorRate) || 0)),
     errorPath: typeof merged.errorPath === 'string' ? merged.errorPath : undefined,
+    rootDelayMs: Math.max(0, Number(merged.rootDelayMs) || 0),
     ignoreSigterm: merged.ignoreSigterm === true || merged.ignoreSigterm === 'true',
     exitAfterMs: Math.max(0, Number(merged.exitAfterMs) || 0),
   }
@@ -202,7 +205,12 @@ function handle(req, res) {
     res.setHeader('Upgrade', 'websocket')
     return send(res, 426, 'websocket upgrade required\n')
   }
-  if (isGet && path === '/') return send(res, 200, info())
+  if (isGet && path === '/') {
+    if (behaviour.rootDelayMs === 0) return send(res, 200, info())
+    const timer = setTimeout(() => send(res, 200, info()), behaviour.rootDelayMs)
+    res.once('close', () => clearTimeout(timer))
+    return undefined
+  }
   if (isGet && path === '/page') return page(res)
   if (isGet && path.startsWith('/assets/')) return asset(res, path.slice('/assets/'.length))
   if (isGet && path === '/slow') {

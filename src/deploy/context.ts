@@ -14,9 +14,8 @@ import {
   type HostOutcome,
 } from '../report/log.js'
 import { forEachParallel } from '../common/parallel.js'
-import type { CanaryStep } from '../canary/evidence.js'
 import type { ReleaseArchive } from '../release/index.js'
-import type { HostReport, Phase, PhaseTiming, RunStatus } from '../report/model.js'
+import type { HostReport, JudgedWindow, Phase, PhaseTiming, RunStatus } from '../report/model.js'
 import type { HostDeploy } from './host-deploy.js'
 import type { LoadBalancer } from './load-balancer.js'
 import { timed } from './timing.js'
@@ -31,10 +30,12 @@ export interface DeployContext {
   workerHosts: HostDeploy[]
   /** Rolling deploys with `load-balancer`: the balancer, connected and locked. */
   loadBalancer?: LoadBalancer
-  /** Run-wide phases (migrate, smoke, canary, post-deploy). */
+  /** Run-wide phases (migrate, smoke, canary, watch, post-deploy). */
   phases: PhaseTiming[]
   /** Strategy canary records its steps here, for the summary. */
-  canarySteps: CanaryStep[]
+  canarySteps: JudgedWindow[]
+  /** The watches after the switch (`watch`), for the summary and the watch-verdict output. */
+  watches: JudgedWindow[]
   logs: HostLogs
 }
 

@@ -113,12 +113,16 @@ export async function waitHealthy(
   }
 }
 
-/** When a health check runs: right after the slot started, or while a canary step bakes. */
-export type CheckPhase = 'boot' | 'canary'
+/**
+ * When a health check runs: right after the slot started, while a canary step bakes, or during
+ * the watch after the switch.
+ */
+export type CheckPhase = 'boot' | 'canary' | 'watch'
 
 const EXITED_WHEN: Record<CheckPhase, string> = {
   boot: 'while booting',
   canary: 'during the canary',
+  watch: 'during the watch',
 }
 
 /**

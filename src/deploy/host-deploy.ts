@@ -198,9 +198,10 @@ export class HostDeploy {
    * every host of an all-or-nothing switch. `install` first rechecks that the slot still runs
    * and passes its checks (a warm slot of a rollback was not checked at all), then bridges the
    * release's asset folders when the ship did not (a rollback's); `activate` records the release
-   * once requests through nginx reach it.
+   * once requests through nginx reach it, unless `record` is false (a watched host: recordSwitch
+   * once the watch passed).
    */
-  async switchToNewSlot(stage: SwitchStage): Promise<void> {
+  async switchToNewSlot(stage: SwitchStage, record = true): Promise<void> {
     const [, manager, slot, port, health, version] = this.slots.healthTarget()
     const started = this.session.journal.has('started slot')
     const recheck: SwitchExtras['recheck'] = {
@@ -223,15 +224,15 @@ export class HostDeploy {
         ),
       throughTunnel: () => this.slots.recheckHealthy(),
     }
-    const record = stage === 'install' ? undefined : this.record.switchRecord()
+    const recorded = stage === 'install' || !record ? undefined : this.record.switchRecord()
     const bridge = stage === 'activate' ? undefined : this.assets.pending()
-    const recorded = await this.nginx.switch(stage, slot, undefined, {
+    const done = await this.nginx.switch(stage, slot, undefined, {
       recheck,
-      record: record?.record,
+      record: recorded?.record,
       ...(bridge ? { bridge: { script: bridge, took: (out) => this.assets.took(out) } } : {}),
     })
-    if (record === undefined) return
-    if (recorded) this.record.switchRecorded(record.state)
+    if (recorded === undefined) return
+    if (done) this.record.switchRecorded(recorded.state)
     else await this.record.recordSwitch()
   }
 
@@ -262,11 +263,13 @@ export class HostDeploy {
   }
 
   /**
-   * Rollback of a switched host while its previous slot still runs (rolling with on-failure
-   * rollback): nginx back to the previous slot, previous state and `current`, new slot drained
-   * and stopped.
+   * Back to the previous slot, which still runs, after this host switched (a rolling rollback, a
+   * watch that breached, workers that did not start): nginx back on it, the previous state and
+   * `current` (when the switch was recorded), the new slot drained and stopped. `served`: the
+   * version counts as live from now on (see HostRecord.revertRecord); false when a canary or a
+   * watch rejected it.
    */
-  async switchBack(): Promise<void> {
+  async switchBack(served: boolean): Promise<void> {
     if (this.plan.liveSlot === null) {
       throw new HostError(
         this.name,
@@ -275,7 +278,7 @@ export class HostDeploy {
       )
     }
     await this.nginx.backToLiveSlot()
-    await this.record.revertRecord()
+    await this.record.revertRecord(served)
     await this.stopNewSlot()
     this.session.journal.clear('upstream')
     this.report.outcome = 'reverted'
@@ -285,8 +288,9 @@ export class HostDeploy {
     return this.record.recordSwitch()
   }
 
-  revertRecord(): Promise<void> {
-    return this.record.revertRecord()
+  /** After a failed switch: see HostRecord.revertRecord. */
+  revertRecord(served = false): Promise<void> {
+    return this.record.revertRecord(served)
   }
 
   /**

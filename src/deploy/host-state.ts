@@ -5,7 +5,7 @@
  */
 import { HostError, errorMessage } from '../common/errors.js'
 import { debug, info, warning } from '../report/log.js'
-import { planHost, releasesToPrune, type HostPlan } from './plan.js'
+import { planHost, releasesToPrune, wentLive, type HostPlan } from './plan.js'
 import { recordRelease, switchCurrent, writeStateFile } from '../remote/commands/files.js'
 import {
   detectProcessManager,
@@ -277,10 +277,19 @@ export class HostRecord {
     this.s.report.liveVersion = this.target.version
   }
 
-  /** Undoes recordSwitch after a failed switch: the previous state and `current` come back. */
-  async revertRecord(): Promise<void> {
+  /**
+   * Undoes the record of the switch (a failed switch, a switch back): the previous state and
+   * `current` come back. `served`: the version served traffic and was switched back for another
+   * reason than a verdict on it, so it counts as live (never changes: switchedBack).
+   */
+  async revertRecord(served = false): Promise<void> {
     if (this.state === this.before) return
-    this.state = this.before
+    const { version } = this.target
+    const before = this.before
+    this.state =
+      served && !wentLive(before, version)
+        ? { ...before, switchedBack: [...(before.switchedBack ?? []), version] }
+        : before
     this.s.journal.clear('recorded')
     await this.write()
     const { liveSlot, liveVersion } = this.target.plan
@@ -321,6 +330,11 @@ export class HostRecord {
     const kept = present.filter((version) => !prune.includes(version))
     const history = next.history.filter((r) => !prune.includes(r.version))
     if (history.length < next.history.length) next = { ...next, history }
+    // A release that is gone can be uploaded again: what it served no longer matters.
+    const switchedBack = next.switchedBack?.filter((v) => present.includes(v) && !prune.includes(v))
+    if (switchedBack && switchedBack.length < (next.switchedBack?.length ?? 0)) {
+      next = { ...next, switchedBack }
+    }
     if (next === this.state) return { prune, kept, written: () => {} }
     const written = () => {
       this.state = next
@@ -331,6 +345,7 @@ export class HostRecord {
 
   /** A worker host runs `version`'s workers now, as state.json says. */
   private workersRecorded(version: string): void {
+    this.s.journal.mark({ kind: 'recorded' })
     const report = this.s.report
     if (report.outcome !== 'rolled-back') report.outcome = 'deployed'
     report.liveVersion = version

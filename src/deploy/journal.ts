@@ -1,7 +1,8 @@
 /**
  * What a run has changed on each host beyond what state.json says, saved as it happens (with
  * core.saveState), so that the post step can repair a host when the main step was cancelled or
- * died mid-run: stop a slot it had started, put nginx back on the slot state.json names.
+ * died mid-run: stop a slot it had started, put nginx back on the slot state.json names, put
+ * back the shared/.env it replaced.
  *
  * A step that touches a host marks its change before it makes it, and clears it once undone:
  * `mark` and `clear` update the host's entry and save the journal in one call, so there is no
@@ -27,6 +28,8 @@ export interface JournalEntry {
    * the live workers is stopped (also after the switch was recorded).
    */
   workers?: WorkersState[]
+  /** shared/.env may have been replaced by this run (its token: see writeEnvFile). */
+  envToken?: string
 }
 
 /** A change a run makes on a host, as it is marked in the journal. */
@@ -39,6 +42,11 @@ export type Change =
   | { kind: 'site' }
   /** Strategy reload: `current` moved (or is about to move) away from `from`. */
   | { kind: 'current moved'; from: string }
+  /**
+   * shared/.env was (or is about to be) replaced, with an undo record carrying `token`: put back
+   * unless the release went live.
+   */
+  | { kind: 'env written'; token: string }
   /** The new release's workers were (or are about to be) started in this generation. */
   | { kind: 'started workers'; workers: WorkersState }
   /** The previous release's workers are about to be stopped (once state.json names the new). */
@@ -107,28 +115,33 @@ export class HostJournal {
     return this.changes.has(kind)
   }
 
+  /** The change of this kind, while marked. */
+  get<K extends ChangeKind>(kind: K): Extract<Change, { kind: K }> | undefined {
+    return this.changes.get(kind) as Extract<Change, { kind: K }> | undefined
+  }
+
   /** What the post step would have to repair if the run died now (undefined: nothing). */
   entry(): JournalEntry | undefined {
-    const workers = (['started workers', 'retiring workers'] as const).flatMap((kind) => {
-      const change = this.changes.get(kind)
-      return change && 'workers' in change ? [change.workers] : []
-    })
+    const workers = (['started workers', 'retiring workers'] as const).flatMap(
+      (kind) => this.get(kind)?.workers ?? [],
+    )
     if (this.changes.has('recorded')) return workers.length > 0 ? { workers } : undefined
-    const started = this.changes.get('started slot')
-    const moved = this.changes.get('current moved')
+    const env = this.get('env written')
     const entry: JournalEntry = {
-      startedSlot: started?.kind === 'started slot' ? started.slot : undefined,
+      startedSlot: this.get('started slot')?.slot,
       upstreamTouched: this.changes.has('upstream'),
       siteTouched: this.changes.has('site'),
-      currentMovedFrom: moved?.kind === 'current moved' ? moved.from : undefined,
+      currentMovedFrom: this.get('current moved')?.from,
       ...(workers.length > 0 ? { workers } : {}),
+      ...(env === undefined ? {} : { envToken: env.token }),
     }
     const nothing =
       entry.startedSlot === undefined &&
       !entry.upstreamTouched &&
       !entry.siteTouched &&
       entry.currentMovedFrom === undefined &&
-      workers.length === 0
+      workers.length === 0 &&
+      env === undefined
     return nothing ? undefined : entry
   }
 }

@@ -89,14 +89,16 @@ export function assetSources(
 }
 
 /**
- * Whether a version ever served as a release of this host: it is in the history or a slot runs
- * (or ran) it. Such a release must never change (rollback integrity); one that never went live
- * (its health check failed, say) may be replaced by a new upload of the same version.
+ * Whether a version ever served as a release of this host: it is in the history, a slot runs
+ * (or ran) it, or a run switched to it and back (switchedBack). Such a release must never change
+ * (rollback integrity); one that never went live (its health check failed, or a canary or a
+ * watch rejected it) may be replaced by a new upload of the same version.
  */
 export function wentLive(state: HostState, version: string): boolean {
   return (
     state.history.some((r) => r.version === version) ||
-    Object.values(state.slots).some((slot) => slot?.version === version)
+    Object.values(state.slots).some((slot) => slot?.version === version) ||
+    (state.switchedBack ?? []).includes(version)
   )
 }
 

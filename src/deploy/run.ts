@@ -5,7 +5,7 @@
 import * as core from '@actions/core'
 import { errorMessage } from '../common/errors.js'
 import { usesLoadBalancer, type Settings } from '../inputs/settings.js'
-import { step, type HostLogs } from '../report/log.js'
+import { info, step, type HostLogs } from '../report/log.js'
 import { foldersMissing, prepareRelease, runBuild, type ReleaseArchive } from '../release/index.js'
 import { emptyHostReport, type HostRole, type RunReport } from '../report/model.js'
 import { Fleet } from '../ssh/fleet.js'
@@ -16,6 +16,7 @@ import { HostSession } from './host-session.js'
 import type { Journal } from './journal.js'
 import { LoadBalancer } from './load-balancer.js'
 import { lockHolder } from './lock.js'
+import { restoreEnv } from './ship.js'
 import { timed } from './timing.js'
 
 export interface RunEnvironment {
@@ -51,6 +52,7 @@ export async function runDeploy(
     ],
     phases: [],
     canarySteps: [],
+    watches: [],
     startedAt: Date.now(),
     endedAt: 0,
     url: settings.github.url,
@@ -71,6 +73,7 @@ export async function runDeploy(
     loadBalancer,
     phases: report.phases,
     canarySteps: report.canarySteps,
+    watches: report.watches,
     logs,
   })
   try {
@@ -130,6 +133,7 @@ export async function runDeploy(
     report.error = errorMessage(error)
     await takeBackAssetLinks(hosts, logs)
   } finally {
+    await restoreEnvWhereNotLive(logs, sessions)
     await bestEffort(logs, 'release lock', sessions, (s) => s.releaseLock())
     await loadBalancer?.release().catch(() => {})
     fleet?.dispose()
@@ -153,6 +157,21 @@ async function takeBackAssetLinks(hosts: HostDeploy[], logs: HostLogs): Promise<
   if (hosts.some((h) => h.nginx.newSlotServed || h.assets.reloaded)) return
   const linked = hosts.filter((h) => h.assets.intoLive)
   await bestEffort(logs, 'take back asset links', linked, (h) => h.assets.takeBack())
+}
+
+/**
+ * Every failure path ends here: on each host where the run replaced shared/.env and its release
+ * did not go live, the file from before comes back, still under the lock.
+ */
+async function restoreEnvWhereNotLive(logs: HostLogs, sessions: HostSession[]): Promise<void> {
+  const replaced = sessions.filter(
+    (s) => s.journal.has('env written') && !s.journal.has('recorded'),
+  )
+  await bestEffort(logs, 'restore shared/.env', replaced, async (s) => {
+    if (await restoreEnv(s, s.journal.get('env written')!.token)) {
+      info(`[${s.name}] shared/.env: put back as it was before the run (${s.version} is not live)`)
+    }
+  })
 }
 
 async function buildRelease(settings: Settings, env: RunEnvironment): Promise<ReleaseArchive> {

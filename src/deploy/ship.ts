@@ -1,10 +1,17 @@
 /**
  * Shipping the release to one host: the archive streamed into one command that checks its sha256,
  * extracts it, bridges its asset folders (asset-path) and then writes shared/.env (shipRelease),
- * so the host is ready in one round trip.
+ * so the host is ready in one round trip. A run that fails puts the shared/.env it replaced back
+ * (restoreEnv).
  */
+import { randomUUID } from 'node:crypto'
 import { HostError, RemoteCommandError } from '../common/errors.js'
-import { renderEnvFile, writeEnvFile } from '../remote/commands/files.js'
+import {
+  ENV_RESTORED,
+  renderEnvFile,
+  restoreEnvFile,
+  writeEnvFile,
+} from '../remote/commands/files.js'
 import { REVISION_FILE, REVISION_KEPT, UNKNOWN_CHECKSUM } from '../remote/commands/release.js'
 import { warning } from '../report/log.js'
 import { ASSETS_STEP, BRIDGED } from '../remote/commands/assets.js'
@@ -66,13 +73,14 @@ export async function shipToHost(
   }
   const keep = s.settings.app.keepReleases
   const bridge = assets.pending()
+  const token = env === '' ? '' : envWritten(s)
   const shipped = await s.host.tryExecWithFile(
     shipRelease(
       l,
       version,
       archive.sha256,
       existing,
-      env === '' ? undefined : { archiveBytes: archive.bytes, keep },
+      env === '' ? undefined : { archiveBytes: archive.bytes, keep, token },
       bridge,
     ),
     archive.path,
@@ -128,8 +136,31 @@ function envFile(s: HostSession): string {
 /** Writes shared/.env (a release already on the host: ship writes it with the release). */
 async function writeEnv(s: HostSession, version: string, content: string): Promise<void> {
   if (content === '') return
-  await s.host.exec(writeEnvFile(s.layout, version, s.settings.app.keepReleases), {
+  const token = envWritten(s)
+  await s.host.exec(writeEnvFile(s.layout, version, s.settings.app.keepReleases, token), {
     step: 'write shared/.env',
     stdin: content,
   })
+}
+
+/**
+ * Journals that shared/.env is about to be replaced, before it is: the post step puts it back
+ * too. Returns the token of the file's undo record.
+ */
+function envWritten(s: HostSession): string {
+  const token = randomUUID()
+  s.journal.mark({ kind: 'env written', token })
+  return token
+}
+
+/**
+ * After a run that did not make its release live on this host: the shared/.env it replaced comes
+ * back (the old version, still live, reads it at its next start). Returns whether it did.
+ */
+export async function restoreEnv(s: HostSession, token: string): Promise<boolean> {
+  const { stdout } = await s.host.exec(restoreEnvFile(s.layout, token), {
+    step: 'restore shared/.env',
+  })
+  s.journal.clear('env written')
+  return stdout.split('\n').includes(ENV_RESTORED)
 }

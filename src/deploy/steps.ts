@@ -143,26 +143,44 @@ export async function stopNewSlots(ctx: DeployContext, hosts: HostDeploy[]): Pro
  * verifies and records. Several: the first half (recheck, install, test) on every host, then the
  * second (reload, verify, record) on every host. A failure at any point puts every host's
  * previous upstream back (reloading where it was live) and its previous state, and stops the new
- * slots (each drains first where nginx had already sent it traffic).
+ * slots (each drains first where nginx had already sent it traffic). `unrecorded`: hosts whose
+ * record waits for the watch (canary/watch.ts); they serve the new version all the same.
  */
-export async function switchTogether(ctx: DeployContext, hosts: HostDeploy[]): Promise<void> {
+export async function switchTogether(
+  ctx: DeployContext,
+  hosts: HostDeploy[],
+  unrecorded: HostDeploy[] = [],
+): Promise<void> {
+  const record = (h: HostDeploy) => !unrecorded.includes(h)
+  const serves = (h: HostDeploy) =>
+    record(h) ? `${h.version} is live` : `${h.version} serves, watched before it is recorded`
   let reloaded = false
   try {
     if (hosts.length === 1) {
       reloaded = true
       await onEachHost(ctx, 'switch', hosts, async (h) => {
-        await h.switchToNewSlot('all')
-        return `upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), ${h.version} is live`
+        await h.switchToNewSlot('all', record(h))
+        return `upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), ${serves(h)}`
       })
     } else {
-      await onEachHost(ctx, 'switch', hosts, switchStep.install, 'nginx config')
+      await onEachHost(ctx, 'switch', hosts, installStep, 'nginx config')
       reloaded = true
-      await onEachHost(ctx, 'switch', hosts, switchStep.activate, 'nginx reload')
+      await onEachHost(
+        ctx,
+        'switch',
+        hosts,
+        async (h) => {
+          await h.switchToNewSlot('activate', record(h))
+          return `requests through nginx reach ${h.plan.targetSlot}; ${serves(h)}`
+        },
+        'nginx reload',
+      )
     }
   } catch (error) {
     await bestEffort(ctx.logs, 'revert switch', hosts, async (h) => {
       await h.restoreUpstream(reloaded)
-      await h.revertRecord()
+      // A host that recorded its switch served the new version: it counts as live.
+      await h.revertRecord(true)
     })
     await stopNewSlots(ctx, hosts)
     throw error
@@ -240,7 +258,8 @@ async function startWorkers(
     await bestEffort(ctx.logs, 'stop the new workers', started, (h) => h.workers.stopNew())
     const back =
       ctx.settings.rolling.onFailure === 'rollback' ? hosts.filter((h) => h.canSwitchBack) : []
-    await bestEffort(ctx.logs, 'switch back', back, (h) => h.switchBack())
+    // The new version served, and is not found wanting: it counts as live there.
+    await bestEffort(ctx.logs, 'switch back', back, (h) => h.switchBack(true))
     const web =
       back.length > 0
         ? `${back.length} web host(s) switched back to their previous version (on-failure: rollback).`
@@ -265,16 +284,10 @@ async function runOnce(
   )
 }
 
-/** The two barriers of a switch across hosts, each saying what it did. */
-const switchStep = {
-  install: async (h: HostDeploy) => {
-    await h.switchToNewSlot('install')
-    return `${h.plan.targetSlot} slot still healthy; upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), config test passed`
-  },
-  activate: async (h: HostDeploy) => {
-    await h.switchToNewSlot('activate')
-    return `requests through nginx reach ${h.plan.targetSlot}; ${h.version} is live`
-  },
+/** The first barrier of a switch across hosts, saying what it did. */
+async function installStep(h: HostDeploy): Promise<string> {
+  await h.switchToNewSlot('install')
+  return `${h.plan.targetSlot} slot still healthy; upstream -> ${h.plan.targetSlot} (port ${h.plan.targetPort}), config test passed`
 }
 
 /** `v2 started on the green slot (port 3002)` */

@@ -4,9 +4,9 @@
  * back (restore), each through the one UpstreamFile of src/nginx/: the switch script, one exec
  * per stage. Every change is marked in the host's journal before it is made.
  */
-import { canaryLogSpec } from '../canary/evidence.js'
 import { errorMessage } from '../common/errors.js'
 import type { Settings } from '../inputs/settings.js'
+import { evidenceLogSpec } from '../nginx/evidence-log.js'
 import { renderSite, renderUpstream, type UpstreamServer } from '../nginx/render.js'
 import {
   appUpstreamFile,
@@ -213,7 +213,7 @@ export class UpstreamSwitch {
       verifyPort: settings.nginx.verifyPort,
       canaryLogFormat: true,
       // Not when going back to the live slot: that must work even if nginx refused the log.
-      canaryLog: slot === plan.targetSlot ? canaryLogSpec(settings) : undefined,
+      canaryLog: slot === plan.targetSlot ? evidenceLogSpec(settings) : undefined,
       stickyCookie: settings.canary.stickyCookie || undefined,
     })
   }

@@ -3,7 +3,7 @@
  * Every host is checked even when others fail, so one run lists every problem.
  */
 import { errorMessage, messageWithoutHost } from '../common/errors.js'
-import type { HostAddress, Settings } from '../inputs/settings.js'
+import { watchApplies, type HostAddress, type Settings } from '../inputs/settings.js'
 import type { HostLogs } from '../report/log.js'
 import { forEachParallel } from '../common/parallel.js'
 import { assetSources, planHost, type HostPlan } from '../deploy/plan.js'
@@ -12,7 +12,7 @@ import { slotManager } from '../deploy/slot-ops.js'
 import type { HostCheck, HostRole } from '../report/model.js'
 import { layout } from '../remote/layout.js'
 import { parseProbe, probeCommand } from '../remote/probe.js'
-import { canaryEvidence, NGINX_CONFIG_DIR, type CanaryEvidence } from '../canary/evidence.js'
+import { canaryEvidence, NGINX_CONFIG_DIR, readsLog, type GateInputs } from '../canary/evidence.js'
 import { canaryEvidenceProbe } from '../remote/commands/canary.js'
 import { nginxCommands } from '../nginx/upstream-file.js'
 import { checkUpstreamWritable, testNginx } from '../remote/commands/nginx.js'
@@ -142,16 +142,29 @@ async function checkHost(
       ...portNotes(facts, plan.targetSlot),
       ...assetNotes(settings, state, version, plan),
     ]
-    const canary = settings.strategy === 'canary' ? await canaryCheck(settings, host) : undefined
-    if (canary?.blocking) problems.push(`canary: ${canary.why}`)
+    const judged = judgedBy(settings)
+    const canary = judged && { ...(await evidenceCheck(settings, host, judged)), for: judged }
+    if (canary?.blocking) problems.push(`${judged}: ${canary.why}`)
     return { host: host.name, plan, problems, canary, notes }
   } finally {
     host.dispose()
   }
 }
 
-/** Whether a canary will have access log evidence on this host (README: Canary). */
-async function canaryCheck(settings: Settings, host: RemoteHost): Promise<CanaryEvidence> {
+/**
+ * Whose windows of real traffic the run judges, for the evidence check: the canary's, or the
+ * watch's (the one that reads the access log, when both would run).
+ */
+function judgedBy(settings: Settings): GateInputs | undefined {
+  const gates: GateInputs[] = [
+    ...(settings.strategy === 'canary' ? (['canary'] as const) : []),
+    ...(watchApplies(settings) ? (['watch'] as const) : []),
+  ]
+  return gates.find((g) => readsLog(settings[g])) ?? gates[0]
+}
+
+/** Whether a canary (or a watch) will have access log evidence on this host (README: Canary). */
+async function evidenceCheck(settings: Settings, host: RemoteHost, judged: GateInputs) {
   const { bluePort, greenPort } = settings.slots
   const probe = canaryEvidenceProbe(
     settings.canary.accessLog,
@@ -159,8 +172,8 @@ async function canaryCheck(settings: Settings, host: RemoteHost): Promise<Canary
     [bluePort, greenPort],
     NGINX_CONFIG_DIR,
   )
-  const { stdout } = await host.exec(probe, { step: 'canary evidence check' })
-  return canaryEvidence(stdout, settings)
+  const { stdout } = await host.exec(probe, { step: `${judged} evidence check` })
+  return canaryEvidence(stdout, settings, judged)
 }
 
 /** The process manager a deploy would use on this host (auto asks the host). */

@@ -115,6 +115,7 @@ export function checkCombinations(r: InputReader, s: Settings): void {
   }
   checkBatchSize(r, s)
   checkWorkers(r, s)
+  checkWatch(r, s)
   const canaryHosts = s.canary.hosts
   const hostCount = s.hosts.length
   // A percentage is rounded up, as batch-size is.
@@ -162,6 +163,29 @@ function checkWorkers(r: InputReader, s: Settings): void {
           "workers; a host in 'hosts' runs the workers beside its slots already).",
       )
     }
+  }
+}
+
+/**
+ * The watch judges the new slot while the previous one stays warm, so the reload strategy (one
+ * slot, reloaded in place) has nothing to switch back to; watch-check-command runs in a watch.
+ */
+function checkWatch(r: InputReader, s: Settings): void {
+  const watching = s.watch.durationMs > 0
+  if (watching && s.strategy === 'reload' && r.valid('watch', 'strategy')) {
+    r.report(
+      'watch',
+      `Input 'watch': ${show(r.text('watch'))} does not apply to strategy reload (expected '0s' ` +
+        'with reload, which reloads the one slot in place and keeps no previous slot to switch ' +
+        'back to; blue-green, rolling and canary can watch).',
+    )
+  }
+  if (!watching && s.watch.checkCommand !== '' && r.valid('watch')) {
+    r.report(
+      'watch-check-command',
+      "Input 'watch-check-command' was given without 'watch' (expected a 'watch' duration like " +
+        "'60s' for it to run in, or no 'watch-check-command').",
+    )
   }
 }
 

@@ -62,6 +62,13 @@ const DEFAULTS = {
   'canary-sticky-cookie': '',
   'canary-check-command': '',
   'canary-access-log': '',
+  'canary-max-latency': '',
+  // The watch after the switch
+  watch: '0s',
+  'watch-max-error-rate': '5%',
+  'watch-min-requests': '20',
+  'watch-max-latency': '',
+  'watch-check-command': '',
   // Slots and health
   'blue-port': '3001',
   'green-port': '3002',

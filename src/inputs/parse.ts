@@ -20,6 +20,7 @@ import {
   httpUrl,
   ignorePatterns,
   integer,
+  latencyOrNone,
   listenAddress,
   localPath,
   nginxFilePath,
@@ -47,6 +48,7 @@ import {
   type Settings,
   type SiteSettings,
   type SlotSettings,
+  type WatchSettings,
   type WorkerSettings,
 } from './settings.js'
 
@@ -113,9 +115,9 @@ export function parseInputs(get: (name: string) => string): Settings {
   const canary: CanarySettings = {
     weights: r.field('canary-weight', weights, [10, 50, 100]),
     stepDurationMs: r.field('canary-step-duration', duration({ allowZero: false }), 60_000),
-    maxErrorRate: r.field('canary-max-error-rate', errorRateOrOff, 0.01) ?? 1,
-    healthOnly: r.text('canary-max-error-rate') === 'off',
-    minRequests: r.field('canary-min-requests', integer(1, Infinity), 20),
+    maxErrorRate: r.field('canary-max-error-rate', errorRateOrOff, 0.01),
+    minRequests: r.field('canary-min-requests', integer(0, Infinity), 20),
+    maxLatencyMs: r.field('canary-max-latency', latencyOrNone, null),
     hosts: r.field('canary-hosts', optional(amount, undefined), undefined),
     stickyCookie: r.field('canary-sticky-cookie', optional(cookieName, ''), ''),
     checkCommand: r.text('canary-check-command'),
@@ -124,6 +126,14 @@ export function parseInputs(get: (name: string) => string): Settings {
       optional(nginxFilePath, `/var/log/nginx/${name}-canary.log`),
       '',
     ),
+  }
+
+  const watch: WatchSettings = {
+    durationMs: r.field('watch', duration({ allowZero: true }), 0),
+    maxErrorRate: r.field('watch-max-error-rate', errorRateOrOff, 0.05),
+    minRequests: r.field('watch-min-requests', integer(0, Infinity), 20),
+    maxLatencyMs: r.field('watch-max-latency', latencyOrNone, null),
+    checkCommand: r.text('watch-check-command'),
   }
 
   // Slots and health
@@ -213,6 +223,7 @@ export function parseInputs(get: (name: string) => string): Settings {
     strategy,
     rolling: { batchSize, loadBalancer, lbUpstreamFile, lbBackendPort, onFailure },
     canary,
+    watch,
     slots,
     health,
     nginx,

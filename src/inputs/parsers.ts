@@ -108,12 +108,15 @@ const errorRate: Parser<number> = (text) => {
   return value <= 100 ? ok(value / 100) : bad('is out of range', expected)
 }
 
-/** canary-max-error-rate: a percentage, or `off` (null: judged on health only). */
+/** canary- and watch-max-error-rate: a percentage, or `off` (null: the rate is not judged). */
 export const errorRateOrOff: Parser<number | null> = (text) => {
   if (text === 'off') return ok(null)
   const rate = errorRate(text)
-  return rate.ok ? rate : bad(rate.problem, `${rate.expected}, or 'off' to judge on health only`)
+  return rate.ok ? rate : bad(rate.problem, `${rate.expected}, or 'off' not to judge it`)
 }
+
+/** canary- and watch-max-latency: a duration above 0, or nothing (null: not judged). */
+export const latencyOrNone: Parser<number | null> = optional(duration({ allowZero: false }), null)
 
 export const weights: Parser<number[]> = (text) => {
   const expected = "percentages 1-100, strictly ascending and ending with 100, like '10,50,100'"

@@ -139,28 +139,50 @@ export interface RollingSettings {
   onFailure: OnFailure
 }
 
-export interface CanarySettings {
+/**
+ * What judges the real traffic of a new version (a canary step, the watch after a switch), from
+ * the access log of the app's slots: its 5xx share and p99 latency, once enough requests came in.
+ */
+export interface EvidenceGate {
+  /** Abort above this 5xx share (0.01 = 1 %); null (`off`): the error rate is not judged. */
+  maxErrorRate: number | null
+  /**
+   * Requests to the new version before it is judged: a window that saw fewer is extended (up to
+   * 3 times its length), then fails closed. 0: judged on whatever came in.
+   */
+  minRequests: number
+  /** Abort when the p99 of the new version's response time exceeds this; null: not judged. */
+  maxLatencyMs: number | null
+}
+
+export interface CanarySettings extends EvidenceGate {
   /** Traffic percentages for the new slot, strictly ascending, ending with 100. */
   weights: number[]
   /** How long each step bakes before the next. */
   stepDurationMs: number
-  /** Abort when the new slot's 5xx share exceeds this fraction (0.01 = 1 %). */
-  maxErrorRate: number
-  /**
-   * `canary-max-error-rate: off`: the user chose to judge on health (and canary-check-command)
-   * only, so a step without access log evidence passes. Otherwise such a step aborts (fail closed).
-   */
-  healthOnly: boolean
-  /** The error rate is judged only after this many requests reached the new slot. */
-  minRequests: number
   /** Canary this many hosts instead of a traffic share; `undefined` = traffic share. */
   hosts: Amount | undefined
   /** Cookie that keeps a user on one version during the bake; '' = none. */
   stickyCookie: string
   /** Command run on each canary host (from the new release) after each step; '' = none. */
   checkCommand: string
-  /** nginx access log in the `<app>_canary` format, read for the new slot's 5xx rate. */
+  /**
+   * nginx access log in the `<app>_canary` format, read for the new slot's 5xx rate and latency
+   * (a canary's and a watch's).
+   */
   accessLog: string
+}
+
+/**
+ * `watch`: after the switch, the new version's real traffic is judged for `durationMs` while the
+ * previous slot stays warm; a breach (or no evidence) switches back. Blue-green and rolling (each
+ * batch), and a canary's promotion.
+ */
+export interface WatchSettings extends EvidenceGate {
+  /** How long the traffic is judged after the switch; 0 = no watch. */
+  durationMs: number
+  /** Command run on the runner every health-interval during the watch; non-zero = breach. */
+  checkCommand: string
 }
 
 export interface SlotSettings {
@@ -240,6 +262,8 @@ export interface Settings {
   rolling: RollingSettings
   /** Used by strategy `canary`. */
   canary: CanarySettings
+  /** The watch after the switch (`watch`); off when its duration is 0. */
+  watch: WatchSettings
   slots: SlotSettings
   health: HealthSettings
   nginx: NginxSettings
@@ -269,4 +293,14 @@ export function usesLoadBalancer(settings: Settings): boolean {
     settings.strategy === 'rolling' ||
     (settings.strategy === 'canary' && settings.canary.hosts !== undefined)
   return batched && settings.rolling.loadBalancer !== undefined
+}
+
+/**
+ * Whether the run watches the new version after its switches: `watch` above 0, for the
+ * strategies that keep the previous slot warm (not reload; a rollback is not watched).
+ */
+export function watchApplies(settings: Settings): boolean {
+  return (
+    settings.watch.durationMs > 0 && settings.strategy !== 'reload' && !settings.rollback.enabled
+  )
 }

@@ -29,13 +29,13 @@ export interface UpstreamSpec {
    */
   verifyPort: number
   /**
-   * App hosts: define `log_format <name>_canary`, the access log format the canary reads (the
-   * operator's site writes it with `access_log <path> <name>_canary;`). Always rendered on app
+   * App hosts: define `log_format <name>_canary`, the access log format a canary and a watch read
+   * (the operator's site writes it with `access_log <path> <name>_canary;`). Always rendered on app
    * hosts, so that the site's line stays valid whatever the strategy.
    */
   canaryLogFormat?: boolean
   /**
-   * Canary runs on app hosts: the include itself writes `path` in that format (http context, so
+   * Canary and watch runs on app hosts: the include itself writes `path` in that format (http context, so
    * every server without an `access_log` of its own inherits it), only for requests nginx sent to
    * one of `ports` on 127.0.0.1 (the app's slots). The verify server has `access_log off`, so the
    * action's own verify requests are never counted.
@@ -52,8 +52,11 @@ export interface UpstreamSpec {
 export const VERIFY_HEADER = 'x-deploy-upstream'
 const MARKER = '# Managed by ssh-zero-downtime-deploy'
 
-/** The canary log line: `$msec|$status|$upstream_addr` (the address list may hold ", "). */
-export const CANARY_LOG_FORMAT = "'$msec|$status|$upstream_addr'"
+/**
+ * The evidence log line (a canary's and a watch's): `$msec|$status|$upstream_addr|
+ * $upstream_response_time` (the last two may be lists, `a, b` after a retry).
+ */
+export const CANARY_LOG_FORMAT = "'$msec|$status|$upstream_addr|$upstream_response_time'"
 
 /** `$shop` for app `shop`, `$shop_api` for `shop-api`: the start of the include's variables. */
 function variablePrefix(name: string): string {

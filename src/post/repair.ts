@@ -4,12 +4,14 @@
  */
 import type { HostDeploy } from '../deploy/host-deploy.js'
 import type { JournalEntry } from '../deploy/journal.js'
+import { restoreEnv } from '../deploy/ship.js'
 import { switchCurrent } from '../remote/commands/files.js'
 
 /**
  * nginx back on the live slot (or the upstream file from before the run, with nothing live),
  * `current` back where state.json says, workers state.json does not name as live stopped, a slot
- * the run had started drained and stopped. Returns what it did, for the log.
+ * the run had started drained and stopped, the shared/.env it replaced put back. Returns what it
+ * did, for the log.
  */
 export async function repair(h: HostDeploy, entry: JournalEntry): Promise<string[]> {
   const live = h.state.liveSlot
@@ -52,6 +54,9 @@ export async function repair(h: HostDeploy, entry: JournalEntry): Promise<string
     await h.slots.drain(entry.startedSlot, h.nginx.sinceReload())
     await h.slots.stop(entry.startedSlot, h.state.slots[entry.startedSlot]?.version ?? h.version)
     done.push(`stopped the ${entry.startedSlot} slot the run had started`)
+  }
+  if (entry.envToken !== undefined && (await restoreEnv(h.session, entry.envToken))) {
+    done.push('put back shared/.env as it was before the run')
   }
   return done
 }

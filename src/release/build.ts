@@ -19,7 +19,7 @@ export async function runBuild(command: string, cwd: string): Promise<void> {
  * PATH (a Windows runner without Git for Windows' `bin` on PATH) the error says so, naming `input`.
  */
 export async function shellOnRunner(
-  input: 'build-command' | 'smoke-command',
+  input: 'build-command' | 'smoke-command' | 'watch-check-command',
   command: string,
   options: exec.ExecOptions,
 ): Promise<number> {

@@ -9,6 +9,8 @@ export interface Layout {
   sharedEnv: string
   /** Copies of shared/.env from before each change the action made to it (never overwritten). */
   envBackups: string
+  /** What puts back the shared/.env a run replaced, should it fail: `<run token> <backup|none>`. */
+  envUndo: string
   logs: string
   /** The action's own files: state, lock, pidfiles, uploads, backups. */
   meta: string
@@ -37,6 +39,7 @@ export function layout(root: string): Layout {
     current: `${root}/current`,
     sharedEnv: `${root}/shared/.env`,
     envBackups: `${meta}/env-backups`,
+    envUndo: `${meta}/env.undo`,
     logs: `${root}/logs`,
     meta,
     state: `${meta}/state.json`,

@@ -80,6 +80,12 @@ const hostState = z.object({
   history: z.array(release),
   /** The live release's workers; absent (or null) where none run. Optional: schema 1 stays. */
   workers: workersState.nullable().optional(),
+  /**
+   * Versions that served traffic in a run that then switched back for another reason than a
+   * verdict on them (a rolling rollback, say): not in the history, since nothing may roll back to
+   * them, but they went live, so they never change. Optional: schema 1 stays.
+   */
+  switchedBack: z.array(z.string()).optional(),
 })
 
 export type SlotState = z.infer<typeof slotState>

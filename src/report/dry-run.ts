@@ -13,8 +13,7 @@ export function planLines(check: HostCheck, upstreamFile: string): string[] {
     : []
   const verdict =
     check.problems.length === 0 ? ['ready'] : check.problems.map((p) => `problem: ${p}`)
-  const canary =
-    check.canary && !check.canary.blocking ? [`canary evidence: ${evidenceText(check.canary)}`] : []
+  const canary = check.canary && !check.canary.blocking ? [evidenceText(check.canary)] : []
   return [
     ...lines,
     ...(check.notes ?? []),
@@ -24,8 +23,9 @@ export function planLines(check: HostCheck, upstreamFile: string): string[] {
   ]
 }
 
+/** `canary evidence: yes: ...` (or `watch evidence`). */
 function evidenceText(evidence: NonNullable<HostCheck['canary']>): string {
-  return `${evidence.available ? 'yes' : 'no'}: ${evidence.why}`
+  return `${evidence.for} evidence: ${evidence.available ? 'yes' : 'no'}: ${evidence.why}`
 }
 
 export function dryRunSummary(checks: HostCheck[], version: string): string {
@@ -46,9 +46,7 @@ export function dryRunSummary(checks: HostCheck[], version: string): string {
     cell(c.plan ? `${c.plan.targetSlot} :${c.plan.targetPort}` : '?'),
     [
       c.problems.length === 0 ? 'ready' : c.problems.map(cell).join('<br>'),
-      ...(c.canary && !c.canary.blocking
-        ? [cell(`canary evidence: ${evidenceText(c.canary)}`)]
-        : []),
+      ...(c.canary && !c.canary.blocking ? [cell(evidenceText(c.canary))] : []),
     ].join('<br>'),
   ])
   return [

@@ -33,6 +33,16 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, '0')}s`
 }
 
+/** A share as a percentage: `0.25%`, `12.5%`. */
+export function formatRate(rate: number): string {
+  return `${Number((rate * 100).toFixed(2))}%`
+}
+
+/** `120 ms`, `2.4 s`. */
+export function formatLatency(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Number((ms / 1000).toFixed(2))} s`
+}
+
 /** `Deploying shop v2 to 2 hosts (blue-green)`, or `Rolling back shop on 2 hosts`. */
 export function runHeadline(run: {
   app: string

@@ -1,5 +1,4 @@
 /** What a run did, as data: filled in by the strategies, rendered by the summary and outputs. */
-import type { CanaryEvidence, CanaryStep } from '../canary/evidence.js'
 import type { Strategy } from '../inputs/settings.js'
 import type { HostPlan } from '../deploy/plan.js'
 import type { Slot } from '../remote/state.js'
@@ -20,6 +19,7 @@ export type Phase =
   | 'switch'
   | 'canary'
   | 'lb-in'
+  | 'watch'
   | 'workers'
   | 'drain'
   | 'stop-old'
@@ -116,7 +116,9 @@ export interface RunReport {
   /** Run-wide phases (build, connect, lock, migrate, smoke, canary, post-deploy ...). */
   phases: PhaseTiming[]
   /** Strategy canary: its steps, in order (empty for the other strategies). */
-  canarySteps: CanaryStep[]
+  canarySteps: JudgedWindow[]
+  /** The watches after the switch (`watch`): one, or one per rolling batch; empty without. */
+  watches: JudgedWindow[]
   startedAt: number
   endedAt: number
   /** The run's error, when status is failed. */
@@ -127,6 +129,67 @@ export interface RunReport {
   deploymentId?: number
   /** Link to this workflow run, for the summary (may be ''). */
   runUrl: string
+}
+
+/** Requests and 5xx answers of the new version. */
+export interface Counts {
+  requests: number
+  errors: number
+}
+
+/** A 5xx answer of the new version, from the access log. */
+export interface FailedRequest {
+  host: string
+  status: number
+  /** When nginx logged it (ms since the epoch). */
+  at: number
+}
+
+export type Verdict =
+  /** Nothing judged the access log (its gate is off): health and the checks only. */
+  | 'not judged'
+  | 'passed'
+  /** Found wanting, or no evidence (`failClosed`). */
+  | 'aborted'
+
+/**
+ * A window of real traffic to the new version, judged from the access log of the app's slots (a
+ * canary step, or the watch after a switch), for the summary and outputs.
+ */
+export interface JudgedWindow {
+  /** A canary step (`10%`, `1 of 3 host(s)`), or a watch (`watch`, `batch 2`). */
+  label: string
+  /** Requests and 5xx that reached the new version (null: no access log was read). */
+  counts: Counts | null
+  /** p99 of the new version's response time in ms (2 significant digits, rounded up). */
+  p99Ms: number | null
+  verdict: Verdict | 'promoted'
+  /** Aborted for want of evidence (no readable log, no request, fewer than the minimum). */
+  failClosed?: boolean
+  /** Why it aborted, or what was not judged. */
+  note?: string
+  /** The first 5xx answers of the new version (at most FIRST_FAILURES). */
+  firstFailures: FailedRequest[]
+  /** How long it lasted: longer than asked when it waited for the minimum of requests. */
+  ms?: number
+}
+
+/** A window keeps this many of the new version's first 5xx answers. */
+export const FIRST_FAILURES = 5
+
+/** A window before anything was seen. */
+export function newWindow(label: string): JudgedWindow {
+  return { label, counts: null, p99Ms: null, verdict: 'not judged', firstFailures: [] }
+}
+
+/**
+ * Dry run: will a canary (or a watch) on this host have access log evidence, and why.
+ * `blocking`: the run would fail (nginx -t, or the gate failing closed).
+ */
+export interface LogEvidence {
+  available: boolean
+  why: string
+  blocking: boolean
 }
 
 /** A host's report before anything happened on it (a failure that stops the run leaves it so). */
@@ -151,8 +214,8 @@ export interface HostCheck {
   problems: string[]
   /** What would work, but not as well as it could (e.g. a canary judged on health only). */
   warnings?: string[]
-  /** strategy canary: whether the steps will have access log evidence, and why. */
-  canary?: CanaryEvidence
+  /** A canary or a watch: whether its windows will have access log evidence, and why. */
+  canary?: LogEvidence & { for: 'canary' | 'watch' }
   /** How the host would run (e.g. which process manager `auto` picks, and why). */
   notes?: string[]
 }

@@ -4,6 +4,7 @@ import { plain, tail } from './markdown.js'
 import type {
   HostOutcome,
   HostReport,
+  JudgedWindow,
   Phase,
   PhaseTiming,
   RunReport,
@@ -79,5 +80,17 @@ export function runOutputs(report: RunReport): Record<string, string> {
     'duration-seconds': String(Math.max(0, Math.round((report.endedAt - report.startedAt) / 1000))),
     'deployment-id': report.deploymentId === undefined ? '' : String(report.deploymentId),
     url: report.url,
+    'watch-verdict': watchVerdict(report.watches),
   }
+}
+
+/**
+ * `watch-verdict`: `passed`, `breached` (figures above a limit, a failed check or health),
+ * `no-evidence` (the watch failed closed), or '' when no watch ran.
+ */
+export function watchVerdict(watches: JudgedWindow[]): string {
+  if (watches.length === 0) return ''
+  const aborted = watches.find((w) => w.verdict === 'aborted')
+  if (aborted === undefined) return 'passed'
+  return aborted.failClosed ? 'no-evidence' : 'breached'
 }

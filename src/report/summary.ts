@@ -2,10 +2,10 @@
  * The job summary of a run (pure): outcome, hosts, timeline and how to roll back. Everything that
  * came from hosts or inputs is escaped, and the whole stays under GitHub's 1 MiB summary limit.
  */
-import { formatRate, type CanaryStep } from '../canary/evidence.js'
+import { formatLatency, formatRate } from './log.js'
 import { renderGantt } from './gantt.js'
 import { cell, codeBlock, head, html, noMentions, plain, table, tail } from './markdown.js'
-import type { HostOutcome, HostReport, Phase, RunReport, RunStatus } from './model.js'
+import type { HostOutcome, HostReport, JudgedWindow, Phase, RunReport, RunStatus } from './model.js'
 import { phaseTotals } from './outputs.js'
 
 /** GitHub rejects a step summary over 1 MiB; the rendered text stays under this (UTF-8 bytes). */
@@ -147,6 +147,9 @@ function stateLines(r: RunReport, runErrorChars: number): string[] {
       const error =
         r.error === undefined ? [] : [codeBlock(tail(plain(r.error), runErrorChars), 'text'), '']
       const switched = onNewVersion(r).length
+      // After a watch breach, the hosts it switched back say so (they did serve the new version).
+      const breached = r.watches.some((w) => w.verdict === 'aborted')
+      const reverted = breached ? r.hosts.filter((h) => h.outcome === 'reverted').length : 0
       if (r.rollbackTo !== undefined && switched === 0 && r.hosts.length > 0) {
         const unchanged =
           'No host was rolled back: every host still serves what it served before, as the table shows.'
@@ -157,9 +160,11 @@ function stateLines(r: RunReport, runErrorChars: number): string[] {
           ? 'No host was changed.'
           : switched > 0
             ? `${switched} of ${count(r.hosts.length, 'host')} serve ${version}; the others still serve their previous version, as the table shows.`
-            : r.previousVersion === null
-              ? `No host switched to ${version}: every host still serves what it served before, as the table shows.`
-              : `No host switched to ${version}: every host still serves the previous version, ${before}, as the table shows.`
+            : reverted > 0
+              ? `${count(reverted, 'host')} switched to ${version} and back: every host serves its previous version again, as the table shows.`
+              : r.previousVersion === null
+                ? `No host switched to ${version}: every host still serves what it served before, as the table shows.`
+                : `No host switched to ${version}: every host still serves the previous version, ${before}, as the table shows.`
       return [...error, serving]
     }
   }
@@ -315,30 +320,71 @@ function rollbackSection(r: RunReport): string[] {
   return lines
 }
 
-const VERDICT_ICON: Record<CanaryStep['verdict'], string> = {
+const VERDICT_ICON: Record<JudgedWindow['verdict'], string> = {
   passed: '✅ passed',
   'not judged': '➖ not judged',
   aborted: '❌ aborted',
   promoted: '🚀 promoted',
 }
 
+/** A judged window's figures: requests, 5xx, their rate and the p99 ('–' where none). */
+function windowFigures(w: JudgedWindow): string[] {
+  const { counts } = w
+  return [
+    counts === null ? '–' : counts.requests.toLocaleString('en-US'),
+    counts === null ? '–' : counts.errors.toLocaleString('en-US'),
+    counts === null || counts.requests === 0 ? '–' : formatRate(counts.errors / counts.requests),
+    w.p99Ms === null ? '–' : formatLatency(w.p99Ms),
+  ]
+}
+
+const FIGURE_COLUMNS = ['Requests to new version', '5xx', '5xx rate', 'p99']
+
 /** Strategy canary: a row per step, with what reached the new version and the verdict. */
 function canarySection(r: RunReport): string[] {
   if (r.canarySteps.length === 0) return []
   const rows = r.canarySteps.map((step) => [
     esc(step.label),
-    step.counts === null ? '–' : step.counts.requests.toLocaleString('en-US'),
-    step.counts === null ? '–' : step.counts.errors.toLocaleString('en-US'),
-    step.counts === null || step.counts.requests === 0
-      ? '–'
-      : formatRate(step.counts.errors / step.counts.requests),
+    ...windowFigures(step),
     VERDICT_ICON[step.verdict],
     esc(step.note ?? ''),
   ])
+  return ['#### Canary', '', table(['Step', ...FIGURE_COLUMNS, 'Verdict', 'Note'], rows), '']
+}
+
+/**
+ * The watch after the switch (`watch`): a row per watch (one per rolling batch), and after a
+ * breach the first 5xx answers the new version gave.
+ */
+function watchSection(r: RunReport): string[] {
+  if (r.watches.length === 0) return []
+  const verdict = (w: JudgedWindow) =>
+    w.verdict !== 'aborted' ? '✅ passed' : w.failClosed ? '❌ no evidence' : '❌ breached'
+  const rows = r.watches.map((w) => [
+    esc(w.label),
+    ...windowFigures(w),
+    w.ms === undefined ? '–' : humanDuration(w.ms),
+    verdict(w),
+    esc(w.note ?? ''),
+  ])
+  const failures = r.watches.flatMap((w) => (w.verdict === 'aborted' ? w.firstFailures : []))
+  const first =
+    failures.length === 0
+      ? []
+      : [
+          '',
+          `First 5xx answers of the new version: ${failures
+            .map(
+              (f) =>
+                `${f.status} on ${esc(f.host)} at ${new Date(f.at).toISOString().slice(11, 23)}`,
+            )
+            .join(', ')} (UTC).`,
+        ]
   return [
-    '#### Canary',
+    '#### Watch',
     '',
-    table(['Step', 'Requests to new version', '5xx', '5xx rate', 'Verdict', 'Note'], rows),
+    table(['Watch', ...FIGURE_COLUMNS, 'Lasted', 'Verdict', 'Note'], rows),
+    ...first,
     '',
   ]
 }
@@ -406,6 +452,7 @@ function render(r: RunReport, parts: Parts, limits: Limits): string {
     ...workersSection(r),
     ...assetsSection(r),
     ...canarySection(r),
+    ...watchSection(r),
     ...note,
     ...(gantt === '' ? [] : ['#### Timeline', '', gantt, '']),
     ...rollbackSection(r),

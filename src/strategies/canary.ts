@@ -7,13 +7,14 @@
  * percent), and the step bakes (src/canary/bake.ts). 100 is the promotion: the same
  * all-or-nothing switch, drain and stop as blue-green. An abort puts all traffic back on the old
  * slots and stops the new ones. Hosts that serve nothing yet (a first deploy) have nothing to
- * share: they switch at the promotion.
+ * share: they switch at the promotion. With `watch`, the promotion is watched (canary/watch.ts).
  *
  * By hosts (`canary-hosts`): the first hosts switch fully (as a rolling batch), bake, and then the
  * others follow in batches of `batch-size`; an abort switches the canary hosts back.
  */
 import * as core from '@actions/core'
 import { bake } from '../canary/bake.js'
+import { watchedHosts, watchThenRecord } from '../canary/watch.js'
 import { bestEffort, onEachHost, type DeployContext } from '../deploy/context.js'
 import type { HostDeploy } from '../deploy/host-deploy.js'
 import {
@@ -27,7 +28,7 @@ import {
 import { errorMessage } from '../common/errors.js'
 import { batchSizeOf } from '../inputs/settings.js'
 import { batches } from '../deploy/plan.js'
-import type { RunStatus } from '../report/model.js'
+import { newWindow, type RunStatus } from '../report/model.js'
 import { rollOut } from './rolling.js'
 
 export async function canary(ctx: DeployContext): Promise<RunStatus> {
@@ -73,8 +74,9 @@ async function byTraffic(ctx: DeployContext, hosts: HostDeploy[]): Promise<RunSt
   } catch (error) {
     throw await abort(ctx, hosts, sharing, error)
   }
-  await switchTogether(ctx, hosts)
-  ctx.canarySteps.push({ label: '100%', counts: null, verdict: 'promoted' })
+  await switchTogether(ctx, hosts, watchedHosts(ctx, hosts))
+  ctx.canarySteps.push({ ...newWindow('100%'), verdict: 'promoted' })
+  await watchThenRecord(ctx, hosts)
   return finish(ctx, hosts)
 }
 
@@ -120,6 +122,6 @@ async function byHosts(ctx: DeployContext, hosts: HostDeploy[]): Promise<RunStat
   const status = await rollOut(ctx, hosts, [first, ...rest], (group) =>
     bake(ctx, group, `${group.length} of ${ctx.hosts.length} host(s)`, share),
   )
-  ctx.canarySteps.push({ label: 'all hosts', counts: null, verdict: 'promoted' })
+  ctx.canarySteps.push({ ...newWindow('all hosts'), verdict: 'promoted' })
   return status
 }

@@ -5,7 +5,8 @@
  * previous slot, which is kept running until the whole rollout succeeded, so this is instant.
  */
 import * as core from '@actions/core'
-import { CanaryAborted } from '../canary/bake.js'
+import { CanaryAborted, ReleaseRejected } from '../canary/bake.js'
+import { WatchBreached, watchedHosts, watchThenRecord } from '../canary/watch.js'
 import { bestEffort, onEachHost, type DeployContext } from '../deploy/context.js'
 import type { HostDeploy } from '../deploy/host-deploy.js'
 import {
@@ -35,8 +36,9 @@ export async function rolling(ctx: DeployContext): Promise<RunStatus> {
 
 /**
  * Ships to every host, then switches the groups one after the other. `bakeFirst` (canary by hosts)
- * runs once the first group switched; when it throws CanaryAborted, every switched host goes back
- * whatever on-failure says, since the new version was found wanting.
+ * runs once the first group switched; with `watch`, each group is watched once it switched (and
+ * baked), before the next. When the bake or a watch rejects the release (CanaryAborted,
+ * WatchBreached), every switched host goes back whatever on-failure says.
  */
 export async function rollOut(
   ctx: DeployContext,
@@ -52,6 +54,7 @@ export async function rollOut(
       core.info(`Batch ${index + 1} of ${groups.length}: ${batch.map((h) => h.name).join(', ')}`)
       await switchBatch(ctx, batch, () => switched.push(...batch))
       if (index === 0 && bakeFirst) await bakeFirst(batch)
+      await watchThenRecord(ctx, batch, groups.length === 1 ? 'watch' : `batch ${index + 1}`)
     }
   } catch (error) {
     throw await afterFailedBatch(ctx, hosts, switched, error)
@@ -61,8 +64,9 @@ export async function rollOut(
 
 /**
  * One batch: new slots started, then the switch (behind a load balancer: taken out of it first
- * and put back after). `switched` is called once the batch's hosts serve the new version, before
- * the put back, whose failure then finds them switched.
+ * and put back after; the watch, if any, comes once it is back). `switched` is called once the
+ * batch's hosts serve the new version, before the put back, whose failure then finds them
+ * switched.
  */
 async function switchBatch(
   ctx: DeployContext,
@@ -70,9 +74,10 @@ async function switchBatch(
   switched: () => void,
 ): Promise<void> {
   await startNewSlots(ctx, batch)
+  const unrecorded = watchedHosts(ctx, batch)
   const lb = ctx.loadBalancer
   if (!lb) {
-    await switchTogether(ctx, batch)
+    await switchTogether(ctx, batch, unrecorded)
     switched()
     return
   }
@@ -87,7 +92,7 @@ async function switchBatch(
           `[${h.name}] ${drain.open} connection(s) from the load balancer were still open after drain-timeout`,
         )
     })
-    await switchTogether(ctx, batch)
+    await switchTogether(ctx, batch, unrecorded)
     switched()
     failed = false
   } finally {
@@ -102,7 +107,9 @@ async function switchBatch(
 
 /**
  * Rolls the switched hosts back (or leaves them), and says exactly which host runs what. A canary
- * bake that found the new version wanting (CanaryAborted) reverts them whatever on-failure says.
+ * bake or a watch that rejected the release reverts them whatever on-failure says (a watch has
+ * switched back its own batch already), and the version counts as never live there; any other
+ * failure leaves it live where it served (see HostDeploy.switchBack).
  */
 async function afterFailedBatch(
   ctx: DeployContext,
@@ -113,14 +120,18 @@ async function afterFailedBatch(
   const reason = errorMessage(error)
   if (switched.length === 0)
     return new Error(`${reason}\nNo batch had switched: every host serves its previous version.`)
+  const rejected = error instanceof ReleaseRejected
   const revertedBecause =
-    error instanceof CanaryAborted
-      ? 'canary aborted'
-      : ctx.settings.rolling.onFailure === 'rollback'
-        ? 'on-failure: rollback'
-        : undefined
+    error instanceof WatchBreached
+      ? 'watch breached'
+      : error instanceof CanaryAborted
+        ? 'canary aborted'
+        : ctx.settings.rolling.onFailure === 'rollback'
+          ? 'on-failure: rollback'
+          : undefined
   if (revertedBecause !== undefined) {
-    await bestEffort(ctx.logs, 'roll back switched batches', switched, (h) => h.switchBack())
+    const back = switched.filter((h) => h.report.outcome !== 'reverted')
+    await bestEffort(ctx.logs, 'roll back switched batches', back, (h) => h.switchBack(!rejected))
   }
   const lines = hosts.map(
     (h) => `  ${h.name}: ${h.report.liveVersion ?? 'nothing'} (${h.report.outcome})`,

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import {
   appendFileSync,
+  chmodSync,
   closeSync,
   copyFileSync,
   mkdirSync,
@@ -20,9 +21,21 @@ import { killNetns } from './net.js'
 
 /**
  * Directories private to each host: bind-mounted from `<host.dir>/<same path>`. /root too, so SSH
- * sessions start with a clean home like a new server's, not this machine's shell profile.
+ * sessions start with a clean home like a new server's, not this machine's shell profile; and
+ * /var/tmp, the temp dir of every SSH session (TMPDIR, see sshdConfig), so that what a host
+ * script leaves there stays with the host, where the lab's stop finds it (/tmp is this
+ * machine's, shared with every other process and lab).
  */
-export const PRIVATE_DIRS = ['srv', 'etc/nginx', 'var/log/nginx', 'var/lib/nginx', 'root'] as const
+export const PRIVATE_DIRS = [
+  'srv',
+  'etc/nginx',
+  'var/log/nginx',
+  'var/lib/nginx',
+  'root',
+  'var/tmp',
+] as const
+/** The temp dir of the host's SSH sessions (mode 1777, as /tmp). */
+const SESSION_TMP = 'var/tmp'
 /** More private dirs of a host that runs systemd: its unit files, journal and sudoers. */
 export const SYSTEMD_PRIVATE_DIRS = [
   'etc/systemd/system',
@@ -78,6 +91,11 @@ export interface LabHost {
   authorize(publicKeyLine: string): void
   /** Tails of the sshd, init and nginx logs, for failure messages. */
   logs(): string
+  /**
+   * What SSH sessions left in the host's temp dir (their TMPDIR), e.g. `tmp.AbC123 (b, h)`:
+   * every script that makes a temp file must remove it on every path.
+   */
+  tempLeftovers(): string[]
 }
 
 export interface HostSpec {
@@ -210,6 +228,7 @@ export async function prepareHost(spec: HostSpec): Promise<Record<KeyType, strin
   for (const d of [...PRIVATE_DIRS, 'etc/nginx/conf.d', 'etc/nginx/sites-enabled', 'ssh']) {
     mkdirSync(join(dir, d), { recursive: true })
   }
+  chmodSync(join(dir, SESSION_TMP), 0o1777)
   for (const f of readdirSync('/etc/nginx', { withFileTypes: true })) {
     // mime.types, proxy_params, fastcgi_params, ...
     if (!f.isFile() || f.name === 'nginx.conf') continue
@@ -266,6 +285,7 @@ const LAB_SITE = `server {
 
 const sshdConfig = (spec: HostSpec, hostKeys: string[]) => `ListenAddress ${spec.address}:22
 AddressFamily inet
+SetEnv TMPDIR=/${SESSION_TMP}
 ${hostKeys.map((k) => `HostKey ${k}`).join('\n')}
 PidFile ${spec.dir}/ssh/sshd.pid
 AuthorizedKeysFile ${spec.dir}/ssh/authorized_keys
@@ -396,6 +416,14 @@ export class Host implements LabHost {
 
   authorize(publicKeyLine: string): void {
     appendFileSync(this.authorizedKeysPath, `${publicKeyLine.trim()}\n`)
+  }
+
+  tempLeftovers(): string[] {
+    const tmp = join(this.dir, SESSION_TMP)
+    return readdirSync(tmp, { withFileTypes: true }).map((entry) => {
+      if (!entry.isDirectory()) return entry.name
+      return `${entry.name} (${readdirSync(join(tmp, entry.name)).sort().join(', ')})`
+    })
   }
 
   logs(): string {

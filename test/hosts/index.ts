@@ -4,6 +4,7 @@
  * hosts share one Linux bridge in the root namespace on a free 10.213.X.0/24 (bridge .1, hosts
  * .10, .11, ...), so they reach each other and the test process reaches them. Needs root.
  */
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import {
   appendFileSync,
@@ -37,6 +38,7 @@ import {
   teardownNetwork,
 } from './net.js'
 import { ensurePackages, missingPackages, type PackageOptions } from './packages.js'
+import { waitFor } from '../wait.js'
 
 export { ensurePackages, hashKnownHosts, makeClientKey, missingPackages }
 export type { ClientKey, KeyOptions, KeyType, LabHost }
@@ -128,7 +130,12 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     const lab = await buildLab(id, dir, count, opts, proxies)
     // assign, not spread: keeps the rttMs getter
     return Object.assign(lab, {
-      stop: async () => (unregister(), await closeProxies(), destroyLab(id)),
+      stop: async () => {
+        unregister()
+        await closeProxies()
+        await noteTempLeftovers(id, lab.hosts)
+        destroyLab(id)
+      },
     })
   } catch (err) {
     unregister()
@@ -154,6 +161,58 @@ function claimLabDir(name?: string): { id: string; dir: string } {
     }
     rmSync(dir, { recursive: true, force: true }) // another process took the same id meanwhile
   }
+}
+
+/**
+ * A host script whose runner went away (a run killed mid-command) removes its temp dir when its
+ * next line hits the closed channel (SIGPIPE, trapped): within seconds, as the health loop prints
+ * every 2 s. Resolves once no host has a temp file left, or after `timeoutMs` either way.
+ */
+export async function tempDirsSettled(hosts: LabHost[], timeoutMs = 6000): Promise<void> {
+  await waitFor(() => hosts.every((h) => h.tempLeftovers().length === 0), {
+    what: "the lab hosts' temp dirs to empty",
+    timeoutMs,
+    intervalMs: 100,
+  }).catch(() => undefined)
+}
+
+/**
+ * SIGTERMs the processes of the host (those in its network namespace) but its init and the
+ * init's own children, as a host shutdown does: a host script still running (a killed run's,
+ * orphaned, in a command that hangs on purpose) exits through its traps and removes its temp dir.
+ * The host goes down next anyway.
+ */
+function terminateProcesses(host: LabHost): void {
+  const init = host.pid
+  if (!init) return
+  const pids = execFileSync('ip', ['netns', 'pids', host.netns], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)
+    .map(Number)
+  for (const pid of pids) {
+    try {
+      const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1])
+      if (pid !== init && parent !== init) process.kill(pid, 'SIGTERM')
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+/**
+ * The test run's list of what host scripts left in the lab hosts' temp dirs (LabHost.
+ * tempLeftovers), which __tests__/global-setup.ts reports as it reports the run's temp dir: what
+ * is still there once the scripts still running were told to stop (terminateProcesses).
+ */
+async function noteTempLeftovers(id: string, hosts: LabHost[]): Promise<void> {
+  const log = process.env.DZD_HOST_TMP_LOG
+  if (!log) return
+  const busy = hosts.filter((h) => h.tempLeftovers().length > 0)
+  if (busy.length === 0) return
+  busy.forEach(terminateProcesses)
+  await tempDirsSettled(busy)
+  const lines = hosts.flatMap((h) => h.tempLeftovers().map((e) => `lab ${id} ${h.name}: ${e}\n`))
+  if (lines.length > 0) appendFileSync(log, lines.join(''))
 }
 
 type LabParts = Omit<Lab, 'stop'>

@@ -69,34 +69,72 @@ export const ENV_FILE_MODE = '600'
 /**
  * Replaces shared/.env with stdin, only when the content changes. The file it replaces (often
  * placed by hand, with secrets that never pass through GitHub) is first copied to
- * `<envBackups>/<UTC time>.<version>`: a new name each time, so a later run never overwrites it;
- * only the newest `keep` backups stay. Unchanged content touches nothing and makes no backup.
+ * `<envBackups>/<UTC time>.<version>` (mode 600, times kept): a new name each time, so a later
+ * run never overwrites it; only the newest `keep` backups stay. Unchanged content touches nothing
+ * and makes no backup. Before the file changes, `envUndo` says how to put it back
+ * (`<token> <backup> <its mode>`, or `<token> none -` when there was no file): restoreEnvFile,
+ * with the run's `token`, when the run fails.
  */
-export function writeEnvFile(l: Layout, version: string, keep: number): Shell {
+export function writeEnvFile(l: Layout, version: string, keep: number, token: string): Shell {
   return script(
     `set -e
 umask 077
-env=$1; backups=$2; version=$3; keep=$4; mode=$5
+env=$1; backups=$2; version=$3; keep=$4; mode=$5; undo=$6; token=$7
 tmp="$env.tmp.$$"
-trap 'rm -f "$tmp" "$backups/.tmp.$$"' EXIT
+trap 'rm -f "$tmp" "$backups/.tmp.$$" "$undo.tmp.$$"' EXIT
 cat > "$tmp"
 chmod "$mode" "$tmp"
+backup=none; was=-
 if [ -f "$env" ]; then
   if cmp -s "$tmp" "$env"; then exit 0; fi
   mkdir -p "$backups"
   chmod 700 "$backups"
-  backup="$backups/$(date -u +%Y%m%dT%H%M%SZ).$version"
-  if [ -e "$backup" ]; then backup="$backup.$$"; fi
-  cp "$env" "$backups/.tmp.$$"
-  mv "$backups/.tmp.$$" "$backup"
+  backup="$(date -u +%Y%m%dT%H%M%SZ).$version"
+  if [ -e "$backups/$backup" ]; then backup="$backup.$$"; fi
+  was=$(stat -c %a "$env")
+  cp -p "$env" "$backups/.tmp.$$"
+  chmod "$mode" "$backups/.tmp.$$"
+  mv "$backups/.tmp.$$" "$backups/$backup"
   # shellcheck disable=SC2012 # the backups are named by the action: <time>-<version>
   ls -1 "$backups" | sort -r | tail -n +$((keep + 1)) | while read -r old; do rm -f "$backups/$old"; done
 fi
+printf '%s %s %s\n' "$token" "$backup" "$was" > "$undo.tmp.$$"
+mv -f "$undo.tmp.$$" "$undo"
 mv -f "$tmp" "$env"`,
     l.sharedEnv,
     l.envBackups,
     version,
     String(keep),
     ENV_FILE_MODE,
+    l.envUndo,
+    token,
+  )
+}
+
+/** restoreEnvFile's output when it put the file back. */
+export const ENV_RESTORED = 'RESTORED'
+
+/**
+ * Puts back the shared/.env that the run with `token` replaced (writeEnvFile's `envUndo`): its
+ * backup, with the times it had and the mode it had before, or no file when there was none. Does nothing when that run did not change
+ * the file (another token, or none); prints ENV_RESTORED when it did.
+ */
+export function restoreEnvFile(l: Layout, token: string): Shell {
+  return script(
+    `env=$1; backups=$2; undo=$3; token=$4
+[ -f "$undo" ] || exit 0
+read -r run backup was < "$undo" || exit 1
+[ "$run" = "$token" ] || exit 0
+if [ "$backup" = none ]; then rm -f "$env" || exit 1
+else
+  tmp="$env.tmp.$$"
+  { cp -p "$backups/$backup" "$tmp" && chmod "$was" "$tmp" && mv -f "$tmp" "$env"; } || { rm -f "$tmp"; exit 1; }
+fi
+rm -f "$undo"
+echo ${ENV_RESTORED}`,
+    l.sharedEnv,
+    l.envBackups,
+    l.envUndo,
+    token,
   )
 }

@@ -18,7 +18,7 @@
  * HEALTH_FOREIGN.
  */
 import { script, type Shell } from '../shell.js'
-import { HTTP_FUNCTIONS, type HttpClientChoice } from './http.js'
+import { HTTP_FUNCTIONS, HTTP_TMP, type HttpClientChoice } from './http.js'
 import { PROCESS_FUNCTIONS } from './processes.js'
 import { SLOT_EXITED } from './slot.js'
 
@@ -76,8 +76,7 @@ port=$1; hpath=$2; vpath=$3; version=$4; timeout=$5; interval=$6; client=$7; ali
 members=${'$'}{10}
 [ "$client" = auto ] && client=$(http_client)
 if [ "$client" = none ]; then echo "RESULT no-client 0"; exit ${HEALTH_NO_CLIENT}; fi
-http_tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$http_tmp"' EXIT
+${HTTP_TMP}
 start=$(now_ms); told=$start; attempt=0; wait=${FIRST_RETRY_MS}; last=
 while :; do
   attempt=$((attempt + 1))

@@ -26,7 +26,20 @@ export const HTTP_CLIENT_FUNCTION = `http_client() {
 }`
 
 /**
- * Shell functions (need a temp dir in $http_tmp; the caller removes it): HTTP_CLIENT_FUNCTION and
+ * The temp dir the HTTP functions need, `$http_tmp`, removed on every way out: a normal exit, and
+ * a signal, which dash otherwise dies of without running the EXIT trap (a runner that went away
+ * closes the connection: the next line the script prints raises SIGPIPE). Left out, each such
+ * run left a `tmp.*` directory in the host's /tmp.
+ */
+export const HTTP_TMP = `http_tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$http_tmp"' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM`
+
+/**
+ * Shell functions (need the temp dir of HTTP_TMP): HTTP_CLIENT_FUNCTION and
  * `now_ms`: milliseconds since boot (/proc/uptime; hosts are Linux).
  * `sleep_ms MS`.
  * `http_get CLIENT PORT PATH TIMEOUT_MS HEADER_GLOB`: GET http://127.0.0.1:PORT/PATH with `Host:

@@ -30,6 +30,8 @@ export interface ShipEnv {
   archiveBytes: number
   /** keep-releases: how many backups of shared/.env stay. */
   keep: number
+  /** The run's token for the file's undo record (writeEnvFile). */
+  token: string
 }
 
 /**
@@ -69,7 +71,10 @@ echo ${SHIP_RECEIVED}`,
     env === undefined ? '' : String(env.archiveBytes),
   )
   const install = installRelease(l, version, archive, sha256, replacing)
-  const after = [...(bridge ? [bridge] : []), ...(env ? [writeEnvFile(l, version, env.keep)] : [])]
+  const after = [
+    ...(bridge ? [bridge] : []),
+    ...(env ? [writeEnvFile(l, version, env.keep, env.token)] : []),
+  ]
   return after.length === 0
     ? and(receive, install)
     : and(receive, install, cmd('echo', SHIP_INSTALLED), ...after)

@@ -21,6 +21,7 @@ import type { Layout } from '../layout.js'
 import { script, userCommand, type Shell } from '../shell.js'
 import {
   HTTP_FUNCTIONS,
+  HTTP_TMP,
   headerGlob,
   parseHttpClient,
   type HttpClient,
@@ -110,8 +111,7 @@ if [ "$stage" != activate ] && [ -n "$alive" ] && [ "$client" = none ]; then
   echo NO-CLIENT
   exit ${SWITCH_FAILED}
 fi
-http_tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$http_tmp"' EXIT
+${HTTP_TMP}
 installed=no; reloaded=no
 fail() {
   # $1 step, $2 its exit status ('-': none), $3 why (on stderr, for the runner's error).
