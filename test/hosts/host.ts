@@ -4,6 +4,7 @@ import {
   chmodSync,
   closeSync,
   copyFileSync,
+  existsSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -418,8 +419,10 @@ export class Host implements LabHost {
     appendFileSync(this.authorizedKeysPath, `${publicKeyLine.trim()}\n`)
   }
 
+  /** What is left in the host's temp dir; nothing once the lab's dir is gone (a second stop). */
   tempLeftovers(): string[] {
     const tmp = join(this.dir, SESSION_TMP)
+    if (!existsSync(tmp)) return []
     return readdirSync(tmp, { withFileTypes: true }).map((entry) => {
       if (!entry.isDirectory()) return entry.name
       return `${entry.name} (${readdirSync(join(tmp, entry.name)).sort().join(', ')})`
