@@ -11,7 +11,7 @@
  * POST and 2 s slow clients) until the load made >= 5,000 requests. The wrk-* scenarios cross-check one operation with wrk (Debian) instead: keep-alive GETs only, no
  * retries. Traffic stays on the lab's own network namespaces.
  */
-import { deployInputs, addSite, makeRelease } from '../test/deploy-fixture.js'
+import { addBalancerSite, addSite, deployInputs, makeRelease } from '../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../test/hosts/index.js'
 import { requireBundle, timedAction } from './lib/action.js'
 import { requireRoot, selected } from './lib/cli.js'
@@ -23,7 +23,7 @@ import {
   type LoadFigures,
 } from './lib/load.js'
 import { seedDeploy, SEED_PORT } from './lib/seed-deploy.js'
-import { addBalancerSite, addPortSite } from './lib/sites.js'
+import { addPortSite } from './lib/sites.js'
 import { wrkDuring } from './lib/wrk.js'
 import { count, machineLine, markdownTable, median, seconds } from './lib/stats.js'
 

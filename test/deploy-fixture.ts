@@ -114,6 +114,21 @@ nginx -t 2>&1 && nginx -s reload`)
 }
 
 /**
+ * The load balancer's site for a rolling deploy: port 80 to the `<app>_lb` upstream the action
+ * writes there. Waits until it serves.
+ */
+export async function addBalancerSite(lb: LabHost, app: string): Promise<void> {
+  await lb.sh(`cat > /etc/nginx/sites-enabled/lb.conf <<'CONF'
+server {
+  listen 80 default_server;
+  location / { proxy_pass http://${app}_lb; proxy_http_version 1.1; proxy_set_header Connection ""; }
+}
+CONF
+nginx -t 2>&1 && nginx -s reload`)
+  await waitUntilServing(`http://${lb.address}/version`)
+}
+
+/**
  * nginx -s reload only signals the master, and old workers may still answer for a moment: wait
  * until 10 requests in a row, over at least 200 ms, succeed.
  */

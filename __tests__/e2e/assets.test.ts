@@ -15,7 +15,7 @@ import {
   hostState,
   makeAssetRelease,
   servedVersion,
-  waitUntilServing,
+  addBalancerSite,
 } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
 
@@ -191,14 +191,7 @@ describe('rolling, two hosts behind a load balancer', () => {
       )
     expect(errorLine((await rolling('v1')).main.log)).toBe('')
     await Promise.all(apps.map((h) => addSite(h, 'shop')))
-    await lb.sh(`cat > /etc/nginx/sites-enabled/lb.conf <<'CONF'
-server {
-  listen 80 default_server;
-  location / { proxy_pass http://shop_lb; proxy_http_version 1.1; proxy_set_header Connection ""; }
-}
-CONF
-nginx -s reload`)
-    await waitUntilServing(`http://${lb.address}/version`)
+    await addBalancerSite(lb, 'shop')
 
     const v2 = await underBrowsers([`http://${lb.address}`], () => rolling('v2'))
     expect(errorLine(v2.run.main.log)).toBe('')

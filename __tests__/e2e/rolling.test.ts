@@ -12,7 +12,7 @@ import {
   hostState,
   makeRelease,
   servedVersion,
-  waitUntilServing,
+  addBalancerSite,
 } from '../../test/deploy-fixture.js'
 import { startLab, type Lab, type LabHost } from '../../test/hosts/index.js'
 import { formatLoadReport, moreAnswers, startLoad } from '../../test/load.js'
@@ -49,14 +49,7 @@ beforeAll(async () => {
   const first = await runAction(rollingInputs('v1'))
   expect(errorLine(first.main.log)).toBe('')
   await Promise.all(apps.map((h) => addSite(h, 'shop')))
-  await lb.sh(`cat > /etc/nginx/sites-enabled/lb.conf <<'CONF'
-server {
-  listen 80 default_server;
-  location / { proxy_pass http://shop_lb; proxy_http_version 1.1; proxy_set_header Connection ""; }
-}
-CONF
-nginx -s reload`)
-  await waitUntilServing(`http://${lb.address}/version`)
+  await addBalancerSite(lb, 'shop')
 })
 
 afterAll(async () => {

@@ -27,9 +27,3 @@ export async function addPortSite(host: LabHost, port: number, wait = false): Pr
   await writeSite(host, 'app', `http://127.0.0.1:${port}`)
   if (wait) await waitUntilServing(`http://${host.address}/version`)
 }
-
-/** The load balancer's site: port 80 to the upstream the action's rolling strategy writes. */
-export async function addBalancerSite(lb: LabHost, app: string): Promise<void> {
-  await writeSite(lb, 'lb', `http://${app}_lb`)
-  await waitUntilServing(`http://${lb.address}/version`)
-}
